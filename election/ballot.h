@@ -1,0 +1,96 @@
+/*  ballot.h — one evaluation form as filled in, its wire body, its rules.
+
+    A ballot is: a venue, a rater category, and for every subject on the
+    venue's form one tick mask per item.  A mask records which choices were
+    ticked (bit i = choice i of the item's choice set); the model, not the
+    wire, turns a mask into marks: no tick = BLANK (弃权), more ticks than the
+    item allows = OVER (多选无效, that cell only), else the ticked choices.  So
+    "choose up to k" items need no new wire format: only max_choices changes.
+
+    Body (the plaintext sealed in an envelope), msgpack:
+        [ 1, category:uint, [ [subject:uint, [mask:uint, ... × items]], ... ] ]
+    Subjects are definition indices and must be exactly the venue's form.  */
+#ifndef PINGYI_BALLOT_H
+#define PINGYI_BALLOT_H
+
+#include "election.h"
+
+#define PINGYI_BALLOT_VERSION 1
+#define PINGYI_BODY_MAX 4096   /* largest body, bytes */
+
+typedef struct {
+    uint32_t category;
+    uint32_t subject_count;
+    uint32_t subjects[PINGYI_MAX_FORM_SUBJECTS];
+    uint32_t ticks[PINGYI_MAX_FORM_SUBJECTS][PINGYI_MAX_ITEMS];
+} pingyi_ballot_t;
+
+/*  Why a ballot (or its envelope) was refused.  These codes travel in acks
+    and are stored per venue: never renumber, only append.  */
+typedef enum {
+    PINGYI_REJECT_NONE = 0,
+    PINGYI_REJECT_BAD_ENVELOPE = 1,    /* envelope bytes do not parse */
+    PINGYI_REJECT_WRONG_ELECTION = 2,  /* fingerprint is not this election's */
+    PINGYI_REJECT_UNKNOWN_VENUE = 3,   /* venue id not in the definition */
+    PINGYI_REJECT_VENUE_MISMATCH = 4,  /* header venue is not the sender's */
+    PINGYI_REJECT_WRONG_SHARD = 5,     /* venue is not on this shard */
+    PINGYI_REJECT_DECRYPT = 6,         /* authentication failed */
+    PINGYI_REJECT_MALFORMED = 7,       /* body is not a ballot */
+    PINGYI_REJECT_NOT_ON_FORM = 8,     /* a subject not on the venue's form, or one missing */
+    PINGYI_REJECT_BAD_CATEGORY = 9,    /* unknown rater category */
+    PINGYI_REJECT_BAD_MARK = 10,       /* a tick outside the item's choice set */
+    PINGYI_REJECT_VENUE_CLOSED = 11,   /* the venue has closed its round */
+    PINGYI_REJECT_COUNT_               /* number of codes */
+} pingyi_reject_t;
+
+/*  Short stable name: "bad_envelope", "not_on_form", ...  */
+const char *pingyi_reject_name (pingyi_reject_t code);
+
+/*  A ballot with every cell BLANK for the venue's form, category 0.  */
+void pingyi_ballot_init (pingyi_ballot_t *self, const pingyi_election_t *election, size_t venue);
+
+/*  Encode the body into out (cap bytes); returns its length, 0 if too long.  */
+size_t pingyi_ballot_encode (const pingyi_ballot_t *self, const pingyi_election_t *election,
+                             uint8_t *out, size_t cap);
+
+/*  Decode and validate a body for venue.  Returns PINGYI_REJECT_NONE, or the
+    reason code with a line in err naming where and why, e.g.
+    "subject 12 (s12) is not on venue v01's form".  */
+pingyi_reject_t pingyi_ballot_decode (const pingyi_election_t *election, size_t venue,
+                                      const uint8_t *body, size_t len,
+                                      pingyi_ballot_t *out, char *err);
+
+/*  Validate an in-memory ballot against venue's form (the checks decode does
+    after parsing).  */
+pingyi_reject_t pingyi_ballot_validate (const pingyi_ballot_t *self, const pingyi_election_t *election,
+                                        size_t venue, char *err);
+
+/*  The marks one cell counts as: writes up to PINGYI_MAX_CHOICES marks and
+    returns how many (1 for BLANK or OVER).  */
+size_t pingyi_cell_marks (const pingyi_item_t *item, uint32_t mask, uint8_t *marks);
+
+/*  True when no cell carries a tick (a blank ballot, 空白票).  */
+bool pingyi_ballot_is_blank (const pingyi_ballot_t *self, const pingyi_election_t *election);
+
+/*  Counter key: (venue, subject, item, category, mark) packed big-endian into
+    8 bytes so LMDB orders keys by venue, then subject, ...  */
+#define PINGYI_COUNTER_KEY_LEN 8
+typedef struct {
+    uint16_t venue;
+    uint16_t subject;
+    uint8_t item;
+    uint8_t category;
+    uint8_t mark;
+} pingyi_counter_key_t;
+
+void pingyi_counter_key_pack (const pingyi_counter_key_t *key, uint8_t out[PINGYI_COUNTER_KEY_LEN]);
+void pingyi_counter_key_unpack (const uint8_t in[PINGYI_COUNTER_KEY_LEN], pingyi_counter_key_t *key);
+uint64_t pingyi_counter_key_u64 (const pingyi_counter_key_t *key);
+
+/*  Call fn once per counter increment the ballot makes at venue (one per mark
+    per cell).  */
+typedef void (pingyi_count_fn) (const pingyi_counter_key_t *key, void *arg);
+void pingyi_ballot_count (const pingyi_ballot_t *self, const pingyi_election_t *election,
+                          size_t venue, pingyi_count_fn *fn, void *arg);
+
+#endif

@@ -1,0 +1,333 @@
+/*  deploy.c — `pingyi init` (create a deploy directory) and bundle loading.
+
+    Why bundles: each host gets only what it needs.  A venue's directory holds
+    its own two secrets and public material; the election secret (which opens
+    every ballot) exists only in worker bundles.  Secrets are written 0600 with
+    O_EXCL and read back only when still 0600.  Bundle directories are 0700.
+
+    Public files in every bundle (and at the root): election.json (the
+    definition, byte for byte: the fingerprint is over these bytes),
+    keyring.tsv (every party's public keys), election.pub (the election box
+    public key, 64 hex).  */
+#define _GNU_SOURCE
+#include "deploy.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int
+write_file (const char *path, const void *data, size_t len, mode_t mode, char *err)
+{
+    FILE *f = fopen (path, "wx");
+    if (!f)
+        return pingyi_fail (err, "%s: cannot create: %s", path, strerror (errno));
+    bool ok = fwrite (data, 1, len, f) == len;
+    ok = fflush (f) == 0 && ok;
+    ok = fchmod (fileno (f), mode) == 0 && ok;
+    ok = fclose (f) == 0 && ok;
+    return ok ? 0 : pingyi_fail (err, "%s: write failed: %s", path, strerror (errno));
+}
+
+static int
+make_dir (const char *path, mode_t mode, char *err)
+{
+    if (mkdir (path, mode) != 0)
+        return pingyi_fail (err, "%s: cannot create directory: %s", path, strerror (errno));
+    return 0;
+}
+
+typedef struct {
+    uint8_t secret[PINGYI_KEY_LEN];
+    uint8_t public_key[PINGYI_KEY_LEN];
+} keypair_t;
+
+static void
+keypair_new (keypair_t *kp)
+{
+    crypto_box_keypair (kp->public_key, kp->secret);
+}
+
+static void
+keyring_line (FILE *f, const char *role, const char *name, const uint8_t *curve, const uint8_t *box)
+{
+    char c[2 * PINGYI_KEY_LEN + 1] = "-", b[2 * PINGYI_KEY_LEN + 1] = "-";
+    if (curve)
+        pingyi_hex (c, curve, PINGYI_KEY_LEN);
+    if (box)
+        pingyi_hex (b, box, PINGYI_KEY_LEN);
+    fprintf (f, "%s\t%s\t%s\t%s\n", role, name, c, b);
+}
+
+/*  Write the public files into one bundle directory.  */
+static int
+write_public (const char *bundle, const uint8_t *definition, size_t definition_len, const char *keyring,
+              size_t keyring_len, const uint8_t election_public[PINGYI_KEY_LEN], char *err)
+{
+    char path[1100];
+    char hex[2 * PINGYI_KEY_LEN + 2];
+    pingyi_hex (hex, election_public, PINGYI_KEY_LEN);
+    strcat (hex, "\n");
+    snprintf (path, sizeof path, "%s/election.json", bundle);
+    if (write_file (path, definition, definition_len, 0644, err))
+        return -1;
+    snprintf (path, sizeof path, "%s/keyring.tsv", bundle);
+    if (write_file (path, keyring, keyring_len, 0644, err))
+        return -1;
+    snprintf (path, sizeof path, "%s/election.pub", bundle);
+    return write_file (path, hex, strlen (hex), 0644, err);
+}
+
+static int
+write_secret (const char *bundle, const char *file, const uint8_t secret[PINGYI_KEY_LEN], char *err)
+{
+    char path[1100];
+    snprintf (path, sizeof path, "%s/%s", bundle, file);
+    return pingyi_key_write_secret (path, secret, err);
+}
+
+int
+pingyi_deploy_init (const char *definition_path, const char *dir, unsigned workers, char *err)
+{
+    if (sodium_init () < 0)
+        return pingyi_fail (err, "libsodium failed to initialise");
+    if (workers < 1 || workers > 256)
+        return pingyi_fail (err, "--workers %u: must be 1..256", workers);
+    struct stat st;
+    if (stat (dir, &st) == 0)
+        return pingyi_fail (err, "%s: already exists; refusing to overwrite a deploy directory", dir);
+
+    pingyi_election_t *election = pingyi_election_load_or_err (definition_path, err);
+    if (!election)
+        return -1;
+    size_t definition_len;
+    uint8_t *definition = pingyi_read_file (definition_path, PINGYI_DEFINITION_MAX, &definition_len, err);
+    if (!definition) {
+        pingyi_election_destroy (&election);
+        return -1;
+    }
+
+    int rc = -1;
+    size_t venues = election->venue_count;
+    keypair_t election_box, broker, aggregator, operator_kp;
+    keypair_t *worker = calloc (workers, sizeof *worker);
+    keypair_t *venue_curve = calloc (venues, sizeof *venue_curve);
+    keypair_t *venue_box = calloc (venues, sizeof *venue_box);
+    char *keyring = NULL;
+    size_t keyring_len = 0;
+    FILE *kf = open_memstream (&keyring, &keyring_len);
+    if (!worker || !venue_curve || !venue_box || !kf) {
+        pingyi_fail (err, "out of memory");
+        goto done;
+    }
+    keypair_new (&election_box);
+    keypair_new (&broker);
+    keypair_new (&aggregator);
+    keypair_new (&operator_kp);
+    fprintf (kf, "# pingyi keyring: role, name, CURVE public key, box public key (hex)\n");
+    fprintf (kf, "# election %s\n", election->fingerprint_hex);
+    keyring_line (kf, "broker", "broker", broker.public_key, NULL);
+    keyring_line (kf, "aggregator", "aggregator", aggregator.public_key, NULL);
+    keyring_line (kf, "operator", "operator", operator_kp.public_key, NULL);
+    for (unsigned i = 0; i < workers; i++) {
+        char name[16];
+        snprintf (name, sizeof name, "%u", i + 1);
+        keypair_new (&worker[i]);
+        keyring_line (kf, "worker", name, worker[i].public_key, NULL);
+    }
+    for (size_t v = 0; v < venues; v++) {
+        keypair_new (&venue_curve[v]);
+        keypair_new (&venue_box[v]);
+        keyring_line (kf, "venue", election->venues[v].id, venue_curve[v].public_key, venue_box[v].public_key);
+    }
+    if (fclose (kf) != 0) {
+        kf = NULL;
+        pingyi_fail (err, "out of memory");
+        goto done;
+    }
+    kf = NULL;
+
+    char path[1100];
+    if (make_dir (dir, 0755, err)
+        || write_public (dir, definition, definition_len, keyring, keyring_len, election_box.public_key, err))
+        goto done;
+
+    snprintf (path, sizeof path, "%s/broker", dir);
+    if (make_dir (path, 0700, err)
+        || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
+        || write_secret (path, "curve.secret", broker.secret, err))
+        goto done;
+    snprintf (path, sizeof path, "%s/aggregator", dir);
+    if (make_dir (path, 0700, err)
+        || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
+        || write_secret (path, "curve.secret", aggregator.secret, err))
+        goto done;
+    snprintf (path, sizeof path, "%s/operator", dir);
+    if (make_dir (path, 0700, err)
+        || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
+        || write_secret (path, "curve.secret", operator_kp.secret, err))
+        goto done;
+    snprintf (path, sizeof path, "%s/worker", dir);
+    if (make_dir (path, 0755, err))
+        goto done;
+    for (unsigned i = 0; i < workers; i++) {
+        snprintf (path, sizeof path, "%s/worker/%u", dir, i + 1);
+        if (make_dir (path, 0700, err)
+            || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
+            || write_secret (path, "curve.secret", worker[i].secret, err)
+            || write_secret (path, "election.secret", election_box.secret, err))
+            goto done;
+    }
+    snprintf (path, sizeof path, "%s/venue", dir);
+    if (make_dir (path, 0755, err))
+        goto done;
+    for (size_t v = 0; v < venues; v++) {
+        snprintf (path, sizeof path, "%s/venue/%s", dir, election->venues[v].id);
+        if (make_dir (path, 0700, err)
+            || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
+            || write_secret (path, "curve.secret", venue_curve[v].secret, err)
+            || write_secret (path, "box.secret", venue_box[v].secret, err))
+            goto done;
+    }
+    rc = 0;
+done:
+    if (kf)
+        fclose (kf);
+    free (keyring);
+    sodium_memzero (&election_box, sizeof election_box);
+    sodium_memzero (&broker, sizeof broker);
+    sodium_memzero (&aggregator, sizeof aggregator);
+    sodium_memzero (&operator_kp, sizeof operator_kp);
+    if (worker)
+        sodium_memzero (worker, workers * sizeof *worker);
+    if (venue_curve)
+        sodium_memzero (venue_curve, venues * sizeof *venue_curve);
+    if (venue_box)
+        sodium_memzero (venue_box, venues * sizeof *venue_box);
+    free (worker);
+    free (venue_curve);
+    free (venue_box);
+    free (definition);
+    pingyi_election_destroy (&election);
+    return rc;
+}
+
+static int
+read_public_key (const char *path, uint8_t key[PINGYI_KEY_LEN], char *err)
+{
+    size_t len;
+    char local[PINGYI_ERR_MAX];
+    uint8_t *text = pingyi_read_file (path, 256, &len, local);
+    if (!text)
+        return pingyi_fail (err, "%s", local);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        len--;
+    int rc = pingyi_unhex (key, PINGYI_KEY_LEN, (const char *) text, len);
+    free (text);
+    return rc ? pingyi_fail (err, "%s: not a key (expected 64 hex digits)", path) : 0;
+}
+
+pingyi_bundle_t *
+pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char *err)
+{
+    if (sodium_init () < 0) {
+        pingyi_fail (err, "libsodium failed to initialise");
+        return NULL;
+    }
+    pingyi_bundle_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        pingyi_fail (err, "out of memory");
+        return NULL;
+    }
+    self->role = role;
+    switch (role) {
+    case PINGYI_ROLE_BROKER:
+    case PINGYI_ROLE_AGGREGATOR:
+    case PINGYI_ROLE_OPERATOR:
+        snprintf (self->name, sizeof self->name, "%s", pingyi_role_name (role));
+        snprintf (self->path, sizeof self->path, "%s/%s", dir, pingyi_role_name (role));
+        break;
+    case PINGYI_ROLE_WORKER:
+    case PINGYI_ROLE_VENUE:
+        if (!name || !*name || strlen (name) > PINGYI_NAME_MAX || strchr (name, '/')) {
+            pingyi_fail (err, "a %s bundle needs a name (%s)", pingyi_role_name (role),
+                         role == PINGYI_ROLE_WORKER ? "--id N" : "--venue ID");
+            goto fail;
+        }
+        snprintf (self->name, sizeof self->name, "%s", name);
+        snprintf (self->path, sizeof self->path, "%s/%s/%s", dir, pingyi_role_name (role), name);
+        break;
+    default:
+        pingyi_fail (err, "no bundle for role %d", (int) role);
+        goto fail;
+    }
+    struct stat st;
+    if (stat (self->path, &st) != 0 || !S_ISDIR (st.st_mode)) {
+        pingyi_fail (err, "%s: no such bundle in deploy directory %s (run: pingyi init DEFINITION %s)", self->path,
+                     dir, dir);
+        goto fail;
+    }
+    char path[1100];
+    snprintf (path, sizeof path, "%s/election.json", self->path);
+    self->election = pingyi_election_load_or_err (path, err);
+    if (!self->election)
+        goto fail;
+    snprintf (path, sizeof path, "%s/keyring.tsv", self->path);
+    self->keyring = pingyi_keyring_load (path, err);
+    if (!self->keyring)
+        goto fail;
+    snprintf (path, sizeof path, "%s/election.pub", self->path);
+    if (read_public_key (path, self->election_public, err))
+        goto fail;
+    snprintf (path, sizeof path, "%s/curve.secret", self->path);
+    if (pingyi_key_read_secret (path, self->curve_secret, err))
+        goto fail;
+    pingyi_key_public (self->curve_public, self->curve_secret);
+
+    const pingyi_keyring_entry_t *me = pingyi_keyring_find (self->keyring, role, self->name);
+    if (!me || !me->has_curve || sodium_memcmp (me->curve, self->curve_public, PINGYI_KEY_LEN) != 0) {
+        pingyi_fail (err, "%s: key does not match the keyring's entry for %s %s", path, pingyi_role_name (role),
+                     self->name);
+        goto fail;
+    }
+    const pingyi_keyring_entry_t *broker = pingyi_keyring_find (self->keyring, PINGYI_ROLE_BROKER, NULL);
+    if (!broker || !broker->has_curve) {
+        pingyi_fail (err, "%s/keyring.tsv: no broker key", self->path);
+        goto fail;
+    }
+    memcpy (self->broker_public, broker->curve, PINGYI_KEY_LEN);
+
+    if (role == PINGYI_ROLE_VENUE || role == PINGYI_ROLE_WORKER) {
+        snprintf (path, sizeof path, "%s/%s", self->path, role == PINGYI_ROLE_VENUE ? "box.secret" : "election.secret");
+        if (pingyi_key_read_secret (path, self->box_secret, err))
+            goto fail;
+        self->has_box_secret = true;
+        uint8_t pub[PINGYI_KEY_LEN];
+        pingyi_key_public (pub, self->box_secret);
+        const uint8_t *want = role == PINGYI_ROLE_VENUE ? me->box : self->election_public;
+        if ((role == PINGYI_ROLE_VENUE && !me->has_box) || sodium_memcmp (pub, want, PINGYI_KEY_LEN) != 0) {
+            pingyi_fail (err, "%s: key does not match its public key in the bundle", path);
+            goto fail;
+        }
+    }
+    return self;
+fail:
+    pingyi_bundle_destroy (&self);
+    return NULL;
+}
+
+void
+pingyi_bundle_destroy (pingyi_bundle_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pingyi_bundle_t *self = *self_p;
+    pingyi_election_destroy (&self->election);
+    pingyi_keyring_destroy (&self->keyring);
+    sodium_memzero (self, sizeof *self);
+    free (self);
+    *self_p = NULL;
+}

@@ -1,0 +1,37 @@
+/*  deploy.h — the deploy directory: creating it (`pingyi init`) and loading
+    one host's bundle from it.  The layout is described in proto/keys.h and
+    docs/keys.md.  A process names its bundle by role (and worker number or
+    venue id); loading checks that the bundle's election.json has the same
+    fingerprint as the keyring's directory, and that secret files are 0600.  */
+#ifndef PINGYI_DEPLOY_H
+#define PINGYI_DEPLOY_H
+
+#include "election.h"
+#include "keys.h"
+
+/*  Create DIR with keys for the election, the broker, `workers` workers,
+    the aggregator, one operator and every venue of the definition.  Refuses
+    an existing DIR; on failure removes nothing it did not create.  */
+int pingyi_deploy_init (const char *definition_path, const char *dir, unsigned workers, char *err) PINGYI_WARN_UNUSED;
+
+typedef struct {
+    pingyi_role_t role;
+    char name[PINGYI_NAME_MAX + 1];      /* venue id, worker number, "broker", ... */
+    char path[1024];                     /* the bundle directory */
+    pingyi_election_t *election;
+    pingyi_keyring_t *keyring;
+    uint8_t curve_secret[PINGYI_KEY_LEN];
+    uint8_t curve_public[PINGYI_KEY_LEN];
+    uint8_t broker_public[PINGYI_KEY_LEN];   /* the broker's CURVE server key */
+    uint8_t box_secret[PINGYI_KEY_LEN];      /* venue: its box key; worker: the election's */
+    bool has_box_secret;
+    uint8_t election_public[PINGYI_KEY_LEN]; /* the election box public key */
+} pingyi_bundle_t;
+
+/*  Load DIR's bundle for role/name: DIR/broker, DIR/worker/NAME,
+    DIR/aggregator, DIR/operator, DIR/venue/NAME.  NULL with err.  */
+pingyi_bundle_t *pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char *err);
+/*  Wipes the secrets.  */
+void pingyi_bundle_destroy (pingyi_bundle_t **self_p);
+
+#endif

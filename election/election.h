@@ -1,0 +1,167 @@
+/*  election.h — one evaluation event, as defined by its JSON definition file.
+
+    The definition is parsed and validated once, where it enters (pingyi check,
+    and every process at start); afterwards the model is read-only and trusted.
+    Everything is referred to by index (venue 3, subject 7): indices are fixed
+    by the file's bytes, and the file's SHA-256 (the fingerprint) travels in
+    every message, so two processes with the same fingerprint agree on every
+    index.  See docs/election-definition.md for the format.  */
+#ifndef PINGYI_ELECTION_H
+#define PINGYI_ELECTION_H
+
+#include "common.h"
+
+#define PINGYI_MAX_CHOICES 32        /* choices per choice set: a tick mask is a uint32 */
+#define PINGYI_MAX_ITEMS 16          /* columns per subject on a form */
+#define PINGYI_MAX_FORM_SUBJECTS 64  /* subjects on one venue's form */
+#define PINGYI_MAX_CATEGORIES 32
+#define PINGYI_MAX_VENUES 65535
+#define PINGYI_MAX_SUBJECTS 65535
+#define PINGYI_MAX_SHARDS 256
+#define PINGYI_DEFINITION_MAX (16u << 20)  /* largest definition file, bytes */
+
+/*  A mark is what one cell of a ballot counts as.  For an item that takes one
+    choice: the choice index, or BLANK (no tick: 弃权) or OVER (two or more
+    ticks: 多选无效, invalid for that cell only).  Counter keys store marks.  */
+#define PINGYI_MARK_BLANK 254
+#define PINGYI_MARK_OVER 255
+
+typedef enum {
+    PINGYI_UNIT_TOWN = 0,        /* 镇 / 街道 */
+    PINGYI_UNIT_DEPARTMENT = 1,  /* 部门 */
+    PINGYI_UNIT_ENTERPRISE = 2,
+    PINGYI_UNIT_SCHOOL = 3,
+    PINGYI_UNIT_OTHER = 4,
+} pingyi_unit_kind_t;
+
+typedef struct {
+    char *label;         /* 好 */
+    char *letter;        /* "A"; NULL if none */
+    double points;       /* 100 */
+    bool favourable;     /* counts toward 好评率 */
+    bool unfavourable;   /* counts toward 差评率 */
+} pingyi_choice_t;
+
+typedef struct {
+    char *id;            /* "grades" is the default set, always index 0 */
+    pingyi_choice_t *choices;
+    size_t choice_count;
+} pingyi_choice_set_t;
+
+typedef struct {
+    char *id;
+    char *name;          /* 总体评价 */
+    bool overall;        /* the overall column; items[0] when present */
+    size_t choice_set;   /* index into choice_sets */
+    unsigned max_choices;/* 1 today; "choose up to k" later, same wire format */
+} pingyi_item_t;
+
+typedef struct {
+    char *id;
+    char *name;          /* 领导班子成员 */
+    double weight;
+} pingyi_category_t;
+
+typedef struct {
+    char *id;
+    char *name;
+} pingyi_district_t;
+
+typedef struct {
+    char *id;
+    char *name;
+    pingyi_unit_kind_t kind;
+    size_t district;
+} pingyi_unit_t;
+
+typedef struct {
+    char *id;
+    char *name;
+    size_t unit;
+    bool onsite;         /* reports on site (现场述职) or in writing (书面述职) */
+} pingyi_subject_t;
+
+typedef struct {
+    char *id;
+    char *name;
+    size_t district;
+    size_t *subjects;    /* the venue's form, in form order */
+    size_t subject_count;
+    int64_t issued;      /* ballots issued if known in advance, else -1 */
+    uint32_t shard;      /* resolved: explicit "shard" or hash of id */
+} pingyi_venue_t;
+
+typedef struct {
+    char *id;
+    char *title;
+    uint8_t fingerprint[PINGYI_FP_LEN];
+    char fingerprint_hex[2 * PINGYI_FP_LEN + 1];
+    uint32_t shard_count;
+    pingyi_choice_set_t *choice_sets;
+    size_t choice_set_count;
+    pingyi_item_t *items;
+    size_t item_count;
+    pingyi_category_t *categories;
+    size_t category_count;
+    pingyi_district_t *districts;
+    size_t district_count;
+    pingyi_unit_t *units;
+    size_t unit_count;
+    pingyi_subject_t *subjects;
+    size_t subject_count;
+    pingyi_venue_t *venues;
+    size_t venue_count;
+} pingyi_election_t;
+
+/*  A list of error lines ("subjects[3].unit: unknown unit \"镇党委2\"").  */
+typedef struct {
+    char **lines;
+    size_t count;
+} pingyi_errlist_t;
+
+void pingyi_errlist_add (pingyi_errlist_t *self, const char *fmt, ...) PINGYI_PRINTF (2, 3);
+void pingyi_errlist_clear (pingyi_errlist_t *self);
+
+/*  Parse and validate a definition.  On any error returns NULL and appends
+    every error found (not only the first) to errs, each naming the JSON path
+    and the reason.  The fingerprint is the SHA-256 of the bytes.  */
+pingyi_election_t *pingyi_election_parse (const uint8_t *bytes, size_t len, pingyi_errlist_t *errs);
+/*  Same, from a file; a file that cannot be read is one error naming it.  */
+pingyi_election_t *pingyi_election_load (const char *path, pingyi_errlist_t *errs);
+/*  Load or fail with one line in err (the first error, and how many more).  */
+pingyi_election_t *pingyi_election_load_or_err (const char *path, char *err);
+void pingyi_election_destroy (pingyi_election_t **self_p);
+
+/*  Look-ups by id (len bytes, not NUL-terminated); index or -1.  */
+int pingyi_election_venue (const pingyi_election_t *self, const char *id, size_t len);
+int pingyi_election_subject (const pingyi_election_t *self, const char *id, size_t len);
+int pingyi_election_category (const pingyi_election_t *self, const char *id, size_t len);
+/*  Position of subject in the venue's form, or -1 if not on it.  */
+int pingyi_election_form_index (const pingyi_election_t *self, size_t venue, size_t subject);
+
+/*  The shard of a venue id when the definition gives none: FNV-1a 64 of the
+    id's bytes, modulo shard_count.  */
+uint32_t pingyi_election_hash_shard (const char *id, size_t len, uint32_t shard_count);
+
+const char *pingyi_unit_kind_name (pingyi_unit_kind_t kind);  /* "town" ... */
+
+/*  Print the summary `pingyi check` shows.  */
+void pingyi_election_print_summary (const pingyi_election_t *self, FILE *out);
+
+/*  Write a larger citywide definition for drills and benchmarks: districts ×
+    venues_per_district venues, `subjects` subjects spread over units, each
+    venue's form covering form_subjects of its district's subjects, `items`
+    items (overall + items-1 single items).  Deterministic for a given seed.
+    Returns 0 / -1.  */
+typedef struct {
+    unsigned districts;
+    unsigned venues_per_district;
+    unsigned subjects;
+    unsigned form_subjects;
+    unsigned items;
+    unsigned shards;
+    uint64_t seed;
+} pingyi_gen_options_t;
+int pingyi_election_generate (const pingyi_gen_options_t *opts, FILE *out, char *err);
+
+#endif

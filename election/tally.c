@@ -1,0 +1,186 @@
+/*  tally.c — dense in-memory counters for a whole election (see tally.h).  */
+#include "tally.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct pingyi_tally_t {
+    const pingyi_election_t *election;
+    size_t slots;            /* mark slots per cell: widest choice set + 2 */
+    size_t *venue_base;      /* first counter of each venue */
+    uint64_t *counts;
+    size_t count_len;
+    pingyi_venue_figures_t *figures;
+    uint64_t rejected_keys;
+};
+
+static void
+empty_figures (pingyi_venue_figures_t *f, size_t venue)
+{
+    memset (f, 0, sizeof *f);
+    f->venue = (uint32_t) venue;
+    f->issued = f->collected = f->sent = -1;
+}
+
+pingyi_tally_t *
+pingyi_tally_new (const pingyi_election_t *election)
+{
+    pingyi_tally_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->election = election;
+    size_t widest = 0;
+    for (size_t i = 0; i < election->choice_set_count; i++)
+        if (election->choice_sets[i].choice_count > widest)
+            widest = election->choice_sets[i].choice_count;
+    self->slots = widest + 2;
+    self->venue_base = calloc (election->venue_count + 1, sizeof *self->venue_base);
+    self->figures = calloc (election->venue_count ? election->venue_count : 1, sizeof *self->figures);
+    if (!self->venue_base || !self->figures)
+        goto fail;
+    size_t per_subject = election->item_count * election->category_count * self->slots;
+    for (size_t v = 0; v < election->venue_count; v++)
+        self->venue_base[v + 1] = self->venue_base[v] + election->venues[v].subject_count * per_subject;
+    self->count_len = self->venue_base[election->venue_count];
+    self->counts = calloc (self->count_len ? self->count_len : 1, sizeof *self->counts);
+    if (!self->counts)
+        goto fail;
+    pingyi_tally_reset (self);
+    return self;
+fail:
+    pingyi_tally_destroy (&self);
+    return NULL;
+}
+
+void
+pingyi_tally_destroy (pingyi_tally_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pingyi_tally_t *self = *self_p;
+    free (self->venue_base);
+    free (self->counts);
+    free (self->figures);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+pingyi_tally_reset (pingyi_tally_t *self)
+{
+    memset (self->counts, 0, self->count_len * sizeof *self->counts);
+    for (size_t v = 0; v < self->election->venue_count; v++)
+        empty_figures (&self->figures[v], v);
+    self->rejected_keys = 0;
+}
+
+/*  Index of a counter, or -1 when the key names nothing.  */
+static long
+slot_of (const pingyi_tally_t *self, size_t venue, size_t subject, size_t item, size_t category, uint8_t mark)
+{
+    const pingyi_election_t *e = self->election;
+    if (venue >= e->venue_count || item >= e->item_count || category >= e->category_count)
+        return -1;
+    int form = pingyi_election_form_index (e, venue, subject);
+    if (form < 0)
+        return -1;
+    size_t choices = e->choice_sets[e->items[item].choice_set].choice_count;
+    size_t m;
+    if (mark == PINGYI_MARK_BLANK)
+        m = self->slots - 2;
+    else if (mark == PINGYI_MARK_OVER)
+        m = self->slots - 1;
+    else if (mark < choices)
+        m = mark;
+    else
+        return -1;
+    size_t idx = self->venue_base[venue]
+                 + (((size_t) form * e->item_count + item) * e->category_count + category) * self->slots + m;
+    return (long) idx;
+}
+
+int
+pingyi_tally_add (pingyi_tally_t *self, const uint8_t key[PINGYI_COUNTER_KEY_LEN], uint64_t count)
+{
+    pingyi_counter_key_t k;
+    pingyi_counter_key_unpack (key, &k);
+    long idx = slot_of (self, k.venue, k.subject, k.item, k.category, k.mark);
+    if (idx < 0) {
+        self->rejected_keys++;
+        return -1;
+    }
+    self->counts[idx] += count;
+    return 0;
+}
+
+int
+pingyi_tally_set_figures (pingyi_tally_t *self, const pingyi_venue_figures_t *figures)
+{
+    if (figures->venue >= self->election->venue_count)
+        return -1;
+    self->figures[figures->venue] = *figures;
+    return 0;
+}
+
+uint64_t
+pingyi_tally_get (const pingyi_tally_t *self, size_t venue, size_t subject, size_t item, size_t category,
+                  uint8_t mark)
+{
+    long idx = slot_of (self, venue, subject, item, category, mark);
+    return idx < 0 ? 0 : self->counts[idx];
+}
+
+const pingyi_venue_figures_t *
+pingyi_tally_figures (const pingyi_tally_t *self, size_t venue)
+{
+    return venue < self->election->venue_count ? &self->figures[venue] : NULL;
+}
+
+uint64_t
+pingyi_tally_rejected_keys (const pingyi_tally_t *self)
+{
+    return self->rejected_keys;
+}
+
+void
+pingyi_tally_each (const pingyi_tally_t *self, pingyi_tally_fn *fn, void *arg)
+{
+    const pingyi_election_t *e = self->election;
+    for (size_t v = 0; v < e->venue_count; v++) {
+        const pingyi_venue_t *venue = &e->venues[v];
+        for (size_t f = 0; f < venue->subject_count; f++)
+            for (size_t i = 0; i < e->item_count; i++) {
+                size_t choices = e->choice_sets[e->items[i].choice_set].choice_count;
+                for (size_t c = 0; c < e->category_count; c++)
+                    for (size_t m = 0; m < self->slots; m++) {
+                        if (m >= choices && m < self->slots - 2)
+                            continue;
+                        uint8_t mark = m == self->slots - 2   ? PINGYI_MARK_BLANK
+                                       : m == self->slots - 1 ? PINGYI_MARK_OVER
+                                                              : (uint8_t) m;
+                        long idx = slot_of (self, v, venue->subjects[f], i, c, mark);
+                        if (idx >= 0 && self->counts[idx]) {
+                            pingyi_counter_key_t key = { .venue = (uint16_t) v,
+                                                         .subject = (uint16_t) venue->subjects[f],
+                                                         .item = (uint8_t) i,
+                                                         .category = (uint8_t) c,
+                                                         .mark = mark };
+                            fn (&key, self->counts[idx], arg);
+                        }
+                    }
+            }
+    }
+}
+
+const char *
+pingyi_mark_name (const pingyi_election_t *election, size_t item, uint8_t mark)
+{
+    if (mark == PINGYI_MARK_BLANK)
+        return "BLANK";
+    if (mark == PINGYI_MARK_OVER)
+        return "OVER";
+    if (item >= election->item_count)
+        return "?";
+    const pingyi_choice_set_t *set = &election->choice_sets[election->items[item].choice_set];
+    return mark < set->choice_count ? set->choices[mark].label : "?";
+}

@@ -1,0 +1,126 @@
+/*  common.c — error text, hex, clock and log helpers shared by every module.  */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *pingyi_log_prog = "pingyi";
+
+int
+pingyi_fail (char *err, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start (ap, fmt);
+        vsnprintf (err, PINGYI_ERR_MAX, fmt, ap);
+        va_end (ap);
+    }
+    return -1;
+}
+
+void
+pingyi_hex (char *out, const uint8_t *bytes, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static int
+hex_value (char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int
+pingyi_unhex (uint8_t *out, size_t len, const char *hex, size_t hex_len)
+{
+    if (hex_len != 2 * len)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        int hi = hex_value (hex[2 * i]), lo = hex_value (hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t) (hi << 4 | lo);
+    }
+    return 0;
+}
+
+int64_t
+pingyi_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+pingyi_log (const char *level, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (line, sizeof line, fmt, ap);
+    va_end (ap);
+    fprintf (stderr, "%s %s: %s\n", pingyi_log_prog, level, line);
+}
+
+uint8_t *
+pingyi_read_file (const char *path, size_t max, size_t *len, char *err)
+{
+    FILE *f = fopen (path, "rb");
+    if (!f) {
+        pingyi_fail (err, "%s: cannot open: %s", path, strerror (errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    uint8_t *buf = malloc (cap + 1);
+    while (buf) {
+        if (n == cap) {
+            if (cap >= max)
+                break;
+            cap = cap * 2 > max ? max : cap * 2;
+            uint8_t *grown = realloc (buf, cap + 1);
+            if (!grown) {
+                free (buf);
+                buf = NULL;
+                break;
+            }
+            buf = grown;
+        }
+        size_t got = fread (buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    bool too_big = buf && n == cap && cap >= max && fgetc (f) != EOF;
+    bool failed = ferror (f);
+    fclose (f);
+    if (!buf) {
+        pingyi_fail (err, "%s: out of memory", path);
+        return NULL;
+    }
+    if (too_big || failed) {
+        free (buf);
+        if (too_big)
+            pingyi_fail (err, "%s: larger than %zu bytes", path, max);
+        else
+            pingyi_fail (err, "%s: read error", path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}

@@ -1,0 +1,57 @@
+/*  keys.h — key files, the keyring, and the deploy directory.
+
+    Keys are X25519 (CURVE and crypto_box alike), 32 bytes, stored as one line
+    of 64 lowercase hex digits.  A secret key file must be mode 0600 (or
+    stricter) and is refused otherwise, with a message naming the file and
+    the fix.  Public keys of every party are listed in keyring.tsv, one per
+    line:  role <TAB> name <TAB> curve-public-hex <TAB> box-public-hex|-
+    (role: broker, worker, aggregator, operator, venue, election).
+
+    `pingyi init DEFINITION DIR` (election/deploy.h) lays out one bundle per host, so each host
+    receives only what it needs (docs/keys.md):
+        DIR/keyring.tsv, DIR/election.json,
+        DIR/election.pub (election box public key)    the public part
+        DIR/broker/       curve.secret                 + election.json, keyring.tsv
+        DIR/worker/N/     curve.secret, election.secret (the only place the
+                                                       election secret lives)
+        DIR/aggregator/   curve.secret
+        DIR/operator/     curve.secret
+        DIR/venue/ID/     curve.secret, box.secret
+    Every bundle also holds election.json, keyring.tsv and election.pub.  */
+#ifndef PINGYI_KEYS_H
+#define PINGYI_KEYS_H
+
+#include "common.h"
+#include "msg.h"
+
+/*  Write a secret key file with mode 0600; refuses to overwrite.  */
+int pingyi_key_write_secret (const char *path, const uint8_t secret[PINGYI_KEY_LEN], char *err) PINGYI_WARN_UNUSED;
+/*  Read a secret key file; refuses one readable or writable by group or
+    others: "DIR/venue/v01/box.secret: mode 0644 lets others read this secret
+    key; run: chmod 600 DIR/venue/v01/box.secret".  */
+int pingyi_key_read_secret (const char *path, uint8_t secret[PINGYI_KEY_LEN], char *err) PINGYI_WARN_UNUSED;
+/*  The public key of an X25519 secret key.  */
+void pingyi_key_public (uint8_t public_key[PINGYI_KEY_LEN], const uint8_t secret[PINGYI_KEY_LEN]);
+
+typedef struct {
+    pingyi_role_t role;
+    char name[PINGYI_NAME_MAX + 1];
+    uint8_t curve[PINGYI_KEY_LEN];
+    bool has_curve;
+    uint8_t box[PINGYI_KEY_LEN];
+    bool has_box;
+} pingyi_keyring_entry_t;
+
+typedef struct pingyi_keyring_t pingyi_keyring_t;
+
+/*  Load keyring.tsv; every bad line is an error naming FILE:LINE.  */
+pingyi_keyring_t *pingyi_keyring_load (const char *path, char *err);
+void pingyi_keyring_destroy (pingyi_keyring_t **self_p);
+size_t pingyi_keyring_size (const pingyi_keyring_t *self);
+const pingyi_keyring_entry_t *pingyi_keyring_at (const pingyi_keyring_t *self, size_t index);
+/*  By CURVE public key (what ZAP hands the broker); NULL if unknown.  */
+const pingyi_keyring_entry_t *pingyi_keyring_by_curve (const pingyi_keyring_t *self, const uint8_t curve[PINGYI_KEY_LEN]);
+/*  By role and name (name NULL matches the first of that role).  */
+const pingyi_keyring_entry_t *pingyi_keyring_find (const pingyi_keyring_t *self, pingyi_role_t role, const char *name);
+
+#endif

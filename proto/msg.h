@@ -1,0 +1,226 @@
+/*  msg.h — the pingyi wire protocol, version 1 (docs/PROTOCOL.md).
+
+    Every message is one ZeroMQ frame holding one msgpack array:
+        [ version:uint = 1, type:uint, fields... ]
+    Peers talk DEALER → broker ROUTER, so the broker sees [routing-id][frame].
+    The broker wraps what it passes on in FORWARD (carrying the sender's
+    authenticated role and name, and its routing id), and a worker answers in
+    REPLY (the routing id and the inner frame); so workers see who sent what
+    although they never see the original connection.
+
+    Decoding is strict: exact types, bounded lengths, unknown version or type
+    refused, no trailing bytes; each failure gives a reason with the field
+    name, e.g. "SUBMIT.envelopes[3]: expected bin, got str".  Decoded strings
+    and bins point into the frame: keep it alive while the message is used.
+    Variable-length lists are validated whole at decode time and then walked
+    with the pingyi_list_next_* functions, which cannot fail.  */
+#ifndef PINGYI_MSG_H
+#define PINGYI_MSG_H
+
+#include "common.h"
+#include "mp.h"
+
+#define PINGYI_PROTO_VERSION 1
+#define PINGYI_FRAME_MAX (16u << 20)      /* ZMQ_MAXMSGSIZE on every socket */
+#define PINGYI_ENVELOPE_MAX 4600          /* one envelope, bytes */
+#define PINGYI_BATCH_MAX 4096             /* envelopes in one SUBMIT, results in one ACK */
+#define PINGYI_NAME_MAX 64                /* role names, venue ids */
+#define PINGYI_TEXT_MAX 512               /* reason texts */
+#define PINGYI_STATS_MAX 256              /* entries in a STATS reply */
+#define PINGYI_SHARDS_LISTED_MAX 256      /* shards in HELLO / READY */
+#define PINGYI_ROUTE_MAX 256              /* a ZeroMQ routing id, bytes (FORWARD / REPLY) */
+#define PINGYI_SNAPSHOT_VENUES_MAX 65535  /* venue figures in one SNAPSHOT */
+#define PINGYI_SNAPSHOT_COUNTERS_MAX 262144 /* counters in one SNAPSHOT page */
+#define PINGYI_FIGURES_REJECT_SLOTS 16    /* rejected_by entries in venue figures */
+/*  Largest frame a peer may hand the broker: the broker wraps it in FORWARD
+    (or REPLY) whose own header costs at most ~330 bytes, and the wrapped
+    frame must still fit PINGYI_FRAME_MAX at the receiving socket.  */
+#define PINGYI_INNER_MAX (PINGYI_FRAME_MAX - 1024)
+
+typedef enum {
+    PINGYI_MSG_HELLO = 1,         /* worker → broker: the shards it owns */
+    PINGYI_MSG_READY = 2,         /* broker → worker: the shards granted */
+    PINGYI_MSG_HEARTBEAT = 3,     /* either way */
+    PINGYI_MSG_SUBMIT = 4,        /* client → worker: a batch of envelopes of one venue */
+    PINGYI_MSG_ACK = 5,           /* worker → client: one result per envelope */
+    PINGYI_MSG_RETRY = 6,         /* broker → sender: no owner alive, try later */
+    PINGYI_MSG_ERROR = 7,         /* refusal: not authorised, bad message, ... */
+    PINGYI_MSG_VENUE_OPEN = 8,    /* client → worker */
+    PINGYI_MSG_VENUE_CLOSE = 9,   /* client → worker: issued / collected / sent */
+    PINGYI_MSG_VENUE_STATUS = 10, /* worker → client: the venue's reconciliation */
+    PINGYI_MSG_TALLY_QUERY = 11,  /* aggregator/operator → worker: a shard's counters */
+    PINGYI_MSG_SNAPSHOT = 12,     /* worker → aggregator */
+    PINGYI_MSG_STATS_QUERY = 13,  /* operator → broker (shard -1) or worker */
+    PINGYI_MSG_STATS = 14,
+    PINGYI_MSG_FORWARD = 15,      /* broker → worker: an inner message with its sender */
+    PINGYI_MSG_REPLY = 16,        /* worker → broker: an inner message for a routing id */
+    PINGYI_MSG_TYPE_MAX_ = 16
+} pingyi_msg_type_t;
+
+/*  Roles a key may hold (from the deploy keyring).  */
+typedef enum {
+    PINGYI_ROLE_NONE = 0,
+    PINGYI_ROLE_VENUE = 1,
+    PINGYI_ROLE_WORKER = 2,
+    PINGYI_ROLE_AGGREGATOR = 3,
+    PINGYI_ROLE_OPERATOR = 4,
+    PINGYI_ROLE_BROKER = 5,
+    PINGYI_ROLE_ELECTION = 6,   /* keyring only: the election box key; never a sender */
+} pingyi_role_t;
+
+const char *pingyi_role_name (pingyi_role_t role);   /* "venue", ... */
+pingyi_role_t pingyi_role_parse (const char *name, size_t len);
+const char *pingyi_msg_type_name (int type);         /* "SUBMIT", ... */
+
+typedef enum {
+    PINGYI_ACK_ACCEPTED = 0,
+    PINGYI_ACK_DUPLICATE = 1,
+    PINGYI_ACK_REJECTED = 2,
+} pingyi_ack_status_t;
+
+/*  ERROR codes.  */
+typedef enum {
+    PINGYI_ERROR_BAD_MESSAGE = 1,    /* did not decode */
+    PINGYI_ERROR_FORBIDDEN = 2,      /* the sender's role may not send this */
+    PINGYI_ERROR_WRONG_ELECTION = 3,
+    PINGYI_ERROR_UNKNOWN_PEER = 4,   /* a worker the broker does not know: send HELLO */
+    PINGYI_ERROR_UNKNOWN_VENUE = 5,
+    PINGYI_ERROR_INTERNAL = 6,
+} pingyi_error_code_t;
+
+typedef struct {
+    const char *p;
+    uint32_t len;
+} pingyi_str_t;
+
+typedef struct {
+    const uint8_t *p;
+    uint32_t len;
+} pingyi_bin_t;
+
+/*  A validated list inside a decoded frame.  */
+typedef struct {
+    const uint8_t *p;
+    const uint8_t *end;
+    uint32_t count;
+    uint32_t index;
+} pingyi_list_t;
+
+typedef struct {
+    uint8_t ballot_id[PINGYI_BALLOT_ID_LEN];
+    uint8_t status;          /* pingyi_ack_status_t */
+    uint8_t reason;          /* pingyi_reject_t when rejected, else 0 */
+    pingyi_str_t text;       /* reason text when rejected, else empty */
+    pingyi_str_t receipt;    /* tracking code when accepted or duplicate, else empty */
+} pingyi_ack_t;
+
+typedef struct {
+    uint8_t key[8];          /* pingyi_counter_key_t packed (election/ballot.h) */
+    uint64_t count;
+} pingyi_counter_t;
+
+/*  Per-venue figures held by the shard that owns the venue.  */
+typedef struct {
+    uint32_t venue;          /* venue index */
+    uint64_t accepted;       /* ballots counted */
+    uint64_t blank;          /* of which blank ballots (空白票) */
+    uint64_t duplicates;     /* resends answered "duplicate" */
+    uint64_t rejected;       /* all rejections */
+    uint64_t rejected_by[16];/* by pingyi_reject_t code (index = code, 0 unused) */
+    int64_t issued;          /* declared at close, -1 until then */
+    int64_t collected;       /* declared at close, -1 until then */
+    int64_t sent;            /* the client's count of ballots sent, -1 until close */
+    bool closed;
+} pingyi_venue_figures_t;
+
+typedef struct {
+    pingyi_str_t name;
+    uint64_t value;
+} pingyi_stat_t;
+
+typedef struct {
+    int type;                /* pingyi_msg_type_t */
+    union {
+        struct { uint8_t fingerprint[PINGYI_FP_LEN]; pingyi_str_t name; pingyi_list_t shards; /* uint */ } hello;
+        struct { pingyi_list_t shards; /* uint */ } ready;
+        struct { uint64_t tag; uint8_t fingerprint[PINGYI_FP_LEN]; pingyi_str_t venue; pingyi_list_t envelopes; /* bin */ } submit;
+        struct { uint64_t tag; pingyi_list_t results; /* pingyi_ack_t */ } ack;
+        struct { uint64_t tag; uint32_t retry_ms; pingyi_str_t reason; } retry;
+        struct { uint64_t tag; uint32_t code; pingyi_str_t text; } error;
+        struct { uint64_t tag; uint8_t fingerprint[PINGYI_FP_LEN]; pingyi_str_t venue; } venue_open;
+        struct { uint64_t tag; uint8_t fingerprint[PINGYI_FP_LEN]; pingyi_str_t venue;
+                 uint64_t issued, collected, sent; } venue_close;
+        struct { uint64_t tag; pingyi_venue_figures_t figures; } venue_status;
+        struct { uint64_t tag; uint32_t shard; uint8_t from[8]; /* first counter key wanted */ } tally_query;
+        struct { uint64_t tag; uint32_t shard; uint32_t shard_count; uint8_t fingerprint[PINGYI_FP_LEN];
+                 uint64_t sequence; uint8_t chain_head[32];
+                 pingyi_list_t venues;    /* pingyi_venue_figures_t */
+                 pingyi_list_t counters;  /* pingyi_counter_t, ascending keys */
+                 bool more; uint8_t next[8]; /* when more: ask again from next */ } snapshot;
+        struct { uint64_t tag; int32_t shard; /* -1: the broker itself */ } stats_query;
+        struct { uint64_t tag; pingyi_str_t source; pingyi_list_t stats; /* pingyi_stat_t */ } stats;
+        struct { pingyi_bin_t route; uint8_t role; pingyi_str_t sender; pingyi_bin_t inner; } forward;
+        struct { pingyi_bin_t route; pingyi_bin_t inner; } reply;
+    } u;
+} pingyi_msg_t;
+
+/*  Decode one frame.  0, or -1 with err naming the field and the reason.  */
+int pingyi_msg_decode (const uint8_t *frame, size_t len, pingyi_msg_t *msg, char *err) PINGYI_WARN_UNUSED;
+
+/*  Walk a decoded list.  Each returns true and fills the item while items
+    remain, false at the end.  */
+bool pingyi_list_next_uint (pingyi_list_t *list, uint64_t *v);
+bool pingyi_list_next_bin (pingyi_list_t *list, pingyi_bin_t *v);
+bool pingyi_list_next_ack (pingyi_list_t *list, pingyi_ack_t *v);
+bool pingyi_list_next_counter (pingyi_list_t *list, pingyi_counter_t *v);
+bool pingyi_list_next_figures (pingyi_list_t *list, pingyi_venue_figures_t *v);
+bool pingyi_list_next_stat (pingyi_list_t *list, pingyi_stat_t *v);
+
+/*  Encoders.  Each writes one complete frame into buf (which it clears
+    first).  Lists are written by the caller between a _begin and the end of
+    the message: e.g. pingyi_msg_submit_begin (…, n) then n envelope bins
+    with msgpack_pack_bin / msgpack_pack_bin_body.  */
+typedef struct {
+    msgpack_sbuffer sbuf;
+    msgpack_packer pk;
+} pingyi_writer_t;
+
+void pingyi_writer_init (pingyi_writer_t *w);
+void pingyi_writer_reset (pingyi_writer_t *w);
+void pingyi_writer_fini (pingyi_writer_t *w);
+
+void pingyi_msg_hello_begin (pingyi_writer_t *w, const uint8_t fp[PINGYI_FP_LEN], const char *name, uint32_t shard_count_listed);
+/*  then shard_count_listed × msgpack_pack_uint32 */
+void pingyi_msg_ready_begin (pingyi_writer_t *w, uint32_t shard_count_listed);
+void pingyi_msg_heartbeat (pingyi_writer_t *w);
+void pingyi_msg_submit_begin (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN],
+                              const char *venue, uint32_t envelope_count);
+void pingyi_msg_envelope (pingyi_writer_t *w, const uint8_t *env, size_t len);
+void pingyi_msg_ack_begin (pingyi_writer_t *w, uint64_t tag, uint32_t result_count);
+void pingyi_msg_ack_result (pingyi_writer_t *w, const uint8_t id[PINGYI_BALLOT_ID_LEN], pingyi_ack_status_t status,
+                            uint8_t reason, const char *text, const char *receipt);
+void pingyi_msg_retry (pingyi_writer_t *w, uint64_t tag, uint32_t retry_ms, const char *reason);
+void pingyi_msg_error (pingyi_writer_t *w, uint64_t tag, pingyi_error_code_t code, const char *text);
+void pingyi_msg_venue_open (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN], const char *venue);
+void pingyi_msg_venue_close (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN], const char *venue,
+                             uint64_t issued, uint64_t collected, uint64_t sent);
+void pingyi_msg_venue_status (pingyi_writer_t *w, uint64_t tag, const pingyi_venue_figures_t *f);
+void pingyi_msg_tally_query (pingyi_writer_t *w, uint64_t tag, uint32_t shard, const uint8_t from[8]);
+void pingyi_msg_snapshot_begin (pingyi_writer_t *w, uint64_t tag, uint32_t shard, uint32_t shard_count,
+                                const uint8_t fp[PINGYI_FP_LEN], uint64_t sequence, const uint8_t chain_head[32],
+                                uint32_t venue_count);
+/*  then venue_count × pingyi_msg_figures, then: */
+void pingyi_msg_figures (pingyi_writer_t *w, const pingyi_venue_figures_t *f);
+void pingyi_msg_snapshot_counters_begin (pingyi_writer_t *w, uint32_t counter_count);
+/*  then counter_count × pingyi_msg_counter, then: */
+void pingyi_msg_counter (pingyi_writer_t *w, const uint8_t key[8], uint64_t count);
+void pingyi_msg_snapshot_end (pingyi_writer_t *w, bool more, const uint8_t next[8]);
+void pingyi_msg_stats_query (pingyi_writer_t *w, uint64_t tag, int32_t shard);
+void pingyi_msg_stats_begin (pingyi_writer_t *w, uint64_t tag, const char *source, uint32_t stat_count);
+void pingyi_msg_stat (pingyi_writer_t *w, const char *name, uint64_t value);
+void pingyi_msg_forward (pingyi_writer_t *w, const uint8_t *route, size_t route_len, pingyi_role_t role,
+                         const char *sender, size_t sender_len, const uint8_t *inner, size_t inner_len);
+void pingyi_msg_reply (pingyi_writer_t *w, const uint8_t *route, size_t route_len,
+                       const uint8_t *inner, size_t inner_len);
+
+#endif

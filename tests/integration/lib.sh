@@ -1,0 +1,92 @@
+# lib.sh — shared by the integration tests: start the real binaries on
+# loopback in a scratch directory, wait for them, clean up whatever happens.
+# Sourced; expects PINGYI_BIN (the build dir) and PINGYI_SRC (the source dir).
+set -euo pipefail
+
+BIN=${PINGYI_BIN:?PINGYI_BIN must name the build directory}
+SRC=${PINGYI_SRC:?PINGYI_SRC must name the source directory}
+WORK=$(mktemp -d /tmp/pingyi-it.XXXXXX)
+declare -A PIDS=()
+
+cleanup() {
+  local rc=$?
+  for name in "${!PIDS[@]}"; do
+    kill -9 "${PIDS[$name]}" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if [ $rc -ne 0 ]; then
+    echo "--- logs (test failed, work dir $WORK) ---"
+    for f in "$WORK"/*.log; do
+      [ -f "$f" ] || continue
+      echo "=== $f (last 30 lines)"
+      tail -n 30 "$f"
+    done
+  fi
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+pass() {
+  echo "ok: $*"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# setup_deploy DEFINITION [WORKERS]: create $WORK/deploy.
+setup_deploy() {
+  "$BIN/pingyi" init "$1" "$WORK/deploy" --workers "${2:-2}" >/dev/null
+  PORT=$(free_port)
+  ENDPOINT="tcp://127.0.0.1:$PORT"
+}
+
+start_broker() {
+  "$BIN/pingyi-broker" --deploy "$WORK/deploy" --bind "$ENDPOINT" --stats-every 0 >>"$WORK/broker.log" 2>&1 &
+  PIDS[broker]=$!
+  wait_for_log "$WORK/broker.log" "listening on" 10
+}
+
+# start_worker ID SHARDS [extra flags]
+start_worker() {
+  local id=$1 shards=$2
+  shift 2
+  "$BIN/pingyi-worker" --deploy "$WORK/deploy" --id "$id" --broker "$ENDPOINT" --data "$WORK/data" \
+    --shards "$shards" "$@" >>"$WORK/worker$id.log" 2>&1 &
+  PIDS[worker$id]=$!
+}
+
+stop() {
+  local name=$1 sig=${2:-TERM}
+  local pid=${PIDS[$name]:-}
+  [ -n "$pid" ] || return 0
+  kill -"$sig" "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  unset "PIDS[$name]"
+}
+
+# wait_for_log FILE REGEX SECONDS
+wait_for_log() {
+  local file=$1 pattern=$2 limit=$3 i=0
+  while ! grep -qE "$pattern" "$file" 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -le $((limit * 10)) ] || fail "timed out waiting for /$pattern/ in $file"
+    sleep 0.1
+  done
+}
+
+# wait_workers N: the broker has seen N worker registrations (cumulative).
+wait_workers() {
+  local n=$1 i=0
+  while [ "$(grep -c 'owns shards' "$WORK/broker.log" 2>/dev/null || true)" -lt "$n" ]; do
+    i=$((i + 1))
+    [ $i -le 100 ] || fail "timed out waiting for $n worker registrations"
+    sleep 0.1
+  done
+}

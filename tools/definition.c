@@ -1,0 +1,146 @@
+/*  definition.c — `pingyi check`, `pingyi init`, `pingyi gen-election`,
+    `pingyi fingerprint`: the commands that work on a definition file.  */
+#include "deploy.h"
+#include "tools.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+unsigned long
+pingyi_arg_ulong (const char *flag, const char *value, unsigned long min, unsigned long max)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = value ? strtoul (value, &end, 10) : 0;
+    if (!value || !*value || *end || errno || v < min || v > max || value[0] == '-') {
+        fprintf (stderr, "pingyi: %s %s: expected a whole number from %lu to %lu\n", flag, value ? value : "(missing)",
+                 min, max);
+        exit (2);
+    }
+    return v;
+}
+
+int
+pingyi_cmd_check (int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf (stderr, "usage: pingyi check DEFINITION.json\n");
+        return 2;
+    }
+    pingyi_errlist_t errs = { 0 };
+    pingyi_election_t *election = pingyi_election_load (argv[1], &errs);
+    if (!election) {
+        for (size_t i = 0; i < errs.count; i++)
+            fprintf (stderr, "%s: %s\n", argv[1], errs.lines[i]);
+        fprintf (stderr, "%s: %zu error%s\n", argv[1], errs.count, errs.count == 1 ? "" : "s");
+        pingyi_errlist_clear (&errs);
+        return 1;
+    }
+    pingyi_election_print_summary (election, stdout);
+    pingyi_election_destroy (&election);
+    return 0;
+}
+
+int
+pingyi_cmd_fingerprint (int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf (stderr, "usage: pingyi fingerprint DEFINITION.json\n");
+        return 2;
+    }
+    char err[PINGYI_ERR_MAX];
+    pingyi_election_t *election = pingyi_election_load_or_err (argv[1], err);
+    if (!election) {
+        fprintf (stderr, "pingyi: %s\n", err);
+        return 1;
+    }
+    printf ("%s\n", election->fingerprint_hex);
+    pingyi_election_destroy (&election);
+    return 0;
+}
+
+int
+pingyi_cmd_init (int argc, char **argv)
+{
+    const char *definition = NULL, *dir = NULL;
+    unsigned workers = 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp (argv[i], "--workers"))
+            workers = (unsigned) pingyi_arg_ulong ("--workers", i + 1 < argc ? argv[++i] : NULL, 1, 256);
+        else if (!definition)
+            definition = argv[i];
+        else if (!dir)
+            dir = argv[i];
+        else {
+            fprintf (stderr, "usage: pingyi init DEFINITION.json DEPLOY_DIR [--workers N]\n");
+            return 2;
+        }
+    }
+    if (!dir) {
+        fprintf (stderr, "usage: pingyi init DEFINITION.json DEPLOY_DIR [--workers N]\n");
+        return 2;
+    }
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_deploy_init (definition, dir, workers, err)) {
+        fprintf (stderr, "pingyi init: %s\n", err);
+        return 1;
+    }
+    printf ("deploy directory %s: keys for the election, the broker, %u worker%s, the aggregator, an operator and "
+            "every venue;\nsend each host only its own bundle (broker/, worker/N/, aggregator/, operator/, venue/ID/)\n",
+            dir, workers, workers == 1 ? "" : "s");
+    return 0;
+}
+
+int
+pingyi_cmd_gen_election (int argc, char **argv)
+{
+    pingyi_gen_options_t o = { .districts = 12, .venues_per_district = 10, .subjects = 40, .form_subjects = 11,
+                               .items = 6, .shards = 16, .seed = 1 };
+    const char *out_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp (f, "--districts"))
+            o.districts = (unsigned) pingyi_arg_ulong (f, v, 1, 1000);
+        else if (!strcmp (f, "--venues-per-district"))
+            o.venues_per_district = (unsigned) pingyi_arg_ulong (f, v, 1, 10000);
+        else if (!strcmp (f, "--subjects"))
+            o.subjects = (unsigned) pingyi_arg_ulong (f, v, 1, 60000);
+        else if (!strcmp (f, "--form-subjects"))
+            o.form_subjects = (unsigned) pingyi_arg_ulong (f, v, 1, 64);
+        else if (!strcmp (f, "--items"))
+            o.items = (unsigned) pingyi_arg_ulong (f, v, 1, 16);
+        else if (!strcmp (f, "--shards"))
+            o.shards = (unsigned) pingyi_arg_ulong (f, v, 1, 256);
+        else if (!strcmp (f, "--seed"))
+            o.seed = pingyi_arg_ulong (f, v, 0, ~0ul);
+        else if (!strcmp (f, "--out")) {
+            if (!v) {
+                fprintf (stderr, "pingyi: --out needs a file name\n");
+                return 2;
+            }
+            out_path = v;
+        }
+        else {
+            fprintf (stderr, "pingyi gen-election: unknown flag \"%s\"\n", f);
+            return 2;
+        }
+        i++;
+    }
+    FILE *out = out_path ? fopen (out_path, "w") : stdout;
+    if (!out) {
+        fprintf (stderr, "pingyi: %s: cannot create: %s\n", out_path, strerror (errno));
+        return 2;
+    }
+    char err[PINGYI_ERR_MAX];
+    int rc = pingyi_election_generate (&o, out, err);
+    if (out_path && fclose (out) != 0 && rc == 0) {
+        snprintf (err, sizeof err, "%s: write failed", out_path);
+        rc = -1;
+    }
+    if (rc) {
+        fprintf (stderr, "pingyi gen-election: %s\n", err);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,50 @@
+/*  pingyi — the admin command: check a definition, create a deploy
+    directory, generate drill elections, read shards offline.
+
+    Each subcommand is a function taking (argc, argv) after its name and
+    returning the process exit status: 0 done, 1 the input was refused (with
+    every reason printed), 2 usage or environment error.  */
+#include "tools.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*run) (int argc, char **argv);
+    const char *usage;
+} command_t;
+
+static const command_t commands[] = {
+    { "check", pingyi_cmd_check, "check DEFINITION.json            validate a definition, print a summary or every error" },
+    { "init", pingyi_cmd_init, "init DEFINITION.json DEPLOY_DIR [--workers N]   create keys and host bundles" },
+    { "gen-election", pingyi_cmd_gen_election,
+      "gen-election [--districts N] [--venues-per-district N] [--subjects N] [--form-subjects N]\n"
+      "               [--items N] [--shards N] [--seed S] [--out FILE]   write a citywide drill definition" },
+    { "fingerprint", pingyi_cmd_fingerprint, "fingerprint DEFINITION.json      print the election fingerprint (SHA-256)" },
+    { "tally", pingyi_cmd_tally, "tally --deploy DIR --data DIR [--recount]   read shard files offline, print the view" },
+};
+
+static void
+usage (FILE *out)
+{
+    fprintf (out, "usage: pingyi COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf (out, "  pingyi %s\n", commands[i].usage);
+}
+
+int
+main (int argc, char **argv)
+{
+    pingyi_log_prog = "pingyi";
+    if (argc < 2 || !strcmp (argv[1], "-h") || !strcmp (argv[1], "--help")) {
+        usage (argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp (argv[1], commands[i].name))
+            return commands[i].run (argc - 1, argv + 1);
+    fprintf (stderr, "pingyi: unknown command \"%s\"\n", argv[1]);
+    usage (stderr);
+    return 2;
+}
