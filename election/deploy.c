@@ -71,13 +71,16 @@ write_public (const char *bundle, const uint8_t *definition, size_t definition_l
     char hex[2 * PINGYI_KEY_LEN + 2];
     pingyi_hex (hex, election_public, PINGYI_KEY_LEN);
     strcat (hex, "\n");
-    snprintf (path, sizeof path, "%s/election.json", bundle);
+    if (pingyi_path (path, sizeof path, err, "%s/election.json", bundle))
+        return -1;
     if (write_file (path, definition, definition_len, 0644, err))
         return -1;
-    snprintf (path, sizeof path, "%s/keyring.tsv", bundle);
+    if (pingyi_path (path, sizeof path, err, "%s/keyring.tsv", bundle))
+        return -1;
     if (write_file (path, keyring, keyring_len, 0644, err))
         return -1;
-    snprintf (path, sizeof path, "%s/election.pub", bundle);
+    if (pingyi_path (path, sizeof path, err, "%s/election.pub", bundle))
+        return -1;
     return write_file (path, hex, strlen (hex), 0644, err);
 }
 
@@ -85,7 +88,8 @@ static int
 write_secret (const char *bundle, const char *file, const uint8_t secret[PINGYI_KEY_LEN], char *err)
 {
     char path[1100];
-    snprintf (path, sizeof path, "%s/%s", bundle, file);
+    if (pingyi_path (path, sizeof path, err, "%s/%s", bundle, file))
+        return -1;
     return pingyi_key_write_secret (path, secret, err);
 }
 
@@ -155,37 +159,44 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
         || write_public (dir, definition, definition_len, keyring, keyring_len, election_box.public_key, err))
         goto done;
 
-    snprintf (path, sizeof path, "%s/broker", dir);
+    if (pingyi_path (path, sizeof path, err, "%s/broker", dir))
+        goto done;
     if (make_dir (path, 0700, err)
         || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
         || write_secret (path, "curve.secret", broker.secret, err))
         goto done;
-    snprintf (path, sizeof path, "%s/aggregator", dir);
+    if (pingyi_path (path, sizeof path, err, "%s/aggregator", dir))
+        goto done;
     if (make_dir (path, 0700, err)
         || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
         || write_secret (path, "curve.secret", aggregator.secret, err))
         goto done;
-    snprintf (path, sizeof path, "%s/operator", dir);
+    if (pingyi_path (path, sizeof path, err, "%s/operator", dir))
+        goto done;
     if (make_dir (path, 0700, err)
         || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
         || write_secret (path, "curve.secret", operator_kp.secret, err))
         goto done;
-    snprintf (path, sizeof path, "%s/worker", dir);
+    if (pingyi_path (path, sizeof path, err, "%s/worker", dir))
+        goto done;
     if (make_dir (path, 0755, err))
         goto done;
     for (unsigned i = 0; i < workers; i++) {
-        snprintf (path, sizeof path, "%s/worker/%u", dir, i + 1);
+        if (pingyi_path (path, sizeof path, err, "%s/worker/%u", dir, i + 1))
+            goto done;
         if (make_dir (path, 0700, err)
             || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
             || write_secret (path, "curve.secret", worker[i].secret, err)
             || write_secret (path, "election.secret", election_box.secret, err))
             goto done;
     }
-    snprintf (path, sizeof path, "%s/venue", dir);
+    if (pingyi_path (path, sizeof path, err, "%s/venue", dir))
+        goto done;
     if (make_dir (path, 0755, err))
         goto done;
     for (size_t v = 0; v < venues; v++) {
-        snprintf (path, sizeof path, "%s/venue/%s", dir, election->venues[v].id);
+        if (pingyi_path (path, sizeof path, err, "%s/venue/%s", dir, election->venues[v].id))
+            goto done;
         if (make_dir (path, 0700, err)
             || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
             || write_secret (path, "curve.secret", venue_curve[v].secret, err)
@@ -271,18 +282,22 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
         goto fail;
     }
     char path[1100];
-    snprintf (path, sizeof path, "%s/election.json", self->path);
+    if (pingyi_path (path, sizeof path, err, "%s/election.json", self->path))
+        goto fail;
     self->election = pingyi_election_load_or_err (path, err);
     if (!self->election)
         goto fail;
-    snprintf (path, sizeof path, "%s/keyring.tsv", self->path);
+    if (pingyi_path (path, sizeof path, err, "%s/keyring.tsv", self->path))
+        goto fail;
     self->keyring = pingyi_keyring_load (path, err);
     if (!self->keyring)
         goto fail;
-    snprintf (path, sizeof path, "%s/election.pub", self->path);
+    if (pingyi_path (path, sizeof path, err, "%s/election.pub", self->path))
+        goto fail;
     if (read_public_key (path, self->election_public, err))
         goto fail;
-    snprintf (path, sizeof path, "%s/curve.secret", self->path);
+    if (pingyi_path (path, sizeof path, err, "%s/curve.secret", self->path))
+        goto fail;
     if (pingyi_key_read_secret (path, self->curve_secret, err))
         goto fail;
     pingyi_key_public (self->curve_public, self->curve_secret);
@@ -301,7 +316,8 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
     memcpy (self->broker_public, broker->curve, PINGYI_KEY_LEN);
 
     if (role == PINGYI_ROLE_VENUE || role == PINGYI_ROLE_WORKER) {
-        snprintf (path, sizeof path, "%s/%s", self->path, role == PINGYI_ROLE_VENUE ? "box.secret" : "election.secret");
+        if (pingyi_path (path, sizeof path, err, "%s/%s", self->path, role == PINGYI_ROLE_VENUE ? "box.secret" : "election.secret"))
+            goto fail;
         if (pingyi_key_read_secret (path, self->box_secret, err))
             goto fail;
         self->has_box_secret = true;

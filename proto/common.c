@@ -21,6 +21,18 @@ pingyi_fail (char *err, const char *fmt, ...)
     return -1;
 }
 
+int
+pingyi_path (char *out, size_t cap, char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    int n = vsnprintf (out, cap, fmt, ap);
+    va_end (ap);
+    if (n < 0 || (size_t) n >= cap)
+        return pingyi_fail (err, "path too long: %.64s...", out);
+    return 0;
+}
+
 void
 pingyi_hex (char *out, const uint8_t *bytes, size_t len)
 {

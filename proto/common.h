@@ -43,6 +43,9 @@ void pingyi_log (const char *level, const char *fmt, ...) PINGYI_PRINTF (2, 3);
 #define pingyi_warn(...) pingyi_log ("warn", __VA_ARGS__)
 #define pingyi_error(...) pingyi_log ("error", __VA_ARGS__)
 
+/*  Format a file path into out (cap bytes); -1 with err when it does not fit.  */
+int pingyi_path (char *out, size_t cap, char *err, const char *fmt, ...) PINGYI_PRINTF (4, 5) PINGYI_WARN_UNUSED;
+
 /*  Read a whole file (at most max bytes) into a malloc'd buffer, NUL-terminated
     for convenience.  */
 uint8_t *pingyi_read_file (const char *path, size_t max, size_t *len, char *err);

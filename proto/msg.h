@@ -179,7 +179,13 @@ bool pingyi_list_next_stat (pingyi_list_t *list, pingyi_stat_t *v);
 /*  Encoders.  Each writes one complete frame into buf (which it clears
     first).  Lists are written by the caller between a _begin and the end of
     the message: e.g. pingyi_msg_submit_begin (…, n) then n envelope bins
-    with msgpack_pack_bin / msgpack_pack_bin_body.  */
+    with msgpack_pack_bin / msgpack_pack_bin_body.
+    Encoders do not check bounds: the caller passes ids and names that the
+    decoder will take (UTF-8, no control character, 1..64 bytes).  Texts for
+    people (ack text, RETRY reason, ERROR text) are made decodable here:
+    bytes that are not UTF-8 become '?', and they are cut at
+    PINGYI_TEXT_MAX bytes on a character boundary.  A writer must not be
+    copied (its packer points at its buffer).  */
 typedef struct {
     msgpack_sbuffer sbuf;
     msgpack_packer pk;

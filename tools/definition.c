@@ -4,6 +4,7 @@
 #include "tools.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,5 +143,25 @@ pingyi_cmd_gen_election (int argc, char **argv)
         fprintf (stderr, "pingyi gen-election: %s\n", err);
         return 1;
     }
+    return 0;
+}
+
+int
+pingyi_cmd_pubkey (int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf (stderr, "usage: pingyi pubkey SECRET_KEY_FILE\n");
+        return 2;
+    }
+    uint8_t secret[PINGYI_KEY_LEN], public_key[PINGYI_KEY_LEN];
+    char err[PINGYI_ERR_MAX], hex[2 * PINGYI_KEY_LEN + 1];
+    if (pingyi_key_read_secret (argv[1], secret, err)) {
+        fprintf (stderr, "pingyi pubkey: %s\n", err);
+        return 1;
+    }
+    pingyi_key_public (public_key, secret);
+    sodium_memzero (secret, sizeof secret);
+    pingyi_hex (hex, public_key, PINGYI_KEY_LEN);
+    printf ("%s\n", hex);
     return 0;
 }

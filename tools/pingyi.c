@@ -22,6 +22,7 @@ static const command_t commands[] = {
       "gen-election [--districts N] [--venues-per-district N] [--subjects N] [--form-subjects N]\n"
       "               [--items N] [--shards N] [--seed S] [--out FILE]   write a citywide drill definition" },
     { "fingerprint", pingyi_cmd_fingerprint, "fingerprint DEFINITION.json      print the election fingerprint (SHA-256)" },
+    { "pubkey", pingyi_cmd_pubkey, "pubkey SECRET_KEY_FILE           print the public key of a secret key file" },
     { "tally", pingyi_cmd_tally, "tally --deploy DIR --data DIR [--recount]   read shard files offline, print the view" },
 };
 

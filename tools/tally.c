@@ -250,8 +250,9 @@ pingyi_cmd_tally (int argc, char **argv)
         return 2;
     }
     char err[PINGYI_ERR_MAX], path[1100];
-    snprintf (path, sizeof path, "%s/election.json", deploy);
-    pingyi_election_t *e = pingyi_election_load_or_err (path, err);
+    pingyi_election_t *e = NULL;
+    if (pingyi_path (path, sizeof path, err, "%s/election.json", deploy) == 0)
+        e = pingyi_election_load_or_err (path, err);
     if (!e) {
         fprintf (stderr, "pingyi tally: %s\n", err);
         return 2;

@@ -1,0 +1,955 @@
+/*  input.c — CSV and JSON Lines ballot input (docs/ballot-input.md).
+
+    Bytes are fed in, lines are cut out, each non-empty line after the CSV
+    header is one record.  The cut does not depend on how the bytes were
+    chunked: the same bytes give the same records, the same line numbers and
+    the same digest whether they came in one piece or one byte at a time
+    (the outbox relies on that to skip, after a restart, exactly the records
+    it already took).
+
+    Every bad record is reported once, with the first reason found, as
+    "FILE:LINE:COLUMN: reason"; values echoed in a reason are quoted,
+    shortened and escaped, so a hostile line cannot forge another line of
+    output or flood the terminal.  */
+#define _GNU_SOURCE
+#include "input.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MESSAGE_MAX 1024   /* one error line */
+#define SHOW_MAX 48        /* bytes of a hostile value echoed back */
+#define EXPECT_MAX 240     /* the "(expected ...)" hint */
+
+typedef struct {
+    size_t off;
+    size_t len;
+} span_t;
+
+struct pingyi_input_t {
+    const pingyi_election_t *election;
+    size_t venue;
+    pingyi_input_format_t format;
+    char name[256];
+    pingyi_input_error_fn *error_fn;
+    void *error_arg;
+
+    /*  Unconsumed bytes are buf[start, end).  */
+    uint8_t *buf;
+    size_t start, end, cap;
+    bool finished;
+    bool discarding;          /* inside an overlong line: drop up to its newline */
+    uint64_t line_no;         /* physical lines cut so far */
+    uint64_t record_line;     /* line of the record last returned */
+    uint64_t records;
+    bool header_done;
+    uint64_t header_line;
+    bool fatal;
+    char fatal_err[PINGYI_ERR_MAX];
+    crypto_hash_sha256_state digest;
+
+    /*  The venue's form: cell c = form position * item_count + item.  */
+    size_t item_count;
+    size_t cell_count;
+    char **cell_names;        /* "s01:overall" */
+    int *col_cell;            /* CSV: header field → cell (index 0: category) */
+    size_t field_count;       /* CSV: fields in the header */
+    size_t *cell_col;         /* header parse: cell → 1-based column, 0 unseen */
+    char **expect;            /* per choice set: "好/较好/一般/差 or A/B/C/D" */
+    char category_expect[2 * EXPECT_MAX + 8];
+
+    /*  Per-line scratch.  */
+    span_t *fields;
+    size_t fields_cap;
+    char *scratch;
+    size_t scratch_cap;
+    uint8_t *seen;            /* JSONL: cell given */
+};
+
+/*  ---------------------------------------------------------------------
+    Showing hostile text  */
+
+/*  Length of the valid UTF-8 sequence at s (at most len bytes), or 0.  */
+static size_t
+utf8_seq (const uint8_t *s, size_t len)
+{
+    uint8_t c = s[0];
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    else if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if (n > len)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/*  Write s as a quoted string an operator can read: control bytes and bytes
+    that are not UTF-8 as \xNN, quote and backslash escaped, cut after
+    SHOW_MAX bytes with "...".  Returns out.  */
+static const char *
+show (char *out, size_t cap, const char *s, size_t len)
+{
+    size_t o = 0;
+    const uint8_t *p = (const uint8_t *) s;
+    out[o++] = '"';
+    size_t i = 0;
+    while (i < len) {
+        if (i >= SHOW_MAX || o + 8 >= cap - 5) {
+            memcpy (out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        size_t n = utf8_seq (p + i, len - i);
+        if (n == 1 && (p[i] < 0x20 || p[i] == 0x7f)) {
+            o += (size_t) snprintf (out + o, cap - o, "\\x%02x", p[i]);
+            i++;
+        }
+        else if (n == 1 && (p[i] == '"' || p[i] == '\\')) {
+            out[o++] = '\\';
+            out[o++] = (char) p[i++];
+        }
+        else if (n == 0) {
+            o += (size_t) snprintf (out + o, cap - o, "\\x%02x", p[i]);
+            i++;
+        }
+        else {
+            memcpy (out + o, p + i, n);
+            o += n;
+            i += n;
+        }
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return out;
+}
+
+#define SHOW(buf, s, len) show (buf, sizeof buf, (s), (len))
+
+static void
+trim (const char **s, size_t *len)
+{
+    while (*len && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+        (*len)--;
+}
+
+/*  ---------------------------------------------------------------------
+    Construction  */
+
+/*  Append text to a bounded hint, with "..." once it is full.  */
+static void
+hint_add (char *hint, size_t cap, const char *sep, const char *text)
+{
+    size_t used = strlen (hint);
+    if (used + 4 >= cap || (used >= 3 && !strcmp (hint + used - 3, "...")))
+        return;
+    int n = snprintf (hint + used, cap - used, "%s%s", used ? sep : "", text);
+    if (n < 0 || (size_t) n >= cap - used - 4)
+        snprintf (hint + used, cap - used, "%s...", used ? sep : "");
+}
+
+static char *
+choice_hint (const pingyi_choice_set_t *set)
+{
+    char labels[EXPECT_MAX] = "", letters[EXPECT_MAX] = "";
+    for (size_t c = 0; c < set->choice_count; c++) {
+        hint_add (labels, sizeof labels, "/", set->choices[c].label);
+        if (set->choices[c].letter)
+            hint_add (letters, sizeof letters, "/", set->choices[c].letter);
+    }
+    char *out = NULL;
+    if (*letters) {
+        if (asprintf (&out, "%s or %s", labels, letters) < 0)
+            out = NULL;
+    }
+    else
+        out = strdup (labels);
+    return out;
+}
+
+pingyi_input_t *
+pingyi_input_new (const pingyi_election_t *election, size_t venue, pingyi_input_format_t format, const char *name)
+{
+    if (!election || venue >= election->venue_count)
+        return NULL;
+    pingyi_input_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->election = election;
+    self->venue = venue;
+    self->format = format;
+    snprintf (self->name, sizeof self->name, "%s", strcmp (name, "-") ? name : "stdin");
+    crypto_hash_sha256_init (&self->digest);
+
+    const pingyi_venue_t *v = &election->venues[venue];
+    self->item_count = election->item_count;
+    self->cell_count = v->subject_count * election->item_count;
+    self->cell_names = calloc (self->cell_count, sizeof *self->cell_names);
+    self->cell_col = calloc (self->cell_count, sizeof *self->cell_col);
+    self->seen = calloc (self->cell_count, 1);
+    self->expect = calloc (election->choice_set_count, sizeof *self->expect);
+    if (!self->cell_names || !self->cell_col || !self->seen || !self->expect)
+        goto fail;
+    for (size_t pos = 0; pos < v->subject_count; pos++)
+        for (size_t i = 0; i < self->item_count; i++)
+            if (asprintf (&self->cell_names[pos * self->item_count + i], "%s:%s",
+                          election->subjects[v->subjects[pos]].id, election->items[i].id) < 0) {
+                self->cell_names[pos * self->item_count + i] = NULL;
+                goto fail;
+            }
+    for (size_t s = 0; s < election->choice_set_count; s++)
+        if (!(self->expect[s] = choice_hint (&election->choice_sets[s])))
+            goto fail;
+    char ids[EXPECT_MAX] = "", names[EXPECT_MAX] = "";
+    for (size_t c = 0; c < election->category_count; c++) {
+        hint_add (ids, sizeof ids, "/", election->categories[c].id);
+        hint_add (names, sizeof names, "/", election->categories[c].name);
+    }
+    snprintf (self->category_expect, sizeof self->category_expect, "%s or %s", ids, names);
+    if (format == PINGYI_INPUT_JSONL)
+        self->header_done = true;
+    return self;
+fail:
+    pingyi_input_destroy (&self);
+    return NULL;
+}
+
+void
+pingyi_input_destroy (pingyi_input_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pingyi_input_t *self = *self_p;
+    if (self->cell_names)
+        for (size_t c = 0; c < self->cell_count; c++)
+            free (self->cell_names[c]);
+    if (self->expect)
+        for (size_t s = 0; s < self->election->choice_set_count; s++)
+            free (self->expect[s]);
+    free (self->expect);
+    free (self->cell_names);
+    free (self->cell_col);
+    free (self->col_cell);
+    free (self->seen);
+    free (self->fields);
+    free (self->scratch);
+    free (self->buf);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+pingyi_input_set_error_fn (pingyi_input_t *self, pingyi_input_error_fn *fn, void *arg)
+{
+    self->error_fn = fn;
+    self->error_arg = arg;
+}
+
+uint64_t
+pingyi_input_line (const pingyi_input_t *self)
+{
+    return self->record_line;
+}
+
+uint64_t
+pingyi_input_records (const pingyi_input_t *self)
+{
+    return self->records;
+}
+
+void
+pingyi_input_digest (const pingyi_input_t *self, uint8_t out[PINGYI_DIGEST_LEN])
+{
+    crypto_hash_sha256_state copy = self->digest;
+    crypto_hash_sha256_final (&copy, out);
+}
+
+pingyi_input_format_t
+pingyi_input_format_for (const char *path)
+{
+    const char *dot = strrchr (path, '.');
+    if (dot && (!strcasecmp (dot, ".jsonl") || !strcasecmp (dot, ".json") || !strcasecmp (dot, ".ndjson")))
+        return PINGYI_INPUT_JSONL;
+    return PINGYI_INPUT_CSV;
+}
+
+int
+pingyi_input_format_parse (const char *name, pingyi_input_format_t *format)
+{
+    if (!strcmp (name, "csv"))
+        *format = PINGYI_INPUT_CSV;
+    else if (!strcmp (name, "jsonl") || !strcmp (name, "json"))
+        *format = PINGYI_INPUT_JSONL;
+    else
+        return -1;
+    return 0;
+}
+
+/*  ---------------------------------------------------------------------
+    Bytes to lines  */
+
+int
+pingyi_input_feed (pingyi_input_t *self, const void *data, size_t len)
+{
+    if (self->start == self->end)
+        self->start = self->end = 0;
+    else if (self->start > 0 && self->start >= self->cap / 2) {
+        memmove (self->buf, self->buf + self->start, self->end - self->start);
+        self->end -= self->start;
+        self->start = 0;
+    }
+    if (len > SIZE_MAX / 2 - self->end)
+        return -1;
+    if (self->end + len > self->cap) {
+        size_t cap = self->cap ? self->cap : 65536;
+        while (cap < self->end + len)
+            cap *= 2;
+        uint8_t *grown = realloc (self->buf, cap);
+        if (!grown)
+            return -1;
+        self->buf = grown;
+        self->cap = cap;
+    }
+    if (len)
+        memcpy (self->buf + self->end, data, len);
+    self->end += len;
+    return 0;
+}
+
+void
+pingyi_input_finish (pingyi_input_t *self)
+{
+    self->finished = true;
+}
+
+/*  Cut the next line out of the buffer.  Returns true with *line and *len (no
+    terminator; a trailing \r dropped) or with *overlong set; false when no
+    complete line is buffered.  */
+static bool
+take_line (pingyi_input_t *self, const uint8_t **line, size_t *len, bool *overlong)
+{
+    *overlong = false;
+    for (;;) {
+        size_t avail = self->end - self->start;
+        const uint8_t *p = self->buf + self->start;
+        const uint8_t *nl = avail ? memchr (p, '\n', avail) : NULL;
+        if (self->discarding) {
+            if (!nl) {
+                self->start = self->end;
+                if (self->finished)
+                    self->discarding = false;
+                return false;
+            }
+            self->start += (size_t) (nl - p) + 1;
+            self->discarding = false;
+            continue;
+        }
+        size_t n;
+        if (nl)
+            n = (size_t) (nl - p);
+        else if (avail > PINGYI_INPUT_LINE_MAX || (self->finished && avail))
+            n = avail;
+        else
+            return false;
+        self->line_no++;
+        if (n > PINGYI_INPUT_LINE_MAX) {
+            *overlong = true;
+            if (!nl)
+                self->discarding = true;   /* its end has not arrived yet */
+            self->start = nl ? self->start + n + 1 : self->end;
+            return true;
+        }
+        self->start += nl ? n + 1 : n;
+        if (n && p[n - 1] == '\r')
+            n--;
+        /*  A UTF-8 byte order mark opens the first line only.  */
+        if (self->line_no == 1 && n >= 3 && !memcmp (p, "\xef\xbb\xbf", 3)) {
+            p += 3;
+            n -= 3;
+        }
+        *line = p;
+        *len = n;
+        return true;
+    }
+}
+
+static bool
+is_blank_line (const uint8_t *line, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (line[i] != ' ' && line[i] != '\t')
+            return false;
+    return true;
+}
+
+static void
+digest_line (pingyi_input_t *self, const uint8_t *line, size_t len)
+{
+    crypto_hash_sha256_update (&self->digest, line, len);
+    crypto_hash_sha256_update (&self->digest, (const uint8_t *) "\n", 1);
+}
+
+/*  ---------------------------------------------------------------------
+    Reporting  */
+
+static pingyi_input_result_t
+report (pingyi_input_t *self, uint64_t line, size_t column, const char *fmt, ...) PINGYI_PRINTF (4, 5);
+
+static pingyi_input_result_t
+report (pingyi_input_t *self, uint64_t line, size_t column, const char *fmt, ...)
+{
+    char msg[MESSAGE_MAX];
+    int n = snprintf (msg, sizeof msg, "%s:%llu:%zu: ", self->name, (unsigned long long) line, column);
+    if (n < 0 || (size_t) n >= sizeof msg)
+        n = 0;
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (msg + n, sizeof msg - (size_t) n, fmt, ap);
+    va_end (ap);
+    if (self->error_fn)
+        self->error_fn (msg, self->error_arg);
+    else
+        fprintf (stderr, "%s\n", msg);
+    return PINGYI_INPUT_BAD;
+}
+
+/*  ---------------------------------------------------------------------
+    Cells and grades, shared by both formats  */
+
+/*  The cell a name "SUBJECT_ID:ITEM_ID" names on this venue's form.
+    Returns the cell, -1 when no such subject or item exists, -2 when the
+    subject is not on the form, -3 when the name has no ':'.  */
+static long
+lookup_cell (pingyi_input_t *self, const char *name, size_t len)
+{
+    const char *colon = NULL;
+    for (size_t i = len; i > 0; i--)
+        if (name[i - 1] == ':') {
+            colon = name + i - 1;
+            break;
+        }
+    if (!colon || colon == name || colon == name + len - 1)
+        return -3;
+    size_t slen = (size_t) (colon - name), ilen = len - slen - 1;
+    int subject = pingyi_election_subject (self->election, name, slen);
+    long item = -1;
+    for (size_t i = 0; i < self->item_count; i++) {
+        const char *id = self->election->items[i].id;
+        if (strlen (id) == ilen && !memcmp (id, colon + 1, ilen)) {
+            item = (long) i;
+            break;
+        }
+    }
+    if (subject < 0 || item < 0)
+        return -1;
+    int pos = pingyi_election_form_index (self->election, self->venue, (size_t) subject);
+    if (pos < 0)
+        return -2;
+    return (long) pos * (long) self->item_count + item;
+}
+
+/*  Why lookup_cell refused name, as a reason line.  */
+static void
+cell_refusal (pingyi_input_t *self, long code, const char *name, size_t len, char *why, size_t cap)
+{
+    char shown[SHOW_MAX * 4 + 16];
+    SHOW (shown, name, len);
+    if (code == -3)
+        snprintf (why, cap, "bad cell name %s (expected SUBJECT_ID:ITEM_ID, e.g. \"%s\")", shown,
+                  self->cell_count ? self->cell_names[0] : "s01:overall");
+    else if (code == -2) {
+        const char *colon = memrchr (name, ':', len);
+        char subject[SHOW_MAX * 4 + 16];
+        SHOW (subject, name, (size_t) (colon - name));
+        snprintf (why, cap, "cell %s: subject %s is not on venue %s's form", shown, subject,
+                  self->election->venues[self->venue].id);
+    }
+    else
+        snprintf (why, cap, "unknown cell %s", shown);
+}
+
+static int
+category_of (pingyi_input_t *self, const char *s, size_t len)
+{
+    int c = pingyi_election_category (self->election, s, len);
+    if (c >= 0)
+        return c;
+    for (size_t i = 0; i < self->election->category_count; i++) {
+        const char *name = self->election->categories[i].name;
+        if (name && strlen (name) == len && !memcmp (name, s, len))
+            return (int) i;
+    }
+    return -1;
+}
+
+/*  Add the ticks of one cell text (grades joined by '|', or empty) to *mask.
+    0, or -1 with a reason in why.  */
+static int
+parse_ticks (pingyi_input_t *self, size_t cell, const char *s, size_t len, uint32_t *mask, char *why, size_t cap)
+{
+    const pingyi_item_t *item = &self->election->items[cell % self->item_count];
+    const pingyi_choice_set_t *set = &self->election->choice_sets[item->choice_set];
+    const char *whole = s;
+    size_t whole_len = len;
+    trim (&s, &len);
+    if (!len)
+        return 0;
+    char shown[SHOW_MAX * 4 + 16];
+    for (;;) {
+        const char *bar = memchr (s, '|', len);
+        size_t part_len = bar ? (size_t) (bar - s) : len;
+        const char *part = s;
+        trim (&part, &part_len);
+        if (!part_len) {
+            snprintf (why, cap, "empty grade in %s for %s", SHOW (shown, whole, whole_len),
+                      self->cell_names[cell]);
+            return -1;
+        }
+        long found = -1;
+        for (size_t c = 0; c < set->choice_count && found < 0; c++) {
+            const pingyi_choice_t *choice = &set->choices[c];
+            if (strlen (choice->label) == part_len && !memcmp (choice->label, part, part_len))
+                found = (long) c;
+            else if (choice->letter && strlen (choice->letter) == part_len
+                     && !strncasecmp (choice->letter, part, part_len))
+                found = (long) c;
+        }
+        if (found < 0) {
+            snprintf (why, cap, "unknown grade %s for %s (expected %s)", SHOW (shown, part, part_len),
+                      self->cell_names[cell], self->expect[item->choice_set]);
+            return -1;
+        }
+        if (*mask & (UINT32_C (1) << found)) {
+            snprintf (why, cap, "grade %s given twice for %s", SHOW (shown, part, part_len),
+                      self->cell_names[cell]);
+            return -1;
+        }
+        *mask |= UINT32_C (1) << found;
+        if (!bar)
+            return 0;
+        len -= (size_t) (bar - s) + 1;
+        s = bar + 1;
+    }
+}
+
+/*  The model has the last word: a ballot we built must be one the workers
+    accept.  A failure here is a bug or a definition the form cannot
+    express; it still costs one record, not the run.  */
+static pingyi_input_result_t
+finish_ballot (pingyi_input_t *self, pingyi_ballot_t *ballot)
+{
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_ballot_validate (ballot, self->election, self->venue, err) != PINGYI_REJECT_NONE)
+        return report (self, self->record_line, 1, "ballot refused by the model: %s", err);
+    return PINGYI_INPUT_BALLOT;
+}
+
+/*  ---------------------------------------------------------------------
+    CSV  */
+
+static int
+grow (void **p, size_t *cap, size_t want, size_t size)
+{
+    if (want <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 64;
+    while (n < want)
+        n *= 2;
+    void *q = realloc (*p, n * size);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/*  Split a line into fields (RFC 4180 quoting within one line).  Stores at
+    most keep fields, counts them all in *count.  0; -1 with *column and
+    *why on bad quoting; -2 out of memory.  */
+static int
+split_csv (pingyi_input_t *self, const uint8_t *line, size_t len, size_t keep, size_t *count, size_t *column,
+           const char **why)
+{
+    if (grow ((void **) &self->scratch, &self->scratch_cap, len + 1, 1)
+        || grow ((void **) &self->fields, &self->fields_cap, keep + 1, sizeof (span_t)))
+        return -2;
+    size_t i = 0, o = 0, n = 0;
+    for (;;) {
+        size_t begin = o;
+        if (i < len && line[i] == '"') {
+            i++;
+            for (;;) {
+                if (i >= len) {
+                    *column = n + 1;
+                    *why = "bad quoting: unterminated quoted field";
+                    return -1;
+                }
+                if (line[i] == '"') {
+                    if (i + 1 < len && line[i + 1] == '"') {
+                        self->scratch[o++] = '"';
+                        i += 2;
+                        continue;
+                    }
+                    i++;
+                    break;
+                }
+                self->scratch[o++] = (char) line[i++];
+            }
+            if (i < len && line[i] != ',') {
+                *column = n + 1;
+                *why = "bad quoting: text after the closing quote";
+                return -1;
+            }
+        }
+        else {
+            while (i < len && line[i] != ',') {
+                if (line[i] == '"') {
+                    *column = n + 1;
+                    *why = "bad quoting: a quote inside an unquoted field";
+                    return -1;
+                }
+                self->scratch[o++] = (char) line[i++];
+            }
+        }
+        if (n < keep)
+            self->fields[n] = (span_t) {begin, o - begin};
+        n++;
+        if (i >= len)
+            break;
+        i++;   /* the comma; a line ending in one has an empty last field */
+    }
+    *count = n;
+    return 0;
+}
+
+static pingyi_input_result_t
+header_fatal (pingyi_input_t *self, char *err, const char *fmt, ...) PINGYI_PRINTF (3, 4);
+
+static pingyi_input_result_t
+header_fatal (pingyi_input_t *self, char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (self->fatal_err, sizeof self->fatal_err, fmt, ap);
+    va_end (ap);
+    self->fatal = true;
+    if (err)
+        snprintf (err, PINGYI_ERR_MAX, "%s", self->fatal_err);
+    return PINGYI_INPUT_FATAL;
+}
+
+static pingyi_input_result_t
+parse_header (pingyi_input_t *self, const uint8_t *line, size_t len, char *err)
+{
+    size_t count = 0, column = 0;
+    const char *why = NULL;
+    size_t keep = len + 1;   /* every field: the header is the map */
+    int rc = split_csv (self, line, len, keep, &count, &column, &why);
+    if (rc == -2)
+        return header_fatal (self, err, "%s: out of memory reading the header", self->name);
+    if (rc == -1) {
+        report (self, self->header_line, column, "%s", why);
+        return header_fatal (self, err, "%s:%llu:%zu: %s (in the header line)", self->name,
+                             (unsigned long long) self->header_line, column, why);
+    }
+    self->col_cell = calloc (count, sizeof *self->col_cell);
+    if (!self->col_cell)
+        return header_fatal (self, err, "%s: out of memory reading the header", self->name);
+    self->field_count = count;
+    size_t errors = 0;
+    char shown[SHOW_MAX * 4 + 16], why_buf[512];
+
+    const char *f = self->scratch + self->fields[0].off;
+    size_t flen = self->fields[0].len;
+    trim (&f, &flen);
+    if (flen != 8 || memcmp (f, "category", 8)) {
+        report (self, self->header_line, 1, "first column must be \"category\", found %s", SHOW (shown, f, flen));
+        errors++;
+    }
+    self->col_cell[0] = -1;
+    for (size_t j = 1; j < count; j++) {
+        f = self->scratch + self->fields[j].off;
+        flen = self->fields[j].len;
+        trim (&f, &flen);
+        self->col_cell[j] = -1;
+        long cell = lookup_cell (self, f, flen);
+        if (cell < 0) {
+            cell_refusal (self, cell, f, flen, why_buf, sizeof why_buf);
+            report (self, self->header_line, j + 1, "%s", why_buf);
+            errors++;
+        }
+        else if (self->cell_col[cell]) {
+            report (self, self->header_line, j + 1, "duplicate cell %s (first in column %zu)",
+                    SHOW (shown, f, flen), self->cell_col[cell]);
+            errors++;
+        }
+        else {
+            self->cell_col[cell] = j + 1;
+            self->col_cell[j] = (int) cell;
+        }
+    }
+    size_t missing = 0;
+    for (size_t c = 0; c < self->cell_count; c++)
+        if (!self->cell_col[c]) {
+            report (self, self->header_line, count + 1, "missing cell \"%s\"", self->cell_names[c]);
+            missing++;
+            errors++;
+        }
+    if (errors)
+        return header_fatal (self, err,
+                             "%s: bad CSV header (%zu error%s): it must be \"category\" then each of the %zu "
+                             "cells of venue %s's form exactly once, e.g. category,%s,...",
+                             self->name, errors, errors == 1 ? "" : "s", self->cell_count,
+                             self->election->venues[self->venue].id,
+                             self->cell_count ? self->cell_names[0] : "");
+    return PINGYI_INPUT_BALLOT;   /* the header is good */
+}
+
+static pingyi_input_result_t
+parse_csv_record (pingyi_input_t *self, const uint8_t *line, size_t len, pingyi_ballot_t *ballot)
+{
+    size_t count = 0, column = 0;
+    const char *why = NULL;
+    int rc = split_csv (self, line, len, self->field_count, &count, &column, &why);
+    if (rc == -2)
+        return report (self, self->record_line, 1, "out of memory");
+    if (rc == -1)
+        return report (self, self->record_line, column, "%s", why);
+    if (count != self->field_count)
+        return report (self, self->record_line, (count < self->field_count ? count : self->field_count) + 1,
+                       "expected %zu fields, found %zu", self->field_count, count);
+
+    char shown[SHOW_MAX * 4 + 16], why_buf[512];
+    const char *f = self->scratch + self->fields[0].off;
+    size_t flen = self->fields[0].len;
+    trim (&f, &flen);
+    if (!flen)
+        return report (self, self->record_line, 1, "missing category (expected %s)", self->category_expect);
+    int category = category_of (self, f, flen);
+    if (category < 0)
+        return report (self, self->record_line, 1, "unknown category %s (expected %s)", SHOW (shown, f, flen),
+                       self->category_expect);
+
+    pingyi_ballot_init (ballot, self->election, self->venue);
+    ballot->category = (uint32_t) category;
+    for (size_t j = 1; j < count; j++) {
+        size_t cell = (size_t) self->col_cell[j];
+        uint32_t mask = 0;
+        if (parse_ticks (self, cell, self->scratch + self->fields[j].off, self->fields[j].len, &mask, why_buf,
+                         sizeof why_buf))
+            return report (self, self->record_line, j + 1, "%s", why_buf);
+        ballot->ticks[cell / self->item_count][cell % self->item_count] = mask;
+    }
+    return finish_ballot (self, ballot);
+}
+
+/*  ---------------------------------------------------------------------
+    JSON Lines  */
+
+static const char *
+json_type_word (const json_t *v)
+{
+    switch (json_typeof (v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
+    }
+}
+
+static pingyi_input_result_t
+parse_jsonl_cells (pingyi_input_t *self, json_t *cells, pingyi_ballot_t *ballot)
+{
+    char shown[SHOW_MAX * 4 + 16], why[512];
+    memset (self->seen, 0, self->cell_count);
+    const char *key;
+    json_t *value;
+    json_object_foreach (cells, key, value) {
+        size_t klen = strlen (key);
+        long cell = lookup_cell (self, key, klen);
+        if (cell < 0) {
+            cell_refusal (self, cell, key, klen, why, sizeof why);
+            return report (self, self->record_line, 1, "%s", why);
+        }
+        uint32_t mask = 0;
+        if (json_is_string (value)) {
+            if (parse_ticks (self, (size_t) cell, json_string_value (value), json_string_length (value), &mask, why,
+                             sizeof why))
+                return report (self, self->record_line, 1, "%s", why);
+        }
+        else if (json_is_array (value)) {
+            size_t k;
+            json_t *el;
+            json_array_foreach (value, k, el) {
+                if (!json_is_string (el))
+                    return report (self, self->record_line, 1, "cell %s: element %zu must be a string, not %s",
+                                   SHOW (shown, key, klen), k, json_type_word (el));
+                const char *s = json_string_value (el);
+                size_t slen = json_string_length (el);
+                const char *t = s;
+                size_t tlen = slen;
+                trim (&t, &tlen);
+                if (!tlen)
+                    return report (self, self->record_line, 1, "cell %s: element %zu is empty (an empty array "
+                                   "is a blank cell)", SHOW (shown, key, klen), k);
+                if (parse_ticks (self, (size_t) cell, s, slen, &mask, why, sizeof why))
+                    return report (self, self->record_line, 1, "%s", why);
+            }
+        }
+        else
+            return report (self, self->record_line, 1, "cell %s must be a string or an array of strings, not %s",
+                           SHOW (shown, key, klen), json_type_word (value));
+        self->seen[cell] = 1;
+        ballot->ticks[(size_t) cell / self->item_count][(size_t) cell % self->item_count] = mask;
+    }
+    size_t missing = 0, first = 0;
+    for (size_t c = 0; c < self->cell_count; c++)
+        if (!self->seen[c] && !missing++)
+            first = c;
+    if (missing == 1)
+        return report (self, self->record_line, 1, "missing cell \"%s\"", self->cell_names[first]);
+    if (missing)
+        return report (self, self->record_line, 1, "missing cell \"%s\" (and %zu more)", self->cell_names[first],
+                       missing - 1);
+    return PINGYI_INPUT_BALLOT;
+}
+
+static pingyi_input_result_t
+parse_jsonl_record (pingyi_input_t *self, const uint8_t *line, size_t len, pingyi_ballot_t *ballot)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb ((const char *) line, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return report (self, self->record_line, 1, "invalid JSON: %s", jerr.text);
+    pingyi_input_result_t rc;
+    char shown[SHOW_MAX * 4 + 16];
+    if (!json_is_object (root)) {
+        rc = report (self, self->record_line, 1, "expected a JSON object, not %s", json_type_word (root));
+        goto done;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach (root, key, value) {
+        if (strcmp (key, "category") && strcmp (key, "cells")) {
+            rc = report (self, self->record_line, 1, "unknown key %s (expected \"category\" and \"cells\")",
+                         SHOW (shown, key, strlen (key)));
+            goto done;
+        }
+    }
+    json_t *category = json_object_get (root, "category");
+    if (!category) {
+        rc = report (self, self->record_line, 1, "missing \"category\" (expected %s)", self->category_expect);
+        goto done;
+    }
+    if (!json_is_string (category)) {
+        rc = report (self, self->record_line, 1, "\"category\" must be a string, not %s",
+                     json_type_word (category));
+        goto done;
+    }
+    const char *cs = json_string_value (category);
+    size_t clen = json_string_length (category);
+    trim (&cs, &clen);
+    int c = category_of (self, cs, clen);
+    if (c < 0) {
+        rc = report (self, self->record_line, 1, "unknown category %s (expected %s)", SHOW (shown, cs, clen),
+                     self->category_expect);
+        goto done;
+    }
+    json_t *cells = json_object_get (root, "cells");
+    if (!cells) {
+        rc = report (self, self->record_line, 1, "missing \"cells\"");
+        goto done;
+    }
+    if (!json_is_object (cells)) {
+        rc = report (self, self->record_line, 1, "\"cells\" must be an object, not %s", json_type_word (cells));
+        goto done;
+    }
+    pingyi_ballot_init (ballot, self->election, self->venue);
+    ballot->category = (uint32_t) c;
+    rc = parse_jsonl_cells (self, cells, ballot);
+    if (rc == PINGYI_INPUT_BALLOT)
+        rc = finish_ballot (self, ballot);
+done:
+    json_decref (root);
+    return rc;
+}
+
+/*  ---------------------------------------------------------------------
+    Records  */
+
+pingyi_input_result_t
+pingyi_input_next (pingyi_input_t *self, pingyi_ballot_t *ballot, char *err)
+{
+    if (self->fatal) {
+        if (err)
+            snprintf (err, PINGYI_ERR_MAX, "%s", self->fatal_err);
+        return PINGYI_INPUT_FATAL;
+    }
+    for (;;) {
+        const uint8_t *line = NULL;
+        size_t len = 0;
+        bool overlong;
+        if (!take_line (self, &line, &len, &overlong)) {
+            if (!self->finished || self->start != self->end || self->discarding)
+                return PINGYI_INPUT_MORE;
+            if (!self->header_done)
+                return header_fatal (self, err, "%s:%llu:1: no header line: a CSV input starts with "
+                                     "\"category\" and the cells of venue %s's form, e.g. category,%s,...",
+                                     self->name, (unsigned long long) self->line_no + 1,
+                                     self->election->venues[self->venue].id,
+                                     self->cell_count ? self->cell_names[0] : "");
+            return PINGYI_INPUT_END;
+        }
+        if (!overlong && is_blank_line (line, len))
+            continue;
+        if (!self->header_done) {
+            self->header_line = self->line_no;
+            if (overlong)
+                return header_fatal (self, err, "%s:%llu:1: header line longer than %u bytes", self->name,
+                                     (unsigned long long) self->line_no, PINGYI_INPUT_LINE_MAX);
+            digest_line (self, line, len);
+            pingyi_input_result_t rc = parse_header (self, line, len, err);
+            if (rc != PINGYI_INPUT_BALLOT)
+                return rc;
+            self->header_done = true;
+            continue;
+        }
+        self->records++;
+        self->record_line = self->line_no;
+        if (overlong) {
+            digest_line (self, (const uint8_t *) "\0overlong", 9);
+            return report (self, self->record_line, 1, "line longer than %u bytes", PINGYI_INPUT_LINE_MAX);
+        }
+        digest_line (self, line, len);
+        if (self->format == PINGYI_INPUT_CSV)
+            return parse_csv_record (self, line, len, ballot);
+        return parse_jsonl_record (self, line, len, ballot);
+    }
+}

@@ -1,0 +1,1640 @@
+/*  main.c — pingyi-client: one per venue.  Reads ballots (a CSV or JSONL
+    file, stdin, or the drill generator), seals each into an envelope,
+    commits it to the durable outbox, sends it through a broker until a
+    worker acknowledges it, then closes the venue and prints the
+    reconciliation (docs/client.md).
+
+    Invariants:
+    - Nothing is sent before the chunk holding it is committed to the
+      outbox, and nothing leaves the outbox before it is acknowledged; so
+      every ballot taken in reaches the shard at least once, and the shard's
+      dedupe by (venue, ballot id) makes it count once.
+    - Every pending id is in exactly one place: the send queue or one
+      in-flight batch.  A batch that times out is re-sent under a new tag
+      with whatever of it is still pending; an ack is an ack whatever tag
+      it comes under (the outbox applies each id once).
+    - No per-ballot information is logged; send order follows the random
+      ids, not the order of the input.
+
+    One thread: the ZeroMQ socket, the broker's monitor events and the
+    input file descriptor are polled together, so a slow scanner pipe never
+    stops acks from being recorded or timeouts from firing.  */
+#define _GNU_SOURCE
+#include "deploy.h"
+#include "envelope.h"
+#include "generate.h"
+#include "input.h"
+#include "msg.h"
+#include "outbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define CHUNK 1000                 /* input records per outbox commit */
+#define READ_SIZE 65536
+#define SKIP_BUDGET 20000          /* records skipped per loop turn, so the socket is still served */
+#define BACKOFF_MAX_MS 10000
+#define PROGRESS_MS 200
+#define SEND_RETRY_MS 100          /* no connection yet (ZMQ_IMMEDIATE): try again soon */
+#define BAD_LINES_SHOWN 10000      /* bad-line reports printed per run; the rest are counted */
+#define HWM 1000
+/*  The largest batch that always fits one frame.  */
+#define BATCH_LIMIT (PINGYI_FRAME_MAX / (PINGYI_ENVELOPE_MAX + 16) < PINGYI_BATCH_MAX \
+                         ? PINGYI_FRAME_MAX / (PINGYI_ENVELOPE_MAX + 16) : PINGYI_BATCH_MAX)
+
+enum { EXIT_OK = 0, EXIT_BAD_LINES = 1, EXIT_FATAL = 2, EXIT_GAVE_UP = 3 };
+
+typedef struct {
+    const char *deploy;
+    const char *venue;
+    char **brokers;
+    size_t broker_count;
+    const char *input;
+    const char *format;
+    bool generate;
+    uint64_t generate_n;
+    bool has_seed;
+    uint64_t seed;
+    const char *expect;
+    const char *outbox;
+    uint64_t window;
+    uint64_t batch;
+    bool close;
+    int64_t issued;                /* -1: not given */
+    int64_t collected;
+    bool json;
+    bool quiet;
+    int64_t timeout_ms;
+    int64_t give_up_s;
+} options_t;
+
+/*  SUBMITs in flight.  */
+typedef struct {
+    uint64_t tag;
+    uint32_t count;
+    uint8_t *ids;                  /* count × 16 */
+    bool waiting;                  /* sent: due is its timeout; else due is when to send */
+    bool stalled;                  /* not sent: no connection to the broker yet */
+    int64_t due;
+    unsigned attempts;             /* timeouts so far */
+    unsigned retries;              /* RETRY / transient ERROR answers so far */
+} batch_t;
+
+/*  VENUE_OPEN and VENUE_CLOSE: one outstanding request each.  */
+typedef struct {
+    bool active;
+    bool waiting;
+    bool stalled;
+    uint64_t tag;
+    int64_t due;
+    unsigned attempts;
+    unsigned retries;
+} request_t;
+
+typedef struct {
+    options_t opt;
+    pingyi_bundle_t *bundle;
+    const pingyi_election_t *election;
+    size_t venue;
+    const char *venue_id;
+    uint8_t key[32];
+    pingyi_outbox_t *outbox;
+    char outbox_dir[1024];
+    bool closing;
+    uint64_t issued;
+
+    /*  The source.  */
+    pingyi_input_t *input;
+    int input_fd;
+    bool input_eof;
+    pingyi_generator_t *gen;
+    bool source_done;
+    uint64_t skip;                 /* records the outbox had taken when we started */
+    uint64_t seen;                 /* records taken from the source this run */
+    uint8_t read_buf[READ_SIZE];
+
+    /*  The chunk being sealed.  */
+    pingyi_outbox_item_t items[CHUNK];
+    uint8_t *envelopes;            /* CHUNK × PINGYI_ENVELOPE_MAX */
+    size_t item_count;
+    uint64_t chunk_records;
+    uint64_t chunk_bad;
+    pingyi_ballot_t ballot;
+    uint8_t body[PINGYI_BODY_MAX];
+
+    /*  Ids to send: a ring of 16-byte ids.  */
+    uint8_t *queue;
+    size_t q_head, q_len, q_cap;
+
+    batch_t **batches;
+    size_t batch_count, batch_cap;
+    size_t inflight;               /* envelopes in batches */
+    uint64_t next_tag;
+    request_t open, close;
+    bool opened;
+    bool close_answered;
+    pingyi_venue_figures_t status;
+    bool have_status;
+
+    /*  The connection.  */
+    void *ctx, *sock, *mon;
+    size_t broker_index;
+    unsigned mon_seq;
+    bool outstanding;
+    int64_t silence_start;
+    pingyi_writer_t w;
+    uint8_t ack_ids[PINGYI_BATCH_MAX][PINGYI_BALLOT_ID_LEN];
+    pingyi_outbox_result_t results[PINGYI_BATCH_MAX];
+
+    /*  Reporting.  */
+    bool tty;
+    bool progress_shown;
+    int64_t start_ms, last_progress_ms, rate_ms;
+    uint64_t rate_acked;
+    double rate;
+    uint64_t sent, resent;
+    uint64_t bad_shown, bad_hidden;
+    bool warned_reject[PINGYI_REJECT_COUNT_];
+    bool warned_mismatch, warned_closed, warned_decode, warned_type;
+    int exit_code;                 /* set when the loop must stop */
+    const char *stop_reason;
+} client_t;
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void
+on_signal (int sig)
+{
+    s_stop = sig;
+}
+
+/*  ---------------------------------------------------------------------
+    Messages to the operator  */
+
+static void
+clear_progress (client_t *c)
+{
+    if (c->progress_shown) {
+        fputs ("\r\033[K", stderr);
+        c->progress_shown = false;
+    }
+}
+
+static void
+say (client_t *c, const char *level, const char *fmt, ...) PINGYI_PRINTF (3, 4);
+
+static void
+say (client_t *c, const char *level, const char *fmt, ...)
+{
+    if (c->opt.quiet && !strcmp (level, "info"))
+        return;
+    char line[1024];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (line, sizeof line, fmt, ap);
+    va_end (ap);
+    clear_progress (c);
+    pingyi_log (level, "%s", line);
+}
+
+static int
+fatal (client_t *c, const char *fmt, ...) PINGYI_PRINTF (2, 3);
+
+static int
+fatal (client_t *c, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (line, sizeof line, fmt, ap);
+    va_end (ap);
+    clear_progress (c);
+    pingyi_error ("%s", line);
+    c->exit_code = EXIT_FATAL;
+    return -1;
+}
+
+static void
+on_bad_line (const char *line, void *arg)
+{
+    client_t *c = arg;
+    if (c->seen < c->skip)
+        return;   /* taken (and reported) by an earlier run */
+    if (c->bad_shown >= BAD_LINES_SHOWN) {
+        c->bad_hidden++;
+        return;
+    }
+    c->bad_shown++;
+    clear_progress (c);
+    fprintf (stderr, "%s\n", line);
+}
+
+/*  ---------------------------------------------------------------------
+    The send queue  */
+
+static int
+queue_push (client_t *c, const uint8_t *id)
+{
+    if (c->q_len == c->q_cap) {
+        size_t cap = c->q_cap ? c->q_cap * 2 : 4096;
+        uint8_t *q = malloc (cap * PINGYI_BALLOT_ID_LEN);
+        if (!q)
+            return -1;
+        for (size_t i = 0; i < c->q_len; i++)
+            memcpy (q + i * PINGYI_BALLOT_ID_LEN, c->queue + ((c->q_head + i) % c->q_cap) * PINGYI_BALLOT_ID_LEN,
+                    PINGYI_BALLOT_ID_LEN);
+        free (c->queue);
+        c->queue = q;
+        c->q_cap = cap;
+        c->q_head = 0;
+    }
+    memcpy (c->queue + ((c->q_head + c->q_len) % c->q_cap) * PINGYI_BALLOT_ID_LEN, id, PINGYI_BALLOT_ID_LEN);
+    c->q_len++;
+    return 0;
+}
+
+static void
+queue_pop (client_t *c, uint8_t *id)
+{
+    memcpy (id, c->queue + c->q_head * PINGYI_BALLOT_ID_LEN, PINGYI_BALLOT_ID_LEN);
+    c->q_head = (c->q_head + 1) % c->q_cap;
+    c->q_len--;
+}
+
+static size_t
+ingest_ahead (const client_t *c)
+{
+    size_t ahead = 4 * (size_t) c->opt.window;
+    return ahead > 2 * CHUNK ? ahead : 2 * CHUNK;
+}
+
+/*  ---------------------------------------------------------------------
+    Taking input into the outbox  */
+
+static int
+by_id (const void *a, const void *b)
+{
+    return memcmp (a, b, PINGYI_BALLOT_ID_LEN);
+}
+
+static void
+source_digest (client_t *c, uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN])
+{
+    if (c->gen)
+        pingyi_generator_digest (c->gen, digest);
+    else
+        pingyi_input_digest (c->input, digest);
+}
+
+/*  Commit the chunk (one durable transaction), then queue its ids in id
+    order, which is random: the order of sending does not follow the order
+    of the input.  */
+static int
+commit_chunk (client_t *c)
+{
+    if (!c->chunk_records)
+        return 0;
+    uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN];
+    source_digest (c, digest);
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_outbox_ingest (c->outbox, c->items, c->item_count, c->chunk_records, c->chunk_bad, digest, err))
+        return fatal (c, "%s", err);
+    uint8_t ids[CHUNK][PINGYI_BALLOT_ID_LEN];
+    for (size_t i = 0; i < c->item_count; i++)
+        memcpy (ids[i], c->items[i].id, PINGYI_BALLOT_ID_LEN);
+    qsort (ids, c->item_count, PINGYI_BALLOT_ID_LEN, by_id);
+    for (size_t i = 0; i < c->item_count; i++)
+        if (queue_push (c, ids[i]))
+            return fatal (c, "out of memory queueing ballots");
+    sodium_memzero (c->envelopes, c->item_count * PINGYI_ENVELOPE_MAX);
+    c->item_count = 0;
+    c->chunk_records = 0;
+    c->chunk_bad = 0;
+    return 0;
+}
+
+static int
+seal_ballot (client_t *c)
+{
+    size_t body_len = pingyi_ballot_encode (&c->ballot, c->election, c->body, sizeof c->body);
+    if (!body_len) {
+        /*  The definition check guarantees every form fits a body; count it
+            as a bad record rather than stop the venue.  */
+        c->chunk_bad++;
+        char line[PINGYI_ERR_MAX];
+        snprintf (line, sizeof line, "%s:%" PRIu64 ":1: ballot too large to encode", c->opt.input ? c->opt.input : "drill",
+                  c->input ? pingyi_input_line (c->input) : c->seen);
+        on_bad_line (line, c);
+        return 0;
+    }
+    pingyi_outbox_item_t *item = &c->items[c->item_count];
+    uint8_t *env = c->envelopes + c->item_count * PINGYI_ENVELOPE_MAX;
+    randombytes_buf (item->id, PINGYI_BALLOT_ID_LEN);
+    size_t len = pingyi_envelope_seal (env, PINGYI_ENVELOPE_MAX, c->election->fingerprint, c->venue_id,
+                                       strlen (c->venue_id), item->id, c->body, body_len, c->key);
+    sodium_memzero (c->body, body_len);
+    if (!len)
+        return fatal (c, "cannot seal a ballot (body %zu bytes): a bug", body_len);
+    item->envelope = env;
+    item->len = len;
+    c->item_count++;
+    return 0;
+}
+
+static bool
+fd_readable_now (int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll (&p, 1, 0) > 0;
+}
+
+/*  Take records from the source: skip those an earlier run already took
+    (checking, when the last of them passes, that the input is the same),
+    seal the rest into the chunk, commit when the chunk is full, when the
+    input has nothing more right now, or at its end.  */
+static int
+source_step (client_t *c)
+{
+    size_t skipped = 0;
+    char err[PINGYI_ERR_MAX];
+    while (!c->source_done) {
+        pingyi_input_result_t r;
+        if (c->gen)
+            r = pingyi_generator_next (c->gen, &c->ballot) ? PINGYI_INPUT_BALLOT : PINGYI_INPUT_END;
+        else
+            r = pingyi_input_next (c->input, &c->ballot, err);
+        if (r == PINGYI_INPUT_FATAL)
+            return fatal (c, "%s", err);
+        if (r == PINGYI_INPUT_MORE) {
+            if (!fd_readable_now (c->input_fd))
+                break;
+            ssize_t n = read (c->input_fd, c->read_buf, sizeof c->read_buf);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                break;
+            if (n < 0)
+                return fatal (c, "%s: %s", c->opt.input, strerror (errno));
+            if (n == 0) {
+                c->input_eof = true;
+                pingyi_input_finish (c->input);
+            }
+            else if (pingyi_input_feed (c->input, c->read_buf, (size_t) n))
+                return fatal (c, "out of memory reading %s", c->opt.input);
+            continue;
+        }
+        if (r == PINGYI_INPUT_END) {
+            if (c->seen < c->skip)
+                return fatal (c,
+                              "the input ended after %" PRIu64 " records, but outbox %s has already taken %" PRIu64
+                              " from it: this is not the input it was started with",
+                              c->seen, c->outbox_dir, c->skip);
+            if (commit_chunk (c))
+                return -1;
+            c->source_done = true;
+            break;
+        }
+        c->seen++;
+        if (c->seen <= c->skip) {
+            if (c->seen == c->skip) {
+                pingyi_outbox_stats_t st;
+                pingyi_outbox_stats (c->outbox, &st);
+                uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN];
+                source_digest (c, digest);
+                if (st.has_digest && memcmp (digest, st.input_digest, sizeof digest))
+                    return fatal (c,
+                                  "the first %" PRIu64 " records of this input differ from those outbox %s took "
+                                  "(a different file, seed or definition?): refusing to skip them; use the "
+                                  "original input, or a fresh --outbox for a new one",
+                                  c->skip, c->outbox_dir);
+                say (c, "info", "skipped the %" PRIu64 " input records the outbox took in an earlier run", c->skip);
+            }
+            if (++skipped >= SKIP_BUDGET)
+                return 0;
+            continue;
+        }
+        c->chunk_records++;
+        if (r == PINGYI_INPUT_BAD)
+            c->chunk_bad++;
+        else if (seal_ballot (c))
+            return -1;
+        if (c->chunk_records >= CHUNK)
+            return commit_chunk (c);
+    }
+    return commit_chunk (c);
+}
+
+/*  ---------------------------------------------------------------------
+    The connection  */
+
+static int
+monitor_start (client_t *c)
+{
+    char addr[64];
+    snprintf (addr, sizeof addr, "inproc://pingyi-client-monitor-%u", c->mon_seq++);
+    if (zmq_socket_monitor (c->sock, addr,
+                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
+        return -1;
+    c->mon = zmq_socket (c->ctx, ZMQ_PAIR);
+    if (!c->mon)
+        return -1;
+    int linger = 0;
+    zmq_setsockopt (c->mon, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect (c->mon, addr)) {
+        zmq_close (c->mon);
+        c->mon = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void
+disconnect (client_t *c)
+{
+    if (c->mon) {
+        zmq_socket_monitor (c->sock, NULL, 0);
+        zmq_close (c->mon);
+        c->mon = NULL;
+    }
+    if (c->sock) {
+        zmq_close (c->sock);
+        c->sock = NULL;
+    }
+}
+
+static int
+connect_broker (client_t *c)
+{
+    const char *endpoint = c->opt.brokers[c->broker_index];
+    c->sock = zmq_socket (c->ctx, ZMQ_DEALER);
+    if (!c->sock)
+        return fatal (c, "cannot create a socket: %s", zmq_strerror (zmq_errno ()));
+    int one = 1, zero = 0, hwm = HWM, ivl = 1000, hb_timeout = 5000, reconnect = 200, reconnect_max = 2000;
+    int64_t maxmsg = PINGYI_FRAME_MAX;
+    const pingyi_bundle_t *b = c->bundle;
+    if (zmq_setsockopt (c->sock, ZMQ_CURVE_SERVERKEY, b->broker_public, PINGYI_KEY_LEN)
+        || zmq_setsockopt (c->sock, ZMQ_CURVE_PUBLICKEY, b->curve_public, PINGYI_KEY_LEN)
+        || zmq_setsockopt (c->sock, ZMQ_CURVE_SECRETKEY, b->curve_secret, PINGYI_KEY_LEN)
+        || zmq_setsockopt (c->sock, ZMQ_IMMEDIATE, &one, sizeof one)
+        || zmq_setsockopt (c->sock, ZMQ_LINGER, &zero, sizeof zero)
+        || zmq_setsockopt (c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg)
+        || zmq_setsockopt (c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm)
+        || zmq_setsockopt (c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm)
+        || zmq_setsockopt (c->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl)
+        || zmq_setsockopt (c->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout)
+        || zmq_setsockopt (c->sock, ZMQ_HEARTBEAT_TTL, &hb_timeout, sizeof hb_timeout)
+        || zmq_setsockopt (c->sock, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect)
+        || zmq_setsockopt (c->sock, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max)) {
+        int e = zmq_errno ();
+        disconnect (c);
+        return fatal (c, "cannot set up the socket: %s", zmq_strerror (e));
+    }
+    if (monitor_start (c))
+        say (c, "warn", "no handshake monitor (%s): key problems will show only as silence", zmq_strerror (zmq_errno ()));
+    if (zmq_connect (c->sock, endpoint)) {
+        int e = zmq_errno ();
+        disconnect (c);
+        return fatal (c, "cannot connect to %s: %s", endpoint, zmq_strerror (e));
+    }
+    say (c, "info", "venue %s: connecting to broker %s", c->venue_id, endpoint);
+    return 0;
+}
+
+static int64_t
+timeout_for (const client_t *c, unsigned attempts)
+{
+    int64_t cap = c->opt.timeout_ms > BACKOFF_MAX_MS ? c->opt.timeout_ms : BACKOFF_MAX_MS;
+    int64_t t = c->opt.timeout_ms;
+    for (unsigned i = 0; i < attempts && t < cap; i++)
+        t *= 2;
+    return t < cap ? t : cap;
+}
+
+/*  After a RETRY: the broker's hint, doubled per retry, capped, with +-20%
+    jitter so the venues of a city do not all come back in the same
+    millisecond when a worker returns.  */
+static int64_t
+retry_delay (uint32_t retry_ms, unsigned retries)
+{
+    int64_t d = retry_ms ? retry_ms : 100;
+    for (unsigned i = 1; i < retries && d < BACKOFF_MAX_MS; i++)
+        d *= 2;
+    if (d > BACKOFF_MAX_MS)
+        d = BACKOFF_MAX_MS;
+    return d * (80 + (int64_t) randombytes_uniform (41)) / 100;
+}
+
+/*  0 sent, 1 not sent (no connection yet: ZMQ_IMMEDIATE), -1 fatal.  */
+static int
+send_frame (client_t *c)
+{
+    if (zmq_send (c->sock, c->w.sbuf.data, c->w.sbuf.size, ZMQ_DONTWAIT) >= 0)
+        return 0;
+    int e = zmq_errno ();
+    if (e == EAGAIN || e == EINTR || e == EHOSTUNREACH)
+        return 1;
+    return fatal (c, "sending to %s: %s", c->opt.brokers[c->broker_index], zmq_strerror (e));
+}
+
+/*  Send (or re-send) a batch under a fresh tag with whatever of it is still
+    pending.  Returns 0 (sent, or waiting for a connection), 1 when nothing
+    of it is pending any more (the caller drops it), -1 fatal.  */
+static int
+send_batch (client_t *c, batch_t *b, int64_t now)
+{
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_outbox_read_begin (c->outbox, err))
+        return fatal (c, "%s", err);
+    const uint8_t *envs[PINGYI_BATCH_MAX];
+    size_t lens[PINGYI_BATCH_MAX];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < b->count; i++) {
+        const uint8_t *env;
+        size_t len;
+        int rc = pingyi_outbox_read_get (c->outbox, b->ids + i * PINGYI_BALLOT_ID_LEN, &env, &len);
+        if (rc < 0) {
+            pingyi_outbox_read_end (c->outbox);
+            return fatal (c, "outbox %s: cannot read a pending envelope", c->outbox_dir);
+        }
+        if (rc == 0)
+            continue;   /* acknowledged meanwhile */
+        memmove (b->ids + n * PINGYI_BALLOT_ID_LEN, b->ids + i * PINGYI_BALLOT_ID_LEN, PINGYI_BALLOT_ID_LEN);
+        envs[n] = env;
+        lens[n] = len;
+        n++;
+    }
+    c->inflight -= b->count - n;
+    b->count = n;
+    if (!n) {
+        pingyi_outbox_read_end (c->outbox);
+        return 1;
+    }
+    b->tag = c->next_tag++;
+    pingyi_msg_submit_begin (&c->w, b->tag, c->election->fingerprint, c->venue_id, n);
+    for (uint32_t i = 0; i < n; i++)
+        pingyi_msg_envelope (&c->w, envs[i], lens[i]);
+    pingyi_outbox_read_end (c->outbox);
+    int rc = send_frame (c);
+    if (rc < 0)
+        return -1;
+    b->stalled = rc == 1;
+    if (rc == 1) {
+        b->waiting = false;
+        b->due = now + SEND_RETRY_MS;
+        return 0;
+    }
+    if (b->attempts || b->retries)
+        c->resent += n;
+    c->sent += n;
+    b->waiting = true;
+    b->due = now + timeout_for (c, b->attempts);
+    return 0;
+}
+
+static void
+drop_batch (client_t *c, size_t index)
+{
+    batch_t *b = c->batches[index];
+    c->inflight -= b->count;
+    free (b->ids);
+    free (b);
+    c->batches[index] = c->batches[--c->batch_count];
+}
+
+static int
+fill_window (client_t *c, int64_t now)
+{
+    while (c->q_len && c->inflight < c->opt.window) {
+        size_t room = c->opt.window - c->inflight;
+        size_t n = c->q_len < c->opt.batch ? c->q_len : c->opt.batch;
+        if (n > room)
+            n = room;
+        if (c->batch_count == c->batch_cap) {
+            size_t cap = c->batch_cap ? c->batch_cap * 2 : 64;
+            batch_t **grown = realloc (c->batches, cap * sizeof *grown);
+            if (!grown)
+                return fatal (c, "out of memory");
+            c->batches = grown;
+            c->batch_cap = cap;
+        }
+        batch_t *b = calloc (1, sizeof *b);
+        uint8_t *ids = b ? malloc (n * PINGYI_BALLOT_ID_LEN) : NULL;
+        if (!ids) {
+            free (b);
+            return fatal (c, "out of memory");
+        }
+        b->ids = ids;
+        for (size_t i = 0; i < n; i++)
+            queue_pop (c, b->ids + i * PINGYI_BALLOT_ID_LEN);
+        b->count = (uint32_t) n;
+        c->inflight += n;
+        c->batches[c->batch_count++] = b;
+        int rc = send_batch (c, b, now);
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            drop_batch (c, c->batch_count - 1);
+        else if (!b->waiting)
+            break;   /* no connection: the rest waits in the queue */
+    }
+    return 0;
+}
+
+/*  Batches whose time has come: unsent ones are sent, timed-out ones are
+    re-sent (still-pending ids only) with a longer timeout.  */
+static int
+service_batches (client_t *c, int64_t now)
+{
+    for (size_t i = 0; i < c->batch_count;) {
+        batch_t *b = c->batches[i];
+        if (b->due > now) {
+            i++;
+            continue;
+        }
+        if (b->waiting)
+            b->attempts++;
+        int rc = send_batch (c, b, now);
+        if (rc < 0)
+            return -1;
+        if (rc == 1) {
+            drop_batch (c, i);
+            continue;
+        }
+        i++;
+    }
+    return 0;
+}
+
+static int
+service_request (client_t *c, request_t *r, bool is_open, int64_t now)
+{
+    if (!r->active || r->due > now)
+        return 0;
+    if (r->waiting)
+        r->attempts++;
+    r->tag = c->next_tag++;
+    if (is_open)
+        pingyi_msg_venue_open (&c->w, r->tag, c->election->fingerprint, c->venue_id);
+    else {
+        pingyi_outbox_stats_t st;
+        pingyi_outbox_stats (c->outbox, &st);
+        uint64_t collected = c->opt.collected >= 0 ? (uint64_t) c->opt.collected : st.input_consumed;
+        pingyi_msg_venue_close (&c->w, r->tag, c->election->fingerprint, c->venue_id, c->issued, collected,
+                                st.accepted + st.duplicates + st.rejected);
+    }
+    int rc = send_frame (c);
+    if (rc < 0)
+        return -1;
+    r->stalled = rc == 1;
+    if (rc == 1) {
+        r->waiting = false;
+        r->due = now + SEND_RETRY_MS;
+        return 0;
+    }
+    r->waiting = true;
+    r->due = now + timeout_for (c, r->attempts);
+    return 0;
+}
+
+/*  Nothing heard for two timeouts while something is outstanding: the
+    broker (or the path to it) is gone.  Close the socket, take the next
+    broker of the list, and re-send everything in flight there.  */
+static int
+failover (client_t *c, int64_t now)
+{
+    const char *from = c->opt.brokers[c->broker_index];
+    disconnect (c);
+    c->broker_index = (c->broker_index + 1) % c->opt.broker_count;
+    say (c, "warn", "no answer from broker %s for %.1f s; %s %s", from, (double) (now - c->silence_start) / 1000,
+         c->opt.broker_count > 1 ? "failing over to" : "reconnecting to", c->opt.brokers[c->broker_index]);
+    if (connect_broker (c))
+        return -1;
+    for (size_t i = 0; i < c->batch_count; i++) {
+        c->batches[i]->waiting = false;
+        c->batches[i]->due = now;
+    }
+    request_t *reqs[2] = {&c->open, &c->close};
+    for (int i = 0; i < 2; i++)
+        if (reqs[i]->active) {
+            reqs[i]->waiting = false;
+            reqs[i]->due = now;
+        }
+    c->silence_start = now;
+    return 0;
+}
+
+/*  ---------------------------------------------------------------------
+    Replies  */
+
+static batch_t *
+find_batch (client_t *c, uint64_t tag, size_t *index)
+{
+    for (size_t i = 0; i < c->batch_count; i++)
+        if (c->batches[i]->tag == tag && c->batches[i]->waiting) {
+            *index = i;
+            return c->batches[i];
+        }
+    return NULL;
+}
+
+static int
+on_ack (client_t *c, const pingyi_msg_t *m)
+{
+    pingyi_list_t list = m->u.ack.results;
+    pingyi_ack_t a;
+    size_t n = 0;
+    while (n < PINGYI_BATCH_MAX && pingyi_list_next_ack (&list, &a)) {
+        memcpy (c->ack_ids[n], a.ballot_id, PINGYI_BALLOT_ID_LEN);
+        c->results[n] = (pingyi_outbox_result_t) {
+            .id = c->ack_ids[n],
+            .status = a.status,
+            .reason = a.reason,
+            .receipt = a.receipt.p,
+            .receipt_len = a.receipt.len,
+        };
+        /*  One line per reason and run, never per ballot.  */
+        if (a.status == PINGYI_ACK_REJECTED && a.reason < PINGYI_REJECT_COUNT_ && !c->warned_reject[a.reason]) {
+            c->warned_reject[a.reason] = true;
+            say (c, "warn", "the shard rejects ballots of venue %s: %s: %.*s (counted in the summary)", c->venue_id,
+                 pingyi_reject_name ((pingyi_reject_t) a.reason), (int) (a.text.len > 300 ? 300 : a.text.len),
+                 a.text.p ? a.text.p : "");
+        }
+        n++;
+    }
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_outbox_ack (c->outbox, c->results, n, err) < 0)
+        return fatal (c, "%s", err);
+    for (size_t i = 0; i < n; i++)
+        if (c->results[i].mismatch && !c->warned_mismatch) {
+            c->warned_mismatch = true;
+            say (c, "warn", "a shard answered a tracking code that is not the hash of the envelope we sent; the "
+                            "receipts file keeps our own codes (counted as receipt_mismatch)");
+        }
+
+    size_t index;
+    batch_t *b = find_batch (c, m->u.ack.tag, &index);
+    if (!b)
+        return 0;   /* a stale tag: its results were applied above all the same */
+    /*  Ids of the batch the ack did not cover stay pending: back to the
+        queue, so each pending id stays in exactly one place.  */
+    if (pingyi_outbox_read_begin (c->outbox, err))
+        return fatal (c, "%s", err);
+    for (uint32_t i = 0; i < b->count; i++) {
+        const uint8_t *env;
+        size_t len;
+        if (pingyi_outbox_read_get (c->outbox, b->ids + i * PINGYI_BALLOT_ID_LEN, &env, &len) == 1
+            && queue_push (c, b->ids + i * PINGYI_BALLOT_ID_LEN)) {
+            pingyi_outbox_read_end (c->outbox);
+            return fatal (c, "out of memory");
+        }
+    }
+    pingyi_outbox_read_end (c->outbox);
+    drop_batch (c, index);
+    return 0;
+}
+
+static void
+reschedule (client_t *c, uint64_t tag, uint32_t retry_ms, int64_t now)
+{
+    size_t index;
+    batch_t *b = find_batch (c, tag, &index);
+    if (b) {
+        b->waiting = false;
+        b->retries++;
+        b->due = now + retry_delay (retry_ms, b->retries);
+        return;
+    }
+    request_t *reqs[2] = {&c->open, &c->close};
+    for (int i = 0; i < 2; i++)
+        if (reqs[i]->active && reqs[i]->waiting && reqs[i]->tag == tag) {
+            reqs[i]->waiting = false;
+            reqs[i]->retries++;
+            reqs[i]->due = now + retry_delay (retry_ms, reqs[i]->retries);
+        }
+}
+
+static const char *
+error_code_name (uint32_t code)
+{
+    switch (code) {
+    case PINGYI_ERROR_BAD_MESSAGE:
+        return "BAD_MESSAGE";
+    case PINGYI_ERROR_FORBIDDEN:
+        return "FORBIDDEN";
+    case PINGYI_ERROR_WRONG_ELECTION:
+        return "WRONG_ELECTION";
+    case PINGYI_ERROR_UNKNOWN_PEER:
+        return "UNKNOWN_PEER";
+    case PINGYI_ERROR_UNKNOWN_VENUE:
+        return "UNKNOWN_VENUE";
+    case PINGYI_ERROR_INTERNAL:
+        return "INTERNAL";
+    default:
+        return "UNKNOWN_CODE";
+    }
+}
+
+static int
+on_status (client_t *c, const pingyi_msg_t *m)
+{
+    uint64_t tag = m->u.venue_status.tag;
+    if (c->open.active && c->open.waiting && c->open.tag == tag) {
+        c->open.active = false;
+        c->opened = true;
+        c->status = m->u.venue_status.figures;
+        c->have_status = true;
+        say (c, "info", "venue %s opened: the shard holds %" PRIu64 " accepted ballots of it%s", c->venue_id,
+             c->status.accepted, c->status.closed ? " and has it closed" : "");
+        if (c->status.closed && !c->warned_closed) {
+            c->warned_closed = true;
+            say (c, "warn", "venue %s is already closed at its shard: ballots sent now are rejected (venue_closed)",
+                 c->venue_id);
+        }
+    }
+    else if (c->close.active && c->close.waiting && c->close.tag == tag) {
+        char err[PINGYI_ERR_MAX];
+        c->close.active = false;
+        c->close_answered = true;
+        c->status = m->u.venue_status.figures;
+        c->have_status = true;
+        if (pingyi_outbox_set_closed (c->outbox, err))
+            return fatal (c, "%s", err);
+    }
+    return 0;
+}
+
+static int
+on_frame (client_t *c, const uint8_t *frame, size_t len, int64_t now)
+{
+    pingyi_msg_t m;
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_msg_decode (frame, len, &m, err)) {
+        if (!c->warned_decode) {
+            c->warned_decode = true;
+            say (c, "warn", "ignoring a message from the broker that does not decode: %s", err);
+        }
+        return 0;
+    }
+    switch (m.type) {
+    case PINGYI_MSG_ACK:
+        return on_ack (c, &m);
+    case PINGYI_MSG_RETRY:
+        reschedule (c, m.u.retry.tag, m.u.retry.retry_ms, now);
+        return 0;
+    case PINGYI_MSG_VENUE_STATUS:
+        return on_status (c, &m);
+    case PINGYI_MSG_ERROR: {
+        uint32_t code = m.u.error.code;
+        int tlen = (int) (m.u.error.text.len > 400 ? 400 : m.u.error.text.len);
+        const char *text = m.u.error.text.p ? m.u.error.text.p : "";
+        if (code == PINGYI_ERROR_FORBIDDEN || code == PINGYI_ERROR_UNKNOWN_VENUE
+            || code == PINGYI_ERROR_WRONG_ELECTION)
+            return fatal (c, "refused (%s): %.*s", error_code_name (code), tlen, text);
+        if (code == PINGYI_ERROR_BAD_MESSAGE)
+            return fatal (c, "the broker or worker could not read our message (%s): %.*s — a bug, please report it",
+                          error_code_name (code), tlen, text);
+        /*  INTERNAL and the like: the other end has a problem it may get
+            over; try that request again later.  */
+        say (c, "warn", "error from the other end (%s): %.*s; trying again later", error_code_name (code), tlen, text);
+        reschedule (c, m.u.error.tag, 1000, now);
+        return 0;
+    }
+    default:
+        if (!c->warned_type) {
+            c->warned_type = true;
+            say (c, "warn", "ignoring an unexpected %s message from the broker", pingyi_msg_type_name (m.type));
+        }
+        return 0;
+    }
+}
+
+static int
+drain_socket (client_t *c, int64_t now)
+{
+    for (;;) {
+        zmq_msg_t msg;
+        zmq_msg_init (&msg);
+        int rc = zmq_msg_recv (&msg, c->sock, ZMQ_DONTWAIT);
+        if (rc < 0) {
+            zmq_msg_close (&msg);
+            int e = zmq_errno ();
+            if (e == EAGAIN || e == EINTR)
+                return 0;
+            return fatal (c, "receiving from %s: %s", c->opt.brokers[c->broker_index], zmq_strerror (e));
+        }
+        c->silence_start = now;   /* anything at all proves the path works */
+        bool more = zmq_msg_more (&msg);
+        int result = 0;
+        if (!more)
+            result = on_frame (c, zmq_msg_data (&msg), zmq_msg_size (&msg), now);
+        zmq_msg_close (&msg);
+        if (more) {
+            /*  Not ours: every reply is one frame.  Drop the rest of it.  */
+            int64_t more_flag = 1;
+            size_t size = sizeof more_flag;
+            while (zmq_getsockopt (c->sock, ZMQ_RCVMORE, &more_flag, &size) == 0 && more_flag) {
+                zmq_msg_init (&msg);
+                zmq_msg_recv (&msg, c->sock, ZMQ_DONTWAIT);
+                zmq_msg_close (&msg);
+            }
+            if (!c->warned_decode) {
+                c->warned_decode = true;
+                say (c, "warn", "ignoring a multi-frame message from the broker");
+            }
+        }
+        if (result)
+            return result;
+    }
+}
+
+static void
+drain_monitor (client_t *c)
+{
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init (&ev);
+        if (zmq_msg_recv (&ev, c->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&ev);
+            return;
+        }
+        zmq_msg_init (&addr);
+        zmq_msg_recv (&addr, c->mon, ZMQ_DONTWAIT);
+        if (zmq_msg_size (&ev) >= 6) {
+            const uint8_t *d = zmq_msg_data (&ev);
+            uint16_t event;
+            uint32_t value;
+            memcpy (&event, d, 2);
+            memcpy (&value, d + 2, 4);
+            const char *endpoint = c->opt.brokers[c->broker_index];
+            if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+                say (c, "warn", "broker %s refuses this venue's key (ZAP status %u): is venue %s in its keyring?",
+                     endpoint, value, c->venue_id);
+            else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+                say (c, "warn", "CURVE handshake with %s failed (protocol error 0x%x): is the broker key in the "
+                                "bundle the one this broker uses?", endpoint, value);
+            else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+                say (c, "warn", "handshake with %s failed (%s)", endpoint, zmq_strerror ((int) value));
+            else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+                say (c, "info", "connected to broker %s", endpoint);
+        }
+        zmq_msg_close (&addr);
+        zmq_msg_close (&ev);
+    }
+}
+
+/*  ---------------------------------------------------------------------
+    Progress and summary  */
+
+static void
+progress (client_t *c, int64_t now, bool force)
+{
+    if (!c->tty || c->opt.quiet || (!force && now - c->last_progress_ms < PROGRESS_MS))
+        return;
+    pingyi_outbox_stats_t st;
+    pingyi_outbox_stats (c->outbox, &st);
+    uint64_t acked = st.accepted + st.duplicates + st.rejected;
+    if (c->rate_ms && now > c->rate_ms) {
+        double inst = (double) (acked - c->rate_acked) * 1000.0 / (double) (now - c->rate_ms);
+        c->rate = c->rate ? 0.7 * c->rate + 0.3 * inst : inst;
+    }
+    c->rate_ms = now;
+    c->rate_acked = acked;
+    c->last_progress_ms = now;
+    char eta[32] = "";
+    if (c->source_done && c->rate > 1 && st.pending) {
+        uint64_t s = (uint64_t) ((double) st.pending / c->rate) + 1;
+        snprintf (eta, sizeof eta, "  ETA %" PRIu64 ":%02" PRIu64, s / 60, s % 60);
+    }
+    fprintf (stderr, "\r\033[K%s: read %" PRIu64 " (bad %" PRIu64 ")  sent %" PRIu64 "  acked %" PRIu64
+                     " (dup %" PRIu64 ", rej %" PRIu64 ")  pending %" PRIu64 "  %.0f/s%s",
+             c->venue_id, st.ingested, st.bad_lines, c->sent, acked, st.duplicates, st.rejected, st.pending, c->rate,
+             eta);
+    c->progress_shown = true;
+}
+
+static bool
+is_void (const pingyi_venue_figures_t *f, char *why, size_t cap)
+{
+    why[0] = '\0';
+    bool bad = false;
+    if (f->issued >= 0 && f->collected > f->issued) {
+        snprintf (why, cap, "collected %" PRId64 " > issued %" PRId64, f->collected, f->issued);
+        bad = true;
+    }
+    if (f->collected >= 0 && f->accepted > (uint64_t) f->collected) {
+        size_t used = strlen (why);
+        snprintf (why + used, cap - used, "%saccepted %" PRIu64 " > collected %" PRId64, bad ? "; " : "", f->accepted,
+                  f->collected);
+        bad = true;
+    }
+    return bad;
+}
+
+static const char *
+reject_label (int code, char *buf, size_t cap)
+{
+    const char *name = code > 0 && code < PINGYI_REJECT_COUNT_ ? pingyi_reject_name ((pingyi_reject_t) code) : NULL;
+    if (name)
+        return name;
+    snprintf (buf, cap, "code_%d", code);
+    return buf;
+}
+
+static json_t *
+rejections_json (const uint64_t *by, int count)
+{
+    json_t *o = json_object ();
+    for (int code = 0; code < count; code++)
+        if (by[code]) {
+            char buf[32];
+            json_object_set_new (o, reject_label (code, buf, sizeof buf), json_integer ((json_int_t) by[code]));
+        }
+    return o;
+}
+
+static void
+rejections_text (char *out, size_t cap, const uint64_t *by, int count)
+{
+    out[0] = '\0';
+    for (int code = 0; code < count; code++)
+        if (by[code]) {
+            char buf[32];
+            size_t used = strlen (out);
+            snprintf (out + used, cap - used, "%s%s %" PRIu64, used ? ", " : " (", reject_label (code, buf, sizeof buf),
+                      by[code]);
+        }
+    if (out[0]) {
+        size_t used = strlen (out);
+        snprintf (out + used, cap - used, ")");
+    }
+}
+
+static void
+summary (client_t *c, const char *receipts, uint64_t receipt_count, bool receipts_ok)
+{
+    pingyi_outbox_stats_t st;
+    pingyi_outbox_stats (c->outbox, &st);
+    double seconds = (double) (pingyi_now_ms () - c->start_ms) / 1000.0;
+    const pingyi_venue_figures_t *f = &c->status;
+    bool reconciled = c->close_answered && c->have_status;
+    char why[160];
+    bool v = reconciled && is_void (f, why, sizeof why);
+
+    if (c->opt.json) {
+        json_t *o = json_object ();
+        json_object_set_new (o, "venue", json_string (c->venue_id));
+        json_object_set_new (o, "ballots_read", json_integer ((json_int_t) st.ingested));
+        json_object_set_new (o, "bad_lines", json_integer ((json_int_t) st.bad_lines));
+        json_object_set_new (o, "accepted", json_integer ((json_int_t) st.accepted));
+        json_object_set_new (o, "duplicates", json_integer ((json_int_t) st.duplicates));
+        json_object_set_new (o, "rejected", rejections_json (st.rejected_by, PINGYI_REJECT_COUNT_));
+        json_object_set_new (o, "pending", json_integer ((json_int_t) st.pending));
+        json_object_set_new (o, "seconds", json_real (seconds));
+        json_object_set_new (o, "receipts", receipts_ok ? json_string (receipts) : json_null ());
+        json_object_set_new (o, "receipt_count", json_integer ((json_int_t) receipt_count));
+        if (c->stop_reason)
+            json_object_set_new (o, "stopped", json_string (c->stop_reason));
+        if (reconciled) {
+            json_t *r = json_object ();
+            json_object_set_new (r, "issued", json_integer (f->issued));
+            json_object_set_new (r, "collected", json_integer (f->collected));
+            json_object_set_new (r, "sent", json_integer (f->sent));
+            json_object_set_new (r, "received", json_integer ((json_int_t) (f->accepted + f->duplicates)));
+            json_object_set_new (r, "accepted", json_integer ((json_int_t) f->accepted));
+            json_object_set_new (r, "blank", json_integer ((json_int_t) f->blank));
+            json_object_set_new (r, "duplicates", json_integer ((json_int_t) f->duplicates));
+            json_object_set_new (r, "rejected", rejections_json (f->rejected_by, 16));
+            json_object_set_new (r, "closed", json_boolean (f->closed));
+            json_object_set_new (r, "void", json_boolean (v));
+            json_object_set_new (r, "void_reason", v ? json_string (why) : json_null ());
+            json_object_set_new (o, "reconciliation", r);
+        }
+        else
+            json_object_set_new (o, "reconciliation", json_null ());
+        json_dumpf (o, stdout, JSON_COMPACT);
+        fputc ('\n', stdout);
+        json_decref (o);
+        fflush (stdout);
+        return;
+    }
+
+    char rej[512];
+    rejections_text (rej, sizeof rej, st.rejected_by, PINGYI_REJECT_COUNT_);
+    printf ("venue %s: read %" PRIu64 " ballots, %" PRIu64 " bad line%s; accepted %" PRIu64 ", duplicates %" PRIu64
+            ", rejected %" PRIu64 "%s; pending %" PRIu64 "; %.1f s\n",
+            c->venue_id, st.ingested, st.bad_lines, st.bad_lines == 1 ? "" : "s", st.accepted, st.duplicates,
+            st.rejected, rej, st.pending, seconds);
+    if (receipts_ok)
+        printf ("receipts: %s (%" PRIu64 " tracking codes)\n", receipts, receipt_count);
+    if (reconciled) {
+        rejections_text (rej, sizeof rej, f->rejected_by, 16);
+        uint64_t rejected = 0;
+        for (int i = 0; i < 16; i++)
+            rejected += f->rejected_by[i];
+        printf ("venue %s: issued %" PRId64 ", collected %" PRId64 ", received %" PRIu64 ", accepted %" PRIu64
+                " (blank %" PRIu64 "), rejected %" PRIu64 "%s \xe2\x80\x94 %s%s\n",
+                c->venue_id, f->issued, f->collected, f->accepted + f->duplicates, f->accepted, f->blank, rejected, rej,
+                v ? "VOID: " : "reconciled", v ? why : "");
+    }
+    if (c->stop_reason)
+        printf ("stopped: %s; run the same command again to finish (the outbox keeps everything)\n", c->stop_reason);
+    fflush (stdout);
+}
+
+/*  ---------------------------------------------------------------------
+    Options  */
+
+static void
+usage (FILE *out)
+{
+    fprintf (out,
+             "usage: pingyi-client --deploy DIR --venue ID --broker ENDPOINT[,ENDPOINT...]\n"
+             "                     (--input FILE|- [--format csv|jsonl] | --generate N --seed S [--expect FILE.json])\n"
+             "                     [--outbox DIR] [--window N] [--batch N] [--close] [--issued N] [--collected M]\n"
+             "                     [--json] [--quiet] [--timeout-ms T] [--give-up-s S]\n"
+             "\n"
+             "  --deploy DIR        deploy directory (the venue's bundle is DIR/venue/ID)\n"
+             "  --venue ID          this venue\n"
+             "  --broker LIST       broker endpoints, tried in turn on failure (repeatable)\n"
+             "  --input FILE        ballots as CSV or JSONL (by extension, or --format); - is stdin\n"
+             "  --generate N        a reproducible drill of N ballots from --seed S\n"
+             "  --expect FILE       with --generate: write the exact expected tally as JSON\n"
+             "  --outbox DIR        the durable outbox (default ./outbox-ID)\n"
+             "  --window N          envelopes in flight (default 4096)\n"
+             "  --batch N           envelopes per SUBMIT (default 256)\n"
+             "  --close             close the venue when everything is acknowledged\n"
+             "  --issued N          ballots issued (default: the definition's); implies --close\n"
+             "  --collected M       ballots collected (default: input records read); implies --close\n"
+             "  --json              print the final summary as one JSON object on stdout\n"
+             "  --quiet             no progress line, no info messages\n"
+             "  --timeout-ms T      resend a SUBMIT unanswered after T ms (default 3000, doubling to 10 s)\n"
+             "  --give-up-s S       stop after S seconds with exit status 3 (default 0: never)\n"
+             "\n"
+             "exit status: 0 all acknowledged (and closed if asked); 1 the same, but bad input lines were\n"
+             "found; 2 fatal error; 3 gave up or interrupted before everything was acknowledged\n");
+}
+
+static int
+parse_u64 (const char *flag, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-') {
+        fprintf (stderr, "pingyi-client: %s needs a number\n", flag);
+        return -1;
+    }
+    unsigned long long v = strtoull (s, &end, 10);
+    if (errno || *end || v < min || v > max) {
+        fprintf (stderr, "pingyi-client: %s %s: expected a whole number in %llu..%llu\n", flag, s,
+                 (unsigned long long) min, (unsigned long long) max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int
+add_brokers (options_t *o, const char *list)
+{
+    char *copy = strdup (list);
+    if (!copy)
+        return -1;
+    char *save = NULL;
+    for (char *tok = strtok_r (copy, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (!*tok)
+            continue;
+        char **grown = realloc (o->brokers, (o->broker_count + 1) * sizeof *grown);
+        if (!grown || !(grown[o->broker_count] = strdup (tok))) {
+            if (grown)
+                o->brokers = grown;
+            free (copy);
+            return -1;
+        }
+        o->brokers = grown;
+        o->broker_count++;
+    }
+    free (copy);
+    return 0;
+}
+
+static int
+parse_options (int argc, char **argv, options_t *o)
+{
+    enum {
+        OPT_DEPLOY = 256, OPT_VENUE, OPT_BROKER, OPT_INPUT, OPT_FORMAT, OPT_GENERATE, OPT_SEED, OPT_EXPECT,
+        OPT_OUTBOX, OPT_WINDOW, OPT_BATCH, OPT_CLOSE, OPT_ISSUED, OPT_COLLECTED, OPT_JSON, OPT_QUIET,
+        OPT_TIMEOUT, OPT_GIVE_UP, OPT_HELP
+    };
+    static const struct option longs[] = {
+        {"deploy", required_argument, NULL, OPT_DEPLOY},     {"venue", required_argument, NULL, OPT_VENUE},
+        {"broker", required_argument, NULL, OPT_BROKER},     {"input", required_argument, NULL, OPT_INPUT},
+        {"format", required_argument, NULL, OPT_FORMAT},     {"generate", required_argument, NULL, OPT_GENERATE},
+        {"seed", required_argument, NULL, OPT_SEED},         {"expect", required_argument, NULL, OPT_EXPECT},
+        {"outbox", required_argument, NULL, OPT_OUTBOX},     {"window", required_argument, NULL, OPT_WINDOW},
+        {"batch", required_argument, NULL, OPT_BATCH},       {"close", no_argument, NULL, OPT_CLOSE},
+        {"issued", required_argument, NULL, OPT_ISSUED},     {"collected", required_argument, NULL, OPT_COLLECTED},
+        {"json", no_argument, NULL, OPT_JSON},               {"quiet", no_argument, NULL, OPT_QUIET},
+        {"timeout-ms", required_argument, NULL, OPT_TIMEOUT}, {"give-up-s", required_argument, NULL, OPT_GIVE_UP},
+        {"help", no_argument, NULL, OPT_HELP},               {NULL, 0, NULL, 0},
+    };
+    *o = (options_t) {.window = 4096, .batch = 256, .issued = -1, .collected = -1, .timeout_ms = 3000};
+    uint64_t v;
+    int ch;
+    opterr = 0;
+    while ((ch = getopt_long (argc, argv, "", longs, NULL)) != -1) {
+        switch (ch) {
+        case OPT_DEPLOY:
+            o->deploy = optarg;
+            break;
+        case OPT_VENUE:
+            o->venue = optarg;
+            break;
+        case OPT_BROKER:
+            if (add_brokers (o, optarg))
+                return -1;
+            break;
+        case OPT_INPUT:
+            o->input = optarg;
+            break;
+        case OPT_FORMAT:
+            o->format = optarg;
+            break;
+        case OPT_GENERATE:
+            if (parse_u64 ("--generate", optarg, 0, UINT64_C (1) << 40, &o->generate_n))
+                return -1;
+            o->generate = true;
+            break;
+        case OPT_SEED:
+            if (parse_u64 ("--seed", optarg, 0, UINT64_MAX, &o->seed))
+                return -1;
+            o->has_seed = true;
+            break;
+        case OPT_EXPECT:
+            o->expect = optarg;
+            break;
+        case OPT_OUTBOX:
+            o->outbox = optarg;
+            break;
+        case OPT_WINDOW:
+            if (parse_u64 ("--window", optarg, 1, 1u << 20, &o->window))
+                return -1;
+            break;
+        case OPT_BATCH:
+            if (parse_u64 ("--batch", optarg, 1, BATCH_LIMIT, &o->batch))
+                return -1;
+            break;
+        case OPT_CLOSE:
+            o->close = true;
+            break;
+        case OPT_ISSUED:
+            if (parse_u64 ("--issued", optarg, 0, INT64_MAX, &v))
+                return -1;
+            o->issued = (int64_t) v;
+            break;
+        case OPT_COLLECTED:
+            if (parse_u64 ("--collected", optarg, 0, INT64_MAX, &v))
+                return -1;
+            o->collected = (int64_t) v;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_QUIET:
+            o->quiet = true;
+            break;
+        case OPT_TIMEOUT:
+            if (parse_u64 ("--timeout-ms", optarg, 10, 3600000, &v))
+                return -1;
+            o->timeout_ms = (int64_t) v;
+            break;
+        case OPT_GIVE_UP:
+            if (parse_u64 ("--give-up-s", optarg, 0, 100000000, &v))
+                return -1;
+            o->give_up_s = (int64_t) v;
+            break;
+        case OPT_HELP:
+            usage (stdout);
+            exit (EXIT_OK);
+        default:
+            fprintf (stderr, "pingyi-client: unknown or incomplete option %s\n", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "pingyi-client: unexpected argument %s\n", argv[optind]);
+        return -1;
+    }
+    const char *missing = !o->deploy ? "--deploy DIR" : !o->venue ? "--venue ID" : !o->broker_count ? "--broker ENDPOINT"
+                                                                                                  : NULL;
+    if (missing) {
+        fprintf (stderr, "pingyi-client: %s is required\n", missing);
+        return -1;
+    }
+    if (!!o->input == o->generate) {
+        fprintf (stderr, "pingyi-client: give exactly one of --input FILE and --generate N\n");
+        return -1;
+    }
+    if (o->generate && !o->has_seed) {
+        fprintf (stderr, "pingyi-client: --generate needs --seed S (the same seed gives the same ballots)\n");
+        return -1;
+    }
+    if (o->expect && !o->generate) {
+        fprintf (stderr, "pingyi-client: --expect goes with --generate\n");
+        return -1;
+    }
+    if (o->format && o->generate) {
+        fprintf (stderr, "pingyi-client: --format goes with --input\n");
+        return -1;
+    }
+    if (o->batch > o->window)
+        o->batch = o->window;
+    return 0;
+}
+
+/*  ---------------------------------------------------------------------
+    Running  */
+
+static int
+setup (client_t *c)
+{
+    options_t *o = &c->opt;
+    char err[PINGYI_ERR_MAX];
+    c->bundle = pingyi_bundle_load (o->deploy, PINGYI_ROLE_VENUE, o->venue, err);
+    if (!c->bundle)
+        return fatal (c, "%s", err);
+    c->election = c->bundle->election;
+    int v = pingyi_election_venue (c->election, o->venue, strlen (o->venue));
+    if (v < 0)
+        return fatal (c, "venue %s is not in the election definition of %s", o->venue, c->bundle->path);
+    c->venue = (size_t) v;
+    c->venue_id = c->election->venues[v].id;
+
+    c->closing = o->close || o->issued >= 0 || o->collected >= 0;
+    if (c->closing) {
+        int64_t issued = o->issued >= 0 ? o->issued : c->election->venues[v].issued;
+        if (issued < 0)
+            return fatal (c, "closing venue %s needs --issued N: the definition gives no \"issued\" for it",
+                          c->venue_id);
+        c->issued = (uint64_t) issued;
+    }
+    if (o->generate && o->expect) {
+        if (pingyi_generator_write_expect (c->election, c->venue, o->seed, o->generate_n, o->expect, err))
+            return fatal (c, "%s", err);
+        say (c, "info", "expected tally of the drill written to %s", o->expect);
+    }
+    if (pingyi_envelope_key (c->key, c->bundle->election_public, c->bundle->box_secret))
+        return fatal (c, "cannot derive the envelope key from the bundle's box keys (%s)", c->bundle->path);
+
+    snprintf (c->outbox_dir, sizeof c->outbox_dir, "%s", o->outbox ? o->outbox : "");
+    if (!o->outbox)
+        snprintf (c->outbox_dir, sizeof c->outbox_dir, "./outbox-%s", c->venue_id);
+    c->outbox = pingyi_outbox_open (c->outbox_dir, c->election->fingerprint, c->venue_id, err);
+    if (!c->outbox)
+        return fatal (c, "%s", err);
+    pingyi_outbox_stats_t st;
+    pingyi_outbox_stats (c->outbox, &st);
+    c->skip = st.input_consumed;
+
+    c->envelopes = calloc (CHUNK, PINGYI_ENVELOPE_MAX);
+    if (!c->envelopes)
+        return fatal (c, "out of memory");
+    if (o->generate) {
+        c->gen = pingyi_generator_new (c->election, c->venue, o->seed, o->generate_n);
+        if (!c->gen)
+            return fatal (c, "cannot start the generator (out of memory?)");
+    }
+    else {
+        pingyi_input_format_t format = pingyi_input_format_for (o->input);
+        if (o->format && pingyi_input_format_parse (o->format, &format))
+            return fatal (c, "--format %s: expected csv or jsonl", o->format);
+        if (!strcmp (o->input, "-"))
+            c->input_fd = STDIN_FILENO;
+        else if ((c->input_fd = open (o->input, O_RDONLY | O_CLOEXEC)) < 0)
+            return fatal (c, "%s: cannot open: %s", o->input, strerror (errno));
+        c->input = pingyi_input_new (c->election, c->venue, format, o->input);
+        if (!c->input)
+            return fatal (c, "out of memory");
+        pingyi_input_set_error_fn (c->input, on_bad_line, c);
+    }
+
+    uint8_t *ids;
+    size_t count;
+    if (pingyi_outbox_pending_ids (c->outbox, &ids, &count, err))
+        return fatal (c, "%s", err);
+    for (size_t i = 0; i < count; i++)
+        if (queue_push (c, ids + i * PINGYI_BALLOT_ID_LEN)) {
+            free (ids);
+            return fatal (c, "out of memory");
+        }
+    free (ids);
+    if (count)
+        say (c, "info", "outbox %s: %zu ballots of an earlier run still wait for an acknowledgement; sending them",
+             c->outbox_dir, count);
+    if (st.closed)
+        say (c, "info", "outbox %s: this venue's close was answered in an earlier run", c->outbox_dir);
+
+    c->ctx = zmq_ctx_new ();
+    if (!c->ctx)
+        return fatal (c, "cannot start ZeroMQ: %s", zmq_strerror (zmq_errno ()));
+    pingyi_writer_init (&c->w);
+    c->next_tag = 1;
+    c->open = (request_t) {.active = true, .due = 0};
+    return connect_broker (c);
+}
+
+static bool
+finished (client_t *c)
+{
+    pingyi_outbox_stats_t st;
+    pingyi_outbox_stats (c->outbox, &st);
+    return c->source_done && st.pending == 0 && (!c->closing || c->close_answered);
+}
+
+static int
+run (client_t *c)
+{
+    int64_t give_up_at = c->opt.give_up_s ? c->start_ms + c->opt.give_up_s * 1000 : INT64_MAX;
+    c->silence_start = pingyi_now_ms ();
+    for (;;) {
+        int64_t now = pingyi_now_ms ();
+        if (s_stop) {
+            c->stop_reason = "interrupted";
+            return EXIT_GAVE_UP;
+        }
+        if (now >= give_up_at) {
+            c->stop_reason = "gave up (--give-up-s)";
+            return EXIT_GAVE_UP;
+        }
+        if (c->gen && !c->source_done && c->q_len < ingest_ahead (c) && source_step (c))
+            return EXIT_FATAL;
+
+        /*  Close only when every ballot taken in is acknowledged, so the
+            sent count the shard records is final.  */
+        pingyi_outbox_stats_t st;
+        pingyi_outbox_stats (c->outbox, &st);
+        if (c->closing && c->source_done && st.pending == 0 && !c->close.active
+            && !c->close_answered && c->opened)
+            c->close = (request_t) {.active = true, .due = now};
+
+        if (service_request (c, &c->open, true, now) || service_request (c, &c->close, false, now))
+            return EXIT_FATAL;
+        if (c->opened && (fill_window (c, now) || service_batches (c, now)))
+            return EXIT_FATAL;
+        if (c->exit_code)
+            return c->exit_code;
+        if (finished (c))
+            return EXIT_OK;
+
+        /*  Waiting for an answer (or for a connection to send on); a
+            batch held back by a RETRY is not: the broker did answer.  */
+        bool outstanding = (c->open.active && (c->open.waiting || c->open.stalled))
+                           || (c->close.active && (c->close.waiting || c->close.stalled));
+        for (size_t i = 0; i < c->batch_count && !outstanding; i++)
+            outstanding = c->batches[i]->waiting || c->batches[i]->stalled;
+        if (outstanding && !c->outstanding)
+            c->silence_start = now;
+        c->outstanding = outstanding;
+        if (outstanding && now - c->silence_start >= 2 * c->opt.timeout_ms) {
+            if (failover (c, now))
+                return EXIT_FATAL;
+            continue;
+        }
+
+        int64_t next = now + PROGRESS_MS;
+        for (size_t i = 0; i < c->batch_count; i++)
+            if (c->batches[i]->due < next)
+                next = c->batches[i]->due;
+        if (c->open.active && c->open.due < next)
+            next = c->open.due;
+        if (c->close.active && c->close.due < next)
+            next = c->close.due;
+        if (outstanding && c->silence_start + 2 * c->opt.timeout_ms < next)
+            next = c->silence_start + 2 * c->opt.timeout_ms;
+        if (give_up_at < next)
+            next = give_up_at;
+        if (c->gen && !c->source_done && c->q_len < ingest_ahead (c))
+            next = now;
+
+        zmq_pollitem_t items[3];
+        int n = 0, sock_i = -1, mon_i = -1, in_i = -1;
+        items[n] = (zmq_pollitem_t) {.socket = c->sock, .events = ZMQ_POLLIN};
+        sock_i = n++;
+        if (c->mon) {
+            items[n] = (zmq_pollitem_t) {.socket = c->mon, .events = ZMQ_POLLIN};
+            mon_i = n++;
+        }
+        if (c->input && !c->source_done && c->q_len < ingest_ahead (c)) {
+            items[n] = (zmq_pollitem_t) {.socket = NULL, .fd = c->input_fd, .events = ZMQ_POLLIN};
+            in_i = n++;
+        }
+        long wait = next > now ? (long) (next - now) : 0;
+        int rc = zmq_poll (items, n, wait);
+        if (rc < 0) {
+            if (zmq_errno () == EINTR)
+                continue;
+            fatal (c, "poll: %s", zmq_strerror (zmq_errno ()));
+            return EXIT_FATAL;
+        }
+        now = pingyi_now_ms ();
+        if (items[sock_i].revents & ZMQ_POLLIN && drain_socket (c, now))
+            return EXIT_FATAL;
+        if (mon_i >= 0 && items[mon_i].revents & ZMQ_POLLIN)
+            drain_monitor (c);
+        if (in_i >= 0 && items[in_i].revents & (ZMQ_POLLIN | ZMQ_POLLERR) && source_step (c))
+            return EXIT_FATAL;
+        progress (c, now, false);
+    }
+}
+
+static void
+teardown (client_t *c)
+{
+    pingyi_writer_fini (&c->w);
+    disconnect (c);
+    if (c->ctx)
+        zmq_ctx_term (c->ctx);
+    for (size_t i = 0; i < c->batch_count; i++) {
+        free (c->batches[i]->ids);
+        free (c->batches[i]);
+    }
+    free (c->batches);
+    free (c->queue);
+    if (c->envelopes)
+        sodium_memzero (c->envelopes, CHUNK * PINGYI_ENVELOPE_MAX);
+    free (c->envelopes);
+    pingyi_input_destroy (&c->input);
+    pingyi_generator_destroy (&c->gen);
+    if (c->input_fd > STDIN_FILENO)
+        close (c->input_fd);
+    pingyi_outbox_close (&c->outbox);
+    sodium_memzero (c->key, sizeof c->key);
+    sodium_memzero (&c->ballot, sizeof c->ballot);
+    pingyi_bundle_destroy (&c->bundle);
+    for (size_t i = 0; i < c->opt.broker_count; i++)
+        free (c->opt.brokers[i]);
+    free (c->opt.brokers);
+}
+
+int
+main (int argc, char **argv)
+{
+    pingyi_log_prog = "pingyi-client";
+    client_t *c = calloc (1, sizeof *c);
+    if (!c) {
+        fprintf (stderr, "pingyi-client: out of memory\n");
+        return EXIT_FATAL;
+    }
+    c->input_fd = -1;
+    if (parse_options (argc, argv, &c->opt)) {
+        fprintf (stderr, "run pingyi-client --help for the options\n");
+        teardown (c);
+        free (c);
+        return EXIT_FATAL;
+    }
+    if (sodium_init () < 0) {
+        fprintf (stderr, "pingyi-client: libsodium cannot start\n");
+        teardown (c);
+        free (c);
+        return EXIT_FATAL;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
+    signal (SIGPIPE, SIG_IGN);
+    c->tty = isatty (STDERR_FILENO);
+    c->start_ms = pingyi_now_ms ();
+
+    int code = setup (c) ? EXIT_FATAL : run (c);
+    clear_progress (c);
+    if (code != EXIT_FATAL && c->outbox) {
+        char path[1100], err[PINGYI_ERR_MAX];
+        uint64_t count = 0;
+        bool ok = pingyi_outbox_write_receipts (c->outbox, path, sizeof path, &count, err) == 0;
+        if (!ok)
+            pingyi_warn ("%s", err);
+        summary (c, path, count, ok);
+        pingyi_outbox_stats_t st;
+        pingyi_outbox_stats (c->outbox, &st);
+        if (code == EXIT_OK && st.bad_lines)
+            code = EXIT_BAD_LINES;
+        if (c->bad_hidden)
+            pingyi_warn ("%" PRIu64 " more bad lines were not shown (%" PRIu64 " shown)", c->bad_hidden,
+                         c->bad_shown);
+    }
+    teardown (c);
+    free (c);
+    return code;
+}

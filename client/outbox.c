@@ -1,0 +1,653 @@
+/*  outbox.c — the venue client's durable outbox on LMDB.
+
+    Invariants (docs/client.md, "exactly once"):
+    - A chunk of input is one write transaction: its envelopes, the advance
+      of input_consumed and the digest of the input taken so far commit
+      together, durably (no MDB_NOSYNC), before any of it is sent.  So after
+      a crash either the whole chunk is here and will be sent, or none of it
+      is and the input records are taken again; never half.
+    - An ACK message is one write transaction: each acknowledged pending id
+      moves to done and its envelope is deleted, with the counters.  A
+      second ack for the same id finds it no longer pending and changes
+      nothing, so every ballot is counted once in the summary whatever
+      order acks and resends arrive in.
+    - One process per outbox (client.lock, flock): two clients taking the
+      same input into one outbox would each seal it under fresh ids.
+    - MDB_MAP_FULL poisons a transaction: it is aborted, the map doubled and
+      the whole transaction redone; the in-memory counters only move after
+      a commit succeeds.  */
+#define _GNU_SOURCE
+#include "outbox.h"
+#include "envelope.h"
+#include "msg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SCHEMA_VERSION 1
+#define MAP_INITIAL (64ull << 20)
+#define MAP_MAX (1ull << 40)
+#define WRITE_ATTEMPTS 24
+#define DONE_LEN (2 + PINGYI_RECEIPT_LEN)
+
+struct pingyi_outbox_t {
+    char dir[1024];
+    int lock_fd;
+    MDB_env *env;
+    MDB_dbi pending, done, meta;
+    MDB_txn *read;                 /* between read_begin and read_end */
+    pingyi_outbox_stats_t stats;   /* as committed */
+    pingyi_outbox_stats_t next;    /* being written */
+};
+
+static int
+lmdb_fail (char *err, const char *dir, const char *what, int rc)
+{
+    if (rc == ENOSPC)
+        return pingyi_fail (err, "outbox %s: %s: the disk is full", dir, what);
+    return pingyi_fail (err, "outbox %s: %s: %s", dir, what, mdb_strerror (rc));
+}
+
+/*  ---------------------------------------------------------------------
+    meta values  */
+
+static MDB_val
+key_of (const char *name)
+{
+    return (MDB_val) {strlen (name), (void *) name};
+}
+
+static int
+put_u64 (pingyi_outbox_t *self, MDB_txn *txn, const char *name, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t) (v >> (8 * i));
+    MDB_val k = key_of (name), d = {8, b};
+    return mdb_put (txn, self->meta, &k, &d, 0);
+}
+
+static uint64_t
+get_u64 (pingyi_outbox_t *self, MDB_txn *txn, const char *name)
+{
+    MDB_val k = key_of (name), d;
+    if (mdb_get (txn, self->meta, &k, &d) || d.mv_size != 8)
+        return 0;
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | ((const uint8_t *) d.mv_data)[i];
+    return v;
+}
+
+static int
+put_counters (pingyi_outbox_t *self, MDB_txn *txn, const pingyi_outbox_stats_t *s)
+{
+    int rc = put_u64 (self, txn, "input_consumed", s->input_consumed);
+    if (!rc)
+        rc = put_u64 (self, txn, "ingested", s->ingested);
+    if (!rc)
+        rc = put_u64 (self, txn, "bad_lines", s->bad_lines);
+    if (!rc)
+        rc = put_u64 (self, txn, "accepted", s->accepted);
+    if (!rc)
+        rc = put_u64 (self, txn, "duplicates", s->duplicates);
+    if (!rc)
+        rc = put_u64 (self, txn, "receipt_mismatch", s->receipt_mismatch);
+    for (int code = 0; code < PINGYI_REJECT_COUNT_ && !rc; code++) {
+        if (!s->rejected_by[code])
+            continue;
+        char name[32];
+        snprintf (name, sizeof name, "rejected.%d", code);
+        rc = put_u64 (self, txn, name, s->rejected_by[code]);
+    }
+    if (!rc && s->has_digest) {
+        MDB_val k = key_of ("input_digest"), d = {PINGYI_OUTBOX_DIGEST_LEN, (void *) s->input_digest};
+        rc = mdb_put (txn, self->meta, &k, &d, 0);
+    }
+    return rc;
+}
+
+static void
+load_counters (pingyi_outbox_t *self, MDB_txn *txn, pingyi_outbox_stats_t *s)
+{
+    memset (s, 0, sizeof *s);
+    s->input_consumed = get_u64 (self, txn, "input_consumed");
+    s->ingested = get_u64 (self, txn, "ingested");
+    s->bad_lines = get_u64 (self, txn, "bad_lines");
+    s->accepted = get_u64 (self, txn, "accepted");
+    s->duplicates = get_u64 (self, txn, "duplicates");
+    s->receipt_mismatch = get_u64 (self, txn, "receipt_mismatch");
+    for (int code = 0; code < PINGYI_REJECT_COUNT_; code++) {
+        char name[32];
+        snprintf (name, sizeof name, "rejected.%d", code);
+        s->rejected_by[code] = get_u64 (self, txn, name);
+        s->rejected += s->rejected_by[code];
+    }
+    MDB_val k = key_of ("input_digest"), d;
+    if (!mdb_get (txn, self->meta, &k, &d) && d.mv_size == PINGYI_OUTBOX_DIGEST_LEN) {
+        memcpy (s->input_digest, d.mv_data, PINGYI_OUTBOX_DIGEST_LEN);
+        s->has_digest = true;
+    }
+    k = key_of ("closed");
+    s->closed = !mdb_get (txn, self->meta, &k, &d) && d.mv_size == 1 && *(const uint8_t *) d.mv_data;
+    MDB_stat st;
+    if (!mdb_stat (txn, self->pending, &st))
+        s->pending = st.ms_entries;
+}
+
+/*  ---------------------------------------------------------------------
+    Write transactions, redone on MDB_MAP_FULL  */
+
+/*  A step of a write transaction: 0, an LMDB code, or -1 with err set.  */
+typedef int (write_fn) (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err);
+
+static int
+grow_map (pingyi_outbox_t *self, char *err)
+{
+    MDB_envinfo info;
+    mdb_env_info (self->env, &info);
+    size_t size = info.me_mapsize * 2;
+    if (size > MAP_MAX)
+        return pingyi_fail (err, "outbox %s: the map would pass %llu bytes", self->dir, (unsigned long long) MAP_MAX);
+    int rc = mdb_env_set_mapsize (self->env, size);
+    if (rc)
+        return lmdb_fail (err, self->dir, "growing the map", rc);
+    return 0;
+}
+
+static int
+write_txn (pingyi_outbox_t *self, write_fn *fn, void *arg, const char *what, char *err)
+{
+    /*  Growing the map needs no transaction active in this process.  */
+    if (self->read)
+        return pingyi_fail (err, "outbox %s: %s while reading (a bug)", self->dir, what);
+    for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+        MDB_txn *txn;
+        int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+        if (rc == MDB_MAP_RESIZED) {
+            mdb_env_set_mapsize (self->env, 0);
+            continue;
+        }
+        if (rc)
+            return lmdb_fail (err, self->dir, what, rc);
+        self->next = self->stats;
+        rc = fn (self, txn, arg, err);
+        if (rc == -1) {
+            mdb_txn_abort (txn);
+            return -1;
+        }
+        if (rc == 0)
+            rc = put_counters (self, txn, &self->next);
+        if (rc == 0)
+            rc = mdb_txn_commit (txn);   /* frees txn either way */
+        else
+            mdb_txn_abort (txn);
+        if (rc == MDB_MAP_FULL) {
+            if (grow_map (self, err))
+                return -1;
+            continue;
+        }
+        if (rc)
+            return lmdb_fail (err, self->dir, what, rc);
+        self->stats = self->next;
+        return 0;
+    }
+    return pingyi_fail (err, "outbox %s: %s: the map kept filling up", self->dir, what);
+}
+
+/*  ---------------------------------------------------------------------
+    Open and close  */
+
+typedef struct {
+    const uint8_t *fingerprint;
+    const char *venue;
+} open_arg_t;
+
+static int
+open_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
+{
+    open_arg_t *a = arg;
+    int rc = mdb_dbi_open (txn, "pending", MDB_CREATE, &self->pending);
+    if (!rc)
+        rc = mdb_dbi_open (txn, "done", MDB_CREATE, &self->done);
+    if (!rc)
+        rc = mdb_dbi_open (txn, "meta", MDB_CREATE, &self->meta);
+    if (rc)
+        return rc;
+
+    MDB_val k = key_of ("fingerprint"), d;
+    rc = mdb_get (txn, self->meta, &k, &d);
+    if (rc == MDB_NOTFOUND) {
+        /*  A new outbox: it now belongs to this election and venue.  */
+        MDB_val fp = {PINGYI_FP_LEN, (void *) a->fingerprint}, venue = {strlen (a->venue), (void *) a->venue};
+        MDB_val kv = key_of ("venue");
+        rc = put_u64 (self, txn, "schema", SCHEMA_VERSION);
+        if (!rc)
+            rc = mdb_put (txn, self->meta, &k, &fp, 0);
+        if (!rc)
+            rc = mdb_put (txn, self->meta, &kv, &venue, 0);
+        if (rc)
+            return rc;
+    }
+    else if (rc)
+        return rc;
+    else {
+        char theirs[2 * PINGYI_FP_LEN + 1], ours[2 * PINGYI_FP_LEN + 1];
+        pingyi_hex (ours, a->fingerprint, PINGYI_FP_LEN);
+        if (d.mv_size != PINGYI_FP_LEN)
+            return pingyi_fail (err, "outbox %s: its fingerprint record is damaged; use another --outbox", self->dir);
+        pingyi_hex (theirs, d.mv_data, PINGYI_FP_LEN);
+        if (memcmp (d.mv_data, a->fingerprint, PINGYI_FP_LEN))
+            return pingyi_fail (err,
+                                "outbox %s belongs to election %.16s..., not this deploy's %.16s...: it holds "
+                                "another election's ballots; give this run another --outbox",
+                                self->dir, theirs, ours);
+        uint64_t schema = get_u64 (self, txn, "schema");
+        if (schema != SCHEMA_VERSION)
+            return pingyi_fail (err, "outbox %s has layout version %llu; this client reads version %d", self->dir,
+                                (unsigned long long) schema, SCHEMA_VERSION);
+        MDB_val kv = key_of ("venue");
+        rc = mdb_get (txn, self->meta, &kv, &d);
+        if (rc)
+            return pingyi_fail (err, "outbox %s: it names no venue; use another --outbox", self->dir);
+        if (d.mv_size != strlen (a->venue) || memcmp (d.mv_data, a->venue, d.mv_size))
+            return pingyi_fail (err, "outbox %s belongs to venue %.*s, not %s: give each venue its own --outbox",
+                                self->dir, (int) (d.mv_size > 64 ? 64 : d.mv_size), (const char *) d.mv_data,
+                                a->venue);
+    }
+    load_counters (self, txn, &self->next);
+    return 0;
+}
+
+pingyi_outbox_t *
+pingyi_outbox_open (const char *dir, const uint8_t fingerprint[PINGYI_FP_LEN], const char *venue, char *err)
+{
+    if (strlen (dir) + 32 > sizeof ((pingyi_outbox_t *) 0)->dir) {
+        pingyi_fail (err, "outbox %s: path too long", dir);
+        return NULL;
+    }
+    if (mkdir (dir, 0700) && errno != EEXIST) {
+        pingyi_fail (err, "outbox %s: cannot create the directory: %s", dir, strerror (errno));
+        return NULL;
+    }
+    struct stat st;
+    if (stat (dir, &st) || !S_ISDIR (st.st_mode)) {
+        pingyi_fail (err, "outbox %s: not a directory", dir);
+        return NULL;
+    }
+    pingyi_outbox_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        pingyi_fail (err, "outbox %s: out of memory", dir);
+        return NULL;
+    }
+    snprintf (self->dir, sizeof self->dir, "%s", dir);
+    self->lock_fd = -1;
+
+    char lock[1100];
+    snprintf (lock, sizeof lock, "%s/client.lock", dir);
+    self->lock_fd = open (lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (self->lock_fd < 0) {
+        pingyi_fail (err, "outbox %s: cannot open %s: %s", dir, lock, strerror (errno));
+        free (self);
+        return NULL;
+    }
+    if (flock (self->lock_fd, LOCK_EX | LOCK_NB)) {
+        if (errno == EWOULDBLOCK)
+            pingyi_fail (err, "outbox %s is in use by another pingyi-client (%s is locked): one client per outbox",
+                         dir, lock);
+        else
+            pingyi_fail (err, "outbox %s: cannot lock %s: %s", dir, lock, strerror (errno));
+        close (self->lock_fd);
+        free (self);
+        return NULL;
+    }
+
+    int rc = mdb_env_create (&self->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs (self->env, 4);
+    if (!rc)
+        rc = mdb_env_set_mapsize (self->env, MAP_INITIAL);
+    if (!rc)
+        rc = mdb_env_open (self->env, dir, 0, 0600);   /* durable: every commit is fsynced */
+    if (rc) {
+        lmdb_fail (err, dir, "cannot open", rc);
+        pingyi_outbox_close (&self);
+        return NULL;
+    }
+    int dead;
+    mdb_reader_check (self->env, &dead);
+    open_arg_t arg = {fingerprint, venue};
+    if (write_txn (self, open_step, &arg, "opening", err)) {
+        pingyi_outbox_close (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+pingyi_outbox_close (pingyi_outbox_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pingyi_outbox_t *self = *self_p;
+    if (self->read)
+        mdb_txn_abort (self->read);
+    if (self->env)
+        mdb_env_close (self->env);
+    if (self->lock_fd >= 0)
+        close (self->lock_fd);   /* releases the lock */
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+pingyi_outbox_dir (const pingyi_outbox_t *self)
+{
+    return self->dir;
+}
+
+void
+pingyi_outbox_stats (const pingyi_outbox_t *self, pingyi_outbox_stats_t *stats)
+{
+    *stats = self->stats;
+}
+
+/*  ---------------------------------------------------------------------
+    Ingest  */
+
+typedef struct {
+    const pingyi_outbox_item_t *items;
+    size_t count;
+    uint64_t records;
+    uint64_t bad;
+    const uint8_t *digest;
+} ingest_arg_t;
+
+static int
+ingest_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
+{
+    ingest_arg_t *a = arg;
+    for (size_t i = 0; i < a->count; i++) {
+        MDB_val k = {PINGYI_BALLOT_ID_LEN, (void *) a->items[i].id};
+        MDB_val d = {a->items[i].len, (void *) a->items[i].envelope};
+        int rc = mdb_put (txn, self->pending, &k, &d, MDB_NOOVERWRITE);
+        if (rc == MDB_KEYEXIST)
+            return pingyi_fail (err, "outbox %s: two ballots drew the same random id (is randomness broken?)",
+                                self->dir);
+        if (rc)
+            return rc;
+    }
+    self->next.input_consumed += a->records;
+    self->next.ingested += a->count;
+    self->next.bad_lines += a->bad;
+    self->next.pending += a->count;
+    if (a->digest) {
+        memcpy (self->next.input_digest, a->digest, PINGYI_OUTBOX_DIGEST_LEN);
+        self->next.has_digest = true;
+    }
+    return 0;
+}
+
+int
+pingyi_outbox_ingest (pingyi_outbox_t *self, const pingyi_outbox_item_t *items, size_t count, uint64_t records,
+                      uint64_t bad, const uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN], char *err)
+{
+    ingest_arg_t arg = {items, count, records, bad, digest};
+    return write_txn (self, ingest_step, &arg, "taking in ballots", err);
+}
+
+/*  ---------------------------------------------------------------------
+    Reading  */
+
+int
+pingyi_outbox_read_begin (pingyi_outbox_t *self, char *err)
+{
+    if (self->read)
+        return 0;
+    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &self->read);
+    if (rc == MDB_MAP_RESIZED) {
+        mdb_env_set_mapsize (self->env, 0);
+        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &self->read);
+    }
+    if (rc) {
+        self->read = NULL;
+        return lmdb_fail (err, self->dir, "reading", rc);
+    }
+    return 0;
+}
+
+int
+pingyi_outbox_read_get (pingyi_outbox_t *self, const uint8_t id[PINGYI_BALLOT_ID_LEN], const uint8_t **env,
+                        size_t *len)
+{
+    MDB_val k = {PINGYI_BALLOT_ID_LEN, (void *) id}, d;
+    int rc = mdb_get (self->read, self->pending, &k, &d);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return -1;
+    *env = d.mv_data;
+    *len = d.mv_size;
+    return 1;
+}
+
+void
+pingyi_outbox_read_end (pingyi_outbox_t *self)
+{
+    /*  Aborted, not reset: a reset read transaction would still stop the
+        map from growing.  */
+    if (self->read)
+        mdb_txn_abort (self->read);
+    self->read = NULL;
+}
+
+int
+pingyi_outbox_pending_ids (pingyi_outbox_t *self, uint8_t **ids, size_t *count, char *err)
+{
+    *ids = NULL;
+    *count = 0;
+    if (pingyi_outbox_read_begin (self, err))
+        return -1;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open (self->read, self->pending, &cur);
+    if (rc) {
+        pingyi_outbox_read_end (self);
+        return lmdb_fail (err, self->dir, "listing pending ballots", rc);
+    }
+    MDB_stat st;
+    mdb_stat (self->read, self->pending, &st);
+    uint8_t *out = malloc ((st.ms_entries ? st.ms_entries : 1) * PINGYI_BALLOT_ID_LEN);
+    size_t n = 0;
+    MDB_val k, d;
+    if (out)
+        for (rc = mdb_cursor_get (cur, &k, &d, MDB_FIRST); rc == 0 && n < st.ms_entries;
+             rc = mdb_cursor_get (cur, &k, &d, MDB_NEXT))
+            if (k.mv_size == PINGYI_BALLOT_ID_LEN)
+                memcpy (out + PINGYI_BALLOT_ID_LEN * n++, k.mv_data, PINGYI_BALLOT_ID_LEN);
+    mdb_cursor_close (cur);
+    pingyi_outbox_read_end (self);
+    if (!out)
+        return pingyi_fail (err, "outbox %s: out of memory listing pending ballots", self->dir);
+    *ids = out;
+    *count = n;
+    return 0;
+}
+
+int
+pingyi_outbox_done_get (pingyi_outbox_t *self, const uint8_t id[PINGYI_BALLOT_ID_LEN], uint8_t *status,
+                        uint8_t *reason, char receipt[PINGYI_RECEIPT_LEN + 1])
+{
+    bool own = !self->read;
+    if (own && pingyi_outbox_read_begin (self, NULL))
+        return -1;
+    MDB_val k = {PINGYI_BALLOT_ID_LEN, (void *) id}, d;
+    int rc = mdb_get (self->read, self->done, &k, &d);
+    int result = rc == MDB_NOTFOUND ? 0 : rc ? -1 : 1;
+    if (result == 1 && d.mv_size == DONE_LEN) {
+        const uint8_t *v = d.mv_data;
+        *status = v[0];
+        *reason = v[1];
+        memcpy (receipt, v + 2, PINGYI_RECEIPT_LEN);
+        receipt[PINGYI_RECEIPT_LEN] = '\0';
+    }
+    else if (result == 1)
+        result = -1;
+    if (own)
+        pingyi_outbox_read_end (self);
+    return result;
+}
+
+/*  ---------------------------------------------------------------------
+    Acknowledgements  */
+
+typedef struct {
+    pingyi_outbox_result_t *results;
+    size_t count;
+    int applied;
+} ack_arg_t;
+
+static int
+ack_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
+{
+    ack_arg_t *a = arg;
+    a->applied = 0;
+    for (size_t i = 0; i < a->count; i++) {
+        pingyi_outbox_result_t *r = &a->results[i];
+        r->applied = false;
+        r->mismatch = false;
+        MDB_val k = {PINGYI_BALLOT_ID_LEN, (void *) r->id}, env;
+        int rc = mdb_get (txn, self->pending, &k, &env);
+        if (rc == MDB_NOTFOUND)
+            continue;   /* acknowledged before, or never ours: an ack is counted once */
+        if (rc)
+            return rc;
+        /*  Our own tracking code, from the bytes we sent: the voter-side
+            check must not depend on what the shard says.  */
+        char ours[PINGYI_RECEIPT_LEN + 1];
+        pingyi_envelope_receipt (ours, env.mv_data, env.mv_size);
+        if (r->status != PINGYI_ACK_REJECTED && r->receipt_len
+            && (r->receipt_len != PINGYI_RECEIPT_LEN || memcmp (r->receipt, ours, PINGYI_RECEIPT_LEN)))
+            r->mismatch = true;
+        uint8_t value[DONE_LEN];
+        value[0] = r->status;
+        value[1] = r->reason;
+        memcpy (value + 2, ours, PINGYI_RECEIPT_LEN);
+        MDB_val d = {DONE_LEN, value};
+        rc = mdb_put (txn, self->done, &k, &d, 0);
+        if (!rc)
+            rc = mdb_del (txn, self->pending, &k, NULL);
+        if (rc)
+            return rc;
+        r->applied = true;
+        a->applied++;
+        self->next.pending--;
+        if (r->mismatch)
+            self->next.receipt_mismatch++;
+        if (r->status == PINGYI_ACK_ACCEPTED)
+            self->next.accepted++;
+        else if (r->status == PINGYI_ACK_DUPLICATE)
+            self->next.duplicates++;
+        else {
+            self->next.rejected++;
+            self->next.rejected_by[r->reason < PINGYI_REJECT_COUNT_ ? r->reason : 0]++;
+        }
+    }
+    (void) err;
+    return 0;
+}
+
+int
+pingyi_outbox_ack (pingyi_outbox_t *self, pingyi_outbox_result_t *results, size_t count, char *err)
+{
+    ack_arg_t arg = {results, count, 0};
+    if (write_txn (self, ack_step, &arg, "recording acknowledgements", err))
+        return -1;
+    return arg.applied;
+}
+
+static int
+closed_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
+{
+    uint8_t one = 1;
+    MDB_val k = key_of ("closed"), d = {1, &one};
+    self->next.closed = true;
+    (void) arg;
+    (void) err;
+    return mdb_put (txn, self->meta, &k, &d, 0);
+}
+
+int
+pingyi_outbox_set_closed (pingyi_outbox_t *self, char *err)
+{
+    return write_txn (self, closed_step, NULL, "recording the close", err);
+}
+
+/*  ---------------------------------------------------------------------
+    Receipts  */
+
+static int
+by_code (const void *a, const void *b)
+{
+    return memcmp (a, b, PINGYI_RECEIPT_LEN);
+}
+
+int
+pingyi_outbox_write_receipts (pingyi_outbox_t *self, char *path, size_t path_cap, uint64_t *count, char *err)
+{
+    *count = 0;
+    if ((size_t) snprintf (path, path_cap, "%s/receipts.txt", self->dir) >= path_cap)
+        return pingyi_fail (err, "outbox %s: path too long", self->dir);
+    if (pingyi_outbox_read_begin (self, err))
+        return -1;
+    MDB_stat st;
+    mdb_stat (self->read, self->done, &st);
+    char *codes = malloc ((st.ms_entries ? st.ms_entries : 1) * PINGYI_RECEIPT_LEN);
+    MDB_cursor *cur = NULL;
+    int rc = codes ? mdb_cursor_open (self->read, self->done, &cur) : ENOMEM;
+    size_t n = 0;
+    MDB_val k, d;
+    if (!rc) {
+        for (rc = mdb_cursor_get (cur, &k, &d, MDB_FIRST); rc == 0 && n < st.ms_entries;
+             rc = mdb_cursor_get (cur, &k, &d, MDB_NEXT)) {
+            const uint8_t *v = d.mv_data;
+            if (d.mv_size == DONE_LEN && (v[0] == PINGYI_ACK_ACCEPTED || v[0] == PINGYI_ACK_DUPLICATE))
+                memcpy (codes + PINGYI_RECEIPT_LEN * n++, v + 2, PINGYI_RECEIPT_LEN);
+        }
+        mdb_cursor_close (cur);
+        rc = rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    pingyi_outbox_read_end (self);
+    if (rc) {
+        free (codes);
+        return lmdb_fail (err, self->dir, "listing receipts", rc);
+    }
+    qsort (codes, n, PINGYI_RECEIPT_LEN, by_code);
+
+    char tmp[1200];
+    snprintf (tmp, sizeof tmp, "%s.tmp", path);
+    FILE *out = fopen (tmp, "w");
+    if (!out) {
+        free (codes);
+        return pingyi_fail (err, "%s: cannot create: %s", tmp, strerror (errno));
+    }
+    for (size_t i = 0; i < n; i++) {
+        fwrite (codes + PINGYI_RECEIPT_LEN * i, 1, PINGYI_RECEIPT_LEN, out);
+        fputc ('\n', out);
+    }
+    free (codes);
+    bool bad = ferror (out) || fflush (out) || fsync (fileno (out));
+    bad |= fclose (out) != 0;
+    if (bad || rename (tmp, path)) {
+        int e = errno;
+        unlink (tmp);
+        return pingyi_fail (err, "%s: cannot write: %s", path, strerror (e));
+    }
+    *count = n;
+    return 0;
+}

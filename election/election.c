@@ -1,0 +1,1371 @@
+/*  election.c — the election definition: parse, validate, look up, print,
+    generate.
+
+    The definition file is hostile input: it is checked here, once, and every
+    problem found is reported (not only the first), each as one line
+    "JSON.path: reason" an operator can act on.  A model is returned only when
+    there is no error at all; from then on it is read-only and trusted by
+    every process, so the checks below are where the model's invariants are
+    made:
+
+    - every index stored (unit.district, subject.unit, venue.subjects[],
+      item.choice_set) is in range;
+    - ids are unique per collection, 1..PINGYI_ID_MAX bytes of UTF-8 with no
+      control characters, no '/' or '\', and not "." or ".." (venue ids become
+      directory names in a deploy directory);
+    - every bound of election.h holds, and any ballot a venue's form allows
+      encodes within PINGYI_BODY_MAX bytes;
+    - venue.shard < shard_count.
+
+    The fingerprint is the SHA-256 of the file's exact bytes, so reformatting a
+    file makes a different election: indices are fixed by the bytes.
+
+    Look-ups by id (venue, subject, category) go through open-addressing hash
+    indexes kept beside the public struct: the worker looks a venue up for
+    every envelope.  The model is therefore always allocated by
+    pingyi_election_parse; never build a pingyi_election_t by hand.  */
+#define _GNU_SOURCE
+#include "election.h"
+#include "ballot.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERRORS_MAX 1000      /* lines kept; past this only counted */
+#define TEXT_MAX 512         /* title, names: bytes */
+#define LETTER_MAX 8         /* a choice's letter: bytes */
+#define CHOICE_SETS_MAX 16   /* "choice_sets" entries besides "grades" */
+#define COLLECTION_MAX 65535 /* districts, units, subjects, venues */
+#define PATH_MAX_ 160        /* a JSON path we build: our keys plus indices */
+#define UNIT_NAME_MAX 96     /* a generated unit name, bytes */
+
+/*  ---------------------------------------------------------------------
+    Error lists  */
+
+void
+pingyi_errlist_add (pingyi_errlist_t *self, const char *fmt, ...)
+{
+    char *line = NULL;
+    va_list ap;
+    va_start (ap, fmt);
+    int rc = vasprintf (&line, fmt, ap);
+    va_end (ap);
+    if (rc < 0)
+        return; /* out of memory: the line is lost, nothing else is */
+    char **grown = realloc (self->lines, (self->count + 1) * sizeof *grown);
+    if (!grown) {
+        free (line);
+        return;
+    }
+    self->lines = grown;
+    self->lines[self->count++] = line;
+}
+
+void
+pingyi_errlist_clear (pingyi_errlist_t *self)
+{
+    for (size_t i = 0; i < self->count; i++)
+        free (self->lines[i]);
+    free (self->lines);
+    self->lines = NULL;
+    self->count = 0;
+}
+
+const char *
+pingyi_unit_kind_name (pingyi_unit_kind_t kind)
+{
+    switch (kind) {
+    case PINGYI_UNIT_TOWN:
+        return "town";
+    case PINGYI_UNIT_DEPARTMENT:
+        return "department";
+    case PINGYI_UNIT_ENTERPRISE:
+        return "enterprise";
+    case PINGYI_UNIT_SCHOOL:
+        return "school";
+    case PINGYI_UNIT_OTHER:
+        return "other";
+    }
+    return "unknown";
+}
+
+/*  ---------------------------------------------------------------------
+    Id indexes: open addressing over an array of structs whose first member
+    is `char *id` (every model struct is laid out that way).  Slots hold
+    index + 1; 0 is empty.  Capacity is a power of two at least twice the
+    count, so a probe always ends.  */
+
+typedef struct {
+    const void *base;
+    size_t stride;
+    uint32_t *slots;
+    size_t mask;
+} id_index_t;
+
+static uint64_t
+fnv1a (const char *s, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint8_t) s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+uint32_t
+pingyi_election_hash_shard (const char *id, size_t len, uint32_t shard_count)
+{
+    if (shard_count == 0)
+        return 0;
+    return (uint32_t) (fnv1a (id, len) % shard_count);
+}
+
+static int
+index_init (id_index_t *ix, const void *base, size_t stride, size_t n)
+{
+    size_t cap = 8;
+    while (cap < 2 * n)
+        cap <<= 1;
+    ix->base = base;
+    ix->stride = stride;
+    ix->mask = cap - 1;
+    ix->slots = calloc (cap, sizeof *ix->slots);
+    return ix->slots ? 0 : -1;
+}
+
+static void
+index_free (id_index_t *ix)
+{
+    free (ix->slots);
+    ix->slots = NULL;
+}
+
+static const char *
+index_id (const id_index_t *ix, size_t i)
+{
+    return *(char *const *) ((const char *) ix->base + i * ix->stride);
+}
+
+static int
+index_find (const id_index_t *ix, const char *id, size_t len)
+{
+    if (!ix->slots || !id)
+        return -1;
+    for (size_t h = fnv1a (id, len) & ix->mask;; h = (h + 1) & ix->mask) {
+        uint32_t slot = ix->slots[h];
+        if (!slot)
+            return -1;
+        const char *candidate = index_id (ix, slot - 1);
+        if (strlen (candidate) == len && memcmp (candidate, id, len) == 0)
+            return (int) (slot - 1);
+    }
+}
+
+/*  Insert entry i (its id must not be in the index yet).  */
+static void
+index_put (id_index_t *ix, size_t i)
+{
+    const char *id = index_id (ix, i);
+    size_t h = fnv1a (id, strlen (id)) & ix->mask;
+    while (ix->slots[h])
+        h = (h + 1) & ix->mask;
+    ix->slots[h] = (uint32_t) i + 1;
+}
+
+/*  The model as allocated: the public struct first, so the two pointers
+    convert both ways.  */
+typedef struct {
+    pingyi_election_t pub;
+    id_index_t venues;
+    id_index_t subjects;
+    id_index_t categories;
+} election_t;
+
+/*  ---------------------------------------------------------------------
+    Parsing context and error lines  */
+
+typedef struct {
+    pingyi_errlist_t *errs;
+    size_t errors; /* every error found, also those not kept */
+    election_t *e;
+    id_index_t sets, items, districts, units; /* only while parsing */
+} parse_t;
+
+static void perr (parse_t *p, const char *path, const char *fmt, ...) PINGYI_PRINTF (3, 4);
+
+/*  One error line.  The root of the document is called "definition".  */
+static void
+perr (parse_t *p, const char *path, const char *fmt, ...)
+{
+    p->errors++;
+    if (!p->errs || p->errors > ERRORS_MAX)
+        return;
+    char reason[PINGYI_ERR_MAX * 2];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (reason, sizeof reason, fmt, ap);
+    va_end (ap);
+    pingyi_errlist_add (p->errs, "%s: %s", *path ? path : "definition", reason);
+}
+
+/*  Quote text taken from the file for an error line: at most ~48 bytes (cut
+    on a UTF-8 boundary), with control bytes, quotes and backslashes escaped,
+    so a hostile id cannot forge or break a log line.  */
+typedef struct {
+    char s[48 * 4 + 8];
+} quoted_t;
+
+static quoted_t
+quote (const char *text)
+{
+    quoted_t q;
+    size_t o = 0, len = strlen (text), shown = len > 48 ? 48 : len;
+    while (shown < len && shown > 0 && ((uint8_t) text[shown] & 0xc0) == 0x80)
+        shown--; /* never end inside a UTF-8 sequence */
+    q.s[o++] = '"';
+    for (size_t i = 0; i < shown; i++) {
+        uint8_t c = (uint8_t) text[i];
+        if (c < 0x20 || c == 0x7f)
+            o += (size_t) snprintf (q.s + o, 5, "\\x%02x", c);
+        else if (c == '"' || c == '\\') {
+            q.s[o++] = '\\';
+            q.s[o++] = (char) c;
+        }
+        else
+            q.s[o++] = (char) c;
+    }
+    q.s[o++] = '"';
+    if (shown < len) {
+        memcpy (q.s + o, "...", 3);
+        o += 3;
+    }
+    q.s[o] = '\0';
+    return q;
+}
+
+/*  Paths are built from our own keys and indices, so they fit; were one
+    ever cut short, the error line would only be less precise.  */
+static void
+path_key (char *out, const char *path, const char *key)
+{
+    if (snprintf (out, PATH_MAX_, *path ? "%s.%s" : "%s%s", path, key) >= PATH_MAX_)
+        out[PATH_MAX_ - 1] = '\0';
+}
+
+static void
+path_at (char *out, const char *path, size_t i)
+{
+    if (snprintf (out, PATH_MAX_, "%s[%zu]", path, i) >= PATH_MAX_)
+        out[PATH_MAX_ - 1] = '\0';
+}
+
+static const char *
+type_word (const json_t *v)
+{
+    switch (json_typeof (v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "something else";
+}
+
+/*  Report every key of obj not in known (NULL-terminated).  Keys starting
+    with "_" are comments and are ignored at every level.  */
+static void
+check_keys (parse_t *p, const char *path, json_t *obj, const char *const *known)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach (obj, key, value)
+    {
+        if (key[0] == '_')
+            continue;
+        bool found = false;
+        for (size_t i = 0; known[i] && !found; i++)
+            found = strcmp (key, known[i]) == 0;
+        if (!found)
+            perr (p, path, "unknown key %s", quote (key).s);
+    }
+}
+
+/*  obj[key], or NULL; a missing required key is an error.  */
+static json_t *
+member (parse_t *p, const char *path, json_t *obj, const char *key, bool required)
+{
+    json_t *v = json_object_get (obj, key);
+    if (!v && required)
+        perr (p, path, "missing \"%s\"", key);
+    return v;
+}
+
+/*  An object at path, or NULL after an error.  */
+static bool
+is_object (parse_t *p, const char *path, json_t *v)
+{
+    if (json_is_object (v))
+        return true;
+    perr (p, path, "must be an object, not %s", type_word (v));
+    return false;
+}
+
+/*  UTF-8 text (jansson has checked the encoding) free of C0, DEL and C1
+    control characters.  */
+static bool
+has_control (const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = (uint8_t) s[i];
+        if (c < 0x20 || c == 0x7f)
+            return true;
+        if (c == 0xc2 && i + 1 < len && (uint8_t) s[i + 1] >= 0x80 && (uint8_t) s[i + 1] <= 0x9f)
+            return true;
+    }
+    return false;
+}
+
+/*  A string member checked as text (title, names, letters): copied, or NULL
+    (after an error unless it was optional and absent).  */
+static char *
+get_text (parse_t *p, const char *path, json_t *obj, const char *key, bool required, size_t max)
+{
+    json_t *v = member (p, path, obj, key, required);
+    if (!v)
+        return NULL;
+    char at[PATH_MAX_];
+    path_key (at, path, key);
+    if (!json_is_string (v)) {
+        perr (p, at, "must be a string, not %s", type_word (v));
+        return NULL;
+    }
+    const char *s = json_string_value (v);
+    size_t len = json_string_length (v);
+    if (len == 0) {
+        perr (p, at, "must not be empty");
+        return NULL;
+    }
+    if (len > max) {
+        perr (p, at, "must be at most %zu bytes, got %zu", max, len);
+        return NULL;
+    }
+    if (has_control (s, len)) {
+        perr (p, at, "must not contain control characters");
+        return NULL;
+    }
+    char *copy = strdup (s);
+    if (!copy)
+        perr (p, at, "out of memory");
+    return copy;
+}
+
+/*  Check an id string at path; returns its text (inside the JSON) or NULL.  */
+static const char *
+check_id (parse_t *p, const char *at, json_t *v)
+{
+    if (!json_is_string (v)) {
+        perr (p, at, "must be a string, not %s", type_word (v));
+        return NULL;
+    }
+    const char *s = json_string_value (v);
+    size_t len = json_string_length (v);
+    if (len < 1 || len > PINGYI_ID_MAX) {
+        perr (p, at, "must be 1 to %d bytes, got %zu", PINGYI_ID_MAX, len);
+        return NULL;
+    }
+    if (has_control (s, len)) {
+        perr (p, at, "must not contain control characters");
+        return NULL;
+    }
+    if (strchr (s, '/') || strchr (s, '\\')) {
+        perr (p, at, "must not contain '/' or '\\'");
+        return NULL;
+    }
+    if (!strcmp (s, ".") || !strcmp (s, "..")) {
+        perr (p, at, "must not be \".\" or \"..\"");
+        return NULL;
+    }
+    return s;
+}
+
+/*  The "id" of an element: checked, copied into *out, and checked unique
+    against the entries before it (ix, whose entries are named like
+    "units[2]").  Duplicates are reported against the first occurrence.  */
+static void
+get_own_id (parse_t *p, const char *path, json_t *obj, id_index_t *ix, size_t i, char **out,
+            const char *collection)
+{
+    json_t *v = member (p, path, obj, "id", true);
+    if (!v)
+        return;
+    char at[PATH_MAX_];
+    path_key (at, path, "id");
+    const char *s = check_id (p, at, v);
+    if (!s)
+        return;
+    int first = index_find (ix, s, strlen (s));
+    if (first >= 0) {
+        perr (p, at, "duplicate id %s (first at %s[%d])", quote (s).s, collection, first);
+        return;
+    }
+    *out = strdup (s);
+    if (!*out) {
+        perr (p, at, "out of memory");
+        return;
+    }
+    index_put (ix, i);
+}
+
+/*  A reference by id to an entry of ix: its index, or SIZE_MAX after an
+    error ("unknown unit \"u9\"").  */
+static size_t
+get_ref (parse_t *p, const char *at, json_t *v, id_index_t *ix, const char *what)
+{
+    const char *s = check_id (p, at, v);
+    if (!s)
+        return SIZE_MAX;
+    if (!ix->slots)
+        return SIZE_MAX; /* the whole collection is missing or broken: reported once, there */
+    int i = index_find (ix, s, strlen (s));
+    if (i < 0) {
+        perr (p, at, "unknown %s %s", what, quote (s).s);
+        return SIZE_MAX;
+    }
+    return (size_t) i;
+}
+
+static bool
+get_bool (parse_t *p, const char *path, json_t *obj, const char *key, bool dflt)
+{
+    json_t *v = member (p, path, obj, key, false);
+    if (!v)
+        return dflt;
+    if (json_is_boolean (v))
+        return json_is_true (v);
+    char at[PATH_MAX_];
+    path_key (at, path, key);
+    perr (p, at, "must be true or false, not %s", type_word (v));
+    return dflt;
+}
+
+/*  An array member with min..max elements, or NULL after an error.  Arrays
+    over max are not parsed further: their size alone is the error, and
+    skipping them bounds what a hostile file makes us allocate.  */
+static json_t *
+get_array (parse_t *p, const char *path, json_t *obj, const char *key, size_t min, size_t max,
+           const char *what, const char *whats)
+{
+    json_t *v = member (p, path, obj, key, true);
+    if (!v)
+        return NULL;
+    char at[PATH_MAX_];
+    path_key (at, path, key);
+    if (!json_is_array (v)) {
+        perr (p, at, "must be an array, not %s", type_word (v));
+        return NULL;
+    }
+    size_t n = json_array_size (v);
+    if (n < min) {
+        perr (p, at, "needs at least %zu %s", min, min == 1 ? what : whats);
+        return NULL;
+    }
+    if (n > max) {
+        perr (p, at, "at most %zu %s, got %zu", max, whats, n);
+        return NULL;
+    }
+    return v;
+}
+
+/*  ---------------------------------------------------------------------
+    Sections  */
+
+static void
+parse_choices (parse_t *p, const char *path, json_t *arr, pingyi_choice_set_t *set)
+{
+    static const char *const known[] = {"label", "letter", "points", "favourable", "unfavourable", NULL};
+    set->choice_count = json_array_size (arr);
+    set->choices = calloc (set->choice_count, sizeof *set->choices);
+    if (!set->choices) {
+        perr (p, path, "out of memory");
+        set->choice_count = 0;
+        return;
+    }
+    for (size_t i = 0; i < set->choice_count; i++) {
+        char at[PATH_MAX_], sub[PATH_MAX_];
+        path_at (at, path, i);
+        json_t *c = json_array_get (arr, i);
+        if (!is_object (p, at, c))
+            continue;
+        check_keys (p, at, c, known);
+        pingyi_choice_t *choice = &set->choices[i];
+        choice->label = get_text (p, at, c, "label", true, TEXT_MAX);
+        choice->letter = get_text (p, at, c, "letter", false, LETTER_MAX);
+        json_t *points = member (p, at, c, "points", true);
+        path_key (sub, at, "points");
+        if (points && !json_is_number (points))
+            perr (p, sub, "must be a number");
+        else if (points)
+            choice->points = json_number_value (points);
+        choice->favourable = get_bool (p, at, c, "favourable", false);
+        choice->unfavourable = get_bool (p, at, c, "unfavourable", false);
+        if (choice->favourable && choice->unfavourable)
+            perr (p, at, "cannot be both favourable and unfavourable");
+        /*  Two choices with one label (or letter) cannot be told apart on
+            a paper form or in an export.  */
+        for (size_t j = 0; j < i; j++) {
+            pingyi_choice_t *other = &set->choices[j];
+            if (choice->label && other->label && !strcmp (choice->label, other->label)) {
+                path_key (sub, at, "label");
+                perr (p, sub, "duplicate label %s (first at %s[%zu])", quote (choice->label).s, path, j);
+                break;
+            }
+        }
+        for (size_t j = 0; j < i; j++) {
+            pingyi_choice_t *other = &set->choices[j];
+            if (choice->letter && other->letter && !strcmp (choice->letter, other->letter)) {
+                path_key (sub, at, "letter");
+                perr (p, sub, "duplicate letter %s (first at %s[%zu])", quote (choice->letter).s, path, j);
+                break;
+            }
+        }
+    }
+}
+
+static void
+parse_choice_sets (parse_t *p, json_t *root)
+{
+    pingyi_election_t *e = &p->e->pub;
+    json_t *extra = member (p, "", root, "choice_sets", false);
+    if (extra && !json_is_array (extra)) {
+        perr (p, "choice_sets", "must be an array, not %s", type_word (extra));
+        extra = NULL;
+    }
+    if (extra && json_array_size (extra) > CHOICE_SETS_MAX) {
+        perr (p, "choice_sets", "at most %d choice sets, got %zu", CHOICE_SETS_MAX, json_array_size (extra));
+        extra = NULL;
+    }
+    size_t n = 1 + (extra ? json_array_size (extra) : 0);
+    e->choice_sets = calloc (n, sizeof *e->choice_sets);
+    if (!e->choice_sets || index_init (&p->sets, e->choice_sets, sizeof *e->choice_sets, n)) {
+        perr (p, "choice_sets", "out of memory");
+        return;
+    }
+    e->choice_set_count = n;
+
+    /*  Set 0 is "grades", from the top-level key of that name.  */
+    e->choice_sets[0].id = strdup ("grades");
+    if (!e->choice_sets[0].id) {
+        perr (p, "grades", "out of memory");
+        return;
+    }
+    index_put (&p->sets, 0);
+    json_t *grades = get_array (p, "", root, "grades", 2, PINGYI_MAX_CHOICES, "choice", "choices");
+    if (grades)
+        parse_choices (p, "grades", grades, &e->choice_sets[0]);
+
+    static const char *const known[] = {"id", "choices", NULL};
+    for (size_t i = 1; i < n; i++) {
+        char at[PATH_MAX_], sub[PATH_MAX_];
+        path_at (at, "choice_sets", i - 1);
+        json_t *s = json_array_get (extra, i - 1);
+        if (!is_object (p, at, s))
+            continue;
+        check_keys (p, at, s, known);
+        pingyi_choice_set_t *set = &e->choice_sets[i];
+        json_t *v = member (p, at, s, "id", true);
+        path_key (sub, at, "id");
+        const char *id = v ? check_id (p, sub, v) : NULL;
+        int first = id ? index_find (&p->sets, id, strlen (id)) : -1;
+        if (first == 0)
+            perr (p, sub, "duplicate id \"grades\" (the default set, from the key \"grades\")");
+        else if (first > 0)
+            perr (p, sub, "duplicate id %s (first at choice_sets[%d])", quote (id).s, first - 1);
+        else if (id) {
+            set->id = strdup (id);
+            if (set->id)
+                index_put (&p->sets, i);
+        }
+        json_t *choices = get_array (p, at, s, "choices", 2, PINGYI_MAX_CHOICES, "choice", "choices");
+        path_key (sub, at, "choices");
+        if (choices)
+            parse_choices (p, sub, choices, set);
+    }
+}
+
+static void
+parse_items (parse_t *p, json_t *root)
+{
+    static const char *const known[] = {"id", "name", "overall", "choice_set", "max_choices", NULL};
+    pingyi_election_t *e = &p->e->pub;
+    json_t *arr = get_array (p, "", root, "items", 1, PINGYI_MAX_ITEMS, "item", "items");
+    if (!arr)
+        return;
+    size_t n = json_array_size (arr);
+    e->items = calloc (n, sizeof *e->items);
+    if (!e->items || index_init (&p->items, e->items, sizeof *e->items, n)) {
+        perr (p, "items", "out of memory");
+        return;
+    }
+    e->item_count = n;
+    for (size_t i = 0; i < n; i++) {
+        char at[PATH_MAX_], sub[PATH_MAX_];
+        path_at (at, "items", i);
+        json_t *o = json_array_get (arr, i);
+        pingyi_item_t *item = &e->items[i];
+        item->choice_set = SIZE_MAX;
+        item->max_choices = 1;
+        if (!is_object (p, at, o))
+            continue;
+        check_keys (p, at, o, known);
+        get_own_id (p, at, o, &p->items, i, &item->id, "items");
+        item->name = get_text (p, at, o, "name", true, TEXT_MAX);
+        item->overall = get_bool (p, at, o, "overall", false);
+        if (item->overall && i > 0) {
+            path_key (sub, at, "overall");
+            perr (p, sub, "only items[0] may be the overall item");
+        }
+        json_t *set = member (p, at, o, "choice_set", false);
+        path_key (sub, at, "choice_set");
+        if (!set)
+            item->choice_set = 0;
+        else
+            item->choice_set = get_ref (p, sub, set, &p->sets, "choice set");
+        size_t choices =
+            item->choice_set < e->choice_set_count ? e->choice_sets[item->choice_set].choice_count : 0;
+        json_t *max = member (p, at, o, "max_choices", false);
+        path_key (sub, at, "max_choices");
+        if (max) {
+            json_int_t k = json_is_integer (max) ? json_integer_value (max) : 0;
+            if (choices >= 2 && (k < 1 || (size_t) k > choices))
+                perr (p, sub, "must be an integer in 1..%zu (the choices of its set)", choices);
+            else if (choices < 2 && (k < 1 || k > PINGYI_MAX_CHOICES))
+                perr (p, sub, "must be an integer in 1..%d", PINGYI_MAX_CHOICES);
+            else
+                item->max_choices = (unsigned) k;
+        }
+    }
+}
+
+static void
+parse_categories (parse_t *p, json_t *root)
+{
+    static const char *const known[] = {"id", "name", "weight", NULL};
+    election_t *x = p->e;
+    pingyi_election_t *e = &x->pub;
+    json_t *arr = get_array (p, "", root, "categories", 1, PINGYI_MAX_CATEGORIES, "category", "categories");
+    if (!arr)
+        return;
+    size_t n = json_array_size (arr);
+    e->categories = calloc (n, sizeof *e->categories);
+    if (!e->categories || index_init (&x->categories, e->categories, sizeof *e->categories, n)) {
+        perr (p, "categories", "out of memory");
+        return;
+    }
+    e->category_count = n;
+    for (size_t i = 0; i < n; i++) {
+        char at[PATH_MAX_], sub[PATH_MAX_];
+        path_at (at, "categories", i);
+        json_t *o = json_array_get (arr, i);
+        pingyi_category_t *c = &e->categories[i];
+        c->weight = 1.0;
+        if (!is_object (p, at, o))
+            continue;
+        check_keys (p, at, o, known);
+        get_own_id (p, at, o, &x->categories, i, &c->id, "categories");
+        c->name = get_text (p, at, o, "name", true, TEXT_MAX);
+        json_t *w = member (p, at, o, "weight", false);
+        path_key (sub, at, "weight");
+        if (w && (!json_is_number (w) || json_number_value (w) < 0))
+            perr (p, sub, "must be a number >= 0");
+        else if (w)
+            c->weight = json_number_value (w);
+    }
+}
+
+static void
+parse_districts (parse_t *p, json_t *root)
+{
+    static const char *const known[] = {"id", "name", NULL};
+    pingyi_election_t *e = &p->e->pub;
+    json_t *arr = get_array (p, "", root, "districts", 1, COLLECTION_MAX, "district", "districts");
+    if (!arr)
+        return;
+    size_t n = json_array_size (arr);
+    e->districts = calloc (n, sizeof *e->districts);
+    if (!e->districts || index_init (&p->districts, e->districts, sizeof *e->districts, n)) {
+        perr (p, "districts", "out of memory");
+        return;
+    }
+    e->district_count = n;
+    for (size_t i = 0; i < n; i++) {
+        char at[PATH_MAX_];
+        path_at (at, "districts", i);
+        json_t *o = json_array_get (arr, i);
+        if (!is_object (p, at, o))
+            continue;
+        check_keys (p, at, o, known);
+        get_own_id (p, at, o, &p->districts, i, &e->districts[i].id, "districts");
+        e->districts[i].name = get_text (p, at, o, "name", true, TEXT_MAX);
+    }
+}
+
+static void
+parse_units (parse_t *p, json_t *root)
+{
+    static const char *const known[] = {"id", "name", "kind", "district", NULL};
+    static const char *const kinds[] = {"town", "department", "enterprise", "school", "other"};
+    pingyi_election_t *e = &p->e->pub;
+    json_t *arr = get_array (p, "", root, "units", 1, COLLECTION_MAX, "unit", "units");
+    if (!arr)
+        return;
+    size_t n = json_array_size (arr);
+    e->units = calloc (n, sizeof *e->units);
+    if (!e->units || index_init (&p->units, e->units, sizeof *e->units, n)) {
+        perr (p, "units", "out of memory");
+        return;
+    }
+    e->unit_count = n;
+    for (size_t i = 0; i < n; i++) {
+        char at[PATH_MAX_], sub[PATH_MAX_];
+        path_at (at, "units", i);
+        json_t *o = json_array_get (arr, i);
+        pingyi_unit_t *u = &e->units[i];
+        u->district = SIZE_MAX;
+        u->kind = PINGYI_UNIT_OTHER;
+        if (!is_object (p, at, o))
+            continue;
+        check_keys (p, at, o, known);
+        get_own_id (p, at, o, &p->units, i, &u->id, "units");
+        u->name = get_text (p, at, o, "name", true, TEXT_MAX);
+        json_t *kind = member (p, at, o, "kind", true);
+        path_key (sub, at, "kind");
+        if (kind && !json_is_string (kind))
+            perr (p, sub, "must be a string, not %s", type_word (kind));
+        else if (kind) {
+            size_t k = 0;
+            while (k < 5 && strcmp (json_string_value (kind), kinds[k]))
+                k++;
+            if (k < 5)
+                u->kind = (pingyi_unit_kind_t) k;
+            else
+                perr (p, sub, "unknown kind %s (town, department, enterprise, school or other)",
+                      quote (json_string_value (kind)).s);
+        }
+        json_t *d = member (p, at, o, "district", true);
+        path_key (sub, at, "district");
+        if (d)
+            u->district = get_ref (p, sub, d, &p->districts, "district");
+    }
+}
+
+static void
+parse_subjects (parse_t *p, json_t *root)
+{
+    static const char *const known[] = {"id", "name", "unit", "onsite", NULL};
+    election_t *x = p->e;
+    pingyi_election_t *e = &x->pub;
+    json_t *arr = get_array (p, "", root, "subjects", 1, PINGYI_MAX_SUBJECTS, "subject", "subjects");
+    if (!arr)
+        return;
+    size_t n = json_array_size (arr);
+    e->subjects = calloc (n, sizeof *e->subjects);
+    if (!e->subjects || index_init (&x->subjects, e->subjects, sizeof *e->subjects, n)) {
+        perr (p, "subjects", "out of memory");
+        return;
+    }
+    e->subject_count = n;
+    for (size_t i = 0; i < n; i++) {
+        char at[PATH_MAX_], sub[PATH_MAX_];
+        path_at (at, "subjects", i);
+        json_t *o = json_array_get (arr, i);
+        pingyi_subject_t *s = &e->subjects[i];
+        s->unit = SIZE_MAX;
+        if (!is_object (p, at, o))
+            continue;
+        check_keys (p, at, o, known);
+        get_own_id (p, at, o, &x->subjects, i, &s->id, "subjects");
+        s->name = get_text (p, at, o, "name", true, TEXT_MAX);
+        json_t *u = member (p, at, o, "unit", true);
+        path_key (sub, at, "unit");
+        if (u)
+            s->unit = get_ref (p, sub, u, &p->units, "unit");
+        s->onsite = get_bool (p, at, o, "onsite", false);
+    }
+}
+
+/*  Bytes msgpack needs for an unsigned integer / an array header.  */
+static size_t
+mp_uint_size (uint64_t v)
+{
+    return v < 128 ? 1 : v <= 0xff ? 2 : v <= 0xffff ? 3 : v <= 0xffffffffULL ? 5 : 9;
+}
+
+static size_t
+mp_array_size (size_t n)
+{
+    return n < 16 ? 1 : n <= 0xffff ? 3 : 5;
+}
+
+/*  The longest body a ballot for this form can encode to: every mask with
+    every bit of its choice set ticked (still a valid ballot: OVER cells).  */
+static size_t
+worst_body (const pingyi_election_t *e, const size_t *form, size_t n)
+{
+    size_t cells = mp_array_size (e->item_count);
+    for (size_t j = 0; j < e->item_count; j++) {
+        size_t set = e->items[j].choice_set;
+        size_t choices = set < e->choice_set_count ? e->choice_sets[set].choice_count : PINGYI_MAX_CHOICES;
+        uint64_t full = choices >= 32 ? 0xffffffffULL : (1ULL << choices) - 1;
+        cells += mp_uint_size (full);
+    }
+    size_t size = 1 + mp_uint_size (PINGYI_BALLOT_VERSION) +
+                  mp_uint_size (e->category_count ? e->category_count - 1 : 0) + mp_array_size (n);
+    for (size_t i = 0; i < n; i++)
+        size += 1 + mp_uint_size (form[i] == SIZE_MAX ? 0xffff : form[i]) + cells;
+    return size;
+}
+
+static void
+parse_venues (parse_t *p, json_t *root)
+{
+    static const char *const known[] = {"id", "name", "district", "subjects", "issued", "shard", NULL};
+    election_t *x = p->e;
+    pingyi_election_t *e = &x->pub;
+    json_t *arr = get_array (p, "", root, "venues", 1, PINGYI_MAX_VENUES, "venue", "venues");
+    if (!arr)
+        return;
+    size_t n = json_array_size (arr);
+    e->venues = calloc (n, sizeof *e->venues);
+    if (!e->venues || index_init (&x->venues, e->venues, sizeof *e->venues, n)) {
+        perr (p, "venues", "out of memory");
+        return;
+    }
+    e->venue_count = n;
+    for (size_t i = 0; i < n; i++) {
+        char at[PATH_MAX_], sub[PATH_MAX_], el[PATH_MAX_];
+        path_at (at, "venues", i);
+        json_t *o = json_array_get (arr, i);
+        pingyi_venue_t *v = &e->venues[i];
+        v->district = SIZE_MAX;
+        v->issued = -1;
+        if (!is_object (p, at, o))
+            continue;
+        check_keys (p, at, o, known);
+        get_own_id (p, at, o, &x->venues, i, &v->id, "venues");
+        v->name = get_text (p, at, o, "name", true, TEXT_MAX);
+        json_t *d = member (p, at, o, "district", true);
+        path_key (sub, at, "district");
+        if (d)
+            v->district = get_ref (p, sub, d, &p->districts, "district");
+
+        json_t *form = get_array (p, at, o, "subjects", 1, PINGYI_MAX_FORM_SUBJECTS, "subject", "subjects");
+        path_key (sub, at, "subjects");
+        if (form) {
+            size_t m = json_array_size (form);
+            v->subjects = calloc (m, sizeof *v->subjects);
+            if (!v->subjects)
+                perr (p, sub, "out of memory");
+            else {
+                v->subject_count = m;
+                for (size_t k = 0; k < m; k++) {
+                    path_at (el, sub, k);
+                    v->subjects[k] = get_ref (p, el, json_array_get (form, k), &x->subjects, "subject");
+                    for (size_t j = 0; j < k && v->subjects[k] != SIZE_MAX; j++)
+                        if (v->subjects[j] == v->subjects[k]) {
+                            perr (p, el, "duplicate subject %s (first at subjects[%zu])",
+                                  quote (e->subjects[v->subjects[k]].id).s, j);
+                            break;
+                        }
+                }
+                size_t worst = worst_body (e, v->subjects, m);
+                if (worst > PINGYI_BODY_MAX)
+                    perr (p, sub,
+                          "a ballot for this form can take %zu bytes, more than the %d a body may hold",
+                          worst, PINGYI_BODY_MAX);
+            }
+        }
+
+        json_t *issued = member (p, at, o, "issued", false);
+        path_key (sub, at, "issued");
+        if (issued && (!json_is_integer (issued) || json_integer_value (issued) < 0))
+            perr (p, sub, "must be an integer >= 0");
+        else if (issued)
+            v->issued = json_integer_value (issued);
+
+        json_t *shard = member (p, at, o, "shard", false);
+        path_key (sub, at, "shard");
+        if (shard) {
+            json_int_t k = json_is_integer (shard) ? json_integer_value (shard) : -1;
+            uint32_t count = e->shard_count ? e->shard_count : PINGYI_MAX_SHARDS;
+            if (k < 0 || k >= (json_int_t) count)
+                perr (p, sub, "must be an integer in 0..%" PRIu32, count - 1);
+            else
+                v->shard = (uint32_t) k;
+        }
+        else if (v->id)
+            v->shard = pingyi_election_hash_shard (v->id, strlen (v->id), e->shard_count);
+    }
+}
+
+static void
+parse_root (parse_t *p, json_t *root)
+{
+    static const char *const known[] = {"version",     "id",     "title",      "shards",    "grades",
+                                        "choice_sets", "items",  "categories", "districts", "units",
+                                        "subjects",    "venues", NULL};
+    pingyi_election_t *e = &p->e->pub;
+    check_keys (p, "", root, known);
+
+    json_t *version = member (p, "", root, "version", false);
+    if (version && !(json_is_integer (version) && json_integer_value (version) == 1))
+        perr (p, "version", "must be 1 (the only version of this format)");
+
+    json_t *id = member (p, "", root, "id", true);
+    if (id && check_id (p, "id", id)) {
+        e->id = strdup (json_string_value (id));
+        if (!e->id)
+            perr (p, "id", "out of memory");
+    }
+    e->title = get_text (p, "", root, "title", true, TEXT_MAX);
+
+    e->shard_count = 1;
+    json_t *shards = member (p, "", root, "shards", false);
+    if (shards) {
+        json_int_t k = json_is_integer (shards) ? json_integer_value (shards) : 0;
+        if (k < 1 || k > PINGYI_MAX_SHARDS) {
+            perr (p, "shards", "must be an integer in 1..%d", PINGYI_MAX_SHARDS);
+            e->shard_count = 0; /* unknown: venue shards are then checked against the maximum */
+        }
+        else
+            e->shard_count = (uint32_t) k;
+    }
+
+    parse_choice_sets (p, root);
+    parse_items (p, root);
+    parse_categories (p, root);
+    parse_districts (p, root);
+    parse_units (p, root);
+    parse_subjects (p, root);
+    parse_venues (p, root);
+}
+
+pingyi_election_t *
+pingyi_election_parse (const uint8_t *bytes, size_t len, pingyi_errlist_t *errs)
+{
+    parse_t p = {.errs = errs};
+    if (len > PINGYI_DEFINITION_MAX) {
+        perr (&p, "", "larger than %u bytes", PINGYI_DEFINITION_MAX);
+        return NULL;
+    }
+    if (sodium_init () < 0) {
+        perr (&p, "", "libsodium cannot start");
+        return NULL;
+    }
+    p.e = calloc (1, sizeof *p.e);
+    if (!p.e) {
+        perr (&p, "", "out of memory");
+        return NULL;
+    }
+    pingyi_election_t *e = &p.e->pub;
+    crypto_hash_sha256 (e->fingerprint, bytes, len);
+    pingyi_hex (e->fingerprint_hex, e->fingerprint, PINGYI_FP_LEN);
+
+    json_error_t jerr;
+    json_t *root = json_loadb ((const char *) bytes, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        perr (&p, "", "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+    else if (!json_is_object (root))
+        perr (&p, "", "must be a JSON object, not %s", type_word (root));
+    else
+        parse_root (&p, root);
+    json_decref (root);
+
+    if (p.errors > ERRORS_MAX && errs)
+        pingyi_errlist_add (errs, "definition: too many errors: %zu more not listed", p.errors - ERRORS_MAX);
+    index_free (&p.sets);
+    index_free (&p.items);
+    index_free (&p.districts);
+    index_free (&p.units);
+    if (p.errors) {
+        pingyi_election_destroy (&e);
+        return NULL;
+    }
+    return e;
+}
+
+pingyi_election_t *
+pingyi_election_load (const char *path, pingyi_errlist_t *errs)
+{
+    char err[PINGYI_ERR_MAX];
+    size_t len = 0;
+    uint8_t *bytes = pingyi_read_file (path, PINGYI_DEFINITION_MAX, &len, err);
+    if (!bytes) {
+        if (errs)
+            pingyi_errlist_add (errs, "%s", err);
+        return NULL;
+    }
+    pingyi_election_t *e = pingyi_election_parse (bytes, len, errs);
+    free (bytes);
+    return e;
+}
+
+pingyi_election_t *
+pingyi_election_load_or_err (const char *path, char *err)
+{
+    pingyi_errlist_t errs = {0};
+    pingyi_election_t *e = pingyi_election_load (path, &errs);
+    if (!e) {
+        /*  Keep the "(and N more)" tail even when the first line is long.  */
+        char more[48] = "";
+        if (errs.count > 1)
+            snprintf (more, sizeof more, " (and %zu more)", errs.count - 1);
+        const char *first = errs.count ? errs.lines[0] : "cannot load definition";
+        bool named = errs.count && !strncmp (first, path, strlen (path)); /* read errors name it */
+        char line[PINGYI_ERR_MAX];
+        size_t room = sizeof line - strlen (more);
+        if (named)
+            snprintf (line, room, "%s", first);
+        else
+            snprintf (line, room, "%s: %s", path, first);
+        pingyi_fail (err, "%s%s", line, more);
+    }
+    pingyi_errlist_clear (&errs);
+    return e;
+}
+
+void
+pingyi_election_destroy (pingyi_election_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    election_t *x = (election_t *) *self_p;
+    pingyi_election_t *e = &x->pub;
+    free (e->id);
+    free (e->title);
+    for (size_t i = 0; i < e->choice_set_count; i++) {
+        pingyi_choice_set_t *set = &e->choice_sets[i];
+        for (size_t j = 0; j < set->choice_count; j++) {
+            free (set->choices[j].label);
+            free (set->choices[j].letter);
+        }
+        free (set->choices);
+        free (set->id);
+    }
+    free (e->choice_sets);
+    for (size_t i = 0; i < e->item_count; i++) {
+        free (e->items[i].id);
+        free (e->items[i].name);
+    }
+    free (e->items);
+    for (size_t i = 0; i < e->category_count; i++) {
+        free (e->categories[i].id);
+        free (e->categories[i].name);
+    }
+    free (e->categories);
+    for (size_t i = 0; i < e->district_count; i++) {
+        free (e->districts[i].id);
+        free (e->districts[i].name);
+    }
+    free (e->districts);
+    for (size_t i = 0; i < e->unit_count; i++) {
+        free (e->units[i].id);
+        free (e->units[i].name);
+    }
+    free (e->units);
+    for (size_t i = 0; i < e->subject_count; i++) {
+        free (e->subjects[i].id);
+        free (e->subjects[i].name);
+    }
+    free (e->subjects);
+    for (size_t i = 0; i < e->venue_count; i++) {
+        free (e->venues[i].id);
+        free (e->venues[i].name);
+        free (e->venues[i].subjects);
+    }
+    free (e->venues);
+    index_free (&x->venues);
+    index_free (&x->subjects);
+    index_free (&x->categories);
+    free (x);
+    *self_p = NULL;
+}
+
+/*  ---------------------------------------------------------------------
+    Look-ups  */
+
+int
+pingyi_election_venue (const pingyi_election_t *self, const char *id, size_t len)
+{
+    return index_find (&((const election_t *) self)->venues, id, len);
+}
+
+int
+pingyi_election_subject (const pingyi_election_t *self, const char *id, size_t len)
+{
+    return index_find (&((const election_t *) self)->subjects, id, len);
+}
+
+int
+pingyi_election_category (const pingyi_election_t *self, const char *id, size_t len)
+{
+    return index_find (&((const election_t *) self)->categories, id, len);
+}
+
+int
+pingyi_election_form_index (const pingyi_election_t *self, size_t venue, size_t subject)
+{
+    if (venue >= self->venue_count)
+        return -1;
+    const pingyi_venue_t *v = &self->venues[venue];
+    for (size_t i = 0; i < v->subject_count; i++)
+        if (v->subjects[i] == subject)
+            return (int) i;
+    return -1;
+}
+
+/*  ---------------------------------------------------------------------
+    Summary  */
+
+void
+pingyi_election_print_summary (const pingyi_election_t *self, FILE *out)
+{
+    const pingyi_election_t *e = self;
+    fprintf (out, "election     %s\n", e->id);
+    fprintf (out, "title        %s\n", e->title);
+    fprintf (out, "fingerprint  %s\n", e->fingerprint_hex);
+    fprintf (out, "shards       %" PRIu32 "\n", e->shard_count);
+    fprintf (
+        out, "counts       %zu districts, %zu units, %zu subjects, %zu venues, %zu items, %zu categories\n",
+        e->district_count, e->unit_count, e->subject_count, e->venue_count, e->item_count, e->category_count);
+    fprintf (out, "choice sets\n");
+    for (size_t i = 0; i < e->choice_set_count; i++) {
+        const pingyi_choice_set_t *set = &e->choice_sets[i];
+        fprintf (out, "  %-10s", set->id);
+        for (size_t j = 0; j < set->choice_count; j++) {
+            const pingyi_choice_t *c = &set->choices[j];
+            fprintf (out, " %s%s%s=%g%s", c->label, c->letter ? "/" : "", c->letter ? c->letter : "",
+                     c->points,
+                     c->favourable     ? "+"
+                     : c->unfavourable ? "-"
+                                       : "");
+        }
+        fprintf (out, "\n");
+    }
+    fprintf (out, "items\n");
+    for (size_t i = 0; i < e->item_count; i++) {
+        const pingyi_item_t *it = &e->items[i];
+        fprintf (out, "  %2zu %-12s %s%s  [%s, choose up to %u]\n", i, it->id, it->name,
+                 it->overall ? " (overall)" : "", e->choice_sets[it->choice_set].id, it->max_choices);
+    }
+    fprintf (out, "categories\n");
+    for (size_t i = 0; i < e->category_count; i++) {
+        const pingyi_category_t *c = &e->categories[i];
+        fprintf (out, "  %2zu %-12s %s  weight %g\n", i, c->id, c->name, c->weight);
+    }
+    fprintf (out, "venues\n");
+    for (size_t i = 0; i < e->venue_count; i++) {
+        const pingyi_venue_t *v = &e->venues[i];
+        fprintf (out, "  %-12s %s  district %s  subjects %zu  shard %" PRIu32, v->id, v->name,
+                 e->districts[v->district].id, v->subject_count, v->shard);
+        if (v->issued >= 0)
+            fprintf (out, "  issued %" PRId64 "\n", v->issued);
+        else
+            fprintf (out, "  issued unknown\n");
+    }
+}
+
+/*  ---------------------------------------------------------------------
+    Generator for drills and benchmarks.  Output is a pure function of the
+    options: a splitmix64 stream seeded with opts->seed, fixed formatting,
+    only ASCII and fixed Chinese text (nothing needs JSON escaping).  */
+
+static uint64_t
+splitmix64 (uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static unsigned
+pick (uint64_t *state, unsigned n)
+{
+    return (unsigned) (splitmix64 (state) % n);
+}
+
+static int
+cmp_unsigned (const void *a, const void *b)
+{
+    unsigned x = *(const unsigned *) a, y = *(const unsigned *) b;
+    return x < y ? -1 : x > y;
+}
+
+int
+pingyi_election_generate (const pingyi_gen_options_t *opts, FILE *out, char *err)
+{
+    static const char *const single_items[] = {
+        "履行第一责任人职责", "基层组织建设（三会一课）", "发展党员与党员教育管理", "党费收缴与制度落实",
+        "人才工作",           "党建引领中心工作",
+    };
+    static const char *const towns[] = {"东湖", "西山", "南岭", "北河", "青石", "白沙", "金桥", "新港"};
+    static const char *const departments[] = {"区教育局党组",     "区卫健局党组", "区财政局党组",
+                                              "区公安分局党委",   "区人社局党组", "区住建局党组",
+                                              "区市场监管局党组", "区委办党支部"};
+    const pingyi_gen_options_t *o = opts;
+    if (o->districts < 1)
+        return pingyi_fail (err, "generate: need at least 1 district");
+    if (o->venues_per_district < 1)
+        return pingyi_fail (err, "generate: need at least 1 venue per district");
+    if ((uint64_t) o->districts * o->venues_per_district > PINGYI_MAX_VENUES)
+        return pingyi_fail (err, "generate: %u venues is more than %d", o->districts * o->venues_per_district,
+                            PINGYI_MAX_VENUES);
+    if (o->subjects < o->districts || o->subjects > PINGYI_MAX_SUBJECTS)
+        return pingyi_fail (err, "generate: subjects must be in %u..%d (at least one per district)",
+                            o->districts, PINGYI_MAX_SUBJECTS);
+    if (o->form_subjects < 1 || o->form_subjects > PINGYI_MAX_FORM_SUBJECTS)
+        return pingyi_fail (err, "generate: form subjects must be in 1..%d", PINGYI_MAX_FORM_SUBJECTS);
+    if (o->items < 1 || o->items > PINGYI_MAX_ITEMS)
+        return pingyi_fail (err, "generate: items must be in 1..%d", PINGYI_MAX_ITEMS);
+    if (o->shards < 1 || o->shards > PINGYI_MAX_SHARDS)
+        return pingyi_fail (err, "generate: shards must be in 1..%d", PINGYI_MAX_SHARDS);
+
+    uint64_t rng = o->seed;
+    unsigned *form = malloc (PINGYI_MAX_FORM_SUBJECTS * sizeof *form);
+    char (*unit_names)[UNIT_NAME_MAX] = malloc (o->subjects * sizeof *unit_names);
+    if (!form || !unit_names) {
+        free (form);
+        free (unit_names);
+        return pingyi_fail (err, "generate: out of memory");
+    }
+
+    fprintf (out, "{\n  \"version\": 1,\n  \"id\": \"drill-%" PRIu64 "\",\n", o->seed);
+    fprintf (out, "  \"title\": \"全市基层党组织书记抓基层党建工作述职评议（演练，种子 %" PRIu64 "）\",\n",
+             o->seed);
+    fprintf (out, "  \"shards\": %u,\n", o->shards);
+    fprintf (out, "  \"grades\": [\n"
+                  "    {\"label\": \"好\", \"letter\": \"A\", \"points\": 100, \"favourable\": true},\n"
+                  "    {\"label\": \"较好\", \"letter\": \"B\", \"points\": 80, \"favourable\": true},\n"
+                  "    {\"label\": \"一般\", \"letter\": \"C\", \"points\": 60},\n"
+                  "    {\"label\": \"差\", \"letter\": \"D\", \"points\": 0, \"unfavourable\": true}\n"
+                  "  ],\n");
+    fprintf (out, "  \"items\": [\n    {\"id\": \"overall\", \"name\": \"总体评价\", \"overall\": true}");
+    for (unsigned i = 1; i < o->items; i++) {
+        unsigned base = (i - 1) % 6, round = (i - 1) / 6;
+        fprintf (out, ",\n    {\"id\": \"i%u\", \"name\": \"%s", i, single_items[base]);
+        if (round)
+            fprintf (out, "（%u）", round + 1);
+        fprintf (out, "\"}");
+    }
+    fprintf (out, "\n  ],\n");
+    fprintf (out, "  \"categories\": [\n"
+                  "    {\"id\": \"leaders\", \"name\": \"领导班子成员\", \"weight\": 0.3},\n"
+                  "    {\"id\": \"middle\", \"name\": \"中层干部\", \"weight\": 0.3},\n"
+                  "    {\"id\": \"staff\", \"name\": \"一般干部\", \"weight\": 0.2},\n"
+                  "    {\"id\": \"served\", \"name\": \"服务对象\", \"weight\": 0.2}\n"
+                  "  ],\n");
+    fprintf (out, "  \"districts\": [");
+    for (unsigned d = 1; d <= o->districts; d++)
+        fprintf (out, "%s\n    {\"id\": \"d%u\", \"name\": \"第%u区\"}", d > 1 ? "," : "", d, d);
+    fprintf (out, "\n  ],\n");
+
+    /*  District d gets subjects_in (d) subjects, numbered consecutively;
+        about two subjects (a secretary and a deputy) per unit.  */
+    unsigned per = o->subjects / o->districts, extra = o->subjects % o->districts;
+#define SUBJECTS_IN(d) (per + ((d) <= extra ? 1u : 0u))
+    fprintf (out, "  \"units\": [");
+    unsigned unit = 0;
+    for (unsigned d = 1; d <= o->districts; d++) {
+        unsigned units = (SUBJECTS_IN (d) + 1) / 2;
+        for (unsigned k = 0; k < units; k++) {
+            unit++;
+            unsigned roll = pick (&rng, 100);
+            const char *kind;
+            char *name = unit_names[unit - 1];
+            if (roll < 35) {
+                kind = "town";
+                if (pick (&rng, 2))
+                    snprintf (name, UNIT_NAME_MAX, "第%u区%s镇党委", d, towns[pick (&rng, 8)]);
+                else
+                    snprintf (name, UNIT_NAME_MAX, "第%u区%s街道党工委", d, towns[pick (&rng, 8)]);
+            }
+            else if (roll < 75) {
+                kind = "department";
+                snprintf (name, UNIT_NAME_MAX, "第%u区%s", d, departments[pick (&rng, 8)] + strlen ("区"));
+            }
+            else if (roll < 90) {
+                kind = "enterprise";
+                snprintf (name, UNIT_NAME_MAX, "第%u区%s集团党委", d, towns[pick (&rng, 8)]);
+            }
+            else {
+                kind = "school";
+                snprintf (name, UNIT_NAME_MAX, "第%u区第%u中学党委", d, k + 1);
+            }
+            fprintf (out,
+                     "%s\n    {\"id\": \"u%u\", \"name\": \"%s\", \"kind\": \"%s\", \"district\": \"d%u\"}",
+                     unit > 1 ? "," : "", unit, name, kind, d);
+        }
+    }
+    fprintf (out, "\n  ],\n");
+
+    fprintf (out, "  \"subjects\": [");
+    unsigned subject = 0, unit_base = 0;
+    for (unsigned d = 1; d <= o->districts; d++) {
+        unsigned n = SUBJECTS_IN (d);
+        for (unsigned k = 0; k < n; k++) {
+            subject++;
+            unsigned u = unit_base + k / 2 + 1;
+            fprintf (out, "%s\n    {\"id\": \"s%u\", \"name\": \"%s%s\", \"unit\": \"u%u\", \"onsite\": %s}",
+                     subject > 1 ? "," : "", subject, unit_names[u - 1], k % 2 ? "副书记" : "书记", u,
+                     pick (&rng, 100) < 40 ? "true" : "false");
+        }
+        unit_base += (n + 1) / 2;
+    }
+    fprintf (out, "\n  ],\n");
+
+    /*  Venue k of a district covers a window of its subjects starting at
+        k * form_subjects (wrapping), so the venues together cover them all.  */
+    fprintf (out, "  \"venues\": [");
+    unsigned venue = 0, first = 1;
+    for (unsigned d = 1; d <= o->districts; d++) {
+        unsigned n = SUBJECTS_IN (d);
+        unsigned m = n < o->form_subjects ? n : o->form_subjects;
+        for (unsigned k = 0; k < o->venues_per_district; k++) {
+            venue++;
+            for (unsigned j = 0; j < m; j++)
+                form[j] = first + (unsigned) (((uint64_t) k * m + j) % n);
+            qsort (form, m, sizeof *form, cmp_unsigned);
+            fprintf (out,
+                     "%s\n    {\"id\": \"v%u\", \"name\": \"第%u区第%u会场\", \"district\": \"d%u\", "
+                     "\"issued\": %u, \"subjects\": [",
+                     venue > 1 ? "," : "", venue, d, k + 1, d, 30 + pick (&rng, 171));
+            for (unsigned j = 0; j < m; j++)
+                fprintf (out, "%s\"s%u\"", j ? ", " : "", form[j]);
+            fprintf (out, "]}");
+        }
+        first += n;
+    }
+    fprintf (out, "\n  ]\n}\n");
+#undef SUBJECTS_IN
+    free (form);
+    free (unit_names);
+    if (ferror (out))
+        return pingyi_fail (err, "generate: write error");
+    return 0;
+}

@@ -1,0 +1,1135 @@
+/*  main.c — pingyi-worker: owns a set of shards, takes envelopes from the
+    brokers, applies them in batches, acknowledges after the commit.
+
+    One thread, one zmq_poll loop over one DEALER per broker.  The broker
+    wraps what venues and queriers send in FORWARD [route, role, sender,
+    inner]; the worker answers REPLY [route, inner] on the same socket.
+
+    Batching: per shard, envelopes from any number of SUBMITs gather until
+    --batch envelopes or --batch-ms since the first one; then the shard
+    applies them in one transaction (worker/shard.c), commits durably, and
+    only then does each SUBMIT get its ACK, results in the SUBMIT's order.
+    A received frame stays alive (zmq_msg_t) until its batch is answered:
+    items point into it, nothing is copied, and nothing of a ballot is kept
+    after its batch.
+
+    Liveness: HELLO on connect and again whenever the broker says "unknown
+    peer" or has been silent for 3 s (that is how a restarted broker
+    relearns its workers); HEARTBEAT every second.
+
+    Hostile input costs one message: every decode failure is counted, the
+    first of each kind logged, and answered ERROR BAD_MESSAGE when there is a
+    route to answer.  SIGTERM/SIGINT: the current batches are committed and
+    acknowledged, then the worker exits 0.  */
+#define _GNU_SOURCE
+#include "deploy.h"
+#include "envelope.h"
+#include "msg.h"
+#include "shard.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define MAX_BROKERS 16
+#define HEARTBEAT_MS 1000
+#define SILENCE_MS 3000    /* nothing from a broker this long: HELLO again */
+#define HELLO_RETRY_MS 100 /* HELLO not yet sendable (connection not up) */
+#define RECV_BURST 256     /* frames per socket per loop turn */
+#define SOCKET_HWM 100000
+#define RETRY_NOT_OWNER_MS 1000
+#define RETRY_STOPPED_MS 5000
+#define PROGRESS_MS 10000 /* progress line per shard, when it moved */
+#define BAD_KINDS 64      /* distinct bad-message reasons logged */
+
+typedef struct {
+    char endpoint[256];
+    void *sock;
+    int64_t last_recv;
+    int64_t next_heartbeat;
+    int64_t next_hello;
+    bool need_hello;
+    bool silent; /* logged as silent; log when heard again */
+    bool hello_logged;
+} broker_t;
+
+/*  A SUBMIT waiting in a batch.  The frame owns the envelope bytes, the
+    route and the sender the items point at.  */
+typedef struct {
+    zmq_msg_t frame;
+    size_t broker;
+    const uint8_t *route;
+    size_t route_len;
+    uint64_t tag;
+    size_t first, count; /* its items in the batch */
+} pending_t;
+
+typedef struct {
+    uint32_t shard;
+    pingyi_shard_t *store;
+    pingyi_shard_item_t *items;
+    size_t count;
+    pending_t **pending;
+    size_t pending_count;
+    int64_t deadline;           /* 0: empty */
+    uint64_t progress_sequence; /* at the last progress line */
+    uint64_t progress_rejected;
+    uint64_t progress_duplicates;
+} batch_t;
+
+typedef struct {
+    char reason[128];
+    uint64_t count;
+} bad_kind_t;
+
+typedef struct {
+    pingyi_bundle_t *bundle;
+    const pingyi_election_t *election;
+    const char *id;
+    void *ctx;
+    broker_t brokers[MAX_BROKERS];
+    size_t broker_count;
+    batch_t *batches;
+    size_t batch_count;
+    int32_t batch_of[PINGYI_MAX_SHARDS];
+    size_t batch_limit;
+    size_t batch_cap; /* max (batch_limit, PINGYI_BATCH_MAX) */
+    int batch_ms;
+    pingyi_writer_t inner, outer;
+    pending_t *spare; /* the next frame is received into it */
+    int64_t next_progress;
+
+    uint64_t frames_in, submits, envelopes_in, venue_opens, venue_closes, tally_queries, stats_queries;
+    uint64_t bad_messages, forbidden, wrong_election, unknown_venue, not_owner, stopped_refusals;
+    uint64_t replies_sent, replies_dropped, hellos_sent, readys, unknown_peer, batches_uncommitted;
+    bad_kind_t bad[BAD_KINDS];
+    size_t bad_count;
+} worker_t;
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void
+on_signal (int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+/*  --------------------------------------------------------------------------
+    Sending.  */
+
+static int
+send_frame (worker_t *w, size_t bi, const pingyi_writer_t *frame)
+{
+    /* never block the loop on one broker: a reply that cannot go now is
+       dropped and the client resends (it is answered "duplicate") */
+    if (zmq_send (w->brokers[bi].sock, frame->sbuf.data, frame->sbuf.size, ZMQ_DONTWAIT) < 0) {
+        w->replies_dropped++;
+        if (w->replies_dropped == 1 || w->replies_dropped % 1000 == 0)
+            pingyi_warn ("broker %s: cannot send (%s): %llu frames dropped so far; clients will resend",
+                         w->brokers[bi].endpoint, zmq_strerror (zmq_errno ()),
+                         (unsigned long long)w->replies_dropped);
+        return -1;
+    }
+    return 0;
+}
+
+/*  Wrap w->inner in REPLY for route and send it.  */
+static void
+reply (worker_t *w, size_t bi, const uint8_t *route, size_t route_len)
+{
+    pingyi_msg_reply (&w->outer, route, route_len, (const uint8_t *)w->inner.sbuf.data, w->inner.sbuf.size);
+    if (send_frame (w, bi, &w->outer) == 0)
+        w->replies_sent++;
+}
+
+static void answer_error (worker_t *w, size_t bi, const uint8_t *route, size_t route_len, uint64_t tag,
+                          pingyi_error_code_t code, const char *fmt, ...) PINGYI_PRINTF (7, 8);
+
+static void
+answer_error (worker_t *w, size_t bi, const uint8_t *route, size_t route_len, uint64_t tag,
+              pingyi_error_code_t code, const char *fmt, ...)
+{
+    char text[PINGYI_TEXT_MAX];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (text, sizeof text, fmt, ap);
+    va_end (ap);
+    pingyi_msg_error (&w->inner, tag, code, text);
+    reply (w, bi, route, route_len);
+}
+
+static void
+answer_retry (worker_t *w, size_t bi, const uint8_t *route, size_t route_len, uint64_t tag, uint32_t ms,
+              const char *text)
+{
+    pingyi_msg_retry (&w->inner, tag, ms, text);
+    reply (w, bi, route, route_len);
+}
+
+static void
+send_hello (worker_t *w, size_t bi, int64_t now)
+{
+    broker_t *b = &w->brokers[bi];
+    pingyi_msg_hello_begin (&w->outer, w->election->fingerprint, w->id, (uint32_t)w->batch_count);
+    for (size_t i = 0; i < w->batch_count; i++)
+        msgpack_pack_uint32 (&w->outer.pk, w->batches[i].shard);
+    /* with ZMQ_IMMEDIATE nothing queues before the connection is up:
+       EAGAIN means "not connected yet", so try again shortly */
+    if (zmq_send (b->sock, w->outer.sbuf.data, w->outer.sbuf.size, ZMQ_DONTWAIT) < 0) {
+        b->next_hello = now + HELLO_RETRY_MS;
+        return;
+    }
+    w->hellos_sent++;
+    b->need_hello = false;
+    b->last_recv = now; /* the silence clock restarts with each HELLO */
+    if (!b->hello_logged) {
+        pingyi_info ("broker %s: HELLO sent as worker %s", b->endpoint, w->id);
+        b->hello_logged = true;
+    }
+}
+
+/*  --------------------------------------------------------------------------
+    Bad input: counted always, logged once per kind.  */
+
+static void
+note_bad (worker_t *w, const char *from, const char *reason)
+{
+    w->bad_messages++;
+    char kind[128];
+    snprintf (kind, sizeof kind, "%s", reason);
+    /* the kind is the reason without list positions, so "envelopes[3]" and
+       "envelopes[7]" count as one */
+    char *open;
+    while ((open = strchr (kind, '[')) != NULL) {
+        char *close = strchr (open, ']');
+        if (!close)
+            break;
+        memmove (open + 1, close, strlen (close) + 1);
+        open[0] = '<';
+        open[1] = '>';
+    }
+    for (size_t i = 0; i < w->bad_count; i++)
+        if (strcmp (w->bad[i].reason, kind) == 0) {
+            w->bad[i].count++;
+            return;
+        }
+    if (w->bad_count < BAD_KINDS) {
+        bad_kind_t *k = &w->bad[w->bad_count++];
+        snprintf (k->reason, sizeof k->reason, "%s", kind);
+        k->count = 1;
+        pingyi_warn ("bad message from %s: %s (first of its kind; further ones are counted in stats "
+                     "bad_messages)",
+                     from, reason);
+    }
+}
+
+/*  --------------------------------------------------------------------------
+    Batches.  */
+
+static void
+pending_free (pending_t *p)
+{
+    if (!p)
+        return;
+    zmq_msg_close (&p->frame);
+    free (p);
+}
+
+static void
+flush (worker_t *w, batch_t *b)
+{
+    if (b->count == 0)
+        return;
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_shard_apply (b->store, b->items, b->count, err)) {
+        /* nothing committed: nothing acknowledged; the clients resend */
+        w->batches_uncommitted++;
+        pingyi_error ("shard %u: batch of %zu envelopes (%zu SUBMITs) not committed, no ACK sent: %s",
+                      b->shard, b->count, b->pending_count, err);
+    }
+    else
+        for (size_t i = 0; i < b->pending_count; i++) {
+            pending_t *p = b->pending[i];
+            pingyi_msg_ack_begin (&w->inner, p->tag, (uint32_t)p->count);
+            for (size_t j = p->first; j < p->first + p->count; j++) {
+                const pingyi_shard_item_t *it = &b->items[j];
+                pingyi_msg_ack_result (&w->inner, it->ballot_id, (pingyi_ack_status_t)it->status, it->reason,
+                                       it->text, it->receipt);
+            }
+            reply (w, p->broker, p->route, p->route_len);
+        }
+    for (size_t i = 0; i < b->pending_count; i++)
+        pending_free (b->pending[i]);
+    b->pending_count = 0;
+    b->count = 0;
+    b->deadline = 0;
+}
+
+static void
+flush_due (worker_t *w, int64_t now)
+{
+    for (size_t i = 0; i < w->batch_count; i++)
+        if (w->batches[i].count && now >= w->batches[i].deadline)
+            flush (w, &w->batches[i]);
+}
+
+static void
+flush_all (worker_t *w)
+{
+    for (size_t i = 0; i < w->batch_count; i++)
+        flush (w, &w->batches[i]);
+}
+
+static batch_t *
+batch_for (worker_t *w, uint32_t shard)
+{
+    if (shard >= PINGYI_MAX_SHARDS || w->batch_of[shard] < 0)
+        return NULL;
+    return &w->batches[w->batch_of[shard]];
+}
+
+/*  --------------------------------------------------------------------------
+    Handlers.  Each answers on the socket the FORWARD came from.  */
+
+typedef struct {
+    size_t broker;
+    const uint8_t *route;
+    size_t route_len;
+    pingyi_role_t role;
+    const char *sender;
+    size_t sender_len;
+    char from[PINGYI_NAME_MAX + 16]; /* "venue v01", for logs */
+} origin_t;
+
+static bool
+str_eq (pingyi_str_t s, const char *p, size_t len)
+{
+    return s.len == len && memcmp (s.p, p, len) == 0;
+}
+
+/*  The checks every venue message passes: a venue key, speaking as itself,
+    for this election, a known venue, on a shard of this worker that still
+    takes ballots.  Returns the batch, or NULL when already answered.  */
+static batch_t *
+venue_gate (worker_t *w, const origin_t *o, uint64_t tag, const uint8_t *fp, pingyi_str_t venue,
+            const char *what, int *venue_index)
+{
+    const pingyi_election_t *e = w->election;
+    if (o->role != PINGYI_ROLE_VENUE || !str_eq (venue, o->sender, o->sender_len)) {
+        w->forbidden++;
+        pingyi_warn ("%s may not send %s for venue %.*s: refused", o->from, what, (int)venue.len, venue.p);
+        answer_error (w, o->broker, o->route, o->route_len, tag, PINGYI_ERROR_FORBIDDEN,
+                      "%s may not send %s for venue %.*s", o->from, what, (int)venue.len, venue.p);
+        return NULL;
+    }
+    if (memcmp (fp, e->fingerprint, PINGYI_FP_LEN) != 0) {
+        w->wrong_election++;
+        answer_error (w, o->broker, o->route, o->route_len, tag, PINGYI_ERROR_WRONG_ELECTION,
+                      "%s names another election; this worker counts %s", what, e->fingerprint_hex);
+        return NULL;
+    }
+    int v = pingyi_election_venue (e, venue.p, venue.len);
+    if (v < 0) {
+        w->unknown_venue++;
+        answer_error (w, o->broker, o->route, o->route_len, tag, PINGYI_ERROR_UNKNOWN_VENUE,
+                      "venue %.*s is not in election %s", (int)venue.len, venue.p, e->id);
+        return NULL;
+    }
+    batch_t *b = batch_for (w, e->venues[v].shard);
+    if (!b) {
+        w->not_owner++;
+        char text[PINGYI_TEXT_MAX];
+        snprintf (text, sizeof text, "worker %s does not own shard %u (venue %s): try again", w->id,
+                  e->venues[v].shard, e->venues[v].id);
+        answer_retry (w, o->broker, o->route, o->route_len, tag, RETRY_NOT_OWNER_MS, text);
+        return NULL;
+    }
+    if (pingyi_shard_stopped (b->store)) {
+        w->stopped_refusals++;
+        char text[PINGYI_TEXT_MAX];
+        snprintf (text, sizeof text,
+                  "shard %u has stopped taking ballots (see worker %s's log): try again later", b->shard,
+                  w->id);
+        answer_retry (w, o->broker, o->route, o->route_len, tag, RETRY_STOPPED_MS, text);
+        return NULL;
+    }
+    *venue_index = v;
+    return b;
+}
+
+/*  Returns true when the frame was kept by a batch.  */
+static bool
+handle_submit (worker_t *w, const origin_t *o, pending_t *p, const pingyi_msg_t *m)
+{
+    w->submits++;
+    int v;
+    batch_t *b = venue_gate (w, o, m->u.submit.tag, m->u.submit.fingerprint, m->u.submit.venue, "SUBMIT", &v);
+    if (!b)
+        return false;
+    size_t n = m->u.submit.envelopes.count;
+    w->envelopes_in += n;
+    if (n == 0) {
+        pingyi_msg_ack_begin (&w->inner, m->u.submit.tag, 0);
+        reply (w, o->broker, o->route, o->route_len);
+        return false;
+    }
+    /* a SUBMIT is never split: if it does not fit, the batch closes first */
+    if (b->count > 0 && b->count + n > w->batch_limit)
+        flush (w, b);
+    p->broker = o->broker;
+    p->route = o->route;
+    p->route_len = o->route_len;
+    p->tag = m->u.submit.tag;
+    p->first = b->count;
+    p->count = n;
+    pingyi_list_t list = m->u.submit.envelopes;
+    pingyi_bin_t env;
+    while (pingyi_list_next_bin (&list, &env)) {
+        pingyi_shard_item_t *it = &b->items[b->count++];
+        it->envelope = env.p;
+        it->len = env.len;
+        it->sender = o->sender;
+        it->sender_len = o->sender_len;
+    }
+    b->pending[b->pending_count++] = p;
+    if (b->deadline == 0)
+        b->deadline = pingyi_now_ms () + w->batch_ms;
+    if (b->count >= w->batch_limit)
+        flush (w, b);
+    return true;
+}
+
+static void
+handle_venue_open (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
+{
+    w->venue_opens++;
+    int v;
+    batch_t *b = venue_gate (w, o, m->u.venue_open.tag, m->u.venue_open.fingerprint, m->u.venue_open.venue,
+                             "VENUE_OPEN", &v);
+    if (!b)
+        return;
+    pingyi_venue_figures_t f;
+    if (pingyi_shard_venue_figures (b->store, (uint32_t)v, &f)) {
+        answer_error (w, o->broker, o->route, o->route_len, m->u.venue_open.tag, PINGYI_ERROR_INTERNAL,
+                      "no figures for venue %s", w->election->venues[v].id);
+        return;
+    }
+    pingyi_info ("venue %s opened (shard %u): %llu accepted so far%s", w->election->venues[v].id, b->shard,
+                 (unsigned long long)f.accepted, f.closed ? ", already closed" : "");
+    pingyi_msg_venue_status (&w->inner, m->u.venue_open.tag, &f);
+    reply (w, o->broker, o->route, o->route_len);
+}
+
+static void
+handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
+{
+    w->venue_closes++;
+    int v;
+    batch_t *b = venue_gate (w, o, m->u.venue_close.tag, m->u.venue_close.fingerprint, m->u.venue_close.venue,
+                             "VENUE_CLOSE", &v);
+    if (!b)
+        return;
+    /* ballots that arrived before the close are applied before it */
+    flush (w, b);
+    const char *id = w->election->venues[v].id;
+    int64_t issued = (int64_t)m->u.venue_close.issued, collected = (int64_t)m->u.venue_close.collected,
+            sent = (int64_t)m->u.venue_close.sent;
+    pingyi_venue_figures_t f;
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_shard_venue_close (b->store, (uint32_t)v, issued, collected, sent, &f, err)) {
+        pingyi_error ("venue %s: close not recorded: %s", id, err);
+        answer_error (w, o->broker, o->route, o->route_len, m->u.venue_close.tag, PINGYI_ERROR_INTERNAL,
+                      "close of venue %s not recorded: %s", id, err);
+        return;
+    }
+    pingyi_info (
+        "venue %s closed (shard %u): issued %lld, collected %lld, sent %lld; accepted %llu (blank %llu), "
+        "duplicates %llu, rejected %llu",
+        id, b->shard, (long long)issued, (long long)collected, (long long)sent,
+        (unsigned long long)f.accepted, (unsigned long long)f.blank, (unsigned long long)f.duplicates,
+        (unsigned long long)f.rejected);
+    if (collected > issued)
+        pingyi_warn ("venue %s: collected %lld > issued %lld: its round is void and must be reviewed", id,
+                     (long long)collected, (long long)issued);
+    pingyi_msg_venue_status (&w->inner, m->u.venue_close.tag, &f);
+    reply (w, o->broker, o->route, o->route_len);
+}
+
+static bool
+is_querier (pingyi_role_t role)
+{
+    return role == PINGYI_ROLE_AGGREGATOR || role == PINGYI_ROLE_OPERATOR;
+}
+
+static void
+refuse_querier (worker_t *w, const origin_t *o, uint64_t tag, const char *what)
+{
+    w->forbidden++;
+    pingyi_warn ("%s may not send %s: refused", o->from, what);
+    answer_error (w, o->broker, o->route, o->route_len, tag, PINGYI_ERROR_FORBIDDEN,
+                  "%s may not send %s (aggregator or operator keys only)", o->from, what);
+}
+
+static void
+handle_tally_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
+{
+    w->tally_queries++;
+    uint64_t tag = m->u.tally_query.tag;
+    if (!is_querier (o->role)) {
+        refuse_querier (w, o, tag, "TALLY_QUERY");
+        return;
+    }
+    batch_t *b = batch_for (w, m->u.tally_query.shard);
+    if (!b) {
+        w->not_owner++;
+        char text[PINGYI_TEXT_MAX];
+        snprintf (text, sizeof text, "worker %s does not own shard %u: try again", w->id,
+                  m->u.tally_query.shard);
+        answer_retry (w, o->broker, o->route, o->route_len, tag, RETRY_NOT_OWNER_MS, text);
+        return;
+    }
+    pingyi_shard_snapshot_t snap;
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_shard_snapshot (b->store, m->u.tally_query.from, PINGYI_SHARD_SNAPSHOT_MAX, &snap, err)) {
+        pingyi_error ("shard %u: snapshot failed: %s", b->shard, err);
+        answer_error (w, o->broker, o->route, o->route_len, tag, PINGYI_ERROR_INTERNAL,
+                      "snapshot of shard %u: %s", b->shard, err);
+        return;
+    }
+    pingyi_msg_snapshot_begin (&w->inner, tag, b->shard, w->election->shard_count, w->election->fingerprint,
+                               snap.info.sequence, snap.info.chain, (uint32_t)snap.venue_count);
+    for (size_t i = 0; i < snap.venue_count; i++)
+        pingyi_msg_figures (&w->inner, &snap.venues[i]);
+    pingyi_msg_snapshot_counters_begin (&w->inner, (uint32_t)snap.counter_count);
+    for (size_t i = 0; i < snap.counter_count; i++)
+        pingyi_msg_counter (&w->inner, snap.counters[i].key, snap.counters[i].count);
+    pingyi_msg_snapshot_end (&w->inner, snap.more, snap.more ? snap.next : NULL);
+    pingyi_shard_snapshot_free (&snap);
+    reply (w, o->broker, o->route, o->route_len);
+}
+
+/*  STATS: the worker's counters, summed over its shards, then per shard
+    while the 256-entry limit allows.  */
+static void
+handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
+{
+    w->stats_queries++;
+    uint64_t tag = m->u.stats_query.tag;
+    if (!is_querier (o->role)) {
+        refuse_querier (w, o, tag, "STATS_QUERY");
+        return;
+    }
+    pingyi_shard_stats_t sum, s;
+    memset (&sum, 0, sizeof sum);
+    uint64_t stopped = 0;
+    for (size_t i = 0; i < w->batch_count; i++) {
+        pingyi_shard_stats (w->batches[i].store, &s);
+        sum.accepted += s.accepted;
+        sum.duplicates += s.duplicates;
+        sum.rejected += s.rejected;
+        for (int c = 0; c < PINGYI_SHARD_REJECT_SLOTS; c++)
+            sum.rejected_by[c] += s.rejected_by[c];
+        sum.batches += s.batches;
+        sum.batches_failed += s.batches_failed;
+        sum.batch_redos += s.batch_redos;
+        sum.commit_ms_total += s.commit_ms_total;
+        sum.commit_ms_max = s.commit_ms_max > sum.commit_ms_max ? s.commit_ms_max : sum.commit_ms_max;
+        sum.apply_ms_total += s.apply_ms_total;
+        sum.map_resizes += s.map_resizes;
+        sum.venue_closes += s.venue_closes;
+        stopped += s.stopped;
+    }
+    struct {
+        const char *name;
+        uint64_t value;
+    } fixed[] = {
+        {"shards", w->batch_count},
+        {"shards_stopped", stopped},
+        {"ballots_accepted", sum.accepted},
+        {"ballots_duplicate", sum.duplicates},
+        {"ballots_rejected", sum.rejected},
+        {"batches_committed", sum.batches},
+        {"batches_failed", sum.batches_failed},
+        {"batch_redos", sum.batch_redos},
+        {"commit_ms_total", sum.commit_ms_total},
+        {"commit_ms_max", sum.commit_ms_max},
+        {"apply_ms_total", sum.apply_ms_total},
+        {"map_resizes", sum.map_resizes},
+        {"venue_closes", sum.venue_closes},
+        {"frames_in", w->frames_in},
+        {"submits", w->submits},
+        {"envelopes_in", w->envelopes_in},
+        {"venue_opens", w->venue_opens},
+        {"tally_queries", w->tally_queries},
+        {"stats_queries", w->stats_queries},
+        {"bad_messages", w->bad_messages},
+        {"forbidden", w->forbidden},
+        {"wrong_election", w->wrong_election},
+        {"unknown_venue", w->unknown_venue},
+        {"not_owner", w->not_owner},
+        {"stopped_refusals", w->stopped_refusals},
+        {"replies_sent", w->replies_sent},
+        {"replies_dropped", w->replies_dropped},
+        {"hellos_sent", w->hellos_sent},
+        {"unknown_peer", w->unknown_peer},
+        {"batch_limit", w->batch_limit},
+        {"batch_ms", (uint64_t)w->batch_ms},
+    };
+    size_t nfixed = sizeof fixed / sizeof fixed[0];
+    size_t ncodes = PINGYI_REJECT_COUNT_ - 1;
+    size_t room = PINGYI_STATS_MAX - nfixed - ncodes;
+    size_t nshards = w->batch_count < room / 3 ? w->batch_count : room / 3;
+    pingyi_msg_stats_begin (&w->inner, tag, "worker", (uint32_t)(nfixed + ncodes + 3 * nshards));
+    for (size_t i = 0; i < nfixed; i++)
+        pingyi_msg_stat (&w->inner, fixed[i].name, fixed[i].value);
+    for (int c = 1; c < PINGYI_REJECT_COUNT_; c++) {
+        char name[PINGYI_NAME_MAX];
+        snprintf (name, sizeof name, "rejected_%s", pingyi_reject_name ((pingyi_reject_t)c));
+        pingyi_msg_stat (&w->inner, name, sum.rejected_by[c]);
+    }
+    for (size_t i = 0; i < nshards; i++) {
+        char name[PINGYI_NAME_MAX];
+        pingyi_shard_stats (w->batches[i].store, &s);
+        snprintf (name, sizeof name, "shard%u_sequence", w->batches[i].shard);
+        pingyi_msg_stat (&w->inner, name, s.sequence);
+        snprintf (name, sizeof name, "shard%u_map_bytes", w->batches[i].shard);
+        pingyi_msg_stat (&w->inner, name, s.map_size);
+        snprintf (name, sizeof name, "shard%u_stopped", w->batches[i].shard);
+        pingyi_msg_stat (&w->inner, name, s.stopped);
+    }
+    reply (w, o->broker, o->route, o->route_len);
+}
+
+/*  A FORWARD from broker bi.  Returns true when the frame was kept.  */
+static bool
+handle_forward (worker_t *w, size_t bi, pending_t *p, const pingyi_msg_t *fwd)
+{
+    origin_t o = {
+        .broker = bi,
+        .route = fwd->u.forward.route.p,
+        .route_len = fwd->u.forward.route.len,
+        .role = (pingyi_role_t)fwd->u.forward.role,
+        .sender = fwd->u.forward.sender.p,
+        .sender_len = fwd->u.forward.sender.len,
+    };
+    snprintf (o.from, sizeof o.from, "%s %.*s", pingyi_role_name (o.role), (int)o.sender_len, o.sender);
+    pingyi_msg_t m;
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_msg_decode (fwd->u.forward.inner.p, fwd->u.forward.inner.len, &m, err)) {
+        note_bad (w, o.from, err);
+        answer_error (w, bi, o.route, o.route_len, 0, PINGYI_ERROR_BAD_MESSAGE, "%s", err);
+        return false;
+    }
+    switch (m.type) {
+    case PINGYI_MSG_SUBMIT:
+        return handle_submit (w, &o, p, &m);
+    case PINGYI_MSG_VENUE_OPEN:
+        handle_venue_open (w, &o, &m);
+        return false;
+    case PINGYI_MSG_VENUE_CLOSE:
+        handle_venue_close (w, &o, &m);
+        return false;
+    case PINGYI_MSG_TALLY_QUERY:
+        handle_tally_query (w, &o, &m);
+        return false;
+    case PINGYI_MSG_STATS_QUERY:
+        handle_stats_query (w, &o, &m);
+        return false;
+    default: {
+        char why[128];
+        snprintf (why, sizeof why, "a worker does not take %s", pingyi_msg_type_name (m.type));
+        note_bad (w, o.from, why);
+        answer_error (w, bi, o.route, o.route_len, 0, PINGYI_ERROR_BAD_MESSAGE, "%s", why);
+        return false;
+    }
+    }
+}
+
+/*  One frame from broker bi, in p->frame.  Returns true when kept.  */
+static bool
+handle_frame (worker_t *w, size_t bi, pending_t *p)
+{
+    broker_t *b = &w->brokers[bi];
+    w->frames_in++;
+    pingyi_msg_t m;
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_msg_decode (zmq_msg_data (&p->frame), zmq_msg_size (&p->frame), &m, err)) {
+        note_bad (w, b->endpoint, err); /* no route to answer: dropped */
+        return false;
+    }
+    switch (m.type) {
+    case PINGYI_MSG_FORWARD:
+        return handle_forward (w, bi, p, &m);
+    case PINGYI_MSG_HEARTBEAT:
+        return false;
+    case PINGYI_MSG_READY: {
+        w->readys++;
+        char list[PINGYI_MAX_SHARDS * 4 + 1] = "";
+        size_t used = 0, n = 0;
+        uint64_t s;
+        pingyi_list_t shards = m.u.ready.shards;
+        while (pingyi_list_next_uint (&shards, &s) && used < sizeof list - 8)
+            used += (size_t)snprintf (list + used, sizeof list - used, "%s%llu", n++ ? "," : "",
+                                      (unsigned long long)s);
+        pingyi_info ("broker %s: READY, shards %s granted", b->endpoint, n ? list : "(none)");
+        return false;
+    }
+    case PINGYI_MSG_ERROR:
+        if (m.u.error.code == PINGYI_ERROR_UNKNOWN_PEER) {
+            /* a restarted broker does not know us yet */
+            w->unknown_peer++;
+            if (!b->need_hello)
+                pingyi_info ("broker %s: does not know this worker: sending HELLO", b->endpoint);
+            b->need_hello = true;
+            b->next_hello = 0;
+            b->hello_logged = true;
+        }
+        else
+            pingyi_warn ("broker %s: ERROR %u: %.*s", b->endpoint, m.u.error.code, (int)m.u.error.text.len,
+                         m.u.error.text.p);
+        return false;
+    case PINGYI_MSG_RETRY:
+        pingyi_warn ("broker %s: RETRY: %.*s", b->endpoint, (int)m.u.retry.reason.len, m.u.retry.reason.p);
+        return false;
+    default: {
+        char why[128];
+        snprintf (why, sizeof why, "a worker does not take %s from a broker", pingyi_msg_type_name (m.type));
+        note_bad (w, b->endpoint, why);
+        return false;
+    }
+    }
+}
+
+/*  --------------------------------------------------------------------------
+    Set-up.  */
+
+static int
+set_int (void *sock, int option, int value, const char *name, char *err)
+{
+    if (zmq_setsockopt (sock, option, &value, sizeof value))
+        return pingyi_fail (err, "zmq_setsockopt %s: %s", name, zmq_strerror (zmq_errno ()));
+    return 0;
+}
+
+static int
+open_broker (worker_t *w, broker_t *b, char *err)
+{
+    b->sock = zmq_socket (w->ctx, ZMQ_DEALER);
+    if (!b->sock)
+        return pingyi_fail (err, "zmq_socket: %s", zmq_strerror (zmq_errno ()));
+    int64_t maxmsg = PINGYI_FRAME_MAX;
+    if (zmq_setsockopt (b->sock, ZMQ_CURVE_SERVERKEY, w->bundle->broker_public, PINGYI_KEY_LEN) ||
+        zmq_setsockopt (b->sock, ZMQ_CURVE_PUBLICKEY, w->bundle->curve_public, PINGYI_KEY_LEN) ||
+        zmq_setsockopt (b->sock, ZMQ_CURVE_SECRETKEY, w->bundle->curve_secret, PINGYI_KEY_LEN) ||
+        zmq_setsockopt (b->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg))
+        return pingyi_fail (err, "%s: CURVE / MAXMSGSIZE options: %s", b->endpoint,
+                            zmq_strerror (zmq_errno ()));
+    if (set_int (b->sock, ZMQ_SNDHWM, SOCKET_HWM, "SNDHWM", err) ||
+        set_int (b->sock, ZMQ_RCVHWM, SOCKET_HWM, "RCVHWM", err) ||
+        set_int (b->sock, ZMQ_LINGER, 1000, "LINGER", err) ||
+        set_int (b->sock, ZMQ_HEARTBEAT_IVL, 1000, "HEARTBEAT_IVL", err) ||
+        set_int (b->sock, ZMQ_HEARTBEAT_TIMEOUT, 3000, "HEARTBEAT_TIMEOUT", err) ||
+        set_int (b->sock, ZMQ_IMMEDIATE, 1, "IMMEDIATE", err))
+        return -1;
+    if (zmq_connect (b->sock, b->endpoint))
+        return pingyi_fail (err, "--broker %s: %s", b->endpoint, zmq_strerror (zmq_errno ()));
+    int64_t now = pingyi_now_ms ();
+    b->need_hello = true;
+    b->next_hello = now;
+    b->last_recv = now;
+    b->next_heartbeat = now + HEARTBEAT_MS;
+    pingyi_info ("connecting to broker %s", b->endpoint);
+    return 0;
+}
+
+/*  "0-7", "0,2,5", "0-3,6": shards into out (sorted, unique).  */
+static int
+parse_shards (const char *spec, uint32_t shard_count, bool *out, char *err)
+{
+    const char *p = spec;
+    size_t n = 0;
+    while (*p) {
+        char *end;
+        errno = 0;
+        unsigned long a = strtoul (p, &end, 10), z;
+        if (end == p || errno || *p == '-' || *p == '+')
+            return pingyi_fail (err, "--shards %s: expected N, N-M or a comma list of them", spec);
+        p = end;
+        z = a;
+        if (*p == '-') {
+            p++;
+            z = strtoul (p, &end, 10);
+            if (end == p || errno || *p == '-' || *p == '+' || z < a)
+                return pingyi_fail (err, "--shards %s: bad range", spec);
+            p = end;
+        }
+        if (z >= shard_count)
+            return pingyi_fail (err, "--shards %s: shard %lu is not below the election's shard count %u",
+                                spec, z, shard_count);
+        for (unsigned long s = a; s <= z; s++) {
+            if (out[s])
+                return pingyi_fail (err, "--shards %s: shard %lu listed twice", spec, s);
+            out[s] = true;
+            n++;
+        }
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return pingyi_fail (err, "--shards %s: unexpected '%c'", spec, *p);
+    }
+    if (n == 0)
+        return pingyi_fail (err, "--shards %s: no shard listed", spec);
+    return 0;
+}
+
+static void
+usage (FILE *out)
+{
+    fprintf (out, "usage: pingyi-worker --deploy DIR --id N --broker ENDPOINT[,ENDPOINT...] --data DIR\n"
+                  "                     --shards 0-7|0,2,5 [--batch 1000] [--batch-ms 5] [--map-size MB]\n"
+                  "  --deploy DIR    deploy directory (pingyi init); the bundle is DIR/worker/N\n"
+                  "  --id N          worker number (its bundle and its name in HELLO)\n"
+                  "  --broker LIST   broker endpoints, comma separated\n"
+                  "  --data DIR      shard directories live in DIR/shard-NN\n"
+                  "  --shards SPEC   shards this worker owns\n"
+                  "  --batch N       close a batch at N envelopes (1..20000, default 1000)\n"
+                  "  --batch-ms MS   or MS milliseconds after its first envelope (0..60000, default 5)\n"
+                  "  --map-size MB   initial LMDB map per shard (default 256; grows by doubling)\n");
+}
+
+static long
+arg_long (const char *flag, const char *value, long min, long max)
+{
+    char *end;
+    errno = 0;
+    long v = strtol (value, &end, 10);
+    if (errno || end == value || *end || v < min || v > max) {
+        fprintf (stderr, "pingyi-worker: %s %s: expected an integer in %ld..%ld\n", flag, value, min, max);
+        exit (2);
+    }
+    return v;
+}
+
+static int
+run (worker_t *w)
+{
+    size_t nb = w->broker_count;
+    zmq_pollitem_t items[MAX_BROKERS];
+    for (size_t i = 0; i < nb; i++)
+        items[i] = (zmq_pollitem_t){.socket = w->brokers[i].sock, .events = ZMQ_POLLIN};
+    w->next_progress = pingyi_now_ms () + PROGRESS_MS;
+
+    while (!s_stop) {
+        int64_t now = pingyi_now_ms ();
+        int64_t wake = now + 1000;
+        for (size_t i = 0; i < w->batch_count; i++)
+            if (w->batches[i].count && w->batches[i].deadline < wake)
+                wake = w->batches[i].deadline;
+        for (size_t i = 0; i < nb; i++) {
+            broker_t *b = &w->brokers[i];
+            if (b->next_heartbeat < wake)
+                wake = b->next_heartbeat;
+            if (b->need_hello && b->next_hello < wake)
+                wake = b->next_hello;
+            if (!b->need_hello && b->last_recv + SILENCE_MS < wake)
+                wake = b->last_recv + SILENCE_MS;
+        }
+        long timeout = wake > now ? (long)(wake - now) : 0;
+        int rc = zmq_poll (items, (int)nb, timeout);
+        if (rc < 0) {
+            if (zmq_errno () == EINTR)
+                continue;
+            pingyi_error ("zmq_poll: %s", zmq_strerror (zmq_errno ()));
+            return -1;
+        }
+        for (size_t i = 0; i < nb && rc > 0; i++) {
+            if (!(items[i].revents & ZMQ_POLLIN))
+                continue;
+            broker_t *b = &w->brokers[i];
+            for (int k = 0; k < RECV_BURST; k++) {
+                if (!w->spare) {
+                    w->spare = calloc (1, sizeof *w->spare);
+                    if (!w->spare) {
+                        pingyi_error ("out of memory receiving a frame");
+                        break;
+                    }
+                    zmq_msg_init (&w->spare->frame);
+                }
+                if (zmq_msg_recv (&w->spare->frame, b->sock, ZMQ_DONTWAIT) < 0)
+                    break;
+                int64_t t = pingyi_now_ms ();
+                b->last_recv = t;
+                if (b->silent) {
+                    pingyi_info ("broker %s: heard again", b->endpoint);
+                    b->silent = false;
+                }
+                if (handle_frame (w, i, w->spare))
+                    w->spare = NULL; /* kept by a batch, freed after its ACK */
+                else {
+                    zmq_msg_close (&w->spare->frame);
+                    zmq_msg_init (&w->spare->frame);
+                }
+                /* a long burst must not hold batches past their deadline */
+                flush_due (w, t);
+            }
+        }
+        now = pingyi_now_ms ();
+        flush_due (w, now);
+        for (size_t i = 0; i < nb; i++) {
+            broker_t *b = &w->brokers[i];
+            if (!b->need_hello && now - b->last_recv >= SILENCE_MS) {
+                if (!b->silent)
+                    pingyi_info ("broker %s: nothing received for %d ms: sending HELLO again", b->endpoint,
+                                 SILENCE_MS);
+                b->silent = true;
+                b->need_hello = true;
+                b->next_hello = now;
+            }
+            if (b->need_hello && now >= b->next_hello)
+                send_hello (w, i, now);
+            if (now >= b->next_heartbeat) {
+                /* not before HELLO: the broker would only answer "unknown peer" */
+                if (!b->need_hello) {
+                    pingyi_msg_heartbeat (&w->outer);
+                    zmq_send (b->sock, w->outer.sbuf.data, w->outer.sbuf.size, ZMQ_DONTWAIT);
+                }
+                b->next_heartbeat = now + HEARTBEAT_MS;
+            }
+        }
+        if (now >= w->next_progress) {
+            w->next_progress = now + PROGRESS_MS;
+            for (size_t i = 0; i < w->batch_count; i++) {
+                batch_t *b = &w->batches[i];
+                pingyi_shard_stats_t s;
+                pingyi_shard_stats (b->store, &s);
+                if (s.sequence == b->progress_sequence && s.rejected == b->progress_rejected &&
+                    s.duplicates == b->progress_duplicates)
+                    continue;
+                pingyi_info ("shard %u: sequence %llu (+%llu), this run: accepted %llu, duplicates %llu, "
+                             "rejected %llu, batches %llu, commit avg %.1f ms",
+                             b->shard, (unsigned long long)s.sequence,
+                             (unsigned long long)(s.sequence - b->progress_sequence),
+                             (unsigned long long)s.accepted, (unsigned long long)s.duplicates,
+                             (unsigned long long)s.rejected, (unsigned long long)s.batches,
+                             s.batches ? (double)s.commit_ms_total / (double)s.batches : 0.0);
+                b->progress_sequence = s.sequence;
+                b->progress_rejected = s.rejected;
+                b->progress_duplicates = s.duplicates;
+            }
+        }
+    }
+    return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    pingyi_log_prog = "pingyi-worker";
+    const char *deploy = NULL, *id = NULL, *brokers = NULL, *data = NULL, *shards = NULL;
+    long batch = 1000, batch_ms = 5, map_mb = (long)(PINGYI_SHARD_MAP_DEFAULT >> 20);
+    static const struct option options[] = {
+        {"deploy", required_argument, NULL, 'D'},   {"id", required_argument, NULL, 'i'},
+        {"broker", required_argument, NULL, 'b'},   {"data", required_argument, NULL, 'd'},
+        {"shards", required_argument, NULL, 's'},   {"batch", required_argument, NULL, 'n'},
+        {"batch-ms", required_argument, NULL, 't'}, {"map-size", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long (argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'D':
+            deploy = optarg;
+            break;
+        case 'i':
+            id = optarg;
+            break;
+        case 'b':
+            brokers = optarg;
+            break;
+        case 'd':
+            data = optarg;
+            break;
+        case 's':
+            shards = optarg;
+            break;
+        case 'n':
+            batch = arg_long ("--batch", optarg, 1, 20000);
+            break;
+        case 't':
+            batch_ms = arg_long ("--batch-ms", optarg, 0, 60000);
+            break;
+        case 'm':
+            map_mb = arg_long ("--map-size", optarg, 1, 1L << 30);
+            break;
+        case 'h':
+            usage (stdout);
+            return 0;
+        default:
+            usage (stderr);
+            return 2;
+        }
+    }
+    if (optind != argc || !deploy || !id || !brokers || !data || !shards) {
+        fprintf (stderr, "pingyi-worker: --deploy, --id, --broker, --data and --shards are required\n");
+        usage (stderr);
+        return 2;
+    }
+    if (strlen (id) > PINGYI_NAME_MAX) {
+        fprintf (stderr, "pingyi-worker: --id %s: longer than %d bytes\n", id, PINGYI_NAME_MAX);
+        return 2;
+    }
+
+    char err[PINGYI_ERR_MAX];
+    worker_t w;
+    memset (&w, 0, sizeof w);
+    w.id = id;
+    w.batch_limit = (size_t)batch;
+    w.batch_cap = w.batch_limit > PINGYI_BATCH_MAX ? w.batch_limit : PINGYI_BATCH_MAX;
+    w.batch_ms = (int)batch_ms;
+    for (size_t i = 0; i < PINGYI_MAX_SHARDS; i++)
+        w.batch_of[i] = -1;
+    pingyi_writer_init (&w.inner);
+    pingyi_writer_init (&w.outer);
+    int status = 1;
+
+    w.bundle = pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, id, err);
+    if (!w.bundle) {
+        pingyi_error ("%s", err);
+        goto done;
+    }
+    if (!w.bundle->has_box_secret) {
+        pingyi_error ("%s: no election.secret: this is not a worker bundle", w.bundle->path);
+        goto done;
+    }
+    w.election = w.bundle->election;
+    bool wanted[PINGYI_MAX_SHARDS] = {false};
+    if (parse_shards (shards, w.election->shard_count, wanted, err)) {
+        pingyi_error ("%s", err);
+        status = 2;
+        goto done;
+    }
+    size_t nshards = 0;
+    for (size_t s = 0; s < PINGYI_MAX_SHARDS; s++)
+        nshards += wanted[s];
+    w.batches = calloc (nshards, sizeof *w.batches);
+    if (!w.batches) {
+        pingyi_error ("out of memory");
+        goto done;
+    }
+    pingyi_info ("worker %s: election %s (%.16s...), %u shards; owning %s under %s; batch %zu / %d ms", id,
+                 w.election->id, w.election->fingerprint_hex, w.election->shard_count, shards, data,
+                 w.batch_limit, w.batch_ms);
+    for (uint32_t s = 0; s < PINGYI_MAX_SHARDS; s++) {
+        if (!wanted[s])
+            continue;
+        batch_t *b = &w.batches[w.batch_count++];
+        b->shard = s;
+        b->items = calloc (w.batch_cap, sizeof *b->items);
+        b->pending = calloc (w.batch_cap, sizeof *b->pending);
+        if (!b->items || !b->pending) {
+            pingyi_error ("out of memory for batches of %zu", w.batch_cap);
+            goto done;
+        }
+        b->store = pingyi_shard_open (data, s, w.election, w.bundle->keyring, w.bundle->box_secret,
+                                      (size_t)map_mb << 20, err);
+        if (!b->store) {
+            pingyi_error ("%s", err);
+            goto done;
+        }
+        pingyi_shard_stats_t st;
+        pingyi_shard_stats (b->store, &st);
+        b->progress_sequence = st.sequence;
+        char path[1100];
+        pingyi_shard_path (path, sizeof path, data, s);
+        pingyi_info ("shard %u: opened %s: sequence %llu, map %llu MiB", s, path,
+                     (unsigned long long)st.sequence, (unsigned long long)(st.map_size >> 20));
+        w.batch_of[s] = (int32_t)(w.batch_count - 1);
+    }
+
+    w.ctx = zmq_ctx_new ();
+    if (!w.ctx) {
+        pingyi_error ("zmq_ctx_new: %s", zmq_strerror (zmq_errno ()));
+        goto done;
+    }
+    char *list = strdup (brokers);
+    if (!list) {
+        pingyi_error ("out of memory");
+        goto done;
+    }
+    for (char *save = NULL, *tok = strtok_r (list, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+        if (w.broker_count == MAX_BROKERS || strlen (tok) >= sizeof w.brokers[0].endpoint) {
+            pingyi_error ("--broker: at most %d endpoints of at most %zu bytes", MAX_BROKERS,
+                          sizeof w.brokers[0].endpoint - 1);
+            free (list);
+            status = 2;
+            goto done;
+        }
+        broker_t *b = &w.brokers[w.broker_count++];
+        snprintf (b->endpoint, sizeof b->endpoint, "%s", tok);
+        if (open_broker (&w, b, err)) {
+            pingyi_error ("%s", err);
+            free (list);
+            goto done;
+        }
+    }
+    free (list);
+    if (w.broker_count == 0) {
+        pingyi_error ("--broker: no endpoint given");
+        status = 2;
+        goto done;
+    }
+
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: zmq_poll returns EINTR */
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGTERM, &sa, NULL);
+    sigaction (SIGINT, &sa, NULL);
+
+    pingyi_info ("worker %s running", id);
+    if (run (&w) == 0) {
+        /* finish what was received: commit, then acknowledge */
+        size_t pending = 0;
+        for (size_t i = 0; i < w.batch_count; i++)
+            pending += w.batches[i].count;
+        pingyi_info ("stopping: committing %zu envelopes still in batches", pending);
+        flush_all (&w);
+        status = 0;
+    }
+
+done:
+    for (size_t i = 0; i < w.broker_count; i++)
+        if (w.brokers[i].sock)
+            zmq_close (w.brokers[i].sock); /* LINGER 1000: the last ACKs go out */
+    if (w.ctx)
+        zmq_ctx_term (w.ctx);
+    for (size_t i = 0; i < w.batch_count; i++) {
+        batch_t *b = &w.batches[i];
+        for (size_t j = 0; j < b->pending_count; j++)
+            pending_free (b->pending[j]);
+        if (b->store) {
+            pingyi_shard_stats_t st;
+            pingyi_shard_stats (b->store, &st);
+            pingyi_info ("shard %u: closed at sequence %llu (this run: accepted %llu, duplicates %llu, "
+                         "rejected %llu)",
+                         b->shard, (unsigned long long)st.sequence, (unsigned long long)st.accepted,
+                         (unsigned long long)st.duplicates, (unsigned long long)st.rejected);
+        }
+        pingyi_shard_close (&b->store);
+        free (b->items);
+        free (b->pending);
+    }
+    if (w.spare)
+        pending_free (w.spare);
+    free (w.batches);
+    pingyi_writer_fini (&w.inner);
+    pingyi_writer_fini (&w.outer);
+    pingyi_bundle_destroy (&w.bundle);
+    if (status == 0)
+        pingyi_info ("stopped");
+    return status;
+}

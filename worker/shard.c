@@ -1,0 +1,1721 @@
+/*  shard.c — one shard: an LMDB environment applied to in batches.
+
+    The job: take a batch of envelopes, and in ONE write transaction dedupe
+    every (venue, ballot id), open and validate the new ones, append the
+    accepted envelopes to the log, advance the sequence and the hash chain,
+    add the counter deltas and the venue figures; commit durably; only then
+    hand the results back for acknowledgement.  Because dedupe and counting
+    share the transaction, a resend after any crash is answered "duplicate"
+    and never counted twice, and a ballot the client holds is never lost:
+    what is not committed is not acknowledged, so the client resends it.
+
+    Invariants (checked at open and by pingyi_shard_recount):
+    - meta.sequence = number of log entries = last log key; log keys 1..n.
+    - meta.chain = the chain over the log in key order (docs/worker.md).
+    - counts = what re-opening and re-counting the log gives.
+    - every accepted `ids` row points at its log entry; rejected rows hold
+      the reason so a resend gets the same answer and is counted once.
+
+    Anonymity: the batch is applied in a random order (Fisher–Yates with
+    randombytes_uniform), so log sequence does not follow the order in which
+    people voted.  Nothing stored names a rater or a time.
+
+    Durability: default LMDB flags (no NOSYNC, no WRITEMAP/MAPASYNC): a
+    commit returns after its fsyncs.  No ZeroMQ here and no main(): the
+    offline tools compile this file into themselves.  */
+#define _GNU_SOURCE
+#include "shard.h"
+
+#include "envelope.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+_Static_assert(sizeof (size_t) == 8, "the log key is a native u64 under MDB_INTEGERKEY: 64-bit only");
+_Static_assert(PINGYI_REJECT_COUNT_ <= PINGYI_SHARD_REJECT_SLOTS, "reject codes must fit rejected_by[]");
+
+#define FIGURES_LEN 185 /* serialized venue figures, docs/worker.md */
+#define IDS_KEY_LEN (2 + PINGYI_BALLOT_ID_LEN)
+#define IDS_VALUE_LEN (1 + 1 + 8 + PINGYI_RECEIPT_LEN)
+#define REJECT_LOG_LINES 10 /* rejection lines logged per code per shard */
+
+/*  A u64-keyed table of counter deltas (open addressing, linear probing).
+    The key is the 8-byte counter key read big-endian, so sorting the u64s
+    sorts the LMDB keys; count 0 marks an empty slot (deltas are >= 1).  */
+typedef struct {
+    uint64_t key;
+    uint64_t count;
+    bool seen; /* recount: matched against the db */
+} tally_entry_t;
+
+typedef struct {
+    tally_entry_t *slots;
+    size_t cap; /* power of two */
+    size_t used;
+    bool oom;
+} tally_t;
+
+struct pingyi_shard_t {
+    char path[1024];
+    uint32_t shard;
+    const pingyi_election_t *election;
+    bool read_only;
+    bool stopped;
+    MDB_env *env;
+    MDB_dbi ids, log, counts, venues, meta;
+    size_t map_size;
+
+    /* the venues of this shard: slot <-> venue index */
+    int32_t *slot_of;   /* per venue index: slot, or -1 */
+    uint32_t *venue_of; /* per slot: venue index */
+    size_t slot_count;
+    uint8_t (*keys)[32]; /* per slot: envelope key (writable shards only) */
+
+    /* committed state, and the working copy of a batch */
+    pingyi_shard_info_t info;
+    pingyi_shard_info_t work_info;
+    bool orphans_touched;
+    pingyi_venue_figures_t *figures;
+    pingyi_venue_figures_t *work;
+    bool *touched;
+    uint32_t *touched_list;
+    size_t touched_count;
+
+    /* batch scratch, reused: no per-ballot state survives a batch */
+    size_t *order;
+    size_t order_cap;
+    tally_t deltas;
+    uint64_t *sorted;
+    size_t sorted_cap;
+    uint8_t body[PINGYI_ENVELOPE_MAX];
+    pingyi_ballot_t ballot;
+    uint64_t batch_accepted, batch_duplicates, batch_rejected;
+    uint64_t batch_rejected_by[PINGYI_SHARD_REJECT_SLOTS];
+    int last_venue; /* look-up cache: venues repeat within a batch */
+    int64_t last_commit_ms;
+
+    uint64_t logged_by[PINGYI_SHARD_REJECT_SLOTS];
+    pingyi_shard_stats_t stats;
+};
+
+/*  --------------------------------------------------------------------------
+    Byte order helpers.  Values are little-endian; keys that must sort are
+    big-endian; the log key is native (MDB_INTEGERKEY).  */
+
+static void
+put_le64 (uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t
+get_le64 (const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void
+put_le32 (uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t
+get_le32 (const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+get_be64 (const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void
+put_be64 (uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+/*  --------------------------------------------------------------------------
+    The delta table.  */
+
+static uint64_t
+mix64 (uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static void
+tally_clear (tally_t *t)
+{
+    if (t->slots && t->used)
+        memset (t->slots, 0, t->cap * sizeof *t->slots);
+    t->used = 0;
+    t->oom = false;
+}
+
+static void
+tally_free (tally_t *t)
+{
+    free (t->slots);
+    memset (t, 0, sizeof *t);
+}
+
+static tally_entry_t *
+tally_find (tally_t *t, uint64_t key, bool insert)
+{
+    if (insert && (t->used + 1) * 2 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        tally_entry_t *slots = calloc (cap, sizeof *slots);
+        if (!slots) {
+            t->oom = true;
+            return NULL;
+        }
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->slots[i].count)
+                continue;
+            size_t j = mix64 (t->slots[i].key) & (cap - 1);
+            while (slots[j].count)
+                j = (j + 1) & (cap - 1);
+            slots[j] = t->slots[i];
+        }
+        free (t->slots);
+        t->slots = slots;
+        t->cap = cap;
+    }
+    if (!t->cap)
+        return NULL;
+    size_t j = mix64 (key) & (t->cap - 1);
+    while (t->slots[j].count) {
+        if (t->slots[j].key == key)
+            return &t->slots[j];
+        j = (j + 1) & (t->cap - 1);
+    }
+    if (!insert)
+        return NULL;
+    t->slots[j].key = key;
+    t->used++;
+    return &t->slots[j]; /* count 0: the caller adds at least 1 */
+}
+
+static void
+tally_add (tally_t *t, uint64_t key, uint64_t n)
+{
+    tally_entry_t *e = tally_find (t, key, true);
+    if (e)
+        e->count += n;
+}
+
+static void
+tally_count_fn (const pingyi_counter_key_t *key, void *arg)
+{
+    uint8_t packed[PINGYI_COUNTER_KEY_LEN];
+    pingyi_counter_key_pack (key, packed);
+    tally_add ((tally_t *)arg, get_be64 (packed), 1);
+}
+
+static int
+cmp_u64 (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*  --------------------------------------------------------------------------
+    Serialization of figures and ids rows (layouts in docs/worker.md).  */
+
+static void
+figures_empty (pingyi_venue_figures_t *f, uint32_t venue)
+{
+    memset (f, 0, sizeof *f);
+    f->venue = venue;
+    f->issued = f->collected = f->sent = -1;
+}
+
+static void
+figures_pack (uint8_t out[FIGURES_LEN], const pingyi_venue_figures_t *f)
+{
+    put_le64 (out + 0, f->accepted);
+    put_le64 (out + 8, f->blank);
+    put_le64 (out + 16, f->duplicates);
+    put_le64 (out + 24, f->rejected);
+    for (int i = 0; i < PINGYI_SHARD_REJECT_SLOTS; i++)
+        put_le64 (out + 32 + 8 * i, f->rejected_by[i]);
+    put_le64 (out + 160, (uint64_t)f->issued);
+    put_le64 (out + 168, (uint64_t)f->collected);
+    put_le64 (out + 176, (uint64_t)f->sent);
+    out[184] = f->closed ? 1 : 0;
+}
+
+static int
+figures_unpack (pingyi_venue_figures_t *f, uint32_t venue, const MDB_val *v)
+{
+    if (v->mv_size != FIGURES_LEN)
+        return -1;
+    const uint8_t *p = v->mv_data;
+    figures_empty (f, venue);
+    f->accepted = get_le64 (p + 0);
+    f->blank = get_le64 (p + 8);
+    f->duplicates = get_le64 (p + 16);
+    f->rejected = get_le64 (p + 24);
+    for (int i = 0; i < PINGYI_SHARD_REJECT_SLOTS; i++)
+        f->rejected_by[i] = get_le64 (p + 32 + 8 * i);
+    f->issued = (int64_t)get_le64 (p + 160);
+    f->collected = (int64_t)get_le64 (p + 168);
+    f->sent = (int64_t)get_le64 (p + 176);
+    f->closed = p[184] != 0;
+    return 0;
+}
+
+static void
+venue_key (uint8_t out[2], uint32_t venue)
+{
+    out[0] = (uint8_t)(venue >> 8);
+    out[1] = (uint8_t)venue;
+}
+
+/*  --------------------------------------------------------------------------
+    Small helpers.  */
+
+void
+pingyi_shard_path (char *out, size_t cap, const char *data_dir, uint32_t shard)
+{
+    snprintf (out, cap, "%s/shard-%02u", data_dir, shard);
+}
+
+void
+pingyi_shard_chain_step (uint8_t next[32], const uint8_t prev[32], uint64_t sequence, const uint8_t *envelope,
+                         size_t len)
+{
+    crypto_hash_sha256_state st;
+    uint8_t seq[8];
+    put_be64 (seq, sequence);
+    crypto_hash_sha256_init (&st);
+    crypto_hash_sha256_update (&st, prev, 32);
+    crypto_hash_sha256_update (&st, seq, 8);
+    crypto_hash_sha256_update (&st, envelope, len);
+    crypto_hash_sha256_final (&st, next);
+}
+
+/*  An id from the network, made safe for a log line and an ack text:
+    printable ASCII kept, every other byte as \xNN.  */
+static const char *
+safe_id (char out[4 * PINGYI_ID_MAX + 8], const char *s, size_t len)
+{
+    size_t o = 0;
+    if (len > PINGYI_ID_MAX)
+        len = PINGYI_ID_MAX;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"')
+            out[o++] = (char)c;
+        else
+            o += (size_t)sprintf (out + o, "\\x%02x", c);
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int
+lmdb_fail (pingyi_shard_t *self, char *err, const char *what, int rc)
+{
+    return pingyi_fail (err, "%s: %s: %s", self->path, what, mdb_strerror (rc));
+}
+
+static int
+find_venue (pingyi_shard_t *self, const char *id, size_t len)
+{
+    if (!id || !len)
+        return -1;
+    if (self->last_venue >= 0) {
+        const char *cached = self->election->venues[self->last_venue].id;
+        if (strlen (cached) == len && memcmp (cached, id, len) == 0)
+            return self->last_venue;
+    }
+    int v = pingyi_election_venue (self->election, id, len);
+    if (v >= 0)
+        self->last_venue = v;
+    return v;
+}
+
+/*  The envelope key of every venue of this shard, from the keyring's box
+    public keys and the election secret: computed once, at open.  */
+static int
+compute_keys (pingyi_shard_t *self, uint8_t (*keys)[32], const pingyi_keyring_t *keyring,
+              const uint8_t election_secret[PINGYI_KEY_LEN], char *err)
+{
+    for (size_t s = 0; s < self->slot_count; s++) {
+        const pingyi_venue_t *venue = &self->election->venues[self->venue_of[s]];
+        const pingyi_keyring_entry_t *entry = pingyi_keyring_find (keyring, PINGYI_ROLE_VENUE, venue->id);
+        if (!entry || !entry->has_box)
+            return pingyi_fail (err,
+                                "keyring has no box public key for venue %s (shard %u): its ballots "
+                                "could not be opened; regenerate the deploy directory",
+                                venue->id, self->shard);
+        if (pingyi_envelope_key (keys[s], entry->box, election_secret))
+            return pingyi_fail (err, "venue %s: cannot derive the envelope key (bad box public key)",
+                                venue->id);
+    }
+    return 0;
+}
+
+/*  --------------------------------------------------------------------------
+    Write transactions with map growth.  fn returns 0, an LMDB code, or -1
+    with err set.  MDB_MAP_FULL anywhere (put or commit) poisons the
+    transaction: abort it, double the map with no transaction active, and
+    run fn again from the start (fn resets its own working state).  */
+
+typedef int (txn_fn) (pingyi_shard_t *self, MDB_txn *txn, void *arg, char *err);
+
+static int
+grow_map (pingyi_shard_t *self, char *err)
+{
+    size_t want = self->map_size * 2;
+    if (want <= self->map_size)
+        want = self->map_size; /* overflow: set_mapsize will refuse */
+    int rc = mdb_env_set_mapsize (self->env, want);
+    if (rc) {
+        self->stopped = true;
+        pingyi_error ("shard %u: map full at %zu KiB and cannot grow to %zu KiB (%s): this shard takes no "
+                      "more ballots; free memory/disk and restart the worker (nothing acknowledged is lost)",
+                      self->shard, self->map_size >> 10, want >> 10, mdb_strerror (rc));
+        return pingyi_fail (err, "%s: map full and cannot grow to %zu KiB: %s", self->path, want >> 10,
+                            mdb_strerror (rc));
+    }
+    MDB_envinfo info;
+    mdb_env_info (self->env, &info);
+    pingyi_info ("shard %u: map full at %zu KiB, grown to %zu KiB", self->shard, self->map_size >> 10,
+                 info.me_mapsize >> 10);
+    self->map_size = info.me_mapsize;
+    self->stats.map_resizes++;
+    return 0;
+}
+
+static int
+write_txn (pingyi_shard_t *self, txn_fn *fn, void *arg, const char *what, char *err)
+{
+    for (;;) {
+        MDB_txn *txn;
+        int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+        if (rc)
+            return lmdb_fail (self, err, what, rc);
+        rc = fn (self, txn, arg, err);
+        if (rc == 0) {
+            int64_t t0 = pingyi_now_ms ();
+            rc = mdb_txn_commit (txn); /* frees txn, committed or not */
+            self->last_commit_ms = pingyi_now_ms () - t0;
+            if (rc == 0)
+                return 0;
+        }
+        else
+            mdb_txn_abort (txn);
+        if (rc == MDB_MAP_FULL) {
+            if (grow_map (self, err))
+                return -1;
+            self->stats.batch_redos++;
+            continue;
+        }
+        if (rc == -1)
+            return -1;
+        return lmdb_fail (self, err, what, rc);
+    }
+}
+
+static int
+read_txn (pingyi_shard_t *self, MDB_txn **txn, char *err)
+{
+    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* another process (the worker) grew the map: adopt its size */
+        mdb_env_set_mapsize (self->env, 0);
+        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn);
+    }
+    return rc ? lmdb_fail (self, err, "read transaction", rc) : 0;
+}
+
+/*  --------------------------------------------------------------------------
+    Meta.  */
+
+static int
+meta_get (pingyi_shard_t *self, MDB_txn *txn, const char *name, MDB_val *v)
+{
+    MDB_val k = {strlen (name), (void *)name};
+    return mdb_get (txn, self->meta, &k, v);
+}
+
+static int
+meta_put (pingyi_shard_t *self, MDB_txn *txn, const char *name, const void *data, size_t len)
+{
+    MDB_val k = {strlen (name), (void *)name};
+    MDB_val v = {len, (void *)data};
+    return mdb_put (txn, self->meta, &k, &v, 0);
+}
+
+static int
+meta_put_u32 (pingyi_shard_t *self, MDB_txn *txn, const char *name, uint32_t value)
+{
+    uint8_t b[4];
+    put_le32 (b, value);
+    return meta_put (self, txn, name, b, 4);
+}
+
+static int
+meta_put_u64 (pingyi_shard_t *self, MDB_txn *txn, const char *name, uint64_t value)
+{
+    uint8_t b[8];
+    put_le64 (b, value);
+    return meta_put (self, txn, name, b, 8);
+}
+
+static int
+meta_put_orphans (pingyi_shard_t *self, MDB_txn *txn, const pingyi_shard_info_t *info)
+{
+    uint8_t b[8 * PINGYI_SHARD_REJECT_SLOTS];
+    for (int i = 0; i < PINGYI_SHARD_REJECT_SLOTS; i++)
+        put_le64 (b + 8 * i, info->orphan_rejected_by[i]);
+    int rc = meta_put_u64 (self, txn, "orphan_rejected", info->orphan_rejected);
+    return rc ? rc : meta_put (self, txn, "orphan_rejected_by", b, sizeof b);
+}
+
+/*  Read and check meta.  Returns 0, MDB_NOTFOUND when the shard is new
+    (no schema yet), an LMDB code, or -1 with err.  */
+static int
+meta_load (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_info_t *info, char *err)
+{
+    const pingyi_election_t *e = self->election;
+    MDB_val v;
+    int rc = meta_get (self, txn, "schema", &v);
+    if (rc)
+        return rc;
+    if (v.mv_size != 4 || get_le32 (v.mv_data) != PINGYI_SHARD_SCHEMA)
+        return pingyi_fail (err, "%s: storage schema %u, this worker reads schema %u", self->path,
+                            v.mv_size == 4 ? get_le32 (v.mv_data) : 0, PINGYI_SHARD_SCHEMA);
+    memset (info, 0, sizeof *info);
+    MDB_val fp, sh, sc, seq, chain;
+    if (meta_get (self, txn, "fingerprint", &fp) || fp.mv_size != PINGYI_FP_LEN ||
+        meta_get (self, txn, "shard", &sh) || sh.mv_size != 4 || meta_get (self, txn, "shard_count", &sc) ||
+        sc.mv_size != 4 || meta_get (self, txn, "sequence", &seq) || seq.mv_size != 8 ||
+        meta_get (self, txn, "chain", &chain) || chain.mv_size != 32)
+        return pingyi_fail (err,
+                            "%s: meta is incomplete or damaged (fingerprint, shard, shard_count, sequence, "
+                            "chain): refusing to start",
+                            self->path);
+    memcpy (info->fingerprint, fp.mv_data, PINGYI_FP_LEN);
+    info->shard = get_le32 (sh.mv_data);
+    info->shard_count = get_le32 (sc.mv_data);
+    info->sequence = get_le64 (seq.mv_data);
+    memcpy (info->chain, chain.mv_data, 32);
+    if (memcmp (info->fingerprint, e->fingerprint, PINGYI_FP_LEN) != 0) {
+        char have[2 * PINGYI_FP_LEN + 1];
+        pingyi_hex (have, info->fingerprint, PINGYI_FP_LEN);
+        return pingyi_fail (err,
+                            "%s: holds the count of election %.16s..., but this definition is %.16s...: "
+                            "refusing to mix elections (use another --data directory)",
+                            self->path, have, e->fingerprint_hex);
+    }
+    if (info->shard != self->shard || info->shard_count != e->shard_count)
+        return pingyi_fail (err,
+                            "%s: holds shard %u of %u, but was asked to serve shard %u of %u: refusing "
+                            "to start",
+                            self->path, info->shard, info->shard_count, self->shard, e->shard_count);
+    if (meta_get (self, txn, "orphan_rejected", &v) == 0 && v.mv_size == 8)
+        info->orphan_rejected = get_le64 (v.mv_data);
+    if (meta_get (self, txn, "orphan_rejected_by", &v) == 0 && v.mv_size == 8 * PINGYI_SHARD_REJECT_SLOTS)
+        for (int i = 0; i < PINGYI_SHARD_REJECT_SLOTS; i++)
+            info->orphan_rejected_by[i] = get_le64 ((const uint8_t *)v.mv_data + 8 * i);
+    return 0;
+}
+
+/*  Figures of every slot as stored (or empty) in txn.  */
+static int
+figures_load (pingyi_shard_t *self, MDB_txn *txn, pingyi_venue_figures_t *out, char *err)
+{
+    for (size_t s = 0; s < self->slot_count; s++) {
+        uint8_t k[2];
+        venue_key (k, self->venue_of[s]);
+        MDB_val key = {2, k}, v;
+        int rc = mdb_get (txn, self->venues, &key, &v);
+        if (rc == MDB_NOTFOUND)
+            figures_empty (&out[s], self->venue_of[s]);
+        else if (rc)
+            return rc;
+        else if (figures_unpack (&out[s], self->venue_of[s], &v))
+            return pingyi_fail (err, "%s: venue %s: stored figures have %zu bytes, expected %d", self->path,
+                                self->election->venues[self->venue_of[s]].id, v.mv_size, FIGURES_LEN);
+    }
+    return 0;
+}
+
+/*  The log's last key must be meta.sequence: a cheap check that the two
+    were always written together.  */
+static int
+check_log_tail (pingyi_shard_t *self, MDB_txn *txn, uint64_t sequence, char *err)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open (txn, self->log, &c);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    rc = mdb_cursor_get (c, &k, &v, MDB_LAST);
+    mdb_cursor_close (c);
+    uint64_t last = 0;
+    if (rc == 0 && k.mv_size == 8)
+        memcpy (&last, k.mv_data, 8);
+    else if (rc != MDB_NOTFOUND)
+        return rc ? rc : pingyi_fail (err, "%s: log key of %zu bytes", self->path, k.mv_size);
+    if (last != sequence)
+        return pingyi_fail (err,
+                            "%s: log ends at sequence %llu but meta says %llu: refusing to start "
+                            "(run `pingyi tally --recount` on a copy)",
+                            self->path, (unsigned long long)last, (unsigned long long)sequence);
+    return 0;
+}
+
+static int
+open_dbs (pingyi_shard_t *self, MDB_txn *txn, unsigned create)
+{
+    int rc;
+    if ((rc = mdb_dbi_open (txn, "ids", create, &self->ids)) ||
+        (rc = mdb_dbi_open (txn, "log", create | MDB_INTEGERKEY, &self->log)) ||
+        (rc = mdb_dbi_open (txn, "counts", create, &self->counts)) ||
+        (rc = mdb_dbi_open (txn, "venues", create, &self->venues)) ||
+        (rc = mdb_dbi_open (txn, "meta", create, &self->meta)))
+        return rc;
+    return 0;
+}
+
+static int
+init_txn (pingyi_shard_t *self, MDB_txn *txn, void *arg, char *err)
+{
+    (void)arg;
+    int rc = open_dbs (self, txn, MDB_CREATE);
+    if (rc)
+        return rc;
+    rc = meta_load (self, txn, &self->info, err);
+    if (rc == MDB_NOTFOUND) {
+        /* a new shard: the whole meta in the same transaction as the dbs */
+        const pingyi_election_t *e = self->election;
+        memset (&self->info, 0, sizeof self->info);
+        self->info.shard = self->shard;
+        self->info.shard_count = e->shard_count;
+        memcpy (self->info.fingerprint, e->fingerprint, PINGYI_FP_LEN);
+        if ((rc = meta_put_u32 (self, txn, "schema", PINGYI_SHARD_SCHEMA)) ||
+            (rc = meta_put (self, txn, "fingerprint", e->fingerprint, PINGYI_FP_LEN)) ||
+            (rc = meta_put_u32 (self, txn, "shard", self->shard)) ||
+            (rc = meta_put_u32 (self, txn, "shard_count", e->shard_count)) ||
+            (rc = meta_put_u64 (self, txn, "sequence", 0)) ||
+            (rc = meta_put (self, txn, "chain", self->info.chain, 32)) ||
+            (rc = meta_put_orphans (self, txn, &self->info)))
+            return rc;
+    }
+    else if (rc)
+        return rc;
+    rc = check_log_tail (self, txn, self->info.sequence, err);
+    if (rc)
+        return rc;
+    return figures_load (self, txn, self->figures, err);
+}
+
+/*  --------------------------------------------------------------------------
+    Open and close.  */
+
+static int
+make_dir (const char *path, char *err)
+{
+    if (mkdir (path, 0700) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat (path, &st) == 0 && S_ISDIR (st.st_mode))
+            return 0;
+        return pingyi_fail (err, "%s: exists and is not a directory", path);
+    }
+    return pingyi_fail (err, "%s: cannot create directory: %s", path, strerror (errno));
+}
+
+static pingyi_shard_t *
+shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *election, bool read_only,
+           size_t map_size, char *err)
+{
+    if (sodium_init () < 0) {
+        pingyi_fail (err, "libsodium failed to initialise");
+        return NULL;
+    }
+    if (shard >= election->shard_count) {
+        pingyi_fail (err, "shard %u: the election has shards 0..%u", shard, election->shard_count - 1);
+        return NULL;
+    }
+    pingyi_shard_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        pingyi_fail (err, "out of memory");
+        return NULL;
+    }
+    self->shard = shard;
+    self->election = election;
+    self->read_only = read_only;
+    self->last_venue = -1;
+    pingyi_shard_path (self->path, sizeof self->path, data_dir, shard);
+
+    self->slot_of = malloc ((election->venue_count + 1) * sizeof *self->slot_of);
+    self->venue_of = calloc (election->venue_count + 1, sizeof *self->venue_of);
+    if (!self->slot_of || !self->venue_of)
+        goto oom;
+    for (size_t v = 0; v < election->venue_count; v++) {
+        if (election->venues[v].shard == shard) {
+            self->slot_of[v] = (int32_t)self->slot_count;
+            self->venue_of[self->slot_count++] = (uint32_t)v;
+        }
+        else
+            self->slot_of[v] = -1;
+    }
+    size_t n = self->slot_count + 1;
+    self->figures = calloc (n, sizeof *self->figures);
+    self->work = calloc (n, sizeof *self->work);
+    self->touched = calloc (n, sizeof *self->touched);
+    self->touched_list = calloc (n, sizeof *self->touched_list);
+    if (!self->figures || !self->work || !self->touched || !self->touched_list)
+        goto oom;
+
+    if (read_only) {
+        struct stat st;
+        if (stat (self->path, &st) != 0 || !S_ISDIR (st.st_mode)) {
+            pingyi_fail (err, "%s: no such shard directory", self->path);
+            goto fail;
+        }
+    }
+    else if (make_dir (data_dir, err) || make_dir (self->path, err))
+        goto fail;
+
+    int rc = mdb_env_create (&self->env);
+    if (rc) {
+        lmdb_fail (self, err, "mdb_env_create", rc);
+        goto fail;
+    }
+    mdb_env_set_maxdbs (self->env, 8);
+    if (!read_only)
+        mdb_env_set_mapsize (self->env, map_size ? map_size : PINGYI_SHARD_MAP_DEFAULT);
+    rc = mdb_env_open (self->env, self->path, read_only ? MDB_RDONLY : 0, 0600);
+    if (rc) {
+        lmdb_fail (self, err, "cannot open the LMDB environment", rc);
+        goto fail;
+    }
+    /* readers left by a crashed process would pin old pages forever */
+    int dead = 0;
+    mdb_reader_check (self->env, &dead);
+    if (dead > 0)
+        pingyi_info ("shard %u: cleared %d stale reader slot(s) left by a dead process", shard, dead);
+    MDB_envinfo info;
+    mdb_env_info (self->env, &info);
+    self->map_size = info.me_mapsize;
+
+    if (read_only) {
+        MDB_txn *txn;
+        if (read_txn (self, &txn, err))
+            goto fail;
+        rc = open_dbs (self, txn, 0);
+        if (rc == MDB_NOTFOUND) {
+            mdb_txn_abort (txn);
+            pingyi_fail (err, "%s: not a pingyi shard (no ids/log/counts/venues/meta)", self->path);
+            goto fail;
+        }
+        if (rc == 0) {
+            rc = meta_load (self, txn, &self->info, err);
+            if (rc == MDB_NOTFOUND) {
+                mdb_txn_abort (txn);
+                pingyi_fail (err, "%s: not a pingyi shard (no schema in meta)", self->path);
+                goto fail;
+            }
+        }
+        if (rc == 0)
+            rc = check_log_tail (self, txn, self->info.sequence, err);
+        if (rc == 0)
+            rc = figures_load (self, txn, self->figures, err);
+        if (rc) {
+            mdb_txn_abort (txn);
+            if (rc != -1)
+                lmdb_fail (self, err, "open", rc);
+            goto fail;
+        }
+        /* commit (not abort) so the dbi handles outlive this transaction */
+        rc = mdb_txn_commit (txn);
+        if (rc) {
+            lmdb_fail (self, err, "open", rc);
+            goto fail;
+        }
+    }
+    else if (write_txn (self, init_txn, NULL, "open", err))
+        goto fail;
+    self->stats.map_size = self->map_size;
+    self->stats.sequence = self->info.sequence;
+    return self;
+oom:
+    pingyi_fail (err, "out of memory");
+fail:
+    pingyi_shard_close (&self);
+    return NULL;
+}
+
+pingyi_shard_t *
+pingyi_shard_open (const char *data_dir, uint32_t shard, const pingyi_election_t *election,
+                   const pingyi_keyring_t *keyring, const uint8_t election_secret[PINGYI_KEY_LEN],
+                   size_t map_size, char *err)
+{
+    pingyi_shard_t *self = shard_new (data_dir, shard, election, false, map_size, err);
+    if (!self)
+        return NULL;
+    self->keys = calloc (self->slot_count + 1, sizeof *self->keys);
+    if (!self->keys) {
+        pingyi_fail (err, "out of memory");
+        pingyi_shard_close (&self);
+        return NULL;
+    }
+    if (compute_keys (self, self->keys, keyring, election_secret, err)) {
+        pingyi_shard_close (&self);
+        return NULL;
+    }
+    return self;
+}
+
+pingyi_shard_t *
+pingyi_shard_open_readonly (const char *data_dir, uint32_t shard, const pingyi_election_t *election,
+                            char *err)
+{
+    return shard_new (data_dir, shard, election, true, 0, err);
+}
+
+void
+pingyi_shard_close (pingyi_shard_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pingyi_shard_t *self = *self_p;
+    if (self->env)
+        mdb_env_close (self->env);
+    if (self->keys) {
+        sodium_memzero (self->keys, (self->slot_count + 1) * sizeof *self->keys);
+        free (self->keys);
+    }
+    sodium_memzero (self->body, sizeof self->body);
+    sodium_memzero (&self->ballot, sizeof self->ballot);
+    free (self->slot_of);
+    free (self->venue_of);
+    free (self->figures);
+    free (self->work);
+    free (self->touched);
+    free (self->touched_list);
+    free (self->order);
+    free (self->sorted);
+    tally_free (&self->deltas);
+    free (self);
+    *self_p = NULL;
+}
+
+/*  --------------------------------------------------------------------------
+    Applying a batch.  */
+
+static pingyi_venue_figures_t *
+work_figures (pingyi_shard_t *self, int32_t slot)
+{
+    if (!self->touched[slot]) {
+        self->work[slot] = self->figures[slot];
+        self->touched[slot] = true;
+        self->touched_list[self->touched_count++] = (uint32_t)slot;
+    }
+    return &self->work[slot];
+}
+
+static void
+work_reset (pingyi_shard_t *self)
+{
+    for (size_t i = 0; i < self->touched_count; i++)
+        self->touched[self->touched_list[i]] = false;
+    self->touched_count = 0;
+    self->work_info = self->info;
+    self->orphans_touched = false;
+    tally_clear (&self->deltas);
+    self->batch_accepted = self->batch_duplicates = self->batch_rejected = 0;
+    memset (self->batch_rejected_by, 0, sizeof self->batch_rejected_by);
+}
+
+/*  Refuse one envelope: result, the figures of the venue charged (the
+    authenticated sender when it is one of this shard's, else the
+    shard-level counters in meta), and a rate-limited log line.  */
+static void reject (pingyi_shard_t *self, pingyi_shard_item_t *item, pingyi_reject_t code, int32_t charge,
+                    const char *fmt, ...) PINGYI_PRINTF (5, 6);
+
+static void
+reject (pingyi_shard_t *self, pingyi_shard_item_t *item, pingyi_reject_t code, int32_t charge,
+        const char *fmt, ...)
+{
+    item->status = PINGYI_ACK_REJECTED;
+    item->reason = (uint8_t)code;
+    item->receipt[0] = '\0';
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (item->text, sizeof item->text, fmt, ap);
+    va_end (ap);
+    if (charge >= 0) {
+        pingyi_venue_figures_t *f = work_figures (self, charge);
+        f->rejected++;
+        f->rejected_by[code]++;
+    }
+    else {
+        self->work_info.orphan_rejected++;
+        self->work_info.orphan_rejected_by[code]++;
+        self->orphans_touched = true;
+    }
+    self->batch_rejected++;
+    self->batch_rejected_by[code]++;
+}
+
+static void
+log_rejections (pingyi_shard_t *self, const pingyi_shard_item_t *items, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const pingyi_shard_item_t *it = &items[i];
+        if (it->status != PINGYI_ACK_REJECTED || it->reason >= PINGYI_SHARD_REJECT_SLOTS)
+            continue;
+        uint64_t n = ++self->logged_by[it->reason];
+        if (n <= REJECT_LOG_LINES)
+            pingyi_info ("shard %u: rejected (%s): %s%s", self->shard,
+                         pingyi_reject_name ((pingyi_reject_t)it->reason), it->text,
+                         n == REJECT_LOG_LINES ? " [further rejections of this kind are only counted]" : "");
+    }
+}
+
+/*  One envelope, in the order of the steps in docs/worker.md.  Returns 0 or
+    an LMDB code (which aborts the batch).  */
+static int
+apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
+{
+    const pingyi_election_t *e = self->election;
+    char a[4 * PINGYI_ID_MAX + 8], b[4 * PINGYI_ID_MAX + 8];
+    char perr[PINGYI_ERR_MAX];
+    memset (item->ballot_id, 0, sizeof item->ballot_id);
+    item->status = PINGYI_ACK_REJECTED;
+    item->reason = 0;
+    item->receipt[0] = item->text[0] = '\0';
+
+    int sender = find_venue (self, item->sender, item->sender_len);
+    int32_t charge = sender >= 0 ? self->slot_of[sender] : -1;
+
+    /* 1. the clear header */
+    pingyi_envelope_t env;
+    if (!item->envelope || item->len > PINGYI_ENVELOPE_MAX) {
+        reject (self, item, PINGYI_REJECT_BAD_ENVELOPE, charge, "envelope of %zu bytes (at most %d)",
+                item->len, PINGYI_ENVELOPE_MAX);
+        return 0;
+    }
+    if (pingyi_envelope_parse (item->envelope, item->len, &env, perr)) {
+        reject (self, item, PINGYI_REJECT_BAD_ENVELOPE, charge, "%s", perr);
+        return 0;
+    }
+    memcpy (item->ballot_id, env.ballot_id, PINGYI_BALLOT_ID_LEN);
+
+    /* 2. election */
+    if (memcmp (env.fingerprint, e->fingerprint, PINGYI_FP_LEN) != 0) {
+        char hex[2 * PINGYI_FP_LEN + 1];
+        pingyi_hex (hex, env.fingerprint, PINGYI_FP_LEN);
+        reject (self, item, PINGYI_REJECT_WRONG_ELECTION, charge,
+                "envelope is for election %s, this count is %s", hex, e->fingerprint_hex);
+        return 0;
+    }
+    /* 3. venue: known, and the authenticated sender */
+    int venue = find_venue (self, env.venue, env.venue_len);
+    if (venue < 0) {
+        reject (self, item, PINGYI_REJECT_UNKNOWN_VENUE, charge,
+                "venue \"%s\" is not in the election definition", safe_id (a, env.venue, env.venue_len));
+        return 0;
+    }
+    if (venue != sender) {
+        reject (self, item, PINGYI_REJECT_VENUE_MISMATCH, charge,
+                "envelope names venue \"%s\" but was sent by \"%s\"", safe_id (a, env.venue, env.venue_len),
+                safe_id (b, item->sender ? item->sender : "", item->sender ? item->sender_len : 0));
+        return 0;
+    }
+    /* 4. shard */
+    int32_t slot = self->slot_of[venue];
+    if (slot < 0) {
+        reject (self, item, PINGYI_REJECT_WRONG_SHARD, charge, "venue %s belongs to shard %u, not shard %u",
+                e->venues[venue].id, e->venues[venue].shard, self->shard);
+        return 0;
+    }
+    /* 5. dedupe: reads in this transaction see its own earlier puts, so a
+       second copy within the batch is a duplicate too */
+    uint8_t k[IDS_KEY_LEN];
+    venue_key (k, (uint32_t)venue);
+    memcpy (k + 2, env.ballot_id, PINGYI_BALLOT_ID_LEN);
+    MDB_val key = {IDS_KEY_LEN, k}, val;
+    int rc = mdb_get (txn, self->ids, &key, &val);
+    if (rc == 0) {
+        pingyi_venue_figures_t *f = work_figures (self, slot);
+        f->duplicates++;
+        self->batch_duplicates++;
+        const uint8_t *p = val.mv_data;
+        if (val.mv_size != IDS_VALUE_LEN)
+            return MDB_CORRUPTED;
+        if (p[0] == PINGYI_ACK_ACCEPTED) {
+            item->status = PINGYI_ACK_DUPLICATE;
+            memcpy (item->receipt, p + 10, PINGYI_RECEIPT_LEN);
+            item->receipt[PINGYI_RECEIPT_LEN] = '\0';
+        }
+        else {
+            /* same answer as the first time, counted rejected only once */
+            item->status = PINGYI_ACK_REJECTED;
+            item->reason = p[1];
+            snprintf (item->text, sizeof item->text, "resend of a ballot rejected earlier (%s)",
+                      pingyi_reject_name ((pingyi_reject_t)p[1]));
+        }
+        return 0;
+    }
+    if (rc != MDB_NOTFOUND)
+        return rc;
+
+    /* 6. venue still open */
+    pingyi_venue_figures_t *f = work_figures (self, slot);
+    if (f->closed) {
+        reject (self, item, PINGYI_REJECT_VENUE_CLOSED, slot,
+                "venue %s has closed its round; no more ballots", e->venues[venue].id);
+        return 0;
+    }
+    /* 7. open.  Not stored when it fails: an unauthenticated envelope must
+       not be able to claim an id that a genuine one may carry later. */
+    size_t body_len = 0;
+    if (env.ciphertext_len < PINGYI_MAC_LEN || env.ciphertext_len - PINGYI_MAC_LEN > sizeof self->body ||
+        pingyi_envelope_open (&env, self->keys[slot], self->body, sizeof self->body, &body_len)) {
+        reject (self, item, PINGYI_REJECT_DECRYPT, slot,
+                "envelope does not open with venue %s's key (altered, or sealed for another election key)",
+                e->venues[venue].id);
+        return 0;
+    }
+    char receipt[PINGYI_RECEIPT_LEN + 1];
+    pingyi_envelope_receipt (receipt, item->envelope, item->len);
+
+    /* 8. the ballot itself.  A refusal here is authenticated, so it is
+       stored: a resend gets the same answer and counts once. */
+    uint8_t row[IDS_VALUE_LEN];
+    pingyi_reject_t code = pingyi_ballot_decode (e, (size_t)venue, self->body, body_len, &self->ballot, perr);
+    if (code != PINGYI_REJECT_NONE) {
+        if (code >= PINGYI_REJECT_COUNT_)
+            code = PINGYI_REJECT_MALFORMED;
+        row[0] = PINGYI_ACK_REJECTED;
+        row[1] = (uint8_t)code;
+        put_le64 (row + 2, 0);
+        memcpy (row + 10, receipt, PINGYI_RECEIPT_LEN);
+        val.mv_size = IDS_VALUE_LEN;
+        val.mv_data = row;
+        rc = mdb_put (txn, self->ids, &key, &val, MDB_NOOVERWRITE);
+        if (rc)
+            return rc;
+        reject (self, item, code, slot, "%s", perr);
+        return 0;
+    }
+
+    /* 9. accept */
+    uint64_t seq = self->work_info.sequence + 1;
+    row[0] = PINGYI_ACK_ACCEPTED;
+    row[1] = 0;
+    put_le64 (row + 2, seq);
+    memcpy (row + 10, receipt, PINGYI_RECEIPT_LEN);
+    val.mv_size = IDS_VALUE_LEN;
+    val.mv_data = row;
+    rc = mdb_put (txn, self->ids, &key, &val, MDB_NOOVERWRITE);
+    if (rc)
+        return rc;
+    MDB_val lk = {sizeof seq, &seq}, lv = {item->len, (void *)item->envelope};
+    rc = mdb_put (txn, self->log, &lk, &lv, MDB_APPEND);
+    if (rc)
+        return rc;
+    pingyi_shard_chain_step (self->work_info.chain, self->work_info.chain, seq, item->envelope, item->len);
+    self->work_info.sequence = seq;
+    pingyi_ballot_count (&self->ballot, e, (size_t)venue, tally_count_fn, &self->deltas);
+    f->accepted++;
+    if (pingyi_ballot_is_blank (&self->ballot, e))
+        f->blank++;
+    self->batch_accepted++;
+    item->status = PINGYI_ACK_ACCEPTED;
+    memcpy (item->receipt, receipt, sizeof receipt);
+    return 0;
+}
+
+typedef struct {
+    pingyi_shard_item_t *items;
+    size_t count;
+} batch_arg_t;
+
+static int
+write_counters (pingyi_shard_t *self, MDB_txn *txn, char *err)
+{
+    tally_t *t = &self->deltas;
+    if (t->oom)
+        return pingyi_fail (err, "out of memory for the batch's counter deltas");
+    if (t->used > self->sorted_cap) {
+        uint64_t *sorted = realloc (self->sorted, t->used * sizeof *sorted);
+        if (!sorted)
+            return pingyi_fail (err, "out of memory for the batch's counter deltas");
+        self->sorted = sorted;
+        self->sorted_cap = t->used;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].count)
+            self->sorted[n++] = t->slots[i].key;
+    /* ascending keys: each put lands next to the last one */
+    if (n > 1)
+        qsort (self->sorted, n, sizeof *self->sorted, cmp_u64);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t k[PINGYI_COUNTER_KEY_LEN], b[8];
+        put_be64 (k, self->sorted[i]);
+        uint64_t add = tally_find (t, self->sorted[i], false)->count;
+        MDB_val key = {PINGYI_COUNTER_KEY_LEN, k}, val;
+        int rc = mdb_get (txn, self->counts, &key, &val);
+        uint64_t have = 0;
+        if (rc == 0 && val.mv_size == 8)
+            have = get_le64 (val.mv_data);
+        else if (rc == 0)
+            return MDB_CORRUPTED;
+        else if (rc != MDB_NOTFOUND)
+            return rc;
+        put_le64 (b, have + add);
+        val.mv_size = 8;
+        val.mv_data = b;
+        rc = mdb_put (txn, self->counts, &key, &val, 0);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int
+write_figures (pingyi_shard_t *self, MDB_txn *txn)
+{
+    for (size_t i = 0; i < self->touched_count; i++) {
+        uint32_t slot = self->touched_list[i];
+        uint8_t k[2], b[FIGURES_LEN];
+        venue_key (k, self->venue_of[slot]);
+        figures_pack (b, &self->work[slot]);
+        MDB_val key = {2, k}, val = {FIGURES_LEN, b};
+        int rc = mdb_put (txn, self->venues, &key, &val, 0);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int
+batch_txn (pingyi_shard_t *self, MDB_txn *txn, void *arg, char *err)
+{
+    batch_arg_t *batch = arg;
+    work_reset (self);
+    for (size_t i = 0; i < batch->count; i++) {
+        int rc = apply_one (self, txn, &batch->items[self->order[i]]);
+        if (rc)
+            return rc;
+    }
+    int rc = write_counters (self, txn, err);
+    if (rc)
+        return rc;
+    if ((rc = write_figures (self, txn)))
+        return rc;
+    if (self->work_info.sequence != self->info.sequence &&
+        ((rc = meta_put_u64 (self, txn, "sequence", self->work_info.sequence)) ||
+         (rc = meta_put (self, txn, "chain", self->work_info.chain, 32))))
+        return rc;
+    if (self->orphans_touched && (rc = meta_put_orphans (self, txn, &self->work_info)))
+        return rc;
+    return 0;
+}
+
+/*  After a commit: the working copies become the committed state.  */
+static void
+work_commit (pingyi_shard_t *self)
+{
+    for (size_t i = 0; i < self->touched_count; i++) {
+        uint32_t slot = self->touched_list[i];
+        self->figures[slot] = self->work[slot];
+        self->touched[slot] = false;
+    }
+    self->touched_count = 0;
+    self->info = self->work_info;
+}
+
+int
+pingyi_shard_apply (pingyi_shard_t *self, pingyi_shard_item_t *items, size_t count, char *err)
+{
+    if (self->read_only)
+        return pingyi_fail (err, "%s: opened read-only", self->path);
+    if (self->stopped)
+        return pingyi_fail (err, "shard %u has stopped taking ballots (see the earlier error)", self->shard);
+    if (count == 0)
+        return 0;
+    if (count > self->order_cap) {
+        size_t *order = realloc (self->order, count * sizeof *order);
+        if (!order)
+            return pingyi_fail (err, "out of memory for a batch of %zu", count);
+        self->order = order;
+        self->order_cap = count;
+    }
+    /* Fisher–Yates: the log order must not follow the order of voting */
+    for (size_t i = 0; i < count; i++)
+        self->order[i] = i;
+    for (size_t i = count - 1; i > 0; i--) {
+        size_t j = randombytes_uniform ((uint32_t)(i + 1));
+        size_t tmp = self->order[i];
+        self->order[i] = self->order[j];
+        self->order[j] = tmp;
+    }
+    int64_t t0 = pingyi_now_ms ();
+    batch_arg_t batch = {items, count};
+    if (write_txn (self, batch_txn, &batch, "batch", err)) {
+        work_reset (self);
+        self->stats.batches_failed++;
+        if (!self->stopped) {
+            /* a failed commit may leave LMDB unusable (MDB_PANIC): stop
+               rather than answer from a state nobody can vouch for */
+            self->stopped = true;
+            pingyi_error ("shard %u: batch of %zu not committed (%s): nothing of it is acknowledged; this "
+                          "shard takes no more ballots until the worker is restarted",
+                          self->shard, count, err ? err : "?");
+        }
+        return -1;
+    }
+    work_commit (self);
+    pingyi_shard_stats_t *s = &self->stats;
+    s->accepted += self->batch_accepted;
+    s->duplicates += self->batch_duplicates;
+    s->rejected += self->batch_rejected;
+    for (int i = 0; i < PINGYI_SHARD_REJECT_SLOTS; i++)
+        s->rejected_by[i] += self->batch_rejected_by[i];
+    s->batches++;
+    s->commit_ms_total += (uint64_t)self->last_commit_ms;
+    if ((uint64_t)self->last_commit_ms > s->commit_ms_max)
+        s->commit_ms_max = (uint64_t)self->last_commit_ms;
+    s->apply_ms_total += (uint64_t)(pingyi_now_ms () - t0);
+    s->sequence = self->info.sequence;
+    s->map_size = self->map_size;
+    log_rejections (self, items, count);
+    return 0;
+}
+
+/*  --------------------------------------------------------------------------
+    Venues.  */
+
+typedef struct {
+    int32_t slot;
+    int64_t issued, collected, sent;
+} close_arg_t;
+
+static int
+close_txn (pingyi_shard_t *self, MDB_txn *txn, void *arg, char *err)
+{
+    (void)err;
+    close_arg_t *c = arg;
+    work_reset (self);
+    pingyi_venue_figures_t *f = work_figures (self, c->slot);
+    f->issued = c->issued;
+    f->collected = c->collected;
+    f->sent = c->sent;
+    f->closed = true;
+    return write_figures (self, txn);
+}
+
+int
+pingyi_shard_venue_close (pingyi_shard_t *self, uint32_t venue, int64_t issued, int64_t collected,
+                          int64_t sent, pingyi_venue_figures_t *figures, char *err)
+{
+    if (self->read_only)
+        return pingyi_fail (err, "%s: opened read-only", self->path);
+    if (self->stopped)
+        return pingyi_fail (err, "shard %u has stopped (see the earlier error)", self->shard);
+    if (venue >= self->election->venue_count || self->slot_of[venue] < 0)
+        return pingyi_fail (err, "venue %u is not on shard %u", venue, self->shard);
+    close_arg_t c = {self->slot_of[venue], issued, collected, sent};
+    if (write_txn (self, close_txn, &c, "venue close", err)) {
+        work_reset (self);
+        return -1;
+    }
+    work_commit (self);
+    self->stats.venue_closes++;
+    self->stats.map_size = self->map_size;
+    if (figures)
+        *figures = self->figures[c.slot];
+    return 0;
+}
+
+int
+pingyi_shard_venue_figures (pingyi_shard_t *self, uint32_t venue, pingyi_venue_figures_t *figures)
+{
+    if (venue >= self->election->venue_count || self->slot_of[venue] < 0)
+        return -1;
+    if (self->read_only) {
+        MDB_txn *txn;
+        if (read_txn (self, &txn, NULL))
+            return -1;
+        int rc = figures_load (self, txn, self->figures, NULL);
+        mdb_txn_abort (txn);
+        if (rc)
+            return -1;
+    }
+    *figures = self->figures[self->slot_of[venue]];
+    return 0;
+}
+
+/*  --------------------------------------------------------------------------
+    Reading: info, snapshot, walks.  */
+
+int
+pingyi_shard_info (pingyi_shard_t *self, pingyi_shard_info_t *info, char *err)
+{
+    if (!self->read_only) {
+        *info = self->info;
+        return 0;
+    }
+    MDB_txn *txn;
+    if (read_txn (self, &txn, err))
+        return -1;
+    int rc = meta_load (self, txn, info, err);
+    mdb_txn_abort (txn);
+    if (rc == -1)
+        return -1;
+    return rc ? lmdb_fail (self, err, "meta", rc) : 0;
+}
+
+int
+pingyi_shard_snapshot (pingyi_shard_t *self, const uint8_t from[PINGYI_COUNTER_KEY_LEN], size_t max_counters,
+                       pingyi_shard_snapshot_t *snap, char *err)
+{
+    memset (snap, 0, sizeof *snap);
+    if (max_counters == 0 || max_counters > PINGYI_SHARD_SNAPSHOT_MAX)
+        max_counters = PINGYI_SHARD_SNAPSHOT_MAX;
+    snap->venues = calloc (self->slot_count + 1, sizeof *snap->venues);
+    snap->counters = malloc (max_counters * sizeof *snap->counters);
+    if (!snap->venues || !snap->counters) {
+        pingyi_shard_snapshot_free (snap);
+        return pingyi_fail (err, "out of memory for a snapshot");
+    }
+    MDB_txn *txn;
+    if (read_txn (self, &txn, err)) {
+        pingyi_shard_snapshot_free (snap);
+        return -1;
+    }
+    MDB_cursor *c = NULL;
+    int rc = meta_load (self, txn, &snap->info, err);
+    if (rc == 0)
+        rc = figures_load (self, txn, snap->venues, err);
+    if (rc == 0)
+        rc = mdb_cursor_open (txn, self->counts, &c);
+    if (rc == 0) {
+        snap->venue_count = self->slot_count;
+        uint8_t start[PINGYI_COUNTER_KEY_LEN] = {0};
+        if (from)
+            memcpy (start, from, sizeof start);
+        MDB_val k = {PINGYI_COUNTER_KEY_LEN, start}, v;
+        rc = mdb_cursor_get (c, &k, &v, MDB_SET_RANGE);
+        while (rc == 0) {
+            if (k.mv_size != PINGYI_COUNTER_KEY_LEN || v.mv_size != 8) {
+                rc = MDB_CORRUPTED;
+                break;
+            }
+            if (snap->counter_count == max_counters) {
+                snap->more = true;
+                memcpy (snap->next, k.mv_data, PINGYI_COUNTER_KEY_LEN);
+                break;
+            }
+            pingyi_counter_t *out = &snap->counters[snap->counter_count++];
+            memcpy (out->key, k.mv_data, PINGYI_COUNTER_KEY_LEN);
+            out->count = get_le64 (v.mv_data);
+            rc = mdb_cursor_get (c, &k, &v, MDB_NEXT);
+        }
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    if (c)
+        mdb_cursor_close (c);
+    mdb_txn_abort (txn);
+    if (rc) {
+        pingyi_shard_snapshot_free (snap);
+        return rc == -1 ? -1 : lmdb_fail (self, err, "snapshot", rc);
+    }
+    return 0;
+}
+
+void
+pingyi_shard_snapshot_free (pingyi_shard_snapshot_t *snap)
+{
+    if (!snap)
+        return;
+    free (snap->venues);
+    free (snap->counters);
+    snap->venues = NULL;
+    snap->counters = NULL;
+    snap->venue_count = snap->counter_count = 0;
+}
+
+/*  Walk one db in key order; step returns non-zero to stop (that value is
+    returned), or -2 for a malformed row.  */
+typedef int (row_fn) (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, void *arg);
+
+static int
+walk (pingyi_shard_t *self, MDB_dbi dbi, row_fn *step, void *fn, void *arg, const char *what, char *err)
+{
+    MDB_txn *txn;
+    if (read_txn (self, &txn, err))
+        return -1;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open (txn, dbi, &c);
+    if (rc) {
+        mdb_txn_abort (txn);
+        return lmdb_fail (self, err, what, rc);
+    }
+    MDB_val k, v;
+    int result = 0;
+    for (rc = mdb_cursor_get (c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get (c, &k, &v, MDB_NEXT)) {
+        result = step (self, &k, &v, fn, arg);
+        if (result)
+            break;
+    }
+    mdb_cursor_close (c);
+    mdb_txn_abort (txn);
+    if (result == -2)
+        return pingyi_fail (err, "%s: %s: malformed row", self->path, what);
+    if (result)
+        return result;
+    if (rc != MDB_NOTFOUND)
+        return lmdb_fail (self, err, what, rc);
+    return 0;
+}
+
+static int
+counter_step (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, void *arg)
+{
+    if (k->mv_size != PINGYI_COUNTER_KEY_LEN || v->mv_size != 8)
+        return -2;
+    return ((pingyi_shard_counter_fn *)fn) (k->mv_data, get_le64 (v->mv_data), arg);
+}
+
+int
+pingyi_shard_foreach_counter (pingyi_shard_t *self, pingyi_shard_counter_fn *fn, void *arg, char *err)
+{
+    return walk (self, self->counts, counter_step, (void *)fn, arg, "counts", err);
+}
+
+int
+pingyi_shard_foreach_venue (pingyi_shard_t *self, pingyi_shard_figures_fn *fn, void *arg, char *err)
+{
+    pingyi_venue_figures_t *all = calloc (self->slot_count + 1, sizeof *all);
+    if (!all)
+        return pingyi_fail (err, "out of memory");
+    MDB_txn *txn;
+    if (read_txn (self, &txn, err)) {
+        free (all);
+        return -1;
+    }
+    int rc = figures_load (self, txn, all, err);
+    mdb_txn_abort (txn);
+    if (rc) {
+        free (all);
+        return rc == -1 ? -1 : lmdb_fail (self, err, "venues", rc);
+    }
+    int result = 0;
+    for (size_t s = 0; s < self->slot_count && !result; s++)
+        result = fn (&all[s], arg);
+    free (all);
+    return result;
+}
+
+static int
+id_step (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, void *arg)
+{
+    (void)self;
+    if (k->mv_size != IDS_KEY_LEN || v->mv_size != IDS_VALUE_LEN)
+        return -2;
+    const uint8_t *kp = k->mv_data, *vp = v->mv_data;
+    pingyi_shard_id_t row;
+    row.venue = (uint32_t)kp[0] << 8 | kp[1];
+    memcpy (row.ballot_id, kp + 2, PINGYI_BALLOT_ID_LEN);
+    row.status = vp[0];
+    row.reason = vp[1];
+    row.sequence = get_le64 (vp + 2);
+    memcpy (row.receipt, vp + 10, PINGYI_RECEIPT_LEN);
+    row.receipt[PINGYI_RECEIPT_LEN] = '\0';
+    return ((pingyi_shard_id_fn *)fn) (&row, arg);
+}
+
+int
+pingyi_shard_foreach_id (pingyi_shard_t *self, pingyi_shard_id_fn *fn, void *arg, char *err)
+{
+    return walk (self, self->ids, id_step, (void *)fn, arg, "ids", err);
+}
+
+static int
+log_step (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, void *arg)
+{
+    (void)self;
+    if (k->mv_size != 8)
+        return -2;
+    uint64_t seq;
+    memcpy (&seq, k->mv_data, 8);
+    return ((pingyi_shard_log_fn *)fn) (seq, v->mv_data, v->mv_size, arg);
+}
+
+int
+pingyi_shard_foreach_log (pingyi_shard_t *self, pingyi_shard_log_fn *fn, void *arg, char *err)
+{
+    return walk (self, self->log, log_step, (void *)fn, arg, "log", err);
+}
+
+/*  --------------------------------------------------------------------------
+    Recount.  */
+
+typedef struct {
+    pingyi_shard_t *self;
+    pingyi_shard_recount_t *report;
+    uint8_t (*keys)[32];
+    tally_t tally;
+    uint64_t *accepted; /* per slot */
+    uint64_t *blank;
+    uint64_t expect;        /* next log key */
+    uint64_t meta_sequence; /* meta.sequence in the recount's transaction */
+} recount_t;
+
+static void problem (pingyi_shard_recount_t *report, const char *fmt, ...) PINGYI_PRINTF (2, 3);
+
+static void
+problem (pingyi_shard_recount_t *report, const char *fmt, ...)
+{
+    if (report->first_problem[0])
+        return;
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (report->first_problem, sizeof report->first_problem, fmt, ap);
+    va_end (ap);
+}
+
+static int
+recount_log (uint64_t seq, const uint8_t *bytes, size_t len, void *arg)
+{
+    recount_t *r = arg;
+    pingyi_shard_t *self = r->self;
+    const pingyi_election_t *e = self->election;
+    pingyi_shard_recount_t *rep = r->report;
+    rep->log_entries++;
+    if (seq != r->expect)
+        problem (rep, "log key %llu where %llu was expected", (unsigned long long)seq,
+                 (unsigned long long)r->expect);
+    r->expect = seq + 1;
+    pingyi_shard_chain_step (rep->chain, rep->chain, seq, bytes, len);
+
+    pingyi_envelope_t env;
+    char perr[PINGYI_ERR_MAX];
+    int venue = -1;
+    size_t body_len = 0;
+    if (pingyi_envelope_parse (bytes, len, &env, perr) ||
+        (venue = find_venue (self, env.venue, env.venue_len)) < 0 || self->slot_of[venue] < 0 ||
+        memcmp (env.fingerprint, e->fingerprint, PINGYI_FP_LEN) != 0 || env.ciphertext_len < PINGYI_MAC_LEN ||
+        env.ciphertext_len - PINGYI_MAC_LEN > sizeof self->body ||
+        pingyi_envelope_open (&env, r->keys[self->slot_of[venue]], self->body, sizeof self->body,
+                              &body_len) ||
+        pingyi_ballot_decode (e, (size_t)venue, self->body, body_len, &self->ballot, perr) !=
+            PINGYI_REJECT_NONE) {
+        rep->failed++;
+        problem (rep, "log entry %llu no longer opens or decodes as a ballot", (unsigned long long)seq);
+        return 0;
+    }
+    rep->reopened++;
+    int32_t slot = self->slot_of[venue];
+    r->accepted[slot]++;
+    if (pingyi_ballot_is_blank (&self->ballot, e))
+        r->blank[slot]++;
+    pingyi_ballot_count (&self->ballot, e, (size_t)venue, tally_count_fn, &r->tally);
+    return 0;
+}
+
+static int
+recount_counter (const uint8_t key[PINGYI_COUNTER_KEY_LEN], uint64_t count, void *arg)
+{
+    recount_t *r = arg;
+    uint64_t k = get_be64 (key);
+    tally_entry_t *e = tally_find (&r->tally, k, false);
+    uint64_t want = e ? e->count : 0;
+    if (e)
+        e->seen = true;
+    r->report->counters_checked++;
+    if (want != count) {
+        r->report->counters_differ++;
+        problem (r->report, "counter %016llx: stored %llu, recount gives %llu", (unsigned long long)k,
+                 (unsigned long long)count, (unsigned long long)want);
+    }
+    return 0;
+}
+
+static int
+recount_id (const pingyi_shard_id_t *row, void *arg)
+{
+    recount_t *r = arg;
+    if (row->status == PINGYI_ACK_ACCEPTED) {
+        r->report->ids_accepted++;
+        if (row->sequence == 0 || row->sequence > r->meta_sequence)
+            problem (r->report, "ids row points at log sequence %llu, outside the log",
+                     (unsigned long long)row->sequence);
+    }
+    return 0;
+}
+
+int
+pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
+                      const uint8_t election_secret[PINGYI_KEY_LEN], pingyi_shard_recount_t *report,
+                      char *err)
+{
+    memset (report, 0, sizeof *report);
+    recount_t r = {.self = self, .report = report, .expect = 1};
+    r.keys = calloc (self->slot_count + 1, sizeof *r.keys);
+    r.accepted = calloc (self->slot_count + 1, sizeof *r.accepted);
+    r.blank = calloc (self->slot_count + 1, sizeof *r.blank);
+    pingyi_venue_figures_t *stored = calloc (self->slot_count + 1, sizeof *stored);
+    int rc = -1;
+    if (!r.keys || !r.accepted || !r.blank || !stored) {
+        pingyi_fail (err, "out of memory");
+        goto done;
+    }
+    if (compute_keys (self, r.keys, keyring, election_secret, err))
+        goto done;
+    /* one read transaction for everything, so log, counts, ids and meta
+       are the same commit even while a worker writes */
+    MDB_txn *txn;
+    if (read_txn (self, &txn, err))
+        goto done;
+    pingyi_shard_info_t info;
+    int lrc = meta_load (self, txn, &info, err);
+    if (lrc == 0)
+        lrc = figures_load (self, txn, stored, err);
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    /* the walks below reuse the helpers' step functions inside this txn */
+    if (lrc == 0 && (lrc = mdb_cursor_open (txn, self->log, &c)) == 0) {
+        for (lrc = mdb_cursor_get (c, &k, &v, MDB_FIRST); lrc == 0;
+             lrc = mdb_cursor_get (c, &k, &v, MDB_NEXT))
+            if (log_step (self, &k, &v, (void *)recount_log, &r) == -2) {
+                lrc = MDB_CORRUPTED;
+                break;
+            }
+        mdb_cursor_close (c);
+        c = NULL;
+        lrc = lrc == MDB_NOTFOUND ? 0 : lrc;
+    }
+    if (lrc == 0 && r.tally.oom)
+        lrc = pingyi_fail (err, "out of memory for the recount");
+    if (lrc == 0 && (lrc = mdb_cursor_open (txn, self->counts, &c)) == 0) {
+        for (lrc = mdb_cursor_get (c, &k, &v, MDB_FIRST); lrc == 0;
+             lrc = mdb_cursor_get (c, &k, &v, MDB_NEXT))
+            if (counter_step (self, &k, &v, (void *)recount_counter, &r) == -2) {
+                lrc = MDB_CORRUPTED;
+                break;
+            }
+        mdb_cursor_close (c);
+        c = NULL;
+        lrc = lrc == MDB_NOTFOUND ? 0 : lrc;
+    }
+    r.meta_sequence = info.sequence;
+    if (lrc == 0 && (lrc = mdb_cursor_open (txn, self->ids, &c)) == 0) {
+        for (lrc = mdb_cursor_get (c, &k, &v, MDB_FIRST); lrc == 0;
+             lrc = mdb_cursor_get (c, &k, &v, MDB_NEXT))
+            if (id_step (self, &k, &v, (void *)recount_id, &r) == -2) {
+                lrc = MDB_CORRUPTED;
+                break;
+            }
+        mdb_cursor_close (c);
+        lrc = lrc == MDB_NOTFOUND ? 0 : lrc;
+    }
+    mdb_txn_abort (txn);
+    if (lrc) {
+        if (lrc != -1)
+            lmdb_fail (self, err, "recount", lrc);
+        goto done;
+    }
+    /* counters the recount made that the db does not hold */
+    for (size_t i = 0; i < r.tally.cap; i++) {
+        tally_entry_t *e = &r.tally.slots[i];
+        if (e->count && !e->seen) {
+            report->counters_checked++;
+            report->counters_differ++;
+            problem (report, "counter %016llx: missing, recount gives %llu", (unsigned long long)e->key,
+                     (unsigned long long)e->count);
+        }
+    }
+    report->sequence_ok = info.sequence == report->log_entries && r.expect == report->log_entries + 1 &&
+                          report->ids_accepted == report->log_entries;
+    if (!report->sequence_ok)
+        problem (report, "meta sequence %llu, log entries %llu, accepted ids %llu",
+                 (unsigned long long)info.sequence, (unsigned long long)report->log_entries,
+                 (unsigned long long)report->ids_accepted);
+    report->chain_ok = memcmp (report->chain, info.chain, 32) == 0;
+    if (!report->chain_ok)
+        problem (report, "chain head differs from the chain recomputed over the log");
+    report->figures_ok = true;
+    for (size_t s = 0; s < self->slot_count; s++)
+        if (stored[s].accepted != r.accepted[s] || stored[s].blank != r.blank[s]) {
+            report->figures_ok = false;
+            problem (report, "venue %s: figures say %llu accepted (%llu blank), the log gives %llu (%llu)",
+                     self->election->venues[self->venue_of[s]].id, (unsigned long long)stored[s].accepted,
+                     (unsigned long long)stored[s].blank, (unsigned long long)r.accepted[s],
+                     (unsigned long long)r.blank[s]);
+        }
+    report->ok = report->sequence_ok && report->chain_ok && report->figures_ok && report->failed == 0 &&
+                 report->counters_differ == 0 && !report->first_problem[0];
+    rc = 0;
+done:
+    if (r.keys) {
+        sodium_memzero (r.keys, (self->slot_count + 1) * sizeof *r.keys);
+        free (r.keys);
+    }
+    free (r.accepted);
+    free (r.blank);
+    free (stored);
+    tally_free (&r.tally);
+    return rc;
+}
+
+/*  --------------------------------------------------------------------------
+    Accessors.  */
+
+void
+pingyi_shard_stats (const pingyi_shard_t *self, pingyi_shard_stats_t *stats)
+{
+    *stats = self->stats;
+    stats->stopped = self->stopped;
+    stats->map_size = self->map_size;
+    stats->sequence = self->info.sequence;
+}
+
+uint32_t
+pingyi_shard_number (const pingyi_shard_t *self)
+{
+    return self->shard;
+}
+
+bool
+pingyi_shard_stopped (const pingyi_shard_t *self)
+{
+    return self->stopped;
+}
