@@ -167,6 +167,7 @@ typedef struct {
     uint64_t bad_shown, bad_hidden;
     bool warned_reject[PINGYI_REJECT_COUNT_];
     bool warned_mismatch, warned_closed, warned_decode, warned_type;
+    int64_t retry_warned_ms;
     int exit_code;                 /* set when the loop must stop */
     const char *stop_reason;
 } client_t;
@@ -889,6 +890,14 @@ on_frame (client_t *c, const uint8_t *frame, size_t len, int64_t now)
     case PINGYI_MSG_ACK:
         return on_ack (c, &m);
     case PINGYI_MSG_RETRY:
+        /*  Usually no worker owns the venue's shard right now: say so once
+            in a while, not once per batch.  */
+        if (!c->retry_warned_ms || now - c->retry_warned_ms >= 30000) {
+            c->retry_warned_ms = now;
+            say (c, "warn", "broker says retry later: %.*s (resending with backoff)",
+                 (int) (m.u.retry.reason.len > 300 ? 300 : m.u.retry.reason.len),
+                 m.u.retry.reason.p ? m.u.retry.reason.p : "");
+        }
         reschedule (c, m.u.retry.tag, m.u.retry.retry_ms, now);
         return 0;
     case PINGYI_MSG_VENUE_STATUS:
@@ -1121,7 +1130,7 @@ summary (client_t *c, const char *receipts, uint64_t receipt_count, bool receipt
         }
         else
             json_object_set_new (o, "reconciliation", json_null ());
-        json_dumpf (o, stdout, JSON_COMPACT);
+        json_dumpf (o, stdout, JSON_COMPACT | JSON_REAL_PRECISION (6));
         fputc ('\n', stdout);
         json_decref (o);
         fflush (stdout);
