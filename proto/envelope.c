@@ -22,7 +22,7 @@
 #define ID_OFF(L) (34 + (L))
 #define NONCE_OFF(L) (50 + (L))
 #define CT_OFF(L) (74 + (L))
-#define MIN_LEN PINGYI_ENVELOPE_OVERHEAD (1)   /* 91: one-byte venue id, empty body */
+#define MIN_LEN PINGYI_ENVELOPE_OVERHEAD (1) /* 91: one-byte venue id, empty body */
 
 /*  libsodium must be initialised once before randombytes and the AEAD are
     used; sodium_init is idempotent and thread-safe, so calling it on every
@@ -46,7 +46,8 @@ pingyi_envelope_parse (const uint8_t *buf, size_t len, pingyi_envelope_t *env, c
     if (venue_len < 1 || venue_len > PINGYI_ID_MAX)
         return pingyi_fail (err, "envelope: venue id length %zu (must be 1..%d)", venue_len, PINGYI_ID_MAX);
     if (len < (size_t) PINGYI_ENVELOPE_OVERHEAD (venue_len))
-        return pingyi_fail (err, "envelope: %zu bytes, shorter than the %zu-byte minimum for a %zu-byte venue id",
+        return pingyi_fail (err,
+                            "envelope: %zu bytes, shorter than the %zu-byte minimum for a %zu-byte venue id",
                             len, (size_t) PINGYI_ENVELOPE_OVERHEAD (venue_len), venue_len);
     env->fingerprint = buf + OFF_FP;
     env->venue = (const char *) buf + OFF_VENUE;
@@ -98,8 +99,7 @@ pingyi_envelope_seal_with_nonce (uint8_t *out, size_t cap, const uint8_t fp[PING
     unsigned long long ct_len = 0;
     if (crypto_aead_xchacha20poly1305_ietf_encrypt (out + CT_OFF (venue_len), &ct_len, body, body_len, out,
                                                     NONCE_OFF (venue_len), NULL, out + NONCE_OFF (venue_len),
-                                                    key)
-        != 0)
+                                                    key) != 0)
         return 0;
     return CT_OFF (venue_len) + (size_t) ct_len;
 }
@@ -132,8 +132,7 @@ pingyi_envelope_open (const pingyi_envelope_t *env, const uint8_t key[32], uint8
     unsigned long long m_len = 0;
     if (crypto_aead_xchacha20poly1305_ietf_decrypt (body ? body : none, &m_len, NULL, env->ciphertext,
                                                     env->ciphertext_len, env->bytes, env->header_len,
-                                                    env->nonce, key)
-        != 0)
+                                                    env->nonce, key) != 0)
         return -1;
     *body_len = (size_t) m_len;
     return 0;
@@ -143,7 +142,7 @@ void
 pingyi_envelope_receipt (char out[PINGYI_RECEIPT_LEN + 1], const uint8_t *env, size_t len)
 {
     uint8_t digest[32];
-    (void) sodium_ready ();   /* picks the fastest BLAKE2b; the reference one works without it */
+    (void) sodium_ready (); /* picks the fastest BLAKE2b; the reference one works without it */
     crypto_generichash (digest, sizeof digest, env, len, NULL, 0);
     pingyi_hex (out, digest, PINGYI_RECEIPT_LEN / 2);
 }

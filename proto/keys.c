@@ -112,8 +112,8 @@ pingyi_key_read_secret (const char *path, uint8_t secret[PINGYI_KEY_LEN], char *
     int rc = 0;
     if (e)
         rc = pingyi_fail (err, "%s: cannot read: %s", path, strerror (e));
-    else if (!(got == KEY_HEX_LEN || (got == KEY_HEX_LEN + 1 && buf[KEY_HEX_LEN] == '\n'))
-             || pingyi_unhex (secret, PINGYI_KEY_LEN, buf, KEY_HEX_LEN) != 0) {
+    else if (!(got == KEY_HEX_LEN || (got == KEY_HEX_LEN + 1 && buf[KEY_HEX_LEN] == '\n')) ||
+             pingyi_unhex (secret, PINGYI_KEY_LEN, buf, KEY_HEX_LEN) != 0) {
         sodium_memzero (secret, PINGYI_KEY_LEN);
         rc = pingyi_fail (err, "%s: not a key (expected %d hex digits)", path, KEY_HEX_LEN);
     }
@@ -134,10 +134,10 @@ pingyi_key_public (uint8_t public_key[PINGYI_KEY_LEN], const uint8_t secret[PING
 
 struct pingyi_keyring_t {
     pingyi_keyring_entry_t *entries;
-    size_t *lines;        /* line of each entry, for "first on line N" */
+    size_t *lines; /* line of each entry, for "first on line N" */
     size_t count;
     size_t cap;
-    size_t *by_curve;     /* entries with a curve key, sorted by it */
+    size_t *by_curve; /* entries with a curve key, sorted by it */
     size_t curve_count;
 };
 
@@ -230,8 +230,9 @@ parse_line (const char *path, size_t line_no, const char *s, size_t len, pingyi_
     for (size_t i = 0; i < len; i++)
         cols += s[i] == '\t';
     if (cols != 4)
-        return pingyi_fail (err, "%s:%zu: expected 4 tab-separated columns (role, name, curve key, box key), got %zu",
-                            path, line_no, cols);
+        return pingyi_fail (
+            err, "%s:%zu: expected 4 tab-separated columns (role, name, curve key, box key), got %zu", path,
+            line_no, cols);
     const char *col[4];
     size_t col_len[4];
     const char *p = s, *end = s + len;
@@ -245,8 +246,9 @@ parse_line (const char *path, size_t line_no, const char *s, size_t len, pingyi_
     memset (e, 0, sizeof *e);
     e->role = pingyi_role_parse (col[0], col_len[0]);
     if (e->role == PINGYI_ROLE_NONE)
-        return pingyi_fail (err, "%s:%zu: unknown role \"%.*s\" (want broker, worker, aggregator, operator, venue "
-                                 "or election)",
+        return pingyi_fail (err,
+                            "%s:%zu: unknown role \"%.*s\" (want broker, worker, aggregator, operator, venue "
+                            "or election)",
                             path, line_no, (int) (col_len[0] > 32 ? 32 : col_len[0]), col[0]);
     if (col_len[1] < 1 || col_len[1] > PINGYI_NAME_MAX)
         return pingyi_fail (err, "%s:%zu: name length %zu (must be 1..%d)", path, line_no, col_len[1],
@@ -308,7 +310,7 @@ by_name (const void *a, const void *b)
     int c = strcmp (x->name, y->name);
     if (c)
         return c;
-    return i < j ? -1 : i > j;   /* entries are in line order */
+    return i < j ? -1 : i > j; /* entries are in line order */
 }
 
 static int
@@ -352,8 +354,8 @@ check_duplicates (pingyi_keyring_t *self, const char *path, char *err)
             order[m++] = i;
     qsort (order, m, sizeof *order, by_curve);
     for (size_t i = 1; i < m; i++)
-        if (!memcmp (self->entries[order[i - 1]].curve, self->entries[order[i]].curve, PINGYI_KEY_LEN)
-            && order[i] < worst) {
+        if (!memcmp (self->entries[order[i - 1]].curve, self->entries[order[i]].curve, PINGYI_KEY_LEN) &&
+            order[i] < worst) {
             worst = order[i];
             first = order[i - 1];
             curve_dup = true;

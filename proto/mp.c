@@ -89,18 +89,19 @@ type_name (uint8_t b)
     shared buffer.  */
 #define GOT_ROW(want)                                                                                        \
     {                                                                                                        \
-        "expected " want ", got uint", "expected " want ", got int", "expected " want ", got map",          \
-            "expected " want ", got array", "expected " want ", got str", "expected " want ", got bin",     \
-            "expected " want ", got nil", "expected " want ", got bool", "expected " want ", got float",    \
-            "expected " want ", got ext", "expected " want ", got invalid"                                  \
+        "expected " want ", got uint", "expected " want ", got int", "expected " want ", got map",           \
+            "expected " want ", got array", "expected " want ", got str", "expected " want ", got bin",      \
+            "expected " want ", got nil", "expected " want ", got bool", "expected " want ", got float",     \
+            "expected " want ", got ext", "expected " want ", got invalid"                                   \
     }
-static const char *const got_names[] = {"uint", "int", "map", "array", "str", "bin",
-                                        "nil",  "bool", "float", "ext", "invalid"};
+static const char *const got_names[] = {"uint", "int",  "map",   "array", "str",    "bin",
+                                        "nil",  "bool", "float", "ext",   "invalid"};
 #define GOT_COUNT (sizeof got_names / sizeof got_names[0])
-static const char *const want_names[] = {"uint", "int", "map", "array", "str", "bin", "nil", "bool", "number"};
-static const char *const reasons[][GOT_COUNT] = {GOT_ROW ("uint"), GOT_ROW ("int"),  GOT_ROW ("map"),
-                                                 GOT_ROW ("array"), GOT_ROW ("str"), GOT_ROW ("bin"),
-                                                 GOT_ROW ("nil"),  GOT_ROW ("bool"), GOT_ROW ("number")};
+static const char *const want_names[] = {"uint", "int", "map",  "array", "str",
+                                         "bin",  "nil", "bool", "number"};
+static const char *const reasons[][GOT_COUNT] = {GOT_ROW ("uint"),  GOT_ROW ("int"),  GOT_ROW ("map"),
+                                                 GOT_ROW ("array"), GOT_ROW ("str"),  GOT_ROW ("bin"),
+                                                 GOT_ROW ("nil"),   GOT_ROW ("bool"), GOT_ROW ("number")};
 
 static int
 wrong_type (pingyi_mp_t *r, const char *want)
@@ -115,7 +116,7 @@ wrong_type (pingyi_mp_t *r, const char *want)
             for (size_t g = 0; g < GOT_COUNT; g++)
                 if (!strcmp (got_names[g], got))
                     return fail (r, reasons[w][g]);
-    return fail (r, "wrong type");   /* unreachable: both tables cover every name */
+    return fail (r, "wrong type"); /* unreachable: both tables cover every name */
 }
 
 static int

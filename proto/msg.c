@@ -29,9 +29,9 @@
    Names  */
 
 static const char *const type_names[PINGYI_MSG_TYPE_MAX_ + 1] = {
-    NULL,          "HELLO",        "READY",       "HEARTBEAT", "SUBMIT",      "ACK",
-    "RETRY",       "ERROR",        "VENUE_OPEN",  "VENUE_CLOSE", "VENUE_STATUS", "TALLY_QUERY",
-    "SNAPSHOT",    "STATS_QUERY",  "STATS",       "FORWARD",   "REPLY",
+    NULL,       "HELLO",       "READY",      "HEARTBEAT",   "SUBMIT",       "ACK",
+    "RETRY",    "ERROR",       "VENUE_OPEN", "VENUE_CLOSE", "VENUE_STATUS", "TALLY_QUERY",
+    "SNAPSHOT", "STATS_QUERY", "STATS",      "FORWARD",     "REPLY",
 };
 
 /*  Array length of each message, version and type included.  */
@@ -142,8 +142,8 @@ str_problem (const char *p, uint32_t len, str_kind_t kind)
             cp = cp << 6 | (s[i + k] & 0x3f);
         }
         /* Overlong forms, UTF-16 surrogates, beyond U+10FFFF.  */
-        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff)
-            || cp > 0x10ffff)
+        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
+            cp > 0x10ffff)
             return "str is not valid UTF-8";
         i += need + 1;
     }
@@ -301,7 +301,7 @@ static bool
 list_step (pingyi_list_t *list, pingyi_mp_t *r, int rc)
 {
     if (rc) {
-        list->index = list->count;   /* wrong kind of list: stop for good */
+        list->index = list->count; /* wrong kind of list: stop for good */
         return false;
     }
     list->p = r->p;
@@ -372,7 +372,7 @@ pingyi_list_next_stat (pingyi_list_t *list, pingyi_stat_t *v)
 
 typedef struct {
     pingyi_mp_t r;
-    const char *name;   /* message name, for errors */
+    const char *name; /* message name, for errors */
     char *err;
 } dec_t;
 
@@ -497,9 +497,9 @@ decode_body (dec_t *d, pingyi_msg_t *m)
 {
     switch (m->type) {
     case PINGYI_MSG_HELLO:
-        if (get_fixed (d, "fingerprint", m->u.hello.fingerprint, PINGYI_FP_LEN)
-            || get_name (d, "name", &m->u.hello.name, 1)
-            || get_list (d, "shards", &m->u.hello.shards, PINGYI_SHARDS_LISTED_MAX, ITEM_SHARD))
+        if (get_fixed (d, "fingerprint", m->u.hello.fingerprint, PINGYI_FP_LEN) ||
+            get_name (d, "name", &m->u.hello.name, 1) ||
+            get_list (d, "shards", &m->u.hello.shards, PINGYI_SHARDS_LISTED_MAX, ITEM_SHARD))
             return -1;
         return 0;
     case PINGYI_MSG_READY:
@@ -507,43 +507,42 @@ decode_body (dec_t *d, pingyi_msg_t *m)
     case PINGYI_MSG_HEARTBEAT:
         return 0;
     case PINGYI_MSG_SUBMIT:
-        if (get_uint (d, "tag", &m->u.submit.tag, UINT64_MAX)
-            || get_fixed (d, "fingerprint", m->u.submit.fingerprint, PINGYI_FP_LEN)
-            || get_name (d, "venue", &m->u.submit.venue, 1)
-            || get_list (d, "envelopes", &m->u.submit.envelopes, PINGYI_BATCH_MAX, ITEM_ENVELOPE))
+        if (get_uint (d, "tag", &m->u.submit.tag, UINT64_MAX) ||
+            get_fixed (d, "fingerprint", m->u.submit.fingerprint, PINGYI_FP_LEN) ||
+            get_name (d, "venue", &m->u.submit.venue, 1) ||
+            get_list (d, "envelopes", &m->u.submit.envelopes, PINGYI_BATCH_MAX, ITEM_ENVELOPE))
             return -1;
         return 0;
     case PINGYI_MSG_ACK:
-        if (get_uint (d, "tag", &m->u.ack.tag, UINT64_MAX)
-            || get_list (d, "results", &m->u.ack.results, PINGYI_BATCH_MAX, ITEM_ACK))
+        if (get_uint (d, "tag", &m->u.ack.tag, UINT64_MAX) ||
+            get_list (d, "results", &m->u.ack.results, PINGYI_BATCH_MAX, ITEM_ACK))
             return -1;
         return 0;
     case PINGYI_MSG_RETRY:
-        if (get_uint (d, "tag", &m->u.retry.tag, UINT64_MAX)
-            || get_u32 (d, "retry_ms", &m->u.retry.retry_ms, UINT32_MAX)
-            || get_text (d, "reason", &m->u.retry.reason))
+        if (get_uint (d, "tag", &m->u.retry.tag, UINT64_MAX) ||
+            get_u32 (d, "retry_ms", &m->u.retry.retry_ms, UINT32_MAX) ||
+            get_text (d, "reason", &m->u.retry.reason))
             return -1;
         return 0;
     case PINGYI_MSG_ERROR:
-        if (get_uint (d, "tag", &m->u.error.tag, UINT64_MAX)
-            || get_u32 (d, "code", &m->u.error.code, UINT32_MAX)
-            || get_text (d, "text", &m->u.error.text))
+        if (get_uint (d, "tag", &m->u.error.tag, UINT64_MAX) ||
+            get_u32 (d, "code", &m->u.error.code, UINT32_MAX) || get_text (d, "text", &m->u.error.text))
             return -1;
         return 0;
     case PINGYI_MSG_VENUE_OPEN:
-        if (get_uint (d, "tag", &m->u.venue_open.tag, UINT64_MAX)
-            || get_fixed (d, "fingerprint", m->u.venue_open.fingerprint, PINGYI_FP_LEN)
-            || get_name (d, "venue", &m->u.venue_open.venue, 1))
+        if (get_uint (d, "tag", &m->u.venue_open.tag, UINT64_MAX) ||
+            get_fixed (d, "fingerprint", m->u.venue_open.fingerprint, PINGYI_FP_LEN) ||
+            get_name (d, "venue", &m->u.venue_open.venue, 1))
             return -1;
         return 0;
     case PINGYI_MSG_VENUE_CLOSE:
         /* Counts fit int64 because venue figures carry them signed.  */
-        if (get_uint (d, "tag", &m->u.venue_close.tag, UINT64_MAX)
-            || get_fixed (d, "fingerprint", m->u.venue_close.fingerprint, PINGYI_FP_LEN)
-            || get_name (d, "venue", &m->u.venue_close.venue, 1)
-            || get_uint (d, "issued", &m->u.venue_close.issued, INT64_MAX)
-            || get_uint (d, "collected", &m->u.venue_close.collected, INT64_MAX)
-            || get_uint (d, "sent", &m->u.venue_close.sent, INT64_MAX))
+        if (get_uint (d, "tag", &m->u.venue_close.tag, UINT64_MAX) ||
+            get_fixed (d, "fingerprint", m->u.venue_close.fingerprint, PINGYI_FP_LEN) ||
+            get_name (d, "venue", &m->u.venue_close.venue, 1) ||
+            get_uint (d, "issued", &m->u.venue_close.issued, INT64_MAX) ||
+            get_uint (d, "collected", &m->u.venue_close.collected, INT64_MAX) ||
+            get_uint (d, "sent", &m->u.venue_close.sent, INT64_MAX))
             return -1;
         return 0;
     case PINGYI_MSG_VENUE_STATUS: {
@@ -555,27 +554,27 @@ decode_body (dec_t *d, pingyi_msg_t *m)
         return 0;
     }
     case PINGYI_MSG_TALLY_QUERY:
-        if (get_uint (d, "tag", &m->u.tally_query.tag, UINT64_MAX)
-            || get_u32 (d, "shard", &m->u.tally_query.shard, PINGYI_MAX_SHARD_INDEX)
-            || get_fixed (d, "from", m->u.tally_query.from, 8))
+        if (get_uint (d, "tag", &m->u.tally_query.tag, UINT64_MAX) ||
+            get_u32 (d, "shard", &m->u.tally_query.shard, PINGYI_MAX_SHARD_INDEX) ||
+            get_fixed (d, "from", m->u.tally_query.from, 8))
             return -1;
         return 0;
     case PINGYI_MSG_SNAPSHOT:
-        if (get_uint (d, "tag", &m->u.snapshot.tag, UINT64_MAX)
-            || get_u32 (d, "shard", &m->u.snapshot.shard, PINGYI_MAX_SHARD_INDEX)
-            || get_u32 (d, "shard_count", &m->u.snapshot.shard_count, PINGYI_MAX_SHARD_INDEX + 1))
+        if (get_uint (d, "tag", &m->u.snapshot.tag, UINT64_MAX) ||
+            get_u32 (d, "shard", &m->u.snapshot.shard, PINGYI_MAX_SHARD_INDEX) ||
+            get_u32 (d, "shard_count", &m->u.snapshot.shard_count, PINGYI_MAX_SHARD_INDEX + 1))
             return -1;
         if (m->u.snapshot.shard_count < 1)
             return pingyi_fail (d->err, "%s.shard_count: must be at least 1", d->name);
         if (m->u.snapshot.shard >= m->u.snapshot.shard_count)
             return pingyi_fail (d->err, "%s.shard: %" PRIu32 " is not below shard_count %" PRIu32, d->name,
                                 m->u.snapshot.shard, m->u.snapshot.shard_count);
-        if (get_fixed (d, "fingerprint", m->u.snapshot.fingerprint, PINGYI_FP_LEN)
-            || get_uint (d, "sequence", &m->u.snapshot.sequence, UINT64_MAX)
-            || get_fixed (d, "chain_head", m->u.snapshot.chain_head, 32)
-            || get_list (d, "venues", &m->u.snapshot.venues, PINGYI_SNAPSHOT_VENUES_MAX, ITEM_FIGURES)
-            || get_list (d, "counters", &m->u.snapshot.counters, PINGYI_SNAPSHOT_COUNTERS_MAX, ITEM_COUNTER)
-            || get_bool (d, "more", &m->u.snapshot.more) || get_fixed (d, "next", m->u.snapshot.next, 8))
+        if (get_fixed (d, "fingerprint", m->u.snapshot.fingerprint, PINGYI_FP_LEN) ||
+            get_uint (d, "sequence", &m->u.snapshot.sequence, UINT64_MAX) ||
+            get_fixed (d, "chain_head", m->u.snapshot.chain_head, 32) ||
+            get_list (d, "venues", &m->u.snapshot.venues, PINGYI_SNAPSHOT_VENUES_MAX, ITEM_FIGURES) ||
+            get_list (d, "counters", &m->u.snapshot.counters, PINGYI_SNAPSHOT_COUNTERS_MAX, ITEM_COUNTER) ||
+            get_bool (d, "more", &m->u.snapshot.more) || get_fixed (d, "next", m->u.snapshot.next, 8))
             return -1;
         return 0;
     case PINGYI_MSG_STATS_QUERY: {
@@ -588,27 +587,27 @@ decode_body (dec_t *d, pingyi_msg_t *m)
         return 0;
     }
     case PINGYI_MSG_STATS:
-        if (get_uint (d, "tag", &m->u.stats.tag, UINT64_MAX)
-            || get_name (d, "source", &m->u.stats.source, 1)
-            || get_list (d, "stats", &m->u.stats.stats, PINGYI_STATS_MAX, ITEM_STAT))
+        if (get_uint (d, "tag", &m->u.stats.tag, UINT64_MAX) ||
+            get_name (d, "source", &m->u.stats.source, 1) ||
+            get_list (d, "stats", &m->u.stats.stats, PINGYI_STATS_MAX, ITEM_STAT))
             return -1;
         return 0;
     case PINGYI_MSG_FORWARD: {
         uint64_t role;
-        if (get_bin (d, "route", &m->u.forward.route, 1, PINGYI_ROUTE_MAX)
-            || get_uint (d, "role", &role, PINGYI_ROLE_BROKER))
+        if (get_bin (d, "route", &m->u.forward.route, 1, PINGYI_ROUTE_MAX) ||
+            get_uint (d, "role", &role, PINGYI_ROLE_BROKER))
             return -1;
         if (role < PINGYI_ROLE_VENUE)
             return pingyi_fail (d->err, "%s.role: 0 is not a role", d->name);
         m->u.forward.role = (uint8_t) role;
-        if (get_name (d, "sender", &m->u.forward.sender, 0)
-            || get_bin (d, "inner", &m->u.forward.inner, 1, PINGYI_INNER_MAX))
+        if (get_name (d, "sender", &m->u.forward.sender, 0) ||
+            get_bin (d, "inner", &m->u.forward.inner, 1, PINGYI_INNER_MAX))
             return -1;
         return 0;
     }
     case PINGYI_MSG_REPLY:
-        if (get_bin (d, "route", &m->u.reply.route, 1, PINGYI_ROUTE_MAX)
-            || get_bin (d, "inner", &m->u.reply.inner, 1, PINGYI_INNER_MAX))
+        if (get_bin (d, "route", &m->u.reply.route, 1, PINGYI_ROUTE_MAX) ||
+            get_bin (d, "inner", &m->u.reply.inner, 1, PINGYI_INNER_MAX))
             return -1;
         return 0;
     }

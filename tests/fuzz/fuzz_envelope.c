@@ -25,8 +25,8 @@ derive_key (void)
     uint8_t venue_sk[32], election_sk[32], election_pk[32];
     memset (venue_sk, 0x01, sizeof venue_sk);
     memset (election_sk, 0x02, sizeof election_sk);
-    if (sodium_init () < 0 || crypto_scalarmult_base (election_pk, election_sk) != 0
-        || pingyi_envelope_key (key, election_pk, venue_sk) != 0)
+    if (sodium_init () < 0 || crypto_scalarmult_base (election_pk, election_sk) != 0 ||
+        pingyi_envelope_key (key, election_pk, venue_sk) != 0)
         abort ();
 }
 
@@ -54,14 +54,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             abort ();
         return 0;
     }
-    if (env.venue_len < 1 || env.venue_len > PINGYI_ID_MAX || env.header_len != 50 + env.venue_len
-        || env.ciphertext_len < PINGYI_MAC_LEN || env.len != size
-        || !inside (env.fingerprint, PINGYI_FP_LEN, data, size)
-        || !inside ((const uint8_t *) env.venue, env.venue_len, data, size)
-        || !inside (env.ballot_id, PINGYI_BALLOT_ID_LEN, data, size)
-        || !inside (env.nonce, PINGYI_NONCE_LEN, data, size)
-        || !inside (env.ciphertext, env.ciphertext_len, data, size)
-        || env.ciphertext + env.ciphertext_len != data + size)
+    if (env.venue_len < 1 || env.venue_len > PINGYI_ID_MAX || env.header_len != 50 + env.venue_len ||
+        env.ciphertext_len < PINGYI_MAC_LEN || env.len != size ||
+        !inside (env.fingerprint, PINGYI_FP_LEN, data, size) ||
+        !inside ((const uint8_t *) env.venue, env.venue_len, data, size) ||
+        !inside (env.ballot_id, PINGYI_BALLOT_ID_LEN, data, size) ||
+        !inside (env.nonce, PINGYI_NONCE_LEN, data, size) ||
+        !inside (env.ciphertext, env.ciphertext_len, data, size) ||
+        env.ciphertext + env.ciphertext_len != data + size)
         abort ();
     sink ^= env.venue[env.venue_len - 1] ^ env.ciphertext[env.ciphertext_len - 1];
 
@@ -70,8 +70,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         return 0;
     if (body_len != env.ciphertext_len - PINGYI_MAC_LEN)
         abort ();
-    size_t n = pingyi_envelope_seal_with_nonce (again, sizeof again, env.fingerprint, env.venue, env.venue_len,
-                                                env.ballot_id, body, body_len, key, env.nonce);
+    size_t n = pingyi_envelope_seal_with_nonce (again, sizeof again, env.fingerprint, env.venue,
+                                                env.venue_len, env.ballot_id, body, body_len, key, env.nonce);
     if (n != size || memcmp (again, data, size) != 0)
         abort ();
     return 0;
@@ -104,17 +104,19 @@ write_seeds (const char *dir)
         id[i] = (uint8_t) (0x10 + i);
     for (int i = 0; i < 24; i++)
         nonce[i] = (uint8_t) (0x20 + i);
-    size_t n = pingyi_envelope_seal_with_nonce (out, sizeof out, fp, "v01", 3, id, ballot, sizeof ballot, key, nonce);
+    size_t n = pingyi_envelope_seal_with_nonce (out, sizeof out, fp, "v01", 3, id, ballot, sizeof ballot, key,
+                                                nonce);
     write_seed (dir, "valid-v01", out, n);
     nonce[0] ^= 0xff;
     n = pingyi_envelope_seal_with_nonce (out, sizeof out, fp, "v", 1, id, NULL, 0, key, nonce);
     write_seed (dir, "valid-empty-body", out, n);
     char venue[64];
     memset (venue, 'x', sizeof venue);
-    n = pingyi_envelope_seal_with_nonce (out, sizeof out, fp, venue, sizeof venue, id, ballot, sizeof ballot, key,
-                                        nonce);
+    n = pingyi_envelope_seal_with_nonce (out, sizeof out, fp, venue, sizeof venue, id, ballot, sizeof ballot,
+                                         key, nonce);
     write_seed (dir, "valid-longest-venue", out, n);
-    n = pingyi_envelope_seal_with_nonce (out, sizeof out, fp, "v01", 3, id, ballot, sizeof ballot, key, nonce);
+    n = pingyi_envelope_seal_with_nonce (out, sizeof out, fp, "v01", 3, id, ballot, sizeof ballot, key,
+                                         nonce);
     out[n - 1] ^= 1;
     write_seed (dir, "bad-tag", out, n);
     out[n - 1] ^= 1;

@@ -75,8 +75,8 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
         pingyi_msg_heartbeat (w);
         break;
     case PINGYI_MSG_SUBMIT:
-        pingyi_msg_submit_begin (w, m->u.submit.tag, m->u.submit.fingerprint, cstr (a, sizeof a, m->u.submit.venue),
-                                 m->u.submit.envelopes.count);
+        pingyi_msg_submit_begin (w, m->u.submit.tag, m->u.submit.fingerprint,
+                                 cstr (a, sizeof a, m->u.submit.venue), m->u.submit.envelopes.count);
         for (n = 0; pingyi_list_next_bin (&m->u.submit.envelopes, &bin); n++) {
             if (bin.len < 1 || bin.len > PINGYI_ENVELOPE_MAX)
                 abort ();
@@ -123,8 +123,8 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
         if (m->u.snapshot.shard >= m->u.snapshot.shard_count)
             abort ();
         pingyi_msg_snapshot_begin (w, m->u.snapshot.tag, m->u.snapshot.shard, m->u.snapshot.shard_count,
-                                   m->u.snapshot.fingerprint, m->u.snapshot.sequence, m->u.snapshot.chain_head,
-                                   m->u.snapshot.venues.count);
+                                   m->u.snapshot.fingerprint, m->u.snapshot.sequence,
+                                   m->u.snapshot.chain_head, m->u.snapshot.venues.count);
         for (n = 0; pingyi_list_next_figures (&m->u.snapshot.venues, &fig); n++) {
             if (fig.issued < -1 || fig.collected < -1 || fig.sent < -1)
                 abort ();
@@ -143,7 +143,8 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
         pingyi_msg_stats_query (w, m->u.stats_query.tag, m->u.stats_query.shard);
         break;
     case PINGYI_MSG_STATS:
-        pingyi_msg_stats_begin (w, m->u.stats.tag, cstr (a, sizeof a, m->u.stats.source), m->u.stats.stats.count);
+        pingyi_msg_stats_begin (w, m->u.stats.tag, cstr (a, sizeof a, m->u.stats.source),
+                                m->u.stats.stats.count);
         for (n = 0; pingyi_list_next_stat (&m->u.stats.stats, &stat); n++)
             pingyi_msg_stat (w, cstr (b, sizeof b, stat.name), stat.value);
         if (n != m->u.stats.stats.count)
@@ -152,17 +153,18 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
     case PINGYI_MSG_FORWARD:
         touch (m->u.forward.route.p, m->u.forward.route.len);
         touch (m->u.forward.inner.p, m->u.forward.inner.len);
-        pingyi_msg_forward (w, m->u.forward.route.p, m->u.forward.route.len, (pingyi_role_t) m->u.forward.role,
-                            m->u.forward.sender.p, m->u.forward.sender.len, m->u.forward.inner.p,
-                            m->u.forward.inner.len);
+        pingyi_msg_forward (w, m->u.forward.route.p, m->u.forward.route.len,
+                            (pingyi_role_t) m->u.forward.role, m->u.forward.sender.p, m->u.forward.sender.len,
+                            m->u.forward.inner.p, m->u.forward.inner.len);
         break;
     case PINGYI_MSG_REPLY:
         touch (m->u.reply.route.p, m->u.reply.route.len);
         touch (m->u.reply.inner.p, m->u.reply.inner.len);
-        pingyi_msg_reply (w, m->u.reply.route.p, m->u.reply.route.len, m->u.reply.inner.p, m->u.reply.inner.len);
+        pingyi_msg_reply (w, m->u.reply.route.p, m->u.reply.route.len, m->u.reply.inner.p,
+                          m->u.reply.inner.len);
         break;
     default:
-        abort ();   /* decode accepted a type it does not know */
+        abort (); /* decode accepted a type it does not know */
     }
 }
 
@@ -174,10 +176,10 @@ check_frame (const uint8_t *data, size_t size, int depth)
     err[0] = '\0';
     if (pingyi_msg_decode (data, size, &m, err) != 0) {
         if (err[0] == '\0')
-            abort ();   /* every refusal has a reason */
+            abort (); /* every refusal has a reason */
         return;
     }
-    pingyi_msg_t again = m;   /* lists are walked twice: once here, once below */
+    pingyi_msg_t again = m; /* lists are walked twice: once here, once below */
 
     /* The inner frame of a wrapper is a frame of its own.  */
     if (depth == 0 && m.type == PINGYI_MSG_FORWARD)
@@ -191,12 +193,12 @@ check_frame (const uint8_t *data, size_t size, int depth)
     walk_and_encode (&m, &w1);
     pingyi_msg_t m2;
     if (pingyi_msg_decode ((const uint8_t *) w1.sbuf.data, w1.sbuf.size, &m2, err) != 0)
-        abort ();   /* the encoders wrote what the decoder refuses */
+        abort (); /* the encoders wrote what the decoder refuses */
     if (m2.type != again.type)
         abort ();
     walk_and_encode (&m2, &w2);
     if (w1.sbuf.size != w2.sbuf.size || memcmp (w1.sbuf.data, w2.sbuf.data, w1.sbuf.size) != 0)
-        abort ();   /* decoding lost or changed a field */
+        abort (); /* decoding lost or changed a field */
     pingyi_writer_fini (&w1);
     pingyi_writer_fini (&w2);
 }
@@ -232,8 +234,15 @@ write_seeds (const char *dir)
     memset (id, 0x42, sizeof id);
     for (size_t i = 0; i < sizeof env; i++)
         env[i] = (uint8_t) (i * 13);
-    pingyi_venue_figures_t fig = {.venue = 2, .accepted = 96, .blank = 1, .duplicates = 3, .rejected = 2,
-                                  .issued = 100, .collected = 98, .sent = 98, .closed = true};
+    pingyi_venue_figures_t fig = {.venue = 2,
+                                  .accepted = 96,
+                                  .blank = 1,
+                                  .duplicates = 3,
+                                  .rejected = 2,
+                                  .issued = 100,
+                                  .collected = 98,
+                                  .sent = 98,
+                                  .closed = true};
     fig.rejected_by[6] = 2;
     pingyi_venue_figures_t open_fig = {.venue = 5, .issued = -1, .collected = -1, .sent = -1};
     pingyi_writer_t w, inner;

@@ -14,8 +14,8 @@ static uint8_t fp[PINGYI_FP_LEN];
 static uint8_t election_pk[32], election_sk[32];
 static uint8_t venue_pk[32], venue_sk[32];
 static uint8_t other_pk[32], other_sk[32];
-static uint8_t venue_key[32];    /* what the venue client holds */
-static uint8_t worker_key[32];   /* what the worker computes for that venue */
+static uint8_t venue_key[32];  /* what the venue client holds */
+static uint8_t worker_key[32]; /* what the worker computes for that venue */
 static const uint8_t ballot_id[16] = {0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8,
                                       0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf, 0xc0};
 static const uint8_t body[] = {0x93, 0x01, 0x00, 0x91, 0x92, 0x00, 0x92, 0x01, 0x02};
@@ -30,7 +30,8 @@ setup (void **state)
     crypto_box_keypair (election_pk, election_sk);
     crypto_box_keypair (venue_pk, venue_sk);
     crypto_box_keypair (other_pk, other_sk);
-    if (pingyi_envelope_key (venue_key, election_pk, venue_sk) || pingyi_envelope_key (worker_key, venue_pk, election_sk))
+    if (pingyi_envelope_key (venue_key, election_pk, venue_sk) ||
+        pingyi_envelope_key (worker_key, venue_pk, election_sk))
         return -1;
     return 0;
 }
@@ -38,7 +39,8 @@ setup (void **state)
 static size_t
 seal (uint8_t *out, size_t cap, const char *venue)
 {
-    return pingyi_envelope_seal (out, cap, fp, venue, strlen (venue), ballot_id, body, sizeof body, venue_key);
+    return pingyi_envelope_seal (out, cap, fp, venue, strlen (venue), ballot_id, body, sizeof body,
+                                 venue_key);
 }
 
 static void
@@ -123,12 +125,13 @@ test_seal_refuses (void **state)
     size_t need = PINGYI_ENVELOPE_OVERHEAD (3) + sizeof body;
     assert_int_equal (seal (env, need - 1, "v01"), 0);
     assert_int_equal (seal (env, need, "v01"), need);
-    assert_int_equal (pingyi_envelope_seal (env, sizeof env, fp, "", 0, ballot_id, body, sizeof body, venue_key), 0);
+    assert_int_equal (
+        pingyi_envelope_seal (env, sizeof env, fp, "", 0, ballot_id, body, sizeof body, venue_key), 0);
     char venue[66];
     memset (venue, 'v', 65);
     venue[65] = '\0';
-    assert_int_equal (pingyi_envelope_seal (env, sizeof env, fp, venue, 65, ballot_id, body, sizeof body, venue_key),
-                      0);
+    assert_int_equal (
+        pingyi_envelope_seal (env, sizeof env, fp, venue, 65, ballot_id, body, sizeof body, venue_key), 0);
 }
 
 /*  Flip every bit of a whole envelope, one at a time: each flip makes parse
@@ -240,7 +243,7 @@ test_parse_errors_exact (void **state)
     env[33] = 255;
     assert_int_equal (pingyi_envelope_parse (env, len, &e, err), -1);
     assert_string_equal (err, "envelope: venue id length 255 (must be 1..64)");
-    env[33] = 10;   /* needs 100 bytes; the envelope has 102 */
+    env[33] = 10; /* needs 100 bytes; the envelope has 102 */
     assert_int_equal (pingyi_envelope_parse (env, 95, &e, err), -1);
     assert_string_equal (err, "envelope: 95 bytes, shorter than the 100-byte minimum for a 10-byte venue id");
     env[33] = 3;
@@ -302,13 +305,12 @@ static void
 test_worked_example_in_the_docs (void **state)
 {
     static const uint8_t want[] = {
-        0x01, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e,
-        0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e,
-        0x1f, 0x03, 0x76, 0x30, 0x31, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a,
-        0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a,
-        0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x51, 0xdf, 0xf7,
-        0x10, 0xc5, 0x7e, 0x7b, 0x06, 0xec, 0xf6, 0x3f, 0x82, 0x73, 0x28, 0x08, 0x59, 0x17, 0x36, 0x6f,
-        0x02, 0x60, 0x53, 0xf0, 0xb7, 0xa4,
+        0x01, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+        0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x03,
+        0x76, 0x30, 0x31, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d,
+        0x1e, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e,
+        0x2f, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x51, 0xdf, 0xf7, 0x10, 0xc5, 0x7e, 0x7b, 0x06,
+        0xec, 0xf6, 0x3f, 0x82, 0x73, 0x28, 0x08, 0x59, 0x17, 0x36, 0x6f, 0x02, 0x60, 0x53, 0xf0, 0xb7, 0xa4,
     };
     uint8_t vsk[32], esk[32], vpk[32], epk[32], k[32], k2[32], efp[32], id[16], nonce[24], out[256];
     static const uint8_t ebody[] = {0x93, 0x01, 0x00, 0x91, 0x92, 0x00, 0x92, 0x01, 0x02};
@@ -332,7 +334,8 @@ test_worked_example_in_the_docs (void **state)
         id[i] = (uint8_t) (0x10 + i);
     for (int i = 0; i < 24; i++)
         nonce[i] = (uint8_t) (0x20 + i);
-    size_t n = pingyi_envelope_seal_with_nonce (out, sizeof out, efp, "v01", 3, id, ebody, sizeof ebody, k, nonce);
+    size_t n =
+        pingyi_envelope_seal_with_nonce (out, sizeof out, efp, "v01", 3, id, ebody, sizeof ebody, k, nonce);
     assert_int_equal (n, sizeof want);
     assert_memory_equal (out, want, sizeof want);
     char receipt[17];

@@ -58,7 +58,7 @@ test_write_then_read (void **state)
     uint8_t secret[32], back[32];
     randombytes_buf (secret, sizeof secret);
     char err[PINGYI_ERR_MAX];
-    mode_t old = umask (0);   /* even a permissive umask gives 0600 */
+    mode_t old = umask (0); /* even a permissive umask gives 0600 */
     int rc = pingyi_key_write_secret (path, secret, err);
     umask (old);
     assert_int_equal (rc, 0);
@@ -120,15 +120,16 @@ test_mode_refused_with_the_fix (void **state)
 
     assert_int_equal (chmod (path, 0644), 0);
     assert_int_equal (pingyi_key_read_secret (path, back, err), -1);
-    snprintf (want, sizeof want, "%s: mode 0644 lets others read this secret key; run: chmod 600 %s", path, path);
+    snprintf (want, sizeof want, "%s: mode 0644 lets others read this secret key; run: chmod 600 %s", path,
+              path);
     assert_string_equal (err, want);
 
     static const mode_t refused[] = {0640, 0604, 0620, 0602, 0610, 0601, 0660, 0666, 0777, 0700 | 0040};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         assert_int_equal (chmod (path, refused[i]), 0);
         assert_int_equal (pingyi_key_read_secret (path, back, err), -1);
-        snprintf (want, sizeof want, "%s: mode %04o lets others read this secret key; run: chmod 600 %s", path,
-                  (unsigned) refused[i], path);
+        snprintf (want, sizeof want, "%s: mode %04o lets others read this secret key; run: chmod 600 %s",
+                  path, (unsigned) refused[i], path);
         assert_string_equal (err, want);
     }
     static const mode_t accepted[] = {0600, 0400, 0700};
@@ -147,10 +148,10 @@ test_bad_content_refused (void **state)
     static const char *bad[] = {
         "",
         "\n",
-        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeef\n",     /* 63 */
-        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff0\n",   /* 65 */
-        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeefg\n",    /* g */
-        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n\n",  /* 2 newlines */
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeef\n",    /* 63 */
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff0\n",  /* 65 */
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeefg\n",   /* g */
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n\n", /* 2 newlines */
         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\r\n",
         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff ",
         " 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
@@ -225,7 +226,7 @@ test_keyring_parse_and_lookup (void **state)
               "operator\tops\t%s\t-\n"
               "# venues\n"
               "venue\tv01\t%s\t%s\n"
-              "election\telection\t-\t%s",   /* no final newline */
+              "election\telection\t-\t%s", /* no final newline */
               hex_of (h1, 1), hex_of (h2, 2), hex_of (h3, 3), hex_of (h4, 4), hex_of (h5, 5), hex_of (h6, 6),
               hex_of (h7, 7), hex_of (h8, 8));
     path_of (path, sizeof path, "keyring.tsv");
@@ -255,7 +256,7 @@ test_keyring_parse_and_lookup (void **state)
         assert_non_null (e);
         assert_int_equal (e->curve[0], fill);
     }
-    memset (k, 7, 32);   /* a box key is not a curve key */
+    memset (k, 7, 32); /* a box key is not a curve key */
     assert_null (pingyi_keyring_by_curve (ring, k));
     memset (k, 8, 32);
     assert_null (pingyi_keyring_by_curve (ring, k));
@@ -269,7 +270,7 @@ test_keyring_parse_and_lookup (void **state)
     assert_int_equal (e->box[0], 7);
     e = pingyi_keyring_find (ring, PINGYI_ROLE_WORKER, NULL);
     assert_non_null (e);
-    assert_string_equal (e->name, "0");   /* the first worker; its CR was stripped */
+    assert_string_equal (e->name, "0"); /* the first worker; its CR was stripped */
     assert_int_equal (e->curve[0], 2);
     e = pingyi_keyring_find (ring, PINGYI_ROLE_ELECTION, NULL);
     assert_non_null (e);
@@ -281,7 +282,7 @@ test_keyring_parse_and_lookup (void **state)
 
     pingyi_keyring_destroy (&ring);
     assert_null (ring);
-    pingyi_keyring_destroy (&ring);   /* safe twice */
+    pingyi_keyring_destroy (&ring); /* safe twice */
 
     /* An empty keyring is valid (and finds nothing).  */
     write_text (path, "# nothing yet\n", 0644);
@@ -300,7 +301,7 @@ test_keyring_bad_lines (void **state)
     hex_of (b, 0xbb);
     hex_of (c, 0xcc);
     char good[128];
-    snprintf (good, sizeof good, "# header\nbroker\tbroker\t%s\t-\n", a);   /* lines 1-2 */
+    snprintf (good, sizeof good, "# header\nbroker\tbroker\t%s\t-\n", a); /* lines 1-2 */
     struct {
         char line[512];
         const char *reason;
@@ -313,7 +314,8 @@ test_keyring_bad_lines (void **state)
     snprintf (cases[n].line, 512, "worker 0 %s -\n", b);
     cases[n++].reason = "expected 4 tab-separated columns (role, name, curve key, box key), got 1";
     snprintf (cases[n].line, 512, "wizard\t0\t%s\t-\n", b);
-    cases[n++].reason = "unknown role \"wizard\" (want broker, worker, aggregator, operator, venue or election)";
+    cases[n++].reason =
+        "unknown role \"wizard\" (want broker, worker, aggregator, operator, venue or election)";
     snprintf (cases[n].line, 512, "worker\t\t%s\t-\n", b);
     cases[n++].reason = "name length 0 (must be 1..64)";
     snprintf (cases[n].line, 512, "worker\t%065d\t%s\t-\n", 0, b);
@@ -352,8 +354,8 @@ test_keyring_bad_lines (void **state)
     }
 
     /* With several duplicates, the one nearest the top is reported.  */
-    snprintf (text, sizeof text, "%svenue\tv1\t%s\t%s\nvenue\tv1\t%s\t%s\nvenue\tv2\t%s\t%s\n", good, b, c, c, c, b,
-              c);
+    snprintf (text, sizeof text, "%svenue\tv1\t%s\t%s\nvenue\tv1\t%s\t%s\nvenue\tv2\t%s\t%s\n", good, b, c, c,
+              c, b, c);
     write_text (path, text, 0644);
     assert_null (pingyi_keyring_load (path, err));
     snprintf (want, sizeof want, "%s:4: duplicate venue v1 (first on line 3)", path);

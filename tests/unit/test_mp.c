@@ -12,9 +12,9 @@
 
 #include "mp.h"
 
-#define INIT(r, ...)                                                                                           \
-    static const uint8_t r##_bytes[] = {__VA_ARGS__};                                                          \
-    pingyi_mp_t r;                                                                                             \
+#define INIT(r, ...)                                                                                         \
+    static const uint8_t r##_bytes[] = {__VA_ARGS__};                                                        \
+    pingyi_mp_t r;                                                                                           \
     pingyi_mp_init (&r, r##_bytes, sizeof r##_bytes)
 
 static void
@@ -32,7 +32,7 @@ test_array_then_str_then_end (void **state)
     assert_int_equal (v, 1);
     assert_int_equal (pingyi_mp_str (&r, &s, &len, 1, 1), 0);
     assert_int_equal (len, 1);
-    assert_ptr_equal (s, (const char *) r_bytes + 3);   /* points into the input */
+    assert_ptr_equal (s, (const char *) r_bytes + 3); /* points into the input */
     assert_int_equal (pingyi_mp_left (&r), 0);
     assert_int_equal (pingyi_mp_end (&r), 0);
     assert_null (r.err);
@@ -98,7 +98,7 @@ test_array_forms (void **state)
         assert_string_equal (r.err, "truncated");
     }
     {
-        INIT (r, 0xdc, 0x00);   /* the 16-bit length itself is cut */
+        INIT (r, 0xdc, 0x00); /* the 16-bit length itself is cut */
         assert_int_equal (pingyi_mp_array (&r, &n, UINT32_MAX), -1);
         assert_string_equal (r.err, "truncated");
     }
@@ -124,7 +124,7 @@ test_map_forms (void **state)
         assert_int_equal (n, 1);
     }
     {
-        INIT (r, 0x81, 0x01);   /* one pair needs two bytes at least */
+        INIT (r, 0x81, 0x01); /* one pair needs two bytes at least */
         assert_int_equal (pingyi_mp_map (&r, &n, 1), -1);
         assert_string_equal (r.err, "truncated");
     }
@@ -149,8 +149,8 @@ static void
 test_uint (void **state)
 {
     uint64_t v;
-    INIT (r, 0x00, 0x7f, 0xcc, 0xff, 0xcd, 0x01, 0x00, 0xce, 0xde, 0xad, 0xbe, 0xef, 0xcf, 0xff, 0xff, 0xff, 0xff,
-          0xff, 0xff, 0xff, 0xff, 0xd0, 0x05, 0xd3, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00);
+    INIT (r, 0x00, 0x7f, 0xcc, 0xff, 0xcd, 0x01, 0x00, 0xce, 0xde, 0xad, 0xbe, 0xef, 0xcf, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xd0, 0x05, 0xd3, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00);
     static const uint64_t want[] = {0, 127, 255, 256, 0xdeadbeef, UINT64_MAX, 5, 256};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         assert_int_equal (pingyi_mp_uint (&r, &v, UINT64_MAX), 0);
@@ -159,12 +159,12 @@ test_uint (void **state)
     assert_int_equal (pingyi_mp_end (&r), 0);
 
     {
-        INIT (q, 0xff);   /* -1 */
+        INIT (q, 0xff); /* -1 */
         assert_int_equal (pingyi_mp_uint (&q, &v, 10), -1);
         assert_string_equal (q.err, "negative where uint expected");
     }
     {
-        INIT (q, 0xd1, 0xff, 0x00);   /* int16 -256 */
+        INIT (q, 0xd1, 0xff, 0x00); /* int16 -256 */
         assert_int_equal (pingyi_mp_uint (&q, &v, UINT64_MAX), -1);
         assert_string_equal (q.err, "negative where uint expected");
     }
@@ -204,8 +204,9 @@ static void
 test_int (void **state)
 {
     int64_t v;
-    INIT (r, 0xe0, 0xff, 0x05, 0xd0, 0x80, 0xd1, 0x80, 0x00, 0xd2, 0x80, 0x00, 0x00, 0x00, 0xd3, 0x80, 0x00, 0x00,
-          0x00, 0x00, 0x00, 0x00, 0x00, 0xcf, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xcc, 0xc8);
+    INIT (r, 0xe0, 0xff, 0x05, 0xd0, 0x80, 0xd1, 0x80, 0x00, 0xd2, 0x80, 0x00, 0x00, 0x00, 0xd3, 0x80, 0x00,
+          0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xcf, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xcc,
+          0xc8);
     static const int64_t want[] = {-32, -1, 5, -128, -32768, INT32_MIN, INT64_MIN, INT64_MAX, 200};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         assert_int_equal (pingyi_mp_int (&r, &v, INT64_MIN, INT64_MAX), 0);
@@ -213,17 +214,17 @@ test_int (void **state)
     }
     assert_int_equal (pingyi_mp_end (&r), 0);
     {
-        INIT (q, 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0);   /* 2^63: no int64 */
+        INIT (q, 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0); /* 2^63: no int64 */
         assert_int_equal (pingyi_mp_int (&q, &v, INT64_MIN, INT64_MAX), -1);
         assert_string_equal (q.err, "integer out of range");
     }
     {
-        INIT (q, 0xfe);   /* -2 below a -1 floor */
+        INIT (q, 0xfe); /* -2 below a -1 floor */
         assert_int_equal (pingyi_mp_int (&q, &v, -1, 255), -1);
         assert_string_equal (q.err, "integer out of range");
     }
     {
-        INIT (q, 0xcd, 0x01, 0x00);   /* 256 above 255 */
+        INIT (q, 0xcd, 0x01, 0x00); /* 256 above 255 */
         assert_int_equal (pingyi_mp_int (&q, &v, -1, 255), -1);
         assert_string_equal (q.err, "integer out of range");
     }
@@ -258,7 +259,7 @@ test_bool_and_nil (void **state)
     assert_true (pingyi_mp_peek_nil (&r));
     assert_int_equal (pingyi_mp_bool (&r, &b), -1);
     assert_string_equal (r.err, "expected bool, got nil");
-    assert_false (pingyi_mp_peek_nil (&r));   /* poisoned */
+    assert_false (pingyi_mp_peek_nil (&r)); /* poisoned */
 
     INIT (q, 0xc0, 0x01);
     assert_int_equal (pingyi_mp_nil (&q), 0);
@@ -302,8 +303,8 @@ test_str_forms (void **state)
 {
     const char *s;
     uint32_t len;
-    INIT (r, 0xa3, 'a', 'b', 'c', 0xd9, 0x02, 'd', 'e', 0xda, 0x00, 0x01, 'f', 0xdb, 0x00, 0x00, 0x00, 0x01, 'g',
-          0xa0);
+    INIT (r, 0xa3, 'a', 'b', 'c', 0xd9, 0x02, 'd', 'e', 0xda, 0x00, 0x01, 'f', 0xdb, 0x00, 0x00, 0x00, 0x01,
+          'g', 0xa0);
     static const char *want[] = {"abc", "de", "f", "g", ""};
     for (int i = 0; i < 5; i++) {
         assert_int_equal (pingyi_mp_str (&r, &s, &len, 0, 10), 0);
@@ -419,9 +420,9 @@ test_wrong_type_reasons (void **state)
         uint8_t byte;
         const char *got;
     } cases[] = {
-        {0x05, "uint"},  {0xcc, "uint"},  {0xe5, "int"},   {0xd0, "int"},   {0x80, "map"},  {0xde, "map"},
-        {0x90, "array"}, {0xdc, "array"}, {0xa0, "str"},   {0xd9, "str"},   {0xc4, "bin"},  {0xc0, "nil"},
-        {0xc2, "bool"},  {0xca, "float"}, {0xcb, "float"}, {0xd4, "ext"},   {0xc7, "ext"},  {0xc1, "invalid"},
+        {0x05, "uint"},  {0xcc, "uint"},  {0xe5, "int"},   {0xd0, "int"}, {0x80, "map"}, {0xde, "map"},
+        {0x90, "array"}, {0xdc, "array"}, {0xa0, "str"},   {0xd9, "str"}, {0xc4, "bin"}, {0xc0, "nil"},
+        {0xc2, "bool"},  {0xca, "float"}, {0xcb, "float"}, {0xd4, "ext"}, {0xc7, "ext"}, {0xc1, "invalid"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char want[64];
@@ -464,22 +465,22 @@ test_poisoned_after_failure (void **state)
     assert_int_equal (pingyi_mp_uint (&r, &v, 10), -1);
     assert_int_equal (pingyi_mp_skip (&r), -1);
     assert_int_equal (pingyi_mp_end (&r), -1);
-    assert_ptr_equal (r.err, first);   /* the first reason is kept */
+    assert_ptr_equal (r.err, first); /* the first reason is kept */
     assert_string_equal (r.err, "expected uint, got str");
 }
 
 static void
 test_skip_every_type (void **state)
 {
-    INIT (r, 0x9d,                                            /* array of 13 */
+    INIT (r, 0x9d,                                                    /* array of 13 */
           0x05, 0xe0, 0xcd, 0x01, 0x00, 0xd2, 0xff, 0xff, 0xff, 0xff, /* ints */
-          0xc0, 0xc3,                                         /* nil, true */
-          0xca, 0x3f, 0xc0, 0x00, 0x00,                       /* float32 */
-          0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,                 /* float64 */
-          0xa2, 'h', 'i', 0xc4, 0x01, 0x00,                   /* str, bin */
-          0x82, 0x01, 0x91, 0xc0, 0xa1, 'k', 0x80,            /* {1: [nil], "k": {}} */
-          0x90,                                               /* [] */
-          0xda, 0x00, 0x01, 'z');                             /* str16 */
+          0xc0, 0xc3,                                                 /* nil, true */
+          0xca, 0x3f, 0xc0, 0x00, 0x00,                               /* float32 */
+          0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,                         /* float64 */
+          0xa2, 'h', 'i', 0xc4, 0x01, 0x00,                           /* str, bin */
+          0x82, 0x01, 0x91, 0xc0, 0xa1, 'k', 0x80,                    /* {1: [nil], "k": {}} */
+          0x90,                                                       /* [] */
+          0xda, 0x00, 0x01, 'z');                                     /* str16 */
     assert_int_equal (pingyi_mp_skip (&r), 0);
     assert_int_equal (pingyi_mp_end (&r), 0);
     {
@@ -513,7 +514,7 @@ test_skip_depth_limit (void **state)
         for (int i = 0; i < depth - 1; i++)
             buf[i] = 0x91;
         buf[depth - 1] = 0x91;
-        buf[depth] = 0x07;   /* a scalar at the bottom */
+        buf[depth] = 0x07; /* a scalar at the bottom */
         pingyi_mp_t r;
         pingyi_mp_init (&r, buf, (size_t) depth + 1);
         int rc = pingyi_mp_skip (&r);
@@ -537,7 +538,7 @@ test_skip_depth_limit (void **state)
     pingyi_mp_init (&r, maps, 35);
     assert_int_equal (pingyi_mp_skip (&r), -1);
     assert_string_equal (r.err, "nested too deep");
-    pingyi_mp_init (&r, maps + 2, 33);   /* 16 maps */
+    pingyi_mp_init (&r, maps + 2, 33); /* 16 maps */
     assert_int_equal (pingyi_mp_skip (&r), 0);
 }
 

@@ -149,7 +149,8 @@ encode_sample (pingyi_writer_t *w, int type)
         pingyi_msg_stat (w, "frames_out", 0);
         break;
     case PINGYI_MSG_FORWARD:
-        pingyi_msg_forward (w, route, sizeof route, PINGYI_ROLE_VENUE, "v01", 3, inner_submit.p, inner_submit.len);
+        pingyi_msg_forward (w, route, sizeof route, PINGYI_ROLE_VENUE, "v01", 3, inner_submit.p,
+                            inner_submit.len);
         break;
     case PINGYI_MSG_REPLY:
         pingyi_msg_reply (w, route, sizeof route, inner_ack.p, inner_ack.len);
@@ -164,7 +165,7 @@ sample (int type)
 {
     pingyi_writer_t w;
     pingyi_writer_init (&w);
-    pingyi_msg_heartbeat (&w);   /* encoders clear what was there */
+    pingyi_msg_heartbeat (&w); /* encoders clear what was there */
     encode_sample (&w, type);
     frame_t f = frame_of (&w);
     pingyi_writer_fini (&w);
@@ -532,15 +533,15 @@ static void
 test_wire_small_submit (void **state)
 {
     static const uint8_t want[] = {
-        0x96,                                                   /* array of 6 */
-        0x01, 0x04,                                             /* version 1, SUBMIT */
-        0x07,                                                   /* tag 7 */
-        0xc4, 0x20,                                             /* bin 32: fingerprint */
-        0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
-        0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
-        0xa3, 'v', '0', '1',                                    /* venue "v01" */
-        0x91,                                                   /* 1 envelope */
-        0xc4, 0x03, 'a', 'b', 'c',                              /* bin 3 */
+        0x96,       /* array of 6 */
+        0x01, 0x04, /* version 1, SUBMIT */
+        0x07,       /* tag 7 */
+        0xc4, 0x20, /* bin 32: fingerprint */
+        0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b,
+        0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
+        0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0xa3, 'v',  '0',  '1', /* venue "v01" */
+        0x91,                                                                  /* 1 envelope */
+        0xc4, 0x03, 'a',  'b',  'c',                                           /* bin 3 */
     };
     pingyi_writer_t w;
     pingyi_writer_init (&w);
@@ -562,12 +563,12 @@ static void
 test_wire_small_ack (void **state)
 {
     static const uint8_t want[] = {
-        0x94, 0x01, 0x05, 0x2a,                                 /* [1, 5, tag 42, */
-        0x91, 0x95,                                             /*  [[ */
-        0xc4, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-        0x02, 0x06,                                             /* rejected, reason 6 */
-        0xa2, 'n', 'o',                                         /* text */
-        0xa0,                                                   /* no receipt */
+        0x94, 0x01, 0x05, 0x2a, /* [1, 5, tag 42, */
+        0x91, 0x95,             /*  [[ */
+        0xc4, 0x10, 1,    2,    3,  4,  5,  6,  7,    8,
+        9,    10,   11,   12,   13, 14, 15, 16, 0x02, 0x06, /* rejected, reason 6 */
+        0xa2, 'n',  'o',                                    /* text */
+        0xa0,                                               /* no receipt */
     };
     static const uint8_t id[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
     pingyi_writer_t w;
@@ -635,7 +636,7 @@ test_version_and_type (void **state)
     char want[PINGYI_ERR_MAX];
     for (int type = 1; type <= PINGYI_MSG_TYPE_MAX_; type++) {
         frame_t f = sample (type);
-        assert_int_equal (f.p[1], 0x01);   /* version is the fixint after the header */
+        assert_int_equal (f.p[1], 0x01); /* version is the fixint after the header */
         f.p[1] = 0x02;
         expect_fail (f.p, f.len, "unsupported protocol version 2");
         f.p[1] = 0x00;
@@ -659,7 +660,8 @@ test_version_and_type (void **state)
             /* One field fewer (drop the array count; the missing field is
                noticed before its bytes are read).  */
             f.p[0] = (uint8_t) (0x90 | (n - 1));
-            snprintf (want, sizeof want, "%s: expected %u fields, got %u", pingyi_msg_type_name (type), n, n - 1);
+            snprintf (want, sizeof want, "%s: expected %u fields, got %u", pingyi_msg_type_name (type), n,
+                      n - 1);
             expect_fail (f.p, f.len, want);
         }
         /* One field more (a nil appended, so the count still fits the bytes).  */
@@ -740,8 +742,8 @@ typedef struct {
     int depth;
     uint32_t path[4];
     rep_kind_t kind;
-    uint64_t n;       /* str/bin length, array count, or the uint */
-    int64_t v;        /* the int, or the value of R_UINTS items */
+    uint64_t n; /* str/bin length, array count, or the uint */
+    int64_t v;  /* the int, or the value of R_UINTS items */
     const char *want;
 } mutation_t;
 
@@ -772,7 +774,7 @@ replacement (const mutation_t *c, const char *data)
     case R_INT:
         msgpack_pack_int64 (&w.pk, c->v);
         break;
-    case R_ARRAY_HDR:   /* a count with no items behind it */
+    case R_ARRAY_HDR: /* a count with no items behind it */
         msgpack_pack_array (&w.pk, (size_t) c->n);
         break;
     case R_UINTS:
@@ -809,8 +811,8 @@ run_mutations (const mutation_t *cases, size_t count, const char *const *data)
         char err[PINGYI_ERR_MAX] = "";
         int rc = pingyi_msg_decode (bad.p, bad.len, &m, err);
         if (rc != -1 || strcmp (err, c->want))
-            print_error ("case %zu (%s): got rc %d \"%s\", want \"%s\"\n", i, pingyi_msg_type_name (c->type), rc,
-                         err, c->want);
+            print_error ("case %zu (%s): got rc %d \"%s\", want \"%s\"\n", i, pingyi_msg_type_name (c->type),
+                         rc, err, c->want);
         assert_int_equal (rc, -1);
         assert_string_equal (err, c->want);
         free (f.p);
@@ -819,10 +821,26 @@ run_mutations (const mutation_t *cases, size_t count, const char *const *data)
     }
 }
 
-#define P1(a) 1, {a}
-#define P2(a, b) 2, {a, b}
-#define P3(a, b, c) 3, {a, b, c}
-#define P4(a, b, c, d) 4, {a, b, c, d}
+#define P1(a)                                                                                                \
+    1,                                                                                                       \
+    {                                                                                                        \
+        a                                                                                                    \
+    }
+#define P2(a, b)                                                                                             \
+    2,                                                                                                       \
+    {                                                                                                        \
+        a, b                                                                                                 \
+    }
+#define P3(a, b, c)                                                                                          \
+    3,                                                                                                       \
+    {                                                                                                        \
+        a, b, c                                                                                              \
+    }
+#define P4(a, b, c, d)                                                                                       \
+    4,                                                                                                       \
+    {                                                                                                        \
+        a, b, c, d                                                                                           \
+    }
 
 /*  Each field replaced by a value of another type.  */
 static const mutation_t wrong_types[] = {
@@ -866,19 +884,25 @@ static const mutation_t wrong_types[] = {
     {PINGYI_MSG_VENUE_STATUS, P1 (2), R_STR, 1, 0, "VENUE_STATUS.tag: expected uint, got str"},
     {PINGYI_MSG_VENUE_STATUS, P1 (3), R_UINT, 1, 0, "VENUE_STATUS.figures: expected array, got uint"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 0), R_STR, 1, 0, "VENUE_STATUS.figures.venue: expected uint, got str"},
-    {PINGYI_MSG_VENUE_STATUS, P2 (3, 1), R_STR, 1, 0, "VENUE_STATUS.figures.accepted: expected uint, got str"},
+    {PINGYI_MSG_VENUE_STATUS, P2 (3, 1), R_STR, 1, 0,
+     "VENUE_STATUS.figures.accepted: expected uint, got str"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 2), R_STR, 1, 0, "VENUE_STATUS.figures.blank: expected uint, got str"},
-    {PINGYI_MSG_VENUE_STATUS, P2 (3, 3), R_STR, 1, 0, "VENUE_STATUS.figures.duplicates: expected uint, got str"},
-    {PINGYI_MSG_VENUE_STATUS, P2 (3, 4), R_STR, 1, 0, "VENUE_STATUS.figures.rejected: expected uint, got str"},
-    {PINGYI_MSG_VENUE_STATUS, P2 (3, 5), R_UINT, 1, 0, "VENUE_STATUS.figures.rejected_by: expected array, got uint"},
+    {PINGYI_MSG_VENUE_STATUS, P2 (3, 3), R_STR, 1, 0,
+     "VENUE_STATUS.figures.duplicates: expected uint, got str"},
+    {PINGYI_MSG_VENUE_STATUS, P2 (3, 4), R_STR, 1, 0,
+     "VENUE_STATUS.figures.rejected: expected uint, got str"},
+    {PINGYI_MSG_VENUE_STATUS, P2 (3, 5), R_UINT, 1, 0,
+     "VENUE_STATUS.figures.rejected_by: expected array, got uint"},
     {PINGYI_MSG_VENUE_STATUS, P3 (3, 5, 5), R_STR, 1, 0,
      "VENUE_STATUS.figures.rejected_by[5]: expected uint, got str"},
     {PINGYI_MSG_VENUE_STATUS, P3 (3, 5, 15), R_INT, 0, -3,
      "VENUE_STATUS.figures.rejected_by[15]: negative where uint expected"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 6), R_STR, 1, 0, "VENUE_STATUS.figures.issued: expected int, got str"},
-    {PINGYI_MSG_VENUE_STATUS, P2 (3, 7), R_NIL, 0, 0, "VENUE_STATUS.figures.collected: expected int, got nil"},
+    {PINGYI_MSG_VENUE_STATUS, P2 (3, 7), R_NIL, 0, 0,
+     "VENUE_STATUS.figures.collected: expected int, got nil"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 8), R_TRUE, 0, 0, "VENUE_STATUS.figures.sent: expected int, got bool"},
-    {PINGYI_MSG_VENUE_STATUS, P2 (3, 9), R_UINT, 1, 0, "VENUE_STATUS.figures.closed: expected bool, got uint"},
+    {PINGYI_MSG_VENUE_STATUS, P2 (3, 9), R_UINT, 1, 0,
+     "VENUE_STATUS.figures.closed: expected bool, got uint"},
     {PINGYI_MSG_TALLY_QUERY, P1 (2), R_STR, 1, 0, "TALLY_QUERY.tag: expected uint, got str"},
     {PINGYI_MSG_TALLY_QUERY, P1 (3), R_STR, 1, 0, "TALLY_QUERY.shard: expected uint, got str"},
     {PINGYI_MSG_TALLY_QUERY, P1 (4), R_STR, 8, 0, "TALLY_QUERY.from: expected bin, got str"},
@@ -892,7 +916,8 @@ static const mutation_t wrong_types[] = {
     {PINGYI_MSG_SNAPSHOT, P2 (8, 1), R_UINT, 0, 0, "SNAPSHOT.venues[1]: expected array, got uint"},
     {PINGYI_MSG_SNAPSHOT, P3 (8, 1, 0), R_STR, 1, 0, "SNAPSHOT.venues[1].venue: expected uint, got str"},
     {PINGYI_MSG_SNAPSHOT, P3 (8, 0, 9), R_NIL, 0, 0, "SNAPSHOT.venues[0].closed: expected bool, got nil"},
-    {PINGYI_MSG_SNAPSHOT, P4 (8, 1, 5, 2), R_NIL, 0, 0, "SNAPSHOT.venues[1].rejected_by[2]: expected uint, got nil"},
+    {PINGYI_MSG_SNAPSHOT, P4 (8, 1, 5, 2), R_NIL, 0, 0,
+     "SNAPSHOT.venues[1].rejected_by[2]: expected uint, got nil"},
     {PINGYI_MSG_SNAPSHOT, P1 (9), R_UINT, 0, 0, "SNAPSHOT.counters: expected array, got uint"},
     {PINGYI_MSG_SNAPSHOT, P2 (9, 1), R_BIN, 8, 0, "SNAPSHOT.counters[1]: expected array, got bin"},
     {PINGYI_MSG_SNAPSHOT, P3 (9, 1, 0), R_UINT, 8, 0, "SNAPSHOT.counters[1].key: expected bin, got uint"},
@@ -960,13 +985,15 @@ static const mutation_t out_of_bounds[] = {
     {PINGYI_MSG_VENUE_CLOSE, P1 (6), R_UINT, UINT64_MAX, 0, "VENUE_CLOSE.collected: integer out of range"},
     {PINGYI_MSG_VENUE_CLOSE, P1 (7), R_UINT, 1ull << 63, 0, "VENUE_CLOSE.sent: integer out of range"},
     {PINGYI_MSG_VENUE_STATUS, P1 (3), R_UINTS, 9, 0, "VENUE_STATUS.figures: expected 10 fields, got 9"},
-    {PINGYI_MSG_VENUE_STATUS, P2 (3, 0), R_UINT, 1ull << 32, 0, "VENUE_STATUS.figures.venue: integer out of range"},
+    {PINGYI_MSG_VENUE_STATUS, P2 (3, 0), R_UINT, 1ull << 32, 0,
+     "VENUE_STATUS.figures.venue: integer out of range"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 5), R_UINTS, 15, 0,
      "VENUE_STATUS.figures.rejected_by: expected 16 items, got 15"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 5), R_UINTS, 17, 0,
      "VENUE_STATUS.figures.rejected_by: expected 16 items, got 17"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 6), R_INT, 0, -2, "VENUE_STATUS.figures.issued: integer out of range"},
-    {PINGYI_MSG_VENUE_STATUS, P2 (3, 8), R_UINT, 1ull << 63, 0, "VENUE_STATUS.figures.sent: integer out of range"},
+    {PINGYI_MSG_VENUE_STATUS, P2 (3, 8), R_UINT, 1ull << 63, 0,
+     "VENUE_STATUS.figures.sent: integer out of range"},
     {PINGYI_MSG_TALLY_QUERY, P1 (3), R_UINT, 256, 0, "TALLY_QUERY.shard: integer out of range"},
     {PINGYI_MSG_TALLY_QUERY, P1 (4), R_BIN, 9, 0, "TALLY_QUERY.from: bin too long"},
     {PINGYI_MSG_TALLY_QUERY, P1 (4), R_BIN, 7, 0, "TALLY_QUERY.from: bin too short"},
@@ -1017,29 +1044,21 @@ static const mutation_t bad_strings[] = {
     {PINGYI_MSG_VENUE_CLOSE, P1 (4), R_STRDATA, 1, 0, "VENUE_CLOSE.venue: str is not valid UTF-8"},
     {PINGYI_MSG_HELLO, P1 (3), R_STRDATA, 3, 0, "HELLO.name: str is not valid UTF-8"},
     {PINGYI_MSG_STATS, P1 (3), R_STRDATA, 2, 0, "STATS.source: str is not valid UTF-8"},
-    {PINGYI_MSG_STATS, P3 (4, 0, 0), R_STRDATA, 4, 0, "STATS.stats[0].name: str contains a control character"},
+    {PINGYI_MSG_STATS, P3 (4, 0, 0), R_STRDATA, 4, 0,
+     "STATS.stats[0].name: str contains a control character"},
     {PINGYI_MSG_FORWARD, P1 (4), R_STRDATA, 4, 0, "FORWARD.sender: str is not valid UTF-8"},
     {PINGYI_MSG_ERROR, P1 (4), R_STRDATA, 5, 0, "ERROR.text: str contains NUL"},
     {PINGYI_MSG_RETRY, P1 (4), R_STRDATA, 4, 0, "RETRY.reason: str is not valid UTF-8"},
     {PINGYI_MSG_ACK, P3 (3, 2, 3), R_STRDATA, 2, 0, "ACK.results[2].text: str is not valid UTF-8"},
-    {PINGYI_MSG_ACK, P3 (3, 0, 4), R_STRDATA, 16, 0, "ACK.results[0].receipt: receipt must be empty or 16 hex digits"},
-    {PINGYI_MSG_ACK, P3 (3, 0, 4), R_STRDATA, 5, 0, "ACK.results[0].receipt: receipt must be empty or 16 hex digits"},
+    {PINGYI_MSG_ACK, P3 (3, 0, 4), R_STRDATA, 16, 0,
+     "ACK.results[0].receipt: receipt must be empty or 16 hex digits"},
+    {PINGYI_MSG_ACK, P3 (3, 0, 4), R_STRDATA, 5, 0,
+     "ACK.results[0].receipt: receipt must be empty or 16 hex digits"},
 };
 static const char *const bad_string_data[] = {
-    "v\0001",
-    "v\n1",
-    "v\1771", /* DEL */
-    "\xc0\x80",
-    "\xff",
-    "\xed\xa0\x80",
-    "\xe8\xaf",
-    "a\tbc",
-    "\xf4\x90\x80\x80",
-    "bad\000!",
-    "\xf0\x8f\xbf\xbf",
-    "\xa0\xa0",
-    "0123456789ABCDEF",
-    "01234",
+    "v\0001",           "v\n1",     "v\1771", /* DEL */
+    "\xc0\x80",         "\xff",     "\xed\xa0\x80",     "\xe8\xaf", "a\tbc", "\xf4\x90\x80\x80", "bad\000!",
+    "\xf0\x8f\xbf\xbf", "\xa0\xa0", "0123456789ABCDEF", "01234",
 };
 
 static void
@@ -1131,7 +1150,8 @@ test_texts_are_sanitised (void **state)
     frame_t f;
 
     pingyi_msg_ack_begin (&w, 1, 1);
-    pingyi_msg_ack_result (&w, id1, PINGYI_ACK_REJECTED, 4, "venue \xff\xfe\xc0\x80 is not v01 \xe8\xaf", NULL);
+    pingyi_msg_ack_result (&w, id1, PINGYI_ACK_REJECTED, 4, "venue \xff\xfe\xc0\x80 is not v01 \xe8\xaf",
+                           NULL);
     f = frame_of (&w);
     decode_ok (&f, &m, PINGYI_MSG_ACK);
     assert_true (pingyi_list_next_ack (&m.u.ack.results, &a));

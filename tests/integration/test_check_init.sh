@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `pingyi check` reports every error of a definition at once, each naming the
+# JSON path and the reason; `pingyi init` writes secrets 0600 in 0700 bundles
+# and refuses to overwrite a deploy directory.
+source "$(dirname "$0")/lib.sh"
+
+"$BIN/pingyi" check "$SRC/examples/2022-district-review.json" >"$WORK/summary.txt" || fail "the example does not check"
+grep -q "11 subjects" "$WORK/summary.txt" || fail "summary lacks the subject count: $(head -5 "$WORK/summary.txt")"
+"$BIN/pingyi" check "$SRC/examples/choice-sets.json" >/dev/null || fail "choice-sets example does not check"
+
+python3 - "$SRC/examples/2022-district-review.json" "$WORK/broken.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+d["subjects"][3]["unit"] = "镇党委2"
+d["venues"][1]["subjects"].append("s99")
+d["categories"][2]["weight"] = -1
+d["units"][5]["id"] = d["units"][2]["id"]
+json.dump(d, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False, indent=1)
+PY
+set +e
+"$BIN/pingyi" check "$WORK/broken.json" >"$WORK/check.out" 2>"$WORK/check.err"
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "a broken definition exited $rc, expected 1"
+B="$WORK/broken.json"
+cat >"$WORK/want.err" <<EOT
+$B: categories[2].weight: must be a number >= 0
+$B: units[5].id: duplicate id "u03" (first at units[2])
+$B: subjects[3].unit: unknown unit "镇党委2"
+$B: subjects[5].unit: unknown unit "u06"
+$B: venues[1].subjects[11]: unknown subject "s99"
+$B: 5 errors
+EOT
+diff -u "$WORK/want.err" "$WORK/check.err" || fail "check errors differ"
+pass "pingyi check lists every error with its JSON path"
+
+"$BIN/pingyi" init "$SRC/examples/2022-district-review.json" "$WORK/deploy" --workers 2 >/dev/null
+for f in broker/curve.secret worker/1/curve.secret worker/1/election.secret worker/2/election.secret \
+  aggregator/curve.secret operator/curve.secret venue/v01/curve.secret venue/v01/box.secret venue/v03/box.secret; do
+  [ "$(stat -c %a "$WORK/deploy/$f")" = 600 ] || fail "$f has mode $(stat -c %a "$WORK/deploy/$f"), want 600"
+done
+for d in broker worker/1 aggregator operator venue/v02; do
+  [ "$(stat -c %a "$WORK/deploy/$d")" = 700 ] || fail "bundle $d has mode $(stat -c %a "$WORK/deploy/$d"), want 700"
+done
+# The election secret lives only in worker bundles.
+found=$(cd "$WORK/deploy" && find . -name election.secret | sort | tr '\n' ' ')
+[ "$found" = "./worker/1/election.secret ./worker/2/election.secret " ] || fail "election.secret found at: $found"
+# Every bundle's definition is the same bytes, so the same fingerprint.
+fp=$("$BIN/pingyi" fingerprint "$SRC/examples/2022-district-review.json")
+want=$(python3 -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' \
+  "$SRC/examples/2022-district-review.json")
+[ "$fp" = "$want" ] || fail "fingerprint $fp, sha256 says $want"
+[ "$("$BIN/pingyi" fingerprint "$WORK/deploy/venue/v01/election.json")" = "$want" ] || fail "bundle definition differs"
+pass "pingyi init: secrets 0600, bundles 0700, election secret only with workers"
+
+set +e
+"$BIN/pingyi" init "$SRC/examples/2022-district-review.json" "$WORK/deploy" >/dev/null 2>"$WORK/again.err"
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "init over an existing directory exited $rc"
+grep -qF "pingyi init: $WORK/deploy: already exists; refusing to overwrite a deploy directory" "$WORK/again.err" \
+  || fail "unexpected message: $(cat "$WORK/again.err")"
+pass "pingyi init refuses to overwrite"
