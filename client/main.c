@@ -298,6 +298,8 @@ source_digest (client_t *c, uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN])
         pingyi_input_digest (c->input, digest);
 }
 
+static void warn_if_closed (client_t *c);
+
 /*  Commit the chunk (one durable transaction), then queue its ids in id
     order, which is random: the order of sending does not follow the order
     of the input.  */
@@ -320,6 +322,7 @@ commit_chunk (client_t *c)
             return fatal (c, "out of memory queueing ballots");
     sodium_memzero (c->envelopes, c->item_count * PINGYI_ENVELOPE_MAX);
     c->item_count = 0;
+    warn_if_closed (c);
     c->chunk_records = 0;
     c->chunk_bad = 0;
     return 0;
@@ -845,6 +848,20 @@ error_code_name (uint32_t code)
     }
 }
 
+/*  Ballots sent to a venue its shard has closed are rejected: say so once,
+    when there is something to send.  */
+static void
+warn_if_closed (client_t *c)
+{
+    pingyi_outbox_stats_t st;
+    pingyi_outbox_stats (c->outbox, &st);
+    if (c->have_status && c->status.closed && st.pending && !c->warned_closed) {
+        c->warned_closed = true;
+        say (c, "warn", "venue %s is already closed at its shard: the %" PRIu64 " ballots still to send will be "
+                        "rejected (venue_closed)", c->venue_id, st.pending);
+    }
+}
+
 static int
 on_status (client_t *c, const pingyi_msg_t *m)
 {
@@ -856,11 +873,7 @@ on_status (client_t *c, const pingyi_msg_t *m)
         c->have_status = true;
         say (c, "info", "venue %s opened: the shard holds %" PRIu64 " accepted ballots of it%s", c->venue_id,
              c->status.accepted, c->status.closed ? " and has it closed" : "");
-        if (c->status.closed && !c->warned_closed) {
-            c->warned_closed = true;
-            say (c, "warn", "venue %s is already closed at its shard: ballots sent now are rejected (venue_closed)",
-                 c->venue_id);
-        }
+        warn_if_closed (c);
     }
     else if (c->close.active && c->close.waiting && c->close.tag == tag) {
         char err[PINGYI_ERR_MAX];

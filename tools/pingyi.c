@@ -23,6 +23,7 @@ static const command_t commands[] = {
       "               [--items N] [--shards N] [--seed S] [--out FILE]   write a citywide drill definition" },
     { "fingerprint", pingyi_cmd_fingerprint, "fingerprint DEFINITION.json      print the election fingerprint (SHA-256)" },
     { "pubkey", pingyi_cmd_pubkey, "pubkey SECRET_KEY_FILE           print the public key of a secret key file" },
+    { "stats", pingyi_cmd_stats, "stats --deploy DIR --broker ENDPOINT [--shard N] [--json]   counters of the broker or a shard's worker" },
     { "tally", pingyi_cmd_tally, "tally --deploy DIR --data DIR [--recount]   read shard files offline, print the view" },
 };
 

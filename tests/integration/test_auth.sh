@@ -58,6 +58,18 @@ grep -q "refused a connection: CURVE key ${pub:0:16}... is not in the keyring" "
   || fail "the broker did not log the refused key"
 pass "a client with an unknown key cannot connect"
 
+# The broker counted both: one refusal, and at least one refused handshake.
+"$BIN/pingyi" stats --deploy "$WORK/deploy" --broker "$ENDPOINT" --json >"$WORK/stats.json" || fail "stats query"
+python3 - "$WORK/stats.json" <<'PY' || fail "broker counters: $(cat "$WORK/stats.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["source"] == "broker", s
+assert s["forbidden"] == 1, s
+assert s["connections_refused"] >= 1, s
+assert s["envelopes_forwarded"] == 0, s
+print("broker counted forbidden=%d connections_refused=%d" % (s["forbidden"], s["connections_refused"]))
+PY
+
 # Nothing from either reached a shard.
 "$BIN/pingyi" tally --deploy "$WORK/deploy" --data "$WORK/data" --json >"$WORK/tally.json"
 python3 - "$WORK/tally.json" <<'PY' || fail "refused senders left counts behind"

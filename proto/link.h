@@ -1,0 +1,27 @@
+/*  link.h — a DEALER connected to a broker over CURVE, set up the one way
+    every pingyi peer (venue client, worker, aggregator, operator tools) needs:
+    - CURVE client with the broker's public key, so the link is encrypted and
+      the broker knows who we are (the key fixes our role);
+    - ZMQ_IMMEDIATE, so nothing queues on a connection that is not up (a
+      message queued on a dead pipe is a message silently in limbo);
+    - explicit high-water marks and ZMQ_MAXMSGSIZE = PINGYI_FRAME_MAX;
+    - ZeroMQ heartbeats (ZMTP PING) so a dead peer is noticed within seconds;
+    - LINGER 0: unsent messages are the sender's to resend, never the
+      socket's to flush at exit.  */
+#ifndef PINGYI_LINK_H
+#define PINGYI_LINK_H
+
+#include "common.h"
+
+typedef struct {
+    int hwm;                 /* SNDHWM and RCVHWM, messages (0: 10000) */
+    int heartbeat_ms;        /* ZMQ_HEARTBEAT_IVL (0: 1000); timeout and TTL are 3x */
+    int reconnect_ms;        /* ZMQ_RECONNECT_IVL (0: 100); max is 20x */
+} pingyi_link_options_t;
+
+/*  A connected DEALER, or NULL with err.  opts may be NULL.  */
+void *pingyi_link_dealer (void *ctx, const char *endpoint, const uint8_t broker_public[PINGYI_KEY_LEN],
+                          const uint8_t my_public[PINGYI_KEY_LEN], const uint8_t my_secret[PINGYI_KEY_LEN],
+                          const pingyi_link_options_t *opts, char *err);
+
+#endif

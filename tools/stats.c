@@ -1,0 +1,110 @@
+/*  stats.c — `pingyi stats`: ask the broker (or one shard's worker, through
+    the broker) for its counters, as an operator.  Prints "name value" lines,
+    or one JSON object with --json.  */
+#include "deploy.h"
+#include "link.h"
+#include "msg.h"
+#include "tools.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+int
+pingyi_cmd_stats (int argc, char **argv)
+{
+    const char *deploy = NULL, *endpoint = NULL;
+    long shard = -1, timeout_ms = 3000;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp (argv[i], "--json"))
+            json = true;
+        else if (v && !strcmp (argv[i], "--deploy"))
+            deploy = argv[++i];
+        else if (v && !strcmp (argv[i], "--broker"))
+            endpoint = argv[++i];
+        else if (v && !strcmp (argv[i], "--shard"))
+            shard = (long) pingyi_arg_ulong ("--shard", argv[++i], 0, PINGYI_MAX_SHARDS - 1);
+        else if (v && !strcmp (argv[i], "--timeout-ms"))
+            timeout_ms = (long) pingyi_arg_ulong ("--timeout-ms", argv[++i], 1, 600000);
+        else {
+            deploy = NULL;
+            break;
+        }
+    }
+    if (!deploy || !endpoint) {
+        fprintf (stderr, "usage: pingyi stats --deploy DIR --broker ENDPOINT [--shard N] [--json] [--timeout-ms T]\n");
+        return 2;
+    }
+    char err[PINGYI_ERR_MAX];
+    pingyi_bundle_t *bundle = pingyi_bundle_load (deploy, PINGYI_ROLE_OPERATOR, NULL, err);
+    if (!bundle) {
+        fprintf (stderr, "pingyi stats: %s\n", err);
+        return 2;
+    }
+    int rc = 1;
+    void *ctx = zmq_ctx_new ();
+    void *sock = pingyi_link_dealer (ctx, endpoint, bundle->broker_public, bundle->curve_public,
+                                     bundle->curve_secret, NULL, err);
+    pingyi_writer_t w;
+    pingyi_writer_init (&w);
+    if (!sock) {
+        fprintf (stderr, "pingyi stats: %s\n", err);
+        goto done;
+    }
+    pingyi_msg_stats_query (&w, 1, (int32_t) shard);
+    int64_t deadline = pingyi_now_ms () + timeout_ms;
+    bool sent = false;
+    while (pingyi_now_ms () < deadline) {
+        /* IMMEDIATE: the send waits for the handshake; retry until it goes. */
+        if (!sent)
+            sent = zmq_send (sock, w.sbuf.data, w.sbuf.size, ZMQ_DONTWAIT) >= 0;
+        zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, sent ? 100 : 20) <= 0)
+            continue;
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, sock, 0) < 0) {
+            zmq_msg_close (&frame);
+            continue;
+        }
+        pingyi_msg_t msg;
+        if (pingyi_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame), &msg, err)) {
+            fprintf (stderr, "pingyi stats: bad reply: %s\n", err);
+            zmq_msg_close (&frame);
+            goto done;
+        }
+        if (msg.type == PINGYI_MSG_STATS) {
+            pingyi_stat_t s;
+            if (json)
+                printf ("{\"source\":\"%.*s\"", (int) msg.u.stats.source.len, msg.u.stats.source.p);
+            while (pingyi_list_next_stat (&msg.u.stats.stats, &s))
+                if (json)
+                    printf (",\"%.*s\":%llu", (int) s.name.len, s.name.p, (unsigned long long) s.value);
+                else
+                    printf ("%.*s %llu\n", (int) s.name.len, s.name.p, (unsigned long long) s.value);
+            if (json)
+                printf ("}\n");
+            rc = 0;
+        }
+        else if (msg.type == PINGYI_MSG_RETRY)
+            fprintf (stderr, "pingyi stats: %.*s\n", (int) msg.u.retry.reason.len, msg.u.retry.reason.p);
+        else if (msg.type == PINGYI_MSG_ERROR)
+            fprintf (stderr, "pingyi stats: refused: %.*s\n", (int) msg.u.error.text.len, msg.u.error.text.p);
+        else {
+            zmq_msg_close (&frame);
+            continue;   /* a heartbeat: keep waiting */
+        }
+        zmq_msg_close (&frame);
+        goto done;
+    }
+    fprintf (stderr, "pingyi stats: no answer from %s within %ld ms\n", endpoint, timeout_ms);
+done:
+    pingyi_writer_fini (&w);
+    if (sock)
+        zmq_close (sock);
+    zmq_ctx_term (ctx);
+    pingyi_bundle_destroy (&bundle);
+    return rc;
+}
