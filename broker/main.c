@@ -221,6 +221,13 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
 
     pingyi_msg_t msg;
     char err[PINGYI_ERR_MAX];
+    if (len > PINGYI_INNER_MAX) {
+        /* It could not be wrapped in a FORWARD within the frame limit. */
+        self->stats.bad_messages++;
+        answer_error (self, route, route_len, 0, PINGYI_ERROR_BAD_MESSAGE, "frame of %zu bytes exceeds %u", len,
+                      (unsigned) PINGYI_INNER_MAX);
+        return;
+    }
     if (pingyi_msg_decode (frame, len, &msg, err)) {
         self->stats.bad_messages++;
         pingyi_warn ("bad message from %s: %s", user_id, err);
@@ -457,7 +464,7 @@ main (int argc, char **argv)
     pingyi_log_prog = "pingyi-broker";
     const char *deploy = NULL, *bind = "tcp://127.0.0.1:7701";
     long hwm = 10000, stats_every = 10;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp (f, "-h") || !strcmp (f, "--help")) {
             usage ();
@@ -480,7 +487,6 @@ main (int argc, char **argv)
             usage ();
             return 2;
         }
-        i++;
     }
     if (!deploy || hwm < 1 || stats_every < 0) {
         usage ();

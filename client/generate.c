@@ -18,9 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BLANK_BALLOT_PER_MILLE 10   /* 1% blank ballots */
-#define BLANK_CELL_PER_10K 200      /* 2% BLANK cells */
-#define OVER_CELL_PER_10K 50        /* 0.5% OVER cells */
+#define BLANK_BALLOT_PER_MILLE 10 /* 1% blank ballots */
+#define BLANK_CELL_PER_10K 200    /* 2% BLANK cells */
+#define OVER_CELL_PER_10K 50      /* 0.5% OVER cells */
 #define WEIGHT_ONE (1u << 20)
 
 struct pingyi_generator_t {
@@ -29,14 +29,14 @@ struct pingyi_generator_t {
     uint64_t count;
     uint64_t produced;
     uint64_t blank_ballots;
-    uint64_t s[4];                 /* xoshiro256** state */
-    size_t subject_count;          /* on the form */
+    uint64_t s[4];        /* xoshiro256** state */
+    size_t subject_count; /* on the form */
     size_t item_count;
     size_t category_count;
-    uint32_t *category_cum;        /* cumulative category weights */
-    uint32_t *grade_cum;           /* per (form position, item): cumulative choice weights, PINGYI_MAX_CHOICES each */
-    size_t slots;                  /* per counter cell: choices of the largest set, BLANK, OVER */
-    uint64_t *counts;              /* [(pos * items + item) * categories + category][slot] */
+    uint32_t *category_cum; /* cumulative category weights */
+    uint32_t *grade_cum; /* per (form position, item): cumulative choice weights, PINGYI_MAX_CHOICES each */
+    size_t slots;        /* per counter cell: choices of the largest set, BLANK, OVER */
+    uint64_t *counts;    /* [(pos * items + item) * categories + category][slot] */
     crypto_hash_sha256_state digest;
 };
 
@@ -217,12 +217,12 @@ pingyi_generator_next (pingyi_generator_t *self, pingyi_ballot_t *ballot)
             uint32_t mask = 0;
             uint32_t r = blank_ballot ? 0 : below (self, 10000);
             if (blank_ballot || r < BLANK_CELL_PER_10K)
-                slot = self->slots - 2;   /* BLANK */
+                slot = self->slots - 2; /* BLANK */
             else if (r < BLANK_CELL_PER_10K + OVER_CELL_PER_10K && n > item->max_choices) {
                 /*  One tick more than allowed: 多选无效 for this cell.  */
                 while ((unsigned) __builtin_popcount (mask) <= item->max_choices)
                     mask |= UINT32_C (1) << below (self, (uint32_t) n);
-                slot = self->slots - 1;   /* OVER */
+                slot = self->slots - 1; /* OVER */
             }
             else {
                 slot = pick (self, &self->grade_cum[(pos * self->item_count + i) * PINGYI_MAX_CHOICES], n);
@@ -231,7 +231,8 @@ pingyi_generator_next (pingyi_generator_t *self, pingyi_ballot_t *ballot)
             any_tick |= mask != 0;
             ballot->ticks[pos][i] = mask;
             digest_u32 (self, mask);
-            self->counts[((pos * self->item_count + i) * self->category_count + category) * self->slots + slot]++;
+            self->counts[((pos * self->item_count + i) * self->category_count + category) * self->slots +
+                         slot]++;
         }
     if (!any_tick)
         self->blank_ballots++;
@@ -283,16 +284,16 @@ pingyi_generator_write_tally (const pingyi_generator_t *self, FILE *out, char *e
 
     fprintf (out, "{\"election\":\"%s\",\"venue\":", e->fingerprint_hex);
     json_str (out, v->id);
-    fprintf (out, ",\"ballots\":%llu,\"blank_ballots\":%llu,\"counters\":[", (unsigned long long) self->produced,
-             (unsigned long long) self->blank_ballots);
+    fprintf (out, ",\"ballots\":%llu,\"blank_ballots\":%llu,\"counters\":[",
+             (unsigned long long) self->produced, (unsigned long long) self->blank_ballots);
     bool first = true;
     for (size_t k = 0; k < self->subject_count; k++) {
         size_t subject = order[2 * k], pos = order[2 * k + 1];
         for (size_t i = 0; i < self->item_count; i++) {
             const pingyi_choice_set_t *set = &e->choice_sets[e->items[i].choice_set];
             for (size_t c = 0; c < self->category_count; c++) {
-                const uint64_t *counts
-                    = &self->counts[((pos * self->item_count + i) * self->category_count + c) * self->slots];
+                const uint64_t *counts =
+                    &self->counts[((pos * self->item_count + i) * self->category_count + c) * self->slots];
                 for (size_t slot = 0; slot < self->slots; slot++) {
                     const char *mark;
                     if (slot == self->slots - 2)

@@ -48,7 +48,7 @@ int pingyi_generator_write_tally (const pingyi_generator_t *self, FILE *out, cha
 
 /*  Run a fresh generator for (election, venue, seed, count) to the end and
     write its tally to path, atomically (a temporary file renamed).  */
-int pingyi_generator_write_expect (const pingyi_election_t *election, size_t venue, uint64_t seed, uint64_t count,
-                                   const char *path, char *err) PINGYI_WARN_UNUSED;
+int pingyi_generator_write_expect (const pingyi_election_t *election, size_t venue, uint64_t seed,
+                                   uint64_t count, const char *path, char *err) PINGYI_WARN_UNUSED;
 
 #endif

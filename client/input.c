@@ -21,9 +21,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define MESSAGE_MAX 1024   /* one error line */
-#define SHOW_MAX 48        /* bytes of a hostile value echoed back */
-#define EXPECT_MAX 240     /* the "(expected ...)" hint */
+#define MESSAGE_MAX 1024 /* one error line */
+#define SHOW_MAX 48      /* bytes of a hostile value echoed back */
+#define EXPECT_MAX 240   /* the "(expected ...)" hint */
 
 typedef struct {
     size_t off;
@@ -42,9 +42,9 @@ struct pingyi_input_t {
     uint8_t *buf;
     size_t start, end, cap;
     bool finished;
-    bool discarding;          /* inside an overlong line: drop up to its newline */
-    uint64_t line_no;         /* physical lines cut so far */
-    uint64_t record_line;     /* line of the record last returned */
+    bool discarding;      /* inside an overlong line: drop up to its newline */
+    uint64_t line_no;     /* physical lines cut so far */
+    uint64_t record_line; /* line of the record last returned */
     uint64_t records;
     bool header_done;
     uint64_t header_line;
@@ -55,11 +55,11 @@ struct pingyi_input_t {
     /*  The venue's form: cell c = form position * item_count + item.  */
     size_t item_count;
     size_t cell_count;
-    char **cell_names;        /* "s01:overall" */
-    int *col_cell;            /* CSV: header field → cell (index 0: category) */
-    size_t field_count;       /* CSV: fields in the header */
-    size_t *cell_col;         /* header parse: cell → 1-based column, 0 unseen */
-    char **expect;            /* per choice set: "好/较好/一般/差 or A/B/C/D" */
+    char **cell_names;  /* "s01:overall" */
+    int *col_cell;      /* CSV: header field → cell (index 0: category) */
+    size_t field_count; /* CSV: fields in the header */
+    size_t *cell_col;   /* header parse: cell → 1-based column, 0 unseen */
+    char **expect;      /* per choice set: "好/较好/一般/差 or A/B/C/D" */
     char category_expect[2 * EXPECT_MAX + 8];
 
     /*  Per-line scratch.  */
@@ -67,7 +67,7 @@ struct pingyi_input_t {
     size_t fields_cap;
     char *scratch;
     size_t scratch_cap;
-    uint8_t *seen;            /* JSONL: cell given */
+    uint8_t *seen; /* JSONL: cell given */
 };
 
 /*  ---------------------------------------------------------------------
@@ -185,7 +185,8 @@ choice_hint (const pingyi_choice_set_t *set)
 }
 
 pingyi_input_t *
-pingyi_input_new (const pingyi_election_t *election, size_t venue, pingyi_input_format_t format, const char *name)
+pingyi_input_new (const pingyi_election_t *election, size_t venue, pingyi_input_format_t format,
+                  const char *name)
 {
     if (!election || venue >= election->venue_count)
         return NULL;
@@ -372,7 +373,7 @@ take_line (pingyi_input_t *self, const uint8_t **line, size_t *len, bool *overlo
         if (n > PINGYI_INPUT_LINE_MAX) {
             *overlong = true;
             if (!nl)
-                self->discarding = true;   /* its end has not arrived yet */
+                self->discarding = true; /* its end has not arrived yet */
             self->start = nl ? self->start + n + 1 : self->end;
             return true;
         }
@@ -409,8 +410,8 @@ digest_line (pingyi_input_t *self, const uint8_t *line, size_t len)
 /*  ---------------------------------------------------------------------
     Reporting  */
 
-static pingyi_input_result_t
-report (pingyi_input_t *self, uint64_t line, size_t column, const char *fmt, ...) PINGYI_PRINTF (4, 5);
+static pingyi_input_result_t report (pingyi_input_t *self, uint64_t line, size_t column, const char *fmt, ...)
+    PINGYI_PRINTF (4, 5);
 
 static pingyi_input_result_t
 report (pingyi_input_t *self, uint64_t line, size_t column, const char *fmt, ...)
@@ -502,7 +503,8 @@ category_of (pingyi_input_t *self, const char *s, size_t len)
 /*  Add the ticks of one cell text (grades joined by '|', or empty) to *mask.
     0, or -1 with a reason in why.  */
 static int
-parse_ticks (pingyi_input_t *self, size_t cell, const char *s, size_t len, uint32_t *mask, char *why, size_t cap)
+parse_ticks (pingyi_input_t *self, size_t cell, const char *s, size_t len, uint32_t *mask, char *why,
+             size_t cap)
 {
     const pingyi_item_t *item = &self->election->items[cell % self->item_count];
     const pingyi_choice_set_t *set = &self->election->choice_sets[item->choice_set];
@@ -527,8 +529,8 @@ parse_ticks (pingyi_input_t *self, size_t cell, const char *s, size_t len, uint3
             const pingyi_choice_t *choice = &set->choices[c];
             if (strlen (choice->label) == part_len && !memcmp (choice->label, part, part_len))
                 found = (long) c;
-            else if (choice->letter && strlen (choice->letter) == part_len
-                     && !strncasecmp (choice->letter, part, part_len))
+            else if (choice->letter && strlen (choice->letter) == part_len &&
+                     !strncasecmp (choice->letter, part, part_len))
                 found = (long) c;
         }
         if (found < 0) {
@@ -587,8 +589,8 @@ static int
 split_csv (pingyi_input_t *self, const uint8_t *line, size_t len, size_t keep, size_t *count, size_t *column,
            const char **why)
 {
-    if (grow ((void **) &self->scratch, &self->scratch_cap, len + 1, 1)
-        || grow ((void **) &self->fields, &self->fields_cap, keep + 1, sizeof (span_t)))
+    if (grow ((void **) &self->scratch, &self->scratch_cap, len + 1, 1) ||
+        grow ((void **) &self->fields, &self->fields_cap, keep + 1, sizeof (span_t)))
         return -2;
     size_t i = 0, o = 0, n = 0;
     for (;;) {
@@ -629,18 +631,18 @@ split_csv (pingyi_input_t *self, const uint8_t *line, size_t len, size_t keep, s
             }
         }
         if (n < keep)
-            self->fields[n] = (span_t) {begin, o - begin};
+            self->fields[n] = (span_t){begin, o - begin};
         n++;
         if (i >= len)
             break;
-        i++;   /* the comma; a line ending in one has an empty last field */
+        i++; /* the comma; a line ending in one has an empty last field */
     }
     *count = n;
     return 0;
 }
 
-static pingyi_input_result_t
-header_fatal (pingyi_input_t *self, char *err, const char *fmt, ...) PINGYI_PRINTF (3, 4);
+static pingyi_input_result_t header_fatal (pingyi_input_t *self, char *err, const char *fmt, ...)
+    PINGYI_PRINTF (3, 4);
 
 static pingyi_input_result_t
 header_fatal (pingyi_input_t *self, char *err, const char *fmt, ...)
@@ -660,7 +662,7 @@ parse_header (pingyi_input_t *self, const uint8_t *line, size_t len, char *err)
 {
     size_t count = 0, column = 0;
     const char *why = NULL;
-    size_t keep = len + 1;   /* every field: the header is the map */
+    size_t keep = len + 1; /* every field: the header is the map */
     int rc = split_csv (self, line, len, keep, &count, &column, &why);
     if (rc == -2)
         return header_fatal (self, err, "%s: out of memory reading the header", self->name);
@@ -680,7 +682,8 @@ parse_header (pingyi_input_t *self, const uint8_t *line, size_t len, char *err)
     size_t flen = self->fields[0].len;
     trim (&f, &flen);
     if (flen != 8 || memcmp (f, "category", 8)) {
-        report (self, self->header_line, 1, "first column must be \"category\", found %s", SHOW (shown, f, flen));
+        report (self, self->header_line, 1, "first column must be \"category\", found %s",
+                SHOW (shown, f, flen));
         errors++;
     }
     self->col_cell[0] = -1;
@@ -719,7 +722,7 @@ parse_header (pingyi_input_t *self, const uint8_t *line, size_t len, char *err)
                              self->name, errors, errors == 1 ? "" : "s", self->cell_count,
                              self->election->venues[self->venue].id,
                              self->cell_count ? self->cell_names[0] : "");
-    return PINGYI_INPUT_BALLOT;   /* the header is good */
+    return PINGYI_INPUT_BALLOT; /* the header is good */
 }
 
 static pingyi_input_result_t
@@ -791,7 +794,8 @@ parse_jsonl_cells (pingyi_input_t *self, json_t *cells, pingyi_ballot_t *ballot)
     memset (self->seen, 0, self->cell_count);
     const char *key;
     json_t *value;
-    json_object_foreach (cells, key, value) {
+    json_object_foreach (cells, key, value)
+    {
         size_t klen = strlen (key);
         long cell = lookup_cell (self, key, klen);
         if (cell < 0) {
@@ -800,32 +804,37 @@ parse_jsonl_cells (pingyi_input_t *self, json_t *cells, pingyi_ballot_t *ballot)
         }
         uint32_t mask = 0;
         if (json_is_string (value)) {
-            if (parse_ticks (self, (size_t) cell, json_string_value (value), json_string_length (value), &mask, why,
-                             sizeof why))
+            if (parse_ticks (self, (size_t) cell, json_string_value (value), json_string_length (value),
+                             &mask, why, sizeof why))
                 return report (self, self->record_line, 1, "%s", why);
         }
         else if (json_is_array (value)) {
             size_t k;
             json_t *el;
-            json_array_foreach (value, k, el) {
+            json_array_foreach (value, k, el)
+            {
                 if (!json_is_string (el))
-                    return report (self, self->record_line, 1, "cell %s: element %zu must be a string, not %s",
-                                   SHOW (shown, key, klen), k, json_type_word (el));
+                    return report (self, self->record_line, 1,
+                                   "cell %s: element %zu must be a string, not %s", SHOW (shown, key, klen),
+                                   k, json_type_word (el));
                 const char *s = json_string_value (el);
                 size_t slen = json_string_length (el);
                 const char *t = s;
                 size_t tlen = slen;
                 trim (&t, &tlen);
                 if (!tlen)
-                    return report (self, self->record_line, 1, "cell %s: element %zu is empty (an empty array "
-                                   "is a blank cell)", SHOW (shown, key, klen), k);
+                    return report (self, self->record_line, 1,
+                                   "cell %s: element %zu is empty (an empty array "
+                                   "is a blank cell)",
+                                   SHOW (shown, key, klen), k);
                 if (parse_ticks (self, (size_t) cell, s, slen, &mask, why, sizeof why))
                     return report (self, self->record_line, 1, "%s", why);
             }
         }
         else
-            return report (self, self->record_line, 1, "cell %s must be a string or an array of strings, not %s",
-                           SHOW (shown, key, klen), json_type_word (value));
+            return report (self, self->record_line, 1,
+                           "cell %s must be a string or an array of strings, not %s", SHOW (shown, key, klen),
+                           json_type_word (value));
         self->seen[cell] = 1;
         ballot->ticks[(size_t) cell / self->item_count][(size_t) cell % self->item_count] = mask;
     }
@@ -836,8 +845,8 @@ parse_jsonl_cells (pingyi_input_t *self, json_t *cells, pingyi_ballot_t *ballot)
     if (missing == 1)
         return report (self, self->record_line, 1, "missing cell \"%s\"", self->cell_names[first]);
     if (missing)
-        return report (self, self->record_line, 1, "missing cell \"%s\" (and %zu more)", self->cell_names[first],
-                       missing - 1);
+        return report (self, self->record_line, 1, "missing cell \"%s\" (and %zu more)",
+                       self->cell_names[first], missing - 1);
     return PINGYI_INPUT_BALLOT;
 }
 
@@ -856,7 +865,8 @@ parse_jsonl_record (pingyi_input_t *self, const uint8_t *line, size_t len, pingy
     }
     const char *key;
     json_t *value;
-    json_object_foreach (root, key, value) {
+    json_object_foreach (root, key, value)
+    {
         if (strcmp (key, "category") && strcmp (key, "cells")) {
             rc = report (self, self->record_line, 1, "unknown key %s (expected \"category\" and \"cells\")",
                          SHOW (shown, key, strlen (key)));
@@ -888,7 +898,8 @@ parse_jsonl_record (pingyi_input_t *self, const uint8_t *line, size_t len, pingy
         goto done;
     }
     if (!json_is_object (cells)) {
-        rc = report (self, self->record_line, 1, "\"cells\" must be an object, not %s", json_type_word (cells));
+        rc = report (self, self->record_line, 1, "\"cells\" must be an object, not %s",
+                     json_type_word (cells));
         goto done;
     }
     pingyi_ballot_init (ballot, self->election, self->venue);
@@ -920,7 +931,8 @@ pingyi_input_next (pingyi_input_t *self, pingyi_ballot_t *ballot, char *err)
             if (!self->finished || self->start != self->end || self->discarding)
                 return PINGYI_INPUT_MORE;
             if (!self->header_done)
-                return header_fatal (self, err, "%s:%llu:1: no header line: a CSV input starts with "
+                return header_fatal (self, err,
+                                     "%s:%llu:1: no header line: a CSV input starts with "
                                      "\"category\" and the cells of venue %s's form, e.g. category,%s,...",
                                      self->name, (unsigned long long) self->line_no + 1,
                                      self->election->venues[self->venue].id,

@@ -22,7 +22,7 @@
 #include "ballot.h"
 #include "common.h"
 
-#define PINGYI_INPUT_LINE_MAX (1u << 20)   /* longest line, bytes; longer is a bad record */
+#define PINGYI_INPUT_LINE_MAX (1u << 20) /* longest line, bytes; longer is a bad record */
 #define PINGYI_DIGEST_LEN 32
 
 typedef enum {
@@ -31,11 +31,11 @@ typedef enum {
 } pingyi_input_format_t;
 
 typedef enum {
-    PINGYI_INPUT_FATAL = -1,   /* the header is bad (or out of memory): err says why */
-    PINGYI_INPUT_BALLOT = 0,   /* *ballot holds a good ballot */
-    PINGYI_INPUT_BAD = 1,      /* a bad record, already reported to the error callback */
-    PINGYI_INPUT_MORE = 2,     /* no complete line buffered: feed more, or finish */
-    PINGYI_INPUT_END = 3,      /* finished and everything returned */
+    PINGYI_INPUT_FATAL = -1, /* the header is bad (or out of memory): err says why */
+    PINGYI_INPUT_BALLOT = 0, /* *ballot holds a good ballot */
+    PINGYI_INPUT_BAD = 1,    /* a bad record, already reported to the error callback */
+    PINGYI_INPUT_MORE = 2,   /* no complete line buffered: feed more, or finish */
+    PINGYI_INPUT_END = 3,    /* finished and everything returned */
 } pingyi_input_result_t;
 
 /*  Receives one complete error line, "FILE:LINE:COLUMN: reason", no newline.  */
@@ -45,8 +45,8 @@ typedef struct pingyi_input_t pingyi_input_t;
 
 /*  A parser for the form of venue (an index into election).  name is what
     error lines call the input ("ballots.csv", "-" is shown as "stdin").  */
-pingyi_input_t *pingyi_input_new (const pingyi_election_t *election, size_t venue, pingyi_input_format_t format,
-                                  const char *name);
+pingyi_input_t *pingyi_input_new (const pingyi_election_t *election, size_t venue,
+                                  pingyi_input_format_t format, const char *name);
 void pingyi_input_destroy (pingyi_input_t **self_p);
 
 /*  Where error lines go; NULL (the default) prints them on stderr.  */

@@ -41,17 +41,19 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define CHUNK 1000                 /* input records per outbox commit */
+#define CHUNK 1000 /* input records per outbox commit */
 #define READ_SIZE 65536
-#define SKIP_BUDGET 20000          /* records skipped per loop turn, so the socket is still served */
+#define SKIP_BUDGET 20000 /* records skipped per loop turn, so the socket is still served */
 #define BACKOFF_MAX_MS 10000
 #define PROGRESS_MS 200
-#define SEND_RETRY_MS 100          /* no connection yet (ZMQ_IMMEDIATE): try again soon */
-#define BAD_LINES_SHOWN 10000      /* bad-line reports printed per run; the rest are counted */
+#define SEND_RETRY_MS 100     /* no connection yet (ZMQ_IMMEDIATE): try again soon */
+#define BAD_LINES_SHOWN 10000 /* bad-line reports printed per run; the rest are counted */
 #define HWM 1000
 /*  The largest batch that always fits one frame.  */
-#define BATCH_LIMIT (PINGYI_FRAME_MAX / (PINGYI_ENVELOPE_MAX + 16) < PINGYI_BATCH_MAX \
-                         ? PINGYI_FRAME_MAX / (PINGYI_ENVELOPE_MAX + 16) : PINGYI_BATCH_MAX)
+#define BATCH_LIMIT                                                                                          \
+    (PINGYI_FRAME_MAX / (PINGYI_ENVELOPE_MAX + 16) < PINGYI_BATCH_MAX                                        \
+         ? PINGYI_FRAME_MAX / (PINGYI_ENVELOPE_MAX + 16)                                                     \
+         : PINGYI_BATCH_MAX)
 
 enum { EXIT_OK = 0, EXIT_BAD_LINES = 1, EXIT_FATAL = 2, EXIT_GAVE_UP = 3 };
 
@@ -71,7 +73,7 @@ typedef struct {
     uint64_t window;
     uint64_t batch;
     bool close;
-    int64_t issued;                /* -1: not given */
+    int64_t issued; /* -1: not given */
     int64_t collected;
     bool json;
     bool quiet;
@@ -83,12 +85,12 @@ typedef struct {
 typedef struct {
     uint64_t tag;
     uint32_t count;
-    uint8_t *ids;                  /* count × 16 */
-    bool waiting;                  /* sent: due is its timeout; else due is when to send */
-    bool stalled;                  /* not sent: no connection to the broker yet */
+    uint8_t *ids; /* count × 16 */
+    bool waiting; /* sent: due is its timeout; else due is when to send */
+    bool stalled; /* not sent: no connection to the broker yet */
     int64_t due;
-    unsigned attempts;             /* timeouts so far */
-    unsigned retries;              /* RETRY / transient ERROR answers so far */
+    unsigned attempts; /* timeouts so far */
+    unsigned retries;  /* RETRY / transient ERROR answers so far */
 } batch_t;
 
 /*  VENUE_OPEN and VENUE_CLOSE: one outstanding request each.  */
@@ -120,13 +122,14 @@ typedef struct {
     bool input_eof;
     pingyi_generator_t *gen;
     bool source_done;
-    uint64_t skip;                 /* records the outbox had taken when we started */
-    uint64_t seen;                 /* records taken from the source this run */
+    bool source_ready;             /* records may be had without waiting for the input fd */
+    uint64_t skip; /* records the outbox had taken when we started */
+    uint64_t seen; /* records taken from the source this run */
     uint8_t read_buf[READ_SIZE];
 
     /*  The chunk being sealed.  */
     pingyi_outbox_item_t items[CHUNK];
-    uint8_t *envelopes;            /* CHUNK × PINGYI_ENVELOPE_MAX */
+    uint8_t *envelopes; /* CHUNK × PINGYI_ENVELOPE_MAX */
     size_t item_count;
     uint64_t chunk_records;
     uint64_t chunk_bad;
@@ -139,7 +142,7 @@ typedef struct {
 
     batch_t **batches;
     size_t batch_count, batch_cap;
-    size_t inflight;               /* envelopes in batches */
+    size_t inflight; /* envelopes in batches */
     uint64_t next_tag;
     request_t open, close;
     bool opened;
@@ -168,7 +171,7 @@ typedef struct {
     bool warned_reject[PINGYI_REJECT_COUNT_];
     bool warned_mismatch, warned_closed, warned_decode, warned_type;
     int64_t retry_warned_ms;
-    int exit_code;                 /* set when the loop must stop */
+    int exit_code; /* set when the loop must stop */
     const char *stop_reason;
 } client_t;
 
@@ -192,13 +195,14 @@ clear_progress (client_t *c)
     }
 }
 
-static void
-say (client_t *c, const char *level, const char *fmt, ...) PINGYI_PRINTF (3, 4);
+static void say (client_t *c, const char *level, const char *fmt, ...) PINGYI_PRINTF (3, 4);
 
 static void
 say (client_t *c, const char *level, const char *fmt, ...)
 {
-    if (c->opt.quiet && !strcmp (level, "info"))
+    /*  Info lines belong to an operator watching a terminal; a log gets
+        warnings and errors only.  */
+    if ((c->opt.quiet || !c->tty) && !strcmp (level, "info"))
         return;
     char line[1024];
     va_list ap;
@@ -209,8 +213,7 @@ say (client_t *c, const char *level, const char *fmt, ...)
     pingyi_log (level, "%s", line);
 }
 
-static int
-fatal (client_t *c, const char *fmt, ...) PINGYI_PRINTF (2, 3);
+static int fatal (client_t *c, const char *fmt, ...) PINGYI_PRINTF (2, 3);
 
 static int
 fatal (client_t *c, const char *fmt, ...)
@@ -231,7 +234,7 @@ on_bad_line (const char *line, void *arg)
 {
     client_t *c = arg;
     if (c->seen < c->skip)
-        return;   /* taken (and reported) by an earlier run */
+        return; /* taken (and reported) by an earlier run */
     if (c->bad_shown >= BAD_LINES_SHOWN) {
         c->bad_hidden++;
         return;
@@ -253,8 +256,8 @@ queue_push (client_t *c, const uint8_t *id)
         if (!q)
             return -1;
         for (size_t i = 0; i < c->q_len; i++)
-            memcpy (q + i * PINGYI_BALLOT_ID_LEN, c->queue + ((c->q_head + i) % c->q_cap) * PINGYI_BALLOT_ID_LEN,
-                    PINGYI_BALLOT_ID_LEN);
+            memcpy (q + i * PINGYI_BALLOT_ID_LEN,
+                    c->queue + ((c->q_head + i) % c->q_cap) * PINGYI_BALLOT_ID_LEN, PINGYI_BALLOT_ID_LEN);
         free (c->queue);
         c->queue = q;
         c->q_cap = cap;
@@ -311,7 +314,8 @@ commit_chunk (client_t *c)
     uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN];
     source_digest (c, digest);
     char err[PINGYI_ERR_MAX];
-    if (pingyi_outbox_ingest (c->outbox, c->items, c->item_count, c->chunk_records, c->chunk_bad, digest, err))
+    if (pingyi_outbox_ingest (c->outbox, c->items, c->item_count, c->chunk_records, c->chunk_bad, digest,
+                              err))
         return fatal (c, "%s", err);
     uint8_t ids[CHUNK][PINGYI_BALLOT_ID_LEN];
     for (size_t i = 0; i < c->item_count; i++)
@@ -337,8 +341,8 @@ seal_ballot (client_t *c)
             as a bad record rather than stop the venue.  */
         c->chunk_bad++;
         char line[PINGYI_ERR_MAX];
-        snprintf (line, sizeof line, "%s:%" PRIu64 ":1: ballot too large to encode", c->opt.input ? c->opt.input : "drill",
-                  c->input ? pingyi_input_line (c->input) : c->seen);
+        snprintf (line, sizeof line, "%s:%" PRIu64 ":1: ballot too large to encode",
+                  c->opt.input ? c->opt.input : "drill", c->input ? pingyi_input_line (c->input) : c->seen);
         on_bad_line (line, c);
         return 0;
     }
@@ -381,8 +385,10 @@ source_step (client_t *c)
         if (r == PINGYI_INPUT_FATAL)
             return fatal (c, "%s", err);
         if (r == PINGYI_INPUT_MORE) {
-            if (!fd_readable_now (c->input_fd))
+            if (!fd_readable_now (c->input_fd)) {
+                c->source_ready = false;   /* wait for the poll to say there is more */
                 break;
+            }
             ssize_t n = read (c->input_fd, c->read_buf, sizeof c->read_buf);
             if (n < 0 && (errno == EINTR || errno == EAGAIN))
                 break;
@@ -399,7 +405,8 @@ source_step (client_t *c)
         if (r == PINGYI_INPUT_END) {
             if (c->seen < c->skip)
                 return fatal (c,
-                              "the input ended after %" PRIu64 " records, but outbox %s has already taken %" PRIu64
+                              "the input ended after %" PRIu64
+                              " records, but outbox %s has already taken %" PRIu64
                               " from it: this is not the input it was started with",
                               c->seen, c->outbox_dir, c->skip);
             if (commit_chunk (c))
@@ -416,11 +423,13 @@ source_step (client_t *c)
                 source_digest (c, digest);
                 if (st.has_digest && memcmp (digest, st.input_digest, sizeof digest))
                     return fatal (c,
-                                  "the first %" PRIu64 " records of this input differ from those outbox %s took "
+                                  "the first %" PRIu64
+                                  " records of this input differ from those outbox %s took "
                                   "(a different file, seed or definition?): refusing to skip them; use the "
                                   "original input, or a fresh --outbox for a new one",
                                   c->skip, c->outbox_dir);
-                say (c, "info", "skipped the %" PRIu64 " input records the outbox took in an earlier run", c->skip);
+                say (c, "info", "skipped the %" PRIu64 " input records the outbox took in an earlier run",
+                     c->skip);
             }
             if (++skipped >= SKIP_BUDGET)
                 return 0;
@@ -446,8 +455,8 @@ monitor_start (client_t *c)
     char addr[64];
     snprintf (addr, sizeof addr, "inproc://pingyi-client-monitor-%u", c->mon_seq++);
     if (zmq_socket_monitor (c->sock, addr,
-                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                                | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
+                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
         return -1;
     c->mon = zmq_socket (c->ctx, ZMQ_PAIR);
     if (!c->mon)
@@ -486,25 +495,26 @@ connect_broker (client_t *c)
     int one = 1, zero = 0, hwm = HWM, ivl = 1000, hb_timeout = 5000, reconnect = 200, reconnect_max = 2000;
     int64_t maxmsg = PINGYI_FRAME_MAX;
     const pingyi_bundle_t *b = c->bundle;
-    if (zmq_setsockopt (c->sock, ZMQ_CURVE_SERVERKEY, b->broker_public, PINGYI_KEY_LEN)
-        || zmq_setsockopt (c->sock, ZMQ_CURVE_PUBLICKEY, b->curve_public, PINGYI_KEY_LEN)
-        || zmq_setsockopt (c->sock, ZMQ_CURVE_SECRETKEY, b->curve_secret, PINGYI_KEY_LEN)
-        || zmq_setsockopt (c->sock, ZMQ_IMMEDIATE, &one, sizeof one)
-        || zmq_setsockopt (c->sock, ZMQ_LINGER, &zero, sizeof zero)
-        || zmq_setsockopt (c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg)
-        || zmq_setsockopt (c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm)
-        || zmq_setsockopt (c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm)
-        || zmq_setsockopt (c->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl)
-        || zmq_setsockopt (c->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout)
-        || zmq_setsockopt (c->sock, ZMQ_HEARTBEAT_TTL, &hb_timeout, sizeof hb_timeout)
-        || zmq_setsockopt (c->sock, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect)
-        || zmq_setsockopt (c->sock, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max)) {
+    if (zmq_setsockopt (c->sock, ZMQ_CURVE_SERVERKEY, b->broker_public, PINGYI_KEY_LEN) ||
+        zmq_setsockopt (c->sock, ZMQ_CURVE_PUBLICKEY, b->curve_public, PINGYI_KEY_LEN) ||
+        zmq_setsockopt (c->sock, ZMQ_CURVE_SECRETKEY, b->curve_secret, PINGYI_KEY_LEN) ||
+        zmq_setsockopt (c->sock, ZMQ_IMMEDIATE, &one, sizeof one) ||
+        zmq_setsockopt (c->sock, ZMQ_LINGER, &zero, sizeof zero) ||
+        zmq_setsockopt (c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+        zmq_setsockopt (c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
+        zmq_setsockopt (c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
+        zmq_setsockopt (c->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl) ||
+        zmq_setsockopt (c->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) ||
+        zmq_setsockopt (c->sock, ZMQ_HEARTBEAT_TTL, &hb_timeout, sizeof hb_timeout) ||
+        zmq_setsockopt (c->sock, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect) ||
+        zmq_setsockopt (c->sock, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max)) {
         int e = zmq_errno ();
         disconnect (c);
         return fatal (c, "cannot set up the socket: %s", zmq_strerror (e));
     }
     if (monitor_start (c))
-        say (c, "warn", "no handshake monitor (%s): key problems will show only as silence", zmq_strerror (zmq_errno ()));
+        say (c, "warn", "no handshake monitor (%s): key problems will show only as silence",
+             zmq_strerror (zmq_errno ()));
     if (zmq_connect (c->sock, endpoint)) {
         int e = zmq_errno ();
         disconnect (c);
@@ -571,7 +581,7 @@ send_batch (client_t *c, batch_t *b, int64_t now)
             return fatal (c, "outbox %s: cannot read a pending envelope", c->outbox_dir);
         }
         if (rc == 0)
-            continue;   /* acknowledged meanwhile */
+            continue; /* acknowledged meanwhile */
         memmove (b->ids + n * PINGYI_BALLOT_ID_LEN, b->ids + i * PINGYI_BALLOT_ID_LEN, PINGYI_BALLOT_ID_LEN);
         envs[n] = env;
         lens[n] = len;
@@ -649,7 +659,7 @@ fill_window (client_t *c, int64_t now)
         if (rc == 1)
             drop_batch (c, c->batch_count - 1);
         else if (!b->waiting)
-            break;   /* no connection: the rest waits in the queue */
+            break; /* no connection: the rest waits in the queue */
     }
     return 0;
 }
@@ -719,7 +729,8 @@ failover (client_t *c, int64_t now)
     const char *from = c->opt.brokers[c->broker_index];
     disconnect (c);
     c->broker_index = (c->broker_index + 1) % c->opt.broker_count;
-    say (c, "warn", "no answer from broker %s for %.1f s; %s %s", from, (double) (now - c->silence_start) / 1000,
+    say (c, "warn", "no answer from broker %s for %.1f s; %s %s", from,
+         (double) (now - c->silence_start) / 1000,
          c->opt.broker_count > 1 ? "failing over to" : "reconnecting to", c->opt.brokers[c->broker_index]);
     if (connect_broker (c))
         return -1;
@@ -759,7 +770,7 @@ on_ack (client_t *c, const pingyi_msg_t *m)
     size_t n = 0;
     while (n < PINGYI_BATCH_MAX && pingyi_list_next_ack (&list, &a)) {
         memcpy (c->ack_ids[n], a.ballot_id, PINGYI_BALLOT_ID_LEN);
-        c->results[n] = (pingyi_outbox_result_t) {
+        c->results[n] = (pingyi_outbox_result_t){
             .id = c->ack_ids[n],
             .status = a.status,
             .reason = a.reason,
@@ -767,11 +778,12 @@ on_ack (client_t *c, const pingyi_msg_t *m)
             .receipt_len = a.receipt.len,
         };
         /*  One line per reason and run, never per ballot.  */
-        if (a.status == PINGYI_ACK_REJECTED && a.reason < PINGYI_REJECT_COUNT_ && !c->warned_reject[a.reason]) {
+        if (a.status == PINGYI_ACK_REJECTED && a.reason < PINGYI_REJECT_COUNT_ &&
+            !c->warned_reject[a.reason]) {
             c->warned_reject[a.reason] = true;
-            say (c, "warn", "the shard rejects ballots of venue %s: %s: %.*s (counted in the summary)", c->venue_id,
-                 pingyi_reject_name ((pingyi_reject_t) a.reason), (int) (a.text.len > 300 ? 300 : a.text.len),
-                 a.text.p ? a.text.p : "");
+            say (c, "warn", "the shard rejects ballots of venue %s: %s: %.*s (counted in the summary)",
+                 c->venue_id, pingyi_reject_name ((pingyi_reject_t) a.reason),
+                 (int) (a.text.len > 300 ? 300 : a.text.len), a.text.p ? a.text.p : "");
         }
         n++;
     }
@@ -781,14 +793,15 @@ on_ack (client_t *c, const pingyi_msg_t *m)
     for (size_t i = 0; i < n; i++)
         if (c->results[i].mismatch && !c->warned_mismatch) {
             c->warned_mismatch = true;
-            say (c, "warn", "a shard answered a tracking code that is not the hash of the envelope we sent; the "
-                            "receipts file keeps our own codes (counted as receipt_mismatch)");
+            say (c, "warn",
+                 "a shard answered a tracking code that is not the hash of the envelope we sent; the "
+                 "receipts file keeps our own codes (counted as receipt_mismatch)");
         }
 
     size_t index;
     batch_t *b = find_batch (c, m->u.ack.tag, &index);
     if (!b)
-        return 0;   /* a stale tag: its results were applied above all the same */
+        return 0; /* a stale tag: its results were applied above all the same */
     /*  Ids of the batch the ack did not cover stay pending: back to the
         queue, so each pending id stays in exactly one place.  */
     if (pingyi_outbox_read_begin (c->outbox, err))
@@ -796,8 +809,8 @@ on_ack (client_t *c, const pingyi_msg_t *m)
     for (uint32_t i = 0; i < b->count; i++) {
         const uint8_t *env;
         size_t len;
-        if (pingyi_outbox_read_get (c->outbox, b->ids + i * PINGYI_BALLOT_ID_LEN, &env, &len) == 1
-            && queue_push (c, b->ids + i * PINGYI_BALLOT_ID_LEN)) {
+        if (pingyi_outbox_read_get (c->outbox, b->ids + i * PINGYI_BALLOT_ID_LEN, &env, &len) == 1 &&
+            queue_push (c, b->ids + i * PINGYI_BALLOT_ID_LEN)) {
             pingyi_outbox_read_end (c->outbox);
             return fatal (c, "out of memory");
         }
@@ -857,8 +870,10 @@ warn_if_closed (client_t *c)
     pingyi_outbox_stats (c->outbox, &st);
     if (c->have_status && c->status.closed && st.pending && !c->warned_closed) {
         c->warned_closed = true;
-        say (c, "warn", "venue %s is already closed at its shard: the %" PRIu64 " ballots still to send will be "
-                        "rejected (venue_closed)", c->venue_id, st.pending);
+        say (c, "warn",
+             "venue %s is already closed at its shard: the %" PRIu64 " ballots still to send will be "
+             "rejected (venue_closed)",
+             c->venue_id, st.pending);
     }
 }
 
@@ -919,22 +934,25 @@ on_frame (client_t *c, const uint8_t *frame, size_t len, int64_t now)
         uint32_t code = m.u.error.code;
         int tlen = (int) (m.u.error.text.len > 400 ? 400 : m.u.error.text.len);
         const char *text = m.u.error.text.p ? m.u.error.text.p : "";
-        if (code == PINGYI_ERROR_FORBIDDEN || code == PINGYI_ERROR_UNKNOWN_VENUE
-            || code == PINGYI_ERROR_WRONG_ELECTION)
+        if (code == PINGYI_ERROR_FORBIDDEN || code == PINGYI_ERROR_UNKNOWN_VENUE ||
+            code == PINGYI_ERROR_WRONG_ELECTION)
             return fatal (c, "refused (%s): %.*s", error_code_name (code), tlen, text);
         if (code == PINGYI_ERROR_BAD_MESSAGE)
-            return fatal (c, "the broker or worker could not read our message (%s): %.*s — a bug, please report it",
-                          error_code_name (code), tlen, text);
+            return fatal (
+                c, "the broker or worker could not read our message (%s): %.*s — a bug, please report it",
+                error_code_name (code), tlen, text);
         /*  INTERNAL and the like: the other end has a problem it may get
             over; try that request again later.  */
-        say (c, "warn", "error from the other end (%s): %.*s; trying again later", error_code_name (code), tlen, text);
+        say (c, "warn", "error from the other end (%s): %.*s; trying again later", error_code_name (code),
+             tlen, text);
         reschedule (c, m.u.error.tag, 1000, now);
         return 0;
     }
     default:
         if (!c->warned_type) {
             c->warned_type = true;
-            say (c, "warn", "ignoring an unexpected %s message from the broker", pingyi_msg_type_name (m.type));
+            say (c, "warn", "ignoring an unexpected %s message from the broker",
+                 pingyi_msg_type_name (m.type));
         }
         return 0;
     }
@@ -954,7 +972,7 @@ drain_socket (client_t *c, int64_t now)
                 return 0;
             return fatal (c, "receiving from %s: %s", c->opt.brokers[c->broker_index], zmq_strerror (e));
         }
-        c->silence_start = now;   /* anything at all proves the path works */
+        c->silence_start = now; /* anything at all proves the path works */
         bool more = zmq_msg_more (&msg);
         int result = 0;
         if (!more)
@@ -999,11 +1017,14 @@ drain_monitor (client_t *c)
             memcpy (&value, d + 2, 4);
             const char *endpoint = c->opt.brokers[c->broker_index];
             if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-                say (c, "warn", "broker %s refuses this venue's key (ZAP status %u): is venue %s in its keyring?",
+                say (c, "warn",
+                     "broker %s refuses this venue's key (ZAP status %u): is venue %s in its keyring?",
                      endpoint, value, c->venue_id);
             else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-                say (c, "warn", "CURVE handshake with %s failed (protocol error 0x%x): is the broker key in the "
-                                "bundle the one this broker uses?", endpoint, value);
+                say (c, "warn",
+                     "CURVE handshake with %s failed (protocol error 0x%x): is the broker key in the "
+                     "bundle the one this broker uses?",
+                     endpoint, value);
             else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
                 say (c, "warn", "handshake with %s failed (%s)", endpoint, zmq_strerror ((int) value));
             else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
@@ -1037,10 +1058,11 @@ progress (client_t *c, int64_t now, bool force)
         uint64_t s = (uint64_t) ((double) st.pending / c->rate) + 1;
         snprintf (eta, sizeof eta, "  ETA %" PRIu64 ":%02" PRIu64, s / 60, s % 60);
     }
-    fprintf (stderr, "\r\033[K%s: read %" PRIu64 " (bad %" PRIu64 ")  sent %" PRIu64 "  acked %" PRIu64
-                     " (dup %" PRIu64 ", rej %" PRIu64 ")  pending %" PRIu64 "  %.0f/s%s",
-             c->venue_id, st.ingested, st.bad_lines, c->sent, acked, st.duplicates, st.rejected, st.pending, c->rate,
-             eta);
+    fprintf (stderr,
+             "\r\033[K%s: read %" PRIu64 " (bad %" PRIu64 ")  sent %" PRIu64 "  acked %" PRIu64
+             " (dup %" PRIu64 ", rej %" PRIu64 ")  pending %" PRIu64 "  %.0f/s%s",
+             c->venue_id, st.ingested, st.bad_lines, c->sent, acked, st.duplicates, st.rejected, st.pending,
+             c->rate, eta);
     c->progress_shown = true;
 }
 
@@ -1055,8 +1077,8 @@ is_void (const pingyi_venue_figures_t *f, char *why, size_t cap)
     }
     if (f->collected >= 0 && f->accepted > (uint64_t) f->collected) {
         size_t used = strlen (why);
-        snprintf (why + used, cap - used, "%saccepted %" PRIu64 " > collected %" PRId64, bad ? "; " : "", f->accepted,
-                  f->collected);
+        snprintf (why + used, cap - used, "%saccepted %" PRIu64 " > collected %" PRId64, bad ? "; " : "",
+                  f->accepted, f->collected);
         bad = true;
     }
     return bad;
@@ -1065,7 +1087,8 @@ is_void (const pingyi_venue_figures_t *f, char *why, size_t cap)
 static const char *
 reject_label (int code, char *buf, size_t cap)
 {
-    const char *name = code > 0 && code < PINGYI_REJECT_COUNT_ ? pingyi_reject_name ((pingyi_reject_t) code) : NULL;
+    const char *name =
+        code > 0 && code < PINGYI_REJECT_COUNT_ ? pingyi_reject_name ((pingyi_reject_t) code) : NULL;
     if (name)
         return name;
     snprintf (buf, cap, "code_%d", code);
@@ -1079,7 +1102,8 @@ rejections_json (const uint64_t *by, int count)
     for (int code = 0; code < count; code++)
         if (by[code]) {
             char buf[32];
-            json_object_set_new (o, reject_label (code, buf, sizeof buf), json_integer ((json_int_t) by[code]));
+            json_object_set_new (o, reject_label (code, buf, sizeof buf),
+                                 json_integer ((json_int_t) by[code]));
         }
     return o;
 }
@@ -1092,8 +1116,8 @@ rejections_text (char *out, size_t cap, const uint64_t *by, int count)
         if (by[code]) {
             char buf[32];
             size_t used = strlen (out);
-            snprintf (out + used, cap - used, "%s%s %" PRIu64, used ? ", " : " (", reject_label (code, buf, sizeof buf),
-                      by[code]);
+            snprintf (out + used, cap - used, "%s%s %" PRIu64, used ? ", " : " (",
+                      reject_label (code, buf, sizeof buf), by[code]);
         }
     if (out[0]) {
         size_t used = strlen (out);
@@ -1152,8 +1176,8 @@ summary (client_t *c, const char *receipts, uint64_t receipt_count, bool receipt
 
     char rej[512];
     rejections_text (rej, sizeof rej, st.rejected_by, PINGYI_REJECT_COUNT_);
-    printf ("venue %s: read %" PRIu64 " ballots, %" PRIu64 " bad line%s; accepted %" PRIu64 ", duplicates %" PRIu64
-            ", rejected %" PRIu64 "%s; pending %" PRIu64 "; %.1f s\n",
+    printf ("venue %s: read %" PRIu64 " ballots, %" PRIu64 " bad line%s; accepted %" PRIu64
+            ", duplicates %" PRIu64 ", rejected %" PRIu64 "%s; pending %" PRIu64 "; %.1f s\n",
             c->venue_id, st.ingested, st.bad_lines, st.bad_lines == 1 ? "" : "s", st.accepted, st.duplicates,
             st.rejected, rej, st.pending, seconds);
     if (receipts_ok)
@@ -1165,11 +1189,12 @@ summary (client_t *c, const char *receipts, uint64_t receipt_count, bool receipt
             rejected += f->rejected_by[i];
         printf ("venue %s: issued %" PRId64 ", collected %" PRId64 ", received %" PRIu64 ", accepted %" PRIu64
                 " (blank %" PRIu64 "), rejected %" PRIu64 "%s \xe2\x80\x94 %s%s\n",
-                c->venue_id, f->issued, f->collected, f->accepted + f->duplicates, f->accepted, f->blank, rejected, rej,
-                v ? "VOID: " : "reconciled", v ? why : "");
+                c->venue_id, f->issued, f->collected, f->accepted + f->duplicates, f->accepted, f->blank,
+                rejected, rej, v ? "VOID: " : "reconciled", v ? why : "");
     }
     if (c->stop_reason)
-        printf ("stopped: %s; run the same command again to finish (the outbox keeps everything)\n", c->stop_reason);
+        printf ("stopped: %s; run the same command again to finish (the outbox keeps everything)\n",
+                c->stop_reason);
     fflush (stdout);
 }
 
@@ -1181,8 +1206,10 @@ usage (FILE *out)
 {
     fprintf (out,
              "usage: pingyi-client --deploy DIR --venue ID --broker ENDPOINT[,ENDPOINT...]\n"
-             "                     (--input FILE|- [--format csv|jsonl] | --generate N --seed S [--expect FILE.json])\n"
-             "                     [--outbox DIR] [--window N] [--batch N] [--close] [--issued N] [--collected M]\n"
+             "                     (--input FILE|- [--format csv|jsonl] | --generate N --seed S [--expect "
+             "FILE.json])\n"
+             "                     [--outbox DIR] [--window N] [--batch N] [--close] [--issued N] "
+             "[--collected M]\n"
              "                     [--json] [--quiet] [--timeout-ms T] [--give-up-s S]\n"
              "\n"
              "  --deploy DIR        deploy directory (the venue's bundle is DIR/venue/ID)\n"
@@ -1255,23 +1282,49 @@ static int
 parse_options (int argc, char **argv, options_t *o)
 {
     enum {
-        OPT_DEPLOY = 256, OPT_VENUE, OPT_BROKER, OPT_INPUT, OPT_FORMAT, OPT_GENERATE, OPT_SEED, OPT_EXPECT,
-        OPT_OUTBOX, OPT_WINDOW, OPT_BATCH, OPT_CLOSE, OPT_ISSUED, OPT_COLLECTED, OPT_JSON, OPT_QUIET,
-        OPT_TIMEOUT, OPT_GIVE_UP, OPT_HELP
+        OPT_DEPLOY = 256,
+        OPT_VENUE,
+        OPT_BROKER,
+        OPT_INPUT,
+        OPT_FORMAT,
+        OPT_GENERATE,
+        OPT_SEED,
+        OPT_EXPECT,
+        OPT_OUTBOX,
+        OPT_WINDOW,
+        OPT_BATCH,
+        OPT_CLOSE,
+        OPT_ISSUED,
+        OPT_COLLECTED,
+        OPT_JSON,
+        OPT_QUIET,
+        OPT_TIMEOUT,
+        OPT_GIVE_UP,
+        OPT_HELP
     };
     static const struct option longs[] = {
-        {"deploy", required_argument, NULL, OPT_DEPLOY},     {"venue", required_argument, NULL, OPT_VENUE},
-        {"broker", required_argument, NULL, OPT_BROKER},     {"input", required_argument, NULL, OPT_INPUT},
-        {"format", required_argument, NULL, OPT_FORMAT},     {"generate", required_argument, NULL, OPT_GENERATE},
-        {"seed", required_argument, NULL, OPT_SEED},         {"expect", required_argument, NULL, OPT_EXPECT},
-        {"outbox", required_argument, NULL, OPT_OUTBOX},     {"window", required_argument, NULL, OPT_WINDOW},
-        {"batch", required_argument, NULL, OPT_BATCH},       {"close", no_argument, NULL, OPT_CLOSE},
-        {"issued", required_argument, NULL, OPT_ISSUED},     {"collected", required_argument, NULL, OPT_COLLECTED},
-        {"json", no_argument, NULL, OPT_JSON},               {"quiet", no_argument, NULL, OPT_QUIET},
-        {"timeout-ms", required_argument, NULL, OPT_TIMEOUT}, {"give-up-s", required_argument, NULL, OPT_GIVE_UP},
-        {"help", no_argument, NULL, OPT_HELP},               {NULL, 0, NULL, 0},
+        {"deploy", required_argument, NULL, OPT_DEPLOY},
+        {"venue", required_argument, NULL, OPT_VENUE},
+        {"broker", required_argument, NULL, OPT_BROKER},
+        {"input", required_argument, NULL, OPT_INPUT},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"generate", required_argument, NULL, OPT_GENERATE},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"expect", required_argument, NULL, OPT_EXPECT},
+        {"outbox", required_argument, NULL, OPT_OUTBOX},
+        {"window", required_argument, NULL, OPT_WINDOW},
+        {"batch", required_argument, NULL, OPT_BATCH},
+        {"close", no_argument, NULL, OPT_CLOSE},
+        {"issued", required_argument, NULL, OPT_ISSUED},
+        {"collected", required_argument, NULL, OPT_COLLECTED},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+        {"give-up-s", required_argument, NULL, OPT_GIVE_UP},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
     };
-    *o = (options_t) {.window = 4096, .batch = 256, .issued = -1, .collected = -1, .timeout_ms = 3000};
+    *o = (options_t){.window = 4096, .batch = 256, .issued = -1, .collected = -1, .timeout_ms = 3000};
     uint64_t v;
     int ch;
     opterr = 0;
@@ -1358,8 +1411,10 @@ parse_options (int argc, char **argv, options_t *o)
         fprintf (stderr, "pingyi-client: unexpected argument %s\n", argv[optind]);
         return -1;
     }
-    const char *missing = !o->deploy ? "--deploy DIR" : !o->venue ? "--venue ID" : !o->broker_count ? "--broker ENDPOINT"
-                                                                                                  : NULL;
+    const char *missing = !o->deploy         ? "--deploy DIR"
+                          : !o->venue        ? "--venue ID"
+                          : !o->broker_count ? "--broker ENDPOINT"
+                                             : NULL;
     if (missing) {
         fprintf (stderr, "pingyi-client: %s is required\n", missing);
         return -1;
@@ -1462,7 +1517,8 @@ setup (client_t *c)
         }
     free (ids);
     if (count)
-        say (c, "info", "outbox %s: %zu ballots of an earlier run still wait for an acknowledgement; sending them",
+        say (c, "info",
+             "outbox %s: %zu ballots of an earlier run still wait for an acknowledgement; sending them",
              c->outbox_dir, count);
     if (st.closed)
         say (c, "info", "outbox %s: this venue's close was answered in an earlier run", c->outbox_dir);
@@ -1472,7 +1528,8 @@ setup (client_t *c)
         return fatal (c, "cannot start ZeroMQ: %s", zmq_strerror (zmq_errno ()));
     pingyi_writer_init (&c->w);
     c->next_tag = 1;
-    c->open = (request_t) {.active = true, .due = 0};
+    c->open = (request_t){.active = true, .due = 0};
+    c->source_ready = true;
     return connect_broker (c);
 }
 
@@ -1499,16 +1556,16 @@ run (client_t *c)
             c->stop_reason = "gave up (--give-up-s)";
             return EXIT_GAVE_UP;
         }
-        if (c->gen && !c->source_done && c->q_len < ingest_ahead (c) && source_step (c))
+        if (!c->source_done && c->source_ready && c->q_len < ingest_ahead (c) && source_step (c))
             return EXIT_FATAL;
 
         /*  Close only when every ballot taken in is acknowledged, so the
             sent count the shard records is final.  */
         pingyi_outbox_stats_t st;
         pingyi_outbox_stats (c->outbox, &st);
-        if (c->closing && c->source_done && st.pending == 0 && !c->close.active
-            && !c->close_answered && c->opened)
-            c->close = (request_t) {.active = true, .due = now};
+        if (c->closing && c->source_done && st.pending == 0 && !c->close.active && !c->close_answered &&
+            c->opened)
+            c->close = (request_t){.active = true, .due = now};
 
         if (service_request (c, &c->open, true, now) || service_request (c, &c->close, false, now))
             return EXIT_FATAL;
@@ -1521,8 +1578,8 @@ run (client_t *c)
 
         /*  Waiting for an answer (or for a connection to send on); a
             batch held back by a RETRY is not: the broker did answer.  */
-        bool outstanding = (c->open.active && (c->open.waiting || c->open.stalled))
-                           || (c->close.active && (c->close.waiting || c->close.stalled));
+        bool outstanding = (c->open.active && (c->open.waiting || c->open.stalled)) ||
+                           (c->close.active && (c->close.waiting || c->close.stalled));
         for (size_t i = 0; i < c->batch_count && !outstanding; i++)
             outstanding = c->batches[i]->waiting || c->batches[i]->stalled;
         if (outstanding && !c->outstanding)
@@ -1546,19 +1603,19 @@ run (client_t *c)
             next = c->silence_start + 2 * c->opt.timeout_ms;
         if (give_up_at < next)
             next = give_up_at;
-        if (c->gen && !c->source_done && c->q_len < ingest_ahead (c))
+        if (!c->source_done && c->source_ready && c->q_len < ingest_ahead (c))
             next = now;
 
         zmq_pollitem_t items[3];
         int n = 0, sock_i = -1, mon_i = -1, in_i = -1;
-        items[n] = (zmq_pollitem_t) {.socket = c->sock, .events = ZMQ_POLLIN};
+        items[n] = (zmq_pollitem_t){.socket = c->sock, .events = ZMQ_POLLIN};
         sock_i = n++;
         if (c->mon) {
-            items[n] = (zmq_pollitem_t) {.socket = c->mon, .events = ZMQ_POLLIN};
+            items[n] = (zmq_pollitem_t){.socket = c->mon, .events = ZMQ_POLLIN};
             mon_i = n++;
         }
-        if (c->input && !c->source_done && c->q_len < ingest_ahead (c)) {
-            items[n] = (zmq_pollitem_t) {.socket = NULL, .fd = c->input_fd, .events = ZMQ_POLLIN};
+        if (c->input && !c->source_done && !c->source_ready && c->q_len < ingest_ahead (c)) {
+            items[n] = (zmq_pollitem_t){.socket = NULL, .fd = c->input_fd, .events = ZMQ_POLLIN};
             in_i = n++;
         }
         long wait = next > now ? (long) (next - now) : 0;
@@ -1574,8 +1631,11 @@ run (client_t *c)
             return EXIT_FATAL;
         if (mon_i >= 0 && items[mon_i].revents & ZMQ_POLLIN)
             drain_monitor (c);
-        if (in_i >= 0 && items[in_i].revents & (ZMQ_POLLIN | ZMQ_POLLERR) && source_step (c))
-            return EXIT_FATAL;
+        if (in_i >= 0 && items[in_i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
+            c->source_ready = true;
+            if (source_step (c))
+                return EXIT_FATAL;
+        }
         progress (c, now, false);
     }
 }

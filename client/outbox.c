@@ -41,9 +41,9 @@ struct pingyi_outbox_t {
     int lock_fd;
     MDB_env *env;
     MDB_dbi pending, done, meta;
-    MDB_txn *read;                 /* between read_begin and read_end */
-    pingyi_outbox_stats_t stats;   /* as committed */
-    pingyi_outbox_stats_t next;    /* being written */
+    MDB_txn *read;               /* between read_begin and read_end */
+    pingyi_outbox_stats_t stats; /* as committed */
+    pingyi_outbox_stats_t next;  /* being written */
 };
 
 static int
@@ -60,7 +60,7 @@ lmdb_fail (char *err, const char *dir, const char *what, int rc)
 static MDB_val
 key_of (const char *name)
 {
-    return (MDB_val) {strlen (name), (void *) name};
+    return (MDB_val){strlen (name), (void *) name};
 }
 
 static int
@@ -154,7 +154,8 @@ grow_map (pingyi_outbox_t *self, char *err)
     mdb_env_info (self->env, &info);
     size_t size = info.me_mapsize * 2;
     if (size > MAP_MAX)
-        return pingyi_fail (err, "outbox %s: the map would pass %llu bytes", self->dir, (unsigned long long) MAP_MAX);
+        return pingyi_fail (err, "outbox %s: the map would pass %llu bytes", self->dir,
+                            (unsigned long long) MAP_MAX);
     int rc = mdb_env_set_mapsize (self->env, size);
     if (rc)
         return lmdb_fail (err, self->dir, "growing the map", rc);
@@ -185,7 +186,7 @@ write_txn (pingyi_outbox_t *self, write_fn *fn, void *arg, const char *what, cha
         if (rc == 0)
             rc = put_counters (self, txn, &self->next);
         if (rc == 0)
-            rc = mdb_txn_commit (txn);   /* frees txn either way */
+            rc = mdb_txn_commit (txn); /* frees txn either way */
         else
             mdb_txn_abort (txn);
         if (rc == MDB_MAP_FULL) {
@@ -241,25 +242,27 @@ open_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
         char theirs[2 * PINGYI_FP_LEN + 1], ours[2 * PINGYI_FP_LEN + 1];
         pingyi_hex (ours, a->fingerprint, PINGYI_FP_LEN);
         if (d.mv_size != PINGYI_FP_LEN)
-            return pingyi_fail (err, "outbox %s: its fingerprint record is damaged; use another --outbox", self->dir);
+            return pingyi_fail (err, "outbox %s: its fingerprint record is damaged; use another --outbox",
+                                self->dir);
         pingyi_hex (theirs, d.mv_data, PINGYI_FP_LEN);
         if (memcmp (d.mv_data, a->fingerprint, PINGYI_FP_LEN))
-            return pingyi_fail (err,
-                                "outbox %s belongs to election %.16s..., not this deploy's %.16s...: it holds "
-                                "another election's ballots; give this run another --outbox",
-                                self->dir, theirs, ours);
+            return pingyi_fail (
+                err,
+                "outbox %s belongs to election %.16s..., not this deploy's %.16s...: it holds "
+                "another election's ballots; give this run another --outbox",
+                self->dir, theirs, ours);
         uint64_t schema = get_u64 (self, txn, "schema");
         if (schema != SCHEMA_VERSION)
-            return pingyi_fail (err, "outbox %s has layout version %llu; this client reads version %d", self->dir,
-                                (unsigned long long) schema, SCHEMA_VERSION);
+            return pingyi_fail (err, "outbox %s has layout version %llu; this client reads version %d",
+                                self->dir, (unsigned long long) schema, SCHEMA_VERSION);
         MDB_val kv = key_of ("venue");
         rc = mdb_get (txn, self->meta, &kv, &d);
         if (rc)
             return pingyi_fail (err, "outbox %s: it names no venue; use another --outbox", self->dir);
         if (d.mv_size != strlen (a->venue) || memcmp (d.mv_data, a->venue, d.mv_size))
-            return pingyi_fail (err, "outbox %s belongs to venue %.*s, not %s: give each venue its own --outbox",
-                                self->dir, (int) (d.mv_size > 64 ? 64 : d.mv_size), (const char *) d.mv_data,
-                                a->venue);
+            return pingyi_fail (
+                err, "outbox %s belongs to venue %.*s, not %s: give each venue its own --outbox", self->dir,
+                (int) (d.mv_size > 64 ? 64 : d.mv_size), (const char *) d.mv_data, a->venue);
     }
     load_counters (self, txn, &self->next);
     return 0;
@@ -299,7 +302,8 @@ pingyi_outbox_open (const char *dir, const uint8_t fingerprint[PINGYI_FP_LEN], c
     }
     if (flock (self->lock_fd, LOCK_EX | LOCK_NB)) {
         if (errno == EWOULDBLOCK)
-            pingyi_fail (err, "outbox %s is in use by another pingyi-client (%s is locked): one client per outbox",
+            pingyi_fail (err,
+                         "outbox %s is in use by another pingyi-client (%s is locked): one client per outbox",
                          dir, lock);
         else
             pingyi_fail (err, "outbox %s: cannot lock %s: %s", dir, lock, strerror (errno));
@@ -314,7 +318,7 @@ pingyi_outbox_open (const char *dir, const uint8_t fingerprint[PINGYI_FP_LEN], c
     if (!rc)
         rc = mdb_env_set_mapsize (self->env, MAP_INITIAL);
     if (!rc)
-        rc = mdb_env_open (self->env, dir, 0, 0600);   /* durable: every commit is fsynced */
+        rc = mdb_env_open (self->env, dir, 0, 0600); /* durable: every commit is fsynced */
     if (rc) {
         lmdb_fail (err, dir, "cannot open", rc);
         pingyi_outbox_close (&self);
@@ -341,7 +345,7 @@ pingyi_outbox_close (pingyi_outbox_t **self_p)
     if (self->env)
         mdb_env_close (self->env);
     if (self->lock_fd >= 0)
-        close (self->lock_fd);   /* releases the lock */
+        close (self->lock_fd); /* releases the lock */
     free (self);
     *self_p = NULL;
 }
@@ -395,8 +399,9 @@ ingest_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
 }
 
 int
-pingyi_outbox_ingest (pingyi_outbox_t *self, const pingyi_outbox_item_t *items, size_t count, uint64_t records,
-                      uint64_t bad, const uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN], char *err)
+pingyi_outbox_ingest (pingyi_outbox_t *self, const pingyi_outbox_item_t *items, size_t count,
+                      uint64_t records, uint64_t bad, const uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN],
+                      char *err)
 {
     ingest_arg_t arg = {items, count, records, bad, digest};
     return write_txn (self, ingest_step, &arg, "taking in ballots", err);
@@ -524,15 +529,15 @@ ack_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
         MDB_val k = {PINGYI_BALLOT_ID_LEN, (void *) r->id}, env;
         int rc = mdb_get (txn, self->pending, &k, &env);
         if (rc == MDB_NOTFOUND)
-            continue;   /* acknowledged before, or never ours: an ack is counted once */
+            continue; /* acknowledged before, or never ours: an ack is counted once */
         if (rc)
             return rc;
         /*  Our own tracking code, from the bytes we sent: the voter-side
             check must not depend on what the shard says.  */
         char ours[PINGYI_RECEIPT_LEN + 1];
         pingyi_envelope_receipt (ours, env.mv_data, env.mv_size);
-        if (r->status != PINGYI_ACK_REJECTED && r->receipt_len
-            && (r->receipt_len != PINGYI_RECEIPT_LEN || memcmp (r->receipt, ours, PINGYI_RECEIPT_LEN)))
+        if (r->status != PINGYI_ACK_REJECTED && r->receipt_len &&
+            (r->receipt_len != PINGYI_RECEIPT_LEN || memcmp (r->receipt, ours, PINGYI_RECEIPT_LEN)))
             r->mismatch = true;
         uint8_t value[DONE_LEN];
         value[0] = r->status;

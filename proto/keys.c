@@ -76,7 +76,9 @@ pingyi_key_read_secret (const char *path, uint8_t secret[PINGYI_KEY_LEN], char *
 {
     char buf[KEY_HEX_LEN + 2];
     struct stat st;
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO planted at the path must not hang the process; it
+       is then refused as not a regular file.  */
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return pingyi_fail (err, "%s: cannot open: %s", path, strerror (errno));
     if (fstat (fd, &st) != 0) {

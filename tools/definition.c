@@ -99,7 +99,7 @@ pingyi_cmd_gen_election (int argc, char **argv)
     pingyi_gen_options_t o = { .districts = 12, .venues_per_district = 10, .subjects = 40, .form_subjects = 11,
                                .items = 6, .shards = 16, .seed = 1 };
     const char *out_path = NULL;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp (f, "--districts"))
             o.districts = (unsigned) pingyi_arg_ulong (f, v, 1, 1000);
@@ -126,7 +126,6 @@ pingyi_cmd_gen_election (int argc, char **argv)
             fprintf (stderr, "pingyi gen-election: unknown flag \"%s\"\n", f);
             return 2;
         }
-        i++;
     }
     FILE *out = out_path ? fopen (out_path, "w") : stdout;
     if (!out) {

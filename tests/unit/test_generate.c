@@ -14,7 +14,8 @@
 /*  Three items, one of them "choose up to 2 of 3"; the venue's form lists
     s03 before s01, so the tally's order (by subject index) is not the
     form's.  */
-static const char *DEFINITION = "{\n"
+static const char *DEFINITION =
+    "{\n"
     "  \"version\": 1, \"id\": \"gen\", \"title\": \"gen\", \"shards\": 2,\n"
     "  \"grades\": [\n"
     "    {\"label\": \"好\", \"letter\": \"A\", \"points\": 100, \"favourable\": true},\n"
@@ -23,7 +24,8 @@ static const char *DEFINITION = "{\n"
     "    {\"label\": \"差\", \"letter\": \"D\", \"points\": 0, \"unfavourable\": true}\n"
     "  ],\n"
     "  \"choice_sets\": [\n"
-    "    {\"id\": \"abc\", \"choices\": [{\"label\": \"甲\", \"points\": 1}, {\"label\": \"乙\", \"points\": 1},\n"
+    "    {\"id\": \"abc\", \"choices\": [{\"label\": \"甲\", \"points\": 1}, {\"label\": \"乙\", \"points\": "
+    "1},\n"
     "                               {\"label\": \"丙\", \"points\": 1}]}\n"
     "  ],\n"
     "  \"items\": [\n"
@@ -45,7 +47,8 @@ static const char *DEFINITION = "{\n"
     "  ],\n"
     "  \"venues\": [\n"
     "    {\"id\": \"v01\", \"name\": \"一\", \"district\": \"d1\", \"subjects\": [\"s03\", \"s01\"]},\n"
-    "    {\"id\": \"v02\", \"name\": \"二\", \"district\": \"d1\", \"subjects\": [\"s02\", \"s01\", \"s03\"]}\n"
+    "    {\"id\": \"v02\", \"name\": \"二\", \"district\": \"d1\", \"subjects\": [\"s02\", \"s01\", "
+    "\"s03\"]}\n"
     "  ]\n"
     "}\n";
 
@@ -122,7 +125,7 @@ test_same_seed_same_ballots (void **state)
 /*  The test's own count: marks decided here from the masks, without the
     generator's bookkeeping or the model's counting.  */
 typedef struct {
-    uint64_t counts[3][3][3][256];   /* [subject index][item][category][mark] */
+    uint64_t counts[3][3][3][256]; /* [subject index][item][category][mark] */
     uint64_t blank_ballots;
     uint64_t blank_cells, over_cells;
 } tally_t;
@@ -189,15 +192,18 @@ assert_tally_json (const char *text, size_t venue, uint64_t ballots, const tally
                     uint64_t n = t->counts[s][i][c][m];
                     if (!n)
                         continue;
-                    const pingyi_choice_set_t *set = &s_election->choice_sets[s_election->items[i].choice_set];
-                    const char *mark = m == PINGYI_MARK_BLANK ? "BLANK"
+                    const pingyi_choice_set_t *set =
+                        &s_election->choice_sets[s_election->items[i].choice_set];
+                    const char *mark = m == PINGYI_MARK_BLANK  ? "BLANK"
                                        : m == PINGYI_MARK_OVER ? "OVER"
                                                                : set->choices[m].label;
                     json_t *o = json_array_get (counters, at++);
                     assert_non_null (o);
                     assert_int_equal (json_object_size (o), 5);
-                    assert_string_equal (json_string_value (json_object_get (o, "subject")), s_election->subjects[s].id);
-                    assert_string_equal (json_string_value (json_object_get (o, "item")), s_election->items[i].id);
+                    assert_string_equal (json_string_value (json_object_get (o, "subject")),
+                                         s_election->subjects[s].id);
+                    assert_string_equal (json_string_value (json_object_get (o, "item")),
+                                         s_election->items[i].id);
                     assert_string_equal (json_string_value (json_object_get (o, "category")),
                                          s_election->categories[c].id);
                     assert_string_equal (json_string_value (json_object_get (o, "mark")), mark);
@@ -278,7 +284,7 @@ test_ballots_validate_and_mix_is_realistic (void **state)
         assert_true (pingyi_ballot_encode (&b[k], s_election, body, sizeof body) > 0);
         categories[b[k].category]++;
         for (uint32_t s = 0; s < b[k].subject_count; s++)
-            for (size_t i = 0; i < 2; i++) {   /* the graded items */
+            for (size_t i = 0; i < 2; i++) { /* the graded items */
                 uint32_t m = b[k].ticks[s][i];
                 if (m && !(m & (m - 1))) {
                     grades[__builtin_ctz (m)]++;

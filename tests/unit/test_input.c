@@ -11,7 +11,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-static const char *DEFINITION = "{\n"
+static const char *DEFINITION =
+    "{\n"
     "  \"version\": 1, \"id\": \"test\", \"title\": \"test\", \"shards\": 1,\n"
     "  \"grades\": [\n"
     "    {\"label\": \"好\", \"letter\": \"A\", \"points\": 100, \"favourable\": true},\n"
@@ -50,7 +51,7 @@ typedef struct {
     int results[MAX_RESULTS];
     pingyi_ballot_t ballots[MAX_RESULTS];
     uint64_t lines[MAX_RESULTS];
-    size_t count;                  /* records; the first MAX_RESULTS are kept */
+    size_t count; /* records; the first MAX_RESULTS are kept */
     size_t bad;
     size_t errors_total;
     pingyi_input_result_t last;
@@ -169,7 +170,7 @@ static const char *GOOD_CSV = "\xef\xbb\xbf"
                               "\"c2\",\"较好\",A,\"B\",\"\"\r\n"
                               "\r\n"
                               "c2, 好 ,a | b, ,\"一般\"\n"
-                              "\"c1\",\"好\",\"好\",\"好\",\"差\"";   /* no newline at the end */
+                              "\"c1\",\"好\",\"好\",\"好\",\"差\""; /* no newline at the end */
 
 static void
 test_csv_bom_shuffled_header_labels_letters_blank_over_quoting (void **state)
@@ -183,9 +184,9 @@ test_csv_bom_shuffled_header_labels_letters_blank_over_quoting (void **state)
     /*  columns: s02:item2, s01:overall, s02:overall, s01:item2  */
     assert_ticks (&r->ballots[0], 0, 1, 2, 2, 1);
     assert_int_equal (r->lines[0], 2);
-    assert_ticks (&r->ballots[1], 0, 8 | 4, 4, 8, 0);   /* OVER in s01:overall, BLANK in s02:item2 */
+    assert_ticks (&r->ballots[1], 0, 8 | 4, 4, 8, 0); /* OVER in s01:overall, BLANK in s02:item2 */
     assert_ticks (&r->ballots[2], 1, 1, 0, 2, 2);
-    assert_int_equal (r->lines[3], 6);                   /* the empty line 5 is no record */
+    assert_int_equal (r->lines[3], 6); /* the empty line 5 is no record */
     assert_ticks (&r->ballots[3], 1, 1 | 2, 4, 0, 1);
     assert_ticks (&r->ballots[4], 0, 1, 8, 1, 1);
 
@@ -225,7 +226,7 @@ test_csv_records_do_not_depend_on_chunking (void **state)
     run_free (r);
     char *changed = strdup (GOOD_CSV);
     char *at = strstr (changed, "c1,好,A,较好,b");
-    at[7] = 'B';   /* "c1,好," is 7 bytes: the A becomes a B */
+    at[7] = 'B'; /* "c1,好," is 7 bytes: the A becomes a B */
     r = parse_str (PINGYI_INPUT_CSV, "ballots.csv", changed);
     assert_memory_not_equal (r->digest, whole->digest, PINGYI_DIGEST_LEN);
     run_free (r);
@@ -237,23 +238,23 @@ test_csv_records_do_not_depend_on_chunking (void **state)
 static void
 test_csv_bad_lines_are_reported_and_skipped (void **state)
 {
-    const char *text = "category,s01:overall,s01:item2,s02:overall,s02:item2\n"   /* 1 */
-                       "c1,好,较好,一般,差\n"                                      /* 2 good */
-                       "c1,好,较好,一般\n"                                         /* 3 */
-                       "c1,好,优,一般,差\n"                                        /* 4 */
-                       "c9,好,好,好,好\n"                                          /* 5 */
-                       "c1,\"好,好,好,好\n"                                        /* 6 */
-                       "c1,好\"x,好,好,好\n"                                       /* 7 */
-                       "c1,\"好\"x,好,好,好\n"                                     /* 8 */
-                       "c1,好|,好,好,好\n"                                         /* 9 */
-                       "c1,好|好,好,好,好\n"                                       /* 10 */
-                       "\n"                                                        /* 11 empty */
-                       "c2,A,B,C,D\n"                                              /* 12 good */
-                       ",A,B,C,D\n"                                                /* 13 */
-                       "c1,好,好,好,好,好\n"                                       /* 14 */
-                       "c1,\x01\",好,好,好\n"                                      /* 15 */
-                       "c1,\xff\xfe,好,好,好\n"                                    /* 16 */
-                       "c2,,,,\n";                                                 /* 17 good, blank */
+    const char *text = "category,s01:overall,s01:item2,s02:overall,s02:item2\n" /* 1 */
+                       "c1,好,较好,一般,差\n"                                   /* 2 good */
+                       "c1,好,较好,一般\n"                                      /* 3 */
+                       "c1,好,优,一般,差\n"                                     /* 4 */
+                       "c9,好,好,好,好\n"                                       /* 5 */
+                       "c1,\"好,好,好,好\n"                                     /* 6 */
+                       "c1,好\"x,好,好,好\n"                                    /* 7 */
+                       "c1,\"好\"x,好,好,好\n"                                  /* 8 */
+                       "c1,好|,好,好,好\n"                                      /* 9 */
+                       "c1,好|好,好,好,好\n"                                    /* 10 */
+                       "\n"                                                     /* 11 empty */
+                       "c2,A,B,C,D\n"                                           /* 12 good */
+                       ",A,B,C,D\n"                                             /* 13 */
+                       "c1,好,好,好,好,好\n"                                    /* 14 */
+                       "c1,\x01\",好,好,好\n"                                   /* 15 */
+                       "c1,\xff\xfe,好,好,好\n"                                 /* 16 */
+                       "c2,,,,\n";                                              /* 17 good, blank */
     run_t *r = parse_str (PINGYI_INPUT_CSV, "ballots.csv", text);
     const char *want[] = {
         "ballots.csv:3:5: expected 5 fields, found 4",
@@ -273,7 +274,7 @@ test_csv_bad_lines_are_reported_and_skipped (void **state)
     for (size_t i = 0; i < r->error_count; i++)
         assert_string_equal (r->errors[i], want[i]);
     assert_int_equal (r->last, PINGYI_INPUT_END);
-    assert_int_equal (r->count, 15);   /* lines 2..10 and 12..17 */
+    assert_int_equal (r->count, 15); /* lines 2..10 and 12..17 */
     size_t good = 0;
     for (size_t i = 0; i < r->count; i++)
         good += r->results[i] == PINGYI_INPUT_BALLOT;
@@ -289,17 +290,20 @@ test_csv_bad_lines_are_reported_and_skipped (void **state)
     run_free (r);
 
     /*  A control byte is shown escaped, never raw.  */
-    r = parse_str (PINGYI_INPUT_CSV, "b.csv", "category,s01:overall,s01:item2,s02:overall,s02:item2\nc1,\x1b[2J,,,\n");
+    r = parse_str (PINGYI_INPUT_CSV, "b.csv",
+                   "category,s01:overall,s01:item2,s02:overall,s02:item2\nc1,\x1b[2J,,,\n");
     assert_int_equal (r->error_count, 1);
-    assert_string_equal (r->errors[0], "b.csv:2:2: unknown grade \"\\x1b[2J\" for s01:overall " EXPECT_GRADES);
+    assert_string_equal (r->errors[0],
+                         "b.csv:2:2: unknown grade \"\\x1b[2J\" for s01:overall " EXPECT_GRADES);
     run_free (r);
 }
 
 static void
 test_csv_header_errors_are_fatal (void **state)
 {
-    run_t *r = parse_str (PINGYI_INPUT_CSV, "h.csv",
-                          "category,s01:overall,s99:overall,s01:overall,s03:item2,bogus,s02:overall\nc1,A,A,A,A,A,A\n");
+    run_t *r = parse_str (
+        PINGYI_INPUT_CSV, "h.csv",
+        "category,s01:overall,s99:overall,s01:overall,s03:item2,bogus,s02:overall\nc1,A,A,A,A,A,A\n");
     assert_int_equal (r->last, PINGYI_INPUT_FATAL);
     assert_int_equal (r->count, 0);
     const char *want[] = {
@@ -342,28 +346,29 @@ test_csv_header_errors_are_fatal (void **state)
 static void
 test_jsonl_good_and_bad_lines (void **state)
 {
-    const char *text
-        = "{\"category\":\"c1\",\"cells\":{\"s01:overall\":\"好\",\"s01:item2\":\"\",\"s02:overall\":[\"好\",\"一般\"],"
-          "\"s02:item2\":\"b\"}}\n"                                                                              /* 1 */
-          "{\"category\":\"中层干部\",\"cells\":{\"s02:item2\":\"c\",\"s01:overall\":[],\"s01:item2\":\"A|B\","
-          "\"s02:overall\":\"D\"}}\r\n"                                                                          /* 2 */
-          "{\"category\":\"c1\",\"cells\":{\"s01:overall\":\"优\",\"s01:item2\":\"\",\"s02:overall\":\"\","
-          "\"s02:item2\":\"\"}}\n"                                                                               /* 3 */
-          "{\"category\":\"c1\"\n"                                                                               /* 4 */
-          "[1,2]\n"                                                                                              /* 5 */
-          "{\"category\":\"c1\",\"cells\":{\"s01:overall\":\"好\"}}\n"                                           /* 6 */
-          "{\"category\":\"c1\",\"cells\":{\"s99:overall\":\"好\"}}\n"                                           /* 7 */
-          "{\"category\":\"c1\",\"extra\":1,\"cells\":{}}\n"                                                     /* 8 */
-          "{\"category\":3,\"cells\":{}}\n"                                                                      /* 9 */
-          "{\"category\":\"c1\",\"cells\":{\"s01:overall\":5}}\n"                                                /* 10 */
-          "{\"category\":\"c1\",\"cells\":{\"s01:overall\":\"好\",\"s01:overall\":\"好\"}}\n"                    /* 11 */
-          "\n"                                                                                                   /* 12 */
-          "{\"category\":\"c3\",\"cells\":{}}\n"                                                                 /* 13 */
-          "{\"cells\":{}}\n"                                                                                     /* 14 */
-          "{\"category\":\"c1\",\"cells\":{\"s01:overall\":[\"好\",1]}}\n"                                       /* 15 */
-          "{\"category\":\"c1\",\"cells\":{\"s03:overall\":\"好\"}}\n"                                           /* 16 */
-          "{\"category\":\"c2\",\"cells\":{\"s01:overall\":\"\",\"s01:item2\":[],\"s02:overall\":\"\","
-          "\"s02:item2\":\"\"}}";                                                                                /* 17 */
+    const char *text =
+        "{\"category\":\"c1\",\"cells\":{\"s01:overall\":\"好\",\"s01:item2\":\"\",\"s02:overall\":[\"好\","
+        "\"一般\"],"
+        "\"s02:item2\":\"b\"}}\n" /* 1 */
+        "{\"category\":\"中层干部\",\"cells\":{\"s02:item2\":\"c\",\"s01:overall\":[],\"s01:item2\":\"A|B\","
+        "\"s02:overall\":\"D\"}}\r\n" /* 2 */
+        "{\"category\":\"c1\",\"cells\":{\"s01:overall\":\"优\",\"s01:item2\":\"\",\"s02:overall\":\"\","
+        "\"s02:item2\":\"\"}}\n"                                                            /* 3 */
+        "{\"category\":\"c1\"\n"                                                            /* 4 */
+        "[1,2]\n"                                                                           /* 5 */
+        "{\"category\":\"c1\",\"cells\":{\"s01:overall\":\"好\"}}\n"                        /* 6 */
+        "{\"category\":\"c1\",\"cells\":{\"s99:overall\":\"好\"}}\n"                        /* 7 */
+        "{\"category\":\"c1\",\"extra\":1,\"cells\":{}}\n"                                  /* 8 */
+        "{\"category\":3,\"cells\":{}}\n"                                                   /* 9 */
+        "{\"category\":\"c1\",\"cells\":{\"s01:overall\":5}}\n"                             /* 10 */
+        "{\"category\":\"c1\",\"cells\":{\"s01:overall\":\"好\",\"s01:overall\":\"好\"}}\n" /* 11 */
+        "\n"                                                                                /* 12 */
+        "{\"category\":\"c3\",\"cells\":{}}\n"                                              /* 13 */
+        "{\"cells\":{}}\n"                                                                  /* 14 */
+        "{\"category\":\"c1\",\"cells\":{\"s01:overall\":[\"好\",1]}}\n"                    /* 15 */
+        "{\"category\":\"c1\",\"cells\":{\"s03:overall\":\"好\"}}\n"                        /* 16 */
+        "{\"category\":\"c2\",\"cells\":{\"s01:overall\":\"\",\"s01:item2\":[],\"s02:overall\":\"\","
+        "\"s02:item2\":\"\"}}"; /* 17 */
     run_t *r = parse_str (PINGYI_INPUT_JSONL, "b.jsonl", text);
     assert_int_equal (r->last, PINGYI_INPUT_END);
     assert_int_equal (r->count, 16);
@@ -376,7 +381,7 @@ test_jsonl_good_and_bad_lines (void **state)
     assert_true (pingyi_ballot_is_blank (&r->ballots[15], s_election));
     const char *want[] = {
         "b.jsonl:3:1: unknown grade \"优\" for s01:overall " EXPECT_GRADES,
-        NULL,   /* jansson's own words, checked by prefix */
+        NULL, /* jansson's own words, checked by prefix */
         "b.jsonl:5:1: expected a JSON object, not an array",
         "b.jsonl:6:1: missing cell \"s01:item2\" (and 2 more)",
         "b.jsonl:7:1: unknown cell \"s99:overall\"",
@@ -444,7 +449,7 @@ test_hostile_bytes_never_crash (void **state)
     run_t *r = parse (PINGYI_INPUT_CSV, "fuzz.csv", csv, strlen (header) + len, 977);
     assert_int_equal (r->last, PINGYI_INPUT_END);
     assert_true (r->count > 1000);
-    assert_int_equal (r->errors_total, r->bad);   /* every bad record has its reason */
+    assert_int_equal (r->errors_total, r->bad); /* every bad record has its reason */
     run_free (r);
     r = parse (PINGYI_INPUT_JSONL, "fuzz.jsonl", text, len, 0);
     assert_int_equal (r->last, PINGYI_INPUT_END);

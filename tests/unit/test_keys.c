@@ -184,6 +184,14 @@ test_bad_content_refused (void **state)
     assert_int_equal (pingyi_key_read_secret (sub, back, err), -1);
     snprintf (want, sizeof want, "%s: not a regular file", sub);
     assert_string_equal (err, want);
+
+    /* A FIFO is refused at once, not waited on.  */
+    char fifo[128];
+    path_of (fifo, sizeof fifo, "a-fifo");
+    assert_int_equal (mkfifo (fifo, 0600), 0);
+    assert_int_equal (pingyi_key_read_secret (fifo, back, err), -1);
+    snprintf (want, sizeof want, "%s: not a regular file", fifo);
+    assert_string_equal (err, want);
 }
 
 static void
@@ -343,7 +351,8 @@ test_keyring_bad_lines (void **state)
     path_of (path, sizeof path, "bad-keyring.tsv");
     for (int i = 0; i < n; i++) {
         /* The bad line is line 4, after a blank line 3.  */
-        snprintf (text, sizeof text, "%s\n%s", good, cases[i].line);
+        int len = snprintf (text, sizeof text, "%s\n%s", good, cases[i].line);
+        assert_true (len > 0 && (size_t) len < sizeof text);
         write_text (path, text, 0644);
         pingyi_keyring_t *ring = pingyi_keyring_load (path, err);
         if (ring)

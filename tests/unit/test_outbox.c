@@ -107,7 +107,7 @@ test_ingest_ack_reopen (void **state)
     size_t count;
     assert_int_equal (pingyi_outbox_pending_ids (ob, &ids, &count, err), 0);
     assert_int_equal (count, 10);
-    for (size_t i = 1; i < count; i++)   /* id order: random with respect to the input */
+    for (size_t i = 1; i < count; i++) /* id order: random with respect to the input */
         assert_true (memcmp (ids + (i - 1) * 16, ids + i * 16, 16) < 0);
     free (ids);
     assert_int_equal (pingyi_outbox_read_begin (ob, err), 0);
@@ -164,7 +164,7 @@ test_ingest_ack_reopen (void **state)
     assert_int_equal (status, PINGYI_ACK_REJECTED);
     assert_int_equal (reason, PINGYI_REJECT_DECRYPT);
     assert_int_equal (pingyi_outbox_done_get (ob, items[6].id, &status, &reason, code), 1);
-    assert_string_equal (code, codes[6]);   /* ours, not the shard's */
+    assert_string_equal (code, codes[6]); /* ours, not the shard's */
     assert_int_equal (pingyi_outbox_done_get (ob, items[8].id, &status, &reason, code), 0);
 
     /*  A late ack for the same ids changes nothing.  */
@@ -176,7 +176,7 @@ test_ingest_ack_reopen (void **state)
     /*  Reopen: everything persisted.  */
     pingyi_outbox_close (&ob);
     assert_null (ob);
-    pingyi_outbox_close (&ob);   /* safe twice */
+    pingyi_outbox_close (&ob); /* safe twice */
     ob = pingyi_outbox_open (f->dir, FP, "v01", err);
     assert_non_null (ob);
     pingyi_outbox_stats (ob, &again);
@@ -194,7 +194,7 @@ test_ingest_ack_reopen (void **state)
     /*  Acknowledge the rest; write the receipts.  */
     pingyi_outbox_result_t rest[3];
     for (size_t i = 0; i < 3; i++)
-        rest[i] = (pingyi_outbox_result_t) {.id = items[7 + i].id, .status = PINGYI_ACK_ACCEPTED};
+        rest[i] = (pingyi_outbox_result_t){.id = items[7 + i].id, .status = PINGYI_ACK_ACCEPTED};
     assert_int_equal (pingyi_outbox_ack (ob, rest, 3, err), 3);
     pingyi_outbox_stats (ob, &st);
     assert_int_equal (st.pending, 0);
@@ -203,7 +203,7 @@ test_ingest_ack_reopen (void **state)
     char path[1100];
     uint64_t written;
     assert_int_equal (pingyi_outbox_write_receipts (ob, path, sizeof path, &written, err), 0);
-    assert_int_equal (written, 9);   /* accepted and duplicate, not rejected */
+    assert_int_equal (written, 9); /* accepted and duplicate, not rejected */
     size_t flen;
     uint8_t *text = pingyi_read_file (path, 1 << 20, &flen, err);
     assert_non_null (text);
@@ -235,9 +235,10 @@ test_other_election_venue_or_process_is_refused (void **state)
     pingyi_outbox_t *twice = pingyi_outbox_open (f->dir, FP, "v01", err);
     assert_null (twice);
     char want[PINGYI_ERR_MAX];
-    snprintf (want, sizeof want,
-              "outbox %s is in use by another pingyi-client (%s/client.lock is locked): one client per outbox",
-              f->dir, f->dir);
+    snprintf (
+        want, sizeof want,
+        "outbox %s is in use by another pingyi-client (%s/client.lock is locked): one client per outbox",
+        f->dir, f->dir);
     assert_string_equal (err, want);
     pingyi_outbox_close (&ob);
 
@@ -245,15 +246,17 @@ test_other_election_venue_or_process_is_refused (void **state)
     memset (other, 0xee, sizeof other);
     ob = pingyi_outbox_open (f->dir, other, "v01", err);
     assert_null (ob);
-    snprintf (want, sizeof want,
-              "outbox %s belongs to election 0102030405060708..., not this deploy's eeeeeeeeeeeeeeee...: it holds "
-              "another election's ballots; give this run another --outbox",
-              f->dir);
+    snprintf (
+        want, sizeof want,
+        "outbox %s belongs to election 0102030405060708..., not this deploy's eeeeeeeeeeeeeeee...: it holds "
+        "another election's ballots; give this run another --outbox",
+        f->dir);
     assert_string_equal (err, want);
 
     ob = pingyi_outbox_open (f->dir, FP, "v02", err);
     assert_null (ob);
-    snprintf (want, sizeof want, "outbox %s belongs to venue v01, not v02: give each venue its own --outbox", f->dir);
+    snprintf (want, sizeof want, "outbox %s belongs to venue v01, not v02: give each venue its own --outbox",
+              f->dir);
     assert_string_equal (err, want);
 
     /*  Still usable by its owner.  */

@@ -1,0 +1,115 @@
+/*  rollup.h — the citywide view: roll-ups, rates, weighted scores, ranks,
+    reconciliation; computed from a merged tally (tally.h).
+
+    Levels (docs/rollup.md):
+        subject     one row per 测评对象
+        unit        one row per 单位 (all its subjects)
+        town        the units of kind town (镇/街道), one row each
+        department  the units of kind department (部门), one row each
+        kind        one row per unit kind (all towns together, ...)
+        district    one row per 区
+        city        one row: everything
+    A row sums every counter of its subjects over the venues that count:
+    venues whose round is VOID are left out of every row (and listed in the
+    reconciliation), never merged silently.
+
+    Per row and item, by category and across categories:
+        counts of each choice, blank (弃权), over (多选无效), valid cells
+        (cells with a grade), 好评率 = favourable / valid, 差评率 =
+        unfavourable / valid, and the weighted score:
+            score = Σ_c w_c · avg_c / Σ_c w_c,   avg_c = Σ_m points_m · n_{c,m} / valid_c
+        over the categories c with valid_c > 0 (a category that gave no valid
+        mark does not drag the score to 0).  Points and weights come from the
+        definition, never from code.  Ranks: within a level, by score of the
+        chosen item, descending; equal scores share a rank (1, 2, 2, 4).
+
+    Reconciliation per venue: open (not closed), closed (closed, but not every
+    ballot the client says it sent is accounted for yet), reconciled (closed,
+    collected <= issued, accepted <= collected, accepted + rejected >= sent),
+    void (collected > issued, or accepted > collected).  The count is FINAL
+    when every venue is reconciled (void venues make it final-with-voids: the
+    view says which).  */
+#ifndef PINGYI_ROLLUP_H
+#define PINGYI_ROLLUP_H
+
+#include "tally.h"
+
+typedef enum {
+    PINGYI_LEVEL_SUBJECT = 0,
+    PINGYI_LEVEL_UNIT,
+    PINGYI_LEVEL_TOWN,
+    PINGYI_LEVEL_DEPARTMENT,
+    PINGYI_LEVEL_KIND,
+    PINGYI_LEVEL_DISTRICT,
+    PINGYI_LEVEL_CITY,
+    PINGYI_LEVEL_COUNT_
+} pingyi_level_t;
+
+const char *pingyi_level_name (pingyi_level_t level);          /* "subject", ... */
+int pingyi_level_parse (const char *name);                      /* level or -1 */
+
+typedef enum {
+    PINGYI_VENUE_OPEN = 0,
+    PINGYI_VENUE_CLOSED,
+    PINGYI_VENUE_RECONCILED,
+    PINGYI_VENUE_VOID,
+} pingyi_venue_status_t;
+
+const char *pingyi_venue_status_name (pingyi_venue_status_t status);  /* "open", ... */
+pingyi_venue_status_t pingyi_venue_status (const pingyi_venue_figures_t *figures);
+
+/*  Figures of one (row, item, category-or-all).  */
+typedef struct {
+    uint64_t choices[PINGYI_MAX_CHOICES];  /* by choice index of the item's set */
+    uint64_t blank;
+    uint64_t over;
+    uint64_t valid;
+    uint64_t favourable;
+    uint64_t unfavourable;
+    double good_rate;        /* favourable / valid; NAN when valid = 0 */
+    double bad_rate;
+    double score;            /* weighted (all categories) or plain average (one category); NAN when none */
+} pingyi_cell_stats_t;
+
+typedef struct {
+    const char *id;          /* subject/unit/district id, kind name, or "city" */
+    const char *name;        /* display name (Chinese) */
+    const char *parent;      /* unit of a subject, district of a unit, ... or NULL */
+    int rank;                /* within the level, by score of the rank item; 0 when no score */
+    /* stats[item * (category_count + 1) + c]: c < category_count one category,
+       c == category_count all categories (weighted) */
+    pingyi_cell_stats_t *stats;
+} pingyi_row_t;
+
+typedef struct {
+    pingyi_level_t level;
+    pingyi_row_t *rows;
+    size_t row_count;
+} pingyi_level_view_t;
+
+typedef struct {
+    pingyi_venue_figures_t figures;
+    pingyi_venue_status_t status;
+} pingyi_venue_view_t;
+
+typedef struct {
+    const pingyi_election_t *election;
+    pingyi_level_view_t levels[PINGYI_LEVEL_COUNT_];
+    pingyi_venue_view_t *venues;      /* by venue index */
+    size_t rank_item;                 /* the item ranks are computed on (the overall item) */
+    bool final;                       /* every venue reconciled or void */
+    size_t venues_open, venues_closed, venues_reconciled, venues_void;
+    /* totals over all venues (void included): ballots and rejections */
+    uint64_t accepted, blank_ballots, duplicates, rejected;
+    uint64_t rejected_by[16];
+} pingyi_view_t;
+
+/*  Compute the whole view from a merged tally.  NULL on out of memory.  */
+pingyi_view_t *pingyi_view_new (const pingyi_election_t *election, const pingyi_tally_t *tally);
+void pingyi_view_destroy (pingyi_view_t **self_p);
+
+/*  The stats of row r of level at item, category (category_count = all).  */
+const pingyi_cell_stats_t *pingyi_view_stats (const pingyi_view_t *self, pingyi_level_t level, size_t row,
+                                              size_t item, size_t category);
+
+#endif
