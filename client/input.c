@@ -196,7 +196,7 @@ pingyi_input_new (const pingyi_election_t *election, size_t venue, pingyi_input_
     self->election = election;
     self->venue = venue;
     self->format = format;
-    snprintf (self->name, sizeof self->name, "%s", strcmp (name, "-") ? name : "stdin");
+    snprintf (self->name, sizeof self->name, "%s", !name ? "input" : strcmp (name, "-") ? name : "stdin");
     crypto_hash_sha256_init (&self->digest);
 
     const pingyi_venue_t *v = &election->venues[venue];

@@ -24,6 +24,7 @@
 #include "envelope.h"
 #include "generate.h"
 #include "input.h"
+#include "link.h"
 #include "msg.h"
 #include "outbox.h"
 
@@ -77,6 +78,7 @@ typedef struct {
     int64_t collected;
     bool json;
     bool quiet;
+    bool ingest_only; /* take the input into the outbox, send nothing */
     int64_t timeout_ms;
     int64_t give_up_s;
 } options_t;
@@ -122,9 +124,9 @@ typedef struct {
     bool input_eof;
     pingyi_generator_t *gen;
     bool source_done;
-    bool source_ready;             /* records may be had without waiting for the input fd */
-    uint64_t skip; /* records the outbox had taken when we started */
-    uint64_t seen; /* records taken from the source this run */
+    bool source_ready; /* records may be had without waiting for the input fd */
+    uint64_t skip;     /* records the outbox had taken when we started */
+    uint64_t seen;     /* records taken from the source this run */
     uint8_t read_buf[READ_SIZE];
 
     /*  The chunk being sealed.  */
@@ -386,7 +388,7 @@ source_step (client_t *c)
             return fatal (c, "%s", err);
         if (r == PINGYI_INPUT_MORE) {
             if (!fd_readable_now (c->input_fd)) {
-                c->source_ready = false;   /* wait for the poll to say there is more */
+                c->source_ready = false; /* wait for the poll to say there is more */
                 break;
             }
             ssize_t n = read (c->input_fd, c->read_buf, sizeof c->read_buf);
@@ -489,37 +491,17 @@ static int
 connect_broker (client_t *c)
 {
     const char *endpoint = c->opt.brokers[c->broker_index];
-    c->sock = zmq_socket (c->ctx, ZMQ_DEALER);
-    if (!c->sock)
-        return fatal (c, "cannot create a socket: %s", zmq_strerror (zmq_errno ()));
-    int one = 1, zero = 0, hwm = HWM, ivl = 1000, hb_timeout = 5000, reconnect = 200, reconnect_max = 2000;
-    int64_t maxmsg = PINGYI_FRAME_MAX;
+    /*  The window bounds what is in flight, so a small HWM is plenty.  */
+    pingyi_link_options_t opts = {.hwm = HWM, .heartbeat_ms = 1000, .reconnect_ms = 100};
+    char err[PINGYI_ERR_MAX];
     const pingyi_bundle_t *b = c->bundle;
-    if (zmq_setsockopt (c->sock, ZMQ_CURVE_SERVERKEY, b->broker_public, PINGYI_KEY_LEN) ||
-        zmq_setsockopt (c->sock, ZMQ_CURVE_PUBLICKEY, b->curve_public, PINGYI_KEY_LEN) ||
-        zmq_setsockopt (c->sock, ZMQ_CURVE_SECRETKEY, b->curve_secret, PINGYI_KEY_LEN) ||
-        zmq_setsockopt (c->sock, ZMQ_IMMEDIATE, &one, sizeof one) ||
-        zmq_setsockopt (c->sock, ZMQ_LINGER, &zero, sizeof zero) ||
-        zmq_setsockopt (c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
-        zmq_setsockopt (c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
-        zmq_setsockopt (c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
-        zmq_setsockopt (c->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl) ||
-        zmq_setsockopt (c->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) ||
-        zmq_setsockopt (c->sock, ZMQ_HEARTBEAT_TTL, &hb_timeout, sizeof hb_timeout) ||
-        zmq_setsockopt (c->sock, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect) ||
-        zmq_setsockopt (c->sock, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max)) {
-        int e = zmq_errno ();
-        disconnect (c);
-        return fatal (c, "cannot set up the socket: %s", zmq_strerror (e));
-    }
+    c->sock =
+        pingyi_link_dealer (c->ctx, endpoint, b->broker_public, b->curve_public, b->curve_secret, &opts, err);
+    if (!c->sock)
+        return fatal (c, "%s", err);
     if (monitor_start (c))
         say (c, "warn", "no handshake monitor (%s): key problems will show only as silence",
              zmq_strerror (zmq_errno ()));
-    if (zmq_connect (c->sock, endpoint)) {
-        int e = zmq_errno ();
-        disconnect (c);
-        return fatal (c, "cannot connect to %s: %s", endpoint, zmq_strerror (e));
-    }
     say (c, "info", "venue %s: connecting to broker %s", c->venue_id, endpoint);
     return 0;
 }
@@ -1210,7 +1192,7 @@ usage (FILE *out)
              "FILE.json])\n"
              "                     [--outbox DIR] [--window N] [--batch N] [--close] [--issued N] "
              "[--collected M]\n"
-             "                     [--json] [--quiet] [--timeout-ms T] [--give-up-s S]\n"
+             "                     [--json] [--quiet] [--timeout-ms T] [--give-up-s S] [--ingest-only]\n"
              "\n"
              "  --deploy DIR        deploy directory (the venue's bundle is DIR/venue/ID)\n"
              "  --venue ID          this venue\n"
@@ -1228,6 +1210,7 @@ usage (FILE *out)
              "  --quiet             no progress line, no info messages\n"
              "  --timeout-ms T      resend a SUBMIT unanswered after T ms (default 3000, doubling to 10 s)\n"
              "  --give-up-s S       stop after S seconds with exit status 3 (default 0: never)\n"
+             "  --ingest-only       seal the whole input into the outbox and exit; send nothing\n"
              "\n"
              "exit status: 0 all acknowledged (and closed if asked); 1 the same, but bad input lines were\n"
              "found; 2 fatal error; 3 gave up or interrupted before everything was acknowledged\n");
@@ -1300,6 +1283,7 @@ parse_options (int argc, char **argv, options_t *o)
         OPT_QUIET,
         OPT_TIMEOUT,
         OPT_GIVE_UP,
+        OPT_INGEST_ONLY,
         OPT_HELP
     };
     static const struct option longs[] = {
@@ -1321,6 +1305,7 @@ parse_options (int argc, char **argv, options_t *o)
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
         {"give-up-s", required_argument, NULL, OPT_GIVE_UP},
+        {"ingest-only", no_argument, NULL, OPT_INGEST_ONLY},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -1399,6 +1384,9 @@ parse_options (int argc, char **argv, options_t *o)
                 return -1;
             o->give_up_s = (int64_t) v;
             break;
+        case OPT_INGEST_ONLY:
+            o->ingest_only = true;
+            break;
         case OPT_HELP:
             usage (stdout);
             exit (EXIT_OK);
@@ -1411,10 +1399,10 @@ parse_options (int argc, char **argv, options_t *o)
         fprintf (stderr, "pingyi-client: unexpected argument %s\n", argv[optind]);
         return -1;
     }
-    const char *missing = !o->deploy         ? "--deploy DIR"
-                          : !o->venue        ? "--venue ID"
-                          : !o->broker_count ? "--broker ENDPOINT"
-                                             : NULL;
+    const char *missing = !o->deploy                            ? "--deploy DIR"
+                          : !o->venue                           ? "--venue ID"
+                          : !o->broker_count && !o->ingest_only ? "--broker ENDPOINT"
+                                                                : NULL;
     if (missing) {
         fprintf (stderr, "pingyi-client: %s is required\n", missing);
         return -1;
@@ -1523,13 +1511,15 @@ setup (client_t *c)
     if (st.closed)
         say (c, "info", "outbox %s: this venue's close was answered in an earlier run", c->outbox_dir);
 
+    c->source_ready = true;
+    if (o->ingest_only)
+        return 0;
     c->ctx = zmq_ctx_new ();
     if (!c->ctx)
         return fatal (c, "cannot start ZeroMQ: %s", zmq_strerror (zmq_errno ()));
     pingyi_writer_init (&c->w);
     c->next_tag = 1;
     c->open = (request_t){.active = true, .due = 0};
-    c->source_ready = true;
     return connect_broker (c);
 }
 
@@ -1539,6 +1529,41 @@ finished (client_t *c)
     pingyi_outbox_stats_t st;
     pingyi_outbox_stats (c->outbox, &st);
     return c->source_done && st.pending == 0 && (!c->closing || c->close_answered);
+}
+
+/*  --ingest-only: take the whole input into the outbox (each chunk sealed
+    and committed as usual) and stop.  A later run on the same outbox sends
+    it; a copy of the outbox holds the very same envelopes.  */
+static int
+ingest_all (client_t *c)
+{
+    int64_t give_up_at = c->opt.give_up_s ? c->start_ms + c->opt.give_up_s * 1000 : INT64_MAX;
+    while (!c->source_done) {
+        int64_t now = pingyi_now_ms ();
+        if (s_stop) {
+            c->stop_reason = "interrupted";
+            return EXIT_GAVE_UP;
+        }
+        if (now >= give_up_at) {
+            c->stop_reason = "gave up (--give-up-s)";
+            return EXIT_GAVE_UP;
+        }
+        if (!c->source_ready) {
+            struct pollfd p = {.fd = c->input_fd, .events = POLLIN};
+            int rc = poll (&p, 1, PROGRESS_MS);
+            if (rc < 0 && errno != EINTR) {
+                fatal (c, "poll: %s", strerror (errno));
+                return EXIT_FATAL;
+            }
+            if (rc <= 0)
+                continue;
+            c->source_ready = true;
+        }
+        if (source_step (c))
+            return EXIT_FATAL;
+        progress (c, now, false);
+    }
+    return EXIT_OK;
 }
 
 static int
@@ -1699,7 +1724,7 @@ main (int argc, char **argv)
     c->tty = isatty (STDERR_FILENO);
     c->start_ms = pingyi_now_ms ();
 
-    int code = setup (c) ? EXIT_FATAL : run (c);
+    int code = setup (c) ? EXIT_FATAL : c->opt.ingest_only ? ingest_all (c) : run (c);
     clear_progress (c);
     if (code != EXIT_FATAL && c->outbox) {
         char path[1100], err[PINGYI_ERR_MAX];
