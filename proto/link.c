@@ -37,7 +37,7 @@ pingyi_link_dealer (void *ctx, const char *endpoint, const uint8_t broker_public
         pingyi_fail (err, "CURVE socket options: %s", zmq_strerror (zmq_errno ()));
         goto fail;
     }
-    if (set_int (sock, ZMQ_IMMEDIATE, 1, "IMMEDIATE", err) || set_int (sock, ZMQ_LINGER, 0, "LINGER", err)
+    if (set_int (sock, ZMQ_IMMEDIATE, 1, "IMMEDIATE", err) || set_int (sock, ZMQ_LINGER, o.linger_ms, "LINGER", err)
         || set_int (sock, ZMQ_SNDHWM, o.hwm, "SNDHWM", err) || set_int (sock, ZMQ_RCVHWM, o.hwm, "RCVHWM", err)
         || set_int (sock, ZMQ_HEARTBEAT_IVL, o.heartbeat_ms, "HEARTBEAT_IVL", err)
         || set_int (sock, ZMQ_HEARTBEAT_TIMEOUT, 3 * o.heartbeat_ms, "HEARTBEAT_TIMEOUT", err)

@@ -6,8 +6,9 @@
       message queued on a dead pipe is a message silently in limbo);
     - explicit high-water marks and ZMQ_MAXMSGSIZE = PINGYI_FRAME_MAX;
     - ZeroMQ heartbeats (ZMTP PING) so a dead peer is noticed within seconds;
-    - LINGER 0: unsent messages are the sender's to resend, never the
-      socket's to flush at exit.  */
+    - LINGER 0 by default: unsent requests are the sender's to resend, never
+      the socket's to flush at exit (a worker lingers briefly so the acks of
+      its last committed batch still go out on SIGTERM).  */
 #ifndef PINGYI_LINK_H
 #define PINGYI_LINK_H
 
@@ -17,6 +18,7 @@ typedef struct {
     int hwm;                 /* SNDHWM and RCVHWM, messages (0: 10000) */
     int heartbeat_ms;        /* ZMQ_HEARTBEAT_IVL (0: 1000); timeout and TTL are 3x */
     int reconnect_ms;        /* ZMQ_RECONNECT_IVL (0: 100); max is 20x */
+    int linger_ms;           /* ZMQ_LINGER (0: none) */
 } pingyi_link_options_t;
 
 /*  A connected DEALER, or NULL with err.  opts may be NULL.  */

@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include "deploy.h"
 #include "envelope.h"
+#include "link.h"
 #include "msg.h"
 #include "shard.h"
 
@@ -708,35 +709,13 @@ handle_frame (worker_t *w, size_t bi, pending_t *p)
     Set-up.  */
 
 static int
-set_int (void *sock, int option, int value, const char *name, char *err)
-{
-    if (zmq_setsockopt (sock, option, &value, sizeof value))
-        return pingyi_fail (err, "zmq_setsockopt %s: %s", name, zmq_strerror (zmq_errno ()));
-    return 0;
-}
-
-static int
 open_broker (worker_t *w, broker_t *b, char *err)
 {
-    b->sock = zmq_socket (w->ctx, ZMQ_DEALER);
+    pingyi_link_options_t opts = { .hwm = SOCKET_HWM, .linger_ms = 1000 };
+    b->sock = pingyi_link_dealer (w->ctx, b->endpoint, w->bundle->broker_public, w->bundle->curve_public,
+                                  w->bundle->curve_secret, &opts, err);
     if (!b->sock)
-        return pingyi_fail (err, "zmq_socket: %s", zmq_strerror (zmq_errno ()));
-    int64_t maxmsg = PINGYI_FRAME_MAX;
-    if (zmq_setsockopt (b->sock, ZMQ_CURVE_SERVERKEY, w->bundle->broker_public, PINGYI_KEY_LEN) ||
-        zmq_setsockopt (b->sock, ZMQ_CURVE_PUBLICKEY, w->bundle->curve_public, PINGYI_KEY_LEN) ||
-        zmq_setsockopt (b->sock, ZMQ_CURVE_SECRETKEY, w->bundle->curve_secret, PINGYI_KEY_LEN) ||
-        zmq_setsockopt (b->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg))
-        return pingyi_fail (err, "%s: CURVE / MAXMSGSIZE options: %s", b->endpoint,
-                            zmq_strerror (zmq_errno ()));
-    if (set_int (b->sock, ZMQ_SNDHWM, SOCKET_HWM, "SNDHWM", err) ||
-        set_int (b->sock, ZMQ_RCVHWM, SOCKET_HWM, "RCVHWM", err) ||
-        set_int (b->sock, ZMQ_LINGER, 1000, "LINGER", err) ||
-        set_int (b->sock, ZMQ_HEARTBEAT_IVL, 1000, "HEARTBEAT_IVL", err) ||
-        set_int (b->sock, ZMQ_HEARTBEAT_TIMEOUT, 3000, "HEARTBEAT_TIMEOUT", err) ||
-        set_int (b->sock, ZMQ_IMMEDIATE, 1, "IMMEDIATE", err))
         return -1;
-    if (zmq_connect (b->sock, b->endpoint))
-        return pingyi_fail (err, "--broker %s: %s", b->endpoint, zmq_strerror (zmq_errno ()));
     int64_t now = pingyi_now_ms ();
     b->need_hello = true;
     b->next_hello = now;
