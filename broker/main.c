@@ -454,7 +454,7 @@ usage (void)
     fprintf (stderr, "usage: pingyi-broker --deploy DIR [--bind ENDPOINT[,ENDPOINT...]] [--hwm N] [--stats-every S]\n"
                      "  --deploy DIR     the deploy directory (its broker/ bundle is used)\n"
                      "  --bind           where to listen (default tcp://127.0.0.1:7701)\n"
-                     "  --hwm            high-water mark per peer, messages (default 10000)\n"
+                     "  --hwm            high-water mark per peer, messages (default 200)\n"
                      "  --stats-every    log a stats line every S seconds (default 10, 0 = never)\n");
 }
 
@@ -463,7 +463,13 @@ main (int argc, char **argv)
 {
     pingyi_log_prog = "pingyi-broker";
     const char *deploy = NULL, *bind = "tcp://127.0.0.1:7701";
-    long hwm = 10000, stats_every = 10;
+    /* The HWM is what bounds this process's memory: a SUBMIT the owner's
+       pipe cannot take is answered RETRY ("busy"), never queued here.  200
+       SUBMITs of 256 envelopes is some 10 MB per worker, and with what the
+       worker holds (its RCVHWM) over a second of work, so a client that
+       backs off for the RETRY's 500 ms finds its worker still busy, not
+       idle (docs/PERFORMANCE.md has the measurements).  */
+    long hwm = 200, stats_every = 10;
     for (int i = 1; i < argc; i += 2) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp (f, "-h") || !strcmp (f, "--help")) {

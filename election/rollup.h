@@ -112,4 +112,23 @@ void pingyi_view_destroy (pingyi_view_t **self_p);
 const pingyi_cell_stats_t *pingyi_view_stats (const pingyi_view_t *self, pingyi_level_t level, size_t row,
                                               size_t item, size_t category);
 
+/*  Added with the implementation (not in the lead's first contract):  */
+
+/*  Ranks of every row of level by the score of (item, category) — the
+    same rule as row.rank, which is this for (rank_item, all categories):
+    descending, NAN scores get 0, equal scores share a rank (1, 2, 2, 4);
+    scores equal to 1e-9 relative count as equal.  ranks has row_count
+    entries.  0, or -1 on a bad level/item/category or out of memory.  */
+int pingyi_view_rank (const pingyi_view_t *self, pingyi_level_t level, size_t item, size_t category,
+                      int *ranks);
+
+/*  The district index a row belongs to (subject: its unit's district;
+    unit, town, department: the unit's; district: itself), or -1 for rows
+    that span districts (kind, city).  */
+int pingyi_view_row_district (const pingyi_view_t *self, pingyi_level_t level, size_t row);
+
+/*  Chinese name of a unit kind: 镇/街道, 部门, 企业, 学校, 其他 (the kind
+    level's row names).  */
+const char *pingyi_unit_kind_label (pingyi_unit_kind_t kind);
+
 #endif

@@ -142,31 +142,33 @@ pingyi_tally_rejected_keys (const pingyi_tally_t *self)
     return self->rejected_keys;
 }
 
+/*  The counts array is laid out in exactly the walk order (venue, form
+    position, item, category, slot), so one running pointer visits it without
+    any index arithmetic: this walk is the inner loop of every view.  */
 void
 pingyi_tally_each (const pingyi_tally_t *self, pingyi_tally_fn *fn, void *arg)
 {
     const pingyi_election_t *e = self->election;
+    const uint64_t *p = self->counts;
     for (size_t v = 0; v < e->venue_count; v++) {
         const pingyi_venue_t *venue = &e->venues[v];
         for (size_t f = 0; f < venue->subject_count; f++)
             for (size_t i = 0; i < e->item_count; i++) {
                 size_t choices = e->choice_sets[e->items[i].choice_set].choice_count;
-                for (size_t c = 0; c < e->category_count; c++)
+                for (size_t c = 0; c < e->category_count; c++, p += self->slots)
                     for (size_t m = 0; m < self->slots; m++) {
-                        if (m >= choices && m < self->slots - 2)
+                        if (!p[m] || (m >= choices && m < self->slots - 2))
                             continue;
-                        uint8_t mark = m == self->slots - 2   ? PINGYI_MARK_BLANK
-                                       : m == self->slots - 1 ? PINGYI_MARK_OVER
-                                                              : (uint8_t) m;
-                        long idx = slot_of (self, v, venue->subjects[f], i, c, mark);
-                        if (idx >= 0 && self->counts[idx]) {
-                            pingyi_counter_key_t key = { .venue = (uint16_t) v,
-                                                         .subject = (uint16_t) venue->subjects[f],
-                                                         .item = (uint8_t) i,
-                                                         .category = (uint8_t) c,
-                                                         .mark = mark };
-                            fn (&key, self->counts[idx], arg);
-                        }
+                        pingyi_counter_key_t key = {
+                            .venue = (uint16_t) v,
+                            .subject = (uint16_t) venue->subjects[f],
+                            .item = (uint8_t) i,
+                            .category = (uint8_t) c,
+                            .mark = m == self->slots - 2   ? PINGYI_MARK_BLANK
+                                    : m == self->slots - 1 ? PINGYI_MARK_OVER
+                                                           : (uint8_t) m,
+                        };
+                        fn (&key, p[m], arg);
                     }
             }
     }

@@ -24,7 +24,12 @@ static const command_t commands[] = {
     { "fingerprint", pingyi_cmd_fingerprint, "fingerprint DEFINITION.json      print the election fingerprint (SHA-256)" },
     { "pubkey", pingyi_cmd_pubkey, "pubkey SECRET_KEY_FILE           print the public key of a secret key file" },
     { "stats", pingyi_cmd_stats, "stats --deploy DIR --broker ENDPOINT [--shard N] [--json]   counters of the broker or a shard's worker" },
-    { "tally", pingyi_cmd_tally, "tally --deploy DIR --data DIR [--recount]   read shard files offline, print the view" },
+    { "tally", pingyi_cmd_tally,
+      "tally --deploy DIR --data DIR [--json] [--recount]   read shard files offline, print the view" },
+    { "query", pingyi_cmd_query,
+      "query [--by LEVEL] [--district D] [--category C] [--item I] [--format table|csv|json|xlsx]\n"
+      "               [--venues] [--out FILE] [--width N] [--timeout S]\n"
+      "               --deploy DIR (--data DIR | --agg http://HOST:PORT)   the view at any level" },
 };
 
 static void

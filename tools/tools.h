@@ -3,6 +3,8 @@
 #define PINGYI_TOOLS_H
 
 #include "common.h"
+#include "shard.h"
+#include "tally.h"
 
 int pingyi_cmd_check (int argc, char **argv);
 int pingyi_cmd_init (int argc, char **argv);
@@ -11,8 +13,21 @@ int pingyi_cmd_fingerprint (int argc, char **argv);
 int pingyi_cmd_tally (int argc, char **argv);
 int pingyi_cmd_pubkey (int argc, char **argv);
 int pingyi_cmd_stats (int argc, char **argv);
+int pingyi_cmd_query (int argc, char **argv);
 
 /*  Parse an unsigned decimal flag value; exits 2 with a message if bad.  */
 unsigned long pingyi_arg_ulong (const char *flag, const char *value, unsigned long min, unsigned long max);
+
+/*  Read every shard directory of election under data offline and merge
+    its counters and venue figures into tally (tools/shards.c).  infos and
+    present (shard_count entries each, may be NULL) receive each shard's
+    meta and whether its directory exists.  visit (may be NULL) is called
+    with each open shard after its merge (the recount uses it).  A missing
+    shard directory adds nothing; a missing data directory or a shard that
+    cannot be read is an error.  0, or -1 with err naming the shard.  */
+typedef void (pingyi_shard_visit_fn) (pingyi_shard_t *shard, uint32_t number, void *arg);
+int pingyi_read_shards (const pingyi_election_t *election, const char *data, pingyi_tally_t *tally,
+                        pingyi_shard_info_t *infos, bool *present, pingyi_shard_visit_fn *visit, void *arg,
+                        char *err);
 
 #endif

@@ -13,6 +13,20 @@
     items point into it, nothing is copied, and nothing of a ballot is kept
     after its batch.
 
+    Committers: each shard has a thread of its own that applies and commits
+    its batches (open, validate, count, log, fsync), so the loop never waits
+    on a disk, the shards' fsyncs overlap, and the crypto of one shard runs
+    beside the network work and the other shards.  A shard has at most two
+    batches: one filling (loop thread) and one being committed (its thread);
+    a batch that fills while the previous one commits goes as soon as that
+    commit returns (group commit), so under load batches grow and commits
+    per ballot fall, and at low rates a ballot waits at most --batch-ms plus
+    one commit.  Only the loop thread touches ZeroMQ; it sends the ACKs
+    when a committer says it is done (an eventfd in the poll set).  Before
+    anything else reads or writes a shard (figures, close, snapshot, stats)
+    the loop waits for that shard's commit in flight: one writer per shard,
+    and the committed state in memory is never read while it changes.
+
     Liveness: HELLO on connect and again whenever the broker says "unknown
     peer" or has been silent for 3 s (that is how a restarted broker
     relearns its workers); HEARTBEAT every second.
@@ -30,9 +44,13 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define MAX_BROKERS 16
@@ -40,7 +58,13 @@
 #define SILENCE_MS 3000    /* nothing from a broker this long: HELLO again */
 #define HELLO_RETRY_MS 100 /* HELLO not yet sendable (connection not up) */
 #define RECV_BURST 256     /* frames per socket per loop turn */
-#define SOCKET_HWM 100000
+#define SEND_HWM 100000    /* replies are small; dropping one costs a resend */
+/*  Frames queued inside this process before ZeroMQ stops reading from the
+    broker: with SUBMITs of a few hundred envelopes, some 15 MB.  Beyond it
+    the queue stays in the broker, whose HWM turns it into RETRY: memory
+    here does not grow with the number of venues or ballots in flight.  */
+#define RECV_HWM 256
+#define BATCH_BUFS 3 /* per shard: filling, ready, committing */
 #define RETRY_NOT_OWNER_MS 1000
 #define RETRY_STOPPED_MS 5000
 #define PROGRESS_MS 10000 /* progress line per shard, when it moved */
@@ -68,17 +92,40 @@ typedef struct {
     size_t first, count; /* its items in the batch */
 } pending_t;
 
+/*  The envelopes of one batch and the SUBMITs they came in.  */
 typedef struct {
-    uint32_t shard;
-    pingyi_shard_t *store;
     pingyi_shard_item_t *items;
     size_t count;
     pending_t **pending;
     size_t pending_count;
-    int64_t deadline;           /* 0: empty */
+} batch_buf_t;
+
+/*  A shard: the batch filling, the batch its committer is applying, and
+    the committer thread.  `job`, `quit` and `rc` are under `lock`; `done`
+    is also read without it (an atomic) to poll for finished commits.  */
+typedef struct {
+    uint32_t shard;
+    pingyi_shard_t *store;
+    batch_buf_t buf[BATCH_BUFS];
+    batch_buf_t *cur;           /* filling (loop thread only) */
+    batch_buf_t *ready;         /* closed, waiting for the committer; or NULL */
+    batch_buf_t *busy;          /* with the committer; NULL when it is idle */
+    int64_t deadline;           /* of cur; 0: empty */
+    bool stopped;               /* the loop's copy of pingyi_shard_stopped */
     uint64_t progress_sequence; /* at the last progress line */
     uint64_t progress_rejected;
     uint64_t progress_duplicates;
+
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool job;          /* busy holds a batch to apply */
+    bool quit;
+    atomic_bool done;  /* the batch in busy is applied (or failed) */
+    int rc;
+    char err[PINGYI_ERR_MAX];
+    int wake_fd;       /* the worker's eventfd */
 } batch_t;
 
 typedef struct {
@@ -101,11 +148,13 @@ typedef struct {
     int batch_ms;
     pingyi_writer_t inner, outer;
     pending_t *spare; /* the next frame is received into it */
+    int wake_fd;      /* committers write here when a batch is done */
     int64_t next_progress;
 
     uint64_t frames_in, submits, envelopes_in, venue_opens, venue_closes, tally_queries, stats_queries;
     uint64_t bad_messages, forbidden, wrong_election, unknown_venue, not_owner, stopped_refusals;
     uint64_t replies_sent, replies_dropped, hellos_sent, readys, unknown_peer, batches_uncommitted;
+    uint64_t commit_waits, commit_wait_ms; /* the loop waited for a committer */
     bad_kind_t bad[BAD_KINDS];
     size_t bad_count;
 } worker_t;
@@ -240,49 +289,185 @@ pending_free (pending_t *p)
     free (p);
 }
 
-static void
-flush (worker_t *w, batch_t *b)
+/*  The committer: apply what the loop hands over, say when done.  */
+static void *
+committer_main (void *arg)
 {
-    if (b->count == 0)
-        return;
-    char err[PINGYI_ERR_MAX];
-    if (pingyi_shard_apply (b->store, b->items, b->count, err)) {
+    batch_t *b = arg;
+    pthread_mutex_lock (&b->lock);
+    for (;;) {
+        while (!b->job && !b->quit)
+            pthread_cond_wait (&b->cond, &b->lock);
+        if (!b->job)
+            break;
+        batch_buf_t *job = b->busy;
+        pthread_mutex_unlock (&b->lock);
+        char err[PINGYI_ERR_MAX] = "";
+        int rc = pingyi_shard_apply (b->store, job->items, job->count, err);
+        pthread_mutex_lock (&b->lock);
+        b->job = false;
+        b->rc = rc;
+        memcpy (b->err, err, sizeof err);
+        atomic_store_explicit (&b->done, true, memory_order_release);
+        pthread_cond_broadcast (&b->cond);
+        uint64_t one = 1;
+        if (write (b->wake_fd, &one, sizeof one) < 0) {
+            /* cannot fail short of a bug; the loop also looks at `done`
+               after every frame and every wake-up */
+        }
+    }
+    pthread_mutex_unlock (&b->lock);
+    return NULL;
+}
+
+/*  The buffer that is neither filling, ready nor committing.  */
+static batch_buf_t *
+free_buf (batch_t *b)
+{
+    for (int k = 0; k < BATCH_BUFS; k++) {
+        batch_buf_t *x = &b->buf[k];
+        if (x != b->cur && x != b->ready && x != b->busy)
+            return x;
+    }
+    return NULL; /* cannot happen: three buffers, at most two in use besides cur */
+}
+
+/*  Hand a batch to the idle committer.  */
+static void
+handoff (batch_t *b, batch_buf_t *job)
+{
+    pthread_mutex_lock (&b->lock);
+    b->busy = job;
+    b->job = true;
+    atomic_store_explicit (&b->done, false, memory_order_relaxed);
+    pthread_cond_broadcast (&b->cond);
+    pthread_mutex_unlock (&b->lock);
+}
+
+/*  The committer is done with busy: acknowledge (only if committed), free
+    the frames; then the ready batch, if any, goes to be committed.  */
+static void
+complete (worker_t *w, batch_t *b)
+{
+    batch_buf_t *job = b->busy;
+    if (b->rc) {
         /* nothing committed: nothing acknowledged; the clients resend */
         w->batches_uncommitted++;
         pingyi_error ("shard %u: batch of %zu envelopes (%zu SUBMITs) not committed, no ACK sent: %s",
-                      b->shard, b->count, b->pending_count, err);
+                      b->shard, job->count, job->pending_count, b->err);
     }
     else
-        for (size_t i = 0; i < b->pending_count; i++) {
-            pending_t *p = b->pending[i];
+        for (size_t i = 0; i < job->pending_count; i++) {
+            pending_t *p = job->pending[i];
             pingyi_msg_ack_begin (&w->inner, p->tag, (uint32_t)p->count);
             for (size_t j = p->first; j < p->first + p->count; j++) {
-                const pingyi_shard_item_t *it = &b->items[j];
+                const pingyi_shard_item_t *it = &job->items[j];
                 pingyi_msg_ack_result (&w->inner, it->ballot_id, (pingyi_ack_status_t)it->status, it->reason,
                                        it->text, it->receipt);
             }
             reply (w, p->broker, p->route, p->route_len);
         }
-    for (size_t i = 0; i < b->pending_count; i++)
-        pending_free (b->pending[i]);
-    b->pending_count = 0;
-    b->count = 0;
+    for (size_t i = 0; i < job->pending_count; i++)
+        pending_free (job->pending[i]);
+    job->pending_count = 0;
+    job->count = 0;
+    b->busy = NULL;
+    b->stopped = pingyi_shard_stopped (b->store);
+    if (b->ready) {
+        handoff (b, b->ready);
+        b->ready = NULL;
+    }
+}
+
+/*  Wait for the shard's commit in flight, if any, and answer it.  */
+static void
+wait_commit (worker_t *w, batch_t *b)
+{
+    if (!b->busy)
+        return;
+    if (!atomic_load_explicit (&b->done, memory_order_acquire)) {
+        int64_t t0 = pingyi_now_ms ();
+        pthread_mutex_lock (&b->lock);
+        while (!atomic_load_explicit (&b->done, memory_order_acquire))
+            pthread_cond_wait (&b->cond, &b->lock);
+        pthread_mutex_unlock (&b->lock);
+        w->commit_waits++;
+        w->commit_wait_ms += (uint64_t)(pingyi_now_ms () - t0);
+    }
+    complete (w, b);
+}
+
+/*  The filling batch is closed: it goes to the committer at once if that
+    is idle, else it waits as the ready batch.  Only when a ready batch is
+    already waiting too (the shard is two batches behind) does the loop
+    wait for the commit in flight: that bounds what a shard holds to three
+    batches, and is the backpressure that reaches the broker.  */
+static void
+close_batch (worker_t *w, batch_t *b)
+{
+    if (b->cur->count == 0)
+        return;
+    if (b->busy && b->ready)
+        wait_commit (w, b); /* hands the ready batch over */
+    if (!b->busy && !b->ready)
+        handoff (b, b->cur);
+    else if (!b->busy) {
+        handoff (b, b->ready);
+        b->ready = b->cur;
+    }
+    else
+        b->ready = b->cur;
+    b->cur = free_buf (b);
     b->deadline = 0;
 }
 
+/*  Everything the shard holds, committed and answered; the shard idle.
+    Before the loop reads or writes the shard itself (figures, close,
+    snapshot, stats) it calls this or wait_idle.  */
 static void
-flush_due (worker_t *w, int64_t now)
+drain_shard (worker_t *w, batch_t *b)
 {
-    for (size_t i = 0; i < w->batch_count; i++)
-        if (w->batches[i].count && now >= w->batches[i].deadline)
-            flush (w, &w->batches[i]);
+    close_batch (w, b);
+    while (b->busy)
+        wait_commit (w, b);
+}
+
+/*  The shard idle (its committed state steady), without closing the
+    filling batch.  */
+static void
+wait_idle (worker_t *w, batch_t *b)
+{
+    while (b->busy)
+        wait_commit (w, b);
+}
+
+/*  Answer finished commits, and close batches that are due (full, or past
+    their deadline) when their committer is idle.  Never waits.  */
+static void
+service (worker_t *w, int64_t now)
+{
+    for (size_t i = 0; i < w->batch_count; i++) {
+        batch_t *b = &w->batches[i];
+        /* acquire: the committer's results were written before `done` */
+        if (b->busy && atomic_load_explicit (&b->done, memory_order_acquire))
+            complete (w, b);
+        if (!b->busy && b->cur->count && (b->cur->count >= w->batch_limit || now >= b->deadline))
+            close_batch (w, b);
+    }
 }
 
 static void
-flush_all (worker_t *w)
+wait_idle_all (worker_t *w)
 {
     for (size_t i = 0; i < w->batch_count; i++)
-        flush (w, &w->batches[i]);
+        wait_idle (w, &w->batches[i]);
+}
+
+static void
+drain_all (worker_t *w)
+{
+    for (size_t i = 0; i < w->batch_count; i++)
+        drain_shard (w, &w->batches[i]);
 }
 
 static batch_t *
@@ -349,7 +534,7 @@ venue_gate (worker_t *w, const origin_t *o, uint64_t tag, const uint8_t *fp, pin
         answer_retry (w, o->broker, o->route, o->route_len, tag, RETRY_NOT_OWNER_MS, text);
         return NULL;
     }
-    if (pingyi_shard_stopped (b->store)) {
+    if (b->stopped) {
         w->stopped_refusals++;
         char text[PINGYI_TEXT_MAX];
         snprintf (text, sizeof text,
@@ -378,29 +563,31 @@ handle_submit (worker_t *w, const origin_t *o, pending_t *p, const pingyi_msg_t 
         reply (w, o->broker, o->route, o->route_len);
         return false;
     }
-    /* a SUBMIT is never split: if it does not fit, the batch closes first */
-    if (b->count > 0 && b->count + n > w->batch_limit)
-        flush (w, b);
+    /* a SUBMIT is never split: if it does not fit, the batch closes first
+       (close_batch: it may wait when the shard is two batches behind) */
+    if (b->cur->count > 0 && b->cur->count + n > w->batch_limit)
+        close_batch (w, b);
+    batch_buf_t *cur = b->cur;
     p->broker = o->broker;
     p->route = o->route;
     p->route_len = o->route_len;
     p->tag = m->u.submit.tag;
-    p->first = b->count;
+    p->first = cur->count;
     p->count = n;
     pingyi_list_t list = m->u.submit.envelopes;
     pingyi_bin_t env;
     while (pingyi_list_next_bin (&list, &env)) {
-        pingyi_shard_item_t *it = &b->items[b->count++];
+        pingyi_shard_item_t *it = &cur->items[cur->count++];
         it->envelope = env.p;
         it->len = env.len;
         it->sender = o->sender;
         it->sender_len = o->sender_len;
     }
-    b->pending[b->pending_count++] = p;
+    cur->pending[cur->pending_count++] = p;
     if (b->deadline == 0)
         b->deadline = pingyi_now_ms () + w->batch_ms;
-    if (b->count >= w->batch_limit)
-        flush (w, b);
+    if (cur->count >= w->batch_limit && !b->busy)
+        close_batch (w, b);
     return true;
 }
 
@@ -413,6 +600,7 @@ handle_venue_open (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
                              "VENUE_OPEN", &v);
     if (!b)
         return;
+    wait_idle (w, b);
     pingyi_venue_figures_t f;
     if (pingyi_shard_venue_figures (b->store, (uint32_t)v, &f)) {
         answer_error (w, o->broker, o->route, o->route_len, m->u.venue_open.tag, PINGYI_ERROR_INTERNAL,
@@ -434,8 +622,9 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
                              "VENUE_CLOSE", &v);
     if (!b)
         return;
-    /* ballots that arrived before the close are applied before it */
-    flush (w, b);
+    /* ballots that arrived before the close are applied (and answered)
+       before it */
+    drain_shard (w, b);
     const char *id = w->election->venues[v].id;
     int64_t issued = (int64_t)m->u.venue_close.issued, collected = (int64_t)m->u.venue_close.collected,
             sent = (int64_t)m->u.venue_close.sent;
@@ -493,6 +682,7 @@ handle_tally_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         answer_retry (w, o->broker, o->route, o->route_len, tag, RETRY_NOT_OWNER_MS, text);
         return;
     }
+    wait_idle (w, b);
     pingyi_shard_snapshot_t snap;
     char err[PINGYI_ERR_MAX];
     if (pingyi_shard_snapshot (b->store, m->u.tally_query.from, PINGYI_SHARD_SNAPSHOT_MAX, &snap, err)) {
@@ -524,6 +714,7 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         refuse_querier (w, o, tag, "STATS_QUERY");
         return;
     }
+    wait_idle_all (w);
     pingyi_shard_stats_t sum, s;
     memset (&sum, 0, sizeof sum);
     uint64_t stopped = 0;
@@ -579,6 +770,8 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         {"unknown_peer", w->unknown_peer},
         {"batch_limit", w->batch_limit},
         {"batch_ms", (uint64_t)w->batch_ms},
+        {"commit_waits", w->commit_waits},
+        {"commit_wait_ms", w->commit_wait_ms},
     };
     size_t nfixed = sizeof fixed / sizeof fixed[0];
     size_t ncodes = PINGYI_REJECT_COUNT_ - 1;
@@ -711,11 +904,16 @@ handle_frame (worker_t *w, size_t bi, pending_t *p)
 static int
 open_broker (worker_t *w, broker_t *b, char *err)
 {
-    pingyi_link_options_t opts = { .hwm = SOCKET_HWM, .linger_ms = 1000 };
+    pingyi_link_options_t opts = { .hwm = SEND_HWM, .linger_ms = 1000 };
     b->sock = pingyi_link_dealer (w->ctx, b->endpoint, w->bundle->broker_public, w->bundle->curve_public,
                                   w->bundle->curve_secret, &opts, err);
     if (!b->sock)
         return -1;
+    /* the pipe to the broker is made when the connection is up (IMMEDIATE),
+       with the HWMs set by then */
+    int rcvhwm = RECV_HWM;
+    if (zmq_setsockopt (b->sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm))
+        return pingyi_fail (err, "zmq_setsockopt RCVHWM: %s", zmq_strerror (zmq_errno ()));
     int64_t now = pingyi_now_ms ();
     b->need_hello = true;
     b->next_hello = now;
@@ -797,16 +995,18 @@ static int
 run (worker_t *w)
 {
     size_t nb = w->broker_count;
-    zmq_pollitem_t items[MAX_BROKERS];
+    zmq_pollitem_t items[MAX_BROKERS + 1];
     for (size_t i = 0; i < nb; i++)
         items[i] = (zmq_pollitem_t){.socket = w->brokers[i].sock, .events = ZMQ_POLLIN};
+    items[nb] = (zmq_pollitem_t){.socket = NULL, .fd = w->wake_fd, .events = ZMQ_POLLIN};
     w->next_progress = pingyi_now_ms () + PROGRESS_MS;
 
     while (!s_stop) {
         int64_t now = pingyi_now_ms ();
         int64_t wake = now + 1000;
+        /* a due batch whose shard is committing waits for the eventfd */
         for (size_t i = 0; i < w->batch_count; i++)
-            if (w->batches[i].count && w->batches[i].deadline < wake)
+            if (w->batches[i].cur->count && !w->batches[i].busy && w->batches[i].deadline < wake)
                 wake = w->batches[i].deadline;
         for (size_t i = 0; i < nb; i++) {
             broker_t *b = &w->brokers[i];
@@ -818,12 +1018,18 @@ run (worker_t *w)
                 wake = b->last_recv + SILENCE_MS;
         }
         long timeout = wake > now ? (long)(wake - now) : 0;
-        int rc = zmq_poll (items, (int)nb, timeout);
+        int rc = zmq_poll (items, (int)nb + 1, timeout);
         if (rc < 0) {
             if (zmq_errno () == EINTR)
                 continue;
             pingyi_error ("zmq_poll: %s", zmq_strerror (zmq_errno ()));
             return -1;
+        }
+        if (items[nb].revents & ZMQ_POLLIN) {
+            uint64_t n;
+            if (read (w->wake_fd, &n, sizeof n) < 0 && errno != EAGAIN)
+                pingyi_warn ("eventfd: %s", strerror (errno));
+            service (w, pingyi_now_ms ());
         }
         for (size_t i = 0; i < nb && rc > 0; i++) {
             if (!(items[i].revents & ZMQ_POLLIN))
@@ -852,12 +1058,13 @@ run (worker_t *w)
                     zmq_msg_close (&w->spare->frame);
                     zmq_msg_init (&w->spare->frame);
                 }
-                /* a long burst must not hold batches past their deadline */
-                flush_due (w, t);
+                /* a long burst must not hold batches past their deadline,
+                   nor finished commits unanswered */
+                service (w, t);
             }
         }
         now = pingyi_now_ms ();
-        flush_due (w, now);
+        service (w, now);
         for (size_t i = 0; i < nb; i++) {
             broker_t *b = &w->brokers[i];
             if (!b->need_hello && now - b->last_recv >= SILENCE_MS) {
@@ -883,6 +1090,7 @@ run (worker_t *w)
             w->next_progress = now + PROGRESS_MS;
             for (size_t i = 0; i < w->batch_count; i++) {
                 batch_t *b = &w->batches[i];
+                wait_idle (w, b);
                 pingyi_shard_stats_t s;
                 pingyi_shard_stats (b->store, &s);
                 if (s.sequence == b->progress_sequence && s.rejected == b->progress_rejected &&
@@ -965,6 +1173,7 @@ main (int argc, char **argv)
     char err[PINGYI_ERR_MAX];
     worker_t w;
     memset (&w, 0, sizeof w);
+    w.wake_fd = -1;
     w.id = id;
     w.batch_limit = (size_t)batch;
     w.batch_cap = w.batch_limit > PINGYI_BATCH_MAX ? w.batch_limit : PINGYI_BATCH_MAX;
@@ -999,6 +1208,11 @@ main (int argc, char **argv)
         pingyi_error ("out of memory");
         goto done;
     }
+    w.wake_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w.wake_fd < 0) {
+        pingyi_error ("eventfd: %s", strerror (errno));
+        goto done;
+    }
     pingyi_info ("worker %s: election %s (%.16s...), %u shards; owning %s under %s; batch %zu / %d ms", id,
                  w.election->id, w.election->fingerprint_hex, w.election->shard_count, shards, data,
                  w.batch_limit, w.batch_ms);
@@ -1007,12 +1221,16 @@ main (int argc, char **argv)
             continue;
         batch_t *b = &w.batches[w.batch_count++];
         b->shard = s;
-        b->items = calloc (w.batch_cap, sizeof *b->items);
-        b->pending = calloc (w.batch_cap, sizeof *b->pending);
-        if (!b->items || !b->pending) {
-            pingyi_error ("out of memory for batches of %zu", w.batch_cap);
-            goto done;
+        b->wake_fd = w.wake_fd;
+        for (int k = 0; k < BATCH_BUFS; k++) {
+            b->buf[k].items = calloc (w.batch_cap, sizeof *b->buf[k].items);
+            b->buf[k].pending = calloc (w.batch_cap, sizeof *b->buf[k].pending);
+            if (!b->buf[k].items || !b->buf[k].pending) {
+                pingyi_error ("out of memory for batches of %zu", w.batch_cap);
+                goto done;
+            }
         }
+        b->cur = &b->buf[0];
         b->store = pingyi_shard_open (data, s, w.election, w.bundle->keyring, w.bundle->box_secret,
                                       (size_t)map_mb << 20, err);
         if (!b->store) {
@@ -1027,6 +1245,13 @@ main (int argc, char **argv)
         pingyi_info ("shard %u: opened %s: sequence %llu, map %llu MiB", s, path,
                      (unsigned long long)st.sequence, (unsigned long long)(st.map_size >> 20));
         w.batch_of[s] = (int32_t)(w.batch_count - 1);
+        pthread_mutex_init (&b->lock, NULL);
+        pthread_cond_init (&b->cond, NULL);
+        if (pthread_create (&b->thread, NULL, committer_main, b)) {
+            pingyi_error ("shard %u: cannot start its committer thread", s);
+            goto done;
+        }
+        b->thread_started = true;
     }
 
     w.ctx = zmq_ctx_new ();
@@ -1072,11 +1297,12 @@ main (int argc, char **argv)
     pingyi_info ("worker %s running", id);
     if (run (&w) == 0) {
         /* finish what was received: commit, then acknowledge */
+        wait_idle_all (&w);
         size_t pending = 0;
         for (size_t i = 0; i < w.batch_count; i++)
-            pending += w.batches[i].count;
+            pending += w.batches[i].cur->count + (w.batches[i].ready ? w.batches[i].ready->count : 0);
         pingyi_info ("stopping: committing %zu envelopes still in batches", pending);
-        flush_all (&w);
+        drain_all (&w);
         status = 0;
     }
 
@@ -1088,8 +1314,18 @@ done:
         zmq_ctx_term (w.ctx);
     for (size_t i = 0; i < w.batch_count; i++) {
         batch_t *b = &w.batches[i];
-        for (size_t j = 0; j < b->pending_count; j++)
-            pending_free (b->pending[j]);
+        if (b->thread_started) {
+            /* a commit in flight finishes (it may not be acknowledged any
+               more: the client resends and is answered "duplicate") */
+            pthread_mutex_lock (&b->lock);
+            b->quit = true;
+            pthread_cond_broadcast (&b->cond);
+            pthread_mutex_unlock (&b->lock);
+            pthread_join (b->thread, NULL);
+        }
+        for (int k = 0; k < BATCH_BUFS; k++)
+            for (size_t j = 0; j < b->buf[k].pending_count; j++)
+                pending_free (b->buf[k].pending[j]);
         if (b->store) {
             pingyi_shard_stats_t st;
             pingyi_shard_stats (b->store, &st);
@@ -1099,12 +1335,20 @@ done:
                          (unsigned long long)st.duplicates, (unsigned long long)st.rejected);
         }
         pingyi_shard_close (&b->store);
-        free (b->items);
-        free (b->pending);
+        for (int k = 0; k < BATCH_BUFS; k++) {
+            free (b->buf[k].items);
+            free (b->buf[k].pending);
+        }
+        if (b->thread_started) {
+            pthread_mutex_destroy (&b->lock);
+            pthread_cond_destroy (&b->cond);
+        }
     }
     if (w.spare)
         pending_free (w.spare);
     free (w.batches);
+    if (w.wake_fd >= 0)
+        close (w.wake_fd);
     pingyi_writer_fini (&w.inner);
     pingyi_writer_fini (&w.outer);
     pingyi_bundle_destroy (&w.bundle);

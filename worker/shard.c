@@ -30,11 +30,13 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 _Static_assert(sizeof (size_t) == 8, "the log key is a native u64 under MDB_INTEGERKEY: 64-bit only");
 _Static_assert(PINGYI_REJECT_COUNT_ <= PINGYI_SHARD_REJECT_SLOTS, "reject codes must fit rejected_by[]");
@@ -59,6 +61,24 @@ typedef struct {
     size_t used;
     bool oom;
 } tally_t;
+
+/*  Counter deltas on a dense grid: one u32 per (venue of this shard, form
+    position, item, category, mark), so counting a cell is one increment in
+    a few hundred KB rather than a hash probe, and the cells that became
+    non-zero are listed, so a batch writes and clears only those.  Used when
+    the grid has at most GRID_MAX cells (a shard's share of any real
+    election: 75 venues of 11 x 6 cells, 4 categories, 6 marks is 119k);
+    beyond, and for any key the grid cannot place, the hash table above.  */
+#define GRID_MAX (1u << 18)
+
+typedef struct {
+    uint32_t *cells;
+    uint32_t *touched; /* cells that are non-zero, in the order they became so */
+    size_t touched_count;
+    size_t size;
+    size_t *slot_base; /* per slot: its first cell; slot_count + 1 entries */
+    size_t items, categories, marks;
+} grid_t;
 
 struct pingyi_shard_t {
     char path[1024];
@@ -90,6 +110,7 @@ struct pingyi_shard_t {
     size_t *order;
     size_t order_cap;
     tally_t deltas;
+    grid_t grid; /* cells NULL: deltas go to the hash table */
     uint64_t *sorted;
     size_t sorted_cap;
     uint8_t body[PINGYI_ENVELOPE_MAX];
@@ -242,6 +263,154 @@ cmp_u64 (const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+static int
+cmp_u32 (const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*  --------------------------------------------------------------------------
+    The delta grid.  */
+
+static void
+grid_free (grid_t *g)
+{
+    free (g->cells);
+    free (g->touched);
+    free (g->slot_base);
+    memset (g, 0, sizeof *g);
+}
+
+/*  Lay the grid out for the venues of a shard; 0, or -1 when it would be
+    too large (or memory is short): the caller then counts in the hash
+    table.  */
+static int
+grid_init (grid_t *g, const pingyi_election_t *e, const uint32_t *venue_of, size_t slot_count)
+{
+    memset (g, 0, sizeof *g);
+    size_t choices = 0;
+    for (size_t i = 0; i < e->item_count; i++) {
+        size_t n = e->choice_sets[e->items[i].choice_set].choice_count;
+        if (n > choices)
+            choices = n;
+    }
+    g->items = e->item_count;
+    g->categories = e->category_count;
+    g->marks = choices + 2; /* the choices, BLANK, OVER */
+    size_t per_position = g->items * g->categories * g->marks;
+    g->slot_base = malloc ((slot_count + 1) * sizeof *g->slot_base);
+    if (!g->slot_base)
+        return -1;
+    size_t size = 0;
+    for (size_t s = 0; s < slot_count; s++) {
+        g->slot_base[s] = size;
+        size += e->venues[venue_of[s]].subject_count * per_position;
+        if (size > GRID_MAX) {
+            grid_free (g);
+            return -1;
+        }
+    }
+    g->slot_base[slot_count] = size;
+    g->size = size;
+    g->cells = calloc (size + 1, sizeof *g->cells);
+    g->touched = malloc ((size + 1) * sizeof *g->touched);
+    if (!g->cells || !g->touched) {
+        grid_free (g);
+        return -1;
+    }
+    return 0;
+}
+
+/*  Counting one ballot into the grid: pingyi_ballot_count (the model's
+    rule for what a ballot counts) calls this once per mark, subject by
+    subject in ballot order, which validation made the venue's form order;
+    so the form position is found by stepping, not searching.  */
+typedef struct {
+    grid_t *grid;
+    tally_t *spill; /* keys the grid cannot place (none for a valid ballot) */
+    const pingyi_election_t *election;
+    size_t venue;
+    size_t base;
+    int pos;
+    uint32_t subject;
+} grid_ctx_t;
+
+static void
+grid_count_fn (const pingyi_counter_key_t *key, void *arg)
+{
+    grid_ctx_t *c = arg;
+    grid_t *g = c->grid;
+    const pingyi_venue_t *v = &c->election->venues[c->venue];
+    if (c->pos < 0 || key->subject != c->subject) {
+        size_t next = (size_t)(c->pos + 1);
+        c->pos = next < v->subject_count && v->subjects[next] == key->subject
+                     ? (int)next
+                     : pingyi_election_form_index (c->election, c->venue, key->subject);
+        c->subject = key->subject;
+    }
+    size_t m = key->mark == PINGYI_MARK_BLANK  ? g->marks - 2
+               : key->mark == PINGYI_MARK_OVER ? g->marks - 1
+                                               : key->mark;
+    if (c->pos < 0 || m >= g->marks || (key->mark < PINGYI_MARK_BLANK && m >= g->marks - 2) ||
+        key->item >= g->items || key->category >= g->categories) {
+        tally_count_fn (key, c->spill);
+        return;
+    }
+    size_t i = c->base + (((size_t)c->pos * g->items + key->item) * g->categories + key->category) * g->marks + m;
+    if (g->cells[i]++ == 0)
+        g->touched[g->touched_count++] = (uint32_t)i;
+}
+
+/*  The counter key (as the u64 the hash table uses) of grid cell i; slot
+    is a hint, advanced as the cells are visited in ascending order.  */
+static uint64_t
+grid_key (const grid_t *g, const pingyi_election_t *e, const uint32_t *venue_of, size_t slot_count, size_t i,
+          size_t *slot)
+{
+    if (*slot >= slot_count || i < g->slot_base[*slot])
+        *slot = 0;
+    while (*slot + 1 < slot_count && i >= g->slot_base[*slot + 1])
+        (*slot)++;
+    size_t rem = i - g->slot_base[*slot];
+    size_t m = rem % g->marks;
+    rem /= g->marks;
+    size_t category = rem % g->categories;
+    rem /= g->categories;
+    size_t item = rem % g->items;
+    size_t pos = rem / g->items;
+    size_t venue = venue_of[*slot];
+    pingyi_counter_key_t key = {
+        .venue = (uint16_t)venue,
+        .subject = (uint16_t)e->venues[venue].subjects[pos],
+        .item = (uint8_t)item,
+        .category = (uint8_t)category,
+        .mark = m == g->marks - 2 ? PINGYI_MARK_BLANK : m == g->marks - 1 ? PINGYI_MARK_OVER : (uint8_t)m,
+    };
+    return pingyi_counter_key_u64 (&key);
+}
+
+/*  Grid cell of a counter key, or -1 when the grid has no place for it.  */
+static long
+grid_index (const grid_t *g, const pingyi_election_t *e, const int32_t *slot_of, uint64_t key64)
+{
+    uint8_t packed[PINGYI_COUNTER_KEY_LEN];
+    pingyi_counter_key_t key;
+    put_be64 (packed, key64);
+    pingyi_counter_key_unpack (packed, &key);
+    if (key.venue >= e->venue_count || slot_of[key.venue] < 0 || key.item >= g->items ||
+        key.category >= g->categories)
+        return -1;
+    int pos = pingyi_election_form_index (e, key.venue, key.subject);
+    size_t m = key.mark == PINGYI_MARK_BLANK  ? g->marks - 2
+               : key.mark == PINGYI_MARK_OVER ? g->marks - 1
+                                              : key.mark;
+    if (pos < 0 || (key.mark < PINGYI_MARK_BLANK && m >= g->marks - 2))
+        return -1;
+    return (long)(g->slot_base[slot_of[key.venue]] +
+                  (((size_t)pos * g->items + key.item) * g->categories + key.category) * g->marks + m);
 }
 
 /*  --------------------------------------------------------------------------
@@ -696,6 +865,8 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
     self->touched_list = calloc (n, sizeof *self->touched_list);
     if (!self->figures || !self->work || !self->touched || !self->touched_list)
         goto oom;
+    if (!read_only && grid_init (&self->grid, election, self->venue_of, self->slot_count))
+        memset (&self->grid, 0, sizeof self->grid); /* too large: the hash table counts */
 
     if (read_only) {
         struct stat st;
@@ -827,6 +998,7 @@ pingyi_shard_close (pingyi_shard_t **self_p)
     free (self->order);
     free (self->sorted);
     tally_free (&self->deltas);
+    grid_free (&self->grid);
     free (self);
     *self_p = NULL;
 }
@@ -854,6 +1026,9 @@ work_reset (pingyi_shard_t *self)
     self->work_info = self->info;
     self->orphans_touched = false;
     tally_clear (&self->deltas);
+    for (size_t i = 0; i < self->grid.touched_count; i++)
+        self->grid.cells[self->grid.touched[i]] = 0;
+    self->grid.touched_count = 0;
     self->batch_accepted = self->batch_duplicates = self->batch_rejected = 0;
     memset (self->batch_rejected_by, 0, sizeof self->batch_rejected_by);
 }
@@ -1049,7 +1224,13 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
         return rc;
     pingyi_shard_chain_step (self->work_info.chain, self->work_info.chain, seq, item->envelope, item->len);
     self->work_info.sequence = seq;
-    pingyi_ballot_count (&self->ballot, e, (size_t)venue, tally_count_fn, &self->deltas);
+    if (self->grid.cells) {
+        grid_ctx_t gc = {.grid = &self->grid, .spill = &self->deltas, .election = e, .venue = (size_t)venue,
+                         .base = self->grid.slot_base[slot], .pos = -1};
+        pingyi_ballot_count (&self->ballot, e, (size_t)venue, grid_count_fn, &gc);
+    }
+    else
+        pingyi_ballot_count (&self->ballot, e, (size_t)venue, tally_count_fn, &self->deltas);
     f->accepted++;
     if (pingyi_ballot_is_blank (&self->ballot, e))
         f->blank++;
@@ -1064,47 +1245,87 @@ typedef struct {
     size_t count;
 } batch_arg_t;
 
+/*  counts[key] += add, through a cursor: one descent for the read and
+    the in-place write.  */
+static int
+add_counter (MDB_cursor *c, uint64_t key64, uint64_t add)
+{
+    uint8_t k[PINGYI_COUNTER_KEY_LEN], b[8];
+    put_be64 (k, key64);
+    MDB_val key = {PINGYI_COUNTER_KEY_LEN, k}, val;
+    int rc = mdb_cursor_get (c, &key, &val, MDB_SET_KEY);
+    uint64_t have = 0;
+    if (rc == 0 && val.mv_size == 8)
+        have = get_le64 (val.mv_data);
+    else if (rc == 0)
+        return MDB_CORRUPTED;
+    else if (rc != MDB_NOTFOUND)
+        return rc;
+    put_le64 (b, have + add);
+    val.mv_size = 8;
+    val.mv_data = b;
+    return mdb_cursor_put (c, &key, &val, rc == 0 ? MDB_CURRENT : 0);
+}
+
+/*  The grid's cells in ascending order (so each put lands next to the
+    last): a scan when many are set, else the sorted list of touched ones.  */
+static int
+write_grid (pingyi_shard_t *self, MDB_cursor *c)
+{
+    grid_t *g = &self->grid;
+    size_t slot = 0;
+    int rc = 0;
+    if (g->touched_count * 16 >= g->size) {
+        for (size_t i = 0; i < g->size && !rc; i++)
+            if (g->cells[i])
+                rc = add_counter (c, grid_key (g, self->election, self->venue_of, self->slot_count, i, &slot),
+                                  g->cells[i]);
+    }
+    else {
+        qsort (g->touched, g->touched_count, sizeof *g->touched, cmp_u32);
+        for (size_t t = 0; t < g->touched_count && !rc; t++) {
+            size_t i = g->touched[t];
+            rc = add_counter (c, grid_key (g, self->election, self->venue_of, self->slot_count, i, &slot),
+                              g->cells[i]);
+        }
+    }
+    return rc;
+}
+
 static int
 write_counters (pingyi_shard_t *self, MDB_txn *txn, char *err)
 {
     tally_t *t = &self->deltas;
     if (t->oom)
         return pingyi_fail (err, "out of memory for the batch's counter deltas");
-    if (t->used > self->sorted_cap) {
-        uint64_t *sorted = realloc (self->sorted, t->used * sizeof *sorted);
-        if (!sorted)
-            return pingyi_fail (err, "out of memory for the batch's counter deltas");
-        self->sorted = sorted;
-        self->sorted_cap = t->used;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open (txn, self->counts, &c);
+    if (rc)
+        return rc;
+    if (self->grid.cells && self->grid.touched_count)
+        rc = write_grid (self, c);
+    if (rc == 0 && t->used) {
+        if (t->used > self->sorted_cap) {
+            uint64_t *sorted = realloc (self->sorted, t->used * sizeof *sorted);
+            if (!sorted) {
+                mdb_cursor_close (c);
+                return pingyi_fail (err, "out of memory for the batch's counter deltas");
+            }
+            self->sorted = sorted;
+            self->sorted_cap = t->used;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->slots[i].count)
+                self->sorted[n++] = t->slots[i].key;
+        /* ascending keys: each put lands next to the last one */
+        if (n > 1)
+            qsort (self->sorted, n, sizeof *self->sorted, cmp_u64);
+        for (size_t i = 0; i < n && !rc; i++)
+            rc = add_counter (c, self->sorted[i], tally_find (t, self->sorted[i], false)->count);
     }
-    size_t n = 0;
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->slots[i].count)
-            self->sorted[n++] = t->slots[i].key;
-    /* ascending keys: each put lands next to the last one */
-    if (n > 1)
-        qsort (self->sorted, n, sizeof *self->sorted, cmp_u64);
-    for (size_t i = 0; i < n; i++) {
-        uint8_t k[PINGYI_COUNTER_KEY_LEN], b[8];
-        put_be64 (k, self->sorted[i]);
-        uint64_t add = tally_find (t, self->sorted[i], false)->count;
-        MDB_val key = {PINGYI_COUNTER_KEY_LEN, k}, val;
-        int rc = mdb_get (txn, self->counts, &key, &val);
-        uint64_t have = 0;
-        if (rc == 0 && val.mv_size == 8)
-            have = get_le64 (val.mv_data);
-        else if (rc == 0)
-            return MDB_CORRUPTED;
-        else if (rc != MDB_NOTFOUND)
-            return rc;
-        put_le64 (b, have + add);
-        val.mv_size = 8;
-        val.mv_data = b;
-        rc = mdb_put (txn, self->counts, &key, &val, 0);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    mdb_cursor_close (c);
+    return rc;
 }
 
 static int
@@ -1176,15 +1397,28 @@ pingyi_shard_apply (pingyi_shard_t *self, pingyi_shard_item_t *items, size_t cou
         self->order = order;
         self->order_cap = count;
     }
-    /* Fisher–Yates: the log order must not follow the order of voting */
+    /* Fisher–Yates: the log order must not follow the order of voting.
+       The draws come from a ChaCha20 stream under a fresh random key per
+       batch (one getrandom, not one per envelope); j = r * (i + 1) >> 64
+       is uniform to within (i + 1) / 2^64. */
+    uint8_t seed[randombytes_SEEDBYTES];
+    randombytes_buf (seed, sizeof seed);
     for (size_t i = 0; i < count; i++)
         self->order[i] = i;
-    for (size_t i = count - 1; i > 0; i--) {
-        size_t j = randombytes_uniform ((uint32_t)(i + 1));
-        size_t tmp = self->order[i];
-        self->order[i] = self->order[j];
-        self->order[j] = tmp;
+    for (size_t i = count - 1; i > 0;) {
+        uint64_t r[64];
+        randombytes_buf_deterministic (r, sizeof r, seed);
+        seed[0]++; /* next block of the stream: a new key, never reused */
+        if (seed[0] == 0)
+            seed[1]++;
+        for (size_t k = 0; k < 64 && i > 0; k++, i--) {
+            size_t j = (size_t)(((unsigned __int128)r[k] * (i + 1)) >> 64);
+            size_t tmp = self->order[i];
+            self->order[i] = self->order[j];
+            self->order[j] = tmp;
+        }
     }
+    sodium_memzero (seed, sizeof seed);
     int64_t t0 = pingyi_now_ms ();
     batch_arg_t batch = {items, count};
     if (write_txn (self, batch_txn, &batch, "batch", err)) {
@@ -1486,16 +1720,48 @@ pingyi_shard_foreach_log (pingyi_shard_t *self, pingyi_shard_log_fn *fn, void *a
 }
 
 /*  --------------------------------------------------------------------------
-    Recount.  */
+    Recount.
+
+    One read transaction for everything, so log, counts, ids and meta are
+    the same commit even while a worker writes.  The log's entries are
+    listed first (pointers into the map, valid while the transaction
+    lives); then threads re-open, decode and count ranges of them, each
+    into its own grid, while this thread recomputes the hash chain (which
+    is sequential by construction); then the grids are summed and compared
+    with the stored counters.  Every step is the same code the worker uses
+    (envelope open, pingyi_ballot_decode, pingyi_ballot_count).  */
+
+#define RECOUNT_THREADS_MAX 16
+#define RECOUNT_PER_THREAD_MIN 4096 /* fewer entries than this: not worth a thread */
+
+typedef struct {
+    uint64_t seq;
+    const uint8_t *bytes;
+    size_t len;
+} log_entry_t;
+
+/*  One recount thread's share: entries [first, first + count).  */
+typedef struct {
+    pingyi_shard_t *self;
+    uint8_t (*keys)[32];
+    const log_entry_t *entries;
+    size_t first, count;
+    grid_t grid;
+    tally_t spill;
+    uint64_t *accepted; /* per slot */
+    uint64_t *blank;
+    uint64_t reopened, failed;
+    uint64_t first_failed; /* sequence of the first entry that failed, when failed */
+    bool oom;
+    pingyi_ballot_t ballot;
+    uint8_t body[PINGYI_ENVELOPE_MAX];
+} recount_part_t;
 
 typedef struct {
     pingyi_shard_t *self;
     pingyi_shard_recount_t *report;
-    uint8_t (*keys)[32];
-    tally_t tally;
-    uint64_t *accepted; /* per slot */
-    uint64_t *blank;
-    uint64_t expect;        /* next log key */
+    grid_t *grid;   /* the sum of the parts' grids (cells NULL: none) */
+    tally_t *spill; /* the sum of the parts' spills */
     uint64_t meta_sequence; /* meta.sequence in the recount's transaction */
 } recount_t;
 
@@ -1512,54 +1778,74 @@ problem (pingyi_shard_recount_t *report, const char *fmt, ...)
     va_end (ap);
 }
 
-static int
-recount_log (uint64_t seq, const uint8_t *bytes, size_t len, void *arg)
+static void *
+recount_part_main (void *arg)
 {
-    recount_t *r = arg;
+    recount_part_t *r = arg;
     pingyi_shard_t *self = r->self;
     const pingyi_election_t *e = self->election;
-    pingyi_shard_recount_t *rep = r->report;
-    rep->log_entries++;
-    if (seq != r->expect)
-        problem (rep, "log key %llu where %llu was expected", (unsigned long long)seq,
-                 (unsigned long long)r->expect);
-    r->expect = seq + 1;
-    pingyi_shard_chain_step (rep->chain, rep->chain, seq, bytes, len);
-
-    pingyi_envelope_t env;
-    char perr[PINGYI_ERR_MAX];
-    int venue = -1;
-    size_t body_len = 0;
-    if (pingyi_envelope_parse (bytes, len, &env, perr) ||
-        (venue = find_venue (self, env.venue, env.venue_len)) < 0 || self->slot_of[venue] < 0 ||
-        memcmp (env.fingerprint, e->fingerprint, PINGYI_FP_LEN) != 0 || env.ciphertext_len < PINGYI_MAC_LEN ||
-        env.ciphertext_len - PINGYI_MAC_LEN > sizeof self->body ||
-        pingyi_envelope_open (&env, r->keys[self->slot_of[venue]], self->body, sizeof self->body,
-                              &body_len) ||
-        pingyi_ballot_decode (e, (size_t)venue, self->body, body_len, &self->ballot, perr) !=
-            PINGYI_REJECT_NONE) {
-        rep->failed++;
-        problem (rep, "log entry %llu no longer opens or decodes as a ballot", (unsigned long long)seq);
-        return 0;
+    int last = -1; /* venue look-up cache of this thread */
+    for (size_t i = r->first; i < r->first + r->count; i++) {
+        const log_entry_t *le = &r->entries[i];
+        pingyi_envelope_t env;
+        char perr[PINGYI_ERR_MAX];
+        int venue = -1;
+        size_t body_len = 0;
+        bool ok = pingyi_envelope_parse (le->bytes, le->len, &env, perr) == 0;
+        if (ok) {
+            if (last >= 0 && strlen (e->venues[last].id) == env.venue_len &&
+                memcmp (e->venues[last].id, env.venue, env.venue_len) == 0)
+                venue = last;
+            else
+                venue = last = pingyi_election_venue (e, env.venue, env.venue_len);
+        }
+        ok = ok && venue >= 0 && self->slot_of[venue] >= 0 &&
+             memcmp (env.fingerprint, e->fingerprint, PINGYI_FP_LEN) == 0 &&
+             env.ciphertext_len >= PINGYI_MAC_LEN && env.ciphertext_len - PINGYI_MAC_LEN <= sizeof r->body &&
+             pingyi_envelope_open (&env, r->keys[self->slot_of[venue]], r->body, sizeof r->body, &body_len) ==
+                 0 &&
+             pingyi_ballot_decode (e, (size_t)venue, r->body, body_len, &r->ballot, perr) == PINGYI_REJECT_NONE;
+        if (!ok) {
+            if (!r->failed++)
+                r->first_failed = le->seq;
+            continue;
+        }
+        r->reopened++;
+        int32_t slot = self->slot_of[venue];
+        r->accepted[slot]++;
+        if (pingyi_ballot_is_blank (&r->ballot, e))
+            r->blank[slot]++;
+        if (r->grid.cells) {
+            grid_ctx_t gc = {.grid = &r->grid, .spill = &r->spill, .election = e, .venue = (size_t)venue,
+                             .base = r->grid.slot_base[slot], .pos = -1};
+            pingyi_ballot_count (&r->ballot, e, (size_t)venue, grid_count_fn, &gc);
+        }
+        else
+            pingyi_ballot_count (&r->ballot, e, (size_t)venue, tally_count_fn, &r->spill);
     }
-    rep->reopened++;
-    int32_t slot = self->slot_of[venue];
-    r->accepted[slot]++;
-    if (pingyi_ballot_is_blank (&self->ballot, e))
-        r->blank[slot]++;
-    pingyi_ballot_count (&self->ballot, e, (size_t)venue, tally_count_fn, &r->tally);
-    return 0;
+    sodium_memzero (r->body, sizeof r->body);
+    sodium_memzero (&r->ballot, sizeof r->ballot);
+    r->oom = r->spill.oom;
+    return NULL;
 }
 
 static int
 recount_counter (const uint8_t key[PINGYI_COUNTER_KEY_LEN], uint64_t count, void *arg)
 {
     recount_t *r = arg;
+    pingyi_shard_t *self = r->self;
     uint64_t k = get_be64 (key);
-    tally_entry_t *e = tally_find (&r->tally, k, false);
-    uint64_t want = e ? e->count : 0;
-    if (e)
+    uint64_t want = 0;
+    long i = r->grid->cells ? grid_index (r->grid, self->election, self->slot_of, k) : -1;
+    if (i >= 0) {
+        want = r->grid->cells[i];
+        r->grid->cells[i] = 0; /* taken: what is left after the walk is missing from the db */
+    }
+    tally_entry_t *e = tally_find (r->spill, k, false);
+    if (e) {
+        want += e->count;
         e->seen = true;
+    }
     r->report->counters_checked++;
     if (want != count) {
         r->report->counters_differ++;
@@ -1582,80 +1868,184 @@ recount_id (const pingyi_shard_id_t *row, void *arg)
     return 0;
 }
 
+/*  Walk db inside txn with a step function (as `walk`, in a given txn).  */
+static int
+walk_in (pingyi_shard_t *self, MDB_txn *txn, MDB_dbi dbi, row_fn *step, void *fn, void *arg)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open (txn, dbi, &c);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get (c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get (c, &k, &v, MDB_NEXT))
+        if (step (self, &k, &v, fn, arg) == -2) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+    mdb_cursor_close (c);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static size_t
+recount_threads (size_t entries)
+{
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    size_t n = cpus > 0 ? (size_t)cpus : 1;
+    if (n > RECOUNT_THREADS_MAX)
+        n = RECOUNT_THREADS_MAX;
+    if (n > entries / RECOUNT_PER_THREAD_MIN)
+        n = entries / RECOUNT_PER_THREAD_MIN;
+    return n ? n : 1;
+}
+
 int
 pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
                       const uint8_t election_secret[PINGYI_KEY_LEN], pingyi_shard_recount_t *report,
                       char *err)
 {
     memset (report, 0, sizeof *report);
-    recount_t r = {.self = self, .report = report, .expect = 1};
-    r.keys = calloc (self->slot_count + 1, sizeof *r.keys);
-    r.accepted = calloc (self->slot_count + 1, sizeof *r.accepted);
-    r.blank = calloc (self->slot_count + 1, sizeof *r.blank);
-    pingyi_venue_figures_t *stored = calloc (self->slot_count + 1, sizeof *stored);
+    size_t nslots = self->slot_count + 1;
+    recount_part_t parts[RECOUNT_THREADS_MAX];
+    pthread_t threads[RECOUNT_THREADS_MAX];
+    size_t nparts = 0, started = 0;
+    memset (parts, 0, sizeof parts);
+    uint8_t (*keys)[32] = calloc (nslots, sizeof *keys);
+    pingyi_venue_figures_t *stored = calloc (nslots, sizeof *stored);
+    log_entry_t *entries = NULL;
+    size_t entry_count = 0, entry_cap = 0;
+    MDB_txn *txn = NULL;
     int rc = -1;
-    if (!r.keys || !r.accepted || !r.blank || !stored) {
+    if (!keys || !stored) {
         pingyi_fail (err, "out of memory");
         goto done;
     }
-    if (compute_keys (self, r.keys, keyring, election_secret, err))
-        goto done;
-    /* one read transaction for everything, so log, counts, ids and meta
-       are the same commit even while a worker writes */
-    MDB_txn *txn;
-    if (read_txn (self, &txn, err))
+    if (compute_keys (self, keys, keyring, election_secret, err) || read_txn (self, &txn, err))
         goto done;
     pingyi_shard_info_t info;
     int lrc = meta_load (self, txn, &info, err);
     if (lrc == 0)
         lrc = figures_load (self, txn, stored, err);
+
+    /* the log's entries, in key order */
     MDB_cursor *c = NULL;
     MDB_val k, v;
-    /* the walks below reuse the helpers' step functions inside this txn */
     if (lrc == 0 && (lrc = mdb_cursor_open (txn, self->log, &c)) == 0) {
-        for (lrc = mdb_cursor_get (c, &k, &v, MDB_FIRST); lrc == 0;
-             lrc = mdb_cursor_get (c, &k, &v, MDB_NEXT))
-            if (log_step (self, &k, &v, (void *)recount_log, &r) == -2) {
+        for (lrc = mdb_cursor_get (c, &k, &v, MDB_FIRST); lrc == 0; lrc = mdb_cursor_get (c, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != 8) {
                 lrc = MDB_CORRUPTED;
                 break;
             }
-        mdb_cursor_close (c);
-        c = NULL;
-        lrc = lrc == MDB_NOTFOUND ? 0 : lrc;
-    }
-    if (lrc == 0 && r.tally.oom)
-        lrc = pingyi_fail (err, "out of memory for the recount");
-    if (lrc == 0 && (lrc = mdb_cursor_open (txn, self->counts, &c)) == 0) {
-        for (lrc = mdb_cursor_get (c, &k, &v, MDB_FIRST); lrc == 0;
-             lrc = mdb_cursor_get (c, &k, &v, MDB_NEXT))
-            if (counter_step (self, &k, &v, (void *)recount_counter, &r) == -2) {
-                lrc = MDB_CORRUPTED;
-                break;
+            if (entry_count == entry_cap) {
+                size_t cap = entry_cap ? entry_cap * 2 : 65536;
+                log_entry_t *grown = realloc (entries, cap * sizeof *grown);
+                if (!grown) {
+                    lrc = pingyi_fail (err, "out of memory listing the log");
+                    break;
+                }
+                entries = grown;
+                entry_cap = cap;
             }
-        mdb_cursor_close (c);
-        c = NULL;
-        lrc = lrc == MDB_NOTFOUND ? 0 : lrc;
-    }
-    r.meta_sequence = info.sequence;
-    if (lrc == 0 && (lrc = mdb_cursor_open (txn, self->ids, &c)) == 0) {
-        for (lrc = mdb_cursor_get (c, &k, &v, MDB_FIRST); lrc == 0;
-             lrc = mdb_cursor_get (c, &k, &v, MDB_NEXT))
-            if (id_step (self, &k, &v, (void *)recount_id, &r) == -2) {
-                lrc = MDB_CORRUPTED;
-                break;
-            }
+            log_entry_t *le = &entries[entry_count++];
+            memcpy (&le->seq, k.mv_data, 8);
+            le->bytes = v.mv_data;
+            le->len = v.mv_size;
+        }
         mdb_cursor_close (c);
         lrc = lrc == MDB_NOTFOUND ? 0 : lrc;
     }
+
+    /* re-open, decode and count in parallel; the chain here, meanwhile */
+    if (lrc == 0) {
+        nparts = recount_threads (entry_count);
+        for (size_t t = 0; t < nparts && lrc == 0; t++) {
+            recount_part_t *p = &parts[t];
+            p->self = self;
+            p->keys = keys;
+            p->entries = entries;
+            p->first = entry_count * t / nparts;
+            p->count = entry_count * (t + 1) / nparts - p->first;
+            p->accepted = calloc (nslots, sizeof *p->accepted);
+            p->blank = calloc (nslots, sizeof *p->blank);
+            if (!p->accepted || !p->blank)
+                lrc = pingyi_fail (err, "out of memory for the recount");
+            else if (grid_init (&p->grid, self->election, self->venue_of, self->slot_count))
+                memset (&p->grid, 0, sizeof p->grid); /* too large: the hash table counts */
+        }
+        for (size_t t = 0; t < nparts && lrc == 0; t++)
+            if (pthread_create (&threads[t], NULL, recount_part_main, &parts[t]) == 0)
+                started++;
+            else
+                recount_part_main (&parts[t]); /* no thread: do it here */
+        uint64_t expect = 1;
+        for (size_t i = 0; i < entry_count; i++) {
+            const log_entry_t *le = &entries[i];
+            report->log_entries++;
+            if (le->seq != expect)
+                problem (report, "log key %llu where %llu was expected", (unsigned long long)le->seq,
+                         (unsigned long long)expect);
+            expect = le->seq + 1;
+            pingyi_shard_chain_step (report->chain, report->chain, le->seq, le->bytes, le->len);
+        }
+        for (size_t t = 0; t < started; t++)
+            pthread_join (threads[t], NULL);
+        started = 0;
+        report->sequence_ok = expect == report->log_entries + 1;
+    }
+
+    /* the parts summed into the first */
+    recount_part_t *sum = &parts[0];
+    for (size_t t = 0; t < nparts && lrc == 0; t++) {
+        recount_part_t *p = &parts[t];
+        if (p->oom)
+            lrc = pingyi_fail (err, "out of memory for the recount");
+        report->reopened += p->reopened;
+        report->failed += p->failed;
+        if (p->failed)
+            problem (report, "log entry %llu no longer opens or decodes as a ballot",
+                     (unsigned long long)p->first_failed);
+        if (t == 0)
+            continue;
+        for (size_t sl = 0; sl < self->slot_count; sl++) {
+            sum->accepted[sl] += p->accepted[sl];
+            sum->blank[sl] += p->blank[sl];
+        }
+        if (sum->grid.cells)
+            for (size_t i = 0; i < sum->grid.size; i++)
+                sum->grid.cells[i] += p->grid.cells[i];
+        for (size_t i = 0; i < p->spill.cap; i++)
+            if (p->spill.slots[i].count)
+                tally_add (&sum->spill, p->spill.slots[i].key, p->spill.slots[i].count);
+        if (sum->spill.oom)
+            lrc = pingyi_fail (err, "out of memory for the recount");
+    }
+
+    recount_t r = {.self = self, .report = report, .grid = &sum->grid, .spill = &sum->spill,
+                   .meta_sequence = lrc == 0 ? info.sequence : 0};
+    if (lrc == 0)
+        lrc = walk_in (self, txn, self->counts, counter_step, (void *)recount_counter, &r);
+    if (lrc == 0)
+        lrc = walk_in (self, txn, self->ids, id_step, (void *)recount_id, &r);
     mdb_txn_abort (txn);
+    txn = NULL;
     if (lrc) {
         if (lrc != -1)
             lmdb_fail (self, err, "recount", lrc);
         goto done;
     }
     /* counters the recount made that the db does not hold */
-    for (size_t i = 0; i < r.tally.cap; i++) {
-        tally_entry_t *e = &r.tally.slots[i];
+    if (sum->grid.cells) {
+        size_t slot = 0;
+        for (size_t i = 0; i < sum->grid.size; i++)
+            if (sum->grid.cells[i]) {
+                uint64_t key = grid_key (&sum->grid, self->election, self->venue_of, self->slot_count, i, &slot);
+                report->counters_checked++;
+                report->counters_differ++;
+                problem (report, "counter %016llx: missing, recount gives %llu", (unsigned long long)key,
+                         (unsigned long long)sum->grid.cells[i]);
+            }
+    }
+    for (size_t i = 0; i < sum->spill.cap; i++) {
+        tally_entry_t *e = &sum->spill.slots[i];
         if (e->count && !e->seen) {
             report->counters_checked++;
             report->counters_differ++;
@@ -1663,7 +2053,7 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
                      (unsigned long long)e->count);
         }
     }
-    report->sequence_ok = info.sequence == report->log_entries && r.expect == report->log_entries + 1 &&
+    report->sequence_ok = report->sequence_ok && info.sequence == report->log_entries &&
                           report->ids_accepted == report->log_entries;
     if (!report->sequence_ok)
         problem (report, "meta sequence %llu, log entries %llu, accepted ids %llu",
@@ -1673,26 +2063,34 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
     if (!report->chain_ok)
         problem (report, "chain head differs from the chain recomputed over the log");
     report->figures_ok = true;
-    for (size_t s = 0; s < self->slot_count; s++)
-        if (stored[s].accepted != r.accepted[s] || stored[s].blank != r.blank[s]) {
+    for (size_t sl = 0; sl < self->slot_count; sl++)
+        if (stored[sl].accepted != sum->accepted[sl] || stored[sl].blank != sum->blank[sl]) {
             report->figures_ok = false;
             problem (report, "venue %s: figures say %llu accepted (%llu blank), the log gives %llu (%llu)",
-                     self->election->venues[self->venue_of[s]].id, (unsigned long long)stored[s].accepted,
-                     (unsigned long long)stored[s].blank, (unsigned long long)r.accepted[s],
-                     (unsigned long long)r.blank[s]);
+                     self->election->venues[self->venue_of[sl]].id, (unsigned long long)stored[sl].accepted,
+                     (unsigned long long)stored[sl].blank, (unsigned long long)sum->accepted[sl],
+                     (unsigned long long)sum->blank[sl]);
         }
     report->ok = report->sequence_ok && report->chain_ok && report->figures_ok && report->failed == 0 &&
                  report->counters_differ == 0 && !report->first_problem[0];
     rc = 0;
 done:
-    if (r.keys) {
-        sodium_memzero (r.keys, (self->slot_count + 1) * sizeof *r.keys);
-        free (r.keys);
+    for (size_t t = 0; t < started; t++)
+        pthread_join (threads[t], NULL);
+    if (txn)
+        mdb_txn_abort (txn);
+    for (size_t t = 0; t < RECOUNT_THREADS_MAX; t++) {
+        free (parts[t].accepted);
+        free (parts[t].blank);
+        grid_free (&parts[t].grid);
+        tally_free (&parts[t].spill);
     }
-    free (r.accepted);
-    free (r.blank);
+    if (keys) {
+        sodium_memzero (keys, nslots * sizeof *keys);
+        free (keys);
+    }
     free (stored);
-    tally_free (&r.tally);
+    free (entries);
     return rc;
 }
 

@@ -1,0 +1,1126 @@
+/*  report.c — the view rendered as a terminal table, CSV, JSON and XLSX
+    (see report.h, docs/rollup.md).
+
+    All formats go through one "shown" selection (which rows of which level,
+    which item and category, which venues, and the ranks for that item and
+    category), so a row, a rank or a rate can never differ between the
+    table on screen, the CSV, the workbook and the API.  Renderers only
+    read the view: the aggregator renders one view from several threads.
+
+    Terminal widths are display widths (election/table.h): a CJK character
+    takes two columns.  Every line of the table is padded to the same
+    width, so the block lines up whatever the names.  */
+#include "report.h"
+#include "table.h"
+#include "tally_json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xlsxwriter.h>
+
+void
+pingyi_report_filter_init (pingyi_report_filter_t *filter)
+{
+    filter->level = PINGYI_LEVEL_SUBJECT;
+    filter->district = -1;
+    filter->category = -1;
+    filter->item = -1;
+}
+
+int
+pingyi_report_filter_parse (pingyi_report_filter_t *filter, const pingyi_election_t *e, const char *level,
+                            const char *district, const char *category, const char *item, char *err)
+{
+    pingyi_report_filter_init (filter);
+    char q[80];
+    if (level) {
+        int l = pingyi_level_parse (level);
+        if (l < 0) {
+            pingyi_quote_text (q, sizeof q, level, strlen (level));
+            return pingyi_fail (
+                err, "unknown level %s (city, district, town, department, kind, unit or subject)", q);
+        }
+        filter->level = (pingyi_level_t) l;
+    }
+    if (district) {
+        filter->district = -1;
+        for (size_t d = 0; d < e->district_count; d++)
+            if (!strcmp (e->districts[d].id, district))
+                filter->district = (int) d;
+        if (filter->district < 0) {
+            pingyi_quote_text (q, sizeof q, district, strlen (district));
+            return pingyi_fail (err, "unknown district %s", q);
+        }
+    }
+    if (category) {
+        filter->category = pingyi_election_category (e, category, strlen (category));
+        if (filter->category < 0) {
+            pingyi_quote_text (q, sizeof q, category, strlen (category));
+            return pingyi_fail (err, "unknown category %s", q);
+        }
+    }
+    if (item) {
+        for (size_t i = 0; i < e->item_count; i++)
+            if (!strcmp (e->items[i].id, item))
+                filter->item = (int) i;
+        if (filter->item < 0) {
+            pingyi_quote_text (q, sizeof q, item, strlen (item));
+            return pingyi_fail (err, "unknown item %s", q);
+        }
+    }
+    return 0;
+}
+
+const char *
+pingyi_report_level_label (pingyi_level_t level)
+{
+    static const char *labels[PINGYI_LEVEL_COUNT_] = { "测评对象", "单位", "镇/街道", "部门",
+                                                       "单位类型", "区",   "全市" };
+    return (unsigned) level < PINGYI_LEVEL_COUNT_ ? labels[level] : "?";
+}
+
+const char *
+pingyi_report_status_label (pingyi_venue_status_t status)
+{
+    switch (status) {
+    case PINGYI_VENUE_OPEN:
+        return "进行中";
+    case PINGYI_VENUE_CLOSED:
+        return "已结束";
+    case PINGYI_VENUE_RECONCILED:
+        return "已核对";
+    case PINGYI_VENUE_VOID:
+        return "作废";
+    }
+    return "?";
+}
+
+/*  ---------------------------------------------------------------------
+    What is shown  */
+
+typedef struct {
+    const pingyi_view_t *view;
+    const pingyi_election_t *e;
+    pingyi_level_t level;
+    int district;                 /* -1: all */
+    size_t item;
+    size_t category;              /* category_count: all, weighted */
+    const pingyi_choice_set_t *set;
+    const pingyi_level_view_t *lv;
+    int *ranks;                   /* by row of lv */
+    size_t *rows;                 /* the rows shown, in definition order */
+    size_t row_count;
+    size_t *venues;               /* the venues shown */
+    size_t venue_count;
+} shown_t;
+
+static void
+shown_fini (shown_t *s)
+{
+    free (s->ranks);
+    free (s->rows);
+    free (s->venues);
+    memset (s, 0, sizeof *s);
+}
+
+static int
+shown_init (shown_t *s, const pingyi_view_t *view, const pingyi_report_filter_t *filter, pingyi_level_t level,
+            char *err)
+{
+    memset (s, 0, sizeof *s);
+    pingyi_report_filter_t def;
+    if (!filter) {
+        pingyi_report_filter_init (&def);
+        filter = &def;
+    }
+    const pingyi_election_t *e = view->election;
+    if ((unsigned) level >= PINGYI_LEVEL_COUNT_ || filter->district >= (int) e->district_count
+        || filter->category >= (int) e->category_count || filter->item >= (int) e->item_count)
+        return pingyi_fail (err, "report: the filter names a level, district, category or item out of range");
+    s->view = view;
+    s->e = e;
+    s->level = level;
+    s->district = filter->district < 0 ? -1 : filter->district;
+    s->item = filter->item < 0 ? view->rank_item : (size_t) filter->item;
+    s->category = filter->category < 0 ? e->category_count : (size_t) filter->category;
+    s->set = &e->choice_sets[e->items[s->item].choice_set];
+    s->lv = &view->levels[level];
+    size_t n = s->lv->row_count;
+    s->ranks = calloc (n ? n : 1, sizeof *s->ranks);
+    s->rows = calloc (n ? n : 1, sizeof *s->rows);
+    s->venues = calloc (e->venue_count ? e->venue_count : 1, sizeof *s->venues);
+    if (!s->ranks || !s->rows || !s->venues) {
+        shown_fini (s);
+        return pingyi_fail (err, "report: out of memory");
+    }
+    if (s->item == view->rank_item && s->category == e->category_count)
+        for (size_t r = 0; r < n; r++)
+            s->ranks[r] = s->lv->rows[r].rank;
+    else if (pingyi_view_rank (view, level, s->item, s->category, s->ranks)) {
+        shown_fini (s);
+        return pingyi_fail (err, "report: out of memory");
+    }
+    for (size_t r = 0; r < n; r++) {
+        int d = pingyi_view_row_district (view, level, r);
+        if (s->district < 0 || d < 0 || d == s->district)
+            s->rows[s->row_count++] = r;
+    }
+    for (size_t v = 0; v < e->venue_count; v++)
+        if (s->district < 0 || e->venues[v].district == (size_t) s->district)
+            s->venues[s->venue_count++] = v;
+    return 0;
+}
+
+static const pingyi_cell_stats_t *
+shown_stats (const shown_t *s, size_t row, size_t category)
+{
+    return &s->lv->rows[row].stats[s->item * (s->e->category_count + 1) + category];
+}
+
+/*  "全部类别（加权）" or the category's name.  */
+static const char *
+category_label (const shown_t *s)
+{
+    return s->category < s->e->category_count ? s->e->categories[s->category].name : "全部类别（加权）";
+}
+
+/*  FINAL / PROVISIONAL in one line.  */
+static void
+status_line (const pingyi_view_t *v, char *out, size_t cap)
+{
+    size_t total = v->election->venue_count;
+    if (v->final && !v->venues_void)
+        snprintf (out, cap, "最终结果 FINAL：%zu 个会场全部核对", total);
+    else if (v->final)
+        snprintf (out, cap, "最终结果 FINAL：已核对 %zu 个会场，作废 %zu 个（未计入）", v->venues_reconciled,
+                  v->venues_void);
+    else {
+        int n = snprintf (out, cap, "临时结果 PROVISIONAL：%zu 个会场中 %zu 个已核对（进行中 %zu，已结束待核对 %zu",
+                          total, v->venues_reconciled, v->venues_open, v->venues_closed);
+        if (n > 0 && (size_t) n < cap)
+            snprintf (out + n, cap - (size_t) n, v->venues_void ? "，作废 %zu）" : "）", v->venues_void);
+    }
+}
+
+/*  ---------------------------------------------------------------------
+    Cells as text  */
+
+#define TEXT_CELL 32
+
+static void
+fmt_count (char *out, uint64_t n)
+{
+    snprintf (out, TEXT_CELL, "%" PRIu64, n);
+}
+
+static void
+fmt_rate (char *out, double x)
+{
+    if (isnan (x))
+        snprintf (out, TEXT_CELL, "-");
+    else
+        snprintf (out, TEXT_CELL, "%.1f%%", 100.0 * x);
+}
+
+static void
+fmt_score (char *out, double x)
+{
+    if (isnan (x))
+        snprintf (out, TEXT_CELL, "-");
+    else
+        snprintf (out, TEXT_CELL, "%.2f", x);
+}
+
+static void
+fmt_figure (char *out, int64_t n)
+{
+    if (n < 0)
+        snprintf (out, TEXT_CELL, "-");
+    else
+        snprintf (out, TEXT_CELL, "%" PRId64, n);
+}
+
+/*  ---------------------------------------------------------------------
+    Terminal table  */
+
+/*  Print text wrapped to width columns, every line padded to width.  */
+static void
+wrap (FILE *out, const char *text, size_t width)
+{
+    const unsigned char *p = (const unsigned char *) text;
+    size_t used = 0;
+    while (*p) {
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xE0) == 0xC0 ? 2
+                   : (*p & 0xF0) == 0xE0 ? 3
+                   : (*p & 0xF8) == 0xF0 ? 4
+                                         : 1;
+        char ch[5] = { 0 };
+        size_t k = 0;
+        while (k < n && p[k])
+            k++;
+        memcpy (ch, p, k);
+        size_t w = pingyi_text_width (ch);
+        if (used && used + w > width) {
+            fprintf (out, "%*s\n", (int) (width - used), "");
+            used = 0;
+        }
+        fwrite (ch, 1, k, out);
+        used += w;
+        p += k;
+    }
+    fprintf (out, "%*s\n", (int) (width - used), "");
+}
+
+static void
+rule (FILE *out, size_t width)
+{
+    for (size_t i = 0; i < width; i++)
+        fputc ('-', out);
+    fputc ('\n', out);
+}
+
+#define MAX_COLS (PINGYI_MAX_CHOICES + 8)
+
+/*  The cells of one row of the rows table: rank, (name apart), choices,
+    blank, over, good rate, bad rate, score.  Returns the column count.  */
+static size_t
+row_cells (const shown_t *s, size_t row, char cells[MAX_COLS][TEXT_CELL])
+{
+    const pingyi_cell_stats_t *st = shown_stats (s, row, s->category);
+    size_t c = 0;
+    if (s->ranks[row] > 0)
+        snprintf (cells[c++], TEXT_CELL, "%d", s->ranks[row]);
+    else
+        snprintf (cells[c++], TEXT_CELL, "-");
+    cells[c++][0] = '\0'; /* the name */
+    for (size_t m = 0; m < s->set->choice_count; m++)
+        fmt_count (cells[c++], st->choices[m]);
+    fmt_count (cells[c++], st->blank);
+    fmt_count (cells[c++], st->over);
+    fmt_rate (cells[c++], st->good_rate);
+    fmt_rate (cells[c++], st->bad_rate);
+    fmt_score (cells[c++], st->score);
+    return c;
+}
+
+static size_t
+row_heads (const shown_t *s, const char *heads[MAX_COLS])
+{
+    size_t c = 0;
+    heads[c++] = "名次";
+    heads[c++] = pingyi_report_level_label (s->level);
+    for (size_t m = 0; m < s->set->choice_count; m++)
+        heads[c++] = s->set->choices[m].label;
+    heads[c++] = "弃权";
+    heads[c++] = "多选";
+    heads[c++] = "好评率";
+    heads[c++] = "差评率";
+    heads[c++] = "得分";
+    return c;
+}
+
+#define VENUE_COLS 8
+
+static void
+venue_cells (const shown_t *s, size_t v, char cells[VENUE_COLS][TEXT_CELL])
+{
+    const pingyi_venue_view_t *vv = &s->view->venues[v];
+    const pingyi_venue_figures_t *f = &vv->figures;
+    cells[0][0] = '\0';
+    fmt_figure (cells[1], f->issued);
+    fmt_figure (cells[2], f->collected);
+    fmt_count (cells[3], f->accepted);
+    fmt_count (cells[4], f->blank);
+    fmt_count (cells[5], f->rejected);
+    fmt_count (cells[6], f->duplicates);
+    snprintf (cells[7], TEXT_CELL, "%s", pingyi_report_status_label (vv->status));
+}
+
+static const char *venue_heads[VENUE_COLS] = { "会场", "发出", "收回", "有效票", "空白票", "拒收", "重复", "状态" };
+
+/*  Column widths: the widest of header and cells; the flexible column
+    (flex) is left 0.  Returns the width of everything but the flexible
+    column, separators included.  */
+static size_t
+fixed_width (size_t *widths, size_t cols, size_t flex)
+{
+    size_t total = cols - 1;
+    for (size_t c = 0; c < cols; c++)
+        if (c != flex)
+            total += widths[c];
+    return total;
+}
+
+/*  The label of a venue in the table: "v01 区委大礼堂主会场".  */
+static void
+venue_label (const pingyi_election_t *e, size_t v, char *out, size_t cap)
+{
+    snprintf (out, cap, "%s %s", e->venues[v].id, e->venues[v].name);
+}
+
+#define NAME_MIN 8
+#define VENUE_NAME_MIN 10
+
+static int
+table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t width, bool with_rows,
+       FILE *out, char *err)
+{
+    shown_t s;
+    if (shown_init (&s, view, filter, filter ? filter->level : PINGYI_LEVEL_SUBJECT, err))
+        return -1;
+    const pingyi_election_t *e = view->election;
+    if (width == 0)
+        width = PINGYI_REPORT_WIDTH;
+
+    /* widths of the rows table */
+    const char *heads[MAX_COLS];
+    size_t cols = row_heads (&s, heads);
+    size_t rw[MAX_COLS];
+    char cells[MAX_COLS][TEXT_CELL];
+    for (size_t c = 0; c < cols; c++)
+        rw[c] = pingyi_text_width (heads[c]);
+    for (size_t k = 0; k < s.row_count; k++) {
+        row_cells (&s, s.rows[k], cells);
+        for (size_t c = 0; c < cols; c++)
+            if (c != 1 && pingyi_text_width (cells[c]) > rw[c])
+                rw[c] = pingyi_text_width (cells[c]);
+    }
+    size_t rows_fixed = fixed_width (rw, cols, 1);
+    size_t rows_min = rw[1] > NAME_MIN ? rw[1] : NAME_MIN;
+
+    /* widths of the reconciliation */
+    size_t vw[VENUE_COLS];
+    char vcells[VENUE_COLS][TEXT_CELL];
+    for (size_t c = 0; c < VENUE_COLS; c++)
+        vw[c] = pingyi_text_width (venue_heads[c]);
+    for (size_t k = 0; k < s.venue_count; k++) {
+        venue_cells (&s, s.venues[k], vcells);
+        for (size_t c = 1; c < VENUE_COLS; c++)
+            if (pingyi_text_width (vcells[c]) > vw[c])
+                vw[c] = pingyi_text_width (vcells[c]);
+    }
+    size_t venues_fixed = fixed_width (vw, VENUE_COLS, 0);
+
+    /* one width for every line: the asked width, unless a table cannot fit */
+    size_t w = width;
+    if (with_rows && rows_fixed + rows_min > w)
+        w = rows_fixed + rows_min;
+    if (venues_fixed + VENUE_NAME_MIN > w)
+        w = venues_fixed + VENUE_NAME_MIN;
+    rw[1] = w - rows_fixed;
+    vw[0] = w - venues_fixed;
+
+    /* heading */
+    char line[1024];
+    wrap (out, e->title, w);
+    snprintf (line, sizeof line, "项目：%s  层级：%s  类别：%s%s%s", e->items[s.item].name,
+              pingyi_report_level_label (s.level), category_label (&s), s.district >= 0 ? "  区：" : "",
+              s.district >= 0 ? e->districts[s.district].name : "");
+    wrap (out, line, w);
+    status_line (view, line, sizeof line);
+    wrap (out, line, w);
+    snprintf (line, sizeof line, "选举指纹 %.16s", e->fingerprint_hex);
+    wrap (out, line, w);
+
+    if (with_rows) {
+        rule (out, w);
+        for (size_t c = 0; c < cols; c++) {
+            if (c)
+                fputc (' ', out);
+            pingyi_text_pad (out, heads[c], rw[c], c != 1);
+        }
+        fputc ('\n', out);
+        for (size_t k = 0; k < s.row_count; k++) {
+            row_cells (&s, s.rows[k], cells);
+            for (size_t c = 0; c < cols; c++) {
+                if (c)
+                    fputc (' ', out);
+                pingyi_text_pad (out, c == 1 ? s.lv->rows[s.rows[k]].name : cells[c], rw[c], c != 1);
+            }
+            fputc ('\n', out);
+        }
+    }
+
+    rule (out, w);
+    for (size_t c = 0; c < VENUE_COLS; c++) {
+        if (c)
+            fputc (' ', out);
+        pingyi_text_pad (out, venue_heads[c], vw[c], c != 0 && c != 7);
+    }
+    fputc ('\n', out);
+    for (size_t k = 0; k < s.venue_count; k++) {
+        venue_cells (&s, s.venues[k], vcells);
+        venue_label (e, s.venues[k], line, sizeof line);
+        for (size_t c = 0; c < VENUE_COLS; c++) {
+            if (c)
+                fputc (' ', out);
+            pingyi_text_pad (out, c == 0 ? line : vcells[c], vw[c], c != 0 && c != 7);
+        }
+        fputc ('\n', out);
+    }
+    shown_fini (&s);
+    if (fflush (out) || ferror (out))
+        return pingyi_fail (err, "writing the table: %s", strerror (errno ? errno : EIO));
+    return 0;
+}
+
+int
+pingyi_report_table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t width, FILE *out,
+                     char *err)
+{
+    return table (view, filter, width, true, out, err);
+}
+
+int
+pingyi_report_venues_table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t width,
+                            FILE *out, char *err)
+{
+    return table (view, filter, width, false, out, err);
+}
+
+/*  ---------------------------------------------------------------------
+    CSV  */
+
+/*  RFC 4180: a field with a comma, quote, CR or LF is quoted, quotes
+    doubled.  Leading or trailing spaces are quoted too, so Excel keeps
+    them.  */
+static void
+csv_field (FILE *out, const char *s, bool first)
+{
+    if (!first)
+        fputc (',', out);
+    if (!s)
+        return;
+    size_t len = strlen (s);
+    bool quote = strpbrk (s, ",\"\r\n") != NULL || (len && (s[0] == ' ' || s[len - 1] == ' '));
+    if (!quote) {
+        fputs (s, out);
+        return;
+    }
+    fputc ('"', out);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            fputc ('"', out);
+        fputc (*p, out);
+    }
+    fputc ('"', out);
+}
+
+static void
+csv_number (FILE *out, double x)
+{
+    fputc (',', out);
+    if (!isnan (x))
+        fprintf (out, "%.4f", x);
+}
+
+static void
+csv_count (FILE *out, uint64_t n)
+{
+    fprintf (out, ",%" PRIu64, n);
+}
+
+static void
+csv_figure (FILE *out, int64_t n)
+{
+    fputc (',', out);
+    if (n >= 0)
+        fprintf (out, "%" PRId64, n);
+}
+
+static const char BOM[] = "\xEF\xBB\xBF";
+
+int
+pingyi_report_csv (const pingyi_view_t *view, const pingyi_report_filter_t *filter, FILE *out, char *err)
+{
+    shown_t s;
+    if (shown_init (&s, view, filter, filter ? filter->level : PINGYI_LEVEL_SUBJECT, err))
+        return -1;
+    const pingyi_election_t *e = view->election;
+    bool all = s.category == e->category_count;
+    fputs (BOM, out);
+    csv_field (out, "编号", true);
+    csv_field (out, "名称", false);
+    csv_field (out, "上级", false);
+    csv_field (out, "名次", false);
+    for (size_t m = 0; m < s.set->choice_count; m++)
+        csv_field (out, s.set->choices[m].label, false);
+    const char *tail[] = { "弃权", "多选无效", "有效", "好评率", "差评率", "得分" };
+    for (size_t h = 0; h < sizeof tail / sizeof tail[0]; h++)
+        csv_field (out, tail[h], false);
+    if (all)
+        for (size_t c = 0; c < e->category_count; c++) {
+            char head[600];
+            snprintf (head, sizeof head, "得分（%s）", e->categories[c].name);
+            csv_field (out, head, false);
+        }
+    fputs ("\r\n", out);
+    for (size_t k = 0; k < s.row_count; k++) {
+        size_t r = s.rows[k];
+        const pingyi_row_t *row = &s.lv->rows[r];
+        const pingyi_cell_stats_t *st = shown_stats (&s, r, s.category);
+        csv_field (out, row->id, true);
+        csv_field (out, row->name, false);
+        csv_field (out, row->parent, false);
+        fputc (',', out);
+        if (s.ranks[r] > 0)
+            fprintf (out, "%d", s.ranks[r]);
+        for (size_t m = 0; m < s.set->choice_count; m++)
+            csv_count (out, st->choices[m]);
+        csv_count (out, st->blank);
+        csv_count (out, st->over);
+        csv_count (out, st->valid);
+        csv_number (out, st->good_rate);
+        csv_number (out, st->bad_rate);
+        csv_number (out, st->score);
+        if (all)
+            for (size_t c = 0; c < e->category_count; c++)
+                csv_number (out, shown_stats (&s, r, c)->score);
+        fputs ("\r\n", out);
+    }
+    shown_fini (&s);
+    if (fflush (out) || ferror (out))
+        return pingyi_fail (err, "writing the CSV: %s", strerror (errno ? errno : EIO));
+    return 0;
+}
+
+/*  "malformed=3; decrypt=1", or "" when nothing was refused.  */
+static void
+reasons_text (const pingyi_venue_figures_t *f, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (int r = 1; r < PINGYI_REJECT_COUNT_ && r < 16; r++) {
+        if (!f->rejected_by[r])
+            continue;
+        int n = snprintf (out + o, cap - o, "%s%s=%" PRIu64, o ? "; " : "",
+                          pingyi_reject_name ((pingyi_reject_t) r), f->rejected_by[r]);
+        if (n < 0 || (size_t) n >= cap - o)
+            break;
+        o += (size_t) n;
+    }
+}
+
+int
+pingyi_report_venues_csv (const pingyi_view_t *view, const pingyi_report_filter_t *filter, FILE *out,
+                          char *err)
+{
+    shown_t s;
+    if (shown_init (&s, view, filter, PINGYI_LEVEL_CITY, err))
+        return -1;
+    const pingyi_election_t *e = view->election;
+    fputs (BOM, out);
+    const char *heads[] = { "会场编号", "会场名称", "区",     "状态", "发出", "收回",
+                            "已发送",   "有效票",   "空白票", "重复", "拒收", "拒收原因" };
+    for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++)
+        csv_field (out, heads[h], h == 0);
+    fputs ("\r\n", out);
+    for (size_t k = 0; k < s.venue_count; k++) {
+        size_t v = s.venues[k];
+        const pingyi_venue_view_t *vv = &view->venues[v];
+        const pingyi_venue_figures_t *f = &vv->figures;
+        char reasons[512];
+        csv_field (out, e->venues[v].id, true);
+        csv_field (out, e->venues[v].name, false);
+        csv_field (out, e->districts[e->venues[v].district].name, false);
+        csv_field (out, pingyi_report_status_label (vv->status), false);
+        csv_figure (out, f->issued);
+        csv_figure (out, f->collected);
+        csv_figure (out, f->sent);
+        csv_count (out, f->accepted);
+        csv_count (out, f->blank);
+        csv_count (out, f->duplicates);
+        csv_count (out, f->rejected);
+        reasons_text (f, reasons, sizeof reasons);
+        csv_field (out, reasons, false);
+        fputs ("\r\n", out);
+    }
+    shown_fini (&s);
+    if (fflush (out) || ferror (out))
+        return pingyi_fail (err, "writing the CSV: %s", strerror (errno ? errno : EIO));
+    return 0;
+}
+
+/*  ---------------------------------------------------------------------
+    JSON  */
+
+/*  Builders that remember a failure (out of memory) instead of checking
+    every call: jansson's set_new takes NULL values and returns -1.  */
+typedef struct {
+    bool ok;
+} build_t;
+
+static void
+put (build_t *b, json_t *obj, const char *key, json_t *value)
+{
+    if (!obj || json_object_set_new (obj, key, value))
+        b->ok = false;
+}
+
+static void
+push (build_t *b, json_t *arr, json_t *value)
+{
+    if (!arr || json_array_append_new (arr, value))
+        b->ok = false;
+}
+
+static json_t *
+j_count (uint64_t n)
+{
+    return json_integer ((json_int_t) n);
+}
+
+static json_t *
+j_real (double x)
+{
+    return isnan (x) ? json_null () : json_real (x);
+}
+
+static json_t *
+j_figure (int64_t n)
+{
+    return n < 0 ? json_null () : json_integer ((json_int_t) n);
+}
+
+static json_t *
+j_str (const char *s)
+{
+    return s ? json_string (s) : json_null ();
+}
+
+/*  The figures of one cell: choices, blank, over, valid, rates, score.  */
+static void
+put_stats (build_t *b, json_t *obj, const shown_t *s, const pingyi_cell_stats_t *st)
+{
+    json_t *choices = json_object ();
+    for (size_t m = 0; m < s->set->choice_count; m++)
+        put (b, choices, s->set->choices[m].label, j_count (st->choices[m]));
+    put (b, obj, "choices", choices);
+    put (b, obj, "blank", j_count (st->blank));
+    put (b, obj, "over", j_count (st->over));
+    put (b, obj, "valid", j_count (st->valid));
+    put (b, obj, "good_rate", j_real (st->good_rate));
+    put (b, obj, "bad_rate", j_real (st->bad_rate));
+    put (b, obj, "score", j_real (st->score));
+}
+
+static json_t *
+rejected_by (build_t *b, const uint64_t *by)
+{
+    json_t *obj = json_object ();
+    for (int r = 1; r < PINGYI_REJECT_COUNT_ && r < 16; r++)
+        if (by[r])
+            put (b, obj, pingyi_reject_name ((pingyi_reject_t) r), j_count (by[r]));
+    return obj;
+}
+
+static json_t *
+election_json (build_t *b, const pingyi_election_t *e)
+{
+    json_t *obj = json_object ();
+    put (b, obj, "id", json_string (e->id));
+    put (b, obj, "title", json_string (e->title));
+    put (b, obj, "fingerprint", json_string (e->fingerprint_hex));
+    json_t *items = json_array ();
+    for (size_t i = 0; i < e->item_count; i++) {
+        json_t *it = json_object ();
+        put (b, it, "id", json_string (e->items[i].id));
+        put (b, it, "name", json_string (e->items[i].name));
+        put (b, it, "overall", json_boolean (e->items[i].overall));
+        push (b, items, it);
+    }
+    put (b, obj, "items", items);
+    json_t *cats = json_array ();
+    for (size_t c = 0; c < e->category_count; c++) {
+        json_t *it = json_object ();
+        put (b, it, "id", json_string (e->categories[c].id));
+        put (b, it, "name", json_string (e->categories[c].name));
+        put (b, it, "weight", json_real (e->categories[c].weight));
+        push (b, cats, it);
+    }
+    put (b, obj, "categories", cats);
+    json_t *districts = json_array ();
+    for (size_t d = 0; d < e->district_count; d++) {
+        json_t *it = json_object ();
+        put (b, it, "id", json_string (e->districts[d].id));
+        put (b, it, "name", json_string (e->districts[d].name));
+        push (b, districts, it);
+    }
+    put (b, obj, "districts", districts);
+    return obj;
+}
+
+json_t *
+pingyi_report_json (const pingyi_view_t *view, const pingyi_report_filter_t *filter)
+{
+    shown_t s;
+    if (shown_init (&s, view, filter, filter ? filter->level : PINGYI_LEVEL_SUBJECT, NULL))
+        return NULL;
+    const pingyi_election_t *e = view->election;
+    build_t b = { .ok = true };
+    json_t *doc = json_object ();
+    put (&b, doc, "api", json_integer (PINGYI_REPORT_API));
+    put (&b, doc, "election", election_json (&b, e));
+    put (&b, doc, "final", json_boolean (view->final));
+
+    json_t *status = json_object ();
+    put (&b, status, "venues", j_count (e->venue_count));
+    put (&b, status, "open", j_count (view->venues_open));
+    put (&b, status, "closed", j_count (view->venues_closed));
+    put (&b, status, "reconciled", j_count (view->venues_reconciled));
+    put (&b, status, "void", j_count (view->venues_void));
+    put (&b, status, "accepted", j_count (view->accepted));
+    put (&b, status, "blank", j_count (view->blank_ballots));
+    put (&b, status, "duplicates", j_count (view->duplicates));
+    put (&b, status, "rejected", j_count (view->rejected));
+    put (&b, status, "rejected_by", rejected_by (&b, view->rejected_by));
+    put (&b, doc, "status", status);
+
+    put (&b, doc, "level", json_string (pingyi_level_name (s.level)));
+    put (&b, doc, "district", s.district >= 0 ? json_string (e->districts[s.district].id) : json_null ());
+    put (&b, doc, "item", json_string (e->items[s.item].id));
+    bool all = s.category == e->category_count;
+    put (&b, doc, "category", all ? json_null () : json_string (e->categories[s.category].id));
+    json_t *labels = json_array ();
+    for (size_t m = 0; m < s.set->choice_count; m++)
+        push (&b, labels, json_string (s.set->choices[m].label));
+    put (&b, doc, "labels", labels);
+
+    json_t *rows = json_array ();
+    for (size_t k = 0; k < s.row_count && b.ok; k++) {
+        size_t r = s.rows[k];
+        const pingyi_row_t *row = &s.lv->rows[r];
+        json_t *obj = json_object ();
+        put (&b, obj, "id", json_string (row->id));
+        put (&b, obj, "name", json_string (row->name));
+        put (&b, obj, "parent", j_str (row->parent));
+        put (&b, obj, "rank", s.ranks[r] > 0 ? json_integer (s.ranks[r]) : json_null ());
+        put_stats (&b, obj, &s, shown_stats (&s, r, s.category));
+        if (all) {
+            json_t *by = json_object ();
+            for (size_t c = 0; c < e->category_count; c++) {
+                json_t *one = json_object ();
+                put_stats (&b, one, &s, shown_stats (&s, r, c));
+                put (&b, by, e->categories[c].id, one);
+            }
+            put (&b, obj, "by_category", by);
+        }
+        push (&b, rows, obj);
+    }
+    put (&b, doc, "rows", rows);
+
+    json_t *venues = json_array ();
+    for (size_t k = 0; k < s.venue_count && b.ok; k++) {
+        size_t v = s.venues[k];
+        const pingyi_venue_view_t *vv = &view->venues[v];
+        const pingyi_venue_figures_t *f = &vv->figures;
+        json_t *obj = json_object ();
+        put (&b, obj, "id", json_string (e->venues[v].id));
+        put (&b, obj, "name", json_string (e->venues[v].name));
+        put (&b, obj, "district", json_string (e->districts[e->venues[v].district].id));
+        put (&b, obj, "status", json_string (pingyi_venue_status_name (vv->status)));
+        put (&b, obj, "issued", j_figure (f->issued));
+        put (&b, obj, "collected", j_figure (f->collected));
+        put (&b, obj, "sent", j_figure (f->sent));
+        put (&b, obj, "accepted", j_count (f->accepted));
+        put (&b, obj, "blank", j_count (f->blank));
+        put (&b, obj, "duplicates", j_count (f->duplicates));
+        put (&b, obj, "rejected", j_count (f->rejected));
+        put (&b, obj, "rejected_by", rejected_by (&b, f->rejected_by));
+        put (&b, obj, "closed", json_boolean (f->closed));
+        push (&b, venues, obj);
+    }
+    put (&b, doc, "venues", venues);
+    shown_fini (&s);
+    if (!b.ok) {
+        json_decref (doc);
+        return NULL;
+    }
+    return doc;
+}
+
+int
+pingyi_report_json_write (const pingyi_view_t *view, const pingyi_report_filter_t *filter, FILE *out,
+                          char *err)
+{
+    json_t *doc = pingyi_report_json (view, filter);
+    if (!doc)
+        return pingyi_fail (err, "report: out of memory (or a filter out of range) building the JSON");
+    int rc = json_dumpf (doc, out, PINGYI_REPORT_JSON_FLAGS);
+    json_decref (doc);
+    fputc ('\n', out);
+    if (rc || fflush (out) || ferror (out))
+        return pingyi_fail (err, "writing the JSON: %s", strerror (errno ? errno : EIO));
+    return 0;
+}
+
+/*  ---------------------------------------------------------------------
+    XLSX  */
+
+typedef struct {
+    lxw_workbook *wb;
+    lxw_format *title, *info, *status, *head, *text, *count, *pct, *score;
+    char status_text[256];
+    char footer[256];
+    lxw_error error;              /* the first error of any write */
+} book_t;
+
+static void
+check (book_t *b, lxw_error rc)
+{
+    if (rc != LXW_NO_ERROR && b->error == LXW_NO_ERROR)
+        b->error = rc;
+}
+
+static lxw_format *
+new_format (lxw_workbook *wb, bool border)
+{
+    lxw_format *f = workbook_add_format (wb);
+    if (f && border)
+        format_set_border (f, LXW_BORDER_THIN);
+    return f;
+}
+
+static int
+book_formats (book_t *b)
+{
+    b->title = new_format (b->wb, false);
+    b->info = new_format (b->wb, false);
+    b->status = new_format (b->wb, false);
+    b->head = new_format (b->wb, true);
+    b->text = new_format (b->wb, true);
+    b->count = new_format (b->wb, true);
+    b->pct = new_format (b->wb, true);
+    b->score = new_format (b->wb, true);
+    if (!b->title || !b->info || !b->status || !b->head || !b->text || !b->count || !b->pct || !b->score)
+        return -1;
+    format_set_bold (b->title);
+    format_set_font_size (b->title, 14);
+    format_set_bold (b->status);
+    format_set_bold (b->head);
+    format_set_align (b->head, LXW_ALIGN_CENTER);
+    format_set_align (b->head, LXW_ALIGN_VERTICAL_CENTER);
+    format_set_text_wrap (b->head);
+    format_set_bg_color (b->head, 0xDDEBF7);
+    format_set_num_format (b->count, "0");
+    format_set_num_format (b->pct, "0.0%");
+    format_set_num_format (b->score, "0.00");
+    return 0;
+}
+
+/*  Rows 0..3 of every sheet: title, what is shown, status, fingerprint;
+    page set-up.  The header row is HEAD_ROW.  */
+#define HEAD_ROW 4
+
+static void
+sheet_top (book_t *b, lxw_worksheet *ws, const pingyi_election_t *e, const char *what, lxw_col_t last)
+{
+    char line[1024];
+    check (b, worksheet_merge_range (ws, 0, 0, 0, last, e->title, b->title));
+    check (b, worksheet_merge_range (ws, 1, 0, 1, last, what, b->info));
+    check (b, worksheet_merge_range (ws, 2, 0, 2, last, b->status_text, b->status));
+    snprintf (line, sizeof line, "选举指纹（SHA-256）：%s", e->fingerprint_hex);
+    check (b, worksheet_merge_range (ws, 3, 0, 3, last, line, b->info));
+    check (b, worksheet_set_row (ws, HEAD_ROW, 30, NULL));
+    worksheet_freeze_panes (ws, HEAD_ROW + 1, 2);
+    worksheet_set_landscape (ws);
+    worksheet_set_paper (ws, 9); /* A4 */
+    worksheet_fit_to_pages (ws, 1, 0);
+    check (b, worksheet_repeat_rows (ws, HEAD_ROW, HEAD_ROW));
+    check (b, worksheet_set_footer (ws, b->footer));
+}
+
+/*  A column wide enough for the widest text (display columns), within
+    [min, max].  */
+static double
+text_column (const char *const *texts, size_t n, double min, double max)
+{
+    double w = min;
+    for (size_t i = 0; i < n; i++) {
+        double t = (double) pingyi_text_width (texts[i]) + 2;
+        if (t > w)
+            w = t;
+    }
+    return w > max ? max : w;
+}
+
+static void
+write_number (book_t *b, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, double x, lxw_format *f)
+{
+    if (isnan (x))
+        check (b, worksheet_write_blank (ws, r, c, f));
+    else
+        check (b, worksheet_write_number (ws, r, c, x, f));
+}
+
+static int
+level_sheet (book_t *b, const pingyi_view_t *view, const pingyi_report_filter_t *filter, pingyi_level_t level,
+             const char *sheet, char *err)
+{
+    shown_t s;
+    if (shown_init (&s, view, filter, level, err))
+        return -1;
+    const pingyi_election_t *e = view->election;
+    lxw_worksheet *ws = workbook_add_worksheet (b->wb, sheet);
+    if (!ws) {
+        shown_fini (&s);
+        return pingyi_fail (err, "xlsx: cannot add the sheet %s", sheet);
+    }
+    bool all = s.category == e->category_count;
+    const char *heads[MAX_COLS + PINGYI_MAX_CATEGORIES];
+    char cat_heads[PINGYI_MAX_CATEGORIES][600];
+    size_t n = 0;
+    heads[n++] = "编号";
+    heads[n++] = "名称";
+    heads[n++] = "上级";
+    heads[n++] = "名次";
+    size_t first_choice = n;
+    for (size_t m = 0; m < s.set->choice_count; m++)
+        heads[n++] = s.set->choices[m].label;
+    const char *tail[] = { "弃权", "多选无效", "有效", "好评率", "差评率", "得分" };
+    for (size_t h = 0; h < 6; h++)
+        heads[n++] = tail[h];
+    if (all)
+        for (size_t c = 0; c < e->category_count; c++) {
+            snprintf (cat_heads[c], sizeof cat_heads[c], "得分（%s）", e->categories[c].name);
+            heads[n++] = cat_heads[c];
+        }
+
+    char what[1200];
+    snprintf (what, sizeof what, "项目：%s    层级：%s    类别：%s%s%s", e->items[s.item].name,
+              pingyi_report_level_label (level), category_label (&s), s.district >= 0 ? "    区：" : "",
+              s.district >= 0 ? e->districts[s.district].name : "");
+    sheet_top (b, ws, e, what, (lxw_col_t) (n - 1));
+    for (size_t c = 0; c < n; c++)
+        check (b, worksheet_write_string (ws, HEAD_ROW, (lxw_col_t) c, heads[c], b->head));
+
+    const char **names = calloc (s.row_count + 1, sizeof *names);
+    if (!names) {
+        shown_fini (&s);
+        return pingyi_fail (err, "xlsx: out of memory");
+    }
+    names[0] = "名称";
+    for (size_t k = 0; k < s.row_count; k++) {
+        size_t r = s.rows[k];
+        const pingyi_row_t *row = &s.lv->rows[r];
+        const pingyi_cell_stats_t *st = shown_stats (&s, r, s.category);
+        lxw_row_t x = (lxw_row_t) (HEAD_ROW + 1 + k);
+        lxw_col_t c = 0;
+        names[k + 1] = row->name;
+        check (b, worksheet_write_string (ws, x, c++, row->id, b->text));
+        check (b, worksheet_write_string (ws, x, c++, row->name, b->text));
+        check (b, worksheet_write_string (ws, x, c++, row->parent ? row->parent : "", b->text));
+        if (s.ranks[r] > 0)
+            check (b, worksheet_write_number (ws, x, c++, s.ranks[r], b->count));
+        else
+            check (b, worksheet_write_blank (ws, x, c++, b->count));
+        for (size_t m = 0; m < s.set->choice_count; m++)
+            check (b, worksheet_write_number (ws, x, c++, (double) st->choices[m], b->count));
+        check (b, worksheet_write_number (ws, x, c++, (double) st->blank, b->count));
+        check (b, worksheet_write_number (ws, x, c++, (double) st->over, b->count));
+        check (b, worksheet_write_number (ws, x, c++, (double) st->valid, b->count));
+        write_number (b, ws, x, c++, st->good_rate, b->pct);
+        write_number (b, ws, x, c++, st->bad_rate, b->pct);
+        write_number (b, ws, x, c++, st->score, b->score);
+        if (all)
+            for (size_t cat = 0; cat < e->category_count; cat++)
+                write_number (b, ws, x, c++, shown_stats (&s, r, cat)->score, b->score);
+    }
+    check (b, worksheet_set_column (ws, 0, 0, 10, NULL));
+    check (b, worksheet_set_column (ws, 1, 1, text_column (names, s.row_count + 1, 12, 40), NULL));
+    check (b, worksheet_set_column (ws, 2, 2, 10, NULL));
+    check (b, worksheet_set_column (ws, 3, (lxw_col_t) (first_choice - 1), 6, NULL));
+    check (b, worksheet_set_column (ws, (lxw_col_t) first_choice, (lxw_col_t) (n - 1), 9, NULL));
+    free (names);
+    shown_fini (&s);
+    return 0;
+}
+
+static int
+venues_sheet (book_t *b, const pingyi_view_t *view, const pingyi_report_filter_t *filter, char *err)
+{
+    shown_t s;
+    if (shown_init (&s, view, filter, PINGYI_LEVEL_CITY, err))
+        return -1;
+    const pingyi_election_t *e = view->election;
+    lxw_worksheet *ws = workbook_add_worksheet (b->wb, "会场核对");
+    if (!ws) {
+        shown_fini (&s);
+        return pingyi_fail (err, "xlsx: cannot add the reconciliation sheet");
+    }
+    const char *heads[] = { "会场编号", "会场名称", "区",     "状态", "发出", "收回",
+                            "已发送",   "有效票",   "空白票", "重复", "拒收", "拒收原因" };
+    size_t n = sizeof heads / sizeof heads[0];
+    char what[1024];
+    snprintf (what, sizeof what, "会场核对：发出、收回与计票%s%s", s.district >= 0 ? "    区：" : "",
+              s.district >= 0 ? e->districts[s.district].name : "");
+    sheet_top (b, ws, e, what, (lxw_col_t) (n - 1));
+    for (size_t c = 0; c < n; c++)
+        check (b, worksheet_write_string (ws, HEAD_ROW, (lxw_col_t) c, heads[c], b->head));
+    for (size_t k = 0; k < s.venue_count; k++) {
+        size_t v = s.venues[k];
+        const pingyi_venue_view_t *vv = &view->venues[v];
+        const pingyi_venue_figures_t *f = &vv->figures;
+        lxw_row_t x = (lxw_row_t) (HEAD_ROW + 1 + k);
+        lxw_col_t c = 0;
+        check (b, worksheet_write_string (ws, x, c++, e->venues[v].id, b->text));
+        check (b, worksheet_write_string (ws, x, c++, e->venues[v].name, b->text));
+        check (b, worksheet_write_string (ws, x, c++, e->districts[e->venues[v].district].name, b->text));
+        check (b, worksheet_write_string (ws, x, c++, pingyi_report_status_label (vv->status), b->text));
+        int64_t figs[3] = { f->issued, f->collected, f->sent };
+        for (int j = 0; j < 3; j++)
+            if (figs[j] >= 0)
+                check (b, worksheet_write_number (ws, x, c++, (double) figs[j], b->count));
+            else
+                check (b, worksheet_write_blank (ws, x, c++, b->count));
+        uint64_t counts[4] = { f->accepted, f->blank, f->duplicates, f->rejected };
+        for (int j = 0; j < 4; j++)
+            check (b, worksheet_write_number (ws, x, c++, (double) counts[j], b->count));
+        char reasons[512];
+        reasons_text (f, reasons, sizeof reasons);
+        check (b, worksheet_write_string (ws, x, c++, reasons, b->text));
+    }
+    check (b, worksheet_set_column (ws, 0, 0, 10, NULL));
+    check (b, worksheet_set_column (ws, 1, 1, 28, NULL));
+    check (b, worksheet_set_column (ws, 2, 3, 10, NULL));
+    check (b, worksheet_set_column (ws, 4, 10, 8, NULL));
+    check (b, worksheet_set_column (ws, 11, 11, 30, NULL));
+    shown_fini (&s);
+    return 0;
+}
+
+int
+pingyi_report_xlsx (const pingyi_view_t *view, const pingyi_report_filter_t *filter, const char *path,
+                    char *err)
+{
+    book_t b = { 0 };
+    b.wb = workbook_new (path);
+    if (!b.wb)
+        return pingyi_fail (err, "%s: cannot start a workbook (out of memory?)", path);
+    status_line (view, b.status_text, sizeof b.status_text);
+    /* the footer repeats status and fingerprint on every printed page;
+       "&" starts a footer code: the status text has none */
+    snprintf (b.footer, sizeof b.footer, "&L%s&C第 &P 页，共 &N 页&R指纹 %.16s",
+              view->final ? "最终结果 FINAL" : "临时结果 PROVISIONAL", view->election->fingerprint_hex);
+    int rc = book_formats (&b) ? pingyi_fail (err, "xlsx: out of memory") : 0;
+    static const struct {
+        pingyi_level_t level;
+        const char *sheet; /* no '/' in a sheet name */
+    } sheets[] = { { PINGYI_LEVEL_SUBJECT, "测评对象" }, { PINGYI_LEVEL_UNIT, "单位" },
+                   { PINGYI_LEVEL_TOWN, "镇街道" },     { PINGYI_LEVEL_DEPARTMENT, "部门" },
+                   { PINGYI_LEVEL_DISTRICT, "区" },     { PINGYI_LEVEL_CITY, "全市" } };
+    for (size_t i = 0; rc == 0 && i < sizeof sheets / sizeof sheets[0]; i++)
+        rc = level_sheet (&b, view, filter, sheets[i].level, sheets[i].sheet, err);
+    if (rc == 0)
+        rc = venues_sheet (&b, view, filter, err);
+    if (rc == 0 && b.error != LXW_NO_ERROR)
+        rc = pingyi_fail (err, "xlsx: %s", lxw_strerror (b.error));
+    lxw_error closed = workbook_close (b.wb); /* frees the workbook, also on error */
+    if (rc == 0 && closed != LXW_NO_ERROR)
+        rc = pingyi_fail (err, "%s: cannot write the workbook: %s", path, lxw_strerror (closed));
+    return rc;
+}

@@ -1,0 +1,123 @@
+/*  report.h — the citywide view (rollup.h) rendered: a terminal table that
+    lines up Chinese text, CSV for Excel, the JSON of the HTTP API, and an
+    XLSX workbook a 组织部 clerk can print.
+
+    Every renderer reads the view and writes; none changes it or keeps
+    state, so several threads may render one view at once (the aggregator
+    does).  A filter says what to show: one level, one item (default the
+    overall item), all categories weighted or one category, and optionally
+    one district.  Layouts and the JSON shape: docs/rollup.md.
+
+    Conventions shared by all formats: rows in definition order; a rank is
+    the row's place within its whole level (citywide, also when a district
+    filter shows only some rows) by the score of the shown item and
+    category; a rate or score with nothing to divide is "-" in the table,
+    empty in CSV and XLSX, null in JSON, never 0.  */
+#ifndef PINGYI_REPORT_H
+#define PINGYI_REPORT_H
+
+#include "rollup.h"
+
+#include <jansson.h>
+
+#define PINGYI_REPORT_API 1          /* "api" of the JSON document; bumped on incompatible change */
+#define PINGYI_REPORT_WIDTH 80       /* default terminal width, columns */
+#define PINGYI_REPORT_REAL_PRECISION 10  /* significant digits of rates and scores in dumped JSON */
+/*  Flags to dump pingyi_report_json's document with (rates print as
+    0.85, not 0.84999999999999998).  */
+#define PINGYI_REPORT_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION (PINGYI_REPORT_REAL_PRECISION))
+
+/*  What to show.  Indices into the election; -1 means the default.  */
+typedef struct {
+    pingyi_level_t level;    /* the rows (default PINGYI_LEVEL_SUBJECT); XLSX shows every level */
+    int district;            /* only rows and venues of this district; -1 all.  Levels kind
+                                and city span districts: their rows are shown whole */
+    int category;            /* figures of this category alone (score = its plain average);
+                                -1 all categories (counts summed, score weighted) */
+    int item;                /* the column of the form; -1 the view's rank item (the overall item) */
+} pingyi_report_filter_t;
+
+/*  The defaults: subject level, every district, all categories, the
+    overall item.  */
+void pingyi_report_filter_init (pingyi_report_filter_t *filter);
+
+/*  Set a filter from names as a user or a URL gives them (each may be NULL
+    for the default): level name ("subject" ...), district id, category id,
+    item id.  0, or -1 with err naming the unknown one, e.g.
+    `unknown district "d9"`.  */
+int pingyi_report_filter_parse (pingyi_report_filter_t *filter, const pingyi_election_t *election,
+                                const char *level, const char *district, const char *category,
+                                const char *item, char *err);
+
+/*  Chinese names for people: level 测评对象 / 单位 / 镇/街道 / 部门 /
+    单位类型 / 区 / 全市; venue status 进行中 / 已结束 / 已核对 / 作废.  */
+const char *pingyi_report_level_label (pingyi_level_t level);
+const char *pingyi_report_status_label (pingyi_venue_status_t status);
+
+/*  The view as a JSON document (api 1): what the aggregator's HTTP API
+    serves for the view and `pingyi query --format json` prints:
+      {"api": 1,
+       "election": {"id", "title", "fingerprint",
+                    "items": [{"id", "name", "overall"}], "categories": [{"id", "name", "weight"}],
+                    "districts": [{"id", "name"}]},
+       "final": bool,
+       "status": {"venues", "open", "closed", "reconciled", "void",
+                  "accepted", "blank", "duplicates", "rejected", "rejected_by": {reason: n}},
+       "level": "subject", "district": null | "d1", "item": "overall", "category": null | "leaders",
+       "labels": ["好", "较好", "一般", "差"],
+       "rows": [{"id", "name", "parent", "rank", "choices": {"好": n, ...}, "blank", "over", "valid",
+                 "good_rate", "bad_rate", "score",
+                 "by_category": {"leaders": {"choices", "blank", "over", "valid", "good_rate",
+                                             "bad_rate", "score"}, ...}}],   (only when category is null)
+       "venues": [{"id", "name", "district", "status", "issued", "collected", "sent", "accepted",
+                   "blank", "duplicates", "rejected", "rejected_by": {reason: n}, "closed"}]}
+    NAN rates and scores, rank 0, and unknown (-1) venue figures are null.
+    filter NULL: the defaults.  NULL on out of memory or a filter naming
+    an index out of range (pingyi_report_filter_parse never makes one).
+    Dump it with PINGYI_REPORT_JSON_FLAGS.  */
+json_t *pingyi_report_json (const pingyi_view_t *view, const pingyi_report_filter_t *filter);
+
+/*  Write pingyi_report_json's document, one line, to out.  0 / -1 with err.  */
+int pingyi_report_json_write (const pingyi_view_t *view, const pingyi_report_filter_t *filter, FILE *out,
+                              char *err);
+
+/*  The terminal table: a heading (title; item, level, categories; FINAL or
+    PROVISIONAL with venues reconciled; the fingerprint's first 16 hex),
+    the rows (名次, name, one column per choice of the item, 弃权, 多选,
+    好评率, 差评率, 得分), then the venues' reconciliation (会场, 发出,
+    收回, 有效票, 空白票, 拒收, 重复, 状态).  Every line has the same
+    display width: width columns (0: PINGYI_REPORT_WIDTH), or more when
+    the columns cannot fit (an item with many choices).  Long names are
+    cut with "…".  0 / -1 with err (out of memory, write error).  */
+int pingyi_report_table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t width,
+                         FILE *out, char *err);
+/*  The heading and the reconciliation only.  */
+int pingyi_report_venues_table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t width,
+                                FILE *out, char *err);
+
+/*  CSV for Excel: UTF-8 with a BOM, CRLF line ends, RFC 4180 quoting, a
+    header row in Chinese, then one row per row of the level:
+        编号,名称,上级,名次,<choice labels>,弃权,多选无效,有效,好评率,差评率,得分
+    and, when all categories are shown, one 得分（<category name>） column
+    per category.  Rates and scores are numbers with 4 decimals (0.8500,
+    not "85%").  Data only: title, fingerprint and FINAL are in the other
+    formats.  0 / -1 with err.  */
+int pingyi_report_csv (const pingyi_view_t *view, const pingyi_report_filter_t *filter, FILE *out, char *err);
+/*  The reconciliation as CSV, one row per venue (of the filter's district):
+        会场编号,会场名称,区,状态,发出,收回,已发送,有效票,空白票,重复,拒收,拒收原因
+    unknown figures empty; 拒收原因 as "malformed=3; decrypt=1".  */
+int pingyi_report_venues_csv (const pingyi_view_t *view, const pingyi_report_filter_t *filter, FILE *out,
+                              char *err);
+
+/*  An XLSX workbook at path: one sheet per level (测评对象, 单位, 镇街道,
+    部门, 区, 全市) and a reconciliation sheet (会场核对).  Each sheet: a
+    title row, the item and categories, FINAL / PROVISIONAL, the full
+    fingerprint, then a header row frozen with the id and name columns;
+    rates formatted 0.0%, scores 0.00; landscape A4, one page wide, header
+    row repeated on every printed page, a footer with the status, the
+    fingerprint and the page number.  The filter's item, category and
+    district apply to every sheet; its level is ignored.  0 / -1 with err.  */
+int pingyi_report_xlsx (const pingyi_view_t *view, const pingyi_report_filter_t *filter, const char *path,
+                        char *err);
+
+#endif

@@ -1,0 +1,662 @@
+/*  test_rollup.c — the citywide view: every level's rows, counts, rates,
+    weighted scores and ranks, venue statuses and FINAL.
+
+    Two kinds of expectation, both independent of rollup.c:
+    - a small case computed by hand, the arithmetic in the comments;
+    - a generated election filled with pseudo-random counters, checked
+      against a brute force that loops over the raw counters the test
+      itself chose, for every row of every level.  */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rollup.h"
+
+/*  The hand case.  Grades 好 100 (favourable), 较好 80 (favourable),
+    一般 60, 差 0 (unfavourable).  Categories leaders 0.5, middle 0.3,
+    staff 0.2.  Districts d1, d2.  Units: u1 town in d1 (subjects s1, s2),
+    u2 department in d1 (s3), u3 enterprise in d2 (s4).  Venues: v1 (d1,
+    all four subjects), v2 (d2: s3, s4), v3 (d1: s1, s2; its round is
+    VOID), v4 (d2: s4; still open, no ballot yet).  */
+static const char *HAND =
+    "{\"version\": 1, \"id\": \"hand\", \"title\": \"手算评议\", \"shards\": 1,\n"
+    " \"grades\": [{\"label\": \"好\", \"points\": 100, \"favourable\": true},\n"
+    "            {\"label\": \"较好\", \"points\": 80, \"favourable\": true},\n"
+    "            {\"label\": \"一般\", \"points\": 60},\n"
+    "            {\"label\": \"差\", \"points\": 0, \"unfavourable\": true}],\n"
+    " \"items\": [{\"id\": \"overall\", \"name\": \"总体评价\", \"overall\": true},\n"
+    "           {\"id\": \"duty\", \"name\": \"履行第一责任人职责\"}],\n"
+    " \"categories\": [{\"id\": \"leaders\", \"name\": \"领导班子成员\", \"weight\": 0.5},\n"
+    "                {\"id\": \"middle\", \"name\": \"中层干部\", \"weight\": 0.3},\n"
+    "                {\"id\": \"staff\", \"name\": \"一般干部\", \"weight\": 0.2}],\n"
+    " \"districts\": [{\"id\": \"d1\", \"name\": \"一区\"}, {\"id\": \"d2\", \"name\": \"二区\"}],\n"
+    " \"units\": [{\"id\": \"u1\", \"name\": \"甲镇党委\", \"kind\": \"town\", \"district\": \"d1\"},\n"
+    "           {\"id\": \"u2\", \"name\": \"乙局党组\", \"kind\": \"department\", \"district\": \"d1\"},\n"
+    "           {\"id\": \"u3\", \"name\": \"丙公司党委\", \"kind\": \"enterprise\", \"district\": "
+    "\"d2\"}],\n"
+    " \"subjects\": [{\"id\": \"s1\", \"name\": \"甲镇党委书记\", \"unit\": \"u1\"},\n"
+    "              {\"id\": \"s2\", \"name\": \"甲镇党委副书记\", \"unit\": \"u1\"},\n"
+    "              {\"id\": \"s3\", \"name\": \"乙局党组书记\", \"unit\": \"u2\"},\n"
+    "              {\"id\": \"s4\", \"name\": \"丙公司党委书记\", \"unit\": \"u3\"}],\n"
+    " \"venues\": [{\"id\": \"v1\", \"name\": \"主会场\", \"district\": \"d1\", \"subjects\": [\"s1\", "
+    "\"s2\", \"s3\", "
+    "\"s4\"]},\n"
+    "            {\"id\": \"v2\", \"name\": \"二区会场\", \"district\": \"d2\", \"subjects\": [\"s3\", "
+    "\"s4\"]},\n"
+    "            {\"id\": \"v3\", \"name\": \"作废会场\", \"district\": \"d1\", \"subjects\": [\"s1\", "
+    "\"s2\"]},\n"
+    "            {\"id\": \"v4\", \"name\": \"未结束会场\", \"district\": \"d2\", \"subjects\": "
+    "[\"s4\"]}]}\n";
+
+enum { S1, S2, S3, S4 };
+enum { V1, V2, V3, V4 };
+enum { OVERALL, DUTY };
+enum { LEADERS, MIDDLE, STAFF, ALL };
+enum { GOOD, FAIR, AVERAGE, POOR };
+#define BLANK PINGYI_MARK_BLANK
+#define OVER PINGYI_MARK_OVER
+
+static void
+add (pingyi_tally_t *t, int venue, int subject, int item, int category, int mark, uint64_t count)
+{
+    pingyi_counter_key_t k = { .venue = (uint16_t) venue,
+                               .subject = (uint16_t) subject,
+                               .item = (uint8_t) item,
+                               .category = (uint8_t) category,
+                               .mark = (uint8_t) mark };
+    uint8_t key[PINGYI_COUNTER_KEY_LEN];
+    pingyi_counter_key_pack (&k, key);
+    assert_int_equal (pingyi_tally_add (t, key, count), 0);
+}
+
+static void
+figures (pingyi_tally_t *t, int venue, bool closed, int64_t issued, int64_t collected, int64_t sent,
+         uint64_t accepted, uint64_t blank, uint64_t rejected)
+{
+    pingyi_venue_figures_t f = { .venue = (uint32_t) venue,
+                                 .accepted = accepted,
+                                 .blank = blank,
+                                 .rejected = rejected,
+                                 .issued = issued,
+                                 .collected = collected,
+                                 .sent = sent,
+                                 .closed = closed };
+    f.rejected_by[PINGYI_REJECT_MALFORMED] = rejected;
+    assert_int_equal (pingyi_tally_set_figures (t, &f), 0);
+}
+
+typedef struct {
+    pingyi_election_t *e;
+    pingyi_tally_t *t;
+} hand_t;
+
+static int
+hand_setup (void **state)
+{
+    hand_t *h = calloc (1, sizeof *h);
+    pingyi_errlist_t errs = { 0 };
+    h->e = pingyi_election_parse ((const uint8_t *) HAND, strlen (HAND), &errs);
+    for (size_t i = 0; i < errs.count; i++)
+        fprintf (stderr, "%s\n", errs.lines[i]);
+    pingyi_errlist_clear (&errs);
+    if (!h->e)
+        return -1;
+    h->t = pingyi_tally_new (h->e);
+    pingyi_tally_t *t = h->t;
+
+    /* v1: 10 ballots, one of them blank (category middle: every cell BLANK) */
+    add (t, V1, S1, OVERALL, LEADERS, GOOD, 4);   /* s1 leaders: 好4 较好1 → (400+80)/5 = 96 */
+    add (t, V1, S1, OVERALL, LEADERS, FAIR, 1);
+    add (t, V1, S1, OVERALL, MIDDLE, GOOD, 2);    /* s1 middle: 好2 一般2 → (200+120)/4 = 80 */
+    add (t, V1, S1, OVERALL, MIDDLE, AVERAGE, 2);
+    add (t, V1, S1, OVERALL, MIDDLE, BLANK, 1);   /* the blank ballot */
+    add (t, V1, S1, OVERALL, STAFF, POOR, 1);     /* s1 staff: 差1 → 0; plus one OVER cell */
+    add (t, V1, S1, OVERALL, STAFF, OVER, 1);
+    add (t, V1, S2, OVERALL, LEADERS, FAIR, 5);   /* s2 leaders: 较好5 → 80 */
+    add (t, V1, S2, OVERALL, MIDDLE, BLANK, 2);   /* s2 middle: no valid mark at all */
+    add (t, V1, S2, OVERALL, STAFF, GOOD, 2);     /* s2 staff: 好2 一般2 → 80 */
+    add (t, V1, S2, OVERALL, STAFF, AVERAGE, 2);
+    add (t, V1, S3, OVERALL, LEADERS, GOOD, 1);   /* s3 leaders (v1 + v2): 好2 一般2 → 80 */
+    add (t, V1, S3, OVERALL, LEADERS, AVERAGE, 1);
+    add (t, V1, S3, OVERALL, MIDDLE, FAIR, 3);    /* s3 middle: 较好3 → 80 */
+    add (t, V1, S3, OVERALL, MIDDLE, BLANK, 1);
+    add (t, V1, S4, OVERALL, LEADERS, POOR, 2);   /* s4 leaders (v1 + v2): 好2 差2 → 50 */
+    add (t, V1, S4, OVERALL, MIDDLE, GOOD, 1);    /* s4 middle: 好1 → 100 */
+    add (t, V1, S4, OVERALL, MIDDLE, BLANK, 1);
+    add (t, V1, S1, DUTY, LEADERS, GOOD, 1);      /* the duty item: only s1, leaders 好1 */
+    add (t, V1, S2, DUTY, MIDDLE, BLANK, 1);
+    /* v2 */
+    add (t, V2, S3, OVERALL, LEADERS, GOOD, 1);
+    add (t, V2, S3, OVERALL, LEADERS, AVERAGE, 1);
+    add (t, V2, S4, OVERALL, LEADERS, GOOD, 2);
+    add (t, V2, S4, OVERALL, STAFF, AVERAGE, 1);  /* s4 staff: 一般1 → 60 */
+    /* v3 is void: none of this may reach any row */
+    add (t, V3, S1, OVERALL, LEADERS, POOR, 100);
+    add (t, V3, S2, OVERALL, STAFF, POOR, 50);
+    add (t, V3, S2, OVERALL, MIDDLE, OVER, 7);
+    add (t, V3, S1, DUTY, LEADERS, POOR, 9);
+
+    figures (t, V1, true, 10, 10, 10, 10, 1, 0);  /* reconciled */
+    figures (t, V2, true, 5, 4, 5, 3, 0, 1);      /* closed: 3 + 1 of 5 sent accounted for */
+    figures (t, V3, true, 5, 6, 6, 6, 0, 0);      /* void: 6 collected of 5 issued */
+    /* v4: nothing set: open */
+    *state = h;
+    return 0;
+}
+
+static int
+hand_teardown (void **state)
+{
+    hand_t *h = *state;
+    pingyi_tally_destroy (&h->t);
+    pingyi_election_destroy (&h->e);
+    free (h);
+    return 0;
+}
+
+#define EPS 1e-9
+
+/*  Check one cell: choices (好 较好 一般 差), blank, over, valid, rates and
+    score (NAN where nothing divides).  */
+static void
+cell_is (const pingyi_cell_stats_t *c, uint64_t good, uint64_t fair, uint64_t average, uint64_t poor,
+         uint64_t blank, uint64_t over, double good_rate, double bad_rate, double score)
+{
+    assert_non_null (c);
+    assert_int_equal (c->choices[GOOD], good);
+    assert_int_equal (c->choices[FAIR], fair);
+    assert_int_equal (c->choices[AVERAGE], average);
+    assert_int_equal (c->choices[POOR], poor);
+    assert_int_equal (c->choices[4], 0);
+    assert_int_equal (c->blank, blank);
+    assert_int_equal (c->over, over);
+    assert_int_equal (c->valid, good + fair + average + poor);
+    assert_int_equal (c->favourable, good + fair);
+    assert_int_equal (c->unfavourable, poor);
+    if (isnan (good_rate)) {
+        assert_true (isnan (c->good_rate));
+        assert_true (isnan (c->bad_rate));
+    }
+    else {
+        assert_float_equal (c->good_rate, good_rate, EPS);
+        assert_float_equal (c->bad_rate, bad_rate, EPS);
+    }
+    if (isnan (score))
+        assert_true (isnan (c->score));
+    else
+        assert_float_equal (c->score, score, EPS);
+}
+
+static const pingyi_cell_stats_t *
+at (const pingyi_view_t *v, pingyi_level_t level, size_t row, size_t item, size_t category)
+{
+    return pingyi_view_stats (v, level, row, item, category);
+}
+
+static void
+test_hand_subjects (void **state)
+{
+    hand_t *h = *state;
+    pingyi_view_t *v = pingyi_view_new (h->e, h->t);
+    assert_non_null (v);
+    assert_int_equal (v->rank_item, OVERALL);
+    const pingyi_level_view_t *lv = &v->levels[PINGYI_LEVEL_SUBJECT];
+    assert_int_equal (lv->row_count, 4);
+    assert_string_equal (lv->rows[S1].id, "s1");
+    assert_string_equal (lv->rows[S1].name, "甲镇党委书记");
+    assert_string_equal (lv->rows[S1].parent, "u1");
+    assert_string_equal (lv->rows[S4].parent, "u3");
+
+    /* s1: leaders 96, middle 80, staff 0:
+       score = (0.5·96 + 0.3·80 + 0.2·0) / 1.0 = 48 + 24 + 0 = 72.0
+       all: 好6 较好1 一般2 差1 = 10 valid; 好评率 7/10, 差评率 1/10 */
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S1, OVERALL, LEADERS), 4, 1, 0, 0, 0, 0, 1.0, 0.0, 96.0);
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S1, OVERALL, MIDDLE), 2, 0, 2, 0, 1, 0, 0.5, 0.0, 80.0);
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S1, OVERALL, STAFF), 0, 0, 0, 1, 0, 1, 0.0, 1.0, 0.0);
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S1, OVERALL, ALL), 6, 1, 2, 1, 1, 1, 0.7, 0.1, 72.0);
+
+    /* s2: middle gave no valid mark, so it leaves the score:
+       (0.5·80 + 0.2·80) / (0.5 + 0.2) = 56 / 0.7 = 80.0
+       all: 好2 较好5 一般2 = 9 valid; 好评率 7/9, 差评率 0 */
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S2, OVERALL, MIDDLE), 0, 0, 0, 0, 2, 0, NAN, NAN, NAN);
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S2, OVERALL, ALL), 2, 5, 2, 0, 2, 0, 7.0 / 9, 0.0, 80.0);
+
+    /* s3: leaders (v1 1+1, v2 1+1) 好2 一般2 → 80; middle 较好3 → 80; staff none:
+       (0.5·80 + 0.3·80) / 0.8 = 80.0 — equal to s2's 80 computed another way */
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S3, OVERALL, LEADERS), 2, 0, 2, 0, 0, 0, 0.5, 0.0, 80.0);
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S3, OVERALL, STAFF), 0, 0, 0, 0, 0, 0, NAN, NAN, NAN);
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S3, OVERALL, ALL), 2, 3, 2, 0, 1, 0, 5.0 / 7, 0.0, 80.0);
+
+    /* s4: leaders 好2 差2 → 50; middle 好1 → 100; staff 一般1 → 60:
+       0.5·50 + 0.3·100 + 0.2·60 = 25 + 30 + 12 = 67.0
+       all: 好3 一般1 差2 = 6 valid; 好评率 3/6, 差评率 2/6 */
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S4, OVERALL, LEADERS), 2, 0, 0, 2, 0, 0, 0.5, 0.5, 50.0);
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S4, OVERALL, ALL), 3, 0, 1, 2, 1, 0, 0.5, 2.0 / 6, 67.0);
+
+    /* ranks on the overall score: s2 = s3 = 80 share 1, s1 72 is 3, s4 67 is 4 */
+    assert_int_equal (lv->rows[S1].rank, 3);
+    assert_int_equal (lv->rows[S2].rank, 1);
+    assert_int_equal (lv->rows[S3].rank, 1);
+    assert_int_equal (lv->rows[S4].rank, 4);
+
+    /* the duty item: only s1 (leaders 好1 → 100); v3's 差9 is void */
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S1, DUTY, ALL), 1, 0, 0, 0, 0, 0, 1.0, 0.0, 100.0);
+    cell_is (at (v, PINGYI_LEVEL_SUBJECT, S2, DUTY, ALL), 0, 0, 0, 0, 1, 0, NAN, NAN, NAN);
+    int ranks[4];
+    assert_int_equal (pingyi_view_rank (v, PINGYI_LEVEL_SUBJECT, DUTY, ALL, ranks), 0);
+    assert_int_equal (ranks[S1], 1);
+    assert_int_equal (ranks[S2], 0); /* no score, no rank */
+    assert_int_equal (ranks[S3], 0);
+    /* ranks by one category: leaders 96, 80, 80, 50 → 1, 2, 2, 4 */
+    assert_int_equal (pingyi_view_rank (v, PINGYI_LEVEL_SUBJECT, OVERALL, LEADERS, ranks), 0);
+    assert_int_equal (ranks[S1], 1);
+    assert_int_equal (ranks[S2], 2);
+    assert_int_equal (ranks[S3], 2);
+    assert_int_equal (ranks[S4], 4);
+    assert_int_equal (pingyi_view_rank (v, PINGYI_LEVEL_SUBJECT, 2, ALL, ranks), -1);
+    assert_null (pingyi_view_stats (v, PINGYI_LEVEL_SUBJECT, 4, 0, 0));
+    assert_null (pingyi_view_stats (v, PINGYI_LEVEL_SUBJECT, 0, 0, 4));
+    pingyi_view_destroy (&v);
+    assert_null (v);
+    pingyi_view_destroy (&v); /* safe twice */
+}
+
+static void
+test_hand_units_towns_departments_kinds (void **state)
+{
+    hand_t *h = *state;
+    pingyi_view_t *v = pingyi_view_new (h->e, h->t);
+    assert_non_null (v);
+    const pingyi_level_view_t *units = &v->levels[PINGYI_LEVEL_UNIT];
+    assert_int_equal (units->row_count, 3);
+    assert_string_equal (units->rows[0].id, "u1");
+    assert_string_equal (units->rows[0].parent, "d1");
+    assert_string_equal (units->rows[2].parent, "d2");
+
+    /* u1 = s1 + s2, pooled per category:
+       leaders 好4 较好6 → (400+480)/10 = 88; middle 好2 一般2 (blank 1+2) → 80;
+       staff 好2 一般2 差1 (over 1) → (200+120)/5 = 64
+       score = 0.5·88 + 0.3·80 + 0.2·64 = 44 + 24 + 12.8 = 80.8
+       all: 好8 较好6 一般4 差1 = 19 valid, blank 3, over 1 */
+    cell_is (at (v, PINGYI_LEVEL_UNIT, 0, OVERALL, LEADERS), 4, 6, 0, 0, 0, 0, 1.0, 0.0, 88.0);
+    cell_is (at (v, PINGYI_LEVEL_UNIT, 0, OVERALL, STAFF), 2, 0, 2, 1, 0, 1, 0.4, 0.2, 64.0);
+    cell_is (at (v, PINGYI_LEVEL_UNIT, 0, OVERALL, ALL), 8, 6, 4, 1, 3, 1, 14.0 / 19, 1.0 / 19, 80.8);
+    /* u2 = s3 (80), u3 = s4 (67) */
+    cell_is (at (v, PINGYI_LEVEL_UNIT, 1, OVERALL, ALL), 2, 3, 2, 0, 1, 0, 5.0 / 7, 0.0, 80.0);
+    cell_is (at (v, PINGYI_LEVEL_UNIT, 2, OVERALL, ALL), 3, 0, 1, 2, 1, 0, 0.5, 2.0 / 6, 67.0);
+    assert_int_equal (units->rows[0].rank, 1);
+    assert_int_equal (units->rows[1].rank, 2);
+    assert_int_equal (units->rows[2].rank, 3);
+
+    /* towns: u1 only; departments: u2 only (ranked within their own level) */
+    const pingyi_level_view_t *towns = &v->levels[PINGYI_LEVEL_TOWN];
+    assert_int_equal (towns->row_count, 1);
+    assert_string_equal (towns->rows[0].id, "u1");
+    assert_string_equal (towns->rows[0].name, "甲镇党委");
+    assert_int_equal (towns->rows[0].rank, 1);
+    cell_is (at (v, PINGYI_LEVEL_TOWN, 0, OVERALL, ALL), 8, 6, 4, 1, 3, 1, 14.0 / 19, 1.0 / 19, 80.8);
+    const pingyi_level_view_t *deps = &v->levels[PINGYI_LEVEL_DEPARTMENT];
+    assert_int_equal (deps->row_count, 1);
+    assert_string_equal (deps->rows[0].id, "u2");
+    cell_is (at (v, PINGYI_LEVEL_DEPARTMENT, 0, OVERALL, ALL), 2, 3, 2, 0, 1, 0, 5.0 / 7, 0.0, 80.0);
+
+    /* kinds: only those with units (town, department, enterprise), in kind order */
+    const pingyi_level_view_t *kinds = &v->levels[PINGYI_LEVEL_KIND];
+    assert_int_equal (kinds->row_count, 3);
+    assert_string_equal (kinds->rows[0].id, "town");
+    assert_string_equal (kinds->rows[0].name, "镇/街道");
+    assert_string_equal (kinds->rows[1].id, "department");
+    assert_string_equal (kinds->rows[2].id, "enterprise");
+    assert_string_equal (kinds->rows[2].name, "企业");
+    cell_is (at (v, PINGYI_LEVEL_KIND, 2, OVERALL, ALL), 3, 0, 1, 2, 1, 0, 0.5, 2.0 / 6, 67.0);
+    assert_int_equal (kinds->rows[0].rank, 1);
+    assert_int_equal (kinds->rows[1].rank, 2);
+    assert_int_equal (kinds->rows[2].rank, 3);
+    assert_int_equal (pingyi_view_row_district (v, PINGYI_LEVEL_KIND, 0), -1);
+    assert_int_equal (pingyi_view_row_district (v, PINGYI_LEVEL_TOWN, 0), 0);
+    assert_int_equal (pingyi_view_row_district (v, PINGYI_LEVEL_SUBJECT, S4), 1);
+    pingyi_view_destroy (&v);
+}
+
+static void
+test_hand_districts_and_city (void **state)
+{
+    hand_t *h = *state;
+    pingyi_view_t *v = pingyi_view_new (h->e, h->t);
+    assert_non_null (v);
+    const pingyi_level_view_t *d = &v->levels[PINGYI_LEVEL_DISTRICT];
+    assert_int_equal (d->row_count, 2);
+    assert_string_equal (d->rows[0].id, "d1");
+    assert_string_equal (d->rows[0].parent, "city");
+    /* d1 = s1 + s2 + s3 (the district of the UNIT: s3 was also rated at v2 in d2):
+       leaders 好6 较好6 一般2 → (600+480+120)/14 = 1200/14
+       middle 好2 较好3 一般2 → (200+240+120)/7 = 80;  staff 好2 一般2 差1 → 64
+       score = 0.5·1200/14 + 0.3·80 + 0.2·64 = 42.857142857… + 24 + 12.8 = 79.657142857…
+       all: 好10 较好9 一般6 差1 = 26 valid, blank 4, over 1 */
+    cell_is (at (v, PINGYI_LEVEL_DISTRICT, 0, OVERALL, LEADERS), 6, 6, 2, 0, 0, 0, 12.0 / 14, 0.0,
+             1200.0 / 14);
+    cell_is (at (v, PINGYI_LEVEL_DISTRICT, 0, OVERALL, MIDDLE), 2, 3, 2, 0, 4, 0, 5.0 / 7, 0.0, 80.0);
+    cell_is (at (v, PINGYI_LEVEL_DISTRICT, 0, OVERALL, ALL), 10, 9, 6, 1, 4, 1, 19.0 / 26, 1.0 / 26,
+             0.5 * 1200.0 / 14 + 24 + 12.8);
+    /* d2 = s4 = 67 */
+    cell_is (at (v, PINGYI_LEVEL_DISTRICT, 1, OVERALL, ALL), 3, 0, 1, 2, 1, 0, 0.5, 2.0 / 6, 67.0);
+    assert_int_equal (d->rows[0].rank, 1);
+    assert_int_equal (d->rows[1].rank, 2);
+
+    /* city: leaders 好8 较好6 一般2 差2 → (800+480+120)/18 = 1400/18
+       middle 好3 较好3 一般2 → (300+240+120)/8 = 82.5;  staff 好2 一般3 差1 → 380/6
+       score = 0.5·1400/18 + 0.3·82.5 + 0.2·380/6 = 38.888… + 24.75 + 12.666… = 76.30555…
+       all: 好13 较好9 一般7 差3 = 32 valid, blank 5, over 1; 好评率 22/32 = 0.6875, 差评率 3/32 */
+    const pingyi_level_view_t *city = &v->levels[PINGYI_LEVEL_CITY];
+    assert_int_equal (city->row_count, 1);
+    assert_string_equal (city->rows[0].id, "city");
+    assert_string_equal (city->rows[0].name, "全市");
+    assert_null (city->rows[0].parent);
+    assert_int_equal (city->rows[0].rank, 1);
+    cell_is (at (v, PINGYI_LEVEL_CITY, 0, OVERALL, STAFF), 2, 0, 3, 1, 0, 1, 2.0 / 6, 1.0 / 6, 380.0 / 6);
+    cell_is (at (v, PINGYI_LEVEL_CITY, 0, OVERALL, ALL), 13, 9, 7, 3, 5, 1, 0.6875, 3.0 / 32,
+             0.5 * 1400.0 / 18 + 0.3 * 82.5 + 0.2 * 380.0 / 6);
+    assert_float_equal (at (v, PINGYI_LEVEL_CITY, 0, OVERALL, ALL)->score, 76.305555555555556, 1e-9);
+    pingyi_view_destroy (&v);
+}
+
+static void
+test_hand_venues_and_final (void **state)
+{
+    hand_t *h = *state;
+    pingyi_view_t *v = pingyi_view_new (h->e, h->t);
+    assert_non_null (v);
+    assert_int_equal (v->venues[V1].status, PINGYI_VENUE_RECONCILED);
+    assert_int_equal (v->venues[V2].status, PINGYI_VENUE_CLOSED);
+    assert_int_equal (v->venues[V3].status, PINGYI_VENUE_VOID);
+    assert_int_equal (v->venues[V4].status, PINGYI_VENUE_OPEN);
+    assert_int_equal (v->venues_open, 1);
+    assert_int_equal (v->venues_closed, 1);
+    assert_int_equal (v->venues_reconciled, 1);
+    assert_int_equal (v->venues_void, 1);
+    assert_false (v->final);
+    /* totals count every venue, void included */
+    assert_int_equal (v->accepted, 10 + 3 + 6);
+    assert_int_equal (v->blank_ballots, 1);
+    assert_int_equal (v->rejected, 1);
+    assert_int_equal (v->rejected_by[PINGYI_REJECT_MALFORMED], 1);
+    pingyi_view_destroy (&v);
+
+    /* v2 accounts for every ballot sent, v4 closes empty: final, with v3 void */
+    figures (h->t, V2, true, 5, 4, 5, 3, 0, 2);
+    figures (h->t, V4, true, 0, 0, 0, 0, 0, 0);
+    v = pingyi_view_new (h->e, h->t);
+    assert_non_null (v);
+    assert_int_equal (v->venues[V2].status, PINGYI_VENUE_RECONCILED);
+    assert_int_equal (v->venues[V4].status, PINGYI_VENUE_RECONCILED);
+    assert_true (v->final);
+    assert_int_equal (v->venues_void, 1);
+    /* the void venue's counters still reach no row */
+    cell_is (at (v, PINGYI_LEVEL_CITY, 0, OVERALL, ALL), 13, 9, 7, 3, 5, 1, 0.6875, 3.0 / 32,
+             0.5 * 1400.0 / 18 + 0.3 * 82.5 + 0.2 * 380.0 / 6);
+    pingyi_view_destroy (&v);
+}
+
+static void
+test_venue_status_rules (void **state)
+{
+    (void) state;
+    pingyi_venue_figures_t f = { .issued = -1, .collected = -1, .sent = -1 };
+    assert_int_equal (pingyi_venue_status (&f), PINGYI_VENUE_OPEN);
+    f.accepted = 50;
+    f.issued = 10; /* declared numbers do not matter until the round is closed */
+    f.collected = 40;
+    assert_int_equal (pingyi_venue_status (&f), PINGYI_VENUE_OPEN);
+    f.closed = true;
+    assert_int_equal (pingyi_venue_status (&f), PINGYI_VENUE_VOID); /* collected > issued */
+    f.issued = 60;
+    assert_int_equal (pingyi_venue_status (&f), PINGYI_VENUE_VOID); /* accepted 50 > collected 40 */
+    f.collected = 50;
+    f.sent = 55;
+    f.rejected = 4;
+    assert_int_equal (pingyi_venue_status (&f), PINGYI_VENUE_CLOSED); /* 50 + 4 of 55 sent */
+    f.rejected = 5;
+    assert_int_equal (pingyi_venue_status (&f), PINGYI_VENUE_RECONCILED);
+    f.collected = 60; /* collected == issued is fine */
+    assert_int_equal (pingyi_venue_status (&f), PINGYI_VENUE_RECONCILED);
+    f.issued = -1; /* closed without the declared figures: cannot be reconciled */
+    assert_int_equal (pingyi_venue_status (&f), PINGYI_VENUE_CLOSED);
+    assert_string_equal (pingyi_venue_status_name (PINGYI_VENUE_OPEN), "open");
+    assert_string_equal (pingyi_venue_status_name (PINGYI_VENUE_CLOSED), "closed");
+    assert_string_equal (pingyi_venue_status_name (PINGYI_VENUE_RECONCILED), "reconciled");
+    assert_string_equal (pingyi_venue_status_name (PINGYI_VENUE_VOID), "void");
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
+        assert_int_equal (pingyi_level_parse (pingyi_level_name ((pingyi_level_t) l)), l);
+    assert_string_equal (pingyi_level_name (PINGYI_LEVEL_DEPARTMENT), "department");
+    assert_int_equal (pingyi_level_parse ("street"), -1);
+    assert_int_equal (pingyi_level_parse (NULL), -1);
+}
+
+/*  A category of weight 0 gives marks but no weight: the weighted score
+    is that of the others, and with only it, none at all.  */
+static void
+test_zero_weight_category (void **state)
+{
+    (void) state;
+    char *def = strdup (HAND);
+    char *w = strstr (def, "\"weight\": 0.2");
+    memcpy (w, "\"weight\": 0.0", 13);
+    pingyi_election_t *e = pingyi_election_parse ((const uint8_t *) def, strlen (def), NULL);
+    free (def);
+    assert_non_null (e);
+    pingyi_tally_t *t = pingyi_tally_new (e);
+    add (t, V1, S1, OVERALL, LEADERS, GOOD, 1); /* 100, weight 0.5 */
+    add (t, V1, S1, OVERALL, STAFF, POOR, 3);   /* 0, weight 0 */
+    add (t, V1, S2, OVERALL, STAFF, GOOD, 3);   /* only the weight-0 category */
+    pingyi_view_t *v = pingyi_view_new (e, t);
+    /* (0.5·100 + 0·0) / 0.5 = 100 */
+    assert_float_equal (at (v, PINGYI_LEVEL_SUBJECT, S1, OVERALL, ALL)->score, 100.0, EPS);
+    assert_true (isnan (at (v, PINGYI_LEVEL_SUBJECT, S2, OVERALL, ALL)->score));
+    assert_float_equal (at (v, PINGYI_LEVEL_SUBJECT, S2, OVERALL, STAFF)->score, 100.0, EPS);
+    assert_int_equal (v->levels[PINGYI_LEVEL_SUBJECT].rows[S2].rank, 0);
+    pingyi_view_destroy (&v);
+    pingyi_tally_destroy (&t);
+    pingyi_election_destroy (&e);
+}
+
+/*  ---------------------------------------------------------------------
+    A generated election against a brute force  */
+
+typedef struct {
+    pingyi_election_t *e;
+    pingyi_tally_t *t;
+    uint64_t *raw;      /* raw[((venue·S + subject)·I + item)·C + category][slot] */
+    size_t slots;       /* choices of the widest set + BLANK + OVER */
+    bool *void_venue;
+} gen_t;
+
+static uint64_t
+rnd (uint64_t *x)
+{
+    *x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *x >> 33;
+}
+
+static uint64_t *
+raw_at (const gen_t *g, size_t venue, size_t subject, size_t item, size_t category)
+{
+    const pingyi_election_t *e = g->e;
+    return &g->raw[(((venue * e->subject_count + subject) * e->item_count + item) * e->category_count +
+                    category) *
+                   g->slots];
+}
+
+/*  Does subject s belong to row r of level l?  From the definition alone.  */
+static bool
+member (const pingyi_election_t *e, pingyi_level_t l, const pingyi_row_t *row, size_t s)
+{
+    const pingyi_unit_t *u = &e->units[e->subjects[s].unit];
+    switch (l) {
+    case PINGYI_LEVEL_SUBJECT:
+        return !strcmp (row->id, e->subjects[s].id);
+    case PINGYI_LEVEL_UNIT:
+        return !strcmp (row->id, u->id);
+    case PINGYI_LEVEL_TOWN:
+        return u->kind == PINGYI_UNIT_TOWN && !strcmp (row->id, u->id);
+    case PINGYI_LEVEL_DEPARTMENT:
+        return u->kind == PINGYI_UNIT_DEPARTMENT && !strcmp (row->id, u->id);
+    case PINGYI_LEVEL_KIND:
+        return !strcmp (row->id, pingyi_unit_kind_name (u->kind));
+    case PINGYI_LEVEL_DISTRICT:
+        return !strcmp (row->id, e->districts[u->district].id);
+    default:
+        return true;
+    }
+}
+
+static void
+test_generated_against_brute_force (void **state)
+{
+    (void) state;
+    pingyi_gen_options_t o = { .districts = 3, .venues_per_district = 3, .subjects = 40, .form_subjects = 9,
+                               .items = 3, .shards = 2, .seed = 99 };
+    char *text = NULL;
+    size_t len = 0;
+    char err[PINGYI_ERR_MAX];
+    FILE *out = open_memstream (&text, &len);
+    assert_int_equal (pingyi_election_generate (&o, out, err), 0);
+    fclose (out);
+    gen_t g = { 0 };
+    g.e = pingyi_election_parse ((uint8_t *) text, len, NULL);
+    free (text);
+    assert_non_null (g.e);
+    const pingyi_election_t *e = g.e;
+    g.t = pingyi_tally_new (e);
+    g.slots = 4 + 2;
+    size_t cats = e->category_count, items = e->item_count;
+    g.raw = calloc (e->venue_count * e->subject_count * items * cats * g.slots, sizeof *g.raw);
+    g.void_venue = calloc (e->venue_count, sizeof *g.void_venue);
+    uint64_t x = 12345;
+    for (size_t v = 0; v < e->venue_count; v++) {
+        for (size_t f = 0; f < e->venues[v].subject_count; f++) {
+            size_t s = e->venues[v].subjects[f];
+            for (size_t i = 0; i < items; i++)
+                for (size_t c = 0; c < cats; c++)
+                    for (size_t m = 0; m < g.slots; m++) {
+                        if (rnd (&x) % 4 == 0)
+                            continue; /* leave some counters out: some cells get no valid mark */
+                        uint64_t n = rnd (&x) % 50;
+                        int mark = m < 4 ? (int) m : m == 4 ? BLANK : OVER;
+                        raw_at (&g, v, s, i, c)[m] += n;
+                        if (n)
+                            add (g.t, (int) v, (int) s, (int) i, (int) c, mark, n);
+                    }
+        }
+        /* every third venue void, the others reconciled */
+        g.void_venue[v] = v % 3 == 1;
+        figures (g.t, (int) v, true, 100, g.void_venue[v] ? 101 : 100, 100, 100, 0, 0);
+    }
+    pingyi_view_t *view = pingyi_view_new (e, g.t);
+    assert_non_null (view);
+    assert_true (view->final);
+    assert_int_equal (view->venues_void, (e->venue_count + 1) / 3);
+    const pingyi_choice_set_t *set = &e->choice_sets[0];
+    size_t rows_checked = 0;
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
+        const pingyi_level_view_t *lv = &view->levels[l];
+        assert_true (lv->row_count > 0);
+        double *scores = calloc (lv->row_count, sizeof *scores);
+        for (size_t r = 0; r < lv->row_count; r++) {
+            const pingyi_row_t *row = &lv->rows[r];
+            for (size_t i = 0; i < items; i++) {
+                uint64_t all[6] = { 0 };
+                double weighted = 0, weights = 0;
+                for (size_t c = 0; c < cats; c++) {
+                    uint64_t n[6] = { 0 };
+                    for (size_t v = 0; v < e->venue_count; v++) {
+                        if (g.void_venue[v])
+                            continue;
+                        for (size_t s = 0; s < e->subject_count; s++)
+                            if (member (e, (pingyi_level_t) l, row, s))
+                                for (size_t m = 0; m < 6; m++)
+                                    n[m] += raw_at (&g, v, s, i, c)[m];
+                    }
+                    uint64_t valid = n[0] + n[1] + n[2] + n[3];
+                    double avg = NAN;
+                    if (valid) {
+                        double p = 0;
+                        for (size_t m = 0; m < 4; m++)
+                            p += set->choices[m].points * (double) n[m];
+                        avg = p / (double) valid;
+                        weighted += e->categories[c].weight * avg;
+                        weights += e->categories[c].weight;
+                    }
+                    const pingyi_cell_stats_t *cell = pingyi_view_stats (view, (pingyi_level_t) l, r, i, c);
+                    for (size_t m = 0; m < 4; m++)
+                        assert_int_equal (cell->choices[m], n[m]);
+                    assert_int_equal (cell->blank, n[4]);
+                    assert_int_equal (cell->over, n[5]);
+                    assert_int_equal (cell->valid, valid);
+                    if (valid)
+                        assert_float_equal (cell->score, avg, 1e-9);
+                    else
+                        assert_true (isnan (cell->score));
+                    for (size_t m = 0; m < 6; m++)
+                        all[m] += n[m];
+                }
+                const pingyi_cell_stats_t *cell = pingyi_view_stats (view, (pingyi_level_t) l, r, i, cats);
+                for (size_t m = 0; m < 4; m++)
+                    assert_int_equal (cell->choices[m], all[m]);
+                assert_int_equal (cell->blank, all[4]);
+                assert_int_equal (cell->over, all[5]);
+                uint64_t valid = all[0] + all[1] + all[2] + all[3];
+                if (valid) {
+                    assert_float_equal (cell->good_rate, (double) (all[0] + all[1]) / (double) valid, 1e-12);
+                    assert_float_equal (cell->bad_rate, (double) all[3] / (double) valid, 1e-12);
+                    assert_float_equal (cell->score, weighted / weights, 1e-9);
+                }
+                else
+                    assert_true (isnan (cell->good_rate) && isnan (cell->score));
+                if (i == view->rank_item)
+                    scores[r] = valid ? weighted / weights : NAN;
+            }
+            rows_checked++;
+        }
+        /* rank = 1 + rows with a strictly better score */
+        for (size_t r = 0; r < lv->row_count; r++) {
+            if (isnan (scores[r])) {
+                assert_int_equal (lv->rows[r].rank, 0);
+                continue;
+            }
+            int better = 0;
+            for (size_t q = 0; q < lv->row_count; q++)
+                if (!isnan (scores[q]) && scores[q] > scores[r] + 1e-9 * fmax (1, fabs (scores[r])))
+                    better++;
+            assert_int_equal (lv->rows[r].rank, better + 1);
+        }
+        free (scores);
+    }
+    assert_true (rows_checked > 40 + 20 + 3 + 1);
+    pingyi_view_destroy (&view);
+    free (g.raw);
+    free (g.void_venue);
+    pingyi_tally_destroy (&g.t);
+    pingyi_election_destroy (&g.e);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_hand_subjects, hand_setup, hand_teardown),
+        cmocka_unit_test_setup_teardown (test_hand_units_towns_departments_kinds, hand_setup, hand_teardown),
+        cmocka_unit_test_setup_teardown (test_hand_districts_and_city, hand_setup, hand_teardown),
+        cmocka_unit_test_setup_teardown (test_hand_venues_and_final, hand_setup, hand_teardown),
+        cmocka_unit_test (test_venue_status_rules),
+        cmocka_unit_test (test_zero_weight_category),
+        cmocka_unit_test (test_generated_against_brute_force),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -1,0 +1,543 @@
+/*  query.c — `pingyi query`: the citywide view at any level, as a table,
+    CSV, JSON or XLSX, from the shard files (--data, offline) or from a
+    running aggregator (--agg, GET /api/v1/tally).
+
+    Both sources end in the same pingyi_tally_t, and the view and its
+    rendering are the library's (rollup.h, report.h), so the two modes
+    print the same bytes for the same count.  The aggregator's answer is
+    untrusted input: the HTTP client below reads at most
+    PINGYI_QUERY_BODY_MAX bytes within a deadline, insists on status 200
+    and a complete body, and the document goes through the strict reader
+    of tally_json.h; a bad answer is an error line and exit 1, never a
+    crash and never a half-read view.
+
+    Exit: 0 shown; 1 the data could not be read or is wrong (shards,
+    aggregator, its answer); 2 usage, definition or output file.  */
+#define _GNU_SOURCE /* memmem */
+#include "report.h"
+#include "tally_json.h"
+#include "tools.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PINGYI_QUERY_BODY_MAX ((size_t) 64 << 20) /* largest aggregator answer */
+#define HEADERS_MAX (64 << 10)                    /* largest status line + headers */
+#define TALLY_PATH "/api/v1/tally"
+
+static const char *USAGE =
+    "usage: pingyi query [--by city|district|town|department|kind|unit|subject] [--district D]\n"
+    "                    [--category C] [--item I] [--format table|csv|json|xlsx] [--venues]\n"
+    "                    [--out FILE] [--width N] [--timeout SECONDS]\n"
+    "                    --deploy DIR (--data DIR | --agg http://HOST:PORT)\n";
+
+/*  ---------------------------------------------------------------------
+    A minimal HTTP/1.0 GET  */
+
+typedef struct {
+    char host[256];
+    char port[8];
+    char path[1024]; /* prefix from the URL, without a trailing '/' */
+} url_t;
+
+/*  http://host[:port][/prefix] — nothing else (no https, user, query).  */
+static int
+url_parse (const char *url, url_t *u, char *err)
+{
+    memset (u, 0, sizeof *u);
+    if (strncmp (url, "http://", 7))
+        return pingyi_fail (err, "--agg: the URL must start with http:// (got %.40s)", url);
+    const char *p = url + 7, *host_end;
+    if (*p == '[') {
+        host_end = strchr (p, ']');
+        if (!host_end)
+            return pingyi_fail (err, "--agg: unclosed '[' in the host");
+        p++;
+    }
+    else
+        host_end = p + strcspn (p, ":/");
+    size_t len = (size_t) (host_end - p);
+    if (len == 0 || len >= sizeof u->host)
+        return pingyi_fail (err, "--agg: no host, or a host too long");
+    memcpy (u->host, p, len);
+    if (strpbrk (u->host, "@?# \t"))
+        return pingyi_fail (err, "--agg: only http://HOST:PORT[/PATH] is understood");
+    p = host_end + (*host_end == ']');
+    snprintf (u->port, sizeof u->port, "80");
+    if (*p == ':') {
+        p++;
+        size_t n = strspn (p, "0123456789");
+        long port = n && n <= 5 ? strtol (p, NULL, 10) : 0;
+        if (port < 1 || port > 65535)
+            return pingyi_fail (err, "--agg: the port must be 1..65535");
+        snprintf (u->port, sizeof u->port, "%ld", port);
+        p += n;
+    }
+    if (*p && *p != '/')
+        return pingyi_fail (err, "--agg: unexpected %.20s after the port", p);
+    len = strlen (p);
+    while (len && p[len - 1] == '/')
+        len--;
+    if (len + sizeof TALLY_PATH > sizeof u->path)
+        return pingyi_fail (err, "--agg: the path is too long");
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char) p[i] <= ' ' || (unsigned char) p[i] >= 0x7F || p[i] == '?' || p[i] == '#')
+            return pingyi_fail (err, "--agg: the path may hold printable ASCII only, no query");
+    memcpy (u->path, p, len);
+    return 0;
+}
+
+/*  Text from the network made safe to print: control and non-ASCII bytes
+    become '?', at most cap - 1 bytes.  */
+static void
+sanitize (char *out, size_t cap, const char *s, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 1 < cap; i++)
+        out[o++] = (unsigned char) s[i] >= ' ' && (unsigned char) s[i] < 0x7F ? s[i] : '?';
+    out[o] = '\0';
+}
+
+static int
+remaining_ms (int64_t deadline)
+{
+    int64_t left = deadline - pingyi_now_ms ();
+    return left < 0 ? 0 : left > 60000 ? 60000 : (int) left;
+}
+
+/*  Wait until fd is ready for events or the deadline passes.  0 / -1.  */
+static int
+wait_fd (int fd, short events, int64_t deadline, const char *doing, char *err)
+{
+    for (;;) {
+        struct pollfd pfd = { .fd = fd, .events = events };
+        int ms = remaining_ms (deadline);
+        if (ms == 0)
+            return pingyi_fail (err, "timed out %s", doing);
+        int n = poll (&pfd, 1, ms);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return pingyi_fail (err, "%s: poll: %s", doing, strerror (errno));
+    }
+}
+
+static int
+connect_to (const url_t *u, int64_t deadline, char *err)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
+    int rc = getaddrinfo (u->host, u->port, &hints, &res);
+    if (rc)
+        return pingyi_fail (err, "cannot resolve %s: %s", u->host, gai_strerror (rc));
+    int fd = -1;
+    err[0] = '\0';
+    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+        fd = socket (a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+        if (fd < 0) {
+            pingyi_fail (err, "socket: %s", strerror (errno));
+            continue;
+        }
+        if (connect (fd, a->ai_addr, a->ai_addrlen) == 0)
+            break;
+        int e = errno, so = 0;
+        socklen_t sl = sizeof so;
+        if (e == EINPROGRESS && wait_fd (fd, POLLOUT, deadline, "connecting", err) == 0
+            && getsockopt (fd, SOL_SOCKET, SO_ERROR, &so, &sl) == 0 && so == 0)
+            break;
+        if (e != EINPROGRESS)
+            pingyi_fail (err, "cannot connect: %s", strerror (e));
+        else if (so)
+            pingyi_fail (err, "cannot connect: %s", strerror (so));
+        close (fd);
+        fd = -1;
+    }
+    freeaddrinfo (res);
+    if (fd < 0 && !err[0])
+        pingyi_fail (err, "cannot connect");
+    return fd;
+}
+
+static int
+send_all (int fd, const char *buf, size_t len, int64_t deadline, char *err)
+{
+    while (len) {
+        ssize_t n = send (fd, buf, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            buf += n;
+            len -= (size_t) n;
+        }
+        else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            if (wait_fd (fd, POLLOUT, deadline, "sending the request", err))
+                return -1;
+        }
+        else
+            return pingyi_fail (err, "sending the request: %s",
+                                n < 0 ? strerror (errno) : "connection closed");
+    }
+    return 0;
+}
+
+/*  Case-insensitive "Name:" at the start of a header line; the value after
+    it (spaces skipped) or NULL.  */
+static const char *
+header_value (const char *line, const char *name)
+{
+    size_t n = strlen (name);
+    if (strncasecmp (line, name, n) || line[n] != ':')
+        return NULL;
+    line += n + 1;
+    while (*line == ' ' || *line == '\t')
+        line++;
+    return line;
+}
+
+/*  Check the status line and headers (NUL-terminated, CRLF separated).
+    Sets *length to Content-Length or -1 when absent.  0 / -1.  */
+static int
+parse_head (char *head, int64_t *length, int *status, char *err)
+{
+    *length = -1;
+    char *save = NULL, *line = strtok_r (head, "\r\n", &save);
+    int minor;
+    char extra;
+    if (!line || sscanf (line, "HTTP/1.%d %3d%c", &minor, status, &extra) < 2 || *status < 100 ||
+        *status > 599) {
+        char safe[80];
+        sanitize (safe, sizeof safe, line ? line : "", line ? strlen (line) : 0);
+        return pingyi_fail (err, "not an HTTP response (status line \"%s\")", safe);
+    }
+    while ((line = strtok_r (NULL, "\r\n", &save))) {
+        const char *v;
+        if ((v = header_value (line, "Content-Length"))) {
+            char *end;
+            errno = 0;
+            long long n = strtoll (v, &end, 10);
+            while (*end == ' ' || *end == '\t')
+                end++;
+            if (errno || *end || n < 0 || end == v)
+                return pingyi_fail (err, "bad Content-Length");
+            if (*length >= 0 && *length != n)
+                return pingyi_fail (err, "two different Content-Length headers");
+            *length = n;
+        }
+        else if ((v = header_value (line, "Transfer-Encoding")) && strcasecmp (v, "identity"))
+            return pingyi_fail (err, "Transfer-Encoding is not supported (this client speaks HTTP/1.0)");
+    }
+    return 0;
+}
+
+/*  GET path from u; the body (malloc'd, NUL-terminated) in *body.  0 / -1.  */
+static int
+http_get (const url_t *u, const char *path, size_t max_body, int timeout_s, char **body, size_t *body_len,
+          char *err)
+{
+    *body = NULL;
+    *body_len = 0;
+    int64_t deadline = pingyi_now_ms () + (int64_t) timeout_s * 1000;
+    int fd = connect_to (u, deadline, err);
+    if (fd < 0)
+        return -1;
+    char req[2048];
+    bool v6 = strchr (u->host, ':') != NULL;
+    snprintf (req, sizeof req,
+              "GET %s HTTP/1.0\r\nHost: %s%s%s:%s\r\nAccept: application/json\r\nUser-Agent: pingyi-query\r\n"
+              "Connection: close\r\n\r\n",
+              path, v6 ? "[" : "", u->host, v6 ? "]" : "", u->port);
+    if (send_all (fd, req, strlen (req), deadline, err)) {
+        close (fd);
+        return -1;
+    }
+    size_t cap = 64 << 10, len = 0, head_len = 0;
+    int64_t length = -1;
+    int status = 0;
+    char *buf = malloc (cap + 1);
+    int rc = buf ? 0 : pingyi_fail (err, "out of memory");
+    while (rc == 0) {
+        if (head_len && length >= 0 && len - head_len >= (size_t) length)
+            break; /* the whole body is here: no need to wait for the close */
+        if (len == cap) {
+            size_t limit = max_body + HEADERS_MAX;
+            if (cap >= limit) {
+                rc = pingyi_fail (err, "the answer is larger than %zu MiB", max_body >> 20);
+                break;
+            }
+            size_t next = cap * 2 > limit ? limit : cap * 2;
+            char *grown = realloc (buf, next + 1);
+            if (!grown) {
+                rc = pingyi_fail (err, "out of memory reading the answer");
+                break;
+            }
+            buf = grown;
+            cap = next;
+        }
+        ssize_t n = recv (fd, buf + len, cap - len, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            rc = wait_fd (fd, POLLIN, deadline, "waiting for the answer", err);
+            continue;
+        }
+        if (n < 0) {
+            rc = pingyi_fail (err, "reading the answer: %s", strerror (errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        len += (size_t) n;
+        if (!head_len) {
+            buf[len] = '\0';
+            char *end = memmem (buf, len, "\r\n\r\n", 4);
+            if (end) {
+                head_len = (size_t) (end - buf) + 4;
+                *end = '\0'; /* parse_head reads up to here */
+                rc = parse_head (buf, &length, &status, err);
+                if (rc == 0 && length > (int64_t) max_body)
+                    rc = pingyi_fail (err, "the answer announces %lld bytes, more than %zu MiB",
+                                      (long long) length, max_body >> 20);
+            }
+            else if (len > HEADERS_MAX)
+                rc = pingyi_fail (err, "no end of the HTTP headers in the first %d KiB", HEADERS_MAX >> 10);
+        }
+        else if (len - head_len > max_body)
+            rc = pingyi_fail (err, "the answer is larger than %zu MiB", max_body >> 20);
+    }
+    close (fd);
+    if (rc == 0 && !head_len)
+        rc = pingyi_fail (err, len ? "the connection closed inside the HTTP headers"
+                                   : "the connection closed without an answer");
+    size_t got = head_len ? len - head_len : 0;
+    if (rc == 0 && length >= 0 && got < (size_t) length)
+        rc = pingyi_fail (err, "the answer is truncated: %zu of %lld bytes", got, (long long) length);
+    if (rc == 0 && length >= 0)
+        got = (size_t) length; /* bytes past Content-Length are not ours */
+    if (rc == 0 && status != 200) {
+        char safe[160];
+        sanitize (safe, sizeof safe, buf + head_len, got < 150 ? got : 150);
+        rc = pingyi_fail (err, "HTTP status %d: %s", status, safe);
+    }
+    if (rc) {
+        free (buf);
+        return -1;
+    }
+    memmove (buf, buf + head_len, got);
+    buf[got] = '\0';
+    *body = buf;
+    *body_len = got;
+    return 0;
+}
+
+/*  Fill tally from the aggregator at url.  0 / -1 with err.  */
+static int
+read_agg (const pingyi_election_t *e, const char *url, int timeout_s, pingyi_tally_t *tally, char *err)
+{
+    url_t u;
+    if (url_parse (url, &u, err))
+        return -1;
+    char path[sizeof u.path + sizeof TALLY_PATH];
+    snprintf (path, sizeof path, "%s%s", u.path, TALLY_PATH);
+    char *body;
+    size_t len;
+    char why[PINGYI_ERR_MAX];
+    if (http_get (&u, path, PINGYI_QUERY_BODY_MAX, timeout_s, &body, &len, why))
+        return pingyi_fail (err, "%s%s: %s", url, TALLY_PATH, why);
+    json_error_t jerr;
+    json_t *doc = json_loadb (body, len, JSON_REJECT_DUPLICATES, &jerr);
+    free (body);
+    if (!doc) {
+        char safe[160];
+        sanitize (safe, sizeof safe, jerr.text, strlen (jerr.text));
+        return pingyi_fail (err, "%s%s: invalid JSON at line %d, column %d: %s", url, TALLY_PATH, jerr.line,
+                            jerr.column, safe);
+    }
+    pingyi_tally_shard_t shards[PINGYI_MAX_SHARDS];
+    int n = pingyi_tally_shards_from_json (e, doc, shards, why);
+    if (n < 0 || pingyi_tally_from_json (tally, e, doc, why)) {
+        json_decref (doc);
+        return pingyi_fail (err, "%s%s: %s", url, TALLY_PATH, why);
+    }
+    json_decref (doc);
+    for (int s = 0; s < n; s++)
+        if (shards[s].stale)
+            fprintf (stderr,
+                     "pingyi query: warning: shard %" PRIu32 " is stale (its snapshot is %.1f s old)\n",
+                     shards[s].shard, (double) shards[s].age_ms / 1000.0);
+    return 0;
+}
+
+/*  ---------------------------------------------------------------------
+    The command  */
+
+typedef enum { FORMAT_TABLE, FORMAT_CSV, FORMAT_JSON, FORMAT_XLSX } format_t;
+
+static int
+render (const pingyi_view_t *view, const pingyi_report_filter_t *filter, format_t format, bool venues,
+        size_t width, const char *path, FILE *out, char *err)
+{
+    switch (format) {
+    case FORMAT_TABLE:
+        return venues ? pingyi_report_venues_table (view, filter, width, out, err)
+                      : pingyi_report_table (view, filter, width, out, err);
+    case FORMAT_CSV:
+        return venues ? pingyi_report_venues_csv (view, filter, out, err)
+                      : pingyi_report_csv (view, filter, out, err);
+    case FORMAT_JSON:
+        return pingyi_report_json_write (view, filter, out, err);
+    case FORMAT_XLSX:
+        return pingyi_report_xlsx (view, filter, path, err);
+    }
+    return pingyi_fail (err, "unknown format");
+}
+
+/*  Render into --out through a temporary file renamed at the end, so a
+    clerk never opens a half-written export.  */
+static int
+render_to_file (const pingyi_view_t *view, const pingyi_report_filter_t *filter, format_t format, bool venues,
+                size_t width, const char *path, char *err)
+{
+    char tmp[4200];
+    if (snprintf (tmp, sizeof tmp, "%s.tmp.%d", path, (int) getpid ()) >= (int) sizeof tmp)
+        return pingyi_fail (err, "%s: path too long", path);
+    FILE *out = NULL;
+    if (format != FORMAT_XLSX && !(out = fopen (tmp, "w")))
+        return pingyi_fail (err, "%s: cannot create: %s", tmp, strerror (errno));
+    int rc = render (view, filter, format, venues, width, tmp, out, err);
+    if (out && fclose (out) && rc == 0)
+        rc = pingyi_fail (err, "%s: %s", tmp, strerror (errno));
+    if (rc == 0 && rename (tmp, path))
+        rc = pingyi_fail (err, "cannot rename %s to %s: %s", tmp, path, strerror (errno));
+    if (rc)
+        unlink (tmp);
+    return rc;
+}
+
+int
+pingyi_cmd_query (int argc, char **argv)
+{
+    const char *deploy = NULL, *data = NULL, *agg = NULL, *by = NULL, *district = NULL, *category = NULL,
+               *item = NULL, *format_name = "table", *out_path = NULL;
+    size_t width = PINGYI_REPORT_WIDTH;
+    int timeout_s = 30;
+    bool venues = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp (a, "--venues"))
+            venues = true;
+        else if (!strcmp (a, "-h") || !strcmp (a, "--help")) {
+            fputs (USAGE, stdout);
+            return 0;
+        }
+        else if (!v) {
+            fprintf (stderr, "pingyi query: %s needs a value\n%s", a, USAGE);
+            return 2;
+        }
+        else if (!strcmp (a, "--deploy"))
+            deploy = argv[++i];
+        else if (!strcmp (a, "--data"))
+            data = argv[++i];
+        else if (!strcmp (a, "--agg"))
+            agg = argv[++i];
+        else if (!strcmp (a, "--by"))
+            by = argv[++i];
+        else if (!strcmp (a, "--district"))
+            district = argv[++i];
+        else if (!strcmp (a, "--category"))
+            category = argv[++i];
+        else if (!strcmp (a, "--item"))
+            item = argv[++i];
+        else if (!strcmp (a, "--format"))
+            format_name = argv[++i];
+        else if (!strcmp (a, "--out"))
+            out_path = argv[++i];
+        else if (!strcmp (a, "--width"))
+            width = pingyi_arg_ulong ("--width", argv[++i], 40, 1000);
+        else if (!strcmp (a, "--timeout"))
+            timeout_s = (int) pingyi_arg_ulong ("--timeout", argv[++i], 1, 3600);
+        else {
+            fprintf (stderr, "pingyi query: unknown flag %s\n%s", a, USAGE);
+            return 2;
+        }
+    }
+    format_t format;
+    if (!strcmp (format_name, "table"))
+        format = FORMAT_TABLE;
+    else if (!strcmp (format_name, "csv"))
+        format = FORMAT_CSV;
+    else if (!strcmp (format_name, "json"))
+        format = FORMAT_JSON;
+    else if (!strcmp (format_name, "xlsx"))
+        format = FORMAT_XLSX;
+    else {
+        fprintf (stderr, "pingyi query: --format must be table, csv, json or xlsx\n");
+        return 2;
+    }
+    if (!deploy || !data == !agg) {
+        fprintf (stderr, "pingyi query: give --deploy and one of --data or --agg\n%s", USAGE);
+        return 2;
+    }
+    if (format == FORMAT_XLSX && !out_path) {
+        fprintf (stderr, "pingyi query: --format xlsx needs --out FILE.xlsx\n");
+        return 2;
+    }
+    if (venues && format != FORMAT_TABLE && format != FORMAT_CSV) {
+        fprintf (stderr,
+                 "pingyi query: --venues goes with --format table or csv (json and xlsx always hold the "
+                 "venues)\n");
+        return 2;
+    }
+
+    char err[PINGYI_ERR_MAX], path[1100];
+    pingyi_election_t *e = NULL;
+    if (pingyi_path (path, sizeof path, err, "%s/election.json", deploy) == 0)
+        e = pingyi_election_load_or_err (path, err);
+    if (!e) {
+        fprintf (stderr, "pingyi query: %s\n", err);
+        return 2;
+    }
+    pingyi_report_filter_t filter;
+    if (pingyi_report_filter_parse (&filter, e, by, district, category, item, err)) {
+        fprintf (stderr, "pingyi query: %s\n", err);
+        pingyi_election_destroy (&e);
+        return 2;
+    }
+    int rc = 0;
+    pingyi_view_t *view = NULL;
+    pingyi_tally_t *tally = pingyi_tally_new (e);
+    if (!tally) {
+        fprintf (stderr, "pingyi query: out of memory\n");
+        rc = 2;
+        goto done;
+    }
+    if (data ? pingyi_read_shards (e, data, tally, NULL, NULL, NULL, NULL, err)
+             : read_agg (e, agg, timeout_s, tally, err)) {
+        fprintf (stderr, "pingyi query: %s\n", err);
+        rc = 1;
+        goto done;
+    }
+    if (pingyi_tally_rejected_keys (tally)) {
+        fprintf (stderr, "pingyi query: %llu stored counter keys name nothing in this election\n",
+                 (unsigned long long) pingyi_tally_rejected_keys (tally));
+        rc = 1;
+    }
+    view = pingyi_view_new (e, tally);
+    if (!view) {
+        fprintf (stderr, "pingyi query: out of memory computing the view\n");
+        rc = 2;
+        goto done;
+    }
+    if (out_path ? render_to_file (view, &filter, format, venues, width, out_path, err)
+                 : render (view, &filter, format, venues, width, NULL, stdout, err)) {
+        fprintf (stderr, "pingyi query: %s\n", err);
+        rc = 2;
+    }
+done:
+    pingyi_view_destroy (&view);
+    pingyi_tally_destroy (&tally);
+    pingyi_election_destroy (&e);
+    return rc;
+}
