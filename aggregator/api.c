@@ -12,17 +12,22 @@
     long and bad values are 400 with a text naming the argument).  Text from
     the request is echoed only through json_text, which escapes it and
     replaces bytes that are not UTF-8, so a hostile path cannot break the
-    JSON it is quoted in.  */
+    JSON it is quoted in.
+
+    The view itself is rendered by the election library, as `pingyi query`
+    renders it: level rows by pingyi_report_json (report.h), the raw tally
+    by pingyi_tally_write_json (tally_json.h); this file adds freshness.  */
 #define _GNU_SOURCE
 #include "api.h"
+#include "report.h"
+#include "tally_json.h"
 
-#include <math.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LEVELS_EXPECTED "city|district|town|department|kind|unit|subject"
-#define OOM_BODY "{\"error\":\"out of memory\"}"
 
 /*  A request being answered: its arguments and the output stream.  */
 typedef struct {
@@ -87,25 +92,7 @@ json_text (FILE *out, const char *s)
         fputs ("null", out);
 }
 
-static void
-json_double (FILE *out, double v)
-{
-    if (isnan (v) || isinf (v))
-        fputs ("null", out);
-    else
-        fprintf (out, "%.6g", v);
-}
-
-static void
-json_hex (FILE *out, const uint8_t *bytes, size_t len)
-{
-    char hex[2 * 32 + 1];
-    pingyi_hex (hex, bytes, len < 32 ? len : 32);
-    fprintf (out, "\"%s\"", hex);
-}
-
-static int
-fail (req_t *r, int status, const char *fmt, ...) PINGYI_PRINTF (3, 4);
+static int fail (req_t *r, int status, const char *fmt, ...) PINGYI_PRINTF (3, 4);
 
 static int
 fail (req_t *r, int status, const char *fmt, ...)
@@ -144,7 +131,8 @@ check_args (req_t *r, const char *const *allowed)
         if (!known) {
             char list[128] = "";
             for (const char *const *a = allowed; *a; a++)
-                snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s", a == allowed ? "" : ", ", *a);
+                snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s", a == allowed ? "" : ", ",
+                          *a);
             return fail (r, 400, "unknown parameter \"%.64s\" (%s%s)", key,
                          allowed[0] ? "this endpoint takes: " : "this endpoint takes none", list);
         }
@@ -166,198 +154,155 @@ stale_count (const agg_state_t *st, int64_t now)
     return n;
 }
 
-/*  {"shard":S,"sequence":N,"chain":"…","age_ms":A,"stale":B[,"reason":…]}  */
-static void
-shard_json (FILE *out, const agg_state_t *st, uint32_t i, int64_t now, bool reason)
+/*  A shard's age as served: since its last snapshot, or, for a shard never
+    heard from, since the aggregator started asking (what it has had no
+    figure for that long); never negative.  */
+static int64_t
+served_age (const agg_state_t *st, const agg_shard_info_t *s, int64_t now)
 {
-    const agg_shard_info_t *s = &st->shards[i];
-    fprintf (out, "{\"shard\":%u,\"sequence\":%llu,\"chain\":", s->shard, (unsigned long long) s->sequence);
-    if (s->have)
-        json_hex (out, s->chain, 32);
-    else
-        fputs ("null", out);
-    fputs (",\"age_ms\":", out);
-    if (s->have)
-        fprintf (out, "%lld", (long long) agg_shard_age (s, now));
-    else
-        fputs ("null", out);
-    fprintf (out, ",\"stale\":%s", agg_shard_stale (s, now, st->stale_ms) ? "true" : "false");
-    if (reason) {
-        fputs (",\"reason\":", out);
-        json_text (out, s->reason[0] ? s->reason : NULL);
-    }
-    fputc ('}', out);
+    int64_t age = s->have ? agg_shard_age (s, now) : now - st->started_ms;
+    return age > 0 ? age : 0;
+}
+
+/*  Building a jansson document: every allocation may fail; the first
+    failure marks the whole document bad, and it is dropped (500).  */
+typedef struct {
+    bool ok;
+} build_t;
+
+static void
+put (build_t *b, json_t *obj, const char *key, json_t *value)
+{
+    if (!value || !obj || json_object_set_new (obj, key, value))
+        b->ok = false;
 }
 
 static void
-shards_json (FILE *out, const agg_state_t *st, int64_t now, bool reason)
+push (build_t *b, json_t *arr, json_t *value)
 {
-    fputs ("\"shards\":[", out);
-    for (uint32_t i = 0; i < st->shard_count; i++) {
-        fputs (i ? ",\n  " : "\n  ", out);
-        shard_json (out, st, i, now, reason);
-    }
-    fputs ("]", out);
+    if (!value || !arr || json_array_append_new (arr, value))
+        b->ok = false;
 }
 
-/*  The members every view response starts with: which election, which
+/*  A string from the network or a definition: UTF-8 was checked where it
+    entered, but a string jansson refuses must not cost the document.  */
+static json_t *
+j_text (const char *s)
+{
+    if (!s)
+        return json_null ();
+    json_t *j = json_string (s);
+    return j ? j : json_string ("?");
+}
+
+static json_t *
+j_u64 (uint64_t v)
+{
+    return json_integer (v > INT64_MAX ? INT64_MAX : (json_int_t) v);
+}
+
+/*  {"shard","sequence","chain","age_ms","stale"[,"reason"]}  */
+static json_t *
+shard_json (build_t *b, const agg_state_t *st, const agg_shard_info_t *s, int64_t now)
+{
+    char chain[65];
+    pingyi_hex (chain, s->chain, 32);
+    json_t *obj = json_object ();
+    put (b, obj, "shard", json_integer (s->shard));
+    put (b, obj, "sequence", j_u64 (s->sequence));
+    put (b, obj, "chain", json_string (chain));
+    put (b, obj, "age_ms", json_integer (served_age (st, s, now)));
+    put (b, obj, "stale", json_boolean (agg_shard_stale (s, now, st->stale_ms)));
+    put (b, obj, "snapshot", json_boolean (s->have));
+    put (b, obj, "reason", s->reason[0] ? j_text (s->reason) : json_null ());
+    return obj;
+}
+
+/*  The members every view answer carries besides the report's: which
     round, how fresh.  */
 static void
-head_json (req_t *r)
+put_freshness (build_t *b, json_t *doc, const agg_state_t *st, int64_t now)
 {
-    const agg_state_t *st = r->state;
-    const pingyi_election_t *e = st->merged->election;
-    fprintf (r->out, "{\"api\":%d,\"election\":\"%s\",\"round\":%llu,\"merged_round\":%llu,\"final\":%s,"
-                     "\"stale_shards\":%zu",
-             AGG_API_VERSION, e->fingerprint_hex, (unsigned long long) st->round,
-             (unsigned long long) st->merged->round, agg_state_final (st) ? "true" : "false",
-             stale_count (st, r->now));
+    put (b, doc, "round", j_u64 (st->round));
+    put (b, doc, "merged_round", j_u64 (st->merged->round));
+    put (b, doc, "merged_at", json_integer ((json_int_t) st->merged->wall));
+    put (b, doc, "stale_shards", json_integer ((json_int_t) stale_count (st, now)));
 }
 
-static void
-rejected_by_json (FILE *out, const uint64_t *by)
-{
-    fputc ('{', out);
-    bool any = false;
-    for (int c = 1; c < PINGYI_REJECT_COUNT_ && c < PINGYI_FIGURES_REJECT_SLOTS; c++)
-        if (by[c]) {
-            fprintf (out, "%s\"%s\":%llu", any ? "," : "", pingyi_reject_name ((pingyi_reject_t) c),
-                     (unsigned long long) by[c]);
-            any = true;
-        }
-    fputc ('}', out);
-}
-
-/*  One cell: counts by choice label, blank, over, valid, rates, score.  */
-static void
-cell_json (FILE *out, const pingyi_election_t *e, size_t item, const pingyi_cell_stats_t *c)
-{
-    const pingyi_choice_set_t *set = &e->choice_sets[e->items[item].choice_set];
-    fputs ("\"choices\":{", out);
-    for (size_t m = 0; m < set->choice_count; m++) {
-        if (m)
-            fputc (',', out);
-        json_text (out, set->choices[m].label);
-        fprintf (out, ":%llu", (unsigned long long) c->choices[m]);
-    }
-    fprintf (out, "},\"blank\":%llu,\"over\":%llu,\"valid\":%llu,\"favourable\":%llu,\"unfavourable\":%llu,",
-             (unsigned long long) c->blank, (unsigned long long) c->over, (unsigned long long) c->valid,
-             (unsigned long long) c->favourable, (unsigned long long) c->unfavourable);
-    fputs ("\"good_rate\":", out);
-    json_double (out, c->good_rate);
-    fputs (",\"bad_rate\":", out);
-    json_double (out, c->bad_rate);
-    fputs (",\"score\":", out);
-    json_double (out, c->score);
-}
-
-/*  Row `row` of level: identity, rank (given), and one cell per item shown
-    (item_sel: one item, or SIZE_MAX for all) for category (category_count:
-    all categories, weighted).  */
-static void
-row_json (FILE *out, const pingyi_view_t *view, pingyi_level_t level, size_t row, size_t item_sel,
-          size_t category, int rank)
-{
-    const pingyi_election_t *e = view->election;
-    const pingyi_row_t *rw = &view->levels[level].rows[row];
-    fputs ("{\"id\":", out);
-    json_text (out, rw->id);
-    fputs (",\"name\":", out);
-    json_text (out, rw->name);
-    fputs (",\"parent\":", out);
-    json_text (out, rw->parent);
-    int d = pingyi_view_row_district (view, level, row);
-    fputs (",\"district\":", out);
-    json_text (out, d >= 0 ? e->districts[d].id : NULL);
-    fprintf (out, ",\"rank\":%d,\"items\":[", rank);
-    bool first = true;
-    for (size_t i = 0; i < e->item_count; i++) {
-        if (item_sel != SIZE_MAX && i != item_sel)
-            continue;
-        const pingyi_cell_stats_t *c = pingyi_view_stats (view, level, row, i, category);
-        if (!c)
-            continue;
-        fputs (first ? "{\"item\":" : ",{\"item\":", out);
-        first = false;
-        json_text (out, e->items[i].id);
-        fputs (",\"name\":", out);
-        json_text (out, e->items[i].name);
-        fputc (',', out);
-        cell_json (out, e, i, c);
-        fputc ('}', out);
-    }
-    fputs ("]}", out);
-}
-
-/*  GET /api/v1/rollup (and /subjects, /units): one level's rows.  */
+/*  Dump doc to the answer, or 500 when it could not be built.  Takes doc.  */
 static int
-level_rows (req_t *r, int level)
+finish (req_t *r, build_t *b, json_t *doc)
 {
-    const pingyi_view_t *view = r->state->merged->view;
+    int rc = 0;
+    if (!b->ok || !doc || json_dumpf (doc, r->out, PINGYI_REPORT_JSON_FLAGS))
+        rc = fail (r, 500, "out of memory building the answer");
+    else
+        fputc ('\n', r->out);
+    json_decref (doc);
+    return rc;
+}
+
+/*  Parse district, category and item into filter, with texts naming the
+    argument.  -1 (400 set) on an unknown id.  */
+static int
+parse_filter (req_t *r, pingyi_report_filter_t *filter)
+{
     const pingyi_election_t *e = r->state->merged->election;
-    if (!view)
-        return fail (r, 503, "no view yet: the first merge has not completed");
     const char *d = arg (r, "district"), *c = arg (r, "category"), *it = arg (r, "item");
-    int district = -1;
     if (d) {
-        for (size_t i = 0; i < e->district_count && district < 0; i++)
+        for (size_t i = 0; i < e->district_count && filter->district < 0; i++)
             if (!strcmp (e->districts[i].id, d))
-                district = (int) i;
-        if (district < 0)
+                filter->district = (int) i;
+        if (filter->district < 0)
             return fail (r, 400, "district: unknown district \"%.64s\"", d);
-        if (level == PINGYI_LEVEL_KIND || level == PINGYI_LEVEL_CITY)
-            return fail (r, 400, "district: not available with by=%s (its rows span districts)",
-                         pingyi_level_name ((pingyi_level_t) level));
     }
-    size_t category = e->category_count;
     if (c) {
-        int k = pingyi_election_category (e, c, strlen (c));
-        if (k < 0)
+        filter->category = pingyi_election_category (e, c, strlen (c));
+        if (filter->category < 0)
             return fail (r, 400, "category: unknown category \"%.64s\"", c);
-        category = (size_t) k;
     }
-    size_t item = SIZE_MAX;
     if (it) {
-        for (size_t i = 0; i < e->item_count && item == SIZE_MAX; i++)
+        for (size_t i = 0; i < e->item_count && filter->item < 0; i++)
             if (!strcmp (e->items[i].id, it))
-                item = i;
-        if (item == SIZE_MAX)
+                filter->item = (int) i;
+        if (filter->item < 0)
             return fail (r, 400, "item: unknown item \"%.64s\"", it);
     }
-    const pingyi_level_view_t *lv = &view->levels[level];
-    /* ranks follow what is shown: the chosen item (else the overall one)
-       and the chosen category (else all, weighted) */
-    int *ranks = calloc (lv->row_count ? lv->row_count : 1, sizeof *ranks);
-    if (!ranks)
-        return fail (r, 500, "out of memory");
-    if (pingyi_view_rank (view, (pingyi_level_t) level, item == SIZE_MAX ? view->rank_item : item, category, ranks))
-        for (size_t i = 0; i < lv->row_count; i++)
-            ranks[i] = lv->rows[i].rank;
-    head_json (r);
-    fprintf (r->out, ",\"level\":\"%s\",\"district\":", pingyi_level_name ((pingyi_level_t) level));
-    json_text (r->out, district >= 0 ? e->districts[district].id : NULL);
-    fputs (",\"category\":", r->out);
-    json_text (r->out, category < e->category_count ? e->categories[category].id : "all");
-    fputs (",\"rank_item\":", r->out);
-    json_text (r->out, e->items[item == SIZE_MAX ? view->rank_item : item].id);
-    fputs (",\"rows\":[", r->out);
-    bool first = true;
-    for (size_t i = 0; i < lv->row_count; i++) {
-        if (district >= 0 && pingyi_view_row_district (view, (pingyi_level_t) level, i) != district)
-            continue;
-        fputs (first ? "\n  " : ",\n  ", r->out);
-        first = false;
-        row_json (r->out, view, (pingyi_level_t) level, i, item, category, ranks[i]);
-    }
-    fputs ("]}\n", r->out);
-    free (ranks);
     return 0;
+}
+
+/*  The report document of filter (report.h), or 500.  */
+static json_t *
+report (req_t *r, const pingyi_report_filter_t *filter)
+{
+    json_t *doc = pingyi_report_json (r->state->merged->view, filter);
+    if (!doc)
+        fail (r, 500, "out of memory building the report");
+    return doc;
+}
+
+/*  GET /api/v1/rollup (and /subjects, /units): one level's rows in the
+    report's JSON (docs/rollup.md), with the freshness members added.  */
+static int
+level_rows (req_t *r, pingyi_level_t level)
+{
+    pingyi_report_filter_t filter;
+    pingyi_report_filter_init (&filter);
+    filter.level = level;
+    if (parse_filter (r, &filter))
+        return -1;
+    json_t *doc = report (r, &filter);
+    if (!doc)
+        return -1;
+    build_t b = {.ok = true};
+    put_freshness (&b, doc, r->state, r->now);
+    return finish (r, &b, doc);
 }
 
 static int
 get_rollup (req_t *r)
 {
-    static const char *const allowed[] = { "by", "district", "category", "item", NULL };
+    static const char *const allowed[] = {"by", "district", "category", "item", NULL};
     if (check_args (r, allowed))
         return -1;
     const char *by = arg (r, "by");
@@ -366,187 +311,158 @@ get_rollup (req_t *r)
     int level = pingyi_level_parse (by);
     if (level < 0)
         return fail (r, 400, "by: unknown level \"%.64s\" (expected " LEVELS_EXPECTED ")", by);
-    return level_rows (r, level);
+    return level_rows (r, (pingyi_level_t) level);
 }
 
 static int
 get_subjects (req_t *r)
 {
-    static const char *const allowed[] = { "district", "category", "item", NULL };
+    static const char *const allowed[] = {"district", "category", "item", NULL};
     return check_args (r, allowed) ? -1 : level_rows (r, PINGYI_LEVEL_SUBJECT);
 }
 
 static int
 get_units (req_t *r)
 {
-    static const char *const allowed[] = { "district", "category", "item", NULL };
+    static const char *const allowed[] = {"district", "category", "item", NULL};
     return check_args (r, allowed) ? -1 : level_rows (r, PINGYI_LEVEL_UNIT);
 }
 
-static const char *const no_args[] = { NULL };
+static const char *const no_args[] = {NULL};
 
+/*  GET /api/v1/summary: the report's election, final and status, every
+    shard's freshness, and the city row of the overall item.  */
 static int
 get_summary (req_t *r)
 {
     if (check_args (r, no_args))
         return -1;
     const agg_state_t *st = r->state;
-    const pingyi_election_t *e = st->merged->election;
-    const pingyi_view_t *view = st->merged->view;
-    if (!view)
-        return fail (r, 503, "no view yet: the first merge has not completed");
-    FILE *out = r->out;
-    fputs ("{\"api\":1,\"election\":{\"id\":", out);
-    json_text (out, e->id);
-    fputs (",\"title\":", out);
-    json_text (out, e->title);
-    fprintf (out, ",\"fingerprint\":\"%s\",\"shards\":%u,\"venues\":%zu,\"subjects\":%zu},\n",
-             e->fingerprint_hex, e->shard_count, e->venue_count, e->subject_count);
+    pingyi_report_filter_t filter;
+    pingyi_report_filter_init (&filter);
+    filter.level = PINGYI_LEVEL_CITY;
+    json_t *rep = report (r, &filter);
+    if (!rep)
+        return -1;
+    build_t b = {.ok = true};
+    json_t *doc = json_object ();
+    put (&b, doc, "api", json_integer (AGG_API_VERSION));
+    put (&b, doc, "election", json_incref (json_object_get (rep, "election")));
+    put (&b, doc, "final", json_boolean (agg_state_final (st)));
     bool complete = true;
     for (uint32_t i = 0; i < st->shard_count; i++)
         complete &= st->shards[i].have;
-    fprintf (out, "\"round\":%llu,\"merged_round\":%llu,\"merged_at\":%lld,\"final\":%s,\"complete\":%s,"
-                  "\"stale_shards\":%zu,\n",
-             (unsigned long long) st->round, (unsigned long long) st->merged->round, (long long) st->merged->wall,
-             agg_state_final (st) ? "true" : "false", complete ? "true" : "false", stale_count (st, r->now));
-    fprintf (out, "\"venue_status\":{\"open\":%zu,\"closed\":%zu,\"reconciled\":%zu,\"void\":%zu},\n",
-             view->venues_open, view->venues_closed, view->venues_reconciled, view->venues_void);
-    fprintf (out, "\"totals\":{\"accepted\":%llu,\"blank\":%llu,\"duplicates\":%llu,\"rejected\":%llu,\"rejected_by\":",
-             (unsigned long long) view->accepted, (unsigned long long) view->blank_ballots,
-             (unsigned long long) view->duplicates, (unsigned long long) view->rejected);
-    rejected_by_json (out, view->rejected_by);
-    fputs ("},\n", out);
-    shards_json (out, st, r->now, true);
-    fputs (",\n\"city\":", out);
-    const pingyi_level_view_t *city = &view->levels[PINGYI_LEVEL_CITY];
-    if (city->row_count)
-        row_json (out, view, PINGYI_LEVEL_CITY, 0, view->rank_item, e->category_count, city->rows[0].rank);
-    else
-        fputs ("null", out);
-    fputs ("}\n", out);
-    return 0;
+    put (&b, doc, "complete", json_boolean (complete));
+    put_freshness (&b, doc, st, r->now);
+    put (&b, doc, "status", json_incref (json_object_get (rep, "status")));
+    json_t *shards = json_array ();
+    for (uint32_t i = 0; i < st->shard_count; i++)
+        push (&b, shards, shard_json (&b, st, &st->shards[i], r->now));
+    put (&b, doc, "shards", shards);
+    put (&b, doc, "item", json_incref (json_object_get (rep, "item")));
+    put (&b, doc, "labels", json_incref (json_object_get (rep, "labels")));
+    json_t *city = json_array_get (json_object_get (rep, "rows"), 0);
+    put (&b, doc, "city", city ? json_incref (city) : json_null ());
+    json_decref (rep);
+    return finish (r, &b, doc);
 }
 
+/*  GET /api/v1/venues[?district=D]: reconciliation per venue (the report's
+    venue objects) with the venue's shard and whether that shard is stale.  */
 static int
 get_venues (req_t *r)
 {
-    if (check_args (r, no_args))
+    static const char *const allowed[] = {"district", NULL};
+    if (check_args (r, allowed))
         return -1;
     const agg_state_t *st = r->state;
     const pingyi_election_t *e = st->merged->election;
-    const pingyi_view_t *view = st->merged->view;
-    if (!view)
-        return fail (r, 503, "no view yet: the first merge has not completed");
-    head_json (r);
-    fputs (",\"venues\":[", r->out);
-    for (size_t v = 0; v < e->venue_count; v++) {
-        const pingyi_venue_view_t *vv = &view->venues[v];
-        const pingyi_venue_figures_t *f = &vv->figures;
-        uint32_t shard = e->venues[v].shard;
-        fputs (v ? ",\n  {\"venue\":" : "\n  {\"venue\":", r->out);
-        json_text (r->out, e->venues[v].id);
-        fputs (",\"name\":", r->out);
-        json_text (r->out, e->venues[v].name);
-        fputs (",\"district\":", r->out);
-        json_text (r->out, e->districts[e->venues[v].district].id);
-        fprintf (r->out,
-                 ",\"shard\":%u,\"stale\":%s,\"status\":\"%s\",\"accepted\":%llu,\"blank\":%llu,\"duplicates\":%llu,"
-                 "\"rejected\":%llu,\"issued\":%lld,\"collected\":%lld,\"sent\":%lld,\"closed\":%s,\"rejected_by\":",
-                 shard,
-                 shard < st->shard_count && agg_shard_stale (&st->shards[shard], r->now, st->stale_ms) ? "true"
-                                                                                                       : "false",
-                 pingyi_venue_status_name (vv->status), (unsigned long long) f->accepted,
-                 (unsigned long long) f->blank, (unsigned long long) f->duplicates, (unsigned long long) f->rejected,
-                 (long long) f->issued, (long long) f->collected, (long long) f->sent, f->closed ? "true" : "false");
-        rejected_by_json (r->out, f->rejected_by);
-        fputc ('}', r->out);
+    pingyi_report_filter_t filter;
+    pingyi_report_filter_init (&filter);
+    filter.level = PINGYI_LEVEL_CITY;
+    if (parse_filter (r, &filter))
+        return -1;
+    json_t *rep = report (r, &filter);
+    if (!rep)
+        return -1;
+    build_t b = {.ok = true};
+    json_t *doc = json_object ();
+    put (&b, doc, "api", json_integer (AGG_API_VERSION));
+    put (&b, doc, "election", json_string (e->fingerprint_hex));
+    put (&b, doc, "final", json_boolean (agg_state_final (st)));
+    put_freshness (&b, doc, st, r->now);
+    put (&b, doc, "district", json_incref (json_object_get (rep, "district")));
+    put (&b, doc, "status", json_incref (json_object_get (rep, "status")));
+    json_t *venues = json_object_get (rep, "venues");
+    size_t i;
+    json_t *v;
+    json_array_foreach (venues, i, v)
+    {
+        const char *id = json_string_value (json_object_get (v, "id"));
+        int vi = id ? pingyi_election_venue (e, id, strlen (id)) : -1;
+        if (vi < 0) {
+            b.ok = false;
+            break;
+        }
+        uint32_t shard = e->venues[vi].shard;
+        put (&b, v, "shard", json_integer (shard));
+        put (&b, v, "stale",
+             json_boolean (shard >= st->shard_count ||
+                           agg_shard_stale (&st->shards[shard], r->now, st->stale_ms)));
     }
-    fputs ("]}\n", r->out);
-    return 0;
+    put (&b, doc, "venues", json_incref (venues));
+    json_decref (rep);
+    return finish (r, &b, doc);
 }
 
-typedef struct {
-    FILE *out;
-    const pingyi_election_t *e;
-    bool first;
-} counters_ctx_t;
-
-static void
-counter_json (const pingyi_counter_key_t *key, uint64_t count, void *arg)
-{
-    counters_ctx_t *c = arg;
-    const pingyi_election_t *e = c->e;
-    fputs (c->first ? "\n  {\"venue\":" : ",\n  {\"venue\":", c->out);
-    json_text (c->out, e->venues[key->venue].id);
-    fputs (",\"subject\":", c->out);
-    json_text (c->out, e->subjects[key->subject].id);
-    fputs (",\"item\":", c->out);
-    json_text (c->out, e->items[key->item].id);
-    fputs (",\"category\":", c->out);
-    json_text (c->out, e->categories[key->category].id);
-    fputs (",\"mark\":", c->out);
-    json_text (c->out, pingyi_mark_name (e, key->item, key->mark));
-    fprintf (c->out, ",\"count\":%llu}", (unsigned long long) count);
-    c->first = false;
-}
-
-/*  GET /api/v1/tally: the merged tally in the format of `pingyi tally
-    --json` (tools/tally.c), every shard listed with its age.  */
+/*  GET /api/v1/tally: the merged tally, written by the same code as
+    `pingyi tally --json` (tally_json.h) with "api" and each shard's age and
+    staleness, so `pingyi query --agg` reads what the offline tool prints.
+    A shard never heard from is listed with sequence 0, the zero chain, its
+    age since the aggregator started, and stale.  */
 static int
 get_tally (req_t *r)
 {
     if (check_args (r, no_args))
         return -1;
     const agg_state_t *st = r->state;
-    const pingyi_election_t *e = st->merged->election;
-    const pingyi_tally_t *tally = st->merged->tally;
-    if (!tally)
-        return fail (r, 503, "no view yet: the first merge has not completed");
-    FILE *out = r->out;
-    fprintf (out, "{\"api\":%d,\"election\":\"%s\",\"round\":%llu,\"merged_round\":%llu,\"final\":%s,\n",
-             AGG_API_VERSION, e->fingerprint_hex, (unsigned long long) st->round,
-             (unsigned long long) st->merged->round, agg_state_final (st) ? "true" : "false");
-    shards_json (out, st, r->now, false);
-    fputs (",\n\"venues\":[", out);
-    for (size_t v = 0; v < e->venue_count; v++) {
-        const pingyi_venue_figures_t *f = pingyi_tally_figures (tally, v);
-        fputs (v ? ",\n  {\"venue\":" : "\n  {\"venue\":", out);
-        json_text (out, e->venues[v].id);
-        fprintf (out,
-                 ",\"accepted\":%llu,\"blank\":%llu,\"duplicates\":%llu,\"rejected\":%llu,\"issued\":%lld,"
-                 "\"collected\":%lld,\"sent\":%lld,\"closed\":%s,\"rejected_by\":",
-                 (unsigned long long) f->accepted, (unsigned long long) f->blank, (unsigned long long) f->duplicates,
-                 (unsigned long long) f->rejected, (long long) f->issued, (long long) f->collected,
-                 (long long) f->sent, f->closed ? "true" : "false");
-        rejected_by_json (out, f->rejected_by);
-        fputc ('}', out);
+    pingyi_tally_shard_t *shards = calloc (st->shard_count ? st->shard_count : 1, sizeof *shards);
+    if (!shards)
+        return fail (r, 500, "out of memory");
+    for (uint32_t i = 0; i < st->shard_count; i++) {
+        const agg_shard_info_t *s = &st->shards[i];
+        shards[i].shard = s->shard;
+        shards[i].sequence = s->sequence;
+        memcpy (shards[i].chain, s->chain, 32);
+        shards[i].age_ms = served_age (st, s, r->now);
+        shards[i].stale = agg_shard_stale (s, r->now, st->stale_ms);
     }
-    fputs ("],\n\"counters\":[", out);
-    counters_ctx_t c = { .out = out, .e = e, .first = true };
-    pingyi_tally_each (tally, counter_json, &c);
-    fputs ("]}\n", out);
-    return 0;
+    char err[PINGYI_ERR_MAX];
+    int rc = pingyi_tally_write_json (st->merged->tally, st->merged->election, shards, st->shard_count,
+                                      PINGYI_TALLY_JSON_WITH_API, r->out, err);
+    free (shards);
+    return rc ? fail (r, 500, "%s", err) : 0;
 }
 
 static int
 get_history (req_t *r)
 {
-    static const char *const allowed[] = { "limit", NULL };
+    static const char *const allowed[] = {"limit", NULL};
     if (check_args (r, allowed))
         return -1;
     unsigned long limit = AGG_HISTORY_LIMIT_DEFAULT;
     const char *l = arg (r, "limit");
     if (l) {
-        char *end;
-        bool digits = l[0] >= '0' && l[0] <= '9';
+        char *end = NULL;
+        bool digits = l[0] >= '0' && l[0] <= '9' && strlen (l) <= 6;
         limit = digits ? strtoul (l, &end, 10) : 0;
         if (!digits || *end || limit < 1 || limit > AGG_HISTORY_KEEP)
             return fail (r, 400, "limit: expected 1..%d, got \"%.64s\"", AGG_HISTORY_KEEP, l);
     }
     if (!r->api->history)
         return fail (r, 503, "no history store");
-    /* records are rendered into a stream of their own first: a storage
-       error must not leave half a body in the answer */
+    /* records go to a stream of their own first: a storage error must not
+       leave half a body in the answer */
     char *recs = NULL;
     size_t recs_len = 0, count = 0, skipped = 0;
     FILE *f = open_memstream (&recs, &recs_len);
@@ -554,22 +470,24 @@ get_history (req_t *r)
         return fail (r, 500, "out of memory");
     char err[PINGYI_ERR_MAX];
     int rc = agg_history_dump (r->api->history, limit, f, &count, &skipped, err);
-    fclose (f);
+    if (fclose (f) && rc == 0)
+        rc = pingyi_fail (err, "out of memory");
     if (rc) {
         free (recs);
         return fail (r, 500, "%s", err);
     }
     if (skipped)
         atomic_fetch_add (&r->api->stats.history_skipped, skipped);
-    fprintf (r->out, "{\"api\":%d,\"election\":\"%s\",\"limit\":%lu,\"count\":%zu,\"records\":[", AGG_API_VERSION,
-             r->state->merged->election->fingerprint_hex, limit, count);
+    fprintf (r->out, "{\"api\":%d,\"election\":\"%s\",\"limit\":%lu,\"count\":%zu,\"records\":[",
+             AGG_API_VERSION, r->state->merged->election->fingerprint_hex, limit, count);
     fwrite (recs, 1, recs_len, r->out);
     fputs ("]}\n", r->out);
     free (recs);
     return 0;
 }
 
-/*  GET /api/v1/stats: the aggregator's own counters.  */
+/*  GET /api/v1/stats: the aggregator's own counters (every refusal has
+    one).  */
 static int
 get_stats (req_t *r)
 {
@@ -578,51 +496,58 @@ get_stats (req_t *r)
     const agg_state_t *st = r->state;
     const agg_shards_stats_t *s = &st->shard_stats;
     const agg_poll_stats_t *p = &st->poll_stats;
-    const agg_api_stats_t *h = &r->api->stats;
-    FILE *out = r->out;
-    fprintf (out, "{\"api\":%d,\"round\":%llu,\"broker\":", AGG_API_VERSION, (unsigned long long) st->round);
-    json_text (out, st->broker);
-    fprintf (out, ",\"interval_ms\":%lld,\"stale_ms\":%lld,\n", (long long) st->interval_ms, (long long) st->stale_ms);
-#define N(name, v) fprintf (out, "\"%s\":%llu,", name, (unsigned long long) (v))
-    fputs ("\"poller\":{", out);
-    N ("rounds", p->rounds);
-    N ("merges", p->merges);
-    N ("frames_in", p->frames_in);
-    N ("bad_frames", p->bad_frames);
-    N ("multipart", p->multipart);
-    N ("unexpected", p->unexpected);
-    N ("send_failures", p->send_failures);
-    N ("failovers", p->failovers);
-    N ("history_writes", p->history_writes);
-    N ("history_errors", p->history_errors);
-    N ("merge_refused_keys", st->merged->refused_keys);
-    fprintf (out, "\"queries_sent\":%llu},\n\"shards\":{", (unsigned long long) s->queries_sent);
-    N ("pages", s->pages);
-    N ("completes", s->completes);
-    N ("changes", s->changes);
-    N ("restarts", s->restarts);
-    N ("retries", s->retries);
-    N ("errors", s->errors);
-    N ("timeouts", s->timeouts);
-    N ("late", s->late);
-    N ("refused_election", s->refused_election);
-    N ("refused_shard", s->refused_shard);
-    N ("refused_order", s->refused_order);
-    N ("refused_key", s->refused_key);
-    N ("refused_venue", s->refused_venue);
-    N ("refused_size", s->refused_size);
-    fprintf (out, "\"refused\":%llu},\n\"http\":{", (unsigned long long) s->refused);
-    N ("ok", atomic_load (&h->ok));
-    N ("bad_request", atomic_load (&h->bad_request));
-    N ("not_found", atomic_load (&h->not_found));
-    N ("bad_method", atomic_load (&h->bad_method));
-    N ("too_long", atomic_load (&h->too_long));
-    N ("unavailable", atomic_load (&h->unavailable));
-    N ("failed", atomic_load (&h->failed));
-    N ("history_skipped", atomic_load (&h->history_skipped));
+    agg_api_stats_t *h = &r->api->stats;
+    build_t b = {.ok = true};
+    json_t *doc = json_object ();
+    put (&b, doc, "api", json_integer (AGG_API_VERSION));
+    put (&b, doc, "round", j_u64 (st->round));
+    put (&b, doc, "broker", j_text (st->broker));
+    put (&b, doc, "interval_ms", json_integer (st->interval_ms));
+    put (&b, doc, "stale_ms", json_integer (st->stale_ms));
+    json_t *poller = json_object (), *shards = json_object (), *http = json_object ();
+#define N(obj, name, v) put (&b, obj, name, j_u64 (v))
+    N (poller, "rounds", p->rounds);
+    N (poller, "merges", p->merges);
+    N (poller, "frames_in", p->frames_in);
+    N (poller, "bad_frames", p->bad_frames);
+    N (poller, "multipart", p->multipart);
+    N (poller, "unexpected", p->unexpected);
+    N (poller, "send_failures", p->send_failures);
+    N (poller, "failovers", p->failovers);
+    N (poller, "history_writes", p->history_writes);
+    N (poller, "history_errors", p->history_errors);
+    N (poller, "merge_refused_keys", st->merged->refused_keys);
+    N (shards, "queries_sent", s->queries_sent);
+    N (shards, "pages", s->pages);
+    N (shards, "completes", s->completes);
+    N (shards, "changes", s->changes);
+    N (shards, "restarts", s->restarts);
+    N (shards, "retries", s->retries);
+    N (shards, "errors", s->errors);
+    N (shards, "timeouts", s->timeouts);
+    N (shards, "late", s->late);
+    N (shards, "refused", s->refused);
+    N (shards, "refused_election", s->refused_election);
+    N (shards, "refused_shard", s->refused_shard);
+    N (shards, "refused_order", s->refused_order);
+    N (shards, "refused_key", s->refused_key);
+    N (shards, "refused_venue", s->refused_venue);
+    N (shards, "refused_size", s->refused_size);
+    N (http, "requests", atomic_load (&h->requests));
+    N (http, "ok", atomic_load (&h->ok));
+    N (http, "bad_request", atomic_load (&h->bad_request));
+    N (http, "not_found", atomic_load (&h->not_found));
+    N (http, "bad_method", atomic_load (&h->bad_method));
+    N (http, "too_long", atomic_load (&h->too_long));
+    N (http, "unavailable", atomic_load (&h->unavailable));
+    N (http, "failed", atomic_load (&h->failed));
+    N (http, "history_skipped", atomic_load (&h->history_skipped));
+    N (http, "bodies_ignored", atomic_load (&h->bodies_ignored));
 #undef N
-    fprintf (out, "\"requests\":%llu}}\n", (unsigned long long) atomic_load (&h->requests));
-    return 0;
+    put (&b, doc, "poller", poller);
+    put (&b, doc, "shards", shards);
+    put (&b, doc, "http", http);
+    return finish (r, &b, doc);
 }
 
 static int get_index (req_t *r);
@@ -631,15 +556,9 @@ static const struct {
     const char *path;
     int (*fn) (req_t *r);
 } routes[] = {
-    { "/api/v1", get_index },
-    { "/api/v1/summary", get_summary },
-    { "/api/v1/subjects", get_subjects },
-    { "/api/v1/units", get_units },
-    { "/api/v1/rollup", get_rollup },
-    { "/api/v1/venues", get_venues },
-    { "/api/v1/tally", get_tally },
-    { "/api/v1/history", get_history },
-    { "/api/v1/stats", get_stats },
+    {"/api/v1", get_index},       {"/api/v1/summary", get_summary}, {"/api/v1/subjects", get_subjects},
+    {"/api/v1/units", get_units}, {"/api/v1/rollup", get_rollup},   {"/api/v1/venues", get_venues},
+    {"/api/v1/tally", get_tally}, {"/api/v1/history", get_history}, {"/api/v1/stats", get_stats},
 };
 
 static int
@@ -692,13 +611,15 @@ void
 agg_api_route (agg_api_t *api, const agg_state_t *state, int64_t now, const char *method, const char *path,
                const agg_arg_t *args, size_t arg_count, agg_reply_t *reply)
 {
-    req_t r = { .api = api, .state = state, .now = now, .args = args, .arg_count = arg_count, .status = 200 };
+    req_t r = {.api = api, .state = state, .now = now, .args = args, .arg_count = arg_count, .status = 200};
     reply->status = 200;
     reply->body = NULL;
     reply->len = 0;
     atomic_fetch_add (&api->stats.requests, 1);
     int (*fn) (req_t *) = NULL;
-    size_t plen = path ? strlen (path) : 0;
+    if (!path)
+        path = "";
+    size_t plen = strlen (path);
     if (!method || strcmp (method, "GET") != 0)
         fail (&r, 405, "method %.16s not allowed: GET only", method ? method : "?");
     else if (plen > AGG_URL_MAX)
@@ -709,10 +630,10 @@ agg_api_route (agg_api_t *api, const agg_state_t *state, int64_t now, const char
                 fn = routes[i].fn;
         if (!fn) {
             /* the path is echoed through json_text (escaped, UTF-8 checked) */
-            snprintf (r.error, sizeof r.error, "no such endpoint: %.*s", (int) plen, path ? path : "");
+            snprintf (r.error, sizeof r.error, "no such endpoint: %.*s", (int) plen, path);
             r.status = 404;
         }
-        else if (!state || !state->merged)
+        else if (!state || !state->merged || !state->merged->view || !state->merged->tally)
             fail (&r, 503, "no view yet: the first round has not completed");
     }
     if (r.status == 200) {

@@ -17,7 +17,7 @@ struct agg_history_t {
     MDB_dbi dbi;
     size_t keep;
     uint64_t last_round;
-    char *last_body;         /* body of the newest record, or NULL */
+    char *last_body; /* body of the newest record, or NULL */
 };
 
 static void
@@ -141,8 +141,8 @@ agg_history_record (agg_history_t *self, uint64_t round, int64_t wall, const cha
     if (self->last_body && strcmp (self->last_body, body) == 0)
         return 0;
     if (round <= self->last_round)
-        return pingyi_fail (err, "round %llu is not after the last stored round %llu", (unsigned long long) round,
-                            (unsigned long long) self->last_round);
+        return pingyi_fail (err, "round %llu is not after the last stored round %llu",
+                            (unsigned long long) round, (unsigned long long) self->last_round);
     char head[96];
     int hn = snprintf (head, sizeof head, "{\"round\":%llu,\"time\":%lld,", (unsigned long long) round,
                        (long long) wall);
@@ -164,7 +164,7 @@ agg_history_record (agg_history_t *self, uint64_t round, int64_t wall, const cha
     put_be64 (key, round);
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
-    MDB_val k = { 8, key }, v = { (size_t) hn + bn + 1, value };
+    MDB_val k = {8, key}, v = {(size_t) hn + bn + 1, value};
     int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
     if (rc == 0)
         rc = mdb_put (txn, self->dbi, &k, &v, MDB_APPEND);

@@ -22,7 +22,7 @@
 #include "common.h"
 
 #define AGG_HISTORY_KEEP 10000
-#define AGG_HISTORY_MAP ((size_t) 1 << 30)   /* 1 GiB of address space; the file grows as used */
+#define AGG_HISTORY_MAP ((size_t) 1 << 30) /* 1 GiB of address space; the file grows as used */
 
 typedef struct agg_history_t agg_history_t;
 
@@ -42,7 +42,8 @@ int agg_history_record (agg_history_t *self, uint64_t round, int64_t wall, const
     (comma separated, no brackets) to out; *count says how many.  A stored
     value that is not a JSON object is skipped and counted in *skipped.
     0 / -1 with err.  */
-int agg_history_dump (agg_history_t *self, size_t limit, FILE *out, size_t *count, size_t *skipped, char *err);
+int agg_history_dump (agg_history_t *self, size_t limit, FILE *out, size_t *count, size_t *skipped,
+                      char *err);
 
 /*  Records stored now.  */
 size_t agg_history_size (agg_history_t *self);

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RESTARTS_MAX 3        /* set restarts in one round before waiting for the next */
+#define RESTARTS_MAX 3           /* set restarts in one round before waiting for the next */
 #define RETRY_HONOURED_MAX 60000 /* a RETRY's retry_ms longer than this is cut to it */
 
 typedef enum { PHASE_IDLE = 0, PHASE_WANT, PHASE_WAIT } phase_t;
@@ -42,22 +42,22 @@ typedef struct {
 
 typedef struct {
     uint32_t shard;
-    size_t venue_count;        /* venues of this shard, per the definition */
-    size_t capacity;           /* most counters its venues can have */
+    size_t venue_count; /* venues of this shard, per the definition */
+    size_t capacity;    /* most counters its venues can have */
     /* the last complete snapshot */
     bool have;
     set_t current;
     int64_t complete_ms;
     /* the set being assembled */
     set_t pending;
-    uint32_t pages;            /* pages in pending */
-    uint64_t from;             /* key asked for in the outstanding query */
-    uint64_t last_key;         /* last key taken into pending (valid when pending has counters) */
+    uint32_t pages;    /* pages in pending */
+    uint64_t from;     /* key asked for in the outstanding query */
+    uint64_t last_key; /* last key taken into pending (valid when pending has counters) */
     phase_t phase;
     uint64_t tag;
     int64_t sent_ms;
-    int64_t not_before;        /* RETRY asked us to wait until then */
-    int restarts;              /* in this round */
+    int64_t not_before; /* RETRY asked us to wait until then */
+    int restarts;       /* in this round */
     bool reported_stale;
     char reason[PINGYI_TEXT_MAX];
 } shard_t;
@@ -70,9 +70,9 @@ struct agg_shards_t {
     bool created_set;
     shard_t *shards;
     uint32_t count;
-    uint32_t cursor;           /* where agg_shards_want looks first */
-    uint64_t serial;           /* queries ever tagged */
-    uint32_t *seen;            /* by venue: stamp of the last page naming it */
+    uint32_t cursor; /* where agg_shards_want looks first */
+    uint64_t serial; /* queries ever tagged */
+    uint32_t *seen;  /* by venue: stamp of the last page naming it */
     uint32_t stamp;
     bool changed;
     agg_shards_stats_t stats;
@@ -261,8 +261,8 @@ key_ok (const pingyi_election_t *e, uint32_t shard, const uint8_t key[8])
         return false;
     pingyi_counter_key_t k;
     pingyi_counter_key_unpack (key, &k);
-    if (k.venue >= e->venue_count || e->venues[k.venue].shard != shard || k.item >= e->item_count
-        || k.category >= e->category_count)
+    if (k.venue >= e->venue_count || e->venues[k.venue].shard != shard || k.item >= e->item_count ||
+        k.category >= e->category_count)
         return false;
     if (pingyi_election_form_index (e, k.venue, k.subject) < 0)
         return false;
@@ -273,9 +273,9 @@ key_ok (const pingyi_election_t *e, uint32_t shard, const uint8_t key[8])
 static bool
 figures_equal (const pingyi_venue_figures_t *a, const pingyi_venue_figures_t *b)
 {
-    if (a->venue != b->venue || a->accepted != b->accepted || a->blank != b->blank
-        || a->duplicates != b->duplicates || a->rejected != b->rejected || a->issued != b->issued
-        || a->collected != b->collected || a->sent != b->sent || a->closed != b->closed)
+    if (a->venue != b->venue || a->accepted != b->accepted || a->blank != b->blank ||
+        a->duplicates != b->duplicates || a->rejected != b->rejected || a->issued != b->issued ||
+        a->collected != b->collected || a->sent != b->sent || a->closed != b->closed)
         return false;
     return memcmp (a->rejected_by, b->rejected_by, sizeof a->rejected_by) == 0;
 }
@@ -283,20 +283,19 @@ figures_equal (const pingyi_venue_figures_t *a, const pingyi_venue_figures_t *b)
 static bool
 sets_equal (const set_t *a, const set_t *b)
 {
-    if (a->sequence != b->sequence || memcmp (a->chain, b->chain, 32) != 0 || a->venue_count != b->venue_count
-        || a->counter_count != b->counter_count)
+    if (a->sequence != b->sequence || memcmp (a->chain, b->chain, 32) != 0 ||
+        a->venue_count != b->venue_count || a->counter_count != b->counter_count)
         return false;
     for (size_t i = 0; i < a->venue_count; i++)
         if (!figures_equal (&a->venues[i], &b->venues[i]))
             return false;
-    return a->counter_count == 0
-           || memcmp (a->counters, b->counters, a->counter_count * sizeof *a->counters) == 0;
+    return a->counter_count == 0 ||
+           memcmp (a->counters, b->counters, a->counter_count * sizeof *a->counters) == 0;
 }
 
 /*  Drop the pending set after a refused page: the shard keeps its snapshot
     and is asked again next round.  */
-static agg_feed_t
-refuse (agg_shards_t *self, shard_t *s, uint64_t *counter, char *err, const char *fmt, ...)
+static agg_feed_t refuse (agg_shards_t *self, shard_t *s, uint64_t *counter, char *err, const char *fmt, ...)
     PINGYI_PRINTF (5, 6);
 
 static agg_feed_t
@@ -328,7 +327,8 @@ take_page (agg_shards_t *self, shard_t *s, const pingyi_msg_t *msg, int64_t now,
     if (page.shard != s->shard)
         return refuse (self, s, &self->stats.refused_shard, err, "asked for shard %u, got a page of shard %u",
                        s->shard, page.shard);
-    if (s->pages > 0 && (page.sequence != s->pending.sequence || memcmp (page.chain_head, s->pending.chain, 32))) {
+    if (s->pages > 0 &&
+        (page.sequence != s->pending.sequence || memcmp (page.chain_head, s->pending.chain, 32))) {
         /* the shard took ballots between two pages: its earlier pages are
            of another sequence, so start the set again */
         self->stats.restarts++;
@@ -348,8 +348,8 @@ take_page (agg_shards_t *self, shard_t *s, const pingyi_msg_t *msg, int64_t now,
        figures are the set's (they are the freshest, and figures do not
        move the counters: only accepted ballots do, and they move sequence) */
     if (page.venues.count > s->venue_count)
-        return refuse (self, s, &self->stats.refused_venue, err, "%u venue figures, but the shard has %zu venues",
-                       page.venues.count, s->venue_count);
+        return refuse (self, s, &self->stats.refused_venue, err,
+                       "%u venue figures, but the shard has %zu venues", page.venues.count, s->venue_count);
     if (++self->stamp == 0) {
         memset (self->seen, 0, (e->venue_count ? e->venue_count : 1) * sizeof *self->seen);
         self->stamp = 1;
@@ -359,8 +359,8 @@ take_page (agg_shards_t *self, shard_t *s, const pingyi_msg_t *msg, int64_t now,
     size_t nv = 0;
     while (pingyi_list_next_figures (&venues, &f)) {
         if (f.venue >= e->venue_count || e->venues[f.venue].shard != s->shard)
-            return refuse (self, s, &self->stats.refused_venue, err, "figures of venue %u, not a venue of shard %u",
-                           f.venue, s->shard);
+            return refuse (self, s, &self->stats.refused_venue, err,
+                           "figures of venue %u, not a venue of shard %u", f.venue, s->shard);
         if (self->seen[f.venue] == self->stamp)
             return refuse (self, s, &self->stats.refused_venue, err, "figures of venue %s twice",
                            e->venues[f.venue].id);
@@ -371,8 +371,8 @@ take_page (agg_shards_t *self, shard_t *s, const pingyi_msg_t *msg, int64_t now,
        cell of this shard, no more than the shard's venues can hold */
     if ((size_t) page.counters.count > s->capacity - s->pending.counter_count)
         return refuse (self, s, &self->stats.refused_size, err,
-                       "more counters (%zu + %u) than the shard's venues can hold (%zu)", s->pending.counter_count,
-                       page.counters.count, s->capacity);
+                       "more counters (%zu + %u) than the shard's venues can hold (%zu)",
+                       s->pending.counter_count, page.counters.count, s->capacity);
     size_t need = s->pending.counter_count + page.counters.count;
     if (need > s->pending.counter_cap) {
         size_t cap = s->pending.counter_cap ? s->pending.counter_cap : 1024;
@@ -470,7 +470,8 @@ agg_shards_feed (agg_shards_t *self, const pingyi_msg_t *msg, int64_t now, uint3
             /* an ERROR we cannot place (tag 0: our frame did not decode)
                still says something the operator must see */
             self->stats.errors++;
-            pingyi_fail (err, "ERROR %u: %.*s", msg->u.error.code, (int) msg->u.error.text.len, msg->u.error.text.p);
+            pingyi_fail (err, "ERROR %u: %.*s", msg->u.error.code, (int) msg->u.error.text.len,
+                         msg->u.error.text.p);
             return AGG_FEED_ERROR;
         }
         self->stats.late++;
@@ -483,17 +484,18 @@ agg_shards_feed (agg_shards_t *self, const pingyi_msg_t *msg, int64_t now, uint3
     s->pending.venue_count = s->pending.counter_count = 0;
     if (msg->type == PINGYI_MSG_RETRY) {
         self->stats.retries++;
-        uint32_t wait = msg->u.retry.retry_ms < RETRY_HONOURED_MAX ? msg->u.retry.retry_ms : RETRY_HONOURED_MAX;
+        uint32_t wait =
+            msg->u.retry.retry_ms < RETRY_HONOURED_MAX ? msg->u.retry.retry_ms : RETRY_HONOURED_MAX;
         s->not_before = now + wait;
         snprintf (s->reason, sizeof s->reason, "%.*s", (int) msg->u.retry.reason.len, msg->u.retry.reason.p);
-        pingyi_fail (err, "%s", s->reason);
+        pingyi_fail (err, "shard %u: RETRY: %s", s->shard, s->reason);
         return AGG_FEED_RETRY;
     }
     self->stats.errors++;
     s->not_before = 0;
     snprintf (s->reason, sizeof s->reason, "ERROR %u: %.*s", msg->u.error.code, (int) msg->u.error.text.len,
               msg->u.error.text.p);
-    pingyi_fail (err, "%s", s->reason);
+    pingyi_fail (err, "shard %u: %s", s->shard, s->reason);
     return AGG_FEED_ERROR;
 }
 
@@ -568,7 +570,7 @@ agg_shards_transition (agg_shards_t *self, uint32_t shard, int64_t now)
     shard_t *s = &self->shards[shard];
     bool stale = agg_shards_stale (self, shard, now);
     if (stale && !s->have && (!self->created_set || now - self->created_ms <= self->stale_ms))
-        stale = false;   /* still starting up */
+        stale = false; /* still starting up */
     if (stale == s->reported_stale)
         return 0;
     s->reported_stale = stale;

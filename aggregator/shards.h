@@ -32,14 +32,14 @@ typedef struct agg_shards_t agg_shards_t;
 
 /*  What became of a frame fed to agg_shards_feed.  */
 typedef enum {
-    AGG_FEED_PAGE = 0,     /* a page taken; more pages wanted (a query is queued) */
-    AGG_FEED_COMPLETE,     /* the last page: the set was adopted */
-    AGG_FEED_RESTARTED,    /* the shard moved between pages: asked again from the start */
-    AGG_FEED_RETRY,        /* RETRY: the shard keeps its last snapshot until the next round */
-    AGG_FEED_ERROR,        /* ERROR for one of our queries: as RETRY, and err says why */
-    AGG_FEED_LATE,         /* an answer to a query no longer outstanding: ignored */
-    AGG_FEED_REFUSED,      /* a page that fails a check: the set is dropped, err says why */
-    AGG_FEED_IGNORED,      /* not an answer to a query (HEARTBEAT, ...) */
+    AGG_FEED_PAGE = 0,  /* a page taken; more pages wanted (a query is queued) */
+    AGG_FEED_COMPLETE,  /* the last page: the set was adopted */
+    AGG_FEED_RESTARTED, /* the shard moved between pages: asked again from the start */
+    AGG_FEED_RETRY,     /* RETRY: the shard keeps its last snapshot until the next round */
+    AGG_FEED_ERROR,     /* ERROR for one of our queries: as RETRY, and err says why */
+    AGG_FEED_LATE,      /* an answer to a query no longer outstanding: ignored */
+    AGG_FEED_REFUSED,   /* a page that fails a check: the set is dropped, err says why */
+    AGG_FEED_IGNORED,   /* not an answer to a query (HEARTBEAT, ...) */
 } agg_feed_t;
 
 /*  Counters of everything that came in (not persisted).  */
@@ -65,10 +65,10 @@ typedef struct {
 /*  One shard as the view reports it.  */
 typedef struct {
     uint32_t shard;
-    bool have;               /* a complete snapshot was ever adopted */
-    uint64_t sequence;       /* of the last complete snapshot */
+    bool have;         /* a complete snapshot was ever adopted */
+    uint64_t sequence; /* of the last complete snapshot */
     uint8_t chain[32];
-    int64_t complete_ms;     /* when it was adopted (monotonic ms) */
+    int64_t complete_ms;          /* when it was adopted (monotonic ms) */
     char reason[PINGYI_TEXT_MAX]; /* why the last attempt failed, "" when it did not */
 } agg_shard_info_t;
 
@@ -94,7 +94,8 @@ void agg_shards_sent (agg_shards_t *self, uint32_t shard, int64_t now);
 /*  Take a decoded frame from the broker.  err (PINGYI_ERR_MAX) says why for
     REFUSED, ERROR and RETRY; *shard names the shard concerned (or
     UINT32_MAX).  */
-agg_feed_t agg_shards_feed (agg_shards_t *self, const pingyi_msg_t *msg, int64_t now, uint32_t *shard, char *err);
+agg_feed_t agg_shards_feed (agg_shards_t *self, const pingyi_msg_t *msg, int64_t now, uint32_t *shard,
+                            char *err);
 
 /*  True when no query is outstanding or waiting to be sent.  */
 bool agg_shards_idle (const agg_shards_t *self);

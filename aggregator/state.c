@@ -84,9 +84,6 @@ agg_state_unref (agg_state_t **self_p)
 bool
 agg_state_final (const agg_state_t *self)
 {
-    for (uint32_t i = 0; i < self->shard_count; i++)
-        if (!self->shards[i].have)
-            return false;
     return self->merged && self->merged->view && self->merged->view->final;
 }
 

@@ -29,9 +29,9 @@ typedef struct {
     const pingyi_election_t *election;
     pingyi_tally_t *tally;
     pingyi_view_t *view;
-    uint64_t round;          /* the round that merged it */
-    time_t wall;             /* wall clock when merged */
-    uint64_t refused_keys;   /* keys the tally refused at the merge (0 expected) */
+    uint64_t round;        /* the round that merged it */
+    time_t wall;           /* wall clock when merged */
+    uint64_t refused_keys; /* keys the tally refused at the merge (0 expected) */
 } agg_merged_t;
 
 /*  Counters of the poller besides the shards' (shards.h).  */
@@ -39,11 +39,11 @@ typedef struct {
     uint64_t rounds;
     uint64_t merges;
     uint64_t frames_in;
-    uint64_t bad_frames;       /* did not decode */
-    uint64_t multipart;        /* more than one frame */
-    uint64_t unexpected;       /* a message type the aggregator never asked for */
-    uint64_t send_failures;    /* a query could not be handed to the socket at once */
-    uint64_t failovers;        /* switched to the next broker */
+    uint64_t bad_frames;    /* did not decode */
+    uint64_t multipart;     /* more than one frame */
+    uint64_t unexpected;    /* a message type the aggregator never asked for */
+    uint64_t send_failures; /* a query could not be handed to the socket at once */
+    uint64_t failovers;     /* switched to the next broker */
     uint64_t history_writes;
     uint64_t history_errors;
 } agg_poll_stats_t;
@@ -51,7 +51,8 @@ typedef struct {
 typedef struct {
     atomic_int refs;
     uint64_t round;
-    int64_t made_ms;          /* monotonic, when published */
+    int64_t made_ms;    /* monotonic, when published */
+    int64_t started_ms; /* monotonic, when the aggregator started asking */
     int64_t stale_ms;
     int64_t interval_ms;
     const char *broker;       /* the endpoint in use (static for the process) */
@@ -75,7 +76,8 @@ agg_state_t *agg_state_new (agg_merged_t *merged, uint32_t shard_count);
 agg_state_t *agg_state_ref (agg_state_t *self);
 void agg_state_unref (agg_state_t **self_p);
 
-/*  True when every shard has a snapshot and the view says final.  */
+/*  The view says final: every venue reconciled or void.  (A shard never
+    heard from leaves its venues open, so it can never look final.)  */
 bool agg_state_final (const agg_state_t *self);
 
 typedef struct {
