@@ -11,6 +11,7 @@
     only on (election form, venue id, seed, k).  */
 #define _GNU_SOURCE
 #include "generate.h"
+#include "json_text.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -240,23 +241,6 @@ pingyi_generator_next (pingyi_generator_t *self, pingyi_ballot_t *ballot)
     return true;
 }
 
-/*  ---------------------------------------------------------------------
-    The tally  */
-
-static void
-json_str (FILE *out, const char *s)
-{
-    fputc ('"', out);
-    for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf (out, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf (out, "\\u%04x", *p);
-        else
-            fputc (*p, out);
-    }
-    fputc ('"', out);
-}
 
 /*  Pairs (subject index, form position), by subject index.  */
 static int
@@ -283,7 +267,7 @@ pingyi_generator_write_tally (const pingyi_generator_t *self, FILE *out, char *e
     qsort (order, self->subject_count, 2 * sizeof *order, by_subject_index);
 
     fprintf (out, "{\"election\":\"%s\",\"venue\":", e->fingerprint_hex);
-    json_str (out, v->id);
+    pingyi_json_write_string (out, v->id);
     fprintf (out, ",\"ballots\":%llu,\"blank_ballots\":%llu,\"counters\":[",
              (unsigned long long) self->produced, (unsigned long long) self->blank_ballots);
     bool first = true;
@@ -308,13 +292,13 @@ pingyi_generator_write_tally (const pingyi_generator_t *self, FILE *out, char *e
                         continue;
                     fputs (first ? "\n{\"subject\":" : ",\n{\"subject\":", out);
                     first = false;
-                    json_str (out, e->subjects[subject].id);
+                    pingyi_json_write_string (out, e->subjects[subject].id);
                     fputs (",\"item\":", out);
-                    json_str (out, e->items[i].id);
+                    pingyi_json_write_string (out, e->items[i].id);
                     fputs (",\"category\":", out);
-                    json_str (out, e->categories[c].id);
+                    pingyi_json_write_string (out, e->categories[c].id);
                     fputs (",\"mark\":", out);
-                    json_str (out, mark);
+                    pingyi_json_write_string (out, mark);
                     fprintf (out, ",\"count\":%llu}", (unsigned long long) counts[slot]);
                 }
             }

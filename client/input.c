@@ -13,6 +13,7 @@
     output or flood the terminal.  */
 #define _GNU_SOURCE
 #include "input.h"
+#include "json_text.h"
 
 #include <jansson.h>
 #include <sodium.h>
@@ -763,29 +764,6 @@ parse_csv_record (pingyi_input_t *self, const uint8_t *line, size_t len, pingyi_
     return finish_ballot (self, ballot);
 }
 
-/*  ---------------------------------------------------------------------
-    JSON Lines  */
-
-static const char *
-json_type_word (const json_t *v)
-{
-    switch (json_typeof (v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
-}
 
 static pingyi_input_result_t
 parse_jsonl_cells (pingyi_input_t *self, json_t *cells, pingyi_ballot_t *ballot)
@@ -816,7 +794,7 @@ parse_jsonl_cells (pingyi_input_t *self, json_t *cells, pingyi_ballot_t *ballot)
                 if (!json_is_string (el))
                     return report (self, self->record_line, 1,
                                    "cell %s: element %zu must be a string, not %s", SHOW (shown, key, klen),
-                                   k, json_type_word (el));
+                                   k, pingyi_json_type (el));
                 const char *s = json_string_value (el);
                 size_t slen = json_string_length (el);
                 const char *t = s;
@@ -834,7 +812,7 @@ parse_jsonl_cells (pingyi_input_t *self, json_t *cells, pingyi_ballot_t *ballot)
         else
             return report (self, self->record_line, 1,
                            "cell %s must be a string or an array of strings, not %s", SHOW (shown, key, klen),
-                           json_type_word (value));
+                           pingyi_json_type (value));
         self->seen[cell] = 1;
         ballot->ticks[(size_t) cell / self->item_count][(size_t) cell % self->item_count] = mask;
     }
@@ -860,7 +838,7 @@ parse_jsonl_record (pingyi_input_t *self, const uint8_t *line, size_t len, pingy
     pingyi_input_result_t rc;
     char shown[SHOW_MAX * 4 + 16];
     if (!json_is_object (root)) {
-        rc = report (self, self->record_line, 1, "expected a JSON object, not %s", json_type_word (root));
+        rc = report (self, self->record_line, 1, "expected a JSON object, not %s", pingyi_json_type (root));
         goto done;
     }
     const char *key;
@@ -880,7 +858,7 @@ parse_jsonl_record (pingyi_input_t *self, const uint8_t *line, size_t len, pingy
     }
     if (!json_is_string (category)) {
         rc = report (self, self->record_line, 1, "\"category\" must be a string, not %s",
-                     json_type_word (category));
+                     pingyi_json_type (category));
         goto done;
     }
     const char *cs = json_string_value (category);
@@ -899,7 +877,7 @@ parse_jsonl_record (pingyi_input_t *self, const uint8_t *line, size_t len, pingy
     }
     if (!json_is_object (cells)) {
         rc = report (self, self->record_line, 1, "\"cells\" must be an object, not %s",
-                     json_type_word (cells));
+                     pingyi_json_type (cells));
         goto done;
     }
     pingyi_ballot_init (ballot, self->election, self->venue);

@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include "election.h"
 #include "ballot.h"
+#include "json_text.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -264,29 +265,6 @@ path_at (char *out, const char *path, size_t i)
         out[PATH_MAX_ - 1] = '\0';
 }
 
-static const char *
-type_word (const json_t *v)
-{
-    switch (json_typeof (v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "something else";
-}
-
 /*  Report every key of obj not in known (NULL-terminated).  Keys starting
     with "_" are comments and are ignored at every level.  */
 static void
@@ -322,7 +300,7 @@ is_object (parse_t *p, const char *path, json_t *v)
 {
     if (json_is_object (v))
         return true;
-    perr (p, path, "must be an object, not %s", type_word (v));
+    perr (p, path, "must be an object, not %s", pingyi_json_type (v));
     return false;
 }
 
@@ -352,7 +330,7 @@ get_text (parse_t *p, const char *path, json_t *obj, const char *key, bool requi
     char at[PATH_MAX_];
     path_key (at, path, key);
     if (!json_is_string (v)) {
-        perr (p, at, "must be a string, not %s", type_word (v));
+        perr (p, at, "must be a string, not %s", pingyi_json_type (v));
         return NULL;
     }
     const char *s = json_string_value (v);
@@ -380,7 +358,7 @@ static const char *
 check_id (parse_t *p, const char *at, json_t *v)
 {
     if (!json_is_string (v)) {
-        perr (p, at, "must be a string, not %s", type_word (v));
+        perr (p, at, "must be a string, not %s", pingyi_json_type (v));
         return NULL;
     }
     const char *s = json_string_value (v);
@@ -460,7 +438,7 @@ get_bool (parse_t *p, const char *path, json_t *obj, const char *key, bool dflt)
         return json_is_true (v);
     char at[PATH_MAX_];
     path_key (at, path, key);
-    perr (p, at, "must be true or false, not %s", type_word (v));
+    perr (p, at, "must be true or false, not %s", pingyi_json_type (v));
     return dflt;
 }
 
@@ -477,7 +455,7 @@ get_array (parse_t *p, const char *path, json_t *obj, const char *key, size_t mi
     char at[PATH_MAX_];
     path_key (at, path, key);
     if (!json_is_array (v)) {
-        perr (p, at, "must be an array, not %s", type_word (v));
+        perr (p, at, "must be an array, not %s", pingyi_json_type (v));
         return NULL;
     }
     size_t n = json_array_size (v);
@@ -553,7 +531,7 @@ parse_choice_sets (parse_t *p, json_t *root)
     pingyi_election_t *e = &p->e->pub;
     json_t *extra = member (p, "", root, "choice_sets", false);
     if (extra && !json_is_array (extra)) {
-        perr (p, "choice_sets", "must be an array, not %s", type_word (extra));
+        perr (p, "choice_sets", "must be an array, not %s", pingyi_json_type (extra));
         extra = NULL;
     }
     if (extra && json_array_size (extra) > CHOICE_SETS_MAX) {
@@ -756,7 +734,7 @@ parse_units (parse_t *p, json_t *root)
         json_t *kind = member (p, at, o, "kind", true);
         path_key (sub, at, "kind");
         if (kind && !json_is_string (kind))
-            perr (p, sub, "must be a string, not %s", type_word (kind));
+            perr (p, sub, "must be a string, not %s", pingyi_json_type (kind));
         else if (kind) {
             size_t k = 0;
             while (k < 5 && strcmp (json_string_value (kind), kinds[k]))
@@ -991,7 +969,7 @@ pingyi_election_parse (const uint8_t *bytes, size_t len, pingyi_errlist_t *errs)
     if (!root)
         perr (&p, "", "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
     else if (!json_is_object (root))
-        perr (&p, "", "must be a JSON object, not %s", type_word (root));
+        perr (&p, "", "must be a JSON object, not %s", pingyi_json_type (root));
     else
         parse_root (&p, root);
     json_decref (root);

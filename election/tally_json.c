@@ -7,28 +7,12 @@
     pingyi_tally_add and pingyi_tally_set_figures exactly as shard
     snapshots do, so the view cannot tell the two sources apart.  */
 #include "tally_json.h"
+#include "json_text.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 
-/*  ---------------------------------------------------------------------
-    Writer  */
-
-static void
-put_string (FILE *out, const char *s)
-{
-    fputc ('"', out);
-    for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf (out, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf (out, "\\u%04x", *p);
-        else
-            fputc (*p, out);
-    }
-    fputc ('"', out);
-}
 
 typedef struct {
     const pingyi_election_t *e;
@@ -42,15 +26,15 @@ put_counter (const pingyi_counter_key_t *key, uint64_t count, void *arg)
     write_t *w = arg;
     const pingyi_election_t *e = w->e;
     fprintf (w->out, "%s\n    {\"venue\":", w->first ? "" : ",");
-    put_string (w->out, e->venues[key->venue].id);
+    pingyi_json_write_string (w->out, e->venues[key->venue].id);
     fprintf (w->out, ",\"subject\":");
-    put_string (w->out, e->subjects[key->subject].id);
+    pingyi_json_write_string (w->out, e->subjects[key->subject].id);
     fprintf (w->out, ",\"item\":");
-    put_string (w->out, e->items[key->item].id);
+    pingyi_json_write_string (w->out, e->items[key->item].id);
     fprintf (w->out, ",\"category\":");
-    put_string (w->out, e->categories[key->category].id);
+    pingyi_json_write_string (w->out, e->categories[key->category].id);
     fprintf (w->out, ",\"mark\":");
-    put_string (w->out, pingyi_mark_name (e, key->item, key->mark));
+    pingyi_json_write_string (w->out, pingyi_mark_name (e, key->item, key->mark));
     fprintf (w->out, ",\"count\":%" PRIu64 "}", count);
     w->first = false;
 }
@@ -78,7 +62,7 @@ pingyi_tally_write_json (const pingyi_tally_t *tally, const pingyi_election_t *e
     for (size_t v = 0; v < e->venue_count; v++) {
         const pingyi_venue_figures_t *f = pingyi_tally_figures (tally, v);
         fprintf (out, "%s\n    {\"venue\":", v ? "," : "");
-        put_string (out, e->venues[v].id);
+        pingyi_json_write_string (out, e->venues[v].id);
         fprintf (out,
                  ",\"accepted\":%" PRIu64 ",\"blank\":%" PRIu64 ",\"duplicates\":%" PRIu64
                  ",\"rejected\":%" PRIu64 ",\"issued\":%" PRId64 ",\"collected\":%" PRId64
@@ -145,29 +129,6 @@ pingyi_quote_text (char *out, size_t cap, const char *s, size_t len)
     out[o] = '\0';
 }
 
-/*  The JSON type of v, for "must be a string, not an integer".  */
-static const char *
-type_name (const json_t *v)
-{
-    switch (json_typeof (v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "?";
-}
 
 /*  A required member of obj as a string; NULL with err.  */
 static const char *
@@ -179,7 +140,7 @@ get_string (const json_t *obj, const char *at, const char *key, size_t *len, cha
         return NULL;
     }
     if (!json_is_string (v)) {
-        pingyi_fail (err, "%s.%s: must be a string, not %s", at, key, type_name (v));
+        pingyi_fail (err, "%s.%s: must be a string, not %s", at, key, pingyi_json_type (v));
         return NULL;
     }
     *len = json_string_length (v);
@@ -195,7 +156,7 @@ get_int (const json_t *obj, const char *at, const char *key, int64_t min, int64_
     if (!v)
         return pingyi_fail (err, "%s: missing \"%s\"", at, key);
     if (!json_is_integer (v))
-        return pingyi_fail (err, "%s.%s: must be an integer, not %s", at, key, type_name (v));
+        return pingyi_fail (err, "%s.%s: must be an integer, not %s", at, key, pingyi_json_type (v));
     json_int_t n = json_integer_value (v);
     if (n < min || n > max)
         return pingyi_fail (err, "%s.%s: %lld is out of range %lld..%lld", at, key, (long long) n,
@@ -217,7 +178,7 @@ read_figures (pingyi_tally_t *tally, const pingyi_election_t *e, const json_t *o
               bool *seen, char *err)
 {
     if (!json_is_object (obj))
-        return pingyi_fail (err, "%s: must be an object, not %s", at, type_name (obj));
+        return pingyi_fail (err, "%s: must be an object, not %s", at, pingyi_json_type (obj));
     size_t len;
     const char *id = get_string (obj, at, "venue", &len, err);
     if (!id)
@@ -247,12 +208,12 @@ read_figures (pingyi_tally_t *tally, const pingyi_election_t *e, const json_t *o
     if (!closed)
         return pingyi_fail (err, "%s: missing \"closed\"", at);
     if (!json_is_boolean (closed))
-        return pingyi_fail (err, "%s.closed: must be true or false, not %s", at, type_name (closed));
+        return pingyi_fail (err, "%s.closed: must be true or false, not %s", at, pingyi_json_type (closed));
     f.closed = json_is_true (closed);
 
     const json_t *by = json_object_get (obj, "rejected_by");
     if (by && !json_is_object (by))
-        return pingyi_fail (err, "%s.rejected_by: must be an object, not %s", at, type_name (by));
+        return pingyi_fail (err, "%s.rejected_by: must be an object, not %s", at, pingyi_json_type (by));
     const char *reason;
     const json_t *count;
     char sub[96];
@@ -282,7 +243,7 @@ static int
 read_counter (pingyi_tally_t *tally, const pingyi_election_t *e, const json_t *obj, const char *at, char *err)
 {
     if (!json_is_object (obj))
-        return pingyi_fail (err, "%s: must be an object, not %s", at, type_name (obj));
+        return pingyi_fail (err, "%s: must be an object, not %s", at, pingyi_json_type (obj));
     size_t len;
     const char *s;
     if (!(s = get_string (obj, at, "venue", &len, err)))
@@ -353,7 +314,7 @@ static int
 check_header (const pingyi_election_t *e, const json_t *doc, char *err)
 {
     if (!json_is_object (doc))
-        return pingyi_fail (err, "tally: must be a JSON object, not %s", type_name (doc));
+        return pingyi_fail (err, "tally: must be a JSON object, not %s", pingyi_json_type (doc));
     const json_t *api = json_object_get (doc, "api");
     if (api && !(json_is_integer (api) && json_integer_value (api) == PINGYI_TALLY_JSON_API))
         return pingyi_fail (err, "tally.api: this reader knows api %d only", PINGYI_TALLY_JSON_API);
@@ -383,7 +344,7 @@ get_array (const json_t *doc, const char *key, bool required, const json_t **out
         return 0;
     }
     if (!json_is_array (*out))
-        return pingyi_fail (err, "tally.%s: must be an array, not %s", key, type_name (*out));
+        return pingyi_fail (err, "tally.%s: must be an array, not %s", key, pingyi_json_type (*out));
     return 0;
 }
 
@@ -409,7 +370,7 @@ pingyi_tally_shards_from_json (const pingyi_election_t *e, const json_t *doc, pi
         char at[48];
         snprintf (at, sizeof at, "tally.shards[%zu]", i);
         if (!json_is_object (obj))
-            return pingyi_fail (err, "%s: must be an object, not %s", at, type_name (obj));
+            return pingyi_fail (err, "%s: must be an object, not %s", at, pingyi_json_type (obj));
         pingyi_tally_shard_t *s = &shards[i];
         memset (s, 0, sizeof *s);
         int64_t n;
@@ -433,7 +394,7 @@ pingyi_tally_shards_from_json (const pingyi_election_t *e, const json_t *doc, pi
             return -1;
         const json_t *stale = json_object_get (obj, "stale");
         if (stale && !json_is_boolean (stale))
-            return pingyi_fail (err, "%s.stale: must be true or false, not %s", at, type_name (stale));
+            return pingyi_fail (err, "%s.stale: must be true or false, not %s", at, pingyi_json_type (stale));
         s->stale = stale && json_is_true (stale);
     }
     return (int) json_array_size (list);

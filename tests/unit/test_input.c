@@ -386,12 +386,12 @@ test_jsonl_good_and_bad_lines (void **state)
         "b.jsonl:6:1: missing cell \"s01:item2\" (and 2 more)",
         "b.jsonl:7:1: unknown cell \"s99:overall\"",
         "b.jsonl:8:1: unknown key \"extra\" (expected \"category\" and \"cells\")",
-        "b.jsonl:9:1: \"category\" must be a string, not a number",
-        "b.jsonl:10:1: cell \"s01:overall\" must be a string or an array of strings, not a number",
+        "b.jsonl:9:1: \"category\" must be a string, not an integer",
+        "b.jsonl:10:1: cell \"s01:overall\" must be a string or an array of strings, not an integer",
         NULL,
         "b.jsonl:13:1: unknown category \"c3\" " EXPECT_CATEGORY,
         "b.jsonl:14:1: missing \"category\" " EXPECT_CATEGORY,
-        "b.jsonl:15:1: cell \"s01:overall\": element 1 must be a string, not a number",
+        "b.jsonl:15:1: cell \"s01:overall\": element 1 must be a string, not an integer",
         "b.jsonl:16:1: cell \"s03:overall\": subject \"s03\" is not on venue v01's form",
     };
     assert_int_equal (r->error_count, sizeof want / sizeof want[0]);
