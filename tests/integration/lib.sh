@@ -90,3 +90,21 @@ wait_workers() {
     sleep 0.1
   done
 }
+
+# accepted_now: ballots committed so far in all shards, read offline.
+accepted_now() {
+  "$BIN/pingyi" tally --deploy "$WORK/deploy" --data "$WORK/data" --json 2>/dev/null |
+    python3 -c 'import json,sys; print(sum(v["accepted"] for v in json.load(sys.stdin)["venues"]))' 2>/dev/null ||
+    echo 0
+}
+
+# wait_accepted MIN: until at least MIN ballots are committed (30 s at most),
+# so a fault is injected mid-run whatever the machine's speed.
+wait_accepted() {
+  local min=$1 i=0
+  while [ "$(accepted_now)" -lt "$min" ]; do
+    i=$((i + 1))
+    [ $i -le 300 ] || fail "timed out waiting for $min committed ballots"
+    sleep 0.1
+  done
+}

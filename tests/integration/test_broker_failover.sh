@@ -4,7 +4,7 @@
 # nothing is counted twice.
 source "$(dirname "$0")/lib.sh"
 
-N=40000
+N=100000
 setup_deploy "$SRC/examples/2022-district-review.json" 2
 ENDPOINT_A=$ENDPOINT
 ENDPOINT_B="tcp://127.0.0.1:$(free_port)"
@@ -31,7 +31,7 @@ for v in v01 v02; do
     >"$WORK/client-$v.out" 2>"$WORK/client-$v.log" &
   clients+=($!)
 done
-sleep 0.7
+wait_accepted 10000
 for p in "${clients[@]}"; do kill -0 "$p" 2>/dev/null || fail "a client finished before the broker died: raise N"; done
 stop brokerA KILL
 echo "killed broker A"

@@ -20,16 +20,10 @@ run_client v01 21
 run_client v02 22
 run_client v03 23
 
-# accepted_now: ballots committed so far, read offline from the shards.
-accepted_now() {
-  "$BIN/pingyi" tally --deploy "$WORK/deploy" --data "$WORK/data" --json 2>/dev/null |
-    python3 -c 'import json,sys; print(sum(v["accepted"] for v in json.load(sys.stdin)["venues"]))' 2>/dev/null ||
-    echo 0
-}
 running() { kill -0 "${PIDS[$1]}" 2>/dev/null; }
 
 # 1. both workers die mid-run and come back on the same data.
-sleep 0.7
+wait_accepted $((N / 4))
 stop worker1 KILL
 stop worker2 KILL
 n=$(accepted_now)
@@ -39,15 +33,16 @@ sleep 0.5
 start_worker 1 0-3
 start_worker 2 4-7
 
-# 2. a client dies mid-run and restarts on the same outbox.
-sleep 0.5
+# 2. a client dies mid-run and restarts on the same outbox (after the
+#    restarted workers have committed more).
+wait_accepted $(($(accepted_now) + N / 6))
 running client-v02 || fail "client v02 finished before it was killed: raise PINGYI_IT_CRASH_BALLOTS"
 stop client-v02 KILL
 echo "killed client v02 with $(accepted_now) ballots committed"
 run_client v02 22
 
 # 3. the broker dies and comes back on the same endpoint.
-sleep 0.5
+wait_accepted $(($(accepted_now) + N / 6))
 running client-v02 || fail "client v02 finished before the broker was killed: raise PINGYI_IT_CRASH_BALLOTS"
 stop broker KILL
 echo "killed the broker with $(accepted_now) ballots committed"

@@ -3,7 +3,7 @@
 # exits 0; a worker restarted on the same data finishes the count exactly.
 source "$(dirname "$0")/lib.sh"
 
-N=40000
+N=100000
 setup_deploy "$SRC/examples/2022-district-review.json" 1
 start_broker
 start_worker 1 0-7
@@ -12,7 +12,7 @@ wait_workers 1
 "$BIN/pingyi-client" --deploy "$WORK/deploy" --venue v03 --broker "$ENDPOINT" --generate "$N" --seed 3 \
   --expect "$WORK/expect.json" --outbox "$WORK/outbox" --timeout-ms 1000 >"$WORK/client.out" 2>"$WORK/client.log" &
 PIDS[client]=$!
-sleep 0.7
+wait_accepted 5000
 kill -0 "${PIDS[client]}" 2>/dev/null || fail "the client finished before SIGTERM: raise N"
 kill -TERM "${PIDS[worker1]}"
 set +e
