@@ -28,6 +28,7 @@
 #include "election.h"
 #include "ballot.h"
 #include "json_text.h"
+#include "table.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -1148,19 +1149,26 @@ pingyi_election_print_summary (const pingyi_election_t *self, FILE *out)
     fprintf (out, "items\n");
     for (size_t i = 0; i < e->item_count; i++) {
         const pingyi_item_t *it = &e->items[i];
-        fprintf (out, "  %2zu %-12s %s%s  [%s, choose up to %u]\n", i, it->id, it->name,
-                 it->overall ? " (overall)" : "", e->choice_sets[it->choice_set].id, it->max_choices);
+        char name[PINGYI_ID_MAX * 4];
+        snprintf (name, sizeof name, "%s%s", it->name, it->overall ? " (overall)" : "");
+        fprintf (out, "  %2zu %-12s ", i, it->id);
+        pingyi_text_pad (out, name, 30, false);   /* Chinese names: pad by display width */
+        fprintf (out, "  [%s, choose up to %u]\n", e->choice_sets[it->choice_set].id, it->max_choices);
     }
     fprintf (out, "categories\n");
     for (size_t i = 0; i < e->category_count; i++) {
         const pingyi_category_t *c = &e->categories[i];
-        fprintf (out, "  %2zu %-12s %s  weight %g\n", i, c->id, c->name, c->weight);
+        fprintf (out, "  %2zu %-12s ", i, c->id);
+        pingyi_text_pad (out, c->name, 16, false);
+        fprintf (out, "  weight %g\n", c->weight);
     }
     fprintf (out, "venues\n");
     for (size_t i = 0; i < e->venue_count; i++) {
         const pingyi_venue_t *v = &e->venues[i];
-        fprintf (out, "  %-12s %s  district %s  subjects %zu  shard %" PRIu32, v->id, v->name,
-                 e->districts[v->district].id, v->subject_count, v->shard);
+        fprintf (out, "  %-12s ", v->id);
+        pingyi_text_pad (out, v->name, 20, false);
+        fprintf (out, "  district %s  subjects %zu  shard %" PRIu32, e->districts[v->district].id, v->subject_count,
+                 v->shard);
         if (v->issued >= 0)
             fprintf (out, "  issued %" PRId64 "\n", v->issued);
         else
