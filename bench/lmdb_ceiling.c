@@ -192,10 +192,14 @@ main (int argc, char **argv)
     uint64_t ballots = 0;
     size_t batch = 1000, envelope_bytes = 210, writers = 1, shards = 1, map_mb = 0;
     static const struct option longs[] = {
-        {"dir", required_argument, NULL, 'd'},           {"ballots", required_argument, NULL, 'n'},
-        {"batch", required_argument, NULL, 'b'},         {"envelope-bytes", required_argument, NULL, 'e'},
-        {"writers", required_argument, NULL, 'w'},       {"shards", required_argument, NULL, 's'},
-        {"map-size", required_argument, NULL, 'm'},      {"help", no_argument, NULL, 'h'},
+        {"dir", required_argument, NULL, 'd'},
+        {"ballots", required_argument, NULL, 'n'},
+        {"batch", required_argument, NULL, 'b'},
+        {"envelope-bytes", required_argument, NULL, 'e'},
+        {"writers", required_argument, NULL, 'w'},
+        {"shards", required_argument, NULL, 's'},
+        {"map-size", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -265,9 +269,12 @@ main (int argc, char **argv)
     for (size_t i = 0; i < writers; i++) {
         writer_t *w = &ws[i];
         size_t n = shards / writers + (i < shards % writers ? 1 : 0);
-        *w = (writer_t) {.index = i, .stores = stores + first, .store_count = n, .batch = batch,
-                         .envelope_bytes = envelope_bytes,
-                         .ballots = ballots / writers + (i < ballots % writers ? 1 : 0)};
+        *w = (writer_t){.index = i,
+                        .stores = stores + first,
+                        .store_count = n,
+                        .batch = batch,
+                        .envelope_bytes = envelope_bytes,
+                        .ballots = ballots / writers + (i < ballots % writers ? 1 : 0)};
         first += n;
     }
     double t0 = now_s ();
@@ -295,8 +302,8 @@ main (int argc, char **argv)
     printf ("{\"lmdb_ceiling_per_s\":%.0f,\"ballots\":%" PRIu64 ",\"seconds\":%.3f,\"batch\":%zu,"
             "\"envelope_bytes\":%zu,\"writers\":%zu,\"shards\":%zu,\"commits\":%" PRIu64
             ",\"commit_ms_avg\":%.2f,\"commit_ms_max\":%.2f}\n",
-            seconds > 0 ? (double) done / seconds : 0.0, done, seconds, batch, envelope_bytes, writers, shards,
-            commits, commits ? 1000.0 * commit_s / (double) commits : 0.0, 1000.0 * commit_max);
+            seconds > 0 ? (double) done / seconds : 0.0, done, seconds, batch, envelope_bytes, writers,
+            shards, commits, commits ? 1000.0 * commit_s / (double) commits : 0.0, 1000.0 * commit_max);
     free (stores);
     free (ws);
     free (threads);

@@ -64,8 +64,7 @@ typedef struct {
     size_t len, cap;
 } text_t;
 
-static int
-text_add (text_t *t, const char *fmt, ...) PINGYI_PRINTF (2, 3);
+static int text_add (text_t *t, const char *fmt, ...) PINGYI_PRINTF (2, 3);
 
 static int
 text_add (text_t *t, const char *fmt, ...)
@@ -253,8 +252,8 @@ main (int argc, char **argv)
     for (size_t v = 0; v < venues; v++)
         for (size_t s = 0; s < e->venues[v].subject_count; s++)
             for (size_t i = 0; i < e->item_count; i++) {
-                text_add (&t, "%s(%zu,%zu,%zu,%zu)", first ? "" : ",", v,
-                          s * e->item_count + i + 1, e->venues[v].subjects[s], i);
+                text_add (&t, "%s(%zu,%zu,%zu,%zu)", first ? "" : ",", v, s * e->item_count + i + 1,
+                          e->venues[v].subjects[s], i);
                 first = false;
             }
     if (exec_ok (conn, t.p, err, sizeof err)) {
@@ -294,8 +293,8 @@ main (int argc, char **argv)
             text_add (&cur, "}')");
             if (++in_stat == rows) {
                 text_add (&cur, " ON CONFLICT (id) DO NOTHING");
-                st[si++] = (statement_t) {cur.p, cur.len};
-                cur = (text_t) {0};
+                st[si++] = (statement_t){cur.p, cur.len};
+                cur = (text_t){0};
                 in_stat = 0;
             }
         }
@@ -303,14 +302,15 @@ main (int argc, char **argv)
     }
     if (in_stat) {
         text_add (&cur, " ON CONFLICT (id) DO NOTHING");
-        st[si++] = (statement_t) {cur.p, cur.len};
+        st[si++] = (statement_t){cur.p, cur.len};
     }
     nstat = si;
     double gen_s = now_s () - g0;
     size_t sql_bytes = 0;
     for (size_t i = 0; i < nstat; i++)
         sql_bytes += st[i].len;
-    fprintf (stderr, "pingyi-pgload: %" PRIu64 " ballots as %zu statements (%.1f MB of SQL) built in %.2f s\n",
+    fprintf (stderr,
+             "pingyi-pgload: %" PRIu64 " ballots as %zu statements (%.1f MB of SQL) built in %.2f s\n",
              ballots, nstat, (double) sql_bytes / 1e6, gen_s);
 
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -319,8 +319,8 @@ main (int argc, char **argv)
     pthread_t *th = calloc (conns, sizeof *th);
     double t0 = now_s ();
     for (size_t i = 0; i < conns; i++) {
-        ls[i] = (loader_t) {.conninfo = conninfo, .statements = st, .count = nstat, .next = &next,
-                            .lock = &lock};
+        ls[i] =
+            (loader_t){.conninfo = conninfo, .statements = st, .count = nstat, .next = &next, .lock = &lock};
         pthread_create (&th[i], NULL, loader_main, &ls[i]);
     }
     uint64_t inserted = 0;

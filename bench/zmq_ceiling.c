@@ -24,8 +24,10 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 typedef struct {
@@ -164,6 +166,33 @@ worker_main (void *arg)
     return NULL;
 }
 
+/*  One venue: take its ACKs, fill its window, until it has nothing to read.  */
+static void
+serve (void *sock, size_t *inflight, size_t window, const pingyi_writer_t *submit, uint64_t messages,
+       uint64_t *sent, uint64_t *answered, double *start)
+{
+    for (;;) {
+        zmq_msg_t m;
+        zmq_msg_init (&m);
+        while (zmq_msg_recv (&m, sock, ZMQ_DONTWAIT) >= 0) {
+            (*inflight)--;
+            (*answered)++;
+        }
+        zmq_msg_close (&m);
+        while (*inflight < window && *sent < messages &&
+               zmq_send (sock, submit->sbuf.data, submit->sbuf.size, ZMQ_DONTWAIT) >= 0) {
+            if (!*start)
+                *start = now_s ();
+            (*inflight)++;
+            (*sent)++;
+        }
+        int events = 0;
+        size_t len = sizeof events;
+        if (zmq_getsockopt (sock, ZMQ_EVENTS, &events, &len) || !(events & ZMQ_POLLIN))
+            return;
+    }
+}
+
 static void
 usage (FILE *out)
 {
@@ -191,10 +220,14 @@ main (int argc, char **argv)
     size_t venues = 120, workers = 2, window = 4096;
     shared_t sh = {.batch = 256, .envelope_bytes = 210, .hwm = 10000};
     static const struct option longs[] = {
-        {"ballots", required_argument, NULL, 'n'}, {"venues", required_argument, NULL, 'v'},
-        {"workers", required_argument, NULL, 'w'}, {"batch", required_argument, NULL, 'b'},
-        {"window", required_argument, NULL, 'W'},  {"envelope-bytes", required_argument, NULL, 'e'},
-        {"hwm", required_argument, NULL, 'H'},     {"help", no_argument, NULL, 'h'},
+        {"ballots", required_argument, NULL, 'n'},
+        {"venues", required_argument, NULL, 'v'},
+        {"workers", required_argument, NULL, 'w'},
+        {"batch", required_argument, NULL, 'b'},
+        {"window", required_argument, NULL, 'W'},
+        {"envelope-bytes", required_argument, NULL, 'e'},
+        {"hwm", required_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -262,7 +295,7 @@ main (int argc, char **argv)
     worker_t *ws = calloc (workers, sizeof *ws);
     pthread_t *wt = calloc (workers, sizeof *wt);
     for (size_t i = 0; i < workers; i++) {
-        ws[i] = (worker_t) {.shared = &sh, .index = i, .stop = &stop};
+        ws[i] = (worker_t){.shared = &sh, .index = i, .stop = &stop};
         pthread_create (&wt[i], NULL, worker_main, &ws[i]);
     }
 
@@ -271,7 +304,6 @@ main (int argc, char **argv)
     zmq_ctx_set (ctx, ZMQ_MAX_SOCKETS, (int) venues + 64);
     void **socks = calloc (venues, sizeof *socks);
     size_t *inflight = calloc (venues, sizeof *inflight);
-    zmq_pollitem_t *items = calloc (venues, sizeof *items);
     pingyi_writer_t submit;
     pingyi_writer_init (&submit);
     uint8_t fp[PINGYI_FP_LEN] = {0};
@@ -290,34 +322,41 @@ main (int argc, char **argv)
             fprintf (stderr, "pingyi-zmq-ceiling: venue %zu: %s\n", v, err);
             return 1;
         }
-        items[v] = (zmq_pollitem_t) {.socket = socks[v], .events = ZMQ_POLLIN};
+    }
+    /* as the load generator: ZMQ_FD of every venue in an epoll set (a
+       zmq_poll over 1,200 sockets would cost more than the traffic), and
+       after every send ZMQ_EVENTS asked again (a send may take in the
+       command that announced an arrival) */
+    int epfd = epoll_create1 (EPOLL_CLOEXEC);
+    for (size_t v = 0; v < venues; v++) {
+        int fd;
+        size_t fdlen = sizeof fd;
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t) v};
+        if (zmq_getsockopt (socks[v], ZMQ_FD, &fd, &fdlen) || epoll_ctl (epfd, EPOLL_CTL_ADD, fd, &ev)) {
+            fprintf (stderr, "pingyi-zmq-ceiling: cannot watch venue %zu\n", v);
+            return 1;
+        }
     }
     uint64_t messages = (ballots + sh.batch - 1) / sh.batch, sent = 0, answered = 0;
-    double start = 0, end = 0;
+    double start = 0, end = 0, next_scan = 0;
     while (answered < messages) {
-        for (size_t v = 0; v < venues && sent < messages; v++)
-            while (inflight[v] < per_venue_submits && sent < messages &&
-                   zmq_send (socks[v], submit.sbuf.data, submit.sbuf.size, ZMQ_DONTWAIT) >= 0) {
-                if (!start)
-                    start = now_s ();
-                inflight[v]++;
-                sent++;
-            }
-        if (zmq_poll (items, (int) venues, 10) < 0)
-            break;
-        for (size_t v = 0; v < venues; v++) {
-            if (!(items[v].revents & ZMQ_POLLIN))
-                continue;
-            zmq_msg_t m;
-            zmq_msg_init (&m);
-            while (zmq_msg_recv (&m, socks[v], ZMQ_DONTWAIT) >= 0) {
-                inflight[v]--;
-                answered++;
-            }
-            zmq_msg_close (&m);
+        double now = now_s ();
+        if (now >= next_scan) {
+            /* every venue now and then: those not yet connected, or at their HWM */
+            for (size_t v = 0; v < venues; v++)
+                serve (socks[v], &inflight[v], per_venue_submits, &submit, messages, &sent, &answered,
+                       &start);
+            next_scan = now + 0.005;
+        }
+        struct epoll_event ev[512];
+        int n = epoll_wait (epfd, ev, 512, 5);
+        for (int i = 0; i < n; i++) {
+            size_t v = ev[i].data.u32;
+            serve (socks[v], &inflight[v], per_venue_submits, &submit, messages, &sent, &answered, &start);
         }
         end = now_s ();
     }
+    close (epfd);
     double seconds = end - start;
     stop = 1;
     for (size_t i = 0; i < workers; i++)
@@ -339,7 +378,6 @@ main (int argc, char **argv)
     free (env);
     free (socks);
     free (inflight);
-    free (items);
     free (ws);
     free (wt);
     return answered == messages ? 0 : 1;

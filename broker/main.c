@@ -8,6 +8,11 @@
     - Nothing is dropped silently: the ROUTER is ZMQ_ROUTER_MANDATORY, every
       send is non-blocking, and every failure is answered (RETRY to the
       sender) or counted (stats).
+    - Bounded memory whatever the load: envelope bytes forwarded and not yet
+      acknowledged are counted (the credit below); past the credit a SUBMIT
+      is answered RETRY ("busy") instead of queued.  ZeroMQ's HWMs
+      count messages, and SUBMITs range from one envelope to thousands, so
+      they cannot bound bytes without also refusing trickles of small ones.
     - Authorisation by key: the CURVE key (ZAP, zap.h) fixes the sender's role
       and name; a venue may speak only as itself, only workers register
       shards, only the aggregator and operators query.  The sender's identity
@@ -20,6 +25,7 @@
 #include "zap.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +34,28 @@
 #define HEARTBEAT_MS 1000
 #define WORKER_TIMEOUT_MS 3000
 #define RETRY_MS 500
+/*  The credit: SUBMIT bytes forwarded to workers and not yet acknowledged,
+    all workers together.  It is what is left of a memory budget after the
+    connections: libzmq holds some 40 KB per CURVE connection whatever it
+    carries (pipes, codec buffers; measured: 1,200 idle venues cost 47 MB),
+    so the broker counts its connections (a socket monitor) and lends the
+    rest, between 8 and 40 MB.  40 MB is over a second of work for the
+    workers of a 2-core box (docs/PERFORMANCE.md), so a venue that backs off
+    for a RETRY finds its worker still busy, not idle.  A SUBMIT always goes
+    when its worker has nothing outstanding, so no size of SUBMIT is refused
+    for good.  */
+#define MEMORY_BUDGET (48u << 20)   /* connections + credit */
+#define CONNECTION_BYTES (40u << 10)
+#define CREDIT_MIN (8u << 20)
+#define CREDIT_MAX (40u << 20)
+#define TRIM_AFTER_DISCONNECTS 256
+#define CREDIT_RETRY_MS 100
+/*  Bytes whose ACK never came (a reply the worker could not send, a RETRY
+    or ERROR instead of an ACK) must not eat the credit for good: a worker
+    that has sent no ACK for this long while owing some has its debt
+    forgiven.  A busy worker acknowledges every few milliseconds.  */
+#define CREDIT_FORGIVE_MS 5000
+#define CREDIT_WORKERS 256
 
 /*  Counters shown by STATS (and the periodic log line).  */
 #define BROKER_STATS(X)                                                                                           \
@@ -41,6 +69,8 @@
     X (queries_forwarded)                                                                                         \
     X (retry_no_owner)                                                                                            \
     X (retry_worker_busy)                                                                                         \
+    X (retry_credit)                                                                                              \
+    X (credit_forgiven)                                                                                           \
     X (replies_routed)                                                                                            \
     X (replies_unroutable)                                                                                        \
     X (replies_busy)                                                                                              \
@@ -54,6 +84,17 @@ typedef struct {
 #undef X
 } broker_stats_t;
 
+/*  What one worker owes: SUBMIT bytes and envelopes forwarded to it and
+    not yet acknowledged.  Soft state like the routes: a restarted broker
+    starts at zero.  */
+typedef struct {
+    uint8_t id[PINGYI_ROUTE_MAX];
+    size_t id_len;
+    uint64_t bytes;
+    uint64_t envelopes;
+    int64_t last_ack_ms;
+} credit_t;
+
 typedef struct {
     void *ctx;
     void *router;
@@ -65,6 +106,12 @@ typedef struct {
     pingyi_writer_t wrap;     /* scratch for FORWARD */
     broker_stats_t stats;
     int64_t started_ms;
+    credit_t credits[CREDIT_WORKERS];
+    size_t credit_count;
+    uint64_t credit_bytes; /* the sum over workers */
+    void *monitor;         /* PAIR: the ROUTER's accepted / disconnected events */
+    int64_t connections;
+    int64_t disconnects_since_trim;
 } broker_t;
 
 static volatile sig_atomic_t stopping;
@@ -119,11 +166,124 @@ answer_retry (broker_t *self, const uint8_t *route, size_t route_len, uint64_t t
     answer (self, route, route_len);
 }
 
+/*  The credit the connections leave (see CREDIT above).  */
+static uint64_t
+credit_limit (const broker_t *self)
+{
+    uint64_t used = (uint64_t) (self->connections > 0 ? self->connections : 0) * CONNECTION_BYTES;
+    uint64_t left = used < MEMORY_BUDGET ? MEMORY_BUDGET - used : 0;
+    return left < CREDIT_MIN ? CREDIT_MIN : left > CREDIT_MAX ? CREDIT_MAX : left;
+}
+
+/*  Socket monitor events: [u16 event, u32 value][endpoint].  */
+static void
+read_monitor (broker_t *self)
+{
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init (&ev);
+        if (zmq_msg_recv (&ev, self->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&ev);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size (&ev) >= 2)
+            memcpy (&event, zmq_msg_data (&ev), 2);
+        bool more = zmq_msg_more (&ev);
+        zmq_msg_close (&ev);
+        if (more) {
+            zmq_msg_init (&addr);
+            zmq_msg_recv (&addr, self->monitor, 0);
+            zmq_msg_close (&addr);
+        }
+        if (event == ZMQ_EVENT_ACCEPTED)
+            self->connections++;
+        else if (event == ZMQ_EVENT_DISCONNECTED && self->connections > 0) {
+            self->connections--;
+            /* after a wave of venues leaves, hand what their connections
+               held back to the system, so the next wave does not stack on
+               top of it (the heap does not shrink by itself) */
+            if (++self->disconnects_since_trim >= TRIM_AFTER_DISCONNECTS) {
+                self->disconnects_since_trim = 0;
+                malloc_trim (0);
+            }
+        }
+    }
+}
+
+/*  The credit entry of a worker (by routing id), made when missing; NULL
+    when the table is full (then the worker is not limited).  */
+static credit_t *
+credit_of (broker_t *self, const uint8_t *id, size_t id_len, bool make)
+{
+    for (size_t i = 0; i < self->credit_count; i++)
+        if (self->credits[i].id_len == id_len && memcmp (self->credits[i].id, id, id_len) == 0)
+            return &self->credits[i];
+    if (!make || id_len > PINGYI_ROUTE_MAX)
+        return NULL;
+    credit_t *c = NULL;
+    if (self->credit_count < CREDIT_WORKERS)
+        c = &self->credits[self->credit_count++];
+    else
+        /* workers come back under new routing ids: reuse one that owes nothing */
+        for (size_t i = 0; i < self->credit_count && !c; i++)
+            if (!self->credits[i].bytes)
+                c = &self->credits[i];
+    if (!c)
+        return NULL;
+    memset (c, 0, sizeof *c);
+    memcpy (c->id, id, id_len);
+    c->id_len = id_len;
+    return c;
+}
+
+static void
+credit_forgive (broker_t *self, credit_t *c)
+{
+    self->credit_bytes -= c->bytes;
+    c->bytes = 0;
+    c->envelopes = 0;
+}
+
+/*  An ACK of n results came back from worker c: its share of the debt,
+    in proportion (ACKs do not say how many bytes they answer).  */
+static void
+credit_repay (broker_t *self, credit_t *c, uint64_t n, int64_t now)
+{
+    c->last_ack_ms = now;
+    if (n >= c->envelopes) {
+        credit_forgive (self, c);
+        return;
+    }
+    uint64_t bytes = c->bytes * n / c->envelopes;
+    c->bytes -= bytes;
+    c->envelopes -= n;
+    self->credit_bytes -= bytes;
+}
+
+/*  The number of results of an ACK frame, read from its head alone (the
+    worker wrote it; the client decodes it whole).  0 when it is not an ACK.  */
+static uint64_t
+ack_count (const uint8_t *frame, size_t len)
+{
+    pingyi_mp_t r;
+    uint32_t n, results;
+    uint64_t version, type, tag;
+    pingyi_mp_init (&r, frame, len);
+    if (pingyi_mp_array (&r, &n, 16) || n != 4 || pingyi_mp_uint (&r, &version, 255) ||
+        version != PINGYI_PROTO_VERSION || pingyi_mp_uint (&r, &type, 255) || type != PINGYI_MSG_ACK ||
+        pingyi_mp_uint (&r, &tag, UINT64_MAX) || pingyi_mp_array (&r, &results, PINGYI_BATCH_MAX))
+        return 0;
+    return results;
+}
+
 /*  Pass a frame to the owner of shard, wrapped with the sender's identity;
-    RETRY the sender when no owner is alive or the owner is at its HWM.  */
+    RETRY the sender when no owner is alive, the owner is at its HWM, or a
+    SUBMIT (envelopes > 0) would overdraw the credit.  */
 static void
 forward (broker_t *self, uint32_t shard, const uint8_t *route, size_t route_len, pingyi_role_t role,
-         const char *sender, size_t sender_len, const uint8_t *frame, size_t len, uint64_t tag)
+         const char *sender, size_t sender_len, const uint8_t *frame, size_t len, uint64_t tag,
+         uint64_t envelopes)
 {
     pingyi_route_t *owner = pingyi_routes_owner (self->routes, shard);
     char reason[128];
@@ -133,10 +293,29 @@ forward (broker_t *self, uint32_t shard, const uint8_t *route, size_t route_len,
         answer_retry (self, route, route_len, tag, reason);
         return;
     }
+    credit_t *credit = envelopes ? credit_of (self, owner->id, owner->id_len, true) : NULL;
+    if (credit && credit->bytes && self->credit_bytes + len > credit_limit (self)) {
+        self->stats.retry_credit++;
+        snprintf (reason, sizeof reason, "the workers are busy (%llu MB in flight)",
+                  (unsigned long long) (self->credit_bytes >> 20));
+        /* a short hint: the credit frees as ACKs pass, within milliseconds,
+           and the client doubles it per RETRY anyway */
+        pingyi_msg_retry (&self->out, tag, CREDIT_RETRY_MS, reason);
+        answer (self, route, route_len);
+        return;
+    }
     pingyi_msg_forward (&self->wrap, route, route_len, role, sender, sender_len, frame, len);
     int rc = send_to (self, owner->id, owner->id_len, self->wrap.sbuf.data, self->wrap.sbuf.size);
-    if (rc == 0)
+    if (rc == 0) {
+        if (credit) {
+            if (!credit->bytes)
+                credit->last_ack_ms = pingyi_now_ms (); /* the forgiveness clock starts with the debt */
+            credit->bytes += len;
+            credit->envelopes += envelopes;
+            self->credit_bytes += len;
+        }
         return;
+    }
     if (rc == EHOSTUNREACH) {
         pingyi_warn ("worker %s is unreachable: its shards are unowned until it returns", owner->name);
         pingyi_routes_drop (self->routes, owner);
@@ -157,7 +336,7 @@ send_stats (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag
 #define X(name) n++;
     BROKER_STATS (X)
 #undef X
-    n += 5;
+    n += 8;
     pingyi_msg_stats_begin (&self->out, tag, "broker", n);
 #define X(name) pingyi_msg_stat (&self->out, #name, self->stats.name);
     BROKER_STATS (X)
@@ -167,6 +346,9 @@ send_stats (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag
     pingyi_msg_stat (&self->out, "shards_total", self->election->shard_count);
     pingyi_msg_stat (&self->out, "connections_allowed", pingyi_zap_allowed (self->zap));
     pingyi_msg_stat (&self->out, "connections_refused", pingyi_zap_denied (self->zap));
+    pingyi_msg_stat (&self->out, "credit_bytes", self->credit_bytes);
+    pingyi_msg_stat (&self->out, "credit_limit", credit_limit (self));
+    pingyi_msg_stat (&self->out, "connections", (uint64_t) (self->connections > 0 ? self->connections : 0));
     answer (self, route, route_len);
 }
 
@@ -264,6 +446,9 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
             return;
         }
         self->stats.workers_registered++;
+        credit_t *owed = credit_of (self, route, route_len, false);
+        if (owed)
+            credit_forgive (self, owed); /* a worker that says HELLO holds nothing of ours */
         pingyi_info ("worker %s owns shards %s (%zu of %u shards owned)", name, n ? list : "(none)",
                      pingyi_routes_covered (self->routes), self->election->shard_count);
         pingyi_msg_ready_begin (&self->out, (uint32_t) n);
@@ -289,6 +474,10 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
             answer_error (self, route, route_len, 0, PINGYI_ERROR_UNKNOWN_PEER, "unknown worker: send HELLO");
             return;
         }
+        uint64_t acked = ack_count (msg.u.reply.inner.p, msg.u.reply.inner.len);
+        credit_t *credit = acked ? credit_of (self, route, route_len, false) : NULL;
+        if (credit)
+            credit_repay (self, credit, acked, now);
         int rc = send_to (self, msg.u.reply.route.p, msg.u.reply.route.len, msg.u.reply.inner.p, msg.u.reply.inner.len);
         if (rc == 0)
             self->stats.replies_routed++;
@@ -319,7 +508,8 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
             self->stats.submits_forwarded++;
             self->stats.envelopes_forwarded += msg.u.submit.envelopes.count;
         }
-        forward (self, (uint32_t) shard, route, route_len, role, sender, sender_len, frame, len, tag);
+        forward (self, (uint32_t) shard, route, route_len, role, sender, sender_len, frame, len, tag,
+                 msg.type == PINGYI_MSG_SUBMIT ? msg.u.submit.envelopes.count : 0);
         return;
     }
     case PINGYI_MSG_TALLY_QUERY:
@@ -333,7 +523,7 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
         }
         self->stats.queries_forwarded++;
         forward (self, msg.u.tally_query.shard, route, route_len, role, sender, sender_len, frame, len,
-                 msg.u.tally_query.tag);
+                 msg.u.tally_query.tag, 0);
         return;
     case PINGYI_MSG_STATS_QUERY:
         if (!querier)
@@ -350,7 +540,7 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
         }
         self->stats.queries_forwarded++;
         forward (self, (uint32_t) msg.u.stats_query.shard, route, route_len, role, sender, sender_len, frame, len,
-                 msg.u.stats_query.tag);
+                 msg.u.stats_query.tag, 0);
         return;
     default:
         break;
@@ -454,7 +644,7 @@ usage (void)
     fprintf (stderr, "usage: pingyi-broker --deploy DIR [--bind ENDPOINT[,ENDPOINT...]] [--hwm N] [--stats-every S]\n"
                      "  --deploy DIR     the deploy directory (its broker/ bundle is used)\n"
                      "  --bind           where to listen (default tcp://127.0.0.1:7701)\n"
-                     "  --hwm            high-water mark per peer, messages (default 200)\n"
+                     "  --hwm            high-water mark per peer, messages (default 10000)\n"
                      "  --stats-every    log a stats line every S seconds (default 10, 0 = never)\n");
 }
 
@@ -463,13 +653,7 @@ main (int argc, char **argv)
 {
     pingyi_log_prog = "pingyi-broker";
     const char *deploy = NULL, *bind = "tcp://127.0.0.1:7701";
-    /* The HWM is what bounds this process's memory: a SUBMIT the owner's
-       pipe cannot take is answered RETRY ("busy"), never queued here.  200
-       SUBMITs of 256 envelopes is some 10 MB per worker, and with what the
-       worker holds (its RCVHWM) over a second of work, so a client that
-       backs off for the RETRY's 500 ms finds its worker still busy, not
-       idle (docs/PERFORMANCE.md has the measurements).  */
-    long hwm = 200, stats_every = 10;
+    long hwm = 10000, stats_every = 10;
     for (int i = 1; i < argc; i += 2) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp (f, "-h") || !strcmp (f, "--help")) {
@@ -518,6 +702,15 @@ main (int argc, char **argv)
         pingyi_error ("%s", err);
         goto done;
     }
+    /* connections cost memory whatever they carry: count them (credit_limit) */
+    self.monitor = zmq_socket (self.ctx, ZMQ_PAIR);
+    if (!self.monitor
+        || zmq_socket_monitor (self.router, "inproc://pingyi-broker-monitor",
+                               ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED)
+        || zmq_connect (self.monitor, "inproc://pingyi-broker-monitor")) {
+        pingyi_error ("socket monitor: %s", zmq_strerror (zmq_errno ()));
+        goto done;
+    }
     pingyi_info ("election %s (%s), %u shards, %zu venues", self.election->id, self.election->fingerprint_hex,
                  self.election->shard_count, self.election->venue_count);
 
@@ -531,10 +724,11 @@ main (int argc, char **argv)
     int64_t next_stats = self.started_ms + stats_every * 1000;
     while (!stopping) {
         zmq_pollitem_t items[] = { { pingyi_zap_socket (self.zap), 0, ZMQ_POLLIN, 0 },
-                                   { self.router, 0, ZMQ_POLLIN, 0 } };
+                                   { self.router, 0, ZMQ_POLLIN, 0 },
+                                   { self.monitor, 0, ZMQ_POLLIN, 0 } };
         int64_t now = pingyi_now_ms ();
         long timeout = next_beat > now ? (long) (next_beat - now) : 0;
-        if (zmq_poll (items, 2, timeout) < 0) {
+        if (zmq_poll (items, 3, timeout) < 0) {
             if (zmq_errno () == EINTR)
                 continue;
             pingyi_error ("zmq_poll: %s", zmq_strerror (zmq_errno ()));
@@ -542,6 +736,8 @@ main (int argc, char **argv)
         }
         if (items[0].revents & ZMQ_POLLIN)
             pingyi_zap_handle (self.zap);
+        if (items[2].revents & ZMQ_POLLIN)
+            read_monitor (&self);
         /* Bounded burst so heartbeats and ZAP are never starved. */
         for (int burst = 0; burst < 1000 && (items[1].revents & ZMQ_POLLIN); burst++) {
             int events;
@@ -553,6 +749,11 @@ main (int argc, char **argv)
         now = pingyi_now_ms ();
         if (now >= next_beat) {
             self.stats.workers_expired += pingyi_routes_expire (self.routes, now, WORKER_TIMEOUT_MS);
+            for (size_t i = 0; i < self.credit_count; i++)
+                if (self.credits[i].bytes && now - self.credits[i].last_ack_ms > CREDIT_FORGIVE_MS) {
+                    self.stats.credit_forgiven++;
+                    credit_forgive (&self, &self.credits[i]);
+                }
             pingyi_routes_each (self.routes, heartbeat_one, &self);
             next_beat = now + HEARTBEAT_MS;
         }
@@ -571,6 +772,8 @@ main (int argc, char **argv)
     pingyi_info ("stopping");
     rc = 0;
 done:
+    if (self.monitor)
+        zmq_close (self.monitor);
     if (self.router)
         zmq_close (self.router);
     pingyi_zap_destroy (&self.zap);
