@@ -272,8 +272,14 @@ pingyi_ballot_validate (const pingyi_ballot_t *self, const pingyi_election_t *el
 size_t
 pingyi_cell_marks (const pingyi_item_t *item, uint32_t mask, uint8_t *marks)
 {
+    /* Called for every cell of every ballot counted or recounted: the common
+       cases (one tick, or none) cost a compare and a ctz, no loop. */
     if (mask == 0) {
         marks[0] = PINGYI_MARK_BLANK;
+        return 1;
+    }
+    if ((mask & (mask - 1)) == 0) {
+        marks[0] = (uint8_t) __builtin_ctz (mask);
         return 1;
     }
     if ((unsigned) __builtin_popcount (mask) > item->max_choices) {
@@ -281,9 +287,8 @@ pingyi_cell_marks (const pingyi_item_t *item, uint32_t mask, uint8_t *marks)
         return 1;
     }
     size_t n = 0;
-    for (uint8_t bit = 0; bit < 32; bit++)
-        if (mask & (UINT32_C (1) << bit))
-            marks[n++] = bit;
+    for (uint32_t rest = mask; rest; rest &= rest - 1)
+        marks[n++] = (uint8_t) __builtin_ctz (rest);
     return n;
 }
 
