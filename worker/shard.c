@@ -113,6 +113,12 @@ struct pingyi_shard_t {
     grid_t grid; /* cells NULL: deltas go to the hash table */
     uint64_t *sorted;
     size_t sorted_cap;
+    size_t marks;       /* cells per (item, category) in a counts row: choices, BLANK, OVER */
+    size_t row_cells;   /* u32 cells in a counts row: items x categories x marks */
+    uint32_t *row_sum;  /* a row's deltas gathered from the hash table */
+    uint32_t *row_list; /* grid rows touched by a batch */
+    uint8_t *row_seen;  /* per grid row: listed in row_list */
+    uint8_t *row_buf;   /* a row being rewritten */
     uint8_t body[PINGYI_ENVELOPE_MAX];
     pingyi_ballot_t ballot;
     uint64_t batch_accepted, batch_duplicates, batch_rejected;
@@ -272,6 +278,21 @@ cmp_u32 (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/*  Marks a counter can carry, per (item, category): the largest choice set's
+    choices, then BLANK, then OVER.  The grid and the `counts` rows share
+    this layout, so a grid's form position is a counts row as it stands.  */
+static size_t
+count_marks (const pingyi_election_t *e)
+{
+    size_t choices = 0;
+    for (size_t i = 0; i < e->item_count; i++) {
+        size_t n = e->choice_sets[e->items[i].choice_set].choice_count;
+        if (n > choices)
+            choices = n;
+    }
+    return choices + 2;
+}
+
 /*  --------------------------------------------------------------------------
     The delta grid.  */
 
@@ -291,15 +312,9 @@ static int
 grid_init (grid_t *g, const pingyi_election_t *e, const uint32_t *venue_of, size_t slot_count)
 {
     memset (g, 0, sizeof *g);
-    size_t choices = 0;
-    for (size_t i = 0; i < e->item_count; i++) {
-        size_t n = e->choice_sets[e->items[i].choice_set].choice_count;
-        if (n > choices)
-            choices = n;
-    }
     g->items = e->item_count;
     g->categories = e->category_count;
-    g->marks = choices + 2; /* the choices, BLANK, OVER */
+    g->marks = count_marks (e); /* a form position's cells are laid out as a counts row */
     size_t per_position = g->items * g->categories * g->marks;
     g->slot_base = malloc ((slot_count + 1) * sizeof *g->slot_base);
     if (!g->slot_base)
@@ -865,8 +880,19 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
     self->touched_list = calloc (n, sizeof *self->touched_list);
     if (!self->figures || !self->work || !self->touched || !self->touched_list)
         goto oom;
-    if (!read_only && grid_init (&self->grid, election, self->venue_of, self->slot_count))
-        memset (&self->grid, 0, sizeof self->grid); /* too large: the hash table counts */
+    self->marks = count_marks (election);
+    self->row_cells = election->item_count * election->category_count * self->marks;
+    if (!read_only) {
+        if (grid_init (&self->grid, election, self->venue_of, self->slot_count))
+            memset (&self->grid, 0, sizeof self->grid); /* too large: the hash table counts */
+        size_t grid_rows = self->grid.size / self->row_cells + 1;
+        self->row_buf = malloc (self->row_cells * 4);
+        self->row_sum = malloc (self->row_cells * sizeof *self->row_sum);
+        self->row_list = malloc (grid_rows * sizeof *self->row_list);
+        self->row_seen = calloc (grid_rows, 1);
+        if (!self->row_buf || !self->row_sum || !self->row_list || !self->row_seen)
+            goto oom;
+    }
 
     if (read_only) {
         struct stat st;
@@ -997,6 +1023,10 @@ pingyi_shard_close (pingyi_shard_t **self_p)
     free (self->touched_list);
     free (self->order);
     free (self->sorted);
+    free (self->row_buf);
+    free (self->row_sum);
+    free (self->row_list);
+    free (self->row_seen);
     tally_free (&self->deltas);
     grid_free (&self->grid);
     free (self);
@@ -1245,49 +1275,152 @@ typedef struct {
     size_t count;
 } batch_arg_t;
 
-/*  counts[key] += add, through a cursor: one descent for the read and
-    the in-place write.  */
-static int
-add_counter (MDB_cursor *c, uint64_t key64, uint64_t add)
+/*  --------------------------------------------------------------------------
+    The `counts` db (docs/worker.md).  One row per (venue, subject): key
+    venue u16 BE, subject u16 BE; value every counter of that subject at
+    that venue, row_cells u32 LE, the cell of (item, category, m) at
+    (item x categories + category) x marks + m, where m is the choice's index,
+    marks - 2 for BLANK and marks - 1 for OVER.  Why rows and not a key per
+    counter: a batch of a few ballots adds to nearly every counter of its
+    venues, so with a key per counter each commit rewrote nearly every
+    counter page (237 leaves for a shard of 15 venues x 66 cells); rows put
+    the same counters on a tenth of the pages (docs/PERFORMANCE.md).  The
+    readers below expand the rows back into (counter key, count) in key
+    order, so the snapshot, the tools and the recount see what they saw.  */
+
+#define ROW_KEY_LEN 4
+
+static void
+row_key (uint8_t out[ROW_KEY_LEN], uint32_t venue, uint32_t subject)
 {
-    uint8_t k[PINGYI_COUNTER_KEY_LEN], b[8];
-    put_be64 (k, key64);
-    MDB_val key = {PINGYI_COUNTER_KEY_LEN, k}, val;
+    out[0] = (uint8_t)(venue >> 8);
+    out[1] = (uint8_t)venue;
+    out[2] = (uint8_t)(subject >> 8);
+    out[3] = (uint8_t)subject;
+}
+
+/*  The counter key of cell i of the row (venue, subject).  */
+static void
+row_cell_key (const pingyi_shard_t *self, const uint8_t row[ROW_KEY_LEN], size_t i,
+              uint8_t out[PINGYI_COUNTER_KEY_LEN])
+{
+    size_t m = i % self->marks;
+    size_t rest = i / self->marks;
+    pingyi_counter_key_t key = {
+        .venue = (uint16_t)(row[0] << 8 | row[1]),
+        .subject = (uint16_t)(row[2] << 8 | row[3]),
+        .item = (uint8_t)(rest / self->election->category_count),
+        .category = (uint8_t)(rest % self->election->category_count),
+        .mark = m == self->marks - 2   ? PINGYI_MARK_BLANK
+                : m == self->marks - 1 ? PINGYI_MARK_OVER
+                                       : (uint8_t)m,
+    };
+    pingyi_counter_key_pack (&key, out);
+}
+
+/*  counts[(venue, subject)] += delta, cell by cell, through a cursor: one
+    descent for the read and the write.  A cell that would pass 2^32 - 1
+    (more ballots than any venue holds) fails the batch, loudly.  */
+static int
+add_row (pingyi_shard_t *self, MDB_cursor *c, uint32_t venue, uint32_t subject, const uint32_t *delta, char *err)
+{
+    uint8_t k[ROW_KEY_LEN];
+    row_key (k, venue, subject);
+    size_t bytes = self->row_cells * 4;
+    MDB_val key = {ROW_KEY_LEN, k}, val;
     int rc = mdb_cursor_get (c, &key, &val, MDB_SET_KEY);
-    uint64_t have = 0;
-    if (rc == 0 && val.mv_size == 8)
-        have = get_le64 (val.mv_data);
-    else if (rc == 0)
+    if (rc == 0 && val.mv_size != bytes)
         return MDB_CORRUPTED;
-    else if (rc != MDB_NOTFOUND)
+    if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
-    put_le64 (b, have + add);
-    val.mv_size = 8;
+    uint8_t *b = self->row_buf;
+    if (rc == 0)
+        memcpy (b, val.mv_data, bytes);
+    else
+        memset (b, 0, bytes);
+    for (size_t i = 0; i < self->row_cells; i++)
+        if (delta[i]) {
+            uint32_t have = get_le32 (b + 4 * i);
+            if (delta[i] > UINT32_MAX - have)
+                return pingyi_fail (err, "%s: counter of venue %s, subject %u would pass 2^32 - 1", self->path,
+                                    self->election->venues[venue].id, subject);
+            put_le32 (b + 4 * i, have + delta[i]);
+        }
+    val.mv_size = bytes;
     val.mv_data = b;
     return mdb_cursor_put (c, &key, &val, rc == 0 ? MDB_CURRENT : 0);
 }
 
-/*  The grid's cells in ascending order (so each put lands next to the
-    last): a scan when many are set, else the sorted list of touched ones.  */
+/*  The grid's touched form positions, each written as its counts row.  A
+    position's cells are one row's deltas as they stand (count_marks).  */
 static int
-write_grid (pingyi_shard_t *self, MDB_cursor *c)
+write_grid (pingyi_shard_t *self, MDB_cursor *c, char *err)
 {
     grid_t *g = &self->grid;
+    size_t per_position = self->row_cells, rows = 0;
+    for (size_t t = 0; t < g->touched_count; t++) {
+        uint32_t row = (uint32_t)(g->touched[t] / per_position);
+        if (!self->row_seen[row]) {
+            self->row_seen[row] = 1;
+            self->row_list[rows++] = row;
+        }
+    }
+    qsort (self->row_list, rows, sizeof *self->row_list, cmp_u32); /* ascending keys: puts land side by side */
     size_t slot = 0;
     int rc = 0;
-    if (g->touched_count * 16 >= g->size) {
-        for (size_t i = 0; i < g->size && !rc; i++)
-            if (g->cells[i])
-                rc = add_counter (c, grid_key (g, self->election, self->venue_of, self->slot_count, i, &slot),
-                                  g->cells[i]);
+    for (size_t r = 0; r < rows && !rc; r++) {
+        size_t first = (size_t)self->row_list[r] * per_position;
+        while (slot + 1 < self->slot_count && first >= g->slot_base[slot + 1])
+            slot++;
+        uint32_t venue = self->venue_of[slot];
+        size_t pos = (first - g->slot_base[slot]) / per_position;
+        rc = add_row (self, c, venue, self->election->venues[venue].subjects[pos], &g->cells[first], err);
     }
-    else {
-        qsort (g->touched, g->touched_count, sizeof *g->touched, cmp_u32);
-        for (size_t t = 0; t < g->touched_count && !rc; t++) {
-            size_t i = g->touched[t];
-            rc = add_counter (c, grid_key (g, self->election, self->venue_of, self->slot_count, i, &slot),
-                              g->cells[i]);
+    for (size_t r = 0; r < rows; r++) /* cleared even when the batch fails: it will be redone */
+        self->row_seen[self->row_list[r]] = 0;
+    return rc;
+}
+
+/*  The hash table's deltas (grids too large, keys the grid cannot place),
+    sorted, gathered row by row.  */
+static int
+write_spill (pingyi_shard_t *self, MDB_cursor *c, char *err)
+{
+    tally_t *t = &self->deltas;
+    if (t->used > self->sorted_cap) {
+        uint64_t *sorted = realloc (self->sorted, t->used * sizeof *sorted);
+        if (!sorted)
+            return pingyi_fail (err, "out of memory for the batch's counter deltas");
+        self->sorted = sorted;
+        self->sorted_cap = t->used;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].count)
+            self->sorted[n++] = t->slots[i].key;
+    if (n > 1)
+        qsort (self->sorted, n, sizeof *self->sorted, cmp_u64);
+    const pingyi_election_t *e = self->election;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc;) {
+        uint64_t row = self->sorted[i] >> 32; /* venue, subject */
+        memset (self->row_sum, 0, self->row_cells * sizeof *self->row_sum);
+        for (; i < n && self->sorted[i] >> 32 == row; i++) {
+            uint8_t packed[PINGYI_COUNTER_KEY_LEN];
+            pingyi_counter_key_t key;
+            put_be64 (packed, self->sorted[i]);
+            pingyi_counter_key_unpack (packed, &key);
+            size_t m = key.mark == PINGYI_MARK_BLANK  ? self->marks - 2
+                       : key.mark == PINGYI_MARK_OVER ? self->marks - 1
+                                                      : key.mark;
+            uint64_t add = tally_find (t, self->sorted[i], false)->count;
+            if (key.venue >= e->venue_count || key.item >= e->item_count || key.category >= e->category_count ||
+                (key.mark < PINGYI_MARK_BLANK && m >= self->marks - 2) || add > UINT32_MAX)
+                return pingyi_fail (err, "%s: counter %016llx has no place in a counts row", self->path,
+                                    (unsigned long long)self->sorted[i]);
+            self->row_sum[(key.item * e->category_count + key.category) * self->marks + m] += (uint32_t)add;
         }
+        rc = add_row (self, c, (uint32_t)(row >> 16), (uint32_t)(row & 0xffff), self->row_sum, err);
     }
     return rc;
 }
@@ -1295,35 +1428,16 @@ write_grid (pingyi_shard_t *self, MDB_cursor *c)
 static int
 write_counters (pingyi_shard_t *self, MDB_txn *txn, char *err)
 {
-    tally_t *t = &self->deltas;
-    if (t->oom)
+    if (self->deltas.oom)
         return pingyi_fail (err, "out of memory for the batch's counter deltas");
     MDB_cursor *c;
     int rc = mdb_cursor_open (txn, self->counts, &c);
     if (rc)
         return rc;
     if (self->grid.cells && self->grid.touched_count)
-        rc = write_grid (self, c);
-    if (rc == 0 && t->used) {
-        if (t->used > self->sorted_cap) {
-            uint64_t *sorted = realloc (self->sorted, t->used * sizeof *sorted);
-            if (!sorted) {
-                mdb_cursor_close (c);
-                return pingyi_fail (err, "out of memory for the batch's counter deltas");
-            }
-            self->sorted = sorted;
-            self->sorted_cap = t->used;
-        }
-        size_t n = 0;
-        for (size_t i = 0; i < t->cap; i++)
-            if (t->slots[i].count)
-                self->sorted[n++] = t->slots[i].key;
-        /* ascending keys: each put lands next to the last one */
-        if (n > 1)
-            qsort (self->sorted, n, sizeof *self->sorted, cmp_u64);
-        for (size_t i = 0; i < n && !rc; i++)
-            rc = add_counter (c, self->sorted[i], tally_find (t, self->sorted[i], false)->count);
-    }
+        rc = write_grid (self, c, err);
+    if (rc == 0 && self->deltas.used)
+        rc = write_spill (self, c, err);
     mdb_cursor_close (c);
     return rc;
 }
@@ -1561,25 +1675,37 @@ pingyi_shard_snapshot (pingyi_shard_t *self, const uint8_t from[PINGYI_COUNTER_K
         rc = mdb_cursor_open (txn, self->counts, &c);
     if (rc == 0) {
         snap->venue_count = self->slot_count;
-        uint8_t start[PINGYI_COUNTER_KEY_LEN] = {0};
+        /* from the row holding `from`, its counters below `from` skipped */
+        uint8_t start[ROW_KEY_LEN] = {0};
         if (from)
             memcpy (start, from, sizeof start);
-        MDB_val k = {PINGYI_COUNTER_KEY_LEN, start}, v;
+        MDB_val k = {ROW_KEY_LEN, start}, v;
         rc = mdb_cursor_get (c, &k, &v, MDB_SET_RANGE);
-        while (rc == 0) {
-            if (k.mv_size != PINGYI_COUNTER_KEY_LEN || v.mv_size != 8) {
+        while (rc == 0 && !snap->more) {
+            if (k.mv_size != ROW_KEY_LEN || v.mv_size != self->row_cells * 4) {
                 rc = MDB_CORRUPTED;
                 break;
             }
-            if (snap->counter_count == max_counters) {
-                snap->more = true;
-                memcpy (snap->next, k.mv_data, PINGYI_COUNTER_KEY_LEN);
-                break;
+            const uint8_t *cells = v.mv_data;
+            for (size_t i = 0; i < self->row_cells; i++) {
+                uint32_t n = get_le32 (cells + 4 * i);
+                if (!n)
+                    continue;
+                uint8_t key[PINGYI_COUNTER_KEY_LEN];
+                row_cell_key (self, k.mv_data, i, key);
+                if (from && memcmp (key, from, PINGYI_COUNTER_KEY_LEN) < 0)
+                    continue;
+                if (snap->counter_count == max_counters) {
+                    snap->more = true;
+                    memcpy (snap->next, key, PINGYI_COUNTER_KEY_LEN);
+                    break;
+                }
+                pingyi_counter_t *out = &snap->counters[snap->counter_count++];
+                memcpy (out->key, key, PINGYI_COUNTER_KEY_LEN);
+                out->count = n;
             }
-            pingyi_counter_t *out = &snap->counters[snap->counter_count++];
-            memcpy (out->key, k.mv_data, PINGYI_COUNTER_KEY_LEN);
-            out->count = get_le64 (v.mv_data);
-            rc = mdb_cursor_get (c, &k, &v, MDB_NEXT);
+            if (!snap->more)
+                rc = mdb_cursor_get (c, &k, &v, MDB_NEXT);
         }
         if (rc == MDB_NOTFOUND)
             rc = 0;
@@ -1640,12 +1766,24 @@ walk (pingyi_shard_t *self, MDB_dbi dbi, row_fn *step, void *fn, void *arg, cons
     return 0;
 }
 
+/*  A counts row's non-zero counters, in key order, one call each.  */
 static int
 counter_step (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, void *arg)
 {
-    if (k->mv_size != PINGYI_COUNTER_KEY_LEN || v->mv_size != 8)
+    if (k->mv_size != ROW_KEY_LEN || v->mv_size != self->row_cells * 4)
         return -2;
-    return ((pingyi_shard_counter_fn *)fn) (k->mv_data, get_le64 (v->mv_data), arg);
+    const uint8_t *cells = v->mv_data;
+    for (size_t i = 0; i < self->row_cells; i++) {
+        uint32_t n = get_le32 (cells + 4 * i);
+        if (!n)
+            continue;
+        uint8_t key[PINGYI_COUNTER_KEY_LEN];
+        row_cell_key (self, k->mv_data, i, key);
+        int rc = ((pingyi_shard_counter_fn *)fn) (key, n, arg);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 int

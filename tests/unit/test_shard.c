@@ -1035,14 +1035,22 @@ test_readonly_open_and_recount_detects_tampering (void **state)
     assert_int_equal (mdb_dbi_open (txn, "counts", 0, &dbi), 0);
     assert_int_equal (mdb_cursor_open (txn, dbi, &c), 0);
     assert_int_equal (mdb_cursor_get (c, &k, &v, MDB_FIRST), 0);
-    uint8_t key[8], val[8];
-    memcpy (key, k.mv_data, 8);
-    memcpy (val, v.mv_data, 8);
-    val[0]++;
+    /* a counts row: (venue, subject) -> u32 LE cells; bump its first non-zero one */
+    assert_int_equal (k.mv_size, 4);
+    uint8_t key[4], val[4096];
+    assert_true (v.mv_size <= sizeof val && v.mv_size % 4 == 0);
+    size_t row_len = v.mv_size, cell = 0;
+    memcpy (key, k.mv_data, 4);
+    memcpy (val, v.mv_data, row_len);
+    while (cell < row_len && !(val[cell] | val[cell + 1] | val[cell + 2] | val[cell + 3]))
+        cell += 4;
+    assert_true (cell < row_len);
+    assert_true (val[cell] < 0xff);
+    val[cell]++;
     mdb_cursor_close (c);
     k.mv_data = key;
     v.mv_data = val;
-    v.mv_size = 8;
+    v.mv_size = row_len;
     assert_int_equal (mdb_put (txn, dbi, &k, &v, 0), 0);
     assert_int_equal (mdb_txn_commit (txn), 0);
     mdb_env_close (env);
@@ -1135,6 +1143,85 @@ test_chain_step_matches_definition (void **state)
     assert_memory_equal (next, want, 32);
 }
 
+/*  The hash table (the path of grids too large for GRID_MAX, and of keys a
+    grid cannot place) writes the same counts rows as the grid: a batch
+    counted through each, one after the other, into the same rows.  */
+static void
+test_hash_table_and_grid_write_the_same_rows (void **state)
+{
+    fx_t *fx = *state;
+    enum { N = 200 };
+    t_counts_t want = {0};
+    t_batch_t b;
+    t_make_batch (fx, &b, N, &want);
+    pingyi_shard_item_t *items = calloc (N, sizeof *items);
+    t_batch_items (fx, &b, 0, N, items);
+
+    grid_free (&fx->shard->grid); /* white box: as a shard whose grid would be too large */
+    t_apply (fx, items, N / 2);
+    assert_int_equal (fx->shard->deltas.used > 0, 1);
+    t_counts_t half = {0};
+    for (size_t i = 0; i < N / 2; i++)
+        t_expect_ballot (fx, &half, b.venue[i], &b.ballots[i]);
+    t_assert_counts (fx->shard, &half);
+
+    assert_int_equal (grid_init (&fx->shard->grid, fx->election, fx->shard->venue_of, fx->shard->slot_count), 0);
+    t_apply (fx, items + N / 2, N / 2);
+    t_assert_counts (fx->shard, &want);
+
+    char err[PINGYI_ERR_MAX];
+    pingyi_shard_recount_t rep;
+    assert_int_equal (pingyi_shard_recount (fx->shard, fx->keyring, fx->election_sk, &rep, err), 0);
+    assert_true (rep.ok);
+    assert_int_equal (rep.counters_differ, 0);
+    assert_int_equal (rep.counters_checked, want.count);
+    free (items);
+    free (half.rows);
+    free (want.rows);
+    t_batch_free (&b);
+}
+
+/*  A counter at 2^32 - 1 cannot take one more: the batch fails with the
+    reason, nothing of it is acknowledged or stored, and the shard stops.  */
+static void
+test_counter_that_would_overflow_fails_the_batch (void **state)
+{
+    fx_t *fx = *state;
+    /* white box: v01's row for its first subject, cell (item 0, category 0, choice 0) */
+    MDB_txn *txn;
+    assert_int_equal (mdb_txn_begin (fx->shard->env, NULL, 0, &txn), 0);
+    uint8_t k[ROW_KEY_LEN], row[4096];
+    size_t row_len = fx->shard->row_cells * 4;
+    assert_true (row_len <= sizeof row);
+    row_key (k, 0, (uint32_t)fx->election->venues[0].subjects[0]);
+    memset (row, 0, row_len);
+    put_le32 (row, UINT32_MAX);
+    MDB_val key = {ROW_KEY_LEN, k}, val = {row_len, row};
+    assert_int_equal (mdb_put (txn, fx->shard->counts, &key, &val, 0), 0);
+    assert_int_equal (mdb_txn_commit (txn), 0);
+
+    pingyi_ballot_t b;
+    pingyi_ballot_init (&b, fx->election, 0);
+    b.category = 0;
+    for (uint32_t i = 0; i < b.subject_count; i++)
+        for (size_t j = 0; j < fx->election->item_count; j++)
+            b.ticks[i][j] = 0x1;
+    t_env_t env;
+    t_seal (fx, &env, 0, &b);
+    pingyi_shard_item_t item;
+    t_items (&item, &env, 1, "v01");
+    char err[PINGYI_ERR_MAX] = "";
+    assert_int_equal (pingyi_shard_apply (fx->shard, &item, 1, err), -1);
+    assert_non_null (strstr (err, "counter of venue v01, subject 0 would pass 2^32 - 1"));
+    assert_true (pingyi_shard_stopped (fx->shard));
+    pingyi_shard_info_t info;
+    assert_int_equal (pingyi_shard_info (fx->shard, &info, NULL), 0);
+    assert_int_equal (info.sequence, 0);
+    pingyi_venue_figures_t f;
+    t_figures (fx, 0, &f);
+    assert_int_equal (f.accepted, 0);
+}
+
 int
 main (void)
 {
@@ -1156,6 +1243,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_readonly_open_and_recount_detects_tampering, t_setup,
                                          t_teardown),
         cmocka_unit_test_setup_teardown (test_hostile_bytes_are_rejected_never_counted, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown (test_hash_table_and_grid_write_the_same_rows, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown (test_counter_that_would_overflow_fails_the_batch, t_setup, t_teardown),
         cmocka_unit_test (test_chain_step_matches_definition),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
