@@ -218,39 +218,49 @@ pingyi_ballot_validate (const pingyi_ballot_t *self, const pingyi_election_t *el
                        "category %" PRIu32 " is not defined (the election has %zu)", self->category,
                        election->category_count);
 
-    /*  Each subject on the form, once; then none missing; then form order.
-        Checked in that order so the reason names the real fault: a ballot
-        that skips a subject reports it missing, not out of order.  */
-    bool seen[PINGYI_MAX_FORM_SUBJECTS] = {false};
-    for (uint32_t i = 0; i < self->subject_count; i++) {
-        uint32_t s = self->subjects[i];
-        if (s >= election->subject_count)
-            return reject (err, PINGYI_REJECT_NOT_ON_FORM,
-                           "subject %" PRIu32 " is not on venue %s's form (the election has %zu subjects)", s,
-                           v->id, election->subject_count);
-        int pos = pingyi_election_form_index (election, venue, s);
-        if (pos < 0)
-            return reject (err, PINGYI_REJECT_NOT_ON_FORM,
-                           "subject %" PRIu32 " (%s) is not on venue %s's form", s, election->subjects[s].id,
-                           v->id);
-        if (seen[pos])
-            return reject (err, PINGYI_REJECT_NOT_ON_FORM,
-                           "subject %" PRIu32 " (%s) appears twice on the ballot", s,
-                           election->subjects[s].id);
-        seen[pos] = true;
-    }
-    for (size_t k = 0; k < v->subject_count; k++)
-        if (!seen[k])
-            return reject (err, PINGYI_REJECT_NOT_ON_FORM, "subject %zu (%s) of venue %s's form is missing",
-                           v->subjects[k], election->subjects[v->subjects[k]].id, v->id);
-    for (uint32_t i = 0; i < self->subject_count; i++)
-        if (self->subjects[i] != v->subjects[i]) {
+    /*  A ballot that is the venue's form, in its order, passes every check
+        below: one pass settles the common case.  */
+    bool as_form = self->subject_count == v->subject_count;
+    for (uint32_t i = 0; as_form && i < self->subject_count; i++)
+        as_form = self->subjects[i] == v->subjects[i];
+    if (!as_form) {
+        /*  Each subject on the form, once; then none missing; then form order.
+            Checked in that order so the reason names the real fault: a ballot
+            that skips a subject reports it missing, not out of order.  */
+        bool seen[PINGYI_MAX_FORM_SUBJECTS] = {false};
+        for (uint32_t i = 0; i < self->subject_count; i++) {
             uint32_t s = self->subjects[i];
-            return reject (
-                err, PINGYI_REJECT_NOT_ON_FORM,
-                "subjects[%" PRIu32 "] is subject %" PRIu32 " (%s), but venue %s's form has %zu (%s) there",
-                i, s, election->subjects[s].id, v->id, v->subjects[i], election->subjects[v->subjects[i]].id);
+            if (s >= election->subject_count)
+                return reject (err, PINGYI_REJECT_NOT_ON_FORM,
+                               "subject %" PRIu32
+                               " is not on venue %s's form (the election has %zu subjects)",
+                               s, v->id, election->subject_count);
+            int pos = pingyi_election_form_index (election, venue, s);
+            if (pos < 0)
+                return reject (err, PINGYI_REJECT_NOT_ON_FORM,
+                               "subject %" PRIu32 " (%s) is not on venue %s's form", s,
+                               election->subjects[s].id, v->id);
+            if (seen[pos])
+                return reject (err, PINGYI_REJECT_NOT_ON_FORM,
+                               "subject %" PRIu32 " (%s) appears twice on the ballot", s,
+                               election->subjects[s].id);
+            seen[pos] = true;
         }
+        for (size_t k = 0; k < v->subject_count; k++)
+            if (!seen[k])
+                return reject (err, PINGYI_REJECT_NOT_ON_FORM,
+                               "subject %zu (%s) of venue %s's form is missing", v->subjects[k],
+                               election->subjects[v->subjects[k]].id, v->id);
+        for (uint32_t i = 0; i < self->subject_count; i++)
+            if (self->subjects[i] != v->subjects[i]) {
+                uint32_t s = self->subjects[i];
+                return reject (err, PINGYI_REJECT_NOT_ON_FORM,
+                               "subjects[%" PRIu32 "] is subject %" PRIu32
+                               " (%s), but venue %s's form has %zu (%s) there",
+                               i, s, election->subjects[s].id, v->id, v->subjects[i],
+                               election->subjects[v->subjects[i]].id);
+            }
+    }
 
     for (uint32_t i = 0; i < self->subject_count; i++)
         for (size_t j = 0; j < election->item_count; j++) {
@@ -358,6 +368,40 @@ pingyi_ballot_count (const pingyi_ballot_t *self, const pingyi_election_t *elect
             for (size_t m = 0; m < n; m++) {
                 key.mark = marks[m];
                 fn (&key, arg);
+            }
+        }
+    }
+}
+
+size_t
+pingyi_count_marks (const pingyi_election_t *election)
+{
+    size_t choices = 0;
+    for (size_t i = 0; i < election->item_count; i++) {
+        size_t n = election->choice_sets[election->items[i].choice_set].choice_count;
+        if (n > choices)
+            choices = n;
+    }
+    return choices + 2;
+}
+
+void
+pingyi_ballot_count_cells (const pingyi_ballot_t *self, const pingyi_election_t *election, uint32_t *cells,
+                           size_t marks)
+{
+    assert (self->subject_count <= PINGYI_MAX_FORM_SUBJECTS);
+    size_t per_item = election->category_count * marks;
+    size_t per_row = election->item_count * per_item;
+    uint8_t got[PINGYI_MAX_CHOICES];
+    for (uint32_t i = 0; i < self->subject_count; i++) {
+        uint32_t *row = cells + i * per_row + (size_t) self->category * marks;
+        for (size_t j = 0; j < election->item_count; j++) {
+            uint32_t *cell = row + j * per_item;
+            size_t n = pingyi_cell_marks (&election->items[j], self->ticks[i][j], got);
+            for (size_t k = 0; k < n; k++) {
+                size_t m = got[k] == PINGYI_MARK_BLANK ? marks - 2 : got[k] == PINGYI_MARK_OVER ? marks - 1 : got[k];
+                assert (m < marks);
+                cell[m]++;
             }
         }
     }

@@ -93,4 +93,19 @@ typedef void (pingyi_count_fn) (const pingyi_counter_key_t *key, void *arg);
 void pingyi_ballot_count (const pingyi_ballot_t *self, const pingyi_election_t *election,
                           size_t venue, pingyi_count_fn *fn, void *arg);
 
+/*  Cells per (item, category) in a dense count: the largest choice set's
+    choices, then BLANK, then OVER.  */
+size_t pingyi_count_marks (const pingyi_election_t *election);
+
+/*  The same increments as pingyi_ballot_count, added to a dense block
+    instead of called out: cells is the block of the ballot's venue, one
+    row per form position, a row items x categories x marks u32, the cell of
+    (item, category, m) at (item x categories + category) x marks + m, with
+    m the choice's index, marks - 2 for BLANK and marks - 1 for OVER (marks
+    from pingyi_count_marks).  For validated ballots only (subjects in form
+    order, ticks inside their choice sets): the hot path of the worker and
+    the recount, with no call per mark.  */
+void pingyi_ballot_count_cells (const pingyi_ballot_t *self, const pingyi_election_t *election,
+                                uint32_t *cells, size_t marks);
+
 #endif

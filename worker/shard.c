@@ -64,8 +64,9 @@ typedef struct {
 
 /*  Counter deltas on a dense grid: one u32 per (venue of this shard, form
     position, item, category, mark), so counting a cell is one increment in
-    a few hundred KB rather than a hash probe, and the cells that became
-    non-zero are listed, so a batch writes and clears only those.  Used when
+    a few hundred KB rather than a hash probe.  A venue's part of the grid
+    is laid out as its `counts` rows (pingyi_ballot_count_cells), and the
+    venues a batch counted are listed, so it writes and clears only those.  Used when
     the grid has at most GRID_MAX cells (a shard's share of any real
     election: 75 venues of 11 x 6 cells, 4 categories, 6 marks is 119k);
     beyond, and for any key the grid cannot place, the hash table above.  */
@@ -73,7 +74,8 @@ typedef struct {
 
 typedef struct {
     uint32_t *cells;
-    uint32_t *touched; /* cells that are non-zero, in the order they became so */
+    uint32_t *touched;     /* slots counted since the last reset, in that order */
+    uint8_t *slot_touched; /* per slot: listed in touched */
     size_t touched_count;
     size_t size;
     size_t *slot_base; /* per slot: its first cell; slot_count + 1 entries */
@@ -116,8 +118,6 @@ struct pingyi_shard_t {
     size_t marks;       /* cells per (item, category) in a counts row: choices, BLANK, OVER */
     size_t row_cells;   /* u32 cells in a counts row: items x categories x marks */
     uint32_t *row_sum;  /* a row's deltas gathered from the hash table */
-    uint32_t *row_list; /* grid rows touched by a batch */
-    uint8_t *row_seen;  /* per grid row: listed in row_list */
     uint8_t *row_buf;   /* a row being rewritten */
     uint8_t body[PINGYI_ENVELOPE_MAX];
     pingyi_ballot_t ballot;
@@ -271,28 +271,6 @@ cmp_u64 (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int
-cmp_u32 (const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/*  Marks a counter can carry, per (item, category): the largest choice set's
-    choices, then BLANK, then OVER.  The grid and the `counts` rows share
-    this layout, so a grid's form position is a counts row as it stands.  */
-static size_t
-count_marks (const pingyi_election_t *e)
-{
-    size_t choices = 0;
-    for (size_t i = 0; i < e->item_count; i++) {
-        size_t n = e->choice_sets[e->items[i].choice_set].choice_count;
-        if (n > choices)
-            choices = n;
-    }
-    return choices + 2;
-}
-
 /*  --------------------------------------------------------------------------
     The delta grid.  */
 
@@ -301,6 +279,7 @@ grid_free (grid_t *g)
 {
     free (g->cells);
     free (g->touched);
+    free (g->slot_touched);
     free (g->slot_base);
     memset (g, 0, sizeof *g);
 }
@@ -314,7 +293,7 @@ grid_init (grid_t *g, const pingyi_election_t *e, const uint32_t *venue_of, size
     memset (g, 0, sizeof *g);
     g->items = e->item_count;
     g->categories = e->category_count;
-    g->marks = count_marks (e); /* a form position's cells are laid out as a counts row */
+    g->marks = pingyi_count_marks (e); /* a form position's cells are laid out as a counts row */
     size_t per_position = g->items * g->categories * g->marks;
     g->slot_base = malloc ((slot_count + 1) * sizeof *g->slot_base);
     if (!g->slot_base)
@@ -331,52 +310,24 @@ grid_init (grid_t *g, const pingyi_election_t *e, const uint32_t *venue_of, size
     g->slot_base[slot_count] = size;
     g->size = size;
     g->cells = calloc (size + 1, sizeof *g->cells);
-    g->touched = malloc ((size + 1) * sizeof *g->touched);
-    if (!g->cells || !g->touched) {
+    g->touched = malloc ((slot_count + 1) * sizeof *g->touched);
+    g->slot_touched = calloc (slot_count + 1, 1);
+    if (!g->cells || !g->touched || !g->slot_touched) {
         grid_free (g);
         return -1;
     }
     return 0;
 }
 
-/*  Counting one ballot into the grid: pingyi_ballot_count (the model's
-    rule for what a ballot counts) calls this once per mark, subject by
-    subject in ballot order, which validation made the venue's form order;
-    so the form position is found by stepping, not searching.  */
-typedef struct {
-    grid_t *grid;
-    tally_t *spill; /* keys the grid cannot place (none for a valid ballot) */
-    const pingyi_election_t *election;
-    size_t venue;
-    size_t base;
-    int pos;
-    uint32_t subject;
-} grid_ctx_t;
-
+/*  Count a validated ballot of the venue in slot into the grid.  */
 static void
-grid_count_fn (const pingyi_counter_key_t *key, void *arg)
+grid_count (grid_t *g, const pingyi_ballot_t *ballot, const pingyi_election_t *e, size_t slot)
 {
-    grid_ctx_t *c = arg;
-    grid_t *g = c->grid;
-    const pingyi_venue_t *v = &c->election->venues[c->venue];
-    if (c->pos < 0 || key->subject != c->subject) {
-        size_t next = (size_t)(c->pos + 1);
-        c->pos = next < v->subject_count && v->subjects[next] == key->subject
-                     ? (int)next
-                     : pingyi_election_form_index (c->election, c->venue, key->subject);
-        c->subject = key->subject;
+    if (!g->slot_touched[slot]) {
+        g->slot_touched[slot] = 1;
+        g->touched[g->touched_count++] = (uint32_t)slot;
     }
-    size_t m = key->mark == PINGYI_MARK_BLANK  ? g->marks - 2
-               : key->mark == PINGYI_MARK_OVER ? g->marks - 1
-                                               : key->mark;
-    if (c->pos < 0 || m >= g->marks || (key->mark < PINGYI_MARK_BLANK && m >= g->marks - 2) ||
-        key->item >= g->items || key->category >= g->categories) {
-        tally_count_fn (key, c->spill);
-        return;
-    }
-    size_t i = c->base + (((size_t)c->pos * g->items + key->item) * g->categories + key->category) * g->marks + m;
-    if (g->cells[i]++ == 0)
-        g->touched[g->touched_count++] = (uint32_t)i;
+    pingyi_ballot_count_cells (ballot, e, g->cells + g->slot_base[slot], g->marks);
 }
 
 /*  The counter key (as the u64 the hash table uses) of grid cell i; slot
@@ -880,17 +831,14 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
     self->touched_list = calloc (n, sizeof *self->touched_list);
     if (!self->figures || !self->work || !self->touched || !self->touched_list)
         goto oom;
-    self->marks = count_marks (election);
+    self->marks = pingyi_count_marks (election);
     self->row_cells = election->item_count * election->category_count * self->marks;
     if (!read_only) {
         if (grid_init (&self->grid, election, self->venue_of, self->slot_count))
             memset (&self->grid, 0, sizeof self->grid); /* too large: the hash table counts */
-        size_t grid_rows = self->grid.size / self->row_cells + 1;
         self->row_buf = malloc (self->row_cells * 4);
         self->row_sum = malloc (self->row_cells * sizeof *self->row_sum);
-        self->row_list = malloc (grid_rows * sizeof *self->row_list);
-        self->row_seen = calloc (grid_rows, 1);
-        if (!self->row_buf || !self->row_sum || !self->row_list || !self->row_seen)
+        if (!self->row_buf || !self->row_sum)
             goto oom;
     }
 
@@ -1025,8 +973,6 @@ pingyi_shard_close (pingyi_shard_t **self_p)
     free (self->sorted);
     free (self->row_buf);
     free (self->row_sum);
-    free (self->row_list);
-    free (self->row_seen);
     tally_free (&self->deltas);
     grid_free (&self->grid);
     free (self);
@@ -1056,9 +1002,13 @@ work_reset (pingyi_shard_t *self)
     self->work_info = self->info;
     self->orphans_touched = false;
     tally_clear (&self->deltas);
-    for (size_t i = 0; i < self->grid.touched_count; i++)
-        self->grid.cells[self->grid.touched[i]] = 0;
-    self->grid.touched_count = 0;
+    grid_t *g = &self->grid;
+    for (size_t i = 0; i < g->touched_count; i++) {
+        uint32_t slot = g->touched[i];
+        memset (g->cells + g->slot_base[slot], 0, (g->slot_base[slot + 1] - g->slot_base[slot]) * sizeof *g->cells);
+        g->slot_touched[slot] = 0;
+    }
+    g->touched_count = 0;
     self->batch_accepted = self->batch_duplicates = self->batch_rejected = 0;
     memset (self->batch_rejected_by, 0, sizeof self->batch_rejected_by);
 }
@@ -1254,11 +1204,8 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
         return rc;
     pingyi_shard_chain_step (self->work_info.chain, self->work_info.chain, seq, item->envelope, item->len);
     self->work_info.sequence = seq;
-    if (self->grid.cells) {
-        grid_ctx_t gc = {.grid = &self->grid, .spill = &self->deltas, .election = e, .venue = (size_t)venue,
-                         .base = self->grid.slot_base[slot], .pos = -1};
-        pingyi_ballot_count (&self->ballot, e, (size_t)venue, grid_count_fn, &gc);
-    }
+    if (self->grid.cells)
+        grid_count (&self->grid, &self->ballot, e, (size_t)slot);
     else
         pingyi_ballot_count (&self->ballot, e, (size_t)venue, tally_count_fn, &self->deltas);
     f->accepted++;
@@ -1351,33 +1298,21 @@ add_row (pingyi_shard_t *self, MDB_cursor *c, uint32_t venue, uint32_t subject, 
     return mdb_cursor_put (c, &key, &val, rc == 0 ? MDB_CURRENT : 0);
 }
 
-/*  The grid's touched form positions, each written as its counts row.  A
-    position's cells are one row's deltas as they stand (count_marks).  */
+/*  The grid's counted venues, each form position written as its counts
+    row: a venue's cells are its rows as they stand.  Every ballot marks
+    every cell of its form, so a counted venue's rows all change.  */
 static int
 write_grid (pingyi_shard_t *self, MDB_cursor *c, char *err)
 {
     grid_t *g = &self->grid;
-    size_t per_position = self->row_cells, rows = 0;
-    for (size_t t = 0; t < g->touched_count; t++) {
-        uint32_t row = (uint32_t)(g->touched[t] / per_position);
-        if (!self->row_seen[row]) {
-            self->row_seen[row] = 1;
-            self->row_list[rows++] = row;
-        }
-    }
-    qsort (self->row_list, rows, sizeof *self->row_list, cmp_u32); /* ascending keys: puts land side by side */
-    size_t slot = 0;
     int rc = 0;
-    for (size_t r = 0; r < rows && !rc; r++) {
-        size_t first = (size_t)self->row_list[r] * per_position;
-        while (slot + 1 < self->slot_count && first >= g->slot_base[slot + 1])
-            slot++;
-        uint32_t venue = self->venue_of[slot];
-        size_t pos = (first - g->slot_base[slot]) / per_position;
-        rc = add_row (self, c, venue, self->election->venues[venue].subjects[pos], &g->cells[first], err);
+    for (size_t t = 0; t < g->touched_count && !rc; t++) {
+        uint32_t slot = g->touched[t];
+        const pingyi_venue_t *v = &self->election->venues[self->venue_of[slot]];
+        for (size_t pos = 0; pos < v->subject_count && !rc; pos++)
+            rc = add_row (self, c, self->venue_of[slot], (uint32_t)v->subjects[pos],
+                          g->cells + g->slot_base[slot] + pos * self->row_cells, err);
     }
-    for (size_t r = 0; r < rows; r++) /* cleared even when the batch fails: it will be redone */
-        self->row_seen[self->row_list[r]] = 0;
     return rc;
 }
 
@@ -1953,11 +1888,8 @@ recount_part_main (void *arg)
         r->accepted[slot]++;
         if (pingyi_ballot_is_blank (&r->ballot, e))
             r->blank[slot]++;
-        if (r->grid.cells) {
-            grid_ctx_t gc = {.grid = &r->grid, .spill = &r->spill, .election = e, .venue = (size_t)venue,
-                             .base = r->grid.slot_base[slot], .pos = -1};
-            pingyi_ballot_count (&r->ballot, e, (size_t)venue, grid_count_fn, &gc);
-        }
+        if (r->grid.cells)
+            grid_count (&r->grid, &r->ballot, e, (size_t)slot);
         else
             pingyi_ballot_count (&r->ballot, e, (size_t)venue, tally_count_fn, &r->spill);
     }

@@ -301,6 +301,41 @@ test_count_emits_exact_keys (void **state)
     free (got);
 }
 
+/*  The dense count adds exactly the increments listed by hand for
+    test_count_emits_exact_keys, each in the cell its documented layout
+    names: row = form position, cell (item x categories + category) x marks + m,
+    m = choice, marks - 2 for BLANK, marks - 1 for OVER.  */
+static void
+test_count_cells_adds_the_listed_increments (void **state)
+{
+    fixture_t *f = *state;
+    const pingyi_election_t *e = f->sets;
+    size_t marks = pingyi_count_marks (e);
+    assert_int_equal (marks, 5 + 2); /* the largest choice set has five choices */
+    pingyi_ballot_t b;
+    pingyi_ballot_init (&b, e, 0);
+    b.category = 1;
+    uint32_t s0[] = {1, 1, 4, 3}, s1[] = {0, 0, 0x6, 0x7}, s2[] = {8, 4, 8, 0x18};
+    memcpy (b.ticks[0], s0, sizeof s0);
+    memcpy (b.ticks[1], s1, sizeof s1); /* direction: two of max one = OVER; strengths: three of two = OVER */
+    memcpy (b.ticks[2], s2, sizeof s2);
+    size_t per_row = e->item_count * e->category_count * marks;
+    uint32_t *have = calloc (3 * per_row, sizeof *have), *want = calloc (3 * per_row, sizeof *want);
+    pingyi_ballot_count_cells (&b, e, have, marks);
+    pingyi_ballot_count_cells (&b, e, have, marks); /* adds, does not overwrite */
+    /* (position, item, mark index m) for category 1 */
+    const unsigned listed[][3] = {
+        {0, 0, 0}, {0, 1, 0}, {0, 2, 2}, {0, 3, 0}, {0, 3, 1}, /* up to two: both count */
+        {1, 0, 5}, {1, 1, 5}, {1, 2, 6}, {1, 3, 6},            /* BLANK, BLANK, OVER, OVER */
+        {2, 0, 3}, {2, 1, 2}, {2, 2, 3}, {2, 3, 3}, {2, 3, 4},
+    };
+    for (size_t k = 0; k < sizeof listed / sizeof listed[0]; k++)
+        want[listed[k][0] * per_row + (listed[k][1] * e->category_count + 1) * marks + listed[k][2]] += 2;
+    assert_memory_equal (have, want, 3 * per_row * sizeof *have);
+    free (have);
+    free (want);
+}
+
 /*  The subject in a key is the definition's index, not the form position.  */
 static void
 test_count_uses_definition_subject_index (void **state)
@@ -670,6 +705,7 @@ main (void)
         cmocka_unit_test (test_counter_key_bytes),
         cmocka_unit_test (test_counter_key_unpack_and_order),
         cmocka_unit_test (test_count_emits_exact_keys),
+        cmocka_unit_test (test_count_cells_adds_the_listed_increments),
         cmocka_unit_test (test_count_uses_definition_subject_index),
         cmocka_unit_test (test_blank_cell_counts_blank),
         cmocka_unit_test (test_over_cell_is_invalid_for_that_cell_only),
