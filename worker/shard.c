@@ -66,10 +66,10 @@ typedef struct {
     position, item, category, mark), so counting a cell is one increment in
     a few hundred KB rather than a hash probe.  A venue's part of the grid
     is laid out as its `counts` rows (pingyi_ballot_count_cells), and the
-    venues a batch counted are listed, so it writes and clears only those.  Used when
-    the grid has at most GRID_MAX cells (a shard's share of any real
-    election: 75 venues of 11 x 6 cells, 4 categories, 6 marks is 119k);
-    beyond, and for any key the grid cannot place, the hash table above.  */
+    venues a batch counted are listed, so it writes and clears only those.
+    Used when the grid has at most GRID_MAX cells (a shard's share of any
+    real election: 75 venues of 11 x 6 cells, 4 categories, 6 marks is
+    119k); beyond, the hash table above.  */
 #define GRID_MAX (1u << 18)
 
 typedef struct {
@@ -1316,7 +1316,7 @@ write_grid (pingyi_shard_t *self, MDB_cursor *c, char *err)
     return rc;
 }
 
-/*  The hash table's deltas (grids too large, keys the grid cannot place),
+/*  The hash table's deltas (a shard whose grid would be too large),
     sorted, gathered row by row.  */
 static int
 write_spill (pingyi_shard_t *self, MDB_cursor *c, char *err)
