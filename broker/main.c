@@ -44,7 +44,7 @@
     for a RETRY finds its worker still busy, not idle.  A SUBMIT always goes
     when its worker has nothing outstanding, so no size of SUBMIT is refused
     for good.  */
-#define MEMORY_BUDGET (48u << 20)   /* connections + credit */
+#define MEMORY_BUDGET (48u << 20) /* connections + credit */
 #define CONNECTION_BYTES (40u << 10)
 #define CREDIT_MIN (8u << 20)
 #define CREDIT_MAX (40u << 20)
@@ -58,24 +58,24 @@
 #define CREDIT_WORKERS 256
 
 /*  Counters shown by STATS (and the periodic log line).  */
-#define BROKER_STATS(X)                                                                                           \
-    X (messages_in)                                                                                               \
-    X (bad_messages)                                                                                              \
-    X (forbidden)                                                                                                 \
-    X (wrong_election)                                                                                            \
-    X (unknown_venue)                                                                                             \
-    X (submits_forwarded)                                                                                         \
-    X (envelopes_forwarded)                                                                                       \
-    X (queries_forwarded)                                                                                         \
-    X (retry_no_owner)                                                                                            \
-    X (retry_worker_busy)                                                                                         \
-    X (retry_credit)                                                                                              \
-    X (credit_forgiven)                                                                                           \
-    X (replies_routed)                                                                                            \
-    X (replies_unroutable)                                                                                        \
-    X (replies_busy)                                                                                              \
-    X (answers_undeliverable)                                                                                     \
-    X (workers_registered)                                                                                        \
+#define BROKER_STATS(X)                                                                                      \
+    X (messages_in)                                                                                          \
+    X (bad_messages)                                                                                         \
+    X (forbidden)                                                                                            \
+    X (wrong_election)                                                                                       \
+    X (unknown_venue)                                                                                        \
+    X (submits_forwarded)                                                                                    \
+    X (envelopes_forwarded)                                                                                  \
+    X (queries_forwarded)                                                                                    \
+    X (retry_no_owner)                                                                                       \
+    X (retry_worker_busy)                                                                                    \
+    X (retry_credit)                                                                                         \
+    X (credit_forgiven)                                                                                      \
+    X (replies_routed)                                                                                       \
+    X (replies_unroutable)                                                                                   \
+    X (replies_busy)                                                                                         \
+    X (answers_undeliverable)                                                                                \
+    X (workers_registered)                                                                                   \
     X (workers_expired)
 
 typedef struct {
@@ -102,8 +102,8 @@ typedef struct {
     pingyi_routes_t *routes;
     pingyi_bundle_t *bundle;
     const pingyi_election_t *election;
-    pingyi_writer_t out;      /* scratch for answers */
-    pingyi_writer_t wrap;     /* scratch for FORWARD */
+    pingyi_writer_t out;  /* scratch for answers */
+    pingyi_writer_t wrap; /* scratch for FORWARD */
     broker_stats_t stats;
     int64_t started_ms;
     credit_t credits[CREDIT_WORKERS];
@@ -142,9 +142,8 @@ answer (broker_t *self, const uint8_t *route, size_t route_len)
         self->stats.answers_undeliverable++;
 }
 
-static void
-answer_error (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag, pingyi_error_code_t code,
-              const char *fmt, ...) PINGYI_PRINTF (6, 7);
+static void answer_error (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag,
+                          pingyi_error_code_t code, const char *fmt, ...) PINGYI_PRINTF (6, 7);
 
 static void
 answer_error (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag, pingyi_error_code_t code,
@@ -362,21 +361,23 @@ venue_shard (broker_t *self, const uint8_t *route, size_t route_len, const char 
         self->stats.forbidden++;
         pingyi_warn ("venue %.*s tried to send %s as venue %.*s: refused", (int) sender_len, sender, what,
                      (int) venue.len, venue.p);
-        answer_error (self, route, route_len, tag, PINGYI_ERROR_FORBIDDEN, "venue %.*s may not send %s as venue %.*s",
-                      (int) sender_len, sender, what, (int) venue.len, venue.p);
+        answer_error (self, route, route_len, tag, PINGYI_ERROR_FORBIDDEN,
+                      "venue %.*s may not send %s as venue %.*s", (int) sender_len, sender, what,
+                      (int) venue.len, venue.p);
         return -1;
     }
     if (memcmp (fp, self->election->fingerprint, PINGYI_FP_LEN) != 0) {
         self->stats.wrong_election++;
         answer_error (self, route, route_len, tag, PINGYI_ERROR_WRONG_ELECTION,
-                      "%s names another election; this broker serves %s", what, self->election->fingerprint_hex);
+                      "%s names another election; this broker serves %s", what,
+                      self->election->fingerprint_hex);
         return -1;
     }
     int v = pingyi_election_venue (self->election, venue.p, venue.len);
     if (v < 0) {
         self->stats.unknown_venue++;
-        answer_error (self, route, route_len, tag, PINGYI_ERROR_UNKNOWN_VENUE, "venue %.*s is not in election %s",
-                      (int) venue.len, venue.p, self->election->id);
+        answer_error (self, route, route_len, tag, PINGYI_ERROR_UNKNOWN_VENUE,
+                      "venue %.*s is not in election %s", (int) venue.len, venue.p, self->election->id);
         return -1;
     }
     return (int) self->election->venues[v].shard;
@@ -397,7 +398,8 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
         answer_error (self, route, route_len, 0, PINGYI_ERROR_FORBIDDEN, "unauthenticated connection");
         return;
     }
-    pingyi_route_t *worker = role == PINGYI_ROLE_WORKER ? pingyi_routes_worker (self->routes, route, route_len) : NULL;
+    pingyi_route_t *worker =
+        role == PINGYI_ROLE_WORKER ? pingyi_routes_worker (self->routes, route, route_len) : NULL;
     if (worker)
         worker->last_seen_ms = now;
 
@@ -406,8 +408,8 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
     if (len > PINGYI_INNER_MAX) {
         /* It could not be wrapped in a FORWARD within the frame limit. */
         self->stats.bad_messages++;
-        answer_error (self, route, route_len, 0, PINGYI_ERROR_BAD_MESSAGE, "frame of %zu bytes exceeds %u", len,
-                      (unsigned) PINGYI_INNER_MAX);
+        answer_error (self, route, route_len, 0, PINGYI_ERROR_BAD_MESSAGE, "frame of %zu bytes exceeds %u",
+                      len, (unsigned) PINGYI_INNER_MAX);
         return;
     }
     if (pingyi_msg_decode (frame, len, &msg, err)) {
@@ -437,7 +439,8 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
         while (pingyi_list_next_uint (&msg.u.hello.shards, &s))
             if (s < self->election->shard_count && n < PINGYI_MAX_SHARDS) {
                 shards[n++] = (uint32_t) s;
-                used += (size_t) snprintf (list + used, sizeof list - used, "%s%u", n > 1 ? "," : "", (unsigned) s);
+                used += (size_t) snprintf (list + used, sizeof list - used, "%s%u", n > 1 ? "," : "",
+                                           (unsigned) s);
             }
         char name[PINGYI_NAME_MAX + 1];
         snprintf (name, sizeof name, "%.*s", (int) sender_len, sender);
@@ -478,11 +481,12 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
         credit_t *credit = acked ? credit_of (self, route, route_len, false) : NULL;
         if (credit)
             credit_repay (self, credit, acked, now);
-        int rc = send_to (self, msg.u.reply.route.p, msg.u.reply.route.len, msg.u.reply.inner.p, msg.u.reply.inner.len);
+        int rc = send_to (self, msg.u.reply.route.p, msg.u.reply.route.len, msg.u.reply.inner.p,
+                          msg.u.reply.inner.len);
         if (rc == 0)
             self->stats.replies_routed++;
         else if (rc == EHOSTUNREACH)
-            self->stats.replies_unroutable++;   /* the client reconnected; it will resend */
+            self->stats.replies_unroutable++; /* the client reconnected; it will resend */
         else
             self->stats.replies_busy++;
         return;
@@ -539,8 +543,8 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
             return;
         }
         self->stats.queries_forwarded++;
-        forward (self, (uint32_t) msg.u.stats_query.shard, route, route_len, role, sender, sender_len, frame, len,
-                 msg.u.stats_query.tag, 0);
+        forward (self, (uint32_t) msg.u.stats_query.shard, route, route_len, role, sender, sender_len, frame,
+                 len, msg.u.stats_query.tag, 0);
         return;
     default:
         break;
@@ -591,7 +595,8 @@ heartbeat_one (pingyi_route_t *worker, void *arg)
 {
     broker_t *self = arg;
     pingyi_msg_heartbeat (&self->out);
-    if (send_to (self, worker->id, worker->id_len, self->out.sbuf.data, self->out.sbuf.size) == EHOSTUNREACH) {
+    if (send_to (self, worker->id, worker->id_len, self->out.sbuf.data, self->out.sbuf.size) ==
+        EHOSTUNREACH) {
         pingyi_warn ("worker %s disconnected: its shards are unowned until it returns", worker->name);
         pingyi_routes_drop (self->routes, worker);
     }
@@ -612,16 +617,17 @@ open_router (broker_t *self, const char *binds, int hwm, char *err)
     if (!self->router)
         return pingyi_fail (err, "zmq_socket: %s", zmq_strerror (zmq_errno ()));
     int64_t maxmsg = PINGYI_FRAME_MAX;
-    if (set_int (self->router, ZMQ_CURVE_SERVER, 1, "CURVE_SERVER", err)
-        || zmq_setsockopt (self->router, ZMQ_CURVE_SECRETKEY, self->bundle->curve_secret, PINGYI_KEY_LEN)
-        || zmq_setsockopt (self->router, ZMQ_ZAP_DOMAIN, "pingyi", 6)
-        || set_int (self->router, 93 /* ZMQ_ZAP_ENFORCE_DOMAIN */, 1, "ZAP_ENFORCE_DOMAIN", err)
-        || set_int (self->router, ZMQ_ROUTER_MANDATORY, 1, "ROUTER_MANDATORY", err)
-        || set_int (self->router, ZMQ_SNDHWM, hwm, "SNDHWM", err) || set_int (self->router, ZMQ_RCVHWM, hwm, "RCVHWM", err)
-        || set_int (self->router, ZMQ_LINGER, 0, "LINGER", err)
-        || set_int (self->router, ZMQ_HEARTBEAT_IVL, 1000, "HEARTBEAT_IVL", err)
-        || set_int (self->router, ZMQ_HEARTBEAT_TIMEOUT, 3000, "HEARTBEAT_TIMEOUT", err)
-        || zmq_setsockopt (self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg))
+    if (set_int (self->router, ZMQ_CURVE_SERVER, 1, "CURVE_SERVER", err) ||
+        zmq_setsockopt (self->router, ZMQ_CURVE_SECRETKEY, self->bundle->curve_secret, PINGYI_KEY_LEN) ||
+        zmq_setsockopt (self->router, ZMQ_ZAP_DOMAIN, "pingyi", 6) ||
+        set_int (self->router, 93 /* ZMQ_ZAP_ENFORCE_DOMAIN */, 1, "ZAP_ENFORCE_DOMAIN", err) ||
+        set_int (self->router, ZMQ_ROUTER_MANDATORY, 1, "ROUTER_MANDATORY", err) ||
+        set_int (self->router, ZMQ_SNDHWM, hwm, "SNDHWM", err) ||
+        set_int (self->router, ZMQ_RCVHWM, hwm, "RCVHWM", err) ||
+        set_int (self->router, ZMQ_LINGER, 0, "LINGER", err) ||
+        set_int (self->router, ZMQ_HEARTBEAT_IVL, 1000, "HEARTBEAT_IVL", err) ||
+        set_int (self->router, ZMQ_HEARTBEAT_TIMEOUT, 3000, "HEARTBEAT_TIMEOUT", err) ||
+        zmq_setsockopt (self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg))
         return pingyi_fail (err, "broker socket options: %s", zmq_strerror (zmq_errno ()));
     char *list = strdup (binds);
     if (!list)
@@ -632,7 +638,8 @@ open_router (broker_t *self, const char *binds, int hwm, char *err)
             rc = pingyi_fail (err, "cannot bind %s: %s", ep, zmq_strerror (zmq_errno ()));
             break;
         }
-        pingyi_info ("listening on %s (CURVE, %zu keys allowed)", ep, pingyi_keyring_size (self->bundle->keyring));
+        pingyi_info ("listening on %s (CURVE, %zu keys allowed)", ep,
+                     pingyi_keyring_size (self->bundle->keyring));
     }
     free (list);
     return rc;
@@ -641,11 +648,12 @@ open_router (broker_t *self, const char *binds, int hwm, char *err)
 static void
 usage (void)
 {
-    fprintf (stderr, "usage: pingyi-broker --deploy DIR [--bind ENDPOINT[,ENDPOINT...]] [--hwm N] [--stats-every S]\n"
-                     "  --deploy DIR     the deploy directory (its broker/ bundle is used)\n"
-                     "  --bind           where to listen (default tcp://127.0.0.1:7701)\n"
-                     "  --hwm            high-water mark per peer, messages (default 10000)\n"
-                     "  --stats-every    log a stats line every S seconds (default 10, 0 = never)\n");
+    fprintf (stderr,
+             "usage: pingyi-broker --deploy DIR [--bind ENDPOINT[,ENDPOINT...]] [--hwm N] [--stats-every S]\n"
+             "  --deploy DIR     the deploy directory (its broker/ bundle is used)\n"
+             "  --bind           where to listen (default tcp://127.0.0.1:7701)\n"
+             "  --hwm            high-water mark per peer, messages (default 10000)\n"
+             "  --stats-every    log a stats line every S seconds (default 10, 0 = never)\n");
 }
 
 int
@@ -683,7 +691,7 @@ main (int argc, char **argv)
         return 2;
     }
 
-    broker_t self = { 0 };
+    broker_t self = {0};
     char err[PINGYI_ERR_MAX];
     self.bundle = pingyi_bundle_load (deploy, PINGYI_ROLE_BROKER, NULL, err);
     if (!self.bundle) {
@@ -704,17 +712,17 @@ main (int argc, char **argv)
     }
     /* connections cost memory whatever they carry: count them (credit_limit) */
     self.monitor = zmq_socket (self.ctx, ZMQ_PAIR);
-    if (!self.monitor
-        || zmq_socket_monitor (self.router, "inproc://pingyi-broker-monitor",
-                               ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED)
-        || zmq_connect (self.monitor, "inproc://pingyi-broker-monitor")) {
+    if (!self.monitor ||
+        zmq_socket_monitor (self.router, "inproc://pingyi-broker-monitor",
+                            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) ||
+        zmq_connect (self.monitor, "inproc://pingyi-broker-monitor")) {
         pingyi_error ("socket monitor: %s", zmq_strerror (zmq_errno ()));
         goto done;
     }
     pingyi_info ("election %s (%s), %u shards, %zu venues", self.election->id, self.election->fingerprint_hex,
                  self.election->shard_count, self.election->venue_count);
 
-    struct sigaction sa = { .sa_handler = on_signal };
+    struct sigaction sa = {.sa_handler = on_signal};
     sigaction (SIGTERM, &sa, NULL);
     sigaction (SIGINT, &sa, NULL);
     signal (SIGPIPE, SIG_IGN);
@@ -723,9 +731,9 @@ main (int argc, char **argv)
     int64_t next_beat = self.started_ms + HEARTBEAT_MS;
     int64_t next_stats = self.started_ms + stats_every * 1000;
     while (!stopping) {
-        zmq_pollitem_t items[] = { { pingyi_zap_socket (self.zap), 0, ZMQ_POLLIN, 0 },
-                                   { self.router, 0, ZMQ_POLLIN, 0 },
-                                   { self.monitor, 0, ZMQ_POLLIN, 0 } };
+        zmq_pollitem_t items[] = {{pingyi_zap_socket (self.zap), 0, ZMQ_POLLIN, 0},
+                                  {self.router, 0, ZMQ_POLLIN, 0},
+                                  {self.monitor, 0, ZMQ_POLLIN, 0}};
         int64_t now = pingyi_now_ms ();
         long timeout = next_beat > now ? (long) (next_beat - now) : 0;
         if (zmq_poll (items, 3, timeout) < 0) {
@@ -758,14 +766,15 @@ main (int argc, char **argv)
             next_beat = now + HEARTBEAT_MS;
         }
         if (stats_every && now >= next_stats) {
-            pingyi_info ("stats: %llu messages, %llu envelopes forwarded, %llu retries, %llu refused, %llu bad; "
-                         "%zu workers, %zu/%u shards owned",
-                         (unsigned long long) self.stats.messages_in,
-                         (unsigned long long) self.stats.envelopes_forwarded,
-                         (unsigned long long) (self.stats.retry_no_owner + self.stats.retry_worker_busy),
-                         (unsigned long long) self.stats.forbidden, (unsigned long long) self.stats.bad_messages,
-                         pingyi_routes_live (self.routes), pingyi_routes_covered (self.routes),
-                         self.election->shard_count);
+            pingyi_info (
+                "stats: %llu messages, %llu envelopes forwarded, %llu retries, %llu refused, %llu bad; "
+                "%zu workers, %zu/%u shards owned",
+                (unsigned long long) self.stats.messages_in,
+                (unsigned long long) self.stats.envelopes_forwarded,
+                (unsigned long long) (self.stats.retry_no_owner + self.stats.retry_worker_busy),
+                (unsigned long long) self.stats.forbidden, (unsigned long long) self.stats.bad_messages,
+                pingyi_routes_live (self.routes), pingyi_routes_covered (self.routes),
+                self.election->shard_count);
             next_stats = now + stats_every * 1000;
         }
     }

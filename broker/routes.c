@@ -9,7 +9,7 @@
 
 struct pingyi_routes_t {
     uint32_t shard_count;
-    pingyi_route_t *owner[PINGYI_MAX_SHARDS];   /* NULL: no live owner */
+    pingyi_route_t *owner[PINGYI_MAX_SHARDS]; /* NULL: no live owner */
     pingyi_route_t workers[MAX_WORKERS];
 };
 

@@ -15,9 +15,9 @@
 #define PINGYI_ROUTE_ID_MAX 256
 
 typedef struct {
-    uint8_t id[PINGYI_ROUTE_ID_MAX];   /* the worker's ZeroMQ routing id */
+    uint8_t id[PINGYI_ROUTE_ID_MAX]; /* the worker's ZeroMQ routing id */
     size_t id_len;
-    char name[PINGYI_NAME_MAX + 1];    /* worker name (its key's) */
+    char name[PINGYI_NAME_MAX + 1]; /* worker name (its key's) */
     int64_t last_seen_ms;
     bool alive;
 } pingyi_route_t;
@@ -28,8 +28,9 @@ pingyi_routes_t *pingyi_routes_new (uint32_t shard_count);
 void pingyi_routes_destroy (pingyi_routes_t **self_p);
 
 /*  A worker (routing id, name) claims shards.  Returns the worker's slot.  */
-pingyi_route_t *pingyi_routes_claim (pingyi_routes_t *self, const uint8_t *id, size_t id_len, const char *name,
-                                     const uint32_t *shards, size_t shard_count, int64_t now_ms);
+pingyi_route_t *pingyi_routes_claim (pingyi_routes_t *self, const uint8_t *id, size_t id_len,
+                                     const char *name, const uint32_t *shards, size_t shard_count,
+                                     int64_t now_ms);
 /*  The live worker with this routing id, or NULL.  */
 pingyi_route_t *pingyi_routes_worker (pingyi_routes_t *self, const uint8_t *id, size_t id_len);
 /*  The live owner of a shard, or NULL.  */

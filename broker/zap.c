@@ -27,8 +27,8 @@ pingyi_zap_new (void *ctx, const pingyi_keyring_t *keyring, char *err)
     self->keyring = keyring;
     self->socket = zmq_socket (ctx, ZMQ_ROUTER);
     int linger = 0;
-    if (!self->socket || zmq_setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof linger)
-        || zmq_bind (self->socket, "inproc://zeromq.zap.01")) {
+    if (!self->socket || zmq_setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_bind (self->socket, "inproc://zeromq.zap.01")) {
         pingyi_fail (err, "ZAP handler: cannot bind inproc://zeromq.zap.01: %s", zmq_strerror (zmq_errno ()));
         pingyi_zap_destroy (&self);
         return NULL;
@@ -125,8 +125,8 @@ handle_one (pingyi_zap_t *self)
     }
     if (count < 8)
         goto done;
-    if (count == ZAP_FRAMES && zmq_msg_size (&frames[7]) == 5 && !memcmp (zmq_msg_data (&frames[7]), "CURVE", 5)
-        && zmq_msg_size (&frames[8]) == PINGYI_KEY_LEN) {
+    if (count == ZAP_FRAMES && zmq_msg_size (&frames[7]) == 5 &&
+        !memcmp (zmq_msg_data (&frames[7]), "CURVE", 5) && zmq_msg_size (&frames[8]) == PINGYI_KEY_LEN) {
         const pingyi_keyring_entry_t *e = pingyi_keyring_by_curve (self->keyring, zmq_msg_data (&frames[8]));
         if (e && e->role != PINGYI_ROLE_BROKER) {
             char user[PINGYI_NAME_MAX + 32];

@@ -241,7 +241,6 @@ pingyi_generator_next (pingyi_generator_t *self, pingyi_ballot_t *ballot)
     return true;
 }
 
-
 /*  Pairs (subject index, form position), by subject index.  */
 static int
 by_subject_index (const void *a, const void *b)

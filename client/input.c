@@ -764,7 +764,6 @@ parse_csv_record (pingyi_input_t *self, const uint8_t *line, size_t len, pingyi_
     return finish_ballot (self, ballot);
 }
 
-
 static pingyi_input_result_t
 parse_jsonl_cells (pingyi_input_t *self, json_t *cells, pingyi_ballot_t *ballot)
 {

@@ -140,7 +140,8 @@ static pingyi_reject_t
 malformed_at (char *err, const pingyi_mp_t *r, uint32_t i, const char *field, long j)
 {
     char where[64];
-    int n = snprintf (where, sizeof where, "subjects[%" PRIu32 "]%s%s", i, field ? "." : "", field ? field : "");
+    int n =
+        snprintf (where, sizeof where, "subjects[%" PRIu32 "]%s%s", i, field ? "." : "", field ? field : "");
     if (j >= 0 && n > 0 && (size_t) n < sizeof where)
         snprintf (where + n, sizeof where - (size_t) n, "[%ld]", j);
     return malformed (err, where, r);
@@ -183,7 +184,8 @@ pingyi_ballot_decode (const pingyi_election_t *election, size_t venue, const uin
             return malformed_at (err, &r, i, NULL, -1);
         if (n != 2)
             return reject (err, PINGYI_REJECT_MALFORMED,
-                           "body: subjects[%" PRIu32 "]: expected [subject, marks], got an array of %" PRIu32, i, n);
+                           "body: subjects[%" PRIu32 "]: expected [subject, marks], got an array of %" PRIu32,
+                           i, n);
         if (pingyi_mp_uint (&r, &v, UINT32_MAX))
             return malformed_at (err, &r, i, "subject", -1);
         out->subjects[i] = (uint32_t) v;
@@ -399,7 +401,9 @@ pingyi_ballot_count_cells (const pingyi_ballot_t *self, const pingyi_election_t 
             uint32_t *cell = row + j * per_item;
             size_t n = pingyi_cell_marks (&election->items[j], self->ticks[i][j], got);
             for (size_t k = 0; k < n; k++) {
-                size_t m = got[k] == PINGYI_MARK_BLANK ? marks - 2 : got[k] == PINGYI_MARK_OVER ? marks - 1 : got[k];
+                size_t m = got[k] == PINGYI_MARK_BLANK  ? marks - 2
+                           : got[k] == PINGYI_MARK_OVER ? marks - 1
+                                                        : got[k];
                 assert (m < marks);
                 cell[m]++;
             }

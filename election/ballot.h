@@ -16,7 +16,7 @@
 #include "election.h"
 
 #define PINGYI_BALLOT_VERSION 1
-#define PINGYI_BODY_MAX 4096   /* largest body, bytes */
+#define PINGYI_BODY_MAX 4096 /* largest body, bytes */
 
 typedef struct {
     uint32_t category;
@@ -29,18 +29,18 @@ typedef struct {
     and are stored per venue: never renumber, only append.  */
 typedef enum {
     PINGYI_REJECT_NONE = 0,
-    PINGYI_REJECT_BAD_ENVELOPE = 1,    /* envelope bytes do not parse */
-    PINGYI_REJECT_WRONG_ELECTION = 2,  /* fingerprint is not this election's */
-    PINGYI_REJECT_UNKNOWN_VENUE = 3,   /* venue id not in the definition */
-    PINGYI_REJECT_VENUE_MISMATCH = 4,  /* header venue is not the sender's */
-    PINGYI_REJECT_WRONG_SHARD = 5,     /* venue is not on this shard */
-    PINGYI_REJECT_DECRYPT = 6,         /* authentication failed */
-    PINGYI_REJECT_MALFORMED = 7,       /* body is not a ballot */
-    PINGYI_REJECT_NOT_ON_FORM = 8,     /* a subject not on the venue's form, or one missing */
-    PINGYI_REJECT_BAD_CATEGORY = 9,    /* unknown rater category */
-    PINGYI_REJECT_BAD_MARK = 10,       /* a tick outside the item's choice set */
-    PINGYI_REJECT_VENUE_CLOSED = 11,   /* the venue has closed its round */
-    PINGYI_REJECT_COUNT_               /* number of codes */
+    PINGYI_REJECT_BAD_ENVELOPE = 1,   /* envelope bytes do not parse */
+    PINGYI_REJECT_WRONG_ELECTION = 2, /* fingerprint is not this election's */
+    PINGYI_REJECT_UNKNOWN_VENUE = 3,  /* venue id not in the definition */
+    PINGYI_REJECT_VENUE_MISMATCH = 4, /* header venue is not the sender's */
+    PINGYI_REJECT_WRONG_SHARD = 5,    /* venue is not on this shard */
+    PINGYI_REJECT_DECRYPT = 6,        /* authentication failed */
+    PINGYI_REJECT_MALFORMED = 7,      /* body is not a ballot */
+    PINGYI_REJECT_NOT_ON_FORM = 8,    /* a subject not on the venue's form, or one missing */
+    PINGYI_REJECT_BAD_CATEGORY = 9,   /* unknown rater category */
+    PINGYI_REJECT_BAD_MARK = 10,      /* a tick outside the item's choice set */
+    PINGYI_REJECT_VENUE_CLOSED = 11,  /* the venue has closed its round */
+    PINGYI_REJECT_COUNT_              /* number of codes */
 } pingyi_reject_t;
 
 /*  Short stable name: "bad_envelope", "not_on_form", ...  */
@@ -50,15 +50,14 @@ const char *pingyi_reject_name (pingyi_reject_t code);
 void pingyi_ballot_init (pingyi_ballot_t *self, const pingyi_election_t *election, size_t venue);
 
 /*  Encode the body into out (cap bytes); returns its length, 0 if too long.  */
-size_t pingyi_ballot_encode (const pingyi_ballot_t *self, const pingyi_election_t *election,
-                             uint8_t *out, size_t cap);
+size_t pingyi_ballot_encode (const pingyi_ballot_t *self, const pingyi_election_t *election, uint8_t *out,
+                             size_t cap);
 
 /*  Decode and validate a body for venue.  Returns PINGYI_REJECT_NONE, or the
     reason code with a line in err naming where and why, e.g.
     "subject 12 (s12) is not on venue v01's form".  */
-pingyi_reject_t pingyi_ballot_decode (const pingyi_election_t *election, size_t venue,
-                                      const uint8_t *body, size_t len,
-                                      pingyi_ballot_t *out, char *err);
+pingyi_reject_t pingyi_ballot_decode (const pingyi_election_t *election, size_t venue, const uint8_t *body,
+                                      size_t len, pingyi_ballot_t *out, char *err);
 
 /*  Validate an in-memory ballot against venue's form (the checks decode does
     after parsing).  */
@@ -90,8 +89,8 @@ uint64_t pingyi_counter_key_u64 (const pingyi_counter_key_t *key);
 /*  Call fn once per counter increment the ballot makes at venue (one per mark
     per cell).  */
 typedef void (pingyi_count_fn) (const pingyi_counter_key_t *key, void *arg);
-void pingyi_ballot_count (const pingyi_ballot_t *self, const pingyi_election_t *election,
-                          size_t venue, pingyi_count_fn *fn, void *arg);
+void pingyi_ballot_count (const pingyi_ballot_t *self, const pingyi_election_t *election, size_t venue,
+                          pingyi_count_fn *fn, void *arg);
 
 /*  Cells per (item, category) in a dense count: the largest choice set's
     choices, then BLANK, then OVER.  */

@@ -145,7 +145,8 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
     for (size_t v = 0; v < venues; v++) {
         keypair_new (&venue_curve[v]);
         keypair_new (&venue_box[v]);
-        keyring_line (kf, "venue", election->venues[v].id, venue_curve[v].public_key, venue_box[v].public_key);
+        keyring_line (kf, "venue", election->venues[v].id, venue_curve[v].public_key,
+                      venue_box[v].public_key);
     }
     if (fclose (kf) != 0) {
         kf = NULL;
@@ -155,27 +156,27 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
     kf = NULL;
 
     char path[1100];
-    if (make_dir (dir, 0755, err)
-        || write_public (dir, definition, definition_len, keyring, keyring_len, election_box.public_key, err))
+    if (make_dir (dir, 0755, err) ||
+        write_public (dir, definition, definition_len, keyring, keyring_len, election_box.public_key, err))
         goto done;
 
     if (pingyi_path (path, sizeof path, err, "%s/broker", dir))
         goto done;
-    if (make_dir (path, 0700, err)
-        || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
-        || write_secret (path, "curve.secret", broker.secret, err))
+    if (make_dir (path, 0700, err) ||
+        write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err) ||
+        write_secret (path, "curve.secret", broker.secret, err))
         goto done;
     if (pingyi_path (path, sizeof path, err, "%s/aggregator", dir))
         goto done;
-    if (make_dir (path, 0700, err)
-        || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
-        || write_secret (path, "curve.secret", aggregator.secret, err))
+    if (make_dir (path, 0700, err) ||
+        write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err) ||
+        write_secret (path, "curve.secret", aggregator.secret, err))
         goto done;
     if (pingyi_path (path, sizeof path, err, "%s/operator", dir))
         goto done;
-    if (make_dir (path, 0700, err)
-        || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
-        || write_secret (path, "curve.secret", operator_kp.secret, err))
+    if (make_dir (path, 0700, err) ||
+        write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err) ||
+        write_secret (path, "curve.secret", operator_kp.secret, err))
         goto done;
     if (pingyi_path (path, sizeof path, err, "%s/worker", dir))
         goto done;
@@ -184,10 +185,11 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
     for (unsigned i = 0; i < workers; i++) {
         if (pingyi_path (path, sizeof path, err, "%s/worker/%u", dir, i + 1))
             goto done;
-        if (make_dir (path, 0700, err)
-            || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
-            || write_secret (path, "curve.secret", worker[i].secret, err)
-            || write_secret (path, "election.secret", election_box.secret, err))
+        if (make_dir (path, 0700, err) ||
+            write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key,
+                          err) ||
+            write_secret (path, "curve.secret", worker[i].secret, err) ||
+            write_secret (path, "election.secret", election_box.secret, err))
             goto done;
     }
     if (pingyi_path (path, sizeof path, err, "%s/venue", dir))
@@ -197,10 +199,11 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
     for (size_t v = 0; v < venues; v++) {
         if (pingyi_path (path, sizeof path, err, "%s/venue/%s", dir, election->venues[v].id))
             goto done;
-        if (make_dir (path, 0700, err)
-            || write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err)
-            || write_secret (path, "curve.secret", venue_curve[v].secret, err)
-            || write_secret (path, "box.secret", venue_box[v].secret, err))
+        if (make_dir (path, 0700, err) ||
+            write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key,
+                          err) ||
+            write_secret (path, "curve.secret", venue_curve[v].secret, err) ||
+            write_secret (path, "box.secret", venue_box[v].secret, err))
             goto done;
     }
     rc = 0;
@@ -277,8 +280,8 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
     }
     struct stat st;
     if (stat (self->path, &st) != 0 || !S_ISDIR (st.st_mode)) {
-        pingyi_fail (err, "%s: no such bundle in deploy directory %s (run: pingyi init DEFINITION %s)", self->path,
-                     dir, dir);
+        pingyi_fail (err, "%s: no such bundle in deploy directory %s (run: pingyi init DEFINITION %s)",
+                     self->path, dir, dir);
         goto fail;
     }
     char path[1100];
@@ -304,8 +307,8 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
 
     const pingyi_keyring_entry_t *me = pingyi_keyring_find (self->keyring, role, self->name);
     if (!me || !me->has_curve || sodium_memcmp (me->curve, self->curve_public, PINGYI_KEY_LEN) != 0) {
-        pingyi_fail (err, "%s: key does not match the keyring's entry for %s %s", path, pingyi_role_name (role),
-                     self->name);
+        pingyi_fail (err, "%s: key does not match the keyring's entry for %s %s", path,
+                     pingyi_role_name (role), self->name);
         goto fail;
     }
     const pingyi_keyring_entry_t *broker = pingyi_keyring_find (self->keyring, PINGYI_ROLE_BROKER, NULL);
@@ -316,7 +319,8 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
     memcpy (self->broker_public, broker->curve, PINGYI_KEY_LEN);
 
     if (role == PINGYI_ROLE_VENUE || role == PINGYI_ROLE_WORKER) {
-        if (pingyi_path (path, sizeof path, err, "%s/%s", self->path, role == PINGYI_ROLE_VENUE ? "box.secret" : "election.secret"))
+        if (pingyi_path (path, sizeof path, err, "%s/%s", self->path,
+                         role == PINGYI_ROLE_VENUE ? "box.secret" : "election.secret"))
             goto fail;
         if (pingyi_key_read_secret (path, self->box_secret, err))
             goto fail;

@@ -12,18 +12,19 @@
 /*  Create DIR with keys for the election, the broker, `workers` workers,
     the aggregator, one operator and every venue of the definition.  Refuses
     an existing DIR; on failure removes nothing it did not create.  */
-int pingyi_deploy_init (const char *definition_path, const char *dir, unsigned workers, char *err) PINGYI_WARN_UNUSED;
+int pingyi_deploy_init (const char *definition_path, const char *dir, unsigned workers,
+                        char *err) PINGYI_WARN_UNUSED;
 
 typedef struct {
     pingyi_role_t role;
-    char name[PINGYI_NAME_MAX + 1];      /* venue id, worker number, "broker", ... */
-    char path[1024];                     /* the bundle directory */
+    char name[PINGYI_NAME_MAX + 1]; /* venue id, worker number, "broker", ... */
+    char path[1024];                /* the bundle directory */
     pingyi_election_t *election;
     pingyi_keyring_t *keyring;
     uint8_t curve_secret[PINGYI_KEY_LEN];
     uint8_t curve_public[PINGYI_KEY_LEN];
-    uint8_t broker_public[PINGYI_KEY_LEN];   /* the broker's CURVE server key */
-    uint8_t box_secret[PINGYI_KEY_LEN];      /* venue: its box key; worker: the election's */
+    uint8_t broker_public[PINGYI_KEY_LEN]; /* the broker's CURVE server key */
+    uint8_t box_secret[PINGYI_KEY_LEN];    /* venue: its box key; worker: the election's */
     bool has_box_secret;
     uint8_t election_public[PINGYI_KEY_LEN]; /* the election box public key */
 } pingyi_bundle_t;

@@ -1152,7 +1152,7 @@ pingyi_election_print_summary (const pingyi_election_t *self, FILE *out)
         char name[PINGYI_ID_MAX * 4];
         snprintf (name, sizeof name, "%s%s", it->name, it->overall ? " (overall)" : "");
         fprintf (out, "  %2zu %-12s ", i, it->id);
-        pingyi_text_pad (out, name, 30, false);   /* Chinese names: pad by display width */
+        pingyi_text_pad (out, name, 30, false); /* Chinese names: pad by display width */
         fprintf (out, "  [%s, choose up to %u]\n", e->choice_sets[it->choice_set].id, it->max_choices);
     }
     fprintf (out, "categories\n");
@@ -1167,8 +1167,8 @@ pingyi_election_print_summary (const pingyi_election_t *self, FILE *out)
         const pingyi_venue_t *v = &e->venues[i];
         fprintf (out, "  %-12s ", v->id);
         pingyi_text_pad (out, v->name, 20, false);
-        fprintf (out, "  district %s  subjects %zu  shard %" PRIu32, e->districts[v->district].id, v->subject_count,
-                 v->shard);
+        fprintf (out, "  district %s  subjects %zu  shard %" PRIu32, e->districts[v->district].id,
+                 v->subject_count, v->shard);
         if (v->issued >= 0)
             fprintf (out, "  issued %" PRId64 "\n", v->issued);
         else

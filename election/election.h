@@ -11,14 +11,14 @@
 
 #include "common.h"
 
-#define PINGYI_MAX_CHOICES 32        /* choices per choice set: a tick mask is a uint32 */
-#define PINGYI_MAX_ITEMS 16          /* columns per subject on a form */
-#define PINGYI_MAX_FORM_SUBJECTS 64  /* subjects on one venue's form */
+#define PINGYI_MAX_CHOICES 32       /* choices per choice set: a tick mask is a uint32 */
+#define PINGYI_MAX_ITEMS 16         /* columns per subject on a form */
+#define PINGYI_MAX_FORM_SUBJECTS 64 /* subjects on one venue's form */
 #define PINGYI_MAX_CATEGORIES 32
 #define PINGYI_MAX_VENUES 65535
 #define PINGYI_MAX_SUBJECTS 65535
 #define PINGYI_MAX_SHARDS 256
-#define PINGYI_DEFINITION_MAX (16u << 20)  /* largest definition file, bytes */
+#define PINGYI_DEFINITION_MAX (16u << 20) /* largest definition file, bytes */
 
 /*  A mark is what one cell of a ballot counts as.  For an item that takes one
     choice: the choice index, or BLANK (no tick: 弃权) or OVER (two or more
@@ -27,38 +27,38 @@
 #define PINGYI_MARK_OVER 255
 
 typedef enum {
-    PINGYI_UNIT_TOWN = 0,        /* 镇 / 街道 */
-    PINGYI_UNIT_DEPARTMENT = 1,  /* 部门 */
+    PINGYI_UNIT_TOWN = 0,       /* 镇 / 街道 */
+    PINGYI_UNIT_DEPARTMENT = 1, /* 部门 */
     PINGYI_UNIT_ENTERPRISE = 2,
     PINGYI_UNIT_SCHOOL = 3,
     PINGYI_UNIT_OTHER = 4,
 } pingyi_unit_kind_t;
 
 typedef struct {
-    char *label;         /* 好 */
-    char *letter;        /* "A"; NULL if none */
-    double points;       /* 100 */
-    bool favourable;     /* counts toward 好评率 */
-    bool unfavourable;   /* counts toward 差评率 */
+    char *label;       /* 好 */
+    char *letter;      /* "A"; NULL if none */
+    double points;     /* 100 */
+    bool favourable;   /* counts toward 好评率 */
+    bool unfavourable; /* counts toward 差评率 */
 } pingyi_choice_t;
 
 typedef struct {
-    char *id;            /* "grades" is the default set, always index 0 */
+    char *id; /* "grades" is the default set, always index 0 */
     pingyi_choice_t *choices;
     size_t choice_count;
 } pingyi_choice_set_t;
 
 typedef struct {
     char *id;
-    char *name;          /* 总体评价 */
-    bool overall;        /* the overall column; items[0] when present */
-    size_t choice_set;   /* index into choice_sets */
-    unsigned max_choices;/* 1 today; "choose up to k" later, same wire format */
+    char *name;           /* 总体评价 */
+    bool overall;         /* the overall column; items[0] when present */
+    size_t choice_set;    /* index into choice_sets */
+    unsigned max_choices; /* 1 today; "choose up to k" later, same wire format */
 } pingyi_item_t;
 
 typedef struct {
     char *id;
-    char *name;          /* 领导班子成员 */
+    char *name; /* 领导班子成员 */
     double weight;
 } pingyi_category_t;
 
@@ -78,17 +78,17 @@ typedef struct {
     char *id;
     char *name;
     size_t unit;
-    bool onsite;         /* reports on site (现场述职) or in writing (书面述职) */
+    bool onsite; /* reports on site (现场述职) or in writing (书面述职) */
 } pingyi_subject_t;
 
 typedef struct {
     char *id;
     char *name;
     size_t district;
-    size_t *subjects;    /* the venue's form, in form order */
+    size_t *subjects; /* the venue's form, in form order */
     size_t subject_count;
-    int64_t issued;      /* ballots issued if known in advance, else -1 */
-    uint32_t shard;      /* resolved: explicit "shard" or hash of id */
+    int64_t issued; /* ballots issued if known in advance, else -1 */
+    uint32_t shard; /* resolved: explicit "shard" or hash of id */
 } pingyi_venue_t;
 
 typedef struct {
@@ -143,7 +143,7 @@ int pingyi_election_form_index (const pingyi_election_t *self, size_t venue, siz
     id's bytes, modulo shard_count.  */
 uint32_t pingyi_election_hash_shard (const char *id, size_t len, uint32_t shard_count);
 
-const char *pingyi_unit_kind_name (pingyi_unit_kind_t kind);  /* "town" ... */
+const char *pingyi_unit_kind_name (pingyi_unit_kind_t kind); /* "town" ... */
 
 /*  Print the summary `pingyi check` shows.  */
 void pingyi_election_print_summary (const pingyi_election_t *self, FILE *out);

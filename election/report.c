@@ -77,8 +77,8 @@ pingyi_report_filter_parse (pingyi_report_filter_t *filter, const pingyi_electio
 const char *
 pingyi_report_level_label (pingyi_level_t level)
 {
-    static const char *labels[PINGYI_LEVEL_COUNT_] = { "测评对象", "单位", "镇/街道", "部门",
-                                                       "单位类型", "区",   "全市" };
+    static const char *labels[PINGYI_LEVEL_COUNT_] = {"测评对象", "单位", "镇/街道", "部门",
+                                                      "单位类型", "区",   "全市"};
     return (unsigned) level < PINGYI_LEVEL_COUNT_ ? labels[level] : "?";
 }
 
@@ -105,15 +105,15 @@ typedef struct {
     const pingyi_view_t *view;
     const pingyi_election_t *e;
     pingyi_level_t level;
-    int district;                 /* -1: all */
+    int district; /* -1: all */
     size_t item;
-    size_t category;              /* category_count: all, weighted */
+    size_t category; /* category_count: all, weighted */
     const pingyi_choice_set_t *set;
     const pingyi_level_view_t *lv;
-    int *ranks;                   /* by row of lv */
-    size_t *rows;                 /* the rows shown, in definition order */
+    int *ranks;   /* by row of lv */
+    size_t *rows; /* the rows shown, in definition order */
     size_t row_count;
-    size_t *venues;               /* the venues shown */
+    size_t *venues; /* the venues shown */
     size_t venue_count;
 } shown_t;
 
@@ -137,8 +137,8 @@ shown_init (shown_t *s, const pingyi_view_t *view, const pingyi_report_filter_t 
         filter = &def;
     }
     const pingyi_election_t *e = view->election;
-    if ((unsigned) level >= PINGYI_LEVEL_COUNT_ || filter->district >= (int) e->district_count
-        || filter->category >= (int) e->category_count || filter->item >= (int) e->item_count)
+    if ((unsigned) level >= PINGYI_LEVEL_COUNT_ || filter->district >= (int) e->district_count ||
+        filter->category >= (int) e->category_count || filter->item >= (int) e->item_count)
         return pingyi_fail (err, "report: the filter names a level, district, category or item out of range");
     s->view = view;
     s->e = e;
@@ -198,7 +198,8 @@ status_line (const pingyi_view_t *v, char *out, size_t cap)
         snprintf (out, cap, "最终结果 FINAL：已核对 %zu 个会场，作废 %zu 个（未计入）", v->venues_reconciled,
                   v->venues_void);
     else {
-        int n = snprintf (out, cap, "临时结果 PROVISIONAL：%zu 个会场中 %zu 个已核对（进行中 %zu，已结束待核对 %zu",
+        int n = snprintf (out, cap,
+                          "临时结果 PROVISIONAL：%zu 个会场中 %zu 个已核对（进行中 %zu，已结束待核对 %zu",
                           total, v->venues_reconciled, v->venues_open, v->venues_closed);
         if (n > 0 && (size_t) n < cap)
             snprintf (out + n, cap - (size_t) n, v->venues_void ? "，作废 %zu）" : "）", v->venues_void);
@@ -258,7 +259,7 @@ wrap (FILE *out, const char *text, size_t width)
                    : (*p & 0xF0) == 0xE0 ? 3
                    : (*p & 0xF8) == 0xF0 ? 4
                                          : 1;
-        char ch[5] = { 0 };
+        char ch[5] = {0};
         size_t k = 0;
         while (k < n && p[k])
             k++;
@@ -340,7 +341,8 @@ venue_cells (const shown_t *s, size_t v, char cells[VENUE_COLS][TEXT_CELL])
     snprintf (cells[7], TEXT_CELL, "%s", pingyi_report_status_label (vv->status));
 }
 
-static const char *venue_heads[VENUE_COLS] = { "会场", "发出", "收回", "有效票", "空白票", "拒收", "重复", "状态" };
+static const char *venue_heads[VENUE_COLS] = {"会场",   "发出", "收回", "有效票",
+                                              "空白票", "拒收", "重复", "状态"};
 
 /*  Column widths: the widest of header and cells; the flexible column
     (flex) is left 0.  Returns the width of everything but the flexible
@@ -549,7 +551,7 @@ pingyi_report_csv (const pingyi_view_t *view, const pingyi_report_filter_t *filt
     csv_field (out, "名次", false);
     for (size_t m = 0; m < s.set->choice_count; m++)
         csv_field (out, s.set->choices[m].label, false);
-    const char *tail[] = { "弃权", "多选无效", "有效", "好评率", "差评率", "得分" };
+    const char *tail[] = {"弃权", "多选无效", "有效", "好评率", "差评率", "得分"};
     for (size_t h = 0; h < sizeof tail / sizeof tail[0]; h++)
         csv_field (out, tail[h], false);
     if (all)
@@ -614,8 +616,8 @@ pingyi_report_venues_csv (const pingyi_view_t *view, const pingyi_report_filter_
         return -1;
     const pingyi_election_t *e = view->election;
     fputs (BOM, out);
-    const char *heads[] = { "会场编号", "会场名称", "区",     "状态", "发出", "收回",
-                            "已发送",   "有效票",   "空白票", "重复", "拒收", "拒收原因" };
+    const char *heads[] = {"会场编号", "会场名称", "区",     "状态", "发出", "收回",
+                           "已发送",   "有效票",   "空白票", "重复", "拒收", "拒收原因"};
     for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++)
         csv_field (out, heads[h], h == 0);
     fputs ("\r\n", out);
@@ -761,7 +763,7 @@ pingyi_report_json (const pingyi_view_t *view, const pingyi_report_filter_t *fil
     if (shown_init (&s, view, filter, filter ? filter->level : PINGYI_LEVEL_SUBJECT, NULL))
         return NULL;
     const pingyi_election_t *e = view->election;
-    build_t b = { .ok = true };
+    build_t b = {.ok = true};
     json_t *doc = json_object ();
     put (&b, doc, "api", json_integer (PINGYI_REPORT_API));
     put (&b, doc, "election", election_json (&b, e));
@@ -866,7 +868,7 @@ typedef struct {
     lxw_format *title, *info, *status, *head, *text, *count, *pct, *score;
     char status_text[256];
     char footer[256];
-    lxw_error error;              /* the first error of any write */
+    lxw_error error; /* the first error of any write */
 } book_t;
 
 static void
@@ -981,7 +983,7 @@ level_sheet (book_t *b, const pingyi_view_t *view, const pingyi_report_filter_t 
     size_t first_choice = n;
     for (size_t m = 0; m < s.set->choice_count; m++)
         heads[n++] = s.set->choices[m].label;
-    const char *tail[] = { "弃权", "多选无效", "有效", "好评率", "差评率", "得分" };
+    const char *tail[] = {"弃权", "多选无效", "有效", "好评率", "差评率", "得分"};
     for (size_t h = 0; h < 6; h++)
         heads[n++] = tail[h];
     if (all)
@@ -1052,8 +1054,8 @@ venues_sheet (book_t *b, const pingyi_view_t *view, const pingyi_report_filter_t
         shown_fini (&s);
         return pingyi_fail (err, "xlsx: cannot add the reconciliation sheet");
     }
-    const char *heads[] = { "会场编号", "会场名称", "区",     "状态", "发出", "收回",
-                            "已发送",   "有效票",   "空白票", "重复", "拒收", "拒收原因" };
+    const char *heads[] = {"会场编号", "会场名称", "区",     "状态", "发出", "收回",
+                           "已发送",   "有效票",   "空白票", "重复", "拒收", "拒收原因"};
     size_t n = sizeof heads / sizeof heads[0];
     char what[1024];
     snprintf (what, sizeof what, "会场核对：发出、收回与计票%s%s", s.district >= 0 ? "    区：" : "",
@@ -1071,13 +1073,13 @@ venues_sheet (book_t *b, const pingyi_view_t *view, const pingyi_report_filter_t
         check (b, worksheet_write_string (ws, x, c++, e->venues[v].name, b->text));
         check (b, worksheet_write_string (ws, x, c++, e->districts[e->venues[v].district].name, b->text));
         check (b, worksheet_write_string (ws, x, c++, pingyi_report_status_label (vv->status), b->text));
-        int64_t figs[3] = { f->issued, f->collected, f->sent };
+        int64_t figs[3] = {f->issued, f->collected, f->sent};
         for (int j = 0; j < 3; j++)
             if (figs[j] >= 0)
                 check (b, worksheet_write_number (ws, x, c++, (double) figs[j], b->count));
             else
                 check (b, worksheet_write_blank (ws, x, c++, b->count));
-        uint64_t counts[4] = { f->accepted, f->blank, f->duplicates, f->rejected };
+        uint64_t counts[4] = {f->accepted, f->blank, f->duplicates, f->rejected};
         for (int j = 0; j < 4; j++)
             check (b, worksheet_write_number (ws, x, c++, (double) counts[j], b->count));
         char reasons[512];
@@ -1097,7 +1099,7 @@ int
 pingyi_report_xlsx (const pingyi_view_t *view, const pingyi_report_filter_t *filter, const char *path,
                     char *err)
 {
-    book_t b = { 0 };
+    book_t b = {0};
     b.wb = workbook_new (path);
     if (!b.wb)
         return pingyi_fail (err, "%s: cannot start a workbook (out of memory?)", path);
@@ -1110,9 +1112,9 @@ pingyi_report_xlsx (const pingyi_view_t *view, const pingyi_report_filter_t *fil
     static const struct {
         pingyi_level_t level;
         const char *sheet; /* no '/' in a sheet name */
-    } sheets[] = { { PINGYI_LEVEL_SUBJECT, "测评对象" }, { PINGYI_LEVEL_UNIT, "单位" },
-                   { PINGYI_LEVEL_TOWN, "镇街道" },     { PINGYI_LEVEL_DEPARTMENT, "部门" },
-                   { PINGYI_LEVEL_DISTRICT, "区" },     { PINGYI_LEVEL_CITY, "全市" } };
+    } sheets[] = {{PINGYI_LEVEL_SUBJECT, "测评对象"}, {PINGYI_LEVEL_UNIT, "单位"},
+                  {PINGYI_LEVEL_TOWN, "镇街道"},      {PINGYI_LEVEL_DEPARTMENT, "部门"},
+                  {PINGYI_LEVEL_DISTRICT, "区"},      {PINGYI_LEVEL_CITY, "全市"}};
     for (size_t i = 0; rc == 0 && i < sizeof sheets / sizeof sheets[0]; i++)
         rc = level_sheet (&b, view, filter, sheets[i].level, sheets[i].sheet, err);
     if (rc == 0)

@@ -20,21 +20,21 @@
 
 #include <jansson.h>
 
-#define PINGYI_REPORT_API 1          /* "api" of the JSON document; bumped on incompatible change */
-#define PINGYI_REPORT_WIDTH 80       /* default terminal width, columns */
-#define PINGYI_REPORT_REAL_PRECISION 10  /* significant digits of rates and scores in dumped JSON */
+#define PINGYI_REPORT_API 1             /* "api" of the JSON document; bumped on incompatible change */
+#define PINGYI_REPORT_WIDTH 80          /* default terminal width, columns */
+#define PINGYI_REPORT_REAL_PRECISION 10 /* significant digits of rates and scores in dumped JSON */
 /*  Flags to dump pingyi_report_json's document with (rates print as
     0.85, not 0.84999999999999998).  */
 #define PINGYI_REPORT_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION (PINGYI_REPORT_REAL_PRECISION))
 
 /*  What to show.  Indices into the election; -1 means the default.  */
 typedef struct {
-    pingyi_level_t level;    /* the rows (default PINGYI_LEVEL_SUBJECT); XLSX shows every level */
-    int district;            /* only rows and venues of this district; -1 all.  Levels kind
-                                and city span districts: their rows are shown whole */
-    int category;            /* figures of this category alone (score = its plain average);
-                                -1 all categories (counts summed, score weighted) */
-    int item;                /* the column of the form; -1 the view's rank item (the overall item) */
+    pingyi_level_t level; /* the rows (default PINGYI_LEVEL_SUBJECT); XLSX shows every level */
+    int district;         /* only rows and venues of this district; -1 all.  Levels kind
+                             and city span districts: their rows are shown whole */
+    int category;         /* figures of this category alone (score = its plain average);
+                             -1 all categories (counts summed, score weighted) */
+    int item;             /* the column of the form; -1 the view's rank item (the overall item) */
 } pingyi_report_filter_t;
 
 /*  The defaults: subject level, every district, all categories, the

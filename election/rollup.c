@@ -28,11 +28,11 @@ typedef struct {
     pingyi_view_t pub;
     size_t *source[PINGYI_LEVEL_COUNT_]; /* subject, unit, unit, unit, kind, district, 0 */
     pingyi_cell_stats_t *cells;
-    size_t stride;                       /* cells per row: items × (categories + 1) */
+    size_t stride; /* cells per row: items × (categories + 1) */
 } view_t;
 
-static const char *level_names[PINGYI_LEVEL_COUNT_] = { "subject", "unit",     "town", "department",
-                                                        "kind",    "district", "city" };
+static const char *level_names[PINGYI_LEVEL_COUNT_] = {"subject", "unit",     "town", "department",
+                                                       "kind",    "district", "city"};
 
 const char *
 pingyi_level_name (pingyi_level_t level)
@@ -115,8 +115,8 @@ static int
 make_rows (view_t *self)
 {
     const pingyi_election_t *e = self->pub.election;
-    size_t n[PINGYI_LEVEL_COUNT_] = { 0 };
-    bool kind_used[KIND_COUNT] = { false };
+    size_t n[PINGYI_LEVEL_COUNT_] = {0};
+    bool kind_used[KIND_COUNT] = {false};
     n[PINGYI_LEVEL_SUBJECT] = e->subject_count;
     n[PINGYI_LEVEL_UNIT] = e->unit_count;
     for (size_t u = 0; u < e->unit_count; u++) {
@@ -153,18 +153,18 @@ make_rows (view_t *self)
 
     pingyi_row_t *rows = self->pub.levels[PINGYI_LEVEL_SUBJECT].rows;
     for (size_t s = 0; s < e->subject_count; s++) {
-        rows[s] = (pingyi_row_t) { .id = e->subjects[s].id,
-                                   .name = e->subjects[s].name,
-                                   .parent = e->units[e->subjects[s].unit].id,
-                                   .stats = rows[s].stats };
+        rows[s] = (pingyi_row_t){.id = e->subjects[s].id,
+                                 .name = e->subjects[s].name,
+                                 .parent = e->units[e->subjects[s].unit].id,
+                                 .stats = rows[s].stats};
         self->source[PINGYI_LEVEL_SUBJECT][s] = s;
     }
-    size_t at[PINGYI_LEVEL_COUNT_] = { 0 };
+    size_t at[PINGYI_LEVEL_COUNT_] = {0};
     for (size_t u = 0; u < e->unit_count; u++) {
         const pingyi_unit_t *unit = &e->units[u];
-        int levels[2] = { PINGYI_LEVEL_UNIT, unit->kind == PINGYI_UNIT_TOWN         ? PINGYI_LEVEL_TOWN
-                                             : unit->kind == PINGYI_UNIT_DEPARTMENT ? PINGYI_LEVEL_DEPARTMENT
-                                                                                    : -1 };
+        int levels[2] = {PINGYI_LEVEL_UNIT, unit->kind == PINGYI_UNIT_TOWN         ? PINGYI_LEVEL_TOWN
+                                            : unit->kind == PINGYI_UNIT_DEPARTMENT ? PINGYI_LEVEL_DEPARTMENT
+                                                                                   : -1};
         for (int j = 0; j < 2; j++) {
             if (levels[j] < 0)
                 continue;
@@ -205,10 +205,10 @@ make_rows (view_t *self)
     BLANK (slots - 2) and OVER (slots - 1) — the tally's own layout.  */
 typedef struct {
     const pingyi_election_t *e;
-    const bool *skip;          /* by venue: void, left out */
-    uint64_t *subjects;        /* the subject level's accumulators */
+    const bool *skip;   /* by venue: void, left out */
+    uint64_t *subjects; /* the subject level's accumulators */
     size_t slots;
-    size_t per_row;            /* items × categories × slots */
+    size_t per_row; /* items × categories × slots */
 } walk_t;
 
 static void
@@ -314,8 +314,8 @@ same_score (double a, double b)
 int
 pingyi_view_rank (const pingyi_view_t *self, pingyi_level_t level, size_t item, size_t category, int *ranks)
 {
-    if ((unsigned) level >= PINGYI_LEVEL_COUNT_ || item >= self->election->item_count
-        || category > self->election->category_count)
+    if ((unsigned) level >= PINGYI_LEVEL_COUNT_ || item >= self->election->item_count ||
+        category > self->election->category_count)
         return -1;
     const pingyi_level_view_t *lv = &self->levels[level];
     size_t cats = self->election->category_count;
@@ -327,7 +327,7 @@ pingyi_view_rank (const pingyi_view_t *self, pingyi_level_t level, size_t item, 
         ranks[r] = 0;
         double score = lv->rows[r].stats[item * (cats + 1) + category].score;
         if (!isnan (score))
-            order[n++] = (ranked_t) { score, r };
+            order[n++] = (ranked_t){score, r};
     }
     qsort (order, n, sizeof *order, by_score_desc);
     /* 1, 2, 2, 4: a tie shares the rank of the first of its group */
@@ -376,8 +376,8 @@ pingyi_view_new (const pingyi_election_t *election, const pingyi_tally_t *tally)
         vv->figures = *pingyi_tally_figures (tally, v);
         vv->status = pingyi_venue_status (&vv->figures);
         skip[v] = vv->status == PINGYI_VENUE_VOID;
-        size_t *counts[] = { &view->venues_open, &view->venues_closed, &view->venues_reconciled,
-                             &view->venues_void };
+        size_t *counts[] = {&view->venues_open, &view->venues_closed, &view->venues_reconciled,
+                            &view->venues_void};
         (*counts[vv->status])++;
         view->accepted += vv->figures.accepted;
         view->blank_ballots += vv->figures.blank;
@@ -484,8 +484,8 @@ pingyi_view_destroy (pingyi_view_t **self_p)
 const pingyi_cell_stats_t *
 pingyi_view_stats (const pingyi_view_t *self, pingyi_level_t level, size_t row, size_t item, size_t category)
 {
-    if ((unsigned) level >= PINGYI_LEVEL_COUNT_ || row >= self->levels[level].row_count
-        || item >= self->election->item_count || category > self->election->category_count)
+    if ((unsigned) level >= PINGYI_LEVEL_COUNT_ || row >= self->levels[level].row_count ||
+        item >= self->election->item_count || category > self->election->category_count)
         return NULL;
     return &self->levels[level].rows[row].stats[item * (self->election->category_count + 1) + category];
 }

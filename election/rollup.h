@@ -45,8 +45,8 @@ typedef enum {
     PINGYI_LEVEL_COUNT_
 } pingyi_level_t;
 
-const char *pingyi_level_name (pingyi_level_t level);          /* "subject", ... */
-int pingyi_level_parse (const char *name);                      /* level or -1 */
+const char *pingyi_level_name (pingyi_level_t level); /* "subject", ... */
+int pingyi_level_parse (const char *name);            /* level or -1 */
 
 typedef enum {
     PINGYI_VENUE_OPEN = 0,
@@ -55,27 +55,27 @@ typedef enum {
     PINGYI_VENUE_VOID,
 } pingyi_venue_status_t;
 
-const char *pingyi_venue_status_name (pingyi_venue_status_t status);  /* "open", ... */
+const char *pingyi_venue_status_name (pingyi_venue_status_t status); /* "open", ... */
 pingyi_venue_status_t pingyi_venue_status (const pingyi_venue_figures_t *figures);
 
 /*  Figures of one (row, item, category-or-all).  */
 typedef struct {
-    uint64_t choices[PINGYI_MAX_CHOICES];  /* by choice index of the item's set */
+    uint64_t choices[PINGYI_MAX_CHOICES]; /* by choice index of the item's set */
     uint64_t blank;
     uint64_t over;
     uint64_t valid;
     uint64_t favourable;
     uint64_t unfavourable;
-    double good_rate;        /* favourable / valid; NAN when valid = 0 */
+    double good_rate; /* favourable / valid; NAN when valid = 0 */
     double bad_rate;
-    double score;            /* weighted (all categories) or plain average (one category); NAN when none */
+    double score; /* weighted (all categories) or plain average (one category); NAN when none */
 } pingyi_cell_stats_t;
 
 typedef struct {
-    const char *id;          /* subject/unit/district id, kind name, or "city" */
-    const char *name;        /* display name (Chinese) */
-    const char *parent;      /* unit of a subject, district of a unit, ... or NULL */
-    int rank;                /* within the level, by score of the rank item; 0 when no score */
+    const char *id;     /* subject/unit/district id, kind name, or "city" */
+    const char *name;   /* display name (Chinese) */
+    const char *parent; /* unit of a subject, district of a unit, ... or NULL */
+    int rank;           /* within the level, by score of the rank item; 0 when no score */
     /* stats[item * (category_count + 1) + c]: c < category_count one category,
        c == category_count all categories (weighted) */
     pingyi_cell_stats_t *stats;
@@ -95,9 +95,9 @@ typedef struct {
 typedef struct {
     const pingyi_election_t *election;
     pingyi_level_view_t levels[PINGYI_LEVEL_COUNT_];
-    pingyi_venue_view_t *venues;      /* by venue index */
-    size_t rank_item;                 /* the item ranks are computed on (the overall item) */
-    bool final;                       /* every venue reconciled or void */
+    pingyi_venue_view_t *venues; /* by venue index */
+    size_t rank_item;            /* the item ranks are computed on (the overall item) */
+    bool final;                  /* every venue reconciled or void */
     size_t venues_open, venues_closed, venues_reconciled, venues_void;
     /* totals over all venues (void included): ballots and rejections */
     uint64_t accepted, blank_ballots, duplicates, rejected;

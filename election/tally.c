@@ -6,8 +6,8 @@
 
 struct pingyi_tally_t {
     const pingyi_election_t *election;
-    size_t slots;            /* mark slots per cell: widest choice set + 2 */
-    size_t *venue_base;      /* first counter of each venue */
+    size_t slots;       /* mark slots per cell: widest choice set + 2 */
+    size_t *venue_base; /* first counter of each venue */
     uint64_t *counts;
     size_t count_len;
     pingyi_venue_figures_t *figures;
@@ -94,8 +94,8 @@ slot_of (const pingyi_tally_t *self, size_t venue, size_t subject, size_t item, 
         m = mark;
     else
         return -1;
-    size_t idx = self->venue_base[venue]
-                 + (((size_t) form * e->item_count + item) * e->category_count + category) * self->slots + m;
+    size_t idx = self->venue_base[venue] +
+                 (((size_t) form * e->item_count + item) * e->category_count + category) * self->slots + m;
     return (long) idx;
 }
 

@@ -30,8 +30,8 @@ int pingyi_tally_set_figures (pingyi_tally_t *self, const pingyi_venue_figures_t
 
 /*  One counter: venue, definition subject, item, category, mark (choice index,
     PINGYI_MARK_BLANK or PINGYI_MARK_OVER).  0 for anything not counted.  */
-uint64_t pingyi_tally_get (const pingyi_tally_t *self, size_t venue, size_t subject, size_t item, size_t category,
-                           uint8_t mark);
+uint64_t pingyi_tally_get (const pingyi_tally_t *self, size_t venue, size_t subject, size_t item,
+                           size_t category, uint8_t mark);
 /*  A venue's figures (zeros and -1s until set).  */
 const pingyi_venue_figures_t *pingyi_tally_figures (const pingyi_tally_t *self, size_t venue);
 uint64_t pingyi_tally_rejected_keys (const pingyi_tally_t *self);

@@ -13,7 +13,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-
 typedef struct {
     const pingyi_election_t *e;
     FILE *out;
@@ -79,7 +78,7 @@ pingyi_tally_write_json (const pingyi_tally_t *tally, const pingyi_election_t *e
         fprintf (out, "}}");
     }
     fprintf (out, "\n  ],\n  \"counters\": [");
-    write_t w = { .e = e, .out = out, .first = true };
+    write_t w = {.e = e, .out = out, .first = true};
     pingyi_tally_each (tally, put_counter, &w);
     fprintf (out, "\n  ]\n}\n");
     if (fflush (out) || ferror (out))
@@ -128,7 +127,6 @@ pingyi_quote_text (char *out, size_t cap, const char *s, size_t len)
     out[o++] = '"';
     out[o] = '\0';
 }
-
 
 /*  A required member of obj as a string; NULL with err.  */
 static const char *
@@ -190,7 +188,7 @@ read_figures (pingyi_tally_t *tally, const pingyi_election_t *e, const json_t *o
         return pingyi_fail (err, "%s.venue: venue %s appears twice", at, e->venues[venue].id);
     seen[venue] = true;
 
-    pingyi_venue_figures_t f = { .venue = (uint32_t) venue };
+    pingyi_venue_figures_t f = {.venue = (uint32_t) venue};
     int64_t n[7];
     static const char *keys[7] = {"accepted", "blank",     "duplicates", "rejected",
                                   "issued",   "collected", "sent"};
@@ -298,11 +296,11 @@ read_counter (pingyi_tally_t *tally, const pingyi_election_t *e, const json_t *o
                                         (size_t) category, (uint8_t) mark);
     if (before > UINT64_MAX - (uint64_t) count)
         return pingyi_fail (err, "%s.count: the counter overflows", at);
-    pingyi_counter_key_t key = { .venue = (uint16_t) venue,
-                                 .subject = (uint16_t) subject,
-                                 .item = (uint8_t) item,
-                                 .category = (uint8_t) category,
-                                 .mark = (uint8_t) mark };
+    pingyi_counter_key_t key = {.venue = (uint16_t) venue,
+                                .subject = (uint16_t) subject,
+                                .item = (uint8_t) item,
+                                .category = (uint8_t) category,
+                                .mark = (uint8_t) mark};
     uint8_t packed[PINGYI_COUNTER_KEY_LEN];
     pingyi_counter_key_pack (&key, packed);
     if (pingyi_tally_add (tally, packed, (uint64_t) count))
@@ -362,7 +360,7 @@ pingyi_tally_shards_from_json (const pingyi_election_t *e, const json_t *doc, pi
     if (json_array_size (list) > e->shard_count)
         return pingyi_fail (err, "tally.shards: %zu shards listed, the election has %" PRIu32,
                             json_array_size (list), e->shard_count);
-    bool seen[PINGYI_MAX_SHARDS] = { false };
+    bool seen[PINGYI_MAX_SHARDS] = {false};
     size_t i;
     const json_t *obj;
     json_array_foreach (list, i, obj)
@@ -407,8 +405,8 @@ pingyi_tally_from_json (pingyi_tally_t *tally, const pingyi_election_t *e, const
     if (check_header (e, doc, err))
         return -1;
     const json_t *shards, *venues, *counters;
-    if (get_array (doc, "shards", false, &shards, err) || get_array (doc, "venues", true, &venues, err)
-        || get_array (doc, "counters", true, &counters, err))
+    if (get_array (doc, "shards", false, &shards, err) || get_array (doc, "venues", true, &venues, err) ||
+        get_array (doc, "counters", true, &counters, err))
         return -1;
     bool *seen = calloc (e->venue_count, sizeof *seen);
     if (!seen)

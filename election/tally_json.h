@@ -32,19 +32,19 @@
 
 #include <jansson.h>
 
-#define PINGYI_TALLY_JSON_API 1        /* the "api" version this code writes and reads */
+#define PINGYI_TALLY_JSON_API 1 /* the "api" version this code writes and reads */
 
 /*  One shard's line in "shards".  */
 typedef struct {
     uint32_t shard;
-    uint64_t sequence;        /* accepted ballots in its log */
-    uint8_t chain[32];        /* hash chain head */
-    int64_t age_ms;           /* how old the aggregator's snapshot is; -1: not given (offline) */
-    bool stale;               /* the aggregator considers it stale */
+    uint64_t sequence; /* accepted ballots in its log */
+    uint8_t chain[32]; /* hash chain head */
+    int64_t age_ms;    /* how old the aggregator's snapshot is; -1: not given (offline) */
+    bool stale;        /* the aggregator considers it stale */
 } pingyi_tally_shard_t;
 
 /*  Flags for pingyi_tally_write_json.  */
-#define PINGYI_TALLY_JSON_WITH_API 1u  /* write "api": 1 first (the aggregator's document) */
+#define PINGYI_TALLY_JSON_WITH_API 1u /* write "api": 1 first (the aggregator's document) */
 
 /*  Write the document: shards as given (age_ms/stale written when age_ms
     >= 0), every venue's figures, every non-zero counter in tally order.

@@ -14,11 +14,11 @@
 #include <stdio.h>
 
 #define PINGYI_ERR_MAX 256
-#define PINGYI_FP_LEN 32          /* election fingerprint: SHA-256 of the definition */
-#define PINGYI_BALLOT_ID_LEN 16   /* random 128-bit ballot id */
-#define PINGYI_KEY_LEN 32         /* X25519 keys (CURVE and box alike) */
-#define PINGYI_ID_MAX 64          /* longest id (venue, subject, ...) in bytes */
-#define PINGYI_RECEIPT_LEN 16     /* tracking code: 16 lowercase hex chars */
+#define PINGYI_FP_LEN 32        /* election fingerprint: SHA-256 of the definition */
+#define PINGYI_BALLOT_ID_LEN 16 /* random 128-bit ballot id */
+#define PINGYI_KEY_LEN 32       /* X25519 keys (CURVE and box alike) */
+#define PINGYI_ID_MAX 64        /* longest id (venue, subject, ...) in bytes */
+#define PINGYI_RECEIPT_LEN 16   /* tracking code: 16 lowercase hex chars */
 
 #define PINGYI_WARN_UNUSED __attribute__ ((warn_unused_result))
 #define PINGYI_PRINTF(a, b) __attribute__ ((format (printf, a, b)))
@@ -44,7 +44,8 @@ void pingyi_log (const char *level, const char *fmt, ...) PINGYI_PRINTF (2, 3);
 #define pingyi_error(...) pingyi_log ("error", __VA_ARGS__)
 
 /*  Format a file path into out (cap bytes); -1 with err when it does not fit.  */
-int pingyi_path (char *out, size_t cap, char *err, const char *fmt, ...) PINGYI_PRINTF (4, 5) PINGYI_WARN_UNUSED;
+int pingyi_path (char *out, size_t cap, char *err, const char *fmt, ...)
+    PINGYI_PRINTF (4, 5) PINGYI_WARN_UNUSED;
 
 /*  Read a whole file (at most max bytes) into a malloc'd buffer, NUL-terminated
     for convenience.  */

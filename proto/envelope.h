@@ -26,29 +26,31 @@
 #define PINGYI_ENVELOPE_OVERHEAD(venue_len) (74 + (venue_len) + PINGYI_MAC_LEN)
 
 typedef struct {
-    const uint8_t *fingerprint;   /* 32 bytes */
-    const char *venue;            /* venue_len bytes, not NUL-terminated */
+    const uint8_t *fingerprint; /* 32 bytes */
+    const char *venue;          /* venue_len bytes, not NUL-terminated */
     size_t venue_len;
-    const uint8_t *ballot_id;     /* 16 bytes */
-    const uint8_t *nonce;         /* 24 bytes */
+    const uint8_t *ballot_id; /* 16 bytes */
+    const uint8_t *nonce;     /* 24 bytes */
     const uint8_t *ciphertext;
-    size_t ciphertext_len;        /* body length + 16 */
-    const uint8_t *bytes;         /* the whole envelope */
+    size_t ciphertext_len; /* body length + 16 */
+    const uint8_t *bytes;  /* the whole envelope */
     size_t len;
-    size_t header_len;            /* 50 + L: the associated data */
+    size_t header_len; /* 50 + L: the associated data */
 } pingyi_envelope_t;
 
 /*  Parse the clear header (no crypto).  0, or -1 with err ("envelope: venue
     id length 0 (must be 1..64)").  Fields point into buf.  */
-int pingyi_envelope_parse (const uint8_t *buf, size_t len, pingyi_envelope_t *env, char *err) PINGYI_WARN_UNUSED;
+int pingyi_envelope_parse (const uint8_t *buf, size_t len, pingyi_envelope_t *env,
+                           char *err) PINGYI_WARN_UNUSED;
 
 /*  Precompute the shared key (crypto_box_beforenm).  0 / -1.  */
-int pingyi_envelope_key (uint8_t key[32], const uint8_t their_public[32], const uint8_t my_secret[32]) PINGYI_WARN_UNUSED;
+int pingyi_envelope_key (uint8_t key[32], const uint8_t their_public[32],
+                         const uint8_t my_secret[32]) PINGYI_WARN_UNUSED;
 
 /*  Seal body into out (cap bytes) with a fresh random nonce; returns the
     envelope's length, or 0 if cap is too small or venue_len out of range.  */
-size_t pingyi_envelope_seal (uint8_t *out, size_t cap, const uint8_t fp[PINGYI_FP_LEN],
-                             const char *venue, size_t venue_len, const uint8_t ballot_id[PINGYI_BALLOT_ID_LEN],
+size_t pingyi_envelope_seal (uint8_t *out, size_t cap, const uint8_t fp[PINGYI_FP_LEN], const char *venue,
+                             size_t venue_len, const uint8_t ballot_id[PINGYI_BALLOT_ID_LEN],
                              const uint8_t *body, size_t body_len, const uint8_t key[32]);
 
 /*  As pingyi_envelope_seal with the caller's nonce.  For tests and the worked
@@ -56,14 +58,14 @@ size_t pingyi_envelope_seal (uint8_t *out, size_t cap, const uint8_t fp[PINGYI_F
     and only randombytes_buf makes that certain.  */
 size_t pingyi_envelope_seal_with_nonce (uint8_t *out, size_t cap, const uint8_t fp[PINGYI_FP_LEN],
                                         const char *venue, size_t venue_len,
-                                        const uint8_t ballot_id[PINGYI_BALLOT_ID_LEN],
-                                        const uint8_t *body, size_t body_len, const uint8_t key[32],
+                                        const uint8_t ballot_id[PINGYI_BALLOT_ID_LEN], const uint8_t *body,
+                                        size_t body_len, const uint8_t key[32],
                                         const uint8_t nonce[PINGYI_NONCE_LEN]);
 
 /*  Open a parsed envelope into body (cap bytes).  0 with *body_len set, or -1
     (authentication failed, or cap too small).  */
-int pingyi_envelope_open (const pingyi_envelope_t *env, const uint8_t key[32],
-                          uint8_t *body, size_t cap, size_t *body_len) PINGYI_WARN_UNUSED;
+int pingyi_envelope_open (const pingyi_envelope_t *env, const uint8_t key[32], uint8_t *body, size_t cap,
+                          size_t *body_len) PINGYI_WARN_UNUSED;
 
 /*  The voter-side tracking code of an envelope: the first 8 bytes of
     BLAKE2b-256 (crypto_generichash) of its bytes, as 16 lowercase hex chars.  */

@@ -25,7 +25,8 @@
 #include "msg.h"
 
 /*  Write a secret key file with mode 0600; refuses to overwrite.  */
-int pingyi_key_write_secret (const char *path, const uint8_t secret[PINGYI_KEY_LEN], char *err) PINGYI_WARN_UNUSED;
+int pingyi_key_write_secret (const char *path, const uint8_t secret[PINGYI_KEY_LEN],
+                             char *err) PINGYI_WARN_UNUSED;
 /*  Read a secret key file; refuses one readable or writable by group or
     others: "DIR/venue/v01/box.secret: mode 0644 lets others read this secret
     key; run: chmod 600 DIR/venue/v01/box.secret".  */
@@ -50,8 +51,10 @@ void pingyi_keyring_destroy (pingyi_keyring_t **self_p);
 size_t pingyi_keyring_size (const pingyi_keyring_t *self);
 const pingyi_keyring_entry_t *pingyi_keyring_at (const pingyi_keyring_t *self, size_t index);
 /*  By CURVE public key (what ZAP hands the broker); NULL if unknown.  */
-const pingyi_keyring_entry_t *pingyi_keyring_by_curve (const pingyi_keyring_t *self, const uint8_t curve[PINGYI_KEY_LEN]);
+const pingyi_keyring_entry_t *pingyi_keyring_by_curve (const pingyi_keyring_t *self,
+                                                       const uint8_t curve[PINGYI_KEY_LEN]);
 /*  By role and name (name NULL matches the first of that role).  */
-const pingyi_keyring_entry_t *pingyi_keyring_find (const pingyi_keyring_t *self, pingyi_role_t role, const char *name);
+const pingyi_keyring_entry_t *pingyi_keyring_find (const pingyi_keyring_t *self, pingyi_role_t role,
+                                                   const char *name);
 
 #endif

@@ -17,7 +17,7 @@ pingyi_link_dealer (void *ctx, const char *endpoint, const uint8_t broker_public
                     const uint8_t my_public[PINGYI_KEY_LEN], const uint8_t my_secret[PINGYI_KEY_LEN],
                     const pingyi_link_options_t *opts, char *err)
 {
-    pingyi_link_options_t o = opts ? *opts : (pingyi_link_options_t) { 0 };
+    pingyi_link_options_t o = opts ? *opts : (pingyi_link_options_t){0};
     if (o.hwm <= 0)
         o.hwm = 10000;
     if (o.heartbeat_ms <= 0)
@@ -30,20 +30,22 @@ pingyi_link_dealer (void *ctx, const char *endpoint, const uint8_t broker_public
         return NULL;
     }
     int64_t maxmsg = PINGYI_FRAME_MAX;
-    if (zmq_setsockopt (sock, ZMQ_CURVE_SERVERKEY, broker_public, PINGYI_KEY_LEN)
-        || zmq_setsockopt (sock, ZMQ_CURVE_PUBLICKEY, my_public, PINGYI_KEY_LEN)
-        || zmq_setsockopt (sock, ZMQ_CURVE_SECRETKEY, my_secret, PINGYI_KEY_LEN)
-        || zmq_setsockopt (sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg)) {
+    if (zmq_setsockopt (sock, ZMQ_CURVE_SERVERKEY, broker_public, PINGYI_KEY_LEN) ||
+        zmq_setsockopt (sock, ZMQ_CURVE_PUBLICKEY, my_public, PINGYI_KEY_LEN) ||
+        zmq_setsockopt (sock, ZMQ_CURVE_SECRETKEY, my_secret, PINGYI_KEY_LEN) ||
+        zmq_setsockopt (sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg)) {
         pingyi_fail (err, "CURVE socket options: %s", zmq_strerror (zmq_errno ()));
         goto fail;
     }
-    if (set_int (sock, ZMQ_IMMEDIATE, 1, "IMMEDIATE", err) || set_int (sock, ZMQ_LINGER, o.linger_ms, "LINGER", err)
-        || set_int (sock, ZMQ_SNDHWM, o.hwm, "SNDHWM", err) || set_int (sock, ZMQ_RCVHWM, o.hwm, "RCVHWM", err)
-        || set_int (sock, ZMQ_HEARTBEAT_IVL, o.heartbeat_ms, "HEARTBEAT_IVL", err)
-        || set_int (sock, ZMQ_HEARTBEAT_TIMEOUT, 3 * o.heartbeat_ms, "HEARTBEAT_TIMEOUT", err)
-        || set_int (sock, ZMQ_HEARTBEAT_TTL, 3 * o.heartbeat_ms, "HEARTBEAT_TTL", err)
-        || set_int (sock, ZMQ_RECONNECT_IVL, o.reconnect_ms, "RECONNECT_IVL", err)
-        || set_int (sock, ZMQ_RECONNECT_IVL_MAX, 20 * o.reconnect_ms, "RECONNECT_IVL_MAX", err))
+    if (set_int (sock, ZMQ_IMMEDIATE, 1, "IMMEDIATE", err) ||
+        set_int (sock, ZMQ_LINGER, o.linger_ms, "LINGER", err) ||
+        set_int (sock, ZMQ_SNDHWM, o.hwm, "SNDHWM", err) ||
+        set_int (sock, ZMQ_RCVHWM, o.hwm, "RCVHWM", err) ||
+        set_int (sock, ZMQ_HEARTBEAT_IVL, o.heartbeat_ms, "HEARTBEAT_IVL", err) ||
+        set_int (sock, ZMQ_HEARTBEAT_TIMEOUT, 3 * o.heartbeat_ms, "HEARTBEAT_TIMEOUT", err) ||
+        set_int (sock, ZMQ_HEARTBEAT_TTL, 3 * o.heartbeat_ms, "HEARTBEAT_TTL", err) ||
+        set_int (sock, ZMQ_RECONNECT_IVL, o.reconnect_ms, "RECONNECT_IVL", err) ||
+        set_int (sock, ZMQ_RECONNECT_IVL_MAX, 20 * o.reconnect_ms, "RECONNECT_IVL_MAX", err))
         goto fail;
     if (zmq_connect (sock, endpoint)) {
         pingyi_fail (err, "cannot connect to %s: %s", endpoint, zmq_strerror (zmq_errno ()));

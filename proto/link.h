@@ -15,10 +15,10 @@
 #include "common.h"
 
 typedef struct {
-    int hwm;                 /* SNDHWM and RCVHWM, messages (0: 10000) */
-    int heartbeat_ms;        /* ZMQ_HEARTBEAT_IVL (0: 1000); timeout and TTL are 3x */
-    int reconnect_ms;        /* ZMQ_RECONNECT_IVL (0: 100); max is 20x */
-    int linger_ms;           /* ZMQ_LINGER (0: none) */
+    int hwm;          /* SNDHWM and RCVHWM, messages (0: 10000) */
+    int heartbeat_ms; /* ZMQ_HEARTBEAT_IVL (0: 1000); timeout and TTL are 3x */
+    int reconnect_ms; /* ZMQ_RECONNECT_IVL (0: 100); max is 20x */
+    int linger_ms;    /* ZMQ_LINGER (0: none) */
 } pingyi_link_options_t;
 
 /*  A connected DEALER, or NULL with err.  opts may be NULL.  */

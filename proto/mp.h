@@ -21,7 +21,7 @@
 typedef struct {
     const uint8_t *p;
     const uint8_t *end;
-    const char *err;   /* NULL while all is well */
+    const char *err; /* NULL while all is well */
 } pingyi_mp_t;
 
 void pingyi_mp_init (pingyi_mp_t *r, const void *buf, size_t len);

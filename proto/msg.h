@@ -21,17 +21,17 @@
 #include "mp.h"
 
 #define PINGYI_PROTO_VERSION 1
-#define PINGYI_FRAME_MAX (16u << 20)      /* ZMQ_MAXMSGSIZE on every socket */
-#define PINGYI_ENVELOPE_MAX 4600          /* one envelope, bytes */
-#define PINGYI_BATCH_MAX 4096             /* envelopes in one SUBMIT, results in one ACK */
-#define PINGYI_NAME_MAX 64                /* role names, venue ids */
-#define PINGYI_TEXT_MAX 512               /* reason texts */
-#define PINGYI_STATS_MAX 256              /* entries in a STATS reply */
-#define PINGYI_SHARDS_LISTED_MAX 256      /* shards in HELLO / READY */
-#define PINGYI_ROUTE_MAX 256              /* a ZeroMQ routing id, bytes (FORWARD / REPLY) */
-#define PINGYI_SNAPSHOT_VENUES_MAX 65535  /* venue figures in one SNAPSHOT */
+#define PINGYI_FRAME_MAX (16u << 20)        /* ZMQ_MAXMSGSIZE on every socket */
+#define PINGYI_ENVELOPE_MAX 4600            /* one envelope, bytes */
+#define PINGYI_BATCH_MAX 4096               /* envelopes in one SUBMIT, results in one ACK */
+#define PINGYI_NAME_MAX 64                  /* role names, venue ids */
+#define PINGYI_TEXT_MAX 512                 /* reason texts */
+#define PINGYI_STATS_MAX 256                /* entries in a STATS reply */
+#define PINGYI_SHARDS_LISTED_MAX 256        /* shards in HELLO / READY */
+#define PINGYI_ROUTE_MAX 256                /* a ZeroMQ routing id, bytes (FORWARD / REPLY) */
+#define PINGYI_SNAPSHOT_VENUES_MAX 65535    /* venue figures in one SNAPSHOT */
 #define PINGYI_SNAPSHOT_COUNTERS_MAX 262144 /* counters in one SNAPSHOT page */
-#define PINGYI_FIGURES_REJECT_SLOTS 16    /* rejected_by entries in venue figures */
+#define PINGYI_FIGURES_REJECT_SLOTS 16      /* rejected_by entries in venue figures */
 /*  Largest frame a peer may hand the broker: the broker wraps it in FORWARD
     (or REPLY) whose own header costs at most ~330 bytes, and the wrapped
     frame must still fit PINGYI_FRAME_MAX at the receiving socket.  */
@@ -52,8 +52,8 @@ typedef enum {
     PINGYI_MSG_SNAPSHOT = 12,     /* worker → aggregator */
     PINGYI_MSG_STATS_QUERY = 13,  /* operator → broker (shard -1) or worker */
     PINGYI_MSG_STATS = 14,
-    PINGYI_MSG_FORWARD = 15,      /* broker → worker: an inner message with its sender */
-    PINGYI_MSG_REPLY = 16,        /* worker → broker: an inner message for a routing id */
+    PINGYI_MSG_FORWARD = 15, /* broker → worker: an inner message with its sender */
+    PINGYI_MSG_REPLY = 16,   /* worker → broker: an inner message for a routing id */
     PINGYI_MSG_TYPE_MAX_ = 16
 } pingyi_msg_type_t;
 
@@ -65,12 +65,12 @@ typedef enum {
     PINGYI_ROLE_AGGREGATOR = 3,
     PINGYI_ROLE_OPERATOR = 4,
     PINGYI_ROLE_BROKER = 5,
-    PINGYI_ROLE_ELECTION = 6,   /* keyring only: the election box key; never a sender */
+    PINGYI_ROLE_ELECTION = 6, /* keyring only: the election box key; never a sender */
 } pingyi_role_t;
 
-const char *pingyi_role_name (pingyi_role_t role);   /* "venue", ... */
+const char *pingyi_role_name (pingyi_role_t role); /* "venue", ... */
 pingyi_role_t pingyi_role_parse (const char *name, size_t len);
-const char *pingyi_msg_type_name (int type);         /* "SUBMIT", ... */
+const char *pingyi_msg_type_name (int type); /* "SUBMIT", ... */
 
 typedef enum {
     PINGYI_ACK_ACCEPTED = 0,
@@ -80,10 +80,10 @@ typedef enum {
 
 /*  ERROR codes.  */
 typedef enum {
-    PINGYI_ERROR_BAD_MESSAGE = 1,    /* did not decode */
-    PINGYI_ERROR_FORBIDDEN = 2,      /* the sender's role may not send this */
+    PINGYI_ERROR_BAD_MESSAGE = 1, /* did not decode */
+    PINGYI_ERROR_FORBIDDEN = 2,   /* the sender's role may not send this */
     PINGYI_ERROR_WRONG_ELECTION = 3,
-    PINGYI_ERROR_UNKNOWN_PEER = 4,   /* a worker the broker does not know: send HELLO */
+    PINGYI_ERROR_UNKNOWN_PEER = 4, /* a worker the broker does not know: send HELLO */
     PINGYI_ERROR_UNKNOWN_VENUE = 5,
     PINGYI_ERROR_INTERNAL = 6,
 } pingyi_error_code_t;
@@ -108,28 +108,28 @@ typedef struct {
 
 typedef struct {
     uint8_t ballot_id[PINGYI_BALLOT_ID_LEN];
-    uint8_t status;          /* pingyi_ack_status_t */
-    uint8_t reason;          /* pingyi_reject_t when rejected, else 0 */
-    pingyi_str_t text;       /* reason text when rejected, else empty */
-    pingyi_str_t receipt;    /* tracking code when accepted or duplicate, else empty */
+    uint8_t status;       /* pingyi_ack_status_t */
+    uint8_t reason;       /* pingyi_reject_t when rejected, else 0 */
+    pingyi_str_t text;    /* reason text when rejected, else empty */
+    pingyi_str_t receipt; /* tracking code when accepted or duplicate, else empty */
 } pingyi_ack_t;
 
 typedef struct {
-    uint8_t key[8];          /* pingyi_counter_key_t packed (election/ballot.h) */
+    uint8_t key[8]; /* pingyi_counter_key_t packed (election/ballot.h) */
     uint64_t count;
 } pingyi_counter_t;
 
 /*  Per-venue figures held by the shard that owns the venue.  */
 typedef struct {
-    uint32_t venue;          /* venue index */
-    uint64_t accepted;       /* ballots counted */
-    uint64_t blank;          /* of which blank ballots (空白票) */
-    uint64_t duplicates;     /* resends answered "duplicate" */
-    uint64_t rejected;       /* all rejections */
-    uint64_t rejected_by[16];/* by pingyi_reject_t code (index = code, 0 unused) */
-    int64_t issued;          /* declared at close, -1 until then */
-    int64_t collected;       /* declared at close, -1 until then */
-    int64_t sent;            /* the client's count of ballots sent, -1 until close */
+    uint32_t venue;           /* venue index */
+    uint64_t accepted;        /* ballots counted */
+    uint64_t blank;           /* of which blank ballots (空白票) */
+    uint64_t duplicates;      /* resends answered "duplicate" */
+    uint64_t rejected;        /* all rejections */
+    uint64_t rejected_by[16]; /* by pingyi_reject_t code (index = code, 0 unused) */
+    int64_t issued;           /* declared at close, -1 until then */
+    int64_t collected;        /* declared at close, -1 until then */
+    int64_t sent;             /* the client's count of ballots sent, -1 until close */
     bool closed;
 } pingyi_venue_figures_t;
 
@@ -139,28 +139,87 @@ typedef struct {
 } pingyi_stat_t;
 
 typedef struct {
-    int type;                /* pingyi_msg_type_t */
+    int type; /* pingyi_msg_type_t */
     union {
-        struct { uint8_t fingerprint[PINGYI_FP_LEN]; pingyi_str_t name; pingyi_list_t shards; /* uint */ } hello;
-        struct { pingyi_list_t shards; /* uint */ } ready;
-        struct { uint64_t tag; uint8_t fingerprint[PINGYI_FP_LEN]; pingyi_str_t venue; pingyi_list_t envelopes; /* bin */ } submit;
-        struct { uint64_t tag; pingyi_list_t results; /* pingyi_ack_t */ } ack;
-        struct { uint64_t tag; uint32_t retry_ms; pingyi_str_t reason; } retry;
-        struct { uint64_t tag; uint32_t code; pingyi_str_t text; } error;
-        struct { uint64_t tag; uint8_t fingerprint[PINGYI_FP_LEN]; pingyi_str_t venue; } venue_open;
-        struct { uint64_t tag; uint8_t fingerprint[PINGYI_FP_LEN]; pingyi_str_t venue;
-                 uint64_t issued, collected, sent; } venue_close;
-        struct { uint64_t tag; pingyi_venue_figures_t figures; } venue_status;
-        struct { uint64_t tag; uint32_t shard; uint8_t from[8]; /* first counter key wanted */ } tally_query;
-        struct { uint64_t tag; uint32_t shard; uint32_t shard_count; uint8_t fingerprint[PINGYI_FP_LEN];
-                 uint64_t sequence; uint8_t chain_head[32];
-                 pingyi_list_t venues;    /* pingyi_venue_figures_t */
-                 pingyi_list_t counters;  /* pingyi_counter_t, ascending keys */
-                 bool more; uint8_t next[8]; /* when more: ask again from next */ } snapshot;
-        struct { uint64_t tag; int32_t shard; /* -1: the broker itself */ } stats_query;
-        struct { uint64_t tag; pingyi_str_t source; pingyi_list_t stats; /* pingyi_stat_t */ } stats;
-        struct { pingyi_bin_t route; uint8_t role; pingyi_str_t sender; pingyi_bin_t inner; } forward;
-        struct { pingyi_bin_t route; pingyi_bin_t inner; } reply;
+        struct {
+            uint8_t fingerprint[PINGYI_FP_LEN];
+            pingyi_str_t name;
+            pingyi_list_t shards; /* uint */
+        } hello;
+        struct {
+            pingyi_list_t shards; /* uint */
+        } ready;
+        struct {
+            uint64_t tag;
+            uint8_t fingerprint[PINGYI_FP_LEN];
+            pingyi_str_t venue;
+            pingyi_list_t envelopes; /* bin */
+        } submit;
+        struct {
+            uint64_t tag;
+            pingyi_list_t results; /* pingyi_ack_t */
+        } ack;
+        struct {
+            uint64_t tag;
+            uint32_t retry_ms;
+            pingyi_str_t reason;
+        } retry;
+        struct {
+            uint64_t tag;
+            uint32_t code;
+            pingyi_str_t text;
+        } error;
+        struct {
+            uint64_t tag;
+            uint8_t fingerprint[PINGYI_FP_LEN];
+            pingyi_str_t venue;
+        } venue_open;
+        struct {
+            uint64_t tag;
+            uint8_t fingerprint[PINGYI_FP_LEN];
+            pingyi_str_t venue;
+            uint64_t issued, collected, sent;
+        } venue_close;
+        struct {
+            uint64_t tag;
+            pingyi_venue_figures_t figures;
+        } venue_status;
+        struct {
+            uint64_t tag;
+            uint32_t shard;
+            uint8_t from[8]; /* first counter key wanted */
+        } tally_query;
+        struct {
+            uint64_t tag;
+            uint32_t shard;
+            uint32_t shard_count;
+            uint8_t fingerprint[PINGYI_FP_LEN];
+            uint64_t sequence;
+            uint8_t chain_head[32];
+            pingyi_list_t venues;   /* pingyi_venue_figures_t */
+            pingyi_list_t counters; /* pingyi_counter_t, ascending keys */
+            bool more;
+            uint8_t next[8]; /* when more: ask again from next */
+        } snapshot;
+        struct {
+            uint64_t tag;
+            int32_t shard; /* -1: the broker itself */
+        } stats_query;
+        struct {
+            uint64_t tag;
+            pingyi_str_t source;
+            pingyi_list_t stats; /* pingyi_stat_t */
+        } stats;
+        struct {
+            pingyi_bin_t route;
+            uint8_t role;
+            pingyi_str_t sender;
+            pingyi_bin_t inner;
+        } forward;
+        struct {
+            pingyi_bin_t route;
+            pingyi_bin_t inner;
+        } reply;
     } u;
 } pingyi_msg_t;
 
@@ -195,7 +254,8 @@ void pingyi_writer_init (pingyi_writer_t *w);
 void pingyi_writer_reset (pingyi_writer_t *w);
 void pingyi_writer_fini (pingyi_writer_t *w);
 
-void pingyi_msg_hello_begin (pingyi_writer_t *w, const uint8_t fp[PINGYI_FP_LEN], const char *name, uint32_t shard_count_listed);
+void pingyi_msg_hello_begin (pingyi_writer_t *w, const uint8_t fp[PINGYI_FP_LEN], const char *name,
+                             uint32_t shard_count_listed);
 /*  then shard_count_listed × msgpack_pack_uint32 */
 void pingyi_msg_ready_begin (pingyi_writer_t *w, uint32_t shard_count_listed);
 void pingyi_msg_heartbeat (pingyi_writer_t *w);
@@ -203,18 +263,20 @@ void pingyi_msg_submit_begin (pingyi_writer_t *w, uint64_t tag, const uint8_t fp
                               const char *venue, uint32_t envelope_count);
 void pingyi_msg_envelope (pingyi_writer_t *w, const uint8_t *env, size_t len);
 void pingyi_msg_ack_begin (pingyi_writer_t *w, uint64_t tag, uint32_t result_count);
-void pingyi_msg_ack_result (pingyi_writer_t *w, const uint8_t id[PINGYI_BALLOT_ID_LEN], pingyi_ack_status_t status,
-                            uint8_t reason, const char *text, const char *receipt);
+void pingyi_msg_ack_result (pingyi_writer_t *w, const uint8_t id[PINGYI_BALLOT_ID_LEN],
+                            pingyi_ack_status_t status, uint8_t reason, const char *text,
+                            const char *receipt);
 void pingyi_msg_retry (pingyi_writer_t *w, uint64_t tag, uint32_t retry_ms, const char *reason);
 void pingyi_msg_error (pingyi_writer_t *w, uint64_t tag, pingyi_error_code_t code, const char *text);
-void pingyi_msg_venue_open (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN], const char *venue);
-void pingyi_msg_venue_close (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN], const char *venue,
-                             uint64_t issued, uint64_t collected, uint64_t sent);
+void pingyi_msg_venue_open (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN],
+                            const char *venue);
+void pingyi_msg_venue_close (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN],
+                             const char *venue, uint64_t issued, uint64_t collected, uint64_t sent);
 void pingyi_msg_venue_status (pingyi_writer_t *w, uint64_t tag, const pingyi_venue_figures_t *f);
 void pingyi_msg_tally_query (pingyi_writer_t *w, uint64_t tag, uint32_t shard, const uint8_t from[8]);
 void pingyi_msg_snapshot_begin (pingyi_writer_t *w, uint64_t tag, uint32_t shard, uint32_t shard_count,
-                                const uint8_t fp[PINGYI_FP_LEN], uint64_t sequence, const uint8_t chain_head[32],
-                                uint32_t venue_count);
+                                const uint8_t fp[PINGYI_FP_LEN], uint64_t sequence,
+                                const uint8_t chain_head[32], uint32_t venue_count);
 /*  then venue_count × pingyi_msg_figures, then: */
 void pingyi_msg_figures (pingyi_writer_t *w, const pingyi_venue_figures_t *f);
 void pingyi_msg_snapshot_counters_begin (pingyi_writer_t *w, uint32_t counter_count);
@@ -226,7 +288,7 @@ void pingyi_msg_stats_begin (pingyi_writer_t *w, uint64_t tag, const char *sourc
 void pingyi_msg_stat (pingyi_writer_t *w, const char *name, uint64_t value);
 void pingyi_msg_forward (pingyi_writer_t *w, const uint8_t *route, size_t route_len, pingyi_role_t role,
                          const char *sender, size_t sender_len, const uint8_t *inner, size_t inner_len);
-void pingyi_msg_reply (pingyi_writer_t *w, const uint8_t *route, size_t route_len,
-                       const uint8_t *inner, size_t inner_len);
+void pingyi_msg_reply (pingyi_writer_t *w, const uint8_t *route, size_t route_len, const uint8_t *inner,
+                       size_t inner_len);
 
 #endif

@@ -15,8 +15,8 @@ pingyi_arg_ulong (const char *flag, const char *value, unsigned long min, unsign
     errno = 0;
     unsigned long v = value ? strtoul (value, &end, 10) : 0;
     if (!value || !*value || *end || errno || v < min || v > max || value[0] == '-') {
-        fprintf (stderr, "pingyi: %s %s: expected a whole number from %lu to %lu\n", flag, value ? value : "(missing)",
-                 min, max);
+        fprintf (stderr, "pingyi: %s %s: expected a whole number from %lu to %lu\n", flag,
+                 value ? value : "(missing)", min, max);
         exit (2);
     }
     return v;
@@ -29,7 +29,7 @@ pingyi_cmd_check (int argc, char **argv)
         fprintf (stderr, "usage: pingyi check DEFINITION.json\n");
         return 2;
     }
-    pingyi_errlist_t errs = { 0 };
+    pingyi_errlist_t errs = {0};
     pingyi_election_t *election = pingyi_election_load (argv[1], &errs);
     if (!election) {
         for (size_t i = 0; i < errs.count; i++)
@@ -87,8 +87,10 @@ pingyi_cmd_init (int argc, char **argv)
         fprintf (stderr, "pingyi init: %s\n", err);
         return 1;
     }
-    printf ("deploy directory %s: keys for the election, the broker, %u worker%s, the aggregator, an operator and "
-            "every venue;\nsend each host only its own bundle (broker/, worker/N/, aggregator/, operator/, venue/ID/)\n",
+    printf ("deploy directory %s: keys for the election, the broker, %u worker%s, the aggregator, an "
+            "operator and "
+            "every venue;\nsend each host only its own bundle (broker/, worker/N/, aggregator/, operator/, "
+            "venue/ID/)\n",
             dir, workers, workers == 1 ? "" : "s");
     return 0;
 }
@@ -96,8 +98,13 @@ pingyi_cmd_init (int argc, char **argv)
 int
 pingyi_cmd_gen_election (int argc, char **argv)
 {
-    pingyi_gen_options_t o = { .districts = 12, .venues_per_district = 10, .subjects = 40, .form_subjects = 11,
-                               .items = 6, .shards = 16, .seed = 1 };
+    pingyi_gen_options_t o = {.districts = 12,
+                              .venues_per_district = 10,
+                              .subjects = 40,
+                              .form_subjects = 11,
+                              .items = 6,
+                              .shards = 16,
+                              .seed = 1};
     const char *out_path = NULL;
     for (int i = 1; i < argc; i += 2) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

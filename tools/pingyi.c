@@ -16,20 +16,25 @@ typedef struct {
 } command_t;
 
 static const command_t commands[] = {
-    { "check", pingyi_cmd_check, "check DEFINITION.json            validate a definition, print a summary or every error" },
-    { "init", pingyi_cmd_init, "init DEFINITION.json DEPLOY_DIR [--workers N]   create keys and host bundles" },
-    { "gen-election", pingyi_cmd_gen_election,
-      "gen-election [--districts N] [--venues-per-district N] [--subjects N] [--form-subjects N]\n"
-      "               [--items N] [--shards N] [--seed S] [--out FILE]   write a citywide drill definition" },
-    { "fingerprint", pingyi_cmd_fingerprint, "fingerprint DEFINITION.json      print the election fingerprint (SHA-256)" },
-    { "pubkey", pingyi_cmd_pubkey, "pubkey SECRET_KEY_FILE           print the public key of a secret key file" },
-    { "stats", pingyi_cmd_stats, "stats --deploy DIR --broker ENDPOINT [--shard N] [--json]   counters of the broker or a shard's worker" },
-    { "tally", pingyi_cmd_tally,
-      "tally --deploy DIR --data DIR [--json] [--recount]   read shard files offline, print the view" },
-    { "query", pingyi_cmd_query,
-      "query [--by LEVEL] [--district D] [--category C] [--item I] [--format table|csv|json|xlsx]\n"
-      "               [--venues] [--out FILE] [--width N] [--timeout S]\n"
-      "               --deploy DIR (--data DIR | --agg http://HOST:PORT)   the view at any level" },
+    {"check", pingyi_cmd_check,
+     "check DEFINITION.json            validate a definition, print a summary or every error"},
+    {"init", pingyi_cmd_init, "init DEFINITION.json DEPLOY_DIR [--workers N]   create keys and host bundles"},
+    {"gen-election", pingyi_cmd_gen_election,
+     "gen-election [--districts N] [--venues-per-district N] [--subjects N] [--form-subjects N]\n"
+     "               [--items N] [--shards N] [--seed S] [--out FILE]   write a citywide drill definition"},
+    {"fingerprint", pingyi_cmd_fingerprint,
+     "fingerprint DEFINITION.json      print the election fingerprint (SHA-256)"},
+    {"pubkey", pingyi_cmd_pubkey,
+     "pubkey SECRET_KEY_FILE           print the public key of a secret key file"},
+    {"stats", pingyi_cmd_stats,
+     "stats --deploy DIR --broker ENDPOINT [--shard N] [--json]   counters of the broker or a shard's "
+     "worker"},
+    {"tally", pingyi_cmd_tally,
+     "tally --deploy DIR --data DIR [--json] [--recount]   read shard files offline, print the view"},
+    {"query", pingyi_cmd_query,
+     "query [--by LEVEL] [--district D] [--category C] [--item I] [--format table|csv|json|xlsx]\n"
+     "               [--venues] [--out FILE] [--width N] [--timeout S]\n"
+     "               --deploy DIR (--data DIR | --agg http://HOST:PORT)   the view at any level"},
 };
 
 static void

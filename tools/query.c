@@ -118,7 +118,7 @@ static int
 wait_fd (int fd, short events, int64_t deadline, const char *doing, char *err)
 {
     for (;;) {
-        struct pollfd pfd = { .fd = fd, .events = events };
+        struct pollfd pfd = {.fd = fd, .events = events};
         int ms = remaining_ms (deadline);
         if (ms == 0)
             return pingyi_fail (err, "timed out %s", doing);
@@ -133,7 +133,7 @@ wait_fd (int fd, short events, int64_t deadline, const char *doing, char *err)
 static int
 connect_to (const url_t *u, int64_t deadline, char *err)
 {
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
     int rc = getaddrinfo (u->host, u->port, &hints, &res);
     if (rc)
         return pingyi_fail (err, "cannot resolve %s: %s", u->host, gai_strerror (rc));
@@ -149,8 +149,8 @@ connect_to (const url_t *u, int64_t deadline, char *err)
             break;
         int e = errno, so = 0;
         socklen_t sl = sizeof so;
-        if (e == EINPROGRESS && wait_fd (fd, POLLOUT, deadline, "connecting", err) == 0
-            && getsockopt (fd, SOL_SOCKET, SO_ERROR, &so, &sl) == 0 && so == 0)
+        if (e == EINPROGRESS && wait_fd (fd, POLLOUT, deadline, "connecting", err) == 0 &&
+            getsockopt (fd, SOL_SOCKET, SO_ERROR, &so, &sl) == 0 && so == 0)
             break;
         if (e != EINPROGRESS)
             pingyi_fail (err, "cannot connect: %s", strerror (e));

@@ -47,9 +47,9 @@ pingyi_read_shards (const pingyi_election_t *e, const char *data, pingyi_tally_t
             continue; /* no ballot ever reached this shard */
         pingyi_shard_info_t info;
         pingyi_shard_t *shard = pingyi_shard_open_readonly (data, s, e, why);
-        if (!shard || pingyi_shard_info (shard, &info, why)
-            || pingyi_shard_foreach_counter (shard, add_counter, tally, why) < 0
-            || pingyi_shard_foreach_venue (shard, add_figures, tally, why) < 0) {
+        if (!shard || pingyi_shard_info (shard, &info, why) ||
+            pingyi_shard_foreach_counter (shard, add_counter, tally, why) < 0 ||
+            pingyi_shard_foreach_venue (shard, add_figures, tally, why) < 0) {
             pingyi_shard_close (&shard);
             return pingyi_fail (err, "shard %" PRIu32 ": %s", s, why);
         }

@@ -34,7 +34,9 @@ pingyi_cmd_stats (int argc, char **argv)
         }
     }
     if (!deploy || !endpoint) {
-        fprintf (stderr, "usage: pingyi stats --deploy DIR --broker ENDPOINT [--shard N] [--json] [--timeout-ms T]\n");
+        fprintf (
+            stderr,
+            "usage: pingyi stats --deploy DIR --broker ENDPOINT [--shard N] [--json] [--timeout-ms T]\n");
         return 2;
     }
     char err[PINGYI_ERR_MAX];
@@ -60,7 +62,7 @@ pingyi_cmd_stats (int argc, char **argv)
         /* IMMEDIATE: the send waits for the handshake; retry until it goes. */
         if (!sent)
             sent = zmq_send (sock, w.sbuf.data, w.sbuf.size, ZMQ_DONTWAIT) >= 0;
-        zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
+        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
         if (zmq_poll (&item, 1, sent ? 100 : 20) <= 0)
             continue;
         zmq_msg_t frame;
@@ -94,7 +96,7 @@ pingyi_cmd_stats (int argc, char **argv)
             fprintf (stderr, "pingyi stats: refused: %.*s\n", (int) msg.u.error.text.len, msg.u.error.text.p);
         else {
             zmq_msg_close (&frame);
-            continue;   /* a heartbeat: keep waiting */
+            continue; /* a heartbeat: keep waiting */
         }
         zmq_msg_close (&frame);
         goto done;

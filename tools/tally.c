@@ -54,7 +54,7 @@ print_json (FILE *out, const pingyi_election_t *e, const pingyi_tally_t *tally,
     for (uint32_t s = 0; s < e->shard_count; s++) {
         if (!present[s])
             continue;
-        shards[n] = (pingyi_tally_shard_t) { .shard = s, .sequence = infos[s].sequence, .age_ms = -1 };
+        shards[n] = (pingyi_tally_shard_t){.shard = s, .sequence = infos[s].sequence, .age_ms = -1};
         memcpy (shards[n].chain, infos[s].chain, sizeof shards[n].chain);
         n++;
     }
@@ -126,7 +126,7 @@ pingyi_cmd_tally (int argc, char **argv)
         rc = 2;
         goto done;
     }
-    recount_t r = { .bundle = bundle };
+    recount_t r = {.bundle = bundle};
     if (pingyi_read_shards (e, data, tally, infos, present, recount ? recount_shard : NULL, &r, err)) {
         fprintf (stderr, "pingyi tally: %s\n", err);
         rc = 1;

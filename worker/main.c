@@ -120,12 +120,12 @@ typedef struct {
     bool thread_started;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool job;          /* busy holds a batch to apply */
+    bool job; /* busy holds a batch to apply */
     bool quit;
-    atomic_bool done;  /* the batch in busy is applied (or failed) */
+    atomic_bool done; /* the batch in busy is applied (or failed) */
     int rc;
     char err[PINGYI_ERR_MAX];
-    int wake_fd;       /* the worker's eventfd */
+    int wake_fd; /* the worker's eventfd */
 } batch_t;
 
 typedef struct {
@@ -164,7 +164,7 @@ static volatile sig_atomic_t s_stop = 0;
 static void
 on_signal (int sig)
 {
-    (void)sig;
+    (void) sig;
     s_stop = 1;
 }
 
@@ -181,7 +181,7 @@ send_frame (worker_t *w, size_t bi, const pingyi_writer_t *frame)
         if (w->replies_dropped == 1 || w->replies_dropped % 1000 == 0)
             pingyi_warn ("broker %s: cannot send (%s): %llu frames dropped so far; clients will resend",
                          w->brokers[bi].endpoint, zmq_strerror (zmq_errno ()),
-                         (unsigned long long)w->replies_dropped);
+                         (unsigned long long) w->replies_dropped);
         return -1;
     }
     return 0;
@@ -191,7 +191,7 @@ send_frame (worker_t *w, size_t bi, const pingyi_writer_t *frame)
 static void
 reply (worker_t *w, size_t bi, const uint8_t *route, size_t route_len)
 {
-    pingyi_msg_reply (&w->outer, route, route_len, (const uint8_t *)w->inner.sbuf.data, w->inner.sbuf.size);
+    pingyi_msg_reply (&w->outer, route, route_len, (const uint8_t *) w->inner.sbuf.data, w->inner.sbuf.size);
     if (send_frame (w, bi, &w->outer) == 0)
         w->replies_sent++;
 }
@@ -224,7 +224,7 @@ static void
 send_hello (worker_t *w, size_t bi, int64_t now)
 {
     broker_t *b = &w->brokers[bi];
-    pingyi_msg_hello_begin (&w->outer, w->election->fingerprint, w->id, (uint32_t)w->batch_count);
+    pingyi_msg_hello_begin (&w->outer, w->election->fingerprint, w->id, (uint32_t) w->batch_count);
     for (size_t i = 0; i < w->batch_count; i++)
         msgpack_pack_uint32 (&w->outer.pk, w->batches[i].shard);
     /* with ZMQ_IMMEDIATE nothing queues before the connection is up:
@@ -359,10 +359,10 @@ complete (worker_t *w, batch_t *b)
     else
         for (size_t i = 0; i < job->pending_count; i++) {
             pending_t *p = job->pending[i];
-            pingyi_msg_ack_begin (&w->inner, p->tag, (uint32_t)p->count);
+            pingyi_msg_ack_begin (&w->inner, p->tag, (uint32_t) p->count);
             for (size_t j = p->first; j < p->first + p->count; j++) {
                 const pingyi_shard_item_t *it = &job->items[j];
-                pingyi_msg_ack_result (&w->inner, it->ballot_id, (pingyi_ack_status_t)it->status, it->reason,
+                pingyi_msg_ack_result (&w->inner, it->ballot_id, (pingyi_ack_status_t) it->status, it->reason,
                                        it->text, it->receipt);
             }
             reply (w, p->broker, p->route, p->route_len);
@@ -392,7 +392,7 @@ wait_commit (worker_t *w, batch_t *b)
             pthread_cond_wait (&b->cond, &b->lock);
         pthread_mutex_unlock (&b->lock);
         w->commit_waits++;
-        w->commit_wait_ms += (uint64_t)(pingyi_now_ms () - t0);
+        w->commit_wait_ms += (uint64_t) (pingyi_now_ms () - t0);
     }
     complete (w, b);
 }
@@ -507,9 +507,9 @@ venue_gate (worker_t *w, const origin_t *o, uint64_t tag, const uint8_t *fp, pin
     const pingyi_election_t *e = w->election;
     if (o->role != PINGYI_ROLE_VENUE || !str_eq (venue, o->sender, o->sender_len)) {
         w->forbidden++;
-        pingyi_warn ("%s may not send %s for venue %.*s: refused", o->from, what, (int)venue.len, venue.p);
+        pingyi_warn ("%s may not send %s for venue %.*s: refused", o->from, what, (int) venue.len, venue.p);
         answer_error (w, o->broker, o->route, o->route_len, tag, PINGYI_ERROR_FORBIDDEN,
-                      "%s may not send %s for venue %.*s", o->from, what, (int)venue.len, venue.p);
+                      "%s may not send %s for venue %.*s", o->from, what, (int) venue.len, venue.p);
         return NULL;
     }
     if (memcmp (fp, e->fingerprint, PINGYI_FP_LEN) != 0) {
@@ -522,7 +522,7 @@ venue_gate (worker_t *w, const origin_t *o, uint64_t tag, const uint8_t *fp, pin
     if (v < 0) {
         w->unknown_venue++;
         answer_error (w, o->broker, o->route, o->route_len, tag, PINGYI_ERROR_UNKNOWN_VENUE,
-                      "venue %.*s is not in election %s", (int)venue.len, venue.p, e->id);
+                      "venue %.*s is not in election %s", (int) venue.len, venue.p, e->id);
         return NULL;
     }
     batch_t *b = batch_for (w, e->venues[v].shard);
@@ -602,13 +602,13 @@ handle_venue_open (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         return;
     wait_idle (w, b);
     pingyi_venue_figures_t f;
-    if (pingyi_shard_venue_figures (b->store, (uint32_t)v, &f)) {
+    if (pingyi_shard_venue_figures (b->store, (uint32_t) v, &f)) {
         answer_error (w, o->broker, o->route, o->route_len, m->u.venue_open.tag, PINGYI_ERROR_INTERNAL,
                       "no figures for venue %s", w->election->venues[v].id);
         return;
     }
     pingyi_info ("venue %s opened (shard %u): %llu accepted so far%s", w->election->venues[v].id, b->shard,
-                 (unsigned long long)f.accepted, f.closed ? ", already closed" : "");
+                 (unsigned long long) f.accepted, f.closed ? ", already closed" : "");
     pingyi_msg_venue_status (&w->inner, m->u.venue_open.tag, &f);
     reply (w, o->broker, o->route, o->route_len);
 }
@@ -626,11 +626,11 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
        before it */
     drain_shard (w, b);
     const char *id = w->election->venues[v].id;
-    int64_t issued = (int64_t)m->u.venue_close.issued, collected = (int64_t)m->u.venue_close.collected,
-            sent = (int64_t)m->u.venue_close.sent;
+    int64_t issued = (int64_t) m->u.venue_close.issued, collected = (int64_t) m->u.venue_close.collected,
+            sent = (int64_t) m->u.venue_close.sent;
     pingyi_venue_figures_t f;
     char err[PINGYI_ERR_MAX];
-    if (pingyi_shard_venue_close (b->store, (uint32_t)v, issued, collected, sent, &f, err)) {
+    if (pingyi_shard_venue_close (b->store, (uint32_t) v, issued, collected, sent, &f, err)) {
         pingyi_error ("venue %s: close not recorded: %s", id, err);
         answer_error (w, o->broker, o->route, o->route_len, m->u.venue_close.tag, PINGYI_ERROR_INTERNAL,
                       "close of venue %s not recorded: %s", id, err);
@@ -639,12 +639,12 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     pingyi_info (
         "venue %s closed (shard %u): issued %lld, collected %lld, sent %lld; accepted %llu (blank %llu), "
         "duplicates %llu, rejected %llu",
-        id, b->shard, (long long)issued, (long long)collected, (long long)sent,
-        (unsigned long long)f.accepted, (unsigned long long)f.blank, (unsigned long long)f.duplicates,
-        (unsigned long long)f.rejected);
+        id, b->shard, (long long) issued, (long long) collected, (long long) sent,
+        (unsigned long long) f.accepted, (unsigned long long) f.blank, (unsigned long long) f.duplicates,
+        (unsigned long long) f.rejected);
     if (collected > issued)
         pingyi_warn ("venue %s: collected %lld > issued %lld: its round is void and must be reviewed", id,
-                     (long long)collected, (long long)issued);
+                     (long long) collected, (long long) issued);
     pingyi_msg_venue_status (&w->inner, m->u.venue_close.tag, &f);
     reply (w, o->broker, o->route, o->route_len);
 }
@@ -692,10 +692,10 @@ handle_tally_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         return;
     }
     pingyi_msg_snapshot_begin (&w->inner, tag, b->shard, w->election->shard_count, w->election->fingerprint,
-                               snap.info.sequence, snap.info.chain, (uint32_t)snap.venue_count);
+                               snap.info.sequence, snap.info.chain, (uint32_t) snap.venue_count);
     for (size_t i = 0; i < snap.venue_count; i++)
         pingyi_msg_figures (&w->inner, &snap.venues[i]);
-    pingyi_msg_snapshot_counters_begin (&w->inner, (uint32_t)snap.counter_count);
+    pingyi_msg_snapshot_counters_begin (&w->inner, (uint32_t) snap.counter_count);
     for (size_t i = 0; i < snap.counter_count; i++)
         pingyi_msg_counter (&w->inner, snap.counters[i].key, snap.counters[i].count);
     pingyi_msg_snapshot_end (&w->inner, snap.more, snap.more ? snap.next : NULL);
@@ -769,7 +769,7 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         {"hellos_sent", w->hellos_sent},
         {"unknown_peer", w->unknown_peer},
         {"batch_limit", w->batch_limit},
-        {"batch_ms", (uint64_t)w->batch_ms},
+        {"batch_ms", (uint64_t) w->batch_ms},
         {"commit_waits", w->commit_waits},
         {"commit_wait_ms", w->commit_wait_ms},
     };
@@ -777,12 +777,12 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     size_t ncodes = PINGYI_REJECT_COUNT_ - 1;
     size_t room = PINGYI_STATS_MAX - nfixed - ncodes;
     size_t nshards = w->batch_count < room / 3 ? w->batch_count : room / 3;
-    pingyi_msg_stats_begin (&w->inner, tag, "worker", (uint32_t)(nfixed + ncodes + 3 * nshards));
+    pingyi_msg_stats_begin (&w->inner, tag, "worker", (uint32_t) (nfixed + ncodes + 3 * nshards));
     for (size_t i = 0; i < nfixed; i++)
         pingyi_msg_stat (&w->inner, fixed[i].name, fixed[i].value);
     for (int c = 1; c < PINGYI_REJECT_COUNT_; c++) {
         char name[PINGYI_NAME_MAX];
-        snprintf (name, sizeof name, "rejected_%s", pingyi_reject_name ((pingyi_reject_t)c));
+        snprintf (name, sizeof name, "rejected_%s", pingyi_reject_name ((pingyi_reject_t) c));
         pingyi_msg_stat (&w->inner, name, sum.rejected_by[c]);
     }
     for (size_t i = 0; i < nshards; i++) {
@@ -806,11 +806,11 @@ handle_forward (worker_t *w, size_t bi, pending_t *p, const pingyi_msg_t *fwd)
         .broker = bi,
         .route = fwd->u.forward.route.p,
         .route_len = fwd->u.forward.route.len,
-        .role = (pingyi_role_t)fwd->u.forward.role,
+        .role = (pingyi_role_t) fwd->u.forward.role,
         .sender = fwd->u.forward.sender.p,
         .sender_len = fwd->u.forward.sender.len,
     };
-    snprintf (o.from, sizeof o.from, "%s %.*s", pingyi_role_name (o.role), (int)o.sender_len, o.sender);
+    snprintf (o.from, sizeof o.from, "%s %.*s", pingyi_role_name (o.role), (int) o.sender_len, o.sender);
     pingyi_msg_t m;
     char err[PINGYI_ERR_MAX];
     if (pingyi_msg_decode (fwd->u.forward.inner.p, fwd->u.forward.inner.len, &m, err)) {
@@ -867,8 +867,8 @@ handle_frame (worker_t *w, size_t bi, pending_t *p)
         uint64_t s;
         pingyi_list_t shards = m.u.ready.shards;
         while (pingyi_list_next_uint (&shards, &s) && used < sizeof list - 8)
-            used += (size_t)snprintf (list + used, sizeof list - used, "%s%llu", n++ ? "," : "",
-                                      (unsigned long long)s);
+            used += (size_t) snprintf (list + used, sizeof list - used, "%s%llu", n++ ? "," : "",
+                                       (unsigned long long) s);
         pingyi_info ("broker %s: READY, shards %s granted", b->endpoint, n ? list : "(none)");
         return false;
     }
@@ -883,11 +883,11 @@ handle_frame (worker_t *w, size_t bi, pending_t *p)
             b->hello_logged = true;
         }
         else
-            pingyi_warn ("broker %s: ERROR %u: %.*s", b->endpoint, m.u.error.code, (int)m.u.error.text.len,
+            pingyi_warn ("broker %s: ERROR %u: %.*s", b->endpoint, m.u.error.code, (int) m.u.error.text.len,
                          m.u.error.text.p);
         return false;
     case PINGYI_MSG_RETRY:
-        pingyi_warn ("broker %s: RETRY: %.*s", b->endpoint, (int)m.u.retry.reason.len, m.u.retry.reason.p);
+        pingyi_warn ("broker %s: RETRY: %.*s", b->endpoint, (int) m.u.retry.reason.len, m.u.retry.reason.p);
         return false;
     default: {
         char why[128];
@@ -904,7 +904,7 @@ handle_frame (worker_t *w, size_t bi, pending_t *p)
 static int
 open_broker (worker_t *w, broker_t *b, char *err)
 {
-    pingyi_link_options_t opts = { .hwm = SEND_HWM, .linger_ms = 1000 };
+    pingyi_link_options_t opts = {.hwm = SEND_HWM, .linger_ms = 1000};
     b->sock = pingyi_link_dealer (w->ctx, b->endpoint, w->bundle->broker_public, w->bundle->curve_public,
                                   w->bundle->curve_secret, &opts, err);
     if (!b->sock)
@@ -1017,8 +1017,8 @@ run (worker_t *w)
             if (!b->need_hello && b->last_recv + SILENCE_MS < wake)
                 wake = b->last_recv + SILENCE_MS;
         }
-        long timeout = wake > now ? (long)(wake - now) : 0;
-        int rc = zmq_poll (items, (int)nb + 1, timeout);
+        long timeout = wake > now ? (long) (wake - now) : 0;
+        int rc = zmq_poll (items, (int) nb + 1, timeout);
         if (rc < 0) {
             if (zmq_errno () == EINTR)
                 continue;
@@ -1098,11 +1098,11 @@ run (worker_t *w)
                     continue;
                 pingyi_info ("shard %u: sequence %llu (+%llu), this run: accepted %llu, duplicates %llu, "
                              "rejected %llu, batches %llu, commit avg %.1f ms",
-                             b->shard, (unsigned long long)s.sequence,
-                             (unsigned long long)(s.sequence - b->progress_sequence),
-                             (unsigned long long)s.accepted, (unsigned long long)s.duplicates,
-                             (unsigned long long)s.rejected, (unsigned long long)s.batches,
-                             s.batches ? (double)s.commit_ms_total / (double)s.batches : 0.0);
+                             b->shard, (unsigned long long) s.sequence,
+                             (unsigned long long) (s.sequence - b->progress_sequence),
+                             (unsigned long long) s.accepted, (unsigned long long) s.duplicates,
+                             (unsigned long long) s.rejected, (unsigned long long) s.batches,
+                             s.batches ? (double) s.commit_ms_total / (double) s.batches : 0.0);
                 b->progress_sequence = s.sequence;
                 b->progress_rejected = s.rejected;
                 b->progress_duplicates = s.duplicates;
@@ -1117,7 +1117,7 @@ main (int argc, char **argv)
 {
     pingyi_log_prog = "pingyi-worker";
     const char *deploy = NULL, *id = NULL, *brokers = NULL, *data = NULL, *shards = NULL;
-    long batch = 1000, batch_ms = 5, map_mb = (long)(PINGYI_SHARD_MAP_DEFAULT >> 20);
+    long batch = 1000, batch_ms = 5, map_mb = (long) (PINGYI_SHARD_MAP_DEFAULT >> 20);
     static const struct option options[] = {
         {"deploy", required_argument, NULL, 'D'},   {"id", required_argument, NULL, 'i'},
         {"broker", required_argument, NULL, 'b'},   {"data", required_argument, NULL, 'd'},
@@ -1175,9 +1175,9 @@ main (int argc, char **argv)
     memset (&w, 0, sizeof w);
     w.wake_fd = -1;
     w.id = id;
-    w.batch_limit = (size_t)batch;
+    w.batch_limit = (size_t) batch;
     w.batch_cap = w.batch_limit > PINGYI_BATCH_MAX ? w.batch_limit : PINGYI_BATCH_MAX;
-    w.batch_ms = (int)batch_ms;
+    w.batch_ms = (int) batch_ms;
     for (size_t i = 0; i < PINGYI_MAX_SHARDS; i++)
         w.batch_of[i] = -1;
     pingyi_writer_init (&w.inner);
@@ -1232,7 +1232,7 @@ main (int argc, char **argv)
         }
         b->cur = &b->buf[0];
         b->store = pingyi_shard_open (data, s, w.election, w.bundle->keyring, w.bundle->box_secret,
-                                      (size_t)map_mb << 20, err);
+                                      (size_t) map_mb << 20, err);
         if (!b->store) {
             pingyi_error ("%s", err);
             goto done;
@@ -1243,8 +1243,8 @@ main (int argc, char **argv)
         char path[1100];
         pingyi_shard_path (path, sizeof path, data, s);
         pingyi_info ("shard %u: opened %s: sequence %llu, map %llu MiB", s, path,
-                     (unsigned long long)st.sequence, (unsigned long long)(st.map_size >> 20));
-        w.batch_of[s] = (int32_t)(w.batch_count - 1);
+                     (unsigned long long) st.sequence, (unsigned long long) (st.map_size >> 20));
+        w.batch_of[s] = (int32_t) (w.batch_count - 1);
         pthread_mutex_init (&b->lock, NULL);
         pthread_cond_init (&b->cond, NULL);
         if (pthread_create (&b->thread, NULL, committer_main, b)) {
@@ -1331,8 +1331,8 @@ done:
             pingyi_shard_stats (b->store, &st);
             pingyi_info ("shard %u: closed at sequence %llu (this run: accepted %llu, duplicates %llu, "
                          "rejected %llu)",
-                         b->shard, (unsigned long long)st.sequence, (unsigned long long)st.accepted,
-                         (unsigned long long)st.duplicates, (unsigned long long)st.rejected);
+                         b->shard, (unsigned long long) st.sequence, (unsigned long long) st.accepted,
+                         (unsigned long long) st.duplicates, (unsigned long long) st.rejected);
         }
         pingyi_shard_close (&b->store);
         for (int k = 0; k < BATCH_BUFS; k++) {

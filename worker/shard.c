@@ -115,10 +115,10 @@ struct pingyi_shard_t {
     grid_t grid; /* cells NULL: deltas go to the hash table */
     uint64_t *sorted;
     size_t sorted_cap;
-    size_t marks;       /* cells per (item, category) in a counts row: choices, BLANK, OVER */
-    size_t row_cells;   /* u32 cells in a counts row: items x categories x marks */
-    uint32_t *row_sum;  /* a row's deltas gathered from the hash table */
-    uint8_t *row_buf;   /* a row being rewritten */
+    size_t marks;      /* cells per (item, category) in a counts row: choices, BLANK, OVER */
+    size_t row_cells;  /* u32 cells in a counts row: items x categories x marks */
+    uint32_t *row_sum; /* a row's deltas gathered from the hash table */
+    uint8_t *row_buf;  /* a row being rewritten */
     uint8_t body[PINGYI_ENVELOPE_MAX];
     pingyi_ballot_t ballot;
     uint64_t batch_accepted, batch_duplicates, batch_rejected;
@@ -138,7 +138,7 @@ static void
 put_le64 (uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+        p[i] = (uint8_t) (v >> (8 * i));
 }
 
 static uint64_t
@@ -154,13 +154,13 @@ static void
 put_le32 (uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+        p[i] = (uint8_t) (v >> (8 * i));
 }
 
 static uint32_t
 get_le32 (const uint8_t *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
 static uint64_t
@@ -176,7 +176,7 @@ static void
 put_be64 (uint8_t *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
+        p[i] = (uint8_t) v;
         v >>= 8;
     }
 }
@@ -261,13 +261,13 @@ tally_count_fn (const pingyi_counter_key_t *key, void *arg)
 {
     uint8_t packed[PINGYI_COUNTER_KEY_LEN];
     pingyi_counter_key_pack (key, packed);
-    tally_add ((tally_t *)arg, get_be64 (packed), 1);
+    tally_add ((tally_t *) arg, get_be64 (packed), 1);
 }
 
 static int
 cmp_u64 (const void *a, const void *b)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
     return x < y ? -1 : x > y;
 }
 
@@ -325,7 +325,7 @@ grid_count (grid_t *g, const pingyi_ballot_t *ballot, const pingyi_election_t *e
 {
     if (!g->slot_touched[slot]) {
         g->slot_touched[slot] = 1;
-        g->touched[g->touched_count++] = (uint32_t)slot;
+        g->touched[g->touched_count++] = (uint32_t) slot;
     }
     pingyi_ballot_count_cells (ballot, e, g->cells + g->slot_base[slot], g->marks);
 }
@@ -349,11 +349,13 @@ grid_key (const grid_t *g, const pingyi_election_t *e, const uint32_t *venue_of,
     size_t pos = rem / g->items;
     size_t venue = venue_of[*slot];
     pingyi_counter_key_t key = {
-        .venue = (uint16_t)venue,
-        .subject = (uint16_t)e->venues[venue].subjects[pos],
-        .item = (uint8_t)item,
-        .category = (uint8_t)category,
-        .mark = m == g->marks - 2 ? PINGYI_MARK_BLANK : m == g->marks - 1 ? PINGYI_MARK_OVER : (uint8_t)m,
+        .venue = (uint16_t) venue,
+        .subject = (uint16_t) e->venues[venue].subjects[pos],
+        .item = (uint8_t) item,
+        .category = (uint8_t) category,
+        .mark = m == g->marks - 2   ? PINGYI_MARK_BLANK
+                : m == g->marks - 1 ? PINGYI_MARK_OVER
+                                    : (uint8_t) m,
     };
     return pingyi_counter_key_u64 (&key);
 }
@@ -375,8 +377,8 @@ grid_index (const grid_t *g, const pingyi_election_t *e, const int32_t *slot_of,
                                               : key.mark;
     if (pos < 0 || (key.mark < PINGYI_MARK_BLANK && m >= g->marks - 2))
         return -1;
-    return (long)(g->slot_base[slot_of[key.venue]] +
-                  (((size_t)pos * g->items + key.item) * g->categories + key.category) * g->marks + m);
+    return (long) (g->slot_base[slot_of[key.venue]] +
+                   (((size_t) pos * g->items + key.item) * g->categories + key.category) * g->marks + m);
 }
 
 /*  --------------------------------------------------------------------------
@@ -399,9 +401,9 @@ figures_pack (uint8_t out[FIGURES_LEN], const pingyi_venue_figures_t *f)
     put_le64 (out + 24, f->rejected);
     for (int i = 0; i < PINGYI_SHARD_REJECT_SLOTS; i++)
         put_le64 (out + 32 + 8 * i, f->rejected_by[i]);
-    put_le64 (out + 160, (uint64_t)f->issued);
-    put_le64 (out + 168, (uint64_t)f->collected);
-    put_le64 (out + 176, (uint64_t)f->sent);
+    put_le64 (out + 160, (uint64_t) f->issued);
+    put_le64 (out + 168, (uint64_t) f->collected);
+    put_le64 (out + 176, (uint64_t) f->sent);
     out[184] = f->closed ? 1 : 0;
 }
 
@@ -418,9 +420,9 @@ figures_unpack (pingyi_venue_figures_t *f, uint32_t venue, const MDB_val *v)
     f->rejected = get_le64 (p + 24);
     for (int i = 0; i < PINGYI_SHARD_REJECT_SLOTS; i++)
         f->rejected_by[i] = get_le64 (p + 32 + 8 * i);
-    f->issued = (int64_t)get_le64 (p + 160);
-    f->collected = (int64_t)get_le64 (p + 168);
-    f->sent = (int64_t)get_le64 (p + 176);
+    f->issued = (int64_t) get_le64 (p + 160);
+    f->collected = (int64_t) get_le64 (p + 168);
+    f->sent = (int64_t) get_le64 (p + 176);
     f->closed = p[184] != 0;
     return 0;
 }
@@ -428,8 +430,8 @@ figures_unpack (pingyi_venue_figures_t *f, uint32_t venue, const MDB_val *v)
 static void
 venue_key (uint8_t out[2], uint32_t venue)
 {
-    out[0] = (uint8_t)(venue >> 8);
-    out[1] = (uint8_t)venue;
+    out[0] = (uint8_t) (venue >> 8);
+    out[1] = (uint8_t) venue;
 }
 
 /*  --------------------------------------------------------------------------
@@ -464,11 +466,11 @@ safe_id (char out[4 * PINGYI_ID_MAX + 8], const char *s, size_t len)
     if (len > PINGYI_ID_MAX)
         len = PINGYI_ID_MAX;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
+        unsigned char c = (unsigned char) s[i];
         if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"')
-            out[o++] = (char)c;
+            out[o++] = (char) c;
         else
-            o += (size_t)sprintf (out + o, "\\x%02x", c);
+            o += (size_t) sprintf (out + o, "\\x%02x", c);
     }
     out[o] = '\0';
     return out;
@@ -597,15 +599,15 @@ read_txn (pingyi_shard_t *self, MDB_txn **txn, char *err)
 static int
 meta_get (pingyi_shard_t *self, MDB_txn *txn, const char *name, MDB_val *v)
 {
-    MDB_val k = {strlen (name), (void *)name};
+    MDB_val k = {strlen (name), (void *) name};
     return mdb_get (txn, self->meta, &k, v);
 }
 
 static int
 meta_put (pingyi_shard_t *self, MDB_txn *txn, const char *name, const void *data, size_t len)
 {
-    MDB_val k = {strlen (name), (void *)name};
-    MDB_val v = {len, (void *)data};
+    MDB_val k = {strlen (name), (void *) name};
+    MDB_val v = {len, (void *) data};
     return mdb_put (txn, self->meta, &k, &v, 0);
 }
 
@@ -680,7 +682,7 @@ meta_load (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_info_t *info, char *
         info->orphan_rejected = get_le64 (v.mv_data);
     if (meta_get (self, txn, "orphan_rejected_by", &v) == 0 && v.mv_size == 8 * PINGYI_SHARD_REJECT_SLOTS)
         for (int i = 0; i < PINGYI_SHARD_REJECT_SLOTS; i++)
-            info->orphan_rejected_by[i] = get_le64 ((const uint8_t *)v.mv_data + 8 * i);
+            info->orphan_rejected_by[i] = get_le64 ((const uint8_t *) v.mv_data + 8 * i);
     return 0;
 }
 
@@ -725,7 +727,7 @@ check_log_tail (pingyi_shard_t *self, MDB_txn *txn, uint64_t sequence, char *err
         return pingyi_fail (err,
                             "%s: log ends at sequence %llu but meta says %llu: refusing to start "
                             "(run `pingyi tally --recount` on a copy)",
-                            self->path, (unsigned long long)last, (unsigned long long)sequence);
+                            self->path, (unsigned long long) last, (unsigned long long) sequence);
     return 0;
 }
 
@@ -745,7 +747,7 @@ open_dbs (pingyi_shard_t *self, MDB_txn *txn, unsigned create)
 static int
 init_txn (pingyi_shard_t *self, MDB_txn *txn, void *arg, char *err)
 {
-    (void)arg;
+    (void) arg;
     int rc = open_dbs (self, txn, MDB_CREATE);
     if (rc)
         return rc;
@@ -818,8 +820,8 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
         goto oom;
     for (size_t v = 0; v < election->venue_count; v++) {
         if (election->venues[v].shard == shard) {
-            self->slot_of[v] = (int32_t)self->slot_count;
-            self->venue_of[self->slot_count++] = (uint32_t)v;
+            self->slot_of[v] = (int32_t) self->slot_count;
+            self->venue_of[self->slot_count++] = (uint32_t) v;
         }
         else
             self->slot_of[v] = -1;
@@ -988,7 +990,7 @@ work_figures (pingyi_shard_t *self, int32_t slot)
     if (!self->touched[slot]) {
         self->work[slot] = self->figures[slot];
         self->touched[slot] = true;
-        self->touched_list[self->touched_count++] = (uint32_t)slot;
+        self->touched_list[self->touched_count++] = (uint32_t) slot;
     }
     return &self->work[slot];
 }
@@ -1005,7 +1007,8 @@ work_reset (pingyi_shard_t *self)
     grid_t *g = &self->grid;
     for (size_t i = 0; i < g->touched_count; i++) {
         uint32_t slot = g->touched[i];
-        memset (g->cells + g->slot_base[slot], 0, (g->slot_base[slot + 1] - g->slot_base[slot]) * sizeof *g->cells);
+        memset (g->cells + g->slot_base[slot], 0,
+                (g->slot_base[slot + 1] - g->slot_base[slot]) * sizeof *g->cells);
         g->slot_touched[slot] = 0;
     }
     g->touched_count = 0;
@@ -1024,7 +1027,7 @@ reject (pingyi_shard_t *self, pingyi_shard_item_t *item, pingyi_reject_t code, i
         const char *fmt, ...)
 {
     item->status = PINGYI_ACK_REJECTED;
-    item->reason = (uint8_t)code;
+    item->reason = (uint8_t) code;
     item->receipt[0] = '\0';
     va_list ap;
     va_start (ap, fmt);
@@ -1054,7 +1057,7 @@ log_rejections (pingyi_shard_t *self, const pingyi_shard_item_t *items, size_t c
         uint64_t n = ++self->logged_by[it->reason];
         if (n <= REJECT_LOG_LINES)
             pingyi_info ("shard %u: rejected (%s): %s%s", self->shard,
-                         pingyi_reject_name ((pingyi_reject_t)it->reason), it->text,
+                         pingyi_reject_name ((pingyi_reject_t) it->reason), it->text,
                          n == REJECT_LOG_LINES ? " [further rejections of this kind are only counted]" : "");
     }
 }
@@ -1119,7 +1122,7 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
     /* 5. dedupe: reads in this transaction see its own earlier puts, so a
        second copy within the batch is a duplicate too */
     uint8_t k[IDS_KEY_LEN];
-    venue_key (k, (uint32_t)venue);
+    venue_key (k, (uint32_t) venue);
     memcpy (k + 2, env.ballot_id, PINGYI_BALLOT_ID_LEN);
     MDB_val key = {IDS_KEY_LEN, k}, val;
     int rc = mdb_get (txn, self->ids, &key, &val);
@@ -1140,7 +1143,7 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
             item->status = PINGYI_ACK_REJECTED;
             item->reason = p[1];
             snprintf (item->text, sizeof item->text, "resend of a ballot rejected earlier (%s)",
-                      pingyi_reject_name ((pingyi_reject_t)p[1]));
+                      pingyi_reject_name ((pingyi_reject_t) p[1]));
         }
         return 0;
     }
@@ -1170,12 +1173,13 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
     /* 8. the ballot itself.  A refusal here is authenticated, so it is
        stored: a resend gets the same answer and counts once. */
     uint8_t row[IDS_VALUE_LEN];
-    pingyi_reject_t code = pingyi_ballot_decode (e, (size_t)venue, self->body, body_len, &self->ballot, perr);
+    pingyi_reject_t code =
+        pingyi_ballot_decode (e, (size_t) venue, self->body, body_len, &self->ballot, perr);
     if (code != PINGYI_REJECT_NONE) {
         if (code >= PINGYI_REJECT_COUNT_)
             code = PINGYI_REJECT_MALFORMED;
         row[0] = PINGYI_ACK_REJECTED;
-        row[1] = (uint8_t)code;
+        row[1] = (uint8_t) code;
         put_le64 (row + 2, 0);
         memcpy (row + 10, receipt, PINGYI_RECEIPT_LEN);
         val.mv_size = IDS_VALUE_LEN;
@@ -1198,16 +1202,16 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
     rc = mdb_put (txn, self->ids, &key, &val, MDB_NOOVERWRITE);
     if (rc)
         return rc;
-    MDB_val lk = {sizeof seq, &seq}, lv = {item->len, (void *)item->envelope};
+    MDB_val lk = {sizeof seq, &seq}, lv = {item->len, (void *) item->envelope};
     rc = mdb_put (txn, self->log, &lk, &lv, MDB_APPEND);
     if (rc)
         return rc;
     pingyi_shard_chain_step (self->work_info.chain, self->work_info.chain, seq, item->envelope, item->len);
     self->work_info.sequence = seq;
     if (self->grid.cells)
-        grid_count (&self->grid, &self->ballot, e, (size_t)slot);
+        grid_count (&self->grid, &self->ballot, e, (size_t) slot);
     else
-        pingyi_ballot_count (&self->ballot, e, (size_t)venue, tally_count_fn, &self->deltas);
+        pingyi_ballot_count (&self->ballot, e, (size_t) venue, tally_count_fn, &self->deltas);
     f->accepted++;
     if (pingyi_ballot_is_blank (&self->ballot, e))
         f->blank++;
@@ -1240,10 +1244,10 @@ typedef struct {
 static void
 row_key (uint8_t out[ROW_KEY_LEN], uint32_t venue, uint32_t subject)
 {
-    out[0] = (uint8_t)(venue >> 8);
-    out[1] = (uint8_t)venue;
-    out[2] = (uint8_t)(subject >> 8);
-    out[3] = (uint8_t)subject;
+    out[0] = (uint8_t) (venue >> 8);
+    out[1] = (uint8_t) venue;
+    out[2] = (uint8_t) (subject >> 8);
+    out[3] = (uint8_t) subject;
 }
 
 /*  The counter key of cell i of the row (venue, subject).  */
@@ -1254,13 +1258,13 @@ row_cell_key (const pingyi_shard_t *self, const uint8_t row[ROW_KEY_LEN], size_t
     size_t m = i % self->marks;
     size_t rest = i / self->marks;
     pingyi_counter_key_t key = {
-        .venue = (uint16_t)(row[0] << 8 | row[1]),
-        .subject = (uint16_t)(row[2] << 8 | row[3]),
-        .item = (uint8_t)(rest / self->election->category_count),
-        .category = (uint8_t)(rest % self->election->category_count),
+        .venue = (uint16_t) (row[0] << 8 | row[1]),
+        .subject = (uint16_t) (row[2] << 8 | row[3]),
+        .item = (uint8_t) (rest / self->election->category_count),
+        .category = (uint8_t) (rest % self->election->category_count),
         .mark = m == self->marks - 2   ? PINGYI_MARK_BLANK
                 : m == self->marks - 1 ? PINGYI_MARK_OVER
-                                       : (uint8_t)m,
+                                       : (uint8_t) m,
     };
     pingyi_counter_key_pack (&key, out);
 }
@@ -1269,7 +1273,8 @@ row_cell_key (const pingyi_shard_t *self, const uint8_t row[ROW_KEY_LEN], size_t
     descent for the read and the write.  A cell that would pass 2^32 - 1
     (more ballots than any venue holds) fails the batch, loudly.  */
 static int
-add_row (pingyi_shard_t *self, MDB_cursor *c, uint32_t venue, uint32_t subject, const uint32_t *delta, char *err)
+add_row (pingyi_shard_t *self, MDB_cursor *c, uint32_t venue, uint32_t subject, const uint32_t *delta,
+         char *err)
 {
     uint8_t k[ROW_KEY_LEN];
     row_key (k, venue, subject);
@@ -1289,8 +1294,8 @@ add_row (pingyi_shard_t *self, MDB_cursor *c, uint32_t venue, uint32_t subject, 
         if (delta[i]) {
             uint32_t have = get_le32 (b + 4 * i);
             if (delta[i] > UINT32_MAX - have)
-                return pingyi_fail (err, "%s: counter of venue %s, subject %u would pass 2^32 - 1", self->path,
-                                    self->election->venues[venue].id, subject);
+                return pingyi_fail (err, "%s: counter of venue %s, subject %u would pass 2^32 - 1",
+                                    self->path, self->election->venues[venue].id, subject);
             put_le32 (b + 4 * i, have + delta[i]);
         }
     val.mv_size = bytes;
@@ -1310,7 +1315,7 @@ write_grid (pingyi_shard_t *self, MDB_cursor *c, char *err)
         uint32_t slot = g->touched[t];
         const pingyi_venue_t *v = &self->election->venues[self->venue_of[slot]];
         for (size_t pos = 0; pos < v->subject_count && !rc; pos++)
-            rc = add_row (self, c, self->venue_of[slot], (uint32_t)v->subjects[pos],
+            rc = add_row (self, c, self->venue_of[slot], (uint32_t) v->subjects[pos],
                           g->cells + g->slot_base[slot] + pos * self->row_cells, err);
     }
     return rc;
@@ -1349,13 +1354,14 @@ write_spill (pingyi_shard_t *self, MDB_cursor *c, char *err)
                        : key.mark == PINGYI_MARK_OVER ? self->marks - 1
                                                       : key.mark;
             uint64_t add = tally_find (t, self->sorted[i], false)->count;
-            if (key.venue >= e->venue_count || key.item >= e->item_count || key.category >= e->category_count ||
-                (key.mark < PINGYI_MARK_BLANK && m >= self->marks - 2) || add > UINT32_MAX)
+            if (key.venue >= e->venue_count || key.item >= e->item_count ||
+                key.category >= e->category_count || (key.mark < PINGYI_MARK_BLANK && m >= self->marks - 2) ||
+                add > UINT32_MAX)
                 return pingyi_fail (err, "%s: counter %016llx has no place in a counts row", self->path,
-                                    (unsigned long long)self->sorted[i]);
-            self->row_sum[(key.item * e->category_count + key.category) * self->marks + m] += (uint32_t)add;
+                                    (unsigned long long) self->sorted[i]);
+            self->row_sum[(key.item * e->category_count + key.category) * self->marks + m] += (uint32_t) add;
         }
-        rc = add_row (self, c, (uint32_t)(row >> 16), (uint32_t)(row & 0xffff), self->row_sum, err);
+        rc = add_row (self, c, (uint32_t) (row >> 16), (uint32_t) (row & 0xffff), self->row_sum, err);
     }
     return rc;
 }
@@ -1461,7 +1467,7 @@ pingyi_shard_apply (pingyi_shard_t *self, pingyi_shard_item_t *items, size_t cou
         if (seed[0] == 0)
             seed[1]++;
         for (size_t k = 0; k < 64 && i > 0; k++, i--) {
-            size_t j = (size_t)(((unsigned __int128)r[k] * (i + 1)) >> 64);
+            size_t j = (size_t) (((unsigned __int128) r[k] * (i + 1)) >> 64);
             size_t tmp = self->order[i];
             self->order[i] = self->order[j];
             self->order[j] = tmp;
@@ -1491,10 +1497,10 @@ pingyi_shard_apply (pingyi_shard_t *self, pingyi_shard_item_t *items, size_t cou
     for (int i = 0; i < PINGYI_SHARD_REJECT_SLOTS; i++)
         s->rejected_by[i] += self->batch_rejected_by[i];
     s->batches++;
-    s->commit_ms_total += (uint64_t)self->last_commit_ms;
-    if ((uint64_t)self->last_commit_ms > s->commit_ms_max)
-        s->commit_ms_max = (uint64_t)self->last_commit_ms;
-    s->apply_ms_total += (uint64_t)(pingyi_now_ms () - t0);
+    s->commit_ms_total += (uint64_t) self->last_commit_ms;
+    if ((uint64_t) self->last_commit_ms > s->commit_ms_max)
+        s->commit_ms_max = (uint64_t) self->last_commit_ms;
+    s->apply_ms_total += (uint64_t) (pingyi_now_ms () - t0);
     s->sequence = self->info.sequence;
     s->map_size = self->map_size;
     log_rejections (self, items, count);
@@ -1512,7 +1518,7 @@ typedef struct {
 static int
 close_txn (pingyi_shard_t *self, MDB_txn *txn, void *arg, char *err)
 {
-    (void)err;
+    (void) err;
     close_arg_t *c = arg;
     work_reset (self);
     pingyi_venue_figures_t *f = work_figures (self, c->slot);
@@ -1714,7 +1720,7 @@ counter_step (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn
             continue;
         uint8_t key[PINGYI_COUNTER_KEY_LEN];
         row_cell_key (self, k->mv_data, i, key);
-        int rc = ((pingyi_shard_counter_fn *)fn) (key, n, arg);
+        int rc = ((pingyi_shard_counter_fn *) fn) (key, n, arg);
         if (rc)
             return rc;
     }
@@ -1724,7 +1730,7 @@ counter_step (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn
 int
 pingyi_shard_foreach_counter (pingyi_shard_t *self, pingyi_shard_counter_fn *fn, void *arg, char *err)
 {
-    return walk (self, self->counts, counter_step, (void *)fn, arg, "counts", err);
+    return walk (self, self->counts, counter_step, (void *) fn, arg, "counts", err);
 }
 
 int
@@ -1754,42 +1760,42 @@ pingyi_shard_foreach_venue (pingyi_shard_t *self, pingyi_shard_figures_fn *fn, v
 static int
 id_step (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, void *arg)
 {
-    (void)self;
+    (void) self;
     if (k->mv_size != IDS_KEY_LEN || v->mv_size != IDS_VALUE_LEN)
         return -2;
     const uint8_t *kp = k->mv_data, *vp = v->mv_data;
     pingyi_shard_id_t row;
-    row.venue = (uint32_t)kp[0] << 8 | kp[1];
+    row.venue = (uint32_t) kp[0] << 8 | kp[1];
     memcpy (row.ballot_id, kp + 2, PINGYI_BALLOT_ID_LEN);
     row.status = vp[0];
     row.reason = vp[1];
     row.sequence = get_le64 (vp + 2);
     memcpy (row.receipt, vp + 10, PINGYI_RECEIPT_LEN);
     row.receipt[PINGYI_RECEIPT_LEN] = '\0';
-    return ((pingyi_shard_id_fn *)fn) (&row, arg);
+    return ((pingyi_shard_id_fn *) fn) (&row, arg);
 }
 
 int
 pingyi_shard_foreach_id (pingyi_shard_t *self, pingyi_shard_id_fn *fn, void *arg, char *err)
 {
-    return walk (self, self->ids, id_step, (void *)fn, arg, "ids", err);
+    return walk (self, self->ids, id_step, (void *) fn, arg, "ids", err);
 }
 
 static int
 log_step (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, void *arg)
 {
-    (void)self;
+    (void) self;
     if (k->mv_size != 8)
         return -2;
     uint64_t seq;
     memcpy (&seq, k->mv_data, 8);
-    return ((pingyi_shard_log_fn *)fn) (seq, v->mv_data, v->mv_size, arg);
+    return ((pingyi_shard_log_fn *) fn) (seq, v->mv_data, v->mv_size, arg);
 }
 
 int
 pingyi_shard_foreach_log (pingyi_shard_t *self, pingyi_shard_log_fn *fn, void *arg, char *err)
 {
-    return walk (self, self->log, log_step, (void *)fn, arg, "log", err);
+    return walk (self, self->log, log_step, (void *) fn, arg, "log", err);
 }
 
 /*  --------------------------------------------------------------------------
@@ -1833,8 +1839,8 @@ typedef struct {
 typedef struct {
     pingyi_shard_t *self;
     pingyi_shard_recount_t *report;
-    grid_t *grid;   /* the sum of the parts' grids (cells NULL: none) */
-    tally_t *spill; /* the sum of the parts' spills */
+    grid_t *grid;           /* the sum of the parts' grids (cells NULL: none) */
+    tally_t *spill;         /* the sum of the parts' spills */
     uint64_t meta_sequence; /* meta.sequence in the recount's transaction */
 } recount_t;
 
@@ -1877,7 +1883,8 @@ recount_part_main (void *arg)
              env.ciphertext_len >= PINGYI_MAC_LEN && env.ciphertext_len - PINGYI_MAC_LEN <= sizeof r->body &&
              pingyi_envelope_open (&env, r->keys[self->slot_of[venue]], r->body, sizeof r->body, &body_len) ==
                  0 &&
-             pingyi_ballot_decode (e, (size_t)venue, r->body, body_len, &r->ballot, perr) == PINGYI_REJECT_NONE;
+             pingyi_ballot_decode (e, (size_t) venue, r->body, body_len, &r->ballot, perr) ==
+                 PINGYI_REJECT_NONE;
         if (!ok) {
             if (!r->failed++)
                 r->first_failed = le->seq;
@@ -1889,9 +1896,9 @@ recount_part_main (void *arg)
         if (pingyi_ballot_is_blank (&r->ballot, e))
             r->blank[slot]++;
         if (r->grid.cells)
-            grid_count (&r->grid, &r->ballot, e, (size_t)slot);
+            grid_count (&r->grid, &r->ballot, e, (size_t) slot);
         else
-            pingyi_ballot_count (&r->ballot, e, (size_t)venue, tally_count_fn, &r->spill);
+            pingyi_ballot_count (&r->ballot, e, (size_t) venue, tally_count_fn, &r->spill);
     }
     sodium_memzero (r->body, sizeof r->body);
     sodium_memzero (&r->ballot, sizeof r->ballot);
@@ -1919,8 +1926,8 @@ recount_counter (const uint8_t key[PINGYI_COUNTER_KEY_LEN], uint64_t count, void
     r->report->counters_checked++;
     if (want != count) {
         r->report->counters_differ++;
-        problem (r->report, "counter %016llx: stored %llu, recount gives %llu", (unsigned long long)k,
-                 (unsigned long long)count, (unsigned long long)want);
+        problem (r->report, "counter %016llx: stored %llu, recount gives %llu", (unsigned long long) k,
+                 (unsigned long long) count, (unsigned long long) want);
     }
     return 0;
 }
@@ -1933,7 +1940,7 @@ recount_id (const pingyi_shard_id_t *row, void *arg)
         r->report->ids_accepted++;
         if (row->sequence == 0 || row->sequence > r->meta_sequence)
             problem (r->report, "ids row points at log sequence %llu, outside the log",
-                     (unsigned long long)row->sequence);
+                     (unsigned long long) row->sequence);
     }
     return 0;
 }
@@ -1960,7 +1967,7 @@ static size_t
 recount_threads (size_t entries)
 {
     long cpus = sysconf (_SC_NPROCESSORS_ONLN);
-    size_t n = cpus > 0 ? (size_t)cpus : 1;
+    size_t n = cpus > 0 ? (size_t) cpus : 1;
     if (n > RECOUNT_THREADS_MAX)
         n = RECOUNT_THREADS_MAX;
     if (n > entries / RECOUNT_PER_THREAD_MIN)
@@ -2000,7 +2007,8 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
     MDB_cursor *c = NULL;
     MDB_val k, v;
     if (lrc == 0 && (lrc = mdb_cursor_open (txn, self->log, &c)) == 0) {
-        for (lrc = mdb_cursor_get (c, &k, &v, MDB_FIRST); lrc == 0; lrc = mdb_cursor_get (c, &k, &v, MDB_NEXT)) {
+        for (lrc = mdb_cursor_get (c, &k, &v, MDB_FIRST); lrc == 0;
+             lrc = mdb_cursor_get (c, &k, &v, MDB_NEXT)) {
             if (k.mv_size != 8) {
                 lrc = MDB_CORRUPTED;
                 break;
@@ -2051,8 +2059,8 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
             const log_entry_t *le = &entries[i];
             report->log_entries++;
             if (le->seq != expect)
-                problem (report, "log key %llu where %llu was expected", (unsigned long long)le->seq,
-                         (unsigned long long)expect);
+                problem (report, "log key %llu where %llu was expected", (unsigned long long) le->seq,
+                         (unsigned long long) expect);
             expect = le->seq + 1;
             pingyi_shard_chain_step (report->chain, report->chain, le->seq, le->bytes, le->len);
         }
@@ -2072,7 +2080,7 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
         report->failed += p->failed;
         if (p->failed)
             problem (report, "log entry %llu no longer opens or decodes as a ballot",
-                     (unsigned long long)p->first_failed);
+                     (unsigned long long) p->first_failed);
         if (t == 0)
             continue;
         for (size_t sl = 0; sl < self->slot_count; sl++) {
@@ -2089,12 +2097,15 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
             lrc = pingyi_fail (err, "out of memory for the recount");
     }
 
-    recount_t r = {.self = self, .report = report, .grid = &sum->grid, .spill = &sum->spill,
+    recount_t r = {.self = self,
+                   .report = report,
+                   .grid = &sum->grid,
+                   .spill = &sum->spill,
                    .meta_sequence = lrc == 0 ? info.sequence : 0};
     if (lrc == 0)
-        lrc = walk_in (self, txn, self->counts, counter_step, (void *)recount_counter, &r);
+        lrc = walk_in (self, txn, self->counts, counter_step, (void *) recount_counter, &r);
     if (lrc == 0)
-        lrc = walk_in (self, txn, self->ids, id_step, (void *)recount_id, &r);
+        lrc = walk_in (self, txn, self->ids, id_step, (void *) recount_id, &r);
     mdb_txn_abort (txn);
     txn = NULL;
     if (lrc) {
@@ -2107,11 +2118,12 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
         size_t slot = 0;
         for (size_t i = 0; i < sum->grid.size; i++)
             if (sum->grid.cells[i]) {
-                uint64_t key = grid_key (&sum->grid, self->election, self->venue_of, self->slot_count, i, &slot);
+                uint64_t key =
+                    grid_key (&sum->grid, self->election, self->venue_of, self->slot_count, i, &slot);
                 report->counters_checked++;
                 report->counters_differ++;
-                problem (report, "counter %016llx: missing, recount gives %llu", (unsigned long long)key,
-                         (unsigned long long)sum->grid.cells[i]);
+                problem (report, "counter %016llx: missing, recount gives %llu", (unsigned long long) key,
+                         (unsigned long long) sum->grid.cells[i]);
             }
     }
     for (size_t i = 0; i < sum->spill.cap; i++) {
@@ -2119,16 +2131,16 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
         if (e->count && !e->seen) {
             report->counters_checked++;
             report->counters_differ++;
-            problem (report, "counter %016llx: missing, recount gives %llu", (unsigned long long)e->key,
-                     (unsigned long long)e->count);
+            problem (report, "counter %016llx: missing, recount gives %llu", (unsigned long long) e->key,
+                     (unsigned long long) e->count);
         }
     }
     report->sequence_ok = report->sequence_ok && info.sequence == report->log_entries &&
                           report->ids_accepted == report->log_entries;
     if (!report->sequence_ok)
         problem (report, "meta sequence %llu, log entries %llu, accepted ids %llu",
-                 (unsigned long long)info.sequence, (unsigned long long)report->log_entries,
-                 (unsigned long long)report->ids_accepted);
+                 (unsigned long long) info.sequence, (unsigned long long) report->log_entries,
+                 (unsigned long long) report->ids_accepted);
     report->chain_ok = memcmp (report->chain, info.chain, 32) == 0;
     if (!report->chain_ok)
         problem (report, "chain head differs from the chain recomputed over the log");
@@ -2137,9 +2149,9 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
         if (stored[sl].accepted != sum->accepted[sl] || stored[sl].blank != sum->blank[sl]) {
             report->figures_ok = false;
             problem (report, "venue %s: figures say %llu accepted (%llu blank), the log gives %llu (%llu)",
-                     self->election->venues[self->venue_of[sl]].id, (unsigned long long)stored[sl].accepted,
-                     (unsigned long long)stored[sl].blank, (unsigned long long)sum->accepted[sl],
-                     (unsigned long long)sum->blank[sl]);
+                     self->election->venues[self->venue_of[sl]].id, (unsigned long long) stored[sl].accepted,
+                     (unsigned long long) stored[sl].blank, (unsigned long long) sum->accepted[sl],
+                     (unsigned long long) sum->blank[sl]);
         }
     report->ok = report->sequence_ok && report->chain_ok && report->figures_ok && report->failed == 0 &&
                  report->counters_differ == 0 && !report->first_problem[0];

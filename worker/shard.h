@@ -22,10 +22,10 @@
 #include "keys.h"
 #include "msg.h"
 
-#define PINGYI_SHARD_SCHEMA 2 /* 2: counts in rows per (venue, subject) */
-#define PINGYI_SHARD_MAP_DEFAULT ((size_t)256 << 20) /* initial map size */
-#define PINGYI_SHARD_SNAPSHOT_MAX 65536              /* counters in one SNAPSHOT */
-#define PINGYI_SHARD_REJECT_SLOTS 16                 /* rejected_by[] entries */
+#define PINGYI_SHARD_SCHEMA 2                         /* 2: counts in rows per (venue, subject) */
+#define PINGYI_SHARD_MAP_DEFAULT ((size_t) 256 << 20) /* initial map size */
+#define PINGYI_SHARD_SNAPSHOT_MAX 65536               /* counters in one SNAPSHOT */
+#define PINGYI_SHARD_REJECT_SLOTS 16                  /* rejected_by[] entries */
 
 typedef struct pingyi_shard_t pingyi_shard_t;
 

@@ -737,9 +737,14 @@ test_summary_shows_the_model (void **state)
     assert_non_null (
         strstr (text, "counts       1 districts, 11 units, 11 subjects, 3 venues, 7 items, 4 categories\n"));
     /* Names are padded by display width (a CJK character takes two columns). */
-    assert_non_null (strstr (text, "   0 overall      总体评价 (overall)" "            " "  [grades, choose up to 1]\n"));
-    assert_non_null (strstr (text, "   3 served       服务对象" "        " "  weight 0.2\n"));
-    assert_non_null (strstr (text, "  v01          区委大礼堂主会场" "    "
+    assert_non_null (strstr (text, "   0 overall      总体评价 (overall)"
+                                   "            "
+                                   "  [grades, choose up to 1]\n"));
+    assert_non_null (strstr (text, "   3 served       服务对象"
+                                   "        "
+                                   "  weight 0.2\n"));
+    assert_non_null (strstr (text, "  v01          区委大礼堂主会场"
+                                   "    "
                                    "  district d1  subjects 11  shard 6  issued 120\n"));
     free (text);
     pingyi_election_destroy (&e);

@@ -59,8 +59,8 @@ typedef struct {
 static void
 add (pingyi_tally_t *t, int venue, int subject, int item, int category, int mark, uint64_t count)
 {
-    pingyi_counter_key_t k = { (uint16_t) venue, (uint16_t) subject, (uint8_t) item, (uint8_t) category,
-                               (uint8_t) mark };
+    pingyi_counter_key_t k = {(uint16_t) venue, (uint16_t) subject, (uint8_t) item, (uint8_t) category,
+                              (uint8_t) mark};
     uint8_t key[PINGYI_COUNTER_KEY_LEN];
     pingyi_counter_key_pack (&k, key);
     assert_int_equal (pingyi_tally_add (t, key, count), 0);
@@ -81,8 +81,8 @@ setup (void **state)
     add (f->t, 0, 1, 0, 1, PINGYI_MARK_BLANK, 1); /* s2 staff BLANK */
     pingyi_venue_figures_t v1 = {
         .venue = 0, .accepted = 4, .issued = 4, .collected = 4, .sent = 4, .closed = true};
-    pingyi_venue_figures_t v2 = { .venue = 1, .accepted = 1, .rejected = 2, .issued = -1, .collected = -1,
-                                  .sent = -1 };
+    pingyi_venue_figures_t v2 = {
+        .venue = 1, .accepted = 1, .rejected = 2, .issued = -1, .collected = -1, .sent = -1};
     v2.rejected_by[PINGYI_REJECT_MALFORMED] = 2;
     pingyi_tally_set_figures (f->t, &v1);
     pingyi_tally_set_figures (f->t, &v2);
@@ -133,13 +133,13 @@ test_csv_bom_crlf_quoting_and_rows (void **state)
     for (size_t i = 0; i < len; i++)
         if (text[i] == '\n')
             assert_int_equal (text[i - 1], '\r');
-    assert_string_equal (text + 3,
-                         "编号,名称,上级,名次,好,较好,一般,差,弃权,多选无效,有效,好评率,差评率,得分,"
-                         "得分（领导班子成员）,得分（一般干部）\r\n"
-                         "s1,东风镇党委书记,u1,1,3,0,1,0,0,0,4,0.7500,0.0000,84.0000,100.0000,60.0000\r\n"
-                         "s2,\"Li, \"\"Wei\"\" 书记\",u2,2,0,2,0,0,1,0,2,1.0000,0.0000,80.0000,80.0000,\r\n"
-                         "s3,A very long name that cannot fit the column 一个非常非常长的名字,u2,,0,0,0,0,0,0,0,,,"
-                         ",,\r\n");
+    assert_string_equal (
+        text + 3, "编号,名称,上级,名次,好,较好,一般,差,弃权,多选无效,有效,好评率,差评率,得分,"
+                  "得分（领导班子成员）,得分（一般干部）\r\n"
+                  "s1,东风镇党委书记,u1,1,3,0,1,0,0,0,4,0.7500,0.0000,84.0000,100.0000,60.0000\r\n"
+                  "s2,\"Li, \"\"Wei\"\" 书记\",u2,2,0,2,0,0,1,0,2,1.0000,0.0000,80.0000,80.0000,\r\n"
+                  "s3,A very long name that cannot fit the column 一个非常非常长的名字,u2,,0,0,0,0,0,0,0,,,"
+                  ",,\r\n");
     free (text);
 
     /* one category: its own figures, no per-category columns; ranks by it */
@@ -147,11 +147,12 @@ test_csv_bom_crlf_quoting_and_rows (void **state)
     char err[PINGYI_ERR_MAX];
     assert_int_equal (pingyi_report_filter_parse (&filter, f->e, "subject", NULL, "staff", NULL, err), 0);
     render (pingyi_report_csv, f->v, &filter, &text);
-    assert_string_equal (text + 3, "编号,名称,上级,名次,好,较好,一般,差,弃权,多选无效,有效,好评率,差评率,得分\r\n"
-                                   "s1,东风镇党委书记,u1,1,0,0,1,0,0,0,1,0.0000,0.0000,60.0000\r\n"
-                                   "s2,\"Li, \"\"Wei\"\" 书记\",u2,,0,0,0,0,1,0,0,,,\r\n"
-                                   "s3,A very long name that cannot fit the column 一个非常非常长的名字,u2,,0,0,0,0,"
-                                   "0,0,0,,,\r\n");
+    assert_string_equal (text + 3,
+                         "编号,名称,上级,名次,好,较好,一般,差,弃权,多选无效,有效,好评率,差评率,得分\r\n"
+                         "s1,东风镇党委书记,u1,1,0,0,1,0,0,0,1,0.0000,0.0000,60.0000\r\n"
+                         "s2,\"Li, \"\"Wei\"\" 书记\",u2,,0,0,0,0,1,0,0,,,\r\n"
+                         "s3,A very long name that cannot fit the column 一个非常非常长的名字,u2,,0,0,0,0,"
+                         "0,0,0,,,\r\n");
     free (text);
 
     /* district d1: its rows only */
@@ -169,10 +170,11 @@ test_csv_venues (void **state)
     fixture_t *f = *state;
     char *text;
     render (pingyi_report_venues_csv, f->v, NULL, &text);
-    assert_string_equal (text, "\xEF\xBB\xBF"
-                               "会场编号,会场名称,区,状态,发出,收回,已发送,有效票,空白票,重复,拒收,拒收原因\r\n"
-                               "v1,东区会场,东区,已核对,4,4,4,4,0,0,0,\r\n"
-                               "v2,West hall,West District,进行中,,,,1,0,0,2,malformed=2\r\n");
+    assert_string_equal (text,
+                         "\xEF\xBB\xBF"
+                         "会场编号,会场名称,区,状态,发出,收回,已发送,有效票,空白票,重复,拒收,拒收原因\r\n"
+                         "v1,东区会场,东区,已核对,4,4,4,4,0,0,0,\r\n"
+                         "v2,West hall,West District,进行中,,,,1,0,0,2,malformed=2\r\n");
     free (text);
 }
 
@@ -359,7 +361,8 @@ test_table_lines_up (void **state)
     fclose (out);
     assert_non_null (strstr (text, "报告测试 Report test"));
     assert_non_null (strstr (text, "项目：总体评价  层级：测评对象  类别：全部类别（加权）"));
-    assert_non_null (strstr (text, "临时结果 PROVISIONAL：2 个会场中 1 个已核对（进行中 1，已结束待核对 0）"));
+    assert_non_null (
+        strstr (text, "临时结果 PROVISIONAL：2 个会场中 1 个已核对（进行中 1，已结束待核对 0）"));
     char fp16[40];
     snprintf (fp16, sizeof fp16, "选举指纹 %.16s ", f->e->fingerprint_hex);
     assert_non_null (strstr (text, fp16));
@@ -497,7 +500,7 @@ test_xlsx_workbook (void **state)
     free (strings);
     char *book = unzip_member (file, "xl/workbook.xml");
     assert_non_null (book);
-    const char *sheets[] = { "测评对象", "单位", "镇街道", "部门", "区", "全市", "会场核对" };
+    const char *sheets[] = {"测评对象", "单位", "镇街道", "部门", "区", "全市", "会场核对"};
     for (size_t i = 0; i < 7; i++) {
         char name[64];
         snprintf (name, sizeof name, "name=\"%s\"", sheets[i]);

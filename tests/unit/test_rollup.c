@@ -66,11 +66,11 @@ enum { GOOD, FAIR, AVERAGE, POOR };
 static void
 add (pingyi_tally_t *t, int venue, int subject, int item, int category, int mark, uint64_t count)
 {
-    pingyi_counter_key_t k = { .venue = (uint16_t) venue,
-                               .subject = (uint16_t) subject,
-                               .item = (uint8_t) item,
-                               .category = (uint8_t) category,
-                               .mark = (uint8_t) mark };
+    pingyi_counter_key_t k = {.venue = (uint16_t) venue,
+                              .subject = (uint16_t) subject,
+                              .item = (uint8_t) item,
+                              .category = (uint8_t) category,
+                              .mark = (uint8_t) mark};
     uint8_t key[PINGYI_COUNTER_KEY_LEN];
     pingyi_counter_key_pack (&k, key);
     assert_int_equal (pingyi_tally_add (t, key, count), 0);
@@ -80,14 +80,14 @@ static void
 figures (pingyi_tally_t *t, int venue, bool closed, int64_t issued, int64_t collected, int64_t sent,
          uint64_t accepted, uint64_t blank, uint64_t rejected)
 {
-    pingyi_venue_figures_t f = { .venue = (uint32_t) venue,
-                                 .accepted = accepted,
-                                 .blank = blank,
-                                 .rejected = rejected,
-                                 .issued = issued,
-                                 .collected = collected,
-                                 .sent = sent,
-                                 .closed = closed };
+    pingyi_venue_figures_t f = {.venue = (uint32_t) venue,
+                                .accepted = accepted,
+                                .blank = blank,
+                                .rejected = rejected,
+                                .issued = issued,
+                                .collected = collected,
+                                .sent = sent,
+                                .closed = closed};
     f.rejected_by[PINGYI_REJECT_MALFORMED] = rejected;
     assert_int_equal (pingyi_tally_set_figures (t, &f), 0);
 }
@@ -101,7 +101,7 @@ static int
 hand_setup (void **state)
 {
     hand_t *h = calloc (1, sizeof *h);
-    pingyi_errlist_t errs = { 0 };
+    pingyi_errlist_t errs = {0};
     h->e = pingyi_election_parse ((const uint8_t *) HAND, strlen (HAND), &errs);
     for (size_t i = 0; i < errs.count; i++)
         fprintf (stderr, "%s\n", errs.lines[i]);
@@ -112,40 +112,40 @@ hand_setup (void **state)
     pingyi_tally_t *t = h->t;
 
     /* v1: 10 ballots, one of them blank (category middle: every cell BLANK) */
-    add (t, V1, S1, OVERALL, LEADERS, GOOD, 4);   /* s1 leaders: 好4 较好1 → (400+80)/5 = 96 */
+    add (t, V1, S1, OVERALL, LEADERS, GOOD, 4); /* s1 leaders: 好4 较好1 → (400+80)/5 = 96 */
     add (t, V1, S1, OVERALL, LEADERS, FAIR, 1);
-    add (t, V1, S1, OVERALL, MIDDLE, GOOD, 2);    /* s1 middle: 好2 一般2 → (200+120)/4 = 80 */
+    add (t, V1, S1, OVERALL, MIDDLE, GOOD, 2); /* s1 middle: 好2 一般2 → (200+120)/4 = 80 */
     add (t, V1, S1, OVERALL, MIDDLE, AVERAGE, 2);
-    add (t, V1, S1, OVERALL, MIDDLE, BLANK, 1);   /* the blank ballot */
-    add (t, V1, S1, OVERALL, STAFF, POOR, 1);     /* s1 staff: 差1 → 0; plus one OVER cell */
+    add (t, V1, S1, OVERALL, MIDDLE, BLANK, 1); /* the blank ballot */
+    add (t, V1, S1, OVERALL, STAFF, POOR, 1);   /* s1 staff: 差1 → 0; plus one OVER cell */
     add (t, V1, S1, OVERALL, STAFF, OVER, 1);
-    add (t, V1, S2, OVERALL, LEADERS, FAIR, 5);   /* s2 leaders: 较好5 → 80 */
-    add (t, V1, S2, OVERALL, MIDDLE, BLANK, 2);   /* s2 middle: no valid mark at all */
-    add (t, V1, S2, OVERALL, STAFF, GOOD, 2);     /* s2 staff: 好2 一般2 → 80 */
+    add (t, V1, S2, OVERALL, LEADERS, FAIR, 5); /* s2 leaders: 较好5 → 80 */
+    add (t, V1, S2, OVERALL, MIDDLE, BLANK, 2); /* s2 middle: no valid mark at all */
+    add (t, V1, S2, OVERALL, STAFF, GOOD, 2);   /* s2 staff: 好2 一般2 → 80 */
     add (t, V1, S2, OVERALL, STAFF, AVERAGE, 2);
-    add (t, V1, S3, OVERALL, LEADERS, GOOD, 1);   /* s3 leaders (v1 + v2): 好2 一般2 → 80 */
+    add (t, V1, S3, OVERALL, LEADERS, GOOD, 1); /* s3 leaders (v1 + v2): 好2 一般2 → 80 */
     add (t, V1, S3, OVERALL, LEADERS, AVERAGE, 1);
-    add (t, V1, S3, OVERALL, MIDDLE, FAIR, 3);    /* s3 middle: 较好3 → 80 */
+    add (t, V1, S3, OVERALL, MIDDLE, FAIR, 3); /* s3 middle: 较好3 → 80 */
     add (t, V1, S3, OVERALL, MIDDLE, BLANK, 1);
-    add (t, V1, S4, OVERALL, LEADERS, POOR, 2);   /* s4 leaders (v1 + v2): 好2 差2 → 50 */
-    add (t, V1, S4, OVERALL, MIDDLE, GOOD, 1);    /* s4 middle: 好1 → 100 */
+    add (t, V1, S4, OVERALL, LEADERS, POOR, 2); /* s4 leaders (v1 + v2): 好2 差2 → 50 */
+    add (t, V1, S4, OVERALL, MIDDLE, GOOD, 1);  /* s4 middle: 好1 → 100 */
     add (t, V1, S4, OVERALL, MIDDLE, BLANK, 1);
-    add (t, V1, S1, DUTY, LEADERS, GOOD, 1);      /* the duty item: only s1, leaders 好1 */
+    add (t, V1, S1, DUTY, LEADERS, GOOD, 1); /* the duty item: only s1, leaders 好1 */
     add (t, V1, S2, DUTY, MIDDLE, BLANK, 1);
     /* v2 */
     add (t, V2, S3, OVERALL, LEADERS, GOOD, 1);
     add (t, V2, S3, OVERALL, LEADERS, AVERAGE, 1);
     add (t, V2, S4, OVERALL, LEADERS, GOOD, 2);
-    add (t, V2, S4, OVERALL, STAFF, AVERAGE, 1);  /* s4 staff: 一般1 → 60 */
+    add (t, V2, S4, OVERALL, STAFF, AVERAGE, 1); /* s4 staff: 一般1 → 60 */
     /* v3 is void: none of this may reach any row */
     add (t, V3, S1, OVERALL, LEADERS, POOR, 100);
     add (t, V3, S2, OVERALL, STAFF, POOR, 50);
     add (t, V3, S2, OVERALL, MIDDLE, OVER, 7);
     add (t, V3, S1, DUTY, LEADERS, POOR, 9);
 
-    figures (t, V1, true, 10, 10, 10, 10, 1, 0);  /* reconciled */
-    figures (t, V2, true, 5, 4, 5, 3, 0, 1);      /* closed: 3 + 1 of 5 sent accounted for */
-    figures (t, V3, true, 5, 6, 6, 6, 0, 0);      /* void: 6 collected of 5 issued */
+    figures (t, V1, true, 10, 10, 10, 10, 1, 0); /* reconciled */
+    figures (t, V2, true, 5, 4, 5, 3, 0, 1);     /* closed: 3 + 1 of 5 sent accounted for */
+    figures (t, V3, true, 5, 6, 6, 6, 0, 0);     /* void: 6 collected of 5 issued */
     /* v4: nothing set: open */
     *state = h;
     return 0;
@@ -408,7 +408,7 @@ static void
 test_venue_status_rules (void **state)
 {
     (void) state;
-    pingyi_venue_figures_t f = { .issued = -1, .collected = -1, .sent = -1 };
+    pingyi_venue_figures_t f = {.issued = -1, .collected = -1, .sent = -1};
     assert_int_equal (pingyi_venue_status (&f), PINGYI_VENUE_OPEN);
     f.accepted = 50;
     f.issued = 10; /* declared numbers do not matter until the round is closed */
@@ -472,8 +472,8 @@ test_zero_weight_category (void **state)
 typedef struct {
     pingyi_election_t *e;
     pingyi_tally_t *t;
-    uint64_t *raw;      /* raw[((venue·S + subject)·I + item)·C + category][slot] */
-    size_t slots;       /* choices of the widest set + BLANK + OVER */
+    uint64_t *raw; /* raw[((venue·S + subject)·I + item)·C + category][slot] */
+    size_t slots;  /* choices of the widest set + BLANK + OVER */
     bool *void_venue;
 } gen_t;
 
@@ -520,15 +520,20 @@ static void
 test_generated_against_brute_force (void **state)
 {
     (void) state;
-    pingyi_gen_options_t o = { .districts = 3, .venues_per_district = 3, .subjects = 40, .form_subjects = 9,
-                               .items = 3, .shards = 2, .seed = 99 };
+    pingyi_gen_options_t o = {.districts = 3,
+                              .venues_per_district = 3,
+                              .subjects = 40,
+                              .form_subjects = 9,
+                              .items = 3,
+                              .shards = 2,
+                              .seed = 99};
     char *text = NULL;
     size_t len = 0;
     char err[PINGYI_ERR_MAX];
     FILE *out = open_memstream (&text, &len);
     assert_int_equal (pingyi_election_generate (&o, out, err), 0);
     fclose (out);
-    gen_t g = { 0 };
+    gen_t g = {0};
     g.e = pingyi_election_parse ((uint8_t *) text, len, NULL);
     free (text);
     assert_non_null (g.e);
@@ -571,10 +576,10 @@ test_generated_against_brute_force (void **state)
         for (size_t r = 0; r < lv->row_count; r++) {
             const pingyi_row_t *row = &lv->rows[r];
             for (size_t i = 0; i < items; i++) {
-                uint64_t all[6] = { 0 };
+                uint64_t all[6] = {0};
                 double weighted = 0, weights = 0;
                 for (size_t c = 0; c < cats; c++) {
-                    uint64_t n[6] = { 0 };
+                    uint64_t n[6] = {0};
                     for (size_t v = 0; v < e->venue_count; v++) {
                         if (g.void_venue[v])
                             continue;

@@ -83,9 +83,9 @@ t_parse (const char *id)
 {
     char text[4096];
     int n = snprintf (text, sizeof text, DEFINITION_FMT, id);
-    assert_true (n > 0 && (size_t)n < sizeof text);
+    assert_true (n > 0 && (size_t) n < sizeof text);
     pingyi_errlist_t errs = {0};
-    pingyi_election_t *e = pingyi_election_parse ((const uint8_t *)text, (size_t)n, &errs);
+    pingyi_election_t *e = pingyi_election_parse ((const uint8_t *) text, (size_t) n, &errs);
     for (size_t i = 0; i < errs.count; i++)
         fprintf (stderr, "definition: %s\n", errs.lines[i]);
     pingyi_errlist_clear (&errs);
@@ -141,9 +141,9 @@ t_setup (void **state)
 static int
 t_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void)st;
-    (void)flag;
-    (void)ftw;
+    (void) st;
+    (void) flag;
+    (void) ftw;
     return remove (path);
 }
 
@@ -168,8 +168,8 @@ t_teardown (void **state)
 static void
 t_random_ballot (fx_t *fx, int v, pingyi_ballot_t *b)
 {
-    pingyi_ballot_init (b, fx->election, (size_t)v);
-    b->category = randombytes_uniform ((uint32_t)fx->election->category_count);
+    pingyi_ballot_init (b, fx->election, (size_t) v);
+    b->category = randombytes_uniform ((uint32_t) fx->election->category_count);
     for (uint32_t i = 0; i < b->subject_count; i++)
         for (size_t j = 0; j < fx->election->item_count; j++) {
             uint32_t r = randombytes_uniform (10);
@@ -262,14 +262,14 @@ t_expect_ballot (fx_t *fx, t_counts_t *c, int v, const pingyi_ballot_t *b)
                     if (first < 0)
                         first = k;
                 }
-            uint8_t mark = bits == 0 ? 254 : bits > 1 ? 255 : (uint8_t)first;
+            uint8_t mark = bits == 0 ? 254 : bits > 1 ? 255 : (uint8_t) first;
             size_t s = venue->subjects[f];
-            uint8_t key[8] = {(uint8_t)(v >> 8),
-                              (uint8_t)v,
-                              (uint8_t)(s >> 8),
-                              (uint8_t)s,
-                              (uint8_t)j,
-                              (uint8_t)b->category,
+            uint8_t key[8] = {(uint8_t) (v >> 8),
+                              (uint8_t) v,
+                              (uint8_t) (s >> 8),
+                              (uint8_t) s,
+                              (uint8_t) j,
+                              (uint8_t) b->category,
                               mark,
                               0};
             t_counts_add (c, key, 1);
@@ -286,7 +286,7 @@ t_collect_counter (const uint8_t key[8], uint64_t count, void *arg)
 static int
 t_cmp_counter (const void *a, const void *b)
 {
-    return memcmp (((const t_counter_t *)a)->key, ((const t_counter_t *)b)->key, 8);
+    return memcmp (((const t_counter_t *) a)->key, ((const t_counter_t *) b)->key, 8);
 }
 
 /*  The shard's counters equal want exactly: same keys, same counts.  */
@@ -312,8 +312,8 @@ t_assert_counts (pingyi_shard_t *shard, t_counts_t *want)
 static void
 t_figures (fx_t *fx, int v, pingyi_venue_figures_t *f)
 {
-    assert_int_equal (pingyi_shard_venue_figures (fx->shard, (uint32_t)v, f), 0);
-    assert_int_equal (f->venue, (uint32_t)v);
+    assert_int_equal (pingyi_shard_venue_figures (fx->shard, (uint32_t) v, f), 0);
+    assert_int_equal (f->venue, (uint32_t) v);
 }
 
 /*  N random ballots of venues v01/v02 (shard 0), sealed, with their
@@ -334,7 +334,7 @@ t_make_batch (fx_t *fx, t_batch_t *b, size_t n, t_counts_t *want)
     b->ballots = calloc (n, sizeof *b->ballots);
     assert_true (b->envs && b->venue && b->ballots);
     for (size_t i = 0; i < n; i++) {
-        b->venue[i] = (int)(i % 2);
+        b->venue[i] = (int) (i % 2);
         t_random_ballot (fx, b->venue[i], &b->ballots[i]);
         t_seal (fx, &b->envs[i], b->venue[i], &b->ballots[i]);
         if (want)
@@ -467,7 +467,7 @@ t_expect_reject (fx_t *fx, const t_env_t *env, const char *sender, pingyi_reject
     pingyi_shard_item_t it = t_one (fx, env, sender);
     if (it.status != PINGYI_ACK_REJECTED || it.reason != code)
         fprintf (stderr, "expected %s, got status %u reason %s: %s\n", pingyi_reject_name (code), it.status,
-                 pingyi_reject_name ((pingyi_reject_t)it.reason), it.text);
+                 pingyi_reject_name ((pingyi_reject_t) it.reason), it.text);
     assert_int_equal (it.status, PINGYI_ACK_REJECTED);
     assert_int_equal (it.reason, code);
     assert_true (strlen (it.text) > 0); /* every rejection says why */
@@ -750,7 +750,7 @@ t_log_walk (uint64_t seq, const uint8_t *env, size_t len, void *arg)
     assert_non_null (buf);
     memcpy (buf, l->chain, 32);
     for (int i = 0; i < 8; i++)
-        buf[32 + i] = (uint8_t)(seq >> (56 - 8 * i));
+        buf[32 + i] = (uint8_t) (seq >> (56 - 8 * i));
     memcpy (buf + 40, env, len);
     crypto_hash_sha256 (l->chain, buf, 40 + len);
     free (buf);
@@ -847,7 +847,7 @@ t_ids_walk (const pingyi_shard_id_t *row, void *arg)
     t_ids_t *x = arg;
     for (size_t i = 0; i < x->batch->n; i++) {
         const t_env_t *e = &x->batch->envs[i];
-        if ((int)row->venue == x->batch->venue[i] && memcmp (e->bytes + 37, row->ballot_id, 16) == 0) {
+        if ((int) row->venue == x->batch->venue[i] && memcmp (e->bytes + 37, row->ballot_id, 16) == 0) {
             assert_int_equal (row->status, PINGYI_ACK_ACCEPTED);
             char r[PINGYI_RECEIPT_LEN + 1];
             pingyi_envelope_receipt (r, e->bytes, e->len);
@@ -984,7 +984,7 @@ test_snapshot_pages_through_all_counters (void **state)
 static int
 t_count_venues (const pingyi_venue_figures_t *f, void *arg)
 {
-    (*(size_t *)arg)++;
+    (*(size_t *) arg)++;
     assert_true (f->venue <= 1);
     return 0;
 }
@@ -1092,12 +1092,12 @@ test_hostile_bytes_are_rejected_never_counted (void **state)
         else {
             /* a good envelope with 1..4 bytes changed, or cut short */
             envs[i] = good;
-            int flips = 1 + (int)randombytes_uniform (4);
+            int flips = 1 + (int) randombytes_uniform (4);
             for (int k = 0; k < flips; k++)
-                envs[i].bytes[randombytes_uniform ((uint32_t)good.len)] ^=
-                    (uint8_t)(1 + randombytes_uniform (255));
+                envs[i].bytes[randombytes_uniform ((uint32_t) good.len)] ^=
+                    (uint8_t) (1 + randombytes_uniform (255));
             if (i % 7 == 0)
-                envs[i].len = randombytes_uniform ((uint32_t)good.len);
+                envs[i].len = randombytes_uniform ((uint32_t) good.len);
             if (envs[i].len == good.len && memcmp (envs[i].bytes, good.bytes, good.len) == 0)
                 envs[i].bytes[40] ^= 1;
         }
@@ -1130,7 +1130,7 @@ test_hostile_bytes_are_rejected_never_counted (void **state)
 static void
 test_chain_step_matches_definition (void **state)
 {
-    (void)state;
+    (void) state;
     uint8_t prev[32] = {0}, next[32], want[32];
     const uint8_t env[] = "envelope bytes";
     uint8_t buf[32 + 8 + sizeof env];
@@ -1165,7 +1165,8 @@ test_hash_table_and_grid_write_the_same_rows (void **state)
         t_expect_ballot (fx, &half, b.venue[i], &b.ballots[i]);
     t_assert_counts (fx->shard, &half);
 
-    assert_int_equal (grid_init (&fx->shard->grid, fx->election, fx->shard->venue_of, fx->shard->slot_count), 0);
+    assert_int_equal (grid_init (&fx->shard->grid, fx->election, fx->shard->venue_of, fx->shard->slot_count),
+                      0);
     t_apply (fx, items + N / 2, N / 2);
     t_assert_counts (fx->shard, &want);
 
@@ -1193,7 +1194,7 @@ test_counter_that_would_overflow_fails_the_batch (void **state)
     uint8_t k[ROW_KEY_LEN], row[4096];
     size_t row_len = fx->shard->row_cells * 4;
     assert_true (row_len <= sizeof row);
-    row_key (k, 0, (uint32_t)fx->election->venues[0].subjects[0]);
+    row_key (k, 0, (uint32_t) fx->election->venues[0].subjects[0]);
     memset (row, 0, row_len);
     put_le32 (row, UINT32_MAX);
     MDB_val key = {ROW_KEY_LEN, k}, val = {row_len, row};
@@ -1244,7 +1245,8 @@ main (void)
                                          t_teardown),
         cmocka_unit_test_setup_teardown (test_hostile_bytes_are_rejected_never_counted, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_hash_table_and_grid_write_the_same_rows, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown (test_counter_that_would_overflow_fails_the_batch, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown (test_counter_that_would_overflow_fails_the_batch, t_setup,
+                                         t_teardown),
         cmocka_unit_test (test_chain_step_matches_definition),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

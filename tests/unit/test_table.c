@@ -17,10 +17,12 @@ test_widths (void **state)
     assert_int_equal (pingyi_text_width ("abc"), 3);
     assert_int_equal (pingyi_text_width ("好"), 2);
     assert_int_equal (pingyi_text_width ("较好"), 4);
-    assert_int_equal (pingyi_text_width ("**镇党委"), 8);          /* 2 + 3 × 2 */
-    assert_int_equal (pingyi_text_width ("（三会一课）"), 12);      /* fullwidth parentheses */
-    assert_int_equal (pingyi_text_width ("e\xcc\x81"), 1);         /* e + combining acute */
-    assert_int_equal (pingyi_text_width ("\xff" "a"), 2);          /* an invalid byte counts 1 */
+    assert_int_equal (pingyi_text_width ("**镇党委"), 8);      /* 2 + 3 × 2 */
+    assert_int_equal (pingyi_text_width ("（三会一课）"), 12); /* fullwidth parentheses */
+    assert_int_equal (pingyi_text_width ("e\xcc\x81"), 1);     /* e + combining acute */
+    assert_int_equal (pingyi_text_width ("\xff"
+                                         "a"),
+                      2); /* an invalid byte counts 1 */
 }
 
 static char *
@@ -44,8 +46,8 @@ test_pad (void **state)
     p = pad ("好", 4, true);
     assert_string_equal (p, "  好");
     free (p);
-    p = pad ("区教育工委书记", 8, false);   /* 14 columns into 8: whole characters, then … */
-    assert_string_equal (p, "区教育… ");   /* 6 + 1 (…) + 1 space */
+    p = pad ("区教育工委书记", 8, false); /* 14 columns into 8: whole characters, then … */
+    assert_string_equal (p, "区教育… ");  /* 6 + 1 (…) + 1 space */
     assert_int_equal (pingyi_text_width (p), 8);
     free (p);
     p = pad ("abcdef", 4, false);

@@ -40,7 +40,7 @@ typedef struct {
 static void
 add (pingyi_tally_t *t, int venue, int subject, int category, int mark, uint64_t count)
 {
-    pingyi_counter_key_t k = { (uint16_t) venue, (uint16_t) subject, 0, (uint8_t) category, (uint8_t) mark };
+    pingyi_counter_key_t k = {(uint16_t) venue, (uint16_t) subject, 0, (uint8_t) category, (uint8_t) mark};
     uint8_t key[PINGYI_COUNTER_KEY_LEN];
     pingyi_counter_key_pack (&k, key);
     assert_int_equal (pingyi_tally_add (t, key, count), 0);
@@ -58,8 +58,15 @@ setup (void **state)
     add (f->t, 0, 1, 1, PINGYI_MARK_BLANK, 2);
     add (f->t, 1, 1, 0, 1, 3);
     add (f->t, 1, 1, 1, PINGYI_MARK_OVER, 1);
-    pingyi_venue_figures_t v1 = { .venue = 0, .accepted = 9, .blank = 2, .duplicates = 1, .rejected = 3,
-                                  .issued = 10, .collected = 9, .sent = 12, .closed = true };
+    pingyi_venue_figures_t v1 = {.venue = 0,
+                                 .accepted = 9,
+                                 .blank = 2,
+                                 .duplicates = 1,
+                                 .rejected = 3,
+                                 .issued = 10,
+                                 .collected = 9,
+                                 .sent = 12,
+                                 .closed = true};
     v1.rejected_by[PINGYI_REJECT_MALFORMED] = 2;
     v1.rejected_by[PINGYI_REJECT_BAD_MARK] = 1;
     pingyi_tally_set_figures (f->t, &v1);
@@ -93,7 +100,7 @@ static void
 test_writer_bytes (void **state)
 {
     fixture_t *f = *state;
-    pingyi_tally_shard_t shard = { .shard = 1, .sequence = 4, .age_ms = -1 };
+    pingyi_tally_shard_t shard = {.shard = 1, .sequence = 4, .age_ms = -1};
     memset (shard.chain, 0xab, sizeof shard.chain);
     char *text = write_doc (f, 0, &shard, 1);
     char want[4096];
@@ -334,8 +341,10 @@ test_quote_text (void **state)
     const char *long_cn = "好好好好好好好好好好好好好好好好好好好好";
     pingyi_quote_text (q, sizeof q, long_cn, strlen (long_cn));
     assert_string_equal (q, "\"好好好好好好好好好好好好好好好好...\"");
-    pingyi_quote_text (q, sizeof q, "x好好好好好好好好好好好好好好好好好", strlen ("x好好好好好好好好好好好好好好好好好"));
-    assert_string_equal (q, "\"x好好好好好好好好好好好好好好好...\""); /* 1 + 15×3 = 46 bytes, the 16th would cut */
+    pingyi_quote_text (q, sizeof q, "x好好好好好好好好好好好好好好好好好",
+                       strlen ("x好好好好好好好好好好好好好好好好好"));
+    assert_string_equal (
+        q, "\"x好好好好好好好好好好好好好好好...\""); /* 1 + 15×3 = 46 bytes, the 16th would cut */
 }
 
 int
