@@ -43,7 +43,7 @@ _Static_assert(PINGYI_REJECT_COUNT_ <= PINGYI_SHARD_REJECT_SLOTS, "reject codes 
 
 #define FIGURES_LEN 185 /* serialized venue figures, docs/worker.md */
 #define IDS_KEY_LEN (2 + PINGYI_BALLOT_ID_LEN)
-#define IDS_VALUE_LEN (1 + 1 + 8 + PINGYI_RECEIPT_LEN)
+#define IDS_VALUE_LEN (1 + 1 + 8) /* status, reason, log sequence: docs/worker.md */
 #define REJECT_LOG_LINES 10 /* rejection lines logged per code per shard */
 
 /*  A u64-keyed table of counter deltas (open addressing, linear probing).
@@ -1134,9 +1134,15 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
         if (val.mv_size != IDS_VALUE_LEN)
             return MDB_CORRUPTED;
         if (p[0] == PINGYI_ACK_ACCEPTED) {
+            /* the receipt of the ballot as stored (not of these bytes),
+               from its log entry: a resend is rare, the ids row stays small */
+            uint64_t seq = get_le64 (p + 2);
+            MDB_val lk = {sizeof seq, &seq}, lv;
+            rc = mdb_get (txn, self->log, &lk, &lv);
+            if (rc)
+                return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
             item->status = PINGYI_ACK_DUPLICATE;
-            memcpy (item->receipt, p + 10, PINGYI_RECEIPT_LEN);
-            item->receipt[PINGYI_RECEIPT_LEN] = '\0';
+            pingyi_envelope_receipt (item->receipt, lv.mv_data, lv.mv_size);
         }
         else {
             /* same answer as the first time, counted rejected only once */
@@ -1181,7 +1187,6 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
         row[0] = PINGYI_ACK_REJECTED;
         row[1] = (uint8_t) code;
         put_le64 (row + 2, 0);
-        memcpy (row + 10, receipt, PINGYI_RECEIPT_LEN);
         val.mv_size = IDS_VALUE_LEN;
         val.mv_data = row;
         rc = mdb_put (txn, self->ids, &key, &val, MDB_NOOVERWRITE);
@@ -1196,7 +1201,6 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
     row[0] = PINGYI_ACK_ACCEPTED;
     row[1] = 0;
     put_le64 (row + 2, seq);
-    memcpy (row + 10, receipt, PINGYI_RECEIPT_LEN);
     val.mv_size = IDS_VALUE_LEN;
     val.mv_data = row;
     rc = mdb_put (txn, self->ids, &key, &val, MDB_NOOVERWRITE);
@@ -1770,8 +1774,6 @@ id_step (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, voi
     row.status = vp[0];
     row.reason = vp[1];
     row.sequence = get_le64 (vp + 2);
-    memcpy (row.receipt, vp + 10, PINGYI_RECEIPT_LEN);
-    row.receipt[PINGYI_RECEIPT_LEN] = '\0';
     return ((pingyi_shard_id_fn *) fn) (&row, arg);
 }
 

@@ -82,8 +82,7 @@ typedef struct {
     uint8_t ballot_id[PINGYI_BALLOT_ID_LEN];
     uint8_t status; /* PINGYI_ACK_ACCEPTED or PINGYI_ACK_REJECTED */
     uint8_t reason;
-    uint64_t sequence; /* log sequence when accepted, else 0 */
-    char receipt[PINGYI_RECEIPT_LEN + 1];
+    uint64_t sequence; /* log sequence when accepted, else 0; the receipt is its log entry's */
 } pingyi_shard_id_t;
 
 /*  A page of the shard's tally, read in one short read transaction.  */
