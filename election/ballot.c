@@ -401,9 +401,7 @@ pingyi_ballot_count_cells (const pingyi_ballot_t *self, const pingyi_election_t 
             uint32_t *cell = row + j * per_item;
             size_t n = pingyi_cell_marks (&election->items[j], self->ticks[i][j], got);
             for (size_t k = 0; k < n; k++) {
-                size_t m = got[k] == PINGYI_MARK_BLANK  ? marks - 2
-                           : got[k] == PINGYI_MARK_OVER ? marks - 1
-                                                        : got[k];
+                size_t m = pingyi_count_cell (got[k], marks);
                 assert (m < marks);
                 cell[m]++;
             }

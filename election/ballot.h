@@ -96,6 +96,25 @@ void pingyi_ballot_count (const pingyi_ballot_t *self, const pingyi_election_t *
     choices, then BLANK, then OVER.  */
 size_t pingyi_count_marks (const pingyi_election_t *election);
 
+/*  The cell of a mark among a dense count's `marks` cells: the choice's
+    index, marks - 2 for BLANK, marks - 1 for OVER; `marks` (no cell) for a
+    choice index that does not fit.  And back.  */
+static inline size_t
+pingyi_count_cell (uint8_t mark, size_t marks)
+{
+    if (mark == PINGYI_MARK_BLANK)
+        return marks - 2;
+    if (mark == PINGYI_MARK_OVER)
+        return marks - 1;
+    return mark < marks - 2 ? mark : marks;
+}
+
+static inline uint8_t
+pingyi_count_cell_mark (size_t cell, size_t marks)
+{
+    return cell == marks - 2 ? PINGYI_MARK_BLANK : cell == marks - 1 ? PINGYI_MARK_OVER : (uint8_t) cell;
+}
+
 /*  The same increments as pingyi_ballot_count, added to a dense block
     instead of called out: cells is the block of the ballot's venue, one
     row per form position, a row items x categories x marks u32, the cell of

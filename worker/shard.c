@@ -44,7 +44,7 @@ _Static_assert(PINGYI_REJECT_COUNT_ <= PINGYI_SHARD_REJECT_SLOTS, "reject codes 
 #define FIGURES_LEN 185 /* serialized venue figures, docs/worker.md */
 #define IDS_KEY_LEN (2 + PINGYI_BALLOT_ID_LEN)
 #define IDS_VALUE_LEN (1 + 1 + 8) /* status, reason, log sequence: docs/worker.md */
-#define REJECT_LOG_LINES 10 /* rejection lines logged per code per shard */
+#define REJECT_LOG_LINES 10       /* rejection lines logged per code per shard */
 
 /*  A u64-keyed table of counter deltas (open addressing, linear probing).
     The key is the 8-byte counter key read big-endian, so sorting the u64s
@@ -353,9 +353,7 @@ grid_key (const grid_t *g, const pingyi_election_t *e, const uint32_t *venue_of,
         .subject = (uint16_t) e->venues[venue].subjects[pos],
         .item = (uint8_t) item,
         .category = (uint8_t) category,
-        .mark = m == g->marks - 2   ? PINGYI_MARK_BLANK
-                : m == g->marks - 1 ? PINGYI_MARK_OVER
-                                    : (uint8_t) m,
+        .mark = pingyi_count_cell_mark (m, g->marks),
     };
     return pingyi_counter_key_u64 (&key);
 }
@@ -372,10 +370,8 @@ grid_index (const grid_t *g, const pingyi_election_t *e, const int32_t *slot_of,
         key.category >= g->categories)
         return -1;
     int pos = pingyi_election_form_index (e, key.venue, key.subject);
-    size_t m = key.mark == PINGYI_MARK_BLANK  ? g->marks - 2
-               : key.mark == PINGYI_MARK_OVER ? g->marks - 1
-                                              : key.mark;
-    if (pos < 0 || (key.mark < PINGYI_MARK_BLANK && m >= g->marks - 2))
+    size_t m = pingyi_count_cell (key.mark, g->marks);
+    if (pos < 0 || m >= g->marks)
         return -1;
     return (long) (g->slot_base[slot_of[key.venue]] +
                    (((size_t) pos * g->items + key.item) * g->categories + key.category) * g->marks + m);
@@ -1266,9 +1262,7 @@ row_cell_key (const pingyi_shard_t *self, const uint8_t row[ROW_KEY_LEN], size_t
         .subject = (uint16_t) (row[2] << 8 | row[3]),
         .item = (uint8_t) (rest / self->election->category_count),
         .category = (uint8_t) (rest % self->election->category_count),
-        .mark = m == self->marks - 2   ? PINGYI_MARK_BLANK
-                : m == self->marks - 1 ? PINGYI_MARK_OVER
-                                       : (uint8_t) m,
+        .mark = pingyi_count_cell_mark (m, self->marks),
     };
     pingyi_counter_key_pack (&key, out);
 }
@@ -1354,13 +1348,10 @@ write_spill (pingyi_shard_t *self, MDB_cursor *c, char *err)
             pingyi_counter_key_t key;
             put_be64 (packed, self->sorted[i]);
             pingyi_counter_key_unpack (packed, &key);
-            size_t m = key.mark == PINGYI_MARK_BLANK  ? self->marks - 2
-                       : key.mark == PINGYI_MARK_OVER ? self->marks - 1
-                                                      : key.mark;
+            size_t m = pingyi_count_cell (key.mark, self->marks);
             uint64_t add = tally_find (t, self->sorted[i], false)->count;
             if (key.venue >= e->venue_count || key.item >= e->item_count ||
-                key.category >= e->category_count || (key.mark < PINGYI_MARK_BLANK && m >= self->marks - 2) ||
-                add > UINT32_MAX)
+                key.category >= e->category_count || m >= self->marks || add > UINT32_MAX)
                 return pingyi_fail (err, "%s: counter %016llx has no place in a counts row", self->path,
                                     (unsigned long long) self->sorted[i]);
             self->row_sum[(key.item * e->category_count + key.category) * self->marks + m] += (uint32_t) add;
