@@ -907,7 +907,7 @@ parse_root (parse_t *p, json_t *root)
 {
     static const char *const known[] = {"version",     "id",     "title",      "shards",    "grades",
                                         "choice_sets", "items",  "categories", "districts", "units",
-                                        "subjects",    "venues", NULL};
+                                        "subjects",    "venues", "k_anonymity", NULL};
     pingyi_election_t *e = &p->e->pub;
     check_keys (p, "", root, known);
 
@@ -933,6 +933,16 @@ parse_root (parse_t *p, json_t *root)
         }
         else
             e->shard_count = (uint32_t) k;
+    }
+
+    e->k_anonymity = PINGYI_K_ANONYMITY_DEFAULT;
+    json_t *k_anonymity = member (p, "", root, "k_anonymity", false);
+    if (k_anonymity) {
+        json_int_t k = json_is_integer (k_anonymity) ? json_integer_value (k_anonymity) : 0;
+        if (k < 1 || k > PINGYI_K_ANONYMITY_MAX)
+            perr (p, "k_anonymity", "must be an integer in 1..%d", PINGYI_K_ANONYMITY_MAX);
+        else
+            e->k_anonymity = (uint32_t) k;
     }
 
     parse_choice_sets (p, root);
@@ -1129,6 +1139,7 @@ pingyi_election_print_summary (const pingyi_election_t *self, FILE *out)
     fprintf (out, "title        %s\n", e->title);
     fprintf (out, "fingerprint  %s\n", e->fingerprint_hex);
     fprintf (out, "shards       %" PRIu32 "\n", e->shard_count);
+    fprintf (out, "k_anonymity  %" PRIu32 "\n", e->k_anonymity);
     fprintf (
         out, "counts       %zu districts, %zu units, %zu subjects, %zu venues, %zu items, %zu categories\n",
         e->district_count, e->unit_count, e->subject_count, e->venue_count, e->item_count, e->category_count);

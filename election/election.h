@@ -18,6 +18,8 @@
 #define PINGYI_MAX_VENUES 65535
 #define PINGYI_MAX_SUBJECTS 65535
 #define PINGYI_MAX_SHARDS 256
+#define PINGYI_K_ANONYMITY_DEFAULT 10 /* k when the definition gives none */
+#define PINGYI_K_ANONYMITY_MAX 1000
 #define PINGYI_DEFINITION_MAX (16u << 20) /* largest definition file, bytes */
 
 /*  A mark is what one cell of a ballot counts as.  For an item that takes one
@@ -97,6 +99,10 @@ typedef struct {
     uint8_t fingerprint[PINGYI_FP_LEN];
     char fingerprint_hex[2 * PINGYI_FP_LEN + 1];
     uint32_t shard_count;
+    /*  k of the k-anonymous release (docs/SECURITY.md): a venue's figures
+        are released in steps of at least k accepted ballots or at its
+        close, and no published cell is drawn from fewer than k ballots.  */
+    uint32_t k_anonymity;
     pingyi_choice_set_t *choice_sets;
     size_t choice_set_count;
     pingyi_item_t *items;

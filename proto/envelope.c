@@ -146,3 +146,11 @@ pingyi_envelope_receipt (char out[PINGYI_RECEIPT_LEN + 1], const uint8_t *env, s
     crypto_generichash (digest, sizeof digest, env, len, NULL, 0);
     pingyi_hex (out, digest, PINGYI_RECEIPT_LEN / 2);
 }
+
+void
+pingyi_envelope_link_keys (uint8_t ack_key[32], uint8_t close_key[32], const uint8_t k[32])
+{
+    (void) sodium_ready ();
+    crypto_kdf_derive_from_key (ack_key, 32, PINGYI_LINK_SUBKEY_ACK, PINGYI_LINK_KDF_CONTEXT, k);
+    crypto_kdf_derive_from_key (close_key, 32, PINGYI_LINK_SUBKEY_CLOSE, PINGYI_LINK_KDF_CONTEXT, k);
+}

@@ -43,6 +43,17 @@ typedef struct {
 int pingyi_envelope_parse (const uint8_t *buf, size_t len, pingyi_envelope_t *env,
                            char *err) PINGYI_WARN_UNUSED;
 
+/*  The two link keys of a venue, derived from its envelope key k with
+    crypto_kdf_derive_from_key (context "pingyilk"): subkey 1 is the ack key
+    (the worker MACs ACK and VENUE_STATUS with it), subkey 2 the close key
+    (the venue MACs VENUE_CLOSE).  Only the venue and the holders of its
+    shard's secret can compute them, so neither the broker nor another
+    worker can forge an ack, a status or a close (docs/SECURITY.md).  */
+#define PINGYI_LINK_KDF_CONTEXT "pingyilk"
+#define PINGYI_LINK_SUBKEY_ACK 1
+#define PINGYI_LINK_SUBKEY_CLOSE 2
+void pingyi_envelope_link_keys (uint8_t ack_key[32], uint8_t close_key[32], const uint8_t k[32]);
+
 /*  Precompute the shared key (crypto_box_beforenm).  0 / -1.  */
 int pingyi_envelope_key (uint8_t key[32], const uint8_t their_public[32],
                          const uint8_t my_secret[32]) PINGYI_WARN_UNUSED;

@@ -20,7 +20,7 @@
 #include "common.h"
 #include "mp.h"
 
-#define PINGYI_PROTO_VERSION 1
+#define PINGYI_PROTO_VERSION 2
 #define PINGYI_FRAME_MAX (16u << 20)        /* ZMQ_MAXMSGSIZE on every socket */
 #define PINGYI_ENVELOPE_MAX 4600            /* one envelope, bytes */
 #define PINGYI_BATCH_MAX 4096               /* envelopes in one SUBMIT, results in one ACK */
@@ -32,6 +32,8 @@
 #define PINGYI_SNAPSHOT_VENUES_MAX 65535    /* venue figures in one SNAPSHOT */
 #define PINGYI_SNAPSHOT_COUNTERS_MAX 262144 /* counters in one SNAPSHOT page */
 #define PINGYI_FIGURES_REJECT_SLOTS 16      /* rejected_by entries in venue figures */
+#define PINGYI_FIGURES_CATEGORIES 32        /* by_category entries at most (PINGYI_MAX_CATEGORIES) */
+#define PINGYI_LINK_MAC_LEN 16              /* the end-to-end MAC of ACK, VENUE_STATUS, VENUE_CLOSE */
 /*  Largest frame a peer may hand the broker: the broker wraps it in FORWARD
     (or REPLY) whose own header costs at most ~330 bytes, and the wrapped
     frame must still fit PINGYI_FRAME_MAX at the receiving socket.  */
@@ -65,7 +67,7 @@ typedef enum {
     PINGYI_ROLE_AGGREGATOR = 3,
     PINGYI_ROLE_OPERATOR = 4,
     PINGYI_ROLE_BROKER = 5,
-    PINGYI_ROLE_ELECTION = 6, /* keyring only: the election box key; never a sender */
+    PINGYI_ROLE_SHARD = 6, /* keyring only: a shard's box public key; never a sender */
 } pingyi_role_t;
 
 const char *pingyi_role_name (pingyi_role_t role); /* "venue", ... */
@@ -86,6 +88,7 @@ typedef enum {
     PINGYI_ERROR_UNKNOWN_PEER = 4, /* a worker the broker does not know: send HELLO */
     PINGYI_ERROR_UNKNOWN_VENUE = 5,
     PINGYI_ERROR_INTERNAL = 6,
+    PINGYI_ERROR_DISPLACED = 7, /* broker → worker: another connection with this key took its shards */
 } pingyi_error_code_t;
 
 typedef struct {
@@ -131,6 +134,8 @@ typedef struct {
     int64_t collected;        /* declared at close, -1 until then */
     int64_t sent;             /* the client's count of ballots sent, -1 until close */
     bool closed;
+    uint32_t category_count;                     /* entries of by_category (the election's categories) */
+    uint64_t by_category[PINGYI_FIGURES_CATEGORIES]; /* accepted ballots by rater category */
 } pingyi_venue_figures_t;
 
 typedef struct {
@@ -158,7 +163,7 @@ typedef struct {
         struct {
             uint64_t tag;
             pingyi_list_t results; /* pingyi_ack_t */
-        } ack;
+        } ack;                     /* + mac */
         struct {
             uint64_t tag;
             uint32_t retry_ms;
@@ -179,11 +184,11 @@ typedef struct {
             uint8_t fingerprint[PINGYI_FP_LEN];
             pingyi_str_t venue;
             uint64_t issued, collected, sent;
-        } venue_close;
+        } venue_close; /* + mac */
         struct {
             uint64_t tag;
             pingyi_venue_figures_t figures;
-        } venue_status;
+        } venue_status; /* + mac */
         struct {
             uint64_t tag;
             uint32_t shard;
@@ -194,9 +199,10 @@ typedef struct {
             uint32_t shard;
             uint32_t shard_count;
             uint8_t fingerprint[PINGYI_FP_LEN];
-            uint64_t sequence;
-            uint8_t chain_head[32];
-            pingyi_list_t venues;   /* pingyi_venue_figures_t */
+            uint64_t sequence;      /* ballots in the log at the shard's last settled point */
+            uint8_t digest[32];     /* the log digest at that point */
+            uint64_t generation;    /* changes whenever anything released changes */
+            pingyi_list_t venues;   /* pingyi_venue_figures_t, as released */
             pingyi_list_t counters; /* pingyi_counter_t, ascending keys */
             bool more;
             uint8_t next[8]; /* when more: ask again from next */
@@ -211,16 +217,21 @@ typedef struct {
             pingyi_list_t stats; /* pingyi_stat_t */
         } stats;
         struct {
-            pingyi_bin_t route;
+            uint64_t ticket; /* the broker's handle for the answer, 1..2^64-1 */
             uint8_t role;
             pingyi_str_t sender;
             pingyi_bin_t inner;
         } forward;
         struct {
-            pingyi_bin_t route;
+            uint64_t ticket; /* the FORWARD's */
             pingyi_bin_t inner;
         } reply;
     } u;
+    /*  ACK, VENUE_STATUS, VENUE_CLOSE end with a MAC (bin16) over the
+        frame's first mac_offset bytes (everything before the MAC field's
+        own header); check it with pingyi_msg_mac_check.  */
+    uint8_t mac[PINGYI_LINK_MAC_LEN];
+    size_t mac_offset;
 } pingyi_msg_t;
 
 /*  Decode one frame.  0, or -1 with err naming the field and the reason.  */
@@ -266,17 +277,21 @@ void pingyi_msg_ack_begin (pingyi_writer_t *w, uint64_t tag, uint32_t result_cou
 void pingyi_msg_ack_result (pingyi_writer_t *w, const uint8_t id[PINGYI_BALLOT_ID_LEN],
                             pingyi_ack_status_t status, uint8_t reason, const char *text,
                             const char *receipt);
+/*  After the results: the MAC with the venue's ack key (envelope.h).  */
+void pingyi_msg_ack_end (pingyi_writer_t *w, const uint8_t ack_key[32]);
 void pingyi_msg_retry (pingyi_writer_t *w, uint64_t tag, uint32_t retry_ms, const char *reason);
 void pingyi_msg_error (pingyi_writer_t *w, uint64_t tag, pingyi_error_code_t code, const char *text);
 void pingyi_msg_venue_open (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN],
                             const char *venue);
 void pingyi_msg_venue_close (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN],
-                             const char *venue, uint64_t issued, uint64_t collected, uint64_t sent);
-void pingyi_msg_venue_status (pingyi_writer_t *w, uint64_t tag, const pingyi_venue_figures_t *f);
+                             const char *venue, uint64_t issued, uint64_t collected, uint64_t sent,
+                             const uint8_t close_key[32]);
+void pingyi_msg_venue_status (pingyi_writer_t *w, uint64_t tag, const pingyi_venue_figures_t *f,
+                              const uint8_t ack_key[32]);
 void pingyi_msg_tally_query (pingyi_writer_t *w, uint64_t tag, uint32_t shard, const uint8_t from[8]);
 void pingyi_msg_snapshot_begin (pingyi_writer_t *w, uint64_t tag, uint32_t shard, uint32_t shard_count,
                                 const uint8_t fp[PINGYI_FP_LEN], uint64_t sequence,
-                                const uint8_t chain_head[32], uint32_t venue_count);
+                                const uint8_t digest[32], uint64_t generation, uint32_t venue_count);
 /*  then venue_count × pingyi_msg_figures, then: */
 void pingyi_msg_figures (pingyi_writer_t *w, const pingyi_venue_figures_t *f);
 void pingyi_msg_snapshot_counters_begin (pingyi_writer_t *w, uint32_t counter_count);
@@ -286,9 +301,14 @@ void pingyi_msg_snapshot_end (pingyi_writer_t *w, bool more, const uint8_t next[
 void pingyi_msg_stats_query (pingyi_writer_t *w, uint64_t tag, int32_t shard);
 void pingyi_msg_stats_begin (pingyi_writer_t *w, uint64_t tag, const char *source, uint32_t stat_count);
 void pingyi_msg_stat (pingyi_writer_t *w, const char *name, uint64_t value);
-void pingyi_msg_forward (pingyi_writer_t *w, const uint8_t *route, size_t route_len, pingyi_role_t role,
-                         const char *sender, size_t sender_len, const uint8_t *inner, size_t inner_len);
-void pingyi_msg_reply (pingyi_writer_t *w, const uint8_t *route, size_t route_len, const uint8_t *inner,
-                       size_t inner_len);
+void pingyi_msg_forward (pingyi_writer_t *w, uint64_t ticket, pingyi_role_t role, const char *sender,
+                         size_t sender_len, const uint8_t *inner, size_t inner_len);
+void pingyi_msg_reply (pingyi_writer_t *w, uint64_t ticket, const uint8_t *inner, size_t inner_len);
+
+/*  The link MAC: keyed BLAKE2b with a 16-byte output (crypto_generichash).  */
+void pingyi_msg_mac (uint8_t out[PINGYI_LINK_MAC_LEN], const uint8_t *data, size_t len, const uint8_t key[32]);
+/*  0 when a decoded ACK, VENUE_STATUS or VENUE_CLOSE (msg, from frame) carries
+    the MAC of key; -1 otherwise (constant time).  */
+int pingyi_msg_mac_check (const uint8_t *frame, const pingyi_msg_t *msg, const uint8_t key[32]) PINGYI_WARN_UNUSED;
 
 #endif
