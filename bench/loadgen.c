@@ -74,6 +74,7 @@ typedef struct {
     size_t id_len;
     void *sock;
     uint8_t key[32];
+    uint8_t ack_key[32], close_key[32]; /* link keys: ACKs are checked as the real client does */
     uint8_t curve_public[PINGYI_KEY_LEN];
     uint8_t curve_secret[PINGYI_KEY_LEN];
     uint32_t count; /* ballots of this venue */
@@ -202,8 +203,10 @@ venue_keys (loadgen_t *g, venue_t *v, char *err)
         rc = pingyi_fail (err, "%s: no box.secret: not a venue bundle", b->path);
     else if (memcmp (b->election->fingerprint, g->election->fingerprint, PINGYI_FP_LEN) != 0)
         rc = pingyi_fail (err, "%s: another election than %s/election.json", b->path, g->opt.deploy);
-    else if (pingyi_envelope_key (v->key, b->election_public, b->box_secret))
+    else if (pingyi_envelope_key (v->key, b->shard_public, b->box_secret))
         rc = pingyi_fail (err, "%s: cannot derive the envelope key", b->path);
+    else
+        pingyi_envelope_link_keys (v->ack_key, v->close_key, v->key);
     memcpy (v->curve_public, b->curve_public, PINGYI_KEY_LEN);
     memcpy (v->curve_secret, b->curve_secret, PINGYI_KEY_LEN);
     memcpy (g->broker_public, b->broker_public, PINGYI_KEY_LEN);
@@ -414,6 +417,11 @@ on_frame (loadgen_t *g, venue_t *v, const uint8_t *frame, size_t len, int64_t no
     submit_t *s;
     switch (m.type) {
     case PINGYI_MSG_ACK: {
+        if (pingyi_msg_mac_check (frame, &m, v->ack_key)) {
+            fprintf (stderr, "pingyi-loadgen: venue %s: ACK whose MAC does not verify\n", v->id);
+            g->errors++;
+            return -1;
+        }
         s = find_submit (v, m.u.ack.tag, &index);
         if (!s || !s->waiting)
             return 0; /* the answer to a SUBMIT already resent: its resend will be answered */
@@ -854,6 +862,8 @@ main (int argc, char **argv)
         if (v->sock)
             zmq_close (v->sock);
         sodium_memzero (v->key, sizeof v->key);
+        sodium_memzero (v->ack_key, sizeof v->ack_key);
+        sodium_memzero (v->close_key, sizeof v->close_key);
         free (v->arena);
         free (v->off);
         free (v->subs);

@@ -146,6 +146,10 @@ typedef struct {
     size_t batch_count, batch_cap;
     size_t inflight; /* envelopes in batches */
     uint64_t next_tag;
+    uint8_t ack_key[32];   /* the worker MACs our ACKs and VENUE_STATUS with it */
+    uint8_t close_key[32]; /* we MAC our VENUE_CLOSE with it */
+    uint64_t forged;       /* ACK / VENUE_STATUS refused: MAC does not verify */
+    uint64_t bad_receipts; /* accepted/duplicate results without our tracking code */
     request_t open, close;
     bool opened;
     bool close_answered;
@@ -686,7 +690,7 @@ service_request (client_t *c, request_t *r, bool is_open, int64_t now)
         pingyi_outbox_stats (c->outbox, &st);
         uint64_t collected = c->opt.collected >= 0 ? (uint64_t) c->opt.collected : st.input_consumed;
         pingyi_msg_venue_close (&c->w, r->tag, c->election->fingerprint, c->venue_id, c->issued, collected,
-                                st.accepted + st.duplicates + st.rejected);
+                                st.accepted + st.duplicates + st.rejected, c->close_key);
     }
     int rc = send_frame (c);
     if (rc < 0)
@@ -751,6 +755,14 @@ on_ack (client_t *c, const pingyi_msg_t *m)
     pingyi_ack_t a;
     size_t n = 0;
     while (n < PINGYI_BATCH_MAX && pingyi_list_next_ack (&list, &a)) {
+        /*  Accepted or duplicate without a tracking code cannot be checked
+            against ours: keep the envelope, resend it.  */
+        if (a.status != PINGYI_ACK_REJECTED && a.receipt.len != PINGYI_RECEIPT_LEN) {
+            if (c->bad_receipts++ == 0)
+                say (c, "warn", "an ACK result without a tracking code was refused; the ballot stays in the "
+                                "outbox and is sent again");
+            continue;
+        }
         memcpy (c->ack_ids[n], a.ballot_id, PINGYI_BALLOT_ID_LEN);
         c->results[n] = (pingyi_outbox_result_t){
             .id = c->ack_ids[n],
@@ -894,6 +906,20 @@ on_frame (client_t *c, const uint8_t *frame, size_t len, int64_t now)
             c->warned_decode = true;
             say (c, "warn", "ignoring a message from the broker that does not decode: %s", err);
         }
+        return 0;
+    }
+    /* ACK and VENUE_STATUS change what we keep and what we print: only the
+       worker holding our shard's key (and we) can compute their MAC, so
+       one the broker or another worker made is refused here, counted, and
+       our envelopes stay until a genuine ACK names them.  */
+    if ((m.type == PINGYI_MSG_ACK || m.type == PINGYI_MSG_VENUE_STATUS) &&
+        pingyi_msg_mac_check (frame, &m, c->ack_key)) {
+        c->forged++;
+        if (c->forged == 1 || c->forged % 100 == 0)
+            say (c, "warn",
+                 "refused %" PRIu64 " %s message%s whose MAC does not verify: not from the worker of our "
+                 "shard (forged or misrouted); our envelopes stay in the outbox until a genuine ACK",
+                 c->forged, pingyi_msg_type_name (m.type), c->forged == 1 ? "" : "s (all types)");
         return 0;
     }
     switch (m.type) {
@@ -1459,8 +1485,9 @@ setup (client_t *c)
             return fatal (c, "%s", err);
         say (c, "info", "expected tally of the drill written to %s", o->expect);
     }
-    if (pingyi_envelope_key (c->key, c->bundle->election_public, c->bundle->box_secret))
+    if (pingyi_envelope_key (c->key, c->bundle->shard_public, c->bundle->box_secret))
         return fatal (c, "cannot derive the envelope key from the bundle's box keys (%s)", c->bundle->path);
+    pingyi_envelope_link_keys (c->ack_key, c->close_key, c->key);
 
     snprintf (c->outbox_dir, sizeof c->outbox_dir, "%s", o->outbox ? o->outbox : "");
     if (!o->outbox)
@@ -1518,7 +1545,11 @@ setup (client_t *c)
     if (!c->ctx)
         return fatal (c, "cannot start ZeroMQ: %s", zmq_strerror (zmq_errno ()));
     pingyi_writer_init (&c->w);
-    c->next_tag = 1;
+    /* Tags start at a random point so that an answer recorded in an earlier
+       run (a VENUE_STATUS, say) cannot be replayed to match a request of
+       this one: its MAC covers the tag.  */
+    randombytes_buf (&c->next_tag, sizeof c->next_tag);
+    c->next_tag = (c->next_tag >> 1) + 1;
     c->open = (request_t){.active = true, .due = 0};
     return connect_broker (c);
 }

@@ -1,18 +1,22 @@
 /*  deploy.c — `pingyi init` (create a deploy directory) and bundle loading.
 
     Why bundles: each host gets only what it needs.  A venue's directory holds
-    its own two secrets and public material; the election secret (which opens
-    every ballot) exists only in worker bundles.  Secrets are written 0600 with
-    O_EXCL and read back only when still 0600.  Bundle directories are 0700.
+    its own two secrets and public material.  Every shard has its own box key
+    pair; a shard's secret (which opens that shard's ballots) exists only in
+    the bundles of the workers the keyring assigns it to, and in the recount
+    bundle, so a stolen worker bundle opens only that worker's shards.
+    Secrets are written 0600 with O_EXCL and read back only when still 0600
+    and owned by the reader.  Bundle directories are 0700.
 
     Public files in every bundle (and at the root): election.json (the
-    definition, byte for byte: the fingerprint is over these bytes),
-    keyring.tsv (every party's public keys), election.pub (the election box
-    public key, 64 hex).  */
+    definition, byte for byte: the fingerprint is over these bytes) and
+    keyring.tsv (every party's public keys, the shards' box keys and which
+    worker key owns which shards).  */
 #define _GNU_SOURCE
 #include "deploy.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,26 +66,41 @@ keyring_line (FILE *f, const char *role, const char *name, const uint8_t *curve,
     fprintf (f, "%s\t%s\t%s\t%s\n", role, name, c, b);
 }
 
+/*  Which shards worker i (0-based) of n is assigned, for S shards: blocks
+    of consecutive shards (n <= S: 8 shards, 2 workers = 0-3, 4-7); with
+    more workers than shards, worker i stands by for shard i mod S.  */
+static void
+assign_shards (uint8_t shards[32], unsigned i, unsigned n, uint32_t shard_count)
+{
+    memset (shards, 0, 32);
+    if (n > shard_count) {
+        unsigned s = i % shard_count;
+        shards[s / 8] |= (uint8_t) (1u << (s % 8));
+        return;
+    }
+    for (uint32_t s = i * shard_count / n; s < (i + 1) * shard_count / n; s++)
+        shards[s / 8] |= (uint8_t) (1u << (s % 8));
+}
+
+static bool
+has_shard (const uint8_t shards[32], uint32_t s)
+{
+    return (shards[s / 8] >> (s % 8)) & 1u;
+}
+
 /*  Write the public files into one bundle directory.  */
 static int
 write_public (const char *bundle, const uint8_t *definition, size_t definition_len, const char *keyring,
-              size_t keyring_len, const uint8_t election_public[PINGYI_KEY_LEN], char *err)
+              size_t keyring_len, char *err)
 {
     char path[1100];
-    char hex[2 * PINGYI_KEY_LEN + 2];
-    pingyi_hex (hex, election_public, PINGYI_KEY_LEN);
-    strcat (hex, "\n");
     if (pingyi_path (path, sizeof path, err, "%s/election.json", bundle))
         return -1;
     if (write_file (path, definition, definition_len, 0644, err))
         return -1;
     if (pingyi_path (path, sizeof path, err, "%s/keyring.tsv", bundle))
         return -1;
-    if (write_file (path, keyring, keyring_len, 0644, err))
-        return -1;
-    if (pingyi_path (path, sizeof path, err, "%s/election.pub", bundle))
-        return -1;
-    return write_file (path, hex, strlen (hex), 0644, err);
+    return write_file (path, keyring, keyring_len, 0644, err);
 }
 
 static int
@@ -116,22 +135,24 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
 
     int rc = -1;
     size_t venues = election->venue_count;
-    keypair_t election_box, broker, aggregator, operator_kp;
+    uint32_t shard_count = election->shard_count;
+    keypair_t broker, aggregator, operator_kp;
+    keypair_t *shard_box = calloc (shard_count, sizeof *shard_box);
+    uint8_t (*assigned)[32] = calloc (workers, sizeof *assigned);
     keypair_t *worker = calloc (workers, sizeof *worker);
     keypair_t *venue_curve = calloc (venues, sizeof *venue_curve);
     keypair_t *venue_box = calloc (venues, sizeof *venue_box);
     char *keyring = NULL;
     size_t keyring_len = 0;
     FILE *kf = open_memstream (&keyring, &keyring_len);
-    if (!worker || !venue_curve || !venue_box || !kf) {
+    if (!worker || !venue_curve || !venue_box || !kf || !shard_box || !assigned) {
         pingyi_fail (err, "out of memory");
         goto done;
     }
-    keypair_new (&election_box);
     keypair_new (&broker);
     keypair_new (&aggregator);
     keypair_new (&operator_kp);
-    fprintf (kf, "# pingyi keyring: role, name, CURVE public key, box public key (hex)\n");
+    fprintf (kf, "# pingyi keyring: role, name, CURVE public key, box public key (hex), a worker's shards\n");
     fprintf (kf, "# election %s\n", election->fingerprint_hex);
     keyring_line (kf, "broker", "broker", broker.public_key, NULL);
     keyring_line (kf, "aggregator", "aggregator", aggregator.public_key, NULL);
@@ -139,8 +160,18 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
     for (unsigned i = 0; i < workers; i++) {
         char name[16];
         snprintf (name, sizeof name, "%u", i + 1);
+        char list[1024], c[2 * PINGYI_KEY_LEN + 1];
         keypair_new (&worker[i]);
-        keyring_line (kf, "worker", name, worker[i].public_key, NULL);
+        assign_shards (assigned[i], i, workers, shard_count);
+        pingyi_shard_list_format (list, sizeof list, assigned[i]);
+        pingyi_hex (c, worker[i].public_key, PINGYI_KEY_LEN);
+        fprintf (kf, "worker\t%s\t%s\t-\t%s\n", name, c, list);
+    }
+    for (uint32_t s = 0; s < shard_count; s++) {
+        char name[16];
+        snprintf (name, sizeof name, "%" PRIu32, s);
+        keypair_new (&shard_box[s]);
+        keyring_line (kf, "shard", name, NULL, shard_box[s].public_key);
     }
     for (size_t v = 0; v < venues; v++) {
         keypair_new (&venue_curve[v]);
@@ -157,25 +188,25 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
 
     char path[1100];
     if (make_dir (dir, 0755, err) ||
-        write_public (dir, definition, definition_len, keyring, keyring_len, election_box.public_key, err))
+        write_public (dir, definition, definition_len, keyring, keyring_len, err))
         goto done;
 
     if (pingyi_path (path, sizeof path, err, "%s/broker", dir))
         goto done;
     if (make_dir (path, 0700, err) ||
-        write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err) ||
+        write_public (path, definition, definition_len, keyring, keyring_len, err) ||
         write_secret (path, "curve.secret", broker.secret, err))
         goto done;
     if (pingyi_path (path, sizeof path, err, "%s/aggregator", dir))
         goto done;
     if (make_dir (path, 0700, err) ||
-        write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err) ||
+        write_public (path, definition, definition_len, keyring, keyring_len, err) ||
         write_secret (path, "curve.secret", aggregator.secret, err))
         goto done;
     if (pingyi_path (path, sizeof path, err, "%s/operator", dir))
         goto done;
     if (make_dir (path, 0700, err) ||
-        write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key, err) ||
+        write_public (path, definition, definition_len, keyring, keyring_len, err) ||
         write_secret (path, "curve.secret", operator_kp.secret, err))
         goto done;
     if (pingyi_path (path, sizeof path, err, "%s/worker", dir))
@@ -186,10 +217,26 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
         if (pingyi_path (path, sizeof path, err, "%s/worker/%u", dir, i + 1))
             goto done;
         if (make_dir (path, 0700, err) ||
-            write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key,
-                          err) ||
-            write_secret (path, "curve.secret", worker[i].secret, err) ||
-            write_secret (path, "election.secret", election_box.secret, err))
+            write_public (path, definition, definition_len, keyring, keyring_len, err) ||
+            write_secret (path, "curve.secret", worker[i].secret, err))
+            goto done;
+        for (uint32_t s = 0; s < shard_count; s++) {
+            char file[32];
+            snprintf (file, sizeof file, "shard-%02" PRIu32 ".secret", s);
+            if (has_shard (assigned[i], s) && write_secret (path, file, shard_box[s].secret, err))
+                goto done;
+        }
+    }
+    /* The offline recount re-opens every shard's log, so its bundle holds
+       every shard secret and nothing else: keep it off the network.  */
+    if (pingyi_path (path, sizeof path, err, "%s/recount", dir))
+        goto done;
+    if (make_dir (path, 0700, err) || write_public (path, definition, definition_len, keyring, keyring_len, err))
+        goto done;
+    for (uint32_t s = 0; s < shard_count; s++) {
+        char file[32];
+        snprintf (file, sizeof file, "shard-%02" PRIu32 ".secret", s);
+        if (write_secret (path, file, shard_box[s].secret, err))
             goto done;
     }
     if (pingyi_path (path, sizeof path, err, "%s/venue", dir))
@@ -200,8 +247,7 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
         if (pingyi_path (path, sizeof path, err, "%s/venue/%s", dir, election->venues[v].id))
             goto done;
         if (make_dir (path, 0700, err) ||
-            write_public (path, definition, definition_len, keyring, keyring_len, election_box.public_key,
-                          err) ||
+            write_public (path, definition, definition_len, keyring, keyring_len, err) ||
             write_secret (path, "curve.secret", venue_curve[v].secret, err) ||
             write_secret (path, "box.secret", venue_box[v].secret, err))
             goto done;
@@ -211,7 +257,10 @@ done:
     if (kf)
         fclose (kf);
     free (keyring);
-    sodium_memzero (&election_box, sizeof election_box);
+    if (shard_box)
+        sodium_memzero (shard_box, shard_count * sizeof *shard_box);
+    free (shard_box);
+    free (assigned);
     sodium_memzero (&broker, sizeof broker);
     sodium_memzero (&aggregator, sizeof aggregator);
     sodium_memzero (&operator_kp, sizeof operator_kp);
@@ -229,19 +278,33 @@ done:
     return rc;
 }
 
+/*  A worker's shard secrets (those its keyring entry is assigned), or all of
+    them for the recount bundle (me NULL); each must match its shard's line.  */
 static int
-read_public_key (const char *path, uint8_t key[PINGYI_KEY_LEN], char *err)
+load_shard_secrets (pingyi_bundle_t *self, const pingyi_keyring_entry_t *me, char *err)
 {
-    size_t len;
-    char local[PINGYI_ERR_MAX];
-    uint8_t *text = pingyi_read_file (path, 256, &len, local);
-    if (!text)
-        return pingyi_fail (err, "%s", local);
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-        len--;
-    int rc = pingyi_unhex (key, PINGYI_KEY_LEN, (const char *) text, len);
-    free (text);
-    return rc ? pingyi_fail (err, "%s: not a key (expected 64 hex digits)", path) : 0;
+    for (uint32_t s = 0; s < self->election->shard_count; s++) {
+        if (me && !pingyi_keyring_assigned (me, s))
+            continue;
+        char path[1100];
+        if (pingyi_path (path, sizeof path, err, "%s/shard-%02" PRIu32 ".secret", self->path, s))
+            return -1;
+        if (pingyi_key_read_secret (path, self->shard_secrets[s], err))
+            return -1;
+        uint8_t pub[PINGYI_KEY_LEN];
+        pingyi_key_public (pub, self->shard_secrets[s]);
+        const uint8_t *want = pingyi_keyring_shard_public (self->keyring, s);
+        if (!want || sodium_memcmp (pub, want, PINGYI_KEY_LEN) != 0)
+            return pingyi_fail (err, "%s: key does not match the keyring's entry for shard %" PRIu32, path, s);
+        self->shards[s / 8] |= (uint8_t) (1u << (s % 8));
+    }
+    return 0;
+}
+
+bool
+pingyi_bundle_has_shard (const pingyi_bundle_t *self, uint32_t shard)
+{
+    return shard < 256 && ((self->shards[shard / 8] >> (shard % 8)) & 1u);
 }
 
 pingyi_bundle_t *
@@ -263,6 +326,10 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
     case PINGYI_ROLE_OPERATOR:
         snprintf (self->name, sizeof self->name, "%s", pingyi_role_name (role));
         snprintf (self->path, sizeof self->path, "%s/%s", dir, pingyi_role_name (role));
+        break;
+    case PINGYI_ROLE_SHARD:
+        snprintf (self->name, sizeof self->name, "recount");
+        snprintf (self->path, sizeof self->path, "%s/recount", dir);
         break;
     case PINGYI_ROLE_WORKER:
     case PINGYI_ROLE_VENUE:
@@ -287,6 +354,8 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
     char path[1100];
     if (pingyi_path (path, sizeof path, err, "%s/election.json", self->path))
         goto fail;
+    if (pingyi_check_trusted_file (path, err))
+        goto fail;
     self->election = pingyi_election_load_or_err (path, err);
     if (!self->election)
         goto fail;
@@ -295,10 +364,11 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
     self->keyring = pingyi_keyring_load (path, err);
     if (!self->keyring)
         goto fail;
-    if (pingyi_path (path, sizeof path, err, "%s/election.pub", self->path))
-        goto fail;
-    if (read_public_key (path, self->election_public, err))
-        goto fail;
+    if (role == PINGYI_ROLE_SHARD) {
+        if (load_shard_secrets (self, NULL, err))
+            goto fail;
+        return self;
+    }
     if (pingyi_path (path, sizeof path, err, "%s/curve.secret", self->path))
         goto fail;
     if (pingyi_key_read_secret (path, self->curve_secret, err))
@@ -318,21 +388,29 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
     }
     memcpy (self->broker_public, broker->curve, PINGYI_KEY_LEN);
 
-    if (role == PINGYI_ROLE_VENUE || role == PINGYI_ROLE_WORKER) {
-        if (pingyi_path (path, sizeof path, err, "%s/%s", self->path,
-                         role == PINGYI_ROLE_VENUE ? "box.secret" : "election.secret"))
+    if (role == PINGYI_ROLE_VENUE) {
+        if (pingyi_path (path, sizeof path, err, "%s/box.secret", self->path))
             goto fail;
         if (pingyi_key_read_secret (path, self->box_secret, err))
             goto fail;
         self->has_box_secret = true;
         uint8_t pub[PINGYI_KEY_LEN];
         pingyi_key_public (pub, self->box_secret);
-        const uint8_t *want = role == PINGYI_ROLE_VENUE ? me->box : self->election_public;
-        if ((role == PINGYI_ROLE_VENUE && !me->has_box) || sodium_memcmp (pub, want, PINGYI_KEY_LEN) != 0) {
-            pingyi_fail (err, "%s: key does not match its public key in the bundle", path);
+        if (!me->has_box || sodium_memcmp (pub, me->box, PINGYI_KEY_LEN) != 0) {
+            pingyi_fail (err, "%s: key does not match the keyring's entry for venue %s", path, self->name);
             goto fail;
         }
+        int v = pingyi_election_venue (self->election, self->name, strlen (self->name));
+        const uint8_t *shard_pub =
+            v < 0 ? NULL : pingyi_keyring_shard_public (self->keyring, self->election->venues[v].shard);
+        if (!shard_pub) {
+            pingyi_fail (err, "%s/keyring.tsv: no box key for the shard of venue %s", self->path, self->name);
+            goto fail;
+        }
+        memcpy (self->shard_public, shard_pub, PINGYI_KEY_LEN);
     }
+    if (role == PINGYI_ROLE_WORKER && load_shard_secrets (self, me, err))
+        goto fail;
     return self;
 fail:
     pingyi_bundle_destroy (&self);

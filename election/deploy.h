@@ -9,8 +9,10 @@
 #include "election.h"
 #include "keys.h"
 
-/*  Create DIR with keys for the election, the broker, `workers` workers,
-    the aggregator, one operator and every venue of the definition.  Refuses
+/*  Create DIR with keys for every shard, the broker, `workers` workers
+    (shards assigned in consecutive blocks, written in the keyring), the
+    aggregator, one operator, every venue of the definition, and the
+    recount bundle.  Refuses
     an existing DIR; on failure removes nothing it did not create.  */
 int pingyi_deploy_init (const char *definition_path, const char *dir, unsigned workers,
                         char *err) PINGYI_WARN_UNUSED;
@@ -24,14 +26,20 @@ typedef struct {
     uint8_t curve_secret[PINGYI_KEY_LEN];
     uint8_t curve_public[PINGYI_KEY_LEN];
     uint8_t broker_public[PINGYI_KEY_LEN]; /* the broker's CURVE server key */
-    uint8_t box_secret[PINGYI_KEY_LEN];    /* venue: its box key; worker: the election's */
+    uint8_t box_secret[PINGYI_KEY_LEN];    /* venue: its box key */
     bool has_box_secret;
-    uint8_t election_public[PINGYI_KEY_LEN]; /* the election box public key */
+    uint8_t shard_public[PINGYI_KEY_LEN]; /* venue: the box key of its shard (what it seals to) */
+    uint8_t shard_secrets[256][PINGYI_KEY_LEN]; /* worker, recount: the secrets of its shards */
+    uint8_t shards[32];                         /* bit s: shard_secrets[s] is loaded */
 } pingyi_bundle_t;
 
 /*  Load DIR's bundle for role/name: DIR/broker, DIR/worker/NAME,
-    DIR/aggregator, DIR/operator, DIR/venue/NAME.  NULL with err.  */
+    DIR/aggregator, DIR/operator, DIR/venue/NAME, and for PINGYI_ROLE_SHARD
+    the offline recount's bundle DIR/recount (every shard secret, no
+    network key).  NULL with err.  */
 pingyi_bundle_t *pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char *err);
+/*  Whether the bundle holds shard s's secret.  */
+bool pingyi_bundle_has_shard (const pingyi_bundle_t *self, uint32_t shard);
 /*  Wipes the secrets.  */
 void pingyi_bundle_destroy (pingyi_bundle_t **self_p);
 

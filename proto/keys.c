@@ -95,6 +95,15 @@ pingyi_key_read_secret (const char *path, uint8_t secret[PINGYI_KEY_LEN], char *
         return pingyi_fail (err, "%s: mode %04o lets others read this secret key; run: chmod 600 %s", path,
                             (unsigned) (st.st_mode & 07777), path);
     }
+    /* Mode 0600 protects nothing if the file belongs to someone else: that
+       user can read it, and could have planted it.  */
+    if (st.st_uid != geteuid ()) {
+        close (fd);
+        return pingyi_fail (err,
+                            "%s: owned by uid %u, not by this process's user (uid %u); a secret key must "
+                            "belong to the user that uses it: run: chown %u %s",
+                            path, (unsigned) st.st_uid, (unsigned) geteuid (), (unsigned) geteuid (), path);
+    }
     /* Read one byte more than a valid file can hold, to see a longer one.  */
     size_t got = 0;
     int e = 0;
@@ -201,6 +210,107 @@ pingyi_keyring_find (const pingyi_keyring_t *self, pingyi_role_t role, const cha
     return NULL;
 }
 
+int
+pingyi_check_trusted_file (const char *path, char *err)
+{
+    struct stat st;
+    if (stat (path, &st) != 0)
+        return pingyi_fail (err, "%s: cannot stat: %s", path, strerror (errno));
+    if ((st.st_mode & 022) != 0)
+        return pingyi_fail (err,
+                            "%s: mode %04o lets others change who may connect and what is counted; run: "
+                            "chmod go-w %s",
+                            path, (unsigned) (st.st_mode & 07777), path);
+    if (st.st_uid != geteuid () && st.st_uid != 0)
+        return pingyi_fail (err, "%s: owned by uid %u, neither this process's user (uid %u) nor root", path,
+                            (unsigned) st.st_uid, (unsigned) geteuid ());
+    return 0;
+}
+
+bool
+pingyi_keyring_assigned (const pingyi_keyring_entry_t *e, uint32_t shard)
+{
+    return e && e->role == PINGYI_ROLE_WORKER && shard < 256 && (e->shards[shard / 8] & (1u << (shard % 8)));
+}
+
+const uint8_t *
+pingyi_keyring_shard_public (const pingyi_keyring_t *self, uint32_t shard)
+{
+    char name[16];
+    snprintf (name, sizeof name, "%u", shard);
+    const pingyi_keyring_entry_t *e = pingyi_keyring_find (self, PINGYI_ROLE_SHARD, name);
+    return e && e->has_box ? e->box : NULL;
+}
+
+int
+pingyi_shard_list_parse (const char *s, size_t len, uint8_t shards[32], char *err)
+{
+    memset (shards, 0, 32);
+    const char *p = s, *end = s + len;
+    if (len == 1 && s[0] == '-')
+        return 0;
+    while (p < end) {
+        const char *comma = memchr (p, ',', (size_t) (end - p));
+        const char *item_end = comma ? comma : end;
+        unsigned long lo, hi;
+        char buf[16];
+        size_t n = (size_t) (item_end - p);
+        if (n == 0 || n >= sizeof buf)
+            return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", (int) (len > 40 ? 40 : len), s);
+        memcpy (buf, p, n);
+        buf[n] = '\0';
+        char *dash = strchr (buf, '-'), *rest;
+        if (dash)
+            *dash = '\0';
+        if (!buf[0] || !strchr ("0123456789", buf[0]))
+            return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", (int) (len > 40 ? 40 : len), s);
+        lo = strtoul (buf, &rest, 10);
+        if (*rest)
+            return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", (int) (len > 40 ? 40 : len), s);
+        hi = lo;
+        if (dash) {
+            if (!dash[1] || !strchr ("0123456789", dash[1]))
+                return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", (int) (len > 40 ? 40 : len), s);
+            hi = strtoul (dash + 1, &rest, 10);
+            if (*rest)
+                return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", (int) (len > 40 ? 40 : len), s);
+        }
+        if (lo > hi || hi > 255)
+            return pingyi_fail (err, "shard list \"%.*s\": shards are 0..255, low before high",
+                                (int) (len > 40 ? 40 : len), s);
+        for (unsigned long i = lo; i <= hi; i++)
+            shards[i / 8] |= (uint8_t) (1u << (i % 8));
+        p = comma ? comma + 1 : end;
+        if (comma && p == end)
+            return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", (int) (len > 40 ? 40 : len), s);
+    }
+    return 0;
+}
+
+void
+pingyi_shard_list_format (char *out, size_t cap, const uint8_t shards[32])
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (unsigned i = 0; i < 256;) {
+        if (!(shards[i / 8] & (1u << (i % 8)))) {
+            i++;
+            continue;
+        }
+        unsigned j = i;
+        while (j + 1 < 256 && (shards[(j + 1) / 8] & (1u << ((j + 1) % 8))))
+            j++;
+        int n = j > i ? snprintf (out + used, cap - used, "%s%u-%u", used ? "," : "", i, j)
+                      : snprintf (out + used, cap - used, "%s%u", used ? "," : "", i);
+        if (n < 0 || (size_t) n >= cap - used)
+            break;
+        used += (size_t) n;
+        i = j + 1;
+    }
+    if (!used)
+        snprintf (out, cap, "-");
+}
+
 /*  A key column: "-" (absent) or 64 hex digits.  */
 static int
 parse_key_column (const char *s, size_t len, uint8_t key[PINGYI_KEY_LEN], bool *has)
@@ -231,14 +341,15 @@ parse_line (const char *path, size_t line_no, const char *s, size_t len, pingyi_
     size_t cols = 1;
     for (size_t i = 0; i < len; i++)
         cols += s[i] == '\t';
-    if (cols != 4)
-        return pingyi_fail (
-            err, "%s:%zu: expected 4 tab-separated columns (role, name, curve key, box key), got %zu", path,
-            line_no, cols);
-    const char *col[4];
-    size_t col_len[4];
+    if (cols != 4 && cols != 5)
+        return pingyi_fail (err,
+                            "%s:%zu: expected 4 tab-separated columns (role, name, curve key, box key) and, "
+                            "for a worker, a fifth (its shards), got %zu",
+                            path, line_no, cols);
+    const char *col[5];
+    size_t col_len[5];
     const char *p = s, *end = s + len;
-    for (int c = 0; c < 4; c++) {
+    for (size_t c = 0; c < cols; c++) {
         const char *tab = memchr (p, '\t', (size_t) (end - p));
         col[c] = p;
         col_len[c] = (size_t) ((tab ? tab : end) - p);
@@ -250,7 +361,7 @@ parse_line (const char *path, size_t line_no, const char *s, size_t len, pingyi_
     if (e->role == PINGYI_ROLE_NONE)
         return pingyi_fail (err,
                             "%s:%zu: unknown role \"%.*s\" (want broker, worker, aggregator, operator, venue "
-                            "or election)",
+                            "or shard)",
                             path, line_no, (int) (col_len[0] > 32 ? 32 : col_len[0]), col[0]);
     if (col_len[1] < 1 || col_len[1] > PINGYI_NAME_MAX)
         return pingyi_fail (err, "%s:%zu: name length %zu (must be 1..%d)", path, line_no, col_len[1],
@@ -266,8 +377,22 @@ parse_line (const char *path, size_t line_no, const char *s, size_t len, pingyi_
         return pingyi_fail (err, "%s:%zu: box key is neither 64 hex digits nor -", path, line_no);
     /* What each role uses its keys for: connections need CURVE, sealing
        needs box.  A line without them would only fail later, further away.  */
-    bool need_curve = e->role != PINGYI_ROLE_ELECTION;
-    bool need_box = e->role == PINGYI_ROLE_VENUE || e->role == PINGYI_ROLE_ELECTION;
+    bool need_curve = e->role != PINGYI_ROLE_SHARD;
+    bool need_box = e->role == PINGYI_ROLE_VENUE || e->role == PINGYI_ROLE_SHARD;
+    if (cols == 5) {
+        if (e->role != PINGYI_ROLE_WORKER)
+            return pingyi_fail (err, "%s:%zu: only a worker line has a fifth column (its shards)", path, line_no);
+        char why[PINGYI_ERR_MAX];
+        if (pingyi_shard_list_parse (col[4], col_len[4], e->shards, why))
+            return pingyi_fail (err, "%s:%zu: %s", path, line_no, why);
+    }
+    if (e->role == PINGYI_ROLE_SHARD) {
+        char *rest;
+        unsigned long n = strtoul (e->name, &rest, 10);
+        if (*rest || n > 255 || !strchr ("0123456789", e->name[0]) || (e->name[0] == '0' && e->name[1]))
+            return pingyi_fail (err, "%s:%zu: a shard line is named by its number 0..255, not \"%s\"", path,
+                                line_no, e->name);
+    }
     const char *role = pingyi_role_name (e->role);
     const char *article = strchr ("aeiou", role[0]) ? "an" : "a";
     if (need_curve && !e->has_curve)
@@ -381,6 +506,8 @@ check_duplicates (pingyi_keyring_t *self, const char *path, char *err)
 pingyi_keyring_t *
 pingyi_keyring_load (const char *path, char *err)
 {
+    if (pingyi_check_trusted_file (path, err))
+        return NULL;
     size_t len;
     uint8_t *text = pingyi_read_file (path, KEYRING_FILE_MAX, &len, err);
     if (!text)

@@ -4,8 +4,13 @@
     of 64 lowercase hex digits.  A secret key file must be mode 0600 (or
     stricter) and is refused otherwise, with a message naming the file and
     the fix.  Public keys of every party are listed in keyring.tsv, one per
-    line:  role <TAB> name <TAB> curve-public-hex <TAB> box-public-hex|-
-    (role: broker, worker, aggregator, operator, venue, election).
+    line:  role <TAB> name <TAB> curve-public-hex|- <TAB> box-public-hex|- [<TAB> shards]
+    (role: broker, worker, aggregator, operator, venue, shard).  A worker's
+    fifth column lists the shards assigned to its key ("0-3", "0,2,5-7",
+    "-"): the broker lets that key own only those, and its bundle holds
+    only their secrets.  A shard line ("shard", its number, "-", its box
+    public key) is what venues seal to.  The keyring decides who may
+    connect, so it is refused when group or others may write it.
 
     `pingyi init DEFINITION DIR` (election/deploy.h) lays out one bundle per host, so each host
     receives only what it needs (docs/keys.md):
@@ -41,7 +46,20 @@ typedef struct {
     bool has_curve;
     uint8_t box[PINGYI_KEY_LEN];
     bool has_box;
+    uint8_t shards[32]; /* worker: bit s set = shard s assigned to this key */
 } pingyi_keyring_entry_t;
+
+/*  A file that decides who may connect or what is counted (keyring,
+    definition): refused when group or others may write it, or when it
+    belongs to another user than this process's (or root).  0 / -1.  */
+int pingyi_check_trusted_file (const char *path, char *err) PINGYI_WARN_UNUSED;
+
+/*  Shard lists as in the keyring's fifth column: "0-3,6" or "-" (none).  */
+int pingyi_shard_list_parse (const char *s, size_t len, uint8_t shards[32], char *err) PINGYI_WARN_UNUSED;
+void pingyi_shard_list_format (char *out, size_t cap, const uint8_t shards[32]);
+
+/*  Whether a worker entry is assigned shard s.  */
+bool pingyi_keyring_assigned (const pingyi_keyring_entry_t *e, uint32_t shard);
 
 typedef struct pingyi_keyring_t pingyi_keyring_t;
 
@@ -53,6 +71,8 @@ const pingyi_keyring_entry_t *pingyi_keyring_at (const pingyi_keyring_t *self, s
 /*  By CURVE public key (what ZAP hands the broker); NULL if unknown.  */
 const pingyi_keyring_entry_t *pingyi_keyring_by_curve (const pingyi_keyring_t *self,
                                                        const uint8_t curve[PINGYI_KEY_LEN]);
+/*  A shard's box public key (its "shard" line), or NULL.  */
+const uint8_t *pingyi_keyring_shard_public (const pingyi_keyring_t *self, uint32_t shard);
 /*  By role and name (name NULL matches the first of that role).  */
 const pingyi_keyring_entry_t *pingyi_keyring_find (const pingyi_keyring_t *self, pingyi_role_t role,
                                                    const char *name);

@@ -1,4 +1,4 @@
-/*  msg.c — the pingyi wire protocol, version 1: strict decoder and encoders.
+/*  msg.c — the pingyi wire protocol, version 2: strict decoder and encoders.
 
     Every frame arrives from the network and is hostile until this file says
     otherwise.  The decoder reads through the allocation-free cursor of mp.c,
@@ -20,6 +20,7 @@
 #include "msg.h"
 
 #include <inttypes.h>
+#include <sodium.h>
 #include <string.h>
 
 /*  Shard numbers are 0..255 (at most 256 shards per election).  */
@@ -36,11 +37,11 @@ static const char *const type_names[PINGYI_MSG_TYPE_MAX_ + 1] = {
 
 /*  Array length of each message, version and type included.  */
 static const uint32_t arity[PINGYI_MSG_TYPE_MAX_ + 1] = {
-    0, 5, 3, 2, 6, 4, 5, 5, 5, 8, 4, 5, 12, 4, 5, 6, 4,
+    0, 5, 3, 2, 6, 5, 5, 5, 5, 9, 5, 5, 13, 4, 5, 6, 4,
 };
 
 static const char *const role_names[] = {
-    "none", "venue", "worker", "aggregator", "operator", "broker", "election",
+    "none", "venue", "worker", "aggregator", "operator", "broker", "shard",
 };
 #define ROLE_COUNT (sizeof role_names / sizeof role_names[0])
 
@@ -259,7 +260,7 @@ read_figures (pingyi_mp_t *r, pingyi_venue_figures_t *v, fault_t *f)
     int64_t *declared_fields[] = {&v->issued, &v->collected, &v->sent};
     uint64_t venue;
 
-    if (read_tuple (r, 10, "fields", "", f))
+    if (read_tuple (r, 11, "fields", "", f))
         return -1;
     if (pingyi_mp_uint (r, &venue, UINT32_MAX))
         return fault_mp (f, r, ".venue");
@@ -280,6 +281,14 @@ read_figures (pingyi_mp_t *r, pingyi_venue_figures_t *v, fault_t *f)
             return fault_mp (f, r, declared[i]);
     if (pingyi_mp_bool (r, &v->closed))
         return fault_mp (f, r, ".closed");
+    if (pingyi_mp_array (r, &v->category_count, PINGYI_FIGURES_CATEGORIES))
+        return fault_mp (f, r, ".by_category");
+    for (uint32_t i = 0; i < v->category_count; i++)
+        if (pingyi_mp_uint (r, &v->by_category[i], UINT64_MAX)) {
+            char where[32];
+            snprintf (where, sizeof where, ".by_category[%" PRIu32 "]", i);
+            return fault_mp (f, r, where);
+        }
     return 0;
 }
 
@@ -374,6 +383,7 @@ typedef struct {
     pingyi_mp_t r;
     const char *name; /* message name, for errors */
     char *err;
+    const uint8_t *frame; /* the frame's first byte (MAC offsets) */
 } dec_t;
 
 static int
@@ -431,6 +441,26 @@ get_fixed (dec_t *d, const char *field, uint8_t *out, uint32_t len)
     if (pingyi_mp_bin_fixed (&d->r, &p, len))
         return bad (d, field);
     memcpy (out, p, len);
+    return 0;
+}
+
+/*  The end-to-end MAC closing ACK, VENUE_STATUS and VENUE_CLOSE: it covers
+    every byte before its own bin header, which is where the cursor stands.  */
+static int
+get_mac (dec_t *d, pingyi_msg_t *m)
+{
+    m->mac_offset = (size_t) (d->r.p - d->frame);
+    return get_fixed (d, "mac", m->mac, PINGYI_LINK_MAC_LEN);
+}
+
+/*  A broker's ticket: never 0, so a zeroed message names no request.  */
+static int
+get_ticket (dec_t *d, uint64_t *ticket)
+{
+    if (get_uint (d, "ticket", ticket, UINT64_MAX))
+        return -1;
+    if (*ticket == 0)
+        return pingyi_fail (d->err, "%s.ticket: 0 is not a ticket", d->name);
     return 0;
 }
 
@@ -517,7 +547,7 @@ decode_body (dec_t *d, pingyi_msg_t *m)
         if (get_uint (d, "tag", &m->u.ack.tag, UINT64_MAX) ||
             get_list (d, "results", &m->u.ack.results, PINGYI_BATCH_MAX, ITEM_ACK))
             return -1;
-        return 0;
+        return get_mac (d, m);
     case PINGYI_MSG_RETRY:
         if (get_uint (d, "tag", &m->u.retry.tag, UINT64_MAX) ||
             get_u32 (d, "retry_ms", &m->u.retry.retry_ms, UINT32_MAX) ||
@@ -544,14 +574,14 @@ decode_body (dec_t *d, pingyi_msg_t *m)
             get_uint (d, "collected", &m->u.venue_close.collected, INT64_MAX) ||
             get_uint (d, "sent", &m->u.venue_close.sent, INT64_MAX))
             return -1;
-        return 0;
+        return get_mac (d, m);
     case PINGYI_MSG_VENUE_STATUS: {
         fault_t f;
         if (get_uint (d, "tag", &m->u.venue_status.tag, UINT64_MAX))
             return -1;
         if (read_figures (&d->r, &m->u.venue_status.figures, &f))
             return pingyi_fail (d->err, "%s.figures%s: %s", d->name, f.where, f.why);
-        return 0;
+        return get_mac (d, m);
     }
     case PINGYI_MSG_TALLY_QUERY:
         if (get_uint (d, "tag", &m->u.tally_query.tag, UINT64_MAX) ||
@@ -571,7 +601,8 @@ decode_body (dec_t *d, pingyi_msg_t *m)
                                 m->u.snapshot.shard, m->u.snapshot.shard_count);
         if (get_fixed (d, "fingerprint", m->u.snapshot.fingerprint, PINGYI_FP_LEN) ||
             get_uint (d, "sequence", &m->u.snapshot.sequence, UINT64_MAX) ||
-            get_fixed (d, "chain_head", m->u.snapshot.chain_head, 32) ||
+            get_fixed (d, "digest", m->u.snapshot.digest, 32) ||
+            get_uint (d, "generation", &m->u.snapshot.generation, UINT64_MAX) ||
             get_list (d, "venues", &m->u.snapshot.venues, PINGYI_SNAPSHOT_VENUES_MAX, ITEM_FIGURES) ||
             get_list (d, "counters", &m->u.snapshot.counters, PINGYI_SNAPSHOT_COUNTERS_MAX, ITEM_COUNTER) ||
             get_bool (d, "more", &m->u.snapshot.more) || get_fixed (d, "next", m->u.snapshot.next, 8))
@@ -594,8 +625,7 @@ decode_body (dec_t *d, pingyi_msg_t *m)
         return 0;
     case PINGYI_MSG_FORWARD: {
         uint64_t role;
-        if (get_bin (d, "route", &m->u.forward.route, 1, PINGYI_ROUTE_MAX) ||
-            get_uint (d, "role", &role, PINGYI_ROLE_BROKER))
+        if (get_ticket (d, &m->u.forward.ticket) || get_uint (d, "role", &role, PINGYI_ROLE_BROKER))
             return -1;
         if (role < PINGYI_ROLE_VENUE)
             return pingyi_fail (d->err, "%s.role: 0 is not a role", d->name);
@@ -606,7 +636,7 @@ decode_body (dec_t *d, pingyi_msg_t *m)
         return 0;
     }
     case PINGYI_MSG_REPLY:
-        if (get_bin (d, "route", &m->u.reply.route, 1, PINGYI_ROUTE_MAX) ||
+        if (get_ticket (d, &m->u.reply.ticket) ||
             get_bin (d, "inner", &m->u.reply.inner, 1, PINGYI_INNER_MAX))
             return -1;
         return 0;
@@ -617,7 +647,7 @@ decode_body (dec_t *d, pingyi_msg_t *m)
 int
 pingyi_msg_decode (const uint8_t *frame, size_t len, pingyi_msg_t *msg, char *err)
 {
-    dec_t d = {.name = "message", .err = err};
+    dec_t d = {.name = "message", .err = err, .frame = frame};
     uint32_t n;
     uint64_t version, type;
 
@@ -809,6 +839,37 @@ pingyi_msg_ack_begin (pingyi_writer_t *w, uint64_t tag, uint32_t result_count)
     msgpack_pack_array (&w->pk, result_count);
 }
 
+/*  Close a frame with the MAC of everything written so far.  */
+static void
+pack_mac (pingyi_writer_t *w, const uint8_t key[32])
+{
+    uint8_t mac[PINGYI_LINK_MAC_LEN];
+    pingyi_msg_mac (mac, (const uint8_t *) w->sbuf.data, w->sbuf.size, key);
+    pack_bin (&w->pk, mac, sizeof mac);
+}
+
+void
+pingyi_msg_mac (uint8_t out[PINGYI_LINK_MAC_LEN], const uint8_t *data, size_t len, const uint8_t key[32])
+{
+    crypto_generichash (out, PINGYI_LINK_MAC_LEN, data, len, key, 32);
+}
+
+int
+pingyi_msg_mac_check (const uint8_t *frame, const pingyi_msg_t *msg, const uint8_t key[32])
+{
+    if (msg->type != PINGYI_MSG_ACK && msg->type != PINGYI_MSG_VENUE_STATUS && msg->type != PINGYI_MSG_VENUE_CLOSE)
+        return -1;
+    uint8_t mac[PINGYI_LINK_MAC_LEN];
+    pingyi_msg_mac (mac, frame, msg->mac_offset, key);
+    return crypto_verify_16 (mac, msg->mac) == 0 ? 0 : -1;
+}
+
+void
+pingyi_msg_ack_end (pingyi_writer_t *w, const uint8_t ack_key[32])
+{
+    pack_mac (w, ack_key);
+}
+
 void
 pingyi_msg_ack_result (pingyi_writer_t *w, const uint8_t id[PINGYI_BALLOT_ID_LEN], pingyi_ack_status_t status,
                        uint8_t reason, const char *text, const char *receipt)
@@ -850,7 +911,7 @@ pingyi_msg_venue_open (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI
 
 void
 pingyi_msg_venue_close (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN], const char *venue,
-                        uint64_t issued, uint64_t collected, uint64_t sent)
+                        uint64_t issued, uint64_t collected, uint64_t sent, const uint8_t close_key[32])
 {
     head (w, PINGYI_MSG_VENUE_CLOSE);
     msgpack_pack_uint64 (&w->pk, tag);
@@ -859,12 +920,13 @@ pingyi_msg_venue_close (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGY
     msgpack_pack_uint64 (&w->pk, issued);
     msgpack_pack_uint64 (&w->pk, collected);
     msgpack_pack_uint64 (&w->pk, sent);
+    pack_mac (w, close_key);
 }
 
 void
 pingyi_msg_figures (pingyi_writer_t *w, const pingyi_venue_figures_t *f)
 {
-    msgpack_pack_array (&w->pk, 10);
+    msgpack_pack_array (&w->pk, 11);
     msgpack_pack_uint32 (&w->pk, f->venue);
     msgpack_pack_uint64 (&w->pk, f->accepted);
     msgpack_pack_uint64 (&w->pk, f->blank);
@@ -880,14 +942,21 @@ pingyi_msg_figures (pingyi_writer_t *w, const pingyi_venue_figures_t *f)
         msgpack_pack_true (&w->pk);
     else
         msgpack_pack_false (&w->pk);
+    uint32_t categories = f->category_count < PINGYI_FIGURES_CATEGORIES ? f->category_count
+                                                                         : PINGYI_FIGURES_CATEGORIES;
+    msgpack_pack_array (&w->pk, categories);
+    for (uint32_t i = 0; i < categories; i++)
+        msgpack_pack_uint64 (&w->pk, f->by_category[i]);
 }
 
 void
-pingyi_msg_venue_status (pingyi_writer_t *w, uint64_t tag, const pingyi_venue_figures_t *f)
+pingyi_msg_venue_status (pingyi_writer_t *w, uint64_t tag, const pingyi_venue_figures_t *f,
+                         const uint8_t ack_key[32])
 {
     head (w, PINGYI_MSG_VENUE_STATUS);
     msgpack_pack_uint64 (&w->pk, tag);
     pingyi_msg_figures (w, f);
+    pack_mac (w, ack_key);
 }
 
 void
@@ -901,8 +970,8 @@ pingyi_msg_tally_query (pingyi_writer_t *w, uint64_t tag, uint32_t shard, const 
 
 void
 pingyi_msg_snapshot_begin (pingyi_writer_t *w, uint64_t tag, uint32_t shard, uint32_t shard_count,
-                           const uint8_t fp[PINGYI_FP_LEN], uint64_t sequence, const uint8_t chain_head[32],
-                           uint32_t venue_count)
+                           const uint8_t fp[PINGYI_FP_LEN], uint64_t sequence, const uint8_t digest[32],
+                           uint64_t generation, uint32_t venue_count)
 {
     head (w, PINGYI_MSG_SNAPSHOT);
     msgpack_pack_uint64 (&w->pk, tag);
@@ -910,7 +979,8 @@ pingyi_msg_snapshot_begin (pingyi_writer_t *w, uint64_t tag, uint32_t shard, uin
     msgpack_pack_uint32 (&w->pk, shard_count);
     pack_bin (&w->pk, fp, PINGYI_FP_LEN);
     msgpack_pack_uint64 (&w->pk, sequence);
-    pack_bin (&w->pk, chain_head, 32);
+    pack_bin (&w->pk, digest, 32);
+    msgpack_pack_uint64 (&w->pk, generation);
     msgpack_pack_array (&w->pk, venue_count);
 }
 
@@ -964,21 +1034,20 @@ pingyi_msg_stat (pingyi_writer_t *w, const char *name, uint64_t value)
 }
 
 void
-pingyi_msg_forward (pingyi_writer_t *w, const uint8_t *route, size_t route_len, pingyi_role_t role,
-                    const char *sender, size_t sender_len, const uint8_t *inner, size_t inner_len)
+pingyi_msg_forward (pingyi_writer_t *w, uint64_t ticket, pingyi_role_t role, const char *sender,
+                    size_t sender_len, const uint8_t *inner, size_t inner_len)
 {
     head (w, PINGYI_MSG_FORWARD);
-    pack_bin (&w->pk, route, route_len);
+    msgpack_pack_uint64 (&w->pk, ticket);
     msgpack_pack_uint8 (&w->pk, (uint8_t) role);
     pack_strn (&w->pk, sender, sender_len);
     pack_bin (&w->pk, inner, inner_len);
 }
 
 void
-pingyi_msg_reply (pingyi_writer_t *w, const uint8_t *route, size_t route_len, const uint8_t *inner,
-                  size_t inner_len)
+pingyi_msg_reply (pingyi_writer_t *w, uint64_t ticket, const uint8_t *inner, size_t inner_len)
 {
     head (w, PINGYI_MSG_REPLY);
-    pack_bin (&w->pk, route, route_len);
+    msgpack_pack_uint64 (&w->pk, ticket);
     pack_bin (&w->pk, inner, inner_len);
 }

@@ -28,7 +28,7 @@
 #define PINGYI_TEXT_MAX 512                 /* reason texts */
 #define PINGYI_STATS_MAX 256                /* entries in a STATS reply */
 #define PINGYI_SHARDS_LISTED_MAX 256        /* shards in HELLO / READY */
-#define PINGYI_ROUTE_MAX 256                /* a ZeroMQ routing id, bytes (FORWARD / REPLY) */
+#define PINGYI_ROUTE_MAX 256                /* a ZeroMQ routing id, bytes (the broker's own bookkeeping) */
 #define PINGYI_SNAPSHOT_VENUES_MAX 65535    /* venue figures in one SNAPSHOT */
 #define PINGYI_SNAPSHOT_COUNTERS_MAX 262144 /* counters in one SNAPSHOT page */
 #define PINGYI_FIGURES_REJECT_SLOTS 16      /* rejected_by entries in venue figures */

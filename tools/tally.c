@@ -6,8 +6,9 @@
     read-only (safe while a worker writes: LMDB readers never block the
     writer).  It is the view of last resort and the check the integration
     tests compare against the generators' expected tallies.  With --recount
-    every shard's log is re-opened with the election secret (a worker bundle
-    is needed) and its counters, figures and hash chain are verified.  */
+    every shard's log is re-opened with its shard secret (the recount bundle
+    DIR/recount, or with --worker N that worker's bundle for its own shards)
+    and its counters, figures and log digest are verified.  */
 #include "deploy.h"
 #include "report.h"
 #include "shard.h"
@@ -30,7 +31,13 @@ recount_shard (pingyi_shard_t *shard, uint32_t s, void *arg)
     recount_t *r = arg;
     char err[PINGYI_ERR_MAX];
     pingyi_shard_recount_t report;
-    if (pingyi_shard_recount (shard, r->bundle->keyring, r->bundle->box_secret, &report, err)) {
+    if (!pingyi_bundle_has_shard (r->bundle, s)) {
+        fprintf (stderr, "pingyi tally: shard %u: bundle %s holds no secret for it (use the recount bundle)\n", s,
+                 r->bundle->path);
+        r->rc = 1;
+        return;
+    }
+    if (pingyi_shard_recount (shard, r->bundle->keyring, r->bundle->shard_secrets[s], &report, err)) {
         fprintf (stderr, "pingyi tally: shard %u: recount failed: %s\n", s, err);
         r->rc = 1;
     }
@@ -77,7 +84,7 @@ print_view (FILE *out, const pingyi_election_t *e, const pingyi_tally_t *tally, 
 int
 pingyi_cmd_tally (int argc, char **argv)
 {
-    const char *deploy = NULL, *data = NULL, *worker = "1";
+    const char *deploy = NULL, *data = NULL, *worker = NULL;
     bool json = false, recount = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp (argv[i], "--json"))
@@ -110,9 +117,10 @@ pingyi_cmd_tally (int argc, char **argv)
     }
     pingyi_bundle_t *bundle = NULL;
     if (recount) {
-        bundle = pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, worker, err);
+        bundle = worker ? pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, worker, err)
+                        : pingyi_bundle_load (deploy, PINGYI_ROLE_SHARD, NULL, err);
         if (!bundle) {
-            fprintf (stderr, "pingyi tally: --recount needs a worker bundle: %s\n", err);
+            fprintf (stderr, "pingyi tally: --recount needs the recount bundle (or --worker N): %s\n", err);
             pingyi_election_destroy (&e);
             return 2;
         }

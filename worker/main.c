@@ -45,6 +45,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@
 #define HEARTBEAT_MS 1000
 #define SILENCE_MS 3000    /* nothing from a broker this long: HELLO again */
 #define HELLO_RETRY_MS 100 /* HELLO not yet sendable (connection not up) */
+#define DISPLACED_HELLO_MS 10000 /* displaced by another connection with our key: claim again after */
 #define RECV_BURST 256     /* frames per socket per loop turn */
 #define SEND_HWM 100000    /* replies are small; dropping one costs a resend */
 /*  Frames queued inside this process before ZeroMQ stops reading from the
@@ -86,9 +88,9 @@ typedef struct {
 typedef struct {
     zmq_msg_t frame;
     size_t broker;
-    const uint8_t *route;
-    size_t route_len;
+    uint64_t ticket; /* the broker's, for the REPLY */
     uint64_t tag;
+    uint32_t venue;      /* whose link key MACs the ACK */
     size_t first, count; /* its items in the batch */
 } pending_t;
 
@@ -133,9 +135,18 @@ typedef struct {
     uint64_t count;
 } bad_kind_t;
 
+/*  A venue's two link keys (proto/envelope.h): the ACKs and VENUE_STATUS
+    this worker sends it carry a MAC under `ack`; its VENUE_CLOSE must carry
+    one under `close`.  Only for venues of the shards this worker owns.  */
+typedef struct {
+    uint8_t ack[32];
+    uint8_t close[32];
+} link_keys_t;
+
 typedef struct {
     pingyi_bundle_t *bundle;
     const pingyi_election_t *election;
+    link_keys_t *links; /* by venue index */
     const char *id;
     void *ctx;
     broker_t brokers[MAX_BROKERS];
@@ -155,6 +166,7 @@ typedef struct {
     uint64_t bad_messages, forbidden, wrong_election, unknown_venue, not_owner, stopped_refusals;
     uint64_t replies_sent, replies_dropped, hellos_sent, readys, unknown_peer, batches_uncommitted;
     uint64_t commit_waits, commit_wait_ms; /* the loop waited for a committer */
+    uint64_t forged_closes, displaced;
     bad_kind_t bad[BAD_KINDS];
     size_t bad_count;
 } worker_t;
@@ -189,19 +201,19 @@ send_frame (worker_t *w, size_t bi, const pingyi_writer_t *frame)
 
 /*  Wrap w->inner in REPLY for route and send it.  */
 static void
-reply (worker_t *w, size_t bi, const uint8_t *route, size_t route_len)
+reply (worker_t *w, size_t bi, uint64_t ticket)
 {
-    pingyi_msg_reply (&w->outer, route, route_len, (const uint8_t *) w->inner.sbuf.data, w->inner.sbuf.size);
+    pingyi_msg_reply (&w->outer, ticket, (const uint8_t *) w->inner.sbuf.data, w->inner.sbuf.size);
     if (send_frame (w, bi, &w->outer) == 0)
         w->replies_sent++;
 }
 
-static void answer_error (worker_t *w, size_t bi, const uint8_t *route, size_t route_len, uint64_t tag,
-                          pingyi_error_code_t code, const char *fmt, ...) PINGYI_PRINTF (7, 8);
+static void answer_error (worker_t *w, size_t bi, uint64_t ticket, uint64_t tag, pingyi_error_code_t code,
+                          const char *fmt, ...) PINGYI_PRINTF (6, 7);
 
 static void
-answer_error (worker_t *w, size_t bi, const uint8_t *route, size_t route_len, uint64_t tag,
-              pingyi_error_code_t code, const char *fmt, ...)
+answer_error (worker_t *w, size_t bi, uint64_t ticket, uint64_t tag, pingyi_error_code_t code, const char *fmt,
+              ...)
 {
     char text[PINGYI_TEXT_MAX];
     va_list ap;
@@ -209,15 +221,14 @@ answer_error (worker_t *w, size_t bi, const uint8_t *route, size_t route_len, ui
     vsnprintf (text, sizeof text, fmt, ap);
     va_end (ap);
     pingyi_msg_error (&w->inner, tag, code, text);
-    reply (w, bi, route, route_len);
+    reply (w, bi, ticket);
 }
 
 static void
-answer_retry (worker_t *w, size_t bi, const uint8_t *route, size_t route_len, uint64_t tag, uint32_t ms,
-              const char *text)
+answer_retry (worker_t *w, size_t bi, uint64_t ticket, uint64_t tag, uint32_t ms, const char *text)
 {
     pingyi_msg_retry (&w->inner, tag, ms, text);
-    reply (w, bi, route, route_len);
+    reply (w, bi, ticket);
 }
 
 static void
@@ -365,7 +376,8 @@ complete (worker_t *w, batch_t *b)
                 pingyi_msg_ack_result (&w->inner, it->ballot_id, (pingyi_ack_status_t) it->status, it->reason,
                                        it->text, it->receipt);
             }
-            reply (w, p->broker, p->route, p->route_len);
+            pingyi_msg_ack_end (&w->inner, w->links[p->venue].ack);
+            reply (w, p->broker, p->ticket);
         }
     for (size_t i = 0; i < job->pending_count; i++)
         pending_free (job->pending[i]);
@@ -483,8 +495,8 @@ batch_for (worker_t *w, uint32_t shard)
 
 typedef struct {
     size_t broker;
-    const uint8_t *route;
-    size_t route_len;
+    uint64_t ticket; /* the broker's handle for the answer */
+    const uint8_t *inner; /* the request's frame (MAC checks) */
     pingyi_role_t role;
     const char *sender;
     size_t sender_len;
@@ -508,20 +520,20 @@ venue_gate (worker_t *w, const origin_t *o, uint64_t tag, const uint8_t *fp, pin
     if (o->role != PINGYI_ROLE_VENUE || !str_eq (venue, o->sender, o->sender_len)) {
         w->forbidden++;
         pingyi_warn ("%s may not send %s for venue %.*s: refused", o->from, what, (int) venue.len, venue.p);
-        answer_error (w, o->broker, o->route, o->route_len, tag, PINGYI_ERROR_FORBIDDEN,
+        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_FORBIDDEN,
                       "%s may not send %s for venue %.*s", o->from, what, (int) venue.len, venue.p);
         return NULL;
     }
     if (memcmp (fp, e->fingerprint, PINGYI_FP_LEN) != 0) {
         w->wrong_election++;
-        answer_error (w, o->broker, o->route, o->route_len, tag, PINGYI_ERROR_WRONG_ELECTION,
+        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_WRONG_ELECTION,
                       "%s names another election; this worker counts %s", what, e->fingerprint_hex);
         return NULL;
     }
     int v = pingyi_election_venue (e, venue.p, venue.len);
     if (v < 0) {
         w->unknown_venue++;
-        answer_error (w, o->broker, o->route, o->route_len, tag, PINGYI_ERROR_UNKNOWN_VENUE,
+        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_UNKNOWN_VENUE,
                       "venue %.*s is not in election %s", (int) venue.len, venue.p, e->id);
         return NULL;
     }
@@ -531,7 +543,7 @@ venue_gate (worker_t *w, const origin_t *o, uint64_t tag, const uint8_t *fp, pin
         char text[PINGYI_TEXT_MAX];
         snprintf (text, sizeof text, "worker %s does not own shard %u (venue %s): try again", w->id,
                   e->venues[v].shard, e->venues[v].id);
-        answer_retry (w, o->broker, o->route, o->route_len, tag, RETRY_NOT_OWNER_MS, text);
+        answer_retry (w, o->broker, o->ticket, tag, RETRY_NOT_OWNER_MS, text);
         return NULL;
     }
     if (b->stopped) {
@@ -540,7 +552,7 @@ venue_gate (worker_t *w, const origin_t *o, uint64_t tag, const uint8_t *fp, pin
         snprintf (text, sizeof text,
                   "shard %u has stopped taking ballots (see worker %s's log): try again later", b->shard,
                   w->id);
-        answer_retry (w, o->broker, o->route, o->route_len, tag, RETRY_STOPPED_MS, text);
+        answer_retry (w, o->broker, o->ticket, tag, RETRY_STOPPED_MS, text);
         return NULL;
     }
     *venue_index = v;
@@ -560,7 +572,8 @@ handle_submit (worker_t *w, const origin_t *o, pending_t *p, const pingyi_msg_t 
     w->envelopes_in += n;
     if (n == 0) {
         pingyi_msg_ack_begin (&w->inner, m->u.submit.tag, 0);
-        reply (w, o->broker, o->route, o->route_len);
+        pingyi_msg_ack_end (&w->inner, w->links[v].ack);
+        reply (w, o->broker, o->ticket);
         return false;
     }
     /* a SUBMIT is never split: if it does not fit, the batch closes first
@@ -569,8 +582,8 @@ handle_submit (worker_t *w, const origin_t *o, pending_t *p, const pingyi_msg_t 
         close_batch (w, b);
     batch_buf_t *cur = b->cur;
     p->broker = o->broker;
-    p->route = o->route;
-    p->route_len = o->route_len;
+    p->ticket = o->ticket;
+    p->venue = (uint32_t) v;
     p->tag = m->u.submit.tag;
     p->first = cur->count;
     p->count = n;
@@ -603,14 +616,14 @@ handle_venue_open (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     wait_idle (w, b);
     pingyi_venue_figures_t f;
     if (pingyi_shard_venue_figures (b->store, (uint32_t) v, &f)) {
-        answer_error (w, o->broker, o->route, o->route_len, m->u.venue_open.tag, PINGYI_ERROR_INTERNAL,
+        answer_error (w, o->broker, o->ticket, m->u.venue_open.tag, PINGYI_ERROR_INTERNAL,
                       "no figures for venue %s", w->election->venues[v].id);
         return;
     }
     pingyi_info ("venue %s opened (shard %u): %llu accepted so far%s", w->election->venues[v].id, b->shard,
                  (unsigned long long) f.accepted, f.closed ? ", already closed" : "");
-    pingyi_msg_venue_status (&w->inner, m->u.venue_open.tag, &f);
-    reply (w, o->broker, o->route, o->route_len);
+    pingyi_msg_venue_status (&w->inner, m->u.venue_open.tag, &f, w->links[v].ack);
+    reply (w, o->broker, o->ticket);
 }
 
 static void
@@ -622,6 +635,17 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
                              "VENUE_CLOSE", &v);
     if (!b)
         return;
+    /* Only the venue (and this shard's holders) can compute the close key:
+       a close forged by the broker or another worker stops here, before it
+       could shut the venue's round.  */
+    if (pingyi_msg_mac_check (o->inner, m, w->links[v].close)) {
+        w->forged_closes++;
+        pingyi_warn ("venue %s: VENUE_CLOSE refused: its MAC does not verify (not sent by the venue)",
+                     w->election->venues[v].id);
+        answer_error (w, o->broker, o->ticket, m->u.venue_close.tag, PINGYI_ERROR_FORBIDDEN,
+                      "VENUE_CLOSE for venue %s refused: its MAC does not verify", w->election->venues[v].id);
+        return;
+    }
     /* ballots that arrived before the close are applied (and answered)
        before it */
     drain_shard (w, b);
@@ -632,7 +656,7 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     char err[PINGYI_ERR_MAX];
     if (pingyi_shard_venue_close (b->store, (uint32_t) v, issued, collected, sent, &f, err)) {
         pingyi_error ("venue %s: close not recorded: %s", id, err);
-        answer_error (w, o->broker, o->route, o->route_len, m->u.venue_close.tag, PINGYI_ERROR_INTERNAL,
+        answer_error (w, o->broker, o->ticket, m->u.venue_close.tag, PINGYI_ERROR_INTERNAL,
                       "close of venue %s not recorded: %s", id, err);
         return;
     }
@@ -645,8 +669,8 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     if (collected > issued)
         pingyi_warn ("venue %s: collected %lld > issued %lld: its round is void and must be reviewed", id,
                      (long long) collected, (long long) issued);
-    pingyi_msg_venue_status (&w->inner, m->u.venue_close.tag, &f);
-    reply (w, o->broker, o->route, o->route_len);
+    pingyi_msg_venue_status (&w->inner, m->u.venue_close.tag, &f, w->links[v].ack);
+    reply (w, o->broker, o->ticket);
 }
 
 static bool
@@ -660,7 +684,7 @@ refuse_querier (worker_t *w, const origin_t *o, uint64_t tag, const char *what)
 {
     w->forbidden++;
     pingyi_warn ("%s may not send %s: refused", o->from, what);
-    answer_error (w, o->broker, o->route, o->route_len, tag, PINGYI_ERROR_FORBIDDEN,
+    answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_FORBIDDEN,
                   "%s may not send %s (aggregator or operator keys only)", o->from, what);
 }
 
@@ -679,7 +703,7 @@ handle_tally_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         char text[PINGYI_TEXT_MAX];
         snprintf (text, sizeof text, "worker %s does not own shard %u: try again", w->id,
                   m->u.tally_query.shard);
-        answer_retry (w, o->broker, o->route, o->route_len, tag, RETRY_NOT_OWNER_MS, text);
+        answer_retry (w, o->broker, o->ticket, tag, RETRY_NOT_OWNER_MS, text);
         return;
     }
     wait_idle (w, b);
@@ -687,7 +711,7 @@ handle_tally_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     char err[PINGYI_ERR_MAX];
     if (pingyi_shard_snapshot (b->store, m->u.tally_query.from, PINGYI_SHARD_SNAPSHOT_MAX, &snap, err)) {
         pingyi_error ("shard %u: snapshot failed: %s", b->shard, err);
-        answer_error (w, o->broker, o->route, o->route_len, tag, PINGYI_ERROR_INTERNAL,
+        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_INTERNAL,
                       "snapshot of shard %u: %s", b->shard, err);
         return;
     }
@@ -700,7 +724,7 @@ handle_tally_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         pingyi_msg_counter (&w->inner, snap.counters[i].key, snap.counters[i].count);
     pingyi_msg_snapshot_end (&w->inner, snap.more, snap.more ? snap.next : NULL);
     pingyi_shard_snapshot_free (&snap);
-    reply (w, o->broker, o->route, o->route_len);
+    reply (w, o->broker, o->ticket);
 }
 
 /*  STATS: the worker's counters, summed over its shards, then per shard
@@ -772,6 +796,8 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         {"batch_ms", (uint64_t) w->batch_ms},
         {"commit_waits", w->commit_waits},
         {"commit_wait_ms", w->commit_wait_ms},
+        {"forged_closes", w->forged_closes},
+        {"displaced", w->displaced},
     };
     size_t nfixed = sizeof fixed / sizeof fixed[0];
     size_t ncodes = PINGYI_REJECT_COUNT_ - 1;
@@ -795,7 +821,7 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         snprintf (name, sizeof name, "shard%u_stopped", w->batches[i].shard);
         pingyi_msg_stat (&w->inner, name, s.stopped);
     }
-    reply (w, o->broker, o->route, o->route_len);
+    reply (w, o->broker, o->ticket);
 }
 
 /*  A FORWARD from broker bi.  Returns true when the frame was kept.  */
@@ -804,8 +830,8 @@ handle_forward (worker_t *w, size_t bi, pending_t *p, const pingyi_msg_t *fwd)
 {
     origin_t o = {
         .broker = bi,
-        .route = fwd->u.forward.route.p,
-        .route_len = fwd->u.forward.route.len,
+        .ticket = fwd->u.forward.ticket,
+        .inner = fwd->u.forward.inner.p,
         .role = (pingyi_role_t) fwd->u.forward.role,
         .sender = fwd->u.forward.sender.p,
         .sender_len = fwd->u.forward.sender.len,
@@ -815,7 +841,7 @@ handle_forward (worker_t *w, size_t bi, pending_t *p, const pingyi_msg_t *fwd)
     char err[PINGYI_ERR_MAX];
     if (pingyi_msg_decode (fwd->u.forward.inner.p, fwd->u.forward.inner.len, &m, err)) {
         note_bad (w, o.from, err);
-        answer_error (w, bi, o.route, o.route_len, 0, PINGYI_ERROR_BAD_MESSAGE, "%s", err);
+        answer_error (w, bi, o.ticket, 0, PINGYI_ERROR_BAD_MESSAGE, "%s", err);
         return false;
     }
     switch (m.type) {
@@ -837,7 +863,7 @@ handle_forward (worker_t *w, size_t bi, pending_t *p, const pingyi_msg_t *fwd)
         char why[128];
         snprintf (why, sizeof why, "a worker does not take %s", pingyi_msg_type_name (m.type));
         note_bad (w, o.from, why);
-        answer_error (w, bi, o.route, o.route_len, 0, PINGYI_ERROR_BAD_MESSAGE, "%s", why);
+        answer_error (w, bi, o.ticket, 0, PINGYI_ERROR_BAD_MESSAGE, "%s", why);
         return false;
     }
     }
@@ -873,7 +899,20 @@ handle_frame (worker_t *w, size_t bi, pending_t *p)
         return false;
     }
     case PINGYI_MSG_ERROR:
-        if (m.u.error.code == PINGYI_ERROR_UNKNOWN_PEER) {
+        if (m.u.error.code == PINGYI_ERROR_DISPLACED) {
+            /* Another connection with this worker's key took the shards:
+               a second process started with the same --id, or a stolen
+               key.  Say so loudly and claim them again later, so that a
+               legitimate worker displaced by a thief fights back and the
+               operator sees the flapping (broker stats workers_displaced).  */
+            w->displaced++;
+            pingyi_error ("broker %s: DISPLACED: %.*s; claiming the shards again in %d s", b->endpoint,
+                          (int) m.u.error.text.len, m.u.error.text.p, DISPLACED_HELLO_MS / 1000);
+            b->need_hello = true;
+            b->next_hello = pingyi_now_ms () + DISPLACED_HELLO_MS;
+            b->hello_logged = true;
+        }
+        else if (m.u.error.code == PINGYI_ERROR_UNKNOWN_PEER) {
             /* a restarted broker does not know us yet */
             w->unknown_peer++;
             if (!b->need_hello)
@@ -967,12 +1006,13 @@ static void
 usage (FILE *out)
 {
     fprintf (out, "usage: pingyi-worker --deploy DIR --id N --broker ENDPOINT[,ENDPOINT...] --data DIR\n"
-                  "                     --shards 0-7|0,2,5 [--batch 1000] [--batch-ms 5] [--map-size MB]\n"
+                  "                     [--shards 0-7|0,2,5] [--batch 1000] [--batch-ms 5] [--map-size MB]\n"
                   "  --deploy DIR    deploy directory (pingyi init); the bundle is DIR/worker/N\n"
                   "  --id N          worker number (its bundle and its name in HELLO)\n"
                   "  --broker LIST   broker endpoints, comma separated\n"
                   "  --data DIR      shard directories live in DIR/shard-NN\n"
-                  "  --shards SPEC   shards this worker owns\n"
+                  "  --shards SPEC   shards this worker owns (default: those keyring.tsv assigns its key;\n"
+                  "                  only assigned shards are allowed: the bundle holds no other secret)\n"
                   "  --batch N       close a batch at N envelopes (1..20000, default 1000)\n"
                   "  --batch-ms MS   or MS milliseconds after its first envelope (0..60000, default 5)\n"
                   "  --map-size MB   initial LMDB map per shard (default 256; grows by doubling)\n");
@@ -1160,8 +1200,8 @@ main (int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc || !deploy || !id || !brokers || !data || !shards) {
-        fprintf (stderr, "pingyi-worker: --deploy, --id, --broker, --data and --shards are required\n");
+    if (optind != argc || !deploy || !id || !brokers || !data) {
+        fprintf (stderr, "pingyi-worker: --deploy, --id, --broker and --data are required\n");
         usage (stderr);
         return 2;
     }
@@ -1189,16 +1229,43 @@ main (int argc, char **argv)
         pingyi_error ("%s", err);
         goto done;
     }
-    if (!w.bundle->has_box_secret) {
-        pingyi_error ("%s: no election.secret: this is not a worker bundle", w.bundle->path);
-        goto done;
-    }
     w.election = w.bundle->election;
     bool wanted[PINGYI_MAX_SHARDS] = {false};
+    char assigned[1024];
+    pingyi_shard_list_format (assigned, sizeof assigned, w.bundle->shards);
+    if (!shards)
+        shards = assigned; /* the shards the keyring assigns this worker's key */
     if (parse_shards (shards, w.election->shard_count, wanted, err)) {
         pingyi_error ("%s", err);
         status = 2;
         goto done;
+    }
+    for (uint32_t s = 0; s < PINGYI_MAX_SHARDS; s++)
+        if (wanted[s] && !pingyi_bundle_has_shard (w.bundle, s)) {
+            pingyi_error ("--shards %s: shard %u is not assigned to worker %s (keyring.tsv assigns %s), and "
+                          "its bundle %s holds no secret for it",
+                          shards, s, id, assigned, w.bundle->path);
+            status = 2;
+            goto done;
+        }
+    w.links = calloc (w.election->venue_count ? w.election->venue_count : 1, sizeof *w.links);
+    if (!w.links) {
+        pingyi_error ("out of memory");
+        goto done;
+    }
+    for (size_t v = 0; v < w.election->venue_count; v++) {
+        uint32_t s = w.election->venues[v].shard;
+        const pingyi_keyring_entry_t *e =
+            pingyi_keyring_find (w.bundle->keyring, PINGYI_ROLE_VENUE, w.election->venues[v].id);
+        uint8_t k[32];
+        if (!wanted[s] || !e || !e->has_box)
+            continue;
+        if (pingyi_envelope_key (k, e->box, w.bundle->shard_secrets[s])) {
+            pingyi_error ("venue %s: its box key is not usable (low-order point)", w.election->venues[v].id);
+            goto done;
+        }
+        pingyi_envelope_link_keys (w.links[v].ack, w.links[v].close, k);
+        sodium_memzero (k, sizeof k);
     }
     size_t nshards = 0;
     for (size_t s = 0; s < PINGYI_MAX_SHARDS; s++)
@@ -1231,7 +1298,7 @@ main (int argc, char **argv)
             }
         }
         b->cur = &b->buf[0];
-        b->store = pingyi_shard_open (data, s, w.election, w.bundle->keyring, w.bundle->box_secret,
+        b->store = pingyi_shard_open (data, s, w.election, w.bundle->keyring, w.bundle->shard_secrets[s],
                                       (size_t) map_mb << 20, err);
         if (!b->store) {
             pingyi_error ("%s", err);
@@ -1351,6 +1418,9 @@ done:
         close (w.wake_fd);
     pingyi_writer_fini (&w.inner);
     pingyi_writer_fini (&w.outer);
+    if (w.links)
+        sodium_memzero (w.links, (w.election ? w.election->venue_count : 0) * sizeof *w.links);
+    free (w.links);
     pingyi_bundle_destroy (&w.bundle);
     if (status == 0)
         pingyi_info ("stopped");

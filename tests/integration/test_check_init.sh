@@ -35,23 +35,31 @@ diff -u "$WORK/want.err" "$WORK/check.err" || fail "check errors differ"
 pass "pingyi check lists every error with its JSON path"
 
 "$BIN/pingyi" init "$SRC/examples/2022-district-review.json" "$WORK/deploy" --workers 2 >/dev/null
-for f in broker/curve.secret worker/1/curve.secret worker/1/election.secret worker/2/election.secret \
-  aggregator/curve.secret operator/curve.secret venue/v01/curve.secret venue/v01/box.secret venue/v03/box.secret; do
+for f in broker/curve.secret worker/1/curve.secret worker/1/shard-00.secret worker/2/shard-07.secret \
+  recount/shard-03.secret aggregator/curve.secret operator/curve.secret venue/v01/curve.secret venue/v01/box.secret venue/v03/box.secret; do
   [ "$(stat -c %a "$WORK/deploy/$f")" = 600 ] || fail "$f has mode $(stat -c %a "$WORK/deploy/$f"), want 600"
 done
-for d in broker worker/1 aggregator operator venue/v02; do
+for d in broker worker/1 recount aggregator operator venue/v02; do
   [ "$(stat -c %a "$WORK/deploy/$d")" = 700 ] || fail "bundle $d has mode $(stat -c %a "$WORK/deploy/$d"), want 700"
 done
-# The election secret lives only in worker bundles.
-found=$(cd "$WORK/deploy" && find . -name election.secret | sort | tr '\n' ' ')
-[ "$found" = "./worker/1/election.secret ./worker/2/election.secret " ] || fail "election.secret found at: $found"
+# A shard's secret lives only with the worker its key is assigned to (8 shards,
+# 2 workers: 0-3 and 4-7, written in the keyring) and in the recount bundle.
+for s in 0 1 2 3 4 5 6 7; do
+  w=$((s / 4 + 1))
+  found=$(cd "$WORK/deploy" && find . -name "shard-0$s.secret" | sort | tr '\n' ' ')
+  [ "$found" = "./recount/shard-0$s.secret ./worker/$w/shard-0$s.secret " ] || fail "shard-0$s.secret found at: $found"
+done
+grep -qP '^worker\t1\t[0-9a-f]{64}\t-\t0-3$' "$WORK/deploy/keyring.tsv" || fail "keyring does not assign 0-3 to worker 1"
+grep -qP '^worker\t2\t[0-9a-f]{64}\t-\t4-7$' "$WORK/deploy/keyring.tsv" || fail "keyring does not assign 4-7 to worker 2"
+[ "$(grep -cP '^shard\t[0-7]\t-\t[0-9a-f]{64}$' "$WORK/deploy/keyring.tsv")" = 8 ] || fail "keyring lacks 8 shard keys"
+[ -z "$(cd "$WORK/deploy" && find venue broker aggregator operator -name 'shard-*')" ] || fail "a shard secret outside worker/recount"
 # Every bundle's definition is the same bytes, so the same fingerprint.
 fp=$("$BIN/pingyi" fingerprint "$SRC/examples/2022-district-review.json")
 want=$(python3 -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' \
   "$SRC/examples/2022-district-review.json")
 [ "$fp" = "$want" ] || fail "fingerprint $fp, sha256 says $want"
 [ "$("$BIN/pingyi" fingerprint "$WORK/deploy/venue/v01/election.json")" = "$want" ] || fail "bundle definition differs"
-pass "pingyi init: secrets 0600, bundles 0700, election secret only with workers"
+pass "pingyi init: secrets 0600, bundles 0700, each shard secret only with its worker and the recount bundle"
 
 set +e
 "$BIN/pingyi" init "$SRC/examples/2022-district-review.json" "$WORK/deploy" >/dev/null 2>"$WORK/again.err"
