@@ -31,6 +31,9 @@ static const command_t commands[] = {
      "worker"},
     {"tally", pingyi_cmd_tally,
      "tally --deploy DIR --data DIR [--json] [--recount]   read shard files offline, print the view"},
+    {"log", pingyi_cmd_log,
+     "log --deploy DIR --data DIR [--shard N] [--worker N]   every accepted ballot, opened, in storage order "
+     "(needs the recount bundle)"},
     {"query", pingyi_cmd_query,
      "query [--by LEVEL] [--district D] [--category C] [--item I] [--format table|csv|json|xlsx]\n"
      "               [--venues] [--out FILE] [--width N] [--timeout S]\n"
