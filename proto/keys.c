@@ -380,12 +380,17 @@ parse_line (const char *path, size_t line_no, const char *s, size_t len, pingyi_
     bool need_curve = e->role != PINGYI_ROLE_SHARD;
     bool need_box = e->role == PINGYI_ROLE_VENUE || e->role == PINGYI_ROLE_SHARD;
     if (cols == 5) {
+        if (col_len[4] == 0)
+            return pingyi_fail (err, "%s:%zu: empty shard list (write - for none)", path, line_no);
         if (e->role != PINGYI_ROLE_WORKER)
             return pingyi_fail (err, "%s:%zu: only a worker line has a fifth column (its shards)", path, line_no);
         char why[PINGYI_ERR_MAX];
         if (pingyi_shard_list_parse (col[4], col_len[4], e->shards, why))
             return pingyi_fail (err, "%s:%zu: %s", path, line_no, why);
     }
+    if (e->role == PINGYI_ROLE_SHARD && e->has_curve)
+        return pingyi_fail (err, "%s:%zu: a shard line has no curve key (write -): a shard never connects", path,
+                            line_no);
     if (e->role == PINGYI_ROLE_SHARD) {
         char *rest;
         unsigned long n = strtoul (e->name, &rest, 10);

@@ -2,8 +2,8 @@
 
     pingyi_envelope_parse must never crash or read past the input, and its
     fields must lie inside the input; opening is tried with the fixed key of
-    the worked example in docs/PROTOCOL.md (venue secret = 32 × 0x01,
-    election secret = 32 × 0x02).  Whenever an envelope opens, sealing its
+    the worked example in docs/PROTOCOL.md (venue box secret = 32 × 0x01,
+    shard box secret = 32 × 0x02).  Whenever an envelope opens, sealing its
     body again with the same header and nonce must give back exactly the
     input: nothing outside the authenticated bytes can vary.
 
@@ -22,11 +22,11 @@ static volatile uint8_t sink;
 static void
 derive_key (void)
 {
-    uint8_t venue_sk[32], election_sk[32], election_pk[32];
+    uint8_t venue_sk[32], shard_sk[32], shard_pk[32];
     memset (venue_sk, 0x01, sizeof venue_sk);
-    memset (election_sk, 0x02, sizeof election_sk);
-    if (sodium_init () < 0 || crypto_scalarmult_base (election_pk, election_sk) != 0 ||
-        pingyi_envelope_key (key, election_pk, venue_sk) != 0)
+    memset (shard_sk, 0x02, sizeof shard_sk);
+    if (sodium_init () < 0 || crypto_scalarmult_base (shard_pk, shard_sk) != 0 ||
+        pingyi_envelope_key (key, shard_pk, venue_sk) != 0)
         abort ();
 }
 

@@ -1,4 +1,5 @@
-/*  fuzz_msg.c — libFuzzer target: any bytes as one wire frame.
+/*  fuzz_msg.c — libFuzzer target: any bytes as one wire frame (protocol
+    version 2).
 
     pingyi_msg_decode must never crash, read past the input or allocate; a
     refusal always has a reason.  A frame that decodes is walked completely
@@ -8,12 +9,44 @@
     must decode, and encoding that again must give the same bytes (a fixed
     point), so encoder and decoder agree on every field.
 
-    Seeds: run with PINGYI_FUZZ_WRITE_SEEDS=DIR to write one valid frame of
+    The link MAC (ACK, VENUE_STATUS, VENUE_CLOSE): a decoded frame's MAC is
+    its last 16 bytes and mac_offset lies before them; the MAC of the
+    re-encoding (made with the link keys of the worked example in
+    docs/PROTOCOL.md) verifies with its own key and not with the other link
+    key, nor after any one of its bytes before the MAC is changed; a type
+    without a MAC never verifies.  The seeds carry MACs made with the same
+    keys, so mutations that keep the MAC valid are reachable too.
+
+    Seeds: run with PINGYI_FUZZ_WRITE_SEEDS=DIR to write valid frames of
     every type into DIR (how tests/fuzz/corpus/msg was made), then exit.  */
+#include "envelope.h"
 #include "msg.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*  The link keys of the worked example: venue box secret 32 × 01, shard box
+    secret 32 × 02 (docs/PROTOCOL.md §10).  */
+static uint8_t ack_key[32], close_key[32];
+
+static void
+derive_keys (void)
+{
+    uint8_t venue_sk[32], shard_sk[32], shard_pk[32], k[32];
+    memset (venue_sk, 0x01, sizeof venue_sk);
+    memset (shard_sk, 0x02, sizeof shard_sk);
+    if (sodium_init () < 0 || crypto_scalarmult_base (shard_pk, shard_sk) != 0 ||
+        pingyi_envelope_key (k, shard_pk, venue_sk) != 0)
+        abort ();
+    pingyi_envelope_link_keys (ack_key, close_key, k);
+}
+
+static bool
+has_mac (int type)
+{
+    return type == PINGYI_MSG_ACK || type == PINGYI_MSG_VENUE_STATUS || type == PINGYI_MSG_VENUE_CLOSE;
+}
 
 static volatile uint8_t sink;
 
@@ -96,6 +129,7 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
         }
         if (n != m->u.ack.results.count)
             abort ();
+        pingyi_msg_ack_end (w, ack_key);
         break;
     case PINGYI_MSG_RETRY:
         pingyi_msg_retry (w, m->u.retry.tag, m->u.retry.retry_ms, cstr (a, sizeof a, m->u.retry.reason));
@@ -111,10 +145,12 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
     case PINGYI_MSG_VENUE_CLOSE:
         pingyi_msg_venue_close (w, m->u.venue_close.tag, m->u.venue_close.fingerprint,
                                 cstr (a, sizeof a, m->u.venue_close.venue), m->u.venue_close.issued,
-                                m->u.venue_close.collected, m->u.venue_close.sent);
+                                m->u.venue_close.collected, m->u.venue_close.sent, close_key);
         break;
     case PINGYI_MSG_VENUE_STATUS:
-        pingyi_msg_venue_status (w, m->u.venue_status.tag, &m->u.venue_status.figures);
+        if (m->u.venue_status.figures.category_count > PINGYI_FIGURES_CATEGORIES)
+            abort ();
+        pingyi_msg_venue_status (w, m->u.venue_status.tag, &m->u.venue_status.figures, ack_key);
         break;
     case PINGYI_MSG_TALLY_QUERY:
         pingyi_msg_tally_query (w, m->u.tally_query.tag, m->u.tally_query.shard, m->u.tally_query.from);
@@ -123,10 +159,11 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
         if (m->u.snapshot.shard >= m->u.snapshot.shard_count)
             abort ();
         pingyi_msg_snapshot_begin (w, m->u.snapshot.tag, m->u.snapshot.shard, m->u.snapshot.shard_count,
-                                   m->u.snapshot.fingerprint, m->u.snapshot.sequence,
-                                   m->u.snapshot.chain_head, m->u.snapshot.venues.count);
+                                   m->u.snapshot.fingerprint, m->u.snapshot.sequence, m->u.snapshot.digest,
+                                   m->u.snapshot.generation, m->u.snapshot.venues.count);
         for (n = 0; pingyi_list_next_figures (&m->u.snapshot.venues, &fig); n++) {
-            if (fig.issued < -1 || fig.collected < -1 || fig.sent < -1)
+            if (fig.issued < -1 || fig.collected < -1 || fig.sent < -1 ||
+                fig.category_count > PINGYI_FIGURES_CATEGORIES)
                 abort ();
             pingyi_msg_figures (w, &fig);
         }
@@ -151,17 +188,19 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
             abort ();
         break;
     case PINGYI_MSG_FORWARD:
-        touch (m->u.forward.route.p, m->u.forward.route.len);
+        if (m->u.forward.ticket == 0 || m->u.forward.role < PINGYI_ROLE_VENUE ||
+            m->u.forward.role > PINGYI_ROLE_BROKER)
+            abort ();
+        touch (m->u.forward.sender.p, m->u.forward.sender.len);
         touch (m->u.forward.inner.p, m->u.forward.inner.len);
-        pingyi_msg_forward (w, m->u.forward.route.p, m->u.forward.route.len,
-                            (pingyi_role_t) m->u.forward.role, m->u.forward.sender.p, m->u.forward.sender.len,
-                            m->u.forward.inner.p, m->u.forward.inner.len);
+        pingyi_msg_forward (w, m->u.forward.ticket, (pingyi_role_t) m->u.forward.role, m->u.forward.sender.p,
+                            m->u.forward.sender.len, m->u.forward.inner.p, m->u.forward.inner.len);
         break;
     case PINGYI_MSG_REPLY:
-        touch (m->u.reply.route.p, m->u.reply.route.len);
+        if (m->u.reply.ticket == 0)
+            abort ();
         touch (m->u.reply.inner.p, m->u.reply.inner.len);
-        pingyi_msg_reply (w, m->u.reply.route.p, m->u.reply.route.len, m->u.reply.inner.p,
-                          m->u.reply.inner.len);
+        pingyi_msg_reply (w, m->u.reply.ticket, m->u.reply.inner.p, m->u.reply.inner.len);
         break;
     default:
         abort (); /* decode accepted a type it does not know */
@@ -181,6 +220,19 @@ check_frame (const uint8_t *data, size_t size, int depth)
     }
     pingyi_msg_t again = m; /* lists are walked twice: once here, once below */
 
+    if (has_mac (m.type)) {
+        /* The MAC is the last field: its bin header at mac_offset, its 16
+           bytes at the very end.  */
+        if (m.mac_offset < 3 || m.mac_offset + 2 + PINGYI_LINK_MAC_LEN > size ||
+            memcmp (m.mac, data + size - PINGYI_LINK_MAC_LEN, PINGYI_LINK_MAC_LEN) != 0)
+            abort ();
+        /* Checking it reads only the frame, whatever the key.  */
+        sink ^= (uint8_t) pingyi_msg_mac_check (data, &m, ack_key);
+        sink ^= (uint8_t) pingyi_msg_mac_check (data, &m, close_key);
+    }
+    else if (m.mac_offset != 0 || pingyi_msg_mac_check (data, &m, ack_key) != -1)
+        abort ();
+
     /* The inner frame of a wrapper is a frame of its own.  */
     if (depth == 0 && m.type == PINGYI_MSG_FORWARD)
         check_frame (m.u.forward.inner.p, m.u.forward.inner.len, 1);
@@ -199,6 +251,18 @@ check_frame (const uint8_t *data, size_t size, int depth)
     walk_and_encode (&m2, &w2);
     if (w1.sbuf.size != w2.sbuf.size || memcmp (w1.sbuf.data, w2.sbuf.data, w1.sbuf.size) != 0)
         abort (); /* decoding lost or changed a field */
+    if (has_mac (m2.type)) {
+        uint8_t *re = (uint8_t *) w1.sbuf.data;
+        const uint8_t *own = m2.type == PINGYI_MSG_VENUE_CLOSE ? close_key : ack_key;
+        const uint8_t *other = own == ack_key ? close_key : ack_key;
+        if (pingyi_msg_mac_check (re, &m2, own) != 0 || pingyi_msg_mac_check (re, &m2, other) != -1)
+            abort ();
+        /* One byte before the MAC changed (chosen by the input): it fails.  */
+        size_t at = (size ? data[0] : 0) % m2.mac_offset;
+        re[at] ^= (uint8_t) (size > 1 ? data[1] | 1 : 1);
+        if (pingyi_msg_mac_check (re, &m2, own) != -1)
+            abort ();
+    }
     pingyi_writer_fini (&w1);
     pingyi_writer_fini (&w2);
 }
@@ -228,9 +292,11 @@ write_seed (const char *dir, const char *name, const pingyi_writer_t *w)
 static void
 write_seeds (const char *dir)
 {
-    uint8_t fp[32], key[8] = {0, 1, 0, 2, 0, 3, 1, 0}, id[16], env[120];
-    for (int i = 0; i < 32; i++)
+    uint8_t fp[32], digest[32], key[8] = {0, 1, 0, 2, 0, 3, 1, 0}, id[16], env[120];
+    for (int i = 0; i < 32; i++) {
         fp[i] = (uint8_t) i;
+        digest[i] = (uint8_t) (0xd0 ^ i);
+    }
     memset (id, 0x42, sizeof id);
     for (size_t i = 0; i < sizeof env; i++)
         env[i] = (uint8_t) (i * 13);
@@ -242,9 +308,15 @@ write_seeds (const char *dir)
                                   .issued = 100,
                                   .collected = 98,
                                   .sent = 98,
-                                  .closed = true};
+                                  .closed = true,
+                                  .category_count = 4,
+                                  .by_category = {50, 30, 10, 6}};
     fig.rejected_by[6] = 2;
     pingyi_venue_figures_t open_fig = {.venue = 5, .issued = -1, .collected = -1, .sent = -1};
+    pingyi_venue_figures_t wide_fig = fig; /* every category there can be */
+    wide_fig.category_count = PINGYI_FIGURES_CATEGORIES;
+    for (int i = 0; i < PINGYI_FIGURES_CATEGORIES; i++)
+        wide_fig.by_category[i] = (uint64_t) i << (i * 2);
     pingyi_writer_t w, inner;
     pingyi_writer_init (&w);
     pingyi_writer_init (&inner);
@@ -265,22 +337,31 @@ write_seeds (const char *dir)
     pingyi_msg_ack_begin (&w, 1, 2);
     pingyi_msg_ack_result (&w, id, PINGYI_ACK_ACCEPTED, 0, "", "0123456789abcdef");
     pingyi_msg_ack_result (&w, id, PINGYI_ACK_REJECTED, 6, "authentication failed", "");
+    pingyi_msg_ack_end (&w, ack_key);
     write_seed (dir, "ack", &w);
+    pingyi_msg_ack_begin (&w, 0, 0);
+    pingyi_msg_ack_end (&w, ack_key);
+    write_seed (dir, "ack_empty", &w);
     pingyi_msg_retry (&w, 2, 500, "no worker owns shard 1");
     write_seed (dir, "retry", &w);
-    pingyi_msg_error (&w, 3, PINGYI_ERROR_FORBIDDEN, "venue v01 may not query");
+    pingyi_msg_error (&w, 3, PINGYI_ERROR_DISPLACED, "another connection with this key took shards 0-3");
     write_seed (dir, "error", &w);
     pingyi_msg_venue_open (&w, 4, fp, "v01");
     write_seed (dir, "venue_open", &w);
-    pingyi_msg_venue_close (&w, 5, fp, "v01", 100, 98, 98);
+    pingyi_msg_venue_close (&w, 5, fp, "v01", 100, 98, 98, close_key);
     write_seed (dir, "venue_close", &w);
-    pingyi_msg_venue_status (&w, 6, &fig);
+    pingyi_msg_venue_status (&w, 6, &fig, ack_key);
     write_seed (dir, "venue_status", &w);
+    pingyi_msg_venue_status (&w, 6, &open_fig, ack_key);
+    write_seed (dir, "venue_status_open", &w);
+    pingyi_msg_venue_status (&w, UINT64_MAX, &wide_fig, ack_key);
+    write_seed (dir, "venue_status_32_categories", &w);
     pingyi_msg_tally_query (&w, 7, 1, NULL);
     write_seed (dir, "tally_query", &w);
-    pingyi_msg_snapshot_begin (&w, 8, 1, 2, fp, 42, fp, 2);
+    pingyi_msg_snapshot_begin (&w, 8, 1, 2, fp, 42, digest, 3, 3);
     pingyi_msg_figures (&w, &fig);
     pingyi_msg_figures (&w, &open_fig);
+    pingyi_msg_figures (&w, &wide_fig);
     pingyi_msg_snapshot_counters_begin (&w, 2);
     pingyi_msg_counter (&w, key, 5);
     key[7] = 1;
@@ -294,14 +375,44 @@ write_seeds (const char *dir)
     pingyi_msg_stat (&w, "workers", 2);
     write_seed (dir, "stats", &w);
     pingyi_msg_venue_open (&inner, 11, fp, "v01");
-    pingyi_msg_forward (&w, (const uint8_t *) "\x00\x80\x00\x00\x29", 5, PINGYI_ROLE_VENUE, "v01", 3,
-                        (const uint8_t *) inner.sbuf.data, inner.sbuf.size);
+    pingyi_msg_forward (&w, 41, PINGYI_ROLE_VENUE, "v01", 3, (const uint8_t *) inner.sbuf.data,
+                        inner.sbuf.size);
     write_seed (dir, "forward", &w);
+    pingyi_msg_venue_close (&inner, 12, fp, "v01", 100, 98, 98, close_key);
+    pingyi_msg_forward (&w, UINT64_MAX, PINGYI_ROLE_VENUE, "v01", 3, (const uint8_t *) inner.sbuf.data,
+                        inner.sbuf.size);
+    write_seed (dir, "forward_venue_close", &w);
     pingyi_msg_ack_begin (&inner, 1, 1);
     pingyi_msg_ack_result (&inner, id, PINGYI_ACK_DUPLICATE, 0, "", "fedcba9876543210");
-    pingyi_msg_reply (&w, (const uint8_t *) "\x00\x80\x00\x00\x29", 5, (const uint8_t *) inner.sbuf.data,
-                      inner.sbuf.size);
+    pingyi_msg_ack_end (&inner, ack_key);
+    pingyi_msg_reply (&w, 41, (const uint8_t *) inner.sbuf.data, inner.sbuf.size);
     write_seed (dir, "reply", &w);
+    pingyi_msg_venue_status (&inner, 11, &fig, ack_key);
+    pingyi_msg_reply (&w, 1, (const uint8_t *) inner.sbuf.data, inner.sbuf.size);
+    write_seed (dir, "reply_venue_status", &w);
+
+    /* The worked example of docs/PROTOCOL.md §10: its SUBMIT and its ACK.  */
+    uint8_t venue_sk[32], shard_sk[32], shard_pk[32], k[32], bid[16], nonce[24], sealed[256];
+    static const uint8_t body[] = {0x93, 0x01, 0x00, 0x91, 0x92, 0x00, 0x92, 0x01, 0x02};
+    memset (venue_sk, 0x01, 32);
+    memset (shard_sk, 0x02, 32);
+    for (int i = 0; i < 16; i++)
+        bid[i] = (uint8_t) (0x10 + i);
+    for (int i = 0; i < 24; i++)
+        nonce[i] = (uint8_t) (0x20 + i);
+    if (crypto_scalarmult_base (shard_pk, shard_sk) != 0 || pingyi_envelope_key (k, shard_pk, venue_sk) != 0)
+        abort ();
+    size_t n = pingyi_envelope_seal_with_nonce (sealed, sizeof sealed, fp, "v01", 3, bid, body, sizeof body,
+                                                k, nonce);
+    char receipt[PINGYI_RECEIPT_LEN + 1];
+    pingyi_envelope_receipt (receipt, sealed, n);
+    pingyi_msg_submit_begin (&w, 1, fp, "v01", 1);
+    pingyi_msg_envelope (&w, sealed, n);
+    write_seed (dir, "example_submit", &w);
+    pingyi_msg_ack_begin (&w, 1, 1);
+    pingyi_msg_ack_result (&w, bid, PINGYI_ACK_ACCEPTED, 0, "", receipt);
+    pingyi_msg_ack_end (&w, ack_key);
+    write_seed (dir, "example_ack", &w);
     pingyi_writer_fini (&w);
     pingyi_writer_fini (&inner);
 }
@@ -309,6 +420,7 @@ write_seeds (const char *dir)
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
+    derive_keys ();
     const char *dir = getenv ("PINGYI_FUZZ_WRITE_SEEDS");
     if (dir && *dir) {
         write_seeds (dir);

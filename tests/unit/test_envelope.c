@@ -1,5 +1,6 @@
 /*  test_envelope.c — sealed ballots: round trip, tamper evidence on every
-    bit, keys bound to venues, exact parse errors, receipts.  */
+    bit, keys bound to venues and to their shard, exact parse errors,
+    receipts, and the two link keys derived from a venue's envelope key.  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,11 +12,12 @@
 #include "envelope.h"
 
 static uint8_t fp[PINGYI_FP_LEN];
-static uint8_t election_pk[32], election_sk[32];
+static uint8_t shard_pk[32], shard_sk[32];
 static uint8_t venue_pk[32], venue_sk[32];
 static uint8_t other_pk[32], other_sk[32];
-static uint8_t venue_key[32];  /* what the venue client holds */
-static uint8_t worker_key[32]; /* what the worker computes for that venue */
+static uint8_t other_shard_pk[32], other_shard_sk[32];
+static uint8_t venue_key[32];  /* what the venue client holds: beforenm (its shard's public, its secret) */
+static uint8_t worker_key[32]; /* what the worker of that shard computes for the venue */
 static const uint8_t ballot_id[16] = {0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8,
                                       0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf, 0xc0};
 static const uint8_t body[] = {0x93, 0x01, 0x00, 0x91, 0x92, 0x00, 0x92, 0x01, 0x02};
@@ -27,11 +29,12 @@ setup (void **state)
         return -1;
     for (int i = 0; i < 32; i++)
         fp[i] = (uint8_t) (0xf0 ^ i);
-    crypto_box_keypair (election_pk, election_sk);
+    crypto_box_keypair (shard_pk, shard_sk);
     crypto_box_keypair (venue_pk, venue_sk);
     crypto_box_keypair (other_pk, other_sk);
-    if (pingyi_envelope_key (venue_key, election_pk, venue_sk) ||
-        pingyi_envelope_key (worker_key, venue_pk, election_sk))
+    crypto_box_keypair (other_shard_pk, other_shard_sk);
+    if (pingyi_envelope_key (venue_key, shard_pk, venue_sk) ||
+        pingyi_envelope_key (worker_key, venue_pk, shard_sk))
         return -1;
     return 0;
 }
@@ -48,7 +51,10 @@ test_both_ends_derive_the_same_key (void **state)
 {
     assert_memory_equal (venue_key, worker_key, 32);
     uint8_t k[32];
-    assert_int_equal (pingyi_envelope_key (k, election_pk, other_sk), 0);
+    assert_int_equal (pingyi_envelope_key (k, shard_pk, other_sk), 0);
+    assert_memory_not_equal (k, venue_key, 32);
+    /* Another shard's secret derives another key for the same venue.  */
+    assert_int_equal (pingyi_envelope_key (k, venue_pk, other_shard_sk), 0);
     assert_memory_not_equal (k, venue_key, 32);
     /* A low-order public key (all zeros) gives no key.  */
     static const uint8_t zero[32];
@@ -197,8 +203,8 @@ test_other_venue_key_fails (void **state)
     uint8_t env[512], out[512];
     size_t len = seal (env, sizeof env, "v01");
     uint8_t other_worker_key[32], other_venue_key[32];
-    assert_int_equal (pingyi_envelope_key (other_worker_key, other_pk, election_sk), 0);
-    assert_int_equal (pingyi_envelope_key (other_venue_key, election_pk, other_sk), 0);
+    assert_int_equal (pingyi_envelope_key (other_worker_key, other_pk, shard_sk), 0);
+    assert_int_equal (pingyi_envelope_key (other_venue_key, shard_pk, other_sk), 0);
     pingyi_envelope_t e;
     char err[PINGYI_ERR_MAX];
     size_t body_len;
@@ -314,8 +320,8 @@ test_worked_example_in_the_docs (void **state)
     };
     uint8_t vsk[32], esk[32], vpk[32], epk[32], k[32], k2[32], efp[32], id[16], nonce[24], out[256];
     static const uint8_t ebody[] = {0x93, 0x01, 0x00, 0x91, 0x92, 0x00, 0x92, 0x01, 0x02};
-    memset (vsk, 0x01, 32);
-    memset (esk, 0x02, 32);
+    memset (vsk, 0x01, 32); /* venue box secret */
+    memset (esk, 0x02, 32); /* shard box secret (the venue's shard) */
     assert_int_equal (crypto_scalarmult_base (vpk, vsk), 0);
     assert_int_equal (crypto_scalarmult_base (epk, esk), 0);
     char hex[65];
@@ -343,6 +349,72 @@ test_worked_example_in_the_docs (void **state)
     assert_string_equal (receipt, "15ace9305eeee1fe");
 }
 
+/*  The link keys (ack: subkey 1, close: subkey 2, context "pingyilk") of a
+    venue's envelope key.  The expected hex was computed with Python's
+    hashlib, independently of libsodium's KDF:
+        hashlib.blake2b (b'', digest_size=32, key=k,
+                         salt=struct.pack ('<Q', id) + bytes (8),
+                         person=b'pingyilk' + bytes (8)).hexdigest ()  */
+static void
+test_link_keys (void **state)
+{
+    static const struct {
+        const char *k, *ack, *close;
+    } vectors[] = {
+        {/* the worked example's k (docs/PROTOCOL.md §10) */
+         "18a99320f3488fa18a04239715d8ee738065e65c3d4b2898522d6c3d4ead588c",
+         "2d54e1ebc825410a18162e8843ad0ee4fe593b9387397e1529a8144a227084c2",
+         "475df58e94d116f5d7a23875571eda4323072a7c20a84b9ba6f8d726cf592eb9"},
+        {"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+         "76fb264dfaadf02c0f987719b7e1c792eaa6f62479b1e932a1e1c4ec934ec534",
+         "d26c6a7fa885d15f338486792496a536dc63bd3d7b6c55f25964ae3930d2f6fa"},
+        {"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+         "161a681550274e24aba6083b2f4720fa449b2aab063503e90a93f06beb719eea",
+         "5c4d4ce69db01509a8431e427b8ae8e143dc565fcc0c6c77b25b22029ccd5ad1"},
+    };
+    for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
+        uint8_t k[32], ack[32], close[32];
+        char hex[65];
+        assert_int_equal (sodium_hex2bin (k, sizeof k, vectors[i].k, 64, NULL, NULL, NULL), 0);
+        memset (ack, 0, 32);
+        memset (close, 0, 32);
+        pingyi_envelope_link_keys (ack, close, k);
+        sodium_bin2hex (hex, sizeof hex, ack, 32);
+        assert_string_equal (hex, vectors[i].ack);
+        sodium_bin2hex (hex, sizeof hex, close, 32);
+        assert_string_equal (hex, vectors[i].close);
+        assert_memory_not_equal (ack, close, 32);
+        assert_memory_not_equal (ack, k, 32);
+        assert_memory_not_equal (close, k, 32);
+
+        /* The same thing spelt out: keyed BLAKE2b-256 of nothing, salt =
+           subkey id (8 bytes little-endian) + 8 zero bytes, personal =
+           "pingyilk" + 8 zero bytes.  */
+        uint8_t salt[16] = {0}, personal[16] = {0}, want[32];
+        memcpy (personal, PINGYI_LINK_KDF_CONTEXT, 8);
+        salt[0] = PINGYI_LINK_SUBKEY_ACK;
+        assert_int_equal (crypto_generichash_blake2b_salt_personal (want, 32, NULL, 0, k, 32, salt, personal),
+                          0);
+        assert_memory_equal (want, ack, 32);
+        salt[0] = PINGYI_LINK_SUBKEY_CLOSE;
+        assert_int_equal (crypto_generichash_blake2b_salt_personal (want, 32, NULL, 0, k, 32, salt, personal),
+                          0);
+        assert_memory_equal (want, close, 32);
+    }
+
+    /* Both ends derive the same link keys; another venue gets others.  */
+    uint8_t va[32], vc[32], wa[32], wc[32], oa[32], oc[32], other_key[32];
+    pingyi_envelope_link_keys (va, vc, venue_key);
+    pingyi_envelope_link_keys (wa, wc, worker_key);
+    assert_memory_equal (va, wa, 32);
+    assert_memory_equal (vc, wc, 32);
+    assert_int_equal (pingyi_envelope_key (other_key, other_pk, shard_sk), 0);
+    pingyi_envelope_link_keys (oa, oc, other_key);
+    assert_memory_not_equal (oa, va, 32);
+    assert_memory_not_equal (oc, vc, 32);
+    assert_memory_not_equal (oa, vc, 32);
+}
+
 int
 main (void)
 {
@@ -358,6 +430,7 @@ main (void)
         cmocka_unit_test (test_receipt),
         cmocka_unit_test (test_fixed_nonce_is_deterministic),
         cmocka_unit_test (test_worked_example_in_the_docs),
+        cmocka_unit_test (test_link_keys),
     };
     return cmocka_run_group_tests (tests, setup, NULL);
 }

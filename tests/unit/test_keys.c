@@ -1,5 +1,9 @@
-/*  test_keys.c — secret key files (mode 0600, never overwritten, strict
-    content) and the keyring (strict lines, FILE:LINE errors, lookups).  */
+/*  test_keys.c — secret key files (mode 0600, owned by the reader, never
+    overwritten, strict content), the keyring (strict lines, FILE:LINE
+    errors, lookups, shard lines, a worker's assigned shards), the trusted
+    file check, and `pingyi init` with its bundles: each worker holds only
+    its shards' secrets, the recount bundle all of them, a venue the public
+    key of its own shard.  */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "deploy.h"
+#include "envelope.h"
 #include "keys.h"
 
 static char dir[64];
@@ -234,7 +240,7 @@ test_keyring_parse_and_lookup (void **state)
               "operator\tops\t%s\t-\n"
               "# venues\n"
               "venue\tv01\t%s\t%s\n"
-              "election\telection\t-\t%s", /* no final newline */
+              "shard\t0\t-\t%s", /* no final newline */
               hex_of (h1, 1), hex_of (h2, 2), hex_of (h3, 3), hex_of (h4, 4), hex_of (h5, 5), hex_of (h6, 6),
               hex_of (h7, 7), hex_of (h8, 8));
     path_of (path, sizeof path, "keyring.tsv");
@@ -280,11 +286,18 @@ test_keyring_parse_and_lookup (void **state)
     assert_non_null (e);
     assert_string_equal (e->name, "0"); /* the first worker; its CR was stripped */
     assert_int_equal (e->curve[0], 2);
-    e = pingyi_keyring_find (ring, PINGYI_ROLE_ELECTION, NULL);
+    e = pingyi_keyring_find (ring, PINGYI_ROLE_SHARD, NULL);
     assert_non_null (e);
+    assert_string_equal (e->name, "0");
     assert_false (e->has_curve);
     assert_true (e->has_box);
     assert_int_equal (e->box[0], 8);
+    assert_ptr_equal (pingyi_keyring_shard_public (ring, 0), e->box);
+    assert_null (pingyi_keyring_shard_public (ring, 1));
+    /* Workers without a fifth column are assigned nothing.  */
+    e = pingyi_keyring_find (ring, PINGYI_ROLE_WORKER, "1");
+    for (uint32_t s = 0; s < 256; s++)
+        assert_false (pingyi_keyring_assigned (e, s));
     assert_null (pingyi_keyring_find (ring, PINGYI_ROLE_VENUE, "v02"));
     assert_null (pingyi_keyring_find (ring, PINGYI_ROLE_WORKER, "v01"));
 
@@ -313,17 +326,22 @@ test_keyring_bad_lines (void **state)
     struct {
         char line[512];
         const char *reason;
-    } cases[16];
+    } cases[24];
     int n = 0;
+#define COLUMNS                                                                                              \
+    "expected 4 tab-separated columns (role, name, curve key, box key) and, for a worker, a fifth (its "     \
+    "shards), got "
     snprintf (cases[n].line, 512, "worker\t0\t%s\n", b);
-    cases[n++].reason = "expected 4 tab-separated columns (role, name, curve key, box key), got 3";
-    snprintf (cases[n].line, 512, "worker\t0\t%s\t-\textra\n", b);
-    cases[n++].reason = "expected 4 tab-separated columns (role, name, curve key, box key), got 5";
+    cases[n++].reason = COLUMNS "3";
+    snprintf (cases[n].line, 512, "worker\t0\t%s\t-\t0-3\textra\n", b);
+    cases[n++].reason = COLUMNS "6";
     snprintf (cases[n].line, 512, "worker 0 %s -\n", b);
-    cases[n++].reason = "expected 4 tab-separated columns (role, name, curve key, box key), got 1";
+    cases[n++].reason = COLUMNS "1";
     snprintf (cases[n].line, 512, "wizard\t0\t%s\t-\n", b);
+    cases[n++].reason = "unknown role \"wizard\" (want broker, worker, aggregator, operator, venue or shard)";
+    snprintf (cases[n].line, 512, "election\telection\t-\t%s\n", b); /* version 1's role */
     cases[n++].reason =
-        "unknown role \"wizard\" (want broker, worker, aggregator, operator, venue or election)";
+        "unknown role \"election\" (want broker, worker, aggregator, operator, venue or shard)";
     snprintf (cases[n].line, 512, "worker\t\t%s\t-\n", b);
     cases[n++].reason = "name length 0 (must be 1..64)";
     snprintf (cases[n].line, 512, "worker\t%065d\t%s\t-\n", 0, b);
@@ -340,8 +358,8 @@ test_keyring_bad_lines (void **state)
     cases[n++].reason = "a worker entry needs a curve key";
     snprintf (cases[n].line, 512, "venue\tv01\t%s\t-\n", b);
     cases[n++].reason = "a venue entry needs a box key";
-    snprintf (cases[n].line, 512, "election\telection\t%s\t-\n", b);
-    cases[n++].reason = "an election entry needs a box key";
+    snprintf (cases[n].line, 512, "shard\t3\t-\t-\n");
+    cases[n++].reason = "a shard entry needs a box key";
     snprintf (cases[n].line, 512, "broker\tbroker\t%s\t-\n", b);
     cases[n++].reason = "duplicate broker broker (first on line 2)";
     snprintf (cases[n].line, 512, "venue\tv09\t%s\t%s\n", a, c);
@@ -372,7 +390,7 @@ test_keyring_bad_lines (void **state)
 
     path_of (path, sizeof path, "no-keyring.tsv");
     assert_null (pingyi_keyring_load (path, err));
-    snprintf (want, sizeof want, "%s: cannot open: No such file or directory", path);
+    snprintf (want, sizeof want, "%s: cannot stat: No such file or directory", path); /* the trust check */
     assert_string_equal (err, want);
 }
 
@@ -410,6 +428,467 @@ test_keyring_many (void **state)
     pingyi_keyring_destroy (&ring);
 }
 
+/* -------------------------------------------------------------------------
+   Shard lines and a worker's shards (the fifth column)  */
+
+/*  Load a keyring made of `body` after a broker line (line 1); NULL and err
+    on refusal.  */
+static pingyi_keyring_t *
+load_text (const char *body, char *path, size_t cap, char *err)
+{
+    char a[65], text[8192];
+    snprintf (text, sizeof text, "broker\tbroker\t%s\t-\n%s", hex_of (a, 0xaa), body);
+    snprintf (path, cap, "%s/shard-keyring.tsv", dir);
+    write_text (path, text, 0644);
+    return pingyi_keyring_load (path, err);
+}
+
+static void
+test_shard_lines (void **state)
+{
+    char b[65], c[65], d[65], body[1024], path[128], err[PINGYI_ERR_MAX], want[1024];
+    snprintf (body, sizeof body, "shard\t0\t-\t%s\nshard\t7\t-\t%s\nshard\t255\t-\t%s\n", hex_of (b, 0xb0),
+              hex_of (c, 0xb7), hex_of (d, 0xbf));
+    pingyi_keyring_t *ring = load_text (body, path, sizeof path, err);
+    if (!ring)
+        print_error ("%s\n", err);
+    assert_non_null (ring);
+    const uint8_t *k = pingyi_keyring_shard_public (ring, 0);
+    assert_non_null (k);
+    assert_int_equal (k[0], 0xb0);
+    assert_int_equal (pingyi_keyring_shard_public (ring, 7)[31], 0xb7);
+    assert_int_equal (pingyi_keyring_shard_public (ring, 255)[0], 0xbf);
+    assert_null (pingyi_keyring_shard_public (ring, 1));
+    assert_null (pingyi_keyring_shard_public (ring, 256));
+    assert_null (pingyi_keyring_shard_public (ring, UINT32_MAX));
+    assert_null (pingyi_keyring_shard_public (NULL, 0));
+    /* A shard has no CURVE key: it never connects, so ZAP never finds it.  */
+    uint8_t box[32];
+    memset (box, 0xb0, 32);
+    assert_null (pingyi_keyring_by_curve (ring, box));
+    pingyi_keyring_destroy (&ring);
+
+    /* A shard line is named by its number, written plainly.  */
+    static const char *const bad_names[] = {"01", "256", "-1", "x", "1a", "+1", " 1", "00", "1000"};
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        snprintf (body, sizeof body, "shard\t%s\t-\t%s\n", bad_names[i], b);
+        assert_null (load_text (body, path, sizeof path, err));
+        snprintf (want, sizeof want, "%s:2: a shard line is named by its number 0..255, not \"%s\"", path,
+                  bad_names[i]);
+        assert_string_equal (err, want);
+    }
+    snprintf (body, sizeof body, "shard\t3\t-\t-\n");
+    assert_null (load_text (body, path, sizeof path, err));
+    snprintf (want, sizeof want, "%s:2: a shard entry needs a box key", path);
+    assert_string_equal (err, want);
+    snprintf (body, sizeof body, "shard\t3\t-\t%s\nshard\t3\t-\t%s\n", b, c);
+    assert_null (load_text (body, path, sizeof path, err));
+    snprintf (want, sizeof want, "%s:3: duplicate shard 3 (first on line 2)", path);
+    assert_string_equal (err, want);
+    snprintf (body, sizeof body, "shard\t3\t-\t%s\t0-3\n", b);
+    assert_null (load_text (body, path, sizeof path, err));
+    snprintf (want, sizeof want, "%s:2: only a worker line has a fifth column (its shards)", path);
+    assert_string_equal (err, want);
+}
+
+static void
+test_worker_shard_column (void **state)
+{
+    char w1[65], w2[65], w3[65], w4[65], w5[65], body[2048], path[128], err[PINGYI_ERR_MAX];
+    snprintf (body, sizeof body,
+              "worker\t1\t%s\t-\t0-3,6\n"
+              "worker\t2\t%s\t-\t-\n"
+              "worker\t3\t%s\t-\t255\n"
+              "worker\t4\t%s\t-\t0-255\n"
+              "worker\t5\t%s\t-\t9,4-5,4,7-7\n",
+              hex_of (w1, 0x01), hex_of (w2, 0x02), hex_of (w3, 0x03), hex_of (w4, 0x04), hex_of (w5, 0x05));
+    pingyi_keyring_t *ring = load_text (body, path, sizeof path, err);
+    if (!ring)
+        print_error ("%s\n", err);
+    assert_non_null (ring);
+    const pingyi_keyring_entry_t *e1 = pingyi_keyring_find (ring, PINGYI_ROLE_WORKER, "1"),
+                                 *e2 = pingyi_keyring_find (ring, PINGYI_ROLE_WORKER, "2"),
+                                 *e3 = pingyi_keyring_find (ring, PINGYI_ROLE_WORKER, "3"),
+                                 *e4 = pingyi_keyring_find (ring, PINGYI_ROLE_WORKER, "4"),
+                                 *e5 = pingyi_keyring_find (ring, PINGYI_ROLE_WORKER, "5");
+    assert_non_null (e1);
+    for (uint32_t s = 0; s < 256; s++) {
+        assert_int_equal (pingyi_keyring_assigned (e1, s), s <= 3 || s == 6);
+        assert_false (pingyi_keyring_assigned (e2, s));
+        assert_int_equal (pingyi_keyring_assigned (e3, s), s == 255);
+        assert_true (pingyi_keyring_assigned (e4, s));
+        assert_int_equal (pingyi_keyring_assigned (e5, s), s == 4 || s == 5 || s == 7 || s == 9);
+    }
+    assert_false (pingyi_keyring_assigned (e4, 256));
+    assert_false (pingyi_keyring_assigned (e4, UINT32_MAX));
+    assert_false (pingyi_keyring_assigned (NULL, 0));
+    /* Only a worker is ever assigned shards.  */
+    const pingyi_keyring_entry_t *broker = pingyi_keyring_find (ring, PINGYI_ROLE_BROKER, NULL);
+    assert_false (pingyi_keyring_assigned (broker, 0));
+    pingyi_keyring_destroy (&ring);
+
+    /* Every bad form, with its exact message (line 2, after the broker).  */
+    static const struct {
+        const char *list;
+        bool range; /* the "0..255, low before high" message, else the "want e.g." one */
+    } bad[] = {
+        {"a", false},
+        {"1-", false},
+        {"-3", false},
+        {"--", false},
+        {"0,", false},
+        {",0", false},
+        {"0,,1", false},
+        {"1 ", false},
+        {" 1", false},
+        {"+1", false},
+        {"0x1", false},
+        {"1-2-3", false},
+        {"1-a", false},
+        {"1;2", false},
+        {"3-1", true},
+        {"256", true},
+        {"0-256", true},
+        {"255-0", true},
+        {"999999999999999", true},
+        {"9999999999999999", false}, /* 16 characters: longer than any item can be */
+    };
+    char want[1024];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf (body, sizeof body, "worker\t1\t%s\t-\t%s\n", w1, bad[i].list);
+        ring = load_text (body, path, sizeof path, err);
+        if (ring)
+            print_error ("shard list \"%s\" was accepted\n", bad[i].list);
+        assert_null (ring);
+        if (bad[i].range)
+            snprintf (want, sizeof want, "%s:2: shard list \"%s\": shards are 0..255, low before high", path,
+                      bad[i].list);
+        else
+            snprintf (want, sizeof want, "%s:2: bad shard list \"%s\" (want e.g. 0-3,6)", path, bad[i].list);
+        assert_string_equal (err, want);
+    }
+    /* A long list is quoted only in part (its first 40 bytes).  */
+    snprintf (body, sizeof body, "worker\t1\t%s\t-\t0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,x\n", w1);
+    assert_null (load_text (body, path, sizeof path, err));
+    snprintf (want, sizeof want,
+              "%s:2: bad shard list \"0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16\" (want e.g. 0-3,6)", path);
+    assert_string_equal (err, want);
+}
+
+static void
+test_shard_list_parse_and_format (void **state)
+{
+    static const struct {
+        const char *in, *formatted;
+    } cases[] = {
+        {"-", "-"},         {"0", "0"},     {"0-3,6", "0-3,6"}, {"6,0-3", "0-3,6"}, {"1,2,3", "1-3"},
+        {"0-255", "0-255"}, {"255", "255"}, {"7-7", "7"},       {"0,2,4", "0,2,4"}, {"0-3,2-5", "0-5"},
+    };
+    char err[PINGYI_ERR_MAX], out[1024];
+    uint8_t shards[32], again[32];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal (pingyi_shard_list_parse (cases[i].in, strlen (cases[i].in), shards, err), 0);
+        pingyi_shard_list_format (out, sizeof out, shards);
+        assert_string_equal (out, cases[i].formatted);
+        assert_int_equal (pingyi_shard_list_parse (out, strlen (out), again, err), 0);
+        assert_memory_equal (again, shards, 32);
+    }
+    /* Every other shard: the longest list there is, 128 items.  */
+    memset (shards, 0x55, 32);
+    pingyi_shard_list_format (out, sizeof out, shards);
+    assert_int_equal (strncmp (out, "0,2,4,", 6), 0);
+    assert_int_equal (pingyi_shard_list_parse (out, strlen (out), again, err), 0);
+    assert_memory_equal (again, shards, 32);
+    /* The parse error alone names the list (the keyring adds FILE:LINE).  */
+    assert_int_equal (pingyi_shard_list_parse ("1-", 2, shards, err), -1);
+    assert_string_equal (err, "bad shard list \"1-\" (want e.g. 0-3,6)");
+}
+
+/* -------------------------------------------------------------------------
+   Who owns a file, and who may write it  */
+
+static void
+test_secret_owned_by_another_user (void **state)
+{
+    if (geteuid () != 0)
+        skip (); /* only root can give a file away */
+    char path[128], err[PINGYI_ERR_MAX], want[1024];
+    path_of (path, sizeof path, "foreign.secret");
+    uint8_t secret[32], back[32];
+    memset (secret, 0x5e, 32);
+    assert_int_equal (pingyi_key_write_secret (path, secret, err), 0);
+    assert_int_equal (pingyi_key_read_secret (path, back, err), 0);
+    assert_int_equal (chown (path, 65534, (gid_t) -1), 0);
+    struct stat st;
+    assert_int_equal (stat (path, &st), 0);
+    assert_int_equal (st.st_mode & 07777, 0600); /* the mode is fine: the owner is not */
+    memset (back, 0, 32);
+    assert_int_equal (pingyi_key_read_secret (path, back, err), -1);
+    snprintf (want, sizeof want,
+              "%s: owned by uid 65534, not by this process's user (uid 0); a secret key must belong to the "
+              "user that uses it: run: chown 0 %s",
+              path, path);
+    assert_string_equal (err, want);
+    static const uint8_t zero[32];
+    assert_memory_equal (back, zero, 32); /* nothing was read */
+    /* A bad mode is reported first: it is the bigger leak.  */
+    assert_int_equal (chmod (path, 0640), 0);
+    assert_int_equal (pingyi_key_read_secret (path, back, err), -1);
+    snprintf (want, sizeof want, "%s: mode 0640 lets others read this secret key; run: chmod 600 %s", path,
+              path);
+    assert_string_equal (err, want);
+    /* Given back, it is read again.  */
+    assert_int_equal (chmod (path, 0600), 0);
+    assert_int_equal (chown (path, 0, (gid_t) -1), 0);
+    assert_int_equal (pingyi_key_read_secret (path, back, err), 0);
+    assert_memory_equal (back, secret, 32);
+}
+
+static void
+test_trusted_files (void **state)
+{
+    char path[128], err[PINGYI_ERR_MAX], want[1024], a[65], text[256];
+    path_of (path, sizeof path, "trusted-keyring.tsv");
+    snprintf (text, sizeof text, "broker\tbroker\t%s\t-\n", hex_of (a, 0xaa));
+    static const mode_t refused[] = {0664, 0646, 0666, 0620, 0602, 0777, 0660};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        write_text (path, text, refused[i]);
+        assert_null (pingyi_keyring_load (path, err));
+        snprintf (want, sizeof want,
+                  "%s: mode %04o lets others change who may connect and what is counted; run: chmod go-w %s",
+                  path, (unsigned) refused[i], path);
+        assert_string_equal (err, want);
+        assert_int_equal (pingyi_check_trusted_file (path, err), -1);
+        assert_string_equal (err, want);
+    }
+    /* Readable by all is fine: the keyring is public.  */
+    static const mode_t accepted[] = {0644, 0600, 0444, 0640, 0755};
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+        write_text (path, text, accepted[i]);
+        assert_int_equal (pingyi_check_trusted_file (path, err), 0);
+        pingyi_keyring_t *ring = pingyi_keyring_load (path, err);
+        assert_non_null (ring);
+        pingyi_keyring_destroy (&ring);
+    }
+    /* Owned by another (non-root) user: that user could rewrite it.  */
+    if (geteuid () == 0) {
+        write_text (path, text, 0644);
+        assert_int_equal (chown (path, 65534, (gid_t) -1), 0);
+        assert_int_equal (pingyi_check_trusted_file (path, err), -1);
+        snprintf (want, sizeof want, "%s: owned by uid 65534, neither this process's user (uid 0) nor root",
+                  path);
+        assert_string_equal (err, want);
+        assert_null (pingyi_keyring_load (path, err));
+        assert_string_equal (err, want);
+        assert_int_equal (chown (path, 0, (gid_t) -1), 0);
+    }
+    path_of (path, sizeof path, "no-such-file.tsv");
+    assert_int_equal (pingyi_check_trusted_file (path, err), -1);
+    snprintf (want, sizeof want, "%s: cannot stat: No such file or directory", path);
+    assert_string_equal (err, want);
+}
+
+/* -------------------------------------------------------------------------
+   `pingyi init` and the bundles  */
+
+static bool
+exists (const char *fmt, const char *a, unsigned b)
+{
+    char path[512];
+    snprintf (path, sizeof path, fmt, a, b);
+    return access (path, F_OK) == 0;
+}
+
+static void
+test_init_and_bundles (void **state)
+{
+    char deploy[128], err[PINGYI_ERR_MAX], want[2048], path[512];
+    const char *definition = PINGYI_SOURCE_DIR "/examples/2022-district-review.json"; /* 8 shards, 3 venues */
+    path_of (deploy, sizeof deploy, "deploy");
+    int rc = pingyi_deploy_init (definition, deploy, 3, err);
+    if (rc)
+        print_error ("%s\n", err);
+    assert_int_equal (rc, 0);
+    /* Again: refused, nothing replaced.  */
+    assert_int_equal (pingyi_deploy_init (definition, deploy, 3, err), -1);
+    snprintf (want, sizeof want, "%s: already exists; refusing to overwrite a deploy directory", deploy);
+    assert_string_equal (err, want);
+
+    /* Version 1's single election key is gone.  */
+    assert_false (exists ("%s/election.pub", deploy, 0));
+    assert_false (exists ("%s/worker/1/election.secret", deploy, 0));
+
+    /* 3 workers over 8 shards, in blocks: 0-1, 2-4, 5-7.  */
+    static const uint32_t first[] = {0, 2, 5, 8};
+    for (unsigned w = 1; w <= 3; w++)
+        for (unsigned s = 0; s < 10; s++) {
+            char fmt[64];
+            snprintf (fmt, sizeof fmt, "%%s/worker/%%u/shard-%02u.secret", s);
+            assert_int_equal (exists (fmt, deploy, w), s >= first[w - 1] && s < first[w]);
+        }
+    for (unsigned s = 0; s < 10; s++) {
+        char fmt[64];
+        snprintf (fmt, sizeof fmt, "%%s/recount/shard-%02u.secret", s);
+        assert_int_equal (exists (fmt, deploy, 0), s < 8);
+    }
+    assert_false (exists ("%s/recount/curve.secret", deploy, 0)); /* never on the network */
+    assert_false (exists ("%s/broker/shard-00.secret", deploy, 0));
+    assert_false (exists ("%s/aggregator/shard-00.secret", deploy, 0));
+    assert_false (exists ("%s/venue/v01/shard-00.secret", deploy, 0));
+
+    snprintf (path, sizeof path, "%s/keyring.tsv", deploy);
+    pingyi_keyring_t *ring = pingyi_keyring_load (path, err);
+    assert_non_null (ring);
+    for (unsigned w = 1; w <= 3; w++) {
+        char name[8];
+        snprintf (name, sizeof name, "%u", w);
+        const pingyi_keyring_entry_t *e = pingyi_keyring_find (ring, PINGYI_ROLE_WORKER, name);
+        assert_non_null (e);
+        for (uint32_t s = 0; s < 256; s++)
+            assert_int_equal (pingyi_keyring_assigned (e, s), s >= first[w - 1] && s < first[w]);
+    }
+    for (uint32_t s = 0; s < 8; s++)
+        assert_non_null (pingyi_keyring_shard_public (ring, s));
+    assert_null (pingyi_keyring_shard_public (ring, 8));
+
+    /* A worker bundle holds exactly its shards' secrets, each matching
+       its shard line.  */
+    pingyi_bundle_t *worker[4] = {NULL};
+    for (unsigned w = 1; w <= 3; w++) {
+        char name[8];
+        snprintf (name, sizeof name, "%u", w);
+        worker[w] = pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, name, err);
+        if (!worker[w])
+            print_error ("%s\n", err);
+        assert_non_null (worker[w]);
+        for (uint32_t s = 0; s < 256; s++) {
+            bool mine = s >= first[w - 1] && s < first[w];
+            assert_int_equal (pingyi_bundle_has_shard (worker[w], s), mine);
+            if (mine) {
+                uint8_t pub[32];
+                pingyi_key_public (pub, worker[w]->shard_secrets[s]);
+                assert_memory_equal (pub, pingyi_keyring_shard_public (ring, s), 32);
+            }
+        }
+        assert_false (worker[w]->has_box_secret);
+    }
+    /* The recount bundle holds all of them, and no network key.  */
+    pingyi_bundle_t *recount = pingyi_bundle_load (deploy, PINGYI_ROLE_SHARD, NULL, err);
+    if (!recount)
+        print_error ("%s\n", err);
+    assert_non_null (recount);
+    for (uint32_t s = 0; s < 256; s++)
+        assert_int_equal (pingyi_bundle_has_shard (recount, s), s < 8);
+    for (uint32_t s = 0; s < 8; s++) {
+        unsigned w = s < 2 ? 1 : s < 5 ? 2 : 3;
+        assert_memory_equal (recount->shard_secrets[s], worker[w]->shard_secrets[s], 32);
+    }
+    static const uint8_t zero[32];
+    assert_memory_equal (recount->curve_secret, zero, 32);
+
+    /* A venue seals to its own shard's key, and the worker of that shard
+       (and only it) derives the same envelope key.  */
+    static const char *const venues[] = {"v01", "v02", "v03"};
+    for (size_t v = 0; v < 3; v++) {
+        pingyi_bundle_t *venue = pingyi_bundle_load (deploy, PINGYI_ROLE_VENUE, venues[v], err);
+        if (!venue)
+            print_error ("%s\n", err);
+        assert_non_null (venue);
+        assert_true (venue->has_box_secret);
+        int index = pingyi_election_venue (venue->election, venues[v], 3);
+        assert_true (index >= 0);
+        uint32_t shard = venue->election->venues[index].shard;
+        assert_true (shard < 8);
+        assert_memory_equal (venue->shard_public, pingyi_keyring_shard_public (ring, shard), 32);
+        for (uint32_t s = 0; s < 256; s++)
+            assert_false (pingyi_bundle_has_shard (venue, s));
+        const pingyi_keyring_entry_t *ve = pingyi_keyring_find (ring, PINGYI_ROLE_VENUE, venues[v]);
+        assert_non_null (ve);
+        uint8_t k_venue[32], k_worker[32], k_other[32];
+        assert_int_equal (pingyi_envelope_key (k_venue, venue->shard_public, venue->box_secret), 0);
+        unsigned w = shard < 2 ? 1 : shard < 5 ? 2 : 3;
+        assert_int_equal (pingyi_envelope_key (k_worker, ve->box, worker[w]->shard_secrets[shard]), 0);
+        assert_memory_equal (k_venue, k_worker, 32);
+        uint32_t other = (shard + 1) % 8;
+        assert_int_equal (pingyi_envelope_key (k_other, ve->box, recount->shard_secrets[other]), 0);
+        assert_memory_not_equal (k_venue, k_other, 32);
+        pingyi_bundle_destroy (&venue);
+    }
+    for (unsigned w = 1; w <= 3; w++)
+        pingyi_bundle_destroy (&worker[w]);
+    pingyi_bundle_destroy (&recount);
+
+    /* A worker whose shard secret is missing does not start.  */
+    snprintf (path, sizeof path, "%s/worker/2/shard-03.secret", deploy);
+    char moved[600];
+    snprintf (moved, sizeof moved, "%s.away", path);
+    assert_int_equal (rename (path, moved), 0);
+    assert_null (pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, "2", err));
+    snprintf (want, sizeof want, "%s: cannot open: No such file or directory", path);
+    assert_string_equal (err, want);
+    /* Nor one whose shard secret is another shard's.  */
+    char other[512];
+    snprintf (other, sizeof other, "%s/recount/shard-05.secret", deploy);
+    char cmd[1400];
+    snprintf (cmd, sizeof cmd, "cp -p '%s' '%s'", other, path);
+    assert_int_equal (system (cmd), 0);
+    assert_null (pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, "2", err));
+    snprintf (want, sizeof want, "%s: key does not match the keyring's entry for shard 3", path);
+    assert_string_equal (err, want);
+    assert_int_equal (unlink (path), 0);
+    assert_int_equal (rename (moved, path), 0);
+
+    /* A definition anyone in the group may change is refused.  */
+    snprintf (path, sizeof path, "%s/worker/1/election.json", deploy);
+    assert_int_equal (chmod (path, 0664), 0);
+    assert_null (pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, "1", err));
+    snprintf (want, sizeof want,
+              "%s: mode 0664 lets others change who may connect and what is counted; run: chmod go-w %s",
+              path, path);
+    assert_string_equal (err, want);
+    assert_int_equal (chmod (path, 0644), 0);
+    /* So is such a keyring.  */
+    snprintf (path, sizeof path, "%s/worker/1/keyring.tsv", deploy);
+    assert_int_equal (chmod (path, 0646), 0);
+    assert_null (pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, "1", err));
+    snprintf (want, sizeof want,
+              "%s: mode 0646 lets others change who may connect and what is counted; run: chmod go-w %s",
+              path, path);
+    assert_string_equal (err, want);
+    assert_int_equal (chmod (path, 0644), 0);
+    pingyi_bundle_t *again = pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, "1", err);
+    assert_non_null (again);
+    pingyi_bundle_destroy (&again);
+    pingyi_keyring_destroy (&ring);
+}
+
+/*  More workers than shards: each stands by for one shard (worker i for
+    shard (i-1) mod S), and holds that shard's secret only.  */
+static void
+test_init_more_workers_than_shards (void **state)
+{
+    char deploy[128], err[PINGYI_ERR_MAX];
+    path_of (deploy, sizeof deploy, "deploy-many");
+    assert_int_equal (
+        pingyi_deploy_init (PINGYI_SOURCE_DIR "/examples/2022-district-review.json", deploy, 10, err), 0);
+    for (unsigned w = 1; w <= 10; w++) {
+        char name[8];
+        snprintf (name, sizeof name, "%u", w);
+        pingyi_bundle_t *b = pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, name, err);
+        if (!b)
+            print_error ("%s\n", err);
+        assert_non_null (b);
+        for (uint32_t s = 0; s < 256; s++)
+            assert_int_equal (pingyi_bundle_has_shard (b, s), s == (w - 1) % 8);
+        pingyi_bundle_destroy (&b);
+    }
+    char gone[128];
+    path_of (gone, sizeof gone, "deploy-zero");
+    assert_int_equal (
+        pingyi_deploy_init (PINGYI_SOURCE_DIR "/examples/2022-district-review.json", gone, 0, err), -1);
+    assert_string_equal (err, "--workers 0: must be 1..256");
+}
+
 int
 main (void)
 {
@@ -422,6 +901,13 @@ main (void)
         cmocka_unit_test (test_keyring_parse_and_lookup),
         cmocka_unit_test (test_keyring_bad_lines),
         cmocka_unit_test (test_keyring_many),
+        cmocka_unit_test (test_shard_lines),
+        cmocka_unit_test (test_worker_shard_column),
+        cmocka_unit_test (test_shard_list_parse_and_format),
+        cmocka_unit_test (test_secret_owned_by_another_user),
+        cmocka_unit_test (test_trusted_files),
+        cmocka_unit_test (test_init_and_bundles),
+        cmocka_unit_test (test_init_more_workers_than_shards),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }

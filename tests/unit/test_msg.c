@@ -1,7 +1,10 @@
-/*  test_msg.c — the wire protocol: every message round-trips, the bytes on
-    the wire are what docs/PROTOCOL.md says, and every way a hostile frame can
-    be wrong (cut short, too long, wrong type, trailing bytes, unknown version
-    or type, wrong arity) is refused with a reason naming the field.
+/*  test_msg.c — the wire protocol, version 2: every message round-trips,
+    the bytes on the wire are what docs/PROTOCOL.md says (its worked example
+    byte for byte, MACs included), every way a hostile frame can be wrong
+    (cut short, too long, wrong type, trailing bytes, unknown version or
+    type, wrong arity) is refused with a reason naming the field, and the
+    link MAC of ACK, VENUE_STATUS and VENUE_CLOSE catches every flipped bit
+    and every wrong key.
 
     The mutation tests build each message with the real encoder, then locate
     one field by its path of array indices (with pingyi_mp_skip) and splice
@@ -15,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "envelope.h"
 #include "msg.h"
 
 typedef struct {
@@ -34,10 +40,12 @@ frame_of (const pingyi_writer_t *w)
 /* -------------------------------------------------------------------------
    Sample data, one message per type.  */
 
-static uint8_t fp[PINGYI_FP_LEN], chain[32], env_big[PINGYI_ENVELOPE_MAX], env_mid[100];
+static uint8_t fp[PINGYI_FP_LEN], digest[32], env_big[PINGYI_ENVELOPE_MAX], env_mid[100];
 static const uint8_t key1[8] = {0, 3, 0, 1, 0, 2, 1, 0}, key2[8] = {0, 3, 0, 1, 0, 2, 1, 4},
                      key3[8] = {0, 4, 0, 0, 0, 0, 0, 0};
-static const uint8_t route[5] = {0x00, 0x80, 0x00, 0x41, 0xa7};
+static const uint64_t ticket = 0x0102030405060708ULL;
+/*  Link keys of the samples (any 32 bytes do for the codec).  */
+static uint8_t ack_key[32], close_key[32];
 static uint8_t id1[16], id2[16], id3[16];
 static pingyi_venue_figures_t fig1, fig2;
 static frame_t inner_submit, inner_ack;
@@ -47,8 +55,10 @@ init_samples (void)
 {
     for (int i = 0; i < 32; i++) {
         fp[i] = (uint8_t) i;
-        chain[i] = (uint8_t) (0xa0 + i);
+        digest[i] = (uint8_t) (0xa0 + i);
     }
+    memset (ack_key, 0xa1, sizeof ack_key);
+    memset (close_key, 0xc1, sizeof close_key);
     for (size_t i = 0; i < sizeof env_big; i++)
         env_big[i] = (uint8_t) (i * 7);
     for (size_t i = 0; i < sizeof env_mid; i++)
@@ -69,6 +79,10 @@ init_samples (void)
     fig1.collected = 118;
     fig1.sent = 118;
     fig1.closed = true;
+    fig1.category_count = 3;
+    fig1.by_category[0] = 60;
+    fig1.by_category[1] = 30;
+    fig1.by_category[2] = 10;
     memset (&fig2, 0, sizeof fig2);
     fig2.venue = UINT32_MAX;
     fig2.accepted = UINT64_MAX;
@@ -80,6 +94,10 @@ init_samples (void)
     fig2.collected = -1;
     fig2.sent = INT64_MAX;
     fig2.closed = false;
+    fig2.category_count = PINGYI_FIGURES_CATEGORIES; /* the most there can be */
+    for (int i = 0; i < PINGYI_FIGURES_CATEGORIES; i++)
+        fig2.by_category[i] = (uint64_t) i * 1000;
+    fig2.by_category[31] = UINT64_MAX;
 }
 
 static void
@@ -112,6 +130,7 @@ encode_sample (pingyi_writer_t *w, int type)
         pingyi_msg_ack_result (w, id1, PINGYI_ACK_ACCEPTED, 0, "", "0123456789abcdef");
         pingyi_msg_ack_result (w, id2, PINGYI_ACK_DUPLICATE, 0, NULL, "fedcba9876543210");
         pingyi_msg_ack_result (w, id3, PINGYI_ACK_REJECTED, 6, "authentication failed", NULL);
+        pingyi_msg_ack_end (w, ack_key);
         break;
     case PINGYI_MSG_RETRY:
         pingyi_msg_retry (w, 5, 250, "no worker owns shard 3");
@@ -123,16 +142,16 @@ encode_sample (pingyi_writer_t *w, int type)
         pingyi_msg_venue_open (w, 8, fp, "v01");
         break;
     case PINGYI_MSG_VENUE_CLOSE:
-        pingyi_msg_venue_close (w, 9, fp, "v01", 120, 118, 117);
+        pingyi_msg_venue_close (w, 9, fp, "v01", 120, 118, 117, close_key);
         break;
     case PINGYI_MSG_VENUE_STATUS:
-        pingyi_msg_venue_status (w, 10, &fig1);
+        pingyi_msg_venue_status (w, 10, &fig1, ack_key);
         break;
     case PINGYI_MSG_TALLY_QUERY:
         pingyi_msg_tally_query (w, 11, 3, key1);
         break;
     case PINGYI_MSG_SNAPSHOT:
-        pingyi_msg_snapshot_begin (w, 12, 3, 4, fp, 123456789, chain, 2);
+        pingyi_msg_snapshot_begin (w, 12, 3, 4, fp, 123456789, digest, 77, 2);
         pingyi_msg_figures (w, &fig1);
         pingyi_msg_figures (w, &fig2);
         pingyi_msg_snapshot_counters_begin (w, 2);
@@ -149,11 +168,10 @@ encode_sample (pingyi_writer_t *w, int type)
         pingyi_msg_stat (w, "frames_out", 0);
         break;
     case PINGYI_MSG_FORWARD:
-        pingyi_msg_forward (w, route, sizeof route, PINGYI_ROLE_VENUE, "v01", 3, inner_submit.p,
-                            inner_submit.len);
+        pingyi_msg_forward (w, ticket, PINGYI_ROLE_VENUE, "v01", 3, inner_submit.p, inner_submit.len);
         break;
     case PINGYI_MSG_REPLY:
-        pingyi_msg_reply (w, route, sizeof route, inner_ack.p, inner_ack.len);
+        pingyi_msg_reply (w, ticket, inner_ack.p, inner_ack.len);
         break;
     default:
         fail ();
@@ -175,6 +193,8 @@ sample (int type)
 static int
 setup (void **state)
 {
+    if (sodium_init () < 0)
+        return -1;
     init_samples ();
     inner_submit = sample (PINGYI_MSG_SUBMIT);
     inner_ack = sample (PINGYI_MSG_ACK);
@@ -221,6 +241,9 @@ assert_figures (const pingyi_venue_figures_t *got, const pingyi_venue_figures_t 
     assert_true (got->collected == want->collected);
     assert_true (got->sent == want->sent);
     assert_int_equal (got->closed, want->closed);
+    assert_int_equal (got->category_count, want->category_count);
+    for (uint32_t i = 0; i < want->category_count; i++)
+        assert_true (got->by_category[i] == want->by_category[i]);
 }
 
 /* -------------------------------------------------------------------------
@@ -327,7 +350,25 @@ test_round_trip_ack (void **state)
     assert_str (a.text, "authentication failed");
     assert_str (a.receipt, "");
     assert_false (pingyi_list_next_ack (&m.u.ack.results, &a));
+    /* The MAC closes the frame: bin16 header, 16 bytes, nothing after.  */
+    assert_int_equal (m.mac_offset, f.len - 18);
+    assert_int_equal (f.p[m.mac_offset], 0xc4);
+    assert_int_equal (f.p[m.mac_offset + 1], 16);
+    assert_memory_equal (m.mac, f.p + f.len - 16, 16);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, ack_key), 0);
     free (f.p);
+
+    /* No results at all still carries a MAC.  */
+    pingyi_writer_t w;
+    pingyi_writer_init (&w);
+    pingyi_msg_ack_begin (&w, 0, 0);
+    pingyi_msg_ack_end (&w, ack_key);
+    f = frame_of (&w);
+    decode_ok (&f, &m, PINGYI_MSG_ACK);
+    assert_int_equal (m.u.ack.results.count, 0);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, ack_key), 0);
+    free (f.p);
+    pingyi_writer_fini (&w);
 }
 
 static void
@@ -363,6 +404,8 @@ test_round_trip_retry_error_open_close (void **state)
     assert_int_equal (m.u.venue_close.issued, 120);
     assert_int_equal (m.u.venue_close.collected, 118);
     assert_int_equal (m.u.venue_close.sent, 117);
+    assert_int_equal (m.mac_offset, f.len - 18);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, close_key), 0);
     free (f.p);
 
     /* Extremes.  */
@@ -375,11 +418,12 @@ test_round_trip_retry_error_open_close (void **state)
     assert_true (m.u.retry.retry_ms == UINT32_MAX);
     assert_int_equal (m.u.retry.reason.len, 0);
     free (f.p);
-    pingyi_msg_venue_close (&w, 0, fp, "v", INT64_MAX, 0, INT64_MAX);
+    pingyi_msg_venue_close (&w, 0, fp, "v", INT64_MAX, 0, INT64_MAX, close_key);
     f = frame_of (&w);
     decode_ok (&f, &m, PINGYI_MSG_VENUE_CLOSE);
     assert_true (m.u.venue_close.issued == INT64_MAX);
     assert_true (m.u.venue_close.collected == 0);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, close_key), 0);
     free (f.p);
     pingyi_writer_fini (&w);
 }
@@ -392,6 +436,8 @@ test_round_trip_status_query_snapshot (void **state)
     decode_ok (&f, &m, PINGYI_MSG_VENUE_STATUS);
     assert_int_equal (m.u.venue_status.tag, 10);
     assert_figures (&m.u.venue_status.figures, &fig1);
+    assert_int_equal (m.mac_offset, f.len - 18);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, ack_key), 0);
     free (f.p);
 
     f = sample (PINGYI_MSG_TALLY_QUERY);
@@ -408,7 +454,8 @@ test_round_trip_status_query_snapshot (void **state)
     assert_int_equal (m.u.snapshot.shard_count, 4);
     assert_memory_equal (m.u.snapshot.fingerprint, fp, 32);
     assert_int_equal (m.u.snapshot.sequence, 123456789);
-    assert_memory_equal (m.u.snapshot.chain_head, chain, 32);
+    assert_memory_equal (m.u.snapshot.digest, digest, 32);
+    assert_int_equal (m.u.snapshot.generation, 77);
     assert_true (m.u.snapshot.more);
     assert_memory_equal (m.u.snapshot.next, key3, 8);
     pingyi_venue_figures_t g;
@@ -432,12 +479,13 @@ test_round_trip_status_query_snapshot (void **state)
     /* Last page: no venues, no counters, more false, next NULL → zeros.  */
     pingyi_writer_t w;
     pingyi_writer_init (&w);
-    pingyi_msg_snapshot_begin (&w, 1, 0, 1, fp, 0, chain, 0);
+    pingyi_msg_snapshot_begin (&w, 1, 0, 1, fp, 0, digest, UINT64_MAX, 0);
     pingyi_msg_snapshot_counters_begin (&w, 0);
     pingyi_msg_snapshot_end (&w, false, NULL);
     f = frame_of (&w);
     decode_ok (&f, &m, PINGYI_MSG_SNAPSHOT);
     assert_false (m.u.snapshot.more);
+    assert_true (m.u.snapshot.generation == UINT64_MAX);
     static const uint8_t zero8[8];
     assert_memory_equal (m.u.snapshot.next, zero8, 8);
     assert_false (pingyi_list_next_figures (&m.u.snapshot.venues, &g));
@@ -481,8 +529,7 @@ test_round_trip_stats_forward_reply (void **state)
 
     f = sample (PINGYI_MSG_FORWARD);
     decode_ok (&f, &m, PINGYI_MSG_FORWARD);
-    assert_int_equal (m.u.forward.route.len, sizeof route);
-    assert_memory_equal (m.u.forward.route.p, route, sizeof route);
+    assert_true (m.u.forward.ticket == ticket);
     assert_int_equal (m.u.forward.role, PINGYI_ROLE_VENUE);
     assert_str (m.u.forward.sender, "v01");
     assert_int_equal (m.u.forward.inner.len, inner_submit.len);
@@ -496,7 +543,7 @@ test_round_trip_stats_forward_reply (void **state)
 
     f = sample (PINGYI_MSG_REPLY);
     decode_ok (&f, &m, PINGYI_MSG_REPLY);
-    assert_memory_equal (m.u.reply.route.p, route, sizeof route);
+    assert_true (m.u.reply.ticket == ticket);
     assert_int_equal (m.u.reply.inner.len, inner_ack.len);
     assert_memory_equal (m.u.reply.inner.p, inner_ack.p, inner_ack.len);
     free (f.p);
@@ -522,7 +569,7 @@ test_wrong_walker_stops (void **state)
 static void
 test_wire_heartbeat (void **state)
 {
-    static const uint8_t want[] = {0x92, 0x01, 0x03};
+    static const uint8_t want[] = {0x92, 0x02, 0x03};
     frame_t f = sample (PINGYI_MSG_HEARTBEAT);
     assert_int_equal (f.len, sizeof want);
     assert_memory_equal (f.p, want, sizeof want);
@@ -534,7 +581,7 @@ test_wire_small_submit (void **state)
 {
     static const uint8_t want[] = {
         0x96,       /* array of 6 */
-        0x01, 0x04, /* version 1, SUBMIT */
+        0x02, 0x04, /* version 2, SUBMIT */
         0x07,       /* tag 7 */
         0xc4, 0x20, /* bin 32: fingerprint */
         0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b,
@@ -559,24 +606,141 @@ test_wire_small_submit (void **state)
     assert_int_equal (m.u.submit.tag, 7);
 }
 
+/*  The MAC bytes below were computed with Python's hashlib
+    (blake2b (frame[:-18], digest_size=16, key=b'\xa1' * 32)), not with the
+    code under test.  */
 static void
 test_wire_small_ack (void **state)
 {
     static const uint8_t want[] = {
-        0x94, 0x01, 0x05, 0x2a, /* [1, 5, tag 42, */
+        0x95, 0x02, 0x05, 0x2a, /* [2, 5, tag 42, */
         0x91, 0x95,             /*  [[ */
-        0xc4, 0x10, 1,    2,    3,  4,  5,  6,  7,    8,
-        9,    10,   11,   12,   13, 14, 15, 16, 0x02, 0x06, /* rejected, reason 6 */
-        0xa2, 'n',  'o',                                    /* text */
-        0xa0,                                               /* no receipt */
+        0xc4, 0x10, 1,    2,    3,    4,    5,    6,    7,    8,    9,    10,   11,   12,   13,   14,
+        15,   16,   0x02, 0x06, /* rejected, reason 6 */
+        0xa2, 'n',  'o',        /* text */
+        0xa0,                   /* no receipt ]], */
+        0xc4, 0x10,             /* bin 16: mac ] */
+        0x00, 0x46, 0xaa, 0xc5, 0x17, 0x27, 0xf3, 0x1d, 0x98, 0xe1, 0x8e, 0x7b, 0xb3, 0x37, 0x9c, 0x38,
     };
     static const uint8_t id[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
     pingyi_writer_t w;
     pingyi_writer_init (&w);
     pingyi_msg_ack_begin (&w, 42, 1);
     pingyi_msg_ack_result (&w, id, PINGYI_ACK_REJECTED, 6, "no", "");
+    pingyi_msg_ack_end (&w, ack_key);
     assert_int_equal (w.sbuf.size, sizeof want);
     assert_memory_equal (w.sbuf.data, want, sizeof want);
+    pingyi_writer_fini (&w);
+
+    pingyi_msg_t m;
+    char err[PINGYI_ERR_MAX];
+    assert_int_equal (pingyi_msg_decode (want, sizeof want, &m, err), 0);
+    assert_int_equal (m.mac_offset, sizeof want - 18);
+    assert_int_equal (pingyi_msg_mac_check (want, &m, ack_key), 0);
+}
+
+/*  docs/PROTOCOL.md §10, byte for byte.  Every expected byte and key below
+    was computed independently with Python (hashlib, and the `cryptography`
+    package for X25519 / ChaCha20-Poly1305), as in the document's own check;
+    this test computes them with the C code.  If it fails, the document (and
+    every client written from it) is wrong.  */
+static void
+test_wire_worked_example (void **state)
+{
+    static const char envelope_hex[] =
+        "01000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f03763031101112131415161718191a1b"
+        "1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363751dff710c57e7b06ecf63f827328085917366f0260"
+        "53f0b7a4";
+    static const char submit_hex[] =
+        "96020401c420000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fa376303191c46601000102"
+        "030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f03763031101112131415161718191a1b1c1d1e1f"
+        "202122232425262728292a2b2c2d2e2f303132333435363751dff710c57e7b06ecf63f827328085917366f026053f0b7a4";
+    static const char ack_hex[] =
+        "950205019195c410101112131415161718191a1b1c1d1e1f0000a0b031356163653933303565656565316665c410a6640f"
+        "2f4b6a229b8c1a88793a4656ec";
+    static const char open_hex[] =
+        "95020807c420000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fa3763031";
+    static const char close_hex[] =
+        "99020908c420000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fa3763031010101c4107083"
+        "854b56b36b320910771a8c152fd8";
+
+    uint8_t vsk[32], ssk[32], vpk[32], spk[32], k[32], k2[32], ak[32], ck[32];
+    uint8_t efp[32], id[16], nonce[24], env[256];
+    static const uint8_t ebody[] = {0x93, 0x01, 0x00, 0x91, 0x92, 0x00, 0x92, 0x01, 0x02};
+    char hex[1024];
+    memset (vsk, 0x01, 32); /* venue box secret */
+    memset (ssk, 0x02, 32); /* shard box secret */
+    assert_int_equal (crypto_scalarmult_base (vpk, vsk), 0);
+    assert_int_equal (crypto_scalarmult_base (spk, ssk), 0);
+    sodium_bin2hex (hex, sizeof hex, spk, 32);
+    assert_string_equal (hex, "ce8d3ad1ccb633ec7b70c17814a5c76ecd029685050d344745ba05870e587d59");
+    assert_int_equal (pingyi_envelope_key (k, spk, vsk), 0);  /* the venue */
+    assert_int_equal (pingyi_envelope_key (k2, vpk, ssk), 0); /* the worker */
+    assert_memory_equal (k, k2, 32);
+    sodium_bin2hex (hex, sizeof hex, k, 32);
+    assert_string_equal (hex, "18a99320f3488fa18a04239715d8ee738065e65c3d4b2898522d6c3d4ead588c");
+    pingyi_envelope_link_keys (ak, ck, k);
+    sodium_bin2hex (hex, sizeof hex, ak, 32);
+    assert_string_equal (hex, "2d54e1ebc825410a18162e8843ad0ee4fe593b9387397e1529a8144a227084c2");
+    sodium_bin2hex (hex, sizeof hex, ck, 32);
+    assert_string_equal (hex, "475df58e94d116f5d7a23875571eda4323072a7c20a84b9ba6f8d726cf592eb9");
+
+    for (int i = 0; i < 32; i++)
+        efp[i] = (uint8_t) i;
+    for (int i = 0; i < 16; i++)
+        id[i] = (uint8_t) (0x10 + i);
+    for (int i = 0; i < 24; i++)
+        nonce[i] = (uint8_t) (0x20 + i);
+    size_t n =
+        pingyi_envelope_seal_with_nonce (env, sizeof env, efp, "v01", 3, id, ebody, sizeof ebody, k, nonce);
+    assert_int_equal (n, 102);
+    sodium_bin2hex (hex, sizeof hex, env, n);
+    assert_string_equal (hex, envelope_hex);
+    char receipt[PINGYI_RECEIPT_LEN + 1];
+    pingyi_envelope_receipt (receipt, env, n);
+    assert_string_equal (receipt, "15ace9305eeee1fe");
+
+    pingyi_writer_t w;
+    pingyi_writer_init (&w);
+    pingyi_msg_submit_begin (&w, 1, efp, "v01", 1);
+    pingyi_msg_envelope (&w, env, n);
+    assert_int_equal (w.sbuf.size, 147);
+    sodium_bin2hex (hex, sizeof hex, (const uint8_t *) w.sbuf.data, w.sbuf.size);
+    assert_string_equal (hex, submit_hex);
+
+    pingyi_msg_ack_begin (&w, 1, 1);
+    pingyi_msg_ack_result (&w, id, PINGYI_ACK_ACCEPTED, 0, "", receipt);
+    pingyi_msg_ack_end (&w, ak);
+    assert_int_equal (w.sbuf.size, 62);
+    sodium_bin2hex (hex, sizeof hex, (const uint8_t *) w.sbuf.data, w.sbuf.size);
+    assert_string_equal (hex, ack_hex);
+    /* The client's side: it decodes, the MAC verifies under the ack key
+       (and not under the close key), and the receipt is its own.  */
+    frame_t f = frame_of (&w);
+    pingyi_msg_t m;
+    decode_ok (&f, &m, PINGYI_MSG_ACK);
+    assert_int_equal (m.mac_offset, 44);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, ak), 0);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, ck), -1);
+    pingyi_ack_t a;
+    assert_true (pingyi_list_next_ack (&m.u.ack.results, &a));
+    assert_str (a.receipt, receipt);
+    free (f.p);
+
+    pingyi_msg_venue_open (&w, 7, efp, "v01");
+    assert_int_equal (w.sbuf.size, 42);
+    sodium_bin2hex (hex, sizeof hex, (const uint8_t *) w.sbuf.data, w.sbuf.size);
+    assert_string_equal (hex, open_hex);
+
+    pingyi_msg_venue_close (&w, 8, efp, "v01", 1, 1, 1, ck);
+    assert_int_equal (w.sbuf.size, 63);
+    sodium_bin2hex (hex, sizeof hex, (const uint8_t *) w.sbuf.data, w.sbuf.size);
+    assert_string_equal (hex, close_hex);
+    f = frame_of (&w);
+    decode_ok (&f, &m, PINGYI_MSG_VENUE_CLOSE);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, ck), 0);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, ak), -1);
+    free (f.p);
     pingyi_writer_fini (&w);
 }
 
@@ -636,12 +800,14 @@ test_version_and_type (void **state)
     char want[PINGYI_ERR_MAX];
     for (int type = 1; type <= PINGYI_MSG_TYPE_MAX_; type++) {
         frame_t f = sample (type);
-        assert_int_equal (f.p[1], 0x01); /* version is the fixint after the header */
-        f.p[1] = 0x02;
-        expect_fail (f.p, f.len, "unsupported protocol version 2");
+        assert_int_equal (f.p[1], 0x02); /* version is the fixint after the header */
+        f.p[1] = 0x01;                   /* a version 1 peer is refused, not misread */
+        expect_fail (f.p, f.len, "unsupported protocol version 1");
+        f.p[1] = 0x03;
+        expect_fail (f.p, f.len, "unsupported protocol version 3");
         f.p[1] = 0x00;
         expect_fail (f.p, f.len, "unsupported protocol version 0");
-        f.p[1] = 0x01;
+        f.p[1] = 0x02;
         assert_int_equal (f.p[2], type);
         f.p[2] = 99;
         expect_fail (f.p, f.len, "unknown message type 99");
@@ -653,7 +819,7 @@ test_version_and_type (void **state)
         pingyi_msg_t m;
         char err[PINGYI_ERR_MAX];
         assert_int_equal (pingyi_msg_decode (f.p, f.len, &m, err), 0);
-        /* The header byte is a fixarray for every message (at most 12 fields).  */
+        /* The header byte is a fixarray for every message (at most 13 fields).  */
         assert_int_equal (f.p[0] & 0xf0, 0x90);
         uint8_t n = f.p[0] & 0x0f;
         if (n > 2) {
@@ -675,12 +841,18 @@ test_version_and_type (void **state)
         free (f.p);
     }
     /* The spec's own example: a SUBMIT one field short.  */
-    static const uint8_t submit5[] = {0x95, 0x01, 0x04, 0x07, 0xc4, 0x01, 0x00, 0xa1, 'v'};
+    static const uint8_t submit5[] = {0x95, 0x02, 0x04, 0x07, 0xc4, 0x01, 0x00, 0xa1, 'v'};
     expect_fail (submit5, sizeof submit5, "SUBMIT: expected 6 fields, got 5");
-    static const uint8_t heartbeat1[] = {0x91, 0x01};
+    static const uint8_t heartbeat1[] = {0x91, 0x02};
     expect_fail (heartbeat1, sizeof heartbeat1, "message: expected at least 2 fields, got 1");
-    static const uint8_t version2_short[] = {0x91, 0x02};
-    expect_fail (version2_short, sizeof version2_short, "unsupported protocol version 2");
+    static const uint8_t version1_short[] = {0x91, 0x01};
+    expect_fail (version1_short, sizeof version1_short, "unsupported protocol version 1");
+    /* A version 1 ACK (4 elements, no MAC) is refused on its version.  */
+    static const uint8_t ack_v1[] = {0x94, 0x01, 0x05, 0x01, 0x90};
+    expect_fail (ack_v1, sizeof ack_v1, "unsupported protocol version 1");
+    /* A version 2 ACK without its MAC is one field short.  */
+    static const uint8_t ack_no_mac[] = {0x94, 0x02, 0x05, 0x01, 0x90};
+    expect_fail (ack_no_mac, sizeof ack_no_mac, "ACK: expected 5 fields, got 4");
 }
 
 static void
@@ -699,12 +871,12 @@ test_top_level_garbage (void **state)
     expect_fail (vstr, sizeof vstr, "message.version: expected uint, got str");
     static const uint8_t vneg[] = {0x92, 0xff, 0x03};
     expect_fail (vneg, sizeof vneg, "message.version: negative where uint expected");
-    static const uint8_t tstr[] = {0x92, 0x01, 0xa1, 'x'};
+    static const uint8_t tstr[] = {0x92, 0x02, 0xa1, 'x'};
     expect_fail (tstr, sizeof tstr, "message.type: expected uint, got str");
-    static const uint8_t tbig[] = {0x92, 0x01, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t tbig[] = {0x92, 0x02, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     expect_fail (tbig, sizeof tbig, "unknown message type 18446744073709551615");
-    /* Non-minimal encodings are accepted: HEARTBEAT as array16, uint16 1, uint64 3.  */
-    static const uint8_t wide[] = {0xdc, 0x00, 0x02, 0xcd, 0x00, 0x01, 0xcf, 0, 0, 0, 0, 0, 0, 0, 3};
+    /* Non-minimal encodings are accepted: HEARTBEAT as array16, uint16 2, uint64 3.  */
+    static const uint8_t wide[] = {0xdc, 0x00, 0x02, 0xcd, 0x00, 0x02, 0xcf, 0, 0, 0, 0, 0, 0, 0, 3};
     pingyi_msg_t m;
     char err[PINGYI_ERR_MAX];
     assert_int_equal (pingyi_msg_decode (wide, sizeof wide, &m, err), 0);
@@ -865,6 +1037,8 @@ static const mutation_t wrong_types[] = {
     {PINGYI_MSG_ACK, P3 (3, 2, 2), R_NIL, 0, 0, "ACK.results[2].reason: expected uint, got nil"},
     {PINGYI_MSG_ACK, P3 (3, 0, 3), R_BIN, 1, 0, "ACK.results[0].text: expected str, got bin"},
     {PINGYI_MSG_ACK, P3 (3, 0, 4), R_UINT, 0, 0, "ACK.results[0].receipt: expected str, got uint"},
+    {PINGYI_MSG_ACK, P1 (4), R_STR, 16, 0, "ACK.mac: expected bin, got str"},
+    {PINGYI_MSG_ACK, P1 (4), R_NIL, 0, 0, "ACK.mac: expected bin, got nil"},
     {PINGYI_MSG_RETRY, P1 (2), R_STR, 1, 0, "RETRY.tag: expected uint, got str"},
     {PINGYI_MSG_RETRY, P1 (3), R_STR, 1, 0, "RETRY.retry_ms: expected uint, got str"},
     {PINGYI_MSG_RETRY, P1 (4), R_UINT, 1, 0, "RETRY.reason: expected str, got uint"},
@@ -881,6 +1055,7 @@ static const mutation_t wrong_types[] = {
     {PINGYI_MSG_VENUE_CLOSE, P1 (6), R_TRUE, 0, 0, "VENUE_CLOSE.collected: expected uint, got bool"},
     {PINGYI_MSG_VENUE_CLOSE, P1 (7), R_INT, 0, -1, "VENUE_CLOSE.sent: negative where uint expected"},
     {PINGYI_MSG_VENUE_CLOSE, P1 (7), R_STR, 1, 0, "VENUE_CLOSE.sent: expected uint, got str"},
+    {PINGYI_MSG_VENUE_CLOSE, P1 (8), R_STR, 16, 0, "VENUE_CLOSE.mac: expected bin, got str"},
     {PINGYI_MSG_VENUE_STATUS, P1 (2), R_STR, 1, 0, "VENUE_STATUS.tag: expected uint, got str"},
     {PINGYI_MSG_VENUE_STATUS, P1 (3), R_UINT, 1, 0, "VENUE_STATUS.figures: expected array, got uint"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 0), R_STR, 1, 0, "VENUE_STATUS.figures.venue: expected uint, got str"},
@@ -903,6 +1078,13 @@ static const mutation_t wrong_types[] = {
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 8), R_TRUE, 0, 0, "VENUE_STATUS.figures.sent: expected int, got bool"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 9), R_UINT, 1, 0,
      "VENUE_STATUS.figures.closed: expected bool, got uint"},
+    {PINGYI_MSG_VENUE_STATUS, P2 (3, 10), R_UINT, 3, 0,
+     "VENUE_STATUS.figures.by_category: expected array, got uint"},
+    {PINGYI_MSG_VENUE_STATUS, P3 (3, 10, 2), R_STR, 1, 0,
+     "VENUE_STATUS.figures.by_category[2]: expected uint, got str"},
+    {PINGYI_MSG_VENUE_STATUS, P3 (3, 10, 0), R_INT, 0, -1,
+     "VENUE_STATUS.figures.by_category[0]: negative where uint expected"},
+    {PINGYI_MSG_VENUE_STATUS, P1 (4), R_UINT, 0, 0, "VENUE_STATUS.mac: expected bin, got uint"},
     {PINGYI_MSG_TALLY_QUERY, P1 (2), R_STR, 1, 0, "TALLY_QUERY.tag: expected uint, got str"},
     {PINGYI_MSG_TALLY_QUERY, P1 (3), R_STR, 1, 0, "TALLY_QUERY.shard: expected uint, got str"},
     {PINGYI_MSG_TALLY_QUERY, P1 (4), R_STR, 8, 0, "TALLY_QUERY.from: expected bin, got str"},
@@ -911,19 +1093,23 @@ static const mutation_t wrong_types[] = {
     {PINGYI_MSG_SNAPSHOT, P1 (4), R_STR, 1, 0, "SNAPSHOT.shard_count: expected uint, got str"},
     {PINGYI_MSG_SNAPSHOT, P1 (5), R_UINT, 1, 0, "SNAPSHOT.fingerprint: expected bin, got uint"},
     {PINGYI_MSG_SNAPSHOT, P1 (6), R_BIN, 8, 0, "SNAPSHOT.sequence: expected uint, got bin"},
-    {PINGYI_MSG_SNAPSHOT, P1 (7), R_STR, 32, 0, "SNAPSHOT.chain_head: expected bin, got str"},
-    {PINGYI_MSG_SNAPSHOT, P1 (8), R_UINT, 0, 0, "SNAPSHOT.venues: expected array, got uint"},
-    {PINGYI_MSG_SNAPSHOT, P2 (8, 1), R_UINT, 0, 0, "SNAPSHOT.venues[1]: expected array, got uint"},
-    {PINGYI_MSG_SNAPSHOT, P3 (8, 1, 0), R_STR, 1, 0, "SNAPSHOT.venues[1].venue: expected uint, got str"},
-    {PINGYI_MSG_SNAPSHOT, P3 (8, 0, 9), R_NIL, 0, 0, "SNAPSHOT.venues[0].closed: expected bool, got nil"},
-    {PINGYI_MSG_SNAPSHOT, P4 (8, 1, 5, 2), R_NIL, 0, 0,
+    {PINGYI_MSG_SNAPSHOT, P1 (7), R_STR, 32, 0, "SNAPSHOT.digest: expected bin, got str"},
+    {PINGYI_MSG_SNAPSHOT, P1 (8), R_BIN, 8, 0, "SNAPSHOT.generation: expected uint, got bin"},
+    {PINGYI_MSG_SNAPSHOT, P1 (8), R_INT, 0, -1, "SNAPSHOT.generation: negative where uint expected"},
+    {PINGYI_MSG_SNAPSHOT, P1 (9), R_UINT, 0, 0, "SNAPSHOT.venues: expected array, got uint"},
+    {PINGYI_MSG_SNAPSHOT, P2 (9, 1), R_UINT, 0, 0, "SNAPSHOT.venues[1]: expected array, got uint"},
+    {PINGYI_MSG_SNAPSHOT, P3 (9, 1, 0), R_STR, 1, 0, "SNAPSHOT.venues[1].venue: expected uint, got str"},
+    {PINGYI_MSG_SNAPSHOT, P3 (9, 0, 9), R_NIL, 0, 0, "SNAPSHOT.venues[0].closed: expected bool, got nil"},
+    {PINGYI_MSG_SNAPSHOT, P4 (9, 1, 5, 2), R_NIL, 0, 0,
      "SNAPSHOT.venues[1].rejected_by[2]: expected uint, got nil"},
-    {PINGYI_MSG_SNAPSHOT, P1 (9), R_UINT, 0, 0, "SNAPSHOT.counters: expected array, got uint"},
-    {PINGYI_MSG_SNAPSHOT, P2 (9, 1), R_BIN, 8, 0, "SNAPSHOT.counters[1]: expected array, got bin"},
-    {PINGYI_MSG_SNAPSHOT, P3 (9, 1, 0), R_UINT, 8, 0, "SNAPSHOT.counters[1].key: expected bin, got uint"},
-    {PINGYI_MSG_SNAPSHOT, P3 (9, 0, 1), R_STR, 1, 0, "SNAPSHOT.counters[0].count: expected uint, got str"},
-    {PINGYI_MSG_SNAPSHOT, P1 (10), R_UINT, 1, 0, "SNAPSHOT.more: expected bool, got uint"},
-    {PINGYI_MSG_SNAPSHOT, P1 (11), R_STR, 8, 0, "SNAPSHOT.next: expected bin, got str"},
+    {PINGYI_MSG_SNAPSHOT, P4 (9, 1, 10, 31), R_STR, 2, 0,
+     "SNAPSHOT.venues[1].by_category[31]: expected uint, got str"},
+    {PINGYI_MSG_SNAPSHOT, P1 (10), R_UINT, 0, 0, "SNAPSHOT.counters: expected array, got uint"},
+    {PINGYI_MSG_SNAPSHOT, P2 (10, 1), R_BIN, 8, 0, "SNAPSHOT.counters[1]: expected array, got bin"},
+    {PINGYI_MSG_SNAPSHOT, P3 (10, 1, 0), R_UINT, 8, 0, "SNAPSHOT.counters[1].key: expected bin, got uint"},
+    {PINGYI_MSG_SNAPSHOT, P3 (10, 0, 1), R_STR, 1, 0, "SNAPSHOT.counters[0].count: expected uint, got str"},
+    {PINGYI_MSG_SNAPSHOT, P1 (11), R_UINT, 1, 0, "SNAPSHOT.more: expected bool, got uint"},
+    {PINGYI_MSG_SNAPSHOT, P1 (12), R_STR, 8, 0, "SNAPSHOT.next: expected bin, got str"},
     {PINGYI_MSG_STATS_QUERY, P1 (2), R_STR, 1, 0, "STATS_QUERY.tag: expected uint, got str"},
     {PINGYI_MSG_STATS_QUERY, P1 (3), R_STR, 1, 0, "STATS_QUERY.shard: expected int, got str"},
     {PINGYI_MSG_STATS, P1 (2), R_STR, 1, 0, "STATS.tag: expected uint, got str"},
@@ -932,11 +1118,13 @@ static const mutation_t wrong_types[] = {
     {PINGYI_MSG_STATS, P2 (4, 0), R_STR, 1, 0, "STATS.stats[0]: expected array, got str"},
     {PINGYI_MSG_STATS, P3 (4, 1, 0), R_UINT, 1, 0, "STATS.stats[1].name: expected str, got uint"},
     {PINGYI_MSG_STATS, P3 (4, 1, 1), R_STR, 1, 0, "STATS.stats[1].value: expected uint, got str"},
-    {PINGYI_MSG_FORWARD, P1 (2), R_STR, 5, 0, "FORWARD.route: expected bin, got str"},
+    {PINGYI_MSG_FORWARD, P1 (2), R_STR, 5, 0, "FORWARD.ticket: expected uint, got str"},
+    {PINGYI_MSG_FORWARD, P1 (2), R_BIN, 5, 0, "FORWARD.ticket: expected uint, got bin"},
+    {PINGYI_MSG_FORWARD, P1 (2), R_INT, 0, -1, "FORWARD.ticket: negative where uint expected"},
     {PINGYI_MSG_FORWARD, P1 (3), R_STR, 5, 0, "FORWARD.role: expected uint, got str"},
     {PINGYI_MSG_FORWARD, P1 (4), R_BIN, 3, 0, "FORWARD.sender: expected str, got bin"},
     {PINGYI_MSG_FORWARD, P1 (5), R_STR, 3, 0, "FORWARD.inner: expected bin, got str"},
-    {PINGYI_MSG_REPLY, P1 (2), R_UINT, 5, 0, "REPLY.route: expected bin, got uint"},
+    {PINGYI_MSG_REPLY, P1 (2), R_BIN, 5, 0, "REPLY.ticket: expected uint, got bin"},
     {PINGYI_MSG_REPLY, P1 (3), R_STR, 3, 0, "REPLY.inner: expected bin, got str"},
 };
 
@@ -973,6 +1161,10 @@ static const mutation_t out_of_bounds[] = {
     {PINGYI_MSG_ACK, P3 (3, 2, 2), R_UINT, 256, 0, "ACK.results[2].reason: integer out of range"},
     {PINGYI_MSG_ACK, P3 (3, 2, 3), R_STR, 513, 0, "ACK.results[2].text: str too long"},
     {PINGYI_MSG_ACK, P3 (3, 0, 4), R_STR, 17, 0, "ACK.results[0].receipt: str too long"},
+    {PINGYI_MSG_ACK, P1 (4), R_BIN, 15, 0, "ACK.mac: bin too short"},
+    {PINGYI_MSG_ACK, P1 (4), R_BIN, 17, 0, "ACK.mac: bin too long"},
+    {PINGYI_MSG_ACK, P1 (4), R_BIN, 0, 0, "ACK.mac: bin too short"},
+    {PINGYI_MSG_ACK, P1 (4), R_BIN, 32, 0, "ACK.mac: bin too long"},
     {PINGYI_MSG_RETRY, P1 (3), R_UINT, 1ull << 32, 0, "RETRY.retry_ms: integer out of range"},
     {PINGYI_MSG_RETRY, P1 (4), R_STR, 513, 0, "RETRY.reason: str too long"},
     {PINGYI_MSG_ERROR, P1 (3), R_UINT, 1ull << 32, 0, "ERROR.code: integer out of range"},
@@ -984,7 +1176,15 @@ static const mutation_t out_of_bounds[] = {
     {PINGYI_MSG_VENUE_CLOSE, P1 (5), R_UINT, 1ull << 63, 0, "VENUE_CLOSE.issued: integer out of range"},
     {PINGYI_MSG_VENUE_CLOSE, P1 (6), R_UINT, UINT64_MAX, 0, "VENUE_CLOSE.collected: integer out of range"},
     {PINGYI_MSG_VENUE_CLOSE, P1 (7), R_UINT, 1ull << 63, 0, "VENUE_CLOSE.sent: integer out of range"},
-    {PINGYI_MSG_VENUE_STATUS, P1 (3), R_UINTS, 9, 0, "VENUE_STATUS.figures: expected 10 fields, got 9"},
+    {PINGYI_MSG_VENUE_CLOSE, P1 (8), R_BIN, 15, 0, "VENUE_CLOSE.mac: bin too short"},
+    {PINGYI_MSG_VENUE_CLOSE, P1 (8), R_BIN, 17, 0, "VENUE_CLOSE.mac: bin too long"},
+    {PINGYI_MSG_VENUE_STATUS, P1 (4), R_BIN, 15, 0, "VENUE_STATUS.mac: bin too short"},
+    {PINGYI_MSG_VENUE_STATUS, P1 (4), R_BIN, 17, 0, "VENUE_STATUS.mac: bin too long"},
+    {PINGYI_MSG_VENUE_STATUS, P1 (3), R_UINTS, 10, 0, "VENUE_STATUS.figures: expected 11 fields, got 10"},
+    {PINGYI_MSG_VENUE_STATUS, P1 (3), R_UINTS, 12, 0, "VENUE_STATUS.figures: expected 11 fields, got 12"},
+    {PINGYI_MSG_VENUE_STATUS, P2 (3, 10), R_UINTS, 33, 0, "VENUE_STATUS.figures.by_category: array too long"},
+    {PINGYI_MSG_VENUE_STATUS, P2 (3, 10), R_ARRAY_HDR, 1000000, 0,
+     "VENUE_STATUS.figures.by_category: array too long"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 0), R_UINT, 1ull << 32, 0,
      "VENUE_STATUS.figures.venue: integer out of range"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 5), R_UINTS, 15, 0,
@@ -1002,14 +1202,16 @@ static const mutation_t out_of_bounds[] = {
     {PINGYI_MSG_SNAPSHOT, P1 (4), R_UINT, 0, 0, "SNAPSHOT.shard_count: must be at least 1"},
     {PINGYI_MSG_SNAPSHOT, P1 (4), R_UINT, 257, 0, "SNAPSHOT.shard_count: integer out of range"},
     {PINGYI_MSG_SNAPSHOT, P1 (5), R_BIN, 31, 0, "SNAPSHOT.fingerprint: bin too short"},
-    {PINGYI_MSG_SNAPSHOT, P1 (7), R_BIN, 33, 0, "SNAPSHOT.chain_head: bin too long"},
-    {PINGYI_MSG_SNAPSHOT, P1 (8), R_ARRAY_HDR, 65536, 0, "SNAPSHOT.venues: array too long"},
-    {PINGYI_MSG_SNAPSHOT, P2 (8, 1), R_UINTS, 11, 0, "SNAPSHOT.venues[1]: expected 10 fields, got 11"},
-    {PINGYI_MSG_SNAPSHOT, P3 (8, 0, 7), R_INT, 0, -5, "SNAPSHOT.venues[0].collected: integer out of range"},
-    {PINGYI_MSG_SNAPSHOT, P1 (9), R_ARRAY_HDR, 262145, 0, "SNAPSHOT.counters: array too long"},
-    {PINGYI_MSG_SNAPSHOT, P2 (9, 0), R_UINTS, 3, 0, "SNAPSHOT.counters[0]: expected 2 fields, got 3"},
-    {PINGYI_MSG_SNAPSHOT, P3 (9, 1, 0), R_BIN, 7, 0, "SNAPSHOT.counters[1].key: bin too short"},
-    {PINGYI_MSG_SNAPSHOT, P1 (11), R_BIN, 9, 0, "SNAPSHOT.next: bin too long"},
+    {PINGYI_MSG_SNAPSHOT, P1 (7), R_BIN, 33, 0, "SNAPSHOT.digest: bin too long"},
+    {PINGYI_MSG_SNAPSHOT, P1 (7), R_BIN, 31, 0, "SNAPSHOT.digest: bin too short"},
+    {PINGYI_MSG_SNAPSHOT, P1 (9), R_ARRAY_HDR, 65536, 0, "SNAPSHOT.venues: array too long"},
+    {PINGYI_MSG_SNAPSHOT, P2 (9, 1), R_UINTS, 10, 0, "SNAPSHOT.venues[1]: expected 11 fields, got 10"},
+    {PINGYI_MSG_SNAPSHOT, P3 (9, 0, 7), R_INT, 0, -5, "SNAPSHOT.venues[0].collected: integer out of range"},
+    {PINGYI_MSG_SNAPSHOT, P3 (9, 1, 10), R_UINTS, 33, 0, "SNAPSHOT.venues[1].by_category: array too long"},
+    {PINGYI_MSG_SNAPSHOT, P1 (10), R_ARRAY_HDR, 262145, 0, "SNAPSHOT.counters: array too long"},
+    {PINGYI_MSG_SNAPSHOT, P2 (10, 0), R_UINTS, 3, 0, "SNAPSHOT.counters[0]: expected 2 fields, got 3"},
+    {PINGYI_MSG_SNAPSHOT, P3 (10, 1, 0), R_BIN, 7, 0, "SNAPSHOT.counters[1].key: bin too short"},
+    {PINGYI_MSG_SNAPSHOT, P1 (12), R_BIN, 9, 0, "SNAPSHOT.next: bin too long"},
     {PINGYI_MSG_STATS_QUERY, P1 (3), R_INT, 0, -2, "STATS_QUERY.shard: integer out of range"},
     {PINGYI_MSG_STATS_QUERY, P1 (3), R_UINT, 256, 0, "STATS_QUERY.shard: integer out of range"},
     {PINGYI_MSG_STATS, P1 (3), R_STR, 0, 0, "STATS.source: str too short"},
@@ -1018,13 +1220,12 @@ static const mutation_t out_of_bounds[] = {
     {PINGYI_MSG_STATS, P2 (4, 0), R_UINTS, 1, 0, "STATS.stats[0]: expected 2 fields, got 1"},
     {PINGYI_MSG_STATS, P3 (4, 1, 0), R_STR, 0, 0, "STATS.stats[1].name: str too short"},
     {PINGYI_MSG_STATS, P3 (4, 1, 0), R_STR, 65, 0, "STATS.stats[1].name: str too long"},
-    {PINGYI_MSG_FORWARD, P1 (2), R_BIN, 0, 0, "FORWARD.route: bin too short"},
-    {PINGYI_MSG_FORWARD, P1 (2), R_BIN, 257, 0, "FORWARD.route: bin too long"},
+    {PINGYI_MSG_FORWARD, P1 (2), R_UINT, 0, 0, "FORWARD.ticket: 0 is not a ticket"},
     {PINGYI_MSG_FORWARD, P1 (3), R_UINT, 0, 0, "FORWARD.role: 0 is not a role"},
     {PINGYI_MSG_FORWARD, P1 (3), R_UINT, 6, 0, "FORWARD.role: integer out of range"},
     {PINGYI_MSG_FORWARD, P1 (4), R_STR, 65, 0, "FORWARD.sender: str too long"},
     {PINGYI_MSG_FORWARD, P1 (5), R_BIN, 0, 0, "FORWARD.inner: bin too short"},
-    {PINGYI_MSG_REPLY, P1 (2), R_BIN, 257, 0, "REPLY.route: bin too long"},
+    {PINGYI_MSG_REPLY, P1 (2), R_UINT, 0, 0, "REPLY.ticket: 0 is not a ticket"},
     {PINGYI_MSG_REPLY, P1 (3), R_BIN, 0, 0, "REPLY.inner: bin too short"},
 };
 
@@ -1152,6 +1353,7 @@ test_texts_are_sanitised (void **state)
     pingyi_msg_ack_begin (&w, 1, 1);
     pingyi_msg_ack_result (&w, id1, PINGYI_ACK_REJECTED, 4, "venue \xff\xfe\xc0\x80 is not v01 \xe8\xaf",
                            NULL);
+    pingyi_msg_ack_end (&w, ack_key);
     f = frame_of (&w);
     decode_ok (&f, &m, PINGYI_MSG_ACK);
     assert_true (pingyi_list_next_ack (&m.u.ack.results, &a));
@@ -1187,6 +1389,216 @@ test_texts_are_sanitised (void **state)
     pingyi_writer_fini (&w);
 }
 
+/* -------------------------------------------------------------------------
+   The link MAC (ACK, VENUE_STATUS, VENUE_CLOSE).  */
+
+static const int mac_types[] = {PINGYI_MSG_ACK, PINGYI_MSG_VENUE_STATUS, PINGYI_MSG_VENUE_CLOSE};
+
+static const uint8_t *
+key_of (int type)
+{
+    return type == PINGYI_MSG_VENUE_CLOSE ? close_key : ack_key;
+}
+
+/*  Every bit of every byte before the MAC (and of the MAC itself) flipped,
+    one at a time: the MAC no longer verifies, whether the check uses the
+    original decoded message or the flipped frame decodes on its own.  */
+static void
+test_mac_every_bit_flip_fails (void **state)
+{
+    for (size_t t = 0; t < sizeof mac_types / sizeof mac_types[0]; t++) {
+        int type = mac_types[t];
+        const uint8_t *key = key_of (type);
+        frame_t f = sample (type);
+        pingyi_msg_t m;
+        decode_ok (&f, &m, type);
+        assert_int_equal (pingyi_msg_mac_check (f.p, &m, key), 0);
+        assert_int_equal (m.mac_offset, f.len - 18);
+        size_t decoded = 0;
+        for (size_t byte = 0; byte < f.len; byte++)
+            for (int bit = 0; bit < 8; bit++) {
+                f.p[byte] ^= (uint8_t) (1u << bit);
+                pingyi_msg_t m2;
+                char err[PINGYI_ERR_MAX];
+                if (byte < m.mac_offset)
+                    assert_int_equal (pingyi_msg_mac_check (f.p, &m, key), -1);
+                if (pingyi_msg_decode (f.p, f.len, &m2, err) == 0 && m2.type == type) {
+                    decoded++;
+                    if (pingyi_msg_mac_check (f.p, &m2, key) == 0)
+                        print_error ("%s: bit %d of byte %zu flipped and the MAC still verifies\n",
+                                     pingyi_msg_type_name (type), bit, byte);
+                    assert_int_equal (pingyi_msg_mac_check (f.p, &m2, key), -1);
+                }
+                f.p[byte] ^= (uint8_t) (1u << bit);
+            }
+        /* Most flips (counts, ids, texts, the MAC) still decode: the MAC,
+           not the decoder, is what caught them.  */
+        assert_true (decoded > f.len);
+        assert_int_equal (pingyi_msg_mac_check (f.p, &m, key), 0);
+        free (f.p);
+    }
+}
+
+static void
+test_mac_wrong_key_fails (void **state)
+{
+    for (size_t t = 0; t < sizeof mac_types / sizeof mac_types[0]; t++) {
+        int type = mac_types[t];
+        frame_t f = sample (type);
+        pingyi_msg_t m;
+        decode_ok (&f, &m, type);
+        uint8_t key[32];
+        memcpy (key, key_of (type), 32);
+        assert_int_equal (pingyi_msg_mac_check (f.p, &m, key), 0);
+        /* The other link key of the same venue: an ACK is no close.  */
+        assert_int_equal (
+            pingyi_msg_mac_check (f.p, &m, type == PINGYI_MSG_VENUE_CLOSE ? ack_key : close_key), -1);
+        for (int i = 0; i < 256; i++) {
+            key[i / 8] ^= (uint8_t) (1u << (i % 8));
+            assert_int_equal (pingyi_msg_mac_check (f.p, &m, key), -1);
+            key[i / 8] ^= (uint8_t) (1u << (i % 8));
+        }
+        static const uint8_t zero[32];
+        assert_int_equal (pingyi_msg_mac_check (f.p, &m, zero), -1);
+        free (f.p);
+    }
+
+    /* Types without a MAC never "verify".  */
+    frame_t f = sample (PINGYI_MSG_SUBMIT);
+    pingyi_msg_t m;
+    decode_ok (&f, &m, PINGYI_MSG_SUBMIT);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, ack_key), -1);
+    free (f.p);
+    f = sample (PINGYI_MSG_REPLY);
+    decode_ok (&f, &m, PINGYI_MSG_REPLY);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, ack_key), -1);
+    free (f.p);
+}
+
+/*  The MAC is independent of this implementation: keyed BLAKE2b-128 over
+    the bytes before the MAC's own header.  A sender using a wider bin
+    header (bin 16 as c5 00 10) is still understood: the header is not
+    covered, so the MAC stays the same.  */
+static void
+test_mac_definition (void **state)
+{
+    frame_t f = sample (PINGYI_MSG_VENUE_STATUS);
+    pingyi_msg_t m;
+    decode_ok (&f, &m, PINGYI_MSG_VENUE_STATUS);
+    uint8_t want[16];
+    crypto_generichash (want, sizeof want, f.p, f.len - 18, ack_key, 32);
+    assert_memory_equal (m.mac, want, 16);
+    uint8_t direct[16];
+    pingyi_msg_mac (direct, f.p, f.len - 18, ack_key);
+    assert_memory_equal (direct, want, 16);
+
+    uint8_t *wide = malloc (f.len + 1);
+    memcpy (wide, f.p, f.len - 18);
+    wide[f.len - 18] = 0xc5;
+    wide[f.len - 17] = 0x00;
+    wide[f.len - 16] = 0x10;
+    memcpy (wide + f.len - 15, f.p + f.len - 16, 16);
+    pingyi_msg_t w;
+    char err[PINGYI_ERR_MAX];
+    assert_int_equal (pingyi_msg_decode (wide, f.len + 1, &w, err), 0);
+    assert_int_equal (w.mac_offset, f.len - 18);
+    assert_int_equal (pingyi_msg_mac_check (wide, &w, ack_key), 0);
+    free (wide);
+    free (f.p);
+}
+
+/*  Figures carry 0..32 categories; the encoder never writes more than 32
+    and the decoder refuses 33 (see out_of_bounds).  */
+static void
+test_figures_by_category (void **state)
+{
+    pingyi_writer_t w;
+    pingyi_writer_init (&w);
+    pingyi_msg_t m;
+    frame_t f;
+
+    pingyi_venue_figures_t none = {.venue = 1, .issued = -1, .collected = -1, .sent = -1};
+    pingyi_msg_venue_status (&w, 1, &none, ack_key);
+    f = frame_of (&w);
+    decode_ok (&f, &m, PINGYI_MSG_VENUE_STATUS);
+    assert_figures (&m.u.venue_status.figures, &none);
+    assert_int_equal (m.u.venue_status.figures.category_count, 0);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, ack_key), 0);
+    free (f.p);
+
+    pingyi_msg_venue_status (&w, 2, &fig2, ack_key);
+    f = frame_of (&w);
+    decode_ok (&f, &m, PINGYI_MSG_VENUE_STATUS);
+    assert_int_equal (m.u.venue_status.figures.category_count, 32);
+    assert_figures (&m.u.venue_status.figures, &fig2);
+    free (f.p);
+
+    /* A caller's count above 32 is cut to 32, so the frame stays decodable.  */
+    pingyi_venue_figures_t many = fig2;
+    many.category_count = 40;
+    pingyi_msg_venue_status (&w, 3, &many, ack_key);
+    f = frame_of (&w);
+    decode_ok (&f, &m, PINGYI_MSG_VENUE_STATUS);
+    assert_int_equal (m.u.venue_status.figures.category_count, 32);
+    assert_figures (&m.u.venue_status.figures, &fig2);
+    free (f.p);
+
+    /* In a SNAPSHOT each venue has its own count.  */
+    uint8_t zero8[8] = {0};
+    pingyi_msg_snapshot_begin (&w, 4, 0, 1, fp, 9, digest, 1, 3);
+    pingyi_msg_figures (&w, &fig1);
+    pingyi_msg_figures (&w, &none);
+    pingyi_msg_figures (&w, &fig2);
+    pingyi_msg_snapshot_counters_begin (&w, 0);
+    pingyi_msg_snapshot_end (&w, false, zero8);
+    f = frame_of (&w);
+    decode_ok (&f, &m, PINGYI_MSG_SNAPSHOT);
+    pingyi_venue_figures_t g;
+    assert_true (pingyi_list_next_figures (&m.u.snapshot.venues, &g));
+    assert_figures (&g, &fig1);
+    assert_true (pingyi_list_next_figures (&m.u.snapshot.venues, &g));
+    assert_figures (&g, &none);
+    assert_true (pingyi_list_next_figures (&m.u.snapshot.venues, &g));
+    assert_figures (&g, &fig2);
+    assert_false (pingyi_list_next_figures (&m.u.snapshot.venues, &g));
+    free (f.p);
+    pingyi_writer_fini (&w);
+}
+
+/*  Tickets are 1..2^64-1, in any uint encoding; 0 is refused however it is
+    written.  */
+static void
+test_tickets (void **state)
+{
+    static const uint64_t good[] = {1, 127, 128, 65535, 1ull << 32, UINT64_MAX};
+    pingyi_writer_t w;
+    pingyi_writer_init (&w);
+    pingyi_msg_t m;
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        pingyi_msg_forward (&w, good[i], PINGYI_ROLE_AGGREGATOR, "aggregator", 10, inner_submit.p,
+                            inner_submit.len);
+        frame_t f = frame_of (&w);
+        decode_ok (&f, &m, PINGYI_MSG_FORWARD);
+        assert_true (m.u.forward.ticket == good[i]);
+        assert_int_equal (m.u.forward.role, PINGYI_ROLE_AGGREGATOR);
+        free (f.p);
+        pingyi_msg_reply (&w, good[i], inner_ack.p, inner_ack.len);
+        f = frame_of (&w);
+        decode_ok (&f, &m, PINGYI_MSG_REPLY);
+        assert_true (m.u.reply.ticket == good[i]);
+        free (f.p);
+    }
+    pingyi_writer_fini (&w);
+    /* REPLY with ticket 0 as uint64 (cf 00..00) and as int8 (d0 00).  */
+    static const uint8_t zero64[] = {0x94, 0x02, 0x10, 0xcf, 0, 0, 0, 0, 0, 0, 0, 0, 0xc4, 0x01, 0x92};
+    expect_fail (zero64, sizeof zero64, "REPLY.ticket: 0 is not a ticket");
+    static const uint8_t zero8[] = {0x94, 0x02, 0x10, 0xd0, 0x00, 0xc4, 0x01, 0x92};
+    expect_fail (zero8, sizeof zero8, "REPLY.ticket: 0 is not a ticket");
+    static const uint8_t one[] = {0x94, 0x02, 0x10, 0x01, 0xc4, 0x01, 0x92};
+    assert_int_equal (pingyi_msg_decode (one, sizeof one, &m, (char[PINGYI_ERR_MAX]){0}), 0);
+    assert_true (m.u.reply.ticket == 1);
+}
+
 static void
 test_names (void **state)
 {
@@ -1197,7 +1609,7 @@ test_names (void **state)
     assert_string_equal (pingyi_msg_type_name (0), "UNKNOWN");
     assert_string_equal (pingyi_msg_type_name (17), "UNKNOWN");
     assert_string_equal (pingyi_msg_type_name (-1), "UNKNOWN");
-    static const char *roles[] = {"venue", "worker", "aggregator", "operator", "broker", "election"};
+    static const char *roles[] = {"venue", "worker", "aggregator", "operator", "broker", "shard"};
     for (int i = 0; i < 6; i++) {
         assert_string_equal (pingyi_role_name ((pingyi_role_t) (i + 1)), roles[i]);
         assert_int_equal (pingyi_role_parse (roles[i], strlen (roles[i])), i + 1);
@@ -1206,6 +1618,8 @@ test_names (void **state)
     assert_int_equal (pingyi_role_parse ("venues", 6), PINGYI_ROLE_NONE);
     assert_int_equal (pingyi_role_parse ("venue", 4), PINGYI_ROLE_NONE);
     assert_int_equal (pingyi_role_parse ("none", 4), PINGYI_ROLE_NONE);
+    assert_int_equal (pingyi_role_parse ("election", 8), PINGYI_ROLE_NONE); /* a version 1 role, gone */
+    assert_int_equal (PINGYI_ROLE_SHARD, 6);
     assert_int_equal (pingyi_role_parse (NULL, 0), PINGYI_ROLE_NONE);
     assert_string_equal (pingyi_role_name (PINGYI_ROLE_NONE), "none");
     assert_string_equal (pingyi_role_name ((pingyi_role_t) 99), "unknown");
@@ -1225,6 +1639,7 @@ main (void)
         cmocka_unit_test (test_wire_heartbeat),
         cmocka_unit_test (test_wire_small_submit),
         cmocka_unit_test (test_wire_small_ack),
+        cmocka_unit_test (test_wire_worked_example),
         cmocka_unit_test (test_truncation_at_every_offset),
         cmocka_unit_test (test_trailing_bytes),
         cmocka_unit_test (test_version_and_type),
@@ -1235,6 +1650,11 @@ main (void)
         cmocka_unit_test (test_huge_declared_lengths),
         cmocka_unit_test (test_failure_clears_message),
         cmocka_unit_test (test_texts_are_sanitised),
+        cmocka_unit_test (test_mac_every_bit_flip_fails),
+        cmocka_unit_test (test_mac_wrong_key_fails),
+        cmocka_unit_test (test_mac_definition),
+        cmocka_unit_test (test_figures_by_category),
+        cmocka_unit_test (test_tickets),
         cmocka_unit_test (test_names),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
