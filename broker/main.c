@@ -3,30 +3,39 @@
 
     Invariants:
     - Stateless: no ballot touches the disk here and no key here opens one;
-      the only state is the soft shard table (routes.h).  Killing the broker
-      loses nothing: clients resend what was not acknowledged.
+      the only state is soft: the shard table (routes.h) and the requests
+      forwarded and not yet answered (tickets.h).  Killing the broker loses
+      nothing: clients resend what was not acknowledged.
     - Nothing is dropped silently: the ROUTER is ZMQ_ROUTER_MANDATORY, every
       send is non-blocking, and every failure is answered (RETRY to the
-      sender) or counted (stats).
+      sender) or counted (stats).  Log lines about refusals are rate-limited
+      (one per cause per 10 s, with a count), so a flood costs no disk.
     - Bounded memory whatever the load: envelope bytes forwarded and not yet
       acknowledged are counted (the credit below); past the credit a SUBMIT
       is answered RETRY ("busy") instead of queued.  ZeroMQ's HWMs
       count messages, and SUBMITs range from one envelope to thousands, so
       they cannot bound bytes without also refusing trickles of small ones.
+      Pending tickets are bounded too (PINGYI_TICKETS_MAX, then RETRY).
     - Authorisation by key: the CURVE key (ZAP, zap.h) fixes the sender's role
       and name; a venue may speak only as itself, only workers register
-      shards, only the aggregator and operators query.  The sender's identity
-      travels to the worker inside FORWARD, since the worker never sees the
-      original connection.  */
+      shards and only those the keyring assigns to their key, one connection
+      per worker key, only the aggregator and operators query.  The sender's
+      identity travels to the worker inside FORWARD, since the worker never
+      sees the original connection; the worker's answer travels back only to
+      the connection that asked, through the FORWARD's ticket, and only if
+      it is an answer to what was asked.  */
 #define _GNU_SOURCE
 #include "deploy.h"
 #include "msg.h"
 #include "routes.h"
+#include "tickets.h"
 #include "zap.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -34,7 +43,7 @@
 #define HEARTBEAT_MS 1000
 #define WORKER_TIMEOUT_MS 3000
 #define RETRY_MS 500
-/*  The credit: SUBMIT bytes forwarded to workers and not yet acknowledged,
+/*  The credit: SUBMIT bytes forwarded to workers and not yet answered,
     all workers together.  It is what is left of a memory budget after the
     connections: libzmq holds some 40 KB per CURVE connection whatever it
     carries (pipes, codec buffers; measured: 1,200 idle venues cost 47 MB),
@@ -43,19 +52,21 @@
     workers of a 2-core box (docs/PERFORMANCE.md), so a venue that backs off
     for a RETRY finds its worker still busy, not idle.  A SUBMIT always goes
     when its worker has nothing outstanding, so no size of SUBMIT is refused
-    for good.  */
+    for good.  Each SUBMIT's ticket records its bytes; the answer to it (ACK,
+    or RETRY / ERROR) pays them back exactly.  */
 #define MEMORY_BUDGET (48u << 20) /* connections + credit */
 #define CONNECTION_BYTES (40u << 10)
 #define CREDIT_MIN (8u << 20)
 #define CREDIT_MAX (40u << 20)
 #define TRIM_AFTER_DISCONNECTS 256
 #define CREDIT_RETRY_MS 100
-/*  Bytes whose ACK never came (a reply the worker could not send, a RETRY
-    or ERROR instead of an ACK) must not eat the credit for good: a worker
-    that has sent no ACK for this long while owing some has its debt
+/*  Bytes whose answer never came (a reply the worker could not send) must
+    not eat the credit until their tickets expire: a worker that has
+    answered no SUBMIT for this long while owing some has its debt
     forgiven.  A busy worker acknowledges every few milliseconds.  */
 #define CREDIT_FORGIVE_MS 5000
-#define CREDIT_WORKERS 256
+/*  One log line per cause per window, with the count of the others.  */
+#define NOTE_WINDOW_MS 10000
 
 /*  Counters shown by STATS (and the periodic log line).  */
 #define BROKER_STATS(X)                                                                                      \
@@ -70,13 +81,25 @@
     X (retry_no_owner)                                                                                       \
     X (retry_worker_busy)                                                                                    \
     X (retry_credit)                                                                                         \
+    X (retry_tickets)                                                                                        \
     X (credit_forgiven)                                                                                      \
     X (replies_routed)                                                                                       \
     X (replies_unroutable)                                                                                   \
     X (replies_busy)                                                                                         \
+    X (replies_unknown_ticket)                                                                               \
+    X (replies_wrong_worker)                                                                                 \
+    X (replies_wrong_kind)                                                                                   \
+    X (replies_displaced)                                                                                    \
+    X (tickets_expired)                                                                                      \
+    X (tickets_released)                                                                                     \
     X (answers_undeliverable)                                                                                \
     X (workers_registered)                                                                                   \
-    X (workers_expired)
+    X (hello_refused)                                                                                        \
+    X (workers_displaced)                                                                                    \
+    X (workers_reconnected)                                                                                  \
+    X (workers_recalled)                                                                                     \
+    X (workers_expired)                                                                                      \
+    X (workers_unreachable)
 
 typedef struct {
 #define X(name) uint64_t name;
@@ -84,31 +107,50 @@ typedef struct {
 #undef X
 } broker_stats_t;
 
-/*  What one worker owes: SUBMIT bytes and envelopes forwarded to it and
-    not yet acknowledged.  Soft state like the routes: a restarted broker
-    starts at zero.  */
+/*  Causes of rate-limited log lines.  */
+typedef enum {
+    NOTE_BAD_MESSAGE,
+    NOTE_FORBIDDEN,
+    NOTE_HELLO_REFUSED,
+    NOTE_DISPLACED,
+    NOTE_REPLY_UNKNOWN_TICKET,
+    NOTE_REPLY_WRONG_WORKER,
+    NOTE_REPLY_WRONG_KIND,
+    NOTE_REPLY_DISPLACED,
+    NOTE_COUNT_
+} note_cause_t;
+
+static const char *const note_names[NOTE_COUNT_] = {
+    "bad messages",
+    "refused messages",
+    "refused HELLOs",
+    "displaced workers",
+    "REPLYs with an unknown ticket",
+    "REPLYs from the wrong worker",
+    "REPLYs of the wrong kind",
+    "REPLYs from displaced connections",
+};
+
 typedef struct {
-    uint8_t id[PINGYI_ROUTE_MAX];
-    size_t id_len;
-    uint64_t bytes;
-    uint64_t envelopes;
-    int64_t last_ack_ms;
-} credit_t;
+    int64_t window_end; /* lines of this cause are held back until then */
+    uint64_t held;      /* held back since the last line */
+    char last[PINGYI_TEXT_MAX + 64];
+} note_t;
 
 typedef struct {
     void *ctx;
     void *router;
     pingyi_zap_t *zap;
     pingyi_routes_t *routes;
+    pingyi_tickets_t *tickets;
     pingyi_bundle_t *bundle;
     const pingyi_election_t *election;
     pingyi_writer_t out;  /* scratch for answers */
     pingyi_writer_t wrap; /* scratch for FORWARD */
     broker_stats_t stats;
+    note_t notes[NOTE_COUNT_];
     int64_t started_ms;
-    credit_t credits[CREDIT_WORKERS];
-    size_t credit_count;
-    uint64_t credit_bytes; /* the sum over workers */
+    uint64_t credit_bytes; /* the sum of owed_bytes over live workers */
     void *monitor;         /* PAIR: the ROUTER's accepted / disconnected events */
     int64_t connections;
     int64_t disconnects_since_trim;
@@ -123,6 +165,43 @@ on_signal (int sig)
     stopping = 1;
 }
 
+static void note (broker_t *self, note_cause_t cause, const char *fmt, ...) PINGYI_PRINTF (3, 4);
+
+/*  A warning line, at most one per cause per NOTE_WINDOW_MS: the first of
+    a window is logged as it comes, the rest are counted and summed up by
+    notes_flush when the window ends.  */
+static void
+note (broker_t *self, note_cause_t cause, const char *fmt, ...)
+{
+    note_t *n = &self->notes[cause];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (n->last, sizeof n->last, fmt, ap);
+    va_end (ap);
+    int64_t now = pingyi_now_ms ();
+    if (now < n->window_end) {
+        n->held++;
+        return;
+    }
+    pingyi_warn ("%s", n->last);
+    n->window_end = now + NOTE_WINDOW_MS;
+    n->held = 0;
+}
+
+static void
+notes_flush (broker_t *self, int64_t now)
+{
+    for (int c = 0; c < NOTE_COUNT_; c++) {
+        note_t *n = &self->notes[c];
+        if (!n->held || now < n->window_end)
+            continue;
+        pingyi_warn ("%llu more %s in the last %d s (counted in stats); the last: %s",
+                     (unsigned long long) n->held, note_names[c], NOTE_WINDOW_MS / 1000, n->last);
+        n->held = 0;
+        n->window_end = now + NOTE_WINDOW_MS;
+    }
+}
+
 /*  Send [route][frame] without blocking.  0, or the errno.  */
 static int
 send_to (broker_t *self, const uint8_t *route, size_t route_len, const void *frame, size_t len)
@@ -134,18 +213,21 @@ send_to (broker_t *self, const uint8_t *route, size_t route_len, const void *fra
     return 0;
 }
 
-/*  Answer the sender with what is in self->out; the sender may be gone.  */
-static void
+/*  Answer the sender with what is in self->out; the sender may be gone.
+    0, or the errno.  */
+static int
 answer (broker_t *self, const uint8_t *route, size_t route_len)
 {
-    if (send_to (self, route, route_len, self->out.sbuf.data, self->out.sbuf.size))
+    int rc = send_to (self, route, route_len, self->out.sbuf.data, self->out.sbuf.size);
+    if (rc)
         self->stats.answers_undeliverable++;
+    return rc;
 }
 
-static void answer_error (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag,
-                          pingyi_error_code_t code, const char *fmt, ...) PINGYI_PRINTF (6, 7);
+static int answer_error (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag,
+                         pingyi_error_code_t code, const char *fmt, ...) PINGYI_PRINTF (6, 7);
 
-static void
+static int
 answer_error (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag, pingyi_error_code_t code,
               const char *fmt, ...)
 {
@@ -155,7 +237,7 @@ answer_error (broker_t *self, const uint8_t *route, size_t route_len, uint64_t t
     vsnprintf (text, sizeof text, fmt, ap);
     va_end (ap);
     pingyi_msg_error (&self->out, tag, code, text);
-    answer (self, route, route_len);
+    return answer (self, route, route_len);
 }
 
 static void
@@ -210,79 +292,89 @@ read_monitor (broker_t *self)
     }
 }
 
-/*  The credit entry of a worker (by routing id), made when missing; NULL
-    when the table is full (then the worker is not limited).  */
-static credit_t *
-credit_of (broker_t *self, const uint8_t *id, size_t id_len, bool make)
+/*  A worker's whole debt is written off (it was dropped, or it answered
+    nothing for CREDIT_FORGIVE_MS).  */
+static void
+credit_forgive (broker_t *self, pingyi_route_t *w)
 {
-    for (size_t i = 0; i < self->credit_count; i++)
-        if (self->credits[i].id_len == id_len && memcmp (self->credits[i].id, id, id_len) == 0)
-            return &self->credits[i];
-    if (!make || id_len > PINGYI_ROUTE_MAX)
-        return NULL;
-    credit_t *c = NULL;
-    if (self->credit_count < CREDIT_WORKERS)
-        c = &self->credits[self->credit_count++];
-    else
-        /* workers come back under new routing ids: reuse one that owes nothing */
-        for (size_t i = 0; i < self->credit_count && !c; i++)
-            if (!self->credits[i].bytes)
-                c = &self->credits[i];
-    if (!c)
-        return NULL;
-    memset (c, 0, sizeof *c);
-    memcpy (c->id, id, id_len);
-    c->id_len = id_len;
-    return c;
+    self->credit_bytes -= w->owed_bytes < self->credit_bytes ? w->owed_bytes : self->credit_bytes;
+    w->owed_bytes = 0;
 }
 
+/*  A SUBMIT's ticket is done with (answered, expired): its bytes come back
+    from the worker w it went to (NULL: look it up), if w still owes them.  */
 static void
-credit_forgive (broker_t *self, credit_t *c)
+credit_repay (broker_t *self, pingyi_route_t *w, const pingyi_ticket_t *t, int64_t now)
 {
-    self->credit_bytes -= c->bytes;
-    c->bytes = 0;
-    c->envelopes = 0;
-}
-
-/*  An ACK of n results came back from worker c: its share of the debt,
-    in proportion (ACKs do not say how many bytes they answer).  */
-static void
-credit_repay (broker_t *self, credit_t *c, uint64_t n, int64_t now)
-{
-    c->last_ack_ms = now;
-    if (n >= c->envelopes) {
-        credit_forgive (self, c);
+    if (!t->bytes)
         return;
-    }
-    uint64_t bytes = c->bytes * n / c->envelopes;
-    c->bytes -= bytes;
-    c->envelopes -= n;
-    self->credit_bytes -= bytes;
+    if (!w)
+        w = pingyi_routes_by_serial (self->routes, t->worker);
+    if (!w || w->serial != t->worker)
+        return;
+    uint64_t bytes = t->bytes < w->owed_bytes ? t->bytes : w->owed_bytes;
+    w->owed_bytes -= bytes;
+    self->credit_bytes -= bytes < self->credit_bytes ? bytes : self->credit_bytes;
+    if (now)
+        w->last_answer_ms = now;
 }
 
-/*  The number of results of an ACK frame, read from its head alone (the
-    worker wrote it; the client decodes it whole).  0 when it is not an ACK.  */
-static uint64_t
-ack_count (const uint8_t *frame, size_t len)
-{
-    pingyi_mp_t r;
-    uint32_t n, results;
-    uint64_t version, type, tag;
-    pingyi_mp_init (&r, frame, len);
-    if (pingyi_mp_array (&r, &n, 16) || n != 4 || pingyi_mp_uint (&r, &version, 255) ||
-        version != PINGYI_PROTO_VERSION || pingyi_mp_uint (&r, &type, 255) || type != PINGYI_MSG_ACK ||
-        pingyi_mp_uint (&r, &tag, UINT64_MAX) || pingyi_mp_array (&r, &results, PINGYI_BATCH_MAX))
-        return 0;
-    return results;
-}
-
-/*  Pass a frame to the owner of shard, wrapped with the sender's identity;
-    RETRY the sender when no owner is alive, the owner is at its HWM, or a
-    SUBMIT (envelopes > 0) would overdraw the credit.  */
 static void
-forward (broker_t *self, uint32_t shard, const uint8_t *route, size_t route_len, pingyi_role_t role,
-         const char *sender, size_t sender_len, const uint8_t *frame, size_t len, uint64_t tag,
-         uint64_t envelopes)
+expired_ticket (const pingyi_ticket_t *t, void *arg)
+{
+    credit_repay (arg, NULL, t, 0);
+}
+
+/*  Routes drop a worker (expired, unreachable, displaced): its requests
+    will never be answered through it, so its tickets and its debt go with
+    it; the requesters resend.  When it goes for good (not displaced), a
+    connection it had displaced with the same key within the last 30 s is
+    called back at once (ERROR 4: say HELLO), rather than after its pause:
+    the real worker gets its shards back as soon as a thief leaves, and a
+    second process started with the same --id stands in when the first
+    one dies.  */
+static void
+on_worker_drop (pingyi_route_t *w, bool displaced, void *arg)
+{
+    broker_t *self = arg;
+    self->stats.tickets_released += pingyi_tickets_release_worker (self->tickets, w->serial, NULL, NULL);
+    credit_forgive (self, w);
+    if (displaced)
+        return;
+    int64_t now = pingyi_now_ms ();
+    pingyi_route_t *d;
+    while ((d = pingyi_routes_displaced_named (self->routes, w->name, now)) != NULL) {
+        d->displaced = false;
+        pingyi_msg_error (&self->out, 0, PINGYI_ERROR_UNKNOWN_PEER,
+                          "unknown worker: send HELLO (the connection that displaced this one is gone)");
+        if (send_to (self, d->id, d->id_len, self->out.sbuf.data, self->out.sbuf.size) == 0) {
+            self->stats.workers_recalled++;
+            pingyi_info (
+                "worker %s: the connection that displaced an older one is gone; calling the older one "
+                "back (ERROR 4)",
+                w->name);
+        }
+    }
+}
+
+static void
+forgive_idle (pingyi_route_t *w, void *arg)
+{
+    broker_t *self = arg;
+    if (w->owed_bytes && pingyi_now_ms () - w->last_answer_ms > CREDIT_FORGIVE_MS) {
+        self->stats.credit_forgiven++;
+        pingyi_tickets_forgive_worker (self->tickets, w->serial);
+        credit_forgive (self, w);
+    }
+}
+
+/*  Pass a request (of `type`) to the owner of shard, wrapped with the
+    sender's identity and a fresh ticket; RETRY the sender when no owner is
+    alive, the owner is at its HWM, too many requests are pending, or a
+    SUBMIT would overdraw the credit.  */
+static void
+forward (broker_t *self, uint32_t shard, int type, const uint8_t *route, size_t route_len, pingyi_role_t role,
+         const char *sender, size_t sender_len, const uint8_t *frame, size_t len, uint64_t tag)
 {
     pingyi_route_t *owner = pingyi_routes_owner (self->routes, shard);
     char reason[128];
@@ -292,8 +384,8 @@ forward (broker_t *self, uint32_t shard, const uint8_t *route, size_t route_len,
         answer_retry (self, route, route_len, tag, reason);
         return;
     }
-    credit_t *credit = envelopes ? credit_of (self, owner->id, owner->id_len, true) : NULL;
-    if (credit && credit->bytes && self->credit_bytes + len > credit_limit (self)) {
+    bool submit = type == PINGYI_MSG_SUBMIT;
+    if (submit && owner->owed_bytes && self->credit_bytes + len > credit_limit (self)) {
         self->stats.retry_credit++;
         snprintf (reason, sizeof reason, "the workers are busy (%llu MB in flight)",
                   (unsigned long long) (self->credit_bytes >> 20));
@@ -303,20 +395,31 @@ forward (broker_t *self, uint32_t shard, const uint8_t *route, size_t route_len,
         answer (self, route, route_len);
         return;
     }
-    pingyi_msg_forward (&self->wrap, route, route_len, role, sender, sender_len, frame, len);
+    int64_t now = pingyi_now_ms ();
+    uint64_t ticket = pingyi_tickets_open (self->tickets, type, route, route_len, owner->serial,
+                                           submit ? (uint32_t) len : 0, now);
+    if (!ticket) {
+        self->stats.retry_tickets++;
+        snprintf (reason, sizeof reason, "the broker has %zu requests pending",
+                  pingyi_tickets_pending (self->tickets));
+        answer_retry (self, route, route_len, tag, reason);
+        return;
+    }
+    pingyi_msg_forward (&self->wrap, ticket, role, sender, sender_len, frame, len);
     int rc = send_to (self, owner->id, owner->id_len, self->wrap.sbuf.data, self->wrap.sbuf.size);
     if (rc == 0) {
-        if (credit) {
-            if (!credit->bytes)
-                credit->last_ack_ms = pingyi_now_ms (); /* the forgiveness clock starts with the debt */
-            credit->bytes += len;
-            credit->envelopes += envelopes;
+        if (submit) {
+            if (!owner->owed_bytes)
+                owner->last_answer_ms = now; /* the forgiveness clock starts with the debt */
+            owner->owed_bytes += len;
             self->credit_bytes += len;
         }
         return;
     }
+    pingyi_tickets_close (self->tickets, ticket);
     if (rc == EHOSTUNREACH) {
-        pingyi_warn ("worker %s is unreachable: its shards are unowned until it returns", owner->name);
+        pingyi_warn ("worker %s is unreachable: its shards are released until it returns", owner->name);
+        self->stats.workers_unreachable++;
         pingyi_routes_drop (self->routes, owner);
         self->stats.retry_no_owner++;
         snprintf (reason, sizeof reason, "the worker of shard %u went away", shard);
@@ -335,7 +438,7 @@ send_stats (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag
 #define X(name) n++;
     BROKER_STATS (X)
 #undef X
-    n += 8;
+    n += 9;
     pingyi_msg_stats_begin (&self->out, tag, "broker", n);
 #define X(name) pingyi_msg_stat (&self->out, #name, self->stats.name);
     BROKER_STATS (X)
@@ -343,6 +446,7 @@ send_stats (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag
     pingyi_msg_stat (&self->out, "workers_live", pingyi_routes_live (self->routes));
     pingyi_msg_stat (&self->out, "shards_owned", pingyi_routes_covered (self->routes));
     pingyi_msg_stat (&self->out, "shards_total", self->election->shard_count);
+    pingyi_msg_stat (&self->out, "tickets_pending", pingyi_tickets_pending (self->tickets));
     pingyi_msg_stat (&self->out, "connections_allowed", pingyi_zap_allowed (self->zap));
     pingyi_msg_stat (&self->out, "connections_refused", pingyi_zap_denied (self->zap));
     pingyi_msg_stat (&self->out, "credit_bytes", self->credit_bytes);
@@ -359,8 +463,8 @@ venue_shard (broker_t *self, const uint8_t *route, size_t route_len, const char 
 {
     if (venue.len != sender_len || memcmp (venue.p, sender, sender_len) != 0) {
         self->stats.forbidden++;
-        pingyi_warn ("venue %.*s tried to send %s as venue %.*s: refused", (int) sender_len, sender, what,
-                     (int) venue.len, venue.p);
+        note (self, NOTE_FORBIDDEN, "venue %.*s tried to send %s as venue %.*s: refused", (int) sender_len,
+              sender, what, (int) venue.len, venue.p);
         answer_error (self, route, route_len, tag, PINGYI_ERROR_FORBIDDEN,
                       "venue %.*s may not send %s as venue %.*s", (int) sender_len, sender, what,
                       (int) venue.len, venue.p);
@@ -381,6 +485,146 @@ venue_shard (broker_t *self, const uint8_t *route, size_t route_len, const char 
         return -1;
     }
     return (int) self->election->venues[v].shard;
+}
+
+/*  HELLO from a worker key: the shards it claims, each of which the
+    keyring must assign to that key; the newest connection of a key wins
+    and the one it replaces is told (ERROR 7 DISPLACED).  */
+static void
+handle_hello (broker_t *self, const uint8_t *route, size_t route_len, const char *user_id, const char *sender,
+              size_t sender_len, pingyi_msg_t *msg, int64_t now)
+{
+    if (memcmp (msg->u.hello.fingerprint, self->election->fingerprint, PINGYI_FP_LEN) != 0) {
+        self->stats.wrong_election++;
+        answer_error (self, route, route_len, 0, PINGYI_ERROR_WRONG_ELECTION,
+                      "worker %s serves another election; this broker serves %s", user_id,
+                      self->election->fingerprint_hex);
+        return;
+    }
+    char name[PINGYI_NAME_MAX + 1];
+    snprintf (name, sizeof name, "%.*s", (int) sender_len, sender);
+    uint32_t shards[PINGYI_SHARDS_LISTED_MAX];
+    size_t n = 0;
+    uint64_t s;
+    while (pingyi_list_next_uint (&msg->u.hello.shards, &s) && n < PINGYI_SHARDS_LISTED_MAX)
+        shards[n++] = (uint32_t) s;
+    const pingyi_keyring_entry_t *entry =
+        pingyi_keyring_find (self->bundle->keyring, PINGYI_ROLE_WORKER, name);
+    uint32_t bad;
+    if (pingyi_routes_check_assigned (entry, shards, n, self->election->shard_count, &bad)) {
+        self->stats.hello_refused++;
+        note (self, NOTE_HELLO_REFUSED,
+              "worker %s claimed shard %u, which keyring.tsv does not assign to its key: "
+              "HELLO refused, its shards stay where they are",
+              name, (unsigned) bad);
+        answer_error (self, route, route_len, 0, PINGYI_ERROR_FORBIDDEN,
+                      "worker %s is not assigned shard %u (keyring.tsv)", name, (unsigned) bad);
+        return;
+    }
+    /* One connection per key: the newest HELLO wins. */
+    pingyi_route_t *old = pingyi_routes_named (self->routes, name);
+    if (old && !(old->id_len == route_len && memcmp (old->id, route, route_len) == 0)) {
+        char text[PINGYI_TEXT_MAX];
+        snprintf (text, sizeof text,
+                  "worker %s: another connection with this worker's key said HELLO and took its shards",
+                  name);
+        pingyi_msg_error (&self->out, 0, PINGYI_ERROR_DISPLACED, text);
+        int rc = send_to (self, old->id, old->id_len, self->out.sbuf.data, self->out.sbuf.size);
+        if (rc == EHOSTUNREACH) {
+            /* the old connection is gone: a restart, nothing to tell */
+            self->stats.workers_reconnected++;
+            pingyi_info ("worker %s is back on a new connection; the old one is gone", name);
+        }
+        else {
+            self->stats.workers_displaced++;
+            note (self, NOTE_DISPLACED,
+                  "worker %s: a second connection with its key said HELLO and took its shards; the older "
+                  "connection, still up, was told DISPLACED (a second process with the same --id, or a "
+                  "stolen key)",
+                  name);
+        }
+        pingyi_routes_displace (self->routes, old, now);
+    }
+    pingyi_route_t *w = pingyi_routes_claim (self->routes, route, route_len, name, shards, n, now);
+    if (!w) {
+        answer_error (self, route, route_len, 0, PINGYI_ERROR_INTERNAL, "worker table full");
+        return;
+    }
+    self->stats.workers_registered++;
+    char list[PINGYI_MAX_SHARDS * 4 + 1] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        used +=
+            (size_t) snprintf (list + used, sizeof list - used, "%s%u", i ? "," : "", (unsigned) shards[i]);
+    pingyi_info ("worker %s owns shards %s (%zu of %u shards owned)", name, n ? list : "(none)",
+                 pingyi_routes_covered (self->routes), self->election->shard_count);
+    pingyi_msg_ready_begin (&self->out, (uint32_t) n);
+    for (size_t i = 0; i < n; i++)
+        msgpack_pack_uint32 (&self->out.pk, shards[i]);
+    answer (self, route, route_len);
+}
+
+/*  REPLY from a registered worker: relayed only when its ticket is pending,
+    was forwarded to this very connection, and the inner frame answers the
+    kind of request the ticket stands for.  Anything else is refused to the
+    worker (ERROR 2, tag = the ticket), counted by cause, and logged at most
+    once per cause per window.  */
+static void
+handle_reply (broker_t *self, const uint8_t *route, size_t route_len, pingyi_route_t *worker,
+              const pingyi_msg_t *msg, int64_t now)
+{
+    uint64_t ticket = msg->u.reply.ticket;
+    const pingyi_ticket_t *t;
+    int inner_type;
+    pingyi_reply_verdict_t verdict = pingyi_tickets_check (
+        self->tickets, ticket, worker->serial, msg->u.reply.inner.p, msg->u.reply.inner.len, &t, &inner_type);
+    switch (verdict) {
+    case PINGYI_REPLY_UNKNOWN_TICKET:
+    case PINGYI_REPLY_WRONG_WORKER: {
+        /* one text for both: a worker learns nothing about other workers' tickets */
+        bool unknown = verdict == PINGYI_REPLY_UNKNOWN_TICKET;
+        if (unknown)
+            self->stats.replies_unknown_ticket++;
+        else
+            self->stats.replies_wrong_worker++;
+        note (self, unknown ? NOTE_REPLY_UNKNOWN_TICKET : NOTE_REPLY_WRONG_WORKER,
+              "worker %s sent a REPLY with ticket %" PRIu64 ", %s: dropped", worker->name, ticket,
+              unknown ? "which is not pending (expired, answered, or never issued)"
+                      : "which was forwarded to another connection");
+        answer_error (self, route, route_len, ticket, PINGYI_ERROR_FORBIDDEN,
+                      "REPLY ticket %" PRIu64 " was not forwarded to this connection", ticket);
+        return;
+    }
+    case PINGYI_REPLY_WRONG_KIND: {
+        self->stats.replies_wrong_kind++;
+        const pingyi_ticket_t *asked = pingyi_tickets_find (self->tickets, ticket);
+        const char *request = pingyi_msg_type_name (asked ? asked->type : 0);
+        char what[64];
+        if (inner_type < 0)
+            snprintf (what, sizeof what, "a frame that is not a version %d message", PINGYI_PROTO_VERSION);
+        else
+            snprintf (what, sizeof what, "%s", pingyi_msg_type_name (inner_type));
+        note (self, NOTE_REPLY_WRONG_KIND, "worker %s answered ticket %" PRIu64 " (a %s) with %s: dropped",
+              worker->name, ticket, request, what);
+        answer_error (self, route, route_len, ticket, PINGYI_ERROR_FORBIDDEN,
+                      "REPLY ticket %" PRIu64 " answers a %s: %s is not an answer to it", ticket, request,
+                      what);
+        return;
+    }
+    case PINGYI_REPLY_OK:
+        break;
+    }
+    if (t->type == PINGYI_MSG_SUBMIT)
+        credit_repay (self, worker, t, now);
+    int rc = send_to (self, pingyi_ticket_requester (t), t->requester_len, msg->u.reply.inner.p,
+                      msg->u.reply.inner.len);
+    pingyi_tickets_close (self->tickets, ticket);
+    if (rc == 0)
+        self->stats.replies_routed++;
+    else if (rc == EHOSTUNREACH)
+        self->stats.replies_unroutable++; /* the client reconnected; it will resend */
+    else
+        self->stats.replies_busy++;
 }
 
 static void
@@ -414,55 +658,30 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
     }
     if (pingyi_msg_decode (frame, len, &msg, err)) {
         self->stats.bad_messages++;
-        pingyi_warn ("bad message from %s: %s", user_id, err);
+        note (self, NOTE_BAD_MESSAGE, "bad message from %s: %s", user_id, err);
         answer_error (self, route, route_len, 0, PINGYI_ERROR_BAD_MESSAGE, "%s", err);
         return;
     }
     const char *type = pingyi_msg_type_name (msg.type);
     bool querier = role == PINGYI_ROLE_AGGREGATOR || role == PINGYI_ROLE_OPERATOR;
+    /* A worker connection displaced by a newer one with its key: it was
+       told (ERROR 7) and says HELLO again after a pause; until then its
+       heartbeats and late replies are dropped, not answered UNKNOWN_PEER
+       (which would make it claim again at once).  */
+    const pingyi_route_t *displaced = role == PINGYI_ROLE_WORKER && !worker
+                                          ? pingyi_routes_displaced (self->routes, route, route_len, now)
+                                          : NULL;
     switch (msg.type) {
-    case PINGYI_MSG_HELLO: {
+    case PINGYI_MSG_HELLO:
         if (role != PINGYI_ROLE_WORKER)
             break;
-        if (memcmp (msg.u.hello.fingerprint, self->election->fingerprint, PINGYI_FP_LEN) != 0) {
-            self->stats.wrong_election++;
-            answer_error (self, route, route_len, 0, PINGYI_ERROR_WRONG_ELECTION,
-                          "worker %s serves another election; this broker serves %s", user_id,
-                          self->election->fingerprint_hex);
-            return;
-        }
-        uint32_t shards[PINGYI_MAX_SHARDS];
-        size_t n = 0;
-        uint64_t s;
-        char list[PINGYI_MAX_SHARDS * 4 + 1] = "";
-        size_t used = 0;
-        while (pingyi_list_next_uint (&msg.u.hello.shards, &s))
-            if (s < self->election->shard_count && n < PINGYI_MAX_SHARDS) {
-                shards[n++] = (uint32_t) s;
-                used += (size_t) snprintf (list + used, sizeof list - used, "%s%u", n > 1 ? "," : "",
-                                           (unsigned) s);
-            }
-        char name[PINGYI_NAME_MAX + 1];
-        snprintf (name, sizeof name, "%.*s", (int) sender_len, sender);
-        if (!pingyi_routes_claim (self->routes, route, route_len, name, shards, n, now)) {
-            answer_error (self, route, route_len, 0, PINGYI_ERROR_INTERNAL, "worker table full");
-            return;
-        }
-        self->stats.workers_registered++;
-        credit_t *owed = credit_of (self, route, route_len, false);
-        if (owed)
-            credit_forgive (self, owed); /* a worker that says HELLO holds nothing of ours */
-        pingyi_info ("worker %s owns shards %s (%zu of %u shards owned)", name, n ? list : "(none)",
-                     pingyi_routes_covered (self->routes), self->election->shard_count);
-        pingyi_msg_ready_begin (&self->out, (uint32_t) n);
-        for (size_t i = 0; i < n; i++)
-            msgpack_pack_uint32 (&self->out.pk, shards[i]);
-        answer (self, route, route_len);
+        handle_hello (self, route, route_len, user_id, sender, sender_len, &msg, now);
         return;
-    }
     case PINGYI_MSG_HEARTBEAT:
         if (role == PINGYI_ROLE_WORKER && !worker) {
-            answer_error (self, route, route_len, 0, PINGYI_ERROR_UNKNOWN_PEER, "unknown worker: send HELLO");
+            if (!displaced)
+                answer_error (self, route, route_len, 0, PINGYI_ERROR_UNKNOWN_PEER,
+                              "unknown worker: send HELLO");
             return;
         }
         if (role != PINGYI_ROLE_WORKER) {
@@ -470,27 +689,22 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
             answer (self, route, route_len);
         }
         return;
-    case PINGYI_MSG_REPLY: {
+    case PINGYI_MSG_REPLY:
         if (role != PINGYI_ROLE_WORKER)
             break;
+        if (displaced) {
+            self->stats.replies_displaced++;
+            note (self, NOTE_REPLY_DISPLACED,
+                  "worker %s sent a REPLY on a connection displaced by a newer one with its key: dropped",
+                  displaced->name);
+            return;
+        }
         if (!worker) {
             answer_error (self, route, route_len, 0, PINGYI_ERROR_UNKNOWN_PEER, "unknown worker: send HELLO");
             return;
         }
-        uint64_t acked = ack_count (msg.u.reply.inner.p, msg.u.reply.inner.len);
-        credit_t *credit = acked ? credit_of (self, route, route_len, false) : NULL;
-        if (credit)
-            credit_repay (self, credit, acked, now);
-        int rc = send_to (self, msg.u.reply.route.p, msg.u.reply.route.len, msg.u.reply.inner.p,
-                          msg.u.reply.inner.len);
-        if (rc == 0)
-            self->stats.replies_routed++;
-        else if (rc == EHOSTUNREACH)
-            self->stats.replies_unroutable++; /* the client reconnected; it will resend */
-        else
-            self->stats.replies_busy++;
+        handle_reply (self, route, route_len, worker, &msg, now);
         return;
-    }
     case PINGYI_MSG_SUBMIT:
     case PINGYI_MSG_VENUE_OPEN:
     case PINGYI_MSG_VENUE_CLOSE: {
@@ -512,8 +726,8 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
             self->stats.submits_forwarded++;
             self->stats.envelopes_forwarded += msg.u.submit.envelopes.count;
         }
-        forward (self, (uint32_t) shard, route, route_len, role, sender, sender_len, frame, len, tag,
-                 msg.type == PINGYI_MSG_SUBMIT ? msg.u.submit.envelopes.count : 0);
+        forward (self, (uint32_t) shard, msg.type, route, route_len, role, sender, sender_len, frame, len,
+                 tag);
         return;
     }
     case PINGYI_MSG_TALLY_QUERY:
@@ -526,8 +740,8 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
             return;
         }
         self->stats.queries_forwarded++;
-        forward (self, msg.u.tally_query.shard, route, route_len, role, sender, sender_len, frame, len,
-                 msg.u.tally_query.tag, 0);
+        forward (self, msg.u.tally_query.shard, msg.type, route, route_len, role, sender, sender_len, frame,
+                 len, msg.u.tally_query.tag);
         return;
     case PINGYI_MSG_STATS_QUERY:
         if (!querier)
@@ -543,14 +757,14 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
             return;
         }
         self->stats.queries_forwarded++;
-        forward (self, (uint32_t) msg.u.stats_query.shard, route, route_len, role, sender, sender_len, frame,
-                 len, msg.u.stats_query.tag, 0);
+        forward (self, (uint32_t) msg.u.stats_query.shard, msg.type, route, route_len, role, sender,
+                 sender_len, frame, len, msg.u.stats_query.tag);
         return;
     default:
         break;
     }
     self->stats.forbidden++;
-    pingyi_warn ("%s may not send %s: refused", user_id, type);
+    note (self, NOTE_FORBIDDEN, "%s may not send %s: refused", user_id, type);
     answer_error (self, route, route_len, 0, PINGYI_ERROR_FORBIDDEN, "a %s key may not send %s to the broker",
                   pingyi_role_name (role), type);
 }
@@ -597,7 +811,8 @@ heartbeat_one (pingyi_route_t *worker, void *arg)
     pingyi_msg_heartbeat (&self->out);
     if (send_to (self, worker->id, worker->id_len, self->out.sbuf.data, self->out.sbuf.size) ==
         EHOSTUNREACH) {
-        pingyi_warn ("worker %s disconnected: its shards are unowned until it returns", worker->name);
+        pingyi_warn ("worker %s disconnected: its shards are released until it returns", worker->name);
+        self->stats.workers_unreachable++;
         pingyi_routes_drop (self->routes, worker);
     }
 }
@@ -700,6 +915,15 @@ main (int argc, char **argv)
     }
     self.election = self.bundle->election;
     self.routes = pingyi_routes_new (self.election->shard_count);
+    self.tickets = pingyi_tickets_new (PINGYI_TICKETS_MAX);
+    if (sodium_init () < 0 || !self.routes || !self.tickets) {
+        pingyi_error ("cannot start: out of memory or no randomness");
+        pingyi_routes_destroy (&self.routes);
+        pingyi_tickets_destroy (&self.tickets);
+        pingyi_bundle_destroy (&self.bundle);
+        return 2;
+    }
+    pingyi_routes_on_drop (self.routes, on_worker_drop, &self);
     pingyi_writer_init (&self.out);
     pingyi_writer_init (&self.wrap);
     self.ctx = zmq_ctx_new ();
@@ -757,24 +981,30 @@ main (int argc, char **argv)
         now = pingyi_now_ms ();
         if (now >= next_beat) {
             self.stats.workers_expired += pingyi_routes_expire (self.routes, now, WORKER_TIMEOUT_MS);
-            for (size_t i = 0; i < self.credit_count; i++)
-                if (self.credits[i].bytes && now - self.credits[i].last_ack_ms > CREDIT_FORGIVE_MS) {
-                    self.stats.credit_forgiven++;
-                    credit_forgive (&self, &self.credits[i]);
-                }
+            self.stats.tickets_expired +=
+                pingyi_tickets_expire (self.tickets, now, PINGYI_TICKET_TTL_MS, expired_ticket, &self);
+            pingyi_routes_each (self.routes, forgive_idle, &self);
+            notes_flush (&self, now);
             pingyi_routes_each (self.routes, heartbeat_one, &self);
             next_beat = now + HEARTBEAT_MS;
         }
         if (stats_every && now >= next_stats) {
+            uint64_t replies_refused = self.stats.replies_unknown_ticket + self.stats.replies_wrong_worker +
+                                       self.stats.replies_wrong_kind + self.stats.replies_displaced;
             pingyi_info (
-                "stats: %llu messages, %llu envelopes forwarded, %llu retries, %llu refused, %llu bad; "
-                "%zu workers, %zu/%u shards owned",
+                "stats: %llu messages, %llu envelopes forwarded, %llu retries, %llu refused, %llu REPLYs "
+                "refused, %llu HELLOs refused, %llu displaced, %llu bad; %zu workers, %zu/%u shards owned, "
+                "%zu requests pending",
                 (unsigned long long) self.stats.messages_in,
                 (unsigned long long) self.stats.envelopes_forwarded,
-                (unsigned long long) (self.stats.retry_no_owner + self.stats.retry_worker_busy),
-                (unsigned long long) self.stats.forbidden, (unsigned long long) self.stats.bad_messages,
-                pingyi_routes_live (self.routes), pingyi_routes_covered (self.routes),
-                self.election->shard_count);
+                (unsigned long long) (self.stats.retry_no_owner + self.stats.retry_worker_busy +
+                                      self.stats.retry_credit + self.stats.retry_tickets),
+                (unsigned long long) self.stats.forbidden, (unsigned long long) replies_refused,
+                (unsigned long long) self.stats.hello_refused,
+                (unsigned long long) self.stats.workers_displaced,
+                (unsigned long long) self.stats.bad_messages, pingyi_routes_live (self.routes),
+                pingyi_routes_covered (self.routes), self.election->shard_count,
+                pingyi_tickets_pending (self.tickets));
             next_stats = now + stats_every * 1000;
         }
     }
@@ -790,6 +1020,7 @@ done:
     pingyi_writer_fini (&self.out);
     pingyi_writer_fini (&self.wrap);
     pingyi_routes_destroy (&self.routes);
+    pingyi_tickets_destroy (&self.tickets);
     pingyi_bundle_destroy (&self.bundle);
     return rc;
 }

@@ -128,7 +128,10 @@ handle_one (pingyi_zap_t *self)
     if (count == ZAP_FRAMES && zmq_msg_size (&frames[7]) == 5 &&
         !memcmp (zmq_msg_data (&frames[7]), "CURVE", 5) && zmq_msg_size (&frames[8]) == PINGYI_KEY_LEN) {
         const pingyi_keyring_entry_t *e = pingyi_keyring_by_curve (self->keyring, zmq_msg_data (&frames[8]));
-        if (e && e->role != PINGYI_ROLE_BROKER) {
+        /* the broker's own line and shard lines are never a peer: a shard
+           line is a box key with "-" for CURVE, and were a CURVE key
+           written there it would still not be admitted */
+        if (e && e->role != PINGYI_ROLE_BROKER && e->role != PINGYI_ROLE_SHARD && e->has_curve) {
             char user[PINGYI_NAME_MAX + 32];
             snprintf (user, sizeof user, "%s:%s", pingyi_role_name (e->role), e->name);
             answer (self, frames, "200", "OK", user);

@@ -1,5 +1,7 @@
 /*  test_routes.c — the broker's soft shard table: claims, the newest HELLO
-    winning, expiry of silent workers, and the User-Id parse.  */
+    winning, expiry of silent workers, the keyring's shard assignment, one
+    connection per worker key (displacement), a standby's shard falling
+    back, the drop hook, and the User-Id parse.  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -79,6 +81,165 @@ test_expire_silent (void **state)
     pingyi_routes_destroy (&r);
 }
 
+static pingyi_keyring_entry_t
+worker_entry (const char *name, uint32_t from, uint32_t to)
+{
+    pingyi_keyring_entry_t e;
+    memset (&e, 0, sizeof e);
+    e.role = PINGYI_ROLE_WORKER;
+    snprintf (e.name, sizeof e.name, "%s", name);
+    for (uint32_t s = from; s <= to; s++)
+        e.shards[s / 8] |= (uint8_t) (1u << (s % 8));
+    return e;
+}
+
+/*  A HELLO may list only shards the keyring assigns to the key.  */
+static void
+test_check_assigned (void **state)
+{
+    (void) state;
+    pingyi_keyring_entry_t w1 = worker_entry ("1", 0, 3);
+    uint32_t bad = 999;
+    uint32_t own[] = {0, 1, 2, 3}, some[] = {3, 1}, theirs[] = {1, 5, 6}, beyond[] = {0, 8};
+    assert_int_equal (pingyi_routes_check_assigned (&w1, own, 4, 8, &bad), 0);
+    assert_int_equal (pingyi_routes_check_assigned (&w1, some, 2, 8, &bad), 0);
+    assert_int_equal (pingyi_routes_check_assigned (&w1, NULL, 0, 8, &bad),
+                      0); /* owning nothing is allowed */
+    assert_int_equal (pingyi_routes_check_assigned (&w1, theirs, 3, 8, &bad), -1);
+    assert_int_equal (bad, 5); /* the first one not assigned */
+    /* assigned in the keyring but not a shard of this election */
+    pingyi_keyring_entry_t wide = worker_entry ("1", 0, 15);
+    assert_int_equal (pingyi_routes_check_assigned (&wide, beyond, 2, 8, &bad), -1);
+    assert_int_equal (bad, 8);
+    /* no keyring entry, or not a worker's: nothing is assigned */
+    assert_int_equal (pingyi_routes_check_assigned (NULL, own, 1, 8, &bad), -1);
+    pingyi_keyring_entry_t venue = worker_entry ("v01", 0, 7);
+    venue.role = PINGYI_ROLE_VENUE;
+    assert_int_equal (pingyi_routes_check_assigned (&venue, own, 1, 8, &bad), -1);
+    assert_int_equal (bad, 0);
+}
+
+typedef struct {
+    size_t calls;
+    uint64_t serial;
+    bool was_alive;
+    bool displaced;
+} dropped_t;
+
+static void
+on_drop (pingyi_route_t *w, bool displaced, void *arg)
+{
+    dropped_t *d = arg;
+    d->calls++;
+    d->serial = w->serial;
+    d->was_alive = w->alive;
+    d->displaced = displaced;
+}
+
+/*  One connection per key: a second connection with worker 2's key takes
+    its shards; the first is displaced (remembered, so its heartbeats are
+    recognised) and the hook sees it go.  When it says HELLO again it takes
+    them back.  Displaced records are forgotten after a while.  */
+static void
+test_displace (void **state)
+{
+    (void) state;
+    pingyi_routes_t *r = pingyi_routes_new (8);
+    dropped_t d = {0};
+    pingyi_routes_on_drop (r, on_drop, &d);
+    uint32_t a[] = {0, 1, 2, 3}, b[] = {4, 5, 6, 7};
+    pingyi_route_t *w1 = pingyi_routes_claim (r, (const uint8_t *) "id-1", 4, "1", a, 4, 1000);
+    pingyi_route_t *real = pingyi_routes_claim (r, (const uint8_t *) "real", 4, "2", b, 4, 1000);
+    uint64_t real_serial = real->serial;
+    assert_true (w1->serial != real_serial);
+    assert_ptr_equal (pingyi_routes_by_serial (r, real_serial), real);
+    assert_ptr_equal (pingyi_routes_named (r, "2"), real);
+
+    /* the thief: the broker displaces the named connection, then claims */
+    pingyi_route_t *old = pingyi_routes_named (r, "2");
+    pingyi_routes_displace (r, old, 2000);
+    assert_int_equal (d.calls, 1);
+    assert_int_equal (d.serial, real_serial);
+    assert_true (d.was_alive); /* the hook runs before the slot is cleared */
+    assert_true (d.displaced);
+    pingyi_route_t *thief = pingyi_routes_claim (r, (const uint8_t *) "thief", 5, "2", b, 4, 2000);
+    assert_int_equal (d.calls, 1); /* nothing else dropped */
+    for (uint32_t s = 4; s < 8; s++)
+        assert_ptr_equal (pingyi_routes_owner (r, s), thief);
+    assert_null (pingyi_routes_worker (r, (const uint8_t *) "real", 4));
+    assert_null (pingyi_routes_by_serial (r, real_serial));
+    const pingyi_route_t *ghost = pingyi_routes_displaced (r, (const uint8_t *) "real", 4, 2500);
+    assert_non_null (ghost);
+    assert_string_equal (ghost->name, "2");
+    assert_null (pingyi_routes_displaced (r, (const uint8_t *) "thief", 5, 2500));
+    assert_ptr_equal (pingyi_routes_displaced_named (r, "2", 2500), ghost);
+    assert_null (pingyi_routes_displaced_named (r, "1", 2500));
+    assert_null (pingyi_routes_displaced_named (r, "2", 2001 + PINGYI_ROUTES_DISPLACED_MS));
+    assert_int_equal (pingyi_routes_live (r), 2);
+
+    /* the real worker fights back: its HELLO on the same connection */
+    pingyi_routes_displace (r, pingyi_routes_named (r, "2"), 12000);
+    pingyi_route_t *back = pingyi_routes_claim (r, (const uint8_t *) "real", 4, "2", b, 4, 12000);
+    assert_non_null (back);
+    assert_true (back->serial != real_serial); /* a new registration: old tickets do not match it */
+    for (uint32_t s = 4; s < 8; s++)
+        assert_ptr_equal (pingyi_routes_owner (r, s), back);
+    assert_null (pingyi_routes_displaced (r, (const uint8_t *) "real", 4, 12000));
+    assert_non_null (pingyi_routes_displaced (r, (const uint8_t *) "thief", 5, 12000));
+    /* forgotten after PINGYI_ROUTES_DISPLACED_MS */
+    assert_null (
+        pingyi_routes_displaced (r, (const uint8_t *) "thief", 5, 12001 + PINGYI_ROUTES_DISPLACED_MS));
+    back->last_seen_ms = w1->last_seen_ms = 12000 + PINGYI_ROUTES_DISPLACED_MS;
+    pingyi_routes_expire (r, 12001 + PINGYI_ROUTES_DISPLACED_MS, 3000);
+    assert_null (pingyi_routes_displaced (r, (const uint8_t *) "thief", 5, 12000));
+    assert_int_equal (pingyi_routes_covered (r), 8);
+
+    /* a same-name claim on a new connection without displacing first
+       still leaves one connection per key, and the hook hears of it */
+    size_t calls = d.calls;
+    pingyi_routes_claim (r, (const uint8_t *) "again", 5, "2", b, 4, 50000);
+    assert_int_equal (d.calls, calls + 1);
+    assert_true (d.displaced);
+    assert_int_equal (pingyi_routes_live (r), 2);
+    assert_non_null (pingyi_routes_displaced (r, (const uint8_t *) "real", 4, 50000));
+    /* an ordinary drop says so (the broker then calls the displaced one back) */
+    pingyi_routes_drop (r, pingyi_routes_named (r, "2"));
+    assert_false (d.displaced);
+    pingyi_routes_destroy (&r);
+}
+
+/*  Two keys assigned one shard (a standby): the newest HELLO owns it; when
+    that worker goes, the shard falls back to the other, which still lists
+    it, instead of staying unowned while a worker for it is alive.  */
+static void
+test_standby_fallback (void **state)
+{
+    (void) state;
+    pingyi_routes_t *r = pingyi_routes_new (4);
+    uint32_t all[] = {0, 1, 2, 3}, two[] = {2};
+    pingyi_route_t *primary = pingyi_routes_claim (r, (const uint8_t *) "p", 1, "1", all, 4, 1000);
+    pingyi_route_t *standby = pingyi_routes_claim (r, (const uint8_t *) "s", 1, "3", two, 1, 1100);
+    assert_ptr_equal (pingyi_routes_owner (r, 2), standby);
+    assert_ptr_equal (pingyi_routes_owner (r, 3), primary);
+    pingyi_routes_drop (r, standby);
+    assert_ptr_equal (pingyi_routes_owner (r, 2), primary);
+    assert_int_equal (pingyi_routes_covered (r), 4);
+    /* and back: the standby's newer HELLO wins again; listing nothing
+       hands the shard back to the primary */
+    standby = pingyi_routes_claim (r, (const uint8_t *) "s", 1, "3", two, 1, 1200);
+    assert_ptr_equal (pingyi_routes_owner (r, 2), standby);
+    pingyi_routes_claim (r, (const uint8_t *) "s", 1, "3", NULL, 0, 1300);
+    assert_ptr_equal (pingyi_routes_owner (r, 2), primary);
+    /* expiry too: the primary silent, the standby takes what it lists */
+    standby = pingyi_routes_claim (r, (const uint8_t *) "s", 1, "3", two, 1, 5000);
+    primary->last_seen_ms = 1000;
+    assert_int_equal (pingyi_routes_expire (r, 5000, 3000), 1);
+    assert_ptr_equal (pingyi_routes_owner (r, 2), standby);
+    assert_null (pingyi_routes_owner (r, 0));
+    assert_int_equal (pingyi_routes_covered (r), 1);
+    pingyi_routes_destroy (&r);
+}
+
 static void
 test_user_id_parse (void **state)
 {
@@ -102,9 +263,9 @@ int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_claim_and_owner),
-        cmocka_unit_test (test_restart_newest_wins),
-        cmocka_unit_test (test_expire_silent),
+        cmocka_unit_test (test_claim_and_owner), cmocka_unit_test (test_restart_newest_wins),
+        cmocka_unit_test (test_expire_silent),   cmocka_unit_test (test_check_assigned),
+        cmocka_unit_test (test_displace),        cmocka_unit_test (test_standby_fallback),
         cmocka_unit_test (test_user_id_parse),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
