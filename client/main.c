@@ -13,8 +13,11 @@
       in-flight batch.  A batch that times out is re-sent under a new tag
       with whatever of it is still pending; an ack is an ack whatever tag
       it comes under (the outbox applies each id once).
-    - No per-ballot information is logged; send order follows the random
-      ids, not the order of the input.
+    - No per-ballot information is logged, and neither the order ballots
+      are sealed and committed in nor the order they are sent in follows
+      the order of the input: live input waits in the outbox's mixing pool
+      and leaves in random order in groups of at least k, file input is
+      shuffled before it is sealed (client/mix.h).
 
     One thread: the ZeroMQ socket, the broker's monitor events and the
     input file descriptor are polled together, so a slow scanner pipe never
@@ -25,6 +28,7 @@
 #include "generate.h"
 #include "input.h"
 #include "link.h"
+#include "mix.h"
 #include "msg.h"
 #include "outbox.h"
 
@@ -36,6 +40,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +84,7 @@ typedef struct {
     bool json;
     bool quiet;
     bool ingest_only; /* take the input into the outbox, send nothing */
+    uint64_t shuffle_window; /* ballots per file window; 0: as memory allows */
     int64_t timeout_ms;
     int64_t give_up_s;
 } options_t;
@@ -138,6 +144,16 @@ typedef struct {
     pingyi_ballot_t ballot;
     uint8_t body[PINGYI_BODY_MAX];
 
+    /*  The mix (client/mix.h): live input through the outbox's pool, file
+        input through shuffled windows (the window's records are counted in
+        chunk_records and chunk_bad until it is sealed).  */
+    bool mix_ready;
+    bool live;
+    uint32_t k;
+    pingyi_window_t *window;
+    size_t window_cap; /* records per window */
+    bool warned_compact;
+
     /*  Ids to send: a ring of 16-byte ids.  */
     uint8_t *queue;
     size_t q_head, q_len, q_cap;
@@ -148,7 +164,8 @@ typedef struct {
     uint64_t next_tag;
     uint8_t ack_key[32];   /* the worker MACs our ACKs and VENUE_STATUS with it */
     uint8_t close_key[32]; /* we MAC our VENUE_CLOSE with it */
-    uint64_t forged;       /* ACK / VENUE_STATUS refused: MAC does not verify */
+    uint64_t forged_acks;     /* ACKs refused: MAC does not verify */
+    uint64_t forged_statuses; /* VENUE_STATUS refused: MAC does not verify */
     uint64_t bad_receipts; /* accepted/duplicate results without our tracking code */
     request_t open, close;
     bool opened;
@@ -182,11 +199,18 @@ typedef struct {
 } client_t;
 
 static volatile sig_atomic_t s_stop = 0;
+static volatile sig_atomic_t s_flush = 0; /* SIGUSR1: let the mixing pool go */
 
 static void
 on_signal (int sig)
 {
     s_stop = sig;
+}
+
+static void
+on_flush (int sig)
+{
+    s_flush = sig;
 }
 
 /*  ---------------------------------------------------------------------
@@ -292,12 +316,6 @@ ingest_ahead (const client_t *c)
 /*  ---------------------------------------------------------------------
     Taking input into the outbox  */
 
-static int
-by_id (const void *a, const void *b)
-{
-    return memcmp (a, b, PINGYI_BALLOT_ID_LEN);
-}
-
 static void
 source_digest (client_t *c, uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN])
 {
@@ -309,9 +327,69 @@ source_digest (client_t *c, uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN])
 
 static void warn_if_closed (client_t *c);
 
-/*  Commit the chunk (one durable transaction), then queue its ids in id
-    order, which is random: the order of sending does not follow the order
-    of the input.  */
+/*  The mix (client/mix.h), set up on the first turn: live input (anything
+    but a regular file: a pipe, a FIFO, a terminal, a scanner's device) goes
+    through the outbox's pool; a regular file or the generator through
+    shuffled windows.  */
+static int
+mix_setup (client_t *c)
+{
+    c->mix_ready = true;
+    c->k = c->election->k_anonymity ? c->election->k_anonymity : 1;
+    struct stat st;
+    c->live = !c->gen && !(fstat (c->input_fd, &st) == 0 && S_ISREG (st.st_mode));
+    if (c->live)
+        return 0;
+    /*  Every body of the venue has one length (election/ballot.c), so what
+        a ballot costs in a window is known before the first is read: its
+        body, its envelope, its item.  */
+    pingyi_ballot_init (&c->ballot, c->election, c->venue);
+    size_t body = pingyi_ballot_encode (&c->ballot, c->election, c->body, sizeof c->body);
+    sodium_memzero (c->body, sizeof c->body);
+    size_t per_ballot = 2 * body + PINGYI_ENVELOPE_OVERHEAD (strlen (c->venue_id)) + sizeof (pingyi_outbox_item_t) +
+                        32 /* entry, queue */;
+    uint64_t least = (uint64_t) c->k * PINGYI_WINDOW_PER_K;
+    if (c->opt.shuffle_window && c->opt.shuffle_window < least)
+        return fatal (c,
+                      "--shuffle-window %" PRIu64 ": a window holds at least k x %d = %" PRIu64
+                      " ballots (k_anonymity %" PRIu32 " in the definition)",
+                      c->opt.shuffle_window, PINGYI_WINDOW_PER_K, least, c->k);
+    c->window_cap = pingyi_window_size (c->k, per_ballot, c->opt.shuffle_window);
+    c->window = pingyi_window_new ();
+    if (!c->window)
+        return fatal (c, "out of memory");
+    return 0;
+}
+
+/*  Let the whole pool go: its ballots join the send queue in a uniformly
+    random order.  why, when given, is said (an explicit flush, the end of
+    the input), with how many left: never which.  */
+static int
+release_pool (client_t *c, const char *why)
+{
+    pingyi_outbox_stats_t st;
+    pingyi_outbox_stats (c->outbox, &st);
+    if (!st.pooled)
+        return 0;
+    uint8_t *ids;
+    size_t n;
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_pool_release (c->outbox, &ids, &n, err))
+        return fatal (c, "%s", err);
+    for (size_t i = 0; i < n; i++)
+        if (queue_push (c, ids + i * PINGYI_BALLOT_ID_LEN)) {
+            free (ids);
+            return fatal (c, "out of memory queueing ballots");
+        }
+    free (ids);
+    if (why)
+        say (c, "info", "%s: the %zu ballots in the mixing pool leave in random order (k = %" PRIu32 ")", why, n,
+             c->k);
+    return 0;
+}
+
+/*  Live input: commit the chunk's sealed ballots into the pool (one durable
+    transaction), then let the pool go if it holds k or more.  */
 static int
 commit_chunk (client_t *c)
 {
@@ -320,38 +398,107 @@ commit_chunk (client_t *c)
     uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN];
     source_digest (c, digest);
     char err[PINGYI_ERR_MAX];
-    if (pingyi_outbox_ingest (c->outbox, c->items, c->item_count, c->chunk_records, c->chunk_bad, digest,
+    if (pingyi_outbox_ingest (c->outbox, c->items, c->item_count, c->chunk_records, c->chunk_bad, digest, true,
                               err))
         return fatal (c, "%s", err);
-    uint8_t ids[CHUNK][PINGYI_BALLOT_ID_LEN];
-    for (size_t i = 0; i < c->item_count; i++)
-        memcpy (ids[i], c->items[i].id, PINGYI_BALLOT_ID_LEN);
-    qsort (ids, c->item_count, PINGYI_BALLOT_ID_LEN, by_id);
-    for (size_t i = 0; i < c->item_count; i++)
-        if (queue_push (c, ids[i]))
-            return fatal (c, "out of memory queueing ballots");
     sodium_memzero (c->envelopes, c->item_count * PINGYI_ENVELOPE_MAX);
     c->item_count = 0;
-    warn_if_closed (c);
     c->chunk_records = 0;
     c->chunk_bad = 0;
+    pingyi_outbox_stats_t st;
+    pingyi_outbox_stats (c->outbox, &st);
+    if (pingyi_pool_due (st.pooled, c->k) && release_pool (c, NULL))
+        return -1;
+    warn_if_closed (c);
     return 0;
 }
 
+/*  File input: shuffle the window's bodies, seal them in that order, take
+    them with the window's records (good and bad) into the outbox in ONE
+    durable transaction -- so a restart skips exactly the records taken and
+    seals none twice -- and queue them in the same order.  */
 static int
-seal_ballot (client_t *c)
+seal_window (client_t *c)
+{
+    if (!c->chunk_records)
+        return 0;
+    size_t n = pingyi_window_count (c->window);
+    size_t venue_len = strlen (c->venue_id);
+    size_t total = pingyi_window_bytes (c->window) + n * (size_t) PINGYI_ENVELOPE_OVERHEAD (venue_len);
+    pingyi_window_shuffle (c->window);
+    pingyi_outbox_item_t *items = calloc (n ? n : 1, sizeof *items);
+    uint8_t *envs = malloc (total ? total : 1);
+    if (!items || !envs) {
+        free (items);
+        free (envs);
+        return fatal (c, "out of memory sealing %zu ballots", n);
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        const uint8_t *body = pingyi_window_body (c->window, i, &len);
+        randombytes_buf (items[i].id, PINGYI_BALLOT_ID_LEN);
+        size_t sealed = pingyi_envelope_seal (envs + used, total - used, c->election->fingerprint, c->venue_id,
+                                              venue_len, items[i].id, body, len, c->key);
+        pingyi_window_wipe (c->window, i);
+        if (!sealed) {
+            sodium_memzero (envs, used);
+            free (envs);
+            free (items);
+            return fatal (c, "cannot seal a ballot (body %zu bytes): a bug", len);
+        }
+        items[i].envelope = envs + used;
+        items[i].len = sealed;
+        used += sealed;
+    }
+    uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN];
+    source_digest (c, digest);
+    char err[PINGYI_ERR_MAX];
+    int rc = pingyi_outbox_ingest (c->outbox, items, n, c->chunk_records, c->chunk_bad, digest, false, err);
+    bool oom = false;
+    for (size_t i = 0; i < n && !rc && !oom; i++)
+        oom = queue_push (c, items[i].id) != 0;
+    sodium_memzero (envs, used);
+    free (envs);
+    free (items);
+    pingyi_window_clear (c->window);
+    c->chunk_records = 0;
+    c->chunk_bad = 0;
+    if (rc)
+        return fatal (c, "%s", err);
+    if (oom)
+        return fatal (c, "out of memory queueing ballots");
+    warn_if_closed (c);
+    return 0;
+}
+
+/*  Encode the ballot just read into c->body and wipe the ballot.  Returns
+    the body's length, or 0 when it cannot be encoded (counted as a bad
+    record: the definition check guarantees every form fits a body, so
+    this is a bug, and costs one record rather than the venue).  */
+static size_t
+encode_ballot (client_t *c)
 {
     size_t body_len = pingyi_ballot_encode (&c->ballot, c->election, c->body, sizeof c->body);
+    sodium_memzero (&c->ballot, sizeof c->ballot);
     if (!body_len) {
-        /*  The definition check guarantees every form fits a body; count it
-            as a bad record rather than stop the venue.  */
         c->chunk_bad++;
         char line[PINGYI_ERR_MAX];
         snprintf (line, sizeof line, "%s:%" PRIu64 ":1: ballot too large to encode",
                   c->opt.input ? c->opt.input : "drill", c->input ? pingyi_input_line (c->input) : c->seen);
         on_bad_line (line, c);
-        return 0;
     }
+    return body_len;
+}
+
+/*  Live input: seal the ballot into the chunk at once (the plaintext is
+    wiped before anything else happens).  */
+static int
+seal_ballot (client_t *c)
+{
+    size_t body_len = encode_ballot (c);
+    if (!body_len)
+        return 0;
     pingyi_outbox_item_t *item = &c->items[c->item_count];
     uint8_t *env = c->envelopes + c->item_count * PINGYI_ENVELOPE_MAX;
     randombytes_buf (item->id, PINGYI_BALLOT_ID_LEN);
@@ -366,6 +513,22 @@ seal_ballot (client_t *c)
     return 0;
 }
 
+/*  File input: keep the body in the window (locked memory) until the window
+    is shuffled and sealed.  */
+static int
+window_ballot (client_t *c)
+{
+    size_t body_len = encode_ballot (c);
+    if (!body_len)
+        return 0;
+    int rc = pingyi_window_add (c->window, c->body, body_len);
+    sodium_memzero (c->body, body_len);
+    if (rc)
+        return fatal (c, "out of memory holding a window of %zu ballots (try a smaller --shuffle-window)",
+                      pingyi_window_count (c->window));
+    return 0;
+}
+
 static bool
 fd_readable_now (int fd)
 {
@@ -375,12 +538,17 @@ fd_readable_now (int fd)
 
 /*  Take records from the source: skip those an earlier run already took
     (checking, when the last of them passes, that the input is the same),
-    seal the rest into the chunk, commit when the chunk is full, when the
-    input has nothing more right now, or at its end.  */
+    then, live: seal each into the chunk and commit it to the pool when the
+    chunk is full, when the input has nothing more right now, or at its end;
+    file: hold each body in the window and seal the window when it is full
+    or at the end.  At the end the pool goes, whatever it holds.  At most
+    CHUNK records a call, so the socket is served in between.  */
 static int
 source_step (client_t *c)
 {
-    size_t skipped = 0;
+    if (!c->mix_ready && mix_setup (c))
+        return -1;
+    size_t skipped = 0, taken = 0;
     char err[PINGYI_ERR_MAX];
     while (!c->source_done) {
         pingyi_input_result_t r;
@@ -404,8 +572,12 @@ source_step (client_t *c)
                 c->input_eof = true;
                 pingyi_input_finish (c->input);
             }
-            else if (pingyi_input_feed (c->input, c->read_buf, (size_t) n))
-                return fatal (c, "out of memory reading %s", c->opt.input);
+            else {
+                int fed = pingyi_input_feed (c->input, c->read_buf, (size_t) n);
+                sodium_memzero (c->read_buf, (size_t) n);
+                if (fed)
+                    return fatal (c, "out of memory reading %s", c->opt.input);
+            }
             continue;
         }
         if (r == PINGYI_INPUT_END) {
@@ -415,13 +587,16 @@ source_step (client_t *c)
                               " records, but outbox %s has already taken %" PRIu64
                               " from it: this is not the input it was started with",
                               c->seen, c->outbox_dir, c->skip);
-            if (commit_chunk (c))
+            if (c->live ? commit_chunk (c) : seal_window (c))
+                return -1;
+            if (release_pool (c, "end of input"))
                 return -1;
             c->source_done = true;
             break;
         }
         c->seen++;
         if (c->seen <= c->skip) {
+            sodium_memzero (&c->ballot, sizeof c->ballot);
             if (c->seen == c->skip) {
                 pingyi_outbox_stats_t st;
                 pingyi_outbox_stats (c->outbox, &st);
@@ -442,14 +617,75 @@ source_step (client_t *c)
             continue;
         }
         c->chunk_records++;
-        if (r == PINGYI_INPUT_BAD)
+        if (r == PINGYI_INPUT_BAD) {
             c->chunk_bad++;
-        else if (seal_ballot (c))
+            sodium_memzero (&c->ballot, sizeof c->ballot); /* what the line had before it failed */
+        }
+        else if (c->live ? seal_ballot (c) : window_ballot (c))
             return -1;
-        if (c->chunk_records >= CHUNK)
+        if (c->live && c->chunk_records >= CHUNK)
             return commit_chunk (c);
+        if (!c->live && c->chunk_records >= c->window_cap)
+            return seal_window (c);
+        if (!c->live && ++taken >= CHUNK)
+            return 0; /* the socket's turn; the window fills on the next */
     }
-    return commit_chunk (c);
+    return c->live ? commit_chunk (c) : 0;
+}
+
+/*  SIGUSR1: let the pool go now, whatever it holds (live input: the group
+    may be smaller than k; the operator asked).  */
+static int
+flush_pool (client_t *c)
+{
+    s_flush = 0;
+    if (c->mix_ready && c->live && commit_chunk (c))
+        return -1;
+    pingyi_outbox_stats_t st;
+    pingyi_outbox_stats (c->outbox, &st);
+    if (!st.pooled)
+        say (c, "info", "flush requested (SIGUSR1): the mixing pool is empty");
+    return release_pool (c, "flush requested (SIGUSR1)");
+}
+
+/*  Rewrite the outbox file when it is worth it (outbox.h): the envelopes let
+    go of, and the order things were written in, do not stay in it.  */
+static int
+compact_step (client_t *c, bool idle)
+{
+    char err[PINGYI_ERR_MAX];
+    int rc = pingyi_outbox_maybe_compact (c->outbox, idle, err);
+    if (rc == -2)
+        return fatal (c, "%s", err);
+    if (rc == -1 && !c->warned_compact) {
+        c->warned_compact = true;
+        say (c, "warn", "%s: copies of envelopes already acknowledged stay in the outbox until a compaction succeeds",
+             err);
+    }
+    return 0;
+}
+
+/*  At exit, whatever happened: rewrite the outbox if anything was written
+    since its last compaction.  -1 when the outbox is unusable after it.  */
+static int
+finish_outbox (client_t *c)
+{
+    pingyi_outbox_stats_t st;
+    pingyi_outbox_stats (c->outbox, &st);
+    if (st.compacted)
+        return 0;
+    char err[PINGYI_ERR_MAX];
+    int rc = pingyi_outbox_compact (c->outbox, err);
+    if (rc == -2) {
+        pingyi_error ("%s", err);
+        return -1;
+    }
+    if (rc)
+        pingyi_warn ("%s: copies of envelopes already acknowledged stay in the outbox until the next run", err);
+    else
+        say (c, "info", "outbox %s rewritten from its live records (%" PRId64 " ms)", c->outbox_dir,
+             pingyi_outbox_compact_cost_ms (c->outbox));
+    return 0;
 }
 
 /*  ---------------------------------------------------------------------
@@ -914,12 +1150,13 @@ on_frame (client_t *c, const uint8_t *frame, size_t len, int64_t now)
        our envelopes stay until a genuine ACK names them.  */
     if ((m.type == PINGYI_MSG_ACK || m.type == PINGYI_MSG_VENUE_STATUS) &&
         pingyi_msg_mac_check (frame, &m, c->ack_key)) {
-        c->forged++;
-        if (c->forged == 1 || c->forged % 100 == 0)
+        uint64_t *n = m.type == PINGYI_MSG_ACK ? &c->forged_acks : &c->forged_statuses;
+        (*n)++;
+        if (*n == 1 || *n % 100 == 0)
             say (c, "warn",
                  "refused %" PRIu64 " %s message%s whose MAC does not verify: not from the worker of our "
                  "shard (forged or misrouted); our envelopes stay in the outbox until a genuine ACK",
-                 c->forged, pingyi_msg_type_name (m.type), c->forged == 1 ? "" : "s (all types)");
+                 *n, pingyi_msg_type_name (m.type), *n == 1 ? "" : "s");
         return 0;
     }
     switch (m.type) {
@@ -1156,6 +1393,11 @@ summary (client_t *c, const char *receipts, uint64_t receipt_count, bool receipt
         json_object_set_new (o, "seconds", json_real (seconds));
         json_object_set_new (o, "receipts", receipts_ok ? json_string (receipts) : json_null ());
         json_object_set_new (o, "receipt_count", json_integer ((json_int_t) receipt_count));
+        json_t *refused = json_object ();
+        json_object_set_new (refused, "forged_acks", json_integer ((json_int_t) c->forged_acks));
+        json_object_set_new (refused, "forged_statuses", json_integer ((json_int_t) c->forged_statuses));
+        json_object_set_new (refused, "results_without_receipt", json_integer ((json_int_t) c->bad_receipts));
+        json_object_set_new (o, "refused", refused);
         if (c->stop_reason)
             json_object_set_new (o, "stopped", json_string (c->stop_reason));
         if (reconciled) {
@@ -1219,6 +1461,7 @@ usage (FILE *out)
              "                     [--outbox DIR] [--window N] [--batch N] [--close] [--issued N] "
              "[--collected M]\n"
              "                     [--json] [--quiet] [--timeout-ms T] [--give-up-s S] [--ingest-only]\n"
+             "                     [--shuffle-window N]\n"
              "\n"
              "  --deploy DIR        deploy directory (the venue's bundle is DIR/venue/ID)\n"
              "  --venue ID          this venue\n"
@@ -1237,6 +1480,11 @@ usage (FILE *out)
              "  --timeout-ms T      resend a SUBMIT unanswered after T ms (default 3000, doubling to 10 s)\n"
              "  --give-up-s S       stop after S seconds with exit status 3 (default 0: never)\n"
              "  --ingest-only       seal the whole input into the outbox and exit; send nothing\n"
+             "  --shuffle-window N  a file's ballots are shuffled N at a time before sealing (default: all that\n"
+             "                      fit 64 MiB, at least k x 100; k is the definition's k_anonymity)\n"
+             "\n"
+             "Live input (stdin, a pipe, a device) waits in the outbox's mixing pool and is sent in random\n"
+             "order in groups of at least k; SIGUSR1 lets the pool go at once.\n"
              "\n"
              "exit status: 0 all acknowledged (and closed if asked); 1 the same, but bad input lines were\n"
              "found; 2 fatal error; 3 gave up or interrupted before everything was acknowledged\n");
@@ -1310,6 +1558,7 @@ parse_options (int argc, char **argv, options_t *o)
         OPT_TIMEOUT,
         OPT_GIVE_UP,
         OPT_INGEST_ONLY,
+        OPT_SHUFFLE_WINDOW,
         OPT_HELP
     };
     static const struct option longs[] = {
@@ -1332,6 +1581,7 @@ parse_options (int argc, char **argv, options_t *o)
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
         {"give-up-s", required_argument, NULL, OPT_GIVE_UP},
         {"ingest-only", no_argument, NULL, OPT_INGEST_ONLY},
+        {"shuffle-window", required_argument, NULL, OPT_SHUFFLE_WINDOW},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -1412,6 +1662,10 @@ parse_options (int argc, char **argv, options_t *o)
             break;
         case OPT_INGEST_ONLY:
             o->ingest_only = true;
+            break;
+        case OPT_SHUFFLE_WINDOW:
+            if (parse_u64 ("--shuffle-window", optarg, 1, UINT64_C (1) << 40, &o->shuffle_window))
+                return -1;
             break;
         case OPT_HELP:
             usage (stdout);
@@ -1579,6 +1833,10 @@ ingest_all (client_t *c)
             c->stop_reason = "gave up (--give-up-s)";
             return EXIT_GAVE_UP;
         }
+        if (s_flush && flush_pool (c))
+            return EXIT_FATAL;
+        if (c->live && compact_step (c, true))
+            return EXIT_FATAL;
         if (!c->source_ready) {
             struct pollfd p = {.fd = c->input_fd, .events = POLLIN};
             int rc = poll (&p, 1, PROGRESS_MS);
@@ -1612,6 +1870,8 @@ run (client_t *c)
             c->stop_reason = "gave up (--give-up-s)";
             return EXIT_GAVE_UP;
         }
+        if (s_flush && flush_pool (c))
+            return EXIT_FATAL;
         if (!c->source_done && c->source_ready && c->q_len < ingest_ahead (c) && source_step (c))
             return EXIT_FATAL;
 
@@ -1692,6 +1952,8 @@ run (client_t *c)
             if (source_step (c))
                 return EXIT_FATAL;
         }
+        if (compact_step (c, c->inflight == 0 && c->q_len == 0))
+            return EXIT_FATAL;
         progress (c, now, false);
     }
 }
@@ -1713,6 +1975,7 @@ teardown (client_t *c)
         sodium_memzero (c->envelopes, CHUNK * PINGYI_ENVELOPE_MAX);
     free (c->envelopes);
     pingyi_input_destroy (&c->input);
+    pingyi_window_destroy (&c->window);
     pingyi_generator_destroy (&c->gen);
     if (c->input_fd > STDIN_FILENO)
         close (c->input_fd);
@@ -1751,12 +2014,17 @@ main (int argc, char **argv)
     sigemptyset (&sa.sa_mask);
     sigaction (SIGINT, &sa, NULL);
     sigaction (SIGTERM, &sa, NULL);
+    struct sigaction flush = {.sa_handler = on_flush};
+    sigemptyset (&flush.sa_mask);
+    sigaction (SIGUSR1, &flush, NULL);
     signal (SIGPIPE, SIG_IGN);
     c->tty = isatty (STDERR_FILENO);
     c->start_ms = pingyi_now_ms ();
 
     int code = setup (c) ? EXIT_FATAL : c->opt.ingest_only ? ingest_all (c) : run (c);
     clear_progress (c);
+    if (c->outbox && finish_outbox (c))
+        code = EXIT_FATAL;
     if (code != EXIT_FATAL && c->outbox) {
         char path[1100], err[PINGYI_ERR_MAX];
         uint64_t count = 0;

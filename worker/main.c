@@ -716,7 +716,7 @@ handle_tally_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         return;
     }
     pingyi_msg_snapshot_begin (&w->inner, tag, b->shard, w->election->shard_count, w->election->fingerprint,
-                               snap.info.sequence, snap.info.chain, (uint32_t) snap.venue_count);
+                               snap.info.sequence, snap.info.digest, snap.info.generation, (uint32_t) snap.venue_count);
     for (size_t i = 0; i < snap.venue_count; i++)
         pingyi_msg_figures (&w->inner, &snap.venues[i]);
     pingyi_msg_snapshot_counters_begin (&w->inner, (uint32_t) snap.counter_count);

@@ -112,7 +112,7 @@ def forge_acks(sock, args):
             if kind == 8 and worker is not None:
                 ticket += 1
                 pending[ticket] = route
-                sock.send_multipart([worker, msgpack.packb([V, 15, ticket, 1, msg[4], frame], use_bin_type=True)])
+                sock.send_multipart([worker, msgpack.packb([V, 15, ticket, 1, msg[4].decode(), frame], use_bin_type=True)])
 
 
 def forge_close(sock, args):

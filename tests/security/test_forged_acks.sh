@@ -19,11 +19,9 @@ PIDS[fake]=$!
 wait_for_log "$WORK/fake.jsonl" '"listening"' 10
 start_worker 1 0-7
 
-client() {
-  "$BIN/pingyi-client" --deploy "$WORK/deploy" --venue v01 --broker "$ENDPOINT" --generate "$N" --seed 11 \
-    --outbox "$WORK/outbox" --expect "$WORK/expect.json" --close --json "$@"
-}
-client >"$WORK/c1.json" 2>"$WORK/c1.log" &
+CLIENT=("$BIN/pingyi-client" --deploy "$WORK/deploy" --venue v01 --broker "$ENDPOINT" --generate "$N" --seed 11
+  --outbox "$WORK/outbox" --expect "$WORK/expect.json" --close --json)
+"${CLIENT[@]}" >"$WORK/c1.json" 2>"$WORK/c1.log" &
 PIDS[client]=$!
 # it must be answered several times (forged ACKs and statuses) and believe none
 wait_for_log "$WORK/fake.jsonl" '"forged_ack"' 20
@@ -39,13 +37,19 @@ acks=$(grep -c '"forged_ack"' "$WORK/fake.jsonl" || true)
 grep -q 'refused [0-9]* ACK message.* whose MAC does not verify: not from the worker of our shard' "$WORK/c1.log" \
   || fail "client did not say why it refused: $(tail -5 "$WORK/c1.log")"
 grep -q 'reconciled' "$WORK/c1.log" "$WORK/c1.json" && fail "client printed a reconciliation from a forged status"
+python3 - "$WORK/c1.json" "$N" <<'PY' || fail "client summary after the forged acks: $(cat "$WORK/c1.json")"
+import json, sys
+s = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+assert s["refused"]["forged_acks"] >= 1 and s["refused"]["forged_statuses"] >= 1, s
+assert s["accepted"] == 0 and s["pending"] == n, s
+PY
 pass "a venue client refuses $acks forged ACKs (right receipts, wrong MAC) and keeps its envelopes"
 
 # --- 2. the real system: every kept envelope is delivered, exactly ---------
 start_broker
 start_worker 1 0-7
 wait_workers 1
-client >"$WORK/c2.json" 2>"$WORK/c2.log" || fail "second run failed: $(tail -5 "$WORK/c2.log")"
+"${CLIENT[@]}" >"$WORK/c2.json" 2>"$WORK/c2.log" || fail "second run failed: $(tail -5 "$WORK/c2.log")"
 "$BIN/pingyi" tally --deploy "$WORK/deploy" --data "$WORK/data" --json >"$WORK/tally.json"
 python3 "$SRC/tests/integration/compare.py" --dup 0 "$WORK/tally.json" "$WORK/expect.json" \
   || fail "count differs from the generator's after the forged acks"
