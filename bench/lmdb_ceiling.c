@@ -1,13 +1,14 @@
 /*  lmdb_ceiling.c — pingyi-lmdb-ceiling: how fast LMDB alone can take
     ballots the way a shard does, durably.  Ceiling (a) of docs/PERFORMANCE.md.
 
-    Per ballot: a random 16-byte id (behind a 2-byte venue, as in the shard's
-    `ids` db) put with MDB_NOOVERWRITE and a 26-byte row, and an envelope of
-    --envelope-bytes appended to an MDB_INTEGERKEY log with MDB_APPEND;
-    per batch: one write transaction of --batch ballots, the sequence in a
-    meta db, and a commit with LMDB's durable defaults (no MDB_NOSYNC, no
-    WRITEMAP).  No crypto, no counters, no network: what is left when
-    everything else is free.
+    Per ballot, as storage schema 3 does (docs/worker.md): a random 16-byte
+    id behind a 2-byte venue put into the `ids` db with MDB_NOOVERWRITE |
+    MDB_RESERVE, its row the status and reason bytes and then the envelope
+    of --envelope-bytes (the envelopes live in their ids rows: no log keyed
+    by a sequence); per batch: one write transaction of --batch ballots,
+    the sequence and the 2048-byte digest state in a meta db, and a commit
+    with LMDB's durable defaults (no MDB_NOSYNC, no WRITEMAP).  No crypto,
+    no counters, no network: what is left when everything else is free.
 
     --writers threads each own their share of --shards environments and
     commit them in turn, as a worker process does with its shards; so with
@@ -28,13 +29,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define ID_KEY_LEN 18   /* venue u16 + ballot id: the shard's ids key */
-#define ID_VALUE_LEN 26 /* status, reason, sequence, receipt: the shard's ids row */
+#define ID_KEY_LEN 18  /* venue u16 + ballot id: the shard's ids key */
+#define ID_HEAD_LEN 2  /* status, reason; then the envelope: the shard's ids row */
+#define STATE_LEN 2048 /* the digest state (meta.lthash) rewritten every commit */
 
 typedef struct {
     MDB_env *env;
-    MDB_dbi ids, log, meta;
+    MDB_dbi ids, meta;
     uint64_t sequence;
+    uint8_t state[STATE_LEN];
 } store_t;
 
 typedef struct {
@@ -78,8 +81,6 @@ store_open (store_t *s, const char *dir, size_t map_mb, char *err)
     if (!rc)
         rc = mdb_dbi_open (txn, "ids", MDB_CREATE, &s->ids);
     if (!rc)
-        rc = mdb_dbi_open (txn, "log", MDB_CREATE | MDB_INTEGERKEY, &s->log);
-    if (!rc)
         rc = mdb_dbi_open (txn, "meta", MDB_CREATE, &s->meta);
     if (!rc) {
         rc = mdb_txn_commit (txn);
@@ -101,22 +102,26 @@ store_batch (writer_t *w, store_t *s, size_t n, const uint8_t *envelope)
     if (rc)
         return rc;
     for (size_t i = 0; i < n && !rc; i++) {
-        uint8_t key[ID_KEY_LEN], row[ID_VALUE_LEN] = {0};
+        uint8_t key[ID_KEY_LEN];
         key[0] = 0;
         key[1] = (uint8_t) (i & 0x7f);
         randombytes_buf (key + 2, PINGYI_BALLOT_ID_LEN);
-        uint64_t seq = s->sequence + i + 1;
-        memcpy (row + 2, &seq, 8);
-        MDB_val k = {sizeof key, key}, v = {sizeof row, row};
-        rc = mdb_put (txn, s->ids, &k, &v, MDB_NOOVERWRITE);
+        MDB_val k = {sizeof key, key}, v = {ID_HEAD_LEN + w->envelope_bytes, NULL};
+        rc = mdb_put (txn, s->ids, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
         if (rc)
             break;
-        MDB_val lk = {sizeof seq, &seq}, lv = {w->envelope_bytes, (void *) envelope};
-        rc = mdb_put (txn, s->log, &lk, &lv, MDB_APPEND);
+        uint8_t *row = v.mv_data;
+        row[0] = row[1] = 0;
+        memcpy (row + ID_HEAD_LEN, envelope, w->envelope_bytes);
+        s->state[i % STATE_LEN]++; /* stands for the digest's update: the bytes change every commit */
     }
     if (!rc) {
         uint64_t seq = s->sequence + n;
         MDB_val mk = {8, "sequence"}, mv = {8, &seq};
+        rc = mdb_put (txn, s->meta, &mk, &mv, 0);
+    }
+    if (!rc) {
+        MDB_val mk = {6, "lthash"}, mv = {STATE_LEN, s->state};
         rc = mdb_put (txn, s->meta, &mk, &mv, 0);
     }
     if (rc) {
@@ -242,7 +247,7 @@ main (int argc, char **argv)
         shards = writers;
     if (sodium_init () < 0)
         return 1;
-    /* room for the log and the ids with LMDB's page overhead, twice over:
+    /* room for the ids rows with LMDB's page overhead, twice over:
        a ceiling must not pay for map growth the worker would not pay */
     if (!map_mb)
         map_mb = (size_t) (ballots * (envelope_bytes + 100) * 2 / shards >> 20) + 64;

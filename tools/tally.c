@@ -46,7 +46,7 @@ recount_shard (pingyi_shard_t *shard, uint32_t s, void *arg)
         r->rc = 1;
     }
     else
-        fprintf (stderr, "shard %u: recount of %llu logged ballots matches counters and chain\n", s,
+        fprintf (stderr, "shard %u: recount of %llu logged ballots matches counters and digest\n", s,
                  (unsigned long long) report.log_entries);
 }
 
@@ -61,8 +61,10 @@ print_json (FILE *out, const pingyi_election_t *e, const pingyi_tally_t *tally,
     for (uint32_t s = 0; s < e->shard_count; s++) {
         if (!present[s])
             continue;
-        shards[n] = (pingyi_tally_shard_t){.shard = s, .sequence = infos[s].sequence, .age_ms = -1};
-        memcpy (shards[n].chain, infos[s].chain, sizeof shards[n].chain);
+        /* the full count read here: the shard's current sequence and digest
+           (info.sequence/digest are the settled point a snapshot publishes) */
+        shards[n] = (pingyi_tally_shard_t){.shard = s, .sequence = infos[s].current_sequence, .age_ms = -1};
+        memcpy (shards[n].digest, infos[s].current_digest, sizeof shards[n].digest);
         n++;
     }
     return pingyi_tally_write_json (tally, e, shards, n, 0, out, err);

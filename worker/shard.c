@@ -1,24 +1,34 @@
 /*  shard.c — one shard: an LMDB environment applied to in batches.
 
     The job: take a batch of envelopes, and in ONE write transaction dedupe
-    every (venue, ballot id), open and validate the new ones, append the
-    accepted envelopes to the log, advance the sequence and the hash chain,
-    add the counter deltas and the venue figures; commit durably; only then
-    hand the results back for acknowledgement.  Because dedupe and counting
-    share the transaction, a resend after any crash is answered "duplicate"
-    and never counted twice, and a ballot the client holds is never lost:
-    what is not committed is not acknowledged, so the client resends it.
+    every (venue, ballot id), open and validate the new ones, store the
+    accepted envelopes under their (venue, ballot id), add them to the log
+    digest, add the counter deltas and the venue figures, release what has
+    become releasable; commit durably; only then hand the results back for
+    acknowledgement.  Because dedupe and counting share the transaction, a
+    resend after any crash is answered "duplicate" and never counted twice,
+    and a ballot the client holds is never lost: what is not committed is
+    not acknowledged, so the client resends it.
 
-    Invariants (checked at open and by pingyi_shard_recount):
-    - meta.sequence = number of log entries = last log key; log keys 1..n.
-    - meta.chain = the chain over the log in key order (docs/worker.md).
-    - counts = what re-opening and re-counting the log gives.
-    - every accepted `ids` row points at its log entry; rejected rows hold
-      the reason so a resend gets the same answer and is counted once.
+    Anonymity.  Nothing stored records the order in which ballots came: the
+    envelopes are keyed by (venue, random ballot id), the digest is a sum
+    (LtHash16) that no order changes, the counters are sums, and no
+    per-ballot sequence or time exists.  What may be read outside the shard
+    (pingyi_shard_snapshot) is the *released* state: a venue's counters and
+    figures move only when k or more of its accepted ballots are unreleased
+    (k = the definition's k_anonymity), or at its close; the sequence and
+    digest published are those of the last settled point (nothing pending
+    anywhere).  So watching snapshots never shows a venue move by fewer than
+    k ballots before its close.
 
-    Anonymity: the batch is applied in a random order (Fisher–Yates with
-    randombytes_uniform), so log sequence does not follow the order in which
-    people voted.  Nothing stored names a rater or a time.
+    Invariants (checked at open, cheaply, and fully by pingyi_shard_recount):
+    - meta.sequence = accepted rows of `ids` = the venues' current accepted;
+      rows of `ids` = that + the venues' stored rejections.
+    - meta.lthash = the LtHash16 of the accepted envelopes (docs/worker.md).
+    - counts + pending = what re-opening and re-counting the envelopes gives;
+      a venue has pending rows only while it has unreleased ballots.
+    - released figures never ahead of the current ones; the settled point
+      equals the current sequence and digest whenever nothing is pending.
 
     Durability: default LMDB flags (no NOSYNC, no WRITEMAP/MAPASYNC): a
     commit returns after its fsyncs.  No ZeroMQ here and no main(): the
@@ -38,13 +48,15 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-_Static_assert(sizeof (size_t) == 8, "the log key is a native u64 under MDB_INTEGERKEY: 64-bit only");
 _Static_assert(PINGYI_REJECT_COUNT_ <= PINGYI_SHARD_REJECT_SLOTS, "reject codes must fit rejected_by[]");
+_Static_assert(PINGYI_MAX_CATEGORIES <= PINGYI_FIGURES_CATEGORIES, "categories must fit by_category[]");
 
-#define FIGURES_LEN 185 /* serialized venue figures, docs/worker.md */
+#define FIGURES_FIXED 185 /* a figures record before by_category, docs/worker.md */
+#define FIGURES_MAX (FIGURES_FIXED + 8 * PINGYI_FIGURES_CATEGORIES)
 #define IDS_KEY_LEN (2 + PINGYI_BALLOT_ID_LEN)
-#define IDS_VALUE_LEN (1 + 1 + 8) /* status, reason, log sequence: docs/worker.md */
-#define REJECT_LOG_LINES 10       /* rejection lines logged per code per shard */
+#define IDS_HEAD_LEN 2      /* status, reason; then the envelope when accepted */
+#define REJECT_LOG_LINES 10 /* rejection lines logged per code per shard */
+#define STATE_LEN PINGYI_SHARD_DIGEST_STATE
 
 /*  A u64-keyed table of counter deltas (open addressing, linear probing).
     The key is the 8-byte counter key read big-endian, so sorting the u64s
@@ -89,28 +101,34 @@ struct pingyi_shard_t {
     bool read_only;
     bool stopped;
     MDB_env *env;
-    MDB_dbi ids, log, counts, venues, meta;
+    MDB_dbi ids, counts, pending, venues, meta;
     size_t map_size;
+    uint64_t k; /* the release step: the definition's k_anonymity */
 
     /* the venues of this shard: slot <-> venue index */
     int32_t *slot_of;   /* per venue index: slot, or -1 */
     uint32_t *venue_of; /* per slot: venue index */
     size_t slot_count;
     uint8_t (*keys)[32]; /* per slot: envelope key (writable shards only) */
+    size_t categories;   /* by_category entries: the election's categories */
+    size_t record_len;   /* one serialized figures record */
 
-    /* committed state, and the working copy of a batch */
+    /* committed state, and the working copy of a transaction */
     pingyi_shard_info_t info;
     pingyi_shard_info_t work_info;
+    uint8_t state[STATE_LEN]; /* the digest state (meta.lthash) */
+    uint8_t work_state[STATE_LEN];
     bool orphans_touched;
-    pingyi_venue_figures_t *figures;
+    pingyi_venue_figures_t *figures;  /* per slot: current */
+    pingyi_venue_figures_t *released; /* per slot: as released */
     pingyi_venue_figures_t *work;
+    pingyi_venue_figures_t *work_released;
     bool *touched;
+    bool *releasing; /* per slot: this transaction releases it */
     uint32_t *touched_list;
     size_t touched_count;
 
     /* batch scratch, reused: no per-ballot state survives a batch */
-    size_t *order;
-    size_t order_cap;
     tally_t deltas;
     grid_t grid; /* cells NULL: deltas go to the hash table */
     uint64_t *sorted;
@@ -132,7 +150,7 @@ struct pingyi_shard_t {
 
 /*  --------------------------------------------------------------------------
     Byte order helpers.  Values are little-endian; keys that must sort are
-    big-endian; the log key is native (MDB_INTEGERKEY).  */
+    big-endian.  */
 
 static void
 put_le64 (uint8_t *p, uint64_t v)
@@ -378,18 +396,23 @@ grid_index (const grid_t *g, const pingyi_election_t *e, const int32_t *slot_of,
 }
 
 /*  --------------------------------------------------------------------------
-    Serialization of figures and ids rows (layouts in docs/worker.md).  */
+    Serialization of figures (layout in docs/worker.md).  A venue's `venues`
+    value is two records of the same layout: its current figures, then its
+    released figures.  A record is FIGURES_FIXED bytes, then by_category as
+    one u64 LE per category of the election (their number is fixed by the
+    fingerprint, so every record of a shard has the same length).  */
 
 static void
-figures_empty (pingyi_venue_figures_t *f, uint32_t venue)
+figures_empty (pingyi_shard_t *self, pingyi_venue_figures_t *f, uint32_t venue)
 {
     memset (f, 0, sizeof *f);
     f->venue = venue;
     f->issued = f->collected = f->sent = -1;
+    f->category_count = (uint32_t) self->categories;
 }
 
 static void
-figures_pack (uint8_t out[FIGURES_LEN], const pingyi_venue_figures_t *f)
+figures_pack (const pingyi_shard_t *self, uint8_t *out, const pingyi_venue_figures_t *f)
 {
     put_le64 (out + 0, f->accepted);
     put_le64 (out + 8, f->blank);
@@ -401,15 +424,14 @@ figures_pack (uint8_t out[FIGURES_LEN], const pingyi_venue_figures_t *f)
     put_le64 (out + 168, (uint64_t) f->collected);
     put_le64 (out + 176, (uint64_t) f->sent);
     out[184] = f->closed ? 1 : 0;
+    for (size_t c = 0; c < self->categories; c++)
+        put_le64 (out + FIGURES_FIXED + 8 * c, f->by_category[c]);
 }
 
-static int
-figures_unpack (pingyi_venue_figures_t *f, uint32_t venue, const MDB_val *v)
+static void
+figures_unpack (pingyi_shard_t *self, pingyi_venue_figures_t *f, uint32_t venue, const uint8_t *p)
 {
-    if (v->mv_size != FIGURES_LEN)
-        return -1;
-    const uint8_t *p = v->mv_data;
-    figures_empty (f, venue);
+    figures_empty (self, f, venue);
     f->accepted = get_le64 (p + 0);
     f->blank = get_le64 (p + 8);
     f->duplicates = get_le64 (p + 16);
@@ -420,7 +442,8 @@ figures_unpack (pingyi_venue_figures_t *f, uint32_t venue, const MDB_val *v)
     f->collected = (int64_t) get_le64 (p + 168);
     f->sent = (int64_t) get_le64 (p + 176);
     f->closed = p[184] != 0;
-    return 0;
+    for (size_t c = 0; c < self->categories; c++)
+        f->by_category[c] = get_le64 (p + FIGURES_FIXED + 8 * c);
 }
 
 static void
@@ -428,6 +451,16 @@ venue_key (uint8_t out[2], uint32_t venue)
 {
     out[0] = (uint8_t) (venue >> 8);
     out[1] = (uint8_t) venue;
+}
+
+/*  The rejections that are stored in `ids` (step 8 of docs/worker.md: the
+    envelope opened, so the refusal is authenticated).  The open check
+    counts them: rows of `ids` = accepted + these, per the figures.  */
+static bool
+stored_reject (unsigned code)
+{
+    return code == PINGYI_REJECT_MALFORMED || code == PINGYI_REJECT_NOT_ON_FORM ||
+           code == PINGYI_REJECT_BAD_CATEGORY || code == PINGYI_REJECT_BAD_MARK;
 }
 
 /*  --------------------------------------------------------------------------
@@ -439,18 +472,49 @@ pingyi_shard_path (char *out, size_t cap, const char *data_dir, uint32_t shard)
     snprintf (out, cap, "%s/shard-%02u", data_dir, shard);
 }
 
-void
-pingyi_shard_chain_step (uint8_t next[32], const uint8_t prev[32], uint64_t sequence, const uint8_t *envelope,
-                         size_t len)
+/*  a += b, lane by lane (u16 little-endian, mod 2^16): the digest state of
+    the union of two sets.  On a little-endian host the lanes are native
+    u16s, added in a loop the compiler vectorises.  */
+static void
+state_sum (uint8_t a[STATE_LEN], const uint8_t b[STATE_LEN])
 {
-    crypto_hash_sha256_state st;
-    uint8_t seq[8];
-    put_be64 (seq, sequence);
-    crypto_hash_sha256_init (&st);
-    crypto_hash_sha256_update (&st, prev, 32);
-    crypto_hash_sha256_update (&st, seq, 8);
-    crypto_hash_sha256_update (&st, envelope, len);
-    crypto_hash_sha256_final (&st, next);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint16_t x[STATE_LEN / 2], y[STATE_LEN / 2];
+    memcpy (x, a, STATE_LEN);
+    memcpy (y, b, STATE_LEN);
+    for (size_t i = 0; i < STATE_LEN / 2; i++)
+        x[i] = (uint16_t) (x[i] + y[i]);
+    memcpy (a, x, STATE_LEN);
+#else
+    for (size_t i = 0; i < STATE_LEN; i += 2) {
+        unsigned lane = (unsigned) (a[i] | a[i + 1] << 8) + (unsigned) (b[i] | b[i + 1] << 8);
+        a[i] = (uint8_t) lane;
+        a[i + 1] = (uint8_t) (lane >> 8);
+    }
+#endif
+}
+
+/*  LtHash16 (docs/worker.md, "The log digest").  A sum of per-envelope
+    vectors, so the digest of a set of envelopes does not depend on the
+    order they were added in: a hash chain would record the order of
+    voting.  Lanes add mod 2^16 (little-endian u16); a ChaCha20 keystream
+    under the envelope's BLAKE2b-256 spreads each envelope over all 1024
+    lanes.  */
+void
+pingyi_shard_digest_add (uint8_t state[PINGYI_SHARD_DIGEST_STATE], const uint8_t *env, size_t len)
+{
+    static const uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
+    uint8_t h[32];
+    uint8_t v[PINGYI_SHARD_DIGEST_STATE];
+    crypto_generichash (h, sizeof h, env, len, NULL, 0);
+    crypto_stream_chacha20_ietf (v, sizeof v, nonce, h);
+    state_sum (state, v);
+}
+
+void
+pingyi_shard_digest (uint8_t out[PINGYI_SHARD_DIGEST_LEN], const uint8_t state[PINGYI_SHARD_DIGEST_STATE])
+{
+    crypto_generichash (out, PINGYI_SHARD_DIGEST_LEN, state, PINGYI_SHARD_DIGEST_STATE, NULL, 0);
 }
 
 /*  An id from the network, made safe for a log line and an ack text:
@@ -495,10 +559,10 @@ find_venue (pingyi_shard_t *self, const char *id, size_t len)
 }
 
 /*  The envelope key of every venue of this shard, from the keyring's box
-    public keys and the election secret: computed once, at open.  */
+    public keys and this shard's box secret: computed once, at open.  */
 static int
 compute_keys (pingyi_shard_t *self, uint8_t (*keys)[32], const pingyi_keyring_t *keyring,
-              const uint8_t election_secret[PINGYI_KEY_LEN], char *err)
+              const uint8_t shard_secret[PINGYI_KEY_LEN], char *err)
 {
     for (size_t s = 0; s < self->slot_count; s++) {
         const pingyi_venue_t *venue = &self->election->venues[self->venue_of[s]];
@@ -508,7 +572,7 @@ compute_keys (pingyi_shard_t *self, uint8_t (*keys)[32], const pingyi_keyring_t 
                                 "keyring has no box public key for venue %s (shard %u): its ballots "
                                 "could not be opened; regenerate the deploy directory",
                                 venue->id, self->shard);
-        if (pingyi_envelope_key (keys[s], entry->box, election_secret))
+        if (pingyi_envelope_key (keys[s], entry->box, shard_secret))
             return pingyi_fail (err, "venue %s: cannot derive the envelope key (bad box public key)",
                                 venue->id);
     }
@@ -633,34 +697,57 @@ meta_put_orphans (pingyi_shard_t *self, MDB_txn *txn, const pingyi_shard_info_t 
     return rc ? rc : meta_put (self, txn, "orphan_rejected_by", b, sizeof b);
 }
 
-/*  Read and check meta.  Returns 0, MDB_NOTFOUND when the shard is new
-    (no schema yet), an LMDB code, or -1 with err.  */
 static int
-meta_load (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_info_t *info, char *err)
+meta_put_settled (pingyi_shard_t *self, MDB_txn *txn, const pingyi_shard_info_t *info)
+{
+    int rc = meta_put_u64 (self, txn, "settled_sequence", info->sequence);
+    return rc ? rc : meta_put (self, txn, "settled_digest", info->digest, PINGYI_SHARD_DIGEST_LEN);
+}
+
+/*  Read and check meta into info (all but pending, which the figures give)
+    and the digest state into state (NULL: not wanted).  Returns 0,
+    MDB_NOTFOUND when the shard is new (no schema yet), an LMDB code, or -1
+    with err.  */
+static int
+meta_load (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_info_t *info, uint8_t *state, char *err)
 {
     const pingyi_election_t *e = self->election;
     MDB_val v;
     int rc = meta_get (self, txn, "schema", &v);
     if (rc)
         return rc;
-    if (v.mv_size != 4 || get_le32 (v.mv_data) != PINGYI_SHARD_SCHEMA)
-        return pingyi_fail (err, "%s: storage schema %u, this worker reads schema %u", self->path,
-                            v.mv_size == 4 ? get_le32 (v.mv_data) : 0, PINGYI_SHARD_SCHEMA);
+    uint32_t schema = v.mv_size == 4 ? get_le32 (v.mv_data) : 0;
+    if (schema != PINGYI_SHARD_SCHEMA)
+        return pingyi_fail (err, "%s: storage schema %u, this worker reads schema %u%s", self->path, schema,
+                            PINGYI_SHARD_SCHEMA,
+                            schema && schema < PINGYI_SHARD_SCHEMA
+                                ? " (schema 3 keeps no order of voting and releases figures k-anonymously; "
+                                  "there is no in-place upgrade: finish that count with the release that "
+                                  "wrote it, or count into a new --data directory)"
+                                : ": refusing to start");
     memset (info, 0, sizeof *info);
-    MDB_val fp, sh, sc, seq, chain;
+    MDB_val fp, sh, sc, seq, lt, gen, sseq, sdig;
     if (meta_get (self, txn, "fingerprint", &fp) || fp.mv_size != PINGYI_FP_LEN ||
         meta_get (self, txn, "shard", &sh) || sh.mv_size != 4 || meta_get (self, txn, "shard_count", &sc) ||
         sc.mv_size != 4 || meta_get (self, txn, "sequence", &seq) || seq.mv_size != 8 ||
-        meta_get (self, txn, "chain", &chain) || chain.mv_size != 32)
+        meta_get (self, txn, "lthash", &lt) || lt.mv_size != STATE_LEN ||
+        meta_get (self, txn, "generation", &gen) || gen.mv_size != 8 ||
+        meta_get (self, txn, "settled_sequence", &sseq) || sseq.mv_size != 8 ||
+        meta_get (self, txn, "settled_digest", &sdig) || sdig.mv_size != PINGYI_SHARD_DIGEST_LEN)
         return pingyi_fail (err,
                             "%s: meta is incomplete or damaged (fingerprint, shard, shard_count, sequence, "
-                            "chain): refusing to start",
+                            "lthash, generation, settled_sequence, settled_digest): refusing to start",
                             self->path);
     memcpy (info->fingerprint, fp.mv_data, PINGYI_FP_LEN);
     info->shard = get_le32 (sh.mv_data);
     info->shard_count = get_le32 (sc.mv_data);
-    info->sequence = get_le64 (seq.mv_data);
-    memcpy (info->chain, chain.mv_data, 32);
+    info->current_sequence = get_le64 (seq.mv_data);
+    pingyi_shard_digest (info->current_digest, lt.mv_data);
+    if (state)
+        memcpy (state, lt.mv_data, STATE_LEN);
+    info->generation = get_le64 (gen.mv_data);
+    info->sequence = get_le64 (sseq.mv_data);
+    memcpy (info->digest, sdig.mv_data, PINGYI_SHARD_DIGEST_LEN);
     if (memcmp (info->fingerprint, e->fingerprint, PINGYI_FP_LEN) != 0) {
         char have[2 * PINGYI_FP_LEN + 1];
         pingyi_hex (have, info->fingerprint, PINGYI_FP_LEN);
@@ -682,49 +769,96 @@ meta_load (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_info_t *info, char *
     return 0;
 }
 
-/*  Figures of every slot as stored (or empty) in txn.  */
+/*  Figures of every slot as stored (or empty) in txn: current into cur,
+    released into rel (either may be NULL).  */
 static int
-figures_load (pingyi_shard_t *self, MDB_txn *txn, pingyi_venue_figures_t *out, char *err)
+figures_load (pingyi_shard_t *self, MDB_txn *txn, pingyi_venue_figures_t *cur, pingyi_venue_figures_t *rel,
+              char *err)
 {
     for (size_t s = 0; s < self->slot_count; s++) {
         uint8_t k[2];
         venue_key (k, self->venue_of[s]);
         MDB_val key = {2, k}, v;
         int rc = mdb_get (txn, self->venues, &key, &v);
-        if (rc == MDB_NOTFOUND)
-            figures_empty (&out[s], self->venue_of[s]);
-        else if (rc)
+        if (rc == MDB_NOTFOUND) {
+            if (cur)
+                figures_empty (self, &cur[s], self->venue_of[s]);
+            if (rel)
+                figures_empty (self, &rel[s], self->venue_of[s]);
+            continue;
+        }
+        if (rc)
             return rc;
-        else if (figures_unpack (&out[s], self->venue_of[s], &v))
-            return pingyi_fail (err, "%s: venue %s: stored figures have %zu bytes, expected %d", self->path,
-                                self->election->venues[self->venue_of[s]].id, v.mv_size, FIGURES_LEN);
+        if (v.mv_size != 2 * self->record_len)
+            return pingyi_fail (err, "%s: venue %s: stored figures have %zu bytes, expected %zu", self->path,
+                                self->election->venues[self->venue_of[s]].id, v.mv_size,
+                                2 * self->record_len);
+        if (cur)
+            figures_unpack (self, &cur[s], self->venue_of[s], v.mv_data);
+        if (rel)
+            figures_unpack (self, &rel[s], self->venue_of[s], (const uint8_t *) v.mv_data + self->record_len);
     }
     return 0;
 }
 
-/*  The log's last key must be meta.sequence: a cheap check that the two
-    were always written together.  */
-static int
-check_log_tail (pingyi_shard_t *self, MDB_txn *txn, uint64_t sequence, char *err)
+/*  Accepted ballots not yet released, over all venues.  */
+static uint64_t
+pending_of (const pingyi_shard_t *self, const pingyi_venue_figures_t *cur, const pingyi_venue_figures_t *rel)
 {
-    MDB_cursor *c;
-    int rc = mdb_cursor_open (txn, self->log, &c);
+    uint64_t n = 0;
+    for (size_t s = 0; s < self->slot_count; s++)
+        n += cur[s].accepted - rel[s].accepted;
+    return n;
+}
+
+/*  The cheap check at every open that `ids`, the figures and meta were
+    always written together (the full check is the recount): the rows of
+    `ids` are the accepted ballots plus the stored rejections, the venues'
+    accepted add up to meta.sequence, and no venue has released more than
+    it has.  */
+static int
+check_store (pingyi_shard_t *self, MDB_txn *txn, const pingyi_shard_info_t *info,
+             const pingyi_venue_figures_t *cur, const pingyi_venue_figures_t *rel, char *err)
+{
+    uint64_t accepted = 0, stored = 0;
+    for (size_t s = 0; s < self->slot_count; s++) {
+        if (rel[s].accepted > cur[s].accepted)
+            return pingyi_fail (err,
+                                "%s: venue %s has released %llu accepted ballots but holds %llu: refusing "
+                                "to start (run `pingyi tally --recount` on a copy)",
+                                self->path, self->election->venues[self->venue_of[s]].id,
+                                (unsigned long long) rel[s].accepted, (unsigned long long) cur[s].accepted);
+        accepted += cur[s].accepted;
+        for (unsigned c = 0; c < PINGYI_SHARD_REJECT_SLOTS; c++)
+            if (stored_reject (c))
+                stored += cur[s].rejected_by[c];
+    }
+    MDB_stat st;
+    int rc = mdb_stat (txn, self->ids, &st);
     if (rc)
         return rc;
-    MDB_val k, v;
-    rc = mdb_cursor_get (c, &k, &v, MDB_LAST);
-    mdb_cursor_close (c);
-    uint64_t last = 0;
-    if (rc == 0 && k.mv_size == 8)
-        memcpy (&last, k.mv_data, 8);
-    else if (rc != MDB_NOTFOUND)
-        return rc ? rc : pingyi_fail (err, "%s: log key of %zu bytes", self->path, k.mv_size);
-    if (last != sequence)
+    if (accepted != info->current_sequence || st.ms_entries != accepted + stored)
         return pingyi_fail (err,
-                            "%s: log ends at sequence %llu but meta says %llu: refusing to start "
-                            "(run `pingyi tally --recount` on a copy)",
-                            self->path, (unsigned long long) last, (unsigned long long) sequence);
+                            "%s: ids holds %zu rows, meta says %llu accepted, the venues %llu accepted and "
+                            "%llu stored rejections: refusing to start (run `pingyi tally --recount` on a "
+                            "copy)",
+                            self->path, st.ms_entries, (unsigned long long) info->current_sequence,
+                            (unsigned long long) accepted, (unsigned long long) stored);
     return 0;
+}
+
+/*  meta, figures and the check, into the shard's committed state.  */
+static int
+load_state (pingyi_shard_t *self, MDB_txn *txn, char *err)
+{
+    int rc = meta_load (self, txn, &self->info, self->state, err);
+    if (rc == 0)
+        rc = figures_load (self, txn, self->figures, self->released, err);
+    if (rc == 0)
+        rc = check_store (self, txn, &self->info, self->figures, self->released, err);
+    if (rc == 0)
+        self->info.pending = pending_of (self, self->figures, self->released);
+    return rc;
 }
 
 static int
@@ -732,11 +866,29 @@ open_dbs (pingyi_shard_t *self, MDB_txn *txn, unsigned create)
 {
     int rc;
     if ((rc = mdb_dbi_open (txn, "ids", create, &self->ids)) ||
-        (rc = mdb_dbi_open (txn, "log", create | MDB_INTEGERKEY, &self->log)) ||
         (rc = mdb_dbi_open (txn, "counts", create, &self->counts)) ||
+        (rc = mdb_dbi_open (txn, "pending", create, &self->pending)) ||
         (rc = mdb_dbi_open (txn, "venues", create, &self->venues)) ||
         (rc = mdb_dbi_open (txn, "meta", create, &self->meta)))
         return rc;
+    return 0;
+}
+
+/*  The meta db of a shard of an older schema has a `schema` row and no
+    `pending` db: read its schema first so the refusal names it.  */
+static int
+schema_first (pingyi_shard_t *self, MDB_txn *txn, unsigned create, char *err)
+{
+    if (mdb_dbi_open (txn, "meta", create, &self->meta) == 0) {
+        MDB_val v;
+        if (meta_get (self, txn, "schema", &v) == 0) {
+            uint32_t schema = v.mv_size == 4 ? get_le32 (v.mv_data) : 0;
+            if (schema != PINGYI_SHARD_SCHEMA) {
+                pingyi_shard_info_t info;
+                return meta_load (self, txn, &info, NULL, err); /* fails, naming both schemas */
+            }
+        }
+    }
     return 0;
 }
 
@@ -744,32 +896,37 @@ static int
 init_txn (pingyi_shard_t *self, MDB_txn *txn, void *arg, char *err)
 {
     (void) arg;
-    int rc = open_dbs (self, txn, MDB_CREATE);
+    int rc = schema_first (self, txn, MDB_CREATE, err);
     if (rc)
         return rc;
-    rc = meta_load (self, txn, &self->info, err);
+    rc = open_dbs (self, txn, MDB_CREATE);
+    if (rc)
+        return rc;
+    rc = meta_load (self, txn, &self->info, self->state, err);
     if (rc == MDB_NOTFOUND) {
         /* a new shard: the whole meta in the same transaction as the dbs */
         const pingyi_election_t *e = self->election;
         memset (&self->info, 0, sizeof self->info);
+        memset (self->state, 0, STATE_LEN);
         self->info.shard = self->shard;
         self->info.shard_count = e->shard_count;
         memcpy (self->info.fingerprint, e->fingerprint, PINGYI_FP_LEN);
+        pingyi_shard_digest (self->info.current_digest, self->state);
+        memcpy (self->info.digest, self->info.current_digest, PINGYI_SHARD_DIGEST_LEN);
         if ((rc = meta_put_u32 (self, txn, "schema", PINGYI_SHARD_SCHEMA)) ||
             (rc = meta_put (self, txn, "fingerprint", e->fingerprint, PINGYI_FP_LEN)) ||
             (rc = meta_put_u32 (self, txn, "shard", self->shard)) ||
             (rc = meta_put_u32 (self, txn, "shard_count", e->shard_count)) ||
             (rc = meta_put_u64 (self, txn, "sequence", 0)) ||
-            (rc = meta_put (self, txn, "chain", self->info.chain, 32)) ||
+            (rc = meta_put (self, txn, "lthash", self->state, STATE_LEN)) ||
+            (rc = meta_put_u64 (self, txn, "generation", 0)) ||
+            (rc = meta_put_settled (self, txn, &self->info)) ||
             (rc = meta_put_orphans (self, txn, &self->info)))
             return rc;
     }
     else if (rc)
         return rc;
-    rc = check_log_tail (self, txn, self->info.sequence, err);
-    if (rc)
-        return rc;
-    return figures_load (self, txn, self->figures, err);
+    return load_state (self, txn, err);
 }
 
 /*  --------------------------------------------------------------------------
@@ -808,6 +965,12 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
     self->election = election;
     self->read_only = read_only;
     self->last_venue = -1;
+    /* 0 only in an election struct not made by the parser: the default,
+       never "release every ballot" */
+    self->k = election->k_anonymity ? election->k_anonymity : PINGYI_K_ANONYMITY_DEFAULT;
+    self->categories = election->category_count < PINGYI_FIGURES_CATEGORIES ? election->category_count
+                                                                            : PINGYI_FIGURES_CATEGORIES;
+    self->record_len = FIGURES_FIXED + 8 * self->categories;
     pingyi_shard_path (self->path, sizeof self->path, data_dir, shard);
 
     self->slot_of = malloc ((election->venue_count + 1) * sizeof *self->slot_of);
@@ -824,10 +987,14 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
     }
     size_t n = self->slot_count + 1;
     self->figures = calloc (n, sizeof *self->figures);
+    self->released = calloc (n, sizeof *self->released);
     self->work = calloc (n, sizeof *self->work);
+    self->work_released = calloc (n, sizeof *self->work_released);
     self->touched = calloc (n, sizeof *self->touched);
+    self->releasing = calloc (n, sizeof *self->releasing);
     self->touched_list = calloc (n, sizeof *self->touched_list);
-    if (!self->figures || !self->work || !self->touched || !self->touched_list)
+    if (!self->figures || !self->released || !self->work || !self->work_released || !self->touched ||
+        !self->releasing || !self->touched_list)
         goto oom;
     self->marks = pingyi_count_marks (election);
     self->row_cells = election->item_count * election->category_count * self->marks;
@@ -876,24 +1043,23 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
         MDB_txn *txn;
         if (read_txn (self, &txn, err))
             goto fail;
-        rc = open_dbs (self, txn, 0);
+        rc = schema_first (self, txn, 0, err);
+        if (rc == 0)
+            rc = open_dbs (self, txn, 0);
         if (rc == MDB_NOTFOUND) {
             mdb_txn_abort (txn);
-            pingyi_fail (err, "%s: not a pingyi shard (no ids/log/counts/venues/meta)", self->path);
+            pingyi_fail (err, "%s: not a pingyi shard of schema %u (no ids/counts/pending/venues/meta)",
+                         self->path, PINGYI_SHARD_SCHEMA);
             goto fail;
         }
         if (rc == 0) {
-            rc = meta_load (self, txn, &self->info, err);
+            rc = load_state (self, txn, err);
             if (rc == MDB_NOTFOUND) {
                 mdb_txn_abort (txn);
                 pingyi_fail (err, "%s: not a pingyi shard (no schema in meta)", self->path);
                 goto fail;
             }
         }
-        if (rc == 0)
-            rc = check_log_tail (self, txn, self->info.sequence, err);
-        if (rc == 0)
-            rc = figures_load (self, txn, self->figures, err);
         if (rc) {
             mdb_txn_abort (txn);
             if (rc != -1)
@@ -910,7 +1076,9 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
     else if (write_txn (self, init_txn, NULL, "open", err))
         goto fail;
     self->stats.map_size = self->map_size;
-    self->stats.sequence = self->info.sequence;
+    self->stats.sequence = self->info.current_sequence;
+    self->stats.settled_sequence = self->info.sequence;
+    self->stats.generation = self->info.generation;
     return self;
 oom:
     pingyi_fail (err, "out of memory");
@@ -921,7 +1089,7 @@ fail:
 
 pingyi_shard_t *
 pingyi_shard_open (const char *data_dir, uint32_t shard, const pingyi_election_t *election,
-                   const pingyi_keyring_t *keyring, const uint8_t election_secret[PINGYI_KEY_LEN],
+                   const pingyi_keyring_t *keyring, const uint8_t shard_secret[PINGYI_KEY_LEN],
                    size_t map_size, char *err)
 {
     pingyi_shard_t *self = shard_new (data_dir, shard, election, false, map_size, err);
@@ -933,7 +1101,7 @@ pingyi_shard_open (const char *data_dir, uint32_t shard, const pingyi_election_t
         pingyi_shard_close (&self);
         return NULL;
     }
-    if (compute_keys (self, self->keys, keyring, election_secret, err)) {
+    if (compute_keys (self, self->keys, keyring, shard_secret, err)) {
         pingyi_shard_close (&self);
         return NULL;
     }
@@ -964,10 +1132,12 @@ pingyi_shard_close (pingyi_shard_t **self_p)
     free (self->slot_of);
     free (self->venue_of);
     free (self->figures);
+    free (self->released);
     free (self->work);
+    free (self->work_released);
     free (self->touched);
+    free (self->releasing);
     free (self->touched_list);
-    free (self->order);
     free (self->sorted);
     free (self->row_buf);
     free (self->row_sum);
@@ -985,6 +1155,8 @@ work_figures (pingyi_shard_t *self, int32_t slot)
 {
     if (!self->touched[slot]) {
         self->work[slot] = self->figures[slot];
+        self->work_released[slot] = self->released[slot];
+        self->releasing[slot] = false;
         self->touched[slot] = true;
         self->touched_list[self->touched_count++] = (uint32_t) slot;
     }
@@ -998,6 +1170,7 @@ work_reset (pingyi_shard_t *self)
         self->touched[self->touched_list[i]] = false;
     self->touched_count = 0;
     self->work_info = self->info;
+    memcpy (self->work_state, self->state, STATE_LEN);
     self->orphans_touched = false;
     tally_clear (&self->deltas);
     grid_t *g = &self->grid;
@@ -1127,18 +1300,14 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
         f->duplicates++;
         self->batch_duplicates++;
         const uint8_t *p = val.mv_data;
-        if (val.mv_size != IDS_VALUE_LEN)
+        if (val.mv_size < IDS_HEAD_LEN)
             return MDB_CORRUPTED;
         if (p[0] == PINGYI_ACK_ACCEPTED) {
-            /* the receipt of the ballot as stored (not of these bytes),
-               from its log entry: a resend is rare, the ids row stays small */
-            uint64_t seq = get_le64 (p + 2);
-            MDB_val lk = {sizeof seq, &seq}, lv;
-            rc = mdb_get (txn, self->log, &lk, &lv);
-            if (rc)
-                return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+            /* the receipt of the ballot as stored, not of these bytes */
+            if (val.mv_size == IDS_HEAD_LEN)
+                return MDB_CORRUPTED;
             item->status = PINGYI_ACK_DUPLICATE;
-            pingyi_envelope_receipt (item->receipt, lv.mv_data, lv.mv_size);
+            pingyi_envelope_receipt (item->receipt, p + IDS_HEAD_LEN, val.mv_size - IDS_HEAD_LEN);
         }
         else {
             /* same answer as the first time, counted rejected only once */
@@ -1165,25 +1334,20 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
     if (env.ciphertext_len < PINGYI_MAC_LEN || env.ciphertext_len - PINGYI_MAC_LEN > sizeof self->body ||
         pingyi_envelope_open (&env, self->keys[slot], self->body, sizeof self->body, &body_len)) {
         reject (self, item, PINGYI_REJECT_DECRYPT, slot,
-                "envelope does not open with venue %s's key (altered, or sealed for another election key)",
+                "envelope does not open with venue %s's key (altered, or sealed for another shard key)",
                 e->venues[venue].id);
         return 0;
     }
-    char receipt[PINGYI_RECEIPT_LEN + 1];
-    pingyi_envelope_receipt (receipt, item->envelope, item->len);
 
     /* 8. the ballot itself.  A refusal here is authenticated, so it is
        stored: a resend gets the same answer and counts once. */
-    uint8_t row[IDS_VALUE_LEN];
     pingyi_reject_t code =
         pingyi_ballot_decode (e, (size_t) venue, self->body, body_len, &self->ballot, perr);
     if (code != PINGYI_REJECT_NONE) {
-        if (code >= PINGYI_REJECT_COUNT_)
-            code = PINGYI_REJECT_MALFORMED;
-        row[0] = PINGYI_ACK_REJECTED;
-        row[1] = (uint8_t) code;
-        put_le64 (row + 2, 0);
-        val.mv_size = IDS_VALUE_LEN;
+        if (!stored_reject (code))
+            code = PINGYI_REJECT_MALFORMED; /* the open check counts stored codes */
+        uint8_t row[IDS_HEAD_LEN] = {PINGYI_ACK_REJECTED, (uint8_t) code};
+        val.mv_size = IDS_HEAD_LEN;
         val.mv_data = row;
         rc = mdb_put (txn, self->ids, &key, &val, MDB_NOOVERWRITE);
         if (rc)
@@ -1192,22 +1356,18 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
         return 0;
     }
 
-    /* 9. accept */
-    uint64_t seq = self->work_info.sequence + 1;
+    /* 9. accept: the envelope goes into its ids row (written in place) */
+    val.mv_size = IDS_HEAD_LEN + item->len;
+    val.mv_data = NULL;
+    rc = mdb_put (txn, self->ids, &key, &val, MDB_NOOVERWRITE | MDB_RESERVE);
+    if (rc)
+        return rc;
+    uint8_t *row = val.mv_data;
     row[0] = PINGYI_ACK_ACCEPTED;
     row[1] = 0;
-    put_le64 (row + 2, seq);
-    val.mv_size = IDS_VALUE_LEN;
-    val.mv_data = row;
-    rc = mdb_put (txn, self->ids, &key, &val, MDB_NOOVERWRITE);
-    if (rc)
-        return rc;
-    MDB_val lk = {sizeof seq, &seq}, lv = {item->len, (void *) item->envelope};
-    rc = mdb_put (txn, self->log, &lk, &lv, MDB_APPEND);
-    if (rc)
-        return rc;
-    pingyi_shard_chain_step (self->work_info.chain, self->work_info.chain, seq, item->envelope, item->len);
-    self->work_info.sequence = seq;
+    memcpy (row + IDS_HEAD_LEN, item->envelope, item->len);
+    pingyi_shard_digest_add (self->work_state, item->envelope, item->len);
+    self->work_info.current_sequence++;
     if (self->grid.cells)
         grid_count (&self->grid, &self->ballot, e, (size_t) slot);
     else
@@ -1215,9 +1375,11 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
     f->accepted++;
     if (pingyi_ballot_is_blank (&self->ballot, e))
         f->blank++;
+    if (self->ballot.category < self->categories)
+        f->by_category[self->ballot.category]++;
     self->batch_accepted++;
     item->status = PINGYI_ACK_ACCEPTED;
-    memcpy (item->receipt, receipt, sizeof receipt);
+    pingyi_envelope_receipt (item->receipt, item->envelope, item->len);
     return 0;
 }
 
@@ -1227,17 +1389,18 @@ typedef struct {
 } batch_arg_t;
 
 /*  --------------------------------------------------------------------------
-    The `counts` db (docs/worker.md).  One row per (venue, subject): key
-    venue u16 BE, subject u16 BE; value every counter of that subject at
-    that venue, row_cells u32 LE, the cell of (item, category, m) at
-    (item x categories + category) x marks + m, where m is the choice's index,
-    marks - 2 for BLANK and marks - 1 for OVER.  Why rows and not a key per
-    counter: a batch of a few ballots adds to nearly every counter of its
-    venues, so with a key per counter each commit rewrote nearly every
-    counter page (237 leaves for a shard of 15 venues x 66 cells); rows put
-    the same counters on a tenth of the pages (docs/PERFORMANCE.md).  The
-    readers below expand the rows back into (counter key, count) in key
-    order, so the snapshot, the tools and the recount see what they saw.  */
+    The `counts` and `pending` dbs (docs/worker.md).  One row per (venue,
+    subject) in each: key venue u16 BE, subject u16 BE; value every counter
+    of that subject at that venue, row_cells u32 LE, the cell of (item,
+    category, m) at (item x categories + category) x marks + m, where m is
+    the choice's index, marks - 2 for BLANK and marks - 1 for OVER.  `counts`
+    holds what is released, `pending` what is counted but not yet released;
+    their sum is the full count.  Why rows and not a key per counter: a
+    batch of a few ballots adds to nearly every counter of its venues, so
+    with a key per counter each commit rewrote nearly every counter page
+    (237 leaves for a shard of 15 venues x 66 cells); rows put the same
+    counters on a tenth of the pages (docs/PERFORMANCE.md).  The readers
+    below expand the rows back into (counter key, count) in key order.  */
 
 #define ROW_KEY_LEN 4
 
@@ -1267,45 +1430,57 @@ row_cell_key (const pingyi_shard_t *self, const uint8_t row[ROW_KEY_LEN], size_t
     pingyi_counter_key_pack (&key, out);
 }
 
-/*  counts[(venue, subject)] += delta, cell by cell, through a cursor: one
-    descent for the read and the write.  A cell that would pass 2^32 - 1
-    (more ballots than any venue holds) fails the batch, loudly.  */
+/*  One row of a transaction, through a cursor on each db (one descent per
+    read and write).  Releasing: counts = counts + pending + delta, and the
+    pending row goes.  Not releasing: pending = pending + delta.  So a row
+    is written once per commit, in one db or the other.  delta NULL: no
+    new ballots (a release of what was pending).  A cell whose full count
+    (counts + pending) would pass 2^32 - 1 (more ballots than any venue
+    holds) fails the batch, loudly.  */
 static int
-add_row (pingyi_shard_t *self, MDB_cursor *c, uint32_t venue, uint32_t subject, const uint32_t *delta,
-         char *err)
+put_row (pingyi_shard_t *self, MDB_cursor *cc, MDB_cursor *pc, uint32_t venue, uint32_t subject,
+         const uint32_t *delta, bool release, char *err)
 {
     uint8_t k[ROW_KEY_LEN];
     row_key (k, venue, subject);
     size_t bytes = self->row_cells * 4;
-    MDB_val key = {ROW_KEY_LEN, k}, val;
-    int rc = mdb_cursor_get (c, &key, &val, MDB_SET_KEY);
-    if (rc == 0 && val.mv_size != bytes)
-        return MDB_CORRUPTED;
-    if (rc != 0 && rc != MDB_NOTFOUND)
-        return rc;
+    MDB_val ck = {ROW_KEY_LEN, k}, pk = {ROW_KEY_LEN, k}, cv = {0, NULL}, pv = {0, NULL};
+    int crc = mdb_cursor_get (cc, &ck, &cv, MDB_SET_KEY);
+    if ((crc != 0 && crc != MDB_NOTFOUND) || (crc == 0 && cv.mv_size != bytes))
+        return crc ? crc : MDB_CORRUPTED;
+    int prc = mdb_cursor_get (pc, &pk, &pv, MDB_SET_KEY);
+    if ((prc != 0 && prc != MDB_NOTFOUND) || (prc == 0 && pv.mv_size != bytes))
+        return prc ? prc : MDB_CORRUPTED;
+    if (!delta && (prc == MDB_NOTFOUND || !release))
+        return 0;
+    const uint8_t *have_c = crc == 0 ? cv.mv_data : NULL;
+    const uint8_t *have_p = prc == 0 ? pv.mv_data : NULL;
     uint8_t *b = self->row_buf;
-    if (rc == 0)
-        memcpy (b, val.mv_data, bytes);
-    else
-        memset (b, 0, bytes);
-    for (size_t i = 0; i < self->row_cells; i++)
-        if (delta[i]) {
-            uint32_t have = get_le32 (b + 4 * i);
-            if (delta[i] > UINT32_MAX - have)
-                return pingyi_fail (err, "%s: counter of venue %s, subject %u would pass 2^32 - 1",
-                                    self->path, self->election->venues[venue].id, subject);
-            put_le32 (b + 4 * i, have + delta[i]);
-        }
-    val.mv_size = bytes;
-    val.mv_data = b;
-    return mdb_cursor_put (c, &key, &val, rc == 0 ? MDB_CURRENT : 0);
+    for (size_t i = 0; i < self->row_cells; i++) {
+        uint64_t c = have_c ? get_le32 (have_c + 4 * i) : 0;
+        uint64_t p = have_p ? get_le32 (have_p + 4 * i) : 0;
+        uint64_t d = delta ? delta[i] : 0;
+        if (c + p + d > UINT32_MAX)
+            return pingyi_fail (err, "%s: counter of venue %s, subject %u would pass 2^32 - 1", self->path,
+                                self->election->venues[venue].id, subject);
+        put_le32 (b + 4 * i, (uint32_t) (release ? c + p + d : p + d));
+    }
+    MDB_val val = {bytes, b};
+    ck.mv_data = pk.mv_data = k; /* not the page's copy of the key: the page is about to change */
+    ck.mv_size = pk.mv_size = ROW_KEY_LEN;
+    if (!release)
+        return mdb_cursor_put (pc, &pk, &val, prc == 0 ? MDB_CURRENT : 0);
+    int rc = mdb_cursor_put (cc, &ck, &val, crc == 0 ? MDB_CURRENT : 0);
+    if (rc == 0 && prc == 0)
+        rc = mdb_cursor_del (pc, 0);
+    return rc;
 }
 
-/*  The grid's counted venues, each form position written as its counts
-    row: a venue's cells are its rows as they stand.  Every ballot marks
-    every cell of its form, so a counted venue's rows all change.  */
+/*  The grid's counted venues, each form position written as its row: a
+    venue's cells are its rows as they stand.  Every ballot marks every
+    cell of its form, so a counted venue's rows all change.  */
 static int
-write_grid (pingyi_shard_t *self, MDB_cursor *c, char *err)
+write_grid (pingyi_shard_t *self, MDB_cursor *cc, MDB_cursor *pc, char *err)
 {
     grid_t *g = &self->grid;
     int rc = 0;
@@ -1313,8 +1488,8 @@ write_grid (pingyi_shard_t *self, MDB_cursor *c, char *err)
         uint32_t slot = g->touched[t];
         const pingyi_venue_t *v = &self->election->venues[self->venue_of[slot]];
         for (size_t pos = 0; pos < v->subject_count && !rc; pos++)
-            rc = add_row (self, c, self->venue_of[slot], (uint32_t) v->subjects[pos],
-                          g->cells + g->slot_base[slot] + pos * self->row_cells, err);
+            rc = put_row (self, cc, pc, self->venue_of[slot], (uint32_t) v->subjects[pos],
+                          g->cells + g->slot_base[slot] + pos * self->row_cells, self->releasing[slot], err);
     }
     return rc;
 }
@@ -1322,7 +1497,7 @@ write_grid (pingyi_shard_t *self, MDB_cursor *c, char *err)
 /*  The hash table's deltas (a shard whose grid would be too large),
     sorted, gathered row by row.  */
 static int
-write_spill (pingyi_shard_t *self, MDB_cursor *c, char *err)
+write_spill (pingyi_shard_t *self, MDB_cursor *cc, MDB_cursor *pc, char *err)
 {
     tally_t *t = &self->deltas;
     if (t->used > self->sorted_cap) {
@@ -1342,6 +1517,7 @@ write_spill (pingyi_shard_t *self, MDB_cursor *c, char *err)
     int rc = 0;
     for (size_t i = 0; i < n && !rc;) {
         uint64_t row = self->sorted[i] >> 32; /* venue, subject */
+        uint32_t venue = (uint32_t) (row >> 16);
         memset (self->row_sum, 0, self->row_cells * sizeof *self->row_sum);
         for (; i < n && self->sorted[i] >> 32 == row; i++) {
             uint8_t packed[PINGYI_COUNTER_KEY_LEN];
@@ -1350,15 +1526,42 @@ write_spill (pingyi_shard_t *self, MDB_cursor *c, char *err)
             pingyi_counter_key_unpack (packed, &key);
             size_t m = pingyi_count_cell (key.mark, self->marks);
             uint64_t add = tally_find (t, self->sorted[i], false)->count;
-            if (key.venue >= e->venue_count || key.item >= e->item_count ||
+            if (key.venue >= e->venue_count || self->slot_of[key.venue] < 0 || key.item >= e->item_count ||
                 key.category >= e->category_count || m >= self->marks || add > UINT32_MAX)
                 return pingyi_fail (err, "%s: counter %016llx has no place in a counts row", self->path,
                                     (unsigned long long) self->sorted[i]);
             self->row_sum[(key.item * e->category_count + key.category) * self->marks + m] += (uint32_t) add;
         }
-        rc = add_row (self, c, (uint32_t) (row >> 16), (uint32_t) (row & 0xffff), self->row_sum, err);
+        rc = put_row (self, cc, pc, venue, (uint32_t) (row & 0xffff), self->row_sum,
+                      self->releasing[self->slot_of[venue]], err);
     }
     return rc;
+}
+
+/*  A releasing venue's pending rows that no delta of this transaction
+    moved (a close, or rows its ballots of this batch did not reach): each
+    added into counts and deleted.  Each pass removes one row.  */
+static int
+release_pending (pingyi_shard_t *self, MDB_cursor *cc, MDB_cursor *pc, uint32_t venue, char *err)
+{
+    for (;;) {
+        uint8_t k[ROW_KEY_LEN];
+        row_key (k, venue, 0);
+        MDB_val key = {ROW_KEY_LEN, k}, val;
+        int rc = mdb_cursor_get (pc, &key, &val, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND)
+            return 0;
+        if (rc)
+            return rc;
+        if (key.mv_size != ROW_KEY_LEN)
+            return MDB_CORRUPTED;
+        const uint8_t *p = key.mv_data;
+        if ((uint32_t) (p[0] << 8 | p[1]) != venue)
+            return 0;
+        rc = put_row (self, cc, pc, venue, (uint32_t) (p[2] << 8 | p[3]), NULL, true, err);
+        if (rc)
+            return rc;
+    }
 }
 
 static int
@@ -1366,15 +1569,23 @@ write_counters (pingyi_shard_t *self, MDB_txn *txn, char *err)
 {
     if (self->deltas.oom)
         return pingyi_fail (err, "out of memory for the batch's counter deltas");
-    MDB_cursor *c;
-    int rc = mdb_cursor_open (txn, self->counts, &c);
-    if (rc)
-        return rc;
-    if (self->grid.cells && self->grid.touched_count)
-        rc = write_grid (self, c, err);
+    MDB_cursor *cc = NULL, *pc = NULL;
+    int rc = mdb_cursor_open (txn, self->counts, &cc);
+    if (rc == 0)
+        rc = mdb_cursor_open (txn, self->pending, &pc);
+    if (rc == 0 && self->grid.cells && self->grid.touched_count)
+        rc = write_grid (self, cc, pc, err);
     if (rc == 0 && self->deltas.used)
-        rc = write_spill (self, c, err);
-    mdb_cursor_close (c);
+        rc = write_spill (self, cc, pc, err);
+    for (size_t i = 0; i < self->touched_count && rc == 0; i++) {
+        uint32_t slot = self->touched_list[i];
+        if (self->releasing[slot])
+            rc = release_pending (self, cc, pc, self->venue_of[slot], err);
+    }
+    if (pc)
+        mdb_cursor_close (pc);
+    if (cc)
+        mdb_cursor_close (cc);
     return rc;
 }
 
@@ -1383,14 +1594,77 @@ write_figures (pingyi_shard_t *self, MDB_txn *txn)
 {
     for (size_t i = 0; i < self->touched_count; i++) {
         uint32_t slot = self->touched_list[i];
-        uint8_t k[2], b[FIGURES_LEN];
+        uint8_t k[2], b[2 * FIGURES_MAX];
         venue_key (k, self->venue_of[slot]);
-        figures_pack (b, &self->work[slot]);
-        MDB_val key = {2, k}, val = {FIGURES_LEN, b};
+        figures_pack (self, b, &self->work[slot]);
+        figures_pack (self, b + self->record_len, &self->work_released[slot]);
+        MDB_val key = {2, k}, val = {2 * self->record_len, b};
         int rc = mdb_put (txn, self->venues, &key, &val, 0);
         if (rc)
             return rc;
     }
+    return 0;
+}
+
+/*  The end of every write transaction (a batch, a close): decide which
+    touched venues release, write the counters, the figures and meta.
+
+    The release rule (docs/worker.md, "Release"): a venue releases when k
+    or more of its accepted ballots are unreleased (those pending before,
+    plus this batch's), at its close, and — once closed — whenever its
+    figures change (every ballot of it is released by then; what still
+    moves is resends and refusals).  Releasing copies its current figures
+    to its released ones and moves its pending counters into counts.  A
+    transaction that releases anything moves the generation; one after
+    which nothing is pending anywhere moves the settled point to the
+    current sequence and digest.  */
+static int
+finish_txn (pingyi_shard_t *self, MDB_txn *txn, int32_t closing, char *err)
+{
+    bool released = false;
+    uint64_t pending = self->info.pending;
+    for (size_t i = 0; i < self->touched_count; i++) {
+        uint32_t slot = self->touched_list[i];
+        const pingyi_venue_figures_t *cur = &self->work[slot];
+        uint64_t before = self->figures[slot].accepted - self->released[slot].accepted;
+        uint64_t now = cur->accepted - self->work_released[slot].accepted;
+        bool release = (int32_t) slot == closing || cur->closed || now >= self->k;
+        self->releasing[slot] = release;
+        if (release) {
+            self->work_released[slot] = *cur;
+            released = true;
+            now = 0;
+        }
+        pending = pending - before + now;
+    }
+    int rc = write_counters (self, txn, err);
+    if (rc == 0)
+        rc = write_figures (self, txn);
+    if (rc)
+        return rc;
+
+    pingyi_shard_info_t *w = &self->work_info;
+    w->pending = pending;
+    if (w->current_sequence != self->info.current_sequence) {
+        pingyi_shard_digest (w->current_digest, self->work_state);
+        if ((rc = meta_put_u64 (self, txn, "sequence", w->current_sequence)) ||
+            (rc = meta_put (self, txn, "lthash", self->work_state, STATE_LEN)))
+            return rc;
+    }
+    if (released) {
+        w->generation++;
+        if ((rc = meta_put_u64 (self, txn, "generation", w->generation)))
+            return rc;
+    }
+    if (pending == 0 && (w->sequence != w->current_sequence ||
+                         memcmp (w->digest, w->current_digest, PINGYI_SHARD_DIGEST_LEN) != 0)) {
+        w->sequence = w->current_sequence;
+        memcpy (w->digest, w->current_digest, PINGYI_SHARD_DIGEST_LEN);
+        if ((rc = meta_put_settled (self, txn, w)))
+            return rc;
+    }
+    if (self->orphans_touched && (rc = meta_put_orphans (self, txn, w)))
+        return rc;
     return 0;
 }
 
@@ -1400,22 +1674,11 @@ batch_txn (pingyi_shard_t *self, MDB_txn *txn, void *arg, char *err)
     batch_arg_t *batch = arg;
     work_reset (self);
     for (size_t i = 0; i < batch->count; i++) {
-        int rc = apply_one (self, txn, &batch->items[self->order[i]]);
+        int rc = apply_one (self, txn, &batch->items[i]);
         if (rc)
             return rc;
     }
-    int rc = write_counters (self, txn, err);
-    if (rc)
-        return rc;
-    if ((rc = write_figures (self, txn)))
-        return rc;
-    if (self->work_info.sequence != self->info.sequence &&
-        ((rc = meta_put_u64 (self, txn, "sequence", self->work_info.sequence)) ||
-         (rc = meta_put (self, txn, "chain", self->work_info.chain, 32))))
-        return rc;
-    if (self->orphans_touched && (rc = meta_put_orphans (self, txn, &self->work_info)))
-        return rc;
-    return 0;
+    return finish_txn (self, txn, -1, err);
 }
 
 /*  After a commit: the working copies become the committed state.  */
@@ -1425,12 +1688,22 @@ work_commit (pingyi_shard_t *self)
     for (size_t i = 0; i < self->touched_count; i++) {
         uint32_t slot = self->touched_list[i];
         self->figures[slot] = self->work[slot];
+        self->released[slot] = self->work_released[slot];
         self->touched[slot] = false;
     }
     self->touched_count = 0;
     self->info = self->work_info;
+    memcpy (self->state, self->work_state, STATE_LEN);
+    self->stats.sequence = self->info.current_sequence;
+    self->stats.settled_sequence = self->info.sequence;
+    self->stats.generation = self->info.generation;
+    self->stats.map_size = self->map_size;
 }
 
+/*  Applied in the caller's order: nothing stored depends on it (ids are
+    keyed by (venue, ballot id), the digest and the counters are sums), so
+    the batch needs no shuffle.  Of two copies of one ballot in a batch the
+    first is accepted and the second answered as its duplicate.  */
 int
 pingyi_shard_apply (pingyi_shard_t *self, pingyi_shard_item_t *items, size_t count, char *err)
 {
@@ -1440,35 +1713,6 @@ pingyi_shard_apply (pingyi_shard_t *self, pingyi_shard_item_t *items, size_t cou
         return pingyi_fail (err, "shard %u has stopped taking ballots (see the earlier error)", self->shard);
     if (count == 0)
         return 0;
-    if (count > self->order_cap) {
-        size_t *order = realloc (self->order, count * sizeof *order);
-        if (!order)
-            return pingyi_fail (err, "out of memory for a batch of %zu", count);
-        self->order = order;
-        self->order_cap = count;
-    }
-    /* Fisher–Yates: the log order must not follow the order of voting.
-       The draws come from a ChaCha20 stream under a fresh random key per
-       batch (one getrandom, not one per envelope); j = r * (i + 1) >> 64
-       is uniform to within (i + 1) / 2^64. */
-    uint8_t seed[randombytes_SEEDBYTES];
-    randombytes_buf (seed, sizeof seed);
-    for (size_t i = 0; i < count; i++)
-        self->order[i] = i;
-    for (size_t i = count - 1; i > 0;) {
-        uint64_t r[64];
-        randombytes_buf_deterministic (r, sizeof r, seed);
-        seed[0]++; /* next block of the stream: a new key, never reused */
-        if (seed[0] == 0)
-            seed[1]++;
-        for (size_t k = 0; k < 64 && i > 0; k++, i--) {
-            size_t j = (size_t) (((unsigned __int128) r[k] * (i + 1)) >> 64);
-            size_t tmp = self->order[i];
-            self->order[i] = self->order[j];
-            self->order[j] = tmp;
-        }
-    }
-    sodium_memzero (seed, sizeof seed);
     int64_t t0 = pingyi_now_ms ();
     batch_arg_t batch = {items, count};
     if (write_txn (self, batch_txn, &batch, "batch", err)) {
@@ -1496,8 +1740,6 @@ pingyi_shard_apply (pingyi_shard_t *self, pingyi_shard_item_t *items, size_t cou
     if ((uint64_t) self->last_commit_ms > s->commit_ms_max)
         s->commit_ms_max = (uint64_t) self->last_commit_ms;
     s->apply_ms_total += (uint64_t) (pingyi_now_ms () - t0);
-    s->sequence = self->info.sequence;
-    s->map_size = self->map_size;
     log_rejections (self, items, count);
     return 0;
 }
@@ -1513,7 +1755,6 @@ typedef struct {
 static int
 close_txn (pingyi_shard_t *self, MDB_txn *txn, void *arg, char *err)
 {
-    (void) err;
     close_arg_t *c = arg;
     work_reset (self);
     pingyi_venue_figures_t *f = work_figures (self, c->slot);
@@ -1521,7 +1762,7 @@ close_txn (pingyi_shard_t *self, MDB_txn *txn, void *arg, char *err)
     f->collected = c->collected;
     f->sent = c->sent;
     f->closed = true;
-    return write_figures (self, txn);
+    return finish_txn (self, txn, c->slot, err);
 }
 
 int
@@ -1541,7 +1782,6 @@ pingyi_shard_venue_close (pingyi_shard_t *self, uint32_t venue, int64_t issued, 
     }
     work_commit (self);
     self->stats.venue_closes++;
-    self->stats.map_size = self->map_size;
     if (figures)
         *figures = self->figures[c.slot];
     return 0;
@@ -1556,7 +1796,7 @@ pingyi_shard_venue_figures (pingyi_shard_t *self, uint32_t venue, pingyi_venue_f
         MDB_txn *txn;
         if (read_txn (self, &txn, NULL))
             return -1;
-        int rc = figures_load (self, txn, self->figures, NULL);
+        int rc = figures_load (self, txn, self->figures, self->released, NULL);
         mdb_txn_abort (txn);
         if (rc)
             return -1;
@@ -1578,11 +1818,16 @@ pingyi_shard_info (pingyi_shard_t *self, pingyi_shard_info_t *info, char *err)
     MDB_txn *txn;
     if (read_txn (self, &txn, err))
         return -1;
-    int rc = meta_load (self, txn, info, err);
+    int rc = meta_load (self, txn, info, NULL, err);
+    if (rc == 0)
+        rc = figures_load (self, txn, self->figures, self->released, err);
     mdb_txn_abort (txn);
     if (rc == -1)
         return -1;
-    return rc ? lmdb_fail (self, err, "meta", rc) : 0;
+    if (rc)
+        return lmdb_fail (self, err, "meta", rc);
+    info->pending = pending_of (self, self->figures, self->released);
+    return 0;
 }
 
 int
@@ -1604,12 +1849,21 @@ pingyi_shard_snapshot (pingyi_shard_t *self, const uint8_t from[PINGYI_COUNTER_K
         return -1;
     }
     MDB_cursor *c = NULL;
-    int rc = meta_load (self, txn, &snap->info, err);
+    pingyi_shard_info_t info;
+    int rc = meta_load (self, txn, &info, NULL, err);
     if (rc == 0)
-        rc = figures_load (self, txn, snap->venues, err);
+        rc = figures_load (self, txn, NULL, snap->venues, err);
     if (rc == 0)
         rc = mdb_cursor_open (txn, self->counts, &c);
     if (rc == 0) {
+        /* released only: what is current but unreleased stays out */
+        pingyi_shard_info_t *out = &snap->info;
+        out->shard = info.shard;
+        out->shard_count = info.shard_count;
+        memcpy (out->fingerprint, info.fingerprint, PINGYI_FP_LEN);
+        out->sequence = info.sequence;
+        memcpy (out->digest, info.digest, PINGYI_SHARD_DIGEST_LEN);
+        out->generation = info.generation;
         snap->venue_count = self->slot_count;
         /* from the row holding `from`, its counters below `from` skipped */
         uint8_t start[ROW_KEY_LEN] = {0};
@@ -1636,9 +1890,9 @@ pingyi_shard_snapshot (pingyi_shard_t *self, const uint8_t from[PINGYI_COUNTER_K
                     memcpy (snap->next, key, PINGYI_COUNTER_KEY_LEN);
                     break;
                 }
-                pingyi_counter_t *out = &snap->counters[snap->counter_count++];
-                memcpy (out->key, key, PINGYI_COUNTER_KEY_LEN);
-                out->count = n;
+                pingyi_counter_t *out_c = &snap->counters[snap->counter_count++];
+                memcpy (out_c->key, key, PINGYI_COUNTER_KEY_LEN);
+                out_c->count = n;
             }
             if (!snap->more)
                 rc = mdb_cursor_get (c, &k, &v, MDB_NEXT);
@@ -1702,30 +1956,84 @@ walk (pingyi_shard_t *self, MDB_dbi dbi, row_fn *step, void *fn, void *arg, cons
     return 0;
 }
 
-/*  A counts row's non-zero counters, in key order, one call each.  */
+/*  The counters of `counts` (plus `pending` when with_pending: the full
+    count), in key order, each non-zero cell once to fn.  The two dbs share
+    their key and row layout, so a merge of two cursors on the row key
+    gives every row once, summed.  Returns 0 or an LMDB code; *result is
+    what a callback that stopped the walk returned.  */
 static int
-counter_step (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, void *arg)
+walk_counters (pingyi_shard_t *self, MDB_txn *txn, bool with_pending, pingyi_shard_counter_fn *fn, void *arg,
+               int *result)
 {
-    if (k->mv_size != ROW_KEY_LEN || v->mv_size != self->row_cells * 4)
-        return -2;
-    const uint8_t *cells = v->mv_data;
-    for (size_t i = 0; i < self->row_cells; i++) {
-        uint32_t n = get_le32 (cells + 4 * i);
-        if (!n)
-            continue;
-        uint8_t key[PINGYI_COUNTER_KEY_LEN];
-        row_cell_key (self, k->mv_data, i, key);
-        int rc = ((pingyi_shard_counter_fn *) fn) (key, n, arg);
-        if (rc)
-            return rc;
+    *result = 0;
+    uint64_t *sum = malloc (self->row_cells * sizeof *sum + 1);
+    if (!sum)
+        return ENOMEM;
+    MDB_cursor *cc = NULL, *pc = NULL;
+    int rc = mdb_cursor_open (txn, self->counts, &cc);
+    if (rc == 0 && with_pending)
+        rc = mdb_cursor_open (txn, self->pending, &pc);
+    MDB_val ck, cv, pk, pv;
+    int crc = rc ? rc : mdb_cursor_get (cc, &ck, &cv, MDB_FIRST);
+    int prc = rc || !pc ? MDB_NOTFOUND : mdb_cursor_get (pc, &pk, &pv, MDB_FIRST);
+    size_t bytes = self->row_cells * 4;
+    while (rc == 0 && !*result) {
+        if (crc && crc != MDB_NOTFOUND) {
+            rc = crc;
+            break;
+        }
+        if (prc && prc != MDB_NOTFOUND) {
+            rc = prc;
+            break;
+        }
+        if (crc && prc)
+            break; /* both at their end */
+        if ((!crc && (ck.mv_size != ROW_KEY_LEN || cv.mv_size != bytes)) ||
+            (!prc && (pk.mv_size != ROW_KEY_LEN || pv.mv_size != bytes))) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        int cmp = crc ? 1 : prc ? -1 : memcmp (ck.mv_data, pk.mv_data, ROW_KEY_LEN);
+        uint8_t row[ROW_KEY_LEN];
+        memcpy (row, cmp <= 0 ? ck.mv_data : pk.mv_data, ROW_KEY_LEN);
+        memset (sum, 0, self->row_cells * sizeof *sum);
+        for (size_t i = 0; i < self->row_cells; i++) {
+            if (cmp <= 0)
+                sum[i] += get_le32 ((const uint8_t *) cv.mv_data + 4 * i);
+            if (cmp >= 0)
+                sum[i] += get_le32 ((const uint8_t *) pv.mv_data + 4 * i);
+        }
+        for (size_t i = 0; i < self->row_cells && !*result; i++)
+            if (sum[i]) {
+                uint8_t key[PINGYI_COUNTER_KEY_LEN];
+                row_cell_key (self, row, i, key);
+                *result = fn (key, sum[i], arg);
+            }
+        if (cmp <= 0)
+            crc = mdb_cursor_get (cc, &ck, &cv, MDB_NEXT);
+        if (cmp >= 0)
+            prc = mdb_cursor_get (pc, &pk, &pv, MDB_NEXT);
     }
-    return 0;
+    if (pc)
+        mdb_cursor_close (pc);
+    if (cc)
+        mdb_cursor_close (cc);
+    free (sum);
+    return rc;
 }
 
 int
 pingyi_shard_foreach_counter (pingyi_shard_t *self, pingyi_shard_counter_fn *fn, void *arg, char *err)
 {
-    return walk (self, self->counts, counter_step, (void *) fn, arg, "counts", err);
+    MDB_txn *txn;
+    if (read_txn (self, &txn, err))
+        return -1;
+    int result;
+    int rc = walk_counters (self, txn, true, fn, arg, &result);
+    mdb_txn_abort (txn);
+    if (rc)
+        return lmdb_fail (self, err, "counts", rc);
+    return result;
 }
 
 int
@@ -1739,7 +2047,7 @@ pingyi_shard_foreach_venue (pingyi_shard_t *self, pingyi_shard_figures_fn *fn, v
         free (all);
         return -1;
     }
-    int rc = figures_load (self, txn, all, err);
+    int rc = figures_load (self, txn, all, NULL, err);
     mdb_txn_abort (txn);
     if (rc) {
         free (all);
@@ -1752,19 +2060,38 @@ pingyi_shard_foreach_venue (pingyi_shard_t *self, pingyi_shard_figures_fn *fn, v
     return result;
 }
 
+/*  An `ids` row: key venue u16 BE + ballot id; value status, reason, and
+    for an accepted ballot its envelope (at least one byte), else nothing.  */
+static int
+id_row (const MDB_val *k, const MDB_val *v, pingyi_shard_id_t *row)
+{
+    if (k->mv_size != IDS_KEY_LEN || v->mv_size < IDS_HEAD_LEN)
+        return -2;
+    const uint8_t *kp = k->mv_data, *vp = v->mv_data;
+    row->venue = (uint32_t) kp[0] << 8 | kp[1];
+    memcpy (row->ballot_id, kp + 2, PINGYI_BALLOT_ID_LEN);
+    row->status = vp[0];
+    row->reason = vp[1];
+    row->envelope = NULL;
+    row->len = 0;
+    if (row->status == PINGYI_ACK_ACCEPTED) {
+        if (v->mv_size == IDS_HEAD_LEN)
+            return -2;
+        row->envelope = vp + IDS_HEAD_LEN;
+        row->len = v->mv_size - IDS_HEAD_LEN;
+    }
+    else if (row->status != PINGYI_ACK_REJECTED || v->mv_size != IDS_HEAD_LEN)
+        return -2;
+    return 0;
+}
+
 static int
 id_step (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, void *arg)
 {
     (void) self;
-    if (k->mv_size != IDS_KEY_LEN || v->mv_size != IDS_VALUE_LEN)
-        return -2;
-    const uint8_t *kp = k->mv_data, *vp = v->mv_data;
     pingyi_shard_id_t row;
-    row.venue = (uint32_t) kp[0] << 8 | kp[1];
-    memcpy (row.ballot_id, kp + 2, PINGYI_BALLOT_ID_LEN);
-    row.status = vp[0];
-    row.reason = vp[1];
-    row.sequence = get_le64 (vp + 2);
+    if (id_row (k, v, &row))
+        return -2;
     return ((pingyi_shard_id_fn *) fn) (&row, arg);
 }
 
@@ -1778,37 +2105,40 @@ static int
 log_step (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, void *arg)
 {
     (void) self;
-    if (k->mv_size != 8)
+    pingyi_shard_id_t row;
+    if (id_row (k, v, &row))
         return -2;
-    uint64_t seq;
-    memcpy (&seq, k->mv_data, 8);
-    return ((pingyi_shard_log_fn *) fn) (seq, v->mv_data, v->mv_size, arg);
+    if (row.status != PINGYI_ACK_ACCEPTED)
+        return 0;
+    return ((pingyi_shard_log_fn *) fn) (row.venue, row.ballot_id, row.envelope, row.len, arg);
 }
 
 int
 pingyi_shard_foreach_log (pingyi_shard_t *self, pingyi_shard_log_fn *fn, void *arg, char *err)
 {
-    return walk (self, self->log, log_step, (void *) fn, arg, "log", err);
+    return walk (self, self->ids, log_step, (void *) fn, arg, "ids", err);
 }
 
 /*  --------------------------------------------------------------------------
     Recount.
 
-    One read transaction for everything, so log, counts, ids and meta are
-    the same commit even while a worker writes.  The log's entries are
-    listed first (pointers into the map, valid while the transaction
-    lives); then threads re-open, decode and count ranges of them, each
-    into its own grid, while this thread recomputes the hash chain (which
-    is sequential by construction); then the grids are summed and compared
-    with the stored counters.  Every step is the same code the worker uses
-    (envelope open, pingyi_ballot_decode, pingyi_ballot_count).  */
+    One read transaction for everything, so ids, counts, pending, venues
+    and meta are the same commit even while a worker writes.  The accepted
+    envelopes are listed first (pointers into the map, valid while the
+    transaction lives); then threads re-open, decode and count ranges of
+    them, each into its own grid and its own digest state (the digest is a
+    sum, so the parts add up in any order); then the parts are summed and
+    compared with the stored counters, figures and meta.  Every step is the
+    same code the worker uses (envelope open, pingyi_ballot_decode,
+    pingyi_ballot_count_cells, pingyi_shard_digest_add).  */
 
 #define RECOUNT_THREADS_MAX 16
 #define RECOUNT_PER_THREAD_MIN 4096 /* fewer entries than this: not worth a thread */
 
 typedef struct {
-    uint64_t seq;
-    const uint8_t *bytes;
+    int32_t slot;         /* -1: a venue that is not this shard's */
+    const uint8_t *key;   /* venue u16 BE, ballot id */
+    const uint8_t *bytes; /* the envelope as stored */
     size_t len;
 } log_entry_t;
 
@@ -1822,8 +2152,10 @@ typedef struct {
     tally_t spill;
     uint64_t *accepted; /* per slot */
     uint64_t *blank;
+    uint64_t *by_category; /* per slot x category */
+    uint8_t state[STATE_LEN];
     uint64_t reopened, failed;
-    uint64_t first_failed; /* sequence of the first entry that failed, when failed */
+    size_t first_failed; /* entry of the first that failed, when failed */
     bool oom;
     pingyi_ballot_t ballot;
     uint8_t body[PINGYI_ENVELOPE_MAX];
@@ -1832,9 +2164,9 @@ typedef struct {
 typedef struct {
     pingyi_shard_t *self;
     pingyi_shard_recount_t *report;
-    grid_t *grid;           /* the sum of the parts' grids (cells NULL: none) */
-    tally_t *spill;         /* the sum of the parts' spills */
-    uint64_t meta_sequence; /* meta.sequence in the recount's transaction */
+    grid_t *grid;   /* the sum of the parts' grids (cells NULL: none) */
+    tally_t *spill; /* the sum of the parts' spills */
+    const pingyi_venue_figures_t *cur, *rel;
 } recount_t;
 
 static void problem (pingyi_shard_recount_t *report, const char *fmt, ...) PINGYI_PRINTF (2, 3);
@@ -1856,42 +2188,40 @@ recount_part_main (void *arg)
     recount_part_t *r = arg;
     pingyi_shard_t *self = r->self;
     const pingyi_election_t *e = self->election;
-    int last = -1; /* venue look-up cache of this thread */
     for (size_t i = r->first; i < r->first + r->count; i++) {
         const log_entry_t *le = &r->entries[i];
+        /* the digest is over the log as stored, whatever it holds */
+        pingyi_shard_digest_add (r->state, le->bytes, le->len);
         pingyi_envelope_t env;
         char perr[PINGYI_ERR_MAX];
-        int venue = -1;
         size_t body_len = 0;
-        bool ok = pingyi_envelope_parse (le->bytes, le->len, &env, perr) == 0;
-        if (ok) {
-            if (last >= 0 && strlen (e->venues[last].id) == env.venue_len &&
-                memcmp (e->venues[last].id, env.venue, env.venue_len) == 0)
-                venue = last;
-            else
-                venue = last = pingyi_election_venue (e, env.venue, env.venue_len);
-        }
-        ok = ok && venue >= 0 && self->slot_of[venue] >= 0 &&
-             memcmp (env.fingerprint, e->fingerprint, PINGYI_FP_LEN) == 0 &&
-             env.ciphertext_len >= PINGYI_MAC_LEN && env.ciphertext_len - PINGYI_MAC_LEN <= sizeof r->body &&
-             pingyi_envelope_open (&env, r->keys[self->slot_of[venue]], r->body, sizeof r->body, &body_len) ==
-                 0 &&
-             pingyi_ballot_decode (e, (size_t) venue, r->body, body_len, &r->ballot, perr) ==
-                 PINGYI_REJECT_NONE;
+        const char *id = le->slot >= 0 ? e->venues[self->venue_of[le->slot]].id : "";
+        /* the envelope must be the one its key names: same venue, same ballot id */
+        bool ok = le->slot >= 0 && pingyi_envelope_parse (le->bytes, le->len, &env, perr) == 0 &&
+                  env.venue_len == strlen (id) && memcmp (env.venue, id, env.venue_len) == 0 &&
+                  memcmp (env.ballot_id, le->key + 2, PINGYI_BALLOT_ID_LEN) == 0 &&
+                  memcmp (env.fingerprint, e->fingerprint, PINGYI_FP_LEN) == 0 &&
+                  env.ciphertext_len >= PINGYI_MAC_LEN &&
+                  env.ciphertext_len - PINGYI_MAC_LEN <= sizeof r->body &&
+                  pingyi_envelope_open (&env, r->keys[le->slot], r->body, sizeof r->body, &body_len) == 0 &&
+                  pingyi_ballot_decode (e, self->venue_of[le->slot], r->body, body_len, &r->ballot, perr) ==
+                      PINGYI_REJECT_NONE;
         if (!ok) {
             if (!r->failed++)
-                r->first_failed = le->seq;
+                r->first_failed = i;
             continue;
         }
         r->reopened++;
-        int32_t slot = self->slot_of[venue];
+        int32_t slot = le->slot;
         r->accepted[slot]++;
         if (pingyi_ballot_is_blank (&r->ballot, e))
             r->blank[slot]++;
+        if (r->ballot.category < self->categories)
+            r->by_category[(size_t) slot * self->categories + r->ballot.category]++;
         if (r->grid.cells)
             grid_count (&r->grid, &r->ballot, e, (size_t) slot);
         else
-            pingyi_ballot_count (&r->ballot, e, (size_t) venue, tally_count_fn, &r->spill);
+            pingyi_ballot_count (&r->ballot, e, self->venue_of[slot], tally_count_fn, &r->spill);
     }
     sodium_memzero (r->body, sizeof r->body);
     sodium_memzero (&r->ballot, sizeof r->ballot);
@@ -1919,21 +2249,28 @@ recount_counter (const uint8_t key[PINGYI_COUNTER_KEY_LEN], uint64_t count, void
     r->report->counters_checked++;
     if (want != count) {
         r->report->counters_differ++;
-        problem (r->report, "counter %016llx: stored %llu, recount gives %llu", (unsigned long long) k,
-                 (unsigned long long) count, (unsigned long long) want);
+        problem (r->report, "counter %016llx: stored %llu (counts + pending), recount gives %llu",
+                 (unsigned long long) k, (unsigned long long) count, (unsigned long long) want);
     }
     return 0;
 }
 
+/*  A pending row belongs to a venue with unreleased ballots; any other is
+    a release that did not move it.  */
 static int
-recount_id (const pingyi_shard_id_t *row, void *arg)
+recount_pending_row (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, void *arg)
 {
+    (void) v;
+    (void) fn;
     recount_t *r = arg;
-    if (row->status == PINGYI_ACK_ACCEPTED) {
-        r->report->ids_accepted++;
-        if (row->sequence == 0 || row->sequence > r->meta_sequence)
-            problem (r->report, "ids row points at log sequence %llu, outside the log",
-                     (unsigned long long) row->sequence);
+    if (k->mv_size != ROW_KEY_LEN)
+        return -2;
+    const uint8_t *p = k->mv_data;
+    uint32_t venue = (uint32_t) (p[0] << 8 | p[1]);
+    int32_t slot = venue < self->election->venue_count ? self->slot_of[venue] : -1;
+    if (slot < 0 || r->cur[slot].accepted == r->rel[slot].accepted) {
+        r->report->released_ok = false;
+        problem (r->report, "pending counters for venue index %u, which has nothing unreleased", venue);
     }
     return 0;
 }
@@ -1968,10 +2305,72 @@ recount_threads (size_t entries)
     return n ? n : 1;
 }
 
+/*  The figures and the release state against what the recount gives.  */
+static void
+recount_figures (pingyi_shard_t *self, pingyi_shard_recount_t *report, const pingyi_shard_info_t *info,
+                 const uint8_t *stored_state, const recount_part_t *sum, const uint64_t *rejected_rows,
+                 const pingyi_venue_figures_t *cur, const pingyi_venue_figures_t *rel)
+{
+    const pingyi_election_t *e = self->election;
+    uint64_t accepted = 0, pending = 0;
+    report->figures_ok = true;
+    report->released_ok = true;
+    for (size_t sl = 0; sl < self->slot_count; sl++) {
+        const char *id = e->venues[self->venue_of[sl]].id;
+        accepted += cur[sl].accepted;
+        if (cur[sl].accepted != sum->accepted[sl] || cur[sl].blank != sum->blank[sl]) {
+            report->figures_ok = false;
+            problem (report, "venue %s: figures say %llu accepted (%llu blank), the log gives %llu (%llu)",
+                     id, (unsigned long long) cur[sl].accepted, (unsigned long long) cur[sl].blank,
+                     (unsigned long long) sum->accepted[sl], (unsigned long long) sum->blank[sl]);
+        }
+        for (size_t c = 0; c < self->categories; c++)
+            if (cur[sl].by_category[c] != sum->by_category[sl * self->categories + c]) {
+                report->figures_ok = false;
+                problem (report, "venue %s: figures say %llu accepted of category %zu, the log gives %llu",
+                         id, (unsigned long long) cur[sl].by_category[c], c,
+                         (unsigned long long) sum->by_category[sl * self->categories + c]);
+            }
+        for (unsigned c = 0; c < PINGYI_SHARD_REJECT_SLOTS; c++)
+            if (stored_reject (c) &&
+                cur[sl].rejected_by[c] != rejected_rows[sl * PINGYI_SHARD_REJECT_SLOTS + c]) {
+                report->figures_ok = false;
+                problem (report, "venue %s: figures say %llu rejected (%s), ids holds %llu such rows", id,
+                         (unsigned long long) cur[sl].rejected_by[c],
+                         pingyi_reject_name ((pingyi_reject_t) c),
+                         (unsigned long long) rejected_rows[sl * PINGYI_SHARD_REJECT_SLOTS + c]);
+            }
+        if (rel[sl].accepted > cur[sl].accepted || (cur[sl].closed && rel[sl].accepted != cur[sl].accepted) ||
+            (rel[sl].closed && !cur[sl].closed)) {
+            report->released_ok = false;
+            problem (report, "venue %s: released %llu accepted%s, current %llu%s", id,
+                     (unsigned long long) rel[sl].accepted, rel[sl].closed ? " (closed)" : "",
+                     (unsigned long long) cur[sl].accepted, cur[sl].closed ? " (closed)" : "");
+        }
+        else
+            pending += cur[sl].accepted - rel[sl].accepted;
+    }
+    report->sequence_ok = info->current_sequence == report->log_entries && accepted == report->log_entries;
+    if (!report->sequence_ok)
+        problem (report, "meta sequence %llu, accepted envelopes %llu, the venues' accepted %llu",
+                 (unsigned long long) info->current_sequence, (unsigned long long) report->log_entries,
+                 (unsigned long long) accepted);
+    report->digest_ok = memcmp (sum->state, stored_state, STATE_LEN) == 0;
+    if (!report->digest_ok)
+        problem (report, "the digest state differs from the one recomputed over the log");
+    if (info->sequence > info->current_sequence ||
+        (pending == 0 && (info->sequence != info->current_sequence ||
+                          memcmp (info->digest, info->current_digest, PINGYI_SHARD_DIGEST_LEN) != 0))) {
+        report->released_ok = false;
+        problem (report, "settled point at sequence %llu, current %llu with %llu pending",
+                 (unsigned long long) info->sequence, (unsigned long long) info->current_sequence,
+                 (unsigned long long) pending);
+    }
+}
+
 int
 pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
-                      const uint8_t election_secret[PINGYI_KEY_LEN], pingyi_shard_recount_t *report,
-                      char *err)
+                      const uint8_t shard_secret[PINGYI_KEY_LEN], pingyi_shard_recount_t *report, char *err)
 {
     memset (report, 0, sizeof *report);
     size_t nslots = self->slot_count + 1;
@@ -1980,31 +2379,46 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
     size_t nparts = 0, started = 0;
     memset (parts, 0, sizeof parts);
     uint8_t (*keys)[32] = calloc (nslots, sizeof *keys);
-    pingyi_venue_figures_t *stored = calloc (nslots, sizeof *stored);
+    pingyi_venue_figures_t *cur = calloc (nslots, sizeof *cur);
+    pingyi_venue_figures_t *rel = calloc (nslots, sizeof *rel);
+    uint64_t *rejected_rows = calloc (nslots * PINGYI_SHARD_REJECT_SLOTS, sizeof *rejected_rows);
+    uint8_t *stored_state = malloc (STATE_LEN);
     log_entry_t *entries = NULL;
     size_t entry_count = 0, entry_cap = 0;
     MDB_txn *txn = NULL;
     int rc = -1;
-    if (!keys || !stored) {
+    if (!keys || !cur || !rel || !rejected_rows || !stored_state) {
         pingyi_fail (err, "out of memory");
         goto done;
     }
-    if (compute_keys (self, keys, keyring, election_secret, err) || read_txn (self, &txn, err))
+    if (compute_keys (self, keys, keyring, shard_secret, err) || read_txn (self, &txn, err))
         goto done;
     pingyi_shard_info_t info;
-    int lrc = meta_load (self, txn, &info, err);
+    memset (&info, 0, sizeof info);
+    int lrc = meta_load (self, txn, &info, stored_state, err);
     if (lrc == 0)
-        lrc = figures_load (self, txn, stored, err);
+        lrc = figures_load (self, txn, cur, rel, err);
 
-    /* the log's entries, in key order */
+    /* the accepted envelopes, in key order; the rejected rows counted */
     MDB_cursor *c = NULL;
     MDB_val k, v;
-    if (lrc == 0 && (lrc = mdb_cursor_open (txn, self->log, &c)) == 0) {
+    if (lrc == 0 && (lrc = mdb_cursor_open (txn, self->ids, &c)) == 0) {
         for (lrc = mdb_cursor_get (c, &k, &v, MDB_FIRST); lrc == 0;
              lrc = mdb_cursor_get (c, &k, &v, MDB_NEXT)) {
-            if (k.mv_size != 8) {
+            pingyi_shard_id_t row;
+            if (id_row (&k, &v, &row)) {
                 lrc = MDB_CORRUPTED;
                 break;
+            }
+            int32_t slot = row.venue < self->election->venue_count ? self->slot_of[row.venue] : -1;
+            if (row.status != PINGYI_ACK_ACCEPTED) {
+                report->ids_rejected++;
+                if (slot >= 0 && row.reason < PINGYI_SHARD_REJECT_SLOTS)
+                    rejected_rows[(size_t) slot * PINGYI_SHARD_REJECT_SLOTS + row.reason]++;
+                else
+                    problem (report, "ids row of venue index %u, reason %u: not this shard's", row.venue,
+                             row.reason);
+                continue;
             }
             if (entry_count == entry_cap) {
                 size_t cap = entry_cap ? entry_cap * 2 : 65536;
@@ -2017,15 +2431,17 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
                 entry_cap = cap;
             }
             log_entry_t *le = &entries[entry_count++];
-            memcpy (&le->seq, k.mv_data, 8);
-            le->bytes = v.mv_data;
-            le->len = v.mv_size;
+            le->slot = slot;
+            le->key = k.mv_data;
+            le->bytes = row.envelope;
+            le->len = row.len;
         }
         mdb_cursor_close (c);
         lrc = lrc == MDB_NOTFOUND ? 0 : lrc;
     }
+    report->log_entries = entry_count;
 
-    /* re-open, decode and count in parallel; the chain here, meanwhile */
+    /* re-open, decode, count and digest in parallel */
     if (lrc == 0) {
         nparts = recount_threads (entry_count);
         for (size_t t = 0; t < nparts && lrc == 0; t++) {
@@ -2037,7 +2453,8 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
             p->count = entry_count * (t + 1) / nparts - p->first;
             p->accepted = calloc (nslots, sizeof *p->accepted);
             p->blank = calloc (nslots, sizeof *p->blank);
-            if (!p->accepted || !p->blank)
+            p->by_category = calloc (nslots * (self->categories + 1), sizeof *p->by_category);
+            if (!p->accepted || !p->blank || !p->by_category)
                 lrc = pingyi_fail (err, "out of memory for the recount");
             else if (grid_init (&p->grid, self->election, self->venue_of, self->slot_count))
                 memset (&p->grid, 0, sizeof p->grid); /* too large: the hash table counts */
@@ -2047,20 +2464,9 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
                 started++;
             else
                 recount_part_main (&parts[t]); /* no thread: do it here */
-        uint64_t expect = 1;
-        for (size_t i = 0; i < entry_count; i++) {
-            const log_entry_t *le = &entries[i];
-            report->log_entries++;
-            if (le->seq != expect)
-                problem (report, "log key %llu where %llu was expected", (unsigned long long) le->seq,
-                         (unsigned long long) expect);
-            expect = le->seq + 1;
-            pingyi_shard_chain_step (report->chain, report->chain, le->seq, le->bytes, le->len);
-        }
         for (size_t t = 0; t < started; t++)
             pthread_join (threads[t], NULL);
         started = 0;
-        report->sequence_ok = expect == report->log_entries + 1;
     }
 
     /* the parts summed into the first */
@@ -2071,14 +2477,21 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
             lrc = pingyi_fail (err, "out of memory for the recount");
         report->reopened += p->reopened;
         report->failed += p->failed;
-        if (p->failed)
-            problem (report, "log entry %llu no longer opens or decodes as a ballot",
-                     (unsigned long long) p->first_failed);
+        if (p->failed) {
+            const log_entry_t *le = &entries[p->first_failed];
+            char hex[2 * PINGYI_BALLOT_ID_LEN + 1];
+            pingyi_hex (hex, le->key + 2, PINGYI_BALLOT_ID_LEN);
+            problem (report, "ballot %s of venue index %u no longer opens or decodes as that ballot", hex,
+                     (unsigned) (le->key[0] << 8 | le->key[1]));
+        }
         if (t == 0)
             continue;
+        state_sum (sum->state, p->state);
         for (size_t sl = 0; sl < self->slot_count; sl++) {
             sum->accepted[sl] += p->accepted[sl];
             sum->blank[sl] += p->blank[sl];
+            for (size_t cat = 0; cat < self->categories; cat++)
+                sum->by_category[sl * self->categories + cat] += p->by_category[sl * self->categories + cat];
         }
         if (sum->grid.cells)
             for (size_t i = 0; i < sum->grid.size; i++)
@@ -2090,15 +2503,15 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
             lrc = pingyi_fail (err, "out of memory for the recount");
     }
 
-    recount_t r = {.self = self,
-                   .report = report,
-                   .grid = &sum->grid,
-                   .spill = &sum->spill,
-                   .meta_sequence = lrc == 0 ? info.sequence : 0};
+    recount_t r = {
+        .self = self, .report = report, .grid = &sum->grid, .spill = &sum->spill, .cur = cur, .rel = rel};
     if (lrc == 0)
-        lrc = walk_in (self, txn, self->counts, counter_step, (void *) recount_counter, &r);
+        recount_figures (self, report, &info, stored_state, sum, rejected_rows, cur, rel);
+    int result = 0;
     if (lrc == 0)
-        lrc = walk_in (self, txn, self->ids, id_step, (void *) recount_id, &r);
+        lrc = walk_counters (self, txn, true, recount_counter, &r, &result);
+    if (lrc == 0)
+        lrc = walk_in (self, txn, self->pending, recount_pending_row, NULL, &r);
     mdb_txn_abort (txn);
     txn = NULL;
     if (lrc) {
@@ -2128,26 +2541,9 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
                      (unsigned long long) e->count);
         }
     }
-    report->sequence_ok = report->sequence_ok && info.sequence == report->log_entries &&
-                          report->ids_accepted == report->log_entries;
-    if (!report->sequence_ok)
-        problem (report, "meta sequence %llu, log entries %llu, accepted ids %llu",
-                 (unsigned long long) info.sequence, (unsigned long long) report->log_entries,
-                 (unsigned long long) report->ids_accepted);
-    report->chain_ok = memcmp (report->chain, info.chain, 32) == 0;
-    if (!report->chain_ok)
-        problem (report, "chain head differs from the chain recomputed over the log");
-    report->figures_ok = true;
-    for (size_t sl = 0; sl < self->slot_count; sl++)
-        if (stored[sl].accepted != sum->accepted[sl] || stored[sl].blank != sum->blank[sl]) {
-            report->figures_ok = false;
-            problem (report, "venue %s: figures say %llu accepted (%llu blank), the log gives %llu (%llu)",
-                     self->election->venues[self->venue_of[sl]].id, (unsigned long long) stored[sl].accepted,
-                     (unsigned long long) stored[sl].blank, (unsigned long long) sum->accepted[sl],
-                     (unsigned long long) sum->blank[sl]);
-        }
-    report->ok = report->sequence_ok && report->chain_ok && report->figures_ok && report->failed == 0 &&
-                 report->counters_differ == 0 && !report->first_problem[0];
+    pingyi_shard_digest (report->digest, sum->state);
+    report->ok = report->sequence_ok && report->digest_ok && report->figures_ok && report->released_ok &&
+                 report->failed == 0 && report->counters_differ == 0 && !report->first_problem[0];
     rc = 0;
 done:
     for (size_t t = 0; t < started; t++)
@@ -2157,6 +2553,7 @@ done:
     for (size_t t = 0; t < RECOUNT_THREADS_MAX; t++) {
         free (parts[t].accepted);
         free (parts[t].blank);
+        free (parts[t].by_category);
         grid_free (&parts[t].grid);
         tally_free (&parts[t].spill);
     }
@@ -2164,7 +2561,10 @@ done:
         sodium_memzero (keys, nslots * sizeof *keys);
         free (keys);
     }
-    free (stored);
+    free (cur);
+    free (rel);
+    free (rejected_rows);
+    free (stored_state);
     free (entries);
     return rc;
 }
@@ -2178,7 +2578,9 @@ pingyi_shard_stats (const pingyi_shard_t *self, pingyi_shard_stats_t *stats)
     *stats = self->stats;
     stats->stopped = self->stopped;
     stats->map_size = self->map_size;
-    stats->sequence = self->info.sequence;
+    stats->sequence = self->info.current_sequence;
+    stats->settled_sequence = self->info.sequence;
+    stats->generation = self->info.generation;
 }
 
 uint32_t

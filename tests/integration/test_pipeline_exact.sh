@@ -37,5 +37,5 @@ print("venue figures ok")
 PY
 "$BIN/pingyi" tally --deploy "$WORK/deploy" --data "$WORK/data" --recount >/dev/null 2>"$WORK/recount.log" \
   || fail "recount differs: $(cat "$WORK/recount.log")"
-[ "$(grep -c 'matches counters and chain' "$WORK/recount.log")" -ge 1 ] || fail "no shard was recounted"
+[ "$(grep -c 'matches counters and digest' "$WORK/recount.log")" -ge 1 ] || fail "no shard was recounted"
 pass "3 venues x $N ballots counted exactly; recount matches"

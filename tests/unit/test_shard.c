@@ -1,13 +1,15 @@
 /*  test_shard.c — the shard applies ballots exactly once, counts them
     exactly, refuses each kind of bad envelope with its code, survives a full
-    map, persists across reopen, and its log recounts and re-chains to what
-    it stored.
+    map, persists across reopen, keeps no order of voting, releases figures
+    only in steps of k ballots or at a venue's close, and its log recounts
+    and re-digests to what it stored.
 
     Expectations are computed here by the test's own loop over the ticks it
-    chose (not by pingyi_ballot_count), and the chain by hashing the log
-    with one-shot SHA-256 (not by the shard's streaming helper).  The
-    election is a tiny definition written below: 2 shards, venues v01 and
-    v02 on shard 0, v03 on shard 1.  */
+    chose (not by pingyi_ballot_count), and the digest by the test's own
+    LtHash16 loop (and against vectors from an independent Python
+    implementation, docs/worker.md).  The election is a tiny definition
+    written below: 2 shards, venues v01 and v02 on shard 0, v03 on shard 1;
+    k_anonymity as the test asks (the default 10 unless given).  */
 #include "../../worker/shard.c"
 
 #include <setjmp.h>
@@ -21,7 +23,7 @@
 
 static const char *DEFINITION_FMT =
     "{\n"
-    "  \"version\": 1, \"id\": \"%s\", \"title\": \"shard test\", \"shards\": 2,\n"
+    "  \"version\": 1, \"id\": \"%s\", \"title\": \"shard test\", \"shards\": 2,%s\n"
     "  \"grades\": [\n"
     "    {\"label\": \"A\", \"points\": 100, \"favourable\": true},\n"
     "    {\"label\": \"B\", \"points\": 80, \"favourable\": true},\n"
@@ -55,7 +57,7 @@ typedef struct {
     char data[160];
     pingyi_election_t *election;
     pingyi_keyring_t *keyring;
-    uint8_t election_pk[32], election_sk[32];
+    uint8_t shard_pk[32], shard_sk[32]; /* shard 0's box key pair */
     uint8_t venue_pk[VENUES][32], venue_sk[VENUES][32];
     uint8_t seal_key[VENUES][32]; /* what the venue's client seals with */
     pingyi_shard_t *shard;        /* shard 0, writable */
@@ -78,11 +80,14 @@ typedef struct {
     size_t len;
 } t_env_t;
 
+/*  The test definition with this id; k 0: no "k_anonymity" (the default).  */
 static pingyi_election_t *
-t_parse (const char *id)
+t_parse_k (const char *id, unsigned k)
 {
-    char text[4096];
-    int n = snprintf (text, sizeof text, DEFINITION_FMT, id);
+    char text[4096], kfield[64] = "";
+    if (k)
+        snprintf (kfield, sizeof kfield, " \"k_anonymity\": %u,", k);
+    int n = snprintf (text, sizeof text, DEFINITION_FMT, id, kfield);
     assert_true (n > 0 && (size_t) n < sizeof text);
     pingyi_errlist_t errs = {0};
     pingyi_election_t *e = pingyi_election_parse ((const uint8_t *) text, (size_t) n, &errs);
@@ -93,8 +98,14 @@ t_parse (const char *id)
     return e;
 }
 
+static pingyi_election_t *
+t_parse (const char *id)
+{
+    return t_parse_k (id, 0);
+}
+
 static int
-t_setup (void **state)
+t_setup_k (void **state, unsigned k)
 {
     assert_true (sodium_init () >= 0);
     fx_t *fx = calloc (1, sizeof *fx);
@@ -102,13 +113,14 @@ t_setup (void **state)
     snprintf (fx->dir, sizeof fx->dir, "/tmp/pingyi-test-shard.XXXXXX");
     assert_non_null (mkdtemp (fx->dir));
     snprintf (fx->data, sizeof fx->data, "%s/data", fx->dir);
-    fx->election = t_parse ("shard-test");
+    fx->election = t_parse_k ("shard-test", k);
+    assert_int_equal (fx->election->k_anonymity, k ? k : 10);
     assert_int_equal (fx->election->venue_count, VENUES);
     assert_int_equal (fx->election->venues[0].shard, 0);
     assert_int_equal (fx->election->venues[1].shard, 0);
     assert_int_equal (fx->election->venues[2].shard, 1);
 
-    crypto_box_keypair (fx->election_pk, fx->election_sk);
+    crypto_box_keypair (fx->shard_pk, fx->shard_sk);
     char path[256];
     snprintf (path, sizeof path, "%s/keyring.tsv", fx->dir);
     FILE *f = fopen (path, "w");
@@ -118,7 +130,7 @@ t_setup (void **state)
         uint8_t curve_pk[32], curve_sk[32];
         crypto_box_keypair (curve_pk, curve_sk);
         crypto_box_keypair (fx->venue_pk[v], fx->venue_sk[v]);
-        assert_int_equal (pingyi_envelope_key (fx->seal_key[v], fx->election_pk, fx->venue_sk[v]), 0);
+        assert_int_equal (pingyi_envelope_key (fx->seal_key[v], fx->shard_pk, fx->venue_sk[v]), 0);
         char c[65], b[65];
         pingyi_hex (c, curve_pk, 32);
         pingyi_hex (b, fx->venue_pk[v], 32);
@@ -130,12 +142,24 @@ t_setup (void **state)
     if (!fx->keyring)
         fprintf (stderr, "%s\n", err);
     assert_non_null (fx->keyring);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->election_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
     if (!fx->shard)
         fprintf (stderr, "%s\n", err);
     assert_non_null (fx->shard);
     *state = fx;
     return 0;
+}
+
+static int
+t_setup (void **state)
+{
+    return t_setup_k (state, 0);
+}
+
+static int
+t_setup_k3 (void **state)
+{
+    return t_setup_k (state, 3);
 }
 
 static int
@@ -182,25 +206,42 @@ t_random_ballot (fx_t *fx, int v, pingyi_ballot_t *b)
         }
 }
 
+/*  Seal with ballot id `want` (NULL: a random one, as a client does).  */
 static size_t
-t_seal_body (fx_t *fx, t_env_t *out, const uint8_t *fp, const char *venue_id, int key_of, const uint8_t *body,
-             size_t body_len)
+t_seal_body_id (fx_t *fx, t_env_t *out, const uint8_t *fp, const char *venue_id, int key_of,
+                const uint8_t *want, const uint8_t *body, size_t body_len)
 {
     uint8_t id[PINGYI_BALLOT_ID_LEN];
-    randombytes_buf (id, sizeof id);
+    if (want)
+        memcpy (id, want, sizeof id);
+    else
+        randombytes_buf (id, sizeof id);
     out->len = pingyi_envelope_seal (out->bytes, sizeof out->bytes, fp, venue_id, strlen (venue_id), id, body,
                                      body_len, fx->seal_key[key_of]);
     assert_true (out->len > 0);
     return out->len;
 }
 
+static size_t
+t_seal_body (fx_t *fx, t_env_t *out, const uint8_t *fp, const char *venue_id, int key_of, const uint8_t *body,
+             size_t body_len)
+{
+    return t_seal_body_id (fx, out, fp, venue_id, key_of, NULL, body, body_len);
+}
+
 static void
-t_seal (fx_t *fx, t_env_t *out, int v, const pingyi_ballot_t *b)
+t_seal_id (fx_t *fx, t_env_t *out, int v, const pingyi_ballot_t *b, const uint8_t *id)
 {
     uint8_t body[PINGYI_BODY_MAX];
     size_t n = pingyi_ballot_encode (b, fx->election, body, sizeof body);
     assert_true (n > 0);
-    t_seal_body (fx, out, fx->election->fingerprint, fx->election->venues[v].id, v, body, n);
+    t_seal_body_id (fx, out, fx->election->fingerprint, fx->election->venues[v].id, v, id, body, n);
+}
+
+static void
+t_seal (fx_t *fx, t_env_t *out, int v, const pingyi_ballot_t *b)
+{
+    t_seal_id (fx, out, v, b, NULL);
 }
 
 static void
@@ -227,6 +268,53 @@ t_apply (fx_t *fx, pingyi_shard_item_t *items, size_t n)
 
 /*  --------------------------------------------------------------------------
     Independent expectations.  */
+
+/*  LtHash16 written out again (docs/worker.md, "The log digest"): 1024 u16
+    LE lanes; each envelope adds the ChaCha20-IETF keystream (zero nonce,
+    block counter 0) under its BLAKE2b-256, lane by lane mod 2^16; the
+    digest is BLAKE2b-256 of the lanes as bytes.  */
+static void
+t_lthash_add (uint16_t lanes[1024], const uint8_t *env, size_t len)
+{
+    uint8_t h[32], ks[2048] = {0};
+    const uint8_t nonce[12] = {0};
+    crypto_generichash (h, sizeof h, env, len, NULL, 0);
+    crypto_stream_chacha20_ietf_xor (ks, ks, sizeof ks, nonce, h);
+    for (int i = 0; i < 1024; i++)
+        lanes[i] = (uint16_t) (lanes[i] + (ks[2 * i] | ks[2 * i + 1] << 8));
+}
+
+static void
+t_lthash_digest (uint8_t out[32], const uint16_t lanes[1024])
+{
+    uint8_t bytes[2048];
+    for (int i = 0; i < 1024; i++) {
+        bytes[2 * i] = (uint8_t) lanes[i];
+        bytes[2 * i + 1] = (uint8_t) (lanes[i] >> 8);
+    }
+    crypto_generichash (out, 32, bytes, sizeof bytes, NULL, 0);
+}
+
+/*  The digest of envs[0..n) added in a random order.  */
+static void
+t_digest_of (uint8_t out[32], const t_env_t *envs, size_t n)
+{
+    uint16_t lanes[1024] = {0};
+    size_t *order = malloc ((n + 1) * sizeof *order);
+    assert_non_null (order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = randombytes_uniform ((uint32_t) i);
+        size_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        t_lthash_add (lanes, envs[order[i]].bytes, envs[order[i]].len);
+    t_lthash_digest (out, lanes);
+    free (order);
+}
 
 static void
 t_counts_add (t_counts_t *c, const uint8_t key[8], uint64_t n)
@@ -392,7 +480,12 @@ test_batch_counts_exactly_and_resend_is_duplicate (void **state)
     assert_false (f0.closed);
     pingyi_shard_info_t info;
     assert_int_equal (pingyi_shard_info (fx->shard, &info, NULL), 0);
+    assert_int_equal (info.current_sequence, N);
+    /* both venues got >= k (10) ballots: all released, the shard settled */
+    assert_int_equal (info.pending, 0);
     assert_int_equal (info.sequence, N);
+    assert_memory_equal (info.digest, info.current_digest, 32);
+    assert_int_equal (info.generation, 1);
 
     /* the same batch again: every one a duplicate with its receipt,
        nothing counted twice */
@@ -408,6 +501,7 @@ test_batch_counts_exactly_and_resend_is_duplicate (void **state)
     assert_int_equal (f0.accepted + f1.accepted, N);
     assert_int_equal (f0.duplicates + f1.duplicates, N);
     assert_int_equal (pingyi_shard_info (fx->shard, &info, NULL), 0);
+    assert_int_equal (info.current_sequence, N);
     assert_int_equal (info.sequence, N);
     pingyi_shard_stats_t st;
     pingyi_shard_stats (fx->shard, &st);
@@ -437,10 +531,10 @@ test_same_id_twice_in_one_batch_is_one_ballot (void **state)
     t_items (items, envs, 3, "v01");
     t_apply (fx, items, 3);
     assert_int_equal (items[1].status, PINGYI_ACK_ACCEPTED);
-    /* whichever copy the shuffle applied first is accepted, the other is
-       its duplicate; both carry the same receipt */
-    assert_true ((items[0].status == PINGYI_ACK_ACCEPTED && items[2].status == PINGYI_ACK_DUPLICATE) ||
-                 (items[0].status == PINGYI_ACK_DUPLICATE && items[2].status == PINGYI_ACK_ACCEPTED));
+    /* the first copy is accepted, the second is its duplicate; both carry
+       the same receipt */
+    assert_int_equal (items[0].status, PINGYI_ACK_ACCEPTED);
+    assert_int_equal (items[2].status, PINGYI_ACK_DUPLICATE);
     assert_string_equal (items[0].receipt, items[2].receipt);
     t_assert_counts (fx->shard, &want);
     pingyi_venue_figures_t f;
@@ -577,6 +671,7 @@ test_every_reject_code_has_its_path (void **state)
     assert_int_equal (info.orphan_rejected, 2);
     assert_int_equal (info.orphan_rejected_by[PINGYI_REJECT_UNKNOWN_VENUE], 1);
     assert_int_equal (info.orphan_rejected_by[PINGYI_REJECT_WRONG_SHARD], 1);
+    assert_int_equal (info.current_sequence, 0);
     assert_int_equal (info.sequence, 0);
     pingyi_shard_stats_t st;
     pingyi_shard_stats (fx->shard, &st);
@@ -649,8 +744,23 @@ test_venue_close_is_stored_and_closes_the_round (void **state)
 
     pingyi_venue_figures_t f;
     char err[PINGYI_ERR_MAX];
+    /* one ballot (< k = 10): not released until the close */
+    pingyi_shard_snapshot_t snap;
+    assert_int_equal (pingyi_shard_snapshot (fx->shard, NULL, 0, &snap, err), 0);
+    assert_int_equal (snap.venues[0].accepted, 0);
+    assert_false (snap.venues[0].closed);
+    assert_int_equal (snap.counter_count, 0);
+    pingyi_shard_snapshot_free (&snap);
     assert_int_equal (pingyi_shard_venue_close (fx->shard, 0, 120, 118, 1, &f, err), 0);
     assert_true (f.closed);
+    assert_int_equal (pingyi_shard_snapshot (fx->shard, NULL, 0, &snap, err), 0);
+    assert_int_equal (snap.venues[0].accepted, 1);
+    assert_true (snap.venues[0].closed);
+    assert_int_equal (snap.venues[0].issued, 120);
+    assert_int_equal (snap.counter_count, fx->election->venues[0].subject_count * fx->election->item_count);
+    assert_int_equal (snap.info.generation, 1);
+    assert_int_equal (snap.info.sequence, 1);
+    pingyi_shard_snapshot_free (&snap);
     assert_int_equal (f.issued, 120);
     assert_int_equal (f.collected, 118);
     assert_int_equal (f.sent, 1);
@@ -671,7 +781,7 @@ test_venue_close_is_stored_and_closes_the_round (void **state)
 
     /* persists across reopen */
     pingyi_shard_close (&fx->shard);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->election_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
     assert_non_null (fx->shard);
     t_figures (fx, 0, &f);
     assert_true (f.closed);
@@ -694,7 +804,7 @@ test_map_full_grows_and_redoes_the_batch (void **state)
     char err[PINGYI_ERR_MAX];
     pingyi_shard_close (&fx->shard);
     nftw (fx->data, t_rm, 16, FTW_DEPTH | FTW_PHYS);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->election_sk, 64 << 10, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 64 << 10, err);
     if (!fx->shard)
         fprintf (stderr, "%s\n", err);
     assert_non_null (fx->shard);
@@ -719,7 +829,7 @@ test_map_full_grows_and_redoes_the_batch (void **state)
     assert_int_equal (st.sequence, N);
     t_assert_counts (fx->shard, &want);
     pingyi_shard_recount_t rep;
-    assert_int_equal (pingyi_shard_recount (fx->shard, fx->keyring, fx->election_sk, &rep, err), 0);
+    assert_int_equal (pingyi_shard_recount (fx->shard, fx->keyring, fx->shard_sk, &rep, err), 0);
     if (!rep.ok)
         fprintf (stderr, "recount: %s\n", rep.first_problem);
     assert_true (rep.ok);
@@ -729,36 +839,38 @@ test_map_full_grows_and_redoes_the_batch (void **state)
     t_batch_free (&b);
 }
 
-/*  Everything the log holds, in key order.  */
+/*  Everything the log holds, in the walk's order.  */
 typedef struct {
     uint64_t count;
-    uint64_t last;
-    uint8_t chain[32];
+    uint8_t last[2 + PINGYI_BALLOT_ID_LEN]; /* (venue BE, ballot id) of the previous entry */
+    uint16_t lanes[1024];                   /* the test's own digest state */
     t_batch_t *batch;
     bool *seen;
 } t_log_t;
 
 static int
-t_log_walk (uint64_t seq, const uint8_t *env, size_t len, void *arg)
+t_log_walk (uint32_t venue, const uint8_t id[PINGYI_BALLOT_ID_LEN], const uint8_t *env, size_t len, void *arg)
 {
     t_log_t *l = arg;
+    /* strictly ascending (venue, ballot id): the key order, nothing else */
+    uint8_t key[2 + PINGYI_BALLOT_ID_LEN] = {(uint8_t) (venue >> 8), (uint8_t) venue};
+    memcpy (key + 2, id, PINGYI_BALLOT_ID_LEN);
+    if (l->count)
+        assert_true (memcmp (l->last, key, sizeof key) < 0);
+    memcpy (l->last, key, sizeof key);
     l->count++;
-    assert_int_equal (seq, l->last + 1);
-    l->last = seq;
-    /* one-shot SHA-256 over prev || seq BE || envelope */
-    uint8_t *buf = malloc (32 + 8 + len);
-    assert_non_null (buf);
-    memcpy (buf, l->chain, 32);
-    for (int i = 0; i < 8; i++)
-        buf[32 + i] = (uint8_t) (seq >> (56 - 8 * i));
-    memcpy (buf + 40, env, len);
-    crypto_hash_sha256 (l->chain, buf, 40 + len);
-    free (buf);
+    /* the envelope is the one its key names */
+    pingyi_envelope_t e;
+    char err[PINGYI_ERR_MAX];
+    assert_int_equal (pingyi_envelope_parse (env, len, &e, err), 0);
+    assert_memory_equal (e.ballot_id, id, PINGYI_BALLOT_ID_LEN);
+    t_lthash_add (l->lanes, env, len);
     if (l->batch) {
         bool found = false;
         for (size_t i = 0; i < l->batch->n && !found; i++)
             if (l->batch->envs[i].len == len && memcmp (l->batch->envs[i].bytes, env, len) == 0) {
                 assert_false (l->seen[i]);
+                assert_int_equal ((int) venue, l->batch->venue[i]);
                 l->seen[i] = found = true;
             }
         assert_true (found);
@@ -767,7 +879,7 @@ t_log_walk (uint64_t seq, const uint8_t *env, size_t len, void *arg)
 }
 
 static void
-test_reopen_persists_recount_and_chain_agree (void **state)
+test_reopen_persists_recount_and_digest_agree (void **state)
 {
     fx_t *fx = *state;
     char err[PINGYI_ERR_MAX];
@@ -783,27 +895,31 @@ test_reopen_persists_recount_and_chain_agree (void **state)
 
     pingyi_shard_info_t before;
     assert_int_equal (pingyi_shard_info (fx->shard, &before, err), 0);
-    assert_int_equal (before.sequence, N);
+    assert_int_equal (before.current_sequence, N);
 
-    /* the chain, recomputed independently over the log; the log holds
-       exactly the accepted envelopes, each once */
+    /* the digest, recomputed independently over the log; the log holds
+       exactly the accepted envelopes, each once; and over the envelopes as
+       made here, in another order */
     t_log_t log = {.batch = &b, .seen = calloc (N, sizeof (bool))};
     assert_int_equal (pingyi_shard_foreach_log (fx->shard, t_log_walk, &log, err), 0);
     assert_int_equal (log.count, N);
     for (size_t i = 0; i < N; i++)
         assert_true (log.seen[i]);
-    assert_memory_equal (log.chain, before.chain, 32);
+    uint8_t d[32];
+    t_lthash_digest (d, log.lanes);
+    assert_memory_equal (d, before.current_digest, 32);
+    t_digest_of (d, b.envs, N);
+    assert_memory_equal (d, before.current_digest, 32);
 
-    /* reopen: sequence, chain, counters and figures persist */
+    /* reopen: sequence, digest, counters and figures persist */
     pingyi_venue_figures_t f0;
     t_figures (fx, 0, &f0);
     pingyi_shard_close (&fx->shard);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->election_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
     assert_non_null (fx->shard);
     pingyi_shard_info_t after;
     assert_int_equal (pingyi_shard_info (fx->shard, &after, err), 0);
-    assert_int_equal (after.sequence, N);
-    assert_memory_equal (after.chain, before.chain, 32);
+    assert_memory_equal (&after, &before, sizeof after);
     t_assert_counts (fx->shard, &want);
     pingyi_venue_figures_t g0;
     t_figures (fx, 0, &g0);
@@ -815,18 +931,19 @@ test_reopen_persists_recount_and_chain_agree (void **state)
     for (size_t i = 0; i < 10; i++)
         assert_int_equal (items[i].status, PINGYI_ACK_DUPLICATE);
 
-    /* recount from the log equals counts, chain and figures */
+    /* recount from the log equals counts, digest and figures */
     pingyi_shard_recount_t rep;
-    assert_int_equal (pingyi_shard_recount (fx->shard, fx->keyring, fx->election_sk, &rep, err), 0);
+    assert_int_equal (pingyi_shard_recount (fx->shard, fx->keyring, fx->shard_sk, &rep, err), 0);
     if (!rep.ok)
         fprintf (stderr, "recount: %s\n", rep.first_problem);
     assert_true (rep.ok);
+    assert_true (rep.digest_ok && rep.sequence_ok && rep.figures_ok && rep.released_ok);
     assert_int_equal (rep.log_entries, N);
     assert_int_equal (rep.reopened, N);
-    assert_int_equal (rep.ids_accepted, N);
+    assert_int_equal (rep.ids_rejected, 0);
     assert_true (rep.counters_checked > 0);
     assert_int_equal (rep.counters_differ, 0);
-    assert_memory_equal (rep.chain, before.chain, 32);
+    assert_memory_equal (rep.digest, before.current_digest, 32);
 
     free (log.seen);
     free (items);
@@ -834,84 +951,118 @@ test_reopen_persists_recount_and_chain_agree (void **state)
     t_batch_free (&b);
 }
 
-/*  Ids rows in key order carry their log sequences, each pointing at that
-    ballot's own envelope in the log; the sequence of the i-th ballot
-    submitted must not simply be i.  */
+/*  Ballots applied one per batch — the live trickle, where a batch is the
+    order of voting — with ballot ids chosen in descending order, the venues
+    interleaved: the log and the ids come back in (venue, ballot id) order,
+    not in the order applied, and nothing stored beside the envelope.  */
 typedef struct {
-    t_batch_t *batch;
-    uint64_t *seq_of; /* per submitted ballot */
-} t_ids_t;
+    uint8_t keys[64][2 + PINGYI_BALLOT_ID_LEN];
+    size_t count;
+} t_keys_t;
 
 static int
-t_ids_walk (const pingyi_shard_id_t *row, void *arg)
+t_log_keys (uint32_t venue, const uint8_t id[PINGYI_BALLOT_ID_LEN], const uint8_t *env, size_t len, void *arg)
 {
-    t_ids_t *x = arg;
-    for (size_t i = 0; i < x->batch->n; i++) {
-        const t_env_t *e = &x->batch->envs[i];
-        if ((int) row->venue == x->batch->venue[i] && memcmp (e->bytes + 37, row->ballot_id, 16) == 0) {
-            assert_int_equal (row->status, PINGYI_ACK_ACCEPTED);
-            x->seq_of[i] = row->sequence;
-        }
-    }
+    (void) env;
+    (void) len;
+    t_keys_t *k = arg;
+    assert_true (k->count < 64);
+    k->keys[k->count][0] = (uint8_t) (venue >> 8);
+    k->keys[k->count][1] = (uint8_t) venue;
+    memcpy (k->keys[k->count++] + 2, id, PINGYI_BALLOT_ID_LEN);
     return 0;
 }
 
 typedef struct {
-    const t_batch_t *envs;
-    const uint64_t *seq_of;
-    bool *seen;
-    size_t count;
-} t_idlog_t;
+    const t_env_t *envs;
+    const int *venue;
+    size_t n;
+    size_t rows;
+} t_rows_t;
+
+/*  Each accepted ids row holds status 0, reason 0 and exactly its envelope:
+    no sequence, no time, nothing else.  */
+static int
+t_id_rows (const pingyi_shard_id_t *row, void *arg)
+{
+    t_rows_t *r = arg;
+    assert_int_equal (row->status, PINGYI_ACK_ACCEPTED);
+    assert_int_equal (row->reason, 0);
+    bool found = false;
+    for (size_t i = 0; i < r->n; i++)
+        if (memcmp (r->envs[i].bytes + 37, row->ballot_id, 16) == 0) {
+            assert_int_equal ((int) row->venue, r->venue[i]);
+            assert_int_equal (row->len, r->envs[i].len);
+            assert_memory_equal (row->envelope, r->envs[i].bytes, row->len);
+            found = true;
+        }
+    assert_true (found);
+    r->rows++;
+    return 0;
+}
 
 static int
-t_idlog_matches (uint64_t sequence, const uint8_t *envelope, size_t len, void *arg)
+t_cmp_key18 (const void *a, const void *b)
 {
-    t_idlog_t *l = arg;
-    size_t i = 0;
-    while (i < l->envs->n && l->seq_of[i] != sequence)
-        i++;
-    assert_true (i < l->envs->n);
-    assert_false (l->seen[sequence]);
-    l->seen[sequence] = true;
-    assert_int_equal (len, l->envs->envs[i].len);
-    assert_memory_equal (envelope, l->envs->envs[i].bytes, len);
-    l->count++;
-    return 0;
+    return memcmp (a, b, 2 + PINGYI_BALLOT_ID_LEN);
 }
 
 static void
-test_log_order_does_not_follow_submission_order (void **state)
+test_log_is_in_key_order_not_in_order_of_voting (void **state)
 {
     fx_t *fx = *state;
-    enum { N = 200 };
-    t_batch_t b;
-    t_make_batch (fx, &b, N, NULL);
-    pingyi_shard_item_t *items = calloc (N, sizeof *items);
-    t_batch_items (fx, &b, 0, N, items);
-    t_apply (fx, items, N);
-    t_ids_t x = {&b, calloc (N, sizeof (uint64_t))};
     char err[PINGYI_ERR_MAX];
-    assert_int_equal (pingyi_shard_foreach_id (fx->shard, t_ids_walk, &x, err), 0);
-    size_t in_place = 0;
-    bool used[N + 1] = {false};
+    enum { N = 24 };
+    t_env_t envs[N];
+    int venue[N];
+    uint8_t applied[N][2 + PINGYI_BALLOT_ID_LEN];
     for (size_t i = 0; i < N; i++) {
-        assert_true (x.seq_of[i] >= 1 && x.seq_of[i] <= N);
-        assert_false (used[x.seq_of[i]]);
-        used[x.seq_of[i]] = true;
-        in_place += x.seq_of[i] == i + 1;
+        /* ids descending in apply order: 0xf0 - i, then random bytes */
+        uint8_t id[PINGYI_BALLOT_ID_LEN];
+        randombytes_buf (id, sizeof id);
+        id[0] = (uint8_t) (0xf0 - i);
+        venue[i] = (int) (i % 2);
+        pingyi_ballot_t b;
+        t_random_ballot (fx, venue[i], &b);
+        t_seal_id (fx, &envs[i], venue[i], &b, id);
+        pingyi_shard_item_t it = t_one (fx, &envs[i], fx->election->venues[venue[i]].id);
+        assert_int_equal (it.status, PINGYI_ACK_ACCEPTED);
+        applied[i][0] = 0;
+        applied[i][1] = (uint8_t) venue[i];
+        memcpy (applied[i] + 2, id, sizeof id);
     }
-    /* a uniform shuffle leaves about one in place; identity is 1/200! */
-    assert_true (in_place < N / 4);
-    /* the log entry an ids row names is that ballot's envelope, byte for byte */
-    t_idlog_t log = {.seen = calloc (N + 1, sizeof (bool))};
-    log.envs = &b;
-    log.seq_of = x.seq_of;
-    assert_int_equal (pingyi_shard_foreach_log (fx->shard, t_idlog_matches, &log, err), 0);
-    assert_int_equal (log.count, N);
-    free (log.seen);
-    free (x.seq_of);
-    free (items);
-    t_batch_free (&b);
+    t_keys_t got = {0};
+    assert_int_equal (pingyi_shard_foreach_log (fx->shard, t_log_keys, &got, err), 0);
+    assert_int_equal (got.count, N);
+    /* the walk is (venue, id) sorted: venue 0's ids ascending, then venue 1's */
+    uint8_t sorted[N][2 + PINGYI_BALLOT_ID_LEN];
+    memcpy (sorted, applied, sizeof sorted);
+    qsort (sorted, N, sizeof sorted[0], t_cmp_key18);
+    for (size_t i = 0; i < N; i++)
+        assert_memory_equal (got.keys[i], sorted[i], sizeof sorted[i]);
+    /* ... which is not the order applied: that one was descending within each venue */
+    assert_memory_not_equal (got.keys[0], applied[0], sizeof applied[0]);
+    assert_memory_equal (got.keys[0], applied[N - 2], sizeof applied[0]);
+    assert_memory_equal (got.keys[N - 1], applied[1], sizeof applied[1]);
+
+    t_rows_t rows = {envs, venue, N, 0};
+    assert_int_equal (pingyi_shard_foreach_id (fx->shard, t_id_rows, &rows, err), 0);
+    assert_int_equal (rows.rows, N);
+
+    /* white box: the dbs of the shard are ids, counts, pending, venues and
+       meta; no `log` keyed by a sequence */
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal (mdb_txn_begin (fx->shard->env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal (mdb_dbi_open (txn, "log", 0, &dbi), MDB_NOTFOUND);
+    mdb_txn_abort (txn);
+
+    /* the digest does not depend on the order either */
+    pingyi_shard_info_t info;
+    assert_int_equal (pingyi_shard_info (fx->shard, &info, err), 0);
+    uint8_t d[32];
+    t_digest_of (d, envs, N);
+    assert_memory_equal (d, info.current_digest, 32);
 }
 
 static void
@@ -928,7 +1079,7 @@ test_open_refuses_another_election_or_shard (void **state)
 
     /* same shape, another id: another fingerprint */
     pingyi_election_t *other = t_parse ("another-election");
-    pingyi_shard_t *s = pingyi_shard_open (fx->data, 0, other, fx->keyring, fx->election_sk, 0, err);
+    pingyi_shard_t *s = pingyi_shard_open (fx->data, 0, other, fx->keyring, fx->shard_sk, 0, err);
     assert_null (s);
     assert_non_null (strstr (err, "refusing to mix elections"));
     s = pingyi_shard_open_readonly (fx->data, 0, other, err);
@@ -940,20 +1091,20 @@ test_open_refuses_another_election_or_shard (void **state)
     pingyi_shard_path (from, sizeof from, fx->data, 0);
     pingyi_shard_path (to, sizeof to, fx->data, 1);
     assert_int_equal (rename (from, to), 0);
-    s = pingyi_shard_open (fx->data, 1, fx->election, fx->keyring, fx->election_sk, 0, err);
+    s = pingyi_shard_open (fx->data, 1, fx->election, fx->keyring, fx->shard_sk, 0, err);
     assert_null (s);
     assert_non_null (strstr (err, "holds shard 0 of 2"));
     assert_int_equal (rename (to, from), 0);
 
     /* a shard outside the election */
-    s = pingyi_shard_open (fx->data, 2, fx->election, fx->keyring, fx->election_sk, 0, err);
+    s = pingyi_shard_open (fx->data, 2, fx->election, fx->keyring, fx->shard_sk, 0, err);
     assert_null (s);
     /* read-only on a missing directory */
     s = pingyi_shard_open_readonly (fx->data, 1, fx->election, err);
     assert_null (s);
     assert_non_null (strstr (err, "no such shard directory"));
 
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->election_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
     assert_non_null (fx->shard);
 }
 
@@ -984,8 +1135,12 @@ test_snapshot_pages_through_all_counters (void **state)
         assert_int_equal (snap.venues[0].venue, 0);
         assert_int_equal (snap.venues[1].venue, 1);
         assert_int_equal (snap.venues[0].accepted + snap.venues[1].accepted, N);
+        /* everything released (50 ballots a venue >= k): the settled point is the current one */
         assert_int_equal (snap.info.sequence, N);
-        assert_memory_equal (snap.info.chain, info.chain, 32);
+        assert_memory_equal (snap.info.digest, info.current_digest, 32);
+        assert_int_equal (snap.info.generation, 1);
+        assert_int_equal (snap.info.current_sequence, 0); /* never in a snapshot */
+        assert_int_equal (snap.venues[0].category_count, 2);
         assert_true (snap.counter_count <= 7);
         for (size_t i = 0; i < snap.counter_count; i++, got++) {
             assert_true (got < want.count);
@@ -1040,7 +1195,7 @@ test_readonly_open_and_recount_detects_tampering (void **state)
     assert_int_equal (pingyi_shard_foreach_venue (ro, t_count_venues, &venues, err), 0);
     assert_int_equal (venues, 2);
     pingyi_shard_recount_t rep;
-    assert_int_equal (pingyi_shard_recount (ro, fx->keyring, fx->election_sk, &rep, err), 0);
+    assert_int_equal (pingyi_shard_recount (ro, fx->keyring, fx->shard_sk, &rep, err), 0);
     assert_true (rep.ok);
     /* read-only: no writes */
     t_batch_items (fx, &b, 0, 1, items);
@@ -1085,15 +1240,16 @@ test_readonly_open_and_recount_detects_tampering (void **state)
 
     ro = pingyi_shard_open_readonly (fx->data, 0, fx->election, err);
     assert_non_null (ro);
-    assert_int_equal (pingyi_shard_recount (ro, fx->keyring, fx->election_sk, &rep, err), 0);
+    assert_int_equal (pingyi_shard_recount (ro, fx->keyring, fx->shard_sk, &rep, err), 0);
     assert_false (rep.ok);
     assert_int_equal (rep.counters_differ, 1);
-    assert_true (rep.chain_ok);
+    assert_true (rep.digest_ok);
+    assert_true (rep.figures_ok);
     assert_true (rep.sequence_ok);
     assert_non_null (strstr (rep.first_problem, "stored"));
     pingyi_shard_close (&ro);
 
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->election_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
     assert_non_null (fx->shard);
     free (items);
     free (want.rows);
@@ -1143,7 +1299,7 @@ test_hostile_bytes_are_rejected_never_counted (void **state)
     }
     pingyi_shard_info_t info;
     assert_int_equal (pingyi_shard_info (fx->shard, &info, NULL), 0);
-    assert_int_equal (info.sequence, 0);
+    assert_int_equal (info.current_sequence, 0);
     t_counts_t none = {0};
     t_assert_counts (fx->shard, &none);
     pingyi_venue_figures_t f;
@@ -1155,20 +1311,506 @@ test_hostile_bytes_are_rejected_never_counted (void **state)
     free (envs);
 }
 
+/*  The digest against vectors from an independent implementation (Python:
+    hashlib.blake2b and the `cryptography` package's ChaCha20 with a zero
+    counter and nonce; the program is in docs/worker.md), and against the
+    test's own loop; adding in either order gives the same digest.  */
 static void
-test_chain_step_matches_definition (void **state)
+t_hex32 (uint8_t out[32], const char *hex)
+{
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        assert_int_equal (sscanf (hex + 2 * i, "%2x", &v), 1);
+        out[i] = (uint8_t) v;
+    }
+}
+
+static void
+test_digest_matches_its_definition (void **state)
 {
     (void) state;
-    uint8_t prev[32] = {0}, next[32], want[32];
-    const uint8_t env[] = "envelope bytes";
-    uint8_t buf[32 + 8 + sizeof env];
-    memcpy (buf, prev, 32);
-    const uint8_t seq_be[8] = {0, 0, 0, 0, 0, 0, 0x01, 0x02};
-    memcpy (buf + 32, seq_be, 8);
-    memcpy (buf + 40, env, sizeof env);
-    crypto_hash_sha256 (want, buf, sizeof buf);
-    pingyi_shard_chain_step (next, prev, 0x0102, env, sizeof env);
-    assert_memory_equal (next, want, 32);
+    uint8_t st[PINGYI_SHARD_DIGEST_STATE] = {0}, st2[PINGYI_SHARD_DIGEST_STATE] = {0};
+    uint8_t d[32], want[32];
+    const uint8_t one[] = "envelope one", two[] = "envelope two";
+    pingyi_shard_digest (d, st);
+    t_hex32 (want, "200823e5158b3774c11b5c61850ada762f8264144a9bebec3ebac5a2adde67b8");
+    assert_memory_equal (d, want, 32);
+    pingyi_shard_digest_add (st, one, sizeof one - 1);
+    pingyi_shard_digest (d, st);
+    t_hex32 (want, "da94a76e417976937f9cb94c7c7a650ab1c2906f830fe5523d43f0911a578f85");
+    assert_memory_equal (d, want, 32);
+    pingyi_shard_digest_add (st, two, sizeof two - 1);
+    pingyi_shard_digest (d, st);
+    t_hex32 (want, "f663f31273fc2193ee17fa946b74de29c6b97d428e94e91b6891b08ef75ded96");
+    assert_memory_equal (d, want, 32);
+    /* lanes are little-endian u16: the first four of the state */
+    assert_int_equal (st[0] | st[1] << 8, 37259);
+    assert_int_equal (st[2] | st[3] << 8, 8858);
+    assert_int_equal (st[4] | st[5] << 8, 36597);
+    assert_int_equal (st[6] | st[7] << 8, 18008);
+    pingyi_shard_digest_add (st2, two, sizeof two - 1);
+    pingyi_shard_digest_add (st2, one, sizeof one - 1);
+    assert_memory_equal (st, st2, sizeof st);
+    uint16_t lanes[1024] = {0};
+    t_lthash_add (lanes, one, sizeof one - 1);
+    t_lthash_add (lanes, two, sizeof two - 1);
+    t_lthash_digest (d, lanes);
+    assert_memory_equal (d, want, 32);
+}
+
+static void
+t_snapshot (pingyi_shard_t *shard, pingyi_shard_snapshot_t *snap)
+{
+    char err[PINGYI_ERR_MAX];
+    int rc = pingyi_shard_snapshot (shard, NULL, 0, snap, err);
+    if (rc)
+        fprintf (stderr, "snapshot: %s\n", err);
+    assert_int_equal (rc, 0);
+    assert_false (snap->more);
+    /* never anything current in a snapshot */
+    assert_int_equal (snap->info.current_sequence, 0);
+    assert_int_equal (snap->info.pending, 0);
+}
+
+/*  Same released data: figures of every venue and every counter.  */
+static bool
+t_same_release (const pingyi_shard_snapshot_t *a, const pingyi_shard_snapshot_t *b)
+{
+    return a->venue_count == b->venue_count && a->counter_count == b->counter_count &&
+           memcmp (a->venues, b->venues, a->venue_count * sizeof *a->venues) == 0 &&
+           memcmp (a->counters, b->counters, a->counter_count * sizeof *a->counters) == 0 &&
+           a->info.sequence == b->info.sequence && memcmp (a->info.digest, b->info.digest, 32) == 0;
+}
+
+/*  The snapshot's counters equal want exactly.  */
+static void
+t_assert_snapshot_counts (const pingyi_shard_snapshot_t *snap, t_counts_t *want)
+{
+    if (want->count > 1)
+        qsort (want->rows, want->count, sizeof *want->rows, t_cmp_counter);
+    assert_int_equal (snap->counter_count, want->count);
+    for (size_t i = 0; i < want->count; i++) {
+        assert_memory_equal (snap->counters[i].key, want->rows[i].key, 8);
+        assert_int_equal (snap->counters[i].count, want->rows[i].count);
+    }
+}
+
+/*  One step of the release test: after it, the snapshot changed exactly
+    when `released` says, and the generation moved exactly then.  */
+static void
+t_step_release (fx_t *fx, pingyi_shard_snapshot_t *prev, bool released)
+{
+    pingyi_shard_snapshot_t now;
+    t_snapshot (fx->shard, &now);
+    bool same = t_same_release (prev, &now);
+    assert_int_equal (same, !released);
+    assert_int_equal (now.info.generation, prev->info.generation + (released ? 1 : 0));
+    pingyi_shard_snapshot_free (prev);
+    *prev = now;
+}
+
+/*  k = 3.  Released data moves only in steps of >= 3 accepted ballots of a
+    venue, or at its close; the settled point only when nothing is pending
+    anywhere; the offline views see everything at once.  Run through the
+    grid and through the hash table.  */
+static void
+t_release_in_steps_of_k (fx_t *fx, bool hash_table)
+{
+    char err[PINGYI_ERR_MAX];
+    if (hash_table)
+        grid_free (&fx->shard->grid); /* white box: as a shard whose grid would be too large */
+    uint8_t empty[32];
+    uint16_t zero[1024] = {0};
+    t_lthash_digest (empty, zero);
+
+    pingyi_shard_snapshot_t prev;
+    t_snapshot (fx->shard, &prev);
+    assert_int_equal (prev.info.generation, 0);
+    assert_int_equal (prev.info.sequence, 0);
+    assert_memory_equal (prev.info.digest, empty, 32);
+
+    t_env_t envs[6];
+    pingyi_ballot_t b[6];
+    int venue_of[6] = {0, 0, 0, 1, 0, 0};
+    for (int i = 0; i < 6; i++) {
+        t_random_ballot (fx, venue_of[i], &b[i]);
+        b[i].category = (uint32_t) (i % 2);
+        t_seal (fx, &envs[i], venue_of[i], &b[i]);
+    }
+    t_counts_t full = {0}, released = {0};
+
+    /* 1 and 2 ballots of v01, one batch each: all pending */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal (t_one (fx, &envs[i], "v01").status, PINGYI_ACK_ACCEPTED);
+        t_expect_ballot (fx, &full, 0, &b[i]);
+        t_step_release (fx, &prev, false);
+    }
+    assert_int_equal (prev.counter_count, 0);
+    assert_int_equal (prev.venues[0].accepted, 0);
+    assert_int_equal (prev.info.sequence, 0);
+    assert_memory_equal (prev.info.digest, empty, 32);
+    pingyi_venue_figures_t f;
+    t_figures (fx, 0, &f); /* the venue itself sees its two */
+    assert_int_equal (f.accepted, 2);
+    assert_int_equal (f.by_category[0], 1);
+    assert_int_equal (f.by_category[1], 1);
+    t_assert_counts (fx->shard, &full); /* and so do the offline tools */
+    pingyi_shard_info_t info;
+    uint8_t d[32];
+    assert_int_equal (pingyi_shard_info (fx->shard, &info, err), 0);
+    assert_int_equal (info.current_sequence, 2);
+    assert_int_equal (info.pending, 2);
+    assert_int_equal (info.sequence, 0);
+    t_digest_of (d, envs, 2);
+    assert_memory_equal (info.current_digest, d, 32);
+    /* the full count is consistent while pending */
+    pingyi_shard_recount_t rep;
+    assert_int_equal (pingyi_shard_recount (fx->shard, fx->keyring, fx->shard_sk, &rep, err), 0);
+    if (!rep.ok)
+        fprintf (stderr, "recount: %s\n", rep.first_problem);
+    assert_true (rep.ok);
+
+    /* a refusal charged to v01 is not released on its own */
+    t_env_t bad = envs[5];
+    bad.bytes[bad.len - 3] ^= 1;
+    t_expect_reject (fx, &bad, "v01", PINGYI_REJECT_DECRYPT);
+    t_step_release (fx, &prev, false);
+    assert_int_equal (prev.venues[0].rejected, 0);
+
+    /* the third: k reached, all three released at once, exactly */
+    assert_int_equal (t_one (fx, &envs[2], "v01").status, PINGYI_ACK_ACCEPTED);
+    t_expect_ballot (fx, &full, 0, &b[2]);
+    for (int i = 0; i < 3; i++)
+        t_expect_ballot (fx, &released, 0, &b[i]);
+    t_step_release (fx, &prev, true);
+    t_assert_snapshot_counts (&prev, &released);
+    assert_int_equal (prev.venues[0].accepted, 3);
+    assert_int_equal (prev.venues[0].rejected, 1); /* released with them */
+    assert_int_equal (prev.venues[0].category_count, 2);
+    assert_int_equal (prev.venues[0].by_category[0], 2);
+    assert_int_equal (prev.venues[0].by_category[1], 1);
+    assert_int_equal (prev.venues[1].accepted, 0);
+    assert_int_equal (prev.info.generation, 1);
+    /* nothing pending anywhere: settled at the current point */
+    assert_int_equal (prev.info.sequence, 3);
+    t_digest_of (d, envs, 3);
+    assert_memory_equal (prev.info.digest, d, 32);
+
+    /* one of v02: pending there, so the settled point stays where it was */
+    assert_int_equal (t_one (fx, &envs[3], "v02").status, PINGYI_ACK_ACCEPTED);
+    t_expect_ballot (fx, &full, 1, &b[3]);
+    t_step_release (fx, &prev, false);
+    /* one more of v01: pending (1 < 3) */
+    assert_int_equal (t_one (fx, &envs[4], "v01").status, PINGYI_ACK_ACCEPTED);
+    t_expect_ballot (fx, &full, 0, &b[4]);
+    t_step_release (fx, &prev, false);
+    assert_int_equal (prev.venues[0].accepted, 3);
+    assert_int_equal (prev.info.sequence, 3);
+    t_assert_counts (fx->shard, &full);
+
+    /* it all persists, pending included */
+    pingyi_shard_close (&fx->shard);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    assert_non_null (fx->shard);
+    if (hash_table)
+        grid_free (&fx->shard->grid);
+    t_step_release (fx, &prev, false);
+    t_assert_counts (fx->shard, &full);
+
+    /* v01 closes: its fourth is released, whatever k; v02 still pending */
+    assert_int_equal (pingyi_shard_venue_close (fx->shard, 0, 10, 4, 4, &f, err), 0);
+    t_expect_ballot (fx, &released, 0, &b[4]);
+    t_step_release (fx, &prev, true);
+    t_assert_snapshot_counts (&prev, &released);
+    assert_int_equal (prev.venues[0].accepted, 4);
+    assert_true (prev.venues[0].closed);
+    assert_int_equal (prev.venues[0].issued, 10);
+    assert_int_equal (prev.venues[1].accepted, 0);
+    assert_int_equal (prev.info.generation, 2);
+    assert_int_equal (prev.info.sequence, 3); /* v02's ballot is pending */
+
+    /* a resend to the closed venue: its figures are all released already,
+       so what still moves there (resends, refusals) is released at once */
+    assert_int_equal (t_one (fx, &envs[0], "v01").status, PINGYI_ACK_DUPLICATE);
+    t_step_release (fx, &prev, true);
+    assert_int_equal (prev.venues[0].duplicates, 1);
+
+    /* v02 closes with its one ballot: everything released, settled = current */
+    assert_int_equal (pingyi_shard_venue_close (fx->shard, 1, 1, 1, 1, &f, err), 0);
+    t_expect_ballot (fx, &released, 1, &b[3]);
+    t_step_release (fx, &prev, true);
+    t_assert_snapshot_counts (&prev, &released);
+    assert_int_equal (prev.info.sequence, 5);
+    const t_env_t five[5] = {envs[0], envs[1], envs[2], envs[3], envs[4]};
+    t_digest_of (d, five, 5);
+    assert_memory_equal (prev.info.digest, d, 32);
+    assert_int_equal (pingyi_shard_info (fx->shard, &info, err), 0);
+    assert_int_equal (info.pending, 0);
+    assert_int_equal (info.current_sequence, 5);
+    assert_memory_equal (info.current_digest, d, 32);
+    assert_int_equal (info.generation, 4);
+    t_assert_counts (fx->shard, &full);
+
+    assert_int_equal (pingyi_shard_recount (fx->shard, fx->keyring, fx->shard_sk, &rep, err), 0);
+    if (!rep.ok)
+        fprintf (stderr, "recount: %s\n", rep.first_problem);
+    assert_true (rep.ok);
+    assert_memory_equal (rep.digest, d, 32);
+
+    /* white box: nothing left in `pending` */
+    MDB_txn *txn;
+    MDB_stat st;
+    assert_int_equal (mdb_txn_begin (fx->shard->env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal (mdb_stat (txn, fx->shard->pending, &st), 0);
+    assert_int_equal (st.ms_entries, 0);
+    mdb_txn_abort (txn);
+
+    pingyi_shard_snapshot_free (&prev);
+    free (full.rows);
+    free (released.rows);
+}
+
+static void
+test_release_in_steps_of_k (void **state)
+{
+    t_release_in_steps_of_k (*state, false);
+}
+
+static void
+test_release_in_steps_of_k_hash_table (void **state)
+{
+    t_release_in_steps_of_k (*state, true);
+}
+
+/*  by_category: accepted ballots per rater category, exact, current and
+    released, kept across a reopen, and checked by the recount.  */
+static void
+test_figures_by_category (void **state)
+{
+    fx_t *fx = *state;
+    char err[PINGYI_ERR_MAX];
+    enum { N = 37 };
+    t_env_t envs[N];
+    pingyi_shard_item_t items[N];
+    uint64_t want[2][2] = {{0}}; /* [venue][category] */
+    for (size_t i = 0; i < N; i++) {
+        int v = i % 3 == 0 ? 1 : 0;
+        uint32_t cat = (i * 7 % 5) < 2 ? 1 : 0;
+        pingyi_ballot_t b;
+        t_random_ballot (fx, v, &b);
+        b.category = cat;
+        t_seal (fx, &envs[i], v, &b);
+        t_items (&items[i], &envs[i], 1, fx->election->venues[v].id);
+        want[v][cat]++;
+    }
+    t_apply (fx, items, N);
+    for (int v = 0; v < 2; v++) {
+        pingyi_venue_figures_t f;
+        t_figures (fx, v, &f);
+        assert_int_equal (f.category_count, 2);
+        assert_int_equal (f.by_category[0], want[v][0]);
+        assert_int_equal (f.by_category[1], want[v][1]);
+        assert_int_equal (f.accepted, want[v][0] + want[v][1]);
+        for (int c = 2; c < PINGYI_FIGURES_CATEGORIES; c++)
+            assert_int_equal (f.by_category[c], 0);
+    }
+    /* 24 and 13 ballots, both >= 10: released as they are */
+    pingyi_shard_snapshot_t snap;
+    t_snapshot (fx->shard, &snap);
+    for (int v = 0; v < 2; v++) {
+        assert_int_equal (snap.venues[v].category_count, 2);
+        assert_int_equal (snap.venues[v].by_category[0], want[v][0]);
+        assert_int_equal (snap.venues[v].by_category[1], want[v][1]);
+    }
+    pingyi_shard_snapshot_free (&snap);
+
+    pingyi_shard_close (&fx->shard);
+    pingyi_shard_t *ro = pingyi_shard_open_readonly (fx->data, 0, fx->election, err);
+    assert_non_null (ro);
+    pingyi_venue_figures_t f;
+    assert_int_equal (pingyi_shard_venue_figures (ro, 1, &f), 0);
+    assert_int_equal (f.by_category[0], want[1][0]);
+    assert_int_equal (f.by_category[1], want[1][1]);
+    pingyi_shard_recount_t rep;
+    assert_int_equal (pingyi_shard_recount (ro, fx->keyring, fx->shard_sk, &rep, err), 0);
+    assert_true (rep.ok);
+    pingyi_shard_close (&ro);
+
+    /* one category figure altered behind the shard's back: the recount says so */
+    char path[256];
+    pingyi_shard_path (path, sizeof path, fx->data, 0);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal (mdb_env_create (&env), 0);
+    assert_int_equal (mdb_env_set_maxdbs (env, 8), 0);
+    assert_int_equal (mdb_env_open (env, path, 0, 0600), 0);
+    assert_int_equal (mdb_txn_begin (env, NULL, 0, &txn), 0);
+    assert_int_equal (mdb_dbi_open (txn, "venues", 0, &dbi), 0);
+    uint8_t k[2] = {0, 0}, val[2 * (185 + 16)];
+    MDB_val key = {2, k}, v;
+    assert_int_equal (mdb_get (txn, dbi, &key, &v), 0);
+    assert_int_equal (v.mv_size, sizeof val); /* current and released, 185 + 8 x 2 bytes each */
+    memcpy (val, v.mv_data, sizeof val);
+    assert_int_equal (get_le64 (val + 185), want[0][0]);
+    assert_int_equal (get_le64 (val + 193), want[0][1]);
+    put_le64 (val + 193, want[0][1] + 1);
+    v.mv_data = val;
+    assert_int_equal (mdb_put (txn, dbi, &key, &v, 0), 0);
+    assert_int_equal (mdb_txn_commit (txn), 0);
+    mdb_env_close (env);
+    ro = pingyi_shard_open_readonly (fx->data, 0, fx->election, err);
+    assert_non_null (ro);
+    assert_int_equal (pingyi_shard_recount (ro, fx->keyring, fx->shard_sk, &rep, err), 0);
+    assert_false (rep.ok);
+    assert_false (rep.figures_ok);
+    assert_non_null (strstr (rep.first_problem, "category 1"));
+    pingyi_shard_close (&ro);
+}
+
+/*  The recount's digest is the stored one, and one changed byte of a
+    stored envelope fails the recount: it no longer opens, and the digest
+    state no longer matches.  */
+static void
+test_digest_recount_and_tampered_envelope (void **state)
+{
+    fx_t *fx = *state;
+    char err[PINGYI_ERR_MAX];
+    enum { N = 60 };
+    t_batch_t b;
+    t_make_batch (fx, &b, N, NULL);
+    pingyi_shard_item_t *items = calloc (N, sizeof *items);
+    t_batch_items (fx, &b, 0, N, items);
+    t_apply (fx, items, N);
+    pingyi_shard_info_t info;
+    assert_int_equal (pingyi_shard_info (fx->shard, &info, err), 0);
+    uint8_t d[32];
+    t_digest_of (d, b.envs, N);
+    assert_memory_equal (info.current_digest, d, 32);
+    pingyi_shard_recount_t rep;
+    assert_int_equal (pingyi_shard_recount (fx->shard, fx->keyring, fx->shard_sk, &rep, err), 0);
+    assert_true (rep.ok);
+    assert_true (rep.digest_ok);
+    assert_memory_equal (rep.digest, d, 32);
+    pingyi_shard_close (&fx->shard);
+
+    /* one byte of the 10th stored envelope (its ciphertext) flipped */
+    char path[256];
+    pingyi_shard_path (path, sizeof path, fx->data, 0);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    MDB_val k, v;
+    assert_int_equal (mdb_env_create (&env), 0);
+    assert_int_equal (mdb_env_set_maxdbs (env, 8), 0);
+    assert_int_equal (mdb_env_open (env, path, 0, 0600), 0);
+    assert_int_equal (mdb_txn_begin (env, NULL, 0, &txn), 0);
+    assert_int_equal (mdb_dbi_open (txn, "ids", 0, &dbi), 0);
+    assert_int_equal (mdb_cursor_open (txn, dbi, &c), 0);
+    assert_int_equal (mdb_cursor_get (c, &k, &v, MDB_FIRST), 0);
+    for (int i = 0; i < 9; i++)
+        assert_int_equal (mdb_cursor_get (c, &k, &v, MDB_NEXT), 0);
+    uint8_t key[18], val[MAX_ENV + 2];
+    assert_int_equal (k.mv_size, 18);
+    assert_true (v.mv_size > 2 && v.mv_size <= sizeof val);
+    memcpy (key, k.mv_data, 18);
+    memcpy (val, v.mv_data, v.mv_size);
+    assert_int_equal (val[0], PINGYI_ACK_ACCEPTED);
+    val[v.mv_size - 5] ^= 0x10;
+    mdb_cursor_close (c);
+    MDB_val k2 = {18, key}, v2 = {v.mv_size, val};
+    assert_int_equal (mdb_put (txn, dbi, &k2, &v2, 0), 0);
+    assert_int_equal (mdb_txn_commit (txn), 0);
+    mdb_env_close (env);
+
+    pingyi_shard_t *ro = pingyi_shard_open_readonly (fx->data, 0, fx->election, err);
+    assert_non_null (ro); /* the cheap open check counts rows; the recount reads them */
+    assert_int_equal (pingyi_shard_recount (ro, fx->keyring, fx->shard_sk, &rep, err), 0);
+    assert_false (rep.ok);
+    assert_false (rep.digest_ok);
+    assert_int_equal (rep.failed, 1);
+    assert_int_equal (rep.reopened, N - 1);
+    assert_memory_not_equal (rep.digest, d, 32);
+    pingyi_shard_close (&ro);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    assert_non_null (fx->shard);
+    free (items);
+    t_batch_free (&b);
+}
+
+/*  A shard of schema 2 (a `log` keyed by sequence, a hash chain) is refused
+    at open, read-write and read-only, naming both schemas; so is a shard
+    whose ids and figures disagree.  */
+static void
+test_schema_2_and_inconsistent_shards_are_refused (void **state)
+{
+    fx_t *fx = *state;
+    char err[PINGYI_ERR_MAX];
+    pingyi_ballot_t b;
+    t_env_t env;
+    t_random_ballot (fx, 0, &b);
+    t_seal (fx, &env, 0, &b);
+    assert_int_equal (t_one (fx, &env, "v01").status, PINGYI_ACK_ACCEPTED);
+    pingyi_shard_close (&fx->shard);
+
+    /* a schema-2 directory as release 2 made it: ids, log, counts, venues, meta */
+    char old_data[200], path[256];
+    snprintf (old_data, sizeof old_data, "%s/old", fx->dir);
+    assert_int_equal (mkdir (old_data, 0700), 0);
+    pingyi_shard_path (path, sizeof path, old_data, 0);
+    assert_int_equal (mkdir (path, 0700), 0);
+    MDB_env *menv;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal (mdb_env_create (&menv), 0);
+    assert_int_equal (mdb_env_set_maxdbs (menv, 8), 0);
+    assert_int_equal (mdb_env_open (menv, path, 0, 0600), 0);
+    assert_int_equal (mdb_txn_begin (menv, NULL, 0, &txn), 0);
+    const char *dbs[] = {"ids", "log", "counts", "venues", "meta"};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal (mdb_dbi_open (txn, dbs[i], MDB_CREATE | (i == 1 ? MDB_INTEGERKEY : 0), &dbi), 0);
+    uint8_t two[4] = {2, 0, 0, 0};
+    MDB_val k = {6, "schema"}, v = {4, two};
+    assert_int_equal (mdb_put (txn, dbi, &k, &v, 0), 0);
+    assert_int_equal (mdb_txn_commit (txn), 0);
+    mdb_env_close (menv);
+    pingyi_shard_t *s = pingyi_shard_open (old_data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    assert_null (s);
+    assert_non_null (strstr (err, "storage schema 2, this worker reads schema 3"));
+    s = pingyi_shard_open_readonly (old_data, 0, fx->election, err);
+    assert_null (s);
+    assert_non_null (strstr (err, "storage schema 2, this worker reads schema 3"));
+
+    /* our own shard, its schema row set back to 2 */
+    pingyi_shard_path (path, sizeof path, fx->data, 0);
+    assert_int_equal (mdb_env_create (&menv), 0);
+    assert_int_equal (mdb_env_set_maxdbs (menv, 8), 0);
+    assert_int_equal (mdb_env_open (menv, path, 0, 0600), 0);
+    assert_int_equal (mdb_txn_begin (menv, NULL, 0, &txn), 0);
+    assert_int_equal (mdb_dbi_open (txn, "meta", 0, &dbi), 0);
+    assert_int_equal (mdb_put (txn, dbi, &k, &v, 0), 0);
+    assert_int_equal (mdb_txn_commit (txn), 0);
+    s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    assert_null (s);
+    assert_non_null (strstr (err, "storage schema 2, this worker reads schema 3"));
+
+    /* schema 3 again, but an accepted ids row deleted: the open check */
+    uint8_t three[4] = {3, 0, 0, 0};
+    v.mv_data = three;
+    assert_int_equal (mdb_txn_begin (menv, NULL, 0, &txn), 0);
+    assert_int_equal (mdb_dbi_open (txn, "meta", 0, &dbi), 0);
+    assert_int_equal (mdb_put (txn, dbi, &k, &v, 0), 0);
+    assert_int_equal (mdb_dbi_open (txn, "ids", 0, &dbi), 0);
+    uint8_t key[18] = {0, 0};
+    memcpy (key + 2, env.bytes + 37, 16);
+    MDB_val ik = {18, key};
+    assert_int_equal (mdb_del (txn, dbi, &ik, NULL), 0);
+    assert_int_equal (mdb_txn_commit (txn), 0);
+    mdb_env_close (menv);
+    s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    assert_null (s);
+    assert_non_null (strstr (err, "ids holds 0 rows, meta says 1 accepted"));
 }
 
 /*  The hash table (the path of grids too large for GRID_MAX, and of keys a
@@ -1200,7 +1842,7 @@ test_hash_table_and_grid_write_the_same_rows (void **state)
 
     char err[PINGYI_ERR_MAX];
     pingyi_shard_recount_t rep;
-    assert_int_equal (pingyi_shard_recount (fx->shard, fx->keyring, fx->election_sk, &rep, err), 0);
+    assert_int_equal (pingyi_shard_recount (fx->shard, fx->keyring, fx->shard_sk, &rep, err), 0);
     assert_true (rep.ok);
     assert_int_equal (rep.counters_differ, 0);
     assert_int_equal (rep.counters_checked, want.count);
@@ -1245,7 +1887,7 @@ test_counter_that_would_overflow_fails_the_batch (void **state)
     assert_true (pingyi_shard_stopped (fx->shard));
     pingyi_shard_info_t info;
     assert_int_equal (pingyi_shard_info (fx->shard, &info, NULL), 0);
-    assert_int_equal (info.sequence, 0);
+    assert_int_equal (info.current_sequence, 0);
     pingyi_venue_figures_t f;
     t_figures (fx, 0, &f);
     assert_int_equal (f.accepted, 0);
@@ -1264,8 +1906,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_venue_close_is_stored_and_closes_the_round, t_setup,
                                          t_teardown),
         cmocka_unit_test_setup_teardown (test_map_full_grows_and_redoes_the_batch, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown (test_reopen_persists_recount_and_chain_agree, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown (test_log_order_does_not_follow_submission_order, t_setup,
+        cmocka_unit_test_setup_teardown (test_reopen_persists_recount_and_digest_agree, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown (test_log_is_in_key_order_not_in_order_of_voting, t_setup,
                                          t_teardown),
         cmocka_unit_test_setup_teardown (test_open_refuses_another_election_or_shard, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_snapshot_pages_through_all_counters, t_setup, t_teardown),
@@ -1275,7 +1917,13 @@ main (void)
         cmocka_unit_test_setup_teardown (test_hash_table_and_grid_write_the_same_rows, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_counter_that_would_overflow_fails_the_batch, t_setup,
                                          t_teardown),
-        cmocka_unit_test (test_chain_step_matches_definition),
+        cmocka_unit_test (test_digest_matches_its_definition),
+        cmocka_unit_test_setup_teardown (test_release_in_steps_of_k, t_setup_k3, t_teardown),
+        cmocka_unit_test_setup_teardown (test_release_in_steps_of_k_hash_table, t_setup_k3, t_teardown),
+        cmocka_unit_test_setup_teardown (test_figures_by_category, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown (test_digest_recount_and_tampered_envelope, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown (test_schema_2_and_inconsistent_shards_are_refused, t_setup,
+                                         t_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
