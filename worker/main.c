@@ -114,9 +114,8 @@ typedef struct {
     batch_buf_t *busy;          /* with the committer; NULL when it is idle */
     int64_t deadline;           /* of cur; 0: empty */
     bool stopped;               /* the loop's copy of pingyi_shard_stopped */
-    uint64_t progress_sequence; /* at the last progress line */
-    uint64_t progress_rejected;
-    uint64_t progress_duplicates;
+    uint64_t progress_generation; /* release generation at the last progress line */
+    uint64_t progress_batches; /* batches at the last progress line */
 
     pthread_t thread;
     bool thread_started;
@@ -814,8 +813,12 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     for (size_t i = 0; i < nshards; i++) {
         char name[PINGYI_NAME_MAX];
         pingyi_shard_stats (w->batches[i].store, &s);
+        /* released progress only: the current count moves ballot by ballot
+           (docs/SECURITY.md, k-anonymous release) */
         snprintf (name, sizeof name, "shard%u_sequence", w->batches[i].shard);
-        pingyi_msg_stat (&w->inner, name, s.sequence);
+        pingyi_msg_stat (&w->inner, name, s.settled_sequence);
+        snprintf (name, sizeof name, "shard%u_generation", w->batches[i].shard);
+        pingyi_msg_stat (&w->inner, name, s.generation);
         snprintf (name, sizeof name, "shard%u_map_bytes", w->batches[i].shard);
         pingyi_msg_stat (&w->inner, name, s.map_size);
         snprintf (name, sizeof name, "shard%u_stopped", w->batches[i].shard);
@@ -1133,19 +1136,18 @@ run (worker_t *w)
                 wait_idle (w, b);
                 pingyi_shard_stats_t s;
                 pingyi_shard_stats (b->store, &s);
-                if (s.sequence == b->progress_sequence && s.rejected == b->progress_rejected &&
-                    s.duplicates == b->progress_duplicates)
+                /* Progress as released (generation, settled sequence) and
+                   batches, never the ballot-by-ballot count: a log line must
+                   not show a step of fewer than k ballots of a venue.  */
+                if (s.generation == b->progress_generation && s.batches == b->progress_batches)
                     continue;
-                pingyi_info ("shard %u: sequence %llu (+%llu), this run: accepted %llu, duplicates %llu, "
-                             "rejected %llu, batches %llu, commit avg %.1f ms",
-                             b->shard, (unsigned long long) s.sequence,
-                             (unsigned long long) (s.sequence - b->progress_sequence),
-                             (unsigned long long) s.accepted, (unsigned long long) s.duplicates,
-                             (unsigned long long) s.rejected, (unsigned long long) s.batches,
+                pingyi_info ("shard %u: released generation %llu, settled sequence %llu; this run: batches "
+                             "%llu, commit avg %.1f ms",
+                             b->shard, (unsigned long long) s.generation, (unsigned long long) s.settled_sequence,
+                             (unsigned long long) s.batches,
                              s.batches ? (double) s.commit_ms_total / (double) s.batches : 0.0);
-                b->progress_sequence = s.sequence;
-                b->progress_rejected = s.rejected;
-                b->progress_duplicates = s.duplicates;
+                b->progress_generation = s.generation;
+                b->progress_batches = s.batches;
             }
         }
     }
@@ -1306,7 +1308,7 @@ main (int argc, char **argv)
         }
         pingyi_shard_stats_t st;
         pingyi_shard_stats (b->store, &st);
-        b->progress_sequence = st.sequence;
+        b->progress_generation = st.generation;
         char path[1100];
         pingyi_shard_path (path, sizeof path, data, s);
         pingyi_info ("shard %u: opened %s: sequence %llu, map %llu MiB", s, path,
