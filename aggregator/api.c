@@ -16,7 +16,11 @@
 
     The view itself is rendered by the election library, as `pingyi query`
     renders it: level rows by pingyi_report_json (report.h), the raw tally
-    by pingyi_tally_write_json (tally_json.h); this file adds freshness.  */
+    by pingyi_tally_write_released_json and the whole view by
+    pingyi_view_write_json (tally_json.h); this file adds freshness.  What
+    is released (k-anonymity) was decided once, when the view was made
+    (rollup.h): every endpoint shows that view, or the raw tally through
+    it, and nothing else.  */
 #define _GNU_SOURCE
 #include "api.h"
 #include "report.h"
@@ -201,16 +205,17 @@ j_u64 (uint64_t v)
     return json_integer (v > INT64_MAX ? INT64_MAX : (json_int_t) v);
 }
 
-/*  {"shard","sequence","chain","age_ms","stale"[,"reason"]}  */
+/*  {"shard","sequence","digest","generation","age_ms","stale","snapshot","reason"}  */
 static json_t *
 shard_json (build_t *b, const agg_state_t *st, const agg_shard_info_t *s, int64_t now)
 {
-    char chain[65];
-    pingyi_hex (chain, s->chain, 32);
+    char digest[65];
+    pingyi_hex (digest, s->digest, 32);
     json_t *obj = json_object ();
     put (b, obj, "shard", json_integer (s->shard));
     put (b, obj, "sequence", j_u64 (s->sequence));
-    put (b, obj, "chain", json_string (chain));
+    put (b, obj, "digest", json_string (digest));
+    put (b, obj, "generation", j_u64 (s->generation));
     put (b, obj, "age_ms", json_integer (served_age (st, s, now)));
     put (b, obj, "stale", json_boolean (agg_shard_stale (s, now, st->stale_ms)));
     put (b, obj, "snapshot", json_boolean (s->have));
@@ -349,6 +354,7 @@ get_summary (req_t *r)
     put (&b, doc, "api", json_integer (AGG_API_VERSION));
     put (&b, doc, "election", json_incref (json_object_get (rep, "election")));
     put (&b, doc, "final", json_boolean (agg_state_final (st)));
+    put (&b, doc, "k_anonymity", json_incref (json_object_get (rep, "k_anonymity")));
     bool complete = true;
     for (uint32_t i = 0; i < st->shard_count; i++)
         complete &= st->shards[i].have;
@@ -415,31 +421,69 @@ get_venues (req_t *r)
     return finish (r, &b, doc);
 }
 
-/*  GET /api/v1/tally: the merged tally, written by the same code as
-    `pingyi tally --json` (tally_json.h) with "api" and each shard's age and
-    staleness, so `pingyi query --agg` reads what the offline tool prints.
-    A shard never heard from is listed with sequence 0, the zero chain, its
-    age since the aggregator started, and stale.  */
+/*  Every shard's line of the tally and view documents: sequence, digest,
+    age since its last snapshot (or, never heard from, sequence 0, the
+    zero digest and the age since the aggregator started) and staleness.
+    NULL (500 set) on out of memory.  */
+static pingyi_tally_shard_t *
+shard_lines (req_t *r)
+{
+    const agg_state_t *st = r->state;
+    pingyi_tally_shard_t *shards = calloc (st->shard_count ? st->shard_count : 1, sizeof *shards);
+    if (!shards) {
+        fail (r, 500, "out of memory");
+        return NULL;
+    }
+    for (uint32_t i = 0; i < st->shard_count; i++) {
+        const agg_shard_info_t *s = &st->shards[i];
+        shards[i].shard = s->shard;
+        shards[i].sequence = s->sequence;
+        memcpy (shards[i].digest, s->digest, 32);
+        shards[i].age_ms = served_age (st, s, r->now);
+        shards[i].stale = agg_shard_stale (s, r->now, st->stale_ms);
+    }
+    return shards;
+}
+
+/*  GET /api/v1/tally: the merged tally as released, written by the same
+    code as `pingyi tally --json` (tally_json.h) with "api" and each
+    shard's age and staleness, but without the (venue, category) groups
+    the view's release withholds.  */
 static int
 get_tally (req_t *r)
 {
     if (check_args (r, no_args))
         return -1;
     const agg_state_t *st = r->state;
-    pingyi_tally_shard_t *shards = calloc (st->shard_count ? st->shard_count : 1, sizeof *shards);
+    pingyi_tally_shard_t *shards = shard_lines (r);
     if (!shards)
-        return fail (r, 500, "out of memory");
-    for (uint32_t i = 0; i < st->shard_count; i++) {
-        const agg_shard_info_t *s = &st->shards[i];
-        shards[i].shard = s->shard;
-        shards[i].sequence = s->sequence;
-        memcpy (shards[i].chain, s->chain, 32);
-        shards[i].age_ms = served_age (st, s, r->now);
-        shards[i].stale = agg_shard_stale (s, r->now, st->stale_ms);
-    }
+        return -1;
     char err[PINGYI_ERR_MAX];
-    int rc = pingyi_tally_write_json (st->merged->tally, st->merged->election, shards, st->shard_count,
-                                      PINGYI_TALLY_JSON_WITH_API, r->out, err);
+    int rc = pingyi_tally_write_released_json (st->merged->tally, st->merged->view, shards, st->shard_count,
+                                               PINGYI_TALLY_JSON_WITH_API, r->out, err);
+    free (shards);
+    return rc ? fail (r, 500, "%s", err) : 0;
+}
+
+/*  GET /api/v1/view: the released view whole, every row of every level
+    (tally_json.h), with the freshness members: what `pingyi query --agg`
+    renders, so it prints exactly what this aggregator serves.  */
+static int
+get_view (req_t *r)
+{
+    if (check_args (r, no_args))
+        return -1;
+    const agg_state_t *st = r->state;
+    pingyi_tally_shard_t *shards = shard_lines (r);
+    if (!shards)
+        return -1;
+    char extra[256], err[PINGYI_ERR_MAX];
+    snprintf (extra, sizeof extra,
+              "\"final\": %s,\n  \"round\": %llu,\n  \"merged_round\": %llu,\n  \"merged_at\": %lld,\n"
+              "  \"stale_shards\": %zu",
+              agg_state_final (st) ? "true" : "false", (unsigned long long) st->round,
+              (unsigned long long) st->merged->round, (long long) st->merged->wall, stale_count (st, r->now));
+    int rc = pingyi_view_write_json (st->merged->view, shards, st->shard_count, extra, r->out, err);
     free (shards);
     return rc ? fail (r, 500, "%s", err) : 0;
 }
@@ -558,7 +602,8 @@ static const struct {
 } routes[] = {
     {"/api/v1", get_index},       {"/api/v1/summary", get_summary}, {"/api/v1/subjects", get_subjects},
     {"/api/v1/units", get_units}, {"/api/v1/rollup", get_rollup},   {"/api/v1/venues", get_venues},
-    {"/api/v1/tally", get_tally}, {"/api/v1/history", get_history}, {"/api/v1/stats", get_stats},
+    {"/api/v1/tally", get_tally}, {"/api/v1/view", get_view},       {"/api/v1/history", get_history},
+    {"/api/v1/stats", get_stats},
 };
 
 static int

@@ -3,12 +3,18 @@
 
     Key: the round number, u64 big-endian (so records sort by round).
     Value: one compact JSON object,
-        {"round":R,"time":T,"sequences":[...],"chains":[...],"accepted":N,
-         "blank":N,"rejected":N,"venues":{"open":N,"closed":N,"reconciled":N,"void":N}}
-    time is wall-clock seconds; sequences and chains are indexed by shard
-    (null for a shard with no snapshot yet).  The writer composes everything
-    after "time" (the body); a body equal to the last record's is not
-    written again, so a restart does not repeat the last record.
+        {"round":R,"time":T,"sequences":[...],"digests":[...],"generations":[...],
+         "accepted":N,"blank":N,"rejected":N,
+         "venues":{"open":N,"closed":N,"reconciled":N,"void":N}}
+    time is wall-clock seconds; sequences, digests and generations are
+    indexed by shard (null for a shard with no snapshot yet).  The writer
+    composes everything after "time" (the body); a body equal to the last
+    record's is not written again, so a restart does not repeat the last
+    record.  Everything in a body is released content (shards send only
+    released figures; the generation moves whenever anything released
+    moves), so a record is written only when the release moved, and its
+    time is the time of a release step, never of a single ballot
+    (docs/aggregator.md).
 
     Bounded: after each write the oldest records are deleted beyond `keep`.
     Round numbers continue after a restart (the first round is the last

@@ -229,13 +229,21 @@ history_body (agg_t *a)
         else
             fprintf (f, "%snull", i ? "," : "");
     }
-    fputs ("],\"chains\":[", f);
+    fputs ("],\"digests\":[", f);
     for (uint32_t i = 0; i < n; i++) {
         agg_shards_info (a->shards, i, &info);
         char hex[65];
-        pingyi_hex (hex, info.chain, 32);
+        pingyi_hex (hex, info.digest, 32);
         if (info.have)
             fprintf (f, "%s\"%s\"", i ? "," : "", hex);
+        else
+            fprintf (f, "%snull", i ? "," : "");
+    }
+    fputs ("],\"generations\":[", f);
+    for (uint32_t i = 0; i < n; i++) {
+        agg_shards_info (a->shards, i, &info);
+        if (info.have)
+            fprintf (f, "%s%llu", i ? "," : "", (unsigned long long) info.generation);
         else
             fprintf (f, "%snull", i ? "," : "");
     }

@@ -32,7 +32,8 @@ typedef enum { PHASE_IDLE = 0, PHASE_WANT, PHASE_WAIT } phase_t;
 /*  One page set: the figures of the shard's venues and its counters.  */
 typedef struct {
     uint64_t sequence;
-    uint8_t chain[32];
+    uint8_t digest[32];
+    uint64_t generation;
     pingyi_venue_figures_t *venues;
     size_t venue_count;
     pingyi_counter_t *counters;
@@ -275,16 +276,19 @@ figures_equal (const pingyi_venue_figures_t *a, const pingyi_venue_figures_t *b)
 {
     if (a->venue != b->venue || a->accepted != b->accepted || a->blank != b->blank ||
         a->duplicates != b->duplicates || a->rejected != b->rejected || a->issued != b->issued ||
-        a->collected != b->collected || a->sent != b->sent || a->closed != b->closed)
+        a->collected != b->collected || a->sent != b->sent || a->closed != b->closed ||
+        a->category_count != b->category_count)
         return false;
-    return memcmp (a->rejected_by, b->rejected_by, sizeof a->rejected_by) == 0;
+    return memcmp (a->rejected_by, b->rejected_by, sizeof a->rejected_by) == 0 &&
+           memcmp (a->by_category, b->by_category, a->category_count * sizeof a->by_category[0]) == 0;
 }
 
 static bool
 sets_equal (const set_t *a, const set_t *b)
 {
-    if (a->sequence != b->sequence || memcmp (a->chain, b->chain, 32) != 0 ||
-        a->venue_count != b->venue_count || a->counter_count != b->counter_count)
+    if (a->sequence != b->sequence || a->generation != b->generation ||
+        memcmp (a->digest, b->digest, 32) != 0 || a->venue_count != b->venue_count ||
+        a->counter_count != b->counter_count)
         return false;
     for (size_t i = 0; i < a->venue_count; i++)
         if (!figures_equal (&a->venues[i], &b->venues[i]))
@@ -327,10 +331,10 @@ take_page (agg_shards_t *self, shard_t *s, const pingyi_msg_t *msg, int64_t now,
     if (page.shard != s->shard)
         return refuse (self, s, &self->stats.refused_shard, err, "asked for shard %u, got a page of shard %u",
                        s->shard, page.shard);
-    if (s->pages > 0 &&
-        (page.sequence != s->pending.sequence || memcmp (page.chain_head, s->pending.chain, 32))) {
-        /* the shard took ballots between two pages: its earlier pages are
-           of another sequence, so start the set again */
+    if (s->pages > 0 && (page.generation != s->pending.generation || page.sequence != s->pending.sequence ||
+                         memcmp (page.digest, s->pending.digest, 32))) {
+        /* the shard released something between two pages: its earlier
+           pages are of another generation, so start the set again */
         self->stats.restarts++;
         if (++s->restarts > RESTARTS_MAX) {
             snprintf (s->reason, sizeof s->reason, "the shard moved between pages %d times in a row",
@@ -345,8 +349,8 @@ take_page (agg_shards_t *self, shard_t *s, const pingyi_msg_t *msg, int64_t now,
         return AGG_FEED_RESTARTED;
     }
     /* figures: every venue of this shard at most once; the last page's
-       figures are the set's (they are the freshest, and figures do not
-       move the counters: only accepted ballots do, and they move sequence) */
+       figures are the set's (every page of the set has the same
+       generation, so the same released figures) */
     if (page.venues.count > s->venue_count)
         return refuse (self, s, &self->stats.refused_venue, err,
                        "%u venue figures, but the shard has %zu venues", page.venues.count, s->venue_count);
@@ -364,6 +368,10 @@ take_page (agg_shards_t *self, shard_t *s, const pingyi_msg_t *msg, int64_t now,
         if (self->seen[f.venue] == self->stamp)
             return refuse (self, s, &self->stats.refused_venue, err, "figures of venue %s twice",
                            e->venues[f.venue].id);
+        if (f.category_count > e->category_count)
+            return refuse (self, s, &self->stats.refused_venue, err,
+                           "figures of venue %s: by_category has %u entries, the election %zu categories",
+                           e->venues[f.venue].id, f.category_count, e->category_count);
         self->seen[f.venue] = self->stamp;
         s->pending.venues[nv++] = f;
     }
@@ -416,7 +424,8 @@ take_page (agg_shards_t *self, shard_t *s, const pingyi_msg_t *msg, int64_t now,
     s->last_key = last;
     if (s->pages++ == 0) {
         s->pending.sequence = page.sequence;
-        memcpy (s->pending.chain, page.chain_head, 32);
+        s->pending.generation = page.generation;
+        memcpy (s->pending.digest, page.digest, 32);
     }
     self->stats.pages++;
     if (page.more) {
@@ -584,7 +593,8 @@ agg_shards_info (const agg_shards_t *self, uint32_t shard, agg_shard_info_t *inf
     info->shard = shard;
     info->have = s->have;
     info->sequence = s->have ? s->current.sequence : 0;
-    memcpy (info->chain, s->current.chain, 32);
+    info->generation = s->have ? s->current.generation : 0;
+    memcpy (info->digest, s->current.digest, 32);
     info->complete_ms = s->complete_ms;
     snprintf (info->reason, sizeof info->reason, "%s", s->reason);
 }

@@ -4,8 +4,10 @@
     A shard answers TALLY_QUERY one page at a time (SNAPSHOT: every venue
     figure of the shard, up to 65,536 counters, `more`/`next`).  Pages are
     gathered into a pending set and **adopted only when the last page has
-    arrived**, with the same sequence and chain head on every page; so a
-    merged view never holds half-old, half-new counters of one shard.  Until
+    arrived**, with the same generation, sequence and digest on every page
+    (a worker sends released figures only, and changes the generation
+    whenever anything released changes); so a merged view never holds
+    half-old, half-new counters of one shard.  Until
     then, and whenever the shard does not answer (RETRY: no worker owns it;
     silence; a refused page), the shard keeps its last complete snapshot and
     ages: it is stale when it has none, or when the last one is older than
@@ -58,16 +60,17 @@ typedef struct {
     uint64_t refused_shard;    /* page for another shard than the tag's */
     uint64_t refused_order;    /* keys not ascending, before `from`, or `next` not after them */
     uint64_t refused_key;      /* a key naming no cell of a venue of the shard */
-    uint64_t refused_venue;    /* figures of a venue not on the shard, or twice */
+    uint64_t refused_venue;    /* figures of a venue not on the shard, twice, or by_category too long */
     uint64_t refused_size;     /* more counters than the shard's venues can hold */
 } agg_shards_stats_t;
 
 /*  One shard as the view reports it.  */
 typedef struct {
     uint32_t shard;
-    bool have;         /* a complete snapshot was ever adopted */
-    uint64_t sequence; /* of the last complete snapshot */
-    uint8_t chain[32];
+    bool have;                    /* a complete snapshot was ever adopted */
+    uint64_t sequence;            /* of the last complete snapshot: its last settled point */
+    uint8_t digest[32];           /* the log's digest at that point */
+    uint64_t generation;          /* of the released figures and counters */
     int64_t complete_ms;          /* when it was adopted (monotonic ms) */
     char reason[PINGYI_TEXT_MAX]; /* why the last attempt failed, "" when it did not */
 } agg_shard_info_t;
@@ -101,7 +104,7 @@ agg_feed_t agg_shards_feed (agg_shards_t *self, const pingyi_msg_t *msg, int64_t
 bool agg_shards_idle (const agg_shards_t *self);
 
 /*  True when a snapshot adopted since the last merge differs from the one
-    before it (sequence, chain or any venue figure).  */
+    before it (generation, sequence, digest, any venue figure or counter).  */
 bool agg_shards_changed (const agg_shards_t *self);
 
 /*  Rebuild tally from the last complete snapshot of every shard: reset, add

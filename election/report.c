@@ -206,6 +206,13 @@ status_line (const pingyi_view_t *v, char *out, size_t cap)
     }
 }
 
+/*  What the marker of a suppressed cell means, in one line.  */
+static void
+suppressed_note (const pingyi_view_t *v, char *out, size_t cap)
+{
+    snprintf (out, cap, "%s：不予公布（不足 %u 票，或可据以推算这样的格子）", PINGYI_REPORT_SUPPRESSED, v->k);
+}
+
 /*  ---------------------------------------------------------------------
     Cells as text  */
 
@@ -298,6 +305,11 @@ row_cells (const shown_t *s, size_t row, char cells[MAX_COLS][TEXT_CELL])
     else
         snprintf (cells[c++], TEXT_CELL, "-");
     cells[c++][0] = '\0'; /* the name */
+    if (st->suppressed) {
+        for (size_t m = 0; m < s->set->choice_count + 5; m++)
+            snprintf (cells[c++], TEXT_CELL, "%s", PINGYI_REPORT_SUPPRESSED);
+        return c;
+    }
     for (size_t m = 0; m < s->set->choice_count; m++)
         fmt_count (cells[c++], st->choices[m]);
     fmt_count (cells[c++], st->blank);
@@ -436,14 +448,20 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
             pingyi_text_pad (out, heads[c], rw[c], c != 1);
         }
         fputc ('\n', out);
+        bool withheld = false;
         for (size_t k = 0; k < s.row_count; k++) {
             row_cells (&s, s.rows[k], cells);
+            withheld |= shown_stats (&s, s.rows[k], s.category)->suppressed;
             for (size_t c = 0; c < cols; c++) {
                 if (c)
                     fputc (' ', out);
                 pingyi_text_pad (out, c == 1 ? s.lv->rows[s.rows[k]].name : cells[c], rw[c], c != 1);
             }
             fputc ('\n', out);
+        }
+        if (withheld) {
+            suppressed_note (view, line, sizeof line);
+            wrap (out, line, w);
         }
     }
 
@@ -571,17 +589,27 @@ pingyi_report_csv (const pingyi_view_t *view, const pingyi_report_filter_t *filt
         fputc (',', out);
         if (s.ranks[r] > 0)
             fprintf (out, "%d", s.ranks[r]);
-        for (size_t m = 0; m < s.set->choice_count; m++)
-            csv_count (out, st->choices[m]);
-        csv_count (out, st->blank);
-        csv_count (out, st->over);
-        csv_count (out, st->valid);
-        csv_number (out, st->good_rate);
-        csv_number (out, st->bad_rate);
-        csv_number (out, st->score);
+        if (st->suppressed)
+            for (size_t m = 0; m < s.set->choice_count + 6; m++)
+                csv_field (out, PINGYI_REPORT_SUPPRESSED, false);
+        else {
+            for (size_t m = 0; m < s.set->choice_count; m++)
+                csv_count (out, st->choices[m]);
+            csv_count (out, st->blank);
+            csv_count (out, st->over);
+            csv_count (out, st->valid);
+            csv_number (out, st->good_rate);
+            csv_number (out, st->bad_rate);
+            csv_number (out, st->score);
+        }
         if (all)
-            for (size_t c = 0; c < e->category_count; c++)
-                csv_number (out, shown_stats (&s, r, c)->score);
+            for (size_t c = 0; c < e->category_count; c++) {
+                const pingyi_cell_stats_t *one = shown_stats (&s, r, c);
+                if (one->suppressed)
+                    csv_field (out, PINGYI_REPORT_SUPPRESSED, false);
+                else
+                    csv_number (out, one->score);
+            }
         fputs ("\r\n", out);
     }
     shown_fini (&s);
@@ -698,6 +726,13 @@ j_str (const char *s)
 static void
 put_stats (build_t *b, json_t *obj, const shown_t *s, const pingyi_cell_stats_t *st)
 {
+    put (b, obj, "suppressed", json_boolean (st->suppressed));
+    if (st->suppressed) {
+        static const char *keys[] = {"choices", "blank", "over", "valid", "good_rate", "bad_rate", "score"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            put (b, obj, keys[i], json_null ());
+        return;
+    }
     json_t *choices = json_object ();
     for (size_t m = 0; m < s->set->choice_count; m++)
         put (b, choices, s->set->choices[m].label, j_count (st->choices[m]));
@@ -768,6 +803,7 @@ pingyi_report_json (const pingyi_view_t *view, const pingyi_report_filter_t *fil
     put (&b, doc, "api", json_integer (PINGYI_REPORT_API));
     put (&b, doc, "election", election_json (&b, e));
     put (&b, doc, "final", json_boolean (view->final));
+    put (&b, doc, "k_anonymity", json_integer (view->k));
 
     json_t *status = json_object ();
     put (&b, status, "venues", j_count (e->venue_count));
@@ -1006,6 +1042,7 @@ level_sheet (book_t *b, const pingyi_view_t *view, const pingyi_report_filter_t 
         return pingyi_fail (err, "xlsx: out of memory");
     }
     names[0] = "名称";
+    bool withheld = false;
     for (size_t k = 0; k < s.row_count; k++) {
         size_t r = s.rows[k];
         const pingyi_row_t *row = &s.lv->rows[r];
@@ -1020,17 +1057,36 @@ level_sheet (book_t *b, const pingyi_view_t *view, const pingyi_report_filter_t 
             check (b, worksheet_write_number (ws, x, c++, s.ranks[r], b->count));
         else
             check (b, worksheet_write_blank (ws, x, c++, b->count));
-        for (size_t m = 0; m < s.set->choice_count; m++)
-            check (b, worksheet_write_number (ws, x, c++, (double) st->choices[m], b->count));
-        check (b, worksheet_write_number (ws, x, c++, (double) st->blank, b->count));
-        check (b, worksheet_write_number (ws, x, c++, (double) st->over, b->count));
-        check (b, worksheet_write_number (ws, x, c++, (double) st->valid, b->count));
-        write_number (b, ws, x, c++, st->good_rate, b->pct);
-        write_number (b, ws, x, c++, st->bad_rate, b->pct);
-        write_number (b, ws, x, c++, st->score, b->score);
+        if (st->suppressed) {
+            withheld = true;
+            for (size_t m = 0; m < s.set->choice_count + 6; m++)
+                check (b, worksheet_write_string (ws, x, c++, PINGYI_REPORT_SUPPRESSED, b->text));
+        }
+        else {
+            for (size_t m = 0; m < s.set->choice_count; m++)
+                check (b, worksheet_write_number (ws, x, c++, (double) st->choices[m], b->count));
+            check (b, worksheet_write_number (ws, x, c++, (double) st->blank, b->count));
+            check (b, worksheet_write_number (ws, x, c++, (double) st->over, b->count));
+            check (b, worksheet_write_number (ws, x, c++, (double) st->valid, b->count));
+            write_number (b, ws, x, c++, st->good_rate, b->pct);
+            write_number (b, ws, x, c++, st->bad_rate, b->pct);
+            write_number (b, ws, x, c++, st->score, b->score);
+        }
         if (all)
-            for (size_t cat = 0; cat < e->category_count; cat++)
-                write_number (b, ws, x, c++, shown_stats (&s, r, cat)->score, b->score);
+            for (size_t cat = 0; cat < e->category_count; cat++) {
+                const pingyi_cell_stats_t *one = shown_stats (&s, r, cat);
+                if (one->suppressed) {
+                    withheld = true;
+                    check (b, worksheet_write_string (ws, x, c++, PINGYI_REPORT_SUPPRESSED, b->text));
+                }
+                else
+                    write_number (b, ws, x, c++, one->score, b->score);
+            }
+    }
+    if (withheld) {
+        char note[256];
+        suppressed_note (view, note, sizeof note);
+        check (b, worksheet_write_string (ws, (lxw_row_t) (HEAD_ROW + 2 + s.row_count), 0, note, NULL));
     }
     check (b, worksheet_set_column (ws, 0, 0, 10, NULL));
     check (b, worksheet_set_column (ws, 1, 1, text_column (names, s.row_count + 1, 12, 40), NULL));

@@ -12,7 +12,11 @@
     the row's place within its whole level (citywide, also when a district
     filter shows only some rows) by the score of the shown item and
     category; a rate or score with nothing to divide is "-" in the table,
-    empty in CSV and XLSX, null in JSON, never 0.  */
+    empty in CSV and XLSX, null in JSON, never 0.  A cell the release
+    withholds (rollup.h) is PINGYI_REPORT_SUPPRESSED ("<k") in every
+    figure of the table, CSV and XLSX, with a note line saying what it
+    means, and in JSON "suppressed": true with every figure null; its row
+    has no rank.  */
 #ifndef PINGYI_REPORT_H
 #define PINGYI_REPORT_H
 
@@ -26,6 +30,9 @@
 /*  Flags to dump pingyi_report_json's document with (rates print as
     0.85, not 0.84999999999999998).  */
 #define PINGYI_REPORT_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION (PINGYI_REPORT_REAL_PRECISION))
+/*  What the table, CSV and XLSX show in every figure of a cell the
+    release withholds (rollup.h): never a number.  */
+#define PINGYI_REPORT_SUPPRESSED "<k"
 
 /*  What to show.  Indices into the election; -1 means the default.  */
 typedef struct {
@@ -60,18 +67,21 @@ const char *pingyi_report_status_label (pingyi_venue_status_t status);
        "election": {"id", "title", "fingerprint",
                     "items": [{"id", "name", "overall"}], "categories": [{"id", "name", "weight"}],
                     "districts": [{"id", "name"}]},
-       "final": bool,
+       "final": bool, "k_anonymity": k,
        "status": {"venues", "open", "closed", "reconciled", "void",
                   "accepted", "blank", "duplicates", "rejected", "rejected_by": {reason: n}},
        "level": "subject", "district": null | "d1", "item": "overall", "category": null | "leaders",
        "labels": ["好", "较好", "一般", "差"],
-       "rows": [{"id", "name", "parent", "rank", "choices": {"好": n, ...}, "blank", "over", "valid",
-                 "good_rate", "bad_rate", "score",
-                 "by_category": {"leaders": {"choices", "blank", "over", "valid", "good_rate",
+       "rows": [{"id", "name", "parent", "rank", "suppressed", "choices": {"好": n, ...}, "blank", "over",
+                 "valid", "good_rate", "bad_rate", "score",
+                 "by_category": {"leaders": {"suppressed", "choices", "blank", "over", "valid", "good_rate",
                                              "bad_rate", "score"}, ...}}],   (only when category is null)
        "venues": [{"id", "name", "district", "status", "issued", "collected", "sent", "accepted",
                    "blank", "duplicates", "rejected", "rejected_by": {reason: n}, "closed"}]}
     NAN rates and scores, rank 0, and unknown (-1) venue figures are null.
+    A suppressed cell is "suppressed": true with choices, blank, over,
+    valid, rates and score null (a row's "suppressed" is its shown cell's:
+    the whole row when all categories are shown).
     filter NULL: the defaults.  NULL on out of memory or a filter naming
     an index out of range (pingyi_report_filter_parse never makes one).
     Dump it with PINGYI_REPORT_JSON_FLAGS.  */

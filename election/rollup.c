@@ -11,11 +11,19 @@
     slot); the public pingyi_cell_stats_t cells are written once, at the
     end, row by row, with rates, scores and then ranks.
 
+    Then the release (k-anonymity, docs/rollup.md "Release"): which cells
+    the view withholds and which (venue, category) groups of the raw tally
+    the aggregator withholds, decided here once for every writer.  It runs
+    after every cell is computed (suppressed cells still count in every
+    total above them) and before the ranks (a suppressed cell has no score
+    to rank by).
+
     Invariants: every row of every level has item_count × (category_count
-    + 1) cells; a cell's choices, blank and over are sums of raw counters;
-    rates and scores are NAN, never 0, when there is nothing to divide by.
-    The view points into the election (ids, names): the election outlives
-    the view.  */
+    + 1) cells; a cell's choices, blank and over are sums of raw counters,
+    or 0 when the cell is suppressed; rates and scores are NAN, never 0,
+    when there is nothing to divide by or the cell is suppressed.  The view
+    points into the election (ids, names): the election outlives the
+    view.  */
 #include "rollup.h"
 
 #include <math.h>
@@ -28,7 +36,12 @@ typedef struct {
     pingyi_view_t pub;
     size_t *source[PINGYI_LEVEL_COUNT_]; /* subject, unit, unit, unit, kind, district, 0 */
     pingyi_cell_stats_t *cells;
-    size_t stride; /* cells per row: items × (categories + 1) */
+    size_t stride;                        /* cells per row: items × (categories + 1) */
+    size_t row_base[PINGYI_LEVEL_COUNT_]; /* index of each level's first row among all rows */
+    size_t total_rows;
+    uint64_t *ballots;  /* [row × (categories + 1) + c]: n of (row, c); c = categories: the row */
+    uint64_t *group_b;  /* [venue × categories + c]: ballots of the raw tally's group */
+    bool *group_hidden; /* [venue × categories + c] */
 } view_t;
 
 static const char *level_names[PINGYI_LEVEL_COUNT_] = {"subject", "unit",     "town", "department",
@@ -131,10 +144,17 @@ make_rows (view_t *self)
     n[PINGYI_LEVEL_CITY] = 1;
 
     size_t total = 0;
-    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
+        self->row_base[l] = total;
         total += n[l];
+    }
+    self->total_rows = total;
     self->cells = calloc (total * self->stride, sizeof *self->cells);
-    if (!self->cells)
+    self->ballots = calloc (total * (e->category_count + 1), sizeof *self->ballots);
+    size_t groups = e->venue_count * e->category_count;
+    self->group_b = calloc (groups ? groups : 1, sizeof *self->group_b);
+    self->group_hidden = calloc (groups ? groups : 1, sizeof *self->group_hidden);
+    if (!self->cells || !self->ballots || !self->group_b || !self->group_hidden)
         return -1;
     size_t next_cell = 0;
     for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
@@ -209,12 +229,42 @@ typedef struct {
     uint64_t *subjects; /* the subject level's accumulators */
     size_t slots;
     size_t per_row; /* items × categories × slots */
+    /* ballots of each (venue, category) group as its counters show them:
+       the most marks any one (subject, item) cell of the group counts,
+       over the items that take one mark per ballot */
+    uint64_t *counted;       /* [venue × categories + category] */
+    const bool *one_mark;    /* by item: counts one mark per ballot */
+    pingyi_counter_key_t at; /* the cell being summed */
+    uint64_t sum;
+    bool any;
 } walk_t;
+
+static void
+count_cell_end (walk_t *w)
+{
+    if (!w->any)
+        return;
+    uint64_t *b = &w->counted[(size_t) w->at.venue * w->e->category_count + w->at.category];
+    if (w->sum > *b)
+        *b = w->sum;
+}
 
 static void
 add_counter (const pingyi_counter_key_t *key, uint64_t count, void *arg)
 {
     walk_t *w = arg;
+    if (w->one_mark[key->item]) {
+        /* the walk is in (venue, subject, item, category, mark) order: the
+           marks of one cell come together */
+        if (!w->any || key->venue != w->at.venue || key->subject != w->at.subject ||
+            key->item != w->at.item || key->category != w->at.category) {
+            count_cell_end (w);
+            w->at = *key;
+            w->sum = 0;
+            w->any = true;
+        }
+        w->sum += count;
+    }
     if (w->skip[key->venue])
         return;
     size_t slot = key->mark == PINGYI_MARK_BLANK  ? w->slots - 2
@@ -342,40 +392,544 @@ pingyi_view_rank (const pingyi_view_t *self, pingyi_level_t level, size_t item, 
 }
 
 /*  ---------------------------------------------------------------------
+    Release (k-anonymity; docs/rollup.md "Release")
+
+    What may be published is decided on two tables at once, because an
+    observer holds both: the view's cells (row × category, and the row)
+    and the raw tally's groups (venue × category: all the counters of the
+    venue's raters of that category, and its by_category figure; the
+    aggregator's GET /api/v1/tally).  A row's cell is the sum, over the
+    venues that rate a subject of the row, of those groups' counters; a
+    row's total is the sum of its category cells; a parent's cell the sum
+    of its children's; a venue's accepted ballots the sum of its groups'.
+
+    n of a group is its ballots, B; n of a cell (R, c) is Σ B(v, c) over
+    the venues v (not void) whose form has a subject of R: G(R).  The
+    unknown part of a cell is what the published groups do not give of it:
+    the contributions of the hidden groups among G(R), drawn from
+    U(R, c) = Σ B over those hidden groups.
+
+    1.  Primary: a group with 0 < B < k is hidden; a cell with 0 < n < k
+        is suppressed; a row with 0 < n < k is suppressed whole.
+    2.  A suppressed cell must hide something: when U < k, the smallest
+        published non-empty group of G(R) (in c; any category for a row)
+        is hidden too.  A published cell must not give away a small hidden
+        part: when 0 < U < k, likewise.
+    3.  Lines: for every published total — a row over its categories, a
+        parent over its children (unit over subjects; kind and district
+        over units; the city over districts and over kinds; per category
+        and for the rows themselves), a venue's accepted ballots over its
+        groups — the suppressed members with n > 0 must together hide 0
+        or at least k ballots (for the cells, their unknown parts, the
+        hidden groups counted once), and in the view's lines they must
+        not be exactly one (the total minus the published members would
+        give that one cell whole, and with it whatever other line it
+        protects).  Otherwise the smallest published member with n > 0
+        is suppressed too (the total itself when none is left).
+    Repeat 2 and 3 until nothing changes: every step only adds to what is
+    withheld, so it ends.  A hidden group has B < k, or B ≥ k and was hidden
+    for 2 or 3; hiding one with B ≥ k never makes a part small, so the
+    repair does not spread.  Town and department rows are the unit rows'
+    copies and take the unit rows' decisions.  */
+
+typedef struct {
+    view_t *v;
+    const pingyi_election_t *e;
+    size_t cats;
+    uint64_t k;
+    bool *sup;     /* [row × (cats + 1) + c]; c = cats: the row whole */
+    size_t *g_off; /* G(row) = g_venue[g_off[row] .. g_off[row + 1]) */
+    uint32_t *g_venue;
+    uint32_t *stamp; /* by venue: for unions */
+    uint32_t stamp_now;
+    bool changed;
+} rel_t;
+
+static size_t
+rel_row (const rel_t *r, int level, size_t row)
+{
+    return r->v->row_base[level] + row;
+}
+
+static uint64_t
+rel_n (const rel_t *r, size_t row, size_t c)
+{
+    return r->v->ballots[row * (r->cats + 1) + c];
+}
+
+static bool *
+rel_sup (rel_t *r, size_t row, size_t c)
+{
+    return &r->sup[row * (r->cats + 1) + c];
+}
+
+static void
+rel_new_stamp (rel_t *r)
+{
+    if (++r->stamp_now == 0) {
+        memset (r->stamp, 0, (r->e->venue_count ? r->e->venue_count : 1) * sizeof *r->stamp);
+        r->stamp_now = 1;
+    }
+}
+
+/*  Ballots of the hidden groups of venue v in category c (c = cats: any
+    category), counted when v is not stamped yet; stamps v.  */
+static uint64_t
+rel_hidden_of (rel_t *r, uint32_t v, size_t c)
+{
+    if (r->stamp[v] == r->stamp_now)
+        return 0;
+    r->stamp[v] = r->stamp_now;
+    uint64_t u = 0;
+    for (size_t x = c == r->cats ? 0 : c; x < (c == r->cats ? r->cats : c + 1); x++)
+        if (r->v->group_hidden[v * r->cats + x])
+            u += r->v->group_b[v * r->cats + x];
+    return u;
+}
+
+/*  U of (row, c), the rows' hidden groups counted once when several rows
+    are summed (the caller starts a stamp).  */
+static uint64_t
+rel_unknown_add (rel_t *r, size_t row, size_t c)
+{
+    uint64_t u = 0;
+    for (size_t i = r->g_off[row]; i < r->g_off[row + 1]; i++)
+        u += rel_hidden_of (r, r->g_venue[i], c);
+    return u;
+}
+
+static uint64_t
+rel_unknown (rel_t *r, size_t row, size_t c)
+{
+    rel_new_stamp (r);
+    return rel_unknown_add (r, row, c);
+}
+
+static void
+rel_hide (rel_t *r, size_t v, size_t c)
+{
+    if (!r->v->group_hidden[v * r->cats + c]) {
+        r->v->group_hidden[v * r->cats + c] = true;
+        r->changed = true;
+    }
+}
+
+/*  Hide the smallest published non-empty group among G(row) in category c
+    (any category when c = cats).  False when there is none.  */
+static bool
+rel_hide_smallest (rel_t *r, size_t row, size_t c)
+{
+    size_t best_v = 0, best_c = 0;
+    uint64_t best = 0;
+    for (size_t i = r->g_off[row]; i < r->g_off[row + 1]; i++) {
+        size_t v = r->g_venue[i];
+        for (size_t x = c == r->cats ? 0 : c; x < (c == r->cats ? r->cats : c + 1); x++) {
+            uint64_t b = r->v->group_b[v * r->cats + x];
+            if (b && !r->v->group_hidden[v * r->cats + x] && (!best || b < best)) {
+                best = b;
+                best_v = v;
+                best_c = x;
+            }
+        }
+    }
+    if (!best)
+        return false;
+    rel_hide (r, best_v, best_c);
+    return true;
+}
+
+/*  Suppress (row, c); c = cats: the row whole, with every category cell.
+    Rule 2 for the suppressed cell.  */
+static void
+rel_suppress (rel_t *r, size_t row, size_t c)
+{
+    bool *s = rel_sup (r, row, c);
+    if (*s)
+        return;
+    *s = true;
+    r->changed = true;
+    if (c == r->cats)
+        for (size_t x = 0; x < r->cats; x++)
+            rel_suppress (r, row, x);
+    if (rel_n (r, row, c) && rel_unknown (r, row, c) < r->k)
+        rel_hide_smallest (r, row, c);
+}
+
+/*  Rule 3 on one line: members rows[0..n) in category c (c = cats: the rows
+    whole) under a published total; the total is (total, c).  */
+static void
+rel_line (rel_t *r, const size_t *rows, size_t n, size_t total, size_t c)
+{
+    if (*rel_sup (r, total, c))
+        return;
+    rel_new_stamp (r);
+    size_t suppressed = 0;
+    uint64_t unknown = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rel_n (r, rows[i], c) && *rel_sup (r, rows[i], c)) {
+            suppressed++;
+            unknown += rel_unknown_add (r, rows[i], c);
+        }
+    if (!suppressed || (suppressed >= 2 && unknown >= r->k))
+        return;
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t m = rel_n (r, rows[i], c);
+        if (m && !*rel_sup (r, rows[i], c) && (best == SIZE_MAX || m < rel_n (r, rows[best], c)))
+            best = i;
+    }
+    if (best != SIZE_MAX)
+        rel_suppress (r, rows[best], c);
+    else
+        rel_suppress (r, total, c);
+}
+
+/*  A row over its categories: the members are (row, c) for every c.  */
+static void
+rel_row_line (rel_t *r, size_t row)
+{
+    if (*rel_sup (r, row, r->cats))
+        return;
+    size_t suppressed = 0;
+    uint64_t unknown = 0;
+    for (size_t c = 0; c < r->cats; c++)
+        if (rel_n (r, row, c) && *rel_sup (r, row, c)) {
+            suppressed++;
+            unknown += rel_unknown (r, row, c); /* categories share no ballot */
+        }
+    if (!suppressed || (suppressed >= 2 && unknown >= r->k))
+        return;
+    size_t best = SIZE_MAX;
+    for (size_t c = 0; c < r->cats; c++) {
+        uint64_t m = rel_n (r, row, c);
+        if (m && !*rel_sup (r, row, c) && (best == SIZE_MAX || m < rel_n (r, row, best)))
+            best = c;
+    }
+    rel_suppress (r, row, best != SIZE_MAX ? best : r->cats);
+}
+
+/*  A venue's accepted ballots over its groups.  */
+static void
+rel_venue_line (rel_t *r, size_t v)
+{
+    uint64_t hidden = 0;
+    for (size_t c = 0; c < r->cats; c++)
+        if (r->v->group_hidden[v * r->cats + c])
+            hidden += r->v->group_b[v * r->cats + c];
+    if (!hidden || hidden >= r->k)
+        return;
+    size_t best = SIZE_MAX;
+    for (size_t c = 0; c < r->cats; c++) {
+        uint64_t b = r->v->group_b[v * r->cats + c];
+        if (b && !r->v->group_hidden[v * r->cats + c] &&
+            (best == SIZE_MAX || b < r->v->group_b[v * r->cats + best]))
+            best = c;
+    }
+    if (best != SIZE_MAX)
+        rel_hide (r, v, best);
+}
+
+/*  Children grouped by parent: kids[off[p] .. off[p + 1]) are the (global)
+    rows under parent p.  */
+typedef struct {
+    int parent_level;
+    size_t *off;
+    size_t *kids;
+} rel_tree_t;
+
+static int
+rel_tree (rel_t *r, rel_tree_t *t, int parent_level, int child_level, const size_t *parent_of)
+{
+    size_t np = r->v->pub.levels[parent_level].row_count, nc = r->v->pub.levels[child_level].row_count;
+    t->parent_level = parent_level;
+    t->off = calloc (np + 2, sizeof *t->off);
+    t->kids = calloc (nc ? nc : 1, sizeof *t->kids);
+    if (!t->off || !t->kids)
+        return -1;
+    for (size_t ch = 0; ch < nc; ch++)
+        t->off[parent_of[ch] + 2]++;
+    for (size_t p = 0; p < np; p++)
+        t->off[p + 2] += t->off[p + 1];
+    for (size_t ch = 0; ch < nc; ch++)
+        t->kids[t->off[parent_of[ch] + 1]++] = rel_row (r, child_level, ch);
+    return 0;
+}
+
+static void
+rel_tree_lines (rel_t *r, const rel_tree_t *t)
+{
+    for (size_t p = 0; p < r->v->pub.levels[t->parent_level].row_count; p++)
+        for (size_t c = 0; c <= r->cats; c++)
+            rel_line (r, t->kids + t->off[p], t->off[p + 1] - t->off[p], rel_row (r, t->parent_level, p), c);
+}
+
+/*  G of every row: the venues (not void) that rate a subject of the row,
+    each once, in venue order for subjects.  The subject rows a row holds
+    come from subject_row (global row of each subject, per level).  */
+static int
+rel_venues (rel_t *r, const bool *skip, size_t *const *subject_row)
+{
+    const pingyi_election_t *e = r->e;
+    size_t rows = r->v->total_rows;
+    /* venues per subject */
+    size_t *s_off = calloc (e->subject_count + 1, sizeof *s_off);
+    size_t total = 0;
+    for (size_t v = 0; v < e->venue_count; v++)
+        if (!skip[v])
+            total += e->venues[v].subject_count;
+    uint32_t *s_venue = calloc (total ? total : 1, sizeof *s_venue);
+    size_t *fill = calloc (e->subject_count + 1, sizeof *fill);
+    /* subjects per row (for every level): counting sort */
+    size_t *r_off = calloc (rows + 1, sizeof *r_off);
+    size_t *r_subj = calloc (e->subject_count * PINGYI_LEVEL_COUNT_ + 1, sizeof *r_subj);
+    size_t *r_fill = calloc (rows + 1, sizeof *r_fill);
+    int rc = -1;
+    if (!s_off || !s_venue || !fill || !r_off || !r_subj || !r_fill)
+        goto done;
+    for (size_t v = 0; v < e->venue_count; v++)
+        if (!skip[v])
+            for (size_t f = 0; f < e->venues[v].subject_count; f++)
+                s_off[e->venues[v].subjects[f] + 1]++;
+    for (size_t s = 0; s < e->subject_count; s++)
+        s_off[s + 1] += s_off[s];
+    for (size_t v = 0; v < e->venue_count; v++)
+        if (!skip[v])
+            for (size_t f = 0; f < e->venues[v].subject_count; f++) {
+                size_t s = e->venues[v].subjects[f];
+                s_venue[s_off[s] + fill[s]++] = (uint32_t) v;
+            }
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
+        for (size_t s = 0; s < e->subject_count; s++)
+            if (subject_row[l][s] != SIZE_MAX)
+                r_off[subject_row[l][s] + 1]++;
+    for (size_t x = 0; x < rows; x++)
+        r_off[x + 1] += r_off[x];
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
+        for (size_t s = 0; s < e->subject_count; s++)
+            if (subject_row[l][s] != SIZE_MAX) {
+                size_t x = subject_row[l][s];
+                r_subj[r_off[x] + r_fill[x]++] = s;
+            }
+    /* G(row): union of its subjects' venues, two passes (count, fill) */
+    r->g_off = calloc (rows + 1, sizeof *r->g_off);
+    if (!r->g_off)
+        goto done;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t at = 0;
+        for (size_t x = 0; x < rows; x++) {
+            rel_new_stamp (r);
+            if (pass == 0)
+                r->g_off[x] = at;
+            for (size_t i = r_off[x]; i < r_off[x + 1]; i++) {
+                size_t s = r_subj[i];
+                for (size_t j = s_off[s]; j < s_off[s + 1]; j++) {
+                    uint32_t v = s_venue[j];
+                    if (r->stamp[v] == r->stamp_now)
+                        continue;
+                    r->stamp[v] = r->stamp_now;
+                    if (pass == 1)
+                        r->g_venue[at] = v;
+                    at++;
+                }
+            }
+        }
+        if (pass == 0) {
+            r->g_off[rows] = at;
+            r->g_venue = calloc (at ? at : 1, sizeof *r->g_venue);
+            if (!r->g_venue)
+                goto done;
+        }
+    }
+    rc = 0;
+done:
+    free (s_off);
+    free (s_venue);
+    free (fill);
+    free (r_off);
+    free (r_subj);
+    free (r_fill);
+    return rc;
+}
+
+/*  Decide the release and apply it to the cells.  kind_row: the kind
+    level's row of each unit kind.  0 / -1 (out of memory).  */
+static int
+release (view_t *self, const bool *skip, const size_t *kind_row)
+{
+    const pingyi_election_t *e = self->pub.election;
+    size_t cats = e->category_count;
+    rel_t r = {.v = self, .e = e, .cats = cats, .k = self->pub.k};
+    rel_tree_t trees[5] = {{0}};
+    size_t *subject_row[PINGYI_LEVEL_COUNT_] = {NULL};
+    size_t *parent[5] = {NULL};
+    int rc = -1;
+    r.sup = calloc (self->total_rows * (cats + 1), sizeof *r.sup);
+    r.stamp = calloc (e->venue_count ? e->venue_count : 1, sizeof *r.stamp);
+    if (!r.sup || !r.stamp)
+        goto done;
+
+    /* the row of each subject at each level (SIZE_MAX: none) */
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
+        subject_row[l] = malloc ((e->subject_count ? e->subject_count : 1) * sizeof *subject_row[l]);
+        if (!subject_row[l])
+            goto done;
+        for (size_t s = 0; s < e->subject_count; s++)
+            subject_row[l][s] = SIZE_MAX;
+    }
+    for (int l = PINGYI_LEVEL_UNIT; l <= PINGYI_LEVEL_DEPARTMENT; l++) {
+        /* the unit levels: through the row of each unit */
+        size_t *row_of_unit = calloc (e->unit_count ? e->unit_count : 1, sizeof *row_of_unit);
+        if (!row_of_unit)
+            goto done;
+        for (size_t u = 0; u < e->unit_count; u++)
+            row_of_unit[u] = SIZE_MAX;
+        for (size_t row = 0; row < self->pub.levels[l].row_count; row++)
+            row_of_unit[self->source[l][row]] = rel_row (&r, l, row);
+        for (size_t s = 0; s < e->subject_count; s++)
+            subject_row[l][s] = row_of_unit[e->subjects[s].unit];
+        free (row_of_unit);
+    }
+    for (size_t s = 0; s < e->subject_count; s++) {
+        const pingyi_unit_t *u = &e->units[e->subjects[s].unit];
+        subject_row[PINGYI_LEVEL_SUBJECT][s] = rel_row (&r, PINGYI_LEVEL_SUBJECT, s);
+        subject_row[PINGYI_LEVEL_KIND][s] = rel_row (&r, PINGYI_LEVEL_KIND, kind_row[u->kind]);
+        subject_row[PINGYI_LEVEL_DISTRICT][s] = rel_row (&r, PINGYI_LEVEL_DISTRICT, u->district);
+        subject_row[PINGYI_LEVEL_CITY][s] = rel_row (&r, PINGYI_LEVEL_CITY, 0);
+    }
+    if (rel_venues (&r, skip, subject_row))
+        goto done;
+
+    /* n of every (row, c) and row */
+    for (size_t row = 0; row < self->total_rows; row++) {
+        uint64_t *n = &self->ballots[row * (cats + 1)];
+        for (size_t i = r.g_off[row]; i < r.g_off[row + 1]; i++)
+            for (size_t c = 0; c < cats; c++)
+                n[c] += self->group_b[r.g_venue[i] * cats + c];
+        for (size_t c = 0; c < cats; c++)
+            n[cats] += n[c];
+    }
+
+    /* the parent lines: unit ← subject, kind ← unit, district ← unit,
+       city ← district, city ← kind */
+    const pingyi_level_view_t *lv = self->pub.levels;
+    size_t nmax = e->subject_count + e->unit_count + e->district_count + 8;
+    for (int t = 0; t < 5; t++)
+        if (!(parent[t] = calloc (nmax, sizeof *parent[t])))
+            goto done;
+    for (size_t s = 0; s < lv[PINGYI_LEVEL_SUBJECT].row_count; s++)
+        parent[0][s] = e->subjects[self->source[PINGYI_LEVEL_SUBJECT][s]].unit;
+    for (size_t u = 0; u < lv[PINGYI_LEVEL_UNIT].row_count; u++) {
+        parent[1][u] = kind_row[e->units[u].kind];
+        parent[2][u] = e->units[u].district;
+    }
+    /* parent[3] (districts) and parent[4] (kinds): all 0, the city */
+    if (rel_tree (&r, &trees[0], PINGYI_LEVEL_UNIT, PINGYI_LEVEL_SUBJECT, parent[0]) ||
+        rel_tree (&r, &trees[1], PINGYI_LEVEL_KIND, PINGYI_LEVEL_UNIT, parent[1]) ||
+        rel_tree (&r, &trees[2], PINGYI_LEVEL_DISTRICT, PINGYI_LEVEL_UNIT, parent[2]) ||
+        rel_tree (&r, &trees[3], PINGYI_LEVEL_CITY, PINGYI_LEVEL_DISTRICT, parent[3]) ||
+        rel_tree (&r, &trees[4], PINGYI_LEVEL_CITY, PINGYI_LEVEL_KIND, parent[4]))
+        goto done;
+
+    /* 1. primary */
+    for (size_t g = 0; g < e->venue_count * cats; g++)
+        self->group_hidden[g] = self->group_b[g] > 0 && self->group_b[g] < r.k;
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
+        if (l == PINGYI_LEVEL_TOWN || l == PINGYI_LEVEL_DEPARTMENT)
+            continue; /* copies of unit rows */
+        for (size_t row = 0; row < lv[l].row_count; row++) {
+            size_t x = rel_row (&r, l, row);
+            for (size_t c = 0; c <= cats; c++)
+                if (rel_n (&r, x, c) > 0 && rel_n (&r, x, c) < r.k)
+                    rel_suppress (&r, x, c);
+        }
+    }
+    /* 2 and 3 until nothing changes */
+    do {
+        r.changed = false;
+        for (size_t v = 0; v < e->venue_count; v++)
+            rel_venue_line (&r, v);
+        for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
+            if (l == PINGYI_LEVEL_TOWN || l == PINGYI_LEVEL_DEPARTMENT)
+                continue;
+            for (size_t row = 0; row < lv[l].row_count; row++) {
+                size_t x = rel_row (&r, l, row);
+                for (size_t c = 0; c < cats; c++) {
+                    if (*rel_sup (&r, x, c) || !rel_n (&r, x, c))
+                        continue;
+                    uint64_t u = rel_unknown (&r, x, c);
+                    if (u > 0 && u < r.k)
+                        rel_hide_smallest (&r, x, c);
+                }
+                rel_row_line (&r, x);
+            }
+        }
+        for (int t = 0; t < 5; t++)
+            rel_tree_lines (&r, &trees[t]);
+    } while (r.changed);
+
+    /* town and department rows take their unit's decisions */
+    for (int l = PINGYI_LEVEL_TOWN; l <= PINGYI_LEVEL_DEPARTMENT; l++)
+        for (size_t row = 0; row < lv[l].row_count; row++)
+            memcpy (rel_sup (&r, rel_row (&r, l, row), 0),
+                    rel_sup (&r, rel_row (&r, PINGYI_LEVEL_UNIT, self->source[l][row]), 0),
+                    (cats + 1) * sizeof *r.sup);
+
+    /* apply: wipe what is withheld */
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
+        for (size_t row = 0; row < lv[l].row_count; row++) {
+            size_t x = rel_row (&r, l, row);
+            pingyi_row_t *rw = &self->pub.levels[l].rows[row];
+            rw->suppressed = *rel_sup (&r, x, cats);
+            for (size_t c = 0; c <= cats; c++)
+                if (*rel_sup (&r, x, c)) {
+                    if (c < cats)
+                        self->pub.suppressed_cells++;
+                    for (size_t i = 0; i < e->item_count; i++)
+                        rw->stats[i * (cats + 1) + c].suppressed = true;
+                }
+        }
+    for (size_t g = 0; g < e->venue_count * cats; g++)
+        self->pub.hidden_groups += self->group_hidden[g];
+    rc = 0;
+done:
+    for (int t = 0; t < 5; t++) {
+        free (trees[t].off);
+        free (trees[t].kids);
+        free (parent[t]);
+    }
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
+        free (subject_row[l]);
+    free (r.sup);
+    free (r.stamp);
+    free (r.g_off);
+    free (r.g_venue);
+    return rc;
+}
+
+/*  ---------------------------------------------------------------------
     The view  */
 
-pingyi_view_t *
-pingyi_view_new (const pingyi_election_t *election, const pingyi_tally_t *tally)
+/*  Venue statuses and the totals over all venues; skip (may be NULL)
+    receives the void venues.  */
+static void
+set_venues (view_t *self, const pingyi_tally_t *tally, const pingyi_venue_figures_t *figures, bool *skip)
 {
-    const pingyi_election_t *e = election;
-    view_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
     pingyi_view_t *view = &self->pub;
-    view->election = e;
-    size_t cats = e->category_count;
-    self->stride = e->item_count * (cats + 1);
-    uint64_t *acc = NULL;
-    bool *skip = NULL;
-    int *ranks = NULL;
-
-    view->rank_item = 0;
-    for (size_t i = 0; i < e->item_count; i++)
-        if (e->items[i].overall) {
-            view->rank_item = i;
-            break;
-        }
-
-    /* Venues first: a void venue must be known before its counters come. */
-    view->venues = calloc (e->venue_count, sizeof *view->venues);
-    skip = calloc (e->venue_count, sizeof *skip);
-    if (!view->venues || !skip)
-        goto fail;
+    const pingyi_election_t *e = view->election;
     for (size_t v = 0; v < e->venue_count; v++) {
         pingyi_venue_view_t *vv = &view->venues[v];
-        vv->figures = *pingyi_tally_figures (tally, v);
+        if (tally)
+            vv->figures = *pingyi_tally_figures (tally, v);
+        else if (figures)
+            vv->figures = figures[v];
+        else {
+            memset (&vv->figures, 0, sizeof vv->figures);
+            vv->figures.issued = vv->figures.collected = vv->figures.sent = -1;
+        }
+        vv->figures.venue = (uint32_t) v;
         vv->status = pingyi_venue_status (&vv->figures);
-        skip[v] = vv->status == PINGYI_VENUE_VOID;
+        if (skip)
+            skip[v] = vv->status == PINGYI_VENUE_VOID;
         size_t *counts[] = {&view->venues_open, &view->venues_closed, &view->venues_reconciled,
                             &view->venues_void};
         (*counts[vv->status])++;
@@ -387,9 +941,98 @@ pingyi_view_new (const pingyi_election_t *election, const pingyi_tally_t *tally)
             view->rejected_by[r] += vv->figures.rejected_by[r];
     }
     view->final = view->venues_open + view->venues_closed == 0;
+}
 
-    if (make_rows (self))
+/*  Zero the figures of every suppressed cell (the release has counted
+    them into the totals above already), then rank every level.  */
+static int
+wipe_and_rank (view_t *self)
+{
+    pingyi_view_t *view = &self->pub;
+    size_t most = 0;
+    for (size_t x = 0; x < self->total_rows * self->stride; x++) {
+        pingyi_cell_stats_t *cell = &self->cells[x];
+        if (cell->suppressed) {
+            memset (cell, 0, sizeof *cell);
+            cell->suppressed = true;
+            cell->good_rate = cell->bad_rate = cell->score = NAN;
+        }
+    }
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
+        if (view->levels[l].row_count > most)
+            most = view->levels[l].row_count;
+    int *ranks = calloc (most ? most : 1, sizeof *ranks);
+    if (!ranks)
+        return -1;
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
+        pingyi_level_view_t *lv = &view->levels[l];
+        if (pingyi_view_rank (view, (pingyi_level_t) l, view->rank_item, view->election->category_count,
+                              ranks)) {
+            free (ranks);
+            return -1;
+        }
+        for (size_t r = 0; r < lv->row_count; r++)
+            lv->rows[r].rank = ranks[r];
+    }
+    free (ranks);
+    return 0;
+}
+
+/*  The view's frame: rank item, venues, rows.  */
+static view_t *
+view_alloc (const pingyi_election_t *e, uint32_t k)
+{
+    view_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    pingyi_view_t *view = &self->pub;
+    view->election = e;
+    view->k = k ? k : 1;
+    self->stride = e->item_count * (e->category_count + 1);
+    view->rank_item = 0;
+    for (size_t i = 0; i < e->item_count; i++)
+        if (e->items[i].overall) {
+            view->rank_item = i;
+            break;
+        }
+    view->venues = calloc (e->venue_count ? e->venue_count : 1, sizeof *view->venues);
+    if (!view->venues || make_rows (self)) {
+        pingyi_view_destroy (&view);
+        return NULL;
+    }
+    return self;
+}
+
+pingyi_view_t *
+pingyi_view_new (const pingyi_election_t *election, const pingyi_tally_t *tally)
+{
+    return pingyi_view_new_k (election, tally, election->k_anonymity);
+}
+
+pingyi_view_t *
+pingyi_view_new_k (const pingyi_election_t *election, const pingyi_tally_t *tally, uint32_t k)
+{
+    const pingyi_election_t *e = election;
+    view_t *self = view_alloc (e, k);
+    if (!self)
+        return NULL;
+    pingyi_view_t *view = &self->pub;
+    size_t cats = e->category_count;
+    uint64_t *acc = NULL;
+    bool *skip = NULL, *one_mark = NULL;
+
+    /* Venues first: a void venue must be known before its counters come. */
+    skip = calloc (e->venue_count ? e->venue_count : 1, sizeof *skip);
+    one_mark = calloc (e->item_count ? e->item_count : 1, sizeof *one_mark);
+    if (!skip || !one_mark)
         goto fail;
+    set_venues (self, tally, NULL, skip);
+    bool single = false;
+    for (size_t i = 0; i < e->item_count; i++)
+        single |= one_mark[i] = e->items[i].max_choices <= 1;
+    if (!single) /* no item counts one mark per ballot: the most marks is the bound */
+        for (size_t i = 0; i < e->item_count; i++)
+            one_mark[i] = true;
 
     size_t widest = 0;
     for (size_t i = 0; i < e->choice_set_count; i++)
@@ -397,28 +1040,36 @@ pingyi_view_new (const pingyi_election_t *election, const pingyi_tally_t *tally)
             widest = e->choice_sets[i].choice_count;
     size_t slots = widest + 2;
     size_t per_row = e->item_count * cats * slots;
-    size_t total_rows = 0;
-    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
-        total_rows += view->levels[l].row_count;
-    acc = calloc (total_rows * per_row, sizeof *acc);
+    acc = calloc ((self->total_rows ? self->total_rows : 1) * (per_row ? per_row : 1), sizeof *acc);
     if (!acc)
         goto fail;
     /* Level blocks of acc, in level order like the rows. */
     uint64_t *block[PINGYI_LEVEL_COUNT_];
-    size_t offset = 0;
-    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
-        block[l] = acc + offset;
-        offset += view->levels[l].row_count * per_row;
-    }
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
+        block[l] = acc + self->row_base[l] * per_row;
 
-    walk_t w = {
-        .e = e, .skip = skip, .subjects = block[PINGYI_LEVEL_SUBJECT], .slots = slots, .per_row = per_row};
+    walk_t w = {.e = e,
+                .skip = skip,
+                .subjects = block[PINGYI_LEVEL_SUBJECT],
+                .slots = slots,
+                .per_row = per_row,
+                .counted = self->group_b,
+                .one_mark = one_mark};
     pingyi_tally_each (tally, add_counter, &w);
+    count_cell_end (&w);
+    /* the groups' ballots: the released by_category; what the counters
+       show when a shard sent none (or 0 against counters) */
+    for (size_t v = 0; v < e->venue_count; v++) {
+        const pingyi_venue_figures_t *f = &view->venues[v].figures;
+        for (size_t c = 0; c < cats; c++)
+            if (c < f->category_count && c < PINGYI_FIGURES_CATEGORIES && f->by_category[c] > 0)
+                self->group_b[v * cats + c] = f->by_category[c];
+    }
 
     for (size_t s = 0; s < e->subject_count; s++)
         add_into (block[PINGYI_LEVEL_UNIT] + e->subjects[s].unit * per_row,
                   block[PINGYI_LEVEL_SUBJECT] + s * per_row, per_row);
-    size_t kind_row[KIND_COUNT];
+    size_t kind_row[KIND_COUNT] = {0};
     for (size_t r = 0; r < view->levels[PINGYI_LEVEL_KIND].row_count; r++)
         kind_row[self->source[PINGYI_LEVEL_KIND][r]] = r;
     for (size_t u = 0; u < e->unit_count; u++) {
@@ -433,36 +1084,81 @@ pingyi_view_new (const pingyi_election_t *election, const pingyi_tally_t *tally)
     for (size_t d = 0; d < e->district_count; d++)
         add_into (block[PINGYI_LEVEL_CITY], block[PINGYI_LEVEL_DISTRICT] + d * per_row, per_row);
 
-    size_t most = 0;
     for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
         pingyi_level_view_t *lv = &view->levels[l];
         for (size_t r = 0; r < lv->row_count; r++)
             finish_row (self, block[l] + r * per_row, slots, &lv->rows[r]);
-        if (lv->row_count > most)
-            most = lv->row_count;
     }
     free (acc);
     acc = NULL;
 
-    ranks = calloc (most ? most : 1, sizeof *ranks);
-    if (!ranks)
+    if (release (self, skip, kind_row) || wipe_and_rank (self))
         goto fail;
-    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
-        pingyi_level_view_t *lv = &view->levels[l];
-        if (pingyi_view_rank (view, (pingyi_level_t) l, view->rank_item, cats, ranks))
-            goto fail;
-        for (size_t r = 0; r < lv->row_count; r++)
-            lv->rows[r].rank = ranks[r];
-    }
-    free (ranks);
+    free (one_mark);
     free (skip);
     return view;
 fail:
-    free (ranks);
     free (acc);
+    free (one_mark);
     free (skip);
     pingyi_view_destroy (&view);
     return NULL;
+}
+
+pingyi_view_t *
+pingyi_view_new_empty (const pingyi_election_t *election, const pingyi_venue_figures_t *figures, uint32_t k)
+{
+    view_t *self = view_alloc (election, k);
+    if (!self)
+        return NULL;
+    set_venues (self, NULL, figures, NULL);
+    return &self->pub;
+}
+
+void
+pingyi_view_finish (pingyi_view_t *view)
+{
+    view_t *self = (view_t *) view;
+    const pingyi_election_t *e = view->election;
+    size_t cats = e->category_count;
+    view->suppressed_cells = 0;
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
+        pingyi_level_view_t *lv = &view->levels[l];
+        for (size_t r = 0; r < lv->row_count; r++) {
+            pingyi_row_t *row = &lv->rows[r];
+            for (size_t i = 0; i < e->item_count; i++) {
+                const pingyi_choice_set_t *set = &e->choice_sets[e->items[i].choice_set];
+                for (size_t c = 0; c <= cats; c++) {
+                    pingyi_cell_stats_t *cell = &row->stats[i * (cats + 1) + c];
+                    if (row->suppressed)
+                        cell->suppressed = true;
+                    if (cell->suppressed) {
+                        if (i == 0 && c < cats)
+                            view->suppressed_cells++;
+                        continue;
+                    }
+                    cell->valid = cell->favourable = cell->unfavourable = 0;
+                    for (size_t m = 0; m < set->choice_count; m++) {
+                        cell->valid += cell->choices[m];
+                        if (set->choices[m].favourable)
+                            cell->favourable += cell->choices[m];
+                        if (set->choices[m].unfavourable)
+                            cell->unfavourable += cell->choices[m];
+                    }
+                    cell->good_rate = cell->valid ? (double) cell->favourable / (double) cell->valid : NAN;
+                    cell->bad_rate = cell->valid ? (double) cell->unfavourable / (double) cell->valid : NAN;
+                    if (!cell->valid)
+                        cell->score = NAN;
+                }
+            }
+        }
+    }
+    if (wipe_and_rank (self)) {
+        /* out of memory for the ranks: no row is ranked */
+        for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
+            for (size_t r = 0; r < view->levels[l].row_count; r++)
+                view->levels[l].rows[r].rank = 0;
+    }
 }
 
 void
@@ -476,9 +1172,41 @@ pingyi_view_destroy (pingyi_view_t **self_p)
         free (self->source[l]);
     }
     free (self->cells);
+    free (self->ballots);
+    free (self->group_b);
+    free (self->group_hidden);
     free (self->pub.venues);
     free (self);
     *self_p = NULL;
+}
+
+uint64_t
+pingyi_view_ballots (const pingyi_view_t *view, pingyi_level_t level, size_t row, size_t category)
+{
+    const view_t *self = (const view_t *) view;
+    size_t cats = view->election->category_count;
+    if ((unsigned) level >= PINGYI_LEVEL_COUNT_ || row >= view->levels[level].row_count || category > cats)
+        return 0;
+    return self->ballots[(self->row_base[level] + row) * (cats + 1) + category];
+}
+
+bool
+pingyi_view_group_hidden (const pingyi_view_t *view, size_t venue, size_t category)
+{
+    const view_t *self = (const view_t *) view;
+    size_t cats = view->election->category_count;
+    return venue < view->election->venue_count && category < cats &&
+           self->group_hidden[venue * cats + category];
+}
+
+uint64_t
+pingyi_view_group_ballots (const pingyi_view_t *view, size_t venue, size_t category)
+{
+    const view_t *self = (const view_t *) view;
+    size_t cats = view->election->category_count;
+    if (venue >= view->election->venue_count || category >= cats)
+        return 0;
+    return self->group_b[venue * cats + category];
 }
 
 const pingyi_cell_stats_t *

@@ -28,7 +28,22 @@
     collected <= issued, accepted <= collected, accepted + rejected >= sent),
     void (collected > issued, or accepted > collected).  The count is FINAL
     when every venue is reconciled (void venues make it final-with-voids: the
-    view says which).  */
+    view says which).
+
+    Release (k-anonymity, docs/rollup.md "Release"): the view also decides,
+    once, what may be published.  n of a cell is the number of ballots
+    behind it: for (row, category c), the sum of by_category[c] over the
+    venues (not void) whose form has a subject of the row; for the row, the
+    sum over its categories.  A cell with 0 < n < k is suppressed; a row
+    with 0 < n < k is suppressed whole; and further cells are suppressed,
+    and (venue, category) groups of the raw tally hidden, until no
+    published sum minus the published cells in it isolates a part drawn
+    from fewer than k ballots, or a single suppressed cell (rows over their
+    categories, parents over their children, the raw tally's groups under
+    every row, a venue's groups under its accepted ballots).  Suppressed cells keep counting in
+    every total above them, but the view holds none of their figures:
+    their counts are 0 and their rates and scores NAN, with `suppressed`
+    set, so no writer can print one by mistake.  */
 #ifndef PINGYI_ROLLUP_H
 #define PINGYI_ROLLUP_H
 
@@ -68,7 +83,8 @@ typedef struct {
     uint64_t unfavourable;
     double good_rate; /* favourable / valid; NAN when valid = 0 */
     double bad_rate;
-    double score; /* weighted (all categories) or plain average (one category); NAN when none */
+    double score;    /* weighted (all categories) or plain average (one category); NAN when none */
+    bool suppressed; /* withheld by the release: counts 0, rates and score NAN */
 } pingyi_cell_stats_t;
 
 typedef struct {
@@ -76,6 +92,7 @@ typedef struct {
     const char *name;   /* display name (Chinese) */
     const char *parent; /* unit of a subject, district of a unit, ... or NULL */
     int rank;           /* within the level, by score of the rank item; 0 when no score */
+    bool suppressed;    /* withheld whole by the release (every cell suppressed) */
     /* stats[item * (category_count + 1) + c]: c < category_count one category,
        c == category_count all categories (weighted) */
     pingyi_cell_stats_t *stats;
@@ -102,11 +119,39 @@ typedef struct {
     /* totals over all venues (void included): ballots and rejections */
     uint64_t accepted, blank_ballots, duplicates, rejected;
     uint64_t rejected_by[16];
+    /* the release */
+    uint32_t k;              /* k it was computed with (1: nothing withheld) */
+    size_t suppressed_cells; /* (row, category) cells withheld, whole rows included, every level */
+    size_t hidden_groups;    /* (venue, category) groups of the raw tally withheld */
 } pingyi_view_t;
 
-/*  Compute the whole view from a merged tally.  NULL on out of memory.  */
+/*  Compute the whole view from a merged tally, released with the
+    definition's k_anonymity.  NULL on out of memory.  */
 pingyi_view_t *pingyi_view_new (const pingyi_election_t *election, const pingyi_tally_t *tally);
+/*  The same with another k (1: nothing is withheld — for tests and for
+    tools that hold the shard secret anyway).  */
+pingyi_view_t *pingyi_view_new_k (const pingyi_election_t *election, const pingyi_tally_t *tally, uint32_t k);
 void pingyi_view_destroy (pingyi_view_t **self_p);
+
+/*  Ballots behind (row, category) of level (category_count: the whole
+    row), as the release counted them.  0 for a view read back from JSON.  */
+uint64_t pingyi_view_ballots (const pingyi_view_t *self, pingyi_level_t level, size_t row, size_t category);
+/*  The raw tally's (venue, category) groups: whether the release withholds
+    the group (its counters and its by_category figure), and its ballots
+    (by_category, or counted from the counters when a shard sent none).  */
+bool pingyi_view_group_hidden (const pingyi_view_t *self, size_t venue, size_t category);
+uint64_t pingyi_view_group_ballots (const pingyi_view_t *self, size_t venue, size_t category);
+
+/*  A view to be filled by a reader of a released view (tally_json.h,
+    pingyi_view_from_json): every row, no count; venues from figures
+    (venue_count entries by venue index; NULL: none reported).  The reader
+    sets each cell's choices, blank, over, score and suppressed, and each
+    row's suppressed, then calls pingyi_view_finish, which derives valid,
+    favourable, unfavourable and the rates, wipes suppressed cells and
+    ranks every level.  NULL on out of memory.  */
+pingyi_view_t *pingyi_view_new_empty (const pingyi_election_t *election,
+                                      const pingyi_venue_figures_t *figures, uint32_t k);
+void pingyi_view_finish (pingyi_view_t *self);
 
 /*  The stats of row r of level at item, category (category_count = all).  */
 const pingyi_cell_stats_t *pingyi_view_stats (const pingyi_view_t *self, pingyi_level_t level, size_t row,
@@ -116,7 +161,8 @@ const pingyi_cell_stats_t *pingyi_view_stats (const pingyi_view_t *self, pingyi_
 
 /*  Ranks of every row of level by the score of (item, category) — the
     same rule as row.rank, which is this for (rank_item, all categories):
-    descending, NAN scores get 0, equal scores share a rank (1, 2, 2, 4);
+    descending, NAN scores (suppressed cells among them) get 0, equal
+    scores share a rank (1, 2, 2, 4);
     scores equal to 1e-9 relative count as equal.  ranks has row_count
     entries.  0, or -1 on a bad level/item/category or out of memory.  */
 int pingyi_view_rank (const pingyi_view_t *self, pingyi_level_t level, size_t item, size_t category,

@@ -1,15 +1,22 @@
 /*  query.c — `pingyi query`: the citywide view at any level, as a table,
     CSV, JSON or XLSX, from the shard files (--data, offline) or from a
-    running aggregator (--agg, GET /api/v1/tally).
+    running aggregator (--agg, GET /api/v1/view).
 
-    Both sources end in the same pingyi_tally_t, and the view and its
-    rendering are the library's (rollup.h, report.h), so the two modes
-    print the same bytes for the same count.  The aggregator's answer is
-    untrusted input: the HTTP client below reads at most
-    PINGYI_QUERY_BODY_MAX bytes within a deadline, insists on status 200
-    and a complete body, and the document goes through the strict reader
-    of tally_json.h; a bad answer is an error line and exit 1, never a
-    crash and never a half-read view.
+    What it prints is published, so it is always the released view
+    (rollup.h: k-anonymous, the definition's k_anonymity), whichever the
+    source.  Offline, the shards' released state is read (the pages a
+    worker would send the aggregator: counters and figures that move only
+    in steps of k ballots of a venue, or at its close) and the view is
+    released by the same code the aggregator runs; online, the
+    aggregator's released view is read whole (a released tally could not
+    give it: its totals count ballots of groups the tally withholds).  The
+    rendering is the library's (report.h), so the two modes print the same
+    bytes for the same count.  The aggregator's answer is untrusted input:
+    the HTTP client below reads at most PINGYI_QUERY_BODY_MAX bytes within
+    a deadline, insists on status 200 and a complete body, and the
+    document goes through the strict reader of tally_json.h; a bad answer
+    is an error line and exit 1, never a crash and never a half-read
+    view.
 
     Exit: 0 shown; 1 the data could not be read or is wrong (shards,
     aggregator, its answer); 2 usage, definition or output file.  */
@@ -27,11 +34,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PINGYI_QUERY_BODY_MAX ((size_t) 64 << 20) /* largest aggregator answer */
 #define HEADERS_MAX (64 << 10)                    /* largest status line + headers */
-#define TALLY_PATH "/api/v1/tally"
+#define VIEW_PATH "/api/v1/view"
 
 static const char *USAGE =
     "usage: pingyi query [--by city|district|town|department|kind|unit|subject] [--district D]\n"
@@ -86,7 +94,7 @@ url_parse (const char *url, url_t *u, char *err)
     len = strlen (p);
     while (len && p[len - 1] == '/')
         len--;
-    if (len + sizeof TALLY_PATH > sizeof u->path)
+    if (len + sizeof VIEW_PATH > sizeof u->path)
         return pingyi_fail (err, "--agg: the path is too long");
     for (size_t i = 0; i < len; i++)
         if ((unsigned char) p[i] <= ' ' || (unsigned char) p[i] >= 0x7F || p[i] == '?' || p[i] == '#')
@@ -332,34 +340,39 @@ http_get (const url_t *u, const char *path, size_t max_body, int timeout_s, char
     return 0;
 }
 
-/*  Fill tally from the aggregator at url.  0 / -1 with err.  */
-static int
-read_agg (const pingyi_election_t *e, const char *url, int timeout_s, pingyi_tally_t *tally, char *err)
+/*  The released view of the aggregator at url.  NULL with err.  */
+static pingyi_view_t *
+read_agg (const pingyi_election_t *e, const char *url, int timeout_s, char *err)
 {
     url_t u;
     if (url_parse (url, &u, err))
-        return -1;
-    char path[sizeof u.path + sizeof TALLY_PATH];
-    snprintf (path, sizeof path, "%s%s", u.path, TALLY_PATH);
+        return NULL;
+    char path[sizeof u.path + sizeof VIEW_PATH];
+    snprintf (path, sizeof path, "%s%s", u.path, VIEW_PATH);
     char *body;
     size_t len;
     char why[PINGYI_ERR_MAX];
-    if (http_get (&u, path, PINGYI_QUERY_BODY_MAX, timeout_s, &body, &len, why))
-        return pingyi_fail (err, "%s%s: %s", url, TALLY_PATH, why);
+    if (http_get (&u, path, PINGYI_QUERY_BODY_MAX, timeout_s, &body, &len, why)) {
+        pingyi_fail (err, "%s%s: %s", url, VIEW_PATH, why);
+        return NULL;
+    }
     json_error_t jerr;
     json_t *doc = json_loadb (body, len, JSON_REJECT_DUPLICATES, &jerr);
     free (body);
     if (!doc) {
         char safe[160];
         sanitize (safe, sizeof safe, jerr.text, strlen (jerr.text));
-        return pingyi_fail (err, "%s%s: invalid JSON at line %d, column %d: %s", url, TALLY_PATH, jerr.line,
-                            jerr.column, safe);
+        pingyi_fail (err, "%s%s: invalid JSON at line %d, column %d: %s", url, VIEW_PATH, jerr.line,
+                     jerr.column, safe);
+        return NULL;
     }
     pingyi_tally_shard_t shards[PINGYI_MAX_SHARDS];
+    pingyi_view_t *view = NULL;
     int n = pingyi_tally_shards_from_json (e, doc, shards, why);
-    if (n < 0 || pingyi_tally_from_json (tally, e, doc, why)) {
+    if (n < 0 || !(view = pingyi_view_from_json (e, doc, why))) {
         json_decref (doc);
-        return pingyi_fail (err, "%s%s: %s", url, TALLY_PATH, why);
+        pingyi_fail (err, "%s%s: %s", url, VIEW_PATH, why);
+        return NULL;
     }
     json_decref (doc);
     for (int s = 0; s < n; s++)
@@ -367,6 +380,111 @@ read_agg (const pingyi_election_t *e, const char *url, int timeout_s, pingyi_tal
             fprintf (stderr,
                      "pingyi query: warning: shard %" PRIu32 " is stale (its snapshot is %.1f s old)\n",
                      shards[s].shard, (double) shards[s].age_ms / 1000.0);
+    return view;
+}
+
+/*  ---------------------------------------------------------------------
+    Offline: the shards' released state  */
+
+#define SNAPSHOT_TRIES 5 /* a shard releasing between two pages is read again */
+
+/*  Add shard s's released tally to tally: the pages a worker would send
+    the aggregator (pingyi_shard_snapshot), all of one generation.  0 / -1.  */
+static int
+read_released_shard (const pingyi_election_t *e, const char *data, uint32_t s, pingyi_tally_t *tally,
+                     char *err)
+{
+    char why[PINGYI_ERR_MAX];
+    pingyi_shard_t *shard = pingyi_shard_open_readonly (data, s, e, why);
+    if (!shard)
+        return pingyi_fail (err, "shard %" PRIu32 ": %s", s, why);
+    pingyi_counter_t *all = NULL;
+    size_t n = 0, cap = 0;
+    pingyi_venue_figures_t *figs = NULL;
+    size_t nfig = 0;
+    int rc = -1;
+    for (int attempt = 0; attempt < SNAPSHOT_TRIES && rc != 0; attempt++) {
+        n = 0;
+        bool first = true, moved = false;
+        uint64_t generation = 0;
+        uint8_t from[PINGYI_COUNTER_KEY_LEN] = {0};
+        for (;;) {
+            pingyi_shard_snapshot_t snap;
+            if (pingyi_shard_snapshot (shard, first ? NULL : from, PINGYI_SHARD_SNAPSHOT_MAX, &snap, why)) {
+                pingyi_fail (err, "shard %" PRIu32 ": %s", s, why);
+                goto done;
+            }
+            if (!first && snap.info.generation != generation) {
+                moved = true; /* released something between two pages */
+                pingyi_shard_snapshot_free (&snap);
+                break;
+            }
+            generation = snap.info.generation;
+            if (n + snap.counter_count > cap) {
+                size_t grown_cap = cap ? cap : 4096;
+                while (grown_cap < n + snap.counter_count)
+                    grown_cap *= 2;
+                pingyi_counter_t *grown = realloc (all, grown_cap * sizeof *grown);
+                if (!grown) {
+                    pingyi_shard_snapshot_free (&snap);
+                    pingyi_fail (err, "out of memory reading shard %" PRIu32, s);
+                    goto done;
+                }
+                all = grown;
+                cap = grown_cap;
+            }
+            memcpy (all + n, snap.counters, snap.counter_count * sizeof *all);
+            n += snap.counter_count;
+            free (figs);
+            figs = snap.venues; /* the last page's: the same generation as the rest */
+            nfig = snap.venue_count;
+            snap.venues = NULL;
+            bool more = snap.more;
+            memcpy (from, snap.next, sizeof from);
+            pingyi_shard_snapshot_free (&snap);
+            first = false;
+            if (!more)
+                break;
+        }
+        if (!moved)
+            rc = 0;
+    }
+    if (rc) {
+        pingyi_fail (err, "shard %" PRIu32 ": it released something between every two pages (%d tries)", s,
+                     SNAPSHOT_TRIES);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        pingyi_tally_add (tally, all[i].key, all[i].count); /* a refused key is counted by the tally */
+    for (size_t v = 0; v < nfig; v++)
+        pingyi_tally_set_figures (tally, &figs[v]);
+done:
+    free (all);
+    free (figs);
+    pingyi_shard_close (&shard);
+    return rc;
+}
+
+/*  Every shard directory under data, read-only and released (safe while
+    workers write).  A shard directory that does not exist is a shard no
+    ballot ever reached; a data directory that does not exist is an error.
+    0 / -1 with err.  */
+static int
+read_released (const pingyi_election_t *e, const char *data, pingyi_tally_t *tally, char *err)
+{
+    struct stat st;
+    if (stat (data, &st) != 0)
+        return pingyi_fail (err, "%s: %s", data, strerror (errno));
+    if (!S_ISDIR (st.st_mode))
+        return pingyi_fail (err, "%s: not a directory", data);
+    for (uint32_t s = 0; s < e->shard_count; s++) {
+        char path[4200];
+        pingyi_shard_path (path, sizeof path, data, s);
+        if (stat (path, &st) != 0)
+            continue;
+        if (read_released_shard (e, data, s, tally, err))
+            return -1;
+    }
     return 0;
 }
 
@@ -507,28 +625,39 @@ pingyi_cmd_query (int argc, char **argv)
     }
     int rc = 0;
     pingyi_view_t *view = NULL;
-    pingyi_tally_t *tally = pingyi_tally_new (e);
-    if (!tally) {
-        fprintf (stderr, "pingyi query: out of memory\n");
-        rc = 2;
-        goto done;
+    pingyi_tally_t *tally = NULL;
+    if (agg) {
+        if (!(view = read_agg (e, agg, timeout_s, err))) {
+            fprintf (stderr, "pingyi query: %s\n", err);
+            rc = 1;
+            goto done;
+        }
     }
-    if (data ? pingyi_read_shards (e, data, tally, NULL, NULL, NULL, NULL, err)
-             : read_agg (e, agg, timeout_s, tally, err)) {
-        fprintf (stderr, "pingyi query: %s\n", err);
-        rc = 1;
-        goto done;
-    }
-    if (pingyi_tally_rejected_keys (tally)) {
-        fprintf (stderr, "pingyi query: %llu stored counter keys name nothing in this election\n",
-                 (unsigned long long) pingyi_tally_rejected_keys (tally));
-        rc = 1;
-    }
-    view = pingyi_view_new (e, tally);
-    if (!view) {
-        fprintf (stderr, "pingyi query: out of memory computing the view\n");
-        rc = 2;
-        goto done;
+    else {
+        tally = pingyi_tally_new (e);
+        if (!tally) {
+            fprintf (stderr, "pingyi query: out of memory\n");
+            rc = 2;
+            goto done;
+        }
+        if (read_released (e, data, tally, err)) {
+            fprintf (stderr, "pingyi query: %s\n", err);
+            rc = 1;
+            goto done;
+        }
+        if (pingyi_tally_rejected_keys (tally)) {
+            fprintf (stderr, "pingyi query: %llu stored counter keys name nothing in this election\n",
+                     (unsigned long long) pingyi_tally_rejected_keys (tally));
+            rc = 1;
+        }
+        /* released with the definition's k, exactly as the aggregator
+           releases it: what this prints is published too */
+        view = pingyi_view_new (e, tally);
+        if (!view) {
+            fprintf (stderr, "pingyi query: out of memory computing the view\n");
+            rc = 2;
+            goto done;
+        }
     }
     if (out_path ? render_to_file (view, &filter, format, venues, width, out_path, err)
                  : render (view, &filter, format, venues, width, NULL, stdout, err)) {

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# `pingyi query --agg`: the view read over HTTP from a stand-in for the
-# aggregator's GET /api/v1/tally (a small Python server that serves what
-# `pingyi tally --json` printed, with "api", "age_ms" and "stale" added)
-# prints exactly what `pingyi query --data` prints, in every format.  Then
-# every kind of bad answer — refused connection, error status, not HTTP,
-# truncated body, huge Content-Length, a body past 64 MiB, chunked
-# encoding, no answer before the timeout, not JSON, another election,
-# unknown names — is one clear error line and exit 1, never a crash.
+# `pingyi query --agg`: the view read over HTTP (GET /api/v1/view) prints
+# exactly what `pingyi query --data` prints, in every format: first from a
+# real aggregator, then from a stand-in (a small Python server serving the
+# document that aggregator served).  Then every kind of bad answer —
+# refused connection, error status, not HTTP, truncated body, huge
+# Content-Length, a body past 64 MiB, chunked encoding, no answer before
+# the timeout, not JSON, another election, rows that are not the
+# definition's — is one clear error line and exit 1, never a crash.
 source "$(dirname "$0")/lib.sh"
 
 N=${PINGYI_IT_BALLOTS:-300}
@@ -24,25 +24,52 @@ for v in v01 v02; do
   seed=$((seed + 1))
 done
 for p in "${clients[@]}"; do wait "$p" || fail "a client exited non-zero"; done
+
+# a real aggregator: wait for the whole count, keep the view it serves
+AGG_PORT=$(free_port)
+"$BIN/pingyi-agg" --deploy "$WORK/deploy" --broker "$ENDPOINT" --http "127.0.0.1:$AGG_PORT" \
+  --interval-ms 200 --data "$WORK/agg-data" >>"$WORK/agg.log" 2>&1 &
+PIDS[agg]=$!
+wait_for_log "$WORK/agg.log" "listening on" 10
+python3 - "http://127.0.0.1:$AGG_PORT" "$((2 * N))" "$WORK/view.json" <<'PY' || fail "the aggregator never showed the whole count"
+import json, sys, time, urllib.request
+url, want, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for _ in range(300):
+    try:
+        s = json.load(urllib.request.urlopen(url + "/api/v1/summary", timeout=5))
+        if s["status"]["accepted"] == want and s["status"]["reconciled"] == 2 and s["stale_shards"] == 0:
+            open(out, "wb").write(urllib.request.urlopen(url + "/api/v1/view", timeout=5).read())
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+PY
+for args in "--format json" "--by unit --format csv"; do
+  # shellcheck disable=SC2086
+  "$BIN/pingyi" query --deploy "$WORK/deploy" --data "$WORK/data" $args >"$WORK/offline.out" || fail "query --data $args"
+  # shellcheck disable=SC2086
+  "$BIN/pingyi" query --deploy "$WORK/deploy" --agg "http://127.0.0.1:$AGG_PORT" $args >"$WORK/online.out" \
+    2>"$WORK/online.err" || fail "query --agg (live) $args: $(cat "$WORK/online.err")"
+  cmp -s "$WORK/offline.out" "$WORK/online.out" || fail "--agg (live) and --data differ for: $args"
+done
+stop agg
 stop worker1
 stop broker
-"$BIN/pingyi" tally --deploy "$WORK/deploy" --data "$WORK/data" --json >"$WORK/tally.json"
+pass "--agg against a live aggregator prints what --data prints"
 
 HTTP_PORT=$(free_port)
 cat >"$WORK/server.py" <<'PY'
 import json, socket, socketserver, sys, time
 
-tally = json.load(open(sys.argv[1], encoding="utf-8"))
-tally = {"api": 1, **tally}
-for s in tally["shards"]:
-    s["age_ms"], s["stale"] = 120, False
-good = json.dumps(tally, ensure_ascii=False).encode()
+good = open(sys.argv[1], "rb").read()  # the view a real aggregator served
+view = json.loads(good)
 stale = json.loads(good)
 stale["shards"][0]["stale"], stale["shards"][0]["age_ms"] = True, 9000
 other = json.loads(good)
 other["election"] = "ab" * 32
 unknown = json.loads(good)
-unknown["counters"][3]["subject"] = "s99"
+unknown["levels"]["subject"][3]["id"] = "s99"
 
 def ok(body, extra=b""):
     return b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n" + extra + \
@@ -71,7 +98,7 @@ class Handler(socketserver.StreamRequestHandler):
             pass
         path = line.split(" ")[1] if " " in line else "/"
         prefix = path.strip("/").split("/")[0]
-        if not path.endswith("/api/v1/tally") or prefix not in answers and prefix not in ("slow", "endless"):
+        if not path.endswith("/api/v1/view") or prefix not in answers and prefix not in ("slow", "endless"):
             self.wfile.write(b"HTTP/1.0 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found")
         elif prefix == "slow":
             time.sleep(5)
@@ -92,7 +119,7 @@ with socketserver.ThreadingTCPServer(("127.0.0.1", int(sys.argv[2])), Handler) a
     print("serving", flush=True)
     srv.serve_forever()
 PY
-python3 "$WORK/server.py" "$WORK/tally.json" "$HTTP_PORT" >"$WORK/server.log" 2>&1 &
+python3 "$WORK/server.py" "$WORK/view.json" "$HTTP_PORT" >"$WORK/server.log" 2>&1 &
 PIDS[server]=$!
 wait_for_log "$WORK/server.log" serving 10
 AGG="http://127.0.0.1:$HTTP_PORT"
@@ -146,8 +173,8 @@ bad endless "the answer is larger than 64 MiB"
 bad chunked "Transfer-Encoding is not supported"
 bad slow "timed out waiting for the answer" --timeout 1
 bad notjson "invalid JSON at line 1, column 1: "
-bad other "tally.election: the tally is for election \"abab"
-bad unknown "tally.counters\[3\].subject: unknown subject \"s99\""
+bad other "view.election: the view is for election \"abab"
+bad unknown "view.levels.subject\[3\].id: \"s99\" where the definition has \"s04\""
 bad empty "the connection closed without an answer"
 bad nowhere "HTTP status 404"
 stop server

@@ -20,7 +20,8 @@
 
 static const char *DEFINITION =
     "{\n"
-    "  \"version\": 1, \"id\": \"agg-api\", \"title\": \"评议 API test\", \"shards\": 2,\n"
+    "  \"version\": 1, \"id\": \"agg-api\", \"title\": \"评议 API test\", \"shards\": 2, \"k_anonymity\": "
+    "1,\n"
     "  \"grades\": [\n"
     "    {\"label\": \"好\", \"points\": 100, \"favourable\": true},\n"
     "    {\"label\": \"较好\", \"points\": 80, \"favourable\": true},\n"
@@ -65,19 +66,62 @@ t_add (pingyi_tally_t *t, uint16_t venue, uint16_t subject, uint8_t item, uint8_
     assert_int_equal (pingyi_tally_add (t, key, n), 0);
 }
 
+/*  The counts of the release fixture (k = 10), every cell of a ballot
+    filled: v01: leaders 20 (overall 好 on both subjects, duty BLANK),
+    staff 3 (差; duty BLANK); v02: leaders 15 (较好), staff 5 (好).  Staff
+    is small at both venues (3, 5): both groups hidden, and with them
+    both leaders groups (a venue's accepted minus its leaders would give
+    its staff).  Every row's staff (8) is small: suppressed, with leaders
+    (35) for its complement; every row total (43) shown.  */
+static void
+t_fill_release (pingyi_tally_t *t)
+{
+    for (uint16_t s = 0; s < 2; s++) {
+        t_add (t, 0, s, 0, 0, 0, 20);
+        t_add (t, 0, s, 0, 1, 3, 3);
+        t_add (t, 1, s, 0, 0, 1, 15);
+        t_add (t, 1, s, 0, 1, 0, 5);
+        for (uint16_t v = 0; v < 2; v++)
+            for (uint8_t c = 0; c < 2; c++)
+                t_add (t, v, s, 1, c, PINGYI_MARK_BLANK, v == 0 ? (c ? 3 : 20) : (c ? 5 : 15));
+    }
+    uint64_t by[2][2] = {{20, 3}, {15, 5}};
+    for (uint32_t v = 0; v < 2; v++) {
+        pingyi_venue_figures_t f;
+        memset (&f, 0, sizeof f);
+        f.venue = v;
+        f.accepted = by[v][0] + by[v][1];
+        f.issued = f.collected = f.sent = (int64_t) f.accepted;
+        f.closed = true;
+        f.category_count = 2;
+        f.by_category[0] = by[v][0];
+        f.by_category[1] = by[v][1];
+        assert_int_equal (pingyi_tally_set_figures (t, &f), 0);
+    }
+}
+
 static int
-t_setup (void **state)
+t_setup_k (void **state, bool release)
 {
     fx_t *fx = calloc (1, sizeof *fx);
     assert_non_null (fx);
     pingyi_errlist_t errs = {0};
-    fx->e = pingyi_election_parse ((const uint8_t *) DEFINITION, strlen (DEFINITION), &errs);
+    char *def = malloc (strlen (DEFINITION) + 2);
+    const char *k1 = strstr (DEFINITION, "\"k_anonymity\": 1,");
+    sprintf (def, "%.*s\"k_anonymity\": %s%s", (int) (k1 - DEFINITION), DEFINITION, release ? "10" : "1",
+             k1 + strlen ("\"k_anonymity\": 1"));
+    fx->e = pingyi_election_parse ((const uint8_t *) def, strlen (def), &errs);
+    free (def);
     for (size_t i = 0; i < errs.count; i++)
         fprintf (stderr, "definition: %s\n", errs.lines[i]);
     pingyi_errlist_clear (&errs);
     assert_non_null (fx->e);
     pingyi_tally_t *t = pingyi_tally_new (fx->e);
     assert_non_null (t);
+    if (release) {
+        t_fill_release (t);
+        goto view;
+    }
     /* v01: 10 ballots, v02: 6 ballots, both closed and reconciled */
     t_add (t, 0, 0, 0, 0, 0, 7);
     t_add (t, 0, 0, 0, 1, 1, 3);
@@ -99,6 +143,7 @@ t_setup (void **state)
         }
         assert_int_equal (pingyi_tally_set_figures (t, &f), 0);
     }
+view:;
     pingyi_view_t *view = pingyi_view_new (fx->e, t);
     assert_non_null (view);
     agg_merged_t *m = agg_merged_new (fx->e, t, view, 7, 1700000000);
@@ -116,7 +161,8 @@ t_setup (void **state)
         s->shard = i;
         s->have = true;
         s->sequence = i ? 6 : 10;
-        memset (s->chain, 0xc0 + (int) i, 32);
+        s->generation = i ? 60 : 100;
+        memset (s->digest, 0xc0 + (int) i, 32);
     }
     fx->state->shards[0].complete_ms = NOW - 300;       /* fresh */
     fx->state->shards[1].complete_ms = NOW - STALE - 1; /* stale */
@@ -129,6 +175,18 @@ t_setup (void **state)
     fx->api.history = fx->history;
     *state = fx;
     return 0;
+}
+
+static int
+t_setup (void **state)
+{
+    return t_setup_k (state, false);
+}
+
+static int
+t_setup_release (void **state)
+{
+    return t_setup_k (state, true);
 }
 
 static int
@@ -336,6 +394,7 @@ test_summary (void **state)
     assert_string_equal (json_string_value (json_object_get (el, "title")), "评议 API test");
     assert_string_equal (json_string_value (json_object_get (el, "fingerprint")), fx->e->fingerprint_hex);
     assert_true (json_is_true (json_object_get (d, "final")));
+    assert_int_equal (json_integer_value (json_object_get (d, "k_anonymity")), 1);
     assert_true (json_is_true (json_object_get (d, "complete")));
     assert_int_equal (json_integer_value (json_object_get (d, "round")), 9);
     assert_int_equal (json_integer_value (json_object_get (d, "merged_round")), 7);
@@ -356,12 +415,13 @@ test_summary (void **state)
     assert_int_equal (json_integer_value (json_object_get (s1, "age_ms")), STALE + 1);
     assert_true (json_is_true (json_object_get (s1, "stale")));
     assert_string_equal (json_string_value (json_object_get (s1, "reason")), "no worker owns shard 1 now");
-    char chain[65];
-    memset (chain, 'c', 64);
-    chain[64] = 0;
+    char digest[65];
+    memset (digest, 'c', 64);
+    digest[64] = 0;
     for (int i = 0; i < 64; i += 2)
-        chain[i + 1] = '1';
-    assert_string_equal (json_string_value (json_object_get (s1, "chain")), chain);
+        digest[i + 1] = '1';
+    assert_string_equal (json_string_value (json_object_get (s1, "digest")), digest);
+    assert_int_equal (json_integer_value (json_object_get (s1, "generation")), 60);
     /* the city row of the overall item: 好 7+0, 较好 3, 一般 6, 差 10, over 6 */
     json_t *city = json_object_get (d, "city");
     assert_string_equal (json_string_value (json_object_get (city, "id")), "city");
@@ -390,7 +450,7 @@ test_tally_roundtrip (void **state)
     fx_t *fx = *state;
     fx->state->shards[1].have = false; /* never heard from */
     fx->state->shards[1].sequence = 0;
-    memset (fx->state->shards[1].chain, 0, 32);
+    memset (fx->state->shards[1].digest, 0, 32);
     json_t *d = t_json (fx, "/api/v1/tally");
     assert_int_equal (json_integer_value (json_object_get (d, "api")), 1);
     assert_string_equal (json_string_value (json_object_get (d, "election")), fx->e->fingerprint_hex);
@@ -516,8 +576,104 @@ test_venues_history_stats_index (void **state)
     assert_non_null (json_object_get (json_object_get (d, "shards"), "refused_key"));
     json_decref (d);
     d = t_json (fx, "/api/v1");
-    assert_int_equal (json_array_size (json_object_get (d, "endpoints")), 8);
+    assert_int_equal (json_array_size (json_object_get (d, "endpoints")), 9);
     json_decref (d);
+}
+
+/*  GET /api/v1/view read back renders exactly what the live view
+    renders (this is what `pingyi query --agg` does).  */
+static void
+t_view_equals_live (fx_t *fx)
+{
+    json_t *d = t_json (fx, "/api/v1/view");
+    assert_int_equal (json_integer_value (json_object_get (d, "round")), 9);
+    assert_int_equal (json_integer_value (json_object_get (d, "merged_round")), 7);
+    assert_int_equal (json_integer_value (json_object_get (d, "stale_shards")), 1);
+    char err[PINGYI_ERR_MAX] = "";
+    pingyi_view_t *back = pingyi_view_from_json (fx->e, d, err);
+    if (!back)
+        fail_msg ("%s", err);
+    const pingyi_view_t *live = fx->state->merged->view;
+    for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
+        for (int c = -1; c < 2; c++) {
+            pingyi_report_filter_t filter = {
+                .level = (pingyi_level_t) l, .district = -1, .category = c, .item = -1};
+            json_t *a = pingyi_report_json (live, &filter), *b = pingyi_report_json (back, &filter);
+            char *ta = json_dumps (a, PINGYI_REPORT_JSON_FLAGS),
+                 *tb = json_dumps (b, PINGYI_REPORT_JSON_FLAGS);
+            assert_string_equal (ta, tb);
+            free (ta);
+            free (tb);
+            json_decref (a);
+            json_decref (b);
+        }
+    pingyi_view_destroy (&back);
+    json_decref (d);
+}
+
+static void
+test_view_document (void **state)
+{
+    t_view_equals_live (*state);
+}
+
+/*  k = 10: what every endpoint shows of the release fixture (t_fill_release).  */
+static void
+test_release_everywhere (void **state)
+{
+    fx_t *fx = *state;
+    /* the raw tally: every group withheld, so no counter; the venues say which */
+    json_t *d = t_json (fx, "/api/v1/tally");
+    assert_int_equal (json_array_size (json_object_get (d, "counters")), 0);
+    json_t *v = json_array_get (json_object_get (d, "venues"), 0);
+    assert_int_equal (json_integer_value (json_object_get (v, "accepted")), 23);
+    assert_int_equal (json_object_size (json_object_get (v, "by_category")), 0);
+    json_t *sup = json_object_get (v, "suppressed_categories");
+    assert_int_equal (json_array_size (sup), 2);
+    assert_string_equal (json_string_value (json_array_get (sup, 0)), "leaders");
+    assert_string_equal (json_string_value (json_array_get (sup, 1)), "staff");
+    json_decref (d);
+
+    /* the summary's city: every category withheld, the total shown:
+       好 (20 + 5) × 2, 较好 15 × 2, 差 3 × 2 = 86 valid */
+    d = t_json (fx, "/api/v1/summary");
+    json_t *city = json_object_get (d, "city");
+    assert_true (json_is_false (json_object_get (city, "suppressed")));
+    assert_int_equal (json_integer_value (json_object_get (city, "valid")), 86);
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (city, "choices"), "好")), 50);
+    json_t *by = json_object_get (city, "by_category");
+    for (const char *c = "leaders"; c; c = strcmp (c, "leaders") ? NULL : "staff") {
+        json_t *cell = json_object_get (by, c);
+        assert_true (json_is_true (json_object_get (cell, "suppressed")));
+        assert_true (json_is_null (json_object_get (cell, "valid")));
+        assert_true (json_is_null (json_object_get (cell, "score")));
+    }
+    json_decref (d);
+
+    /* one category: every row withheld, no rank */
+    d = t_json (fx, "/api/v1/rollup?by=subject&category=staff");
+    json_t *rows = json_object_get (d, "rows");
+    assert_int_equal (json_array_size (rows), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *row = json_array_get (rows, i);
+        assert_true (json_is_true (json_object_get (row, "suppressed")));
+        assert_true (json_is_null (json_object_get (row, "choices")));
+        assert_true (json_is_null (json_object_get (row, "rank")));
+    }
+    assert_int_equal (json_integer_value (json_object_get (d, "k_anonymity")), 10);
+    json_decref (d);
+    d = t_json (fx, "/api/v1/units");
+    assert_int_equal (
+        json_integer_value (json_object_get (json_array_get (json_object_get (d, "rows"), 0), "rank")), 1);
+    json_decref (d);
+
+    /* the view document holds no withheld figure either */
+    agg_reply_t r = t_get (fx, "GET", "/api/v1/view");
+    assert_int_equal (r.status, 200);
+    assert_non_null (
+        strstr (r.body, "{\"id\":\"s1\",\"suppressed\":false,\"cells\":[[null,null,[25,15,0,3,0,0,"));
+    agg_reply_free (&r);
+    t_view_equals_live (fx);
 }
 
 /*  The board hands out references that outlive a publish.  */
@@ -558,6 +714,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_rollup_levels_and_filters, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_venues_history_stats_index, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_board_references, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown (test_view_document, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown (test_release_everywhere, t_setup_release, t_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -51,11 +51,12 @@ t_teardown (void **state)
 static void
 t_body (char *out, size_t cap, uint64_t accepted)
 {
-    snprintf (
-        out, cap,
-        "\"sequences\":[%llu,null],\"chains\":[\"%064d\",null],\"accepted\":%llu,\"blank\":0,\"rejected\":0,"
-        "\"venues\":{\"open\":1,\"closed\":0,\"reconciled\":0,\"void\":0}",
-        (unsigned long long) accepted, 0, (unsigned long long) accepted);
+    snprintf (out, cap,
+              "\"sequences\":[%llu,null],\"digests\":[\"%064d\",null],\"generations\":[%llu,null],"
+              "\"accepted\":%llu,"
+              "\"blank\":0,\"rejected\":0,"
+              "\"venues\":{\"open\":1,\"closed\":0,\"reconciled\":0,\"void\":0}",
+              (unsigned long long) accepted, 0, (unsigned long long) accepted, (unsigned long long) accepted);
 }
 
 /*  The records as served: a JSON array of what agg_history_dump wrote.  */

@@ -98,17 +98,18 @@ t_figures (uint32_t venue, uint64_t accepted, bool closed)
     return f;
 }
 
-/*  A SNAPSHOT page.  fp NULL: the election's fingerprint.  */
+/*  A SNAPSHOT page.  fp NULL: the election's fingerprint.  The digest is
+    32 × digest_byte; the generation is given (t_page: the sequence).  */
 static void
-t_page_fp (t_frame_t *f, const fx_t *fx, const uint8_t *fp, uint64_t tag, uint32_t shard, uint64_t sequence,
-           uint8_t chain_byte, const pingyi_venue_figures_t *figs, size_t nfig, const t_counter_t *cs,
-           size_t nc, bool more, uint64_t next)
+t_page_gen (t_frame_t *f, const fx_t *fx, const uint8_t *fp, uint64_t tag, uint32_t shard, uint64_t sequence,
+            uint8_t digest_byte, uint64_t generation, const pingyi_venue_figures_t *figs, size_t nfig,
+            const t_counter_t *cs, size_t nc, bool more, uint64_t next)
 {
-    uint8_t chain[32];
-    memset (chain, chain_byte, sizeof chain);
+    uint8_t digest[32];
+    memset (digest, digest_byte, sizeof digest);
     pingyi_writer_init (&f->w);
     pingyi_msg_snapshot_begin (&f->w, tag, shard, fx->e->shard_count, fp ? fp : fx->e->fingerprint, sequence,
-                               chain, (uint32_t) nfig);
+                               digest, generation, (uint32_t) nfig);
     for (size_t i = 0; i < nfig; i++)
         pingyi_msg_figures (&f->w, &figs[i]);
     pingyi_msg_snapshot_counters_begin (&f->w, (uint32_t) nc);
@@ -125,11 +126,19 @@ t_page_fp (t_frame_t *f, const fx_t *fx, const uint8_t *fp, uint64_t tag, uint32
 }
 
 static void
-t_page (t_frame_t *f, const fx_t *fx, uint64_t tag, uint32_t shard, uint64_t sequence, uint8_t chain_byte,
+t_page_fp (t_frame_t *f, const fx_t *fx, const uint8_t *fp, uint64_t tag, uint32_t shard, uint64_t sequence,
+           uint8_t digest_byte, const pingyi_venue_figures_t *figs, size_t nfig, const t_counter_t *cs,
+           size_t nc, bool more, uint64_t next)
+{
+    t_page_gen (f, fx, fp, tag, shard, sequence, digest_byte, sequence, figs, nfig, cs, nc, more, next);
+}
+
+static void
+t_page (t_frame_t *f, const fx_t *fx, uint64_t tag, uint32_t shard, uint64_t sequence, uint8_t digest_byte,
         const pingyi_venue_figures_t *figs, size_t nfig, const t_counter_t *cs, size_t nc, bool more,
         uint64_t next)
 {
-    t_page_fp (f, fx, NULL, tag, shard, sequence, chain_byte, figs, nfig, cs, nc, more, next);
+    t_page_fp (f, fx, NULL, tag, shard, sequence, digest_byte, figs, nfig, cs, nc, more, next);
 }
 
 static void
@@ -298,7 +307,8 @@ test_pages_adopted_only_when_complete (void **state)
     agg_shard_info_t info;
     agg_shards_info (fx->shards, 0, &info);
     assert_int_equal (info.sequence, 5);
-    assert_int_equal (info.chain[0], 0x11);
+    assert_int_equal (info.digest[0], 0x11);
+    assert_int_equal (info.generation, 5);
 
     /* the next page is asked from `next`, under a new tag */
     uint64_t tag2 = t_ask (fx, 0, t_key (&p2[0]), 1020);
@@ -314,7 +324,7 @@ test_pages_adopted_only_when_complete (void **state)
     agg_shards_info (fx->shards, 0, &info);
     assert_true (info.have);
     assert_int_equal (info.sequence, 9);
-    assert_int_equal (info.chain[31], 0x22);
+    assert_int_equal (info.digest[31], 0x22);
     assert_int_equal (info.complete_ms, 1030);
     assert_int_equal (fx->shards->shards[0].phase, PHASE_IDLE); /* shard 1 is still awaited */
 
@@ -367,6 +377,67 @@ test_moving_shard_restarts (void **state)
     agg_shards_info (fx->shards, 0, &info);
     assert_false (info.have);
     assert_false (agg_shards_changed (fx->shards));
+}
+
+/*  A worker releases (the generation moves) while its settled point
+    (sequence, digest) stays: pages of two generations are never one set.
+    A change of released figures alone, by_category included, is a
+    change; by_category longer than the election's categories is refused.  */
+static void
+test_generation_between_pages (void **state)
+{
+    fx_t *fx = *state;
+    t_frame_t f;
+    agg_shards_round (fx->shards, 0);
+    uint64_t tag = t_ask (fx, 0, 0, 0);
+    t_empty_shard1 (fx, 0);
+    pingyi_venue_figures_t figs[2] = {t_figures (0, 10, false), t_figures (1, 0, false)};
+    figs[0].category_count = 2;
+    figs[0].by_category[0] = 10;
+    t_counter_t p1[] = {{0, 0, 0, 0, 0, 10}};
+    t_counter_t p2[] = {{0, 1, 0, 0, 0, 10}};
+    t_page_gen (&f, fx, NULL, tag, 0, 0, 0x00, 7, figs, 2, p1, 1, true, t_key (&p2[0]));
+    assert_int_equal (t_feed (fx, &f, 10), AGG_FEED_PAGE);
+    tag = t_ask (fx, 0, t_key (&p2[0]), 10);
+    t_page_gen (&f, fx, NULL, tag, 0, 0, 0x00, 8, figs, 2, p2, 1, false, 0);
+    assert_int_equal (t_feed (fx, &f, 20), AGG_FEED_RESTARTED);
+    /* asked again from the start: one generation throughout */
+    tag = t_ask (fx, 0, 0, 20);
+    t_page_gen (&f, fx, NULL, tag, 0, 0, 0x00, 8, figs, 2, p1, 1, true, t_key (&p2[0]));
+    assert_int_equal (t_feed (fx, &f, 30), AGG_FEED_PAGE);
+    tag = t_ask (fx, 0, t_key (&p2[0]), 30);
+    t_page_gen (&f, fx, NULL, tag, 0, 0, 0x00, 8, figs, 2, p2, 1, false, 0);
+    assert_int_equal (t_feed (fx, &f, 40), AGG_FEED_COMPLETE);
+    agg_shard_info_t info;
+    agg_shards_info (fx->shards, 0, &info);
+    assert_int_equal (info.generation, 8);
+    assert_int_equal (info.sequence, 0);
+    agg_shards_merge (fx->shards, fx->tally);
+    assert_int_equal (pingyi_tally_figures (fx->tally, 0)->by_category[0], 10);
+    assert_int_equal (pingyi_tally_figures (fx->tally, 0)->category_count, 2);
+
+    /* by_category moves, nothing else: a change */
+    agg_shards_round (fx->shards, 1000);
+    tag = t_ask (fx, 0, 0, 1000);
+    figs[0].by_category[0] = 9;
+    figs[0].by_category[1] = 1;
+    t_counter_t all[] = {p1[0], p2[0]};
+    t_page_gen (&f, fx, NULL, tag, 0, 0, 0x00, 8, figs, 2, all, 2, false, 0);
+    assert_int_equal (t_feed (fx, &f, 1010), AGG_FEED_COMPLETE);
+    assert_true (agg_shards_changed (fx->shards));
+    agg_shards_merge (fx->shards, fx->tally);
+
+    /* more categories than the election has: refused, the snapshot kept */
+    agg_shards_round (fx->shards, 2000);
+    tag = t_ask (fx, 0, 0, 2000);
+    figs[0].category_count = 3;
+    t_page_gen (&f, fx, NULL, tag, 0, 0, 0x00, 9, figs, 2, all, 2, false, 0);
+    assert_int_equal (t_feed (fx, &f, 2010), AGG_FEED_REFUSED);
+    agg_shards_stats_t st;
+    agg_shards_stats (fx->shards, &st);
+    assert_int_equal (st.refused_venue, 1);
+    agg_shards_info (fx->shards, 0, &info);
+    assert_int_equal (info.generation, 8);
 }
 
 /*  RETRY keeps the snapshot; it turns stale only when older than
@@ -816,6 +887,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_round_asks_every_shard, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_pages_adopted_only_when_complete, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_moving_shard_restarts, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown (test_generation_between_pages, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_retry_keeps_snapshot_then_stale, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_timeout_and_late_answer, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_bad_pages_refused, t_setup, t_teardown),

@@ -26,6 +26,7 @@
 
 static const char *DEF =
     "{\"version\": 1, \"id\": \"report\", \"title\": \"报告测试 Report test\", \"shards\": 1,\n"
+    " \"k_anonymity\": 1,\n"
     " \"grades\": [{\"label\": \"好\", \"points\": 100, \"favourable\": true},\n"
     "            {\"label\": \"较好\", \"points\": 80, \"favourable\": true},\n"
     "            {\"label\": \"一般\", \"points\": 60},\n"
@@ -521,6 +522,119 @@ test_xlsx_workbook (void **state)
     rmdir (dir);
 }
 
+/*  ---------------------------------------------------------------------
+    Suppressed cells in every format.  The fixture's tally released with
+    k = 2 (rollup.h): v1's groups hold leaders 3 and staff 1 ballots (as
+    its counters show: no by_category), v2's leaders 1.  Staff (1) is
+    small in every row, so leaders goes with it (the row total minus
+    leaders would give staff): every category cell is suppressed, every
+    row total shown — s1 all 好3 一般1 → 84, as with k = 1.  With k = 10
+    every row is suppressed whole.  */
+
+static void
+test_suppressed_csv_and_json (void **state)
+{
+    fixture_t *f = *state;
+    pingyi_view_t *v = pingyi_view_new_k (f->e, f->t, 2);
+    assert_non_null (v);
+    char *text;
+    render (pingyi_report_csv, v, NULL, &text);
+    assert_non_null (
+        strstr (text, "\r\ns1,东风镇党委书记,u1,1,3,0,1,0,0,0,4,0.7500,0.0000,84.0000,<k,<k\r\n"));
+    free (text);
+    pingyi_report_filter_t filter;
+    char err[PINGYI_ERR_MAX];
+    assert_int_equal (pingyi_report_filter_parse (&filter, f->e, "subject", NULL, "leaders", NULL, err), 0);
+    render (pingyi_report_csv, v, &filter, &text);
+    /* no rank, every figure the marker */
+    assert_non_null (strstr (text, "\r\ns1,东风镇党委书记,u1,,<k,<k,<k,<k,<k,<k,<k,<k,<k,<k\r\n"));
+    free (text);
+
+    json_t *doc = pingyi_report_json (v, NULL);
+    assert_int_equal (json_integer_value (json_object_get (doc, "k_anonymity")), 2);
+    json_t *s1 = json_array_get (json_object_get (doc, "rows"), 0);
+    assert_true (json_is_false (json_object_get (s1, "suppressed")));
+    assert_float_equal (json_real_value (json_object_get (s1, "score")), 84.0, 1e-9);
+    json_t *leaders = json_object_get (json_object_get (s1, "by_category"), "leaders");
+    assert_true (json_is_true (json_object_get (leaders, "suppressed")));
+    const char *nulls[] = {"choices", "blank", "over", "valid", "good_rate", "bad_rate", "score"};
+    for (size_t i = 0; i < 7; i++)
+        assert_true (json_is_null (json_object_get (leaders, nulls[i])));
+    json_decref (doc);
+    doc = pingyi_report_json (v, &filter);
+    s1 = json_array_get (json_object_get (doc, "rows"), 0);
+    assert_true (json_is_true (json_object_get (s1, "suppressed")));
+    assert_true (json_is_null (json_object_get (s1, "rank")));
+    assert_true (json_is_null (json_object_get (s1, "choices")));
+    json_decref (doc);
+    pingyi_view_destroy (&v);
+
+    /* k = 10: every row suppressed whole, the city's too */
+    v = pingyi_view_new_k (f->e, f->t, 10);
+    filter.level = PINGYI_LEVEL_CITY;
+    filter.category = -1;
+    doc = pingyi_report_json (v, &filter);
+    json_t *city = json_array_get (json_object_get (doc, "rows"), 0);
+    assert_true (json_is_true (json_object_get (city, "suppressed")));
+    assert_true (json_is_null (json_object_get (city, "valid")));
+    assert_true (json_is_null (json_object_get (city, "rank")));
+    assert_true (json_is_true (
+        json_object_get (json_object_get (json_object_get (city, "by_category"), "staff"), "suppressed")));
+    /* the venues' figures are the shards' release, not cells: shown */
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (doc, "status"), "accepted")), 5);
+    json_decref (doc);
+    pingyi_view_destroy (&v);
+}
+
+static void
+test_suppressed_table_and_xlsx (void **state)
+{
+    fixture_t *f = *state;
+    pingyi_view_t *v = pingyi_view_new_k (f->e, f->t, 2);
+    pingyi_report_filter_t filter;
+    char err[PINGYI_ERR_MAX];
+    assert_int_equal (pingyi_report_filter_parse (&filter, f->e, "unit", NULL, "staff", NULL, err), 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream (&text, &len);
+    assert_int_equal (pingyi_report_table (v, &filter, 80, out, err), 0);
+    fclose (out);
+    /* every figure of a unit row is the marker, the note says why, and
+       every line is still 80 columns */
+    assert_non_null (
+        strstr (text, "   - 东风镇党委                     <k   <k   <k <k   <k   <k     <k     <k   <k\n"));
+    assert_non_null (strstr (text, "<k：不予公布（不足 2 票，或可据以推算这样的格子）"));
+    for (char *line = text, *end; (end = strchr (line, '\n')); line = end + 1) {
+        *end = '\0';
+        assert_int_equal (pingyi_text_width (line), 80);
+    }
+    free (text);
+    /* all categories: the rows are shown, no note */
+    filter.category = -1;
+    out = open_memstream (&text, &len);
+    assert_int_equal (pingyi_report_table (v, &filter, 80, out, err), 0);
+    fclose (out);
+    assert_null (strstr (text, "<k"));
+    free (text);
+
+    char dir[] = "/tmp/pingyi-report-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    char file[128];
+    snprintf (file, sizeof file, "%s/k.xlsx", dir);
+    assert_int_equal (pingyi_report_xlsx (v, NULL, file, err), 0);
+    char *strings = unzip_member (file, "xl/sharedStrings.xml");
+    assert_non_null (strings);
+    assert_non_null (strstr (strings, "&lt;k"));
+    assert_non_null (strstr (strings, "不予公布"));
+    free (strings);
+    char *sheet = unzip_member (file, "xl/worksheets/sheet1.xml");
+    assert_non_null (strstr (sheet, "<v>84</v>")); /* s1's weighted score is shown */
+    free (sheet);
+    unlink (file);
+    rmdir (dir);
+    pingyi_view_destroy (&v);
+}
+
 static void
 test_labels (void **state)
 {
@@ -544,6 +658,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_table_lines_up, setup, teardown),
         cmocka_unit_test (test_table_other_choice_sets),
         cmocka_unit_test_setup_teardown (test_xlsx_workbook, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_suppressed_csv_and_json, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_suppressed_table_and_xlsx, setup, teardown),
         cmocka_unit_test (test_labels),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
