@@ -75,7 +75,8 @@ print_json (FILE *out, const pingyi_election_t *e, const pingyi_tally_t *tally,
 static int
 print_view (FILE *out, const pingyi_election_t *e, const pingyi_tally_t *tally, char *err)
 {
-    pingyi_view_t *view = pingyi_view_new (e, tally);
+    /* offline, on the shard files: full detail (docs/SECURITY.md §4) */
+    pingyi_view_t *view = pingyi_view_new_k (e, tally, 1);
     if (!view)
         return pingyi_fail (err, "out of memory computing the view");
     int rc = pingyi_report_table (view, NULL, PINGYI_REPORT_WIDTH, out, err);
