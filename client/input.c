@@ -10,12 +10,22 @@
     Every bad record is reported once, with the first reason found, as
     "FILE:LINE:COLUMN: reason"; values echoed in a reason are quoted,
     shortened and escaped, so a hostile line cannot forge another line of
-    output or flood the terminal.  */
+    output or flood the terminal.
+
+    Input lines are plaintext ballots: nothing of a line outlives its
+    record.  Once pingyi_input_next returns, the bytes of every line it
+    consumed are zeros in the buffer, and so is the scratch the CSV fields
+    were unquoted into; the buffer grows by copy-and-wipe (never realloc,
+    which would free the old plaintext as it is), and the stale tail left
+    when unread bytes move to its front is wiped.  JSON Lines are parsed by
+    jansson, whose blocks are wiped when freed (json_set_alloc_funcs).  The
+    caller wipes the ballot it is handed once it is sealed.  */
 #define _GNU_SOURCE
 #include "input.h"
 #include "json_text.h"
 
 #include <jansson.h>
+#include <malloc.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -39,9 +49,10 @@ struct pingyi_input_t {
     pingyi_input_error_fn *error_fn;
     void *error_arg;
 
-    /*  Unconsumed bytes are buf[start, end).  */
+    /*  Unconsumed bytes are buf[start, end); buf[0, wiped) and buf[end,
+        cap) are zeros.  */
     uint8_t *buf;
-    size_t start, end, cap;
+    size_t start, end, cap, wiped;
     bool finished;
     bool discarding;      /* inside an overlong line: drop up to its newline */
     uint64_t line_no;     /* physical lines cut so far */
@@ -68,7 +79,8 @@ struct pingyi_input_t {
     size_t fields_cap;
     char *scratch;
     size_t scratch_cap;
-    uint8_t *seen; /* JSONL: cell given */
+    size_t scratch_used; /* bytes of scratch that may hold a line's text */
+    uint8_t *seen;       /* JSONL: cell given */
 };
 
 /*  ---------------------------------------------------------------------
@@ -185,6 +197,17 @@ choice_hint (const pingyi_choice_set_t *set)
     return out;
 }
 
+/*  jansson's blocks (a JSON line's strings among them) are wiped before
+    they are freed.  Process-wide, harmless for every other use.  */
+static void
+wiping_free (void *p)
+{
+    if (p) {
+        sodium_memzero (p, malloc_usable_size (p));
+        free (p);
+    }
+}
+
 pingyi_input_t *
 pingyi_input_new (const pingyi_election_t *election, size_t venue, pingyi_input_format_t format,
                   const char *name)
@@ -225,8 +248,10 @@ pingyi_input_new (const pingyi_election_t *election, size_t venue, pingyi_input_
         hint_add (names, sizeof names, "/", election->categories[c].name);
     }
     snprintf (self->category_expect, sizeof self->category_expect, "%s or %s", ids, names);
-    if (format == PINGYI_INPUT_JSONL)
+    if (format == PINGYI_INPUT_JSONL) {
         self->header_done = true;
+        json_set_alloc_funcs (malloc, wiping_free);
+    }
     return self;
 fail:
     pingyi_input_destroy (&self);
@@ -251,7 +276,11 @@ pingyi_input_destroy (pingyi_input_t **self_p)
     free (self->col_cell);
     free (self->seen);
     free (self->fields);
+    if (self->scratch)
+        sodium_memzero (self->scratch, self->scratch_cap);
     free (self->scratch);
+    if (self->buf)
+        sodium_memzero (self->buf, self->cap);
     free (self->buf);
     free (self);
     *self_p = NULL;
@@ -310,12 +339,16 @@ pingyi_input_format_parse (const char *name, pingyi_input_format_t *format)
 int
 pingyi_input_feed (pingyi_input_t *self, const void *data, size_t len)
 {
+    /*  Everything before start was consumed, and is zeros already.  */
     if (self->start == self->end)
-        self->start = self->end = 0;
+        self->start = self->end = self->wiped = 0;
     else if (self->start > 0 && self->start >= self->cap / 2) {
-        memmove (self->buf, self->buf + self->start, self->end - self->start);
-        self->end -= self->start;
-        self->start = 0;
+        size_t keep = self->end - self->start;
+        memmove (self->buf, self->buf + self->start, keep);
+        /*  What was past the moved bytes is a stale copy of them.  */
+        sodium_memzero (self->buf + keep, self->end - keep);
+        self->end = keep;
+        self->start = self->wiped = 0;
     }
     if (len > SIZE_MAX / 2 - self->end)
         return -1;
@@ -323,9 +356,14 @@ pingyi_input_feed (pingyi_input_t *self, const void *data, size_t len)
         size_t cap = self->cap ? self->cap : 65536;
         while (cap < self->end + len)
             cap *= 2;
-        uint8_t *grown = realloc (self->buf, cap);
+        uint8_t *grown = calloc (1, cap); /* past end: always zeros */
         if (!grown)
             return -1;
+        if (self->buf) {
+            memcpy (grown, self->buf, self->end);
+            sodium_memzero (self->buf, self->cap);
+            free (self->buf);
+        }
         self->buf = grown;
         self->cap = cap;
     }
@@ -590,9 +628,23 @@ static int
 split_csv (pingyi_input_t *self, const uint8_t *line, size_t len, size_t keep, size_t *count, size_t *column,
            const char **why)
 {
-    if (grow ((void **) &self->scratch, &self->scratch_cap, len + 1, 1) ||
-        grow ((void **) &self->fields, &self->fields_cap, keep + 1, sizeof (span_t)))
+    if (len + 1 > self->scratch_cap) {
+        /*  Nothing in it to keep (it is wiped after every record): a new,
+            cleared block.  */
+        size_t cap = self->scratch_cap ? self->scratch_cap : 64;
+        while (cap < len + 1)
+            cap *= 2;
+        char *fresh = calloc (1, cap);
+        if (!fresh)
+            return -2;
+        free (self->scratch);
+        self->scratch = fresh;
+        self->scratch_cap = cap;
+    }
+    if (grow ((void **) &self->fields, &self->fields_cap, keep + 1, sizeof (span_t)))
         return -2;
+    if (len + 1 > self->scratch_used)
+        self->scratch_used = len + 1; /* wiped once the record is done */
     size_t i = 0, o = 0, n = 0;
     for (;;) {
         size_t begin = o;
@@ -892,8 +944,8 @@ done:
 /*  ---------------------------------------------------------------------
     Records  */
 
-pingyi_input_result_t
-pingyi_input_next (pingyi_input_t *self, pingyi_ballot_t *ballot, char *err)
+static pingyi_input_result_t
+next_record (pingyi_input_t *self, pingyi_ballot_t *ballot, char *err)
 {
     if (self->fatal) {
         if (err)
@@ -941,4 +993,21 @@ pingyi_input_next (pingyi_input_t *self, pingyi_ballot_t *ballot, char *err)
             return parse_csv_record (self, line, len, ballot);
         return parse_jsonl_record (self, line, len, ballot);
     }
+}
+
+pingyi_input_result_t
+pingyi_input_next (pingyi_input_t *self, pingyi_ballot_t *ballot, char *err)
+{
+    pingyi_input_result_t r = next_record (self, ballot, err);
+    /*  The lines consumed (the record's, blank ones, the header) and what
+        was unquoted from them are of no use any more.  */
+    if (self->buf && self->start > self->wiped) {
+        sodium_memzero (self->buf + self->wiped, self->start - self->wiped);
+        self->wiped = self->start;
+    }
+    if (self->scratch && self->scratch_used) {
+        sodium_memzero (self->scratch, self->scratch_used);
+        self->scratch_used = 0;
+    }
+    return r;
 }

@@ -83,7 +83,7 @@ typedef struct {
     int64_t collected;
     bool json;
     bool quiet;
-    bool ingest_only; /* take the input into the outbox, send nothing */
+    bool ingest_only;        /* take the input into the outbox, send nothing */
     uint64_t shuffle_window; /* ballots per file window; 0: as memory allows */
     int64_t timeout_ms;
     int64_t give_up_s;
@@ -326,6 +326,7 @@ source_digest (client_t *c, uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN])
 }
 
 static void warn_if_closed (client_t *c);
+static int release_pool (client_t *c, const char *why);
 
 /*  The mix (client/mix.h), set up on the first turn: live input (anything
     but a regular file: a pipe, a FIFO, a terminal, a scanner's device) goes
@@ -338,6 +339,12 @@ mix_setup (client_t *c)
     c->k = c->election->k_anonymity ? c->election->k_anonymity : 1;
     struct stat st;
     c->live = !c->gen && !(fstat (c->input_fd, &st) == 0 && S_ISREG (st.st_mode));
+    /*  A run that stopped between a commit to the pool and the pool's
+        release left k or more in it: the rule holds from the start.  */
+    pingyi_outbox_stats_t ob;
+    pingyi_outbox_stats (c->outbox, &ob);
+    if (pingyi_pool_due (ob.pooled, c->k) && release_pool (c, NULL))
+        return -1;
     if (c->live)
         return 0;
     /*  Every body of the venue has one length (election/ballot.c), so what
@@ -346,8 +353,8 @@ mix_setup (client_t *c)
     pingyi_ballot_init (&c->ballot, c->election, c->venue);
     size_t body = pingyi_ballot_encode (&c->ballot, c->election, c->body, sizeof c->body);
     sodium_memzero (c->body, sizeof c->body);
-    size_t per_ballot = 2 * body + PINGYI_ENVELOPE_OVERHEAD (strlen (c->venue_id)) + sizeof (pingyi_outbox_item_t) +
-                        32 /* entry, queue */;
+    size_t per_ballot = 2 * body + PINGYI_ENVELOPE_OVERHEAD (strlen (c->venue_id)) +
+                        sizeof (pingyi_outbox_item_t) + 32 /* entry, queue */;
     uint64_t least = (uint64_t) c->k * PINGYI_WINDOW_PER_K;
     if (c->opt.shuffle_window && c->opt.shuffle_window < least)
         return fatal (c,
@@ -383,8 +390,8 @@ release_pool (client_t *c, const char *why)
         }
     free (ids);
     if (why)
-        say (c, "info", "%s: the %zu ballots in the mixing pool leave in random order (k = %" PRIu32 ")", why, n,
-             c->k);
+        say (c, "info", "%s: the %zu ballots in the mixing pool leave in random order (k = %" PRIu32 ")", why,
+             n, c->k);
     return 0;
 }
 
@@ -398,8 +405,8 @@ commit_chunk (client_t *c)
     uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN];
     source_digest (c, digest);
     char err[PINGYI_ERR_MAX];
-    if (pingyi_outbox_ingest (c->outbox, c->items, c->item_count, c->chunk_records, c->chunk_bad, digest, true,
-                              err))
+    if (pingyi_outbox_ingest (c->outbox, c->items, c->item_count, c->chunk_records, c->chunk_bad, digest,
+                              true, err))
         return fatal (c, "%s", err);
     sodium_memzero (c->envelopes, c->item_count * PINGYI_ENVELOPE_MAX);
     c->item_count = 0;
@@ -438,8 +445,8 @@ seal_window (client_t *c)
         size_t len = 0;
         const uint8_t *body = pingyi_window_body (c->window, i, &len);
         randombytes_buf (items[i].id, PINGYI_BALLOT_ID_LEN);
-        size_t sealed = pingyi_envelope_seal (envs + used, total - used, c->election->fingerprint, c->venue_id,
-                                              venue_len, items[i].id, body, len, c->key);
+        size_t sealed = pingyi_envelope_seal (envs + used, total - used, c->election->fingerprint,
+                                              c->venue_id, venue_len, items[i].id, body, len, c->key);
         pingyi_window_wipe (c->window, i);
         if (!sealed) {
             sodium_memzero (envs, used);
@@ -659,7 +666,8 @@ compact_step (client_t *c, bool idle)
         return fatal (c, "%s", err);
     if (rc == -1 && !c->warned_compact) {
         c->warned_compact = true;
-        say (c, "warn", "%s: copies of envelopes already acknowledged stay in the outbox until a compaction succeeds",
+        say (c, "warn",
+             "%s: copies of envelopes already acknowledged stay in the outbox until a compaction succeeds",
              err);
     }
     return 0;
@@ -681,7 +689,8 @@ finish_outbox (client_t *c)
         return -1;
     }
     if (rc)
-        pingyi_warn ("%s: copies of envelopes already acknowledged stay in the outbox until the next run", err);
+        pingyi_warn ("%s: copies of envelopes already acknowledged stay in the outbox until the next run",
+                     err);
     else
         say (c, "info", "outbox %s rewritten from its live records (%" PRId64 " ms)", c->outbox_dir,
              pingyi_outbox_compact_cost_ms (c->outbox));

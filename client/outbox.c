@@ -12,10 +12,45 @@
       nothing, so every ballot is counted once in the summary whatever
       order acks and resends arrive in.
     - One process per outbox (client.lock, flock): two clients taking the
-      same input into one outbox would each seal it under fresh ids.
+      same input into one outbox would each seal it under fresh ids.  So
+      LMDB's own locking is off (MDB_NOLOCK): within the one process a read
+      and a write are never open at once (write_txn refuses), and LMDB's
+      lock file would be wrong after a compaction -- it keeps the last
+      transaction id, and the rewritten file starts its own count; an
+      environment reopened while another process (an mdb_stat) held the
+      lock file would trust the stale id and read the wrong meta page.
     - MDB_MAP_FULL poisons a transaction: it is aborted, the map doubled and
       the whole transaction redone; the in-memory counters only move after
-      a commit succeeds.  */
+      a commit succeeds.
+    - A pooled id is pending but not sendable: it is never listed for
+      sending, and an ack for it is not applied, until pool_take lets it go.
+
+    What the file keeps (docs/client.md, "Nothing left behind"): an
+    envelope let go of is first overwritten with zeros where it lies (a
+    same-size MDB_RESERVE put: in place on the page this transaction
+    already copied) and then deleted.  That cleans the current page only:
+    LMDB never writes a page in place, so the version of the page before
+    the transaction -- with the envelope -- is left as a free page, and the
+    free pages as a whole are a journal of what was written when.  Hence
+    compaction, which rewrites the file from the live records.
+
+    Why compaction is a copy of the records into a fresh environment and
+    not mdb_env_copy2 (MDB_CP_COMPACT): LMDB 0.9's compacting copy
+    (mdb_env_cwalk) does leave out free pages and copies only the used part
+    of a branch or leaf page (mdb_page_copy), but the unused middle of each
+    page it writes is whatever its reused 1 MiB write buffer held there from
+    pages copied before, and it copies overflow pages whole, tail included.
+    The tail of a one-page overflow value is not cleared when the value is
+    written: such a page comes from LMDB's list of recycled page buffers
+    (mdb_page_malloc reuses me_dpages without clearing), so its tail holds
+    whatever page was in that buffer before -- possibly one with envelopes
+    since deleted -- and the compacting copy carries it over.  A fresh
+    environment written in one transaction has no recycled buffers: every
+    page buffer it writes is freshly allocated and cleared past what its
+    records fill (mdb_page_malloc without MDB_NOMEMINIT; a multi-page
+    overflow value fills all but its last page, which is cleared), so each
+    byte of the new file is LMDB's own structure, zeros, or part of a record
+    that was live when the copy was made.  */
 #define _GNU_SOURCE
 #include "outbox.h"
 #include "envelope.h"
@@ -24,6 +59,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -36,14 +72,18 @@
 #define WRITE_ATTEMPTS 24
 #define DONE_LEN (2 + PINGYI_RECEIPT_LEN)
 
+#define DB_COUNT 4 /* pending, pool, done, meta */
+
 struct pingyi_outbox_t {
     char dir[1024];
     int lock_fd;
     MDB_env *env;
-    MDB_dbi pending, done, meta;
+    MDB_dbi pending, pool, done, meta;
     MDB_txn *read;               /* between read_begin and read_end */
     pingyi_outbox_stats_t stats; /* as committed */
     pingyi_outbox_stats_t next;  /* being written */
+    int64_t compacted_ms;        /* when the last compaction ended (0: none this run) */
+    int64_t compact_cost_ms;     /* what it took */
 };
 
 static int
@@ -110,6 +150,13 @@ put_counters (pingyi_outbox_t *self, MDB_txn *txn, const pingyi_outbox_stats_t *
         MDB_val k = key_of ("input_digest"), d = {PINGYI_OUTBOX_DIGEST_LEN, (void *) s->input_digest};
         rc = mdb_put (txn, self->meta, &k, &d, 0);
     }
+    if (!rc) {
+        /*  Every write leaves old page versions behind: not clean any more
+            until the next compaction.  */
+        uint8_t zero = 0;
+        MDB_val k = key_of ("compacted"), d = {1, &zero};
+        rc = mdb_put (txn, self->meta, &k, &d, 0);
+    }
     return rc;
 }
 
@@ -136,9 +183,13 @@ load_counters (pingyi_outbox_t *self, MDB_txn *txn, pingyi_outbox_stats_t *s)
     }
     k = key_of ("closed");
     s->closed = !mdb_get (txn, self->meta, &k, &d) && d.mv_size == 1 && *(const uint8_t *) d.mv_data;
+    k = key_of ("compacted");
+    s->compacted = !mdb_get (txn, self->meta, &k, &d) && d.mv_size == 1 && *(const uint8_t *) d.mv_data;
     MDB_stat st;
     if (!mdb_stat (txn, self->pending, &st))
         s->pending = st.ms_entries;
+    if (!mdb_stat (txn, self->pool, &st))
+        s->pooled = st.ms_entries;
 }
 
 /*  ---------------------------------------------------------------------
@@ -166,6 +217,8 @@ static int
 write_txn (pingyi_outbox_t *self, write_fn *fn, void *arg, const char *what, char *err)
 {
     /*  Growing the map needs no transaction active in this process.  */
+    if (!self->env)
+        return pingyi_fail (err, "outbox %s: not open (an earlier compaction failed)", self->dir);
     if (self->read)
         return pingyi_fail (err, "outbox %s: %s while reading (a bug)", self->dir, what);
     for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
@@ -196,6 +249,7 @@ write_txn (pingyi_outbox_t *self, write_fn *fn, void *arg, const char *what, cha
         }
         if (rc)
             return lmdb_fail (err, self->dir, what, rc);
+        self->next.compacted = false;
         self->stats = self->next;
         return 0;
     }
@@ -208,6 +262,8 @@ write_txn (pingyi_outbox_t *self, write_fn *fn, void *arg, const char *what, cha
 typedef struct {
     const uint8_t *fingerprint;
     const char *venue;
+    bool fresh;         /* a new outbox */
+    bool was_compacted; /* nothing was written since its last compaction */
 } open_arg_t;
 
 static int
@@ -215,6 +271,8 @@ open_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
 {
     open_arg_t *a = arg;
     int rc = mdb_dbi_open (txn, "pending", MDB_CREATE, &self->pending);
+    if (!rc)
+        rc = mdb_dbi_open (txn, "pool", MDB_CREATE, &self->pool); /* added later: an older outbox has none */
     if (!rc)
         rc = mdb_dbi_open (txn, "done", MDB_CREATE, &self->done);
     if (!rc)
@@ -224,6 +282,7 @@ open_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
 
     MDB_val k = key_of ("fingerprint"), d;
     rc = mdb_get (txn, self->meta, &k, &d);
+    a->fresh = rc == MDB_NOTFOUND;
     if (rc == MDB_NOTFOUND) {
         /*  A new outbox: it now belongs to this election and venue.  */
         MDB_val fp = {PINGYI_FP_LEN, (void *) a->fingerprint}, venue = {strlen (a->venue), (void *) a->venue};
@@ -265,7 +324,41 @@ open_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
                 (int) (d.mv_size > 64 ? 64 : d.mv_size), (const char *) d.mv_data, a->venue);
     }
     load_counters (self, txn, &self->next);
+    a->was_compacted = self->next.compacted;
     return 0;
+}
+
+/*  Create and open the environment of self->dir with a map of mapsize
+    bytes; the databases are opened by the caller.  */
+static int
+env_open (pingyi_outbox_t *self, size_t mapsize, char *err)
+{
+    int rc = mdb_env_create (&self->env);
+    if (rc) {
+        self->env = NULL;
+        return lmdb_fail (err, self->dir, "cannot open", rc);
+    }
+    rc = mdb_env_set_maxdbs (self->env, DB_COUNT);
+    if (!rc)
+        rc = mdb_env_set_mapsize (self->env, mapsize);
+    if (!rc)
+        rc = mdb_env_open (self->env, self->dir, MDB_NOLOCK, 0600); /* durable: every commit is fsynced */
+    if (rc) {
+        mdb_env_close (self->env);
+        self->env = NULL;
+        return lmdb_fail (err, self->dir, "cannot open", rc);
+    }
+    return 0;
+}
+
+static void
+compact_leftovers (const char *dir)
+{
+    char path[1100];
+    snprintf (path, sizeof path, "%s/data.mdb.compact", dir);
+    unlink (path);
+    snprintf (path, sizeof path, "%s/data.mdb.compact-lock", dir);
+    unlink (path);
 }
 
 pingyi_outbox_t *
@@ -312,25 +405,33 @@ pingyi_outbox_open (const char *dir, const uint8_t fingerprint[PINGYI_FP_LEN], c
         return NULL;
     }
 
-    int rc = mdb_env_create (&self->env);
-    if (!rc)
-        rc = mdb_env_set_maxdbs (self->env, 4);
-    if (!rc)
-        rc = mdb_env_set_mapsize (self->env, MAP_INITIAL);
-    if (!rc)
-        rc = mdb_env_open (self->env, dir, 0, 0600); /* durable: every commit is fsynced */
-    if (rc) {
-        lmdb_fail (err, dir, "cannot open", rc);
+    /*  A compaction that died before its rename left a copy of the live
+        records beside the outbox: the outbox itself is whole.  */
+    compact_leftovers (dir);
+    if (env_open (self, MAP_INITIAL, err)) {
         pingyi_outbox_close (&self);
         return NULL;
     }
-    int dead;
-    mdb_reader_check (self->env, &dead);
-    open_arg_t arg = {fingerprint, venue};
+    open_arg_t arg = {fingerprint, venue, false, false};
     if (write_txn (self, open_step, &arg, "opening", err)) {
         pingyi_outbox_close (&self);
         return NULL;
     }
+    /*  Not compacted since it was last written (a run that was killed):
+        clean it now, before anything else is written to it.  */
+    if (!arg.fresh && !arg.was_compacted) {
+        char why[PINGYI_ERR_MAX];
+        int rc = pingyi_outbox_compact (self, why);
+        if (rc == -2) {
+            snprintf (err, PINGYI_ERR_MAX, "%s", why);
+            pingyi_outbox_close (&self);
+            return NULL;
+        }
+        if (rc)
+            pingyi_warn ("%s (old copies of sent envelopes may remain in it)", why);
+    }
+    else if (arg.was_compacted)
+        self->stats.compacted = true; /* opening only rewrote the same counters */
     return self;
 }
 
@@ -371,6 +472,7 @@ typedef struct {
     uint64_t records;
     uint64_t bad;
     const uint8_t *digest;
+    bool pooled;
 } ingest_arg_t;
 
 static int
@@ -384,6 +486,10 @@ ingest_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
         if (rc == MDB_KEYEXIST)
             return pingyi_fail (err, "outbox %s: two ballots drew the same random id (is randomness broken?)",
                                 self->dir);
+        if (!rc && a->pooled) {
+            MDB_val none = {0, ""};
+            rc = mdb_put (txn, self->pool, &k, &none, 0);
+        }
         if (rc)
             return rc;
     }
@@ -391,6 +497,8 @@ ingest_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
     self->next.ingested += a->count;
     self->next.bad_lines += a->bad;
     self->next.pending += a->count;
+    if (a->pooled)
+        self->next.pooled += a->count;
     if (a->digest) {
         memcpy (self->next.input_digest, a->digest, PINGYI_OUTBOX_DIGEST_LEN);
         self->next.has_digest = true;
@@ -401,10 +509,64 @@ ingest_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
 int
 pingyi_outbox_ingest (pingyi_outbox_t *self, const pingyi_outbox_item_t *items, size_t count,
                       uint64_t records, uint64_t bad, const uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN],
-                      char *err)
+                      bool pooled, char *err)
 {
-    ingest_arg_t arg = {items, count, records, bad, digest};
+    ingest_arg_t arg = {items, count, records, bad, digest, pooled};
     return write_txn (self, ingest_step, &arg, "taking in ballots", err);
+}
+
+/*  ---------------------------------------------------------------------
+    The pool  */
+
+typedef struct {
+    uint8_t *ids;
+    size_t count;
+} take_arg_t;
+
+static int
+take_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
+{
+    take_arg_t *a = arg;
+    free (a->ids);
+    a->ids = NULL;
+    a->count = 0;
+    MDB_stat st;
+    int rc = mdb_stat (txn, self->pool, &st);
+    if (rc)
+        return rc;
+    if (!st.ms_entries)
+        return 0;
+    a->ids = malloc (st.ms_entries * PINGYI_BALLOT_ID_LEN);
+    if (!a->ids)
+        return pingyi_fail (err, "outbox %s: out of memory emptying the pool", self->dir);
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open (txn, self->pool, &cur)))
+        return rc;
+    MDB_val k, d;
+    for (rc = mdb_cursor_get (cur, &k, &d, MDB_FIRST); rc == 0 && a->count < st.ms_entries;
+         rc = mdb_cursor_get (cur, &k, &d, MDB_NEXT))
+        if (k.mv_size == PINGYI_BALLOT_ID_LEN)
+            memcpy (a->ids + PINGYI_BALLOT_ID_LEN * a->count++, k.mv_data, PINGYI_BALLOT_ID_LEN);
+    mdb_cursor_close (cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    self->next.pooled = 0;
+    return mdb_drop (txn, self->pool, 0); /* empty it, keep the database */
+}
+
+int
+pingyi_outbox_pool_take (pingyi_outbox_t *self, uint8_t **ids, size_t *count, char *err)
+{
+    take_arg_t arg = {NULL, 0};
+    *ids = NULL;
+    *count = 0;
+    if (write_txn (self, take_step, &arg, "letting the pool go", err)) {
+        free (arg.ids);
+        return -1;
+    }
+    *ids = arg.ids;
+    *count = arg.count;
+    return 0;
 }
 
 /*  ---------------------------------------------------------------------
@@ -465,16 +627,21 @@ pingyi_outbox_pending_ids (pingyi_outbox_t *self, uint8_t **ids, size_t *count, 
         pingyi_outbox_read_end (self);
         return lmdb_fail (err, self->dir, "listing pending ballots", rc);
     }
-    MDB_stat st;
+    MDB_stat st, pool;
     mdb_stat (self->read, self->pending, &st);
+    mdb_stat (self->read, self->pool, &pool);
     uint8_t *out = malloc ((st.ms_entries ? st.ms_entries : 1) * PINGYI_BALLOT_ID_LEN);
     size_t n = 0;
     MDB_val k, d;
     if (out)
         for (rc = mdb_cursor_get (cur, &k, &d, MDB_FIRST); rc == 0 && n < st.ms_entries;
-             rc = mdb_cursor_get (cur, &k, &d, MDB_NEXT))
-            if (k.mv_size == PINGYI_BALLOT_ID_LEN)
-                memcpy (out + PINGYI_BALLOT_ID_LEN * n++, k.mv_data, PINGYI_BALLOT_ID_LEN);
+             rc = mdb_cursor_get (cur, &k, &d, MDB_NEXT)) {
+            MDB_val none;
+            if (k.mv_size != PINGYI_BALLOT_ID_LEN ||
+                (pool.ms_entries && !mdb_get (self->read, self->pool, &k, &none)))
+                continue; /* pooled: not to be sent yet */
+            memcpy (out + PINGYI_BALLOT_ID_LEN * n++, k.mv_data, PINGYI_BALLOT_ID_LEN);
+        }
     mdb_cursor_close (cur);
     pingyi_outbox_read_end (self);
     if (!out)
@@ -526,12 +693,14 @@ ack_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
         pingyi_outbox_result_t *r = &a->results[i];
         r->applied = false;
         r->mismatch = false;
-        MDB_val k = {PINGYI_BALLOT_ID_LEN, (void *) r->id}, env;
+        MDB_val k = {PINGYI_BALLOT_ID_LEN, (void *) r->id}, env, none;
         int rc = mdb_get (txn, self->pending, &k, &env);
         if (rc == MDB_NOTFOUND)
             continue; /* acknowledged before, or never ours: an ack is counted once */
         if (rc)
             return rc;
+        if (self->next.pooled && !mdb_get (txn, self->pool, &k, &none))
+            continue; /* still in the pool: never sent, so this is no ack of ours */
         /*  Our own tracking code, from the bytes we sent: the voter-side
             check must not depend on what the shard says.  */
         char ours[PINGYI_RECEIPT_LEN + 1];
@@ -545,10 +714,24 @@ ack_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
         memcpy (value + 2, ours, PINGYI_RECEIPT_LEN);
         MDB_val d = {DONE_LEN, value};
         rc = mdb_put (txn, self->done, &k, &d, 0);
-        if (!rc)
-            rc = mdb_del (txn, self->pending, &k, NULL);
         if (rc)
             return rc;
+        /*  Zeros over the envelope where it lies (same size: LMDB rewrites
+            it in place, on the page this transaction already copied), then
+            delete: the page written no longer holds it.  */
+        size_t size = env.mv_size;
+        MDB_val zero = {size, NULL};
+        rc = mdb_put (txn, self->pending, &k, &zero, MDB_RESERVE);
+        if (rc)
+            return rc;
+        if (zero.mv_size != size)
+            return pingyi_fail (err, "outbox %s: LMDB resized an envelope being wiped (a bug)", self->dir);
+        sodium_memzero (zero.mv_data, size);
+        rc = mdb_del (txn, self->pending, &k, NULL);
+        if (rc)
+            return rc;
+        self->next.released++;
+        self->next.released_bytes += size;
         r->applied = true;
         a->applied++;
         self->next.pending--;
@@ -563,7 +746,6 @@ ack_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
             self->next.rejected_by[r->reason < PINGYI_REJECT_COUNT_ ? r->reason : 0]++;
         }
     }
-    (void) err;
     return 0;
 }
 
@@ -655,4 +837,207 @@ pingyi_outbox_write_receipts (pingyi_outbox_t *self, char *path, size_t path_cap
     }
     *count = n;
     return 0;
+}
+
+/*  ---------------------------------------------------------------------
+    Compaction  */
+
+/*  Append every record of from's database to to's (sorted: MDB_APPEND).  */
+static int
+copy_db (MDB_txn *from, MDB_dbi from_dbi, MDB_txn *to, MDB_dbi to_dbi, bool meta)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open (from, from_dbi, &cur);
+    if (rc)
+        return rc;
+    bool flagged = false;
+    MDB_val k, d;
+    for (rc = mdb_cursor_get (cur, &k, &d, MDB_FIRST); rc == 0; rc = mdb_cursor_get (cur, &k, &d, MDB_NEXT)) {
+        uint8_t one = 1;
+        if (meta && k.mv_size == 9 && !memcmp (k.mv_data, "compacted", 9)) {
+            d = (MDB_val){1, &one}; /* the copy is, by definition */
+            flagged = true;
+        }
+        int put = mdb_put (to, to_dbi, &k, &d, MDB_APPEND);
+        if (put) {
+            mdb_cursor_close (cur);
+            return put;
+        }
+    }
+    mdb_cursor_close (cur);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    if (meta && !flagged) {
+        uint8_t one = 1;
+        k = key_of ("compacted");
+        d = (MDB_val){1, &one};
+        return mdb_put (to, to_dbi, &k, &d, 0);
+    }
+    return 0;
+}
+
+/*  Write every live record of self into a fresh environment at path (one
+    file, MDB_NOSUBDIR), in one durable transaction.  0 or an LMDB code.  */
+static int
+write_copy (pingyi_outbox_t *self, const char *path, size_t mapsize)
+{
+    static const char *const names[DB_COUNT] = {"pending", "pool", "done", "meta"};
+    MDB_dbi from[DB_COUNT] = {self->pending, self->pool, self->done, self->meta};
+    MDB_env *env = NULL;
+    MDB_txn *rtxn = NULL, *wtxn = NULL;
+    int rc = mdb_env_create (&env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs (env, DB_COUNT);
+    if (!rc)
+        rc = mdb_env_set_mapsize (env, mapsize);
+    if (!rc)
+        rc = mdb_env_open (env, path, MDB_NOSUBDIR | MDB_NOLOCK, 0600);
+    if (!rc)
+        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &rtxn);
+    if (rc == MDB_MAP_RESIZED) {
+        mdb_env_set_mapsize (self->env, 0);
+        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &rtxn);
+    }
+    if (!rc)
+        rc = mdb_txn_begin (env, NULL, 0, &wtxn);
+    for (int i = 0; i < DB_COUNT && !rc; i++) {
+        MDB_dbi to;
+        rc = mdb_dbi_open (wtxn, names[i], MDB_CREATE, &to);
+        if (!rc)
+            rc = copy_db (rtxn, from[i], wtxn, to, from[i] == self->meta);
+    }
+    if (!rc) {
+        rc = mdb_txn_commit (wtxn); /* synced: no MDB_NOSYNC */
+        wtxn = NULL;
+    }
+    if (wtxn)
+        mdb_txn_abort (wtxn);
+    if (rtxn)
+        mdb_txn_abort (rtxn);
+    if (env)
+        mdb_env_close (env);
+    return rc;
+}
+
+static int
+fsync_dir (const char *dir)
+{
+    int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync (fd);
+    close (fd);
+    return rc;
+}
+
+/*  Open the databases of a freshly compacted environment (they all exist).  */
+static int
+reopen_dbs (pingyi_outbox_t *self)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    rc = mdb_dbi_open (txn, "pending", 0, &self->pending);
+    if (!rc)
+        rc = mdb_dbi_open (txn, "pool", 0, &self->pool);
+    if (!rc)
+        rc = mdb_dbi_open (txn, "done", 0, &self->done);
+    if (!rc)
+        rc = mdb_dbi_open (txn, "meta", 0, &self->meta);
+    if (rc) {
+        mdb_txn_abort (txn);
+        return rc;
+    }
+    return mdb_txn_commit (txn);
+}
+
+int
+pingyi_outbox_compact (pingyi_outbox_t *self, char *err)
+{
+    if (!self->env) {
+        pingyi_fail (err, "outbox %s: not open (an earlier compaction failed)", self->dir);
+        return -2;
+    }
+    if (self->read)
+        return pingyi_fail (err, "outbox %s: compacting while reading (a bug)", self->dir);
+    int64_t start = pingyi_now_ms ();
+    char copy[1100], data[1100];
+    snprintf (copy, sizeof copy, "%s/data.mdb.compact", self->dir);
+    snprintf (data, sizeof data, "%s/data.mdb", self->dir);
+    compact_leftovers (self->dir);
+    MDB_envinfo info;
+    mdb_env_info (self->env, &info);
+    size_t mapsize = info.me_mapsize;
+    int rc = write_copy (self, copy, mapsize);
+    for (int attempt = 0; rc == MDB_MAP_FULL && attempt < 8; attempt++) {
+        compact_leftovers (self->dir);
+        mapsize *= 2;
+        rc = write_copy (self, copy, mapsize);
+    }
+    if (rc) {
+        compact_leftovers (self->dir);
+        /*  Not again at once (a full disk stays full a while): the next
+            try waits PINGYI_COMPACT_COST_FACTOR seconds at least.  */
+        self->compacted_ms = pingyi_now_ms ();
+        if (self->compact_cost_ms < 1000)
+            self->compact_cost_ms = 1000;
+        return lmdb_fail (err, self->dir, "compacting", rc);
+    }
+    /*  The copy is durable; the rename makes it the outbox in one step (a
+        crash before leaves the old file whole, after, the new one).  */
+    if (rename (copy, data)) {
+        int e = errno;
+        compact_leftovers (self->dir);
+        self->compacted_ms = pingyi_now_ms ();
+        if (self->compact_cost_ms < 1000)
+            self->compact_cost_ms = 1000;
+        return pingyi_fail (err, "outbox %s: compacting: cannot rename %s: %s", self->dir, copy,
+                            strerror (e));
+    }
+    fsync_dir (self->dir);
+    /*  The old file is gone; reopen on the new one.  */
+    mdb_env_close (self->env);
+    self->env = NULL;
+    rc = env_open (self, mapsize, err);
+    if (!rc && (rc = reopen_dbs (self)))
+        lmdb_fail (err, self->dir, "reopening after compaction", rc);
+    if (rc) {
+        if (self->env)
+            mdb_env_close (self->env);
+        self->env = NULL;
+        return -2;
+    }
+    self->stats.compacted = true;
+    self->stats.released = 0;
+    self->stats.released_bytes = 0;
+    self->compacted_ms = pingyi_now_ms ();
+    self->compact_cost_ms = self->compacted_ms - start;
+    return 0;
+}
+
+int
+pingyi_outbox_maybe_compact (pingyi_outbox_t *self, bool idle, char *err)
+{
+    if (self->stats.compacted || self->read)
+        return 0;
+    bool worth = idle || self->stats.released >= PINGYI_COMPACT_ENVELOPES ||
+                 self->stats.released_bytes >= PINGYI_COMPACT_BYTES;
+    if (!worth)
+        return 0;
+    if (self->compacted_ms) {
+        int64_t gap = PINGYI_COMPACT_COST_FACTOR * self->compact_cost_ms;
+        if (gap < PINGYI_COMPACT_GAP_MS)
+            gap = PINGYI_COMPACT_GAP_MS;
+        if (pingyi_now_ms () - self->compacted_ms < gap)
+            return 0;
+    }
+    int rc = pingyi_outbox_compact (self, err);
+    return rc ? rc : 1;
+}
+
+int64_t
+pingyi_outbox_compact_cost_ms (const pingyi_outbox_t *self)
+{
+    return self->compact_cost_ms;
 }

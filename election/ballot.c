@@ -62,8 +62,21 @@ pingyi_ballot_init (pingyi_ballot_t *self, const pingyi_election_t *election, si
 
 /*  ---------------------------------------------------------------------
     Encoding: msgpack-c's packer writing straight into the caller's buffer
-    (no allocation); msgpack-c picks the shortest encoding of each integer,
-    so one ballot has exactly one body.  */
+    (no allocation).
+
+    Fixed widths, so that a body's length says nothing about the ballot:
+    every integer is written at the width of the largest value the
+    definition allows in its place, not at the width of its own value.  A
+    mask takes the width of its item's full mask (all choices ticked: a
+    positive fixint up to 7 choices, uint8 up to 8, uint16 up to 16,
+    uint32 beyond), the category that of the last category; the version
+    and the subjects are fixed by the form anyway.  So every valid ballot
+    of a venue has the same length -- the longest one the form allows,
+    which the definition check bounds by PINGYI_BODY_MAX -- whatever its
+    marks (a choice at index 7 or more, BLANK, OVER) or its category.  One
+    ballot still has exactly one body.  A value past its bound (a ballot
+    the decoder refuses: unknown category, tick outside the choice set) is
+    written as wide as it needs.  */
 
 typedef struct {
     uint8_t *out;
@@ -85,25 +98,55 @@ sink_write (void *data, const char *buf, size_t len)
     return 0;
 }
 
+/*  v at the width of max (or of v, when v is larger).  */
+static void
+pack_fixed (msgpack_packer *pk, uint32_t v, uint32_t max)
+{
+    if (v > max)
+        max = v;
+    if (max < 0x80)
+        msgpack_pack_uint32 (pk, v); /* a positive fixint: one byte for every value up to max */
+    else if (max <= 0xff)
+        msgpack_pack_fix_uint8 (pk, (uint8_t) v);
+    else if (max <= 0xffff)
+        msgpack_pack_fix_uint16 (pk, (uint16_t) v);
+    else
+        msgpack_pack_fix_uint32 (pk, v);
+}
+
+/*  The largest mask of item j: every choice of its set ticked.  */
+static uint32_t
+full_mask (const pingyi_election_t *election, size_t j)
+{
+    size_t set = election->items[j].choice_set;
+    size_t choices =
+        set < election->choice_set_count ? election->choice_sets[set].choice_count : PINGYI_MAX_CHOICES;
+    return choices >= 32 ? UINT32_MAX : (UINT32_C (1) << choices) - 1;
+}
+
 size_t
 pingyi_ballot_encode (const pingyi_ballot_t *self, const pingyi_election_t *election, uint8_t *out,
                       size_t cap)
 {
     if (self->subject_count > PINGYI_MAX_FORM_SUBJECTS || election->item_count > PINGYI_MAX_ITEMS)
         return 0;
+    uint32_t widest[PINGYI_MAX_ITEMS];
+    for (size_t j = 0; j < election->item_count; j++)
+        widest[j] = full_mask (election, j);
+    uint32_t last_category = election->category_count ? (uint32_t) election->category_count - 1 : 0;
     sink_t sink = {.out = out, .cap = cap > PINGYI_BODY_MAX ? PINGYI_BODY_MAX : cap};
     msgpack_packer pk;
     msgpack_packer_init (&pk, &sink, sink_write);
     msgpack_pack_array (&pk, 3);
     msgpack_pack_uint32 (&pk, PINGYI_BALLOT_VERSION);
-    msgpack_pack_uint32 (&pk, self->category);
+    pack_fixed (&pk, self->category, last_category);
     msgpack_pack_array (&pk, self->subject_count);
     for (uint32_t i = 0; i < self->subject_count; i++) {
         msgpack_pack_array (&pk, 2);
-        msgpack_pack_uint32 (&pk, self->subjects[i]);
+        msgpack_pack_uint32 (&pk, self->subjects[i]); /* the form's: the same on every ballot */
         msgpack_pack_array (&pk, election->item_count);
         for (size_t j = 0; j < election->item_count; j++)
-            msgpack_pack_uint32 (&pk, self->ticks[i][j]);
+            pack_fixed (&pk, self->ticks[i][j], widest[j]);
     }
     return sink.overflow ? 0 : sink.len;
 }

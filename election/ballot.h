@@ -9,7 +9,9 @@
 
     Body (the plaintext sealed in an envelope), msgpack:
         [ 1, category:uint, [ [subject:uint, [mask:uint, ... × items]], ... ] ]
-    Subjects are definition indices and must be exactly the venue's form.  */
+    Subjects are definition indices and must be exactly the venue's form.
+    The encoder writes each category and mask at a width fixed by the
+    definition (ballot.c), so all bodies of one venue have one length.  */
 #ifndef PINGYI_BALLOT_H
 #define PINGYI_BALLOT_H
 
@@ -49,7 +51,9 @@ const char *pingyi_reject_name (pingyi_reject_t code);
 /*  A ballot with every cell BLANK for the venue's form, category 0.  */
 void pingyi_ballot_init (pingyi_ballot_t *self, const pingyi_election_t *election, size_t venue);
 
-/*  Encode the body into out (cap bytes); returns its length, 0 if too long.  */
+/*  Encode the body into out (cap bytes); returns its length, 0 if too long.
+    Every valid ballot of a venue encodes to the same length: the longest
+    its form allows (docs/election-definition.md, "Ballot body").  */
 size_t pingyi_ballot_encode (const pingyi_ballot_t *self, const pingyi_election_t *election, uint8_t *out,
                              size_t cap);
 

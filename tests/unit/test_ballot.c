@@ -206,6 +206,177 @@ test_round_trip (void **state)
                       PINGYI_REJECT_MALFORMED);
 }
 
+/*  A definition with wide choice sets: "pick" has 12 choices (its masks
+    need 12 bits: uint16), "wide" 32 (uint32), "eight" exactly 8 (uint8:
+    a tick at index 7 is 0x80, past a positive fixint), and the grades (4:
+    a positive fixint).  */
+static const char *WIDE =
+    "{\"version\": 1, \"id\": \"wide\", \"title\": \"wide\", \"shards\": 1,\n"
+    " \"grades\": [{\"label\": \"好\", \"letter\": \"A\", \"points\": 100, \"favourable\": true},\n"
+    "            {\"label\": \"较好\", \"letter\": \"B\", \"points\": 80},\n"
+    "            {\"label\": \"一般\", \"letter\": \"C\", \"points\": 60},\n"
+    "            {\"label\": \"差\", \"letter\": \"D\", \"points\": 0, \"unfavourable\": true}],\n"
+    " \"choice_sets\": [{\"id\": \"eight\", \"choices\": [%s]},\n"
+    "                 {\"id\": \"pick\", \"choices\": [%s]},\n"
+    "                 {\"id\": \"wide\", \"choices\": [%s]}],\n"
+    " \"items\": [{\"id\": \"overall\", \"name\": \"总体\", \"overall\": true},\n"
+    "           {\"id\": \"eight\", \"name\": \"八\", \"choice_set\": \"eight\", \"max_choices\": 1},\n"
+    "           {\"id\": \"pick\", \"name\": \"选\", \"choice_set\": \"pick\", \"max_choices\": 2},\n"
+    "           {\"id\": \"wide\", \"name\": \"宽\", \"choice_set\": \"wide\", \"max_choices\": 3}],\n"
+    " \"categories\": [{\"id\": \"c1\", \"name\": \"一\", \"weight\": 0.25},\n"
+    "                {\"id\": \"c2\", \"name\": \"二\", \"weight\": 0.25},\n"
+    "                {\"id\": \"c3\", \"name\": \"三\", \"weight\": 0.25},\n"
+    "                {\"id\": \"c4\", \"name\": \"四\", \"weight\": 0.25}],\n"
+    " \"districts\": [{\"id\": \"d1\", \"name\": \"一区\"}],\n"
+    " \"units\": [{\"id\": \"u1\", \"name\": \"一镇\", \"kind\": \"town\", \"district\": \"d1\"}],\n"
+    " \"subjects\": [{\"id\": \"s1\", \"name\": \"甲\", \"unit\": \"u1\"},\n"
+    "              {\"id\": \"s2\", \"name\": \"乙\", \"unit\": \"u1\"},\n"
+    "              {\"id\": \"s3\", \"name\": \"丙\", \"unit\": \"u1\"}],\n"
+    " \"venues\": [{\"id\": \"v1\", \"name\": \"一\", \"district\": \"d1\", \"subjects\": [\"s1\", "
+    "\"s3\"]},\n"
+    "            {\"id\": \"v2\", \"name\": \"二\", \"district\": \"d1\",\n"
+    "             \"subjects\": [\"s1\", \"s2\", \"s3\"]}]}\n";
+
+/*  n choices labelled PREFIX0, PREFIX1, ... as JSON objects.  */
+static void
+choices_json (char *out, size_t cap, char prefix, int n)
+{
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        size_t used = strlen (out);
+        snprintf (out + used, cap - used, "%s{\"label\": \"%c%d\", \"points\": 0}", i ? ", " : "", prefix, i);
+    }
+}
+
+static pingyi_election_t *
+load_wide (void)
+{
+    char eight[8 * 40], pick[12 * 40], wide[32 * 40], *text = NULL;
+    choices_json (eight, sizeof eight, 'e', 8);
+    choices_json (pick, sizeof pick, 'p', 12);
+    choices_json (wide, sizeof wide, 'w', 32);
+    assert_true (asprintf (&text, WIDE, eight, pick, wide) > 0);
+    pingyi_errlist_t errs = {0};
+    pingyi_election_t *e = pingyi_election_parse ((const uint8_t *) text, strlen (text), &errs);
+    for (size_t i = 0; i < errs.count; i++)
+        fprintf (stderr, "definition: %s\n", errs.lines[i]);
+    pingyi_errlist_clear (&errs);
+    free (text);
+    assert_non_null (e);
+    return e;
+}
+
+/*  Encode b, check the length, decode it back to b.  */
+static void
+encode_check (const pingyi_election_t *e, size_t venue, const pingyi_ballot_t *b, size_t want)
+{
+    uint8_t body[PINGYI_BODY_MAX];
+    size_t len = pingyi_ballot_encode (b, e, body, sizeof body);
+    assert_int_equal (len, want);
+    pingyi_ballot_t back;
+    char err[PINGYI_ERR_MAX] = "";
+    assert_int_equal (pingyi_ballot_decode (e, venue, body, len, &back, err), PINGYI_REJECT_NONE);
+    assert_string_equal (err, "");
+    assert_memory_equal (&back, b, sizeof *b);
+}
+
+static void
+test_body_length_depends_only_on_the_form (void **state)
+{
+    (void) state;
+    pingyi_election_t *e = load_wide ();
+    assert_int_equal (e->item_count, 4);
+    /*  Per subject: [s, [m0, m1, m2, m3]] = fixarray, subject, fixarray, then
+        the masks at their set's width: 1 (grades), 2 (eight: uint8),
+        3 (pick: uint16), 5 (wide: uint32).  */
+    const size_t per_subject = 1 + 1 + 1 + (1 + 2 + 3 + 5);
+    for (size_t venue = 0; venue < 2; venue++) {
+        size_t subjects = e->venues[venue].subject_count;
+        const size_t want = 1 + 1 + 1 + 1 + subjects * per_subject;
+        pingyi_ballot_t b;
+        for (uint32_t category = 0; category < 4; category++) {
+            /*  All BLANK.  */
+            pingyi_ballot_init (&b, e, venue);
+            b.category = category;
+            assert_true (pingyi_ballot_is_blank (&b, e));
+            encode_check (e, venue, &b, want);
+            /*  Every single tick of every item, in the first cell and the last.  */
+            static const unsigned choices[4] = {4, 8, 12, 32};
+            for (size_t j = 0; j < 4; j++)
+                for (unsigned c = 0; c < choices[j]; c++) {
+                    pingyi_ballot_init (&b, e, venue);
+                    b.category = category;
+                    b.ticks[0][j] = UINT32_C (1) << c;
+                    b.ticks[subjects - 1][j] = UINT32_C (1) << (choices[j] - 1 - c);
+                    encode_check (e, venue, &b, want);
+                }
+            /*  OVER everywhere: every choice of every item ticked.  */
+            pingyi_ballot_init (&b, e, venue);
+            b.category = category;
+            for (size_t i = 0; i < subjects; i++) {
+                b.ticks[i][0] = 0xf;
+                b.ticks[i][1] = 0xff;
+                b.ticks[i][2] = 0xfff;
+                b.ticks[i][3] = 0xffffffffu;
+            }
+            encode_check (e, venue, &b, want);
+            /*  A mix: index 7 of eight (0x80), index 8 and 11 of pick,
+                BLANK wide, OVER grades.  */
+            pingyi_ballot_init (&b, e, venue);
+            b.category = category;
+            b.ticks[0][0] = 0x3;
+            b.ticks[0][1] = 0x80;
+            b.ticks[0][2] = 0x900;
+            encode_check (e, venue, &b, want);
+        }
+    }
+
+    /*  The bytes of one cell of each width: a BLANK is as wide as a tick.  */
+    pingyi_ballot_t b;
+    pingyi_ballot_init (&b, e, 0);
+    b.ticks[0][1] = 0x80;
+    b.ticks[0][2] = 0x100;
+    b.ticks[0][3] = 0x80000000u;
+    uint8_t body[PINGYI_BODY_MAX];
+    size_t len = pingyi_ballot_encode (&b, e, body, sizeof body);
+    static const uint8_t first[] = {
+        0x93, 0x01, 0x00, 0x92,       /* [1, 0, [ */
+        0x92, 0x00, 0x94,             /*   [0, [ */
+        0x00,                         /*     grades BLANK: fixint */
+        0xcc, 0x80,                   /*     eight, index 7: uint8 */
+        0xcd, 0x01, 0x00,             /*     pick, index 8: uint16 */
+        0xce, 0x80, 0x00, 0x00, 0x00, /*     wide, index 31: uint32 ]], */
+        0x92, 0x02, 0x94, 0x00,       /*   [2, [BLANK, */
+        0xcc, 0x00,                   /*     BLANK as uint8, */
+        0xcd, 0x00, 0x00,             /*     as uint16, */
+        0xce, 0x00, 0x00, 0x00, 0x00, /*     as uint32 ]] ] ] */
+    };
+    assert_int_equal (len, sizeof first);
+    assert_memory_equal (body, first, sizeof first);
+    pingyi_election_destroy (&e);
+}
+
+static void
+test_review_bodies_have_one_length (void **state)
+{
+    fixture_t *f = *state;
+    /*  The example's grades fit a positive fixint, its 4 categories too: one
+        length for every ballot of a venue, the same as before fixed widths.  */
+    uint32_t seed = 12345;
+    for (int n = 0; n < 200; n++) {
+        pingyi_ballot_t b;
+        pingyi_ballot_init (&b, f->review, (size_t) n % 3);
+        seed = seed * 1103515245u + 12345u;
+        b.category = (seed >> 16) % 4;
+        for (uint32_t i = 0; i < b.subject_count; i++)
+            for (size_t j = 0; j < f->review->item_count; j++) {
+                seed = seed * 1103515245u + 12345u;
+                b.ticks[i][j] = (seed >> 16) & 0xf; /* BLANK, one tick, OVER */
+            }
+        encode_check (f->review, (size_t) n % 3, &b, 4 + 11 * (2 + 1 + 7));
+    }
+}
+
 static void
 test_cell_marks (void **state)
 {
@@ -701,6 +872,8 @@ main (void)
         cmocka_unit_test (test_init_is_the_venue_form_all_blank),
         cmocka_unit_test (test_encode_exact_bytes),
         cmocka_unit_test (test_round_trip),
+        cmocka_unit_test (test_body_length_depends_only_on_the_form),
+        cmocka_unit_test (test_review_bodies_have_one_length),
         cmocka_unit_test (test_cell_marks),
         cmocka_unit_test (test_counter_key_bytes),
         cmocka_unit_test (test_counter_key_unpack_and_order),

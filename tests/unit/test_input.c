@@ -473,6 +473,93 @@ test_format_by_name (void **state)
     assert_int_equal (pingyi_input_format_parse ("xml", &f), -1);
 }
 
+/*  Nothing of a line outlives its record: once next returns, the bytes
+    consumed are zeros, the scratch the fields were unquoted into too, and
+    no line is left anywhere in the buffer however it was fed (moved to the
+    front, grown); jansson frees through the wiping free.  */
+static bool
+all_zero (const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+static void
+test_plaintext_is_wiped_as_records_are_read (void **state)
+{
+    (void) state;
+    /*  4000 records, each with a distinctive marker, fed 997 bytes at a
+        time: the buffer moves its unread bytes to the front many times.  */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream (&text, &len);
+    fprintf (out, "category,s01:overall,s01:item2,s02:overall,s02:item2\n");
+    for (int i = 0; i < 4000; i++)
+        fprintf (out, "%s,好,\"较好\",%s,一般\n", i % 2 ? "c1" : "c2", i % 3 ? "A" : "差|一般");
+    fclose (out);
+    pingyi_input_t *in = pingyi_input_new (s_election, 0, PINGYI_INPUT_CSV, "wipe.csv");
+    assert_non_null (in);
+    size_t fed = 0, records = 0;
+    pingyi_ballot_t ballot;
+    char err[PINGYI_ERR_MAX];
+    for (;;) {
+        pingyi_input_result_t rc = pingyi_input_next (in, &ballot, err);
+        assert_true (all_zero (in->buf, in->start));
+        if (in->scratch)
+            assert_true (all_zero ((const uint8_t *) in->scratch, in->scratch_cap));
+        if (rc == PINGYI_INPUT_MORE) {
+            if (fed == len) {
+                pingyi_input_finish (in);
+                continue;
+            }
+            size_t n = len - fed > 997 ? 997 : len - fed;
+            assert_int_equal (pingyi_input_feed (in, text + fed, n), 0);
+            fed += n;
+            /*  Past the unread bytes, nothing but zeros.  */
+            assert_true (all_zero (in->buf + in->end, in->cap - in->end));
+            continue;
+        }
+        if (rc == PINGYI_INPUT_END)
+            break;
+        assert_int_equal (rc, PINGYI_INPUT_BALLOT);
+        records++;
+    }
+    assert_int_equal (records, 4000);
+    assert_true (all_zero (in->buf, in->cap));
+    pingyi_input_destroy (&in);
+
+    /*  A buffer grown past its first block (one line of 200 KB, bad) is
+        grown by copy, and the old block does not keep the line.  */
+    in = pingyi_input_new (s_election, 0, PINGYI_INPUT_CSV, "wipe.csv");
+    const char *header = "category,s01:overall,s01:item2,s02:overall,s02:item2\n";
+    assert_int_equal (pingyi_input_feed (in, header, strlen (header)), 0);
+    char *big = malloc (200000);
+    memset (big, 'x', 200000);
+    big[199999] = '\n';
+    assert_int_equal (pingyi_input_feed (in, big, 200000), 0);
+    pingyi_input_set_error_fn (in, NULL, NULL);
+    FILE *saved = stderr;
+    stderr = fopen ("/dev/null", "w");
+    assert_int_equal (pingyi_input_next (in, &ballot, err), PINGYI_INPUT_BAD);
+    fclose (stderr);
+    stderr = saved;
+    assert_true (all_zero (in->buf, in->cap));
+    assert_true (all_zero ((const uint8_t *) in->scratch, in->scratch_cap));
+    free (big);
+    pingyi_input_destroy (&in);
+    free (text);
+
+    /*  JSON Lines: jansson's blocks are wiped when freed.  */
+    in = pingyi_input_new (s_election, 0, PINGYI_INPUT_JSONL, "wipe.jsonl");
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs (&m, &f);
+    assert_ptr_equal (f, wiping_free);
+    pingyi_input_destroy (&in);
+}
+
 int
 main (void)
 {
@@ -485,6 +572,7 @@ main (void)
         cmocka_unit_test (test_overlong_line_is_one_bad_record),
         cmocka_unit_test (test_hostile_bytes_never_crash),
         cmocka_unit_test (test_format_by_name),
+        cmocka_unit_test (test_plaintext_is_wiped_as_records_are_read),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }
