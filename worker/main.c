@@ -801,8 +801,9 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     size_t nfixed = sizeof fixed / sizeof fixed[0];
     size_t ncodes = PINGYI_REJECT_COUNT_ - 1;
     size_t room = PINGYI_STATS_MAX - nfixed - ncodes;
-    size_t nshards = w->batch_count < room / 3 ? w->batch_count : room / 3;
-    pingyi_msg_stats_begin (&w->inner, tag, "worker", (uint32_t) (nfixed + ncodes + 3 * nshards));
+    enum { PER_SHARD = 4 }; /* sequence, generation, map_bytes, stopped */
+    size_t nshards = w->batch_count < room / PER_SHARD ? w->batch_count : room / PER_SHARD;
+    pingyi_msg_stats_begin (&w->inner, tag, "worker", (uint32_t) (nfixed + ncodes + PER_SHARD * nshards));
     for (size_t i = 0; i < nfixed; i++)
         pingyi_msg_stat (&w->inner, fixed[i].name, fixed[i].value);
     for (int c = 1; c < PINGYI_REJECT_COUNT_; c++) {
