@@ -166,7 +166,6 @@ typedef struct {
     uint8_t close_key[32]; /* we MAC our VENUE_CLOSE with it */
     uint64_t forged_acks;     /* ACKs refused: MAC does not verify */
     uint64_t forged_statuses; /* VENUE_STATUS refused: MAC does not verify */
-    uint64_t bad_receipts; /* accepted/duplicate results without our tracking code */
     request_t open, close;
     bool opened;
     bool close_answered;
@@ -1000,14 +999,6 @@ on_ack (client_t *c, const pingyi_msg_t *m)
     pingyi_ack_t a;
     size_t n = 0;
     while (n < PINGYI_BATCH_MAX && pingyi_list_next_ack (&list, &a)) {
-        /*  Accepted or duplicate without a tracking code cannot be checked
-            against ours: keep the envelope, resend it.  */
-        if (a.status != PINGYI_ACK_REJECTED && a.receipt.len != PINGYI_RECEIPT_LEN) {
-            if (c->bad_receipts++ == 0)
-                say (c, "warn", "an ACK result without a tracking code was refused; the ballot stays in the "
-                                "outbox and is sent again");
-            continue;
-        }
         memcpy (c->ack_ids[n], a.ballot_id, PINGYI_BALLOT_ID_LEN);
         c->results[n] = (pingyi_outbox_result_t){
             .id = c->ack_ids[n],
@@ -1033,8 +1024,9 @@ on_ack (client_t *c, const pingyi_msg_t *m)
         if (c->results[i].mismatch && !c->warned_mismatch) {
             c->warned_mismatch = true;
             say (c, "warn",
-                 "a shard answered a tracking code that is not the hash of the envelope we sent; the "
-                 "receipts file keeps our own codes (counted as receipt_mismatch)");
+                 "a shard answered a tracking code that is not the hash of the envelope we sent: that "
+                 "ballot is not taken as counted, it stays in the outbox and is sent again (counted as "
+                 "receipt_mismatch)");
         }
 
     size_t index;
@@ -1405,7 +1397,7 @@ summary (client_t *c, const char *receipts, uint64_t receipt_count, bool receipt
         json_t *refused = json_object ();
         json_object_set_new (refused, "forged_acks", json_integer ((json_int_t) c->forged_acks));
         json_object_set_new (refused, "forged_statuses", json_integer ((json_int_t) c->forged_statuses));
-        json_object_set_new (refused, "results_without_receipt", json_integer ((json_int_t) c->bad_receipts));
+        json_object_set_new (refused, "receipt_mismatch", json_integer ((json_int_t) st.receipt_mismatch));
         json_object_set_new (o, "refused", refused);
         if (c->stop_reason)
             json_object_set_new (o, "stopped", json_string (c->stop_reason));

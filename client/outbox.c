@@ -705,9 +705,15 @@ ack_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
             check must not depend on what the shard says.  */
         char ours[PINGYI_RECEIPT_LEN + 1];
         pingyi_envelope_receipt (ours, env.mv_data, env.mv_size);
-        if (r->status != PINGYI_ACK_REJECTED && r->receipt_len &&
-            (r->receipt_len != PINGYI_RECEIPT_LEN || memcmp (r->receipt, ours, PINGYI_RECEIPT_LEN)))
+        /*  "Counted" is believed only with our own tracking code: a result
+            without it, or with another, leaves the envelope here to be
+            sent again (docs/SECURITY.md §5).  */
+        if (r->status != PINGYI_ACK_REJECTED &&
+            (r->receipt_len != PINGYI_RECEIPT_LEN || memcmp (r->receipt, ours, PINGYI_RECEIPT_LEN))) {
             r->mismatch = true;
+            self->next.receipt_mismatch++;
+            continue;
+        }
         uint8_t value[DONE_LEN];
         value[0] = r->status;
         value[1] = r->reason;
@@ -735,8 +741,6 @@ ack_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
         r->applied = true;
         a->applied++;
         self->next.pending--;
-        if (r->mismatch)
-            self->next.receipt_mismatch++;
         if (r->status == PINGYI_ACK_ACCEPTED)
             self->next.accepted++;
         else if (r->status == PINGYI_ACK_DUPLICATE)

@@ -48,7 +48,7 @@ typedef struct {
     uint64_t duplicates;
     uint64_t rejected; /* all reasons */
     uint64_t rejected_by[PINGYI_REJECT_COUNT_];
-    uint64_t receipt_mismatch; /* acks whose tracking code differed from ours */
+    uint64_t receipt_mismatch; /* accepted/duplicate results without our tracking code (refused) */
     bool closed;               /* the venue's close was answered */
     bool compacted;            /* nothing written since the file was last rewritten */
     uint64_t released;         /* envelopes let go of since the last rewrite (this run) */
@@ -74,7 +74,7 @@ typedef struct {
     const char *receipt; /* the shard's tracking code, receipt_len chars (may be 0) */
     size_t receipt_len;
     bool applied;
-    bool mismatch; /* the shard's code is not ours (ours is kept) */
+    bool mismatch; /* accepted/duplicate without our tracking code: not applied, sent again */
 } pingyi_outbox_result_t;
 
 /*  Open (creating if needed) the outbox in dir for this election and venue.
