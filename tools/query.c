@@ -433,7 +433,8 @@ read_released_shard (const pingyi_election_t *e, const char *data, uint32_t s, p
                 all = grown;
                 cap = grown_cap;
             }
-            memcpy (all + n, snap.counters, snap.counter_count * sizeof *all);
+            if (snap.counter_count) /* counters may be NULL when there are none */
+                memcpy (all + n, snap.counters, snap.counter_count * sizeof *all);
             n += snap.counter_count;
             free (figs);
             figs = snap.venues; /* the last page's: the same generation as the rest */
