@@ -474,10 +474,8 @@ static int
 read_released (const pingyi_election_t *e, const char *data, pingyi_tally_t *tally, char *err)
 {
     struct stat st;
-    if (stat (data, &st) != 0)
-        return pingyi_fail (err, "%s: %s", data, strerror (errno));
-    if (!S_ISDIR (st.st_mode))
-        return pingyi_fail (err, "%s: not a directory", data);
+    if (pingyi_data_dir_check (data, err))
+        return -1;
     for (uint32_t s = 0; s < e->shard_count; s++) {
         char path[4200];
         pingyi_shard_path (path, sizeof path, data, s);

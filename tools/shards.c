@@ -29,15 +29,24 @@ add_figures (const pingyi_venue_figures_t *f, void *arg)
 }
 
 int
-pingyi_read_shards (const pingyi_election_t *e, const char *data, pingyi_tally_t *tally,
-                    pingyi_shard_info_t *infos, bool *present, pingyi_shard_visit_fn *visit, void *arg,
-                    char *err)
+pingyi_data_dir_check (const char *data, char *err)
 {
     struct stat st;
     if (stat (data, &st) != 0)
         return pingyi_fail (err, "%s: %s", data, strerror (errno));
     if (!S_ISDIR (st.st_mode))
         return pingyi_fail (err, "%s: not a directory", data);
+    return 0;
+}
+
+int
+pingyi_read_shards (const pingyi_election_t *e, const char *data, pingyi_tally_t *tally,
+                    pingyi_shard_info_t *infos, bool *present, pingyi_shard_visit_fn *visit, void *arg,
+                    char *err)
+{
+    struct stat st;
+    if (pingyi_data_dir_check (data, err))
+        return -1;
     for (uint32_t s = 0; s < e->shard_count; s++) {
         char path[4200], why[PINGYI_ERR_MAX];
         if (present)

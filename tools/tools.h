@@ -26,6 +26,9 @@ unsigned long pingyi_arg_ulong (const char *flag, const char *value, unsigned lo
     with each open shard after its merge (the recount uses it).  A missing
     shard directory adds nothing; a missing data directory or a shard that
     cannot be read is an error.  0, or -1 with err naming the shard.  */
+/*  A shards' data directory must exist and be a directory.  0 / -1.  */
+int pingyi_data_dir_check (const char *data, char *err) PINGYI_WARN_UNUSED;
+
 typedef void (pingyi_shard_visit_fn) (pingyi_shard_t *shard, uint32_t number, void *arg);
 int pingyi_read_shards (const pingyi_election_t *election, const char *data, pingyi_tally_t *tally,
                         pingyi_shard_info_t *infos, bool *present, pingyi_shard_visit_fn *visit, void *arg,
