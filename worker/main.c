@@ -165,7 +165,7 @@ typedef struct {
     uint64_t bad_messages, forbidden, wrong_election, unknown_venue, not_owner, stopped_refusals;
     uint64_t replies_sent, replies_dropped, hellos_sent, readys, unknown_peer, batches_uncommitted;
     uint64_t commit_waits, commit_wait_ms; /* the loop waited for a committer */
-    uint64_t forged_closes, displaced;
+    uint64_t forged_closes, closes_refused, displaced;
     bad_kind_t bad[BAD_KINDS];
     size_t bad_count;
 } worker_t;
@@ -653,6 +653,24 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
             sent = (int64_t) m->u.venue_close.sent;
     pingyi_venue_figures_t f;
     char err[PINGYI_ERR_MAX];
+    /* A close is recorded once.  The same close again (a client that did
+       not hear the answer) gets the same answer; other figures are refused:
+       otherwise a genuine earlier close, replayed by the broker, would roll
+       the venue's declared figures back, and a void round could be
+       declared away by closing again.  */
+    if (pingyi_shard_venue_figures (b->store, (uint32_t) v, &f) == 0 && f.closed &&
+        (f.issued != issued || f.collected != collected || f.sent != sent)) {
+        w->closes_refused++;
+        pingyi_warn ("venue %s: VENUE_CLOSE refused: already closed with issued %lld, collected %lld, sent %lld "
+                     "(asked: %lld, %lld, %lld)",
+                     id, (long long) f.issued, (long long) f.collected, (long long) f.sent, (long long) issued,
+                     (long long) collected, (long long) sent);
+        answer_error (w, o->broker, o->ticket, m->u.venue_close.tag, PINGYI_ERROR_FORBIDDEN,
+                      "venue %s is already closed with issued %lld, collected %lld, sent %lld: a close is not "
+                      "rewritten",
+                      id, (long long) f.issued, (long long) f.collected, (long long) f.sent);
+        return;
+    }
     if (pingyi_shard_venue_close (b->store, (uint32_t) v, issued, collected, sent, &f, err)) {
         pingyi_error ("venue %s: close not recorded: %s", id, err);
         answer_error (w, o->broker, o->ticket, m->u.venue_close.tag, PINGYI_ERROR_INTERNAL,
@@ -796,6 +814,7 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         {"commit_waits", w->commit_waits},
         {"commit_wait_ms", w->commit_wait_ms},
         {"forged_closes", w->forged_closes},
+        {"closes_refused", w->closes_refused},
         {"displaced", w->displaced},
     };
     size_t nfixed = sizeof fixed / sizeof fixed[0];

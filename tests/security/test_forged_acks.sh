@@ -59,6 +59,18 @@ s = json.load(open(sys.argv[1])); n = int(sys.argv[2])
 assert s["accepted"] == n and s["duplicates"] == 0, s
 PY
 pass "after the forgeries the venue's $N ballots are all counted once"
+
+# A close is recorded once: the same client again with other totals (or the
+# broker replaying an earlier genuine close) cannot rewrite it.
+set +e
+"${CLIENT[@]}" --collected 1 >"$WORK/c3.json" 2>"$WORK/c3.log"
+rc=$?
+set -e
+[ $rc -ne 0 ] || fail "a second close with other totals was accepted"
+grep -q "venue v01 is already closed with issued [0-9]*, collected $N, sent $N: a close is not rewritten" \
+  "$WORK/c3.log" || fail "no refusal of the rewritten close: $(tail -3 "$WORK/c3.log")"
+"${CLIENT[@]}" >"$WORK/c4.json" 2>"$WORK/c4.log" || fail "the same close again was refused: $(tail -3 "$WORK/c4.log")"
+pass "a recorded close is not rewritten (other totals refused, the same totals answered again)"
 stop worker1 TERM
 stop broker TERM
 
