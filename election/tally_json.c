@@ -157,7 +157,7 @@ write_real (FILE *out, double x)
     if (isnan (x) || isinf (x))
         fputs ("null", out);
     else
-        fprintf (out, "%.17g", x);
+        fprintf (out, "%.17g", x == 0 ? 0.0 : x); /* -0 would read back as the integer 0 */
 }
 
 int
@@ -484,7 +484,8 @@ read_counter (pingyi_tally_t *tally, const pingyi_election_t *e, const json_t *o
     /* a document may list a key twice (they add up): never wrap around */
     uint64_t before = pingyi_tally_get (tally, (size_t) venue, (size_t) subject, (size_t) item,
                                         (size_t) category, (uint8_t) mark);
-    if (before > UINT64_MAX - (uint64_t) count)
+    /* ...and a sum stays a JSON integer jansson (and we) can read back */
+    if (before > (uint64_t) INT64_MAX - (uint64_t) count)
         return pingyi_fail (err, "%s.count: the counter overflows", at);
     pingyi_counter_key_t key = {.venue = (uint16_t) venue,
                                 .subject = (uint16_t) subject,
