@@ -244,12 +244,33 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
     if (make_dir (path, 0755, err))
         goto done;
     for (size_t v = 0; v < venues; v++) {
-        if (pingyi_path (path, sizeof path, err, "%s/venue/%s", dir, election->venues[v].id))
+        /* A venue host gets the keyring lines it uses and no more: the
+           broker (to connect), its own (checked at load) and its shard's
+           box key (to seal).  The whole keyring in every venue bundle grew
+           with venues squared (177 MB for 698 venues).  */
+        char *slim = NULL;
+        size_t slim_len = 0;
+        FILE *sf = open_memstream (&slim, &slim_len);
+        if (!sf) {
+            pingyi_fail (err, "out of memory");
             goto done;
-        if (make_dir (path, 0700, err) ||
-            write_public (path, definition, definition_len, keyring, keyring_len, err) ||
-            write_secret (path, "curve.secret", venue_curve[v].secret, err) ||
-            write_secret (path, "box.secret", venue_box[v].secret, err))
+        }
+        char shard_name[16];
+        snprintf (shard_name, sizeof shard_name, "%" PRIu32, election->venues[v].shard);
+        fprintf (sf, "# pingyi keyring of venue %s: the broker, this venue, its shard\n", election->venues[v].id);
+        fprintf (sf, "# election %s\n", election->fingerprint_hex);
+        keyring_line (sf, "broker", "broker", broker.public_key, NULL);
+        keyring_line (sf, "venue", election->venues[v].id, venue_curve[v].public_key, venue_box[v].public_key);
+        keyring_line (sf, "shard", shard_name, NULL, shard_box[election->venues[v].shard].public_key);
+        bool ok = fclose (sf) == 0;
+        int bad = !ok || pingyi_path (path, sizeof path, err, "%s/venue/%s", dir, election->venues[v].id) ||
+                  make_dir (path, 0700, err) || write_public (path, definition, definition_len, slim, slim_len, err) ||
+                  write_secret (path, "curve.secret", venue_curve[v].secret, err) ||
+                  write_secret (path, "box.secret", venue_box[v].secret, err);
+        if (!ok)
+            pingyi_fail (err, "out of memory");
+        free (slim);
+        if (bad)
             goto done;
     }
     rc = 0;
@@ -346,9 +367,22 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
         goto fail;
     }
     struct stat st;
+    char own[1100];
+    /* A venue host may hold its bundle folder alone (copied from the
+       election office): --deploy may then name that folder itself.  */
+    if (role == PINGYI_ROLE_VENUE && (stat (self->path, &st) != 0 || !S_ISDIR (st.st_mode)) &&
+        snprintf (own, sizeof own, "%s/box.secret", dir) < (int) sizeof own && stat (own, &st) == 0)
+        snprintf (self->path, sizeof self->path, "%s", dir);
     if (stat (self->path, &st) != 0 || !S_ISDIR (st.st_mode)) {
-        pingyi_fail (err, "%s: no such bundle in deploy directory %s (run: pingyi init DEFINITION %s)",
-                     self->path, dir, dir);
+        if (role == PINGYI_ROLE_VENUE)
+            pingyi_fail (err,
+                         "%s: no bundle of venue %s here: --deploy takes the deploy directory the election "
+                         "office made with pingyi init, or the venue's own bundle folder copied from it "
+                         "(never run pingyi init on a venue host: it would make new keys)",
+                         self->path, self->name);
+        else
+            pingyi_fail (err, "%s: no such bundle in deploy directory %s (made by: pingyi init DEFINITION %s)",
+                         self->path, dir, dir);
         goto fail;
     }
     char path[1100];

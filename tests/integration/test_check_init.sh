@@ -53,6 +53,24 @@ grep -qP '^worker\t1\t[0-9a-f]{64}\t-\t0-3$' "$WORK/deploy/keyring.tsv" || fail 
 grep -qP '^worker\t2\t[0-9a-f]{64}\t-\t4-7$' "$WORK/deploy/keyring.tsv" || fail "keyring does not assign 4-7 to worker 2"
 [ "$(grep -cP '^shard\t[0-7]\t-\t[0-9a-f]{64}$' "$WORK/deploy/keyring.tsv")" = 8 ] || fail "keyring lacks 8 shard keys"
 [ -z "$(cd "$WORK/deploy" && find venue broker aggregator operator -name 'shard-*')" ] || fail "a shard secret outside worker/recount"
+# A venue bundle carries the keyring lines it uses, no more: the broker, itself
+# and its shard's box key (the whole keyring in every bundle grew as venues²).
+roles=$(grep -v '^#' "$WORK/deploy/venue/v01/keyring.tsv" | cut -f1,2 | tr '\t\n' ': ')
+case "$roles" in
+  "broker:broker venue:v01 shard:"[0-7]" ") ;;
+  *) fail "venue keyring holds: $roles" ;;
+esac
+# The venue's bundle folder copied alone to the venue laptop is enough.
+cp -a "$WORK/deploy/venue/v01" "$WORK/laptop-v01"
+"$BIN/pingyi-client" --deploy "$WORK/laptop-v01" --venue v01 --generate 5 --seed 1 --ingest-only \
+  --outbox "$WORK/laptop-outbox" >/dev/null 2>"$WORK/laptop.err" || fail "client on a copied bundle: $(cat "$WORK/laptop.err")"
+set +e
+"$BIN/pingyi-client" --deploy "$WORK/nowhere" --venue v01 --generate 5 --seed 1 --ingest-only --outbox "$WORK/o2" \
+  2>"$WORK/nowhere.err"
+rc=$?
+set -e
+[ $rc -ne 0 ] || fail "a missing bundle was accepted"
+grep -q "never run pingyi init on a venue host" "$WORK/nowhere.err" || fail "missing-bundle hint: $(cat "$WORK/nowhere.err")"
 # Every bundle's definition is the same bytes, so the same fingerprint.
 fp=$("$BIN/pingyi" fingerprint "$SRC/examples/2022-district-review.json")
 want=$(python3 -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' \
