@@ -374,7 +374,20 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
         snprintf (own, sizeof own, "%s/box.secret", dir) < (int) sizeof own && stat (own, &st) == 0)
         snprintf (self->path, sizeof self->path, "%s", dir);
     if (stat (self->path, &st) != 0 || !S_ISDIR (st.st_mode)) {
-        if (role == PINGYI_ROLE_VENUE)
+        char def[1100], why[PINGYI_ERR_MAX];
+        pingyi_election_t *e = NULL;
+        if (role == PINGYI_ROLE_VENUE && snprintf (def, sizeof def, "%s/election.json", dir) < (int) sizeof def &&
+            stat (def, &st) == 0)
+            e = pingyi_election_load_or_err (def, why);
+        if (e && pingyi_election_venue (e, self->name, strlen (self->name)) < 0) {
+            char ids[400] = "";
+            size_t used = 0;
+            for (size_t v = 0; v < e->venue_count && v < 10 && used < sizeof ids - 80; v++)
+                used += (size_t) snprintf (ids + used, sizeof ids - used, "%s%s", v ? ", " : "", e->venues[v].id);
+            pingyi_fail (err, "unknown venue \"%s\": the election %s has %zu venues (%s%s)", self->name, e->id,
+                         e->venue_count, ids, e->venue_count > 10 ? ", …" : "");
+        }
+        else if (role == PINGYI_ROLE_VENUE)
             pingyi_fail (err,
                          "%s: no bundle of venue %s here: --deploy takes the deploy directory the election "
                          "office made with pingyi init, or the venue's own bundle folder copied from it "
@@ -383,6 +396,7 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
         else
             pingyi_fail (err, "%s: no such bundle in deploy directory %s (made by: pingyi init DEFINITION %s)",
                          self->path, dir, dir);
+        pingyi_election_destroy (&e);
         goto fail;
     }
     char path[1100];

@@ -71,6 +71,15 @@ rc=$?
 set -e
 [ $rc -ne 0 ] || fail "a missing bundle was accepted"
 grep -q "never run pingyi init on a venue host" "$WORK/nowhere.err" || fail "missing-bundle hint: $(cat "$WORK/nowhere.err")"
+set +e
+"$BIN/pingyi-client" --deploy "$WORK/deploy" --venue v99 --generate 5 --seed 1 --ingest-only --outbox "$WORK/o3" \
+  2>"$WORK/v99.err"
+rc=$?
+set -e
+[ $rc -ne 0 ] || fail "an unknown venue was accepted"
+grep -qF 'unknown venue "v99": the election 2022-district-review has 3 venues (v01, v02, v03)' "$WORK/v99.err" \
+  || fail "unknown-venue message: $(cat "$WORK/v99.err")"
+pass "venue bundles: three keyring lines; a copied bundle folder works; clear words for a missing bundle or venue"
 # Every bundle's definition is the same bytes, so the same fingerprint.
 fp=$("$BIN/pingyi" fingerprint "$SRC/examples/2022-district-review.json")
 want=$(python3 -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' \
