@@ -18,7 +18,14 @@
     - venue.shard < shard_count.
 
     The fingerprint is the SHA-256 of the file's exact bytes, so reformatting a
-    file makes a different election: indices are fixed by the bytes.
+    file makes a different election: indices are fixed by the bytes.  A UTF-8
+    BOM is skipped for parsing only (it stays in the fingerprint); a file
+    that is not UTF-8 is refused naming its first bad byte.
+
+    Error lines name an entity after its index when it has a valid name
+    ("subjects[5] (张三).unit: ..."); an unknown key near a known one gets a
+    suggestion.  pingyi_election_warnings holds the rules for definitions
+    that are valid but probably wrong.
 
     Look-ups by id (venue, subject, category) go through open-addressing hash
     indexes kept beside the public struct: the worker looks a venue up for
@@ -42,7 +49,9 @@
 #define LETTER_MAX 8         /* a choice's letter: bytes */
 #define CHOICE_SETS_MAX 16   /* "choice_sets" entries besides "grades" */
 #define COLLECTION_MAX 65535 /* districts, units, subjects, venues */
-#define PATH_MAX_ 160        /* a JSON path we build: our keys plus indices */
+#define PATH_MAX_ 320        /* a JSON path we build: our keys, indices and names */
+#define SHOWN_MAX 48         /* text quoted from the file: bytes shown */
+#define SUGGEST_KEY_MAX 64   /* unknown keys longer than this get no suggestion */
 #define UNIT_NAME_MAX 96     /* a generated unit name, bytes */
 
 /*  ---------------------------------------------------------------------
@@ -217,20 +226,22 @@ perr (parse_t *p, const char *path, const char *fmt, ...)
 
 /*  Quote text taken from the file for an error line: at most ~48 bytes (cut
     on a UTF-8 boundary), with control bytes, quotes and backslashes escaped,
-    so a hostile id cannot forge or break a log line.  */
+    so a hostile id cannot forge or break a log line.  marks: surround it
+    with double quotes (names shown in a path are not).  */
 typedef struct {
-    char s[48 * 4 + 8];
+    char s[SHOWN_MAX * 4 + 8];
 } quoted_t;
 
 static quoted_t
-quote (const char *text)
+shown (const char *text, bool marks)
 {
     quoted_t q;
-    size_t o = 0, len = strlen (text), shown = len > 48 ? 48 : len;
-    while (shown < len && shown > 0 && ((uint8_t) text[shown] & 0xc0) == 0x80)
-        shown--; /* never end inside a UTF-8 sequence */
-    q.s[o++] = '"';
-    for (size_t i = 0; i < shown; i++) {
+    size_t o = 0, len = strlen (text), cut = len > SHOWN_MAX ? SHOWN_MAX : len;
+    while (cut < len && cut > 0 && ((uint8_t) text[cut] & 0xc0) == 0x80)
+        cut--; /* never end inside a UTF-8 sequence */
+    if (marks)
+        q.s[o++] = '"';
+    for (size_t i = 0; i < cut; i++) {
         uint8_t c = (uint8_t) text[i];
         if (c < 0x20 || c == 0x7f)
             o += (size_t) snprintf (q.s + o, 5, "\\x%02x", c);
@@ -241,13 +252,20 @@ quote (const char *text)
         else
             q.s[o++] = (char) c;
     }
-    q.s[o++] = '"';
-    if (shown < len) {
+    if (marks)
+        q.s[o++] = '"';
+    if (cut < len) {
         memcpy (q.s + o, "...", 3);
         o += 3;
     }
     q.s[o] = '\0';
     return q;
+}
+
+static quoted_t
+quote (const char *text)
+{
+    return shown (text, true);
 }
 
 /*  Paths are built from our own keys and indices, so they fit; were one
@@ -266,8 +284,57 @@ path_at (char *out, const char *path, size_t i)
         out[PATH_MAX_ - 1] = '\0';
 }
 
-/*  Report every key of obj not in known (NULL-terminated).  Keys starting
-    with "_" are comments and are ignored at every level.  */
+/*  Edit distance between a and b (optimal string alignment: insertions,
+    deletions, substitutions and swaps of two neighbours cost 1), on bytes;
+    both at most SUGGEST_KEY_MAX bytes.  */
+static size_t
+edit_distance (const char *a, size_t n, const char *b, size_t m)
+{
+    size_t d[SUGGEST_KEY_MAX + 1][SUGGEST_KEY_MAX + 1];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+/*  The known key closest to a misspelt one, if it is within edit distance
+    2 and the edit does not replace the whole of the known key ("x" is not a
+    misspelling of "id"); the first such key on a tie.  NULL if none.  */
+static const char *
+suggest_key (const char *key, const char *const *known)
+{
+    size_t n = strlen (key), best = 3;
+    const char *found = NULL;
+    if (n > SUGGEST_KEY_MAX)
+        return NULL;
+    for (size_t i = 0; known[i]; i++) {
+        size_t m = strlen (known[i]);
+        if (m > SUGGEST_KEY_MAX || (n > m ? n - m : m - n) > 2)
+            continue;
+        size_t d = edit_distance (key, n, known[i], m);
+        if (d < best && d < m) {
+            best = d;
+            found = known[i];
+        }
+    }
+    return found;
+}
+
+/*  Report every key of obj not in known (NULL-terminated), with the known
+    key it is probably a misspelling of.  Keys starting with "_" are
+    comments and are ignored at every level.  */
 static void
 check_keys (parse_t *p, const char *path, json_t *obj, const char *const *known)
 {
@@ -280,7 +347,12 @@ check_keys (parse_t *p, const char *path, json_t *obj, const char *const *known)
         bool found = false;
         for (size_t i = 0; known[i] && !found; i++)
             found = strcmp (key, known[i]) == 0;
-        if (!found)
+        if (found)
+            continue;
+        const char *guess = suggest_key (key, known);
+        if (guess)
+            perr (p, path, "unknown key %s (did you mean \"%s\"?)", quote (key).s, guess);
+        else
             perr (p, path, "unknown key %s", quote (key).s);
     }
 }
@@ -318,6 +390,32 @@ has_control (const char *s, size_t len)
             return true;
     }
     return false;
+}
+
+/*  Name the element at path after its index when it has a valid "name"
+    (non-empty text, no control characters, at most TEXT_MAX bytes), so an
+    operator sees which entity is meant: "subjects[5] (张三)".  The JSON path
+    itself is unchanged; the name is shown cut and escaped like quoted text.  */
+static void
+path_name (char *at, const char *name)
+{
+    if (!name || !*name)
+        return;
+    size_t used = strlen (at);
+    if (snprintf (at + used, PATH_MAX_ - used, " (%s)", shown (name, false).s) >= (int) (PATH_MAX_ - used))
+        at[used] = '\0'; /* does not fit: the plain path */
+}
+
+static void
+path_named (char *at, json_t *obj)
+{
+    json_t *v = json_object_get (obj, "name");
+    if (!json_is_string (v))
+        return;
+    size_t len = json_string_length (v);
+    if (len == 0 || len > TEXT_MAX || has_control (json_string_value (v), len))
+        return;
+    path_name (at, json_string_value (v));
 }
 
 /*  A string member checked as text (title, names, letters): copied, or NULL
@@ -611,6 +709,7 @@ parse_items (parse_t *p, json_t *root)
         item->max_choices = 1;
         if (!is_object (p, at, o))
             continue;
+        path_named (at, o);
         check_keys (p, at, o, known);
         get_own_id (p, at, o, &p->items, i, &item->id, "items");
         item->name = get_text (p, at, o, "name", true, TEXT_MAX);
@@ -665,6 +764,7 @@ parse_categories (parse_t *p, json_t *root)
         c->weight = 1.0;
         if (!is_object (p, at, o))
             continue;
+        path_named (at, o);
         check_keys (p, at, o, known);
         get_own_id (p, at, o, &x->categories, i, &c->id, "categories");
         c->name = get_text (p, at, o, "name", true, TEXT_MAX);
@@ -698,6 +798,7 @@ parse_districts (parse_t *p, json_t *root)
         json_t *o = json_array_get (arr, i);
         if (!is_object (p, at, o))
             continue;
+        path_named (at, o);
         check_keys (p, at, o, known);
         get_own_id (p, at, o, &p->districts, i, &e->districts[i].id, "districts");
         e->districts[i].name = get_text (p, at, o, "name", true, TEXT_MAX);
@@ -729,6 +830,7 @@ parse_units (parse_t *p, json_t *root)
         u->kind = PINGYI_UNIT_OTHER;
         if (!is_object (p, at, o))
             continue;
+        path_named (at, o);
         check_keys (p, at, o, known);
         get_own_id (p, at, o, &p->units, i, &u->id, "units");
         u->name = get_text (p, at, o, "name", true, TEXT_MAX);
@@ -777,6 +879,7 @@ parse_subjects (parse_t *p, json_t *root)
         s->unit = SIZE_MAX;
         if (!is_object (p, at, o))
             continue;
+        path_named (at, o);
         check_keys (p, at, o, known);
         get_own_id (p, at, o, &x->subjects, i, &s->id, "subjects");
         s->name = get_text (p, at, o, "name", true, TEXT_MAX);
@@ -845,6 +948,7 @@ parse_venues (parse_t *p, json_t *root)
         v->issued = -1;
         if (!is_object (p, at, o))
             continue;
+        path_named (at, o);
         check_keys (p, at, o, known);
         get_own_id (p, at, o, &x->venues, i, &v->id, "venues");
         v->name = get_text (p, at, o, "name", true, TEXT_MAX);
@@ -954,6 +1058,51 @@ parse_root (parse_t *p, json_t *root)
     parse_venues (p, root);
 }
 
+/*  Offset of the first byte of bytes that does not start a well-formed
+    UTF-8 sequence (no overlong forms, no surrogates, nothing past
+    U+10FFFF), or SIZE_MAX when all of it is UTF-8.  */
+static size_t
+utf8_invalid_at (const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        }
+        else if ((c & 0xf0) == 0xe0) {
+            n = 2;
+            cp = c & 0x0f;
+        }
+        else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        }
+        else
+            return i;
+        if (len - i - 1 < n)
+            return i;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+            return i;
+        if (n == 3 && (cp < 0x10000 || cp > 0x10ffff))
+            return i;
+        i += n + 1;
+    }
+    return SIZE_MAX;
+}
+
 pingyi_election_t *
 pingyi_election_parse (const uint8_t *bytes, size_t len, pingyi_errlist_t *errs)
 {
@@ -975,9 +1124,23 @@ pingyi_election_parse (const uint8_t *bytes, size_t len, pingyi_errlist_t *errs)
     crypto_hash_sha256 (e->fingerprint, bytes, len);
     pingyi_hex (e->fingerprint_hex, e->fingerprint, PINGYI_FP_LEN);
 
+    /*  A UTF-8 byte order mark (Notepad writes one) is skipped for parsing
+        only: the fingerprint above covers the bytes as they are.  A file
+        that is not UTF-8 is refused before jansson, naming the first bad
+        byte (1-based, counting the whole file) and the likely cause.  */
+    size_t skip = 0;
+    if (len >= 3 && bytes[0] == 0xef && bytes[1] == 0xbb && bytes[2] == 0xbf)
+        skip = 3;
     json_error_t jerr;
-    json_t *root = json_loadb ((const char *) bytes, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
+    json_t *root = NULL;
+    size_t bad = utf8_invalid_at (bytes + skip, len - skip);
+    if (skip == 0 && len >= 2 &&
+        ((bytes[0] == 0xff && bytes[1] == 0xfe) || (bytes[0] == 0xfe && bytes[1] == 0xff)))
+        perr (&p, "", "saved as UTF-16 (it starts with the bytes %02x %02x); re-save it as UTF-8", bytes[0],
+              bytes[1]);
+    else if (bad != SIZE_MAX)
+        perr (&p, "", "byte %zu is not UTF-8 (saved as GBK/ANSI? re-save it as UTF-8)", skip + bad + 1);
+    else if (!(root = json_loadb ((const char *) bytes + skip, len - skip, JSON_REJECT_DUPLICATES, &jerr)))
         perr (&p, "", "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
     else if (!json_is_object (root))
         perr (&p, "", "must be a JSON object, not %s", pingyi_json_type (root));
@@ -1126,6 +1289,69 @@ pingyi_election_form_index (const pingyi_election_t *self, size_t venue, size_t 
         if (v->subjects[i] == subject)
             return (int) i;
     return -1;
+}
+
+/*  ---------------------------------------------------------------------
+    Warnings: a valid definition that is probably not what was meant.  */
+
+/*  "subjects[3] (name)" for entity i of a collection.  */
+static void
+entity_path (char *out, const char *collection, size_t i, const char *name)
+{
+    path_at (out, collection, i);
+    path_name (out, name);
+}
+
+size_t
+pingyi_election_warnings (const pingyi_election_t *self, pingyi_errlist_t *warnings)
+{
+    const pingyi_election_t *e = self;
+    size_t before = warnings->count;
+    char at[PATH_MAX_];
+
+    bool weighted = false;
+    for (size_t i = 0; i < e->category_count; i++)
+        weighted = weighted || e->categories[i].weight > 0;
+    if (e->category_count && !weighted)
+        pingyi_errlist_add (warnings, "categories: every weight is 0, so no weighted score can be computed");
+
+    bool *on_form = calloc (e->subject_count ? e->subject_count : 1, sizeof *on_form);
+    size_t *unit_subjects = calloc (e->unit_count ? e->unit_count : 1, sizeof *unit_subjects);
+    size_t *district_uses = calloc (e->district_count ? e->district_count : 1, sizeof *district_uses);
+    if (!on_form || !unit_subjects || !district_uses) {
+        pingyi_errlist_add (warnings, "definition: out of memory while looking for warnings");
+        goto done;
+    }
+    for (size_t v = 0; v < e->venue_count; v++) {
+        district_uses[e->venues[v].district]++;
+        for (size_t k = 0; k < e->venues[v].subject_count; k++)
+            on_form[e->venues[v].subjects[k]] = true;
+    }
+    for (size_t u = 0; u < e->unit_count; u++)
+        district_uses[e->units[u].district]++;
+    for (size_t s = 0; s < e->subject_count; s++)
+        unit_subjects[e->subjects[s].unit]++;
+
+    for (size_t d = 0; d < e->district_count; d++)
+        if (!district_uses[d]) {
+            entity_path (at, "districts", d, e->districts[d].name);
+            pingyi_errlist_add (warnings, "%s: has no unit and no venue", at);
+        }
+    for (size_t u = 0; u < e->unit_count; u++)
+        if (!unit_subjects[u]) {
+            entity_path (at, "units", u, e->units[u].name);
+            pingyi_errlist_add (warnings, "%s: has no subjects", at);
+        }
+    for (size_t s = 0; s < e->subject_count; s++)
+        if (!on_form[s]) {
+            entity_path (at, "subjects", s, e->subjects[s].name);
+            pingyi_errlist_add (warnings, "%s: on no venue's form, so never evaluated", at);
+        }
+done:
+    free (on_form);
+    free (unit_subjects);
+    free (district_uses);
+    return warnings->count - before;
 }
 
 /*  ---------------------------------------------------------------------

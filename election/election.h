@@ -151,6 +151,16 @@ uint32_t pingyi_election_hash_shard (const char *id, size_t len, uint32_t shard_
 
 const char *pingyi_unit_kind_name (pingyi_unit_kind_t kind); /* "town" ... */
 
+/*  Append to warnings one line for each thing a valid definition has that
+    is probably a mistake, each "JSON.path: reason" like an error line, and
+    return how many were appended:
+      categories: every weight is 0, so no weighted score can be computed
+      districts[1] (第2区): has no unit and no venue
+      units[4] (区公共服务党支部): has no subjects
+      subjects[3] (**镇党委书记): on no venue's form, so never evaluated
+    `pingyi check` prints them after the summary; other tools may too.  */
+size_t pingyi_election_warnings (const pingyi_election_t *self, pingyi_errlist_t *warnings);
+
 /*  Print the summary `pingyi check` shows.  */
 void pingyi_election_print_summary (const pingyi_election_t *self, FILE *out);
 

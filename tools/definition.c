@@ -39,6 +39,16 @@ pingyi_cmd_check (int argc, char **argv)
         return 1;
     }
     pingyi_election_print_summary (election, stdout);
+    /*  Warnings do not fail the check: the definition is valid, but
+        probably not what was meant.  After the summary, on stderr.  */
+    fflush (stdout);
+    pingyi_errlist_t warnings = {0};
+    size_t n = pingyi_election_warnings (election, &warnings);
+    for (size_t i = 0; i < warnings.count; i++)
+        fprintf (stderr, "%s: warning: %s\n", argv[1], warnings.lines[i]);
+    if (n)
+        fprintf (stderr, "%s: %zu warning%s\n", argv[1], n, n == 1 ? "" : "s");
+    pingyi_errlist_clear (&warnings);
     pingyi_election_destroy (&election);
     return 0;
 }

@@ -38,6 +38,9 @@ static const command_t commands[] = {
      "query [--by LEVEL] [--district D] [--category C] [--item I] [--format table|csv|json|xlsx]\n"
      "               [--venues] [--out FILE] [--width N] [--timeout S]\n"
      "               --deploy DIR (--data DIR | --agg http://HOST:PORT)   the view at any level"},
+    {"template", pingyi_cmd_template,
+     "template (--deploy DIR | --definition DEF.json) --venue ID [--format csv|xlsx]\n"
+     "               [--encoding utf-8|gb18030] [--out FILE]   an empty ballot file (CSV header or workbook)"},
 };
 
 static void

@@ -15,6 +15,7 @@ int pingyi_cmd_pubkey (int argc, char **argv);
 int pingyi_cmd_stats (int argc, char **argv);
 int pingyi_cmd_query (int argc, char **argv);
 int pingyi_cmd_log (int argc, char **argv);
+int pingyi_cmd_template (int argc, char **argv);
 
 /*  Parse an unsigned decimal flag value; exits 2 with a message if bad.  */
 unsigned long pingyi_arg_ulong (const char *flag, const char *value, unsigned long min, unsigned long max);

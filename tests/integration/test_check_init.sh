@@ -24,11 +24,11 @@ set -e
 [ $rc -eq 1 ] || fail "a broken definition exited $rc, expected 1"
 B="$WORK/broken.json"
 cat >"$WORK/want.err" <<EOT
-$B: categories[2].weight: must be a number >= 0
-$B: units[5].id: duplicate id "u03" (first at units[2])
-$B: subjects[3].unit: unknown unit "镇党委2"
-$B: subjects[5].unit: unknown unit "u06"
-$B: venues[1].subjects[11]: unknown subject "s99"
+$B: categories[2] (一般干部).weight: must be a number >= 0
+$B: units[5] (**街道党工委).id: duplicate id "u03" (first at units[2])
+$B: subjects[3] (区区委办党支部书记).unit: unknown unit "镇党委2"
+$B: subjects[5] (**街道党工委书记).unit: unknown unit "u06"
+$B: venues[1] (分会场一).subjects[11]: unknown subject "s99"
 $B: 5 errors
 EOT
 diff -u "$WORK/want.err" "$WORK/check.err" || fail "check errors differ"

@@ -357,21 +357,21 @@ typedef struct {
 } edit_case_t;
 
 static const edit_case_t edit_cases[] = {
-    {"subjects[3].unit", "\"镇党委2\"", "subjects[3].unit: unknown unit \"镇党委2\""},
-    {"venues[1].subjects[4]", "\"s99\"", "venues[1].subjects[4]: unknown subject \"s99\""},
-    {"categories[2].weight", "-0.5", "categories[2].weight: must be a number >= 0"},
-    {"categories[2].weight", "\"heavy\"", "categories[2].weight: must be a number >= 0"},
+    {"subjects[3].unit", "\"镇党委2\"", "subjects[3] (区区委办党支部书记).unit: unknown unit \"镇党委2\""},
+    {"venues[1].subjects[4]", "\"s99\"", "venues[1] (分会场一).subjects[4]: unknown subject \"s99\""},
+    {"categories[2].weight", "-0.5", "categories[2] (一般干部).weight: must be a number >= 0"},
+    {"categories[2].weight", "\"heavy\"", "categories[2] (一般干部).weight: must be a number >= 0"},
     {"categories[2].weight", NULL, NULL}, /* default 1 */
     {"grades", "[{\"label\": \"好\", \"points\": 100}]", "grades: needs at least 2 choices"},
-    {"items[5].id", "\"duty\"", "items[5].id: duplicate id \"duty\" (first at items[1])"},
-    {"venues[0].district", NULL, "venues[0]: missing \"district\""},
+    {"items[5].id", "\"duty\"", "items[5] (人才工作).id: duplicate id \"duty\" (first at items[1])"},
+    {"venues[0].district", NULL, "venues[0] (区委大礼堂主会场): missing \"district\""},
     {"foo", "1", "definition: unknown key \"foo\""},
     {"_note", "\"comments start with an underscore\"", NULL},
     {"venues[2]._note", "{}", NULL},
-    {"venues[2].colour", "\"red\\n\"", "venues[2]: unknown key \"colour\""},
-    {"venues[2].shard", "8", "venues[2].shard: must be an integer in 0..7"},
-    {"venues[2].shard", "-1", "venues[2].shard: must be an integer in 0..7"},
-    {"venues[2].shard", "1.0", "venues[2].shard: must be an integer in 0..7"},
+    {"venues[2].colour", "\"red\\n\"", "venues[2] (分会场二): unknown key \"colour\""},
+    {"venues[2].shard", "8", "venues[2] (分会场二).shard: must be an integer in 0..7"},
+    {"venues[2].shard", "-1", "venues[2] (分会场二).shard: must be an integer in 0..7"},
+    {"venues[2].shard", "1.0", "venues[2] (分会场二).shard: must be an integer in 0..7"},
     {"venues[2].shard", "7", NULL},
     {"shards", "0", "shards: must be an integer in 1..256"},
     {"shards", "257", "shards: must be an integer in 1..256"},
@@ -385,23 +385,25 @@ static const edit_case_t edit_cases[] = {
     {"id", NULL, "definition: missing \"id\""},
     {"title", "7", "title: must be a string, not an integer"},
     {"title", "\"\"", "title: must not be empty"},
-    {"venues[0].id", "\"v\\u0001\"", "venues[0].id: must not contain control characters"},
-    {"venues[0].id", "\"v\\u0085\"", "venues[0].id: must not contain control characters"},
-    {"venues[0].id", "\"../x\"", "venues[0].id: must not contain '/' or '\\'"},
-    {"venues[0].id", "\"..\"", "venues[0].id: must not be \".\" or \"..\""},
+    {"venues[0].id", "\"v\\u0001\"", "venues[0] (区委大礼堂主会场).id: must not contain control characters"},
+    {"venues[0].id", "\"v\\u0085\"", "venues[0] (区委大礼堂主会场).id: must not contain control characters"},
+    {"venues[0].id", "\"../x\"", "venues[0] (区委大礼堂主会场).id: must not contain '/' or '\\'"},
+    {"venues[0].id", "\"..\"", "venues[0] (区委大礼堂主会场).id: must not be \".\" or \"..\""},
     {"venues[0].id", "\"会场一\"", NULL},
     {"venues[0].name", "\"a\\tb\"", "venues[0].name: must not contain control characters"},
     {"units[0].kind", "\"village\"",
-     "units[0].kind: unknown kind \"village\" (town, department, enterprise, school or other)"},
-    {"units[0].kind", NULL, "units[0]: missing \"kind\""},
-    {"units[0].district", "\"d2\"", "units[0].district: unknown district \"d2\""},
-    {"items[3].overall", "true", "items[3].overall: only items[0] may be the overall item"},
+     "units[0] (**集团党委).kind: unknown kind \"village\" (town, department, enterprise, school or other)"},
+    {"units[0].kind", NULL, "units[0] (**集团党委): missing \"kind\""},
+    {"units[0].district", "\"d2\"", "units[0] (**集团党委).district: unknown district \"d2\""},
+    {"items[3].overall", "true",
+     "items[3] (发展党员与党员教育管理).overall: only items[0] may be the overall item"},
     {"items[0].max_choices", "5",
-     "items[0].max_choices: must be an integer in 1..4 (the choices of its set)"},
+     "items[0] (总体评价).max_choices: must be an integer in 1..4 (the choices of its set)"},
     {"items[0].max_choices", "0",
-     "items[0].max_choices: must be an integer in 1..4 (the choices of its set)"},
+     "items[0] (总体评价).max_choices: must be an integer in 1..4 (the choices of its set)"},
     {"items[0].max_choices", "4", NULL},
-    {"items[1].choice_set", "\"approve\"", "items[1].choice_set: unknown choice set \"approve\""},
+    {"items[1].choice_set", "\"approve\"",
+     "items[1] (履行第一责任人职责).choice_set: unknown choice set \"approve\""},
     {"items[1].choice_set", "\"grades\"", NULL},
     {"grades[0].unfavourable", "true", "grades[0]: cannot be both favourable and unfavourable"},
     {"grades[2].favourable", "true", NULL},
@@ -412,14 +414,16 @@ static const edit_case_t edit_cases[] = {
     {"grades[0].points", NULL, "grades[0]: missing \"points\""},
     {"grades[0].favourable", "1", "grades[0].favourable: must be true or false, not an integer"},
     {"venues[0].subjects[11]", "\"s01\"",
-     "venues[0].subjects[11]: duplicate subject \"s01\" (first at subjects[0])"},
-    {"venues[0].subjects", "[]", "venues[0].subjects: needs at least 1 subject"},
-    {"venues[0].subjects", "\"s01\"", "venues[0].subjects: must be an array, not a string"},
+     "venues[0] (区委大礼堂主会场).subjects[11]: duplicate subject \"s01\" (first at subjects[0])"},
+    {"venues[0].subjects", "[]", "venues[0] (区委大礼堂主会场).subjects: needs at least 1 subject"},
+    {"venues[0].subjects", "\"s01\"",
+     "venues[0] (区委大礼堂主会场).subjects: must be an array, not a string"},
     {"venues[0].subjects", "[\"s03\"]", NULL},
-    {"venues[0].issued", "-1", "venues[0].issued: must be an integer >= 0"},
+    {"venues[0].issued", "-1", "venues[0] (区委大礼堂主会场).issued: must be an integer >= 0"},
     {"venues[0].issued", NULL, NULL},
-    {"subjects[0].onsite", "\"yes\"", "subjects[0].onsite: must be true or false, not a string"},
-    {"subjects[0].unit", "3", "subjects[0].unit: must be a string, not an integer"},
+    {"subjects[0].onsite", "\"yes\"",
+     "subjects[0] (**集团党委书记).onsite: must be true or false, not a string"},
+    {"subjects[0].unit", "3", "subjects[0] (**集团党委书记).unit: must be a string, not an integer"},
     {"venues", "{}", "venues: must be an array, not an object"},
     {"venues", "[]", "venues: needs at least 1 venue"},
     {"venues[0]", "3", "venues[0]: must be an object, not an integer"},
@@ -495,9 +499,9 @@ test_renamed_district_reports_every_reference (void **state)
     pingyi_election_t *e = parse_json (root, &errs);
     assert_null (e);
     assert_int_equal (errs.count, 11 + 3);
-    assert_string_equal (errs.lines[0], "units[0].district: unknown district \"d1\"");
-    assert_string_equal (errs.lines[10], "units[10].district: unknown district \"d1\"");
-    assert_string_equal (errs.lines[13], "venues[2].district: unknown district \"d1\"");
+    assert_string_equal (errs.lines[0], "units[0] (**集团党委).district: unknown district \"d1\"");
+    assert_string_equal (errs.lines[10], "units[10] (**产业园区党工委).district: unknown district \"d1\"");
+    assert_string_equal (errs.lines[13], "venues[2] (分会场二).district: unknown district \"d1\"");
     pingyi_errlist_clear (&errs);
     json_decref (root);
 }
@@ -521,17 +525,18 @@ test_every_error_of_a_file_is_reported (void **state)
     static const char *const want[] = {
         "definition: unknown key \"foo\"",
         "grades: needs at least 2 choices",
-        "items[3].overall: only items[0] may be the overall item",
-        "categories[2].weight: must be a number >= 0",
-        "units[0].kind: unknown kind \"village\" (town, department, enterprise, school or other)",
-        "units[5].id: duplicate id \"u03\" (first at units[2])",
-        "subjects[3].unit: unknown unit \"镇党委2\"",
-        "subjects[5].unit: unknown unit \"u06\"", /* u06 was renamed away */
-        "venues[0]: missing \"district\"",
-        "venues[0].subjects[11]: duplicate subject \"s01\" (first at subjects[0])",
-        "venues[1].subjects[4]: unknown subject \"s99\"",
-        "venues[2]: unknown key \"colour\"",
-        "venues[2].shard: must be an integer in 0..7",
+        "items[3] (发展党员与党员教育管理).overall: only items[0] may be the overall item",
+        "categories[2] (一般干部).weight: must be a number >= 0",
+        "units[0] (**集团党委).kind: unknown kind \"village\" (town, department, enterprise, school or "
+        "other)",
+        "units[5] (**街道党工委).id: duplicate id \"u03\" (first at units[2])",
+        "subjects[3] (区区委办党支部书记).unit: unknown unit \"镇党委2\"",
+        "subjects[5] (**街道党工委书记).unit: unknown unit \"u06\"", /* u06 was renamed away */
+        "venues[0] (区委大礼堂主会场): missing \"district\"",
+        "venues[0] (区委大礼堂主会场).subjects[11]: duplicate subject \"s01\" (first at subjects[0])",
+        "venues[1] (分会场一).subjects[4]: unknown subject \"s99\"",
+        "venues[2] (分会场二): unknown key \"colour\"",
+        "venues[2] (分会场二).shard: must be an integer in 0..7",
     };
     pingyi_errlist_t errs = {0};
     pingyi_election_t *e = parse_json (root, &errs);
@@ -582,9 +587,9 @@ test_hostile_text_is_escaped_in_error_lines (void **state)
     pingyi_errlist_t errs = {0};
     assert_null (parse_json (root, &errs));
     assert_int_equal (errs.count, 2);
-    assert_string_equal (errs.lines[0], "subjects[0].unit: unknown unit \"a\\\"b\"");
+    assert_string_equal (errs.lines[0], "subjects[0] (**集团党委书记).unit: unknown unit \"a\\\"b\"");
     /*  Over 48 bytes: cut on a character boundary (16 × 3 bytes), marked.  */
-    assert_string_equal (errs.lines[1], "subjects[1].unit: must be 1 to 64 bytes, got 90");
+    assert_string_equal (errs.lines[1], "subjects[1] (**镇党委书记).unit: must be 1 to 64 bytes, got 90");
     pingyi_errlist_clear (&errs);
     json_decref (root);
 
@@ -643,10 +648,9 @@ test_form_too_big_for_a_body (void **state)
     pingyi_errlist_t errs = {0};
     assert_null (parse_json (root, &errs));
     assert_int_equal (errs.count, 1);
-    assert_string_equal (
-        errs.lines[0],
-        "venues[0].subjects: a ballot for this form can take 5446 bytes, more than the 4096 a body "
-        "may hold");
+    assert_string_equal (errs.lines[0], "venues[0] (区委大礼堂主会场).subjects: a ballot for this form can "
+                                        "take 5446 bytes, more than the 4096 a body "
+                                        "may hold");
     pingyi_errlist_clear (&errs);
 
     /*  With 8 items it fits: 6 + 64 × (1 + 1 + 1 + 8 × 5) = 2758.  */
@@ -676,7 +680,7 @@ test_too_many_errors_are_counted_not_listed (void **state)
     assert_int_equal (errs.count, 1001);
     assert_string_equal (
         errs.lines[0],
-        "units[11].kind: unknown kind \"bad\" (town, department, enterprise, school or other)");
+        "units[11] (x0).kind: unknown kind \"bad\" (town, department, enterprise, school or other)");
     assert_string_equal (errs.lines[1000], "definition: too many errors: 500 more not listed");
     pingyi_errlist_clear (&errs);
     json_decref (root);
@@ -748,6 +752,212 @@ test_summary_shows_the_model (void **state)
                                    "  district d1  subjects 11  shard 6  issued 120\n"));
     free (text);
     pingyi_election_destroy (&e);
+}
+
+/*  ---------------------------------------------------------------------
+    Encodings, names in paths, suggestions and warnings  */
+
+static uint8_t *
+read_example (size_t *len)
+{
+    FILE *f = fopen (EXAMPLE, "rb");
+    assert_non_null (f);
+    uint8_t *bytes = malloc (1 << 20);
+    assert_non_null (bytes);
+    *len = fread (bytes, 1, 1 << 20, f);
+    fclose (f);
+    assert_true (*len > 100 && *len < (1 << 20));
+    return bytes;
+}
+
+static void
+test_bom_is_skipped_but_fingerprinted (void **state)
+{
+    size_t len;
+    uint8_t *plain = read_example (&len);
+    uint8_t *bom = malloc (len + 3);
+    assert_non_null (bom);
+    memcpy (bom, "\xef\xbb\xbf", 3);
+    memcpy (bom + 3, plain, len);
+    pingyi_errlist_t errs = {0};
+    pingyi_election_t *e = pingyi_election_parse (bom, len + 3, &errs);
+    print_errs (&errs);
+    assert_non_null (e);
+    assert_int_equal (e->subject_count, 11);
+    uint8_t want[PINGYI_FP_LEN];
+    crypto_hash_sha256 (want, bom, len + 3); /* the bytes as they are, BOM included */
+    assert_memory_equal (e->fingerprint, want, PINGYI_FP_LEN);
+    pingyi_election_t *without = pingyi_election_parse (plain, len, NULL);
+    assert_non_null (without);
+    assert_memory_not_equal (without->fingerprint, e->fingerprint, PINGYI_FP_LEN);
+    pingyi_election_destroy (&e);
+    pingyi_election_destroy (&without);
+    /*  Only one BOM, only at the start.  */
+    memcpy (bom, "\xef\xbb\xbf\xef\xbb\xbf{}", 8);
+    e = pingyi_election_parse (bom, 8, &errs);
+    assert_null (e);
+    assert_int_equal (errs.count, 1);
+    assert_string_equal (
+        errs.lines[0],
+        "definition: invalid JSON at line 1, column 1: '[' or '{' expected near '\xef\xbb\xbf'");
+    pingyi_errlist_clear (&errs);
+    free (bom);
+    free (plain);
+}
+
+static void
+test_not_utf8_names_the_byte (void **state)
+{
+    /*  "好" in GBK is b a c3; the position is 1-based over the whole file.  */
+    static const char gbk[] = "{\"title\": \"\xba\xc3\"}";
+    static const char *const want_gbk[] = {
+        "definition: byte 12 is not UTF-8 (saved as GBK/ANSI? re-save it as UTF-8)"};
+    expect_lines (gbk, sizeof gbk - 1, want_gbk, 1);
+    /*  After a BOM the BOM's bytes count too.  */
+    static const char bom_gbk[] = "\xef\xbb\xbf{\"title\": \"\xba\xc3\"}";
+    static const char *const want_bom[] = {
+        "definition: byte 15 is not UTF-8 (saved as GBK/ANSI? re-save it as UTF-8)"};
+    expect_lines (bom_gbk, sizeof bom_gbk - 1, want_bom, 1);
+    /*  Overlong forms, surrogates, code points past U+10FFFF and a
+        sequence cut by the end of the file are not UTF-8 either.  */
+    static const char *const at3[] = {
+        "definition: byte 3 is not UTF-8 (saved as GBK/ANSI? re-save it as UTF-8)"};
+    expect_lines ("{\"\xc0\x80\":1}", 7, at3, 1);
+    expect_lines ("{\"\xed\xa0\x80\":1}", 8, at3, 1);
+    expect_lines ("{\"\xf4\x90\x80\x80\":1}", 9, at3, 1);
+    expect_lines ("{\"\xe5\xa5", 4, at3, 1);
+    static const char *const utf16[] = {
+        "definition: saved as UTF-16 (it starts with the bytes ff fe); re-save it as UTF-8"};
+    expect_lines ("\xff\xfe{\0}\0", 6, utf16, 1);
+    /*  Well-formed four-byte UTF-8 is fine (a key that is then unknown).  */
+    static const char *const emoji[] = {"definition: unknown key \"\xf0\x9f\x98\x80\""};
+    json_t *root = load_example_json ();
+    edit (root, "\xf0\x9f\x98\x80", "1");
+    pingyi_errlist_t errs = {0};
+    assert_null (parse_json (root, &errs));
+    assert_int_equal (errs.count, 1);
+    assert_string_equal (errs.lines[0], emoji[0]);
+    pingyi_errlist_clear (&errs);
+    json_decref (root);
+}
+
+static void
+test_names_in_paths_are_escaped_and_cut (void **state)
+{
+    json_t *root = load_example_json ();
+    edit (root, "subjects[0].name", "\"a\\\"b\\\\c\"");
+    edit (root, "subjects[0].unit", "\"u99\"");
+    edit (root, "subjects[1].name", "\"一二三四五六七八九十一二三四五六七八九十\"");
+    edit (root, "subjects[1].unit", "\"u98\"");
+    edit (root, "subjects[2].name", "\"\"");
+    edit (root, "subjects[3].name", "7");
+    pingyi_errlist_t errs = {0};
+    assert_null (parse_json (root, &errs));
+    static const char *const want[] = {
+        "subjects[0] (a\\\"b\\\\c).unit: unknown unit \"u99\"",
+        "subjects[1] (一二三四五六七八九十一二三四五六...).unit: unknown unit \"u98\"",
+        "subjects[2].name: must not be empty",
+        "subjects[3].name: must be a string, not an integer",
+    };
+    if (errs.count != 4)
+        print_errs (&errs);
+    assert_int_equal (errs.count, 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal (errs.lines[i], want[i]);
+    pingyi_errlist_clear (&errs);
+    json_decref (root);
+}
+
+static void
+test_misspelt_key_gets_a_suggestion (void **state)
+{
+    static const edit_case_t cases[] = {
+        {"venues[0].isued", "100",
+         "venues[0] (区委大礼堂主会场): unknown key \"isued\" (did you mean \"issued\"?)"},
+        {"categories[1].wieght", "1",
+         "categories[1] (中层干部): unknown key \"wieght\" (did you mean \"weight\"?)"},
+        {"titel", "\"x\"", "definition: unknown key \"titel\" (did you mean \"title\"?)"},
+        {"Subjects", "[]", "definition: unknown key \"Subjects\" (did you mean \"subjects\"?)"},
+        {"k_anonimity", "5", "definition: unknown key \"k_anonimity\" (did you mean \"k_anonymity\"?)"},
+        {"grades[0].lable", "\"x\"", "grades[0]: unknown key \"lable\" (did you mean \"label\"?)"},
+        {"units[0].knd", "\"town\"", "units[0] (**集团党委): unknown key \"knd\" (did you mean \"kind\"?)"},
+        /*  Three edits away, or the whole of a short key: no suggestion.  */
+        {"venues[0].colour", "1", "venues[0] (区委大礼堂主会场): unknown key \"colour\""},
+        {"x", "1", "definition: unknown key \"x\""},
+        {"ix", "1", "definition: unknown key \"ix\" (did you mean \"id\"?)"},
+        {"foo", "1", "definition: unknown key \"foo\""},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        json_t *root = load_example_json ();
+        edit (root, cases[c].path, cases[c].value);
+        pingyi_errlist_t errs = {0};
+        assert_null (parse_json (root, &errs));
+        if (errs.count != 1 || strcmp (errs.lines[0], cases[c].line)) {
+            fprintf (stderr, "case %zu: want: %s\n", c, cases[c].line);
+            print_errs (&errs);
+        }
+        assert_int_equal (errs.count, 1);
+        assert_string_equal (errs.lines[0], cases[c].line);
+        pingyi_errlist_clear (&errs);
+        json_decref (root);
+    }
+}
+
+static void
+test_warnings (void **state)
+{
+    /*  The examples have none.  */
+    pingyi_errlist_t warns = {0};
+    pingyi_election_t *e = pingyi_election_load (EXAMPLE, NULL);
+    assert_non_null (e);
+    assert_int_equal (pingyi_election_warnings (e, &warns), 0);
+    assert_int_equal (warns.count, 0);
+    pingyi_election_destroy (&e);
+    e = pingyi_election_load (CHOICE_SETS, NULL);
+    assert_non_null (e);
+    assert_int_equal (pingyi_election_warnings (e, &warns), 0);
+    pingyi_election_destroy (&e);
+
+    json_t *root = load_example_json ();
+    for (int i = 0; i < 4; i++) {
+        char path[32];
+        snprintf (path, sizeof path, "categories[%d].weight", i);
+        edit (root, path, "0");
+    }
+    edit (root, "districts[1]", "{\"id\": \"d2\", \"name\": \"新区\"}");
+    edit (root, "units[11]",
+          "{\"id\": \"u12\", \"name\": \"空单位\", \"kind\": \"other\", \"district\": \"d1\"}");
+    edit (root, "subjects[11]", "{\"id\": \"s12\", \"name\": \"未上表书记\", \"unit\": \"u01\"}");
+    e = parse_json (root, NULL);
+    assert_non_null (e);
+    static const char *const want[] = {
+        "categories: every weight is 0, so no weighted score can be computed",
+        "districts[1] (新区): has no unit and no venue",
+        "units[11] (空单位): has no subjects",
+        "subjects[11] (未上表书记): on no venue's form, so never evaluated",
+    };
+    assert_int_equal (pingyi_election_warnings (e, &warns), 4);
+    assert_int_equal (warns.count, 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal (warns.lines[i], want[i]);
+    /*  Appends to what is there, returning only its own count.  */
+    assert_int_equal (pingyi_election_warnings (e, &warns), 4);
+    assert_int_equal (warns.count, 8);
+    pingyi_errlist_clear (&warns);
+    pingyi_election_destroy (&e);
+
+    /*  One weight above 0 is enough; a district with only a venue, or only
+        a unit, is used.  */
+    edit (root, "categories[3].weight", "0.5");
+    edit (root, "venues[2].district", "\"d2\"");
+    e = parse_json (root, NULL);
+    assert_non_null (e);
+    assert_int_equal (pingyi_election_warnings (e, &warns), 2);
+    assert_string_equal (warns.lines[0], "units[11] (空单位): has no subjects");
+    assert_string_equal (warns.lines[1], "subjects[11] (未上表书记): on no venue's form, so never evaluated");
+    pingyi_errlist_clear (&warns);
+    pingyi_election_destroy (&e);
+    json_decref (root);
 }
 
 /*  ---------------------------------------------------------------------
@@ -929,6 +1139,11 @@ main (void)
         cmocka_unit_test (test_too_many_errors_are_counted_not_listed),
         cmocka_unit_test (test_load_or_err_gives_first_error_and_count),
         cmocka_unit_test (test_summary_shows_the_model),
+        cmocka_unit_test (test_bom_is_skipped_but_fingerprinted),
+        cmocka_unit_test (test_not_utf8_names_the_byte),
+        cmocka_unit_test (test_names_in_paths_are_escaped_and_cut),
+        cmocka_unit_test (test_misspelt_key_gets_a_suggestion),
+        cmocka_unit_test (test_warnings),
         cmocka_unit_test (test_generated_definition_parses_with_requested_counts),
         cmocka_unit_test (test_generator_small_districts_and_many_items),
         cmocka_unit_test (test_generator_refuses_bad_options),
