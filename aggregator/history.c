@@ -7,12 +7,16 @@
 #include "history.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct agg_history_t {
+    int lock_fd; /* DIR/aggregator.lock, flock'ed */
     MDB_env *env;
     MDB_dbi dbi;
     size_t keep;
@@ -70,6 +74,10 @@ agg_history_open (const char *dir, size_t keep, char *err)
         return NULL;
     }
     self->keep = keep ? keep : AGG_HISTORY_KEEP;
+    /* one aggregator per data directory, before the environment opens */
+    self->lock_fd = pingyi_lock_dir (dir, "aggregator.lock", "aggregator", err);
+    if (self->lock_fd < 0)
+        goto fail;
     MDB_txn *txn = NULL;
     int rc = mdb_env_create (&self->env);
     if (rc == 0)
@@ -124,6 +132,8 @@ agg_history_close (agg_history_t **self_p)
     agg_history_t *self = *self_p;
     if (self->env)
         mdb_env_close (self->env);
+    if (self->lock_fd >= 0)
+        close (self->lock_fd); /* releases the flock, after the environment */
     free (self->last_body);
     free (self);
     *self_p = NULL;

@@ -32,7 +32,12 @@
 
 typedef struct agg_history_t agg_history_t;
 
-/*  Open (creating, mode 0700) the environment in dir.  NULL with err.  */
+/*  Open (creating, mode 0700) the environment in dir.  One aggregator per
+    directory: first an exclusive flock on dir/aggregator.lock (mode 0600,
+    the holder's pid as text), held until agg_history_close or the process
+    dies; a held lock is refused with "DIR: in use by another aggregator
+    (pid P, DIR/aggregator.lock): one aggregator per data directory".
+    NULL with err.  */
 agg_history_t *agg_history_open (const char *dir, size_t keep, char *err);
 void agg_history_close (agg_history_t **self_p);
 

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 const char *pingyi_log_prog = "pingyi";
 
@@ -135,4 +138,57 @@ pingyi_read_file (const char *path, size_t max, size_t *len, char *err)
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+/*  The pid a lock file names, as text ("unknown" when it holds no number:
+    a holder that has just taken the lock may not have written it yet).  */
+static void
+lock_holder (int fd, char *out, size_t cap)
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        char buf[32];
+        ssize_t n = pread (fd, buf, sizeof buf - 1, 0);
+        size_t digits = 0;
+        while (n > 0 && digits < (size_t) n && digits + 1 < cap && buf[digits] >= '0' && buf[digits] <= '9')
+            digits++;
+        if (digits > 0) {
+            memcpy (out, buf, digits);
+            out[digits] = 0;
+            return;
+        }
+        usleep (20 * 1000);
+    }
+    snprintf (out, cap, "unknown");
+}
+
+int
+pingyi_lock_dir (const char *dir, const char *file, const char *who, char *err)
+{
+    char lock[4200];
+    if (pingyi_path (lock, sizeof lock, err, "%s/%s", dir, file))
+        return -1;
+    int fd = open (lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return pingyi_fail (err, "%s: cannot open: %s", lock, strerror (errno));
+    if (flock (fd, LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        if (e == EWOULDBLOCK) {
+            char holder[24];
+            lock_holder (fd, holder, sizeof holder);
+            close (fd);
+            return pingyi_fail (err, "%s: in use by another %s (pid %s, %s): one %s per %s directory", dir, who,
+                                holder, lock, who, strcmp (who, "worker") ? "data" : "shard");
+        }
+        close (fd);
+        return pingyi_fail (err, "%s: cannot lock: %s", lock, strerror (e));
+    }
+    /* the new pid over the old one, then cut: a reader never sees it empty */
+    char pid[24];
+    int n = snprintf (pid, sizeof pid, "%ld\n", (long) getpid ());
+    if (pwrite (fd, pid, (size_t) n, 0) != n || ftruncate (fd, n)) {
+        int e = errno;
+        close (fd);
+        return pingyi_fail (err, "%s: cannot write the holder's pid: %s", lock, strerror (e));
+    }
+    return fd;
 }

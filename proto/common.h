@@ -35,6 +35,15 @@ int pingyi_unhex (uint8_t *out, size_t len, const char *hex, size_t hex_len);
 /*  Monotonic milliseconds (CLOCK_MONOTONIC).  */
 int64_t pingyi_now_ms (void);
 
+/*  One process per directory: an exclusive flock(2) on DIR/FILE (mode 0600,
+    the holder's pid as text, rewritten on each acquisition), held until the
+    returned fd is closed or the process dies.  flock locks belong to the
+    open file, so a second lock in the same process conflicts too.  A held
+    lock is refused naming its holder: "DIR: in use by another worker (pid
+    12345, DIR/worker.lock): one worker per shard directory" (who = "worker";
+    other roles say "per data directory").  The fd, or -1 with err.  */
+int pingyi_lock_dir (const char *dir, const char *file, const char *who, char *err) PINGYI_WARN_UNUSED;
+
 /*  One log line on stderr: "<prog> <level>: text".  pingyi_log_prog names
     the process (set once in main).  */
 extern const char *pingyi_log_prog;

@@ -39,11 +39,13 @@
 #include "envelope.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -100,6 +102,7 @@ struct pingyi_shard_t {
     const pingyi_election_t *election;
     bool read_only;
     bool stopped;
+    int lock_fd; /* DATA/shard-NN/worker.lock, flock'ed; -1 when read-only */
     MDB_env *env;
     MDB_dbi ids, counts, pending, venues, meta;
     size_t map_size;
@@ -944,6 +947,17 @@ make_dir (const char *path, char *err)
     return pingyi_fail (err, "%s: cannot create directory: %s", path, strerror (errno));
 }
 
+/*  One writer per shard directory (pingyi_lock_dir, DIR/worker.lock),
+    taken before the LMDB environment opens and held until
+    pingyi_shard_close or the process dies; a second open in the same
+    process conflicts too (LMDB forbids opening an environment twice).  */
+static int
+shard_lock (pingyi_shard_t *self, char *err)
+{
+    self->lock_fd = pingyi_lock_dir (self->path, "worker.lock", "worker", err);
+    return self->lock_fd < 0 ? -1 : 0;
+}
+
 static pingyi_shard_t *
 shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *election, bool read_only,
            size_t map_size, char *err)
@@ -964,6 +978,7 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
     self->shard = shard;
     self->election = election;
     self->read_only = read_only;
+    self->lock_fd = -1;
     self->last_venue = -1;
     /* 0 only in an election struct not made by the parser: the default,
        never "release every ballot" */
@@ -1014,7 +1029,7 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
             goto fail;
         }
     }
-    else if (make_dir (data_dir, err) || make_dir (self->path, err))
+    else if (make_dir (data_dir, err) || make_dir (self->path, err) || shard_lock (self, err))
         goto fail;
 
     int rc = mdb_env_create (&self->env);
@@ -1123,6 +1138,8 @@ pingyi_shard_close (pingyi_shard_t **self_p)
     pingyi_shard_t *self = *self_p;
     if (self->env)
         mdb_env_close (self->env);
+    if (self->lock_fd >= 0)
+        close (self->lock_fd); /* releases the flock, after the environment */
     if (self->keys) {
         sodium_memzero (self->keys, (self->slot_count + 1) * sizeof *self->keys);
         free (self->keys);

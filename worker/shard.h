@@ -22,7 +22,8 @@
 
     No ZeroMQ here and no main(): tools compile this file into themselves.
     One environment per process: never open the same shard twice in one
-    process (LMDB forbids it).  The storage layout is in docs/worker.md.  */
+    process (LMDB forbids it; pingyi_shard_open's lock refuses it).  The
+    storage layout is in docs/worker.md.  */
 #ifndef PINGYI_SHARD_H
 #define PINGYI_SHARD_H
 
@@ -148,13 +149,20 @@ void pingyi_shard_path (char *out, size_t cap, const char *data_dir, uint32_t sh
     once, for the venues of this shard.  map_size is the initial LMDB map in
     bytes (0: PINGYI_SHARD_MAP_DEFAULT); it grows by doubling when full.
     Refuses a directory of another storage schema, election, shard or shard
-    count, or one whose ids, figures and meta disagree.  NULL with err.  */
+    count, or one whose ids, figures and meta disagree.  One writer per
+    shard directory: before LMDB opens, an exclusive flock on
+    DATA/shard-NN/worker.lock (mode 0600, the holder's pid as text), held
+    until pingyi_shard_close or the process's death; a held lock (another
+    process, or this one opening the shard twice) is refused with
+    "DATA/shard-NN: in use by another worker (pid P, DATA/shard-NN/worker.lock):
+    one worker per shard directory".  NULL with err.  */
 pingyi_shard_t *pingyi_shard_open (const char *data_dir, uint32_t shard, const pingyi_election_t *election,
                                    const pingyi_keyring_t *keyring,
                                    const uint8_t shard_secret[PINGYI_KEY_LEN], size_t map_size, char *err);
 
 /*  Open an existing shard read-only (MDB_RDONLY) for the offline tools; the
-    same checks as pingyi_shard_open.  Apply and venue_close fail on it.  */
+    same checks as pingyi_shard_open, but no lock: it may run beside the
+    worker.  Apply and venue_close fail on it.  */
 pingyi_shard_t *pingyi_shard_open_readonly (const char *data_dir, uint32_t shard,
                                             const pingyi_election_t *election, char *err);
 

@@ -1813,6 +1813,93 @@ test_schema_2_and_inconsistent_shards_are_refused (void **state)
     assert_non_null (strstr (err, "ids holds 0 rows, meta says 1 accepted"));
 }
 
+/*  One writer per shard directory: while the shard is open, a second
+    pingyi_shard_open of the same directory (here in the same process: flock
+    locks belong to the open file, so two opens conflict like two processes)
+    is refused with the exact message naming the holder's pid, and the first
+    keeps working; after close it opens again.  The lock file is 0600 and
+    holds the holder's pid.  A lock held elsewhere names that holder's pid;
+    the read-only open takes no lock.  */
+static void
+test_second_writer_is_refused_by_the_lock (void **state)
+{
+    fx_t *fx = *state;
+    char err[PINGYI_ERR_MAX], want[1024], dir[256], lock[300];
+    pingyi_shard_path (dir, sizeof dir, fx->data, 0);
+    snprintf (lock, sizeof lock, "%s/worker.lock", dir);
+
+    /* the lock file: mode 0600, our pid */
+    struct stat st;
+    assert_int_equal (stat (lock, &st), 0);
+    assert_int_equal (st.st_mode & 0777, 0600);
+    char text[64] = "", pid[32];
+    snprintf (pid, sizeof pid, "%ld\n", (long) getpid ());
+    FILE *f = fopen (lock, "r");
+    assert_non_null (f);
+    assert_non_null (fgets (text, sizeof text, f));
+    fclose (f);
+    assert_string_equal (text, pid);
+
+    /* a second writer while the first is open */
+    err[0] = 0;
+    pingyi_shard_t *s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    assert_null (s);
+    snprintf (want, sizeof want, "%s: in use by another worker (pid %ld, %s): one worker per shard directory",
+              dir, (long) getpid (), lock);
+    assert_string_equal (err, want);
+
+    /* the first is undisturbed */
+    pingyi_ballot_t b;
+    t_env_t env;
+    t_random_ballot (fx, 0, &b);
+    t_seal (fx, &env, 0, &b);
+    assert_int_equal (t_one (fx, &env, "v01").status, PINGYI_ACK_ACCEPTED);
+
+    /* after close: opens again, the pid rewritten */
+    pingyi_shard_close (&fx->shard);
+    f = fopen (lock, "w");
+    assert_non_null (f);
+    fputs ("1234567\n", f); /* longer than ours: the rewrite must cut it */
+    fclose (f);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    if (!fx->shard)
+        fprintf (stderr, "%s\n", err);
+    assert_non_null (fx->shard);
+    f = fopen (lock, "r");
+    assert_non_null (f);
+    assert_non_null (fgets (text, sizeof text, f));
+    assert_null (fgets (text + strlen (text), (int) (sizeof text - strlen (text)), f));
+    fclose (f);
+    assert_string_equal (text, pid);
+    assert_int_equal (t_one (fx, &env, "v01").status, PINGYI_ACK_DUPLICATE);
+    pingyi_shard_close (&fx->shard);
+
+    /* a lock held by someone else names that holder's pid; read-only opens */
+    int fd = open (lock, O_RDWR | O_CLOEXEC);
+    assert_true (fd >= 0);
+    assert_int_equal (flock (fd, LOCK_EX | LOCK_NB), 0);
+    assert_int_equal (ftruncate (fd, 0), 0);
+    assert_int_equal (pwrite (fd, "4242\n", 5, 0), 5);
+    s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    assert_null (s);
+    snprintf (want, sizeof want,
+              "%s: in use by another worker (pid 4242, %s): one worker per shard directory", dir, lock);
+    assert_string_equal (err, want);
+    s = pingyi_shard_open_readonly (fx->data, 0, fx->election, err);
+    if (!s)
+        fprintf (stderr, "%s\n", err);
+    assert_non_null (s);
+    pingyi_shard_info_t info;
+    assert_int_equal (pingyi_shard_info (s, &info, err), 0);
+    assert_int_equal (info.current_sequence, 1);
+    pingyi_shard_close (&s);
+    close (fd); /* the holder goes away: the lock is free */
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    if (!fx->shard)
+        fprintf (stderr, "%s\n", err);
+    assert_non_null (fx->shard);
+}
+
 /*  The hash table (the path of grids too large for GRID_MAX, and of keys a
     grid cannot place) writes the same counts rows as the grid: a batch
     counted through each, one after the other, into the same rows.  */
@@ -1924,6 +2011,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_digest_recount_and_tampered_envelope, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_schema_2_and_inconsistent_shards_are_refused, t_setup,
                                          t_teardown),
+        cmocka_unit_test_setup_teardown (test_second_writer_is_refused_by_the_lock, t_setup, t_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
