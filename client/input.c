@@ -7,6 +7,16 @@
     (the outbox relies on that to skip, after a restart, exactly the records
     it already took).
 
+    Lines may be UTF-8 or GB18030 (GBK): the encoding is given, or judged
+    on a file's first PINGYI_INPUT_DETECT_MAX bytes, or on live input's
+    first line that is not ASCII; each line is converted to UTF-8 (iconv)
+    before it is parsed, the digest stays over the bytes as given.  Cell
+    values and categories are normalised (full-width ASCII, Unicode
+    spaces, 、 between marks) before they are matched; rows of nothing but
+    commas are no records.  Until a good record is met, the first-lines
+    gate reads ahead without taking anything: PINGYI_INPUT_PROBE_LINES bad
+    records (or all, when fewer) and the input is refused whole.
+
     Every bad record is reported once, with the first reason found, as
     "FILE:LINE:COLUMN: reason"; values echoed in a reason are quoted,
     shortened and escaped, so a hostile line cannot forge another line of
@@ -24,6 +34,8 @@
 #include "input.h"
 #include "json_text.h"
 
+#include <errno.h>
+#include <iconv.h>
 #include <jansson.h>
 #include <malloc.h>
 #include <sodium.h>
@@ -81,6 +93,21 @@ struct pingyi_input_t {
     size_t scratch_cap;
     size_t scratch_used; /* bytes of scratch that may hold a line's text */
     uint8_t *seen;       /* JSONL: cell given */
+
+    /*  Encoding (docs/ballot-input.md, "Encodings").  */
+    pingyi_input_encoding_t encoding; /* asked for */
+    bool file;                        /* a regular file: detect over a prefix */
+    pingyi_input_encoding_t decided;  /* AUTO while undecided */
+    bool bom;                         /* the first line opened with a UTF-8 BOM */
+    iconv_t cd;                       /* GB18030 → UTF-8, (iconv_t) -1 unopened */
+    char *conv;                       /* a line converted to UTF-8 */
+    size_t conv_cap, conv_used;
+    char *norm; /* a value normalised (full-width, spaces, 、) */
+    size_t norm_cap, norm_used;
+
+    /*  The first-lines gate: until a good record has been seen.  */
+    bool gate_passed;
+    uint64_t reported_upto; /* records reported up to this line */
 };
 
 /*  ---------------------------------------------------------------------
@@ -163,6 +190,129 @@ trim (const char **s, size_t *len)
         (*len)--;
 }
 
+/*  Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF):
+    the offset of the first byte that is not, or len.  */
+static size_t
+utf8_invalid_at (const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint8_t lo = 0x80, hi = 0xbf;
+        if (c >= 0xc2 && c <= 0xdf)
+            n = 2;
+        else if (c >= 0xe0 && c <= 0xef) {
+            n = 3;
+            if (c == 0xe0)
+                lo = 0xa0;
+            else if (c == 0xed)
+                hi = 0x9f;
+        }
+        else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4;
+            if (c == 0xf0)
+                lo = 0x90;
+            else if (c == 0xf4)
+                hi = 0x8f;
+        }
+        else
+            return i;
+        if (n > len - i || s[i + 1] < lo || s[i + 1] > hi)
+            return i;
+        for (size_t k = 2; k < n; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i;
+        i += n;
+    }
+    return len;
+}
+
+/*  Normalise a cell value or a category (docs/ballot-input.md,
+    "Normalisation") from src into dst (never longer): full-width ASCII
+    U+FF01..U+FF5E becomes ASCII, Unicode spaces (U+3000 among them) become
+    ' ', and with bars '、' (U+3001) becomes '|'.  Returns the length.  */
+static size_t
+normalize (char *dst, const char *src, size_t len, bool bars)
+{
+    const uint8_t *p = (const uint8_t *) src;
+    size_t i = 0, o = 0;
+    while (i < len) {
+        uint8_t c = p[i];
+        if (c == '\t' || c == '\r' || c == '\v' || c == '\f') {
+            dst[o++] = ' ';
+            i++;
+            continue;
+        }
+        if (c < 0x80 || i + 1 >= len) {
+            dst[o++] = (char) p[i++];
+            continue;
+        }
+        if (c == 0xc2 && p[i + 1] == 0xa0) { /* no-break space */
+            dst[o++] = ' ';
+            i += 2;
+            continue;
+        }
+        if (i + 2 < len) {
+            uint32_t cp = 0;
+            if ((c & 0xf0) == 0xe0 && (p[i + 1] & 0xc0) == 0x80 && (p[i + 2] & 0xc0) == 0x80)
+                cp = ((uint32_t) (c & 0x0f) << 12) | ((uint32_t) (p[i + 1] & 0x3f) << 6) | (p[i + 2] & 0x3f);
+            if (cp >= 0xff01 && cp <= 0xff5e) {
+                dst[o++] = (char) (cp - 0xfee0);
+                i += 3;
+                continue;
+            }
+            if (cp == 0x3000 || (cp >= 0x2000 && cp <= 0x200b) || cp == 0x202f || cp == 0x205f ||
+                cp == 0xfeff) {
+                dst[o++] = ' ';
+                i += 3;
+                continue;
+            }
+            if (bars && cp == 0x3001) {
+                dst[o++] = '|';
+                i += 3;
+                continue;
+            }
+        }
+        dst[o++] = (char) p[i++];
+    }
+    return o;
+}
+
+/*  A check mark: √ U+221A, ✓ U+2713, ✔ U+2714, ☑ U+2611.  */
+static bool
+is_check_mark (const char *s, size_t len)
+{
+    return len == 3 && (!memcmp (s, "\xe2\x88\x9a", 3) || !memcmp (s, "\xe2\x9c\x93", 3) ||
+                        !memcmp (s, "\xe2\x9c\x94", 3) || !memcmp (s, "\xe2\x98\x91", 3));
+}
+
+/*  Grow a buffer that may hold plaintext: a fresh cleared block, the old one
+    wiped.  0, or -1 out of memory.  */
+static int
+grow_wiped (char **buf, size_t *cap, size_t want)
+{
+    if (want <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 256;
+    while (n < want)
+        n *= 2;
+    char *fresh = calloc (1, n);
+    if (!fresh)
+        return -1;
+    if (*buf) {
+        sodium_memzero (*buf, *cap);
+        free (*buf);
+    }
+    *buf = fresh;
+    *cap = n;
+    return 0;
+}
+
 /*  ---------------------------------------------------------------------
     Construction  */
 
@@ -222,6 +372,7 @@ pingyi_input_new (const pingyi_election_t *election, size_t venue, pingyi_input_
     self->format = format;
     snprintf (self->name, sizeof self->name, "%s", !name ? "input" : strcmp (name, "-") ? name : "stdin");
     crypto_hash_sha256_init (&self->digest);
+    self->cd = (iconv_t) -1;
 
     const pingyi_venue_t *v = &election->venues[venue];
     self->item_count = election->item_count;
@@ -279,6 +430,14 @@ pingyi_input_destroy (pingyi_input_t **self_p)
     if (self->scratch)
         sodium_memzero (self->scratch, self->scratch_cap);
     free (self->scratch);
+    if (self->conv)
+        sodium_memzero (self->conv, self->conv_cap);
+    free (self->conv);
+    if (self->norm)
+        sodium_memzero (self->norm, self->norm_cap);
+    free (self->norm);
+    if (self->cd != (iconv_t) -1)
+        iconv_close (self->cd);
     if (self->buf)
         sodium_memzero (self->buf, self->cap);
     free (self->buf);
@@ -331,6 +490,28 @@ pingyi_input_format_parse (const char *name, pingyi_input_format_t *format)
     else
         return -1;
     return 0;
+}
+
+int
+pingyi_input_encoding_parse (const char *name, pingyi_input_encoding_t *encoding)
+{
+    if (!strcasecmp (name, "utf-8") || !strcasecmp (name, "utf8"))
+        *encoding = PINGYI_ENCODING_UTF8;
+    else if (!strcasecmp (name, "gb18030") || !strcasecmp (name, "gbk") || !strcasecmp (name, "gb2312"))
+        *encoding = PINGYI_ENCODING_GB18030;
+    else if (!strcasecmp (name, "auto"))
+        *encoding = PINGYI_ENCODING_AUTO;
+    else
+        return -1;
+    return 0;
+}
+
+void
+pingyi_input_set_encoding (pingyi_input_t *self, pingyi_input_encoding_t encoding, bool file)
+{
+    self->encoding = encoding;
+    self->decided = encoding;
+    self->file = file;
 }
 
 /*  ---------------------------------------------------------------------
@@ -421,6 +602,7 @@ take_line (pingyi_input_t *self, const uint8_t **line, size_t *len, bool *overlo
             n--;
         /*  A UTF-8 byte order mark opens the first line only.  */
         if (self->line_no == 1 && n >= 3 && !memcmp (p, "\xef\xbb\xbf", 3)) {
+            self->bom = true;
             p += 3;
             n -= 3;
         }
@@ -455,6 +637,13 @@ static pingyi_input_result_t report (pingyi_input_t *self, uint64_t line, size_t
 static pingyi_input_result_t
 report (pingyi_input_t *self, uint64_t line, size_t column, const char *fmt, ...)
 {
+    /*  A record's line is reported once: the first-lines gate may have
+        reported it already (or, probing quietly, must not yet).  */
+    if (self->header_done) {
+        if (line <= self->reported_upto)
+            return PINGYI_INPUT_BAD;
+        self->reported_upto = line;
+    }
     char msg[MESSAGE_MAX];
     int n = snprintf (msg, sizeof msg, "%s:%llu:%zu: ", self->name, (unsigned long long) line, column);
     if (n < 0 || (size_t) n >= sizeof msg)
@@ -525,6 +714,7 @@ cell_refusal (pingyi_input_t *self, long code, const char *name, size_t len, cha
         snprintf (why, cap, "unknown cell %s", shown);
 }
 
+/*  s is normalised; so is a name before it is compared.  */
 static int
 category_of (pingyi_input_t *self, const char *s, size_t len)
 {
@@ -533,10 +723,56 @@ category_of (pingyi_input_t *self, const char *s, size_t len)
         return c;
     for (size_t i = 0; i < self->election->category_count; i++) {
         const char *name = self->election->categories[i].name;
-        if (name && strlen (name) == len && !memcmp (name, s, len))
+        if (!name)
+            continue;
+        size_t nlen = strlen (name);
+        if (nlen == len && !memcmp (name, s, len))
             return (int) i;
+        char norm[256];
+        if (nlen < sizeof norm) {
+            const char *t = norm;
+            size_t tlen = normalize (norm, name, nlen, false);
+            trim (&t, &tlen);
+            if (tlen == len && !memcmp (t, s, len))
+                return (int) i;
+        }
     }
     return -1;
+}
+
+/*  Normalise a category or cell text into self->norm; *s and *len then
+    point there, trimmed.  0, or -1 out of memory.  */
+static int
+normalize_value (pingyi_input_t *self, const char **s, size_t *len, bool bars)
+{
+    if (grow_wiped (&self->norm, &self->norm_cap, *len + 1))
+        return -1;
+    size_t n = normalize (self->norm, *s, *len, bars);
+    if (n + 1 > self->norm_used)
+        self->norm_used = n + 1; /* wiped once the record is done */
+    *s = self->norm;
+    *len = n;
+    trim (s, len);
+    return 0;
+}
+
+/*  A choice's label or letter is part (normalised).  */
+static bool
+choice_is (const pingyi_choice_t *choice, const char *part, size_t part_len)
+{
+    size_t llen = strlen (choice->label);
+    if (llen == part_len && !memcmp (choice->label, part, part_len))
+        return true;
+    char norm[256];
+    if (llen < sizeof norm) {
+        const char *t = norm;
+        size_t tlen = normalize (norm, choice->label, llen, false);
+        trim (&t, &tlen);
+        if (tlen == part_len && !memcmp (t, part, part_len))
+            return true;
+    }
+    return choice->letter && strlen (choice->letter) == part_len &&
+           !strncasecmp (choice->letter, part, part_len);
 }
 
 /*  Add the ticks of one cell text (grades joined by '|', or empty) to *mask.
@@ -549,7 +785,10 @@ parse_ticks (pingyi_input_t *self, size_t cell, const char *s, size_t len, uint3
     const pingyi_choice_set_t *set = &self->election->choice_sets[item->choice_set];
     const char *whole = s;
     size_t whole_len = len;
-    trim (&s, &len);
+    if (normalize_value (self, &s, &len, true)) {
+        snprintf (why, cap, "out of memory");
+        return -1;
+    }
     if (!len)
         return 0;
     char shown[SHOW_MAX * 4 + 16];
@@ -564,13 +803,16 @@ parse_ticks (pingyi_input_t *self, size_t cell, const char *s, size_t len, uint3
             return -1;
         }
         long found = -1;
-        for (size_t c = 0; c < set->choice_count && found < 0; c++) {
-            const pingyi_choice_t *choice = &set->choices[c];
-            if (strlen (choice->label) == part_len && !memcmp (choice->label, part, part_len))
+        for (size_t c = 0; c < set->choice_count && found < 0; c++)
+            if (choice_is (&set->choices[c], part, part_len))
                 found = (long) c;
-            else if (choice->letter && strlen (choice->letter) == part_len &&
-                     !strncasecmp (choice->letter, part, part_len))
-                found = (long) c;
+        if (found < 0 && is_check_mark (part, part_len)) {
+            /*  A tick means something only in a column per choice; here the
+                column is the item and its value names the choice.  */
+            snprintf (why, cap,
+                      "check mark %s for %s is not a grade: write the ticked grade itself (expected %s)",
+                      SHOW (shown, part, part_len), self->cell_names[cell], self->expect[item->choice_set]);
+            return -1;
         }
         if (found < 0) {
             snprintf (why, cap, "unknown grade %s for %s (expected %s)", SHOW (shown, part, part_len),
@@ -795,7 +1037,8 @@ parse_csv_record (pingyi_input_t *self, const uint8_t *line, size_t len, pingyi_
     char shown[SHOW_MAX * 4 + 16], why_buf[512];
     const char *f = self->scratch + self->fields[0].off;
     size_t flen = self->fields[0].len;
-    trim (&f, &flen);
+    if (normalize_value (self, &f, &flen, false))
+        return report (self, self->record_line, 1, "out of memory");
     if (!flen)
         return report (self, self->record_line, 1, "missing category (expected %s)", self->category_expect);
     int category = category_of (self, f, flen);
@@ -914,7 +1157,10 @@ parse_jsonl_record (pingyi_input_t *self, const uint8_t *line, size_t len, pingy
     }
     const char *cs = json_string_value (category);
     size_t clen = json_string_length (category);
-    trim (&cs, &clen);
+    if (normalize_value (self, &cs, &clen, false)) {
+        rc = report (self, self->record_line, 1, "out of memory");
+        goto done;
+    }
     int c = category_of (self, cs, clen);
     if (c < 0) {
         rc = report (self, self->record_line, 1, "unknown category %s (expected %s)", SHOW (shown, cs, clen),
@@ -944,6 +1190,270 @@ done:
 /*  ---------------------------------------------------------------------
     Records  */
 
+/*  The CSV field (1-based) that byte at of a raw line is in.  In GB18030 a
+    ',' or '"' byte is always that character (trail bytes are 0x30..0x39
+    and 0x40..0xfe), so the raw bytes can be split like UTF-8.  */
+static size_t
+field_at (const uint8_t *line, size_t at)
+{
+    size_t field = 1;
+    bool quoted = false;
+    for (size_t i = 0; i < at; i++)
+        if (line[i] == '"')
+            quoted = !quoted;
+        else if (line[i] == ',' && !quoted)
+            field++;
+    return field;
+}
+
+static bool
+has_non_ascii (const uint8_t *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] & 0x80)
+            return true;
+    return false;
+}
+
+static const char *
+encoding_name (pingyi_input_encoding_t e)
+{
+    return e == PINGYI_ENCODING_GB18030 ? "GB18030" : "UTF-8";
+}
+
+/*  A regular file in AUTO: judge its first PINGYI_INPUT_DETECT_MAX bytes
+    (the whole file when smaller) before any line is taken.  false while
+    more bytes are needed.  */
+static bool
+detect_file (pingyi_input_t *self)
+{
+    size_t avail = self->end - self->start;
+    if (!self->finished && avail < PINGYI_INPUT_DETECT_MAX)
+        return false;
+    const uint8_t *p = self->buf + self->start;
+    size_t n = avail < PINGYI_INPUT_DETECT_MAX ? avail : PINGYI_INPUT_DETECT_MAX;
+    if (n < avail || !self->finished) {
+        /*  A prefix: judge whole lines only, never a cut sequence.  */
+        const uint8_t *nl = memrchr (p, '\n', n);
+        if (nl)
+            n = (size_t) (nl - p) + 1;
+    }
+    if (n >= 3 && !memcmp (p, "\xef\xbb\xbf", 3)) {
+        self->decided = PINGYI_ENCODING_UTF8;
+        return true;
+    }
+    size_t at = utf8_invalid_at (p, n);
+    if (at == n) {
+        self->decided = PINGYI_ENCODING_UTF8;
+        return true;
+    }
+    self->decided = PINGYI_ENCODING_GB18030;
+    uint64_t line = self->line_no + 1;
+    for (size_t i = 0; i < at; i++)
+        line += p[i] == '\n';
+    pingyi_log ("info",
+                "%s: not UTF-8 (line %llu): read as GB18030 (GBK); if that is wrong, give --encoding utf-8",
+                self->name, (unsigned long long) line);
+    return true;
+}
+
+/*  Convert one line to UTF-8 in place of *line / *len.  0; 1 when it is not
+    valid in the input's encoding (*bad_at: the offset of the first bad
+    byte); -1 when GB18030 cannot be converted at all (fatal_err says why).  */
+static int
+decode_line (pingyi_input_t *self, const uint8_t **line, size_t *len, size_t *bad_at)
+{
+    if (!has_non_ascii (*line, *len))
+        return 0; /* ASCII is the same in both */
+    if (self->decided == PINGYI_ENCODING_AUTO) {
+        /*  Live input: its first line that is not ASCII decides.  */
+        self->decided = self->bom || utf8_invalid_at (*line, *len) == *len ? PINGYI_ENCODING_UTF8
+                                                                           : PINGYI_ENCODING_GB18030;
+        pingyi_log ("info",
+                    "%s: line %llu is the first that is not ASCII: reading the input as %s%s; "
+                    "give --encoding %s if that is wrong",
+                    self->name, (unsigned long long) self->line_no, encoding_name (self->decided),
+                    self->decided == PINGYI_ENCODING_GB18030 ? " (GBK)" : "",
+                    self->decided == PINGYI_ENCODING_GB18030 ? "utf-8" : "gb18030");
+    }
+    if (self->decided == PINGYI_ENCODING_UTF8) {
+        *bad_at = utf8_invalid_at (*line, *len);
+        return *bad_at < *len;
+    }
+    if (self->cd == (iconv_t) -1 && (self->cd = iconv_open ("UTF-8", "GB18030")) == (iconv_t) -1) {
+        snprintf (self->fatal_err, sizeof self->fatal_err,
+                  "%.120s: cannot convert GB18030 to UTF-8 here: %.40s", self->name, strerror (errno));
+        return -1;
+    }
+    /*  GB18030 takes 1, 2 or 4 bytes a character, UTF-8 at most 4 and at
+        most 1.5 times as many for the same text.  */
+    if (grow_wiped (&self->conv, &self->conv_cap, 2 * *len + 16)) {
+        snprintf (self->fatal_err, sizeof self->fatal_err, "%.160s: out of memory", self->name);
+        return -1;
+    }
+    iconv (self->cd, NULL, NULL, NULL, NULL);
+    char *in = (char *) *line, *out = self->conv;
+    size_t in_left = *len, out_left = self->conv_cap;
+    size_t rc = iconv (self->cd, &in, &in_left, &out, &out_left);
+    size_t used = self->conv_cap - out_left;
+    if (used > self->conv_used)
+        self->conv_used = used; /* wiped once the record is done */
+    if (rc == (size_t) -1) {
+        *bad_at = (size_t) ((const uint8_t *) in - *line);
+        return 1;
+    }
+    const uint8_t *text = (const uint8_t *) self->conv;
+    /*  GB18030's byte order mark (84 31 95 33) is U+FEFF: dropped like
+        UTF-8's.  */
+    if (self->line_no == 1 && used >= 3 && !memcmp (text, "\xef\xbb\xbf", 3)) {
+        text += 3;
+        used -= 3;
+    }
+    *line = text;
+    *len = used;
+    return 0;
+}
+
+/*  Excel's cleared rows: only separators and spaces (U+3000 and U+00A0
+    among them).  Not records.  */
+static bool
+is_empty_row (const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        if (s[i] == ',' || s[i] == ' ' || s[i] == '\t')
+            i++;
+        else if (len - i >= 3 && !memcmp (s + i, "\xe3\x80\x80", 3))
+            i += 3;
+        else if (len - i >= 2 && !memcmp (s + i, "\xc2\xa0", 2))
+            i += 2;
+        else
+            return false;
+    }
+    return true;
+}
+
+#define STEP_AGAIN ((pingyi_input_result_t) 100)
+
+/*  One line: a record's result, STEP_AGAIN for a line that is no record
+    (blank, empty row, the header), MORE, END or FATAL.  */
+static pingyi_input_result_t
+step (pingyi_input_t *self, pingyi_ballot_t *ballot, char *err)
+{
+    const uint8_t *line = NULL;
+    size_t len = 0;
+    bool overlong;
+    if (!take_line (self, &line, &len, &overlong)) {
+        if (!self->finished || self->start != self->end || self->discarding)
+            return PINGYI_INPUT_MORE;
+        if (!self->header_done)
+            return header_fatal (self, err,
+                                 "%s:%llu:1: no header line: a CSV input starts with "
+                                 "\"category\" and the cells of venue %s's form, e.g. category,%s,...",
+                                 self->name, (unsigned long long) self->line_no + 1,
+                                 self->election->venues[self->venue].id,
+                                 self->cell_count ? self->cell_names[0] : "");
+        return PINGYI_INPUT_END;
+    }
+    if (!overlong && is_blank_line (line, len))
+        return STEP_AGAIN;
+    const uint8_t *text = line;
+    size_t text_len = len, bad_at = 0;
+    int bad_encoding = 0;
+    if (!overlong) {
+        bad_encoding = decode_line (self, &text, &text_len, &bad_at);
+        if (bad_encoding < 0) {
+            self->fatal = true;
+            if (err)
+                snprintf (err, PINGYI_ERR_MAX, "%s", self->fatal_err);
+            return PINGYI_INPUT_FATAL;
+        }
+        if (!bad_encoding && self->format == PINGYI_INPUT_CSV && is_empty_row (text, text_len))
+            return STEP_AGAIN;
+    }
+    size_t bad_column = 1;
+    char encoding_why[160] = "";
+    if (bad_encoding) {
+        if (self->format == PINGYI_INPUT_CSV)
+            bad_column = field_at (line, bad_at);
+        snprintf (encoding_why, sizeof encoding_why,
+                  "not valid %s (use --encoding %s, or re-save the file as UTF-8)",
+                  encoding_name (self->decided),
+                  self->decided == PINGYI_ENCODING_GB18030 ? "utf-8" : "gb18030");
+    }
+    if (!self->header_done) {
+        self->header_line = self->line_no;
+        if (overlong)
+            return header_fatal (self, err, "%s:%llu:1: header line longer than %u bytes", self->name,
+                                 (unsigned long long) self->line_no, PINGYI_INPUT_LINE_MAX);
+        if (bad_encoding) {
+            report (self, self->header_line, bad_column, "%s", encoding_why);
+            return header_fatal (self, err, "%s:%llu:%zu: %s (in the header line)", self->name,
+                                 (unsigned long long) self->header_line, bad_column, encoding_why);
+        }
+        digest_line (self, line, len);
+        pingyi_input_result_t rc = parse_header (self, text, text_len, err);
+        if (rc != PINGYI_INPUT_BALLOT)
+            return rc;
+        self->header_done = true;
+        return STEP_AGAIN;
+    }
+    self->records++;
+    self->record_line = self->line_no;
+    if (overlong) {
+        digest_line (self, (const uint8_t *) "\0overlong", 9);
+        return report (self, self->record_line, 1, "line longer than %u bytes", PINGYI_INPUT_LINE_MAX);
+    }
+    digest_line (self, line, len); /* the bytes as given */
+    if (bad_encoding)
+        return report (self, self->record_line, bad_column, "%s", encoding_why);
+    if (self->format == PINGYI_INPUT_CSV)
+        return parse_csv_record (self, text, text_len, ballot);
+    return parse_jsonl_record (self, text, text_len, ballot);
+}
+
+/*  The first-lines gate: read ahead, without taking anything, until a good
+    record, PINGYI_INPUT_PROBE_LINES bad ones, or the end.  Bad lines are
+    reported as they are met (and only once: report() remembers).  0 the
+    input may be taken; 1 more bytes are needed; -1 all bad (*bad of
+    them).  */
+#define GATE_BUFFER_MAX (64u << 20) /* read ahead no further: take the input */
+
+static int
+gate (pingyi_input_t *self, size_t *bad)
+{
+    size_t start = self->start;
+    uint64_t line_no = self->line_no, records = self->records, record_line = self->record_line;
+    bool discarding = self->discarding;
+    crypto_hash_sha256_state digest = self->digest;
+    pingyi_ballot_t probe;
+    int verdict;
+    *bad = 0;
+    for (;;) {
+        pingyi_input_result_t r = step (self, &probe, NULL);
+        if (r == STEP_AGAIN)
+            continue;
+        if (r == PINGYI_INPUT_BAD && ++*bad < PINGYI_INPUT_PROBE_LINES)
+            continue;
+        if (r == PINGYI_INPUT_BAD || (r == PINGYI_INPUT_END && *bad))
+            verdict = -1;
+        else if (r == PINGYI_INPUT_MORE && self->end - start < GATE_BUFFER_MAX)
+            verdict = 1;
+        else
+            verdict = 0; /* a good record, an empty input, or a fatal the caller meets again */
+        break;
+    }
+    self->start = start;
+    self->line_no = line_no;
+    self->records = records;
+    self->record_line = record_line;
+    self->discarding = discarding;
+    self->digest = digest;
+    sodium_memzero (&probe, sizeof probe);
+    sodium_memzero (&digest, sizeof digest);
+    return verdict;
+}
+
 static pingyi_input_result_t
 next_record (pingyi_input_t *self, pingyi_ballot_t *ballot, char *err)
 {
@@ -952,46 +1462,32 @@ next_record (pingyi_input_t *self, pingyi_ballot_t *ballot, char *err)
             snprintf (err, PINGYI_ERR_MAX, "%s", self->fatal_err);
         return PINGYI_INPUT_FATAL;
     }
+    if (self->decided == PINGYI_ENCODING_AUTO && self->file && !detect_file (self))
+        return PINGYI_INPUT_MORE;
     for (;;) {
-        const uint8_t *line = NULL;
-        size_t len = 0;
-        bool overlong;
-        if (!take_line (self, &line, &len, &overlong)) {
-            if (!self->finished || self->start != self->end || self->discarding)
+        if (self->header_done && !self->gate_passed) {
+            size_t bad = 0;
+            int g = gate (self, &bad);
+            if (g > 0)
                 return PINGYI_INPUT_MORE;
-            if (!self->header_done)
-                return header_fatal (self, err,
-                                     "%s:%llu:1: no header line: a CSV input starts with "
-                                     "\"category\" and the cells of venue %s's form, e.g. category,%s,...",
-                                     self->name, (unsigned long long) self->line_no + 1,
-                                     self->election->venues[self->venue].id,
-                                     self->cell_count ? self->cell_names[0] : "");
-            return PINGYI_INPUT_END;
+            if (g < 0) {
+                char what[96];
+                if (bad == PINGYI_INPUT_PROBE_LINES)
+                    snprintf (what, sizeof what, "the first %zu lines after the header are all bad", bad);
+                else
+                    snprintf (what, sizeof what, "all %zu line%s after the header %s bad", bad,
+                              bad == 1 ? "" : "s", bad == 1 ? "is" : "are");
+                return header_fatal (
+                    self, err,
+                    "%s: %s, so nothing was taken: is it in another encoding (give --encoding "
+                    "gb18030 or --encoding utf-8) or not made from venue %s's template?",
+                    self->name, what, self->election->venues[self->venue].id);
+            }
+            self->gate_passed = true;
         }
-        if (!overlong && is_blank_line (line, len))
-            continue;
-        if (!self->header_done) {
-            self->header_line = self->line_no;
-            if (overlong)
-                return header_fatal (self, err, "%s:%llu:1: header line longer than %u bytes", self->name,
-                                     (unsigned long long) self->line_no, PINGYI_INPUT_LINE_MAX);
-            digest_line (self, line, len);
-            pingyi_input_result_t rc = parse_header (self, line, len, err);
-            if (rc != PINGYI_INPUT_BALLOT)
-                return rc;
-            self->header_done = true;
-            continue;
-        }
-        self->records++;
-        self->record_line = self->line_no;
-        if (overlong) {
-            digest_line (self, (const uint8_t *) "\0overlong", 9);
-            return report (self, self->record_line, 1, "line longer than %u bytes", PINGYI_INPUT_LINE_MAX);
-        }
-        digest_line (self, line, len);
-        if (self->format == PINGYI_INPUT_CSV)
-            return parse_csv_record (self, line, len, ballot);
-        return parse_jsonl_record (self, line, len, ballot);
+        pingyi_input_result_t r = step (self, ballot, err);
+        if (r != STEP_AGAIN)
+            return r;
     }
 }
 
@@ -1008,6 +1504,14 @@ pingyi_input_next (pingyi_input_t *self, pingyi_ballot_t *ballot, char *err)
     if (self->scratch && self->scratch_used) {
         sodium_memzero (self->scratch, self->scratch_used);
         self->scratch_used = 0;
+    }
+    if (self->conv && self->conv_used) {
+        sodium_memzero (self->conv, self->conv_used);
+        self->conv_used = 0;
+    }
+    if (self->norm && self->norm_used) {
+        sodium_memzero (self->norm, self->norm_used);
+        self->norm_used = 0;
     }
     return r;
 }

@@ -73,4 +73,31 @@ pingyi_input_format_t pingyi_input_format_for (const char *path);
 /*  "csv" / "jsonl" → 0 with *format set; else -1.  */
 int pingyi_input_format_parse (const char *name, pingyi_input_format_t *format);
 
+/*  The character encoding of the input (docs/ballot-input.md, "Encodings").
+    Lines are converted to UTF-8 (iconv) before they are parsed; the digest
+    is over the bytes as given.  */
+typedef enum {
+    PINGYI_ENCODING_AUTO = 0, /* valid UTF-8 is UTF-8, anything else GB18030 */
+    PINGYI_ENCODING_UTF8 = 1,
+    PINGYI_ENCODING_GB18030 = 2, /* also GBK and GB2312, its subsets */
+} pingyi_input_encoding_t;
+
+/*  "utf-8" / "utf8" / "gb18030" / "gbk" / "gb2312" / "auto" (any case) → 0
+    with *encoding set; else -1.  */
+int pingyi_input_encoding_parse (const char *name, pingyi_input_encoding_t *encoding);
+
+/*  Set before the first pingyi_input_next.  With AUTO, a regular file
+    (file true) is judged on its first PINGYI_INPUT_DETECT_MAX bytes (the
+    whole file when smaller) before any line is taken; live input (file
+    false) on its first line holding a byte that is not ASCII, and the
+    choice is said on stderr.  */
+void pingyi_input_set_encoding (pingyi_input_t *self, pingyi_input_encoding_t encoding, bool file);
+#define PINGYI_INPUT_DETECT_MAX (8u << 20)
+
+/*  When the first PINGYI_INPUT_PROBE_LINES records (or all of them, when
+    there are fewer) are all bad, pingyi_input_next reports them and returns
+    PINGYI_INPUT_FATAL before returning any record: a file in the wrong
+    encoding or not made from the venue's template is refused whole.  */
+#define PINGYI_INPUT_PROBE_LINES 20
+
 #endif

@@ -61,7 +61,7 @@
          ? PINGYI_FRAME_MAX / (PINGYI_ENVELOPE_MAX + 16)                                                     \
          : PINGYI_BATCH_MAX)
 
-enum { EXIT_OK = 0, EXIT_BAD_LINES = 1, EXIT_FATAL = 2, EXIT_GAVE_UP = 3 };
+enum { EXIT_OK = 0, EXIT_BAD_LINES = 1, EXIT_FATAL = 2, EXIT_GAVE_UP = 3, EXIT_VOID = 4 };
 
 typedef struct {
     const char *deploy;
@@ -70,6 +70,7 @@ typedef struct {
     size_t broker_count;
     const char *input;
     const char *format;
+    const char *encoding; /* --encoding: utf-8, gb18030 (gbk); default detected */
     bool generate;
     uint64_t generate_n;
     bool has_seed;
@@ -1457,8 +1458,8 @@ usage (FILE *out)
 {
     fprintf (out,
              "usage: pingyi-client --deploy DIR --venue ID --broker ENDPOINT[,ENDPOINT...]\n"
-             "                     (--input FILE|- [--format csv|jsonl] | --generate N --seed S [--expect "
-             "FILE.json])\n"
+             "                     (--input FILE|- [--format csv|jsonl] [--encoding E]\n"
+             "                      | --generate N --seed S [--expect FILE.json])\n"
              "                     [--outbox DIR] [--window N] [--batch N] [--close] [--issued N] "
              "[--collected M]\n"
              "                     [--json] [--quiet] [--timeout-ms T] [--give-up-s S] [--ingest-only]\n"
@@ -1468,6 +1469,8 @@ usage (FILE *out)
              "  --venue ID          this venue\n"
              "  --broker LIST       broker endpoints, tried in turn on failure (repeatable)\n"
              "  --input FILE        ballots as CSV or JSONL (by extension, or --format); - is stdin\n"
+             "  --encoding E        the input's encoding: utf-8, gb18030 or gbk (the same decoder);\n"
+             "                      default: valid UTF-8 is UTF-8, anything else GB18030\n"
              "  --generate N        a reproducible drill of N ballots from --seed S\n"
              "  --expect FILE       with --generate: write the exact expected tally as JSON\n"
              "  --outbox DIR        the durable outbox (default ./outbox-ID)\n"
@@ -1545,6 +1548,7 @@ parse_options (int argc, char **argv, options_t *o)
         OPT_BROKER,
         OPT_INPUT,
         OPT_FORMAT,
+        OPT_ENCODING,
         OPT_GENERATE,
         OPT_SEED,
         OPT_EXPECT,
@@ -1568,6 +1572,7 @@ parse_options (int argc, char **argv, options_t *o)
         {"broker", required_argument, NULL, OPT_BROKER},
         {"input", required_argument, NULL, OPT_INPUT},
         {"format", required_argument, NULL, OPT_FORMAT},
+        {"encoding", required_argument, NULL, OPT_ENCODING},
         {"generate", required_argument, NULL, OPT_GENERATE},
         {"seed", required_argument, NULL, OPT_SEED},
         {"expect", required_argument, NULL, OPT_EXPECT},
@@ -1607,6 +1612,9 @@ parse_options (int argc, char **argv, options_t *o)
             break;
         case OPT_FORMAT:
             o->format = optarg;
+            break;
+        case OPT_ENCODING:
+            o->encoding = optarg;
             break;
         case OPT_GENERATE:
             if (parse_u64 ("--generate", optarg, 0, UINT64_C (1) << 40, &o->generate_n))
@@ -1700,8 +1708,8 @@ parse_options (int argc, char **argv, options_t *o)
         fprintf (stderr, "pingyi-client: --expect goes with --generate\n");
         return -1;
     }
-    if (o->format && o->generate) {
-        fprintf (stderr, "pingyi-client: --format goes with --input\n");
+    if ((o->format || o->encoding) && o->generate) {
+        fprintf (stderr, "pingyi-client: --format and --encoding go with --input\n");
         return -1;
     }
     if (o->batch > o->window)
@@ -1766,6 +1774,9 @@ setup (client_t *c)
         pingyi_input_format_t format = pingyi_input_format_for (o->input);
         if (o->format && pingyi_input_format_parse (o->format, &format))
             return fatal (c, "--format %s: expected csv or jsonl", o->format);
+        pingyi_input_encoding_t encoding = PINGYI_ENCODING_AUTO;
+        if (o->encoding && pingyi_input_encoding_parse (o->encoding, &encoding))
+            return fatal (c, "--encoding %s: expected utf-8, gb18030 or gbk", o->encoding);
         if (!strcmp (o->input, "-"))
             c->input_fd = STDIN_FILENO;
         else if ((c->input_fd = open (o->input, O_RDONLY | O_CLOEXEC)) < 0)
@@ -1774,6 +1785,11 @@ setup (client_t *c)
         if (!c->input)
             return fatal (c, "out of memory");
         pingyi_input_set_error_fn (c->input, on_bad_line, c);
+        /*  A regular file is judged whole (a large prefix) before any line
+            is taken; live input on its first line that is not ASCII.  */
+        struct stat in_st;
+        pingyi_input_set_encoding (c->input, encoding,
+                                   fstat (c->input_fd, &in_st) == 0 && S_ISREG (in_st.st_mode));
     }
 
     uint8_t *ids;
@@ -2035,7 +2051,13 @@ main (int argc, char **argv)
         summary (c, path, count, ok);
         pingyi_outbox_stats_t st;
         pingyi_outbox_stats (c->outbox, &st);
-        if (code == EXIT_OK && st.bad_lines)
+        char why[160];
+        if (!ok)
+            code = EXIT_FATAL; /* the voters' tracking codes were not written: not done */
+        else if ((code == EXIT_OK || code == EXIT_BAD_LINES) && c->close_answered && c->have_status &&
+                 is_void (&c->status, why, sizeof why))
+            code = EXIT_VOID; /* a void round is not a success, whatever else went well */
+        else if (code == EXIT_OK && st.bad_lines)
             code = EXIT_BAD_LINES;
         if (c->bad_hidden)
             pingyi_warn ("%" PRIu64 " more bad lines were not shown (%" PRIu64 " shown)", c->bad_hidden,

@@ -404,8 +404,8 @@ write_xlsx (const form_t *f, const char *path, char *err)
         "好|一般，该格计为多选无效）。",
         "保存：文件 → 另存为 → “CSV UTF-8（逗号分隔）”，只保存“选票”工作表；然后用 pingyi-client --input "
         "读入。",
-        "若另存为普通“CSV（逗号分隔）”（GB18030/GBK 编码），须先转换：iconv -f GB18030 -t UTF-8 in.csv > "
-        "out.csv。",
+        "若另存为普通“CSV（逗号分隔）”（GB18030/GBK 编码），pingyi-client 也能直接读入（自动识别编码，"
+        "或用 --encoding gbk 指定）。",
     };
     for (size_t i = 0; i < sizeof howto / sizeof howto[0]; i++)
         check (&b, worksheet_write_string (legend, r++, 0, howto[i], NULL));

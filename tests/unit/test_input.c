@@ -60,6 +60,8 @@ typedef struct {
 } run_t;
 
 static pingyi_election_t *s_election;
+static pingyi_input_encoding_t s_encoding; /* what parse() sets */
+static bool s_file;
 
 static int
 setup (void **state)
@@ -105,6 +107,7 @@ parse (pingyi_input_format_t format, const char *name, const char *text, size_t 
     pingyi_input_t *in = pingyi_input_new (s_election, 0, format, name);
     assert_non_null (in);
     pingyi_input_set_error_fn (in, capture, r);
+    pingyi_input_set_encoding (in, s_encoding, s_file);
     size_t fed = 0;
     pingyi_ballot_t ballot;
     for (;;) {
@@ -268,7 +271,7 @@ test_csv_bad_lines_are_reported_and_skipped (void **state)
         "ballots.csv:13:1: missing category " EXPECT_CATEGORY,
         "ballots.csv:14:6: expected 5 fields, found 6",
         "ballots.csv:15:2: bad quoting: a quote inside an unquoted field",
-        "ballots.csv:16:2: unknown grade \"\\xff\\xfe\" for s01:overall " EXPECT_GRADES,
+        "ballots.csv:16:2: not valid UTF-8 (use --encoding gb18030, or re-save the file as UTF-8)",
     };
     assert_int_equal (r->error_count, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < r->error_count; i++)
@@ -433,7 +436,8 @@ static void
 test_hostile_bytes_never_crash (void **state)
 {
     /*  Random bytes, biased toward the characters that matter, in both
-        formats: every line is a record, good or bad, and nothing breaks.  */
+        formats: every line is a record, good or bad, and nothing breaks.
+        One good line opens each, so the first-lines gate lets them in.  */
     static const char alphabet[] = ",\"|:{}[]\\\n\r 好AbC\x00\xff";
     uint64_t x = 42;
     size_t len = 200000;
@@ -442,7 +446,10 @@ test_hostile_bytes_never_crash (void **state)
         x = x * 6364136223846793005ull + 1442695040888963407ull;
         text[i] = (x >> 60) < 12 ? alphabet[(x >> 33) % (sizeof alphabet - 1)] : (char) (x >> 40);
     }
-    const char *header = "category,s01:overall,s01:item2,s02:overall,s02:item2\n";
+    const char *header = "category,s01:overall,s01:item2,s02:overall,s02:item2\nc1,A,B,C,D\n";
+    const char *good_json = "{\"category\":\"c1\",\"cells\":{\"s01:overall\":\"A\",\"s01:item2\":\"B\","
+                            "\"s02:overall\":\"C\",\"s02:item2\":\"D\"}}\n";
+    memcpy (text, good_json, strlen (good_json));
     char *csv = malloc (strlen (header) + len);
     memcpy (csv, header, strlen (header));
     memcpy (csv + strlen (header), text, len);
@@ -454,7 +461,7 @@ test_hostile_bytes_never_crash (void **state)
     r = parse (PINGYI_INPUT_JSONL, "fuzz.jsonl", text, len, 0);
     assert_int_equal (r->last, PINGYI_INPUT_END);
     assert_int_equal (r->errors_total, r->bad);
-    assert_int_equal (r->bad, r->count);
+    assert_int_equal (r->bad, r->count - 1);
     run_free (r);
     free (csv);
     free (text);
@@ -531,7 +538,8 @@ test_plaintext_is_wiped_as_records_are_read (void **state)
     pingyi_input_destroy (&in);
 
     /*  A buffer grown past its first block (one line of 200 KB, bad) is
-        grown by copy, and the old block does not keep the line.  */
+        grown by copy, and the old block does not keep the line.  A good
+        line follows, so the first-lines gate lets the bad one through.  */
     in = pingyi_input_new (s_election, 0, PINGYI_INPUT_CSV, "wipe.csv");
     const char *header = "category,s01:overall,s01:item2,s02:overall,s02:item2\n";
     assert_int_equal (pingyi_input_feed (in, header, strlen (header)), 0);
@@ -539,12 +547,18 @@ test_plaintext_is_wiped_as_records_are_read (void **state)
     memset (big, 'x', 200000);
     big[199999] = '\n';
     assert_int_equal (pingyi_input_feed (in, big, 200000), 0);
+    assert_int_equal (pingyi_input_feed (in, "c1,A,B,C,D\n", 11), 0);
     pingyi_input_set_error_fn (in, NULL, NULL);
     FILE *saved = stderr;
     stderr = fopen ("/dev/null", "w");
     assert_int_equal (pingyi_input_next (in, &ballot, err), PINGYI_INPUT_BAD);
     fclose (stderr);
     stderr = saved;
+    assert_true (all_zero (in->buf, in->start));
+    assert_null (memchr (in->buf, 'x', in->cap));
+    assert_true (all_zero ((const uint8_t *) in->scratch, in->scratch_cap));
+    assert_int_equal (pingyi_input_next (in, &ballot, err), PINGYI_INPUT_BALLOT);
+    sodium_memzero (&ballot, sizeof ballot);
     assert_true (all_zero (in->buf, in->cap));
     assert_true (all_zero ((const uint8_t *) in->scratch, in->scratch_cap));
     free (big);
@@ -560,6 +574,281 @@ test_plaintext_is_wiped_as_records_are_read (void **state)
     pingyi_input_destroy (&in);
 }
 
+/*  ---------------------------------------------------------------------
+    Encodings, normalisation, the first-lines gate  */
+
+/*  UTF-8 text as GB18030, converted by iconv(3) as a clerk's PC saves it.  */
+static char *
+to_gb18030 (const char *utf8, size_t *out_len)
+{
+    iconv_t cd = iconv_open ("GB18030", "UTF-8");
+    assert_true (cd != (iconv_t) -1);
+    size_t len = strlen (utf8), cap = 2 * len + 16;
+    char *out = calloc (1, cap), *in = (char *) utf8, *o = out;
+    size_t in_left = len, out_left = cap;
+    assert_int_not_equal (iconv (cd, &in, &in_left, &o, &out_left), (size_t) -1);
+    iconv_close (cd);
+    *out_len = cap - out_left;
+    return out;
+}
+
+static const char *CHINESE_CSV = "category,s01:overall,s01:item2,s02:overall,s02:item2\r\n"
+                                 "领导班子成员,好,较好,一般,差\r\n"
+                                 "中层干部,差|一般,,Ａ,较好\r\n"
+                                 "c1,,,,\r\n";
+
+static void
+check_chinese_ballots (run_t *r)
+{
+    assert_int_equal (r->error_count, 0);
+    assert_int_equal (r->last, PINGYI_INPUT_END);
+    assert_int_equal (r->count, 3);
+    assert_ticks (&r->ballots[0], 0, 1, 2, 4, 8);
+    assert_ticks (&r->ballots[1], 1, 12, 0, 1, 2);
+    assert_ticks (&r->ballots[2], 0, 0, 0, 0, 0);
+}
+
+static void
+test_gb18030_detected_and_converted (void **state)
+{
+    (void) state;
+    size_t len;
+    char *gbk = to_gb18030 (CHINESE_CSV, &len);
+    /*  好 in GBK is BA C3: not UTF-8, as the detection relies on.  */
+    assert_non_null (memmem (gbk, len, "\xba\xc3", 2));
+    run_t *want = parse_str (PINGYI_INPUT_CSV, "b.csv", CHINESE_CSV);
+    check_chinese_ballots (want);
+
+    /*  A file judged whole, live input on its first line that is not
+        ASCII, or forced: the same ballots, whatever the chunking.  The
+        digest is over the bytes as given.  */
+    struct {
+        pingyi_input_encoding_t encoding;
+        bool file;
+        size_t step;
+    } runs[] = {{PINGYI_ENCODING_AUTO, true, 0},     {PINGYI_ENCODING_AUTO, true, 1},
+                {PINGYI_ENCODING_AUTO, false, 0},    {PINGYI_ENCODING_AUTO, false, 1},
+                {PINGYI_ENCODING_GB18030, false, 3}, {PINGYI_ENCODING_GB18030, true, 7}};
+    uint8_t digest[PINGYI_DIGEST_LEN];
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        s_encoding = runs[i].encoding;
+        s_file = runs[i].file;
+        run_t *r = parse (PINGYI_INPUT_CSV, "b.csv", gbk, len, runs[i].step);
+        check_chinese_ballots (r);
+        if (i)
+            assert_memory_equal (r->digest, digest, sizeof digest);
+        memcpy (digest, r->digest, sizeof digest);
+        run_free (r);
+    }
+    assert_memory_not_equal (want->digest, digest, sizeof digest);
+    run_free (want);
+
+    /*  GBK read as UTF-8: its lines that are not ASCII are bad.  */
+    s_encoding = PINGYI_ENCODING_UTF8;
+    s_file = true;
+    run_t *r = parse (PINGYI_INPUT_CSV, "b.csv", gbk, len, 0);
+    assert_int_equal (r->last, PINGYI_INPUT_END);
+    assert_int_equal (r->count, 3);
+    assert_int_equal (r->bad, 2);
+    assert_int_equal (r->error_count, 2);
+    assert_string_equal (r->errors[0],
+                         "b.csv:2:1: not valid UTF-8 (use --encoding gb18030, or re-save the file as UTF-8)");
+    assert_string_equal (r->errors[1],
+                         "b.csv:3:1: not valid UTF-8 (use --encoding gb18030, or re-save the file as UTF-8)");
+    run_free (r);
+    /*  Without the last (ASCII) line, every line after the header is bad,
+        so nothing is taken (fewer than PINGYI_INPUT_PROBE_LINES: all of
+        them).  */
+    const char *last = memmem (gbk, len, "\r\nc1,", 5);
+    assert_non_null (last);
+    r = parse (PINGYI_INPUT_CSV, "b.csv", gbk, (size_t) (last - gbk) + 2, 0);
+    assert_int_equal (r->last, PINGYI_INPUT_FATAL);
+    assert_int_equal (r->count, 0);
+    assert_int_equal (r->error_count, 2);
+    assert_string_equal (
+        r->err, "b.csv: all 2 lines after the header are bad, so nothing was taken: is it in another "
+                "encoding (give --encoding gb18030 or --encoding utf-8) or not made from venue v01's "
+                "template?");
+    run_free (r);
+
+    /*  A UTF-8 file with one line saved as GBK: that line is bad, with the
+        field it goes wrong in; and bytes that are not GB18030 either.  */
+    s_encoding = PINGYI_ENCODING_AUTO;
+    s_file = true;
+    char *mixed = NULL;
+    size_t mixed_len = 0;
+    FILE *out = open_memstream (&mixed, &mixed_len);
+    fputs ("\xef\xbb\xbf"
+           "category,s01:overall,s01:item2,s02:overall,s02:item2\nc1,好,好,好,好\n",
+           out);
+    size_t line_len;
+    char *line = to_gb18030 ("领导班子成员,好,较好,一般,差\n", &line_len);
+    fwrite (line, 1, line_len, out);
+    free (line);
+    fputs ("c2,\"A\",B,C,D\n", out);
+    fclose (out);
+    r = parse (PINGYI_INPUT_CSV, "m.csv", mixed, mixed_len, 0);
+    assert_int_equal (r->count, 3);
+    assert_int_equal (r->error_count, 1);
+    assert_string_equal (r->errors[0],
+                         "m.csv:3:1: not valid UTF-8 (use --encoding gb18030, or re-save the file as UTF-8)");
+    run_free (r);
+    free (mixed);
+
+    s_encoding = PINGYI_ENCODING_GB18030;
+    r = parse_str (PINGYI_INPUT_CSV, "g.csv",
+                   "category,s01:overall,s01:item2,s02:overall,s02:item2\nc1,A,B,C,D\nc1,A,\"x\",\xff,D\n");
+    assert_int_equal (r->error_count, 1);
+    assert_string_equal (r->errors[0],
+                         "g.csv:3:4: not valid GB18030 (use --encoding utf-8, or re-save the file as UTF-8)");
+    run_free (r);
+
+    /*  JSON Lines too; a bad line is at column 1.  */
+    s_encoding = PINGYI_ENCODING_AUTO;
+    s_file = false;
+    char *json =
+        to_gb18030 ("{\"category\":\"中层干部\",\"cells\":{\"s01:overall\":\"好\",\"s01:item2\":\"\","
+                    "\"s02:overall\":[\"差\",\"一般\"],\"s02:item2\":\"Ｄ\"}}\n"
+                    "{\"category\":\"c1\",\"cells\":{}}\n",
+                    &len);
+    r = parse (PINGYI_INPUT_JSONL, "b.jsonl", json, len, 5);
+    assert_int_equal (r->count, 2);
+    assert_int_equal (r->results[0], PINGYI_INPUT_BALLOT);
+    assert_ticks (&r->ballots[0], 1, 1, 0, 12, 8);
+    assert_int_equal (r->error_count, 1);
+    assert_string_equal (r->errors[0], "b.jsonl:2:1: missing cell \"s01:overall\" (and 3 more)");
+    run_free (r);
+    free (json);
+    free (gbk);
+    s_encoding = PINGYI_ENCODING_AUTO;
+    s_file = false;
+
+    pingyi_input_encoding_t e;
+    assert_int_equal (pingyi_input_encoding_parse ("GBK", &e), 0);
+    assert_int_equal (e, PINGYI_ENCODING_GB18030);
+    assert_int_equal (pingyi_input_encoding_parse ("utf-8", &e), 0);
+    assert_int_equal (e, PINGYI_ENCODING_UTF8);
+    assert_int_equal (pingyi_input_encoding_parse ("latin1", &e), -1);
+}
+
+static void
+test_normalisation (void **state)
+{
+    (void) state;
+    const char *text = "category,s01:overall,s01:item2,s02:overall,s02:item2\n"            /* 1 */
+                       "\xe3\x80\x80领导班子成员\xe3\x80\x80,Ａ,ｂ,\xe3\x80\x80较好 ,Ｃ\n" /* 2 */
+                       ",,,,\n"                                                            /* 3 cleared */
+                       "ｃ２,好、较好,好｜差,\xe3\x80\x80,\xc2\xa0\n"                      /* 4 */
+                       " , ,\t,\xe3\x80\x80,\n"                                            /* 5 cleared */
+                       "c1,√,好,好,好\n"                                                   /* 6 */
+                       "c1,好,✓,好,好\n"                                                   /* 7 */
+                       "c1,好,好,好、✔,好\n"                                               /* 8 */
+                       "c1,好、,好,好,好\n"                                                /* 9 */
+                       "c1,好、好,好,好,好\n"                                              /* 10 */
+                       "\xe3\x80\x80,A,A,A,A\n";                                           /* 11 */
+    run_t *r = parse_str (PINGYI_INPUT_CSV, "n.csv", text);
+    const char *want[] = {
+        "n.csv:6:2: check mark \"√\" for s01:overall is not a grade: write the ticked grade "
+        "itself " EXPECT_GRADES,
+        "n.csv:7:3: check mark \"✓\" for s01:item2 is not a grade: write the ticked grade "
+        "itself " EXPECT_GRADES,
+        "n.csv:8:4: check mark \"✔\" for s02:overall is not a grade: write the ticked grade "
+        "itself " EXPECT_GRADES,
+        "n.csv:9:2: empty grade in \"好、\" for s01:overall",
+        "n.csv:10:2: grade \"好\" given twice for s01:overall",
+        "n.csv:11:1: missing category " EXPECT_CATEGORY,
+    };
+    assert_int_equal (r->error_count, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < r->error_count; i++)
+        assert_string_equal (r->errors[i], want[i]);
+    /*  Cleared rows are no records: lines 2, 4, 6..11.  */
+    assert_int_equal (r->count, 8);
+    assert_int_equal (r->last, PINGYI_INPUT_END);
+    assert_int_equal (r->lines[1], 4);
+    assert_ticks (&r->ballots[0], 0, 1, 2, 2, 4);
+    assert_ticks (&r->ballots[1], 1, 3, 9, 0, 0);
+    run_free (r);
+
+    /*  The same in JSON Lines.  */
+    r = parse_str (PINGYI_INPUT_JSONL, "n.jsonl",
+                   "{\"category\":\"\xe3\x80\x80中层干部\",\"cells\":{\"s01:overall\":\"好、一般\","
+                   "\"s01:item2\":[\"Ｄ\"],\"s02:overall\":\"\xe3\x80\x80\",\"s02:item2\":\"ａ\"}}\n"
+                   "{\"category\":\"c1\",\"cells\":{\"s01:overall\":\"√\",\"s01:item2\":\"\","
+                   "\"s02:overall\":\"\",\"s02:item2\":\"\"}}\n");
+    assert_int_equal (r->count, 2);
+    assert_int_equal (r->results[0], PINGYI_INPUT_BALLOT);
+    assert_ticks (&r->ballots[0], 1, 5, 8, 0, 1);
+    assert_int_equal (r->error_count, 1);
+    assert_string_equal (r->errors[0],
+                         "n.jsonl:2:1: check mark \"√\" for s01:overall is not a grade: write the "
+                         "ticked grade itself " EXPECT_GRADES);
+    run_free (r);
+}
+
+static void
+test_first_lines_all_bad_take_nothing (void **state)
+{
+    (void) state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream (&text, &len);
+    fputs ("category,s01:overall,s01:item2,s02:overall,s02:item2\n", out);
+    for (int i = 0; i < PINGYI_INPUT_PROBE_LINES; i++)
+        fprintf (out, "%sc1,优,好,好,好\n", i == 5 ? ",,,,\n\n" : "");
+    fputs ("c1,好,好,好,好\n", out);
+    fclose (out);
+
+    /*  20 bad lines (the cleared and the empty one between them are no
+        records): each reported once, then the refusal; no record at all,
+        however the bytes come.  */
+    for (size_t step = 0; step <= 1; step++) {
+        run_t *r = parse (PINGYI_INPUT_CSV, "t.csv", text, len, step);
+        assert_int_equal (r->last, PINGYI_INPUT_FATAL);
+        assert_int_equal (r->count, 0);
+        assert_int_equal (r->errors_total, PINGYI_INPUT_PROBE_LINES);
+        assert_string_equal (r->errors[0], "t.csv:2:2: unknown grade \"优\" for s01:overall " EXPECT_GRADES);
+        assert_string_equal (r->errors[19],
+                             "t.csv:23:2: unknown grade \"优\" for s01:overall " EXPECT_GRADES);
+        assert_string_equal (r->err,
+                             "t.csv: the first 20 lines after the header are all bad, so nothing was taken: "
+                             "is it in another encoding (give --encoding gb18030 or --encoding utf-8) or not "
+                             "made from venue v01's template?");
+        run_free (r);
+    }
+    /*  19 bad and a good one: all are records, each bad one reported once
+        (as it was met, however the bytes come).  */
+    char *cut = malloc (len);
+    size_t first = strchr (text, '\n') - text + 1;
+    size_t line = strchr (text + first, '\n') - text + 1;
+    memcpy (cut, text, first);
+    memcpy (cut + first, text + line, len - line);
+    size_t cut_len = len - (line - first);
+    for (size_t step = 0; step <= 1; step++) {
+        run_t *r = parse (PINGYI_INPUT_CSV, "t.csv", cut, cut_len, step);
+        assert_int_equal (r->last, PINGYI_INPUT_END);
+        assert_int_equal (r->count, PINGYI_INPUT_PROBE_LINES);
+        assert_int_equal (r->bad, PINGYI_INPUT_PROBE_LINES - 1);
+        assert_int_equal (r->errors_total, PINGYI_INPUT_PROBE_LINES - 1);
+        assert_int_equal (r->results[PINGYI_INPUT_PROBE_LINES - 1], PINGYI_INPUT_BALLOT);
+        run_free (r);
+    }
+    /*  Fewer lines, all bad: all of them is enough.  */
+    run_t *r = parse (PINGYI_INPUT_CSV, "t.csv", text, first + 2 * (line - first), 0);
+    assert_int_equal (r->last, PINGYI_INPUT_FATAL);
+    assert_int_equal (r->count, 0);
+    assert_string_equal (
+        r->err, "t.csv: all 2 lines after the header are bad, so nothing was taken: is it in another "
+                "encoding (give --encoding gb18030 or --encoding utf-8) or not made from venue v01's "
+                "template?");
+    run_free (r);
+    /*  A header alone is an empty input, not a bad one.  */
+    r = parse (PINGYI_INPUT_CSV, "t.csv", text, first, 0);
+    assert_int_equal (r->last, PINGYI_INPUT_END);
+    run_free (r);
+    free (cut);
+    free (text);
+}
+
 int
 main (void)
 {
@@ -573,6 +862,9 @@ main (void)
         cmocka_unit_test (test_hostile_bytes_never_crash),
         cmocka_unit_test (test_format_by_name),
         cmocka_unit_test (test_plaintext_is_wiped_as_records_are_read),
+        cmocka_unit_test (test_gb18030_detected_and_converted),
+        cmocka_unit_test (test_normalisation),
+        cmocka_unit_test (test_first_lines_all_bad_take_nothing),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }
