@@ -234,6 +234,16 @@ put_freshness (build_t *b, json_t *doc, const agg_state_t *st, int64_t now)
     put (b, doc, "stale_shards", json_integer ((json_int_t) stale_count (st, now)));
 }
 
+/*  "snapshot_at": when the figures shown were taken — the merge time of
+    the view served, ISO 8601 local time with offset.  */
+static void
+put_snapshot (build_t *b, json_t *doc, const agg_state_t *st)
+{
+    char at[PINGYI_SNAPSHOT_TEXT];
+    pingyi_time_text ((int64_t) st->merged->wall, at, sizeof at);
+    put (b, doc, "snapshot_at", json_string (at));
+}
+
 /*  Dump doc to the answer, or 500 when it could not be built.  Takes doc.  */
 static int
 finish (req_t *r, build_t *b, json_t *doc)
@@ -301,6 +311,7 @@ level_rows (req_t *r, pingyi_level_t level)
         return -1;
     build_t b = {.ok = true};
     put_freshness (&b, doc, r->state, r->now);
+    put_snapshot (&b, doc, r->state);
     return finish (r, &b, doc);
 }
 
@@ -354,6 +365,8 @@ get_summary (req_t *r)
     put (&b, doc, "api", json_integer (AGG_API_VERSION));
     put (&b, doc, "election", json_incref (json_object_get (rep, "election")));
     put (&b, doc, "final", json_boolean (agg_state_final (st)));
+    put (&b, doc, "provisional", json_incref (json_object_get (rep, "provisional")));
+    put_snapshot (&b, doc, st);
     put (&b, doc, "k_anonymity", json_incref (json_object_get (rep, "k_anonymity")));
     bool complete = true;
     for (uint32_t i = 0; i < st->shard_count; i++)
@@ -395,8 +408,10 @@ get_venues (req_t *r)
     json_t *doc = json_object ();
     put (&b, doc, "api", json_integer (AGG_API_VERSION));
     put (&b, doc, "election", json_string (e->fingerprint_hex));
-    put (&b, doc, "final", json_boolean (agg_state_final (st)));
+    put (&b, doc, "final", json_incref (json_object_get (rep, "final"))); /* of the district asked */
+    put (&b, doc, "provisional", json_incref (json_object_get (rep, "provisional")));
     put_freshness (&b, doc, st, r->now);
+    put_snapshot (&b, doc, st);
     put (&b, doc, "district", json_incref (json_object_get (rep, "district")));
     put (&b, doc, "status", json_incref (json_object_get (rep, "status")));
     json_t *venues = json_object_get (rep, "venues");
@@ -477,13 +492,37 @@ get_view (req_t *r)
     pingyi_tally_shard_t *shards = shard_lines (r);
     if (!shards)
         return -1;
-    char extra[256], err[PINGYI_ERR_MAX];
-    snprintf (extra, sizeof extra,
-              "\"final\": %s,\n  \"round\": %llu,\n  \"merged_round\": %llu,\n  \"merged_at\": %lld,\n"
-              "  \"stale_shards\": %zu",
-              agg_state_final (st) ? "true" : "false", (unsigned long long) st->round,
-              (unsigned long long) st->merged->round, (long long) st->merged->wall, stale_count (st, r->now));
+    /* what keeps it PROVISIONAL ({venue, why}, as the report's), and the
+       snapshot time; a reader recomputes both from the venues and merged_at */
+    pingyi_report_filter_t filter;
+    pingyi_report_filter_init (&filter);
+    filter.level = PINGYI_LEVEL_CITY;
+    json_t *rep = report (r, &filter);
+    if (!rep) {
+        free (shards);
+        return -1;
+    }
+    char *held = json_dumps (json_object_get (rep, "provisional"), PINGYI_REPORT_JSON_FLAGS);
+    json_decref (rep);
+    char at[PINGYI_SNAPSHOT_TEXT];
+    pingyi_time_text ((int64_t) st->merged->wall, at, sizeof at);
+    size_t cap = (held ? strlen (held) : 0) + 512;
+    char *extra = malloc (cap), err[PINGYI_ERR_MAX];
+    if (!held || !extra) {
+        free (held);
+        free (extra);
+        free (shards);
+        return fail (r, 500, "out of memory building the answer");
+    }
+    snprintf (extra, cap,
+              "\"final\": %s,\n  \"provisional\": %s,\n  \"round\": %llu,\n  \"merged_round\": %llu,\n"
+              "  \"merged_at\": %lld,\n  \"snapshot_at\": \"%s\",\n  \"stale_shards\": %zu",
+              agg_state_final (st) ? "true" : "false", held, (unsigned long long) st->round,
+              (unsigned long long) st->merged->round, (long long) st->merged->wall, at,
+              stale_count (st, r->now));
     int rc = pingyi_view_write_json (st->merged->view, shards, st->shard_count, extra, r->out, err);
+    free (held);
+    free (extra);
     free (shards);
     return rc ? fail (r, 500, "%s", err) : 0;
 }

@@ -187,23 +187,45 @@ category_label (const shown_t *s)
     return s->category < s->e->category_count ? s->e->categories[s->category].name : "全部类别（加权）";
 }
 
-/*  FINAL / PROVISIONAL in one line.  */
+/*  FINAL / PROVISIONAL over the venues of district (-1: all) in one line,
+    with the venues counted by status (the rule: pingyi_view_final).  */
 static void
-status_line (const pingyi_view_t *v, char *out, size_t cap)
+status_line (const pingyi_view_t *v, int district, char *out, size_t cap)
 {
-    size_t total = v->election->venue_count;
-    if (v->final && !v->venues_void)
+    const pingyi_election_t *e = v->election;
+    size_t total = 0, by[4] = {0};
+    for (size_t i = 0; i < e->venue_count; i++)
+        if (district < 0 || e->venues[i].district == (size_t) district) {
+            total++;
+            by[v->venues[i].status]++;
+        }
+    if (pingyi_view_final (v, district, NULL))
         snprintf (out, cap, "最终结果 FINAL：%zu 个会场全部核对", total);
-    else if (v->final)
-        snprintf (out, cap, "最终结果 FINAL：已核对 %zu 个会场，作废 %zu 个（未计入）", v->venues_reconciled,
-                  v->venues_void);
     else {
         int n = snprintf (out, cap,
                           "临时结果 PROVISIONAL：%zu 个会场中 %zu 个已核对（进行中 %zu，已结束待核对 %zu",
-                          total, v->venues_reconciled, v->venues_open, v->venues_closed);
+                          total, by[PINGYI_VENUE_RECONCILED], by[PINGYI_VENUE_OPEN], by[PINGYI_VENUE_CLOSED]);
         if (n > 0 && (size_t) n < cap)
-            snprintf (out + n, cap - (size_t) n, v->venues_void ? "，作废 %zu）" : "）", v->venues_void);
+            snprintf (out + n, cap - (size_t) n, by[PINGYI_VENUE_VOID] ? "，作废 %zu）" : "）",
+                      by[PINGYI_VENUE_VOID]);
     }
+}
+
+/*  What keeps the count PROVISIONAL, "PROVISIONAL: v02 open; …" (empty
+    when FINAL), and the snapshot line "快照时间 2026-12-06T11:42:05+08:00".  */
+static void
+why_line (const pingyi_view_t *v, int district, char *out, size_t cap)
+{
+    if (pingyi_view_status_text (v, district, PINGYI_STATUS_NAMED, out, cap))
+        out[0] = 0;
+}
+
+static void
+snapshot_line (const pingyi_view_t *v, char *out, size_t cap)
+{
+    char at[PINGYI_SNAPSHOT_TEXT];
+    pingyi_view_snapshot_text (v, at, sizeof at);
+    snprintf (out, cap, "快照时间 %s", at);
 }
 
 /*  What the marker of a suppressed cell means, in one line.  */
@@ -281,6 +303,45 @@ wrap (FILE *out, const char *text, size_t width)
         p += k;
     }
     fprintf (out, "%*s\n", (int) (width - used), "");
+}
+
+/*  The same, broken between words where it can (the PROVISIONAL line:
+    "refused 2 ballots" stays whole); a word wider than a line is cut as
+    wrap cuts.  */
+static void
+wrap_words (FILE *out, const char *text, size_t width)
+{
+    size_t used = 0;
+    char word[1024];
+    for (const char *p = text; *p;) {
+        size_t n = strcspn (p, " ");
+        if (n >= sizeof word || n == 0) {
+            wrap (out, text, width);
+            return;
+        }
+        memcpy (word, p, n);
+        word[n] = 0;
+        size_t w = pingyi_text_width (word);
+        if (used && used + 1 + w > width) {
+            fprintf (out, "%*s\n", (int) (width - used), "");
+            used = 0;
+        }
+        if (w > width && used == 0) /* too long for any line: cut it */
+            wrap (out, word, width);
+        else {
+            if (used) {
+                fputc (' ', out);
+                used++;
+            }
+            fputs (word, out);
+            used += w;
+        }
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    if (used)
+        fprintf (out, "%*s\n", (int) (width - used), "");
 }
 
 static void
@@ -429,13 +490,18 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
     vw[0] = w - venues_fixed;
 
     /* heading */
-    char line[1024];
+    char line[2048];
     wrap (out, e->title, w);
     snprintf (line, sizeof line, "项目：%s  层级：%s  类别：%s%s%s", e->items[s.item].name,
               pingyi_report_level_label (s.level), category_label (&s), s.district >= 0 ? "  区：" : "",
               s.district >= 0 ? e->districts[s.district].name : "");
     wrap (out, line, w);
-    status_line (view, line, sizeof line);
+    status_line (view, s.district, line, sizeof line);
+    wrap (out, line, w);
+    why_line (view, s.district, line, sizeof line);
+    if (line[0])
+        wrap_words (out, line, w);
+    snapshot_line (view, line, sizeof line);
     wrap (out, line, w);
     snprintf (line, sizeof line, "选举指纹 %.16s", e->fingerprint_hex);
     wrap (out, line, w);
@@ -554,6 +620,24 @@ csv_figure (FILE *out, int64_t n)
 
 static const char BOM[] = "\xEF\xBB\xBF";
 
+/*  The BOM and two lines above the header row: when the figures were
+    taken, and FINAL or what keeps them PROVISIONAL (of the shown
+    district).  */
+static void
+csv_top (const pingyi_view_t *view, int district, FILE *out)
+{
+    char text[2048];
+    fputs (BOM, out);
+    pingyi_view_snapshot_text (view, text, sizeof text);
+    csv_field (out, "快照时间", true);
+    csv_field (out, text, false);
+    fputs ("\r\n", out);
+    pingyi_view_status_text (view, district, PINGYI_STATUS_NAMED, text, sizeof text);
+    csv_field (out, "状态", true);
+    csv_field (out, text, false);
+    fputs ("\r\n", out);
+}
+
 int
 pingyi_report_csv (const pingyi_view_t *view, const pingyi_report_filter_t *filter, FILE *out, char *err)
 {
@@ -562,7 +646,7 @@ pingyi_report_csv (const pingyi_view_t *view, const pingyi_report_filter_t *filt
         return -1;
     const pingyi_election_t *e = view->election;
     bool all = s.category == e->category_count;
-    fputs (BOM, out);
+    csv_top (view, s.district, out);
     csv_field (out, "编号", true);
     csv_field (out, "名称", false);
     csv_field (out, "上级", false);
@@ -643,7 +727,7 @@ pingyi_report_venues_csv (const pingyi_view_t *view, const pingyi_report_filter_
     if (shown_init (&s, view, filter, PINGYI_LEVEL_CITY, err))
         return -1;
     const pingyi_election_t *e = view->election;
-    fputs (BOM, out);
+    csv_top (view, s.district, out);
     const char *heads[] = {"会场编号", "会场名称", "区",     "状态", "发出", "收回",
                            "已发送",   "有效票",   "空白票", "重复", "拒收", "拒收原因"};
     for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++)
@@ -802,7 +886,20 @@ pingyi_report_json (const pingyi_view_t *view, const pingyi_report_filter_t *fil
     json_t *doc = json_object ();
     put (&b, doc, "api", json_integer (PINGYI_REPORT_API));
     put (&b, doc, "election", election_json (&b, e));
-    put (&b, doc, "final", json_boolean (view->final));
+    put (&b, doc, "final", json_boolean (pingyi_view_final (view, s.district, NULL)));
+    json_t *held = json_array ();
+    for (size_t k = 0; k < s.venue_count; k++) {
+        char why[512];
+        size_t v = s.venues[k];
+        if (!pingyi_venue_why (view, v, why, sizeof why))
+            continue;
+        json_t *one = json_object ();
+        put (&b, one, "venue", json_string (e->venues[v].id));
+        size_t skip = strlen (e->venues[v].id) + 1, have = strlen (why); /* "v02 " */
+        put (&b, one, "why", json_string (why + (skip < have ? skip : have)));
+        push (&b, held, one);
+    }
+    put (&b, doc, "provisional", held);
     put (&b, doc, "k_anonymity", json_integer (view->k));
 
     json_t *status = json_object ();
@@ -902,7 +999,8 @@ pingyi_report_json_write (const pingyi_view_t *view, const pingyi_report_filter_
 typedef struct {
     lxw_workbook *wb;
     lxw_format *title, *info, *status, *head, *text, *count, *pct, *score;
-    char status_text[256];
+    char status_text[2048];
+    char snapshot_text[64];
     char footer[256];
     lxw_error error; /* the first error of any write */
 } book_t;
@@ -957,11 +1055,11 @@ book_formats (book_t *b)
 static void
 sheet_top (book_t *b, lxw_worksheet *ws, const pingyi_election_t *e, const char *what, lxw_col_t last)
 {
-    char line[1024];
+    char line[1200];
     check (b, worksheet_merge_range (ws, 0, 0, 0, last, e->title, b->title));
     check (b, worksheet_merge_range (ws, 1, 0, 1, last, what, b->info));
     check (b, worksheet_merge_range (ws, 2, 0, 2, last, b->status_text, b->status));
-    snprintf (line, sizeof line, "选举指纹（SHA-256）：%s", e->fingerprint_hex);
+    snprintf (line, sizeof line, "选举指纹（SHA-256）：%s    %s", e->fingerprint_hex, b->snapshot_text);
     check (b, worksheet_merge_range (ws, 3, 0, 3, last, line, b->info));
     check (b, worksheet_set_row (ws, HEAD_ROW, 30, NULL));
     worksheet_freeze_panes (ws, HEAD_ROW + 1, 2);
@@ -1159,11 +1257,20 @@ pingyi_report_xlsx (const pingyi_view_t *view, const pingyi_report_filter_t *fil
     b.wb = workbook_new (path);
     if (!b.wb)
         return pingyi_fail (err, "%s: cannot start a workbook (out of memory?)", path);
-    status_line (view, b.status_text, sizeof b.status_text);
-    /* the footer repeats status and fingerprint on every printed page;
-       "&" starts a footer code: the status text has none */
-    snprintf (b.footer, sizeof b.footer, "&L%s&C第 &P 页，共 &N 页&R指纹 %.16s",
-              view->final ? "最终结果 FINAL" : "临时结果 PROVISIONAL", view->election->fingerprint_hex);
+    int district = filter && filter->district >= 0 ? filter->district : -1;
+    char why[1536];
+    status_line (view, district, b.status_text, sizeof b.status_text);
+    why_line (view, district, why, sizeof why);
+    if (why[0]) {
+        size_t n = strlen (b.status_text);
+        snprintf (b.status_text + n, sizeof b.status_text - n, "  %s", why);
+    }
+    snapshot_line (view, b.snapshot_text, sizeof b.snapshot_text);
+    /* the footer repeats status, snapshot time and fingerprint on every
+       printed page; "&" starts a footer code: none of them has one */
+    snprintf (b.footer, sizeof b.footer, "&L%s %s&C第 &P 页，共 &N 页&R指纹 %.16s",
+              pingyi_view_final (view, district, NULL) ? "最终结果 FINAL" : "临时结果 PROVISIONAL",
+              b.snapshot_text, view->election->fingerprint_hex);
     int rc = book_formats (&b) ? pingyi_fail (err, "xlsx: out of memory") : 0;
     static const struct {
         pingyi_level_t level;

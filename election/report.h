@@ -67,7 +67,7 @@ const char *pingyi_report_status_label (pingyi_venue_status_t status);
        "election": {"id", "title", "fingerprint",
                     "items": [{"id", "name", "overall"}], "categories": [{"id", "name", "weight"}],
                     "districts": [{"id", "name"}]},
-       "final": bool, "k_anonymity": k,
+       "final": bool, "provisional": [{"venue": "v02", "why": "open"}, ...], "k_anonymity": k,
        "status": {"venues", "open", "closed", "reconciled", "void",
                   "accepted", "blank", "duplicates", "rejected", "rejected_by": {reason: n}},
        "level": "subject", "district": null | "d1", "item": "overall", "category": null | "leaders",
@@ -78,6 +78,10 @@ const char *pingyi_report_status_label (pingyi_venue_status_t status);
                                              "bad_rate", "score"}, ...}}],   (only when category is null)
        "venues": [{"id", "name", "district", "status", "issued", "collected", "sent", "accepted",
                    "blank", "duplicates", "rejected", "rejected_by": {reason: n}, "closed"}]}
+    "final" and "provisional" are of the filter's district (its venues
+    only; the city's without one): pingyi_view_final, pingyi_venue_why
+    (rollup.h).  "status" is the city's.  The snapshot time is left out
+    (the same document from every source; the aggregator adds it).
     NAN rates and scores, rank 0, and unknown (-1) venue figures are null.
     A suppressed cell is "suppressed": true with choices, blank, over,
     valid, rates and score null (a row's "suppressed" is its shown cell's:
@@ -92,7 +96,9 @@ int pingyi_report_json_write (const pingyi_view_t *view, const pingyi_report_fil
                               char *err);
 
 /*  The terminal table: a heading (title; item, level, categories; FINAL or
-    PROVISIONAL with venues reconciled; the fingerprint's first 16 hex),
+    PROVISIONAL with venues reconciled, then what keeps it PROVISIONAL —
+    both of the filter's district; 快照时间 and the view's snapshot time;
+    the fingerprint's first 16 hex),
     the rows (名次, name, one column per choice of the item, 弃权, 多选,
     好评率, 差评率, 得分), then the venues' reconciliation (会场, 发出,
     收回, 有效票, 空白票, 拒收, 重复, 状态).  Every line has the same
@@ -105,15 +111,18 @@ int pingyi_report_table (const pingyi_view_t *view, const pingyi_report_filter_t
 int pingyi_report_venues_table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t width,
                                 FILE *out, char *err);
 
-/*  CSV for Excel: UTF-8 with a BOM, CRLF line ends, RFC 4180 quoting, a
+/*  CSV for Excel: UTF-8 with a BOM, CRLF line ends, RFC 4180 quoting; two
+    lines above the header, "快照时间,<snapshot time>" and "状态,FINAL" or
+    "状态,PROVISIONAL: v02 open; ..." (of the filter's district); a
     header row in Chinese, then one row per row of the level:
         编号,名称,上级,名次,<choice labels>,弃权,多选无效,有效,好评率,差评率,得分
     and, when all categories are shown, one 得分（<category name>） column
     per category.  Rates and scores are numbers with 4 decimals (0.8500,
-    not "85%").  Data only: title, fingerprint and FINAL are in the other
-    formats.  0 / -1 with err.  */
+    not "85%").  Title and fingerprint are in the other formats.  0 / -1
+    with err.  */
 int pingyi_report_csv (const pingyi_view_t *view, const pingyi_report_filter_t *filter, FILE *out, char *err);
-/*  The reconciliation as CSV, one row per venue (of the filter's district):
+/*  The reconciliation as CSV (the same two lines first), one row per venue
+    (of the filter's district):
         会场编号,会场名称,区,状态,发出,收回,已发送,有效票,空白票,重复,拒收,拒收原因
     unknown figures empty; 拒收原因 as "malformed=3; decrypt=1".  */
 int pingyi_report_venues_csv (const pingyi_view_t *view, const pingyi_report_filter_t *filter, FILE *out,
@@ -121,11 +130,12 @@ int pingyi_report_venues_csv (const pingyi_view_t *view, const pingyi_report_fil
 
 /*  An XLSX workbook at path: one sheet per level (测评对象, 单位, 镇街道,
     部门, 区, 全市) and a reconciliation sheet (会场核对).  Each sheet: a
-    title row, the item and categories, FINAL / PROVISIONAL, the full
-    fingerprint, then a header row frozen with the id and name columns;
+    title row, the item and categories, FINAL / PROVISIONAL with what keeps
+    it so (of the filter's district), the full fingerprint and the snapshot
+    time, then a header row frozen with the id and name columns;
     rates formatted 0.0%, scores 0.00; landscape A4, one page wide, header
-    row repeated on every printed page, a footer with the status, the
-    fingerprint and the page number.  The filter's item, category and
+    row repeated on every printed page, a footer with the status and the
+    snapshot time, the fingerprint and the page number.  The filter's item, category and
     district apply to every sheet; its level is ignored.  0 / -1 with err.  */
 int pingyi_report_xlsx (const pingyi_view_t *view, const pingyi_report_filter_t *filter, const char *path,
                         char *err);

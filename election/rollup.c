@@ -25,9 +25,15 @@
     points into the election (ids, names): the election outlives the
     view.  */
 #include "rollup.h"
+#include "ballot.h"
 
+#include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <string.h>
 
 /*  The public view, plus what the report needs and rollup.h does not
@@ -97,6 +103,155 @@ pingyi_venue_status (const pingyi_venue_figures_t *f)
     if (f->sent >= 0 && f->accepted + f->rejected < (uint64_t) f->sent)
         return PINGYI_VENUE_CLOSED;
     return PINGYI_VENUE_RECONCILED;
+}
+
+/*  The FINAL rule, the one place it is decided: a venue holds the count
+    back unless it is closed and reconciled and refused no ballot after its
+    close.  A void venue holds it too: it must be reviewed before the
+    count is final, even though its ballots are in no row.  */
+unsigned
+pingyi_venue_holds (const pingyi_venue_view_t *vv)
+{
+    unsigned h = 0;
+    switch (vv->status) {
+    case PINGYI_VENUE_OPEN:
+        h |= PINGYI_HOLD_OPEN;
+        break;
+    case PINGYI_VENUE_CLOSED:
+        h |= PINGYI_HOLD_UNRECONCILED;
+        break;
+    case PINGYI_VENUE_VOID:
+        h |= PINGYI_HOLD_VOID;
+        break;
+    case PINGYI_VENUE_RECONCILED:
+        break;
+    }
+    if (vv->figures.rejected_by[PINGYI_REJECT_VENUE_CLOSED] > 0)
+        h |= PINGYI_HOLD_LATE;
+    return h;
+}
+
+/*  Append to out[*n..cap) with snprintf, never past cap.  */
+static void append (char *out, size_t cap, size_t *n, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+static void
+append (char *out, size_t cap, size_t *n, const char *fmt, ...)
+{
+    if (*n >= cap)
+        return;
+    va_list ap;
+    va_start (ap, fmt);
+    int k = vsnprintf (out + *n, cap - *n, fmt, ap);
+    va_end (ap);
+    if (k > 0)
+        *n = *n + (size_t) k < cap ? *n + (size_t) k : cap - 1;
+}
+
+unsigned
+pingyi_venue_why (const pingyi_view_t *self, size_t venue, char *out, size_t cap)
+{
+    if (cap)
+        out[0] = 0;
+    const pingyi_venue_view_t *vv = &self->venues[venue];
+    const pingyi_venue_figures_t *f = &vv->figures;
+    unsigned h = pingyi_venue_holds (vv);
+    if (!h || !cap)
+        return h;
+    size_t n = 0;
+    append (out, cap, &n, "%s", self->election->venues[venue].id);
+    const char *sep = " ";
+    if (h & PINGYI_HOLD_OPEN)
+        append (out, cap, &n, "%sopen", sep), sep = ", ";
+    if (h & PINGYI_HOLD_UNRECONCILED) {
+        if (f->issued < 0 || f->collected < 0)
+            append (out, cap, &n, "%sclosed, not reconciled (%s unknown)", sep,
+                    f->issued < 0 && f->collected < 0 ? "issued and collected"
+                    : f->issued < 0                   ? "issued"
+                                                      : "collected");
+        else
+            append (out, cap, &n,
+                    "%sclosed, not reconciled (accepted %" PRIu64 " + rejected %" PRIu64 " < sent %" PRId64
+                    ")",
+                    sep, f->accepted, f->rejected, f->sent);
+        sep = ", ";
+    }
+    if (h & PINGYI_HOLD_VOID) {
+        if (f->issued >= 0 && f->collected > f->issued)
+            append (out, cap, &n, "%svoid (collected %" PRId64 " > issued %" PRId64 ")", sep, f->collected,
+                    f->issued);
+        else
+            append (out, cap, &n, "%svoid (accepted %" PRIu64 " > collected %" PRId64 ")", sep, f->accepted,
+                    f->collected);
+        sep = ", ";
+    }
+    if (h & PINGYI_HOLD_LATE) {
+        uint64_t late = f->rejected_by[PINGYI_REJECT_VENUE_CLOSED];
+        append (out, cap, &n, "%srefused %" PRIu64 " ballot%s after its close", sep, late,
+                late == 1 ? "" : "s");
+    }
+    return h;
+}
+
+static bool
+venue_in (const pingyi_view_t *self, size_t v, int district)
+{
+    return district < 0 || self->election->venues[v].district == (size_t) district;
+}
+
+bool
+pingyi_view_final (const pingyi_view_t *self, int district, size_t *held)
+{
+    size_t n = 0;
+    for (size_t v = 0; v < self->election->venue_count; v++)
+        if (venue_in (self, v, district) && pingyi_venue_holds (&self->venues[v]))
+            n++;
+    if (held)
+        *held = n;
+    return n == 0;
+}
+
+bool
+pingyi_view_status_text (const pingyi_view_t *self, int district, size_t named, char *out, size_t cap)
+{
+    size_t held, n = 0, shown = 0;
+    if (cap)
+        out[0] = 0;
+    if (pingyi_view_final (self, district, &held)) {
+        append (out, cap, &n, "FINAL");
+        return true;
+    }
+    append (out, cap, &n, "PROVISIONAL:");
+    char why[512];
+    for (size_t v = 0; v < self->election->venue_count && shown < named; v++)
+        if (venue_in (self, v, district) && pingyi_venue_why (self, v, why, sizeof why))
+            append (out, cap, &n, "%s %s", shown++ ? ";" : "", why);
+    if (held > shown)
+        append (out, cap, &n, "%s and %zu more", shown ? ";" : "", held - shown);
+    return false;
+}
+
+void
+pingyi_view_snapshot_text (const pingyi_view_t *self, char *out, size_t cap)
+{
+    pingyi_time_text (self->snapshot_at, out, cap);
+}
+
+void
+pingyi_time_text (int64_t at, char *out, size_t cap)
+{
+    time_t t = (time_t) at;
+    struct tm tm;
+    char z[8];
+    if (!cap)
+        return;
+    if (at <= 0 || !localtime_r (&t, &tm) || !strftime (out, cap, "%Y-%m-%dT%H:%M:%S", &tm) ||
+        strftime (z, sizeof z, "%z", &tm) != 5) {
+        snprintf (out, cap, "unknown");
+        return;
+    }
+    /* %z is +0800; ISO 8601 extended wants +08:00 */
+    size_t n = strlen (out);
+    snprintf (out + n, cap - n, "%.3s:%.2s", z, z + 3);
 }
 
 /*  ---------------------------------------------------------------------
@@ -940,7 +1095,7 @@ set_venues (view_t *self, const pingyi_tally_t *tally, const pingyi_venue_figure
         for (size_t r = 0; r < 16; r++)
             view->rejected_by[r] += vv->figures.rejected_by[r];
     }
-    view->final = view->venues_open + view->venues_closed == 0;
+    view->final = pingyi_view_final (view, -1, NULL);
 }
 
 /*  Zero the figures of every suppressed cell (the release has counted
@@ -1027,6 +1182,7 @@ pingyi_view_new_k (const pingyi_election_t *election, const pingyi_tally_t *tall
     if (!skip || !one_mark)
         goto fail;
     set_venues (self, tally, NULL, skip);
+    view->snapshot_at = (int64_t) time (NULL);
     bool single = false;
     for (size_t i = 0; i < e->item_count; i++)
         single |= one_mark[i] = e->items[i].max_choices <= 1;

@@ -27,8 +27,11 @@
     ballot the client says it sent is accounted for yet), reconciled (closed,
     collected <= issued, accepted <= collected, accepted + rejected >= sent),
     void (collected > issued, or accepted > collected).  The count is FINAL
-    when every venue is reconciled (void venues make it final-with-voids: the
-    view says which).
+    when every venue is reconciled and no venue refused a ballot after its
+    close (rejected_by[venue_closed] > 0: ballots arrived after the close,
+    so the close did not see them all); an open, unreconciled or void venue
+    keeps it PROVISIONAL, and the view names each one and why
+    (pingyi_view_status_text).  Decided in one place, pingyi_venue_holds.
 
     Release (k-anonymity, docs/rollup.md "Release"): the view also decides,
     once, what may be published.  n of a cell is the number of ballots
@@ -114,7 +117,7 @@ typedef struct {
     pingyi_level_view_t levels[PINGYI_LEVEL_COUNT_];
     pingyi_venue_view_t *venues; /* by venue index */
     size_t rank_item;            /* the item ranks are computed on (the overall item) */
-    bool final;                  /* every venue reconciled or void */
+    bool final;                  /* pingyi_view_final (self, -1, NULL): no venue holds it back */
     size_t venues_open, venues_closed, venues_reconciled, venues_void;
     /* totals over all venues (void included): ballots and rejections */
     uint64_t accepted, blank_ballots, duplicates, rejected;
@@ -123,6 +126,10 @@ typedef struct {
     uint32_t k;              /* k it was computed with (1: nothing withheld) */
     size_t suppressed_cells; /* (row, category) cells withheld, whole rows included, every level */
     size_t hidden_groups;    /* (venue, category) groups of the raw tally withheld */
+    /* when the figures shown were taken (seconds since the epoch; 0 unknown):
+       pingyi_view_new sets the time it computes the view; a reader of a
+       released view sets the aggregator's merge time */
+    int64_t snapshot_at;
 } pingyi_view_t;
 
 /*  Compute the whole view from a merged tally, released with the
@@ -176,5 +183,34 @@ int pingyi_view_row_district (const pingyi_view_t *self, pingyi_level_t level, s
 /*  Chinese name of a unit kind: 镇/街道, 部门, 企业, 学校, 其他 (the kind
     level's row names).  */
 const char *pingyi_unit_kind_label (pingyi_unit_kind_t kind);
+
+/*  FINAL or PROVISIONAL (docs/rollup.md "Venue status and FINAL").  What
+    keeps one venue from FINAL, as bits (0: nothing):  */
+#define PINGYI_HOLD_OPEN 1u         /* not closed: ballots may still arrive */
+#define PINGYI_HOLD_UNRECONCILED 2u /* closed, not reconciled (a figure unknown, or sent not accounted) */
+#define PINGYI_HOLD_VOID 4u         /* void: must be reviewed */
+#define PINGYI_HOLD_LATE 8u         /* refused ballots after its close (rejected_by[venue_closed] > 0) */
+/*  The one rule: the count is FINAL when no venue holds it back.  */
+unsigned pingyi_venue_holds (const pingyi_venue_view_t *venue);
+/*  Why venue holds the count back, in one phrase per cause joined by
+    ", ", after the venue id: "v02 open", "v03 void (collected 112 > issued
+    109)", "v05 refused 2 ballots after its close", "v04 closed, not
+    reconciled (issued unknown)".  Empty when it does not.  Returns
+    pingyi_venue_holds.  */
+unsigned pingyi_venue_why (const pingyi_view_t *self, size_t venue, char *out, size_t cap);
+/*  FINAL over the venues of district (-1: every venue): none holds it
+    back.  held (may be NULL) receives how many do.  */
+bool pingyi_view_final (const pingyi_view_t *self, int district, size_t *held);
+/*  "FINAL", or "PROVISIONAL: " and the first `named` venues that hold it
+    back (pingyi_venue_why) joined by "; ", then "; and N more" for the
+    rest; over the venues of district (-1: all).  Returns whether FINAL.  */
+#define PINGYI_STATUS_NAMED 5
+bool pingyi_view_status_text (const pingyi_view_t *self, int district, size_t named, char *out, size_t cap);
+/*  A time (seconds since the epoch) in ISO 8601 local time with its
+    offset, "2026-12-06T11:42:05+08:00"; "unknown" when 0 or less.  */
+void pingyi_time_text (int64_t at, char *out, size_t cap);
+/*  pingyi_time_text of the view's snapshot_at.  */
+void pingyi_view_snapshot_text (const pingyi_view_t *self, char *out, size_t cap);
+#define PINGYI_SNAPSHOT_TEXT 40 /* enough for pingyi_view_snapshot_text */
 
 #endif

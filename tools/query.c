@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 #define PINGYI_QUERY_BODY_MAX ((size_t) 64 << 20) /* largest aggregator answer */
 #define HEADERS_MAX (64 << 10)                    /* largest status line + headers */
@@ -374,6 +375,11 @@ read_agg (const pingyi_election_t *e, const char *url, int timeout_s, char *err)
         pingyi_fail (err, "%s%s: %s", url, VIEW_PATH, why);
         return NULL;
     }
+    /* the snapshot shown is the aggregator's merge; unknown without one */
+    const json_t *merged_at = json_object_get (doc, "merged_at");
+    view->snapshot_at = json_is_integer (merged_at) && json_integer_value (merged_at) > 0
+                            ? (int64_t) json_integer_value (merged_at)
+                            : 0;
     json_decref (doc);
     for (int s = 0; s < n; s++)
         if (shards[s].stale)
@@ -625,6 +631,7 @@ pingyi_cmd_query (int argc, char **argv)
     int rc = 0;
     pingyi_view_t *view = NULL;
     pingyi_tally_t *tally = NULL;
+    int64_t read_at = 0; /* --data: when the shards' released state was read */
     if (agg) {
         if (!(view = read_agg (e, agg, timeout_s, err))) {
             fprintf (stderr, "pingyi query: %s\n", err);
@@ -644,6 +651,7 @@ pingyi_cmd_query (int argc, char **argv)
             rc = 1;
             goto done;
         }
+        read_at = (int64_t) time (NULL);
         if (pingyi_tally_rejected_keys (tally)) {
             fprintf (stderr, "pingyi query: %llu stored counter keys name nothing in this election\n",
                      (unsigned long long) pingyi_tally_rejected_keys (tally));
@@ -657,6 +665,7 @@ pingyi_cmd_query (int argc, char **argv)
             rc = 2;
             goto done;
         }
+        view->snapshot_at = read_at; /* when the shards were read */
     }
     if (out_path ? render_to_file (view, &filter, format, venues, width, out_path, err)
                  : render (view, &filter, format, venues, width, NULL, stdout, err)) {

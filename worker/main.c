@@ -774,6 +774,7 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         sum.apply_ms_total += s.apply_ms_total;
         sum.map_resizes += s.map_resizes;
         sum.venue_closes += s.venue_closes;
+        sum.refusals_unstored += s.refusals_unstored;
         stopped += s.stopped;
     }
     struct {
@@ -793,6 +794,7 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         {"apply_ms_total", sum.apply_ms_total},
         {"map_resizes", sum.map_resizes},
         {"venue_closes", sum.venue_closes},
+        {"refusals_unstored", sum.refusals_unstored},
         {"frames_in", w->frames_in},
         {"submits", w->submits},
         {"envelopes_in", w->envelopes_in},

@@ -59,6 +59,8 @@ _Static_assert(PINGYI_MAX_CATEGORIES <= PINGYI_FIGURES_CATEGORIES, "categories m
 #define IDS_HEAD_LEN 2      /* status, reason; then the envelope when accepted */
 #define REJECT_LOG_LINES 10 /* rejection lines logged per code per shard */
 #define STATE_LEN PINGYI_SHARD_DIGEST_STATE
+#define REFUSED_KEY_LEN (2 + PINGYI_SHARD_REFUSED_HASH_LEN) /* venue u16 BE, hash of the envelope */
+#define REFUSED_ORPHAN 0xffffu /* venue of a refused row charged to no venue of this shard */
 
 /*  A u64-keyed table of counter deltas (open addressing, linear probing).
     The key is the 8-byte counter key read big-endian, so sorting the u64s
@@ -104,7 +106,8 @@ struct pingyi_shard_t {
     bool stopped;
     int lock_fd; /* DATA/shard-NN/worker.lock, flock'ed; -1 when read-only */
     MDB_env *env;
-    MDB_dbi ids, counts, pending, venues, meta;
+    MDB_dbi ids, counts, pending, venues, meta, refused;
+    bool has_refused; /* false: a read-only open of a schema-3 shard made before `refused` */
     size_t map_size;
     uint64_t k; /* the release step: the definition's k_anonymity */
 
@@ -122,6 +125,13 @@ struct pingyi_shard_t {
     uint8_t state[STATE_LEN]; /* the digest state (meta.lthash) */
     uint8_t work_state[STATE_LEN];
     bool orphans_touched;
+    /* remembered refusals (`refused` rows) and refusals counted without a
+       row (beyond the cap, or counted before `refused` existed), per slot,
+       the orphan bucket at index slot_count; committed and working copies */
+    uint64_t *refused_rows, *work_refused_rows;
+    uint64_t *refused_loose, *work_refused_loose;
+    bool refused_touched;
+    uint64_t refused_cap;             /* rows per venue (and orphan bucket) */
     pingyi_venue_figures_t *figures;  /* per slot: current */
     pingyi_venue_figures_t *released; /* per slot: as released */
     pingyi_venue_figures_t *work;
@@ -142,7 +152,7 @@ struct pingyi_shard_t {
     uint8_t *row_buf;  /* a row being rewritten */
     uint8_t body[PINGYI_ENVELOPE_MAX];
     pingyi_ballot_t ballot;
-    uint64_t batch_accepted, batch_duplicates, batch_rejected;
+    uint64_t batch_accepted, batch_duplicates, batch_rejected, batch_unstored;
     uint64_t batch_rejected_by[PINGYI_SHARD_REJECT_SLOTS];
     int last_venue; /* look-up cache: venues repeat within a batch */
     int64_t last_commit_ms;
@@ -466,6 +476,26 @@ stored_reject (unsigned code)
            code == PINGYI_REJECT_BAD_CATEGORY || code == PINGYI_REJECT_BAD_MARK;
 }
 
+/*  The refusals remembered by the envelope's bytes in `refused` (made
+    before the envelope opens, or VENUE_CLOSED): every code but NONE and
+    the stored ones.  */
+static bool
+refusal_code (unsigned code)
+{
+    return code != PINGYI_REJECT_NONE && code < PINGYI_REJECT_COUNT_ && !stored_reject (code);
+}
+
+/*  Sum of a rejected_by[] over the refusal codes.  */
+static uint64_t
+refusals_of (const uint64_t *rejected_by)
+{
+    uint64_t n = 0;
+    for (unsigned c = 0; c < PINGYI_SHARD_REJECT_SLOTS; c++)
+        if (refusal_code (c))
+            n += rejected_by[c];
+    return n;
+}
+
 /*  --------------------------------------------------------------------------
     Small helpers.  */
 
@@ -700,6 +730,26 @@ meta_put_orphans (pingyi_shard_t *self, MDB_txn *txn, const pingyi_shard_info_t 
     return rc ? rc : meta_put (self, txn, "orphan_rejected_by", b, sizeof b);
 }
 
+/*  The `refused` accounting: rows and refusals counted without a row, per
+    slot and the orphan bucket last, u64 LE each.  */
+static int
+meta_put_refused (pingyi_shard_t *self, MDB_txn *txn, const uint64_t *rows, const uint64_t *loose)
+{
+    size_t n = self->slot_count + 1;
+    uint8_t *b = malloc (16 * n);
+    if (!b)
+        return ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        put_le64 (b + 8 * i, rows[i]);
+        put_le64 (b + 8 * (n + i), loose[i]);
+    }
+    int rc = meta_put (self, txn, "refused_rows", b, 8 * n);
+    if (rc == 0)
+        rc = meta_put (self, txn, "refused_loose", b + 8 * n, 8 * n);
+    free (b);
+    return rc;
+}
+
 static int
 meta_put_settled (pingyi_shard_t *self, MDB_txn *txn, const pingyi_shard_info_t *info)
 {
@@ -814,6 +864,45 @@ pending_of (const pingyi_shard_t *self, const pingyi_venue_figures_t *cur, const
     return n;
 }
 
+/*  The `refused` accounting from meta into rows and loose (slot_count + 1
+    entries each, the orphan bucket last).  A schema-3 shard made before
+    `refused` has neither row: its refusals so far were counted once per
+    event, so they are all "loose" (*missing is set: the writer stores
+    them).  0, or -1 with err.  */
+static int
+refused_load (pingyi_shard_t *self, MDB_txn *txn, const pingyi_shard_info_t *info,
+              const pingyi_venue_figures_t *cur, uint64_t *rows, uint64_t *loose, bool *missing, char *err)
+{
+    size_t n = self->slot_count + 1;
+    MDB_val r, l;
+    int rr = meta_get (self, txn, "refused_rows", &r);
+    int rl = meta_get (self, txn, "refused_loose", &l);
+    if (missing)
+        *missing = false;
+    if (rr == MDB_NOTFOUND && rl == MDB_NOTFOUND) {
+        for (size_t s = 0; s < self->slot_count; s++) {
+            rows[s] = 0;
+            loose[s] = refusals_of (cur[s].rejected_by);
+        }
+        rows[n - 1] = 0;
+        loose[n - 1] = refusals_of (info->orphan_rejected_by);
+        if (missing)
+            *missing = true;
+        return 0;
+    }
+    if (rr || rl || r.mv_size != 8 * n || l.mv_size != 8 * n)
+        return pingyi_fail (
+            err,
+            "%s: meta refused_rows/refused_loose are not %zu counters each: refusing to start "
+            "(run `pingyi tally --recount` on a copy)",
+            self->path, n);
+    for (size_t i = 0; i < n; i++) {
+        rows[i] = get_le64 ((const uint8_t *) r.mv_data + 8 * i);
+        loose[i] = get_le64 ((const uint8_t *) l.mv_data + 8 * i);
+    }
+    return 0;
+}
+
 /*  The cheap check at every open that `ids`, the figures and meta were
     always written together (the full check is the recount): the rows of
     `ids` are the accepted ballots plus the stored rejections, the venues'
@@ -836,8 +925,36 @@ check_store (pingyi_shard_t *self, MDB_txn *txn, const pingyi_shard_info_t *info
             if (stored_reject (c))
                 stored += cur[s].rejected_by[c];
     }
+    uint64_t refused = 0;
+    for (size_t s = 0; s <= self->slot_count; s++) {
+        uint64_t counted =
+            s < self->slot_count ? refusals_of (cur[s].rejected_by) : refusals_of (info->orphan_rejected_by);
+        refused += self->refused_rows[s];
+        if (counted != self->refused_rows[s] + self->refused_loose[s])
+            return pingyi_fail (
+                err,
+                "%s: %s counts %llu refusals, meta says %llu remembered in `refused` and %llu "
+                "counted without a row: refusing to start (run `pingyi tally --recount` on a "
+                "copy)",
+                self->path, s < self->slot_count ? self->election->venues[self->venue_of[s]].id : "the shard",
+                (unsigned long long) counted, (unsigned long long) self->refused_rows[s],
+                (unsigned long long) self->refused_loose[s]);
+    }
     MDB_stat st;
-    int rc = mdb_stat (txn, self->ids, &st);
+    int rc;
+    if (self->has_refused) {
+        if ((rc = mdb_stat (txn, self->refused, &st)))
+            return rc;
+    }
+    else
+        st.ms_entries = 0;
+    if (st.ms_entries != refused)
+        return pingyi_fail (
+            err,
+            "%s: refused holds %zu rows, meta says %llu: refusing to start (run `pingyi tally "
+            "--recount` on a copy)",
+            self->path, st.ms_entries, (unsigned long long) refused);
+    rc = mdb_stat (txn, self->ids, &st);
     if (rc)
         return rc;
     if (accepted != info->current_sequence || st.ms_entries != accepted + stored)
@@ -852,11 +969,14 @@ check_store (pingyi_shard_t *self, MDB_txn *txn, const pingyi_shard_info_t *info
 
 /*  meta, figures and the check, into the shard's committed state.  */
 static int
-load_state (pingyi_shard_t *self, MDB_txn *txn, char *err)
+load_state (pingyi_shard_t *self, MDB_txn *txn, bool *missing, char *err)
 {
     int rc = meta_load (self, txn, &self->info, self->state, err);
     if (rc == 0)
         rc = figures_load (self, txn, self->figures, self->released, err);
+    if (rc == 0)
+        rc = refused_load (self, txn, &self->info, self->figures, self->refused_rows, self->refused_loose,
+                           missing, err);
     if (rc == 0)
         rc = check_store (self, txn, &self->info, self->figures, self->released, err);
     if (rc == 0)
@@ -874,7 +994,14 @@ open_dbs (pingyi_shard_t *self, MDB_txn *txn, unsigned create)
         (rc = mdb_dbi_open (txn, "venues", create, &self->venues)) ||
         (rc = mdb_dbi_open (txn, "meta", create, &self->meta)))
         return rc;
-    return 0;
+    /* `refused` came after schema 3 began: a writer creates it in an older
+       shard, a reader of such a shard goes without (no rows) */
+    rc = mdb_dbi_open (txn, "refused", self->read_only ? 0 : MDB_CREATE, &self->refused);
+    if (rc == MDB_NOTFOUND && self->read_only)
+        return 0;
+    if (rc == 0)
+        self->has_refused = true;
+    return rc;
 }
 
 /*  The meta db of a shard of an older schema has a `schema` row and no
@@ -929,7 +1056,13 @@ init_txn (pingyi_shard_t *self, MDB_txn *txn, void *arg, char *err)
     }
     else if (rc)
         return rc;
-    return load_state (self, txn, err);
+    /* a schema-3 shard made before `refused`: the db was created above,
+       its accounting is written now (what was counted so far, loose) */
+    bool missing = false;
+    rc = load_state (self, txn, &missing, err);
+    if (rc == 0 && missing)
+        rc = meta_put_refused (self, txn, self->refused_rows, self->refused_loose);
+    return rc;
 }
 
 /*  --------------------------------------------------------------------------
@@ -1008,6 +1141,13 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
     self->touched = calloc (n, sizeof *self->touched);
     self->releasing = calloc (n, sizeof *self->releasing);
     self->touched_list = calloc (n, sizeof *self->touched_list);
+    self->refused_rows = calloc (n, sizeof *self->refused_rows);
+    self->work_refused_rows = calloc (n, sizeof *self->work_refused_rows);
+    self->refused_loose = calloc (n, sizeof *self->refused_loose);
+    self->work_refused_loose = calloc (n, sizeof *self->work_refused_loose);
+    self->refused_cap = PINGYI_SHARD_REFUSED_CAP;
+    if (!self->refused_rows || !self->work_refused_rows || !self->refused_loose || !self->work_refused_loose)
+        goto oom;
     if (!self->figures || !self->released || !self->work || !self->work_released || !self->touched ||
         !self->releasing || !self->touched_list)
         goto oom;
@@ -1068,7 +1208,7 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
             goto fail;
         }
         if (rc == 0) {
-            rc = load_state (self, txn, err);
+            rc = load_state (self, txn, NULL, err);
             if (rc == MDB_NOTFOUND) {
                 mdb_txn_abort (txn);
                 pingyi_fail (err, "%s: not a pingyi shard (no schema in meta)", self->path);
@@ -1155,6 +1295,10 @@ pingyi_shard_close (pingyi_shard_t **self_p)
     free (self->touched);
     free (self->releasing);
     free (self->touched_list);
+    free (self->refused_rows);
+    free (self->work_refused_rows);
+    free (self->refused_loose);
+    free (self->work_refused_loose);
     free (self->sorted);
     free (self->row_buf);
     free (self->row_sum);
@@ -1189,6 +1333,10 @@ work_reset (pingyi_shard_t *self)
     self->work_info = self->info;
     memcpy (self->work_state, self->state, STATE_LEN);
     self->orphans_touched = false;
+    memcpy (self->work_refused_rows, self->refused_rows, (self->slot_count + 1) * sizeof *self->refused_rows);
+    memcpy (self->work_refused_loose, self->refused_loose,
+            (self->slot_count + 1) * sizeof *self->refused_loose);
+    self->refused_touched = false;
     tally_clear (&self->deltas);
     grid_t *g = &self->grid;
     for (size_t i = 0; i < g->touched_count; i++) {
@@ -1198,7 +1346,7 @@ work_reset (pingyi_shard_t *self)
         g->slot_touched[slot] = 0;
     }
     g->touched_count = 0;
-    self->batch_accepted = self->batch_duplicates = self->batch_rejected = 0;
+    self->batch_accepted = self->batch_duplicates = self->batch_rejected = self->batch_unstored = 0;
     memset (self->batch_rejected_by, 0, sizeof self->batch_rejected_by);
 }
 
@@ -1231,6 +1379,71 @@ reject (pingyi_shard_t *self, pingyi_shard_item_t *item, pingyi_reject_t code, i
     }
     self->batch_rejected++;
     self->batch_rejected_by[code]++;
+}
+
+/*  A refusal made before the envelope opens, or VENUE_CLOSED: remembered
+    by the envelope's bytes in `refused` (key: the charged venue, or
+    REFUSED_ORPHAN, and the first 16 bytes of BLAKE2b-256 of the envelope;
+    value: the reason), never by its ballot id, which nobody has verified.
+    The same bytes again are answered the same and counted as a duplicate;
+    new ones are stored and counted once.  Beyond refused_cap rows for the
+    venue a refusal is counted each time (refusals_unstored).  Returns 0 or
+    an LMDB code.  */
+static int refuse (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item, pingyi_reject_t code,
+                   int32_t charge, const char *fmt, ...) PINGYI_PRINTF (6, 7);
+
+static int
+refuse (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item, pingyi_reject_t code, int32_t charge,
+        const char *fmt, ...)
+{
+    char text[PINGYI_ERR_MAX];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (text, sizeof text, fmt, ap);
+    va_end (ap);
+    size_t bucket = charge >= 0 ? (size_t) charge : self->slot_count;
+    uint8_t k[REFUSED_KEY_LEN];
+    uint8_t h[crypto_generichash_BYTES];
+    static const uint8_t nothing[1] = {0};
+    venue_key (k, charge >= 0 ? self->venue_of[charge] : REFUSED_ORPHAN);
+    crypto_generichash (h, sizeof h, item->envelope ? item->envelope : nothing,
+                        item->envelope ? item->len : 0, NULL, 0);
+    memcpy (k + 2, h, PINGYI_SHARD_REFUSED_HASH_LEN);
+    MDB_val key = {sizeof k, k}, val;
+    int rc = mdb_get (txn, self->refused, &key, &val);
+    if (rc == 0) {
+        if (val.mv_size != 1)
+            return MDB_CORRUPTED;
+        uint8_t was = *(const uint8_t *) val.mv_data;
+        item->status = PINGYI_ACK_REJECTED;
+        item->reason = was;
+        item->receipt[0] = '\0';
+        if (snprintf (item->text, sizeof item->text, "resend of an envelope refused earlier (%s): %s",
+                      pingyi_reject_name ((pingyi_reject_t) was), text) < 0)
+            item->text[0] = '\0';
+        if (charge >= 0)
+            work_figures (self, charge)->duplicates++;
+        self->batch_duplicates++;
+        return 0;
+    }
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    if (self->work_refused_rows[bucket] < self->refused_cap) {
+        uint8_t reason = (uint8_t) code;
+        val.mv_size = 1;
+        val.mv_data = &reason;
+        rc = mdb_put (txn, self->refused, &key, &val, MDB_NOOVERWRITE);
+        if (rc)
+            return rc;
+        self->work_refused_rows[bucket]++;
+    }
+    else {
+        self->work_refused_loose[bucket]++;
+        self->batch_unstored++;
+    }
+    self->refused_touched = true;
+    reject (self, item, code, charge, "%s", text);
+    return 0;
 }
 
 static void
@@ -1267,13 +1480,11 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
     /* 1. the clear header */
     pingyi_envelope_t env;
     if (!item->envelope || item->len > PINGYI_ENVELOPE_MAX) {
-        reject (self, item, PINGYI_REJECT_BAD_ENVELOPE, charge, "envelope of %zu bytes (at most %d)",
-                item->len, PINGYI_ENVELOPE_MAX);
-        return 0;
+        return refuse (self, txn, item, PINGYI_REJECT_BAD_ENVELOPE, charge,
+                       "envelope of %zu bytes (at most %d)", item->len, PINGYI_ENVELOPE_MAX);
     }
     if (pingyi_envelope_parse (item->envelope, item->len, &env, perr)) {
-        reject (self, item, PINGYI_REJECT_BAD_ENVELOPE, charge, "%s", perr);
-        return 0;
+        return refuse (self, txn, item, PINGYI_REJECT_BAD_ENVELOPE, charge, "%s", perr);
     }
     memcpy (item->ballot_id, env.ballot_id, PINGYI_BALLOT_ID_LEN);
 
@@ -1281,29 +1492,28 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
     if (memcmp (env.fingerprint, e->fingerprint, PINGYI_FP_LEN) != 0) {
         char hex[2 * PINGYI_FP_LEN + 1];
         pingyi_hex (hex, env.fingerprint, PINGYI_FP_LEN);
-        reject (self, item, PINGYI_REJECT_WRONG_ELECTION, charge,
-                "envelope is for election %s, this count is %s", hex, e->fingerprint_hex);
-        return 0;
+        return refuse (self, txn, item, PINGYI_REJECT_WRONG_ELECTION, charge,
+                       "envelope is for election %s, this count is %s", hex, e->fingerprint_hex);
     }
     /* 3. venue: known, and the authenticated sender */
     int venue = find_venue (self, env.venue, env.venue_len);
     if (venue < 0) {
-        reject (self, item, PINGYI_REJECT_UNKNOWN_VENUE, charge,
-                "venue \"%s\" is not in the election definition", safe_id (a, env.venue, env.venue_len));
-        return 0;
+        return refuse (self, txn, item, PINGYI_REJECT_UNKNOWN_VENUE, charge,
+                       "venue \"%s\" is not in the election definition",
+                       safe_id (a, env.venue, env.venue_len));
     }
     if (venue != sender) {
-        reject (self, item, PINGYI_REJECT_VENUE_MISMATCH, charge,
-                "envelope names venue \"%s\" but was sent by \"%s\"", safe_id (a, env.venue, env.venue_len),
-                safe_id (b, item->sender ? item->sender : "", item->sender ? item->sender_len : 0));
-        return 0;
+        return refuse (self, txn, item, PINGYI_REJECT_VENUE_MISMATCH, charge,
+                       "envelope names venue \"%s\" but was sent by \"%s\"",
+                       safe_id (a, env.venue, env.venue_len),
+                       safe_id (b, item->sender ? item->sender : "", item->sender ? item->sender_len : 0));
     }
     /* 4. shard */
     int32_t slot = self->slot_of[venue];
     if (slot < 0) {
-        reject (self, item, PINGYI_REJECT_WRONG_SHARD, charge, "venue %s belongs to shard %u, not shard %u",
-                e->venues[venue].id, e->venues[venue].shard, self->shard);
-        return 0;
+        return refuse (self, txn, item, PINGYI_REJECT_WRONG_SHARD, charge,
+                       "venue %s belongs to shard %u, not shard %u", e->venues[venue].id,
+                       e->venues[venue].shard, self->shard);
     }
     /* 5. dedupe: reads in this transaction see its own earlier puts, so a
        second copy within the batch is a duplicate too */
@@ -1341,19 +1551,19 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
     /* 6. venue still open */
     pingyi_venue_figures_t *f = work_figures (self, slot);
     if (f->closed) {
-        reject (self, item, PINGYI_REJECT_VENUE_CLOSED, slot,
-                "venue %s has closed its round; no more ballots", e->venues[venue].id);
-        return 0;
+        return refuse (self, txn, item, PINGYI_REJECT_VENUE_CLOSED, slot,
+                       "venue %s has closed its round; no more ballots", e->venues[venue].id);
     }
-    /* 7. open.  Not stored when it fails: an unauthenticated envelope must
-       not be able to claim an id that a genuine one may carry later. */
+    /* 7. open.  Not stored in `ids` when it fails: an unauthenticated
+       envelope must not be able to claim an id that a genuine one may carry
+       later; remembered by its bytes in `refused` instead (refuse). */
     size_t body_len = 0;
     if (env.ciphertext_len < PINGYI_MAC_LEN || env.ciphertext_len - PINGYI_MAC_LEN > sizeof self->body ||
         pingyi_envelope_open (&env, self->keys[slot], self->body, sizeof self->body, &body_len)) {
-        reject (self, item, PINGYI_REJECT_DECRYPT, slot,
-                "envelope does not open with venue %s's key (altered, or sealed for another shard key)",
-                e->venues[venue].id);
-        return 0;
+        return refuse (
+            self, txn, item, PINGYI_REJECT_DECRYPT, slot,
+            "envelope does not open with venue %s's key (altered, or sealed for another shard key)",
+            e->venues[venue].id);
     }
 
     /* 8. the ballot itself.  A refusal here is authenticated, so it is
@@ -1682,6 +1892,9 @@ finish_txn (pingyi_shard_t *self, MDB_txn *txn, int32_t closing, char *err)
     }
     if (self->orphans_touched && (rc = meta_put_orphans (self, txn, w)))
         return rc;
+    if (self->refused_touched &&
+        (rc = meta_put_refused (self, txn, self->work_refused_rows, self->work_refused_loose)))
+        return rc;
     return 0;
 }
 
@@ -1711,6 +1924,9 @@ work_commit (pingyi_shard_t *self)
     self->touched_count = 0;
     self->info = self->work_info;
     memcpy (self->state, self->work_state, STATE_LEN);
+    memcpy (self->refused_rows, self->work_refused_rows, (self->slot_count + 1) * sizeof *self->refused_rows);
+    memcpy (self->refused_loose, self->work_refused_loose,
+            (self->slot_count + 1) * sizeof *self->refused_loose);
     self->stats.sequence = self->info.current_sequence;
     self->stats.settled_sequence = self->info.sequence;
     self->stats.generation = self->info.generation;
@@ -1750,6 +1966,7 @@ pingyi_shard_apply (pingyi_shard_t *self, pingyi_shard_item_t *items, size_t cou
     s->accepted += self->batch_accepted;
     s->duplicates += self->batch_duplicates;
     s->rejected += self->batch_rejected;
+    s->refusals_unstored += self->batch_unstored;
     for (int i = 0; i < PINGYI_SHARD_REJECT_SLOTS; i++)
         s->rejected_by[i] += self->batch_rejected_by[i];
     s->batches++;
@@ -2323,10 +2540,17 @@ recount_threads (size_t entries)
 }
 
 /*  The figures and the release state against what the recount gives.  */
+typedef struct {
+    uint64_t *by;    /* `refused` rows per (slot, reason), the orphan bucket last */
+    uint64_t *rows;  /* meta: rows per slot */
+    uint64_t *loose; /* meta: refusals counted without a row per slot */
+} recount_refused_t;
+
 static void
 recount_figures (pingyi_shard_t *self, pingyi_shard_recount_t *report, const pingyi_shard_info_t *info,
                  const uint8_t *stored_state, const recount_part_t *sum, const uint64_t *rejected_rows,
-                 const pingyi_venue_figures_t *cur, const pingyi_venue_figures_t *rel)
+                 const recount_refused_t *refused, const pingyi_venue_figures_t *cur,
+                 const pingyi_venue_figures_t *rel)
 {
     const pingyi_election_t *e = self->election;
     uint64_t accepted = 0, pending = 0;
@@ -2367,6 +2591,34 @@ recount_figures (pingyi_shard_t *self, pingyi_shard_recount_t *report, const pin
         else
             pending += cur[sl].accepted - rel[sl].accepted;
     }
+    /* the refusals: per venue (and the orphan bucket) the figures count the
+       remembered ones (`refused` rows, by reason) plus those counted
+       without a row; meta's accounting says how many rows there are */
+    for (size_t sl = 0; sl <= self->slot_count; sl++) {
+        const char *id =
+            sl < self->slot_count ? e->venues[self->venue_of[sl]].id : "(no venue of this shard)";
+        const uint64_t *by = sl < self->slot_count ? cur[sl].rejected_by : info->orphan_rejected_by;
+        const uint64_t *rows = refused->by + sl * PINGYI_SHARD_REJECT_SLOTS;
+        uint64_t nrows = 0;
+        for (unsigned c = 0; c < PINGYI_SHARD_REJECT_SLOTS; c++) {
+            nrows += rows[c];
+            if (rows[c] > by[c]) {
+                report->figures_ok = false;
+                problem (report, "venue %s: refused holds %llu rows (%s), the figures count %llu", id,
+                         (unsigned long long) rows[c], pingyi_reject_name ((pingyi_reject_t) c),
+                         (unsigned long long) by[c]);
+            }
+        }
+        if (nrows != refused->rows[sl] || refusals_of (by) != nrows + refused->loose[sl]) {
+            report->figures_ok = false;
+            problem (
+                report,
+                "venue %s: figures count %llu refusals, refused holds %llu rows (meta says %llu) and %llu "
+                "were counted without a row",
+                id, (unsigned long long) refusals_of (by), (unsigned long long) nrows,
+                (unsigned long long) refused->rows[sl], (unsigned long long) refused->loose[sl]);
+        }
+    }
     report->sequence_ok = info->current_sequence == report->log_entries && accepted == report->log_entries;
     if (!report->sequence_ok)
         problem (report, "meta sequence %llu, accepted envelopes %llu, the venues' accepted %llu",
@@ -2399,12 +2651,15 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
     pingyi_venue_figures_t *cur = calloc (nslots, sizeof *cur);
     pingyi_venue_figures_t *rel = calloc (nslots, sizeof *rel);
     uint64_t *rejected_rows = calloc (nslots * PINGYI_SHARD_REJECT_SLOTS, sizeof *rejected_rows);
+    recount_refused_t refused = {calloc (nslots * PINGYI_SHARD_REJECT_SLOTS, sizeof (uint64_t)),
+                                 calloc (nslots, sizeof (uint64_t)), calloc (nslots, sizeof (uint64_t))};
     uint8_t *stored_state = malloc (STATE_LEN);
     log_entry_t *entries = NULL;
     size_t entry_count = 0, entry_cap = 0;
     MDB_txn *txn = NULL;
     int rc = -1;
-    if (!keys || !cur || !rel || !rejected_rows || !stored_state) {
+    if (!keys || !cur || !rel || !rejected_rows || !stored_state || !refused.by || !refused.rows ||
+        !refused.loose) {
         pingyi_fail (err, "out of memory");
         goto done;
     }
@@ -2415,6 +2670,8 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
     int lrc = meta_load (self, txn, &info, stored_state, err);
     if (lrc == 0)
         lrc = figures_load (self, txn, cur, rel, err);
+    if (lrc == 0)
+        lrc = refused_load (self, txn, &info, cur, refused.rows, refused.loose, NULL, err);
 
     /* the accepted envelopes, in key order; the rejected rows counted */
     MDB_cursor *c = NULL;
@@ -2457,6 +2714,32 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
         lrc = lrc == MDB_NOTFOUND ? 0 : lrc;
     }
     report->log_entries = entry_count;
+
+    /* the refusals remembered by their bytes, counted per venue and reason */
+    if (lrc == 0 && self->has_refused && (lrc = mdb_cursor_open (txn, self->refused, &c)) == 0) {
+        for (lrc = mdb_cursor_get (c, &k, &v, MDB_FIRST); lrc == 0;
+             lrc = mdb_cursor_get (c, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != REFUSED_KEY_LEN || v.mv_size != 1) {
+                lrc = MDB_CORRUPTED;
+                break;
+            }
+            const uint8_t *kp = k.mv_data;
+            uint32_t venue = (uint32_t) kp[0] << 8 | kp[1];
+            uint8_t reason = *(const uint8_t *) v.mv_data;
+            int32_t slot = venue == REFUSED_ORPHAN               ? (int32_t) self->slot_count
+                           : venue < self->election->venue_count ? self->slot_of[venue]
+                                                                 : -1;
+            report->refused_rows++;
+            if (slot >= 0 && refusal_code (reason))
+                refused.by[(size_t) slot * PINGYI_SHARD_REJECT_SLOTS + reason]++;
+            else
+                problem (report,
+                         "refused row of venue index %u, reason %u: not this shard's, or not a refusal",
+                         venue, reason);
+        }
+        mdb_cursor_close (c);
+        lrc = lrc == MDB_NOTFOUND ? 0 : lrc;
+    }
 
     /* re-open, decode, count and digest in parallel */
     if (lrc == 0) {
@@ -2523,7 +2806,7 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
     recount_t r = {
         .self = self, .report = report, .grid = &sum->grid, .spill = &sum->spill, .cur = cur, .rel = rel};
     if (lrc == 0)
-        recount_figures (self, report, &info, stored_state, sum, rejected_rows, cur, rel);
+        recount_figures (self, report, &info, stored_state, sum, rejected_rows, &refused, cur, rel);
     int result = 0;
     if (lrc == 0)
         lrc = walk_counters (self, txn, true, recount_counter, &r, &result);
@@ -2581,6 +2864,9 @@ done:
     free (cur);
     free (rel);
     free (rejected_rows);
+    free (refused.by);
+    free (refused.rows);
+    free (refused.loose);
     free (stored_state);
     free (entries);
     return rc;
@@ -2588,6 +2874,12 @@ done:
 
 /*  --------------------------------------------------------------------------
     Accessors.  */
+
+void
+pingyi_shard_set_refused_cap (pingyi_shard_t *self, uint64_t cap)
+{
+    self->refused_cap = cap;
+}
 
 void
 pingyi_shard_stats (const pingyi_shard_t *self, pingyi_shard_stats_t *stats)

@@ -39,6 +39,8 @@
 #define PINGYI_SHARD_REJECT_SLOTS 16                  /* rejected_by[] entries */
 #define PINGYI_SHARD_DIGEST_LEN 32                    /* the published log digest */
 #define PINGYI_SHARD_DIGEST_STATE 2048                /* LtHash16: 1024 lanes of u16 LE */
+#define PINGYI_SHARD_REFUSED_HASH_LEN 16              /* `refused` key: BLAKE2b-256 (envelope), first 16 */
+#define PINGYI_SHARD_REFUSED_CAP 1000000              /* `refused` rows per venue (and orphans) per shard */
 
 typedef struct pingyi_shard_t pingyi_shard_t;
 
@@ -76,7 +78,8 @@ typedef struct {
     uint64_t settled_sequence; /* the released one: ballots at the last settled point */
     uint64_t generation;       /* the released data's generation */
     uint64_t venue_closes;
-    bool stopped; /* the shard takes no more ballots */
+    uint64_t refusals_unstored; /* refusals counted per event: their venue's `refused` rows at the cap */
+    bool stopped;               /* the shard takes no more ballots */
 } pingyi_shard_stats_t;
 
 /*  What the meta db says (committed state).  sequence, digest and
@@ -126,13 +129,14 @@ typedef struct {
 typedef struct {
     uint64_t log_entries;                    /* accepted envelopes in `ids` */
     uint64_t ids_rejected;                   /* `ids` rows stored as rejected */
+    uint64_t refused_rows;                   /* `refused` rows: refusals remembered by their bytes */
     uint64_t reopened;                       /* opened and decoded again */
     uint64_t failed;                         /* logged envelopes that no longer open/decode */
     uint64_t counters_checked;               /* distinct keys compared (stored ∪ recounted) */
     uint64_t counters_differ;                /* keys whose stored count (counts + pending) differs */
     bool sequence_ok;                        /* meta sequence = log entries = the venues' accepted */
     bool digest_ok;                          /* meta digest state = the state recomputed over the log */
-    bool figures_ok;                         /* per venue accepted/blank/by category/stored rejections */
+    bool figures_ok;                         /* per venue accepted/blank/by category/rejections */
     bool released_ok;                        /* released never ahead of current; settled point consistent */
     uint8_t digest[PINGYI_SHARD_DIGEST_LEN]; /* the recomputed digest of the whole log */
     bool ok;                                 /* all of the above, no failure, no difference */
@@ -236,6 +240,12 @@ int pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
                           char *err) PINGYI_WARN_UNUSED;
 
 void pingyi_shard_stats (const pingyi_shard_t *self, pingyi_shard_stats_t *stats);
+
+/*  The cap on `refused` rows per venue (and for the orphan bucket) on this
+    shard, PINGYI_SHARD_REFUSED_CAP by default; for tests.  Beyond it a
+    refusal is counted each time it comes (stats.refusals_unstored).  */
+void pingyi_shard_set_refused_cap (pingyi_shard_t *self, uint64_t cap);
+
 uint32_t pingyi_shard_number (const pingyi_shard_t *self);
 bool pingyi_shard_stopped (const pingyi_shard_t *self);
 

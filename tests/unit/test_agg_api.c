@@ -17,6 +17,8 @@
 #include <cmocka.h>
 #include <ftw.h>
 #include <unistd.h>
+#include <stdlib.h>
+#include <time.h>
 
 static const char *DEFINITION =
     "{\n"
@@ -387,8 +389,18 @@ static void
 test_summary (void **state)
 {
     fx_t *fx = *state;
+    setenv ("TZ", "UTC0", 1);
+    tzset ();
     json_t *d = t_json (fx, "/api/v1/summary");
     assert_int_equal (json_integer_value (json_object_get (d, "api")), 1);
+    /* nothing keeps it PROVISIONAL; the snapshot is the merge (1700000000) */
+    assert_int_equal (json_array_size (json_object_get (d, "provisional")), 0);
+    assert_true (json_is_array (json_object_get (d, "provisional")));
+    assert_string_equal (json_string_value (json_object_get (d, "snapshot_at")), "2023-11-14T22:13:20+00:00");
+    json_t *rows = t_json (fx, "/api/v1/rollup?by=city");
+    assert_string_equal (json_string_value (json_object_get (rows, "snapshot_at")),
+                         "2023-11-14T22:13:20+00:00");
+    json_decref (rows);
     json_t *el = json_object_get (d, "election");
     assert_string_equal (json_string_value (json_object_get (el, "id")), "agg-api");
     assert_string_equal (json_string_value (json_object_get (el, "title")), "评议 API test");
@@ -594,6 +606,13 @@ t_view_equals_live (fx_t *fx)
     if (!back)
         fail_msg ("%s", err);
     const pingyi_view_t *live = fx->state->merged->view;
+    /* the snapshot time travels as merged_at (pingyi query --agg sets it) */
+    assert_int_equal (json_integer_value (json_object_get (d, "merged_at")),
+                      (json_int_t) fx->state->merged->wall);
+    back->snapshot_at = live->snapshot_at;
+    assert_true (json_is_array (json_object_get (d, "provisional")));
+    assert_int_equal (json_array_size (json_object_get (d, "provisional")), live->final ? 0 : 1);
+    assert_true (json_is_string (json_object_get (d, "snapshot_at")));
     for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
         for (int c = -1; c < 2; c++) {
             pingyi_report_filter_t filter = {

@@ -16,6 +16,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -67,6 +68,9 @@ add (pingyi_tally_t *t, int venue, int subject, int item, int category, int mark
     assert_int_equal (pingyi_tally_add (t, key, count), 0);
 }
 
+#define SNAPSHOT_AT 1796528525 /* 2026-12-06T11:42:05+08:00 */
+#define CSV_TOP "快照时间,2026-12-06T11:42:05+08:00\r\n状态,PROVISIONAL: v2 open\r\n"
+
 static int
 setup (void **state)
 {
@@ -90,6 +94,10 @@ setup (void **state)
     f->v = pingyi_view_new (f->e, f->t);
     if (!f->v)
         return -1;
+    /* a known snapshot, shown in a known zone */
+    f->v->snapshot_at = SNAPSHOT_AT;
+    setenv ("TZ", "CST-8", 1);
+    tzset ();
     *state = f;
     return 0;
 }
@@ -135,12 +143,13 @@ test_csv_bom_crlf_quoting_and_rows (void **state)
         if (text[i] == '\n')
             assert_int_equal (text[i - 1], '\r');
     assert_string_equal (
-        text + 3, "编号,名称,上级,名次,好,较好,一般,差,弃权,多选无效,有效,好评率,差评率,得分,"
-                  "得分（领导班子成员）,得分（一般干部）\r\n"
-                  "s1,东风镇党委书记,u1,1,3,0,1,0,0,0,4,0.7500,0.0000,84.0000,100.0000,60.0000\r\n"
-                  "s2,\"Li, \"\"Wei\"\" 书记\",u2,2,0,2,0,0,1,0,2,1.0000,0.0000,80.0000,80.0000,\r\n"
-                  "s3,A very long name that cannot fit the column 一个非常非常长的名字,u2,,0,0,0,0,0,0,0,,,"
-                  ",,\r\n");
+        text + 3,
+        CSV_TOP "编号,名称,上级,名次,好,较好,一般,差,弃权,多选无效,有效,好评率,差评率,得分,"
+                "得分（领导班子成员）,得分（一般干部）\r\n"
+                "s1,东风镇党委书记,u1,1,3,0,1,0,0,0,4,0.7500,0.0000,84.0000,100.0000,60.0000\r\n"
+                "s2,\"Li, \"\"Wei\"\" 书记\",u2,2,0,2,0,0,1,0,2,1.0000,0.0000,80.0000,80.0000,\r\n"
+                "s3,A very long name that cannot fit the column 一个非常非常长的名字,u2,,0,0,0,0,0,0,0,,,"
+                ",,\r\n");
     free (text);
 
     /* one category: its own figures, no per-category columns; ranks by it */
@@ -148,7 +157,7 @@ test_csv_bom_crlf_quoting_and_rows (void **state)
     char err[PINGYI_ERR_MAX];
     assert_int_equal (pingyi_report_filter_parse (&filter, f->e, "subject", NULL, "staff", NULL, err), 0);
     render (pingyi_report_csv, f->v, &filter, &text);
-    assert_string_equal (text + 3,
+    assert_string_equal (text + 3, CSV_TOP
                          "编号,名称,上级,名次,好,较好,一般,差,弃权,多选无效,有效,好评率,差评率,得分\r\n"
                          "s1,东风镇党委书记,u1,1,0,0,1,0,0,0,1,0.0000,0.0000,60.0000\r\n"
                          "s2,\"Li, \"\"Wei\"\" 书记\",u2,,0,0,0,0,1,0,0,,,\r\n"
@@ -162,6 +171,8 @@ test_csv_bom_crlf_quoting_and_rows (void **state)
     assert_non_null (
         strstr (text, "\r\nu1,东风镇党委,d1,1,3,0,1,0,0,0,4,0.7500,0.0000,84.0000,100.0000,60.0000\r\n"));
     assert_null (strstr (text, "\r\nu2,"));
+    /* … and its status, not the city's: v1 is reconciled */
+    assert_non_null (strstr (text, "\r\n状态,FINAL\r\n"));
     free (text);
 }
 
@@ -172,7 +183,7 @@ test_csv_venues (void **state)
     char *text;
     render (pingyi_report_venues_csv, f->v, NULL, &text);
     assert_string_equal (text,
-                         "\xEF\xBB\xBF"
+                         "\xEF\xBB\xBF" CSV_TOP
                          "会场编号,会场名称,区,状态,发出,收回,已发送,有效票,空白票,重复,拒收,拒收原因\r\n"
                          "v1,东区会场,东区,已核对,4,4,4,4,0,0,0,\r\n"
                          "v2,West hall,West District,进行中,,,,1,0,0,2,malformed=2\r\n");
@@ -201,6 +212,13 @@ test_json_shape_and_values (void **state)
     assert_string_equal (json_string_value (path (doc, "election", "fingerprint")), f->e->fingerprint_hex);
     assert_int_equal (json_array_size (path (doc, "election", "items")), 2);
     assert_true (json_is_false (path (doc, "final", NULL)));
+    /* what keeps it PROVISIONAL, per venue */
+    char *held = json_dumps (path (doc, "provisional", NULL), JSON_COMPACT);
+    assert_string_equal (held, "[{\"venue\":\"v2\",\"why\":\"open\"}]");
+    free (held);
+    /* the document is the figures alone, the same from every source: the
+       snapshot time is the API's (snapshot_at) and the printouts' */
+    assert_null (json_object_get (doc, "snapshot_at"));
     assert_int_equal (json_integer_value (path (doc, "status", "venues")), 2);
     assert_int_equal (json_integer_value (path (doc, "status", "open")), 1);
     assert_int_equal (json_integer_value (path (doc, "status", "reconciled")), 1);
@@ -284,6 +302,8 @@ test_json_filters (void **state)
     assert_int_equal (pingyi_report_filter_parse (&filter, f->e, "subject", "d2", NULL, NULL, err), 0);
     doc = pingyi_report_json (f->v, &filter);
     assert_string_equal (json_string_value (path (doc, "district", NULL)), "d2");
+    assert_true (json_is_false (path (doc, "final", NULL)));
+    assert_int_equal (json_array_size (path (doc, "provisional", NULL)), 1);
     assert_int_equal (json_array_size (path (doc, "rows", NULL)), 2);
     assert_string_equal (json_string_value (path (json_array_get (path (doc, "rows", NULL), 0), "id", NULL)),
                          "s2");
@@ -297,6 +317,12 @@ test_json_filters (void **state)
     assert_int_equal (json_array_size (path (doc, "rows", NULL)), 1);
     assert_int_equal (json_integer_value (path (json_array_get (path (doc, "rows", NULL), 0), "valid", NULL)),
                       6);
+    json_decref (doc);
+    /* district d1 (v1, reconciled) is final though the city is not */
+    assert_int_equal (pingyi_report_filter_parse (&filter, f->e, "subject", "d1", NULL, NULL, err), 0);
+    doc = pingyi_report_json (f->v, &filter);
+    assert_true (json_is_true (path (doc, "final", NULL)));
+    assert_int_equal (json_array_size (path (doc, "provisional", NULL)), 0);
     json_decref (doc);
 
     /* the duty item has no mark at all */
@@ -364,6 +390,8 @@ test_table_lines_up (void **state)
     assert_non_null (strstr (text, "项目：总体评价  层级：测评对象  类别：全部类别（加权）"));
     assert_non_null (
         strstr (text, "临时结果 PROVISIONAL：2 个会场中 1 个已核对（进行中 1，已结束待核对 0）"));
+    assert_non_null (strstr (text, "\nPROVISIONAL: v2 open "));
+    assert_non_null (strstr (text, "\n快照时间 2026-12-06T11:42:05+08:00 "));
     char fp16[40];
     snprintf (fp16, sizeof fp16, "选举指纹 %.16s ", f->e->fingerprint_hex);
     assert_non_null (strstr (text, fp16));
@@ -393,6 +421,19 @@ test_table_lines_up (void **state)
     assert_null (strstr (text, "东区会场"));
     assert_non_null (strstr (text, "v2 West hall"));
     assert_null (strstr (text, "名次"));
+    assert_non_null (
+        strstr (text, "临时结果 PROVISIONAL：1 个会场中 0 个已核对（进行中 1，已结束待核对 0）"));
+    assert_non_null (strstr (text, "\nPROVISIONAL: v2 open "));
+    lines_all_width (text, 80);
+    free (text);
+    /* the district of v1 alone is final */
+    assert_int_equal (pingyi_report_filter_parse (&filter, f->e, "unit", "d1", NULL, NULL, err), 0);
+    out = open_memstream (&text, &len);
+    assert_int_equal (pingyi_report_table (f->v, &filter, 80, out, err), 0);
+    fclose (out);
+    assert_non_null (strstr (text, "最终结果 FINAL：1 个会场全部核对"));
+    assert_null (strstr (text, "PROVISIONAL"));
+    assert_non_null (strstr (text, "\n快照时间 2026-12-06T11:42:05+08:00 "));
     lines_all_width (text, 80);
     free (text);
 
@@ -484,7 +525,8 @@ test_xlsx_workbook (void **state)
     assert_non_null (strstr (sheet, "orientation=\"landscape\""));
     assert_non_null (strstr (sheet, "fitToHeight=\"0\""));
     assert_non_null (strstr (sheet, "<pageSetUpPr fitToPage=\"1\"/>"));
-    assert_non_null (strstr (sheet, "<oddFooter>&amp;L临时结果 PROVISIONAL"));
+    assert_non_null (
+        strstr (sheet, "<oddFooter>&amp;L临时结果 PROVISIONAL 快照时间 2026-12-06T11:42:05+08:00"));
     assert_non_null (strstr (sheet, "<v>0.75</v>")); /* s1's 好评率 as a number */
     assert_non_null (strstr (sheet, "<v>84</v>"));
     free (sheet);
@@ -497,6 +539,8 @@ test_xlsx_workbook (void **state)
     assert_non_null (strings);
     assert_non_null (strstr (strings, f->e->fingerprint_hex));
     assert_non_null (strstr (strings, "临时结果 PROVISIONAL"));
+    assert_non_null (strstr (strings, "  PROVISIONAL: v2 open<"));
+    assert_non_null (strstr (strings, "    快照时间 2026-12-06T11:42:05+08:00<"));
     assert_non_null (strstr (strings, "Li, \"Wei\" 书记"));
     free (strings);
     char *book = unzip_member (file, "xl/workbook.xml");
@@ -647,12 +691,65 @@ test_labels (void **state)
     assert_string_equal (pingyi_report_status_label (PINGYI_VENUE_VOID), "作废");
 }
 
+/*  FINAL means final: v1 reconciled, but it refused 2 ballots after its
+    close — the count stays PROVISIONAL, and every format says why.  */
+static void
+test_provisional_reasons (void **state)
+{
+    fixture_t *f = *state;
+    pingyi_venue_figures_t v1 = {
+        .venue = 0, .accepted = 4, .rejected = 2, .issued = 4, .collected = 4, .sent = 4, .closed = true};
+    v1.rejected_by[PINGYI_REJECT_VENUE_CLOSED] = 2;
+    assert_int_equal (pingyi_tally_set_figures (f->t, &v1), 0);
+    pingyi_view_t *v = pingyi_view_new (f->e, f->t);
+    assert_non_null (v);
+    v->snapshot_at = SNAPSHOT_AT;
+    assert_int_equal (v->venues[0].status, PINGYI_VENUE_RECONCILED);
+    assert_false (v->final);
+
+    char *text = NULL;
+    size_t len = 0;
+    char err[PINGYI_ERR_MAX];
+    pingyi_report_filter_t filter;
+    assert_int_equal (pingyi_report_filter_parse (&filter, f->e, "unit", "d1", NULL, NULL, err), 0);
+    FILE *out = open_memstream (&text, &len);
+    assert_int_equal (pingyi_report_table (v, &filter, 80, out, err), 0);
+    fclose (out);
+    assert_non_null (
+        strstr (text, "临时结果 PROVISIONAL：1 个会场中 1 个已核对（进行中 0，已结束待核对 0）"));
+    assert_non_null (strstr (text, "\nPROVISIONAL: v1 refused 2 ballots after its close "));
+    assert_non_null (strstr (text, "\n快照时间 2026-12-06T11:42:05+08:00 "));
+    lines_all_width (text, 80);
+    free (text);
+    /* narrow: the reasons break between words, every line alike */
+    out = open_memstream (&text, &len);
+    assert_int_equal (pingyi_report_venues_table (v, NULL, 52, out, err), 0);
+    fclose (out);
+    assert_non_null (strstr (text, "\nPROVISIONAL: v1 refused 2 ballots after its close;  \nv2 open "));
+    lines_all_width (text, 0);
+    free (text);
+
+    render (pingyi_report_csv, v, NULL, &text);
+    assert_non_null (
+        strstr (text, "\r\n状态,PROVISIONAL: v1 refused 2 ballots after its close; v2 open\r\n"));
+    free (text);
+
+    json_t *doc = pingyi_report_json (v, &filter);
+    assert_true (json_is_false (path (doc, "final", NULL)));
+    char *held = json_dumps (path (doc, "provisional", NULL), JSON_COMPACT);
+    assert_string_equal (held, "[{\"venue\":\"v1\",\"why\":\"refused 2 ballots after its close\"}]");
+    free (held);
+    json_decref (doc);
+    pingyi_view_destroy (&v);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_csv_bom_crlf_quoting_and_rows, setup, teardown),
         cmocka_unit_test_setup_teardown (test_csv_venues, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_provisional_reasons, setup, teardown),
         cmocka_unit_test_setup_teardown (test_json_shape_and_values, setup, teardown),
         cmocka_unit_test_setup_teardown (test_json_filters, setup, teardown),
         cmocka_unit_test_setup_teardown (test_table_lines_up, setup, teardown),

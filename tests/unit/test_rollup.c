@@ -22,6 +22,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rollup.h"
 
@@ -389,6 +390,23 @@ test_hand_venues_and_final (void **state)
     assert_int_equal (v->venues_reconciled, 1);
     assert_int_equal (v->venues_void, 1);
     assert_false (v->final);
+    /* what keeps it PROVISIONAL, per venue, in definition order; of a district */
+    char text[1024];
+    size_t held = 0;
+    assert_false (pingyi_view_status_text (v, -1, PINGYI_STATUS_NAMED, text, sizeof text));
+    assert_string_equal (text, "PROVISIONAL: v2 closed, not reconciled (accepted 3 + rejected 1 < sent 5); "
+                               "v3 void (collected 6 > issued 5); v4 open");
+    assert_false (pingyi_view_status_text (v, -1, 1, text, sizeof text));
+    assert_string_equal (text, "PROVISIONAL: v2 closed, not reconciled (accepted 3 + rejected 1 < sent 5); "
+                               "and 2 more");
+    assert_false (pingyi_view_status_text (v, 0, PINGYI_STATUS_NAMED, text, sizeof text));
+    assert_string_equal (text, "PROVISIONAL: v3 void (collected 6 > issued 5)");
+    assert_false (pingyi_view_final (v, 1, &held));
+    assert_int_equal (held, 2);
+    assert_int_equal (pingyi_venue_why (v, V4, text, sizeof text), PINGYI_HOLD_OPEN);
+    assert_string_equal (text, "v4 open");
+    assert_int_equal (pingyi_venue_why (v, V1, text, sizeof text), 0);
+    assert_string_equal (text, "");
     /* totals count every venue, void included */
     assert_int_equal (v->accepted, 10 + 3 + 6);
     assert_int_equal (v->blank_ballots, 1);
@@ -396,19 +414,122 @@ test_hand_venues_and_final (void **state)
     assert_int_equal (v->rejected_by[PINGYI_REJECT_MALFORMED], 1);
     pingyi_view_destroy (&v);
 
-    /* v2 accounts for every ballot sent, v4 closes empty: final, with v3 void */
+    /* v2 accounts for every ballot sent, v4 closes empty: v3 void still
+       keeps the count from FINAL (it must be reviewed); d2 alone is final */
     figures (h->t, V2, true, 5, 4, 5, 3, 0, 2);
     figures (h->t, V4, true, 0, 0, 0, 0, 0, 0);
     v = pingyi_view_new (h->e, h->t);
     assert_non_null (v);
     assert_int_equal (v->venues[V2].status, PINGYI_VENUE_RECONCILED);
     assert_int_equal (v->venues[V4].status, PINGYI_VENUE_RECONCILED);
-    assert_true (v->final);
+    assert_false (v->final);
     assert_int_equal (v->venues_void, 1);
+    assert_false (pingyi_view_status_text (v, -1, PINGYI_STATUS_NAMED, text, sizeof text));
+    assert_string_equal (text, "PROVISIONAL: v3 void (collected 6 > issued 5)");
+    assert_true (pingyi_view_final (v, 1, &held));
+    assert_int_equal (held, 0);
+    assert_true (pingyi_view_status_text (v, 1, PINGYI_STATUS_NAMED, text, sizeof text));
+    assert_string_equal (text, "FINAL");
     /* the void venue's counters still reach no row */
     cell_is (at (v, PINGYI_LEVEL_CITY, 0, OVERALL, ALL), 13, 9, 7, 3, 5, 1, 0.6875, 3.0 / 32,
              0.5 * 1400.0 / 18 + 0.3 * 82.5 + 0.2 * 380.0 / 6);
     pingyi_view_destroy (&v);
+}
+
+/*  FINAL means final: every venue closed and reconciled, none void, and
+    no ballot refused after a close.  */
+static void
+test_final_rule (void **state)
+{
+    hand_t *h = *state;
+    char text[1024];
+    /* every venue reconciled: FINAL */
+    figures (h->t, V2, true, 5, 4, 5, 3, 0, 2);
+    figures (h->t, V3, true, 6, 6, 6, 6, 0, 0);
+    figures (h->t, V4, true, 0, 0, 0, 0, 0, 0);
+    pingyi_view_t *v = pingyi_view_new (h->e, h->t);
+    assert_non_null (v);
+    assert_true (v->final);
+    assert_true (pingyi_view_status_text (v, -1, PINGYI_STATUS_NAMED, text, sizeof text));
+    assert_string_equal (text, "FINAL");
+    pingyi_view_destroy (&v);
+
+    /* v1 refused 2 ballots after its close: reconciled, but not final */
+    pingyi_venue_figures_t f = {.venue = V1,
+                                .accepted = 10,
+                                .blank = 1,
+                                .rejected = 2,
+                                .issued = 12,
+                                .collected = 12,
+                                .sent = 12,
+                                .closed = true};
+    f.rejected_by[PINGYI_REJECT_VENUE_CLOSED] = 2;
+    assert_int_equal (pingyi_tally_set_figures (h->t, &f), 0);
+    v = pingyi_view_new (h->e, h->t);
+    assert_non_null (v);
+    assert_int_equal (v->venues[V1].status, PINGYI_VENUE_RECONCILED);
+    assert_int_equal (pingyi_venue_holds (&v->venues[V1]), PINGYI_HOLD_LATE);
+    assert_false (v->final);
+    assert_false (pingyi_view_status_text (v, -1, PINGYI_STATUS_NAMED, text, sizeof text));
+    assert_string_equal (text, "PROVISIONAL: v1 refused 2 ballots after its close");
+    /* the district of v1 is provisional, the other one final */
+    assert_false (pingyi_view_status_text (v, 0, PINGYI_STATUS_NAMED, text, sizeof text));
+    assert_string_equal (text, "PROVISIONAL: v1 refused 2 ballots after its close");
+    assert_true (pingyi_view_status_text (v, 1, PINGYI_STATUS_NAMED, text, sizeof text));
+    assert_string_equal (text, "FINAL");
+    pingyi_view_destroy (&v);
+
+    /* one refused, open, and void at once: every cause named */
+    f.closed = false;
+    f.rejected_by[PINGYI_REJECT_VENUE_CLOSED] = 1;
+    assert_int_equal (pingyi_tally_set_figures (h->t, &f), 0);
+    figures (h->t, V3, true, 5, 6, 6, 6, 0, 0);
+    v = pingyi_view_new (h->e, h->t);
+    assert_non_null (v);
+    assert_false (pingyi_view_status_text (v, -1, PINGYI_STATUS_NAMED, text, sizeof text));
+    assert_string_equal (text, "PROVISIONAL: v1 open, refused 1 ballot after its close; "
+                               "v3 void (collected 6 > issued 5)");
+    /* accepted > collected */
+    figures (h->t, V3, true, 6, 5, 6, 6, 0, 0);
+    pingyi_view_destroy (&v);
+    v = pingyi_view_new (h->e, h->t);
+    assert_non_null (v);
+    assert_int_equal (pingyi_venue_why (v, V3, text, sizeof text), PINGYI_HOLD_VOID);
+    assert_string_equal (text, "v3 void (accepted 6 > collected 5)");
+    /* a close without issued: closed, not reconciled */
+    figures (h->t, V3, true, -1, 6, 6, 6, 0, 0);
+    pingyi_view_destroy (&v);
+    v = pingyi_view_new (h->e, h->t);
+    assert_non_null (v);
+    assert_int_equal (pingyi_venue_why (v, V3, text, sizeof text), PINGYI_HOLD_UNRECONCILED);
+    assert_string_equal (text, "v3 closed, not reconciled (issued unknown)");
+    pingyi_view_destroy (&v);
+}
+
+/*  The snapshot time: ISO 8601 local time with its offset.  */
+static void
+test_snapshot_time (void **state)
+{
+    (void) state;
+    char *old = getenv ("TZ") ? strdup (getenv ("TZ")) : NULL;
+    setenv ("TZ", "CST-8", 1);
+    tzset ();
+    char text[PINGYI_SNAPSHOT_TEXT];
+    pingyi_time_text (1796528525, text, sizeof text);
+    assert_string_equal (text, "2026-12-06T11:42:05+08:00");
+    pingyi_time_text (0, text, sizeof text);
+    assert_string_equal (text, "unknown");
+    setenv ("TZ", "UTC0", 1);
+    tzset ();
+    pingyi_time_text (1796528525, text, sizeof text);
+    assert_string_equal (text, "2026-12-06T03:42:05+00:00");
+    if (old) {
+        setenv ("TZ", old, 1);
+        free (old);
+    }
+    else
+        unsetenv ("TZ");
+    tzset ();
 }
 
 static void
@@ -572,8 +693,11 @@ test_generated_against_brute_force (void **state)
     }
     pingyi_view_t *view = pingyi_view_new_k (e, g.t, 1);
     assert_non_null (view);
-    assert_true (view->final);
+    assert_false (view->final); /* the void venues must be reviewed */
     assert_int_equal (view->venues_void, (e->venue_count + 1) / 3);
+    size_t held = 0;
+    assert_false (pingyi_view_final (view, -1, &held));
+    assert_int_equal (held, view->venues_void);
     const pingyi_choice_set_t *set = &e->choice_sets[0];
     size_t rows_checked = 0;
     for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
@@ -1312,6 +1436,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_hand_units_towns_departments_kinds, hand_setup, hand_teardown),
         cmocka_unit_test_setup_teardown (test_hand_districts_and_city, hand_setup, hand_teardown),
         cmocka_unit_test_setup_teardown (test_hand_venues_and_final, hand_setup, hand_teardown),
+        cmocka_unit_test_setup_teardown (test_final_rule, hand_setup, hand_teardown),
+        cmocka_unit_test (test_snapshot_time),
         cmocka_unit_test (test_venue_status_rules),
         cmocka_unit_test (test_zero_weight_category),
         cmocka_unit_test (test_generated_against_brute_force),

@@ -1304,7 +1304,14 @@ test_hostile_bytes_are_rejected_never_counted (void **state)
     t_assert_counts (fx->shard, &none);
     pingyi_venue_figures_t f;
     t_figures (fx, 0, &f);
-    assert_int_equal (f.rejected + info.orphan_rejected, N);
+    /* random bytes may repeat (two empty envelopes, two equal cuts): a
+       repeat is remembered by its bytes and counted as a duplicate */
+    size_t resends = 0;
+    for (size_t i = 0; i < N; i++)
+        if (strncmp (items[i].text, "resend of an envelope refused earlier", 37) == 0)
+            resends++;
+    assert_int_equal (f.duplicates, resends);
+    assert_int_equal (f.rejected + info.orphan_rejected + resends, N);
     /* the good one still goes in */
     assert_int_equal (t_one (fx, &good, "v01").status, PINGYI_ACK_ACCEPTED);
     free (items);
@@ -1980,6 +1987,213 @@ test_counter_that_would_overflow_fails_the_batch (void **state)
     assert_int_equal (f.accepted, 0);
 }
 
+/*  Refusals made before the envelope opens (here DECRYPT) and VENUE_CLOSED
+    are remembered by the envelope's bytes: a resend, alone or several in
+    one batch, is answered the same and counted as a duplicate, so
+    `rejected` counts distinct refused envelopes.  The forgery does not burn
+    its ballot id: a genuine ballot with that id is accepted.  The recount
+    and the open check agree; beyond the cap a refusal counts per event.  */
+static void
+t_resend (fx_t *fx, const t_env_t *env, const char *sender, pingyi_reject_t code, size_t copies)
+{
+    pingyi_shard_item_t items[8];
+    t_env_t *envs = calloc (copies, sizeof *envs);
+    for (size_t i = 0; i < copies; i++)
+        envs[i] = *env;
+    t_items (items, envs, copies, sender);
+    t_apply (fx, items, copies);
+    for (size_t i = 0; i < copies; i++) {
+        assert_int_equal (items[i].status, PINGYI_ACK_REJECTED);
+        assert_int_equal (items[i].reason, code);
+        assert_string_equal (items[i].receipt, "");
+        assert_non_null (strstr (items[i].text, "resend of an envelope refused earlier"));
+    }
+    free (envs);
+}
+
+static void
+t_recount_ok (fx_t *fx, uint64_t refused_rows)
+{
+    char err[PINGYI_ERR_MAX];
+    pingyi_shard_recount_t rep;
+    assert_int_equal (pingyi_shard_recount (fx->shard, fx->keyring, fx->shard_sk, &rep, err), 0);
+    if (!rep.ok)
+        fprintf (stderr, "recount: %s\n", rep.first_problem);
+    assert_true (rep.ok);
+    assert_true (rep.figures_ok);
+    assert_int_equal (rep.refused_rows, refused_rows);
+}
+
+static void
+test_refused_envelope_counts_once (void **state)
+{
+    fx_t *fx = *state;
+    const pingyi_election_t *e = fx->election;
+    char err[PINGYI_ERR_MAX];
+    pingyi_ballot_t b;
+    uint8_t body[PINGYI_BODY_MAX], id[PINGYI_BALLOT_ID_LEN];
+    pingyi_venue_figures_t f;
+
+    /* a forgery for v01 under another venue's key: DECRYPT */
+    t_env_t forged;
+    t_random_ballot (fx, 0, &b);
+    size_t n = pingyi_ballot_encode (&b, e, body, sizeof body);
+    randombytes_buf (id, sizeof id);
+    t_seal_body_id (fx, &forged, e->fingerprint, e->venues[0].id, 1, id, body, n);
+    t_expect_reject (fx, &forged, "v01", PINGYI_REJECT_DECRYPT);
+    for (int i = 0; i < 4; i++)
+        t_resend (fx, &forged, "v01", PINGYI_REJECT_DECRYPT, 1); /* 5 in separate batches */
+    t_resend (fx, &forged, "v01", PINGYI_REJECT_DECRYPT, 3);     /* 3 in one batch */
+    t_figures (fx, 0, &f);
+    assert_int_equal (f.rejected, 1);
+    assert_int_equal (f.rejected_by[PINGYI_REJECT_DECRYPT], 1);
+    assert_int_equal (f.duplicates, 7);
+    assert_int_equal (f.accepted, 0);
+    /* the first of three in a new batch is the new one, the rest resends */
+    t_env_t other;
+    t_seal_body (fx, &other, e->fingerprint, e->venues[0].id, 2, body, n);
+    pingyi_shard_item_t items[3];
+    t_env_t three[3] = {other, other, other};
+    t_items (items, three, 3, "v01");
+    t_apply (fx, items, 3);
+    assert_null (strstr (items[0].text, "resend"));
+    assert_non_null (strstr (items[1].text, "resend"));
+    t_figures (fx, 0, &f);
+    assert_int_equal (f.rejected_by[PINGYI_REJECT_DECRYPT], 2);
+    assert_int_equal (f.duplicates, 9);
+
+    /* the genuine ballot with the forgery's id still counts */
+    t_env_t genuine;
+    t_seal_id (fx, &genuine, 0, &b, id);
+    assert_int_equal (t_one (fx, &genuine, "v01").status, PINGYI_ACK_ACCEPTED);
+    t_figures (fx, 0, &f);
+    assert_int_equal (f.accepted, 1);
+
+    /* VENUE_CLOSED likewise; a closed venue releases whenever its figures
+       change, so the released figures show exactly the same */
+    assert_int_equal (pingyi_shard_venue_close (fx->shard, 1, 5, 5, 5, NULL, err), 0);
+    t_env_t late;
+    t_random_ballot (fx, 1, &b);
+    t_seal (fx, &late, 1, &b);
+    t_expect_reject (fx, &late, e->venues[1].id, PINGYI_REJECT_VENUE_CLOSED);
+    for (int i = 0; i < 4; i++)
+        t_resend (fx, &late, e->venues[1].id, PINGYI_REJECT_VENUE_CLOSED, 1);
+    t_resend (fx, &late, e->venues[1].id, PINGYI_REJECT_VENUE_CLOSED, 3);
+    t_figures (fx, 1, &f);
+    assert_int_equal (f.rejected, 1);
+    assert_int_equal (f.rejected_by[PINGYI_REJECT_VENUE_CLOSED], 1);
+    assert_int_equal (f.duplicates, 7);
+    pingyi_shard_snapshot_t snap;
+    assert_int_equal (pingyi_shard_snapshot (fx->shard, NULL, 0, &snap, err), 0);
+    assert_int_equal (snap.venues[1].rejected, 1);
+    assert_int_equal (snap.venues[1].duplicates, 7);
+    pingyi_shard_snapshot_free (&snap);
+    t_recount_ok (fx, 3);
+
+    /* remembered across a reopen (the open check holds) */
+    pingyi_shard_close (&fx->shard);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    assert_non_null (fx->shard);
+    t_resend (fx, &other, "v01", PINGYI_REJECT_DECRYPT, 1);
+    t_figures (fx, 0, &f);
+    assert_int_equal (f.rejected_by[PINGYI_REJECT_DECRYPT], 2);
+    assert_int_equal (f.duplicates, 10);
+
+    /* at the cap: counted per event, and said so in the stats */
+    pingyi_shard_set_refused_cap (fx->shard, 2);
+    t_env_t over;
+    t_seal_body (fx, &over, e->fingerprint, e->venues[0].id, 2, body, n);
+    t_expect_reject (fx, &over, "v01", PINGYI_REJECT_DECRYPT);
+    t_expect_reject (fx, &over, "v01", PINGYI_REJECT_DECRYPT);
+    pingyi_shard_stats_t st;
+    pingyi_shard_stats (fx->shard, &st);
+    assert_int_equal (st.refusals_unstored, 2);
+    t_figures (fx, 0, &f);
+    assert_int_equal (f.rejected_by[PINGYI_REJECT_DECRYPT], 4);
+    t_recount_ok (fx, 3);
+    pingyi_shard_close (&fx->shard);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    assert_non_null (fx->shard);
+    t_recount_ok (fx, 3);
+}
+
+/*  A schema-3 shard made before `refused` existed still opens: read-only
+    without it, and the writer creates it, counting what came before as
+    refusals without a row.  A `refused` row deleted behind the worker's
+    back is found by the open check and by the recount.  */
+static void
+test_refused_db_added_to_an_older_shard (void **state)
+{
+    fx_t *fx = *state;
+    const pingyi_election_t *e = fx->election;
+    char err[PINGYI_ERR_MAX], path[256];
+    pingyi_ballot_t b;
+    uint8_t body[PINGYI_BODY_MAX];
+    t_env_t forged;
+    t_random_ballot (fx, 0, &b);
+    size_t n = pingyi_ballot_encode (&b, e, body, sizeof body);
+    t_seal_body (fx, &forged, e->fingerprint, e->venues[0].id, 1, body, n);
+    t_expect_reject (fx, &forged, "v01", PINGYI_REJECT_DECRYPT);
+    pingyi_shard_close (&fx->shard);
+
+    /* as an older release left it: no `refused`, no accounting in meta */
+    MDB_env *menv;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    pingyi_shard_path (path, sizeof path, fx->data, 0);
+    assert_int_equal (mdb_env_create (&menv), 0);
+    assert_int_equal (mdb_env_set_maxdbs (menv, 8), 0);
+    assert_int_equal (mdb_env_open (menv, path, 0, 0600), 0);
+    assert_int_equal (mdb_txn_begin (menv, NULL, 0, &txn), 0);
+    assert_int_equal (mdb_dbi_open (txn, "refused", 0, &dbi), 0);
+    assert_int_equal (mdb_drop (txn, dbi, 1), 0);
+    assert_int_equal (mdb_dbi_open (txn, "meta", 0, &dbi), 0);
+    MDB_val k1 = {12, "refused_rows"}, k2 = {13, "refused_loose"};
+    assert_int_equal (mdb_del (txn, dbi, &k1, NULL), 0);
+    assert_int_equal (mdb_del (txn, dbi, &k2, NULL), 0);
+    assert_int_equal (mdb_txn_commit (txn), 0);
+    mdb_env_close (menv);
+
+    pingyi_shard_t *ro = pingyi_shard_open_readonly (fx->data, 0, fx->election, err);
+    if (!ro)
+        fprintf (stderr, "%s\n", err);
+    assert_non_null (ro);
+    pingyi_shard_recount_t rep;
+    assert_int_equal (pingyi_shard_recount (ro, fx->keyring, fx->shard_sk, &rep, err), 0);
+    assert_true (rep.ok);
+    assert_int_equal (rep.refused_rows, 0);
+    pingyi_shard_close (&ro);
+
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    if (!fx->shard)
+        fprintf (stderr, "%s\n", err);
+    assert_non_null (fx->shard);
+    t_recount_ok (fx, 0);
+    /* the envelope refused before is new to `refused`: counted once more,
+       then remembered */
+    t_expect_reject (fx, &forged, "v01", PINGYI_REJECT_DECRYPT);
+    t_resend (fx, &forged, "v01", PINGYI_REJECT_DECRYPT, 2);
+    pingyi_venue_figures_t f;
+    t_figures (fx, 0, &f);
+    assert_int_equal (f.rejected_by[PINGYI_REJECT_DECRYPT], 2);
+    assert_int_equal (f.duplicates, 2);
+    t_recount_ok (fx, 1);
+    pingyi_shard_close (&fx->shard);
+
+    /* a refused row deleted: the open check refuses, the recount names it */
+    assert_int_equal (mdb_env_create (&menv), 0);
+    assert_int_equal (mdb_env_set_maxdbs (menv, 8), 0);
+    assert_int_equal (mdb_env_open (menv, path, 0, 0600), 0);
+    assert_int_equal (mdb_txn_begin (menv, NULL, 0, &txn), 0);
+    assert_int_equal (mdb_dbi_open (txn, "refused", 0, &dbi), 0);
+    assert_int_equal (mdb_drop (txn, dbi, 0), 0);
+    assert_int_equal (mdb_txn_commit (txn), 0);
+    mdb_env_close (menv);
+    pingyi_shard_t *s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    assert_null (s);
+    assert_non_null (strstr (err, "refused holds 0 rows, meta says 1"));
+}
+
 int
 main (void)
 {
@@ -2012,6 +2226,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_schema_2_and_inconsistent_shards_are_refused, t_setup,
                                          t_teardown),
         cmocka_unit_test_setup_teardown (test_second_writer_is_refused_by_the_lock, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown (test_refused_envelope_counts_once, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown (test_refused_db_added_to_an_older_shard, t_setup, t_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
