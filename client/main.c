@@ -9,6 +9,10 @@
       outbox, and nothing leaves the outbox before it is acknowledged; so
       every ballot taken in reaches the shard at least once, and the shard's
       dedupe by (venue, ballot id) makes it count once.
+    - Nothing is sent unless the outbox accounts for the ballots the shard
+      already holds of the venue, or --append says this is a further batch
+      (open_check): the same file sealed again in a second outbox would be
+      counted twice.  The default outbox lives in the venue's bundle folder.
     - Every pending id is in exactly one place: the send queue or one
       in-flight batch.  A batch that times out is re-sent under a new tag
       with whatever of it is still pending; an ack is an ack whatever tag
@@ -37,6 +41,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
@@ -85,6 +90,7 @@ typedef struct {
     bool json;
     bool quiet;
     bool ingest_only;        /* take the input into the outbox, send nothing */
+    bool append;             /* a further batch: the shard may hold others of the venue */
     uint64_t shuffle_window; /* ballots per file window; 0: as memory allows */
     int64_t timeout_ms;
     int64_t give_up_s;
@@ -169,6 +175,7 @@ typedef struct {
     uint64_t forged_statuses; /* VENUE_STATUS refused: MAC does not verify */
     request_t open, close;
     bool opened;
+    char refusal[1600]; /* the open check failed: why, said when there is something to send */
     bool close_answered;
     pingyi_venue_figures_t status;
     bool have_status;
@@ -859,6 +866,11 @@ drop_batch (client_t *c, size_t index)
 static int
 fill_window (client_t *c, int64_t now)
 {
+    /*  The open check failed: refused as soon as there is anything to send
+        (a run with nothing to send -- the re-run of an earlier batch to
+        close the venue -- goes on).  */
+    if (c->refusal[0] && c->q_len)
+        return fatal (c, "%s", c->refusal);
     while (c->q_len && c->inflight < c->opt.window) {
         size_t room = c->opt.window - c->inflight;
         size_t n = c->q_len < c->opt.batch ? c->q_len : c->opt.batch;
@@ -1109,17 +1121,73 @@ warn_if_closed (client_t *c)
     }
 }
 
+/*  The open check (docs/client.md, "One outbox per venue"): the shard's
+    ballots of the venue (accepted + rejected; duplicates are resends, not
+    ballots) must be accounted for by this outbox: what it recorded as
+    acknowledged (accepted + duplicates + rejected), plus its pending
+    envelopes outside the pool once it has ever been cleared to send (they
+    may be at the shard, their acks lost), plus the ballots of other
+    batches taken with --append.  Otherwise another outbox sent ballots of
+    this venue -- most likely the same file sealed again under new ids --
+    and nothing is sent without --append (the refusal is kept in
+    c->refusal and said as soon as there is something to send).  A closed
+    venue counts nothing more (everything new is rejected venue_closed): no
+    check.  Before the first SUBMIT, the outbox records that it was cleared
+    (durably).  */
+static int
+open_check (client_t *c, const pingyi_venue_figures_t *f)
+{
+    char err[PINGYI_ERR_MAX];
+    pingyi_outbox_stats_t st;
+    pingyi_outbox_stats (c->outbox, &st);
+    uint64_t recorded = st.accepted + st.duplicates + st.rejected;
+    /*  An outbox made before "sending" was recorded that has acks did send.  */
+    bool sent = st.sending || recorded > 0;
+    uint64_t in_flight = sent ? st.pending - st.pooled : 0;
+    uint64_t own = recorded + in_flight;
+    uint64_t held = f->accepted + f->rejected;
+    uint64_t foreign = st.foreign;
+    if (!f->closed && held > own + foreign) {
+        if (!c->opt.append) {
+            char mine[64];
+            if (own + foreign == 0)
+                snprintf (mine, sizeof mine, "sent none of them");
+            else
+                snprintf (mine, sizeof mine, "accounts for only %" PRIu64 " of them", own + foreign);
+            snprintf (c->refusal, sizeof c->refusal,
+                      "venue %s: the shard already holds %" PRIu64 " ballots of this venue but this "
+                      "outbox (%s) %s: is this the same ballot file run from another outbox? If it is a "
+                      "further batch of ballots, run again with --append",
+                      c->venue_id, held, c->outbox_dir, mine);
+            return 0;
+        }
+        /*  Whatever the shard holds beyond what this outbox recorded is
+            another batch's (counting this outbox's unacknowledged
+            envelopes as not there errs towards letting a restart through).  */
+        foreign = held - recorded;
+        say (c, "info",
+             "venue %s: --append: the shard holds %" PRIu64 " ballots of this venue from other batches; "
+             "sending this outbox's as a further batch",
+             c->venue_id, foreign);
+    }
+    if (pingyi_outbox_set_sending (c->outbox, foreign, err))
+        return fatal (c, "%s", err);
+    return 0;
+}
+
 static int
 on_status (client_t *c, const pingyi_msg_t *m)
 {
     uint64_t tag = m->u.venue_status.tag;
     if (c->open.active && c->open.waiting && c->open.tag == tag) {
         c->open.active = false;
-        c->opened = true;
         c->status = m->u.venue_status.figures;
         c->have_status = true;
         say (c, "info", "venue %s opened: the shard holds %" PRIu64 " accepted ballots of it%s", c->venue_id,
              c->status.accepted, c->status.closed ? " and has it closed" : "");
+        if (open_check (c, &c->status))
+            return -1;
+        c->opened = true;
         warn_if_closed (c);
     }
     else if (c->close.active && c->close.waiting && c->close.tag == tag) {
@@ -1463,7 +1531,7 @@ usage (FILE *out)
              "                     [--outbox DIR] [--window N] [--batch N] [--close] [--issued N] "
              "[--collected M]\n"
              "                     [--json] [--quiet] [--timeout-ms T] [--give-up-s S] [--ingest-only]\n"
-             "                     [--shuffle-window N]\n"
+             "                     [--shuffle-window N] [--append]\n"
              "\n"
              "  --deploy DIR        deploy directory (the venue's bundle is DIR/venue/ID)\n"
              "  --venue ID          this venue\n"
@@ -1473,7 +1541,8 @@ usage (FILE *out)
              "                      default: valid UTF-8 is UTF-8, anything else GB18030\n"
              "  --generate N        a reproducible drill of N ballots from --seed S\n"
              "  --expect FILE       with --generate: write the exact expected tally as JSON\n"
-             "  --outbox DIR        the durable outbox (default ./outbox-ID)\n"
+             "  --outbox DIR        the durable outbox (default: the venue's bundle folder's outbox,\n"
+             "                      DIR/venue/ID/outbox, whatever the working directory)\n"
              "  --window N          envelopes in flight (default 4096)\n"
              "  --batch N           envelopes per SUBMIT (default 256)\n"
              "  --close             close the venue when everything is acknowledged\n"
@@ -1486,6 +1555,8 @@ usage (FILE *out)
              "  --ingest-only       seal the whole input into the outbox and exit; send nothing\n"
              "  --shuffle-window N  a file's ballots are shuffled N at a time before sealing (default: all that\n"
              "                      fit 64 MiB, at least k x 100; k is the definition's k_anonymity)\n"
+             "  --append            a further batch of ballots: send even though the shard already holds\n"
+             "                      ballots of this venue that this outbox did not send\n"
              "\n"
              "Live input (stdin, a pipe, a device) waits in the outbox's mixing pool and is sent in random\n"
              "order in groups of at least k; SIGUSR1 lets the pool go at once.\n"
@@ -1564,6 +1635,7 @@ parse_options (int argc, char **argv, options_t *o)
         OPT_GIVE_UP,
         OPT_INGEST_ONLY,
         OPT_SHUFFLE_WINDOW,
+        OPT_APPEND,
         OPT_HELP
     };
     static const struct option longs[] = {
@@ -1588,6 +1660,7 @@ parse_options (int argc, char **argv, options_t *o)
         {"give-up-s", required_argument, NULL, OPT_GIVE_UP},
         {"ingest-only", no_argument, NULL, OPT_INGEST_ONLY},
         {"shuffle-window", required_argument, NULL, OPT_SHUFFLE_WINDOW},
+        {"append", no_argument, NULL, OPT_APPEND},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -1672,6 +1745,9 @@ parse_options (int argc, char **argv, options_t *o)
         case OPT_INGEST_ONLY:
             o->ingest_only = true;
             break;
+        case OPT_APPEND:
+            o->append = true;
+            break;
         case OPT_SHUFFLE_WINDOW:
             if (parse_u64 ("--shuffle-window", optarg, 1, UINT64_C (1) << 40, &o->shuffle_window))
                 return -1;
@@ -1752,12 +1828,24 @@ setup (client_t *c)
         return fatal (c, "cannot derive the envelope key from the bundle's box keys (%s)", c->bundle->path);
     pingyi_envelope_link_keys (c->ack_key, c->close_key, c->key);
 
-    snprintf (c->outbox_dir, sizeof c->outbox_dir, "%s", o->outbox ? o->outbox : "");
-    if (!o->outbox)
-        snprintf (c->outbox_dir, sizeof c->outbox_dir, "./outbox-%s", c->venue_id);
+    /*  One outbox per venue wherever the client is started: by default it
+        lives in the venue's bundle folder (DIR/venue/ID, or the copied
+        bundle folder), by its real path, never in the working directory.  */
+    if (o->outbox)
+        snprintf (c->outbox_dir, sizeof c->outbox_dir, "%s", o->outbox);
+    else {
+        char real[PATH_MAX];
+        if (!realpath (c->bundle->path, real))
+            return fatal (c, "%s: cannot resolve the venue's bundle folder: %s", c->bundle->path,
+                          strerror (errno));
+        int n = snprintf (c->outbox_dir, sizeof c->outbox_dir, "%s/outbox", real);
+        if (n < 0 || (size_t) n >= sizeof c->outbox_dir)
+            return fatal (c, "%s/outbox: path too long for the outbox (give --outbox DIR)", real);
+    }
     c->outbox = pingyi_outbox_open (c->outbox_dir, c->election->fingerprint, c->venue_id, err);
     if (!c->outbox)
-        return fatal (c, "%s", err);
+        return fatal (c, "%s%s", err,
+                      o->outbox ? "" : " (the default outbox; --outbox DIR sets another place)");
     pingyi_outbox_stats_t st;
     pingyi_outbox_stats (c->outbox, &st);
     c->skip = st.input_consumed;

@@ -176,6 +176,7 @@ load_counters (pingyi_outbox_t *self, MDB_txn *txn, pingyi_outbox_stats_t *s)
         s->rejected_by[code] = get_u64 (self, txn, name);
         s->rejected += s->rejected_by[code];
     }
+    s->foreign = get_u64 (self, txn, "foreign");
     MDB_val k = key_of ("input_digest"), d;
     if (!mdb_get (txn, self->meta, &k, &d) && d.mv_size == PINGYI_OUTBOX_DIGEST_LEN) {
         memcpy (s->input_digest, d.mv_data, PINGYI_OUTBOX_DIGEST_LEN);
@@ -183,6 +184,8 @@ load_counters (pingyi_outbox_t *self, MDB_txn *txn, pingyi_outbox_stats_t *s)
     }
     k = key_of ("closed");
     s->closed = !mdb_get (txn, self->meta, &k, &d) && d.mv_size == 1 && *(const uint8_t *) d.mv_data;
+    k = key_of ("sending");
+    s->sending = !mdb_get (txn, self->meta, &k, &d) && d.mv_size == 1 && *(const uint8_t *) d.mv_data;
     k = key_of ("compacted");
     s->compacted = !mdb_get (txn, self->meta, &k, &d) && d.mv_size == 1 && *(const uint8_t *) d.mv_data;
     MDB_stat st;
@@ -777,6 +780,26 @@ int
 pingyi_outbox_set_closed (pingyi_outbox_t *self, char *err)
 {
     return write_txn (self, closed_step, NULL, "recording the close", err);
+}
+
+static int
+sending_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
+{
+    uint8_t one = 1;
+    MDB_val k = key_of ("sending"), d = {1, &one};
+    self->next.sending = true;
+    self->next.foreign = *(const uint64_t *) arg;
+    (void) err;
+    int rc = mdb_put (txn, self->meta, &k, &d, 0);
+    return rc ? rc : put_u64 (self, txn, "foreign", self->next.foreign);
+}
+
+int
+pingyi_outbox_set_sending (pingyi_outbox_t *self, uint64_t foreign, char *err)
+{
+    if (self->stats.sending && self->stats.foreign == foreign)
+        return 0; /* nothing new: no write, no compaction owed */
+    return write_txn (self, sending_step, &foreign, "recording that sending began", err);
 }
 
 /*  ---------------------------------------------------------------------

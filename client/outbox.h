@@ -16,7 +16,11 @@
                   "ingested", "bad_lines", "accepted", "duplicates",
                   "rejected.<code>", "receipt_mismatch" (u64), "closed" (u8),
                   "compacted" (u8: 1 when nothing was written since the
-                  file was last rewritten)
+                  file was last rewritten), "sending" (u8: the venue's shard
+                  was found accounted for once and sending began; from then
+                  on a pending envelope may be at the shard), "foreign" (u64:
+                  ballots of the venue the shard held that this outbox does
+                  not account for, taken as another batch with --append)
     plus DIR/client.lock (an exclusive lock: one client per outbox) and, at
     the end, DIR/receipts.txt.
 
@@ -51,6 +55,8 @@ typedef struct {
     uint64_t receipt_mismatch; /* accepted/duplicate results without our tracking code (refused) */
     bool closed;               /* the venue's close was answered */
     bool compacted;            /* nothing written since the file was last rewritten */
+    bool sending;              /* cleared to send once (the open check passed): pending may be at the shard */
+    uint64_t foreign;          /* the shard's ballots of the venue from other batches (--append) */
     uint64_t released;         /* envelopes let go of since the last rewrite (this run) */
     uint64_t released_bytes;   /* and their bytes */
     bool has_digest;
@@ -131,6 +137,12 @@ int pingyi_outbox_done_get (pingyi_outbox_t *self, const uint8_t id[PINGYI_BALLO
 
 /*  Record that the venue's close was answered.  */
 int pingyi_outbox_set_closed (pingyi_outbox_t *self, char *err) PINGYI_WARN_UNUSED;
+
+/*  Record, before the first envelope is sent, that this outbox was cleared
+    to send (the open check passed, docs/client.md "One outbox per venue"),
+    and foreign: the shard's ballots of the venue this outbox does not
+    account for (other batches, --append).  0 / -1.  */
+int pingyi_outbox_set_sending (pingyi_outbox_t *self, uint64_t foreign, char *err) PINGYI_WARN_UNUSED;
 
 /*  Write DIR/receipts.txt: one tracking code per accepted or duplicate
     ballot, sorted, nothing else (atomically).  *count is set; returns 0 / -1.  */

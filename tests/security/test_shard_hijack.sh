@@ -35,10 +35,12 @@ attack() {
   shift
   "$PY" "$ATTACK" --deploy "$WORK/deploy" --bundle "$WORK/thief/worker/$bundle" --broker "$ENDPOINT" "$@"
 }
-# count_v01 SEED: N more ballots of v01 (shard 6), to completion.
+# count_v01 SEED [FLAGS]: N more ballots of v01 (shard 6), to completion.
+# Each seed is a further batch in its own outbox: from the second on it
+# needs --append (the shard already holds v01's earlier batch).
 count_v01() {
   "$BIN/pingyi-client" --deploy "$WORK/deploy" --venue v01 --broker "$ENDPOINT" --generate "$N" --seed "$1" \
-    --expect "$WORK/expect-v01-$1.json" --outbox "$WORK/outbox-v01-$1" --give-up-s 60 \
+    --expect "$WORK/expect-v01-$1.json" --outbox "$WORK/outbox-v01-$1" --give-up-s 60 "${@:2}" \
     >"$WORK/client-v01-$1.out" 2>"$WORK/client-v01-$1.log" || fail "v01's client (seed $1) exited non-zero"
 }
 
@@ -126,7 +128,7 @@ echo "worker 2 owns shards 4-7 again $((now - gone_at)) s after the copies left,
 # is gone, so it need not wait out its 10 s pause.
 [ $((now - gone_at)) -le 6 ] || fail "worker 2 took $((now - gone_at)) s to come back after the copies left"
 [ "${PIDS[worker2]}" = "$worker2_pid" ] && kill -0 "$worker2_pid" || fail "worker 2 was restarted"
-count_v01 32
+count_v01 32 --append
 "$BIN/pingyi" tally --deploy "$WORK/deploy" --data "$WORK/data" --json >"$WORK/tally.json"
 python3 - "$WORK/expect-v01-31.json" "$WORK/expect-v01-32.json" >"$WORK/expect-v01.json" <<'PY'
 import json, sys
