@@ -190,47 +190,6 @@ trim (const char **s, size_t *len)
         (*len)--;
 }
 
-/*  Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF):
-    the offset of the first byte that is not, or len.  */
-static size_t
-utf8_invalid_at (const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint8_t lo = 0x80, hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 2;
-        else if (c >= 0xe0 && c <= 0xef) {
-            n = 3;
-            if (c == 0xe0)
-                lo = 0xa0;
-            else if (c == 0xed)
-                hi = 0x9f;
-        }
-        else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4;
-            if (c == 0xf0)
-                lo = 0x90;
-            else if (c == 0xf4)
-                hi = 0x8f;
-        }
-        else
-            return i;
-        if (n > len - i || s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k < n; k++)
-            if ((s[i + k] & 0xc0) != 0x80)
-                return i;
-        i += n;
-    }
-    return len;
-}
 
 /*  Normalise a cell value or a category (docs/ballot-input.md,
     "Normalisation") from src into dst (never longer): full-width ASCII
@@ -1242,7 +1201,7 @@ detect_file (pingyi_input_t *self)
         self->decided = PINGYI_ENCODING_UTF8;
         return true;
     }
-    size_t at = utf8_invalid_at (p, n);
+    size_t at = pingyi_utf8_invalid_at (p, n);
     if (at == n) {
         self->decided = PINGYI_ENCODING_UTF8;
         return true;
@@ -1267,7 +1226,7 @@ decode_line (pingyi_input_t *self, const uint8_t **line, size_t *len, size_t *ba
         return 0; /* ASCII is the same in both */
     if (self->decided == PINGYI_ENCODING_AUTO) {
         /*  Live input: its first line that is not ASCII decides.  */
-        self->decided = self->bom || utf8_invalid_at (*line, *len) == *len ? PINGYI_ENCODING_UTF8
+        self->decided = self->bom || pingyi_utf8_invalid_at (*line, *len) == *len ? PINGYI_ENCODING_UTF8
                                                                            : PINGYI_ENCODING_GB18030;
         pingyi_log ("info",
                     "%s: line %llu is the first that is not ASCII: reading the input as %s%s; "
@@ -1277,7 +1236,7 @@ decode_line (pingyi_input_t *self, const uint8_t **line, size_t *len, size_t *ba
                     self->decided == PINGYI_ENCODING_GB18030 ? "utf-8" : "gb18030");
     }
     if (self->decided == PINGYI_ENCODING_UTF8) {
-        *bad_at = utf8_invalid_at (*line, *len);
+        *bad_at = pingyi_utf8_invalid_at (*line, *len);
         return *bad_at < *len;
     }
     if (self->cd == (iconv_t) -1 && (self->cd = iconv_open ("UTF-8", "GB18030")) == (iconv_t) -1) {

@@ -1058,50 +1058,6 @@ parse_root (parse_t *p, json_t *root)
     parse_venues (p, root);
 }
 
-/*  Offset of the first byte of bytes that does not start a well-formed
-    UTF-8 sequence (no overlong forms, no surrogates, nothing past
-    U+10FFFF), or SIZE_MAX when all of it is UTF-8.  */
-static size_t
-utf8_invalid_at (const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        }
-        else if ((c & 0xf0) == 0xe0) {
-            n = 2;
-            cp = c & 0x0f;
-        }
-        else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        }
-        else
-            return i;
-        if (len - i - 1 < n)
-            return i;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return i;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-            return i;
-        if (n == 3 && (cp < 0x10000 || cp > 0x10ffff))
-            return i;
-        i += n + 1;
-    }
-    return SIZE_MAX;
-}
 
 pingyi_election_t *
 pingyi_election_parse (const uint8_t *bytes, size_t len, pingyi_errlist_t *errs)
@@ -1133,12 +1089,12 @@ pingyi_election_parse (const uint8_t *bytes, size_t len, pingyi_errlist_t *errs)
         skip = 3;
     json_error_t jerr;
     json_t *root = NULL;
-    size_t bad = utf8_invalid_at (bytes + skip, len - skip);
+    size_t bad = pingyi_utf8_invalid_at (bytes + skip, len - skip);
     if (skip == 0 && len >= 2 &&
         ((bytes[0] == 0xff && bytes[1] == 0xfe) || (bytes[0] == 0xfe && bytes[1] == 0xff)))
         perr (&p, "", "saved as UTF-16 (it starts with the bytes %02x %02x); re-save it as UTF-8", bytes[0],
               bytes[1]);
-    else if (bad != SIZE_MAX)
+    else if (bad != len - skip)
         perr (&p, "", "byte %zu is not UTF-8 (saved as GBK/ANSI? re-save it as UTF-8)", skip + bad + 1);
     else if (!(root = json_loadb ((const char *) bytes + skip, len - skip, JSON_REJECT_DUPLICATES, &jerr)))
         perr (&p, "", "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);

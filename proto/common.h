@@ -35,6 +35,10 @@ int pingyi_unhex (uint8_t *out, size_t len, const char *hex, size_t hex_len);
 /*  Monotonic milliseconds (CLOCK_MONOTONIC).  */
 int64_t pingyi_now_ms (void);
 
+/*  Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF):
+    the offset of the first byte that is not, or len when all of it is.  */
+size_t pingyi_utf8_invalid_at (const uint8_t *s, size_t len);
+
 /*  One process per directory: an exclusive flock(2) on DIR/FILE (mode 0600,
     the holder's pid as text, rewritten on each acquisition), held until the
     returned fd is closed or the process dies.  flock locks belong to the
