@@ -91,6 +91,7 @@ typedef struct {
     bool quiet;
     bool ingest_only;        /* take the input into the outbox, send nothing */
     bool append;             /* a further batch: the shard may hold others of the venue */
+    bool close_with_bad_lines; /* close although bad lines were left unresolved */
     uint64_t shuffle_window; /* ballots per file window; 0: as memory allows */
     int64_t timeout_ms;
     int64_t give_up_s;
@@ -945,7 +946,8 @@ service_request (client_t *c, request_t *r, bool is_open, int64_t now)
     else {
         pingyi_outbox_stats_t st;
         pingyi_outbox_stats (c->outbox, &st);
-        uint64_t collected = c->opt.collected >= 0 ? (uint64_t) c->opt.collected : st.input_consumed;
+        /* collected counts forms that came back as ballots, not bad lines */
+        uint64_t collected = c->opt.collected >= 0 ? (uint64_t) c->opt.collected : st.ingested;
         pingyi_msg_venue_close (&c->w, r->tag, c->election->fingerprint, c->venue_id, c->issued, collected,
                                 st.accepted + st.duplicates + st.rejected, c->close_key);
     }
@@ -1545,9 +1547,12 @@ usage (FILE *out)
              "                      DIR/venue/ID/outbox, whatever the working directory)\n"
              "  --window N          envelopes in flight (default 4096)\n"
              "  --batch N           envelopes per SUBMIT (default 256)\n"
-             "  --close             close the venue when everything is acknowledged\n"
+             "  --close             close the venue when everything is acknowledged (held back while bad\n"
+             "                      lines are unresolved: exit 1)\n"
+             "  --close-with-bad-lines  close although bad lines were not counted\n"
              "  --issued N          ballots issued (default: the definition's); implies --close\n"
-             "  --collected M       ballots collected (default: input records read); implies --close\n"
+             "  --collected M       ballots collected (default: the ballots read, bad lines not included);\n"
+             "                      implies --close\n"
              "  --json              print the final summary as one JSON object on stdout\n"
              "  --quiet             no progress line, no info messages\n"
              "  --timeout-ms T      resend a SUBMIT unanswered after T ms (default 3000, doubling to 10 s)\n"
@@ -1636,6 +1641,7 @@ parse_options (int argc, char **argv, options_t *o)
         OPT_INGEST_ONLY,
         OPT_SHUFFLE_WINDOW,
         OPT_APPEND,
+        OPT_CLOSE_WITH_BAD_LINES,
         OPT_HELP
     };
     static const struct option longs[] = {
@@ -1661,6 +1667,7 @@ parse_options (int argc, char **argv, options_t *o)
         {"ingest-only", no_argument, NULL, OPT_INGEST_ONLY},
         {"shuffle-window", required_argument, NULL, OPT_SHUFFLE_WINDOW},
         {"append", no_argument, NULL, OPT_APPEND},
+        {"close-with-bad-lines", no_argument, NULL, OPT_CLOSE_WITH_BAD_LINES},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -1747,6 +1754,9 @@ parse_options (int argc, char **argv, options_t *o)
             break;
         case OPT_APPEND:
             o->append = true;
+            break;
+        case OPT_CLOSE_WITH_BAD_LINES:
+            o->close_with_bad_lines = true;
             break;
         case OPT_SHUFFLE_WINDOW:
             if (parse_u64 ("--shuffle-window", optarg, 1, UINT64_C (1) << 40, &o->shuffle_window))
@@ -1985,8 +1995,20 @@ run (client_t *c)
         pingyi_outbox_stats_t st;
         pingyi_outbox_stats (c->outbox, &st);
         if (c->closing && c->source_done && st.pending == 0 && !c->close.active && !c->close_answered &&
-            c->opened)
+            c->opened) {
+            /*  A close freezes the venue's round: bad lines left unresolved
+                are forms that were collected and not counted, so they hold
+                the close back unless the clerk decides otherwise.  */
+            if (st.bad_lines && !c->opt.close_with_bad_lines) {
+                say (c, "error",
+                     "venue %s: %" PRIu64 " bad line%s (listed above) %s not counted: the close is not sent; "
+                     "correct them and run again, or give --close-with-bad-lines to close without them",
+                     c->venue_id, st.bad_lines, st.bad_lines == 1 ? "" : "s", st.bad_lines == 1 ? "is" : "are");
+                c->stop_reason = "close held back: bad lines";
+                return EXIT_BAD_LINES;
+            }
             c->close = (request_t){.active = true, .due = now};
+        }
 
         if (service_request (c, &c->open, true, now) || service_request (c, &c->close, false, now))
             return EXIT_FATAL;
