@@ -277,7 +277,7 @@ figures_equal (const pingyi_venue_figures_t *a, const pingyi_venue_figures_t *b)
     if (a->venue != b->venue || a->accepted != b->accepted || a->blank != b->blank ||
         a->duplicates != b->duplicates || a->rejected != b->rejected || a->issued != b->issued ||
         a->collected != b->collected || a->sent != b->sent || a->closed != b->closed ||
-        a->category_count != b->category_count)
+        a->reopens != b->reopens || a->category_count != b->category_count)
         return false;
     return memcmp (a->rejected_by, b->rejected_by, sizeof a->rejected_by) == 0 &&
            memcmp (a->by_category, b->by_category, a->category_count * sizeof a->by_category[0]) == 0;

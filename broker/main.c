@@ -730,6 +730,22 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
                  tag);
         return;
     }
+    case PINGYI_MSG_VENUE_REOPEN: {
+        /* an operator's correction of a close: operator keys only, routed
+           by the venue's shard like VENUE_CLOSE (the operator speaks for
+           no venue, so the venue named is not the sender's) */
+        if (role != PINGYI_ROLE_OPERATOR)
+            break;
+        pingyi_str_t venue = msg.u.venue_reopen.venue;
+        int shard = venue_shard (self, route, route_len, venue.p, venue.len, msg.u.venue_reopen.tag,
+                                 msg.u.venue_reopen.fingerprint, venue, type);
+        if (shard < 0)
+            return;
+        pingyi_info ("%s asks to reopen venue %.*s", user_id, (int) venue.len, venue.p);
+        forward (self, (uint32_t) shard, msg.type, route, route_len, role, sender, sender_len, frame, len,
+                 msg.u.venue_reopen.tag);
+        return;
+    }
     case PINGYI_MSG_TALLY_QUERY:
         if (!querier)
             break;

@@ -193,13 +193,14 @@ pingyi_answers (int request, int answer)
 {
     if (answer == PINGYI_MSG_RETRY || answer == PINGYI_MSG_ERROR)
         return request == PINGYI_MSG_SUBMIT || request == PINGYI_MSG_VENUE_OPEN ||
-               request == PINGYI_MSG_VENUE_CLOSE || request == PINGYI_MSG_TALLY_QUERY ||
-               request == PINGYI_MSG_STATS_QUERY;
+               request == PINGYI_MSG_VENUE_CLOSE || request == PINGYI_MSG_VENUE_REOPEN ||
+               request == PINGYI_MSG_TALLY_QUERY || request == PINGYI_MSG_STATS_QUERY;
     switch (request) {
     case PINGYI_MSG_SUBMIT:
         return answer == PINGYI_MSG_ACK;
     case PINGYI_MSG_VENUE_OPEN:
     case PINGYI_MSG_VENUE_CLOSE:
+    case PINGYI_MSG_VENUE_REOPEN:
         return answer == PINGYI_MSG_VENUE_STATUS;
     case PINGYI_MSG_TALLY_QUERY:
         return answer == PINGYI_MSG_SNAPSHOT;

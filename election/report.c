@@ -967,6 +967,7 @@ pingyi_report_json (const pingyi_view_t *view, const pingyi_report_filter_t *fil
         put (&b, obj, "rejected", j_count (f->rejected));
         put (&b, obj, "rejected_by", rejected_by (&b, f->rejected_by));
         put (&b, obj, "closed", json_boolean (f->closed));
+        put (&b, obj, "reopens", json_integer ((json_int_t) f->reopens));
         push (&b, venues, obj);
     }
     put (&b, doc, "venues", venues);

@@ -161,7 +161,7 @@ pingyi_venue_why (const pingyi_view_t *self, size_t venue, char *out, size_t cap
     append (out, cap, &n, "%s", self->election->venues[venue].id);
     const char *sep = " ";
     if (h & PINGYI_HOLD_OPEN)
-        append (out, cap, &n, "%sopen", sep), sep = ", ";
+        append (out, cap, &n, "%s%s", sep, f->reopens > 0 ? "reopened" : "open"), sep = ", ";
     if (h & PINGYI_HOLD_UNRECONCILED) {
         if (f->issued < 0 || f->collected < 0)
             append (out, cap, &n, "%sclosed, not reconciled (%s unknown)", sep,

@@ -71,9 +71,9 @@ write_venue (FILE *out, const pingyi_election_t *e, size_t v, const pingyi_venue
     fprintf (out,
              ",\"accepted\":%" PRIu64 ",\"blank\":%" PRIu64 ",\"duplicates\":%" PRIu64
              ",\"rejected\":%" PRIu64 ",\"issued\":%" PRId64 ",\"collected\":%" PRId64 ",\"sent\":%" PRId64
-             ",\"closed\":%s,\"rejected_by\":{",
+             ",\"closed\":%s,\"reopens\":%" PRIu32 ",\"rejected_by\":{",
              f->accepted, f->blank, f->duplicates, f->rejected, f->issued, f->collected, f->sent,
-             f->closed ? "true" : "false");
+             f->closed ? "true" : "false", f->reopens);
     bool any = false;
     for (int r = 1; r < PINGYI_REJECT_COUNT_ && r < 16; r++)
         if (f->rejected_by[r]) {
@@ -338,6 +338,13 @@ parse_figures (const pingyi_election_t *e, const json_t *obj, const char *at, bo
     if (!json_is_boolean (closed))
         return pingyi_fail (err, "%s.closed: must be true or false, not %s", at, pingyi_json_type (closed));
     f.closed = json_is_true (closed);
+    /* reopens came later: absent means 0 */
+    if (json_object_get (obj, "reopens")) {
+        int64_t reopens;
+        if (get_int (obj, at, "reopens", 0, UINT32_MAX, &reopens, err))
+            return -1;
+        f.reopens = (uint32_t) reopens;
+    }
 
     const json_t *by = json_object_get (obj, "rejected_by");
     if (by && !json_is_object (by))

@@ -32,12 +32,12 @@
 static const char *const type_names[PINGYI_MSG_TYPE_MAX_ + 1] = {
     NULL,       "HELLO",       "READY",      "HEARTBEAT",   "SUBMIT",       "ACK",
     "RETRY",    "ERROR",       "VENUE_OPEN", "VENUE_CLOSE", "VENUE_STATUS", "TALLY_QUERY",
-    "SNAPSHOT", "STATS_QUERY", "STATS",      "FORWARD",     "REPLY",
+    "SNAPSHOT", "STATS_QUERY", "STATS",      "FORWARD",     "REPLY",        "VENUE_REOPEN",
 };
 
 /*  Array length of each message, version and type included.  */
 static const uint32_t arity[PINGYI_MSG_TYPE_MAX_ + 1] = {
-    0, 5, 3, 2, 6, 5, 5, 5, 5, 9, 5, 5, 13, 4, 5, 6, 4,
+    0, 5, 3, 2, 6, 5, 5, 5, 5, 9, 5, 5, 13, 4, 5, 6, 4, 6,
 };
 
 static const char *const role_names[] = {
@@ -249,8 +249,8 @@ read_stat_item (pingyi_mp_t *r, pingyi_stat_t *s, fault_t *f)
 }
 
 /*  Venue figures: [venue, accepted, blank, duplicates, rejected,
-    rejected_by[16], issued, collected, sent, closed].  Declared counts may be
-    -1 (not yet known), never lower.  */
+    rejected_by[16], issued, collected, sent, closed, by_category, reopens].
+    Declared counts may be -1 (not yet known), never lower.  */
 static int
 read_figures (pingyi_mp_t *r, pingyi_venue_figures_t *v, fault_t *f)
 {
@@ -260,7 +260,9 @@ read_figures (pingyi_mp_t *r, pingyi_venue_figures_t *v, fault_t *f)
     int64_t *declared_fields[] = {&v->issued, &v->collected, &v->sent};
     uint64_t venue;
 
-    if (read_tuple (r, 11, "fields", "", f))
+    uint64_t reopens;
+
+    if (read_tuple (r, 12, "fields", "", f))
         return -1;
     if (pingyi_mp_uint (r, &venue, UINT32_MAX))
         return fault_mp (f, r, ".venue");
@@ -289,6 +291,9 @@ read_figures (pingyi_mp_t *r, pingyi_venue_figures_t *v, fault_t *f)
             snprintf (where, sizeof where, ".by_category[%" PRIu32 "]", i);
             return fault_mp (f, r, where);
         }
+    if (pingyi_mp_uint (r, &reopens, UINT32_MAX))
+        return fault_mp (f, r, ".reopens");
+    v->reopens = (uint32_t) reopens;
     return 0;
 }
 
@@ -583,6 +588,14 @@ decode_body (dec_t *d, pingyi_msg_t *m)
             return pingyi_fail (d->err, "%s.figures%s: %s", d->name, f.where, f.why);
         return get_mac (d, m);
     }
+    case PINGYI_MSG_VENUE_REOPEN:
+        if (get_uint (d, "tag", &m->u.venue_reopen.tag, UINT64_MAX) ||
+            get_fixed (d, "fingerprint", m->u.venue_reopen.fingerprint, PINGYI_FP_LEN) ||
+            get_name (d, "venue", &m->u.venue_reopen.venue, 1))
+            return -1;
+        if (read_checked_str (&d->r, &m->u.venue_reopen.reason, 1, PINGYI_TEXT_MAX, STR_TEXT))
+            return bad (d, "reason");
+        return 0;
     case PINGYI_MSG_TALLY_QUERY:
         if (get_uint (d, "tag", &m->u.tally_query.tag, UINT64_MAX) ||
             get_u32 (d, "shard", &m->u.tally_query.shard, PINGYI_MAX_SHARD_INDEX) ||
@@ -926,7 +939,7 @@ pingyi_msg_venue_close (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGY
 void
 pingyi_msg_figures (pingyi_writer_t *w, const pingyi_venue_figures_t *f)
 {
-    msgpack_pack_array (&w->pk, 11);
+    msgpack_pack_array (&w->pk, 12);
     msgpack_pack_uint32 (&w->pk, f->venue);
     msgpack_pack_uint64 (&w->pk, f->accepted);
     msgpack_pack_uint64 (&w->pk, f->blank);
@@ -947,6 +960,7 @@ pingyi_msg_figures (pingyi_writer_t *w, const pingyi_venue_figures_t *f)
     msgpack_pack_array (&w->pk, categories);
     for (uint32_t i = 0; i < categories; i++)
         msgpack_pack_uint64 (&w->pk, f->by_category[i]);
+    msgpack_pack_uint32 (&w->pk, f->reopens);
 }
 
 void
@@ -956,7 +970,23 @@ pingyi_msg_venue_status (pingyi_writer_t *w, uint64_t tag, const pingyi_venue_fi
     head (w, PINGYI_MSG_VENUE_STATUS);
     msgpack_pack_uint64 (&w->pk, tag);
     pingyi_msg_figures (w, f);
-    pack_mac (w, ack_key);
+    if (ack_key)
+        pack_mac (w, ack_key);
+    else {
+        static const uint8_t zero[PINGYI_LINK_MAC_LEN];
+        pack_bin (&w->pk, zero, sizeof zero);
+    }
+}
+
+void
+pingyi_msg_venue_reopen (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN], const char *venue,
+                         const char *reason)
+{
+    head (w, PINGYI_MSG_VENUE_REOPEN);
+    msgpack_pack_uint64 (&w->pk, tag);
+    pack_bin (&w->pk, fp, PINGYI_FP_LEN);
+    pack_str (&w->pk, venue);
+    pack_str (&w->pk, reason);
 }
 
 void

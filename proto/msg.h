@@ -54,9 +54,10 @@ typedef enum {
     PINGYI_MSG_SNAPSHOT = 12,     /* worker → aggregator */
     PINGYI_MSG_STATS_QUERY = 13,  /* operator → broker (shard -1) or worker */
     PINGYI_MSG_STATS = 14,
-    PINGYI_MSG_FORWARD = 15, /* broker → worker: an inner message with its sender */
-    PINGYI_MSG_REPLY = 16,   /* worker → broker: an inner message for a routing id */
-    PINGYI_MSG_TYPE_MAX_ = 16
+    PINGYI_MSG_FORWARD = 15,      /* broker → worker: an inner message with its sender */
+    PINGYI_MSG_REPLY = 16,        /* worker → broker: an inner message for a routing id */
+    PINGYI_MSG_VENUE_REOPEN = 17, /* operator → worker: reopen a closed venue, with a reason */
+    PINGYI_MSG_TYPE_MAX_ = 17
 } pingyi_msg_type_t;
 
 /*  Roles a key may hold (from the deploy keyring).  */
@@ -134,8 +135,9 @@ typedef struct {
     int64_t collected;        /* declared at close, -1 until then */
     int64_t sent;             /* the client's count of ballots sent, -1 until close */
     bool closed;
-    uint32_t category_count;                     /* entries of by_category (the election's categories) */
+    uint32_t category_count;                         /* entries of by_category (the election's categories) */
     uint64_t by_category[PINGYI_FIGURES_CATEGORIES]; /* accepted ballots by rater category */
+    uint32_t reopens; /* times an operator reopened the venue after a close (VENUE_REOPEN) */
 } pingyi_venue_figures_t;
 
 typedef struct {
@@ -189,6 +191,12 @@ typedef struct {
             uint64_t tag;
             pingyi_venue_figures_t figures;
         } venue_status; /* + mac */
+        struct {
+            uint64_t tag;
+            uint8_t fingerprint[PINGYI_FP_LEN];
+            pingyi_str_t venue;
+            pingyi_str_t reason; /* 1..PINGYI_TEXT_MAX bytes */
+        } venue_reopen;
         struct {
             uint64_t tag;
             uint32_t shard;
@@ -286,8 +294,13 @@ void pingyi_msg_venue_open (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[P
 void pingyi_msg_venue_close (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN],
                              const char *venue, uint64_t issued, uint64_t collected, uint64_t sent,
                              const uint8_t close_key[32]);
+/*  ack_key NULL: the answer to an operator (VENUE_REOPEN), whose MAC is 16
+    zero bytes (an operator holds no link key; docs/PROTOCOL.md §3).  */
 void pingyi_msg_venue_status (pingyi_writer_t *w, uint64_t tag, const pingyi_venue_figures_t *f,
                               const uint8_t ack_key[32]);
+/*  reason: 1..PINGYI_TEXT_MAX bytes of UTF-8 (the caller checks).  */
+void pingyi_msg_venue_reopen (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN],
+                              const char *venue, const char *reason);
 void pingyi_msg_tally_query (pingyi_writer_t *w, uint64_t tag, uint32_t shard, const uint8_t from[8]);
 void pingyi_msg_snapshot_begin (pingyi_writer_t *w, uint64_t tag, uint32_t shard, uint32_t shard_count,
                                 const uint8_t fp[PINGYI_FP_LEN], uint64_t sequence,

@@ -29,6 +29,9 @@ static const command_t commands[] = {
     {"stats", pingyi_cmd_stats,
      "stats --deploy DIR --broker ENDPOINT [--shard N] [--json]   counters of the broker or a shard's "
      "worker"},
+    {"reopen", pingyi_cmd_reopen,
+     "reopen --deploy DIR --broker ENDPOINT --venue ID --reason TEXT   reopen a closed venue (a correction, "
+     "recorded with its reason)"},
     {"tally", pingyi_cmd_tally,
      "tally --deploy DIR --data DIR [--json] [--recount]   read shard files offline, print the view"},
     {"log", pingyi_cmd_log,

@@ -690,6 +690,77 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     reply (w, o->broker, o->ticket);
 }
 
+/*  An operator's correction of a close (VENUE_REOPEN): only an operator
+    key (the broker checked it, and so does the worker); the venue must be
+    closed.  The answer is the venue's figures in a VENUE_STATUS whose MAC
+    is 16 zero bytes: an operator holds no link key (docs/PROTOCOL.md §3).  */
+static void
+handle_venue_reopen (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
+{
+    const pingyi_election_t *e = w->election;
+    uint64_t tag = m->u.venue_reopen.tag;
+    pingyi_str_t venue = m->u.venue_reopen.venue;
+    if (o->role != PINGYI_ROLE_OPERATOR) {
+        w->forbidden++;
+        pingyi_warn ("%s may not send VENUE_REOPEN for venue %.*s: refused", o->from, (int) venue.len,
+                     venue.p);
+        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_FORBIDDEN,
+                      "%s may not send VENUE_REOPEN (operator keys only)", o->from);
+        return;
+    }
+    if (memcmp (m->u.venue_reopen.fingerprint, e->fingerprint, PINGYI_FP_LEN) != 0) {
+        w->wrong_election++;
+        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_WRONG_ELECTION,
+                      "VENUE_REOPEN names another election; this worker counts %s", e->fingerprint_hex);
+        return;
+    }
+    int v = pingyi_election_venue (e, venue.p, venue.len);
+    if (v < 0) {
+        w->unknown_venue++;
+        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_UNKNOWN_VENUE,
+                      "venue %.*s is not in election %s", (int) venue.len, venue.p, e->id);
+        return;
+    }
+    batch_t *b = batch_for (w, e->venues[v].shard);
+    if (!b) {
+        w->not_owner++;
+        char text[PINGYI_TEXT_MAX];
+        snprintf (text, sizeof text, "worker %s does not own shard %u (venue %s): try again", w->id,
+                  e->venues[v].shard, e->venues[v].id);
+        answer_retry (w, o->broker, o->ticket, tag, RETRY_NOT_OWNER_MS, text);
+        return;
+    }
+    if (b->stopped) {
+        w->stopped_refusals++;
+        char text[PINGYI_TEXT_MAX];
+        snprintf (text, sizeof text,
+                  "shard %u has stopped taking ballots (see worker %s's log): try again later", b->shard,
+                  w->id);
+        answer_retry (w, o->broker, o->ticket, tag, RETRY_STOPPED_MS, text);
+        return;
+    }
+    drain_shard (w, b);
+    const char *id = e->venues[v].id;
+    pingyi_venue_figures_t f;
+    if (pingyi_shard_venue_figures (b->store, (uint32_t) v, &f) == 0 && !f.closed) {
+        pingyi_warn ("venue %s: VENUE_REOPEN from %s refused: the venue is not closed", id, o->from);
+        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_FORBIDDEN, "venue %s is not closed", id);
+        return;
+    }
+    char err[PINGYI_ERR_MAX];
+    if (pingyi_shard_venue_reopen (b->store, (uint32_t) v, m->u.venue_reopen.reason.p,
+                                   m->u.venue_reopen.reason.len, &f, err)) {
+        pingyi_error ("venue %s: reopen not recorded: %s", id, err);
+        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_INTERNAL,
+                      "reopen of venue %s not recorded: %s", id, err);
+        return;
+    }
+    pingyi_warn ("venue %s reopened (shard %u) by %s, reopen %u: %.*s", id, b->shard, o->from,
+                 (unsigned) f.reopens, (int) m->u.venue_reopen.reason.len, m->u.venue_reopen.reason.p);
+    pingyi_msg_venue_status (&w->inner, tag, &f, NULL);
+    reply (w, o->broker, o->ticket);
+}
+
 static bool
 is_querier (pingyi_role_t role)
 {
@@ -877,6 +948,9 @@ handle_forward (worker_t *w, size_t bi, pending_t *p, const pingyi_msg_t *fwd)
         return false;
     case PINGYI_MSG_VENUE_CLOSE:
         handle_venue_close (w, &o, &m);
+        return false;
+    case PINGYI_MSG_VENUE_REOPEN:
+        handle_venue_reopen (w, &o, &m);
         return false;
     case PINGYI_MSG_TALLY_QUERY:
         handle_tally_query (w, &o, &m);

@@ -106,8 +106,9 @@ struct pingyi_shard_t {
     bool stopped;
     int lock_fd; /* DATA/shard-NN/worker.lock, flock'ed; -1 when read-only */
     MDB_env *env;
-    MDB_dbi ids, counts, pending, venues, meta, refused;
+    MDB_dbi ids, counts, pending, venues, meta, refused, reopens;
     bool has_refused; /* false: a read-only open of a schema-3 shard made before `refused` */
+    bool has_reopens; /* false: a read-only open of a shard made before `reopens` */
     size_t map_size;
     uint64_t k; /* the release step: the definition's k_anonymity */
 
@@ -822,8 +823,44 @@ meta_load (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_info_t *info, uint8_
     return 0;
 }
 
+static void
+reopen_key (uint8_t out[6], uint32_t venue, uint32_t n)
+{
+    out[0] = (uint8_t) (venue >> 8);
+    out[1] = (uint8_t) venue;
+    out[2] = (uint8_t) (n >> 24);
+    out[3] = (uint8_t) (n >> 16);
+    out[4] = (uint8_t) (n >> 8);
+    out[5] = (uint8_t) n;
+}
+
+/*  A venue's reopens: its rows in `reopens` (numbered 1..n).  */
+static int
+reopens_count (pingyi_shard_t *self, MDB_txn *txn, uint32_t venue, uint32_t *n)
+{
+    *n = 0;
+    if (!self->has_reopens)
+        return 0;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open (txn, self->reopens, &c);
+    if (rc)
+        return rc;
+    uint8_t k[6];
+    reopen_key (k, venue, 0);
+    MDB_val key = {sizeof k, k}, val;
+    rc = mdb_cursor_get (c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size == 6 && memcmp (key.mv_data, k, 2) == 0) {
+        (*n)++;
+        rc = mdb_cursor_get (c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close (c);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
 /*  Figures of every slot as stored (or empty) in txn: current into cur,
-    released into rel (either may be NULL).  */
+    released into rel (either may be NULL).  reopens is not in the record:
+    it is the venue's row count in `reopens` (a reopen always releases, so
+    current and released agree).  */
 static int
 figures_load (pingyi_shard_t *self, MDB_txn *txn, pingyi_venue_figures_t *cur, pingyi_venue_figures_t *rel,
               char *err)
@@ -850,6 +887,13 @@ figures_load (pingyi_shard_t *self, MDB_txn *txn, pingyi_venue_figures_t *cur, p
             figures_unpack (self, &cur[s], self->venue_of[s], v.mv_data);
         if (rel)
             figures_unpack (self, &rel[s], self->venue_of[s], (const uint8_t *) v.mv_data + self->record_len);
+        uint32_t n;
+        if ((rc = reopens_count (self, txn, self->venue_of[s], &n)))
+            return rc;
+        if (cur)
+            cur[s].reopens = n;
+        if (rel)
+            rel[s].reopens = n;
     }
     return 0;
 }
@@ -993,6 +1037,13 @@ open_dbs (pingyi_shard_t *self, MDB_txn *txn, unsigned create)
         (rc = mdb_dbi_open (txn, "pending", create, &self->pending)) ||
         (rc = mdb_dbi_open (txn, "venues", create, &self->venues)) ||
         (rc = mdb_dbi_open (txn, "meta", create, &self->meta)))
+        return rc;
+    /* `reopens` (venue u16 BE, n u32 BE → reason) came later still: the
+       same rule */
+    rc = mdb_dbi_open (txn, "reopens", self->read_only ? 0 : MDB_CREATE, &self->reopens);
+    if (rc == 0)
+        self->has_reopens = true;
+    else if (!(rc == MDB_NOTFOUND && self->read_only))
         return rc;
     /* `refused` came after schema 3 began: a writer creates it in an older
        shard, a reader of such a shard goes without (no rows) */
@@ -2018,6 +2069,96 @@ pingyi_shard_venue_close (pingyi_shard_t *self, uint32_t venue, int64_t issued, 
     self->stats.venue_closes++;
     if (figures)
         *figures = self->figures[c.slot];
+    return 0;
+}
+
+typedef struct {
+    int32_t slot;
+    const char *reason;
+    size_t reason_len;
+} reopen_arg_t;
+
+/*  One transaction: the venue open again (declared counts unknown), its
+    reopens + 1, the reason under that number, and a release (generation).  */
+static int
+reopen_txn (pingyi_shard_t *self, MDB_txn *txn, void *arg, char *err)
+{
+    reopen_arg_t *r = arg;
+    work_reset (self);
+    pingyi_venue_figures_t *f = work_figures (self, r->slot);
+    f->issued = f->collected = f->sent = -1;
+    f->closed = false;
+    f->reopens++;
+    uint8_t k[6];
+    reopen_key (k, self->venue_of[r->slot], f->reopens);
+    MDB_val key = {sizeof k, k}, val = {r->reason_len, (void *) r->reason};
+    int rc = mdb_put (txn, self->reopens, &key, &val, MDB_NOOVERWRITE);
+    if (rc)
+        return rc;
+    return finish_txn (self, txn, r->slot, err);
+}
+
+int
+pingyi_shard_venue_reopen (pingyi_shard_t *self, uint32_t venue, const char *reason, size_t reason_len,
+                           pingyi_venue_figures_t *figures, char *err)
+{
+    if (self->read_only)
+        return pingyi_fail (err, "%s: opened read-only", self->path);
+    if (self->stopped)
+        return pingyi_fail (err, "shard %u has stopped (see the earlier error)", self->shard);
+    if (venue >= self->election->venue_count || self->slot_of[venue] < 0)
+        return pingyi_fail (err, "venue %u is not on shard %u", venue, self->shard);
+    int32_t slot = self->slot_of[venue];
+    if (!self->figures[slot].closed)
+        return pingyi_fail (err, "venue %s is not closed", self->election->venues[venue].id);
+    if (reason_len < 1 || reason_len > PINGYI_TEXT_MAX)
+        return pingyi_fail (err, "a reopen's reason has 1..%u bytes", (unsigned) PINGYI_TEXT_MAX);
+    reopen_arg_t r = {slot, reason, reason_len};
+    if (write_txn (self, reopen_txn, &r, "venue reopen", err)) {
+        work_reset (self);
+        return -1;
+    }
+    work_commit (self);
+    if (figures)
+        *figures = self->figures[slot];
+    return 0;
+}
+
+int
+pingyi_shard_venue_reasons (pingyi_shard_t *self, uint32_t venue, pingyi_shard_reason_fn *fn, void *arg,
+                            char *err)
+{
+    if (venue >= self->election->venue_count || self->slot_of[venue] < 0)
+        return pingyi_fail (err, "venue %u is not on shard %u", venue, self->shard);
+    if (!self->has_reopens)
+        return 0;
+    MDB_txn *txn;
+    if (read_txn (self, &txn, err))
+        return -1;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open (txn, self->reopens, &c);
+    if (rc) {
+        mdb_txn_abort (txn);
+        return lmdb_fail (self, err, "reopens", rc);
+    }
+    uint8_t k[6];
+    reopen_key (k, venue, 0);
+    MDB_val key = {sizeof k, k}, val;
+    int out = 0;
+    rc = mdb_cursor_get (c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size == 6 && memcmp (key.mv_data, k, 2) == 0) {
+        const uint8_t *p = key.mv_data;
+        uint32_t n = (uint32_t) p[2] << 24 | (uint32_t) p[3] << 16 | (uint32_t) p[4] << 8 | p[5];
+        if ((out = fn (n, val.mv_data, val.mv_size, arg)))
+            break;
+        rc = mdb_cursor_get (c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close (c);
+    mdb_txn_abort (txn);
+    if (out)
+        return out;
+    if (rc && rc != MDB_NOTFOUND)
+        return lmdb_fail (self, err, "reopens", rc);
     return 0;
 }
 

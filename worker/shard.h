@@ -193,6 +193,21 @@ int pingyi_shard_apply (pingyi_shard_t *self, pingyi_shard_item_t *items, size_t
 int pingyi_shard_venue_close (pingyi_shard_t *self, uint32_t venue, int64_t issued, int64_t collected,
                               int64_t sent, pingyi_venue_figures_t *figures, char *err) PINGYI_WARN_UNUSED;
 
+/*  Reopen a closed venue (an operator's VENUE_REOPEN): in one durable
+    transaction it is open again (issued, collected, sent -1), its reopens
+    count goes up by one and reason (1..PINGYI_TEXT_MAX bytes) is stored in
+    `reopens` under (venue, that number); its figures are released (the
+    generation moves).  Refused ("venue v01 is not closed") when open.
+    0 / -1.  */
+int pingyi_shard_venue_reopen (pingyi_shard_t *self, uint32_t venue, const char *reason, size_t reason_len,
+                               pingyi_venue_figures_t *figures, char *err) PINGYI_WARN_UNUSED;
+
+/*  A venue's reopen reasons, in order (n = 1, 2, ...).  fn returns nonzero
+    to stop (returned).  */
+typedef int (pingyi_shard_reason_fn) (uint32_t n, const char *reason, size_t len, void *arg);
+int pingyi_shard_venue_reasons (pingyi_shard_t *self, uint32_t venue, pingyi_shard_reason_fn *fn, void *arg,
+                                char *err);
+
 /*  A venue's committed *current* figures (for the venue itself: its
     VENUE_STATUS); -1 if the venue is not on this shard.  */
 int pingyi_shard_venue_figures (pingyi_shard_t *self, uint32_t venue, pingyi_venue_figures_t *figures);

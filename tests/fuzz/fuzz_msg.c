@@ -202,6 +202,13 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
         touch (m->u.reply.inner.p, m->u.reply.inner.len);
         pingyi_msg_reply (w, m->u.reply.ticket, m->u.reply.inner.p, m->u.reply.inner.len);
         break;
+    case PINGYI_MSG_VENUE_REOPEN:
+        if (m->u.venue_reopen.reason.len < 1)
+            abort ();
+        pingyi_msg_venue_reopen (w, m->u.venue_reopen.tag, m->u.venue_reopen.fingerprint,
+                                 cstr (a, sizeof a, m->u.venue_reopen.venue),
+                                 cstr (b, sizeof b, m->u.venue_reopen.reason));
+        break;
     default:
         abort (); /* decode accepted a type it does not know */
     }
@@ -354,6 +361,8 @@ write_seeds (const char *dir)
     write_seed (dir, "venue_status", &w);
     pingyi_msg_venue_status (&w, 6, &open_fig, ack_key);
     write_seed (dir, "venue_status_open", &w);
+    pingyi_msg_venue_reopen (&w, 17, fp, "v01", "收回数录错");
+    write_seed (dir, "venue_reopen", &w);
     pingyi_msg_venue_status (&w, UINT64_MAX, &wide_fig, ack_key);
     write_seed (dir, "venue_status_32_categories", &w);
     pingyi_msg_tally_query (&w, 7, 1, NULL);

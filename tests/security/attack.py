@@ -21,6 +21,7 @@ steps:
                           submit   a SUBMIT as v01 with one junk envelope
                           retry    a RETRY echoing the last FORWARD's tag (a legal answer)
                           garbage  bytes that are not msgpack
+  reopen:VENUE          VENUE_REOPEN of VENUE (an operator's message) with reason "attack"
   expect:TYPE[:CODE]    wait (--timeout) for a frame of TYPE (ERROR with CODE);
                         exit 3 if none comes
   recv:SECONDS          print what comes for SECONDS
@@ -288,6 +289,9 @@ class Peer:
             ticket = self.ticket(spec)
             self.send([VERSION, 16, ticket, self.inner(kind)])
             self.emit({"sent": "REPLY", "ticket": ticket, "inner": kind})
+        elif verb == "reopen":
+            self.send([VERSION, 17, 78, self.fingerprint, rest, "attack"])
+            self.emit({"sent": "VENUE_REOPEN", "venue": rest})
         elif verb == "expect":
             parts = rest.split(":")
             want_type, want_code = parts[0], int(parts[1]) if len(parts) > 1 and parts[1] else None

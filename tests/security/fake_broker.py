@@ -64,7 +64,7 @@ def forged_mac():
 
 def figures(venue_index, accepted, closed):
     return [venue_index, accepted, 0, 0, 0, [0] * 16, accepted if closed else -1,
-            accepted if closed else -1, accepted if closed else -1, closed, []]
+            accepted if closed else -1, accepted if closed else -1, closed, [], 0]
 
 
 def forge_acks(sock, args):

@@ -83,6 +83,7 @@ init_samples (void)
     fig1.by_category[0] = 60;
     fig1.by_category[1] = 30;
     fig1.by_category[2] = 10;
+    fig1.reopens = 2;
     memset (&fig2, 0, sizeof fig2);
     fig2.venue = UINT32_MAX;
     fig2.accepted = UINT64_MAX;
@@ -98,6 +99,7 @@ init_samples (void)
     for (int i = 0; i < PINGYI_FIGURES_CATEGORIES; i++)
         fig2.by_category[i] = (uint64_t) i * 1000;
     fig2.by_category[31] = UINT64_MAX;
+    fig2.reopens = UINT32_MAX;
 }
 
 static void
@@ -173,6 +175,9 @@ encode_sample (pingyi_writer_t *w, int type)
     case PINGYI_MSG_REPLY:
         pingyi_msg_reply (w, ticket, inner_ack.p, inner_ack.len);
         break;
+    case PINGYI_MSG_VENUE_REOPEN:
+        pingyi_msg_venue_reopen (w, 17, fp, "v01", "收回数录错");
+        break;
     default:
         fail ();
     }
@@ -244,6 +249,7 @@ assert_figures (const pingyi_venue_figures_t *got, const pingyi_venue_figures_t 
     assert_int_equal (got->category_count, want->category_count);
     for (uint32_t i = 0; i < want->category_count; i++)
         assert_true (got->by_category[i] == want->by_category[i]);
+    assert_true (got->reopens == want->reopens);
 }
 
 /* -------------------------------------------------------------------------
@@ -407,6 +413,29 @@ test_round_trip_retry_error_open_close (void **state)
     assert_int_equal (m.mac_offset, f.len - 18);
     assert_int_equal (pingyi_msg_mac_check (f.p, &m, close_key), 0);
     free (f.p);
+
+    f = sample (PINGYI_MSG_VENUE_REOPEN);
+    decode_ok (&f, &m, PINGYI_MSG_VENUE_REOPEN);
+    assert_int_equal (m.u.venue_reopen.tag, 17);
+    assert_memory_equal (m.u.venue_reopen.fingerprint, fp, 32);
+    assert_str (m.u.venue_reopen.venue, "v01");
+    assert_str (m.u.venue_reopen.reason, "收回数录错");
+    free (f.p);
+
+    /* The answer to an operator: a VENUE_STATUS with a zero MAC.  */
+    {
+        pingyi_writer_t w0;
+        pingyi_writer_init (&w0);
+        pingyi_msg_venue_status (&w0, 5, &fig1, NULL);
+        f = frame_of (&w0);
+        decode_ok (&f, &m, PINGYI_MSG_VENUE_STATUS);
+        static const uint8_t zero[PINGYI_LINK_MAC_LEN];
+        assert_memory_equal (m.mac, zero, sizeof zero);
+        assert_int_equal (pingyi_msg_mac_check (f.p, &m, ack_key), -1);
+        assert_figures (&m.u.venue_status.figures, &fig1);
+        free (f.p);
+        pingyi_writer_fini (&w0);
+    }
 
     /* Extremes.  */
     pingyi_writer_t w;
@@ -813,8 +842,8 @@ test_version_and_type (void **state)
         expect_fail (f.p, f.len, "unknown message type 99");
         f.p[2] = 0;
         expect_fail (f.p, f.len, "unknown message type 0");
-        f.p[2] = 17;
-        expect_fail (f.p, f.len, "unknown message type 17");
+        f.p[2] = 18;
+        expect_fail (f.p, f.len, "unknown message type 18");
         f.p[2] = (uint8_t) type;
         pingyi_msg_t m;
         char err[PINGYI_ERR_MAX];
@@ -1084,6 +1113,8 @@ static const mutation_t wrong_types[] = {
      "VENUE_STATUS.figures.by_category[2]: expected uint, got str"},
     {PINGYI_MSG_VENUE_STATUS, P3 (3, 10, 0), R_INT, 0, -1,
      "VENUE_STATUS.figures.by_category[0]: negative where uint expected"},
+    {PINGYI_MSG_VENUE_STATUS, P2 (3, 11), R_STR, 1, 0,
+     "VENUE_STATUS.figures.reopens: expected uint, got str"},
     {PINGYI_MSG_VENUE_STATUS, P1 (4), R_UINT, 0, 0, "VENUE_STATUS.mac: expected bin, got uint"},
     {PINGYI_MSG_TALLY_QUERY, P1 (2), R_STR, 1, 0, "TALLY_QUERY.tag: expected uint, got str"},
     {PINGYI_MSG_TALLY_QUERY, P1 (3), R_STR, 1, 0, "TALLY_QUERY.shard: expected uint, got str"},
@@ -1180,8 +1211,9 @@ static const mutation_t out_of_bounds[] = {
     {PINGYI_MSG_VENUE_CLOSE, P1 (8), R_BIN, 17, 0, "VENUE_CLOSE.mac: bin too long"},
     {PINGYI_MSG_VENUE_STATUS, P1 (4), R_BIN, 15, 0, "VENUE_STATUS.mac: bin too short"},
     {PINGYI_MSG_VENUE_STATUS, P1 (4), R_BIN, 17, 0, "VENUE_STATUS.mac: bin too long"},
-    {PINGYI_MSG_VENUE_STATUS, P1 (3), R_UINTS, 10, 0, "VENUE_STATUS.figures: expected 11 fields, got 10"},
-    {PINGYI_MSG_VENUE_STATUS, P1 (3), R_UINTS, 12, 0, "VENUE_STATUS.figures: expected 11 fields, got 12"},
+    {PINGYI_MSG_VENUE_STATUS, P1 (3), R_UINTS, 10, 0, "VENUE_STATUS.figures: expected 12 fields, got 10"},
+    {PINGYI_MSG_VENUE_STATUS, P1 (3), R_UINTS, 11, 0, "VENUE_STATUS.figures: expected 12 fields, got 11"},
+    {PINGYI_MSG_VENUE_STATUS, P1 (3), R_UINTS, 13, 0, "VENUE_STATUS.figures: expected 12 fields, got 13"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 10), R_UINTS, 33, 0, "VENUE_STATUS.figures.by_category: array too long"},
     {PINGYI_MSG_VENUE_STATUS, P2 (3, 10), R_ARRAY_HDR, 1000000, 0,
      "VENUE_STATUS.figures.by_category: array too long"},
@@ -1205,7 +1237,7 @@ static const mutation_t out_of_bounds[] = {
     {PINGYI_MSG_SNAPSHOT, P1 (7), R_BIN, 33, 0, "SNAPSHOT.digest: bin too long"},
     {PINGYI_MSG_SNAPSHOT, P1 (7), R_BIN, 31, 0, "SNAPSHOT.digest: bin too short"},
     {PINGYI_MSG_SNAPSHOT, P1 (9), R_ARRAY_HDR, 65536, 0, "SNAPSHOT.venues: array too long"},
-    {PINGYI_MSG_SNAPSHOT, P2 (9, 1), R_UINTS, 10, 0, "SNAPSHOT.venues[1]: expected 11 fields, got 10"},
+    {PINGYI_MSG_SNAPSHOT, P2 (9, 1), R_UINTS, 10, 0, "SNAPSHOT.venues[1]: expected 12 fields, got 10"},
     {PINGYI_MSG_SNAPSHOT, P3 (9, 0, 7), R_INT, 0, -5, "SNAPSHOT.venues[0].collected: integer out of range"},
     {PINGYI_MSG_SNAPSHOT, P3 (9, 1, 10), R_UINTS, 33, 0, "SNAPSHOT.venues[1].by_category: array too long"},
     {PINGYI_MSG_SNAPSHOT, P1 (10), R_ARRAY_HDR, 262145, 0, "SNAPSHOT.counters: array too long"},
@@ -1607,7 +1639,8 @@ test_names (void **state)
     assert_string_equal (pingyi_msg_type_name (PINGYI_MSG_VENUE_STATUS), "VENUE_STATUS");
     assert_string_equal (pingyi_msg_type_name (PINGYI_MSG_REPLY), "REPLY");
     assert_string_equal (pingyi_msg_type_name (0), "UNKNOWN");
-    assert_string_equal (pingyi_msg_type_name (17), "UNKNOWN");
+    assert_string_equal (pingyi_msg_type_name (PINGYI_MSG_VENUE_REOPEN), "VENUE_REOPEN");
+    assert_string_equal (pingyi_msg_type_name (18), "UNKNOWN");
     assert_string_equal (pingyi_msg_type_name (-1), "UNKNOWN");
     static const char *roles[] = {"venue", "worker", "aggregator", "operator", "broker", "shard"};
     for (int i = 0; i < 6; i++) {

@@ -732,6 +732,81 @@ test_blank_ballot_and_over_cell (void **state)
     free (want.rows);
 }
 
+static int
+t_reason (uint32_t n, const char *reason, size_t len, void *arg)
+{
+    char *out = arg;
+    size_t at = strlen (out);
+    snprintf (out + at, 256 - at, "%u:%.*s;", (unsigned) n, (int) len, reason);
+    return 0;
+}
+
+/*  An operator's reopen: the venue open again (declared counts unknown),
+    reopens counted, the reason stored, the figures released (generation),
+    ballots taken again, a new close accepted; an open venue is refused.  */
+static void
+test_venue_reopen_is_stored_and_opens_the_round (void **state)
+{
+    fx_t *fx = *state;
+    pingyi_ballot_t b;
+    t_env_t first, second;
+    t_random_ballot (fx, 0, &b);
+    t_seal (fx, &first, 0, &b);
+    assert_int_equal (t_one (fx, &first, "v01").status, PINGYI_ACK_ACCEPTED);
+    pingyi_venue_figures_t f;
+    char err[PINGYI_ERR_MAX];
+    assert_int_equal (pingyi_shard_venue_reopen (fx->shard, 0, "x", 1, &f, err), -1);
+    assert_string_equal (err, "venue v01 is not closed");
+    assert_int_equal (pingyi_shard_venue_close (fx->shard, 0, 10, 5, 1, &f, err), 0);
+    assert_int_equal (f.reopens, 0);
+    pingyi_shard_info_t info;
+    assert_int_equal (pingyi_shard_info (fx->shard, &info, err), 0);
+    uint64_t generation = info.generation;
+
+    static const char reason[] = "收回数录错";
+    assert_int_equal (pingyi_shard_venue_reopen (fx->shard, 0, reason, strlen (reason), &f, err), 0);
+    assert_false (f.closed);
+    assert_int_equal (f.reopens, 1);
+    assert_int_equal (f.issued, -1);
+    assert_int_equal (f.collected, -1);
+    assert_int_equal (f.sent, -1);
+    assert_int_equal (f.accepted, 1);
+    assert_int_equal (pingyi_shard_info (fx->shard, &info, err), 0);
+    assert_true (info.generation == generation + 1);
+    pingyi_shard_snapshot_t snap;
+    assert_int_equal (pingyi_shard_snapshot (fx->shard, NULL, 0, &snap, err), 0);
+    assert_false (snap.venues[0].closed);
+    assert_int_equal (snap.venues[0].reopens, 1);
+    assert_int_equal (snap.venues[0].collected, -1);
+    pingyi_shard_snapshot_free (&snap);
+    /* open: a second reopen is refused, a new ballot is taken */
+    assert_int_equal (pingyi_shard_venue_reopen (fx->shard, 0, "again", 5, &f, err), -1);
+    assert_string_equal (err, "venue v01 is not closed");
+    t_random_ballot (fx, 0, &b);
+    t_seal (fx, &second, 0, &b);
+    assert_int_equal (t_one (fx, &second, "v01").status, PINGYI_ACK_ACCEPTED);
+    assert_int_equal (pingyi_shard_venue_close (fx->shard, 0, 10, 2, 2, &f, err), 0);
+    assert_true (f.closed);
+    assert_int_equal (f.reopens, 1);
+    assert_int_equal (f.accepted, 2);
+    assert_int_equal (pingyi_shard_venue_reopen (fx->shard, 0, "box 3", 5, &f, err), 0);
+    assert_int_equal (f.reopens, 2);
+
+    /* persists across a reopen of the store, reasons in order */
+    pingyi_shard_close (&fx->shard);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    assert_non_null (fx->shard);
+    t_figures (fx, 0, &f);
+    assert_false (f.closed);
+    assert_int_equal (f.reopens, 2);
+    assert_int_equal (f.accepted, 2);
+    char reasons[256] = "";
+    assert_int_equal (pingyi_shard_venue_reasons (fx->shard, 0, t_reason, reasons, err), 0);
+    assert_string_equal (reasons, "1:收回数录错;2:box 3;");
+    t_figures (fx, 1, &f);
+    assert_int_equal (f.reopens, 0);
+}
+
 static void
 test_venue_close_is_stored_and_closes_the_round (void **state)
 {
@@ -2205,6 +2280,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_every_reject_code_has_its_path, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_blank_ballot_and_over_cell, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_venue_close_is_stored_and_closes_the_round, t_setup,
+                                         t_teardown),
+        cmocka_unit_test_setup_teardown (test_venue_reopen_is_stored_and_opens_the_round, t_setup,
                                          t_teardown),
         cmocka_unit_test_setup_teardown (test_map_full_grows_and_redoes_the_batch, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown (test_reopen_persists_recount_and_digest_agree, t_setup, t_teardown),

@@ -111,9 +111,9 @@ test_writer_bytes (void **state)
         "{\n  \"election\": \"%s\",\n  \"shards\": [\n"
         "    {\"shard\":1,\"sequence\":4,\"digest\":\"%s\"}\n  ],\n  \"venues\": [\n"
         "    {\"venue\":\"v1\",\"accepted\":9,\"blank\":2,\"duplicates\":1,\"rejected\":3,\"issued\":10,"
-        "\"collected\":9,\"sent\":12,\"closed\":true,\"rejected_by\":{\"malformed\":2,\"bad_mark\":1}},\n"
+        "\"collected\":9,\"sent\":12,\"closed\":true,\"reopens\":0,\"rejected_by\":{\"malformed\":2,\"bad_mark\":1}},\n"
         "    {\"venue\":\"v2\",\"accepted\":0,\"blank\":0,\"duplicates\":0,\"rejected\":0,\"issued\":-1,"
-        "\"collected\":-1,\"sent\":-1,\"closed\":false,\"rejected_by\":{}}\n  ],\n  \"counters\": [\n"
+        "\"collected\":-1,\"sent\":-1,\"closed\":false,\"reopens\":0,\"rejected_by\":{}}\n  ],\n  \"counters\": [\n"
         "    "
         "{\"venue\":\"v1\",\"subject\":\"s1\",\"item\":\"overall\",\"category\":\"leaders\",\"mark\":\"好\","
         "\"count\":7},\n"
@@ -366,9 +366,9 @@ test_released_writer (void **state)
         pingyi_tally_write_released_json (f->t, v, &shard, 1, PINGYI_TALLY_JSON_WITH_API, out, err), 0);
     fclose (out);
     assert_non_null (strstr (text,
-                             "\"closed\":true,\"rejected_by\":{\"malformed\":2,\"bad_mark\":1},"
+                             "\"closed\":true,\"reopens\":0,\"rejected_by\":{\"malformed\":2,\"bad_mark\":1},"
                              "\"by_category\":{\"leaders\":7},\"suppressed_categories\":[\"staff\"]},\n"));
-    assert_non_null (strstr (text, "\"closed\":false,\"rejected_by\":{},\"by_category\":{},"
+    assert_non_null (strstr (text, "\"closed\":false,\"reopens\":0,\"rejected_by\":{},\"by_category\":{},"
                                    "\"suppressed_categories\":[\"leaders\",\"staff\"]}\n"));
     assert_non_null (
         strstr (text, "  \"counters\": [\n    {\"venue\":\"v1\",\"subject\":\"s1\",\"item\":\"overall\","

@@ -140,9 +140,10 @@ test_answer_table (void **state)
     assert_true (pingyi_answers (PINGYI_MSG_VENUE_CLOSE, PINGYI_MSG_VENUE_STATUS));
     assert_true (pingyi_answers (PINGYI_MSG_TALLY_QUERY, PINGYI_MSG_SNAPSHOT));
     assert_true (pingyi_answers (PINGYI_MSG_STATS_QUERY, PINGYI_MSG_STATS));
-    int requests[] = {PINGYI_MSG_SUBMIT, PINGYI_MSG_VENUE_OPEN, PINGYI_MSG_VENUE_CLOSE,
-                      PINGYI_MSG_TALLY_QUERY, PINGYI_MSG_STATS_QUERY};
-    for (size_t i = 0; i < 5; i++) {
+    assert_true (pingyi_answers (PINGYI_MSG_VENUE_REOPEN, PINGYI_MSG_VENUE_STATUS));
+    int requests[] = {PINGYI_MSG_SUBMIT,      PINGYI_MSG_VENUE_OPEN,  PINGYI_MSG_VENUE_CLOSE,
+                      PINGYI_MSG_TALLY_QUERY, PINGYI_MSG_STATS_QUERY, PINGYI_MSG_VENUE_REOPEN};
+    for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
         assert_true (pingyi_answers (requests[i], PINGYI_MSG_RETRY));
         assert_true (pingyi_answers (requests[i], PINGYI_MSG_ERROR));
         int n = 0;
@@ -152,6 +153,7 @@ test_answer_table (void **state)
     }
     assert_false (pingyi_answers (PINGYI_MSG_SUBMIT, PINGYI_MSG_VENUE_STATUS));
     assert_false (pingyi_answers (PINGYI_MSG_TALLY_QUERY, PINGYI_MSG_STATS));
+    assert_false (pingyi_answers (PINGYI_MSG_VENUE_REOPEN, PINGYI_MSG_ACK));
     assert_false (pingyi_answers (PINGYI_MSG_HELLO, PINGYI_MSG_ERROR)); /* not a forwarded request */
     assert_false (pingyi_answers (PINGYI_MSG_SUBMIT, -1));
 }

@@ -1,0 +1,147 @@
+/*  reopen.c — `pingyi reopen`: an operator's correction of a venue's close
+    (a forgotten box, mistyped totals).  Sends VENUE_REOPEN through the
+    broker to the worker of the venue's shard, which records the reopen with
+    its reason and opens the venue again; its client may then send more
+    ballots and close again.  Prints the venue's figures after the reopen.
+    Exit 0 reopened, 1 refused (the reason printed), 2 usage or environment.  */
+#include "deploy.h"
+#include "link.h"
+#include "msg.h"
+#include "tools.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+static void
+print_figures (const char *venue, const pingyi_venue_figures_t *f)
+{
+    printf ("venue %s reopened (reopen %" PRIu32 "): %s\n", venue, f->reopens, f->closed ? "closed" : "open");
+    printf ("accepted %" PRIu64 " (blank %" PRIu64 "), duplicates %" PRIu64 ", rejected %" PRIu64 "\n",
+            f->accepted, f->blank, f->duplicates, f->rejected);
+    printf ("issued %" PRId64 ", collected %" PRId64 ", sent %" PRId64 " (-1: declared at the next close)\n",
+            f->issued, f->collected, f->sent);
+}
+
+int
+pingyi_cmd_reopen (int argc, char **argv)
+{
+    const char *deploy = NULL, *endpoint = NULL, *venue = NULL, *reason = NULL;
+    long timeout_ms = 10000;
+    bool bad = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v && !strcmp (argv[i], "--deploy"))
+            deploy = argv[++i];
+        else if (v && !strcmp (argv[i], "--broker"))
+            endpoint = argv[++i];
+        else if (v && !strcmp (argv[i], "--venue"))
+            venue = argv[++i];
+        else if (v && !strcmp (argv[i], "--reason"))
+            reason = argv[++i];
+        else if (v && !strcmp (argv[i], "--timeout-ms"))
+            timeout_ms = (long) pingyi_arg_ulong ("--timeout-ms", argv[++i], 1, 600000);
+        else {
+            bad = true;
+            break;
+        }
+    }
+    if (bad || !deploy || !endpoint || !venue || !reason) {
+        fprintf (stderr, "usage: pingyi reopen --deploy DIR --broker ENDPOINT --venue ID --reason TEXT "
+                         "[--timeout-ms T]\n");
+        return 2;
+    }
+    size_t reason_len = strlen (reason);
+    if (reason_len < 1 || reason_len > PINGYI_TEXT_MAX ||
+        pingyi_utf8_invalid_at ((const uint8_t *) reason, reason_len) != reason_len) {
+        fprintf (stderr, "pingyi reopen: --reason must be UTF-8 text of 1..%u bytes\n",
+                 (unsigned) PINGYI_TEXT_MAX);
+        return 2;
+    }
+    size_t venue_len = strlen (venue);
+    if (venue_len < 1 || venue_len > PINGYI_NAME_MAX) {
+        fprintf (stderr, "pingyi reopen: --venue must have 1..%u bytes\n", (unsigned) PINGYI_NAME_MAX);
+        return 2;
+    }
+    char err[PINGYI_ERR_MAX];
+    pingyi_bundle_t *bundle = pingyi_bundle_load (deploy, PINGYI_ROLE_OPERATOR, NULL, err);
+    if (!bundle) {
+        fprintf (stderr, "pingyi reopen: %s\n", err);
+        return 2;
+    }
+    if (pingyi_election_venue (bundle->election, venue, venue_len) < 0) {
+        fprintf (stderr, "pingyi reopen: venue %s is not in election %s\n", venue, bundle->election->id);
+        pingyi_bundle_destroy (&bundle);
+        return 1;
+    }
+    int rc = 2;
+    void *ctx = zmq_ctx_new ();
+    void *sock = pingyi_link_dealer (ctx, endpoint, bundle->broker_public, bundle->curve_public,
+                                     bundle->curve_secret, NULL, err);
+    pingyi_writer_t w;
+    pingyi_writer_init (&w);
+    if (!sock) {
+        fprintf (stderr, "pingyi reopen: %s\n", err);
+        goto done;
+    }
+    const uint64_t tag = 1;
+    pingyi_msg_venue_reopen (&w, tag, bundle->election->fingerprint, venue, reason);
+    int64_t deadline = pingyi_now_ms () + timeout_ms;
+    int64_t send_at = 0; /* when to send (again, after a RETRY) */
+    bool sent = false;
+    while (pingyi_now_ms () < deadline) {
+        /* IMMEDIATE: the send waits for the handshake; retry until it goes. */
+        if (!sent && pingyi_now_ms () >= send_at)
+            sent = zmq_send (sock, w.sbuf.data, w.sbuf.size, ZMQ_DONTWAIT) >= 0;
+        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&item, 1, sent ? 100 : 20) <= 0)
+            continue;
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, sock, 0) < 0) {
+            zmq_msg_close (&frame);
+            continue;
+        }
+        pingyi_msg_t msg;
+        if (pingyi_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame), &msg, err)) {
+            fprintf (stderr, "pingyi reopen: bad reply: %s\n", err);
+            zmq_msg_close (&frame);
+            goto done;
+        }
+        if (msg.type == PINGYI_MSG_VENUE_STATUS && msg.u.venue_status.tag == tag) {
+            print_figures (venue, &msg.u.venue_status.figures);
+            rc = 0;
+        }
+        else if (msg.type == PINGYI_MSG_RETRY && msg.u.retry.tag == tag) {
+            /* nobody applied it (no owner alive, a stopped shard): again */
+            fprintf (stderr, "pingyi reopen: %.*s\n", (int) msg.u.retry.reason.len, msg.u.retry.reason.p);
+            sent = false;
+            send_at = pingyi_now_ms () + (msg.u.retry.retry_ms < 5000 ? msg.u.retry.retry_ms : 5000);
+            zmq_msg_close (&frame);
+            continue;
+        }
+        else if (msg.type == PINGYI_MSG_ERROR) {
+            fprintf (stderr, "pingyi reopen: refused: %.*s\n", (int) msg.u.error.text.len,
+                     msg.u.error.text.p);
+            rc = 1;
+        }
+        else {
+            zmq_msg_close (&frame);
+            continue; /* a heartbeat: keep waiting */
+        }
+        zmq_msg_close (&frame);
+        goto done;
+    }
+    fprintf (stderr,
+             "pingyi reopen: no answer from %s within %ld ms (the venue may or may not be reopened: "
+             "run again; a reopened venue answers \"is not closed\")\n",
+             endpoint, timeout_ms);
+done:
+    pingyi_writer_fini (&w);
+    if (sock)
+        zmq_close (sock);
+    zmq_ctx_term (ctx);
+    pingyi_bundle_destroy (&bundle);
+    return rc;
+}
