@@ -147,6 +147,17 @@ pingyi_envelope_receipt (char out[PINGYI_RECEIPT_LEN + 1], const uint8_t *env, s
     pingyi_hex (out, digest, PINGYI_RECEIPT_LEN / 2);
 }
 
+int
+pingyi_envelope_reopen_key (uint8_t reopen_key[32], const uint8_t their_public[32], const uint8_t my_secret[32])
+{
+    uint8_t k[32];
+    if (pingyi_envelope_key (k, their_public, my_secret))
+        return -1;
+    crypto_kdf_derive_from_key (reopen_key, 32, PINGYI_LINK_SUBKEY_REOPEN, PINGYI_LINK_KDF_CONTEXT, k);
+    sodium_memzero (k, sizeof k);
+    return 0;
+}
+
 void
 pingyi_envelope_link_keys (uint8_t ack_key[32], uint8_t close_key[32], const uint8_t k[32])
 {

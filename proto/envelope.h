@@ -54,6 +54,16 @@ int pingyi_envelope_parse (const uint8_t *buf, size_t len, pingyi_envelope_t *en
 #define PINGYI_LINK_SUBKEY_CLOSE 2
 void pingyi_envelope_link_keys (uint8_t ack_key[32], uint8_t close_key[32], const uint8_t k[32]);
 
+/*  The reopen key of an operator for one shard: subkey 3 (context
+    "pingyilk") of k = crypto_box_beforenm (shard box public, operator CURVE
+    secret) = crypto_box_beforenm (operator CURVE public, shard secret).
+    Only that operator and the shard's holders can compute it, so a broker
+    cannot forge a VENUE_REOPEN by lying about a sender's role.  0 / -1
+    (a low-order key).  */
+#define PINGYI_LINK_SUBKEY_REOPEN 3
+int pingyi_envelope_reopen_key (uint8_t reopen_key[32], const uint8_t their_public[32],
+                                const uint8_t my_secret[32]) PINGYI_WARN_UNUSED;
+
 /*  Precompute the shared key (crypto_box_beforenm).  0 / -1.  */
 int pingyi_envelope_key (uint8_t key[32], const uint8_t their_public[32],
                          const uint8_t my_secret[32]) PINGYI_WARN_UNUSED;

@@ -37,7 +37,7 @@ static const char *const type_names[PINGYI_MSG_TYPE_MAX_ + 1] = {
 
 /*  Array length of each message, version and type included.  */
 static const uint32_t arity[PINGYI_MSG_TYPE_MAX_ + 1] = {
-    0, 5, 3, 2, 6, 5, 5, 5, 5, 9, 5, 5, 13, 4, 5, 6, 4, 6,
+    0, 5, 3, 2, 6, 5, 5, 5, 5, 9, 5, 5, 13, 4, 5, 6, 4, 8,
 };
 
 static const char *const role_names[] = {
@@ -591,11 +591,14 @@ decode_body (dec_t *d, pingyi_msg_t *m)
     case PINGYI_MSG_VENUE_REOPEN:
         if (get_uint (d, "tag", &m->u.venue_reopen.tag, UINT64_MAX) ||
             get_fixed (d, "fingerprint", m->u.venue_reopen.fingerprint, PINGYI_FP_LEN) ||
-            get_name (d, "venue", &m->u.venue_reopen.venue, 1))
+            get_name (d, "venue", &m->u.venue_reopen.venue, 1) ||
+            get_u32 (d, "number", &m->u.venue_reopen.number, UINT32_MAX))
             return -1;
+        if (m->u.venue_reopen.number == 0)
+            return pingyi_fail (d->err, "%s.number: 0 is not a reopen number", d->name);
         if (read_checked_str (&d->r, &m->u.venue_reopen.reason, 1, PINGYI_TEXT_MAX, STR_TEXT))
             return bad (d, "reason");
-        return 0;
+        return get_mac (d, m);
     case PINGYI_MSG_TALLY_QUERY:
         if (get_uint (d, "tag", &m->u.tally_query.tag, UINT64_MAX) ||
             get_u32 (d, "shard", &m->u.tally_query.shard, PINGYI_MAX_SHARD_INDEX) ||
@@ -870,7 +873,8 @@ pingyi_msg_mac (uint8_t out[PINGYI_LINK_MAC_LEN], const uint8_t *data, size_t le
 int
 pingyi_msg_mac_check (const uint8_t *frame, const pingyi_msg_t *msg, const uint8_t key[32])
 {
-    if (msg->type != PINGYI_MSG_ACK && msg->type != PINGYI_MSG_VENUE_STATUS && msg->type != PINGYI_MSG_VENUE_CLOSE)
+    if (msg->type != PINGYI_MSG_ACK && msg->type != PINGYI_MSG_VENUE_STATUS &&
+        msg->type != PINGYI_MSG_VENUE_CLOSE && msg->type != PINGYI_MSG_VENUE_REOPEN)
         return -1;
     uint8_t mac[PINGYI_LINK_MAC_LEN];
     pingyi_msg_mac (mac, frame, msg->mac_offset, key);
@@ -980,13 +984,15 @@ pingyi_msg_venue_status (pingyi_writer_t *w, uint64_t tag, const pingyi_venue_fi
 
 void
 pingyi_msg_venue_reopen (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN], const char *venue,
-                         const char *reason)
+                         uint32_t number, const char *reason, const uint8_t reopen_key[32])
 {
     head (w, PINGYI_MSG_VENUE_REOPEN);
     msgpack_pack_uint64 (&w->pk, tag);
     pack_bin (&w->pk, fp, PINGYI_FP_LEN);
     pack_str (&w->pk, venue);
+    msgpack_pack_uint32 (&w->pk, number);
     pack_str (&w->pk, reason);
+    pack_mac (w, reopen_key);
 }
 
 void

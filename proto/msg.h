@@ -195,8 +195,9 @@ typedef struct {
             uint64_t tag;
             uint8_t fingerprint[PINGYI_FP_LEN];
             pingyi_str_t venue;
+            uint32_t number;     /* this reopen's ordinal: the venue's reopens + 1 */
             pingyi_str_t reason; /* 1..PINGYI_TEXT_MAX bytes */
-        } venue_reopen;
+        } venue_reopen;          /* + mac (the operator's reopen key) */
         struct {
             uint64_t tag;
             uint32_t shard;
@@ -298,9 +299,12 @@ void pingyi_msg_venue_close (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[
     zero bytes (an operator holds no link key; docs/PROTOCOL.md §3).  */
 void pingyi_msg_venue_status (pingyi_writer_t *w, uint64_t tag, const pingyi_venue_figures_t *f,
                               const uint8_t ack_key[32]);
-/*  reason: 1..PINGYI_TEXT_MAX bytes of UTF-8 (the caller checks).  */
+/*  reason: 1..PINGYI_TEXT_MAX bytes of UTF-8 (the caller checks); number:
+    the venue's reopens + 1; the MAC under the operator's reopen key
+    (envelope.h).  */
 void pingyi_msg_venue_reopen (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN],
-                              const char *venue, const char *reason);
+                              const char *venue, uint32_t number, const char *reason,
+                              const uint8_t reopen_key[32]);
 void pingyi_msg_tally_query (pingyi_writer_t *w, uint64_t tag, uint32_t shard, const uint8_t from[8]);
 void pingyi_msg_snapshot_begin (pingyi_writer_t *w, uint64_t tag, uint32_t shard, uint32_t shard_count,
                                 const uint8_t fp[PINGYI_FP_LEN], uint64_t sequence,

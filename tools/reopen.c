@@ -5,6 +5,7 @@
     ballots and close again.  Prints the venue's figures after the reopen.
     Exit 0 reopened, 1 refused (the reason printed), 2 usage or environment.  */
 #include "deploy.h"
+#include "envelope.h"
 #include "link.h"
 #include "msg.h"
 #include "tools.h"
@@ -12,7 +13,65 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <zmq.h>
+
+/*  How often the venue was reopened so far, from its shard's SNAPSHOT
+    (released figures carry it): this reopen's number is one more.  0 with
+    *reopens set, -1 with err.  */
+static int
+current_reopens (void *sock, uint32_t shard, uint32_t venue, int64_t deadline, uint32_t *reopens, char *err)
+{
+    pingyi_writer_t w;
+    pingyi_writer_init (&w);
+    const uint64_t tag = 2;
+    pingyi_msg_tally_query (&w, tag, shard, NULL);
+    bool sent = false;
+    int rc = pingyi_fail (err, "no SNAPSHOT of shard %u in time", shard);
+    while (pingyi_now_ms () < deadline) {
+        if (!sent)
+            sent = zmq_send (sock, w.sbuf.data, w.sbuf.size, ZMQ_DONTWAIT) >= 0;
+        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&item, 1, sent ? 100 : 20) <= 0)
+            continue;
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, sock, 0) < 0) {
+            zmq_msg_close (&frame);
+            continue;
+        }
+        pingyi_msg_t m;
+        bool done = false;
+        if (pingyi_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame), &m, err) == 0) {
+            if (m.type == PINGYI_MSG_SNAPSHOT && m.u.snapshot.tag == tag) {
+                pingyi_list_t list = m.u.snapshot.venues;
+                pingyi_venue_figures_t f;
+                rc = pingyi_fail (err, "shard %u's snapshot does not list the venue", shard);
+                while (pingyi_list_next_figures (&list, &f))
+                    if (f.venue == venue) {
+                        *reopens = f.reopens;
+                        rc = 0;
+                    }
+                done = true;
+            }
+            else if (m.type == PINGYI_MSG_RETRY && m.u.retry.tag == tag) {
+                sent = false; /* no owner now: ask again */
+                zmq_poll (NULL, 0, 500);
+            }
+            else if (m.type == PINGYI_MSG_ERROR) {
+                rc = pingyi_fail (err, "%.*s", (int) m.u.error.text.len, m.u.error.text.p);
+                done = true;
+            }
+        }
+        else
+            done = true;
+        zmq_msg_close (&frame);
+        if (done)
+            break;
+    }
+    pingyi_writer_fini (&w);
+    return rc;
+}
 
 static void
 print_figures (const char *venue, const pingyi_venue_figures_t *f)
@@ -86,8 +145,22 @@ pingyi_cmd_reopen (int argc, char **argv)
         goto done;
     }
     const uint64_t tag = 1;
-    pingyi_msg_venue_reopen (&w, tag, bundle->election->fingerprint, venue, reason);
     int64_t deadline = pingyi_now_ms () + timeout_ms;
+    int vi = pingyi_election_venue (bundle->election, venue, venue_len);
+    uint32_t shard = bundle->election->venues[vi].shard, reopens = 0;
+    const uint8_t *shard_public = pingyi_keyring_shard_public (bundle->keyring, shard);
+    uint8_t reopen_key[32];
+    if (!shard_public || pingyi_envelope_reopen_key (reopen_key, shard_public, bundle->curve_secret)) {
+        fprintf (stderr, "pingyi reopen: keyring.tsv has no usable box key for shard %u\n", shard);
+        goto done;
+    }
+    if (current_reopens (sock, shard, (uint32_t) vi, deadline, &reopens, err)) {
+        sodium_memzero (reopen_key, sizeof reopen_key);
+        fprintf (stderr, "pingyi reopen: %s\n", err);
+        goto done;
+    }
+    pingyi_msg_venue_reopen (&w, tag, bundle->election->fingerprint, venue, reopens + 1, reason, reopen_key);
+    sodium_memzero (reopen_key, sizeof reopen_key);
     int64_t send_at = 0; /* when to send (again, after a RETRY) */
     bool sent = false;
     while (pingyi_now_ms () < deadline) {

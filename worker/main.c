@@ -165,7 +165,7 @@ typedef struct {
     uint64_t bad_messages, forbidden, wrong_election, unknown_venue, not_owner, stopped_refusals;
     uint64_t replies_sent, replies_dropped, hellos_sent, readys, unknown_peer, batches_uncommitted;
     uint64_t commit_waits, commit_wait_ms; /* the loop waited for a committer */
-    uint64_t forged_closes, closes_refused, displaced;
+    uint64_t forged_closes, closes_refused, forged_reopens, displaced;
     bad_kind_t bad[BAD_KINDS];
     size_t bad_count;
 } worker_t;
@@ -741,7 +741,39 @@ handle_venue_reopen (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     }
     drain_shard (w, b);
     const char *id = e->venues[v].id;
+    /* The operator's own MAC, not the broker's word for the role: a broker
+       lying about a sender must not be able to reopen a round.  */
+    const pingyi_keyring_entry_t *op = NULL;
+    for (size_t i = 0; i < pingyi_keyring_size (w->bundle->keyring); i++) {
+        const pingyi_keyring_entry_t *k = pingyi_keyring_at (w->bundle->keyring, i);
+        if (k->role == PINGYI_ROLE_OPERATOR && strlen (k->name) == o->sender_len &&
+            !memcmp (k->name, o->sender, o->sender_len))
+            op = k;
+    }
+    uint8_t reopen_key[32];
+    bool mac_ok = op && op->has_curve &&
+                  !pingyi_envelope_reopen_key (reopen_key, op->curve, w->bundle->shard_secrets[b->shard]) &&
+                  !pingyi_msg_mac_check (o->inner, m, reopen_key);
+    sodium_memzero (reopen_key, sizeof reopen_key);
+    if (!mac_ok) {
+        w->forged_reopens++;
+        pingyi_warn ("venue %s: VENUE_REOPEN from %s refused: its MAC does not verify", id, o->from);
+        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_FORBIDDEN,
+                      "VENUE_REOPEN for venue %s refused: its MAC does not verify", id);
+        return;
+    }
     pingyi_venue_figures_t f;
+    if (pingyi_shard_venue_figures (b->store, (uint32_t) v, &f) == 0 &&
+        m->u.venue_reopen.number != f.reopens + 1) {
+        /* a genuine reopen replayed later carries an old number */
+        w->forged_reopens++;
+        pingyi_warn ("venue %s: VENUE_REOPEN number %u refused: the venue has been reopened %u times", id,
+                     (unsigned) m->u.venue_reopen.number, (unsigned) f.reopens);
+        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_FORBIDDEN,
+                      "venue %s has been reopened %u times: this reopen must be number %u, not %u", id,
+                      (unsigned) f.reopens, (unsigned) f.reopens + 1, (unsigned) m->u.venue_reopen.number);
+        return;
+    }
     if (pingyi_shard_venue_figures (b->store, (uint32_t) v, &f) == 0 && !f.closed) {
         pingyi_warn ("venue %s: VENUE_REOPEN from %s refused: the venue is not closed", id, o->from);
         answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_FORBIDDEN, "venue %s is not closed", id);
@@ -888,6 +920,7 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         {"commit_wait_ms", w->commit_wait_ms},
         {"forged_closes", w->forged_closes},
         {"closes_refused", w->closes_refused},
+        {"forged_reopens", w->forged_reopens},
         {"displaced", w->displaced},
     };
     size_t nfixed = sizeof fixed / sizeof fixed[0];

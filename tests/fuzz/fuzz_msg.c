@@ -45,7 +45,8 @@ derive_keys (void)
 static bool
 has_mac (int type)
 {
-    return type == PINGYI_MSG_ACK || type == PINGYI_MSG_VENUE_STATUS || type == PINGYI_MSG_VENUE_CLOSE;
+    return type == PINGYI_MSG_ACK || type == PINGYI_MSG_VENUE_STATUS || type == PINGYI_MSG_VENUE_CLOSE ||
+           type == PINGYI_MSG_VENUE_REOPEN;
 }
 
 static volatile uint8_t sink;
@@ -205,9 +206,11 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
     case PINGYI_MSG_VENUE_REOPEN:
         if (m->u.venue_reopen.reason.len < 1)
             abort ();
+        if (m->u.venue_reopen.number == 0)
+            abort ();
         pingyi_msg_venue_reopen (w, m->u.venue_reopen.tag, m->u.venue_reopen.fingerprint,
-                                 cstr (a, sizeof a, m->u.venue_reopen.venue),
-                                 cstr (b, sizeof b, m->u.venue_reopen.reason));
+                                 cstr (a, sizeof a, m->u.venue_reopen.venue), m->u.venue_reopen.number,
+                                 cstr (b, sizeof b, m->u.venue_reopen.reason), close_key);
         break;
     default:
         abort (); /* decode accepted a type it does not know */
@@ -260,7 +263,8 @@ check_frame (const uint8_t *data, size_t size, int depth)
         abort (); /* decoding lost or changed a field */
     if (has_mac (m2.type)) {
         uint8_t *re = (uint8_t *) w1.sbuf.data;
-        const uint8_t *own = m2.type == PINGYI_MSG_VENUE_CLOSE ? close_key : ack_key;
+        const uint8_t *own =
+            m2.type == PINGYI_MSG_VENUE_CLOSE || m2.type == PINGYI_MSG_VENUE_REOPEN ? close_key : ack_key;
         const uint8_t *other = own == ack_key ? close_key : ack_key;
         if (pingyi_msg_mac_check (re, &m2, own) != 0 || pingyi_msg_mac_check (re, &m2, other) != -1)
             abort ();
@@ -361,7 +365,7 @@ write_seeds (const char *dir)
     write_seed (dir, "venue_status", &w);
     pingyi_msg_venue_status (&w, 6, &open_fig, ack_key);
     write_seed (dir, "venue_status_open", &w);
-    pingyi_msg_venue_reopen (&w, 17, fp, "v01", "收回数录错");
+    pingyi_msg_venue_reopen (&w, 17, fp, "v01", 1, "收回数录错", close_key);
     write_seed (dir, "venue_reopen", &w);
     pingyi_msg_venue_status (&w, UINT64_MAX, &wide_fig, ack_key);
     write_seed (dir, "venue_status_32_categories", &w);

@@ -30,16 +30,18 @@ set -e
 [ $rc -eq 4 ] || fail "collected 40 for 50 ballots exited $rc, want 4: $(tail -3 "$WORK/client1.log")"
 [ "$(venue_json closed)" = "True" ] || fail "v01 not closed after the first close"
 
-# 2. A venue key may not reopen (the broker refuses it).
-if "$PY" -c 'import zmq, sys; sys.exit(0 if zmq.has("curve") else 1)' 2>/dev/null; then
-  "$PY" "$ATTACK" --deploy "$WORK/deploy" --bundle "$WORK/deploy/venue/v01" --broker "$ENDPOINT" --timeout 5 \
-    reopen:v01 expect:ERROR:2 >"$WORK/attack.out" 2>&1 || fail "a venue's VENUE_REOPEN was not refused: $(cat "$WORK/attack.out")"
-  grep -q 'a venue key may not send VENUE_REOPEN' "$WORK/attack.out" || fail "refusal text: $(cat "$WORK/attack.out")"
-  [ "$(venue_json closed)" = "True" ] || fail "a venue key's VENUE_REOPEN reopened v01"
-  pass "a venue key's VENUE_REOPEN is refused (ERROR 2), v01 stays closed"
-else
-  echo "skip: $PY has no pyzmq with CURVE (the venue-key refusal is not tried)"
-fi
+# 2. A venue key may not reopen (the broker refuses it); an operator
+#    connection whose VENUE_REOPEN carries no valid MAC (what a broker lying
+#    about a sender's role would have to send) is refused by the worker.
+"$PY" "$ATTACK" --deploy "$WORK/deploy" --bundle "$WORK/deploy/venue/v01" --broker "$ENDPOINT" --timeout 5 \
+  reopen:v01 expect:ERROR:2 >"$WORK/attack.out" 2>&1 || fail "a venue's VENUE_REOPEN was not refused: $(cat "$WORK/attack.out")"
+grep -q 'a venue key may not send VENUE_REOPEN' "$WORK/attack.out" || fail "refusal text: $(cat "$WORK/attack.out")"
+"$PY" "$ATTACK" --deploy "$WORK/deploy" --bundle "$WORK/deploy/operator" --broker "$ENDPOINT" --timeout 5 \
+  reopen:v01 expect:ERROR:2 >"$WORK/attack2.out" 2>&1 || fail "a VENUE_REOPEN without its MAC was not refused: $(cat "$WORK/attack2.out")"
+grep -q 'VENUE_REOPEN for venue v01 refused: its MAC does not verify' "$WORK/attack2.out" \
+  || fail "refusal text: $(cat "$WORK/attack2.out")"
+[ "$(venue_json closed)" = "True" ] || fail "a forged VENUE_REOPEN reopened v01"
+pass "a venue key's VENUE_REOPEN is refused by the broker, one without the operator's MAC by the worker; v01 stays closed"
 
 # 3. The operator reopens it, with a reason.
 "$BIN/pingyi" reopen --deploy "$WORK/deploy" --broker "$ENDPOINT" --venue v01 --reason "收回数录错" \

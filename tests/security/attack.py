@@ -290,7 +290,7 @@ class Peer:
             self.send([VERSION, 16, ticket, self.inner(kind)])
             self.emit({"sent": "REPLY", "ticket": ticket, "inner": kind})
         elif verb == "reopen":
-            self.send([VERSION, 17, 78, self.fingerprint, rest, "attack"])
+            self.send([VERSION, 17, 78, self.fingerprint, rest, 1, "attack", bytes(16)])
             self.emit({"sent": "VENUE_REOPEN", "venue": rest})
         elif verb == "expect":
             parts = rest.split(":")

@@ -176,7 +176,7 @@ encode_sample (pingyi_writer_t *w, int type)
         pingyi_msg_reply (w, ticket, inner_ack.p, inner_ack.len);
         break;
     case PINGYI_MSG_VENUE_REOPEN:
-        pingyi_msg_venue_reopen (w, 17, fp, "v01", "收回数录错");
+        pingyi_msg_venue_reopen (w, 17, fp, "v01", 2, "收回数录错", close_key);
         break;
     default:
         fail ();
@@ -419,7 +419,11 @@ test_round_trip_retry_error_open_close (void **state)
     assert_int_equal (m.u.venue_reopen.tag, 17);
     assert_memory_equal (m.u.venue_reopen.fingerprint, fp, 32);
     assert_str (m.u.venue_reopen.venue, "v01");
+    assert_int_equal (m.u.venue_reopen.number, 2);
     assert_str (m.u.venue_reopen.reason, "收回数录错");
+    assert_int_equal (m.mac_offset, f.len - 18);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, close_key), 0);
+    assert_int_equal (pingyi_msg_mac_check (f.p, &m, ack_key), -1);
     free (f.p);
 
     /* The answer to an operator: a VENUE_STATUS with a zero MAC.  */
