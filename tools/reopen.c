@@ -26,48 +26,29 @@ current_reopens (void *sock, uint32_t shard, uint32_t venue, int64_t deadline, u
     pingyi_writer_init (&w);
     const uint64_t tag = 2;
     pingyi_msg_tally_query (&w, tag, shard, NULL);
-    bool sent = false;
-    int rc = pingyi_fail (err, "no SNAPSHOT of shard %u in time", shard);
-    while (pingyi_now_ms () < deadline) {
-        if (!sent)
-            sent = zmq_send (sock, w.sbuf.data, w.sbuf.size, ZMQ_DONTWAIT) >= 0;
-        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&item, 1, sent ? 100 : 20) <= 0)
-            continue;
+    int rc = -1;
+    for (;;) {
         zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, sock, 0) < 0) {
-            zmq_msg_close (&frame);
-            continue;
-        }
         pingyi_msg_t m;
-        bool done = false;
-        if (pingyi_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame), &m, err) == 0) {
-            if (m.type == PINGYI_MSG_SNAPSHOT && m.u.snapshot.tag == tag) {
-                pingyi_list_t list = m.u.snapshot.venues;
-                pingyi_venue_figures_t f;
-                rc = pingyi_fail (err, "shard %u's snapshot does not list the venue", shard);
-                while (pingyi_list_next_figures (&list, &f))
-                    if (f.venue == venue) {
-                        *reopens = f.reopens;
-                        rc = 0;
-                    }
-                done = true;
-            }
-            else if (m.type == PINGYI_MSG_RETRY && m.u.retry.tag == tag) {
-                sent = false; /* no owner now: ask again */
-                zmq_poll (NULL, 0, 500);
-            }
-            else if (m.type == PINGYI_MSG_ERROR) {
-                rc = pingyi_fail (err, "%.*s", (int) m.u.error.text.len, m.u.error.text.p);
-                done = true;
-            }
-        }
-        else
-            done = true;
-        zmq_msg_close (&frame);
-        if (done)
+        if (pingyi_tool_ask (sock, &w, tag, deadline, &frame, &m, err))
             break;
+        bool again = m.type == PINGYI_MSG_RETRY; /* no owner now: ask again */
+        if (m.type == PINGYI_MSG_SNAPSHOT) {
+            pingyi_list_t list = m.u.snapshot.venues;
+            pingyi_venue_figures_t f;
+            rc = pingyi_fail (err, "shard %u's snapshot does not list the venue", shard);
+            while (pingyi_list_next_figures (&list, &f))
+                if (f.venue == venue) {
+                    *reopens = f.reopens;
+                    rc = 0;
+                }
+        }
+        else if (m.type == PINGYI_MSG_ERROR)
+            rc = pingyi_fail (err, "%.*s", (int) m.u.error.text.len, m.u.error.text.p);
+        zmq_msg_close (&frame);
+        if (!again)
+            break;
+        zmq_poll (NULL, 0, 500);
     }
     pingyi_writer_fini (&w);
     return rc;
@@ -161,55 +142,38 @@ pingyi_cmd_reopen (int argc, char **argv)
     }
     pingyi_msg_venue_reopen (&w, tag, bundle->election->fingerprint, venue, reopens + 1, reason, reopen_key);
     sodium_memzero (reopen_key, sizeof reopen_key);
-    int64_t send_at = 0; /* when to send (again, after a RETRY) */
-    bool sent = false;
-    while (pingyi_now_ms () < deadline) {
-        /* IMMEDIATE: the send waits for the handshake; retry until it goes. */
-        if (!sent && pingyi_now_ms () >= send_at)
-            sent = zmq_send (sock, w.sbuf.data, w.sbuf.size, ZMQ_DONTWAIT) >= 0;
-        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&item, 1, sent ? 100 : 20) <= 0)
-            continue;
+    for (;;) {
         zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, sock, 0) < 0) {
+        pingyi_msg_t msg;
+        if (pingyi_tool_ask (sock, &w, tag, deadline, &frame, &msg, err)) {
+            if (strcmp (err, "no answer in time"))
+                fprintf (stderr, "pingyi reopen: %s\n", err);
+            else
+                fprintf (stderr,
+                         "pingyi reopen: no answer from %s within %ld ms (the venue may or may not be reopened: "
+                         "run again; a reopened venue answers \"is not closed\")\n",
+                         endpoint, timeout_ms);
+            break;
+        }
+        if (msg.type == PINGYI_MSG_RETRY) {
+            /* nobody applied it (no owner alive, a stopped shard): again */
+            fprintf (stderr, "pingyi reopen: %.*s\n", (int) msg.u.retry.reason.len, msg.u.retry.reason.p);
+            uint32_t ms = msg.u.retry.retry_ms < 5000 ? msg.u.retry.retry_ms : 5000;
             zmq_msg_close (&frame);
+            zmq_poll (NULL, 0, (long) ms);
             continue;
         }
-        pingyi_msg_t msg;
-        if (pingyi_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame), &msg, err)) {
-            fprintf (stderr, "pingyi reopen: bad reply: %s\n", err);
-            zmq_msg_close (&frame);
-            goto done;
-        }
-        if (msg.type == PINGYI_MSG_VENUE_STATUS && msg.u.venue_status.tag == tag) {
+        if (msg.type == PINGYI_MSG_VENUE_STATUS) {
             print_figures (venue, &msg.u.venue_status.figures);
             rc = 0;
         }
-        else if (msg.type == PINGYI_MSG_RETRY && msg.u.retry.tag == tag) {
-            /* nobody applied it (no owner alive, a stopped shard): again */
-            fprintf (stderr, "pingyi reopen: %.*s\n", (int) msg.u.retry.reason.len, msg.u.retry.reason.p);
-            sent = false;
-            send_at = pingyi_now_ms () + (msg.u.retry.retry_ms < 5000 ? msg.u.retry.retry_ms : 5000);
-            zmq_msg_close (&frame);
-            continue;
-        }
         else if (msg.type == PINGYI_MSG_ERROR) {
-            fprintf (stderr, "pingyi reopen: refused: %.*s\n", (int) msg.u.error.text.len,
-                     msg.u.error.text.p);
+            fprintf (stderr, "pingyi reopen: refused: %.*s\n", (int) msg.u.error.text.len, msg.u.error.text.p);
             rc = 1;
         }
-        else {
-            zmq_msg_close (&frame);
-            continue; /* a heartbeat: keep waiting */
-        }
         zmq_msg_close (&frame);
-        goto done;
+        break;
     }
-    fprintf (stderr,
-             "pingyi reopen: no answer from %s within %ld ms (the venue may or may not be reopened: "
-             "run again; a reopened venue answers \"is not closed\")\n",
-             endpoint, timeout_ms);
 done:
     pingyi_writer_fini (&w);
     if (sock)

@@ -56,52 +56,33 @@ pingyi_cmd_stats (int argc, char **argv)
         goto done;
     }
     pingyi_msg_stats_query (&w, 1, (int32_t) shard);
-    int64_t deadline = pingyi_now_ms () + timeout_ms;
-    bool sent = false;
-    while (pingyi_now_ms () < deadline) {
-        /* IMMEDIATE: the send waits for the handshake; retry until it goes. */
-        if (!sent)
-            sent = zmq_send (sock, w.sbuf.data, w.sbuf.size, ZMQ_DONTWAIT) >= 0;
-        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&item, 1, sent ? 100 : 20) <= 0)
-            continue;
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, sock, 0) < 0) {
-            zmq_msg_close (&frame);
-            continue;
-        }
-        pingyi_msg_t msg;
-        if (pingyi_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame), &msg, err)) {
-            fprintf (stderr, "pingyi stats: bad reply: %s\n", err);
-            zmq_msg_close (&frame);
-            goto done;
-        }
-        if (msg.type == PINGYI_MSG_STATS) {
-            pingyi_stat_t s;
-            if (json)
-                printf ("{\"source\":\"%.*s\"", (int) msg.u.stats.source.len, msg.u.stats.source.p);
-            while (pingyi_list_next_stat (&msg.u.stats.stats, &s))
-                if (json)
-                    printf (",\"%.*s\":%llu", (int) s.name.len, s.name.p, (unsigned long long) s.value);
-                else
-                    printf ("%.*s %llu\n", (int) s.name.len, s.name.p, (unsigned long long) s.value);
-            if (json)
-                printf ("}\n");
-            rc = 0;
-        }
-        else if (msg.type == PINGYI_MSG_RETRY)
-            fprintf (stderr, "pingyi stats: %.*s\n", (int) msg.u.retry.reason.len, msg.u.retry.reason.p);
-        else if (msg.type == PINGYI_MSG_ERROR)
-            fprintf (stderr, "pingyi stats: refused: %.*s\n", (int) msg.u.error.text.len, msg.u.error.text.p);
-        else {
-            zmq_msg_close (&frame);
-            continue; /* a heartbeat: keep waiting */
-        }
-        zmq_msg_close (&frame);
+    zmq_msg_t frame;
+    pingyi_msg_t msg;
+    if (pingyi_tool_ask (sock, &w, 1, pingyi_now_ms () + timeout_ms, &frame, &msg, err)) {
+        if (!strcmp (err, "no answer in time"))
+            fprintf (stderr, "pingyi stats: no answer from %s within %ld ms\n", endpoint, timeout_ms);
+        else
+            fprintf (stderr, "pingyi stats: %s\n", err);
         goto done;
     }
-    fprintf (stderr, "pingyi stats: no answer from %s within %ld ms\n", endpoint, timeout_ms);
+    if (msg.type == PINGYI_MSG_STATS) {
+        pingyi_stat_t s;
+        if (json)
+            printf ("{\"source\":\"%.*s\"", (int) msg.u.stats.source.len, msg.u.stats.source.p);
+        while (pingyi_list_next_stat (&msg.u.stats.stats, &s))
+            if (json)
+                printf (",\"%.*s\":%llu", (int) s.name.len, s.name.p, (unsigned long long) s.value);
+            else
+                printf ("%.*s %llu\n", (int) s.name.len, s.name.p, (unsigned long long) s.value);
+        if (json)
+            printf ("}\n");
+        rc = 0;
+    }
+    else if (msg.type == PINGYI_MSG_RETRY)
+        fprintf (stderr, "pingyi stats: %.*s\n", (int) msg.u.retry.reason.len, msg.u.retry.reason.p);
+    else
+        fprintf (stderr, "pingyi stats: refused: %.*s\n", (int) msg.u.error.text.len, msg.u.error.text.p);
+    zmq_msg_close (&frame);
 done:
     pingyi_writer_fini (&w);
     if (sock)

@@ -3,8 +3,11 @@
 #define PINGYI_TOOLS_H
 
 #include "common.h"
+#include "msg.h"
 #include "shard.h"
 #include "tally.h"
+
+#include <zmq.h>
 
 int pingyi_cmd_check (int argc, char **argv);
 int pingyi_cmd_init (int argc, char **argv);
@@ -17,6 +20,14 @@ int pingyi_cmd_reopen (int argc, char **argv);
 int pingyi_cmd_query (int argc, char **argv);
 int pingyi_cmd_log (int argc, char **argv);
 int pingyi_cmd_template (int argc, char **argv);
+
+/*  Send req on sock (a DEALER to the broker) and wait until deadline (ms,
+    pingyi_now_ms) for the answer carrying tag; heartbeats and other tags
+    are skipped.  0 with *frame holding the answer and *msg decoded from it
+    (the caller closes frame); -1 with err: no answer in time, or one that
+    does not decode (tools/ask.c).  */
+int pingyi_tool_ask (void *sock, const pingyi_writer_t *req, uint64_t tag, int64_t deadline, zmq_msg_t *frame,
+                     pingyi_msg_t *msg, char *err) PINGYI_WARN_UNUSED;
 
 /*  Parse an unsigned decimal flag value; exits 2 with a message if bad.  */
 unsigned long pingyi_arg_ulong (const char *flag, const char *value, unsigned long min, unsigned long max);
