@@ -35,6 +35,7 @@
 #include "mix.h"
 #include "msg.h"
 #include "outbox.h"
+#include "rollup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1828,6 +1829,9 @@ setup (client_t *c)
             return fatal (c, "closing venue %s needs --issued N: the definition gives no \"issued\" for it",
                           c->venue_id);
         c->issued = (uint64_t) issued;
+        char why[PINGYI_ERR_MAX];
+        if (pingyi_venue_close_allowed (c->election, c->venue, c->issued, why, sizeof why))
+            return fatal (c, "%s", why);
     }
     if (o->generate && o->expect) {
         if (pingyi_generator_write_expect (c->election, c->venue, o->seed, o->generate_n, o->expect, err))

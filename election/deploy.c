@@ -11,16 +11,24 @@
     Public files in every bundle (and at the root): election.json (the
     definition, byte for byte: the fingerprint is over these bytes) and
     keyring.tsv (every party's public keys, the shards' box keys and which
-    worker key owns which shards).  */
+    worker key owns which shards).  A venue bundle holds less: its extract
+    of the definition (the venue, its form's subjects, their units and
+    districts, with their indices and the whole file's fingerprint) and the
+    three keyring lines it uses, so 10,000 venue bundles take tens of
+    kilobytes each, not the whole definition and keyring each.  */
 #define _GNU_SOURCE
 #include "deploy.h"
+#include "tar.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int
@@ -88,6 +96,104 @@ has_shard (const uint8_t shards[32], uint32_t s)
     return (shards[s / 8] >> (s % 8)) & 1u;
 }
 
+/*  Append element `index` of the whole definition's collection `name` to
+    the extract's array, with its "index"; once each.  */
+static int
+extract_add (json_t *out, json_t *whole, const char *name, size_t index, bool *taken)
+{
+    if (taken[index])
+        return 0;
+    taken[index] = true;
+    json_t *o = json_deep_copy (json_array_get (json_object_get (whole, name), index));
+    if (!o || json_object_set_new (o, "index", json_integer ((json_int_t) index)))
+        return json_decref (o), -1;
+    /* Elements go in index order: callers add them sorted or the array is re-sorted.  */
+    return json_array_append_new (json_object_get (out, name), o);
+}
+
+static int
+by_index (const void *a, const void *b)
+{
+    json_int_t x = json_integer_value (json_object_get (*(json_t *const *) a, "index"));
+    json_int_t y = json_integer_value (json_object_get (*(json_t *const *) b, "index"));
+    return (x > y) - (x < y);
+}
+
+/*  Sort the extract's array `name` by "index".  */
+static int
+extract_sort (json_t *out, const char *name)
+{
+    json_t *arr = json_object_get (out, name);
+    size_t n = json_array_size (arr);
+    json_t **v = calloc (n ? n : 1, sizeof *v);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref (json_array_get (arr, i));
+    qsort (v, n, sizeof *v, by_index);
+    json_array_clear (arr);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        rc |= json_array_append_new (arr, v[i]);
+    free (v);
+    return rc;
+}
+
+/*  The venue extract of venue v (docs/election-definition.md#venue-extracts):
+    the whole definition's settings, choice sets, items and categories as
+    they are, and of the districts, units, subjects and venues only those
+    the venue's form and its own entry name, each with its "index" in the
+    whole definition; "extract" names the whole definition's fingerprint.
+    A few kilobytes, where the whole definition of a citywide count is
+    megabytes and every venue bundle used to hold it.  Returns a malloc'd
+    buffer (*len bytes) or NULL after setting err.  */
+static char *
+venue_extract (json_t *whole, const pingyi_election_t *e, size_t v, size_t *len, char *err)
+{
+    static const char *const parts[] = {"districts", "units", "subjects", "venues"};
+    const pingyi_venue_t *venue = &e->venues[v];
+    json_t *out = json_object ();
+    bool *taken[4] = {calloc (e->district_count, 1), calloc (e->unit_count, 1), calloc (e->subject_count, 1),
+                      calloc (e->venue_count, 1)};
+    char *text = NULL;
+    bool ok = out && taken[0] && taken[1] && taken[2] && taken[3];
+    ok = ok && !json_object_set_new (out, "extract",
+                                     json_pack ("{s:s, s:s}", "of", e->fingerprint_hex, "venue", venue->id));
+    const char *key;
+    json_t *value;
+    json_object_foreach (whole, key, value) {
+        bool part = false;
+        for (size_t i = 0; i < 4; i++)
+            part = part || !strcmp (key, parts[i]);
+        if (ok && !strcmp (key, "extract"))
+            ok = false; /* an extract of an extract: refused before, by pingyi init */
+        else if (ok)
+            ok = !json_object_set_new (out, key, part ? json_array () : json_incref (value));
+    }
+    ok = ok && !extract_add (out, whole, "venues", v, taken[3]) &&
+         !json_object_set_new (json_array_get (json_object_get (out, "venues"), 0), "shard",
+                               json_integer (venue->shard)) &&
+         !extract_add (out, whole, "districts", venue->district, taken[0]);
+    for (size_t k = 0; ok && k < venue->subject_count; k++) {
+        const pingyi_subject_t *s = &e->subjects[venue->subjects[k]];
+        ok = !extract_add (out, whole, "subjects", venue->subjects[k], taken[2]) &&
+             !extract_add (out, whole, "units", s->unit, taken[1]) &&
+             !extract_add (out, whole, "districts", e->units[s->unit].district, taken[0]);
+    }
+    for (size_t i = 0; ok && i < 3; i++)
+        ok = !extract_sort (out, parts[i]);
+    if (ok)
+        text = json_dumps (out, JSON_INDENT (1) | JSON_PRESERVE_ORDER);
+    if (text)
+        *len = strlen (text);
+    else
+        pingyi_fail (err, "venue %s: cannot write its extract of the definition (out of memory)", venue->id);
+    for (size_t i = 0; i < 4; i++)
+        free (taken[i]);
+    json_decref (out);
+    return text;
+}
+
 /*  Write the public files into one bundle directory.  */
 static int
 write_public (const char *bundle, const uint8_t *definition, size_t definition_len, const char *keyring,
@@ -129,6 +235,23 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
     size_t definition_len;
     uint8_t *definition = pingyi_read_file (definition_path, PINGYI_DEFINITION_MAX, &definition_len, err);
     if (!definition) {
+        pingyi_election_destroy (&election);
+        return -1;
+    }
+    if (election->extract) {
+        pingyi_fail (err, "%s: a venue extract (of election %s, for venue %s), not a whole definition: pingyi init "
+                          "takes the election office's definition",
+                     definition_path, election->id, election->venues[election->extract_venue].id);
+        free (definition);
+        pingyi_election_destroy (&election);
+        return -1;
+    }
+    /* Parsed once more as JSON, for the venue extracts; it parsed above.  */
+    size_t bom = definition_len >= 3 && !memcmp (definition, "\xef\xbb\xbf", 3) ? 3 : 0;
+    json_t *whole = json_loadb ((const char *) definition + bom, definition_len - bom, 0, NULL);
+    if (!whole) {
+        pingyi_fail (err, "%s: out of memory", definition_path);
+        free (definition);
         pingyi_election_destroy (&election);
         return -1;
     }
@@ -246,12 +369,17 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
     for (size_t v = 0; v < venues; v++) {
         /* A venue host gets the keyring lines it uses and no more: the
            broker (to connect), its own (checked at load) and its shard's
-           box key (to seal).  The whole keyring in every venue bundle grew
-           with venues squared (177 MB for 698 venues).  */
+           box key (to seal); and its extract of the definition.  The whole
+           keyring and definition in every venue bundle grew with venues
+           squared (177 MB for 698 venues).  */
         char *slim = NULL;
-        size_t slim_len = 0;
+        size_t slim_len = 0, extract_len = 0;
+        char *extract = venue_extract (whole, election, v, &extract_len, err);
+        if (!extract)
+            goto done;
         FILE *sf = open_memstream (&slim, &slim_len);
         if (!sf) {
+            free (extract);
             pingyi_fail (err, "out of memory");
             goto done;
         }
@@ -264,12 +392,14 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
         keyring_line (sf, "shard", shard_name, NULL, shard_box[election->venues[v].shard].public_key);
         bool ok = fclose (sf) == 0;
         int bad = !ok || pingyi_path (path, sizeof path, err, "%s/venue/%s", dir, election->venues[v].id) ||
-                  make_dir (path, 0700, err) || write_public (path, definition, definition_len, slim, slim_len, err) ||
+                  make_dir (path, 0700, err) ||
+                  write_public (path, (const uint8_t *) extract, extract_len, slim, slim_len, err) ||
                   write_secret (path, "curve.secret", venue_curve[v].secret, err) ||
                   write_secret (path, "box.secret", venue_box[v].secret, err);
         if (!ok)
             pingyi_fail (err, "out of memory");
         free (slim);
+        free (extract);
         if (bad)
             goto done;
     }
@@ -295,7 +425,80 @@ done:
     free (venue_curve);
     free (venue_box);
     free (definition);
+    json_decref (whole);
     pingyi_election_destroy (&election);
+    return rc;
+}
+
+/*  One venue's archive: ID/ and its four files, as they are in its bundle.  */
+static int
+venue_archive (const char *dir, const char *out, const char *venue, char *err)
+{
+    static const struct {
+        const char *file;
+        mode_t mode;
+        bool secret;
+    } files[] = {{"election.json", 0644, false},
+                 {"keyring.tsv", 0644, false},
+                 {"curve.secret", 0600, true},
+                 {"box.secret", 0600, true}};
+    char path[1100], name[128];
+    if (pingyi_path (path, sizeof path, err, "%s/%s.tar", out, venue))
+        return -1;
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen (fd, "wb") : NULL;
+    if (!f) {
+        pingyi_fail (err, "%s: cannot create: %s", path, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+        return -1;
+    }
+    int64_t now = (int64_t) time (NULL);
+    int rc = pingyi_tar_dir (f, venue, 0700, now, err);
+    for (size_t i = 0; !rc && i < sizeof files / sizeof files[0]; i++) {
+        char src[1100];
+        size_t len = 0;
+        uint8_t *data = NULL;
+        rc = pingyi_path (src, sizeof src, err, "%s/venue/%s/%s", dir, venue, files[i].file);
+        if (!rc && !(data = pingyi_read_file (src, PINGYI_DEFINITION_MAX, &len, err)))
+            rc = -1;
+        if (!rc)
+            snprintf (name, sizeof name, "%s/%s", venue, files[i].file);
+        if (!rc)
+            rc = pingyi_tar_file (f, name, files[i].mode, now, data, len, err);
+        if (data && files[i].secret)
+            sodium_memzero (data, len);
+        free (data);
+    }
+    if (!rc)
+        rc = pingyi_tar_end (f, err);
+    if (fflush (f) != 0 || fsync (fileno (f)) != 0)
+        rc = rc ? rc : pingyi_fail (err, "%s: write failed: %s", path, strerror (errno));
+    if (fclose (f) != 0)
+        rc = rc ? rc : pingyi_fail (err, "%s: write failed: %s", path, strerror (errno));
+    if (rc)
+        unlink (path); /* never leave half an archive to be sent */
+    return rc;
+}
+
+int
+pingyi_deploy_venue_archives (const char *dir, const char *out, char *err)
+{
+    char path[1100];
+    if (pingyi_path (path, sizeof path, err, "%s/election.json", dir))
+        return -1;
+    pingyi_election_t *e = pingyi_election_load_or_err (path, err);
+    if (!e)
+        return -1;
+    int rc = 0;
+    if (e->extract)
+        rc = pingyi_fail (err, "%s: a venue extract: --venue-archive needs the election office's deploy directory",
+                          path);
+    else if (mkdir (out, 0700) != 0)
+        rc = pingyi_fail (err, "%s: cannot create directory: %s", out, strerror (errno));
+    for (size_t v = 0; !rc && v < e->venue_count; v++)
+        rc = venue_archive (dir, out, e->venues[v].id, err);
+    pingyi_election_destroy (&e);
     return rc;
 }
 
@@ -407,6 +610,13 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
     self->election = pingyi_election_load_or_err (path, err);
     if (!self->election)
         goto fail;
+    if (self->election->extract &&
+        (role != PINGYI_ROLE_VENUE || strcmp (self->election->venues[self->election->extract_venue].id, self->name))) {
+        pingyi_fail (err, "%s: the extract of the definition for venue %s; the %s %s needs the whole definition",
+                     path, self->election->venues[self->election->extract_venue].id, pingyi_role_name (role),
+                     self->name);
+        goto fail;
+    }
     if (pingyi_path (path, sizeof path, err, "%s/keyring.tsv", self->path))
         goto fail;
     self->keyring = pingyi_keyring_load (path, err);

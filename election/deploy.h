@@ -17,6 +17,13 @@
 int pingyi_deploy_init (const char *definition_path, const char *dir, unsigned workers,
                         char *err) PINGYI_WARN_UNUSED;
 
+/*  Write one archive per venue into OUT (created 0700; refused if it
+    exists): OUT/ID.tar, mode 0600, holding the folder ID/ of the venue's
+    bundle in DIR (its extract of the definition, three keyring lines, its
+    two secrets) with their modes.  `tar xf ID.tar` on the venue host gives
+    the folder that pingyi-client --deploy ID --venue ID takes.  */
+int pingyi_deploy_venue_archives (const char *dir, const char *out, char *err) PINGYI_WARN_UNUSED;
+
 typedef struct {
     pingyi_role_t role;
     char name[PINGYI_NAME_MAX + 1]; /* venue id, worker number, "broker", ... */

@@ -205,6 +205,8 @@ typedef struct {
     size_t errors; /* every error found, also those not kept */
     election_t *e;
     id_index_t sets, items, districts, units; /* only while parsing */
+    bool extract; /* a venue extract: districts, units, subjects, venues carry "index" */
+    const char *extract_venue_id;
 } parse_t;
 
 static void perr (parse_t *p, const char *path, const char *fmt, ...) PINGYI_PRINTF (3, 4);
@@ -569,6 +571,76 @@ get_array (parse_t *p, const char *path, json_t *obj, const char *key, size_t mi
     return v;
 }
 
+/*  Where each element of a collection goes.  In a definition, element j is
+    entry j.  In a venue extract each element names its entry ("index", the
+    position it has in the whole definition, which the wire refers to) and
+    the entries no element names stay placeholders (fill_gaps).  Returns
+    the entry count (0 after an error) and *slot_of[j], to free.  */
+static size_t
+collection_slots (parse_t *p, const char *name, json_t *arr, size_t **slot_of)
+{
+    size_t n = json_array_size (arr);
+    *slot_of = calloc (n ? n : 1, sizeof **slot_of);
+    if (!*slot_of) {
+        perr (p, name, "out of memory");
+        return 0;
+    }
+    if (!p->extract) {
+        for (size_t j = 0; j < n; j++)
+            (*slot_of)[j] = j;
+        return n;
+    }
+    size_t count = 0;
+    for (size_t j = 0; j < n; j++) {
+        char el[PATH_MAX_], at[PATH_MAX_];
+        json_t *o = json_array_get (arr, j);
+        path_at (el, name, j);
+        if (json_is_object (o))
+            path_named (el, o);
+        path_key (at, el, "index");
+        json_t *ix = json_is_object (o) ? json_object_get (o, "index") : NULL;
+        json_int_t k = ix && json_is_integer (ix) ? json_integer_value (ix) : -1;
+        if (k < 0 || k >= COLLECTION_MAX) {
+            perr (p, at, "a venue extract gives each entry its index in the whole definition: an integer in "
+                         "0..%d",
+                  COLLECTION_MAX - 1);
+            free (*slot_of);
+            *slot_of = NULL;
+            return 0;
+        }
+        for (size_t i = 0; i < j; i++)
+            if ((*slot_of)[i] == (size_t) k) {
+                perr (p, at, "index %" JSON_INTEGER_FORMAT " already given to %s[%zu]", k, name, i);
+                free (*slot_of);
+                *slot_of = NULL;
+                return 0;
+            }
+        (*slot_of)[j] = (size_t) k;
+        if ((size_t) k + 1 > count)
+            count = (size_t) k + 1;
+    }
+    return count;
+}
+
+/*  The entries of an extract that no element names: an empty id and name,
+    references to entry 0, no form.  They keep every index of the whole
+    definition meaningful (and every loop over a collection memory-safe);
+    no look-up by id finds them.  base is an array of structs that start
+    with `char *id; char *name;` (district, unit, subject, venue).  */
+static void
+fill_gaps (parse_t *p, const char *name, void *base, size_t stride, size_t count)
+{
+    for (size_t i = 0; p->extract && i < count; i++) {
+        char **entry = (char **) ((char *) base + i * stride);
+        if (entry[0])
+            continue;
+        entry[0] = strdup ("");
+        entry[1] = strdup ("");
+        if (!entry[0] || !entry[1])
+            perr (p, name, "out of memory");
+    }
+}
+
 /*  ---------------------------------------------------------------------
     Sections  */
 
@@ -781,58 +853,66 @@ static void
 parse_districts (parse_t *p, json_t *root)
 {
     static const char *const known[] = {"id", "name", NULL};
+    static const char *const known_extract[] = {"id", "name", "index", NULL};
     pingyi_election_t *e = &p->e->pub;
     json_t *arr = get_array (p, "", root, "districts", 1, COLLECTION_MAX, "district", "districts");
-    if (!arr)
-        return;
-    size_t n = json_array_size (arr);
+    size_t *slot = NULL;
+    size_t n = arr ? collection_slots (p, "districts", arr, &slot) : 0;
+    if (!n)
+        goto done;
     e->districts = calloc (n, sizeof *e->districts);
     if (!e->districts || index_init (&p->districts, e->districts, sizeof *e->districts, n)) {
         perr (p, "districts", "out of memory");
-        return;
+        goto done;
     }
     e->district_count = n;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < json_array_size (arr); j++) {
         char at[PATH_MAX_];
-        path_at (at, "districts", i);
-        json_t *o = json_array_get (arr, i);
+        path_at (at, "districts", j);
+        json_t *o = json_array_get (arr, j);
+        size_t i = slot[j];
         if (!is_object (p, at, o))
             continue;
         path_named (at, o);
-        check_keys (p, at, o, known);
+        check_keys (p, at, o, p->extract ? known_extract : known);
         get_own_id (p, at, o, &p->districts, i, &e->districts[i].id, "districts");
         e->districts[i].name = get_text (p, at, o, "name", true, TEXT_MAX);
     }
+    fill_gaps (p, "districts", e->districts, sizeof *e->districts, n);
+done:
+    free (slot);
 }
 
 static void
 parse_units (parse_t *p, json_t *root)
 {
     static const char *const known[] = {"id", "name", "kind", "district", NULL};
+    static const char *const known_extract[] = {"id", "name", "kind", "district", "index", NULL};
     static const char *const kinds[] = {"town", "department", "enterprise", "school", "other"};
     pingyi_election_t *e = &p->e->pub;
     json_t *arr = get_array (p, "", root, "units", 1, COLLECTION_MAX, "unit", "units");
-    if (!arr)
-        return;
-    size_t n = json_array_size (arr);
+    size_t *slot = NULL;
+    size_t n = arr ? collection_slots (p, "units", arr, &slot) : 0;
+    if (!n)
+        goto done;
     e->units = calloc (n, sizeof *e->units);
     if (!e->units || index_init (&p->units, e->units, sizeof *e->units, n)) {
         perr (p, "units", "out of memory");
-        return;
+        goto done;
     }
     e->unit_count = n;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < json_array_size (arr); j++) {
         char at[PATH_MAX_], sub[PATH_MAX_];
-        path_at (at, "units", i);
-        json_t *o = json_array_get (arr, i);
-        pingyi_unit_t *u = &e->units[i];
+        path_at (at, "units", j);
+        json_t *o = json_array_get (arr, j);
+        pingyi_unit_t *u = &e->units[slot[j]];
         u->district = SIZE_MAX;
         u->kind = PINGYI_UNIT_OTHER;
         if (!is_object (p, at, o))
             continue;
         path_named (at, o);
-        check_keys (p, at, o, known);
-        get_own_id (p, at, o, &p->units, i, &u->id, "units");
+        check_keys (p, at, o, p->extract ? known_extract : known);
+        get_own_id (p, at, o, &p->units, slot[j], &u->id, "units");
         u->name = get_text (p, at, o, "name", true, TEXT_MAX);
         json_t *kind = member (p, at, o, "kind", true);
         path_key (sub, at, "kind");
@@ -853,35 +933,40 @@ parse_units (parse_t *p, json_t *root)
         if (d)
             u->district = get_ref (p, sub, d, &p->districts, "district");
     }
+    fill_gaps (p, "units", e->units, sizeof *e->units, n);
+done:
+    free (slot);
 }
 
 static void
 parse_subjects (parse_t *p, json_t *root)
 {
     static const char *const known[] = {"id", "name", "unit", "onsite", NULL};
+    static const char *const known_extract[] = {"id", "name", "unit", "onsite", "index", NULL};
     election_t *x = p->e;
     pingyi_election_t *e = &x->pub;
     json_t *arr = get_array (p, "", root, "subjects", 1, PINGYI_MAX_SUBJECTS, "subject", "subjects");
-    if (!arr)
-        return;
-    size_t n = json_array_size (arr);
+    size_t *slot = NULL;
+    size_t n = arr ? collection_slots (p, "subjects", arr, &slot) : 0;
+    if (!n)
+        goto done;
     e->subjects = calloc (n, sizeof *e->subjects);
     if (!e->subjects || index_init (&x->subjects, e->subjects, sizeof *e->subjects, n)) {
         perr (p, "subjects", "out of memory");
-        return;
+        goto done;
     }
     e->subject_count = n;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < json_array_size (arr); j++) {
         char at[PATH_MAX_], sub[PATH_MAX_];
-        path_at (at, "subjects", i);
-        json_t *o = json_array_get (arr, i);
-        pingyi_subject_t *s = &e->subjects[i];
+        path_at (at, "subjects", j);
+        json_t *o = json_array_get (arr, j);
+        pingyi_subject_t *s = &e->subjects[slot[j]];
         s->unit = SIZE_MAX;
         if (!is_object (p, at, o))
             continue;
         path_named (at, o);
-        check_keys (p, at, o, known);
-        get_own_id (p, at, o, &x->subjects, i, &s->id, "subjects");
+        check_keys (p, at, o, p->extract ? known_extract : known);
+        get_own_id (p, at, o, &x->subjects, slot[j], &s->id, "subjects");
         s->name = get_text (p, at, o, "name", true, TEXT_MAX);
         json_t *u = member (p, at, o, "unit", true);
         path_key (sub, at, "unit");
@@ -889,6 +974,9 @@ parse_subjects (parse_t *p, json_t *root)
             s->unit = get_ref (p, sub, u, &p->units, "unit");
         s->onsite = get_bool (p, at, o, "onsite", false);
     }
+    fill_gaps (p, "subjects", e->subjects, sizeof *e->subjects, n);
+done:
+    free (slot);
 }
 
 /*  Bytes msgpack needs for an unsigned integer / an array header.  */
@@ -927,30 +1015,34 @@ static void
 parse_venues (parse_t *p, json_t *root)
 {
     static const char *const known[] = {"id", "name", "district", "subjects", "issued", "shard", NULL};
+    static const char *const known_extract[] = {"id",     "name",  "district", "subjects",
+                                                "issued", "shard", "index",    NULL};
     election_t *x = p->e;
     pingyi_election_t *e = &x->pub;
     json_t *arr = get_array (p, "", root, "venues", 1, PINGYI_MAX_VENUES, "venue", "venues");
-    if (!arr)
-        return;
-    size_t n = json_array_size (arr);
+    size_t *slot = NULL;
+    size_t n = arr ? collection_slots (p, "venues", arr, &slot) : 0;
+    if (!n)
+        goto done;
     e->venues = calloc (n, sizeof *e->venues);
     if (!e->venues || index_init (&x->venues, e->venues, sizeof *e->venues, n)) {
         perr (p, "venues", "out of memory");
-        return;
+        goto done;
     }
     e->venue_count = n;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
+        e->venues[i].issued = -1;
+    for (size_t j = 0; j < json_array_size (arr); j++) {
         char at[PATH_MAX_], sub[PATH_MAX_], el[PATH_MAX_];
-        path_at (at, "venues", i);
-        json_t *o = json_array_get (arr, i);
-        pingyi_venue_t *v = &e->venues[i];
+        path_at (at, "venues", j);
+        json_t *o = json_array_get (arr, j);
+        pingyi_venue_t *v = &e->venues[slot[j]];
         v->district = SIZE_MAX;
-        v->issued = -1;
         if (!is_object (p, at, o))
             continue;
         path_named (at, o);
-        check_keys (p, at, o, known);
-        get_own_id (p, at, o, &x->venues, i, &v->id, "venues");
+        check_keys (p, at, o, p->extract ? known_extract : known);
+        get_own_id (p, at, o, &x->venues, slot[j], &v->id, "venues");
         v->name = get_text (p, at, o, "name", true, TEXT_MAX);
         json_t *d = member (p, at, o, "district", true);
         path_key (sub, at, "district");
@@ -969,10 +1061,10 @@ parse_venues (parse_t *p, json_t *root)
                 for (size_t k = 0; k < m; k++) {
                     path_at (el, sub, k);
                     v->subjects[k] = get_ref (p, el, json_array_get (form, k), &x->subjects, "subject");
-                    for (size_t j = 0; j < k && v->subjects[k] != SIZE_MAX; j++)
-                        if (v->subjects[j] == v->subjects[k]) {
+                    for (size_t f = 0; f < k && v->subjects[k] != SIZE_MAX; f++)
+                        if (v->subjects[f] == v->subjects[k]) {
                             perr (p, el, "duplicate subject %s (first at subjects[%zu])",
-                                  quote (e->subjects[v->subjects[k]].id).s, j);
+                                  quote (e->subjects[v->subjects[k]].id).s, f);
                             break;
                         }
                 }
@@ -1004,6 +1096,44 @@ parse_venues (parse_t *p, json_t *root)
         else if (v->id)
             v->shard = pingyi_election_hash_shard (v->id, strlen (v->id), e->shard_count);
     }
+    fill_gaps (p, "venues", e->venues, sizeof *e->venues, n);
+    if (p->extract && json_array_size (arr) != 1)
+        perr (p, "venues", "a venue extract holds one venue, not %zu", json_array_size (arr));
+done:
+    free (slot);
+}
+
+/*  "extract": {"of": FINGERPRINT, "venue": ID} marks a venue extract: the
+    part of a definition one venue host needs (pingyi init writes it into
+    each venue bundle).  Its fingerprint is the whole definition's, named
+    by "of"; its collections carry each entry's "index" in the whole file.
+    Only a venue host accepts one (election.h).  */
+static void
+parse_extract (parse_t *p, json_t *root)
+{
+    static const char *const known[] = {"of", "venue", NULL};
+    json_t *x = json_object_get (root, "extract");
+    if (!x)
+        return;
+    pingyi_election_t *e = &p->e->pub;
+    p->extract = true;
+    e->extract = true;
+    e->extract_venue = SIZE_MAX;
+    if (!is_object (p, "extract", x))
+        return;
+    check_keys (p, "extract", x, known);
+    json_t *of = member (p, "extract", x, "of", true);
+    uint8_t fp[PINGYI_FP_LEN];
+    if (of && (!json_is_string (of) || json_string_length (of) != 2 * PINGYI_FP_LEN ||
+               pingyi_unhex (fp, PINGYI_FP_LEN, json_string_value (of), 2 * PINGYI_FP_LEN)))
+        perr (p, "extract.of", "must be the whole definition's fingerprint: %d hex digits", 2 * PINGYI_FP_LEN);
+    else if (of) {
+        memcpy (e->fingerprint, fp, PINGYI_FP_LEN);
+        pingyi_hex (e->fingerprint_hex, e->fingerprint, PINGYI_FP_LEN);
+    }
+    json_t *venue = member (p, "extract", x, "venue", true);
+    if (venue)
+        p->extract_venue_id = check_id (p, "extract.venue", venue);
 }
 
 static void
@@ -1011,7 +1141,7 @@ parse_root (parse_t *p, json_t *root)
 {
     static const char *const known[] = {"version",     "id",     "title",      "shards",    "grades",
                                         "choice_sets", "items",  "categories", "districts", "units",
-                                        "subjects",    "venues", "k_anonymity", NULL};
+                                        "subjects",    "venues", "k_anonymity", "extract", NULL};
     pingyi_election_t *e = &p->e->pub;
     check_keys (p, "", root, known);
 
@@ -1049,6 +1179,7 @@ parse_root (parse_t *p, json_t *root)
             e->k_anonymity = (uint32_t) k;
     }
 
+    parse_extract (p, root);
     parse_choice_sets (p, root);
     parse_items (p, root);
     parse_categories (p, root);
@@ -1056,6 +1187,13 @@ parse_root (parse_t *p, json_t *root)
     parse_units (p, root);
     parse_subjects (p, root);
     parse_venues (p, root);
+    if (p->extract_venue_id && e->venues) { /* a broken venues collection was reported there */
+        int v = pingyi_election_venue (e, p->extract_venue_id, strlen (p->extract_venue_id));
+        if (v < 0)
+            perr (p, "extract.venue", "venue %s is not in the extract's venues", quote (p->extract_venue_id).s);
+        else
+            e->extract_venue = (size_t) v;
+    }
 }
 
 
@@ -1264,6 +1402,8 @@ pingyi_election_warnings (const pingyi_election_t *self, pingyi_errlist_t *warni
     const pingyi_election_t *e = self;
     size_t before = warnings->count;
     char at[PATH_MAX_];
+    if (e->extract)
+        return 0; /* its placeholders are no mistake; the whole definition was checked */
 
     bool weighted = false;
     for (size_t i = 0; i < e->category_count; i++)
@@ -1322,9 +1462,15 @@ pingyi_election_print_summary (const pingyi_election_t *self, FILE *out)
     fprintf (out, "fingerprint  %s\n", e->fingerprint_hex);
     fprintf (out, "shards       %" PRIu32 "\n", e->shard_count);
     fprintf (out, "k_anonymity  %" PRIu32 "\n", e->k_anonymity);
-    fprintf (
-        out, "counts       %zu districts, %zu units, %zu subjects, %zu venues, %zu items, %zu categories\n",
-        e->district_count, e->unit_count, e->subject_count, e->venue_count, e->item_count, e->category_count);
+    if (e->extract)
+        fprintf (out, "extract      for venue %s: its form's subjects, units and districts, indexed as in the whole "
+                      "definition\n",
+                 e->venues[e->extract_venue].id);
+    else
+        fprintf (out,
+                 "counts       %zu districts, %zu units, %zu subjects, %zu venues, %zu items, %zu categories\n",
+                 e->district_count, e->unit_count, e->subject_count, e->venue_count, e->item_count,
+                 e->category_count);
     fprintf (out, "choice sets\n");
     for (size_t i = 0; i < e->choice_set_count; i++) {
         const pingyi_choice_set_t *set = &e->choice_sets[i];
@@ -1358,6 +1504,8 @@ pingyi_election_print_summary (const pingyi_election_t *self, FILE *out)
     fprintf (out, "venues\n");
     for (size_t i = 0; i < e->venue_count; i++) {
         const pingyi_venue_t *v = &e->venues[i];
+        if (e->extract && i != e->extract_venue)
+            continue;
         fprintf (out, "  %-12s ", v->id);
         pingyi_text_pad (out, v->name, 20, false);
         fprintf (out, "  district %s  subjects %zu  shard %" PRIu32, e->districts[v->district].id,

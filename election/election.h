@@ -117,6 +117,13 @@ typedef struct {
     size_t subject_count;
     pingyi_venue_t *venues;
     size_t venue_count;
+    /*  A venue extract (docs/election-definition.md#venue-extracts): the
+        part of the definition venue extract_venue needs, every index and
+        the fingerprint as in the whole definition; the entries it leaves
+        out are placeholders with an empty id.  Only a venue host loads
+        one: pingyi init and the other hosts' bundles refuse it.  */
+    bool extract;
+    size_t extract_venue;
 } pingyi_election_t;
 
 /*  A list of error lines ("subjects[3].unit: unknown unit \"镇党委2\"").  */

@@ -105,6 +105,19 @@ pingyi_venue_status (const pingyi_venue_figures_t *f)
     return PINGYI_VENUE_RECONCILED;
 }
 
+int
+pingyi_venue_close_allowed (const pingyi_election_t *e, size_t venue, uint64_t issued, char *why, size_t cap)
+{
+    const pingyi_venue_t *v = &e->venues[venue];
+    if (v->issued < 0 || issued <= (uint64_t) v->issued)
+        return 0;
+    snprintf (why, cap,
+              "venue %s: issued %" PRIu64 " is more than the %" PRId64 " forms its definition says were issued; "
+              "a close may declare fewer, never more (a wrong definition is for the election office to correct)",
+              v->id, issued, v->issued);
+    return -1;
+}
+
 /*  The FINAL rule, the one place it is decided: a venue holds the count
     back unless it is closed and reconciled and refused no ballot after its
     close.  A void venue holds it too: it must be reviewed before the

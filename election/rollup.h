@@ -75,6 +75,14 @@ typedef enum {
 
 const char *pingyi_venue_status_name (pingyi_venue_status_t status); /* "open", ... */
 pingyi_venue_status_t pingyi_venue_status (const pingyi_venue_figures_t *figures);
+/*  The close a venue may declare: when the definition gives the venue's
+    `issued` (the forms printed for it), a close declaring more is refused
+    (the definition bounds the close; fewer may have been handed out).
+    0, or -1 with the reason in why ("venue v01: issued 130 is more than
+    the 120 forms its definition says were issued ...").  The client asks
+    before it starts, the worker again for every VENUE_CLOSE.  */
+int pingyi_venue_close_allowed (const pingyi_election_t *e, size_t venue, uint64_t issued, char *why,
+                                size_t cap) PINGYI_WARN_UNUSED;
 
 /*  Figures of one (row, item, category-or-all).  */
 typedef struct {

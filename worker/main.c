@@ -41,6 +41,7 @@
 #include "link.h"
 #include "msg.h"
 #include "shard.h"
+#include "rollup.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -643,6 +644,16 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
                      w->election->venues[v].id);
         answer_error (w, o->broker, o->ticket, m->u.venue_close.tag, PINGYI_ERROR_FORBIDDEN,
                       "VENUE_CLOSE for venue %s refused: its MAC does not verify", w->election->venues[v].id);
+        return;
+    }
+    /* The definition bounds the close (pingyi_venue_close_allowed): a
+       client run with a larger --issued cannot turn a void round into a
+       reconciled one.  */
+    char why[PINGYI_ERR_MAX];
+    if (pingyi_venue_close_allowed (w->election, (size_t) v, m->u.venue_close.issued, why, sizeof why)) {
+        w->closes_refused++;
+        pingyi_warn ("VENUE_CLOSE refused: %s", why);
+        answer_error (w, o->broker, o->ticket, m->u.venue_close.tag, PINGYI_ERROR_FORBIDDEN, "%s", why);
         return;
     }
     /* ballots that arrived before the close are applied (and answered)

@@ -40,6 +40,21 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# drill_definition [SRC]: print the path of a copy of SRC (default: the
+# example election) without the venues' "issued", for drills that send more
+# ballots than the real meeting issued (the definition's issued bounds a close).
+drill_definition() {
+  local src=${1:-$SRC/examples/2022-district-review.json} out=$WORK/drill-election.json
+  python3 - "$src" "$out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8-sig"))
+for v in d["venues"]:
+    v.pop("issued", None)
+json.dump(d, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False, indent=1)
+PY
+  echo "$out"
+}
+
 # setup_deploy DEFINITION [WORKERS]: create $WORK/deploy.
 setup_deploy() {
   "$BIN/pingyi" init "$1" "$WORK/deploy" --workers "${2:-2}" >/dev/null

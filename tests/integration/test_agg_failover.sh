@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 N=500
 INTERVAL=300
 STALE=5000
-setup_deploy "$SRC/examples/2022-district-review.json" 2
+setup_deploy "$(drill_definition)" 2
 ENDPOINT_A=$ENDPOINT
 ENDPOINT_B="tcp://127.0.0.1:$(free_port)"
 "$BIN/pingyi-broker" --deploy "$WORK/deploy" --bind "$ENDPOINT_A" --stats-every 0 >>"$WORK/brokerA.log" 2>&1 &

@@ -19,7 +19,7 @@ same_view() {
 N=${PINGYI_IT_AGG_BALLOTS:-3000}
 INTERVAL=500
 STALE=2000
-setup_deploy "$SRC/examples/2022-district-review.json" 2
+setup_deploy "$(drill_definition)" 2
 start_broker
 start_worker 1 0-3
 start_worker 2 4-7

@@ -3,13 +3,13 @@
 # sent, everything else is counted exactly, and the client exits 1.
 source "$(dirname "$0")/lib.sh"
 
-setup_deploy "$SRC/examples/2022-district-review.json" 1
+setup_deploy "$(drill_definition)" 1
 start_broker
 start_worker 1 0-7
 wait_workers 1
 
 cd "$WORK"
-python3 "$SRC/tests/integration/make_csv.py" "$SRC/examples/2022-district-review.json" ballots.csv expect.json \
+python3 "$SRC/tests/integration/make_csv.py" "$WORK/drill-election.json" ballots.csv expect.json \
   want-errors.txt >/dev/null
 set +e
 "$BIN/pingyi-client" --deploy deploy --venue v01 --broker "$ENDPOINT" --input ballots.csv --outbox outbox --json \
@@ -34,7 +34,7 @@ pass "bad lines reported with FILE:LINE:COLUMN, the rest counted exactly"
 # collected then counts the ballots read, not the bad lines.
 set +e
 "$BIN/pingyi-client" --deploy deploy --venue v01 --broker "$ENDPOINT" --input ballots.csv --outbox outbox --close \
-  >close1.out 2>close1.log
+  --issued 300 >close1.out 2>close1.log
 rc=$?
 set -e
 [ $rc -eq 1 ] || fail "a close with bad lines left exited $rc, expected 1"

@@ -6,7 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 
 N=${PINGYI_IT_BALLOTS:-20000}
-setup_deploy "$SRC/examples/2022-district-review.json" 2
+setup_deploy "$(drill_definition)" 2
 start_broker
 start_worker 1 0-3
 start_worker 2 4-7

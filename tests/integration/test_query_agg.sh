@@ -16,7 +16,7 @@ same_view() {
 }
 
 N=${PINGYI_IT_BALLOTS:-300}
-setup_deploy "$SRC/examples/2022-district-review.json" 1
+setup_deploy "$(drill_definition)" 1
 start_broker
 start_worker 1 0-7
 wait_workers 1

@@ -12,7 +12,7 @@
 source "$(dirname "$0")/lib.sh"
 
 N=${PINGYI_IT_BALLOTS:-2000}
-DEF="$SRC/examples/2022-district-review.json"
+DEF="$(drill_definition)"
 setup_deploy "$DEF" 2
 start_broker
 start_worker 1 0-3

@@ -23,7 +23,7 @@ ATTACK="$SRC/tests/security/attack.py"
   fail "$PY has no pyzmq with CURVE: run scripts/install-deps (python3-zmq)"
 
 N=${PINGYI_SEC_BALLOTS:-20000}
-setup_deploy "$SRC/examples/2022-district-review.json" 2
+setup_deploy "$(drill_definition)" 2
 start_broker
 start_worker 1 0-3
 start_worker 2 4-7

@@ -15,7 +15,7 @@
 source "$(dirname "$0")/../integration/lib.sh"
 
 N=1000
-setup_deploy "$SRC/examples/2022-district-review.json" 1
+setup_deploy "$(drill_definition)" 1
 start_broker
 start_worker 1 0-7
 wait_workers 1

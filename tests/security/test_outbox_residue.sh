@@ -20,7 +20,7 @@ source "$(dirname "$0")/../integration/lib.sh"
 command -v mdb_dump >/dev/null || fail "mdb_dump (lmdb-utils, scripts/install-deps) is needed"
 
 N=400
-setup_deploy "$SRC/examples/2022-district-review.json" 1
+setup_deploy "$(drill_definition)" 1
 start_broker
 start_worker 1 0-7
 wait_workers 1

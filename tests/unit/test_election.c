@@ -1035,6 +1035,161 @@ test_generated_definition_parses_with_requested_counts (void **state)
     free (other);
 }
 
+/*  A venue extract, built here by hand from a generated definition (venue 3
+    of 6, 5 of 20 subjects on its form): the model keeps every index of the
+    whole definition, the whole file's fingerprint, placeholders elsewhere;
+    and the extract's own rules give their exact lines.  */
+static json_t *
+extract_of (json_t *whole, const pingyi_election_t *e, size_t venue, const char *of)
+{
+    json_t *x = json_deep_copy (whole);
+    json_object_set_new (x, "extract", json_pack ("{s:s, s:s}", "of", of, "venue", e->venues[venue].id));
+    const char *names[] = {"districts", "units", "subjects", "venues"};
+    bool keep[4][64] = {{false}};
+    const pingyi_venue_t *v = &e->venues[venue];
+    keep[3][venue] = keep[0][v->district] = true;
+    for (size_t k = 0; k < v->subject_count; k++) {
+        size_t s = v->subjects[k];
+        keep[2][s] = keep[1][e->subjects[s].unit] = keep[0][e->units[e->subjects[s].unit].district] = true;
+    }
+    for (size_t c = 0; c < 4; c++) {
+        json_t *from = json_object_get (whole, names[c]), *to = json_array ();
+        for (size_t i = 0; i < json_array_size (from); i++)
+            if (keep[c][i]) {
+                json_t *o = json_deep_copy (json_array_get (from, i));
+                json_object_set_new (o, "index", json_integer ((json_int_t) i));
+                json_array_append_new (to, o);
+            }
+        json_object_set_new (x, names[c], to);
+    }
+    return x;
+}
+
+static void
+test_venue_extract_keeps_the_whole_definitions_indices (void **state)
+{
+    pingyi_gen_options_t o = {.districts = 3,
+                              .venues_per_district = 2,
+                              .subjects = 20,
+                              .form_subjects = 5,
+                              .items = 7,
+                              .shards = 4,
+                              .seed = 42};
+    size_t len;
+    char *text = generate (&o, &len);
+    pingyi_errlist_t errs = {0};
+    pingyi_election_t *whole = pingyi_election_parse ((uint8_t *) text, len, &errs);
+    assert_non_null (whole);
+    json_t *root = json_loadb (text, len, 0, NULL);
+    assert_non_null (root);
+    json_t *x = extract_of (root, whole, 3, whole->fingerprint_hex);
+    pingyi_election_t *e = parse_json (x, &errs);
+    print_errs (&errs);
+    assert_non_null (e);
+    assert_true (e->extract);
+    assert_false (whole->extract);
+    assert_int_equal (e->extract_venue, 3);
+    assert_memory_equal (e->fingerprint, whole->fingerprint, PINGYI_FP_LEN);
+    assert_string_equal (e->fingerprint_hex, whole->fingerprint_hex);
+    assert_int_equal (e->venue_count, 4); /* up to its own index */
+    assert_int_equal (e->category_count, whole->category_count);
+    assert_int_equal (e->item_count, whole->item_count);
+    assert_int_equal (pingyi_election_venue (e, whole->venues[3].id, strlen (whole->venues[3].id)), 3);
+    assert_string_equal (e->venues[3].id, whole->venues[3].id);
+    assert_int_equal (e->venues[3].shard, whole->venues[3].shard);
+    assert_int_equal (e->venues[3].district, whole->venues[3].district);
+    assert_int_equal (e->venues[3].subject_count, 5);
+    for (size_t k = 0; k < 5; k++) {
+        size_t s = whole->venues[3].subjects[k];
+        assert_int_equal (e->venues[3].subjects[k], s);
+        assert_string_equal (e->subjects[s].id, whole->subjects[s].id);
+        assert_string_equal (e->units[e->subjects[s].unit].id, whole->units[whole->subjects[s].unit].id);
+        assert_int_equal (pingyi_election_subject (e, whole->subjects[s].id, strlen (whole->subjects[s].id)),
+                          (int) s);
+    }
+    /* the others are placeholders that no id finds */
+    assert_string_equal (e->venues[0].id, "");
+    assert_int_equal (e->venues[0].subject_count, 0);
+    assert_int_equal (pingyi_election_venue (e, whole->venues[0].id, strlen (whole->venues[0].id)), -1);
+    assert_int_equal (pingyi_election_venue (e, "", 0), -1);
+    pingyi_errlist_t warnings = {0};
+    assert_int_equal (pingyi_election_warnings (e, &warnings), 0);
+    pingyi_election_destroy (&e);
+    json_decref (x);
+
+    /* its rules, each with its exact line */
+#define BAD_INDEX ".index: a venue extract gives each entry its index in the whole definition: an integer in 0..65534"
+    /* the error names each entry as usual: "subjects[0] (its name).index" */
+    json_t *x0 = extract_of (root, whole, 3, whole->fingerprint_hex);
+    char line[3][256];
+    const char *coll[3] = {"subjects", "units", "venues"};
+    for (size_t c = 0; c < 3; c++)
+        snprintf (line[c], sizeof line[c], "%s[0] (%s)" BAD_INDEX, coll[c],
+                  json_string_value (json_object_get (json_array_get (json_object_get (x0, coll[c]), 0), "name")));
+    json_decref (x0);
+    struct {
+        const char *path, *value, *line;
+    } cases[] = {
+        {"subjects[0].index", NULL, line[0]},
+        {"units[0].index", "70000", line[1]},
+        {"venues[0].index", "-1", line[2]},
+        {"extract.of", "\"5c85\"", "extract.of: must be the whole definition's fingerprint: 64 hex digits"},
+        {"extract.venue", "\"v1\"", "extract.venue: venue \"v1\" is not in the extract's venues"},
+        {"extract.by", "1", "extract: unknown key \"by\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        x = extract_of (root, whole, 3, whole->fingerprint_hex);
+        edit (x, cases[i].path, cases[i].value);
+        e = parse_json (x, &errs);
+        if (errs.count != 1)
+            print_errs (&errs);
+        assert_null (e);
+        assert_int_equal (errs.count, 1);
+        assert_string_equal (errs.lines[0], cases[i].line);
+        pingyi_errlist_clear (&errs);
+        json_decref (x);
+    }
+    /* a repeated index */
+    x = extract_of (root, whole, 3, whole->fingerprint_hex);
+    json_t *subjects = json_object_get (x, "subjects");
+    json_object_set (json_array_get (subjects, 1), "index", json_object_get (json_array_get (subjects, 0), "index"));
+    e = parse_json (x, &errs);
+    assert_null (e);
+    assert_true (errs.count >= 1);
+    char want[256];
+    snprintf (want, sizeof want, "subjects[1] (%s).index: index %lld already given to subjects[0]",
+              json_string_value (json_object_get (json_array_get (subjects, 1), "name")),
+              (long long) json_integer_value (json_object_get (json_array_get (subjects, 0), "index")));
+    assert_string_equal (errs.lines[0], want);
+    pingyi_errlist_clear (&errs);
+    json_decref (x);
+    /* two venues in one extract */
+    x = extract_of (root, whole, 3, whole->fingerprint_hex);
+    json_t *v0 = json_deep_copy (json_array_get (json_object_get (x, "venues"), 0));
+    json_object_set_new (v0, "index", json_integer (0));
+    json_object_set_new (v0, "id", json_string ("vx"));
+    json_array_append_new (json_object_get (x, "venues"), v0);
+    e = parse_json (x, &errs);
+    assert_null (e);
+    if (errs.count != 1)
+        print_errs (&errs);
+    assert_int_equal (errs.count, 1);
+    assert_string_equal (errs.lines[0], "venues: a venue extract holds one venue, not 2");
+    pingyi_errlist_clear (&errs);
+    json_decref (x);
+    /* "index" is no key of a whole definition */
+    edit (root, "venues[0].index", "0");
+    e = parse_json (root, &errs);
+    assert_null (e);
+    assert_true (errs.count >= 1);
+    assert_non_null (strstr (errs.lines[0], "venues[0] ("));
+    assert_non_null (strstr (errs.lines[0], "unknown key \"index\""));
+    pingyi_errlist_clear (&errs);
+    json_decref (root);
+    pingyi_election_destroy (&whole);
+    free (text);
+}
+
 static void
 test_generator_small_districts_and_many_items (void **state)
 {
@@ -1145,6 +1300,7 @@ main (void)
         cmocka_unit_test (test_misspelt_key_gets_a_suggestion),
         cmocka_unit_test (test_warnings),
         cmocka_unit_test (test_generated_definition_parses_with_requested_counts),
+        cmocka_unit_test (test_venue_extract_keeps_the_whole_definitions_indices),
         cmocka_unit_test (test_generator_small_districts_and_many_items),
         cmocka_unit_test (test_generator_refuses_bad_options),
     };
