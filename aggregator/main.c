@@ -37,7 +37,10 @@
 #define RECV_BUDGET 1000         /* frames taken per turn, so the round clock is still served */
 #define LOGGED_PER_KIND 10       /* refusals logged per kind; the rest are counted */
 
-enum { EXIT_OK = 0, EXIT_START = 1, EXIT_USAGE = 2 };
+/*  Exit status (docs/exit-codes.md): 0 stopped on SIGTERM/SIGINT; 1 stopped
+    by an error while running; 2 could not start (flags, bundle, the history
+    store or its lock, the HTTP address, sockets).  */
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_START = 2 };
 
 static const char *USAGE =
     "usage: pingyi-agg --deploy DIR --broker ENDPOINT[,ENDPOINT...] [--http HOST:PORT]\n"
@@ -118,15 +121,22 @@ parse_flags (agg_t *a, int argc, char **argv)
             fputs (USAGE, stdout);
             exit (EXIT_OK);
         }
+        if (strcmp (f, "--deploy") && strcmp (f, "--broker") && strcmp (f, "--http") &&
+            strcmp (f, "--data") && strcmp (f, "--interval-ms") && strcmp (f, "--stale-ms")) {
+            fprintf (stderr, "pingyi-agg: unknown flag \"%s\"\n%s", f, USAGE);
+            return -1;
+        }
         if (!v) {
-            fprintf (stderr, "pingyi-agg: %s: unknown flag, or its value is missing\n%s", f, USAGE);
+            fprintf (stderr, "pingyi-agg: %s needs a value\n%s", f, USAGE);
             return -1;
         }
         i++;
         if (!strcmp (f, "--deploy"))
             a->deploy = v;
-        else if (!strcmp (f, "--broker"))
+        else if (!strcmp (f, "--broker")) {
+            free (a->broker_list); /* the last --broker counts */
             a->broker_list = strdup (v);
+        }
         else if (!strcmp (f, "--http"))
             a->http_spec = v;
         else if (!strcmp (f, "--data"))
@@ -135,14 +145,8 @@ parse_flags (agg_t *a, int argc, char **argv)
             if (parse_ms (f, v, 50, 600000, &a->interval_ms))
                 return -1;
         }
-        else if (!strcmp (f, "--stale-ms")) {
-            if (parse_ms (f, v, 1, 86400000, &a->stale_ms))
-                return -1;
-        }
-        else {
-            fprintf (stderr, "pingyi-agg: %s: unknown flag\n%s", f, USAGE);
+        else if (parse_ms (f, v, 1, 86400000, &a->stale_ms)) /* --stale-ms */
             return -1;
-        }
     }
     if (!a->deploy || !a->broker_list) {
         fprintf (stderr, "pingyi-agg: --deploy and --broker are required\n%s", USAGE);
@@ -513,8 +517,8 @@ run (agg_t *a)
         if (rc < 0) {
             if (zmq_errno () == EINTR)
                 continue;
-            pingyi_error ("zmq_poll: %s", zmq_strerror (zmq_errno ()));
-            return EXIT_START;
+            pingyi_error ("zmq_poll: %s: stopping", zmq_strerror (zmq_errno ()));
+            return EXIT_FAILED;
         }
         now = pingyi_now_ms ();
         if (rc > 0)
@@ -542,10 +546,8 @@ main (int argc, char **argv)
     pingyi_writer_init (&a.w);
     int rc = EXIT_START;
     char err[PINGYI_ERR_MAX];
-    if (parse_flags (&a, argc, argv)) {
-        rc = EXIT_USAGE;
+    if (parse_flags (&a, argc, argv))
         goto done;
-    }
     a.bundle = pingyi_bundle_load (a.deploy, PINGYI_ROLE_AGGREGATOR, NULL, err);
     if (!a.bundle) {
         pingyi_error ("%s", err);

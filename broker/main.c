@@ -887,37 +887,61 @@ usage (void)
              "  --stats-every    log a stats line every S seconds (default 10, 0 = never)\n");
 }
 
+/*  A whole decimal number in min..max for flag, or -1 with the reason on
+    stderr (atol would take "10x" as 10 and "x" as 0).  */
+static int
+arg_long (const char *flag, const char *value, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol (value, &end, 10);
+    if (errno || end == value || *end || v < min || v > max) {
+        fprintf (stderr, "pingyi-broker: %s %s: expected a whole number from %ld to %ld\n", flag, value, min,
+                 max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/*  Exit status (docs/exit-codes.md): 0 stopped on SIGTERM/SIGINT; 1 stopped
+    by an error while running; 2 could not start (flags, bundle, bind).  */
 int
 main (int argc, char **argv)
 {
     pingyi_log_prog = "pingyi-broker";
     const char *deploy = NULL, *bind = "tcp://127.0.0.1:7701";
     long hwm = 10000, stats_every = 10;
-    for (int i = 1; i < argc; i += 2) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
         if (!strcmp (f, "-h") || !strcmp (f, "--help")) {
             usage ();
             return 0;
         }
-        if (!v) {
-            fprintf (stderr, "pingyi-broker: %s needs a value\n", f);
-            return 2;
-        }
-        if (!strcmp (f, "--deploy"))
-            deploy = v;
-        else if (!strcmp (f, "--bind"))
-            bind = v;
-        else if (!strcmp (f, "--hwm"))
-            hwm = atol (v);
-        else if (!strcmp (f, "--stats-every"))
-            stats_every = atol (v);
-        else {
+        if (strcmp (f, "--deploy") && strcmp (f, "--bind") && strcmp (f, "--hwm") &&
+            strcmp (f, "--stats-every")) {
             fprintf (stderr, "pingyi-broker: unknown flag \"%s\"\n", f);
             usage ();
             return 2;
         }
+        if (i + 1 >= argc) {
+            fprintf (stderr, "pingyi-broker: %s needs a value\n", f);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (!strcmp (f, "--deploy"))
+            deploy = v;
+        else if (!strcmp (f, "--bind"))
+            bind = v;
+        else if (!strcmp (f, "--hwm")) {
+            if (arg_long (f, v, 1, 1000000000, &hwm))
+                return 2;
+        }
+        else if (arg_long (f, v, 0, 86400, &stats_every)) /* --stats-every */
+            return 2;
     }
-    if (!deploy || hwm < 1 || stats_every < 0) {
+    if (!deploy) {
+        fprintf (stderr, "pingyi-broker: --deploy is required\n");
         usage ();
         return 2;
     }
@@ -968,6 +992,7 @@ main (int argc, char **argv)
     signal (SIGPIPE, SIG_IGN);
 
     self.started_ms = pingyi_now_ms ();
+    bool failed = false; /* stopped by an error, not a signal: exit 1 */
     int64_t next_beat = self.started_ms + HEARTBEAT_MS;
     int64_t next_stats = self.started_ms + stats_every * 1000;
     while (!stopping) {
@@ -979,7 +1004,8 @@ main (int argc, char **argv)
         if (zmq_poll (items, 3, timeout) < 0) {
             if (zmq_errno () == EINTR)
                 continue;
-            pingyi_error ("zmq_poll: %s", zmq_strerror (zmq_errno ()));
+            pingyi_error ("zmq_poll: %s: stopping", zmq_strerror (zmq_errno ()));
+            failed = true;
             break;
         }
         if (items[0].revents & ZMQ_POLLIN)
@@ -1025,7 +1051,7 @@ main (int argc, char **argv)
         }
     }
     pingyi_info ("stopping");
-    rc = 0;
+    rc = failed ? 1 : 0;
 done:
     if (self.monitor)
         zmq_close (self.monitor);

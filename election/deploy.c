@@ -612,9 +612,13 @@ pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char 
         goto fail;
     if (self->election->extract &&
         (role != PINGYI_ROLE_VENUE || strcmp (self->election->venues[self->election->extract_venue].id, self->name))) {
-        pingyi_fail (err, "%s: the extract of the definition for venue %s; the %s %s needs the whole definition",
-                     path, self->election->venues[self->election->extract_venue].id, pingyi_role_name (role),
-                     self->name);
+        const char *of = self->election->venues[self->election->extract_venue].id;
+        if (role == PINGYI_ROLE_VENUE)
+            pingyi_fail (err, "%s: the extract of the definition for venue %s, not for venue %s", path, of,
+                         self->name);
+        else
+            pingyi_fail (err, "%s: the extract of the definition for venue %s; the %s %s needs the whole definition",
+                         path, of, pingyi_role_name (role), self->name);
         goto fail;
     }
     if (pingyi_path (path, sizeof path, err, "%s/keyring.tsv", self->path))

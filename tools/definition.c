@@ -1,5 +1,9 @@
 /*  definition.c — `pingyi check`, `pingyi init`, `pingyi gen-election`,
-    `pingyi fingerprint`: the commands that work on a definition file.  */
+    `pingyi fingerprint`: the commands that work on a definition file.
+
+    Exit (docs/exit-codes.md): 0 done; 1 the definition (or key file, or
+    deploy directory) is refused, every reason printed; 2 usage, or a
+    definition file that cannot be opened at all.  */
 #include "deploy.h"
 #include "tools.h"
 
@@ -22,6 +26,20 @@ pingyi_arg_ulong (const char *flag, const char *value, unsigned long min, unsign
     return v;
 }
 
+/*  A definition that cannot be opened is not an invalid one: the check
+    cannot be made at all (exit 2, not 1).  0 / -1 with the reason printed.  */
+static int
+definition_readable (const char *cmd, const char *path)
+{
+    FILE *f = fopen (path, "rb");
+    if (!f) {
+        fprintf (stderr, "pingyi %s: %s: cannot open: %s\n", cmd, path, strerror (errno));
+        return -1;
+    }
+    fclose (f);
+    return 0;
+}
+
 int
 pingyi_cmd_check (int argc, char **argv)
 {
@@ -29,6 +47,8 @@ pingyi_cmd_check (int argc, char **argv)
         fprintf (stderr, "usage: pingyi check DEFINITION.json\n");
         return 2;
     }
+    if (definition_readable ("check", argv[1]))
+        return 2;
     pingyi_errlist_t errs = {0};
     pingyi_election_t *election = pingyi_election_load (argv[1], &errs);
     if (!election) {
@@ -60,6 +80,8 @@ pingyi_cmd_fingerprint (int argc, char **argv)
         fprintf (stderr, "usage: pingyi fingerprint DEFINITION.json\n");
         return 2;
     }
+    if (definition_readable ("fingerprint", argv[1]))
+        return 2;
     char err[PINGYI_ERR_MAX];
     pingyi_election_t *election = pingyi_election_load_or_err (argv[1], err);
     if (!election) {
@@ -74,22 +96,31 @@ pingyi_cmd_fingerprint (int argc, char **argv)
 int
 pingyi_cmd_init (int argc, char **argv)
 {
-    const char *definition = NULL, *dir = NULL;
+    static const char usage[] = "usage: pingyi init DEFINITION.json DEPLOY_DIR [--workers N] [--venue-archive OUT_DIR]\n";
+    const char *definition = NULL, *dir = NULL, *archives = NULL;
     unsigned workers = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp (argv[i], "--workers"))
             workers = (unsigned) pingyi_arg_ulong ("--workers", i + 1 < argc ? argv[++i] : NULL, 1, 256);
+        else if (!strcmp (argv[i], "--venue-archive")) {
+            if (i + 1 >= argc) {
+                fprintf (stderr, "pingyi init: --venue-archive needs a value (the folder for the archives)\n%s",
+                         usage);
+                return 2;
+            }
+            archives = argv[++i];
+        }
         else if (!definition)
             definition = argv[i];
         else if (!dir)
             dir = argv[i];
         else {
-            fprintf (stderr, "usage: pingyi init DEFINITION.json DEPLOY_DIR [--workers N]\n");
+            fprintf (stderr, "%s", usage);
             return 2;
         }
     }
     if (!dir) {
-        fprintf (stderr, "usage: pingyi init DEFINITION.json DEPLOY_DIR [--workers N]\n");
+        fprintf (stderr, "%s", usage);
         return 2;
     }
     char err[PINGYI_ERR_MAX];
@@ -102,6 +133,16 @@ pingyi_cmd_init (int argc, char **argv)
             "every venue;\nsend each host only its own bundle (broker/, worker/N/, aggregator/, operator/, "
             "venue/ID/)\n",
             dir, workers, workers == 1 ? "" : "s");
+    if (archives) {
+        if (pingyi_deploy_venue_archives (dir, archives, err)) {
+            fprintf (stderr, "pingyi init: %s (the deploy directory %s is complete; only the archives are not)\n",
+                     err, dir);
+            return 1;
+        }
+        printf ("venue archives in %s: one ID.tar per venue host (its bundle folder, secrets 0600); on the "
+                "venue laptop: tar xf ID.tar && pingyi-client --deploy ID --venue ID ...\n",
+                archives);
+    }
     return 0;
 }
 

@@ -10,7 +10,11 @@
         {"shard":0,"venue":"v01","ballot_id":"…","receipt":"…",
          "category":"leaders","cells":[["s01",["好","BLANK",…]],…]}
     marks per item in the item order of the definition: a choice label,
-    BLANK or OVER (or an array of labels where an item takes several).  */
+    BLANK or OVER (or an array of labels where an item takes several).
+
+    Exit (docs/exit-codes.md): 0 every ballot printed; 1 a missing --data,
+    a shard that does not read, a ballot that does not open, or --shard N
+    the bundle holds no secret for; 2 usage or the bundle.  */
 #include "ballot.h"
 #include "deploy.h"
 #include "envelope.h"
@@ -129,27 +133,36 @@ log_shard (log_t *l, const char *data, char *err)
     return rc;
 }
 
+#define USAGE "usage: pingyi log --deploy DIR --data DIR [--shard N] [--worker N]\n"
+
 int
 pingyi_cmd_log (int argc, char **argv)
 {
     const char *deploy = NULL, *data = NULL, *worker = NULL;
     long only = -1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp (argv[i], "--deploy") && i + 1 < argc)
-            deploy = argv[++i];
-        else if (!strcmp (argv[i], "--data") && i + 1 < argc)
-            data = argv[++i];
-        else if (!strcmp (argv[i], "--worker") && i + 1 < argc)
-            worker = argv[++i];
-        else if (!strcmp (argv[i], "--shard") && i + 1 < argc)
-            only = (long) pingyi_arg_ulong ("--shard", argv[++i], 0, 255);
-        else {
-            fprintf (stderr, "usage: pingyi log --deploy DIR --data DIR [--shard N] [--worker N]\n");
+        const char *f = argv[i];
+        if (strcmp (f, "--deploy") && strcmp (f, "--data") && strcmp (f, "--worker") &&
+            strcmp (f, "--shard")) {
+            fprintf (stderr, "pingyi log: unknown flag \"%s\"\n" USAGE, f);
             return 2;
         }
+        if (i + 1 >= argc) {
+            fprintf (stderr, "pingyi log: %s needs a value\n" USAGE, f);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (!strcmp (f, "--deploy"))
+            deploy = v;
+        else if (!strcmp (f, "--data"))
+            data = v;
+        else if (!strcmp (f, "--worker"))
+            worker = v;
+        else
+            only = (long) pingyi_arg_ulong (f, v, 0, 255);
     }
     if (!deploy || !data) {
-        fprintf (stderr, "usage: pingyi log --deploy DIR --data DIR [--shard N] [--worker N]\n");
+        fprintf (stderr, "pingyi log: --deploy and --data are required\n" USAGE);
         return 2;
     }
     char err[PINGYI_ERR_MAX];
@@ -158,6 +171,12 @@ pingyi_cmd_log (int argc, char **argv)
     if (!bundle) {
         fprintf (stderr, "pingyi log: needs the recount bundle (or --worker N): %s\n", err);
         return 2;
+    }
+    /* a mistyped --data must not print nothing as if no ballot were there */
+    if (pingyi_data_dir_check (data, err)) {
+        fprintf (stderr, "pingyi log: --data %s\n", err);
+        pingyi_bundle_destroy (&bundle);
+        return 1;
     }
     const pingyi_election_t *e = bundle->election;
     log_t l = {.e = e, .bundle = bundle};

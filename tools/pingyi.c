@@ -2,8 +2,10 @@
     directory, generate drill elections, read shards offline.
 
     Each subcommand is a function taking (argc, argv) after its name and
-    returning the process exit status: 0 done, 1 the input was refused (with
-    every reason printed), 2 usage or environment error.  */
+    returning the process exit status (docs/exit-codes.md): 0 done, 1 the
+    input was refused or the result is not good (every reason printed), 2
+    usage or environment error (it could not be done at all), 3 not
+    reached (`pingyi stats`: no answer from the broker).  */
 #include "tools.h"
 
 #include <stdlib.h>
@@ -18,7 +20,7 @@ typedef struct {
 static const command_t commands[] = {
     {"check", pingyi_cmd_check,
      "check DEFINITION.json            validate a definition, print a summary or every error"},
-    {"init", pingyi_cmd_init, "init DEFINITION.json DEPLOY_DIR [--workers N]   create keys and host bundles"},
+    {"init", pingyi_cmd_init, "init DEFINITION.json DEPLOY_DIR [--workers N] [--venue-archive OUT]   create keys and host bundles"},
     {"gen-election", pingyi_cmd_gen_election,
      "gen-election [--districts N] [--venues-per-district N] [--subjects N] [--form-subjects N]\n"
      "               [--items N] [--shards N] [--seed S] [--out FILE]   write a citywide drill definition"},

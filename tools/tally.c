@@ -8,7 +8,13 @@
     tests compare against the generators' expected tallies.  With --recount
     every shard's log is re-opened with its shard secret (the recount bundle
     DIR/recount, or with --worker N that worker's bundle for its own shards)
-    and its counters, figures and log digest are verified.  */
+    and its counters, figures and log digest are verified.
+
+    Exit (docs/exit-codes.md): 0 the view printed (and, with --recount,
+    every shard matches); 1 the shards could not be read or are wrong (a
+    missing --data, a damaged shard, counter keys that name nothing, a
+    recount that differs: the view is still printed where it could be
+    read); 2 usage, the definition, or the recount bundle.  */
 #include "deploy.h"
 #include "report.h"
 #include "shard.h"
@@ -84,6 +90,8 @@ print_view (FILE *out, const pingyi_election_t *e, const pingyi_tally_t *tally, 
     return rc;
 }
 
+#define USAGE "usage: pingyi tally --deploy DIR --data DIR [--json] [--recount [--worker N]]\n"
+
 int
 pingyi_cmd_tally (int argc, char **argv)
 {
@@ -94,20 +102,23 @@ pingyi_cmd_tally (int argc, char **argv)
             json = true;
         else if (!strcmp (argv[i], "--recount"))
             recount = true;
-        else if (i + 1 < argc && !strcmp (argv[i], "--deploy"))
-            deploy = argv[++i];
-        else if (i + 1 < argc && !strcmp (argv[i], "--data"))
-            data = argv[++i];
-        else if (i + 1 < argc && !strcmp (argv[i], "--worker"))
-            worker = argv[++i];
-        else {
-            fprintf (stderr,
-                     "usage: pingyi tally --deploy DIR --data DIR [--json] [--recount [--worker N]]\n");
+        else if (strcmp (argv[i], "--deploy") && strcmp (argv[i], "--data") && strcmp (argv[i], "--worker")) {
+            fprintf (stderr, "pingyi tally: unknown flag \"%s\"\n" USAGE, argv[i]);
             return 2;
         }
+        else if (i + 1 >= argc) {
+            fprintf (stderr, "pingyi tally: %s needs a value\n" USAGE, argv[i]);
+            return 2;
+        }
+        else if (!strcmp (argv[i], "--deploy"))
+            deploy = argv[++i];
+        else if (!strcmp (argv[i], "--data"))
+            data = argv[++i];
+        else
+            worker = argv[++i];
     }
     if (!deploy || !data) {
-        fprintf (stderr, "usage: pingyi tally --deploy DIR --data DIR [--json] [--recount [--worker N]]\n");
+        fprintf (stderr, "pingyi tally: --deploy and --data are required\n" USAGE);
         return 2;
     }
     char err[PINGYI_ERR_MAX], path[1100];

@@ -1294,6 +1294,11 @@ run (worker_t *w)
     return 0;
 }
 
+/*  Exit status (docs/exit-codes.md): 0 stopped on SIGTERM/SIGINT, every
+    shard sound; 1 stopped by an error while running, or a shard stopped
+    taking ballots during the run (a failed commit); 2 could not start
+    (flags, bundle, --shards, a shard that does not open or is locked by
+    another worker, sockets).  */
 int
 main (int argc, char **argv)
 {
@@ -1308,7 +1313,8 @@ main (int argc, char **argv)
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long (argc, argv, "h", options, NULL)) != -1) {
+    opterr = 0; /* our words, not getopt's (which name the program by its path) */
+    while ((c = getopt_long (argc, argv, ":h", options, NULL)) != -1) {
         switch (c) {
         case 'D':
             deploy = optarg;
@@ -1337,12 +1343,22 @@ main (int argc, char **argv)
         case 'h':
             usage (stdout);
             return 0;
+        case ':':
+            fprintf (stderr, "pingyi-worker: %s needs a value\n", argv[optind - 1]);
+            usage (stderr);
+            return 2;
         default:
+            fprintf (stderr, "pingyi-worker: unknown flag \"%s\"\n", argv[optind - 1]);
             usage (stderr);
             return 2;
         }
     }
-    if (optind != argc || !deploy || !id || !brokers || !data) {
+    if (optind != argc) {
+        fprintf (stderr, "pingyi-worker: unexpected argument \"%s\"\n", argv[optind]);
+        usage (stderr);
+        return 2;
+    }
+    if (!deploy || !id || !brokers || !data) {
         fprintf (stderr, "pingyi-worker: --deploy, --id, --broker and --data are required\n");
         usage (stderr);
         return 2;
@@ -1364,7 +1380,7 @@ main (int argc, char **argv)
         w.batch_of[i] = -1;
     pingyi_writer_init (&w.inner);
     pingyi_writer_init (&w.outer);
-    int status = 1;
+    int status = 2; /* until it runs: could not start */
 
     w.bundle = pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, id, err);
     if (!w.bundle) {
@@ -1379,7 +1395,6 @@ main (int argc, char **argv)
         shards = assigned; /* the shards the keyring assigns this worker's key */
     if (parse_shards (shards, w.election->shard_count, wanted, err)) {
         pingyi_error ("%s", err);
-        status = 2;
         goto done;
     }
     for (uint32_t s = 0; s < PINGYI_MAX_SHARDS; s++)
@@ -1387,7 +1402,6 @@ main (int argc, char **argv)
             pingyi_error ("--shards %s: shard %u is not assigned to worker %s (keyring.tsv assigns %s), and "
                           "its bundle %s holds no secret for it",
                           shards, s, id, assigned, w.bundle->path);
-            status = 2;
             goto done;
         }
     w.links = calloc (w.election->venue_count ? w.election->venue_count : 1, sizeof *w.links);
@@ -1478,7 +1492,6 @@ main (int argc, char **argv)
             pingyi_error ("--broker: at most %d endpoints of at most %zu bytes", MAX_BROKERS,
                           sizeof w.brokers[0].endpoint - 1);
             free (list);
-            status = 2;
             goto done;
         }
         broker_t *b = &w.brokers[w.broker_count++];
@@ -1492,7 +1505,6 @@ main (int argc, char **argv)
     free (list);
     if (w.broker_count == 0) {
         pingyi_error ("--broker: no endpoint given");
-        status = 2;
         goto done;
     }
 
@@ -1504,6 +1516,7 @@ main (int argc, char **argv)
     sigaction (SIGINT, &sa, NULL);
 
     pingyi_info ("worker %s running", id);
+    status = 1; /* from here on, a stop that is not a signal's is a failure */
     if (run (&w) == 0) {
         /* finish what was received: commit, then acknowledge */
         wait_idle_all (&w);
@@ -1513,6 +1526,13 @@ main (int argc, char **argv)
         pingyi_info ("stopping: committing %zu envelopes still in batches", pending);
         drain_all (&w);
         status = 0;
+        for (size_t i = 0; i < w.batch_count; i++)
+            if (pingyi_shard_stopped (w.batches[i].store)) {
+                pingyi_error ("shard %u stopped taking ballots during this run (a commit failed: see above): "
+                              "exit 1",
+                              w.batches[i].shard);
+                status = 1;
+            }
     }
 
 done:

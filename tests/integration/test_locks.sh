@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One process per data directory (docs/worker.md "Running it", docs/aggregator.md
 # "History store"): while worker 1 counts, a second pingyi-worker on the same
-# --data and shards is refused at once (exit 1) naming the holder's pid, and
+# --data and shards is refused at once (exit 2) naming the holder's pid, and
 # worker 1 goes on counting: every venue completes exactly and recounts.  The
 # lock goes with the holder (SIGKILL, then a restart opens the shards).  A
-# second pingyi-agg on the same --data is refused (exit 1) naming its holder.
+# second pingyi-agg on the same --data is refused (exit 2) naming its holder.
 # A worker started with the wrong --id for its shards is refused (exit 2).
 source "$(dirname "$0")/lib.sh"
 
@@ -16,13 +16,13 @@ start_worker 2 4-7
 wait_workers 2
 
 # second_worker WHEN: a second worker on worker 1's directory and shards is
-# refused at once, exit 1, naming worker 1's pid and lock file; worker 1 lives on.
+# refused at once, exit 2, naming worker 1's pid and lock file; worker 1 lives on.
 second_worker() {
   local rc=0
   timeout 30 "$BIN/pingyi-worker" --deploy "$WORK/deploy" --id 1 --broker "$ENDPOINT" --data "$WORK/data" \
     --shards 0-3 >"$WORK/second-worker.log" 2>&1 || rc=$?
   [ $rc -ne 124 ] || fail "$1: the second worker did not give up within 30 s (blocked on the shard?)"
-  [ $rc -eq 1 ] || fail "$1: the second worker exited $rc, expected 1"
+  [ $rc -eq 2 ] || fail "$1: the second worker exited $rc, expected 2"
   local want="pingyi-worker error: $WORK/data/shard-00: in use by another worker (pid ${PIDS[worker1]}, $WORK/data/shard-00/worker.lock): one worker per shard directory"
   grep -qxF "$want" "$WORK/second-worker.log" ||
     fail "$1: second worker: expected '$want', got: $(cat "$WORK/second-worker.log")"
@@ -45,7 +45,7 @@ for v in v01 v02 v03; do
 done
 wait_accepted $((N / 4))
 second_worker "mid-count"
-pass "a second worker on the same --data and shards is refused (exit 1) naming the holder's pid"
+pass "a second worker on the same --data and shards is refused (exit 2) naming the holder's pid"
 
 for p in "${clients[@]}"; do wait "$p" || fail "a client exited non-zero"; done
 "$BIN/pingyi" tally --deploy "$WORK/deploy" --data "$WORK/data" --json >"$WORK/tally.json"
@@ -87,7 +87,7 @@ wait_for_log "$WORK/agg.log" "listening on" 10
 rc=0
 timeout 30 "$BIN/pingyi-agg" --deploy "$WORK/deploy" --broker "$ENDPOINT" --http 127.0.0.1:0 \
   --data "$WORK/agg-data" >"$WORK/second-agg.log" 2>&1 || rc=$?
-[ $rc -eq 1 ] || fail "the second aggregator exited $rc, expected 1"
+[ $rc -eq 2 ] || fail "the second aggregator exited $rc, expected 2"
 want="pingyi-agg error: $WORK/agg-data: in use by another aggregator (pid ${PIDS[agg]}, $WORK/agg-data/aggregator.lock): one aggregator per data directory"
 grep -qxF "$want" "$WORK/second-agg.log" || fail "second aggregator: expected '$want', got: $(cat "$WORK/second-agg.log")"
 kill -0 "${PIDS[agg]}" 2>/dev/null || fail "the first aggregator died"
@@ -97,7 +97,7 @@ stop agg
 PIDS[agg]=$!
 wait_for_log "$WORK/agg2.log" "listening on" 10
 stop agg
-pass "a second aggregator on the same --data is refused (exit 1) naming the holder's pid; free after it stops"
+pass "a second aggregator on the same --data is refused (exit 2) naming the holder's pid; free after it stops"
 
 # --- the wrong --id for the shards (worker 2 is assigned 4-7)
 rc=0
