@@ -6,6 +6,7 @@
     definition file that cannot be opened at all.  */
 #include "deploy.h"
 #include "tools.h"
+#include "gen_election.h"
 
 #include <errno.h>
 #include <sodium.h>

@@ -7,7 +7,7 @@
 
     Batching: per shard, envelopes from any number of SUBMITs gather until
     --batch envelopes or --batch-ms since the first one; then the shard
-    applies them in one transaction (worker/shard.c), commits durably, and
+    applies them in one transaction (store/shard.c), commits durably, and
     only then does each SUBMIT get its ACK, results in the SUBMIT's order.
     A received frame stays alive (zmq_msg_t) until its batch is answered:
     items point into it, nothing is copied, and nothing of a ballot is kept

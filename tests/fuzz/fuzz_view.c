@@ -1,7 +1,7 @@
 /*  fuzz_view.c — libFuzzer target: any bytes as the answer of an
     aggregator's GET /api/v1/view or /api/v1/tally, read the way `pingyi
     query --agg` reads it: json_loadb (exactly the input's bytes,
-    JSON_REJECT_DUPLICATES), then the readers of election/tally_json.h
+    JSON_REJECT_DUPLICATES), then the readers of report/tally_json.h
     against the example election (examples/2022-district-review.json, or
     the file named by $PINGYI_FUZZ_ELECTION), loaded once:
     pingyi_tally_shards_from_json, pingyi_view_from_json and

@@ -21,6 +21,7 @@
 
 #include "ballot.h"
 #include "election.h"
+#include "gen_election.h"
 
 #define EXAMPLE PINGYI_SOURCE_DIR "/examples/2022-district-review.json"
 #define CHOICE_SETS PINGYI_SOURCE_DIR "/examples/choice-sets.json"

@@ -1,9 +1,9 @@
-/*  test_generate.c — the drill generator (client/generate.c): the same seed
+/*  test_generate.c — the drill generator (drill/generate.c): the same seed
     gives the same ballots (whatever N, so a restart re-creates the same
     prefix); the expected tally it writes equals a tally this test computes
     itself from the ballots; every ballot validates; the mix holds BLANK
     cells, OVER cells and blank ballots.  */
-#include "../../client/generate.c"
+#include "../../drill/generate.c"
 
 #include <jansson.h>
 #include <setjmp.h>

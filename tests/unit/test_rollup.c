@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "rollup.h"
+#include "gen_election.h"
 
 /*  The hand case.  Grades 好 100 (favourable), 较好 80 (favourable),
     一般 60, 差 0 (unfavourable).  Categories leaders 0.5, middle 0.3,

@@ -10,7 +10,7 @@
     implementation, docs/worker.md).  The election is a tiny definition
     written below: 2 shards, venues v01 and v02 on shard 0, v03 on shard 1;
     k_anonymity as the test asks (the default 10 unless given).  */
-#include "../../worker/shard.c"
+#include "../../store/shard.c"
 
 #include <setjmp.h>
 #include <stdarg.h>

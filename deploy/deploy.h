@@ -1,5 +1,5 @@
 /*  deploy.h — the deploy directory: creating it (`pingyi init`) and loading
-    one host's bundle from it.  The layout is described in proto/keys.h and
+    one host's bundle from it.  The layout is described in deploy/keys.h and
     docs/keys.md.  A process names its bundle by role (and worker number or
     venue id); loading checks that the bundle's election.json has the same
     fingerprint as the keyring's directory, and that secret files are 0600.  */

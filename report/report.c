@@ -7,7 +7,7 @@
     table on screen, the CSV, the workbook and the API.  Renderers only
     read the view: the aggregator renders one view from several threads.
 
-    Terminal widths are display widths (election/table.h): a CJK character
+    Terminal widths are display widths (text/table.h): a CJK character
     takes two columns.  Every line of the table is padded to the same
     width, so the block lines up whatever the names.  */
 #include "report.h"

@@ -12,7 +12,7 @@
     public key) is what venues seal to.  The keyring decides who may
     connect, so it is refused when group or others may write it.
 
-    `pingyi init DEFINITION DIR` (election/deploy.h) lays out one bundle per host, so each host
+    `pingyi init DEFINITION DIR` (deploy/deploy.h) lays out one bundle per host, so each host
     receives only what it needs (docs/keys.md):
         DIR/keyring.tsv, DIR/election.json,
         DIR/election.pub (election box public key)    the public part
