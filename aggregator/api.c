@@ -599,6 +599,7 @@ get_stats (req_t *r)
     N (poller, "failovers", p->failovers);
     N (poller, "history_writes", p->history_writes);
     N (poller, "history_errors", p->history_errors);
+    N (poller, "merge_us", p->merge_us);
     N (poller, "merge_refused_keys", st->merged->refused_keys);
     N (shards, "queries_sent", s->queries_sent);
     N (shards, "pages", s->pages);

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -270,6 +271,8 @@ history_body (agg_t *a)
 static int
 merge (agg_t *a, int64_t now)
 {
+    struct timespec t0, t1;
+    clock_gettime (CLOCK_MONOTONIC, &t0);
     pingyi_tally_t *tally = pingyi_tally_new (a->election);
     if (!tally) {
         pingyi_error ("round %llu: out of memory for the merged tally: the view stays at round %llu",
@@ -287,6 +290,8 @@ merge (agg_t *a, int64_t now)
         return -1;
     }
     m->refused_keys = refused;
+    clock_gettime (CLOCK_MONOTONIC, &t1);
+    a->stats.merge_us = (uint64_t) ((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
     if (refused)
         pingyi_error ("round %llu: the tally refused %llu counter keys (a bug: they were checked on arrival)",
                       (unsigned long long) a->round, (unsigned long long) refused);

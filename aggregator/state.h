@@ -46,6 +46,7 @@ typedef struct {
     uint64_t failovers;     /* switched to the next broker */
     uint64_t history_writes;
     uint64_t history_errors;
+    uint64_t merge_us; /* the last merge: tally from the shards' snapshots, then the view */
 } agg_poll_stats_t;
 
 typedef struct {
