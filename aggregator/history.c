@@ -6,9 +6,11 @@
 #define _GNU_SOURCE
 #include "history.h"
 
+#include "bytes.h"
+#include "lmdb_env.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -16,31 +18,13 @@
 #include <unistd.h>
 
 struct agg_history_t {
-    int lock_fd; /* DIR/aggregator.lock, flock'ed */
-    MDB_env *env;
+    int lock_fd;      /* DIR/aggregator.lock, flock'ed */
+    pingyi_lmdb_t db; /* the environment; named by its directory in error texts */
     MDB_dbi dbi;
     size_t keep;
     uint64_t last_round;
     char *last_body; /* body of the newest record, or NULL */
 };
-
-static void
-put_be64 (uint8_t out[8], uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        out[i] = (uint8_t) v;
-        v >>= 8;
-    }
-}
-
-static uint64_t
-get_be64 (const uint8_t in[8])
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | in[i];
-    return v;
-}
 
 /*  The body of a stored record: what follows `"time":T,`, without the
     closing brace; NULL when the value is not one of ours.  */
@@ -61,6 +45,32 @@ body_of (const char *value, size_t len)
     return body;
 }
 
+/*  Open the db and read the newest record (a write transaction: the db is
+    created when new).  */
+static int
+open_step (MDB_txn *txn, void *arg, char *err)
+{
+    agg_history_t *self = arg;
+    int rc = mdb_dbi_open (txn, "history", MDB_CREATE, &self->dbi);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    rc = mdb_cursor_open (txn, self->dbi, &cur);
+    if (rc)
+        return rc;
+    int got = mdb_cursor_get (cur, &k, &v, MDB_LAST);
+    if (got == 0 && k.mv_size == 8) {
+        self->last_round = pingyi_get_be64 (k.mv_data);
+        free (self->last_body);
+        self->last_body = body_of (v.mv_data, v.mv_size);
+    }
+    else if (got != 0 && got != MDB_NOTFOUND)
+        rc = got;
+    mdb_cursor_close (cur);
+    return rc;
+}
+
 agg_history_t *
 agg_history_open (const char *dir, size_t keep, char *err)
 {
@@ -78,44 +88,20 @@ agg_history_open (const char *dir, size_t keep, char *err)
     self->lock_fd = pingyi_lock_dir (dir, "aggregator.lock", "aggregator", err);
     if (self->lock_fd < 0)
         goto fail;
-    MDB_txn *txn = NULL;
-    int rc = mdb_env_create (&self->env);
-    if (rc == 0)
-        rc = mdb_env_set_mapsize (self->env, AGG_HISTORY_MAP);
-    if (rc == 0)
-        rc = mdb_env_set_maxdbs (self->env, 1);
-    if (rc == 0)
-        rc = mdb_env_open (self->env, dir, MDB_NOTLS, 0600);
+    /* the map is fixed (AGG_HISTORY_MAP, never grown): a full map fails the
+       write, and the oldest records make room only as `keep` allows */
+    pingyi_lmdb_init (&self->db, dir);
+    self->db.map_max = AGG_HISTORY_MAP;
+    int rc = pingyi_lmdb_open (&self->db, dir, MDB_NOTLS, 1, AGG_HISTORY_MAP);
     if (rc) {
-        pingyi_fail (err, "%s: cannot open the history store: %s", dir, mdb_strerror (rc));
+        pingyi_lmdb_fail (&self->db, err, "cannot open the history store", rc);
         goto fail;
     }
     int dead;
-    mdb_reader_check (self->env, &dead);
-    rc = mdb_txn_begin (self->env, NULL, 0, &txn);
-    if (rc == 0)
-        rc = mdb_dbi_open (txn, "history", MDB_CREATE, &self->dbi);
-    if (rc == 0) {
-        MDB_cursor *cur;
-        MDB_val k, v;
-        rc = mdb_cursor_open (txn, self->dbi, &cur);
-        if (rc == 0) {
-            int got = mdb_cursor_get (cur, &k, &v, MDB_LAST);
-            if (got == 0 && k.mv_size == 8) {
-                self->last_round = get_be64 (k.mv_data);
-                self->last_body = body_of (v.mv_data, v.mv_size);
-            }
-            else if (got != 0 && got != MDB_NOTFOUND)
-                rc = got;
-            mdb_cursor_close (cur);
-        }
-    }
-    if (rc == 0)
-        rc = mdb_txn_commit (txn);
-    else
-        mdb_txn_abort (txn);
+    mdb_reader_check (self->db.env, &dead);
+    rc = pingyi_lmdb_write (&self->db, open_step, self, err);
     if (rc) {
-        pingyi_fail (err, "%s: cannot read the history store: %s", dir, mdb_strerror (rc));
+        pingyi_lmdb_fail (&self->db, err, "cannot read the history store", rc);
         goto fail;
     }
     return self;
@@ -130,8 +116,7 @@ agg_history_close (agg_history_t **self_p)
     if (!self_p || !*self_p)
         return;
     agg_history_t *self = *self_p;
-    if (self->env)
-        mdb_env_close (self->env);
+    pingyi_lmdb_close (&self->db);
     if (self->lock_fd >= 0)
         close (self->lock_fd); /* releases the flock, after the environment */
     free (self->last_body);
@@ -143,6 +128,38 @@ uint64_t
 agg_history_last_round (const agg_history_t *self)
 {
     return self->last_round;
+}
+
+typedef struct {
+    agg_history_t *self;
+    MDB_val key, value;
+} record_t;
+
+/*  Append one record, then keep the newest `keep`: delete from the oldest
+    end.  */
+static int
+record_step (MDB_txn *txn, void *arg, char *err)
+{
+    record_t *rec = arg;
+    agg_history_t *self = rec->self;
+    MDB_cursor *cur = NULL;
+    int rc = mdb_put (txn, self->dbi, &rec->key, &rec->value, MDB_APPEND);
+    MDB_stat st;
+    if (rc == 0)
+        rc = mdb_stat (txn, self->dbi, &st);
+    if (rc == 0 && st.ms_entries > self->keep) {
+        size_t excess = st.ms_entries - self->keep;
+        rc = mdb_cursor_open (txn, self->dbi, &cur);
+        while (rc == 0 && excess-- > 0) {
+            MDB_val ok, ov;
+            rc = mdb_cursor_get (cur, &ok, &ov, MDB_FIRST);
+            if (rc == 0)
+                rc = mdb_cursor_del (cur, 0);
+        }
+        if (cur)
+            mdb_cursor_close (cur);
+    }
+    return rc;
 }
 
 int
@@ -171,33 +188,9 @@ agg_history_record (agg_history_t *self, uint64_t round, int64_t wall, const cha
     value[hn + bn + 1] = 0;
 
     uint8_t key[8];
-    put_be64 (key, round);
-    MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val k = {8, key}, v = {(size_t) hn + bn + 1, value};
-    int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
-    if (rc == 0)
-        rc = mdb_put (txn, self->dbi, &k, &v, MDB_APPEND);
-    /* keep the newest `keep`: delete from the oldest end */
-    MDB_stat st;
-    if (rc == 0)
-        rc = mdb_stat (txn, self->dbi, &st);
-    if (rc == 0 && st.ms_entries > self->keep) {
-        size_t excess = st.ms_entries - self->keep;
-        rc = mdb_cursor_open (txn, self->dbi, &cur);
-        while (rc == 0 && excess-- > 0) {
-            MDB_val ok, ov;
-            rc = mdb_cursor_get (cur, &ok, &ov, MDB_FIRST);
-            if (rc == 0)
-                rc = mdb_cursor_del (cur, 0);
-        }
-        if (cur)
-            mdb_cursor_close (cur);
-    }
-    if (rc == 0)
-        rc = mdb_txn_commit (txn);
-    else if (txn)
-        mdb_txn_abort (txn);
+    pingyi_put_be64 (key, round);
+    record_t rec = {self, {8, key}, {(size_t) hn + bn + 1, value}};
+    int rc = pingyi_lmdb_write (&self->db, record_step, &rec, err);
     free (value);
     if (rc) {
         free (copy);
@@ -230,7 +223,7 @@ agg_history_dump (agg_history_t *self, size_t limit, FILE *out, size_t *count, s
     *skipped = 0;
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    int rc = pingyi_lmdb_read (&self->db, &txn);
     if (rc)
         return pingyi_fail (err, "history: %s", mdb_strerror (rc));
     rc = mdb_cursor_open (txn, self->dbi, &cur);
@@ -263,7 +256,7 @@ agg_history_size (agg_history_t *self)
 {
     MDB_txn *txn;
     MDB_stat st;
-    if (mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn))
+    if (pingyi_lmdb_read (&self->db, &txn))
         return 0;
     size_t n = mdb_stat (txn, self->dbi, &st) == 0 ? st.ms_entries : 0;
     mdb_txn_abort (txn);

@@ -17,6 +17,7 @@
       limits, a log line; nothing from the network can stop the process.  */
 #define _GNU_SOURCE
 #include "api.h"
+#include "cli.h"
 #include "deploy.h"
 #include "history.h"
 #include "http.h"
@@ -41,16 +42,12 @@
 /*  Exit status (docs/exit-codes.md): 0 stopped on SIGTERM/SIGINT; 1 stopped
     by an error while running; 2 could not start (flags, bundle, the history
     store or its lock, the HTTP address, sockets).  */
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_START = 2 };
-
-static const char *USAGE =
-    "usage: pingyi-agg --deploy DIR --broker ENDPOINT[,ENDPOINT...] [--http HOST:PORT]\n"
-    "                  [--interval-ms MS] [--stale-ms MS] [--data DIR]\n";
+enum { EXIT_OK = PINGYI_EXIT_OK, EXIT_FAILED = PINGYI_EXIT_FAILED, EXIT_START = PINGYI_EXIT_START };
 
 typedef struct {
     /* flags */
     const char *deploy;
-    char *broker_list;
+    pingyi_cli_list_t broker_list; /* owns the endpoints brokers[] point to */
     char *brokers[BROKERS_MAX];
     size_t broker_count;
     const char *http_spec;
@@ -85,86 +82,55 @@ typedef struct {
     uint64_t logged_bad, logged_refused, logged_errors;
 } agg_t;
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping; /* SIGTERM, SIGINT (pingyi_cli_signals) */
 
-static void
-on_signal (int sig)
-{
-    (void) sig;
-    stopping = 1;
-}
-
+/*  The flags (docs/aggregator.md).  0, or -1 with *status to exit with
+    (0 after --help and --version; the message is printed).  */
 static int
-parse_ms (const char *flag, const char *v, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long n = strtoll (v, &end, 10);
-    if (errno || end == v || *end || n < min || n > max) {
-        fprintf (stderr, "pingyi-agg: %s: expected %lld..%lld, got \"%s\"\n", flag, (long long) min,
-                 (long long) max, v);
-        return -1;
-    }
-    *out = n;
-    return 0;
-}
-
-static int
-parse_flags (agg_t *a, int argc, char **argv)
+parse_flags (agg_t *a, int argc, char **argv, int *status)
 {
     a->http_spec = "127.0.0.1:8080";
     a->data = "agg-data";
-    a->interval_ms = 1000;
-    a->stale_ms = 5000;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp (f, "-h") || !strcmp (f, "--help")) {
-            fputs (USAGE, stdout);
-            exit (EXIT_OK);
-        }
-        if (strcmp (f, "--deploy") && strcmp (f, "--broker") && strcmp (f, "--http") &&
-            strcmp (f, "--data") && strcmp (f, "--interval-ms") && strcmp (f, "--stale-ms")) {
-            fprintf (stderr, "pingyi-agg: unknown flag \"%s\"\n%s", f, USAGE);
-            return -1;
-        }
-        if (!v) {
-            fprintf (stderr, "pingyi-agg: %s needs a value\n%s", f, USAGE);
-            return -1;
-        }
-        i++;
-        if (!strcmp (f, "--deploy"))
-            a->deploy = v;
-        else if (!strcmp (f, "--broker")) {
-            free (a->broker_list); /* the last --broker counts */
-            a->broker_list = strdup (v);
-        }
-        else if (!strcmp (f, "--http"))
-            a->http_spec = v;
-        else if (!strcmp (f, "--data"))
-            a->data = v;
-        else if (!strcmp (f, "--interval-ms")) {
-            if (parse_ms (f, v, 50, 600000, &a->interval_ms))
-                return -1;
-        }
-        else if (parse_ms (f, v, 1, 86400000, &a->stale_ms)) /* --stale-ms */
-            return -1;
-    }
-    if (!a->deploy || !a->broker_list) {
-        fprintf (stderr, "pingyi-agg: --deploy and --broker are required\n%s", USAGE);
+    uint64_t interval_ms = 1000, stale_ms = 5000;
+    const pingyi_cli_option_t options[] = {
+        PINGYI_CLI_OPT_TEXT ("deploy", &a->deploy, "DIR",
+                             "the deploy directory (its aggregator/ bundle is used)"),
+        PINGYI_CLI_OPT_ENDPOINTS ("broker", &a->broker_list, "LIST",
+                                  "broker endpoints, comma-separated or the flag repeated; the next\n"
+                                  "is tried when one stays silent"),
+        PINGYI_CLI_OPT_TEXT ("http", &a->http_spec, "HOST:PORT",
+                             "where the HTTP JSON API listens (default 127.0.0.1:8080)"),
+        PINGYI_CLI_OPT_U64 ("interval-ms", &interval_ms, "MS",
+                            "ask every shard every MS milliseconds (50..600000, default 1000)", 50, 600000),
+        PINGYI_CLI_OPT_U64 ("stale-ms", &stale_ms, "MS",
+                            "a shard silent this long is marked stale (1..86400000, default 5000)", 1,
+                            86400000),
+        PINGYI_CLI_OPT_TEXT ("data", &a->data, "DIR",
+                             "the history of the count and its lock (default agg-data)"),
+        PINGYI_CLI_END,
+    };
+    pingyi_cli_t cli = {
+        .prog = "pingyi-agg",
+        .synopsis = "pingyi-agg --deploy DIR --broker ENDPOINT[,ENDPOINT...] [--http HOST:PORT]\n"
+                    "                  [--interval-ms MS] [--stale-ms MS] [--data DIR]",
+        .options = options,
+    };
+    if (pingyi_cli_parse (&cli, argc, argv, status))
+        return -1;
+    a->interval_ms = (int64_t) interval_ms;
+    a->stale_ms = (int64_t) stale_ms;
+    if (!a->deploy || !a->broker_list.count) {
+        *status = pingyi_cli_fail (&cli, "--deploy and --broker are required");
         return -1;
     }
-    char *save = NULL;
-    for (char *tok = strtok_r (a->broker_list, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
-        if (a->broker_count == BROKERS_MAX) {
-            fprintf (stderr, "pingyi-agg: --broker: at most %d endpoints\n", BROKERS_MAX);
-            return -1;
-        }
-        a->brokers[a->broker_count++] = tok;
-    }
-    if (!a->broker_count) {
-        fprintf (stderr, "pingyi-agg: --broker: no endpoint given\n");
+    if (a->broker_list.count > BROKERS_MAX) {
+        fprintf (stderr, "pingyi-agg: --broker: %zu endpoints, at most %d\n", a->broker_list.count,
+                 BROKERS_MAX);
+        *status = PINGYI_EXIT_START;
         return -1;
     }
+    for (size_t i = 0; i < a->broker_list.count; i++)
+        a->brokers[a->broker_count++] = a->broker_list.items[i];
     return 0;
 }
 
@@ -389,7 +355,7 @@ send_queries (agg_t *a, int64_t now)
         return true;
     uint32_t shard;
     uint64_t tag;
-    uint8_t from[8];
+    uint8_t from[PINGYI_BLOCK_KEY_BYTES];
     while (agg_shards_want (a->shards, &shard, &tag, from)) {
         pingyi_msg_tally_query (&a->w, tag, shard, from);
         if (zmq_send (a->sock, a->w.sbuf.data, a->w.sbuf.size, ZMQ_DONTWAIT) < 0) {
@@ -551,8 +517,9 @@ main (int argc, char **argv)
     pingyi_writer_init (&a.w);
     int rc = EXIT_START;
     char err[PINGYI_ERR_MAX];
-    if (parse_flags (&a, argc, argv))
+    if (parse_flags (&a, argc, argv, &rc))
         goto done;
+    rc = EXIT_START;
     a.bundle = pingyi_bundle_load (a.deploy, PINGYI_ROLE_AGGREGATOR, NULL, err);
     if (!a.bundle) {
         pingyi_error ("%s", err);
@@ -594,12 +561,7 @@ main (int argc, char **argv)
         pingyi_error ("%s", a.ctx ? err : "zmq_ctx_new failed");
         goto done;
     }
-    struct sigaction sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: zmq_poll returns EINTR */
-    sigemptyset (&sa.sa_mask);
-    sigaction (SIGTERM, &sa, NULL);
-    sigaction (SIGINT, &sa, NULL);
+    pingyi_cli_signals (&stopping);
     char num[40];
     pingyi_info (
         "election %s (%.16s…), %u shards, %s venues; brokers %s; interval %lld ms, stale after %lld ms; "
@@ -624,8 +586,8 @@ done:
     agg_shards_destroy (&a.shards);
     pingyi_bundle_destroy (&a.bundle);
     pingyi_writer_fini (&a.w);
-    free (a.broker_list);
-    if (rc == EXIT_OK)
+    pingyi_cli_list_fini (&a.broker_list);
+    if (rc == EXIT_OK && a.started_ms) /* it ran: not --help or --version */
         pingyi_info ("stopped");
     return rc;
 }

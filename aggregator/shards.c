@@ -15,10 +15,12 @@
     Invariants:
     - `current` of a shard is always one complete, checked page set, or
       nothing (have = false); nothing partial is ever merged.
-    - Keys of a pending set are strictly ascending across its pages, so a
-      counter is never added twice, and their number is bounded by what the
-      shard's venues can hold (capacity), so memory is bounded by the
-      election, not by the sender.  */
+    - Count blocks of a pending set are strictly ascending by (venue,
+      subject) across its pages, so a block is never added twice; each is
+      checked (a venue of the shard, a subject on its form, the election's
+      block width, nothing in a slot no ballot reaches) and their number is
+      bounded by the (venue, subject) pairs of the shard (capacity), so
+      memory is bounded by the election, not by the sender.  */
 #include "shards.h"
 
 #include <stdlib.h>
@@ -29,22 +31,24 @@
 
 typedef enum { PHASE_IDLE = 0, PHASE_WANT, PHASE_WAIT } phase_t;
 
-/*  One page set: the figures of the shard's venues and its counters.  */
+/*  One page set: the figures of the shard's venues and its count blocks
+    (keys[i]: venue << 16 | subject; cells: block i at i × width bytes).  */
 typedef struct {
     uint64_t sequence;
     uint8_t digest[32];
     uint64_t generation;
     pingyi_venue_figures_t *venues;
     size_t venue_count;
-    pingyi_counter_t *counters;
-    size_t counter_count;
-    size_t counter_cap;
+    uint32_t *keys;
+    uint8_t *cells;
+    size_t block_count;
+    size_t block_cap;
 } set_t;
 
 typedef struct {
     uint32_t shard;
     size_t venue_count; /* venues of this shard, per the definition */
-    size_t capacity;    /* most counters its venues can have */
+    size_t capacity;    /* most blocks its venues can have: their (venue, subject) pairs */
     /* the last complete snapshot */
     bool have;
     set_t current;
@@ -52,8 +56,8 @@ typedef struct {
     /* the set being assembled */
     set_t pending;
     uint32_t pages;    /* pages in pending */
-    uint64_t from;     /* key asked for in the outstanding query */
-    uint64_t last_key; /* last key taken into pending (valid when pending has counters) */
+    uint32_t from;     /* block key asked for in the outstanding query */
+    uint32_t last_key; /* last key taken into pending (valid when pending has blocks) */
     phase_t phase;
     uint64_t tag;
     int64_t sent_ms;
@@ -65,6 +69,8 @@ typedef struct {
 
 struct agg_shards_t {
     const pingyi_election_t *election;
+    pingyi_count_shape_t shape;
+    size_t block_bytes; /* shape.width × 4 */
     int64_t interval_ms;
     int64_t stale_ms;
     int64_t created_ms;
@@ -79,29 +85,18 @@ struct agg_shards_t {
     agg_shards_stats_t stats;
 };
 
-static uint64_t
-key_u64 (const uint8_t key[8])
+static uint32_t
+key_u32 (const uint8_t key[PINGYI_BLOCK_KEY_BYTES])
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | key[i];
-    return v;
-}
-
-static void
-u64_key (uint64_t v, uint8_t key[8])
-{
-    for (int i = 7; i >= 0; i--) {
-        key[i] = (uint8_t) v;
-        v >>= 8;
-    }
+    return pingyi_get_be32 (key);
 }
 
 static void
 set_free (set_t *set)
 {
     free (set->venues);
-    free (set->counters);
+    free (set->keys);
+    free (set->cells);
     memset (set, 0, sizeof *set);
 }
 
@@ -119,15 +114,12 @@ agg_shards_new (const pingyi_election_t *election, int64_t interval_ms, int64_t 
     self->seen = calloc (election->venue_count ? election->venue_count : 1, sizeof *self->seen);
     if (!self->shards || !self->seen)
         goto fail;
-    size_t widest = 0;
-    for (size_t i = 0; i < election->choice_set_count; i++)
-        if (election->choice_sets[i].choice_count > widest)
-            widest = election->choice_sets[i].choice_count;
-    size_t per_subject = election->item_count * election->category_count * (widest + 2);
+    pingyi_count_shape (election, &self->shape);
+    self->block_bytes = self->shape.width * 4;
     for (size_t v = 0; v < election->venue_count; v++) {
         shard_t *s = &self->shards[election->venues[v].shard];
         s->venue_count++;
-        s->capacity += election->venues[v].subject_count * per_subject;
+        s->capacity += election->venues[v].subject_count;
     }
     for (uint32_t i = 0; i < self->count; i++) {
         shard_t *s = &self->shards[i];
@@ -168,7 +160,7 @@ static void
 ask_from_start (agg_shards_t *self, shard_t *s)
 {
     s->pending.venue_count = 0;
-    s->pending.counter_count = 0;
+    s->pending.block_count = 0;
     s->pages = 0;
     s->from = 0;
     s->phase = PHASE_WANT;
@@ -204,13 +196,13 @@ agg_shards_abandon (agg_shards_t *self, const char *reason)
             continue;
         s->phase = PHASE_IDLE;
         s->not_before = 0;
-        s->pending.venue_count = s->pending.counter_count = 0;
+        s->pending.venue_count = s->pending.block_count = 0;
         snprintf (s->reason, sizeof s->reason, "%s", reason);
     }
 }
 
 bool
-agg_shards_want (agg_shards_t *self, uint32_t *shard, uint64_t *tag, uint8_t from[8])
+agg_shards_want (agg_shards_t *self, uint32_t *shard, uint64_t *tag, uint8_t from[PINGYI_BLOCK_KEY_BYTES])
 {
     for (uint32_t n = 0; n < self->count; n++) {
         uint32_t i = (self->cursor + n) % self->count;
@@ -220,7 +212,7 @@ agg_shards_want (agg_shards_t *self, uint32_t *shard, uint64_t *tag, uint8_t fro
         self->cursor = i;
         *shard = i;
         *tag = s->tag;
-        u64_key (s->from, from);
+        pingyi_row_key_pack (s->from >> 16, s->from & 0xffff, from);
         return true;
     }
     return false;
@@ -254,23 +246,6 @@ outstanding (agg_shards_t *self, uint64_t tag)
     return s;
 }
 
-/*  Does key name a cell of a venue of shard?  */
-static bool
-key_ok (const pingyi_election_t *e, uint32_t shard, const uint8_t key[8])
-{
-    if (key[7] != 0)
-        return false;
-    pingyi_counter_key_t k;
-    pingyi_counter_key_unpack (key, &k);
-    if (k.venue >= e->venue_count || e->venues[k.venue].shard != shard || k.item >= e->item_count ||
-        k.category >= e->category_count)
-        return false;
-    if (pingyi_election_form_index (e, k.venue, k.subject) < 0)
-        return false;
-    size_t choices = e->choice_sets[e->items[k.item].choice_set].choice_count;
-    return k.mark < choices || k.mark == PINGYI_MARK_BLANK || k.mark == PINGYI_MARK_OVER;
-}
-
 static bool
 figures_equal (const pingyi_venue_figures_t *a, const pingyi_venue_figures_t *b)
 {
@@ -284,17 +259,17 @@ figures_equal (const pingyi_venue_figures_t *a, const pingyi_venue_figures_t *b)
 }
 
 static bool
-sets_equal (const set_t *a, const set_t *b)
+sets_equal (size_t block_bytes, const set_t *a, const set_t *b)
 {
     if (a->sequence != b->sequence || a->generation != b->generation ||
         memcmp (a->digest, b->digest, 32) != 0 || a->venue_count != b->venue_count ||
-        a->counter_count != b->counter_count)
+        a->block_count != b->block_count)
         return false;
     for (size_t i = 0; i < a->venue_count; i++)
         if (!figures_equal (&a->venues[i], &b->venues[i]))
             return false;
-    return a->counter_count == 0 ||
-           memcmp (a->counters, b->counters, a->counter_count * sizeof *a->counters) == 0;
+    return a->block_count == 0 || (memcmp (a->keys, b->keys, a->block_count * sizeof *a->keys) == 0 &&
+                                   memcmp (a->cells, b->cells, a->block_count * block_bytes) == 0);
 }
 
 /*  Drop the pending set after a refused page: the shard keeps its snapshot
@@ -313,7 +288,7 @@ refuse (agg_shards_t *self, shard_t *s, uint64_t *counter, char *err, const char
     (*counter)++;
     s->phase = PHASE_IDLE;
     s->not_before = 0;
-    s->pending.venue_count = s->pending.counter_count = 0;
+    s->pending.venue_count = s->pending.block_count = 0;
     pingyi_fail (err, "shard %u: page refused: %s", s->shard, s->reason);
     return AGG_FEED_REFUSED;
 }
@@ -341,7 +316,7 @@ take_page (agg_shards_t *self, shard_t *s, const pingyi_msg_t *msg, int64_t now,
                       RESTARTS_MAX + 1);
             s->phase = PHASE_IDLE;
             s->not_before = 0;
-            s->pending.venue_count = s->pending.counter_count = 0;
+            s->pending.venue_count = s->pending.block_count = 0;
             pingyi_fail (err, "shard %u: %s", s->shard, s->reason);
             return AGG_FEED_RETRY;
         }
@@ -375,51 +350,67 @@ take_page (agg_shards_t *self, shard_t *s, const pingyi_msg_t *msg, int64_t now,
         self->seen[f.venue] = self->stamp;
         s->pending.venues[nv++] = f;
     }
-    /* counters: strictly ascending from the key asked for, each naming a
-       cell of this shard, no more than the shard's venues can hold */
-    if ((size_t) page.counters.count > s->capacity - s->pending.counter_count)
+    /* blocks: strictly ascending from the key asked for, each a sound
+       block of a (venue, subject) of this shard, no more than its venues
+       can hold */
+    if ((size_t) page.blocks.count > s->capacity - s->pending.block_count)
         return refuse (self, s, &self->stats.refused_size, err,
-                       "more counters (%zu + %u) than the shard's venues can hold (%zu)",
-                       s->pending.counter_count, page.counters.count, s->capacity);
-    size_t need = s->pending.counter_count + page.counters.count;
-    if (need > s->pending.counter_cap) {
-        size_t cap = s->pending.counter_cap ? s->pending.counter_cap : 1024;
+                       "more count blocks (%zu + %u) than the shard's venues can hold (%zu)",
+                       s->pending.block_count, page.blocks.count, s->capacity);
+    size_t need = s->pending.block_count + page.blocks.count;
+    if (need > s->pending.block_cap) {
+        size_t cap = s->pending.block_cap ? s->pending.block_cap : 256;
         while (cap < need)
             cap *= 2;
         if (cap > s->capacity)
             cap = s->capacity;
-        pingyi_counter_t *grown = realloc (s->pending.counters, cap * sizeof *grown);
-        if (!grown)
-            return refuse (self, s, &self->stats.refused_size, err, "out of memory for %zu counters", cap);
-        s->pending.counters = grown;
-        s->pending.counter_cap = cap;
+        uint32_t *keys = realloc (s->pending.keys, cap * sizeof *keys);
+        if (keys)
+            s->pending.keys = keys;
+        uint8_t *cells = keys ? realloc (s->pending.cells, cap * self->block_bytes + 1) : NULL;
+        if (!cells)
+            return refuse (self, s, &self->stats.refused_size, err, "out of memory for %zu count blocks", cap);
+        s->pending.cells = cells;
+        s->pending.block_cap = cap;
     }
-    pingyi_list_t counters = page.counters;
-    pingyi_counter_t c;
-    size_t n = s->pending.counter_count;
-    uint64_t last = s->last_key;
+    pingyi_list_t blocks = page.blocks;
+    pingyi_block_t blk;
+    size_t n = s->pending.block_count;
+    uint32_t last = s->last_key;
     bool any = n > 0;
-    while (pingyi_list_next_counter (&counters, &c)) {
-        uint64_t k = key_u64 (c.key);
+    while (pingyi_list_next_block (&blocks, &blk)) {
+        uint32_t k = blk.venue << 16 | blk.subject;
         if (k < s->from || (any && k <= last))
             return refuse (self, s, &self->stats.refused_order, err,
-                           "counter key %016llx is not after the previous one (%016llx, asked from %016llx)",
-                           (unsigned long long) k, (unsigned long long) last, (unsigned long long) s->from);
-        if (!key_ok (e, s->shard, c.key))
+                           "count block %08x is not after the previous one (%08x, asked from %08x)", k, last,
+                           s->from);
+        if (blk.venue >= e->venue_count || e->venues[blk.venue].shard != s->shard ||
+            pingyi_election_form_index (e, blk.venue, blk.subject) < 0)
             return refuse (self, s, &self->stats.refused_key, err,
-                           "counter key %016llx names no cell of a venue of shard %u", (unsigned long long) k,
-                           s->shard);
-        s->pending.counters[n++] = c;
+                           "count block of venue %u, subject %u: not a subject on the form of a venue of shard %u",
+                           blk.venue, blk.subject, s->shard);
+        long bad = pingyi_count_block_bad_cell (e, &self->shape, blk.cells, blk.len);
+        if (bad == (long) self->shape.width)
+            return refuse (self, s, &self->stats.refused_key, err,
+                           "count block of venue %s, subject %s: %zu bytes, the election's blocks have %zu",
+                           e->venues[blk.venue].id, e->subjects[blk.subject].id, blk.len, self->block_bytes);
+        if (bad >= 0)
+            return refuse (self, s, &self->stats.refused_key, err,
+                           "count block of venue %s, subject %s: a count in cell %ld, which no ballot can reach",
+                           e->venues[blk.venue].id, e->subjects[blk.subject].id, bad);
+        s->pending.keys[n] = k;
+        memcpy (s->pending.cells + n * self->block_bytes, blk.cells, self->block_bytes);
+        n++;
         last = k;
         any = true;
     }
-    uint64_t next = key_u64 (page.next);
-    if (page.more && (page.counters.count == 0 || next <= last))
+    uint32_t next = key_u32 (page.next);
+    if (page.more && (page.blocks.count == 0 || next <= last))
         return refuse (self, s, &self->stats.refused_order, err,
-                       "`more` with next key %016llx not after the page's last key (%u counters)",
-                       (unsigned long long) next, page.counters.count);
+                       "`more` with next key %08x not after the page's last key (%u count blocks)", next,
+                       page.blocks.count);
     /* the page is good: take it */
-    s->pending.counter_count = n;
+    s->pending.block_count = n;
     s->pending.venue_count = nv;
     s->last_key = last;
     if (s->pages++ == 0) {
@@ -435,11 +426,11 @@ take_page (agg_shards_t *self, shard_t *s, const pingyi_msg_t *msg, int64_t now,
         return AGG_FEED_PAGE;
     }
     /* the last page: adopt the whole set */
-    bool differs = !s->have || !sets_equal (&s->pending, &s->current);
+    bool differs = !s->have || !sets_equal (self->block_bytes, &s->pending, &s->current);
     set_t t = s->current;
     s->current = s->pending;
     s->pending = t;
-    s->pending.venue_count = s->pending.counter_count = 0;
+    s->pending.venue_count = s->pending.block_count = 0;
     s->have = true;
     s->complete_ms = now;
     s->phase = PHASE_IDLE;
@@ -490,7 +481,7 @@ agg_shards_feed (agg_shards_t *self, const pingyi_msg_t *msg, int64_t now, uint3
     if (msg->type == PINGYI_MSG_SNAPSHOT)
         return take_page (self, s, msg, now, err);
     s->phase = PHASE_IDLE;
-    s->pending.venue_count = s->pending.counter_count = 0;
+    s->pending.venue_count = s->pending.block_count = 0;
     if (msg->type == PINGYI_MSG_RETRY) {
         self->stats.retries++;
         uint32_t wait =
@@ -532,8 +523,9 @@ agg_shards_merge (agg_shards_t *self, pingyi_tally_t *tally)
         const shard_t *s = &self->shards[i];
         if (!s->have)
             continue;
-        for (size_t c = 0; c < s->current.counter_count; c++)
-            if (pingyi_tally_add (tally, s->current.counters[c].key, s->current.counters[c].count))
+        for (size_t b = 0; b < s->current.block_count; b++)
+            if (pingyi_tally_add_block (tally, s->current.keys[b] >> 16, s->current.keys[b] & 0xffff,
+                                        s->current.cells + b * self->block_bytes, self->block_bytes))
                 refused++;
         for (size_t v = 0; v < s->current.venue_count; v++)
             if (pingyi_tally_set_figures (tally, &s->current.venues[v]))

@@ -2,12 +2,12 @@
     snapshot, the page sequence being assembled, and how fresh it is.
 
     A shard answers TALLY_QUERY one page at a time (SNAPSHOT: every venue
-    figure of the shard, up to 65,536 counters, `more`/`next`).  Pages are
+    figure of the shard, its count blocks up to ~4 MiB, `more`/`next`).  Pages are
     gathered into a pending set and **adopted only when the last page has
     arrived**, with the same generation, sequence and digest on every page
     (a worker sends released figures only, and changes the generation
     whenever anything released changes); so a merged view never holds
-    half-old, half-new counters of one shard.  Until
+    half-old, half-new count blocks of one shard.  Until
     then, and whenever the shard does not answer (RETRY: no worker owns it;
     silence; a refused page), the shard keeps its last complete snapshot and
     ages: it is stale when it has none, or when the last one is older than
@@ -15,10 +15,11 @@
 
     Everything from the network is checked here, where it enters: the tag
     must be the one outstanding for that shard, the page must be this
-    election's (fingerprint, shard count) and that shard's, its counter keys
-    strictly ascending, at or after the requested key, naming a cell of a
-    venue of that shard, and the whole set no larger than the shard's venues
-    can hold.  A refusal costs the page set (counted, with a reason), never
+    election's (fingerprint, shard count) and that shard's, its count
+    blocks strictly ascending, at or after the requested key, each of a
+    (venue of that shard, subject on its form) and a sound block of the
+    election (election/count.h), and the whole set no larger than the
+    shard's (venue, subject) pairs.  A refusal costs the page set (counted, with a reason), never
     the process and never the shard's last good snapshot.
 
     No ZeroMQ and no clock here: the caller passes `now` (ms, monotonic) and
@@ -59,9 +60,9 @@ typedef struct {
     uint64_t refused_election; /* fingerprint or shard count not ours */
     uint64_t refused_shard;    /* page for another shard than the tag's */
     uint64_t refused_order;    /* keys not ascending, before `from`, or `next` not after them */
-    uint64_t refused_key;      /* a key naming no cell of a venue of the shard */
+    uint64_t refused_key;      /* a block of no (venue, form subject) of the shard, or not a sound block */
     uint64_t refused_venue;    /* figures of a venue not on the shard, twice, or by_category too long */
-    uint64_t refused_size;     /* more counters than the shard's venues can hold */
+    uint64_t refused_size;     /* more blocks than the shard's (venue, subject) pairs */
 } agg_shards_stats_t;
 
 /*  One shard as the view reports it.  */
@@ -91,7 +92,7 @@ void agg_shards_abandon (agg_shards_t *self, const char *reason);
 
 /*  The next query to send, if any: true and its shard, tag and from.  Call
     agg_shards_sent once it has gone; until then it is offered again.  */
-bool agg_shards_want (agg_shards_t *self, uint32_t *shard, uint64_t *tag, uint8_t from[8]);
+bool agg_shards_want (agg_shards_t *self, uint32_t *shard, uint64_t *tag, uint8_t from[PINGYI_BLOCK_KEY_BYTES]);
 void agg_shards_sent (agg_shards_t *self, uint32_t shard, int64_t now);
 
 /*  Take a decoded frame from the broker.  err (PINGYI_ERR_MAX) says why for
@@ -104,12 +105,12 @@ agg_feed_t agg_shards_feed (agg_shards_t *self, const pingyi_msg_t *msg, int64_t
 bool agg_shards_idle (const agg_shards_t *self);
 
 /*  True when a snapshot adopted since the last merge differs from the one
-    before it (generation, sequence, digest, any venue figure or counter).  */
+    before it (generation, sequence, digest, any venue figure or block).  */
 bool agg_shards_changed (const agg_shards_t *self);
 
 /*  Rebuild tally from the last complete snapshot of every shard: reset, add
-    every counter, set every venue's figures.  Clears the changed flag.
-    Returns the number of counter keys the tally refused (0: the keys were
+    every count block, set every venue's figures.  Clears the changed flag.
+    Returns the number of blocks the tally refused (0: the blocks were
     checked when their pages came in).  */
 uint64_t agg_shards_merge (agg_shards_t *self, pingyi_tally_t *tally);
 

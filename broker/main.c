@@ -25,6 +25,7 @@
       the connection that asked, through the FORWARD's ticket, and only if
       it is an answer to what was asked.  */
 #define _GNU_SOURCE
+#include "cli.h"
 #include "deploy.h"
 #include "msg.h"
 #include "routes.h"
@@ -156,14 +157,7 @@ typedef struct {
     int64_t disconnects_since_trim;
 } broker_t;
 
-static volatile sig_atomic_t stopping;
-
-static void
-on_signal (int sig)
-{
-    (void) sig;
-    stopping = 1;
-}
+static volatile sig_atomic_t stopping; /* SIGTERM, SIGINT (pingyi_cli_signals) */
 
 static void note (broker_t *self, note_cause_t cause, const char *fmt, ...) PINGYI_PRINTF (3, 4);
 
@@ -639,7 +633,8 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
     if (!pingyi_zap_user_parse (user_id, &role, &sender, &sender_len)) {
         /* Cannot happen with ZAP enforced; refuse rather than guess. */
         self->stats.forbidden++;
-        answer_error (self, route, route_len, 0, PINGYI_ERROR_FORBIDDEN, "unauthenticated connection");
+        answer_error (self, route, route_len, pingyi_msg_tag (frame, len), PINGYI_ERROR_FORBIDDEN,
+                      "unauthenticated connection");
         return;
     }
     pingyi_route_t *worker =
@@ -652,14 +647,17 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
     if (len > PINGYI_INNER_MAX) {
         /* It could not be wrapped in a FORWARD within the frame limit. */
         self->stats.bad_messages++;
-        answer_error (self, route, route_len, 0, PINGYI_ERROR_BAD_MESSAGE, "frame of %zu bytes exceeds %u",
-                      len, (unsigned) PINGYI_INNER_MAX);
+        answer_error (self, route, route_len, pingyi_msg_tag (frame, len), PINGYI_ERROR_BAD_MESSAGE,
+                      "frame of %zu bytes exceeds %u", len, (unsigned) PINGYI_INNER_MAX);
         return;
     }
     if (pingyi_msg_decode (frame, len, &msg, err)) {
         self->stats.bad_messages++;
         note (self, NOTE_BAD_MESSAGE, "bad message from %s: %s", user_id, err);
-        answer_error (self, route, route_len, 0, PINGYI_ERROR_BAD_MESSAGE, "%s", err);
+        /* the tag when it can be read, so the sender knows which of its
+           requests in flight this refuses (docs/PROTOCOL.md §2) */
+        answer_error (self, route, route_len, pingyi_msg_tag (frame, len), PINGYI_ERROR_BAD_MESSAGE, "%s",
+                      err);
         return;
     }
     const char *type = pingyi_msg_type_name (msg.type);
@@ -781,8 +779,8 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
     }
     self->stats.forbidden++;
     note (self, NOTE_FORBIDDEN, "%s may not send %s: refused", user_id, type);
-    answer_error (self, route, route_len, 0, PINGYI_ERROR_FORBIDDEN, "a %s key may not send %s to the broker",
-                  pingyi_role_name (role), type);
+    answer_error (self, route, route_len, pingyi_msg_tag (frame, len), PINGYI_ERROR_FORBIDDEN,
+                  "a %s key may not send %s to the broker", pingyi_role_name (role), type);
 }
 
 /*  Read one [route][frame] message off the ROUTER; anything else is dropped
@@ -809,7 +807,9 @@ receive (broker_t *self)
                 more = zmq_msg_more (&extra);
             zmq_msg_close (&extra);
         }
-        answer_error (self, zmq_msg_data (&route), zmq_msg_size (&route), 0, PINGYI_ERROR_BAD_MESSAGE,
+        /* the first part's tag, when it has one */
+        answer_error (self, zmq_msg_data (&route), zmq_msg_size (&route),
+                      pingyi_msg_tag (zmq_msg_data (&frame), zmq_msg_size (&frame)), PINGYI_ERROR_BAD_MESSAGE,
                       "one frame per message expected, got several");
         goto done;
     }
@@ -842,7 +842,7 @@ set_int (void *socket, int option, int value, const char *name, char *err)
 }
 
 static int
-open_router (broker_t *self, const char *binds, int hwm, char *err)
+open_router (broker_t *self, const pingyi_cli_list_t *binds, int hwm, char *err)
 {
     self->router = zmq_socket (self->ctx, ZMQ_ROUTER);
     if (!self->router)
@@ -860,49 +860,16 @@ open_router (broker_t *self, const char *binds, int hwm, char *err)
         set_int (self->router, ZMQ_HEARTBEAT_TIMEOUT, 3000, "HEARTBEAT_TIMEOUT", err) ||
         zmq_setsockopt (self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg))
         return pingyi_fail (err, "broker socket options: %s", zmq_strerror (zmq_errno ()));
-    char *list = strdup (binds);
-    if (!list)
-        return pingyi_fail (err, "out of memory");
-    int rc = 0;
-    for (char *save = NULL, *ep = strtok_r (list, ",", &save); ep; ep = strtok_r (NULL, ",", &save)) {
-        if (zmq_bind (self->router, ep)) {
-            rc = pingyi_fail (err, "cannot bind %s: %s", ep, zmq_strerror (zmq_errno ()));
-            break;
-        }
-        pingyi_info ("listening on %s (CURVE, %zu keys allowed)", ep,
+    for (size_t i = 0; i < binds->count; i++) {
+        if (zmq_bind (self->router, binds->items[i]))
+            return pingyi_fail (err, "cannot bind %s: %s", binds->items[i], zmq_strerror (zmq_errno ()));
+        pingyi_info ("listening on %s (CURVE, %zu keys allowed)", binds->items[i],
                      pingyi_keyring_size (self->bundle->keyring));
     }
-    free (list);
-    return rc;
-}
-
-static void
-usage (void)
-{
-    fprintf (stderr,
-             "usage: pingyi-broker --deploy DIR [--bind ENDPOINT[,ENDPOINT...]] [--hwm N] [--stats-every S]\n"
-             "  --deploy DIR     the deploy directory (its broker/ bundle is used)\n"
-             "  --bind           where to listen (default tcp://127.0.0.1:7701)\n"
-             "  --hwm            high-water mark per peer, messages (default 10000)\n"
-             "  --stats-every    log a stats line every S seconds (default 10, 0 = never)\n");
-}
-
-/*  A whole decimal number in min..max for flag, or -1 with the reason on
-    stderr (atol would take "10x" as 10 and "x" as 0).  */
-static int
-arg_long (const char *flag, const char *value, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol (value, &end, 10);
-    if (errno || end == value || *end || v < min || v > max) {
-        fprintf (stderr, "pingyi-broker: %s %s: expected a whole number from %ld to %ld\n", flag, value, min,
-                 max);
-        return -1;
-    }
-    *out = v;
     return 0;
 }
+
+#define DEFAULT_BIND "tcp://127.0.0.1:7701"
 
 /*  Exit status (docs/exit-codes.md): 0 stopped on SIGTERM/SIGINT; 1 stopped
     by an error while running; 2 could not start (flags, bundle, bind).  */
@@ -910,48 +877,47 @@ int
 main (int argc, char **argv)
 {
     pingyi_log_prog = "pingyi-broker";
-    const char *deploy = NULL, *bind = "tcp://127.0.0.1:7701";
-    long hwm = 10000, stats_every = 10;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-        if (!strcmp (f, "-h") || !strcmp (f, "--help")) {
-            usage ();
-            return 0;
-        }
-        if (strcmp (f, "--deploy") && strcmp (f, "--bind") && strcmp (f, "--hwm") &&
-            strcmp (f, "--stats-every")) {
-            fprintf (stderr, "pingyi-broker: unknown flag \"%s\"\n", f);
-            usage ();
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            fprintf (stderr, "pingyi-broker: %s needs a value\n", f);
-            return 2;
-        }
-        const char *v = argv[++i];
-        if (!strcmp (f, "--deploy"))
-            deploy = v;
-        else if (!strcmp (f, "--bind"))
-            bind = v;
-        else if (!strcmp (f, "--hwm")) {
-            if (arg_long (f, v, 1, 1000000000, &hwm))
-                return 2;
-        }
-        else if (arg_long (f, v, 0, 86400, &stats_every)) /* --stats-every */
-            return 2;
+    const char *deploy = NULL;
+    pingyi_cli_list_t binds = {0};
+    uint64_t hwm = 10000, stats_every = 10;
+    const pingyi_cli_option_t options[] = {
+        PINGYI_CLI_OPT_TEXT ("deploy", &deploy, "DIR", "the deploy directory (its broker/ bundle is used)"),
+        PINGYI_CLI_OPT_ENDPOINTS ("bind", &binds, "LIST",
+                                  "where to listen: endpoints, comma-separated or the flag repeated\n"
+                                  "(default " DEFAULT_BIND ")"),
+        PINGYI_CLI_OPT_U64 ("hwm", &hwm, "N",
+                            "high-water mark per peer, messages (1..1000000000, default 10000)", 1,
+                            1000000000),
+        PINGYI_CLI_OPT_U64 ("stats-every", &stats_every, "S",
+                            "log a stats line every S seconds (0..86400, default 10, 0 = never)", 0, 86400),
+        PINGYI_CLI_END,
+    };
+    pingyi_cli_t cli = {
+        .prog = "pingyi-broker",
+        .synopsis = "pingyi-broker --deploy DIR [--bind ENDPOINT[,ENDPOINT...]] [--hwm N] [--stats-every S]",
+        .options = options,
+    };
+    int status;
+    if (pingyi_cli_parse (&cli, argc, argv, &status)) {
+        pingyi_cli_list_fini (&binds);
+        return status;
     }
+    char err[PINGYI_ERR_MAX];
     if (!deploy) {
-        fprintf (stderr, "pingyi-broker: --deploy is required\n");
-        usage ();
-        return 2;
+        pingyi_cli_list_fini (&binds);
+        return pingyi_cli_fail (&cli, "--deploy is required");
+    }
+    if (!binds.count && pingyi_cli_list_add (&binds, "--bind", DEFAULT_BIND, err)) {
+        pingyi_error ("%s", err);
+        return PINGYI_EXIT_START;
     }
 
     broker_t self = {0};
-    char err[PINGYI_ERR_MAX];
     self.bundle = pingyi_bundle_load (deploy, PINGYI_ROLE_BROKER, NULL, err);
     if (!self.bundle) {
         pingyi_error ("%s", err);
-        return 2;
+        pingyi_cli_list_fini (&binds);
+        return PINGYI_EXIT_START;
     }
     self.election = self.bundle->election;
     self.routes = pingyi_routes_new (self.election->shard_count);
@@ -961,16 +927,17 @@ main (int argc, char **argv)
         pingyi_routes_destroy (&self.routes);
         pingyi_tickets_destroy (&self.tickets);
         pingyi_bundle_destroy (&self.bundle);
-        return 2;
+        pingyi_cli_list_fini (&binds);
+        return PINGYI_EXIT_START;
     }
     pingyi_routes_on_drop (self.routes, on_worker_drop, &self);
     pingyi_writer_init (&self.out);
     pingyi_writer_init (&self.wrap);
     self.ctx = zmq_ctx_new ();
-    int rc = 2;
+    int rc = PINGYI_EXIT_START;
     /* The ZAP handler first: a CURVE socket bound without one accepts anybody. */
     self.zap = pingyi_zap_new (self.ctx, self.bundle->keyring, err);
-    if (!self.zap || open_router (&self, bind, (int) hwm, err)) {
+    if (!self.zap || open_router (&self, &binds, (int) hwm, err)) {
         pingyi_error ("%s", err);
         goto done;
     }
@@ -986,15 +953,12 @@ main (int argc, char **argv)
     pingyi_info ("election %s (%s), %u shards, %zu venues", self.election->id, self.election->fingerprint_hex,
                  self.election->shard_count, self.election->venue_count);
 
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction (SIGTERM, &sa, NULL);
-    sigaction (SIGINT, &sa, NULL);
-    signal (SIGPIPE, SIG_IGN);
+    pingyi_cli_signals (&stopping);
 
     self.started_ms = pingyi_now_ms ();
     bool failed = false; /* stopped by an error, not a signal: exit 1 */
     int64_t next_beat = self.started_ms + HEARTBEAT_MS;
-    int64_t next_stats = self.started_ms + stats_every * 1000;
+    int64_t next_stats = self.started_ms + (int64_t) stats_every * 1000;
     while (!stopping) {
         zmq_pollitem_t items[] = {{pingyi_zap_socket (self.zap), 0, ZMQ_POLLIN, 0},
                                   {self.router, 0, ZMQ_POLLIN, 0},
@@ -1047,11 +1011,11 @@ main (int argc, char **argv)
                 (unsigned long long) self.stats.bad_messages, pingyi_routes_live (self.routes),
                 pingyi_routes_covered (self.routes), self.election->shard_count,
                 pingyi_tickets_pending (self.tickets));
-            next_stats = now + stats_every * 1000;
+            next_stats = now + (int64_t) stats_every * 1000;
         }
     }
     pingyi_info ("stopping");
-    rc = failed ? 1 : 0;
+    rc = failed ? PINGYI_EXIT_FAILED : PINGYI_EXIT_OK;
 done:
     if (self.monitor)
         zmq_close (self.monitor);
@@ -1064,5 +1028,6 @@ done:
     pingyi_routes_destroy (&self.routes);
     pingyi_tickets_destroy (&self.tickets);
     pingyi_bundle_destroy (&self.bundle);
+    pingyi_cli_list_fini (&binds);
     return rc;
 }

@@ -27,6 +27,7 @@
     input file descriptor are polled together, so a slow scanner pipe never
     stops acks from being recorded or timeouts from firing.  */
 #define _GNU_SOURCE
+#include "cli.h"
 #include "deploy.h"
 #include "envelope.h"
 #include "generate.h"
@@ -39,7 +40,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
@@ -67,7 +67,14 @@
          ? PINGYI_FRAME_MAX / (PINGYI_ENVELOPE_MAX + 16)                                                     \
          : PINGYI_BATCH_MAX)
 
-enum { EXIT_OK = 0, EXIT_BAD_LINES = 1, EXIT_FATAL = 2, EXIT_GAVE_UP = 3, EXIT_VOID = 4 };
+/*  The client's exit codes, by what they mean here (docs/client.md).  */
+enum {
+    EXIT_OK = PINGYI_EXIT_OK,
+    EXIT_BAD_LINES = PINGYI_EXIT_FAILED,
+    EXIT_FATAL = PINGYI_EXIT_START,
+    EXIT_GAVE_UP = PINGYI_EXIT_UNREACHED,
+    EXIT_VOID = PINGYI_EXIT_VOID
+};
 
 typedef struct {
     const char *deploy;
@@ -202,19 +209,14 @@ typedef struct {
     uint64_t bad_shown, bad_hidden;
     bool warned_reject[PINGYI_REJECT_COUNT_];
     bool warned_mismatch, warned_closed, warned_decode, warned_type;
+    bool warned_differs; /* a duplicate with other bytes than ours was said */
     int64_t retry_warned_ms;
     int exit_code; /* set when the loop must stop */
     const char *stop_reason;
 } client_t;
 
-static volatile sig_atomic_t s_stop = 0;
+static volatile sig_atomic_t s_stop = 0;  /* the signal: SIGINT, SIGTERM (pingyi_cli_signals) */
 static volatile sig_atomic_t s_flush = 0; /* SIGUSR1: let the mixing pool go */
-
-static void
-on_signal (int sig)
-{
-    s_stop = sig;
-}
 
 static void
 on_flush (int sig)
@@ -774,9 +776,10 @@ timeout_for (const client_t *c, unsigned attempts)
     return t < cap ? t : cap;
 }
 
-/*  After a RETRY: the broker's hint, doubled per retry, capped, with +-20%
-    jitter so the venues of a city do not all come back in the same
-    millisecond when a worker returns.  */
+/*  After a RETRY: the broker's hint, doubled per retry, capped at 10 s,
+    with +-20% jitter so the venues of a city do not all come back in the
+    same millisecond when a worker returns; never sooner than retry_ms
+    itself, which RETRY asks a sender to wait at least (docs/PROTOCOL.md §8).  */
 static int64_t
 retry_delay (uint32_t retry_ms, unsigned retries)
 {
@@ -785,7 +788,8 @@ retry_delay (uint32_t retry_ms, unsigned retries)
         d *= 2;
     if (d > BACKOFF_MAX_MS)
         d = BACKOFF_MAX_MS;
-    return d * (80 + (int64_t) randombytes_uniform (41)) / 100;
+    d = d * (80 + (int64_t) randombytes_uniform (41)) / 100;
+    return d < (int64_t) retry_ms ? (int64_t) retry_ms : d;
 }
 
 /*  0 sent, 1 not sent (no connection yet: ZMQ_IMMEDIATE), -1 fatal.  */
@@ -1031,6 +1035,16 @@ on_ack (client_t *c, const pingyi_msg_t *m)
                  c->venue_id, pingyi_reject_name ((pingyi_reject_t) a.reason),
                  (int) (a.text.len > 300 ? 300 : a.text.len), a.text.p ? a.text.p : "");
         }
+        /*  Another envelope is counted under this ballot id: its receipt is
+            not ours, so the ballot stays pending (docs/PROTOCOL.md §6).  */
+        if (a.status == PINGYI_ACK_DUPLICATE && a.reason == PINGYI_DUPLICATE_DIFFERS && !c->warned_differs) {
+            c->warned_differs = true;
+            say (c, "warn",
+                 "venue %s: the shard holds other bytes under a ballot id we sent (a ballot id sealed "
+                 "twice, or an outbox copied between venues): that ballot is not taken as counted and "
+                 "stays in the outbox",
+                 c->venue_id);
+        }
         n++;
     }
     char err[PINGYI_ERR_MAX];
@@ -1085,27 +1099,6 @@ reschedule (client_t *c, uint64_t tag, uint32_t retry_ms, int64_t now)
             reqs[i]->retries++;
             reqs[i]->due = now + retry_delay (retry_ms, reqs[i]->retries);
         }
-}
-
-static const char *
-error_code_name (uint32_t code)
-{
-    switch (code) {
-    case PINGYI_ERROR_BAD_MESSAGE:
-        return "BAD_MESSAGE";
-    case PINGYI_ERROR_FORBIDDEN:
-        return "FORBIDDEN";
-    case PINGYI_ERROR_WRONG_ELECTION:
-        return "WRONG_ELECTION";
-    case PINGYI_ERROR_UNKNOWN_PEER:
-        return "UNKNOWN_PEER";
-    case PINGYI_ERROR_UNKNOWN_VENUE:
-        return "UNKNOWN_VENUE";
-    case PINGYI_ERROR_INTERNAL:
-        return "INTERNAL";
-    default:
-        return "UNKNOWN_CODE";
-    }
 }
 
 /*  Ballots sent to a venue its shard has closed are rejected: say so once,
@@ -1252,17 +1245,34 @@ on_frame (client_t *c, const uint8_t *frame, size_t len, int64_t now)
         uint32_t code = m.u.error.code;
         int tlen = (int) (m.u.error.text.len > 400 ? 400 : m.u.error.text.len);
         const char *text = m.u.error.text.p ? m.u.error.text.p : "";
+        /*  A refusal carries the tag of the request it refuses; tag 0 means
+            the other end could not read one (docs/PROTOCOL.md §2): then it
+            may be meant for any request in flight.  */
+        char which[96];
+        size_t bi;
+        const batch_t *eb = m.u.error.tag ? find_batch (c, m.u.error.tag, &bi) : NULL;
+        if (eb)
+            snprintf (which, sizeof which, " to our SUBMIT of %" PRIu32 " envelopes (tag %" PRIu64 ")",
+                      eb->count, m.u.error.tag);
+        else if (m.u.error.tag && c->open.active && c->open.tag == m.u.error.tag)
+            snprintf (which, sizeof which, " to our VENUE_OPEN (tag %" PRIu64 ")", m.u.error.tag);
+        else if (m.u.error.tag && c->close.active && c->close.tag == m.u.error.tag)
+            snprintf (which, sizeof which, " to our VENUE_CLOSE (tag %" PRIu64 ")", m.u.error.tag);
+        else if (m.u.error.tag)
+            snprintf (which, sizeof which, " to our request with tag %" PRIu64, m.u.error.tag);
+        else
+            snprintf (which, sizeof which, " (tag 0: to a request the other end could not read)");
         if (code == PINGYI_ERROR_FORBIDDEN || code == PINGYI_ERROR_UNKNOWN_VENUE ||
             code == PINGYI_ERROR_WRONG_ELECTION)
-            return fatal (c, "refused (%s): %.*s", error_code_name (code), tlen, text);
+            return fatal (c, "refused (%s)%s: %.*s", pingyi_error_strerror (code), which, tlen, text);
         if (code == PINGYI_ERROR_BAD_MESSAGE)
             return fatal (
-                c, "the broker or worker could not read our message (%s): %.*s — a bug, please report it",
-                error_code_name (code), tlen, text);
+                c, "the broker or worker could not read our message (%s)%s: %.*s — a bug, please report it",
+                pingyi_error_strerror (code), which, tlen, text);
         /*  INTERNAL and the like: the other end has a problem it may get
             over; try that request again later.  */
-        say (c, "warn", "error from the other end (%s): %.*s; trying again later", error_code_name (code),
-             tlen, text);
+        say (c, "warn", "error from the other end (%s)%s: %.*s; trying again later",
+             pingyi_error_strerror (code), which, tlen, text);
         reschedule (c, m.u.error.tag, 1000, now);
         return 0;
     }
@@ -1387,24 +1397,15 @@ progress (client_t *c, int64_t now, bool force)
 static bool
 is_void (const pingyi_venue_figures_t *f, char *why, size_t cap)
 {
-    why[0] = '\0';
-    bool bad = false;
-    if (f->issued >= 0 && f->collected > f->issued) {
-        snprintf (why, cap, "collected %" PRId64 " > issued %" PRId64, f->collected, f->issued);
-        bad = true;
-    }
-    if (f->collected >= 0 && f->accepted > (uint64_t) f->collected) {
-        size_t used = strlen (why);
-        snprintf (why + used, cap - used, "%saccepted %" PRIu64 " > collected %" PRId64, bad ? "; " : "",
-                  f->accepted, f->collected);
-        bad = true;
-    }
-    return bad;
+    return pingyi_venue_void_why (f, why, cap) > 0;
 }
 
+/*  Slot 0 holds the codes this version has no name or slot for.  */
 static const char *
 reject_label (int code, char *buf, size_t cap)
 {
+    if (code == 0)
+        return "other";
     const char *name =
         code > 0 && code < PINGYI_REJECT_COUNT_ ? pingyi_reject_name ((pingyi_reject_t) code) : NULL;
     if (name)
@@ -1482,7 +1483,7 @@ summary (client_t *c, const char *receipts, uint64_t receipt_count, bool receipt
             json_object_set_new (r, "accepted", json_integer ((json_int_t) f->accepted));
             json_object_set_new (r, "blank", json_integer ((json_int_t) f->blank));
             json_object_set_new (r, "duplicates", json_integer ((json_int_t) f->duplicates));
-            json_object_set_new (r, "rejected", rejections_json (f->rejected_by, 16));
+            json_object_set_new (r, "rejected", rejections_json (f->rejected_by, PINGYI_REJECT_SLOTS));
             json_object_set_new (r, "closed", json_boolean (f->closed));
             json_object_set_new (r, "void", json_boolean (v));
             json_object_set_new (r, "void_reason", v ? json_string (why) : json_null ());
@@ -1506,9 +1507,9 @@ summary (client_t *c, const char *receipts, uint64_t receipt_count, bool receipt
     if (receipts_ok)
         printf ("receipts: %s (%" PRIu64 " tracking codes)\n", receipts, receipt_count);
     if (reconciled) {
-        rejections_text (rej, sizeof rej, f->rejected_by, 16);
+        rejections_text (rej, sizeof rej, f->rejected_by, PINGYI_REJECT_SLOTS);
         uint64_t rejected = 0;
-        for (int i = 0; i < 16; i++)
+        for (int i = 0; i < PINGYI_REJECT_SLOTS; i++)
             rejected += f->rejected_by[i];
         printf ("venue %s: issued %" PRId64 ", collected %" PRId64 ", received %" PRIu64 ", accepted %" PRIu64
                 " (blank %" PRIu64 "), rejected %" PRIu64 "%s \xe2\x80\x94 %s%s\n",
@@ -1524,279 +1525,144 @@ summary (client_t *c, const char *receipts, uint64_t receipt_count, bool receipt
 /*  ---------------------------------------------------------------------
     Options  */
 
-static void
-usage (FILE *out)
-{
-    fprintf (out,
-             "usage: pingyi-client --deploy DIR --venue ID --broker ENDPOINT[,ENDPOINT...]\n"
-             "                     (--input FILE|- [--format csv|jsonl] [--encoding E]\n"
-             "                      | --generate N --seed S [--expect FILE.json])\n"
-             "                     [--outbox DIR] [--window N] [--batch N] [--close] [--issued N] "
-             "[--collected M]\n"
-             "                     [--json] [--quiet] [--timeout-ms T] [--give-up-s S] [--ingest-only]\n"
-             "                     [--shuffle-window N] [--append]\n"
-             "\n"
-             "  --deploy DIR        deploy directory (the venue's bundle is DIR/venue/ID)\n"
-             "  --venue ID          this venue\n"
-             "  --broker LIST       broker endpoints, tried in turn on failure (repeatable)\n"
-             "  --input FILE        ballots as CSV or JSONL (by extension, or --format); - is stdin\n"
-             "  --encoding E        the input's encoding: utf-8, gb18030 or gbk (the same decoder);\n"
-             "                      default: valid UTF-8 is UTF-8, anything else GB18030\n"
-             "  --generate N        a reproducible drill of N ballots from --seed S\n"
-             "  --expect FILE       with --generate: write the exact expected tally as JSON\n"
-             "  --outbox DIR        the durable outbox (default: the venue's bundle folder's outbox,\n"
-             "                      DIR/venue/ID/outbox, whatever the working directory)\n"
-             "  --window N          envelopes in flight (default 4096)\n"
-             "  --batch N           envelopes per SUBMIT (default 256)\n"
-             "  --close             close the venue when everything is acknowledged (held back while bad\n"
-             "                      lines are unresolved: exit 1)\n"
-             "  --close-with-bad-lines  close although bad lines were not counted\n"
-             "  --issued N          ballots issued (default: the definition's); implies --close\n"
-             "  --collected M       ballots collected (default: the ballots read, bad lines not included);\n"
-             "                      implies --close\n"
-             "  --json              print the final summary as one JSON object on stdout\n"
-             "  --quiet             no progress line, no info messages\n"
-             "  --timeout-ms T      resend a SUBMIT unanswered after T ms (default 3000, doubling to 10 s)\n"
-             "  --give-up-s S       stop after S seconds with exit status 3 (default 0: never)\n"
-             "  --ingest-only       seal the whole input into the outbox and exit; send nothing\n"
-             "  --shuffle-window N  a file's ballots are shuffled N at a time before sealing (default: all that\n"
-             "                      fit 64 MiB, at least k x 100; k is the definition's k_anonymity)\n"
-             "  --append            a further batch of ballots: send even though the shard already holds\n"
-             "                      ballots of this venue that this outbox did not send\n"
-             "\n"
-             "Live input (stdin, a pipe, a device) waits in the outbox's mixing pool and is sent in random\n"
-             "order in groups of at least k; SIGUSR1 lets the pool go at once.\n"
-             "\n"
-             "exit status: 0 all acknowledged (and closed if asked); 1 the same, but bad input lines were\n"
-             "found; 2 fatal error; 3 gave up or interrupted before everything was acknowledged\n");
-}
-
+/*  The flags into o.  0, or -1 with *status to exit with (0 after --help
+    and --version; the message and the usage printed).  */
 static int
-parse_u64 (const char *flag, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+parse_options (int argc, char **argv, options_t *o, int *status)
 {
-    char *end;
-    errno = 0;
-    if (!s || !*s || *s == '-') {
-        fprintf (stderr, "pingyi-client: %s needs a number\n", flag);
-        return -1;
-    }
-    unsigned long long v = strtoull (s, &end, 10);
-    if (errno || *end || v < min || v > max) {
-        fprintf (stderr, "pingyi-client: %s %s: expected a whole number in %llu..%llu\n", flag, s,
-                 (unsigned long long) min, (unsigned long long) max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int
-add_brokers (options_t *o, const char *list)
-{
-    char *copy = strdup (list);
-    if (!copy)
-        return -1;
-    char *save = NULL;
-    for (char *tok = strtok_r (copy, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        if (!*tok)
-            continue;
-        char **grown = realloc (o->brokers, (o->broker_count + 1) * sizeof *grown);
-        if (!grown || !(grown[o->broker_count] = strdup (tok))) {
-            if (grown)
-                o->brokers = grown;
-            free (copy);
-            return -1;
-        }
-        o->brokers = grown;
-        o->broker_count++;
-    }
-    free (copy);
-    return 0;
-}
-
-static int
-parse_options (int argc, char **argv, options_t *o)
-{
-    enum {
-        OPT_DEPLOY = 256,
-        OPT_VENUE,
-        OPT_BROKER,
-        OPT_INPUT,
-        OPT_FORMAT,
-        OPT_ENCODING,
-        OPT_GENERATE,
-        OPT_SEED,
-        OPT_EXPECT,
-        OPT_OUTBOX,
-        OPT_WINDOW,
-        OPT_BATCH,
-        OPT_CLOSE,
-        OPT_ISSUED,
-        OPT_COLLECTED,
-        OPT_JSON,
-        OPT_QUIET,
-        OPT_TIMEOUT,
-        OPT_GIVE_UP,
-        OPT_INGEST_ONLY,
-        OPT_SHUFFLE_WINDOW,
-        OPT_APPEND,
-        OPT_CLOSE_WITH_BAD_LINES,
-        OPT_HELP
-    };
-    static const struct option longs[] = {
-        {"deploy", required_argument, NULL, OPT_DEPLOY},
-        {"venue", required_argument, NULL, OPT_VENUE},
-        {"broker", required_argument, NULL, OPT_BROKER},
-        {"input", required_argument, NULL, OPT_INPUT},
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {"encoding", required_argument, NULL, OPT_ENCODING},
-        {"generate", required_argument, NULL, OPT_GENERATE},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"expect", required_argument, NULL, OPT_EXPECT},
-        {"outbox", required_argument, NULL, OPT_OUTBOX},
-        {"window", required_argument, NULL, OPT_WINDOW},
-        {"batch", required_argument, NULL, OPT_BATCH},
-        {"close", no_argument, NULL, OPT_CLOSE},
-        {"issued", required_argument, NULL, OPT_ISSUED},
-        {"collected", required_argument, NULL, OPT_COLLECTED},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
-        {"give-up-s", required_argument, NULL, OPT_GIVE_UP},
-        {"ingest-only", no_argument, NULL, OPT_INGEST_ONLY},
-        {"shuffle-window", required_argument, NULL, OPT_SHUFFLE_WINDOW},
-        {"append", no_argument, NULL, OPT_APPEND},
-        {"close-with-bad-lines", no_argument, NULL, OPT_CLOSE_WITH_BAD_LINES},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
     *o = (options_t){.window = 4096, .batch = 256, .issued = -1, .collected = -1, .timeout_ms = 3000};
-    uint64_t v;
-    int ch;
-    opterr = 0;
-    while ((ch = getopt_long (argc, argv, "", longs, NULL)) != -1) {
-        switch (ch) {
-        case OPT_DEPLOY:
-            o->deploy = optarg;
-            break;
-        case OPT_VENUE:
-            o->venue = optarg;
-            break;
-        case OPT_BROKER:
-            if (add_brokers (o, optarg))
-                return -1;
-            break;
-        case OPT_INPUT:
-            o->input = optarg;
-            break;
-        case OPT_FORMAT:
-            o->format = optarg;
-            break;
-        case OPT_ENCODING:
-            o->encoding = optarg;
-            break;
-        case OPT_GENERATE:
-            if (parse_u64 ("--generate", optarg, 0, UINT64_C (1) << 40, &o->generate_n))
-                return -1;
-            o->generate = true;
-            break;
-        case OPT_SEED:
-            if (parse_u64 ("--seed", optarg, 0, UINT64_MAX, &o->seed))
-                return -1;
-            o->has_seed = true;
-            break;
-        case OPT_EXPECT:
-            o->expect = optarg;
-            break;
-        case OPT_OUTBOX:
-            o->outbox = optarg;
-            break;
-        case OPT_WINDOW:
-            if (parse_u64 ("--window", optarg, 1, 1u << 20, &o->window))
-                return -1;
-            break;
-        case OPT_BATCH:
-            if (parse_u64 ("--batch", optarg, 1, BATCH_LIMIT, &o->batch))
-                return -1;
-            break;
-        case OPT_CLOSE:
-            o->close = true;
-            break;
-        case OPT_ISSUED:
-            if (parse_u64 ("--issued", optarg, 0, INT64_MAX, &v))
-                return -1;
-            o->issued = (int64_t) v;
-            break;
-        case OPT_COLLECTED:
-            if (parse_u64 ("--collected", optarg, 0, INT64_MAX, &v))
-                return -1;
-            o->collected = (int64_t) v;
-            break;
-        case OPT_JSON:
-            o->json = true;
-            break;
-        case OPT_QUIET:
-            o->quiet = true;
-            break;
-        case OPT_TIMEOUT:
-            if (parse_u64 ("--timeout-ms", optarg, 10, 3600000, &v))
-                return -1;
-            o->timeout_ms = (int64_t) v;
-            break;
-        case OPT_GIVE_UP:
-            if (parse_u64 ("--give-up-s", optarg, 0, 100000000, &v))
-                return -1;
-            o->give_up_s = (int64_t) v;
-            break;
-        case OPT_INGEST_ONLY:
-            o->ingest_only = true;
-            break;
-        case OPT_APPEND:
-            o->append = true;
-            break;
-        case OPT_CLOSE_WITH_BAD_LINES:
-            o->close_with_bad_lines = true;
-            break;
-        case OPT_SHUFFLE_WINDOW:
-            if (parse_u64 ("--shuffle-window", optarg, 1, UINT64_C (1) << 40, &o->shuffle_window))
-                return -1;
-            break;
-        case OPT_HELP:
-            usage (stdout);
-            exit (EXIT_OK);
-        default:
-            fprintf (stderr, "pingyi-client: unknown or incomplete option %s\n", argv[optind - 1]);
-            return -1;
-        }
-    }
-    if (optind < argc) {
-        fprintf (stderr, "pingyi-client: unexpected argument %s\n", argv[optind]);
+    pingyi_cli_list_t brokers = {0};
+    uint64_t issued = 0, collected = 0, timeout_ms = 3000, give_up_s = 0;
+    bool has_issued = false, has_collected = false;
+    const pingyi_cli_option_t options[] = {
+        PINGYI_CLI_OPT_TEXT ("deploy", &o->deploy, "DIR",
+                             "deploy directory (the venue's bundle is DIR/venue/ID)"),
+        PINGYI_CLI_OPT_TEXT ("venue", &o->venue, "ID", "this venue"),
+        PINGYI_CLI_OPT_ENDPOINTS ("broker", &brokers, "LIST",
+                                  "broker endpoints, tried in turn on failure (comma-separated or\n"
+                                  "the flag repeated)"),
+        PINGYI_CLI_OPT_TEXT ("input", &o->input, "FILE",
+                             "ballots as CSV or JSONL (by extension, or --format); - is stdin"),
+        PINGYI_CLI_OPT_TEXT ("format", &o->format, "csv|jsonl", "the input's format (default: by extension)"),
+        PINGYI_CLI_OPT_TEXT ("encoding", &o->encoding, "E",
+                             "the input's encoding: utf-8, gb18030 or gbk (the same decoder);\n"
+                             "default: valid UTF-8 is UTF-8, anything else GB18030"),
+        {.name = "generate",
+         .kind = PINGYI_CLI_U64,
+         .target = &o->generate_n,
+         .value_name = "N",
+         .help = "a reproducible drill of N ballots from --seed S",
+         .min = 0,
+         .max = UINT64_C (1) << 40,
+         .given = &o->generate},
+        {.name = "seed",
+         .kind = PINGYI_CLI_U64,
+         .target = &o->seed,
+         .value_name = "S",
+         .help = "the drill's seed: the same seed gives the same ballots",
+         .min = 0,
+         .max = UINT64_MAX,
+         .given = &o->has_seed},
+        PINGYI_CLI_OPT_TEXT ("expect", &o->expect, "FILE",
+                             "with --generate: write the exact expected tally as JSON"),
+        PINGYI_CLI_OPT_TEXT ("outbox", &o->outbox, "DIR",
+                             "the durable outbox (default: the venue's bundle folder's outbox,\n"
+                             "DIR/venue/ID/outbox, whatever the working directory)"),
+        PINGYI_CLI_OPT_U64 ("window", &o->window, "N", "envelopes in flight (1..1048576, default 4096)", 1,
+                            1u << 20),
+        PINGYI_CLI_OPT_U64 ("batch", &o->batch, "N", "envelopes per SUBMIT (default 256)", 1, BATCH_LIMIT),
+        PINGYI_CLI_OPT_FLAG ("close", &o->close,
+                             "close the venue when everything is acknowledged (held back while\n"
+                             "bad lines are unresolved: exit 1)"),
+        PINGYI_CLI_OPT_FLAG ("close-with-bad-lines", &o->close_with_bad_lines,
+                             "close although bad lines were not counted"),
+        {.name = "issued",
+         .kind = PINGYI_CLI_U64,
+         .target = &issued,
+         .value_name = "N",
+         .help = "ballots issued (default: the definition's); implies --close",
+         .min = 0,
+         .max = INT64_MAX,
+         .given = &has_issued},
+        {.name = "collected",
+         .kind = PINGYI_CLI_U64,
+         .target = &collected,
+         .value_name = "M",
+         .help = "ballots collected (default: the ballots read, bad lines not\nincluded); implies --close",
+         .min = 0,
+         .max = INT64_MAX,
+         .given = &has_collected},
+        PINGYI_CLI_OPT_FLAG ("json", &o->json, "print the final summary as one JSON object on stdout"),
+        PINGYI_CLI_OPT_FLAG ("quiet", &o->quiet, "no progress line, no info messages"),
+        PINGYI_CLI_OPT_U64 ("timeout-ms", &timeout_ms, "T",
+                            "resend a SUBMIT unanswered after T ms (10..3600000, default 3000,\n"
+                            "doubling to 10 s)",
+                            10, 3600000),
+        PINGYI_CLI_OPT_U64 ("give-up-s", &give_up_s, "S",
+                            "stop after S seconds with exit status 3 (default 0: never)", 0, 100000000),
+        PINGYI_CLI_OPT_FLAG ("ingest-only", &o->ingest_only,
+                             "seal the whole input into the outbox and exit; send nothing"),
+        PINGYI_CLI_OPT_U64 ("shuffle-window", &o->shuffle_window, "N",
+                            "a file's ballots are shuffled N at a time before sealing (default:\n"
+                            "all that fit 64 MiB, at least k x 100; k is the definition's\n"
+                            "k_anonymity)",
+                            1, UINT64_C (1) << 40),
+        PINGYI_CLI_OPT_FLAG ("append", &o->append,
+                             "a further batch of ballots: send even though the shard already\n"
+                             "holds ballots of this venue that this outbox did not send"),
+        PINGYI_CLI_END,
+    };
+    pingyi_cli_t cli = {
+        .prog = "pingyi-client",
+        .synopsis = "pingyi-client --deploy DIR --venue ID --broker ENDPOINT[,ENDPOINT...]\n"
+                    "                     (--input FILE|- [--format csv|jsonl] [--encoding E]\n"
+                    "                      | --generate N --seed S [--expect FILE.json])\n"
+                    "                     [--outbox DIR] [--window N] [--batch N] [--close] [--issued N] "
+                    "[--collected M]\n"
+                    "                     [--close-with-bad-lines] [--json] [--quiet] [--timeout-ms T]\n"
+                    "                     [--give-up-s S] [--ingest-only] [--shuffle-window N] [--append]",
+        .epilogue =
+            "Live input (stdin, a pipe, a device) waits in the outbox's mixing pool and is sent in random\n"
+            "order in groups of at least k; SIGUSR1 lets the pool go at once.\n"
+            "\n"
+            "exit status: 0 all acknowledged (and closed if asked); 1 the same, but bad input lines were\n"
+            "found; 2 fatal error; 3 gave up or interrupted before everything was acknowledged; 4 VOID:\n"
+            "the close was answered and the round does not reconcile\n",
+        .options = options,
+    };
+    int rc = pingyi_cli_parse (&cli, argc, argv, status);
+    /* the endpoints are the options' from here on (teardown frees them) */
+    o->brokers = brokers.items;
+    o->broker_count = brokers.count;
+    if (rc)
         return -1;
-    }
+    o->issued = has_issued ? (int64_t) issued : -1;
+    o->collected = has_collected ? (int64_t) collected : -1;
+    o->timeout_ms = (int64_t) timeout_ms;
+    o->give_up_s = (int64_t) give_up_s;
+    *status = EXIT_FATAL;
     const char *missing = !o->deploy                            ? "--deploy DIR"
                           : !o->venue                           ? "--venue ID"
                           : !o->broker_count && !o->ingest_only ? "--broker ENDPOINT"
                                                                 : NULL;
     if (missing) {
-        fprintf (stderr, "pingyi-client: %s is required\n", missing);
+        pingyi_cli_fail (&cli, "%s is required", missing);
         return -1;
     }
     if (!!o->input == o->generate) {
-        fprintf (stderr, "pingyi-client: give exactly one of --input FILE and --generate N\n");
+        pingyi_cli_fail (&cli, "give exactly one of --input FILE and --generate N");
         return -1;
     }
     if (o->generate && !o->has_seed) {
-        fprintf (stderr, "pingyi-client: --generate needs --seed S (the same seed gives the same ballots)\n");
+        pingyi_cli_fail (&cli, "--generate needs --seed S (the same seed gives the same ballots)");
         return -1;
     }
     if (o->expect && !o->generate) {
-        fprintf (stderr, "pingyi-client: --expect goes with --generate\n");
+        pingyi_cli_fail (&cli, "--expect goes with --generate");
         return -1;
     }
     if ((o->format || o->encoding) && o->generate) {
-        fprintf (stderr, "pingyi-client: --format and --encoding go with --input\n");
+        pingyi_cli_fail (&cli, "--format and --encoding go with --input");
         return -1;
     }
     if (o->batch > o->window)
@@ -2129,11 +1995,11 @@ main (int argc, char **argv)
         return EXIT_FATAL;
     }
     c->input_fd = -1;
-    if (parse_options (argc, argv, &c->opt)) {
-        fprintf (stderr, "run pingyi-client --help for the options\n");
+    int status;
+    if (parse_options (argc, argv, &c->opt, &status)) {
         teardown (c);
         free (c);
-        return EXIT_FATAL;
+        return status;
     }
     if (sodium_init () < 0) {
         fprintf (stderr, "pingyi-client: libsodium cannot start\n");
@@ -2141,14 +2007,10 @@ main (int argc, char **argv)
         free (c);
         return EXIT_FATAL;
     }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset (&sa.sa_mask);
-    sigaction (SIGINT, &sa, NULL);
-    sigaction (SIGTERM, &sa, NULL);
+    pingyi_cli_signals (&s_stop);
     struct sigaction flush = {.sa_handler = on_flush};
     sigemptyset (&flush.sa_mask);
     sigaction (SIGUSR1, &flush, NULL);
-    signal (SIGPIPE, SIG_IGN);
     c->tty = isatty (STDERR_FILENO);
     c->start_ms = pingyi_now_ms ();
 

@@ -53,12 +53,13 @@
     that was live when the copy was made.  */
 #define _GNU_SOURCE
 #include "outbox.h"
+#include "bytes.h"
 #include "envelope.h"
+#include "lmdb_env.h"
 #include "msg.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <lmdb.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,7 @@
 struct pingyi_outbox_t {
     char dir[1024];
     int lock_fd;
-    MDB_env *env;
+    pingyi_lmdb_t db; /* the environment; named "outbox DIR" in error texts */
     MDB_dbi pending, pool, done, meta;
     MDB_txn *read;               /* between read_begin and read_end */
     pingyi_outbox_stats_t stats; /* as committed */
@@ -87,11 +88,11 @@ struct pingyi_outbox_t {
 };
 
 static int
-lmdb_fail (char *err, const char *dir, const char *what, int rc)
+lmdb_fail (pingyi_outbox_t *self, char *err, const char *what, int rc)
 {
     if (rc == ENOSPC)
-        return pingyi_fail (err, "outbox %s: %s: the disk is full", dir, what);
-    return pingyi_fail (err, "outbox %s: %s: %s", dir, what, mdb_strerror (rc));
+        return pingyi_fail (err, "outbox %s: %s: the disk is full", self->dir, what);
+    return pingyi_lmdb_fail (&self->db, err, what, rc);
 }
 
 /*  ---------------------------------------------------------------------
@@ -107,8 +108,7 @@ static int
 put_u64 (pingyi_outbox_t *self, MDB_txn *txn, const char *name, uint64_t v)
 {
     uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t) (v >> (8 * i));
+    pingyi_put_le64 (b, v);
     MDB_val k = key_of (name), d = {8, b};
     return mdb_put (txn, self->meta, &k, &d, 0);
 }
@@ -119,10 +119,7 @@ get_u64 (pingyi_outbox_t *self, MDB_txn *txn, const char *name)
     MDB_val k = key_of (name), d;
     if (mdb_get (txn, self->meta, &k, &d) || d.mv_size != 8)
         return 0;
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | ((const uint8_t *) d.mv_data)[i];
-    return v;
+    return pingyi_get_le64 (d.mv_data);
 }
 
 static int
@@ -201,62 +198,49 @@ load_counters (pingyi_outbox_t *self, MDB_txn *txn, pingyi_outbox_stats_t *s)
 /*  A step of a write transaction: 0, an LMDB code, or -1 with err set.  */
 typedef int (write_fn) (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err);
 
+typedef struct {
+    pingyi_outbox_t *self;
+    write_fn *fn;
+    void *arg;
+} write_call_t;
+
+/*  One attempt (lmdb/lmdb_env.c runs them): the step from the committed
+    counters, then the counters it moved, in the same transaction.  */
 static int
-grow_map (pingyi_outbox_t *self, char *err)
+write_step (MDB_txn *txn, void *arg, char *err)
 {
-    MDB_envinfo info;
-    mdb_env_info (self->env, &info);
-    size_t size = info.me_mapsize * 2;
-    if (size > MAP_MAX)
-        return pingyi_fail (err, "outbox %s: the map would pass %llu bytes", self->dir,
-                            (unsigned long long) MAP_MAX);
-    int rc = mdb_env_set_mapsize (self->env, size);
-    if (rc)
-        return lmdb_fail (err, self->dir, "growing the map", rc);
-    return 0;
+    write_call_t *call = arg;
+    pingyi_outbox_t *self = call->self;
+    self->next = self->stats;
+    int rc = call->fn (self, txn, call->arg, err);
+    if (rc == 0)
+        rc = put_counters (self, txn, &self->next);
+    return rc;
 }
 
 static int
 write_txn (pingyi_outbox_t *self, write_fn *fn, void *arg, const char *what, char *err)
 {
     /*  Growing the map needs no transaction active in this process.  */
-    if (!self->env)
+    if (!self->db.env)
         return pingyi_fail (err, "outbox %s: not open (an earlier compaction failed)", self->dir);
     if (self->read)
         return pingyi_fail (err, "outbox %s: %s while reading (a bug)", self->dir, what);
-    for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-        MDB_txn *txn;
-        int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
-        if (rc == MDB_MAP_RESIZED) {
-            mdb_env_set_mapsize (self->env, 0);
-            continue;
-        }
-        if (rc)
-            return lmdb_fail (err, self->dir, what, rc);
-        self->next = self->stats;
-        rc = fn (self, txn, arg, err);
-        if (rc == -1) {
-            mdb_txn_abort (txn);
-            return -1;
-        }
-        if (rc == 0)
-            rc = put_counters (self, txn, &self->next);
-        if (rc == 0)
-            rc = mdb_txn_commit (txn); /* frees txn either way */
-        else
-            mdb_txn_abort (txn);
-        if (rc == MDB_MAP_FULL) {
-            if (grow_map (self, err))
-                return -1;
-            continue;
-        }
-        if (rc)
-            return lmdb_fail (err, self->dir, what, rc);
-        self->next.compacted = false;
-        self->stats = self->next;
-        return 0;
+    write_call_t call = {self, fn, arg};
+    int rc = pingyi_lmdb_write (&self->db, write_step, &call, err);
+    if (rc == -1)
+        return -1;
+    if (rc == MDB_MAP_FULL) {
+        if (self->db.map_size * 2 > MAP_MAX)
+            return pingyi_fail (err, "outbox %s: the map would pass %llu bytes", self->dir,
+                                (unsigned long long) MAP_MAX);
+        return pingyi_fail (err, "outbox %s: %s: the map kept filling up", self->dir, what);
     }
-    return pingyi_fail (err, "outbox %s: %s: the map kept filling up", self->dir, what);
+    if (rc)
+        return lmdb_fail (self, err, what, rc);
+    self->next.compacted = false;
+    self->stats = self->next;
+    return 0;
 }
 
 /*  ---------------------------------------------------------------------
@@ -336,22 +320,9 @@ open_step (pingyi_outbox_t *self, MDB_txn *txn, void *arg, char *err)
 static int
 env_open (pingyi_outbox_t *self, size_t mapsize, char *err)
 {
-    int rc = mdb_env_create (&self->env);
-    if (rc) {
-        self->env = NULL;
-        return lmdb_fail (err, self->dir, "cannot open", rc);
-    }
-    rc = mdb_env_set_maxdbs (self->env, DB_COUNT);
-    if (!rc)
-        rc = mdb_env_set_mapsize (self->env, mapsize);
-    if (!rc)
-        rc = mdb_env_open (self->env, self->dir, MDB_NOLOCK, 0600); /* durable: every commit is fsynced */
-    if (rc) {
-        mdb_env_close (self->env);
-        self->env = NULL;
-        return lmdb_fail (err, self->dir, "cannot open", rc);
-    }
-    return 0;
+    int rc = pingyi_lmdb_open (&self->db, self->dir, MDB_NOLOCK, DB_COUNT,
+                               mapsize); /* durable: every commit is fsynced */
+    return rc ? lmdb_fail (self, err, "cannot open", rc) : 0;
 }
 
 static void
@@ -386,6 +357,11 @@ pingyi_outbox_open (const char *dir, const uint8_t fingerprint[PINGYI_FP_LEN], c
         return NULL;
     }
     snprintf (self->dir, sizeof self->dir, "%s", dir);
+    char name[sizeof self->dir + 8];
+    snprintf (name, sizeof name, "outbox %s", dir);
+    pingyi_lmdb_init (&self->db, name);
+    self->db.map_max = MAP_MAX;
+    self->db.attempts = WRITE_ATTEMPTS;
     self->lock_fd = -1;
 
     char lock[1100];
@@ -446,8 +422,7 @@ pingyi_outbox_close (pingyi_outbox_t **self_p)
     pingyi_outbox_t *self = *self_p;
     if (self->read)
         mdb_txn_abort (self->read);
-    if (self->env)
-        mdb_env_close (self->env);
+    pingyi_lmdb_close (&self->db);
     if (self->lock_fd >= 0)
         close (self->lock_fd); /* releases the lock */
     free (self);
@@ -580,14 +555,10 @@ pingyi_outbox_read_begin (pingyi_outbox_t *self, char *err)
 {
     if (self->read)
         return 0;
-    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &self->read);
-    if (rc == MDB_MAP_RESIZED) {
-        mdb_env_set_mapsize (self->env, 0);
-        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &self->read);
-    }
+    int rc = pingyi_lmdb_read (&self->db, &self->read);
     if (rc) {
         self->read = NULL;
-        return lmdb_fail (err, self->dir, "reading", rc);
+        return lmdb_fail (self, err, "reading", rc);
     }
     return 0;
 }
@@ -628,7 +599,7 @@ pingyi_outbox_pending_ids (pingyi_outbox_t *self, uint8_t **ids, size_t *count, 
     int rc = mdb_cursor_open (self->read, self->pending, &cur);
     if (rc) {
         pingyi_outbox_read_end (self);
-        return lmdb_fail (err, self->dir, "listing pending ballots", rc);
+        return lmdb_fail (self, err, "listing pending ballots", rc);
     }
     MDB_stat st, pool;
     mdb_stat (self->read, self->pending, &st);
@@ -839,7 +810,7 @@ pingyi_outbox_write_receipts (pingyi_outbox_t *self, char *path, size_t path_cap
     pingyi_outbox_read_end (self);
     if (rc) {
         free (codes);
-        return lmdb_fail (err, self->dir, "listing receipts", rc);
+        return lmdb_fail (self, err, "listing receipts", rc);
     }
     qsort (codes, n, PINGYI_RECEIPT_LEN, by_code);
 
@@ -910,23 +881,14 @@ write_copy (pingyi_outbox_t *self, const char *path, size_t mapsize)
 {
     static const char *const names[DB_COUNT] = {"pending", "pool", "done", "meta"};
     MDB_dbi from[DB_COUNT] = {self->pending, self->pool, self->done, self->meta};
-    MDB_env *env = NULL;
+    pingyi_lmdb_t copy;
+    pingyi_lmdb_init (&copy, path);
     MDB_txn *rtxn = NULL, *wtxn = NULL;
-    int rc = mdb_env_create (&env);
+    int rc = pingyi_lmdb_open (&copy, path, MDB_NOSUBDIR | MDB_NOLOCK, DB_COUNT, mapsize);
     if (!rc)
-        rc = mdb_env_set_maxdbs (env, DB_COUNT);
+        rc = pingyi_lmdb_read (&self->db, &rtxn);
     if (!rc)
-        rc = mdb_env_set_mapsize (env, mapsize);
-    if (!rc)
-        rc = mdb_env_open (env, path, MDB_NOSUBDIR | MDB_NOLOCK, 0600);
-    if (!rc)
-        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &rtxn);
-    if (rc == MDB_MAP_RESIZED) {
-        mdb_env_set_mapsize (self->env, 0);
-        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &rtxn);
-    }
-    if (!rc)
-        rc = mdb_txn_begin (env, NULL, 0, &wtxn);
+        rc = mdb_txn_begin (copy.env, NULL, 0, &wtxn);
     for (int i = 0; i < DB_COUNT && !rc; i++) {
         MDB_dbi to;
         rc = mdb_dbi_open (wtxn, names[i], MDB_CREATE, &to);
@@ -941,8 +903,7 @@ write_copy (pingyi_outbox_t *self, const char *path, size_t mapsize)
         mdb_txn_abort (wtxn);
     if (rtxn)
         mdb_txn_abort (rtxn);
-    if (env)
-        mdb_env_close (env);
+    pingyi_lmdb_close (&copy);
     return rc;
 }
 
@@ -962,7 +923,7 @@ static int
 reopen_dbs (pingyi_outbox_t *self)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    int rc = mdb_txn_begin (self->db.env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return rc;
     rc = mdb_dbi_open (txn, "pending", 0, &self->pending);
@@ -982,7 +943,7 @@ reopen_dbs (pingyi_outbox_t *self)
 int
 pingyi_outbox_compact (pingyi_outbox_t *self, char *err)
 {
-    if (!self->env) {
+    if (!self->db.env) {
         pingyi_fail (err, "outbox %s: not open (an earlier compaction failed)", self->dir);
         return -2;
     }
@@ -994,7 +955,7 @@ pingyi_outbox_compact (pingyi_outbox_t *self, char *err)
     snprintf (data, sizeof data, "%s/data.mdb", self->dir);
     compact_leftovers (self->dir);
     MDB_envinfo info;
-    mdb_env_info (self->env, &info);
+    mdb_env_info (self->db.env, &info);
     size_t mapsize = info.me_mapsize;
     int rc = write_copy (self, copy, mapsize);
     for (int attempt = 0; rc == MDB_MAP_FULL && attempt < 8; attempt++) {
@@ -1009,7 +970,7 @@ pingyi_outbox_compact (pingyi_outbox_t *self, char *err)
         self->compacted_ms = pingyi_now_ms ();
         if (self->compact_cost_ms < 1000)
             self->compact_cost_ms = 1000;
-        return lmdb_fail (err, self->dir, "compacting", rc);
+        return lmdb_fail (self, err, "compacting", rc);
     }
     /*  The copy is durable; the rename makes it the outbox in one step (a
         crash before leaves the old file whole, after, the new one).  */
@@ -1024,15 +985,12 @@ pingyi_outbox_compact (pingyi_outbox_t *self, char *err)
     }
     fsync_dir (self->dir);
     /*  The old file is gone; reopen on the new one.  */
-    mdb_env_close (self->env);
-    self->env = NULL;
+    pingyi_lmdb_close (&self->db);
     rc = env_open (self, mapsize, err);
     if (!rc && (rc = reopen_dbs (self)))
-        lmdb_fail (err, self->dir, "reopening after compaction", rc);
+        lmdb_fail (self, err, "reopening after compaction", rc);
     if (rc) {
-        if (self->env)
-            mdb_env_close (self->env);
-        self->env = NULL;
+        pingyi_lmdb_close (&self->db);
         return -2;
     }
     self->stats.compacted = true;

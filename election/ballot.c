@@ -26,29 +26,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-const char *
-pingyi_reject_name (pingyi_reject_t code)
-{
-    /*  Stored and shown by operators: never rename.  */
-    static const char *const names[PINGYI_REJECT_COUNT_] = {
-        [PINGYI_REJECT_NONE] = "none",
-        [PINGYI_REJECT_BAD_ENVELOPE] = "bad_envelope",
-        [PINGYI_REJECT_WRONG_ELECTION] = "wrong_election",
-        [PINGYI_REJECT_UNKNOWN_VENUE] = "unknown_venue",
-        [PINGYI_REJECT_VENUE_MISMATCH] = "venue_mismatch",
-        [PINGYI_REJECT_WRONG_SHARD] = "wrong_shard",
-        [PINGYI_REJECT_DECRYPT] = "decrypt",
-        [PINGYI_REJECT_MALFORMED] = "malformed",
-        [PINGYI_REJECT_NOT_ON_FORM] = "not_on_form",
-        [PINGYI_REJECT_BAD_CATEGORY] = "bad_category",
-        [PINGYI_REJECT_BAD_MARK] = "bad_mark",
-        [PINGYI_REJECT_VENUE_CLOSED] = "venue_closed",
-    };
-    if ((unsigned) code >= PINGYI_REJECT_COUNT_)
-        return "unknown";
-    return names[code];
-}
-
 void
 pingyi_ballot_init (pingyi_ballot_t *self, const pingyi_election_t *election, size_t venue)
 {
@@ -416,18 +393,6 @@ pingyi_ballot_count (const pingyi_ballot_t *self, const pingyi_election_t *elect
             }
         }
     }
-}
-
-size_t
-pingyi_count_marks (const pingyi_election_t *election)
-{
-    size_t choices = 0;
-    for (size_t i = 0; i < election->item_count; i++) {
-        size_t n = election->choice_sets[election->items[i].choice_set].choice_count;
-        if (n > choices)
-            choices = n;
-    }
-    return choices + 2;
 }
 
 void

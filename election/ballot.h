@@ -15,7 +15,9 @@
 #ifndef PINGYI_BALLOT_H
 #define PINGYI_BALLOT_H
 
+#include "count.h"
 #include "election.h"
+#include "reject.h"
 
 #define PINGYI_BALLOT_VERSION 1
 #define PINGYI_BODY_MAX 4096 /* largest body, bytes */
@@ -27,26 +29,8 @@ typedef struct {
     uint32_t ticks[PINGYI_MAX_FORM_SUBJECTS][PINGYI_MAX_ITEMS];
 } pingyi_ballot_t;
 
-/*  Why a ballot (or its envelope) was refused.  These codes travel in acks
-    and are stored per venue: never renumber, only append.  */
-typedef enum {
-    PINGYI_REJECT_NONE = 0,
-    PINGYI_REJECT_BAD_ENVELOPE = 1,   /* envelope bytes do not parse */
-    PINGYI_REJECT_WRONG_ELECTION = 2, /* fingerprint is not this election's */
-    PINGYI_REJECT_UNKNOWN_VENUE = 3,  /* venue id not in the definition */
-    PINGYI_REJECT_VENUE_MISMATCH = 4, /* header venue is not the sender's */
-    PINGYI_REJECT_WRONG_SHARD = 5,    /* venue is not on this shard */
-    PINGYI_REJECT_DECRYPT = 6,        /* authentication failed */
-    PINGYI_REJECT_MALFORMED = 7,      /* body is not a ballot */
-    PINGYI_REJECT_NOT_ON_FORM = 8,    /* a subject not on the venue's form, or one missing */
-    PINGYI_REJECT_BAD_CATEGORY = 9,   /* unknown rater category */
-    PINGYI_REJECT_BAD_MARK = 10,      /* a tick outside the item's choice set */
-    PINGYI_REJECT_VENUE_CLOSED = 11,  /* the venue has closed its round */
-    PINGYI_REJECT_COUNT_              /* number of codes */
-} pingyi_reject_t;
-
-/*  Short stable name: "bad_envelope", "not_on_form", ...  */
-const char *pingyi_reject_name (pingyi_reject_t code);
+/*  Reject codes (pingyi_reject_t) and their names live in proto/reject.h:
+    they are part of the wire.  */
 
 /*  A ballot with every cell BLANK for the venue's form, category 0.  */
 void pingyi_ballot_init (pingyi_ballot_t *self, const pingyi_election_t *election, size_t venue);
@@ -96,35 +80,12 @@ typedef void (pingyi_count_fn) (const pingyi_counter_key_t *key, void *arg);
 void pingyi_ballot_count (const pingyi_ballot_t *self, const pingyi_election_t *election, size_t venue,
                           pingyi_count_fn *fn, void *arg);
 
-/*  Cells per (item, category) in a dense count: the largest choice set's
-    choices, then BLANK, then OVER.  */
-size_t pingyi_count_marks (const pingyi_election_t *election);
-
-/*  The cell of a mark among a dense count's `marks` cells: the choice's
-    index, marks - 2 for BLANK, marks - 1 for OVER; `marks` (no cell) for a
-    choice index that does not fit.  And back.  */
-static inline size_t
-pingyi_count_cell (uint8_t mark, size_t marks)
-{
-    if (mark == PINGYI_MARK_BLANK)
-        return marks - 2;
-    if (mark == PINGYI_MARK_OVER)
-        return marks - 1;
-    return mark < marks - 2 ? mark : marks;
-}
-
-static inline uint8_t
-pingyi_count_cell_mark (size_t cell, size_t marks)
-{
-    return cell == marks - 2 ? PINGYI_MARK_BLANK : cell == marks - 1 ? PINGYI_MARK_OVER : (uint8_t) cell;
-}
-
 /*  The same increments as pingyi_ballot_count, added to a dense block
     instead of called out: cells is the block of the ballot's venue, one
     row per form position, a row items x categories x marks u32, the cell of
     (item, category, m) at (item x categories + category) x marks + m, with
     m the choice's index, marks - 2 for BLANK and marks - 1 for OVER (marks
-    from pingyi_count_marks).  For validated ballots only (subjects in form
+    from pingyi_count_marks; the block of election/count.h).  For validated ballots only (subjects in form
     order, ticks inside their choice sets): the hot path of the worker and
     the recount, with no call per mark.  */
 void pingyi_ballot_count_cells (const pingyi_ballot_t *self, const pingyi_election_t *election,

@@ -633,8 +633,11 @@ fill_gaps (parse_t *p, const char *name, void *base, size_t stride, size_t count
         char **entry = (char **) ((char *) base + i * stride);
         if (entry[0])
             continue;
+        /* an element whose id was refused keeps what it had (its error is
+           reported); only the missing strings are made */
         entry[0] = strdup ("");
-        entry[1] = strdup ("");
+        if (!entry[1])
+            entry[1] = strdup ("");
         if (!entry[0] || !entry[1])
             perr (p, name, "out of memory");
     }

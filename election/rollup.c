@@ -89,14 +89,33 @@ pingyi_venue_status_name (pingyi_venue_status_t status)
     reconciles one either (a close without issued/collected stays
     "closed").  Only a closed round can be judged: until the clerk closes
     it, ballots are still arriving.  */
+size_t
+pingyi_venue_void_why (const pingyi_venue_figures_t *f, char *why, size_t cap)
+{
+    size_t reasons = 0, used = 0;
+    if (why && cap)
+        why[0] = '\0';
+    if (f->issued >= 0 && f->collected > f->issued) {
+        if (why && cap)
+            used += (size_t) snprintf (why, cap, "collected %" PRId64 " > issued %" PRId64, f->collected,
+                                       f->issued);
+        reasons++;
+    }
+    if (f->collected >= 0 && f->accepted > (uint64_t) f->collected) {
+        if (why && used < cap)
+            snprintf (why + used, cap - used, "%saccepted %" PRIu64 " > collected %" PRId64, reasons ? "; " : "",
+                      f->accepted, f->collected);
+        reasons++;
+    }
+    return reasons;
+}
+
 pingyi_venue_status_t
 pingyi_venue_status (const pingyi_venue_figures_t *f)
 {
     if (!f->closed)
         return PINGYI_VENUE_OPEN;
-    if (f->issued >= 0 && f->collected > f->issued)
-        return PINGYI_VENUE_VOID;
-    if (f->collected >= 0 && f->accepted > (uint64_t) f->collected)
+    if (pingyi_venue_void_why (f, NULL, 0))
         return PINGYI_VENUE_VOID;
     if (f->issued < 0 || f->collected < 0)
         return PINGYI_VENUE_CLOSED;
@@ -189,12 +208,9 @@ pingyi_venue_why (const pingyi_view_t *self, size_t venue, char *out, size_t cap
         sep = ", ";
     }
     if (h & PINGYI_HOLD_VOID) {
-        if (f->issued >= 0 && f->collected > f->issued)
-            append (out, cap, &n, "%svoid (collected %" PRId64 " > issued %" PRId64 ")", sep, f->collected,
-                    f->issued);
-        else
-            append (out, cap, &n, "%svoid (accepted %" PRIu64 " > collected %" PRId64 ")", sep, f->accepted,
-                    f->collected);
+        char why[160];
+        pingyi_venue_void_why (f, why, sizeof why);
+        append (out, cap, &n, "%svoid (%s)", sep, why);
         sep = ", ";
     }
     if (h & PINGYI_HOLD_LATE) {
@@ -389,65 +405,46 @@ make_rows (view_t *self)
 /*  ---------------------------------------------------------------------
     Counting  */
 
-/*  Accumulators: acc[row][item][category][slot], slot = choice index, then
-    BLANK (slots - 2) and OVER (slots - 1) — the tally's own layout.  */
-typedef struct {
-    const pingyi_election_t *e;
-    const bool *skip;   /* by venue: void, left out */
-    uint64_t *subjects; /* the subject level's accumulators */
-    size_t slots;
-    size_t per_row; /* items × categories × slots */
-    /* ballots of each (venue, category) group as its counters show them:
-       the most marks any one (subject, item) cell of the group counts,
-       over the items that take one mark per ballot */
-    uint64_t *counted;       /* [venue × categories + category] */
-    const bool *one_mark;    /* by item: counts one mark per ballot */
-    pingyi_counter_key_t at; /* the cell being summed */
-    uint64_t sum;
-    bool any;
-} walk_t;
-
-static void
-count_cell_end (walk_t *w)
-{
-    if (!w->any)
-        return;
-    uint64_t *b = &w->counted[(size_t) w->at.venue * w->e->category_count + w->at.category];
-    if (w->sum > *b)
-        *b = w->sum;
-}
-
-static void
-add_counter (const pingyi_counter_key_t *key, uint64_t count, void *arg)
-{
-    walk_t *w = arg;
-    if (w->one_mark[key->item]) {
-        /* the walk is in (venue, subject, item, category, mark) order: the
-           marks of one cell come together */
-        if (!w->any || key->venue != w->at.venue || key->subject != w->at.subject ||
-            key->item != w->at.item || key->category != w->at.category) {
-            count_cell_end (w);
-            w->at = *key;
-            w->sum = 0;
-            w->any = true;
-        }
-        w->sum += count;
-    }
-    if (w->skip[key->venue])
-        return;
-    size_t slot = key->mark == PINGYI_MARK_BLANK  ? w->slots - 2
-                  : key->mark == PINGYI_MARK_OVER ? w->slots - 1
-                                                  : key->mark;
-    w->subjects[key->subject * w->per_row +
-                ((size_t) key->item * w->e->category_count + key->category) * w->slots + slot] += count;
-}
-
 static void
 add_into (uint64_t *to, const uint64_t *from, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         to[i] += from[i];
 }
+
+/*  The subject level's accumulators from the tally's count blocks (the
+    accumulators are blocks too: acc[row] is one block, election/count.h):
+    each venue's block of a subject is added to that subject's (a void
+    venue's are left out), and each (venue, category) group's ballots as
+    its blocks show them: the most marks any one (subject, item) cell of
+    the group counts, over the items that take one mark per ballot.  */
+static void
+add_blocks (const pingyi_election_t *e, const pingyi_tally_t *tally, const bool *skip, const bool *one_mark,
+            uint64_t *subjects, uint64_t *counted)
+{
+    const pingyi_count_shape_t *shape = pingyi_tally_shape (tally);
+    for (size_t v = 0; v < e->venue_count; v++) {
+        const pingyi_venue_t *venue = &e->venues[v];
+        for (size_t pos = 0; pos < venue->subject_count; pos++) {
+            const uint64_t *b = pingyi_tally_block (tally, v, pos);
+            for (size_t item = 0; item < shape->items; item++) {
+                if (!one_mark[item])
+                    continue;
+                for (size_t c = 0; c < shape->categories; c++) {
+                    const uint64_t *cell = b + pingyi_count_index (shape, item, c, 0);
+                    uint64_t sum = 0;
+                    for (size_t m = 0; m < shape->marks; m++)
+                        sum += cell[m];
+                    if (sum > counted[v * shape->categories + c])
+                        counted[v * shape->categories + c] = sum;
+                }
+            }
+            if (!skip[v])
+                add_into (subjects + venue->subjects[pos] * shape->width, b, shape->width);
+        }
+    }
+}
+
 
 /*  Turn one row's accumulators into its cells: per category, then all
     categories with the weighted score.  The cells are fresh from calloc:
@@ -1105,7 +1102,7 @@ set_venues (view_t *self, const pingyi_tally_t *tally, const pingyi_venue_figure
         view->blank_ballots += vv->figures.blank;
         view->duplicates += vv->figures.duplicates;
         view->rejected += vv->figures.rejected;
-        for (size_t r = 0; r < 16; r++)
+        for (size_t r = 0; r < PINGYI_REJECT_SLOTS; r++)
             view->rejected_by[r] += vv->figures.rejected_by[r];
     }
     view->final = pingyi_view_final (view, -1, NULL);
@@ -1203,12 +1200,9 @@ pingyi_view_new_k (const pingyi_election_t *election, const pingyi_tally_t *tall
         for (size_t i = 0; i < e->item_count; i++)
             one_mark[i] = true;
 
-    size_t widest = 0;
-    for (size_t i = 0; i < e->choice_set_count; i++)
-        if (e->choice_sets[i].choice_count > widest)
-            widest = e->choice_sets[i].choice_count;
-    size_t slots = widest + 2;
-    size_t per_row = e->item_count * cats * slots;
+    const pingyi_count_shape_t *shape = pingyi_tally_shape (tally);
+    size_t slots = shape->marks;
+    size_t per_row = shape->width;
     acc = calloc ((self->total_rows ? self->total_rows : 1) * (per_row ? per_row : 1), sizeof *acc);
     if (!acc)
         goto fail;
@@ -1217,15 +1211,7 @@ pingyi_view_new_k (const pingyi_election_t *election, const pingyi_tally_t *tall
     for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
         block[l] = acc + self->row_base[l] * per_row;
 
-    walk_t w = {.e = e,
-                .skip = skip,
-                .subjects = block[PINGYI_LEVEL_SUBJECT],
-                .slots = slots,
-                .per_row = per_row,
-                .counted = self->group_b,
-                .one_mark = one_mark};
-    pingyi_tally_each (tally, add_counter, &w);
-    count_cell_end (&w);
+    add_blocks (e, tally, skip, one_mark, block[PINGYI_LEVEL_SUBJECT], self->group_b);
     /* the groups' ballots: the released by_category; what the counters
        show when a shard sent none (or 0 against counters) */
     for (size_t v = 0; v < e->venue_count; v++) {

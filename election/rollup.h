@@ -75,6 +75,13 @@ typedef enum {
 
 const char *pingyi_venue_status_name (pingyi_venue_status_t status); /* "open", ... */
 pingyi_venue_status_t pingyi_venue_status (const pingyi_venue_figures_t *figures);
+/*  The void rule, the one place it is written: the figures' reasons to
+    void a round (collected > issued; accepted > collected), 0 when none;
+    their text into why ("collected 112 > issued 109; accepted 120 >
+    collected 112") when why is not NULL.  A round is void only once closed
+    (pingyi_venue_status); the client and the worker ask it of a close's
+    answer.  */
+size_t pingyi_venue_void_why (const pingyi_venue_figures_t *figures, char *why, size_t cap);
 /*  The close a venue may declare: when the definition gives the venue's
     `issued` (the forms printed for it), a close declaring more is refused
     (the definition bounds the close; fewer may have been handed out).
@@ -129,7 +136,7 @@ typedef struct {
     size_t venues_open, venues_closed, venues_reconciled, venues_void;
     /* totals over all venues (void included): ballots and rejections */
     uint64_t accepted, blank_ballots, duplicates, rejected;
-    uint64_t rejected_by[16];
+    uint64_t rejected_by[PINGYI_REJECT_SLOTS];
     /* the release */
     uint32_t k;              /* k it was computed with (1: nothing withheld) */
     size_t suppressed_cells; /* (row, category) cells withheld, whole rows included, every level */

@@ -6,7 +6,8 @@
 
 struct pingyi_tally_t {
     const pingyi_election_t *election;
-    size_t slots;       /* mark slots per cell: widest choice set + 2 */
+    pingyi_count_shape_t shape; /* one block per (venue, form position) */
+    size_t slots;               /* shape.marks */
     size_t *venue_base; /* first counter of each venue */
     uint64_t *counts;
     size_t count_len;
@@ -29,16 +30,13 @@ pingyi_tally_new (const pingyi_election_t *election)
     if (!self)
         return NULL;
     self->election = election;
-    size_t widest = 0;
-    for (size_t i = 0; i < election->choice_set_count; i++)
-        if (election->choice_sets[i].choice_count > widest)
-            widest = election->choice_sets[i].choice_count;
-    self->slots = widest + 2;
+    pingyi_count_shape (election, &self->shape);
+    self->slots = self->shape.marks;
     self->venue_base = calloc (election->venue_count + 1, sizeof *self->venue_base);
     self->figures = calloc (election->venue_count ? election->venue_count : 1, sizeof *self->figures);
     if (!self->venue_base || !self->figures)
         goto fail;
-    size_t per_subject = election->item_count * election->category_count * self->slots;
+    size_t per_subject = self->shape.width;
     for (size_t v = 0; v < election->venue_count; v++)
         self->venue_base[v + 1] = self->venue_base[v] + election->venues[v].subject_count * per_subject;
     self->count_len = self->venue_base[election->venue_count];
@@ -100,17 +98,45 @@ slot_of (const pingyi_tally_t *self, size_t venue, size_t subject, size_t item, 
 }
 
 int
-pingyi_tally_add (pingyi_tally_t *self, const uint8_t key[PINGYI_COUNTER_KEY_LEN], uint64_t count)
+pingyi_tally_add_block (pingyi_tally_t *self, uint32_t venue, uint32_t subject, const uint8_t *cells, size_t len)
 {
-    pingyi_counter_key_t k;
-    pingyi_counter_key_unpack (key, &k);
-    long idx = slot_of (self, k.venue, k.subject, k.item, k.category, k.mark);
+    const pingyi_election_t *e = self->election;
+    int form = venue < e->venue_count ? pingyi_election_form_index (e, venue, subject) : -1;
+    if (form < 0 || pingyi_count_block_bad_cell (e, &self->shape, cells, len) >= 0) {
+        self->rejected_keys++;
+        return -1;
+    }
+    uint64_t *block = self->counts + self->venue_base[venue] + (size_t) form * self->shape.width;
+    for (size_t i = 0; i < self->shape.width; i++)
+        block[i] += pingyi_count_le32 (cells, i);
+    return 0;
+}
+
+int
+pingyi_tally_add_cell (pingyi_tally_t *self, const pingyi_counter_key_t *key, uint64_t count)
+{
+    long idx = slot_of (self, key->venue, key->subject, key->item, key->category, key->mark);
     if (idx < 0) {
         self->rejected_keys++;
         return -1;
     }
     self->counts[idx] += count;
     return 0;
+}
+
+const uint64_t *
+pingyi_tally_block (const pingyi_tally_t *self, size_t venue, size_t position)
+{
+    const pingyi_election_t *e = self->election;
+    if (venue >= e->venue_count || position >= e->venues[venue].subject_count)
+        return NULL;
+    return self->counts + self->venue_base[venue] + position * self->shape.width;
+}
+
+const pingyi_count_shape_t *
+pingyi_tally_shape (const pingyi_tally_t *self)
+{
+    return &self->shape;
 }
 
 int

@@ -1,18 +1,18 @@
 /*  tally.h — merged counters of a whole election, in memory.
 
-    Shards each hold the counters of their own venues; the offline tally and
-    the aggregator merge them here.  Storage is dense: one u64 per (venue,
-    form position, item, category, mark slot), so merging is an add and
-    reading a roll-up is a walk, with no hashing.  Mark slots: the choice
-    index, then BLANK, then OVER (slot = choice count of the widest set, +1).
+    Shards each hold the count blocks of their own venues (election/count.h);
+    the offline tally and the aggregator add them here.  Storage is one
+    block of u64 per (venue, form position), in the block layout, so adding
+    a shard's block is a loop over its cells and a roll-up adds blocks.
 
-    A counter key from a shard is checked before it is added (venue, subject
-    on that venue's form, item, category, mark within the item's set): a bad
-    key is counted in `rejected_keys`, never trusted.  */
+    A block from a shard is checked before it is added (venue, subject on
+    that venue's form, its length, nothing in a slot no ballot can reach):
+    a bad block is counted in `rejected_keys`, never trusted.  */
 #ifndef PINGYI_TALLY_H
 #define PINGYI_TALLY_H
 
 #include "ballot.h"
+#include "count.h"
 #include "msg.h"
 
 typedef struct pingyi_tally_t pingyi_tally_t;
@@ -22,9 +22,17 @@ void pingyi_tally_destroy (pingyi_tally_t **self_p);
 /*  Zero every counter and figure (before a fresh merge).  */
 void pingyi_tally_reset (pingyi_tally_t *self);
 
-/*  Add count to the counter named by a packed key; -1 (and counted) if the
-    key names nothing in this election.  */
-int pingyi_tally_add (pingyi_tally_t *self, const uint8_t key[PINGYI_COUNTER_KEY_LEN], uint64_t count);
+/*  Add a count block (u32 LE cells, len bytes) of (venue, subject); -1 (and
+    counted) if it names nothing in this election or is not a sound block.  */
+int pingyi_tally_add_block (pingyi_tally_t *self, uint32_t venue, uint32_t subject, const uint8_t *cells,
+                            size_t len) PINGYI_WARN_UNUSED;
+/*  Add count to one cell named by its fields (a tally read back from JSON,
+    tests); -1 (and counted) if it names nothing in this election.  */
+int pingyi_tally_add_cell (pingyi_tally_t *self, const pingyi_counter_key_t *key, uint64_t count);
+/*  The merged block of (venue, form position): shape->width u64 cells, or
+    NULL past the venue's form.  */
+const uint64_t *pingyi_tally_block (const pingyi_tally_t *self, size_t venue, size_t position);
+const pingyi_count_shape_t *pingyi_tally_shape (const pingyi_tally_t *self);
 /*  Set a venue's figures (as reported by its shard); -1 if no such venue.  */
 int pingyi_tally_set_figures (pingyi_tally_t *self, const pingyi_venue_figures_t *figures);
 

@@ -1,4 +1,4 @@
-/*  msg.c — the pingyi wire protocol, version 2: strict decoder and encoders.
+/*  msg.c — the pingyi wire protocol, version 3: strict decoder and encoders.
 
     Every frame arrives from the network and is hostile until this file says
     otherwise.  The decoder reads through the allocation-free cursor of mp.c,
@@ -11,7 +11,8 @@
 
     Invariants:
     - no allocation and no recursion: the schema is fixed, the deepest value
-      (SNAPSHOT.venues[i].rejected_by[j]) sits three arrays down;
+      (a count in SNAPSHOT.venues[i].rejected_by) sits in a map three arrays
+      down;
     - on failure err names the message and the field, then the reason, e.g.
       "SUBMIT.envelopes[3]: expected bin, got str"; msg is zeroed first so a
       caller that ignores the result reads nothing stale;
@@ -191,10 +192,13 @@ read_shard_item (pingyi_mp_t *r, uint64_t *v, fault_t *f)
     return 0;
 }
 
+/*  Any length: an envelope outside 91..PINGYI_ENVELOPE_MAX bytes is one
+    bad envelope, refused in its own ACK result (bad_envelope) while the
+    rest of its SUBMIT is applied; the frame limit bounds it here.  */
 static int
 read_envelope_item (pingyi_mp_t *r, pingyi_bin_t *v, fault_t *f)
 {
-    if (pingyi_mp_bin (r, &v->p, &v->len, 1, PINGYI_ENVELOPE_MAX))
+    if (pingyi_mp_bin (r, &v->p, &v->len, 0, PINGYI_INNER_MAX))
         return fault_mp (f, r, "");
     return 0;
 }
@@ -222,17 +226,29 @@ read_ack_item (pingyi_mp_t *r, pingyi_ack_t *a, fault_t *f)
     return 0;
 }
 
+/*  A count block: [venue, subject, cells], cells a whole number of u32
+    (their count against the election's shape is the receiver's check).  */
 static int
-read_counter_item (pingyi_mp_t *r, pingyi_counter_t *c, fault_t *f)
+read_block_item (pingyi_mp_t *r, pingyi_block_t *row, fault_t *f)
 {
-    const uint8_t *key;
-    if (read_tuple (r, 2, "fields", "", f))
+    uint64_t venue, subject;
+    if (read_tuple (r, 3, "fields", "", f))
         return -1;
-    if (pingyi_mp_bin_fixed (r, &key, sizeof c->key))
-        return fault_mp (f, r, ".key");
-    if (pingyi_mp_uint (r, &c->count, UINT64_MAX))
-        return fault_mp (f, r, ".count");
-    memcpy (c->key, key, sizeof c->key);
+    if (pingyi_mp_uint (r, &venue, 0xffff))
+        return fault_mp (f, r, ".venue");
+    if (pingyi_mp_uint (r, &subject, 0xffff))
+        return fault_mp (f, r, ".subject");
+    uint32_t len;
+    if (pingyi_mp_bin (r, &row->cells, &len, 4, PINGYI_BLOCK_BYTES_MAX))
+        return fault_mp (f, r, ".cells");
+    if (len % 4) {
+        snprintf (f->where, sizeof f->where, ".cells");
+        snprintf (f->why, sizeof f->why, "%" PRIu32 " bytes, not whole u32 cells", len);
+        return -1;
+    }
+    row->len = len;
+    row->venue = (uint32_t) venue;
+    row->subject = (uint32_t) subject;
     return 0;
 }
 
@@ -248,9 +264,48 @@ read_stat_item (pingyi_mp_t *r, pingyi_stat_t *s, fault_t *f)
     return 0;
 }
 
+/*  rejected_by: a map {code: count}, keys ascending from 1 to
+    PINGYI_REJECT_CODE_MAX, counts at least 1 (only non-zero entries are
+    written).  A code this receiver has a slot for is kept in it; a higher
+    one (a code appended by a later version) is added to slot 0, "other",
+    so the sum of the slots is always the sum on the wire.  */
+static int
+read_rejected_by (pingyi_mp_t *r, uint64_t by[PINGYI_REJECT_SLOTS], fault_t *f)
+{
+    uint32_t n;
+    uint64_t last = 0;
+    if (pingyi_mp_map (r, &n, PINGYI_REJECT_CODE_MAX))
+        return fault_mp (f, r, ".rejected_by");
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t code, count;
+        if (pingyi_mp_uint (r, &code, PINGYI_REJECT_CODE_MAX))
+            return fault_mp (f, r, ".rejected_by: code");
+        if (code <= last) {
+            snprintf (f->where, sizeof f->where, ".rejected_by");
+            snprintf (f->why, sizeof f->why, "code %" PRIu64 " %s", code,
+                      code == 0 ? "is not a reject code" : "out of order (codes ascend, each once)");
+            r->err = "bad key";
+            r->p = r->end;
+            return -1;
+        }
+        last = code;
+        if (pingyi_mp_uint (r, &count, UINT64_MAX))
+            return fault_mp (f, r, ".rejected_by: count");
+        if (count == 0) {
+            snprintf (f->where, sizeof f->where, ".rejected_by");
+            snprintf (f->why, sizeof f->why, "code %" PRIu64 " has count 0 (only non-zero entries)", code);
+            r->err = "bad count";
+            r->p = r->end;
+            return -1;
+        }
+        by[code < PINGYI_REJECT_SLOTS ? code : 0] += count;
+    }
+    return 0;
+}
+
 /*  Venue figures: [venue, accepted, blank, duplicates, rejected,
-    rejected_by[16], issued, collected, sent, closed, by_category, reopens].
-    Declared counts may be -1 (not yet known), never lower.  */
+    rejected_by {code: count}, issued, collected, sent, closed, by_category,
+    reopens].  Declared counts may be -1 (not yet known), never lower.  */
 static int
 read_figures (pingyi_mp_t *r, pingyi_venue_figures_t *v, fault_t *f)
 {
@@ -270,14 +325,9 @@ read_figures (pingyi_mp_t *r, pingyi_venue_figures_t *v, fault_t *f)
     for (int i = 0; i < 4; i++)
         if (pingyi_mp_uint (r, count_fields[i], UINT64_MAX))
             return fault_mp (f, r, counts[i]);
-    if (read_tuple (r, PINGYI_FIGURES_REJECT_SLOTS, "items", ".rejected_by", f))
+    memset (v->rejected_by, 0, sizeof v->rejected_by);
+    if (read_rejected_by (r, v->rejected_by, f))
         return -1;
-    for (int i = 0; i < PINGYI_FIGURES_REJECT_SLOTS; i++)
-        if (pingyi_mp_uint (r, &v->rejected_by[i], UINT64_MAX)) {
-            char where[32];
-            snprintf (where, sizeof where, ".rejected_by[%d]", i);
-            return fault_mp (f, r, where);
-        }
     for (int i = 0; i < 3; i++)
         if (pingyi_mp_int (r, declared_fields[i], -1, INT64_MAX))
             return fault_mp (f, r, declared[i]);
@@ -352,13 +402,13 @@ pingyi_list_next_ack (pingyi_list_t *list, pingyi_ack_t *v)
 }
 
 bool
-pingyi_list_next_counter (pingyi_list_t *list, pingyi_counter_t *v)
+pingyi_list_next_block (pingyi_list_t *list, pingyi_block_t *v)
 {
     pingyi_mp_t r;
     fault_t f;
     if (!list_open (list, &r))
         return false;
-    return list_step (list, &r, read_counter_item (&r, v, &f));
+    return list_step (list, &r, read_block_item (&r, v, &f));
 }
 
 bool
@@ -469,7 +519,7 @@ get_ticket (dec_t *d, uint64_t *ticket)
     return 0;
 }
 
-typedef enum { ITEM_SHARD, ITEM_ENVELOPE, ITEM_ACK, ITEM_FIGURES, ITEM_COUNTER, ITEM_STAT } item_kind_t;
+typedef enum { ITEM_SHARD, ITEM_ENVELOPE, ITEM_ACK, ITEM_FIGURES, ITEM_BLOCK, ITEM_STAT } item_kind_t;
 
 /*  Validate a whole list and record where its items lie.  Shard lists must
     not name a shard twice: the broker's ownership table relies on it.  */
@@ -491,7 +541,7 @@ get_list (dec_t *d, const char *field, pingyi_list_t *list, uint32_t max, item_k
             pingyi_bin_t bin;
             pingyi_ack_t ack;
             pingyi_venue_figures_t figures;
-            pingyi_counter_t counter;
+            pingyi_block_t block;
             pingyi_stat_t stat;
         } item;
         switch (kind) {
@@ -513,8 +563,8 @@ get_list (dec_t *d, const char *field, pingyi_list_t *list, uint32_t max, item_k
         case ITEM_FIGURES:
             rc = read_figures (&d->r, &item.figures, &f);
             break;
-        case ITEM_COUNTER:
-            rc = read_counter_item (&d->r, &item.counter, &f);
+        case ITEM_BLOCK:
+            rc = read_block_item (&d->r, &item.block, &f);
             break;
         case ITEM_STAT:
             rc = read_stat_item (&d->r, &item.stat, &f);
@@ -602,7 +652,7 @@ decode_body (dec_t *d, pingyi_msg_t *m)
     case PINGYI_MSG_TALLY_QUERY:
         if (get_uint (d, "tag", &m->u.tally_query.tag, UINT64_MAX) ||
             get_u32 (d, "shard", &m->u.tally_query.shard, PINGYI_MAX_SHARD_INDEX) ||
-            get_fixed (d, "from", m->u.tally_query.from, 8))
+            get_fixed (d, "from", m->u.tally_query.from, PINGYI_BLOCK_KEY_BYTES))
             return -1;
         return 0;
     case PINGYI_MSG_SNAPSHOT:
@@ -620,8 +670,9 @@ decode_body (dec_t *d, pingyi_msg_t *m)
             get_fixed (d, "digest", m->u.snapshot.digest, 32) ||
             get_uint (d, "generation", &m->u.snapshot.generation, UINT64_MAX) ||
             get_list (d, "venues", &m->u.snapshot.venues, PINGYI_SNAPSHOT_VENUES_MAX, ITEM_FIGURES) ||
-            get_list (d, "counters", &m->u.snapshot.counters, PINGYI_SNAPSHOT_COUNTERS_MAX, ITEM_COUNTER) ||
-            get_bool (d, "more", &m->u.snapshot.more) || get_fixed (d, "next", m->u.snapshot.next, 8))
+            get_list (d, "blocks", &m->u.snapshot.blocks, PINGYI_SNAPSHOT_BLOCKS_MAX, ITEM_BLOCK) ||
+            get_bool (d, "more", &m->u.snapshot.more) ||
+            get_fixed (d, "next", m->u.snapshot.next, PINGYI_BLOCK_KEY_BYTES))
             return -1;
         return 0;
     case PINGYI_MSG_STATS_QUERY: {
@@ -658,6 +709,47 @@ decode_body (dec_t *d, pingyi_msg_t *m)
         return 0;
     }
     return pingyi_fail (d->err, "unknown message type %d", m->type);
+}
+
+uint64_t
+pingyi_msg_tag (const uint8_t *frame, size_t len)
+{
+    /* the types whose third element is a tag (FORWARD and REPLY carry a
+       ticket, HELLO and READY none) */
+    static const bool tagged[PINGYI_MSG_TYPE_MAX_ + 1] = {
+        [PINGYI_MSG_SUBMIT] = true,       [PINGYI_MSG_ACK] = true,         [PINGYI_MSG_RETRY] = true,
+        [PINGYI_MSG_ERROR] = true,        [PINGYI_MSG_VENUE_OPEN] = true,  [PINGYI_MSG_VENUE_CLOSE] = true,
+        [PINGYI_MSG_VENUE_STATUS] = true, [PINGYI_MSG_TALLY_QUERY] = true, [PINGYI_MSG_SNAPSHOT] = true,
+        [PINGYI_MSG_STATS_QUERY] = true,  [PINGYI_MSG_STATS] = true,       [PINGYI_MSG_VENUE_REOPEN] = true,
+    };
+    pingyi_mp_t r;
+    uint64_t n, version, type, tag;
+    size_t head;
+    if (!frame || len < 1)
+        return 0;
+    /* The array header by hand: a frame cut short after its tag still
+       names its request (pingyi_mp_array would refuse a count larger than
+       the bytes left).  */
+    if (frame[0] >= 0x90 && frame[0] <= 0x9f) {
+        n = frame[0] & 0x0f;
+        head = 1;
+    }
+    else if (frame[0] == 0xdc && len >= 3) {
+        n = (uint64_t) frame[1] << 8 | frame[2];
+        head = 3;
+    }
+    else if (frame[0] == 0xdd && len >= 5) {
+        n = (uint64_t) frame[1] << 24 | (uint64_t) frame[2] << 16 | (uint64_t) frame[3] << 8 | frame[4];
+        head = 5;
+    }
+    else
+        return 0;
+    pingyi_mp_init (&r, frame + head, len - head);
+    if (n < 3 || pingyi_mp_uint (&r, &version, UINT64_MAX) || version != PINGYI_PROTO_VERSION ||
+        pingyi_mp_uint (&r, &type, PINGYI_MSG_TYPE_MAX_) || !tagged[type] ||
+        pingyi_mp_uint (&r, &tag, UINT64_MAX))
+        return 0;
+    return tag;
 }
 
 int
@@ -949,9 +1041,17 @@ pingyi_msg_figures (pingyi_writer_t *w, const pingyi_venue_figures_t *f)
     msgpack_pack_uint64 (&w->pk, f->blank);
     msgpack_pack_uint64 (&w->pk, f->duplicates);
     msgpack_pack_uint64 (&w->pk, f->rejected);
-    msgpack_pack_array (&w->pk, PINGYI_FIGURES_REJECT_SLOTS);
-    for (int i = 0; i < PINGYI_FIGURES_REJECT_SLOTS; i++)
-        msgpack_pack_uint64 (&w->pk, f->rejected_by[i]);
+    /* slot 0 ("other") only ever holds what a decoder could not place:
+       it has no code of its own to be written under */
+    uint32_t codes = 0;
+    for (int i = 1; i < PINGYI_REJECT_SLOTS; i++)
+        codes += f->rejected_by[i] != 0;
+    msgpack_pack_map (&w->pk, codes);
+    for (int i = 1; i < PINGYI_REJECT_SLOTS; i++)
+        if (f->rejected_by[i]) {
+            msgpack_pack_uint8 (&w->pk, (uint8_t) i);
+            msgpack_pack_uint64 (&w->pk, f->rejected_by[i]);
+        }
     msgpack_pack_int64 (&w->pk, f->issued);
     msgpack_pack_int64 (&w->pk, f->collected);
     msgpack_pack_int64 (&w->pk, f->sent);
@@ -996,12 +1096,12 @@ pingyi_msg_venue_reopen (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PING
 }
 
 void
-pingyi_msg_tally_query (pingyi_writer_t *w, uint64_t tag, uint32_t shard, const uint8_t from[8])
+pingyi_msg_tally_query (pingyi_writer_t *w, uint64_t tag, uint32_t shard, const uint8_t from[PINGYI_BLOCK_KEY_BYTES])
 {
     head (w, PINGYI_MSG_TALLY_QUERY);
     msgpack_pack_uint64 (&w->pk, tag);
     msgpack_pack_uint32 (&w->pk, shard);
-    pack_bin (&w->pk, from, 8);
+    pack_bin (&w->pk, from, PINGYI_BLOCK_KEY_BYTES);
 }
 
 void
@@ -1021,27 +1121,28 @@ pingyi_msg_snapshot_begin (pingyi_writer_t *w, uint64_t tag, uint32_t shard, uin
 }
 
 void
-pingyi_msg_snapshot_counters_begin (pingyi_writer_t *w, uint32_t counter_count)
+pingyi_msg_snapshot_blocks_begin (pingyi_writer_t *w, uint32_t row_count)
 {
-    msgpack_pack_array (&w->pk, counter_count);
+    msgpack_pack_array (&w->pk, row_count);
 }
 
 void
-pingyi_msg_counter (pingyi_writer_t *w, const uint8_t key[8], uint64_t count)
+pingyi_msg_block (pingyi_writer_t *w, uint32_t venue, uint32_t subject, const uint8_t *cells, size_t len)
 {
-    msgpack_pack_array (&w->pk, 2);
-    pack_bin (&w->pk, key, 8);
-    msgpack_pack_uint64 (&w->pk, count);
+    msgpack_pack_array (&w->pk, 3);
+    msgpack_pack_uint32 (&w->pk, venue);
+    msgpack_pack_uint32 (&w->pk, subject);
+    pack_bin (&w->pk, cells, len);
 }
 
 void
-pingyi_msg_snapshot_end (pingyi_writer_t *w, bool more, const uint8_t next[8])
+pingyi_msg_snapshot_end (pingyi_writer_t *w, bool more, const uint8_t next[PINGYI_BLOCK_KEY_BYTES])
 {
     if (more)
         msgpack_pack_true (&w->pk);
     else
         msgpack_pack_false (&w->pk);
-    pack_bin (&w->pk, next, 8);
+    pack_bin (&w->pk, next, PINGYI_BLOCK_KEY_BYTES);
 }
 
 void

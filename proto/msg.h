@@ -1,7 +1,7 @@
-/*  msg.h — the pingyi wire protocol, version 1 (docs/PROTOCOL.md).
+/*  msg.h — the pingyi wire protocol, version 3 (docs/PROTOCOL.md).
 
     Every message is one ZeroMQ frame holding one msgpack array:
-        [ version:uint = 1, type:uint, fields... ]
+        [ version:uint = 3, type:uint, fields... ]
     Peers talk DEALER → broker ROUTER, so the broker sees [routing-id][frame].
     The broker wraps what it passes on in FORWARD (carrying the sender's
     authenticated role and name, and its routing id), and a worker answers in
@@ -19,10 +19,11 @@
 
 #include "common.h"
 #include "mp.h"
+#include "reject.h"
 
-#define PINGYI_PROTO_VERSION 2
+#define PINGYI_PROTO_VERSION 3
 #define PINGYI_FRAME_MAX (16u << 20)        /* ZMQ_MAXMSGSIZE on every socket */
-#define PINGYI_ENVELOPE_MAX 4600            /* one envelope, bytes */
+#define PINGYI_ENVELOPE_MAX 4600            /* one envelope, bytes (a longer one is rejected bad_envelope) */
 #define PINGYI_BATCH_MAX 4096               /* envelopes in one SUBMIT, results in one ACK */
 #define PINGYI_NAME_MAX 64                  /* role names, venue ids */
 #define PINGYI_TEXT_MAX 512                 /* reason texts */
@@ -30,13 +31,17 @@
 #define PINGYI_SHARDS_LISTED_MAX 256        /* shards in HELLO / READY */
 #define PINGYI_ROUTE_MAX 256                /* a ZeroMQ routing id, bytes (the broker's own bookkeeping) */
 #define PINGYI_SNAPSHOT_VENUES_MAX 65535    /* venue figures in one SNAPSHOT */
-#define PINGYI_SNAPSHOT_COUNTERS_MAX 262144 /* counters in one SNAPSHOT page */
-#define PINGYI_FIGURES_REJECT_SLOTS 16      /* rejected_by entries in venue figures */
+#define PINGYI_SNAPSHOT_BLOCKS_MAX 65535      /* count blocks in one SNAPSHOT page */
+/*  Largest count block on the wire: 16 items × 32 categories × (32 choices
+    + BLANK + OVER) cells of u32 (election/count.h bounds it exactly).  */
+#define PINGYI_BLOCK_BYTES_MAX (16 * 32 * 34 * 4)
+#define PINGYI_BLOCK_KEY_BYTES 4 /* a count block's key on the wire: venue u16 BE, subject u16 BE */
 #define PINGYI_FIGURES_CATEGORIES 32        /* by_category entries at most (PINGYI_MAX_CATEGORIES) */
 #define PINGYI_LINK_MAC_LEN 16              /* the end-to-end MAC of ACK, VENUE_STATUS, VENUE_CLOSE */
 /*  Largest frame a peer may hand the broker: the broker wraps it in FORWARD
-    (or REPLY) whose own header costs at most ~330 bytes, and the wrapped
-    frame must still fit PINGYI_FRAME_MAX at the receiving socket.  */
+    (or REPLY) whose own header costs under 100 bytes (a 64-byte sender, a
+    9-byte ticket, a bin32 header; 1024 are reserved), and the wrapped frame
+    must still fit PINGYI_FRAME_MAX at the receiving socket.  */
 #define PINGYI_INNER_MAX (PINGYI_FRAME_MAX - 1024)
 
 typedef enum {
@@ -81,16 +86,14 @@ typedef enum {
     PINGYI_ACK_REJECTED = 2,
 } pingyi_ack_status_t;
 
-/*  ERROR codes.  */
+/*  The `reason` of a duplicate result: whether the bytes resent are the
+    envelope stored under that ballot id (docs/PROTOCOL.md §6).  */
 typedef enum {
-    PINGYI_ERROR_BAD_MESSAGE = 1, /* did not decode */
-    PINGYI_ERROR_FORBIDDEN = 2,   /* the sender's role may not send this */
-    PINGYI_ERROR_WRONG_ELECTION = 3,
-    PINGYI_ERROR_UNKNOWN_PEER = 4, /* a worker the broker does not know: send HELLO */
-    PINGYI_ERROR_UNKNOWN_VENUE = 5,
-    PINGYI_ERROR_INTERNAL = 6,
-    PINGYI_ERROR_DISPLACED = 7, /* broker → worker: another connection with this key took its shards */
-} pingyi_error_code_t;
+    PINGYI_DUPLICATE_SAME = 0,    /* the same bytes: a harmless resend */
+    PINGYI_DUPLICATE_DIFFERS = 1, /* other bytes under a ballot id already counted */
+} pingyi_duplicate_t;
+
+/*  ERROR codes (pingyi_error_code_t) and reject codes are in reject.h.  */
 
 typedef struct {
     const char *p;
@@ -113,15 +116,19 @@ typedef struct {
 typedef struct {
     uint8_t ballot_id[PINGYI_BALLOT_ID_LEN];
     uint8_t status;       /* pingyi_ack_status_t */
-    uint8_t reason;       /* pingyi_reject_t when rejected, else 0 */
+    uint8_t reason;       /* rejected: pingyi_reject_t; duplicate: pingyi_duplicate_t; accepted: 0 */
     pingyi_str_t text;    /* reason text when rejected, else empty */
     pingyi_str_t receipt; /* tracking code when accepted or duplicate, else empty */
 } pingyi_ack_t;
 
+/*  One count block (election/count.h): the released counters of one
+    (venue, subject), `len` bytes of u32 LE cells, pointing into the frame.  */
 typedef struct {
-    uint8_t key[8]; /* pingyi_counter_key_t packed (election/ballot.h) */
-    uint64_t count;
-} pingyi_counter_t;
+    uint32_t venue;
+    uint32_t subject;
+    const uint8_t *cells;
+    size_t len;
+} pingyi_block_t;
 
 /*  Per-venue figures held by the shard that owns the venue.  */
 typedef struct {
@@ -130,7 +137,10 @@ typedef struct {
     uint64_t blank;           /* of which blank ballots (空白票) */
     uint64_t duplicates;      /* resends answered "duplicate" */
     uint64_t rejected;        /* all rejections */
-    uint64_t rejected_by[16]; /* by pingyi_reject_t code (index = code, 0 unused) */
+    /*  By reject code: index = code; [0] = "other", the codes of
+        PINGYI_REJECT_SLOTS and up a receiver has no slot for.  On the wire a
+        map {code: count} of the non-zero entries (docs/PROTOCOL.md §3).  */
+    uint64_t rejected_by[PINGYI_REJECT_SLOTS];
     int64_t issued;           /* declared at close, -1 until then */
     int64_t collected;        /* declared at close, -1 until then */
     int64_t sent;             /* the client's count of ballots sent, -1 until close */
@@ -201,7 +211,7 @@ typedef struct {
         struct {
             uint64_t tag;
             uint32_t shard;
-            uint8_t from[8]; /* first counter key wanted */
+            uint8_t from[PINGYI_BLOCK_KEY_BYTES]; /* first count block wanted */
         } tally_query;
         struct {
             uint64_t tag;
@@ -212,9 +222,9 @@ typedef struct {
             uint8_t digest[32];     /* the log digest at that point */
             uint64_t generation;    /* changes whenever anything released changes */
             pingyi_list_t venues;   /* pingyi_venue_figures_t, as released */
-            pingyi_list_t counters; /* pingyi_counter_t, ascending keys */
+            pingyi_list_t blocks;   /* pingyi_block_t, ascending (venue, subject) */
             bool more;
-            uint8_t next[8]; /* when more: ask again from next */
+            uint8_t next[PINGYI_BLOCK_KEY_BYTES]; /* when more: ask again from next */
         } snapshot;
         struct {
             uint64_t tag;
@@ -246,12 +256,20 @@ typedef struct {
 /*  Decode one frame.  0, or -1 with err naming the field and the reason.  */
 int pingyi_msg_decode (const uint8_t *frame, size_t len, pingyi_msg_t *msg, char *err) PINGYI_WARN_UNUSED;
 
+/*  The tag of a request frame, read even when the rest of the frame does
+    not decode, so that a refusal can name the request it refuses: the
+    frame must be a msgpack array of at least 3 elements starting with
+    version PINGYI_PROTO_VERSION and a message type that carries a tag,
+    whose third element is a uint.  0 when any of that fails (the tag is
+    unreadable: docs/PROTOCOL.md §2).  */
+uint64_t pingyi_msg_tag (const uint8_t *frame, size_t len);
+
 /*  Walk a decoded list.  Each returns true and fills the item while items
     remain, false at the end.  */
 bool pingyi_list_next_uint (pingyi_list_t *list, uint64_t *v);
 bool pingyi_list_next_bin (pingyi_list_t *list, pingyi_bin_t *v);
 bool pingyi_list_next_ack (pingyi_list_t *list, pingyi_ack_t *v);
-bool pingyi_list_next_counter (pingyi_list_t *list, pingyi_counter_t *v);
+bool pingyi_list_next_block (pingyi_list_t *list, pingyi_block_t *v);
 bool pingyi_list_next_figures (pingyi_list_t *list, pingyi_venue_figures_t *v);
 bool pingyi_list_next_stat (pingyi_list_t *list, pingyi_stat_t *v);
 
@@ -305,16 +323,17 @@ void pingyi_msg_venue_status (pingyi_writer_t *w, uint64_t tag, const pingyi_ven
 void pingyi_msg_venue_reopen (pingyi_writer_t *w, uint64_t tag, const uint8_t fp[PINGYI_FP_LEN],
                               const char *venue, uint32_t number, const char *reason,
                               const uint8_t reopen_key[32]);
-void pingyi_msg_tally_query (pingyi_writer_t *w, uint64_t tag, uint32_t shard, const uint8_t from[8]);
+void pingyi_msg_tally_query (pingyi_writer_t *w, uint64_t tag, uint32_t shard,
+                             const uint8_t from[PINGYI_BLOCK_KEY_BYTES]);
 void pingyi_msg_snapshot_begin (pingyi_writer_t *w, uint64_t tag, uint32_t shard, uint32_t shard_count,
                                 const uint8_t fp[PINGYI_FP_LEN], uint64_t sequence,
                                 const uint8_t digest[32], uint64_t generation, uint32_t venue_count);
 /*  then venue_count × pingyi_msg_figures, then: */
 void pingyi_msg_figures (pingyi_writer_t *w, const pingyi_venue_figures_t *f);
-void pingyi_msg_snapshot_counters_begin (pingyi_writer_t *w, uint32_t counter_count);
-/*  then counter_count × pingyi_msg_counter, then: */
-void pingyi_msg_counter (pingyi_writer_t *w, const uint8_t key[8], uint64_t count);
-void pingyi_msg_snapshot_end (pingyi_writer_t *w, bool more, const uint8_t next[8]);
+void pingyi_msg_snapshot_blocks_begin (pingyi_writer_t *w, uint32_t block_count);
+/*  then block_count × pingyi_msg_block, then: */
+void pingyi_msg_block (pingyi_writer_t *w, uint32_t venue, uint32_t subject, const uint8_t *cells, size_t len);
+void pingyi_msg_snapshot_end (pingyi_writer_t *w, bool more, const uint8_t next[PINGYI_BLOCK_KEY_BYTES]);
 void pingyi_msg_stats_query (pingyi_writer_t *w, uint64_t tag, int32_t shard);
 void pingyi_msg_stats_begin (pingyi_writer_t *w, uint64_t tag, const char *source, uint32_t stat_count);
 void pingyi_msg_stat (pingyi_writer_t *w, const char *name, uint64_t value);

@@ -708,7 +708,7 @@ reasons_text (const pingyi_venue_figures_t *f, char *out, size_t cap)
 {
     size_t o = 0;
     out[0] = '\0';
-    for (int r = 1; r < PINGYI_REJECT_COUNT_ && r < 16; r++) {
+    for (int r = 1; r < PINGYI_REJECT_COUNT_; r++) {
         if (!f->rejected_by[r])
             continue;
         int n = snprintf (out + o, cap - o, "%s%s=%" PRIu64, o ? "; " : "",
@@ -833,7 +833,7 @@ static json_t *
 rejected_by (build_t *b, const uint64_t *by)
 {
     json_t *obj = json_object ();
-    for (int r = 1; r < PINGYI_REJECT_COUNT_ && r < 16; r++)
+    for (int r = 1; r < PINGYI_REJECT_COUNT_; r++)
         if (by[r])
             put (b, obj, pingyi_reject_name ((pingyi_reject_t) r), j_count (by[r]));
     return obj;

@@ -4,7 +4,7 @@
 
     The reader's input comes over the network: it is checked here, once,
     where it enters; a document that passes fills the tally through
-    pingyi_tally_add and pingyi_tally_set_figures exactly as shard
+    pingyi_tally_add_cell and pingyi_tally_set_figures exactly as shard
     snapshots do, so the view cannot tell the two sources apart.  */
 #include "tally_json.h"
 #include "json_text.h"
@@ -75,7 +75,7 @@ write_venue (FILE *out, const pingyi_election_t *e, size_t v, const pingyi_venue
              f->accepted, f->blank, f->duplicates, f->rejected, f->issued, f->collected, f->sent,
              f->closed ? "true" : "false", f->reopens);
     bool any = false;
-    for (int r = 1; r < PINGYI_REJECT_COUNT_ && r < 16; r++)
+    for (int r = 1; r < PINGYI_REJECT_COUNT_; r++)
         if (f->rejected_by[r]) {
             fprintf (out, "%s\"%s\":%" PRIu64, any ? "," : "", pingyi_reject_name ((pingyi_reject_t) r),
                      f->rejected_by[r]);
@@ -356,7 +356,7 @@ parse_figures (const pingyi_election_t *e, const json_t *obj, const char *at, bo
     json_object_foreach ((json_t *) by, reason, count)
     {
         int code = 0;
-        for (int r = 1; r < PINGYI_REJECT_COUNT_ && r < 16; r++)
+        for (int r = 1; r < PINGYI_REJECT_COUNT_; r++)
             if (!strcmp (reason, pingyi_reject_name ((pingyi_reject_t) r)))
                 code = r;
         if (!code) {
@@ -499,9 +499,7 @@ read_counter (pingyi_tally_t *tally, const pingyi_election_t *e, const json_t *o
                                 .item = (uint8_t) item,
                                 .category = (uint8_t) category,
                                 .mark = (uint8_t) mark};
-    uint8_t packed[PINGYI_COUNTER_KEY_LEN];
-    pingyi_counter_key_pack (&key, packed);
-    if (pingyi_tally_add (tally, packed, (uint64_t) count))
+    if (pingyi_tally_add_cell (tally, &key, (uint64_t) count))
         return pingyi_fail (err, "%s: the tally refuses this counter", at);
     return 0;
 }

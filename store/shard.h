@@ -28,6 +28,7 @@
 #define PINGYI_SHARD_H
 
 #include "ballot.h"
+#include "count.h"
 #include "common.h"
 #include "election.h"
 #include "keys.h"
@@ -35,7 +36,7 @@
 
 #define PINGYI_SHARD_SCHEMA 3                         /* 3: no order of voting, k-anonymous release */
 #define PINGYI_SHARD_MAP_DEFAULT ((size_t) 256 << 20) /* initial map size */
-#define PINGYI_SHARD_SNAPSHOT_MAX 65536               /* counters in one SNAPSHOT */
+#define PINGYI_SHARD_SNAPSHOT_BYTES (4u << 20)          /* count blocks in one SNAPSHOT page, bytes (at least one block) */
 #define PINGYI_SHARD_REJECT_SLOTS 16                  /* rejected_by[] entries */
 #define PINGYI_SHARD_DIGEST_LEN 32                    /* the published log digest */
 #define PINGYI_SHARD_DIGEST_STATE 2048                /* LtHash16: 1024 lanes of u16 LE */
@@ -119,10 +120,11 @@ typedef struct {
     pingyi_shard_info_t info;
     pingyi_venue_figures_t *venues; /* every venue of this shard, by index, as released */
     size_t venue_count;
-    pingyi_counter_t *counters; /* released counters, keys >= from, ascending */
-    size_t counter_count;
-    bool more; /* more counters: ask again from next */
-    uint8_t next[PINGYI_COUNTER_KEY_LEN];
+    pingyi_block_t *blocks; /* released count blocks, keys >= from, ascending; cells point into `cells` */
+    size_t block_count;
+    uint8_t *cells; /* block_count blocks of u32 LE, each the election's block width × 4 bytes */
+    bool more;      /* more blocks: ask again from next */
+    uint8_t next[PINGYI_ROW_KEY_LEN];
 } pingyi_shard_snapshot_t;
 
 /*  Result of a recount from the log.  */
@@ -217,26 +219,29 @@ int pingyi_shard_venue_figures (pingyi_shard_t *self, uint32_t venue, pingyi_ven
 int pingyi_shard_info (pingyi_shard_t *self, pingyi_shard_info_t *info, char *err);
 
 /*  Snapshot for TALLY_QUERY, released data only: the released figures of
-    every venue of the shard, at most max_counters released counters with
-    key >= from (NULL: from the first) in ascending order, more/next for
-    paging, the settled sequence and digest and the generation; one short
-    read transaction.  Free with pingyi_shard_snapshot_free.  0 / -1.  */
-int pingyi_shard_snapshot (pingyi_shard_t *self, const uint8_t from[PINGYI_COUNTER_KEY_LEN],
-                           size_t max_counters, pingyi_shard_snapshot_t *snapshot,
-                           char *err) PINGYI_WARN_UNUSED;
+    every venue of the shard, the released count blocks (election/count.h)
+    with key >= from (NULL: from the first) in ascending order, as many as
+    fit max_bytes of cells (0: PINGYI_SHARD_SNAPSHOT_BYTES; at least one),
+    more/next for paging, the settled sequence and digest and the
+    generation; one short read transaction.  The blocks are the stored
+    rows, byte for byte.  Free with pingyi_shard_snapshot_free.  0 / -1.  */
+int pingyi_shard_snapshot (pingyi_shard_t *self, const uint8_t from[PINGYI_ROW_KEY_LEN], size_t max_bytes,
+                           pingyi_shard_snapshot_t *snapshot, char *err) PINGYI_WARN_UNUSED;
 void pingyi_shard_snapshot_free (pingyi_shard_snapshot_t *snapshot);
 
 /*  Walk the db in key order within one read transaction; a callback that
     returns non-zero stops the walk (and the walk returns that value).
     These hold a read transaction for the whole walk: offline use.  -1 with
     err on a storage error.  They show the current (full) state.  */
-typedef int (pingyi_shard_counter_fn) (const uint8_t key[PINGYI_COUNTER_KEY_LEN], uint64_t count, void *arg);
+/*  A count block: u32 LE cells, the election's block width of them.  */
+typedef int (pingyi_shard_row_fn) (uint32_t venue, uint32_t subject, const uint8_t *cells, void *arg);
 typedef int (pingyi_shard_figures_fn) (const pingyi_venue_figures_t *figures, void *arg);
 typedef int (pingyi_shard_id_fn) (const pingyi_shard_id_t *row, void *arg);
 typedef int (pingyi_shard_log_fn) (uint32_t venue, const uint8_t ballot_id[PINGYI_BALLOT_ID_LEN],
                                    const uint8_t *envelope, size_t len, void *arg);
-/*  Every counter of the full tally: released + pending, summed per key.  */
-int pingyi_shard_foreach_counter (pingyi_shard_t *self, pingyi_shard_counter_fn *fn, void *arg, char *err);
+/*  Every count block of the full tally: released + pending, summed, in
+    (venue, subject) order.  */
+int pingyi_shard_foreach_row (pingyi_shard_t *self, pingyi_shard_row_fn *fn, void *arg, char *err);
 /*  Every venue of the shard (per the definition), with its current figures
     or the empty figures (issued/collected/sent -1) when none are stored.  */
 int pingyi_shard_foreach_venue (pingyi_shard_t *self, pingyi_shard_figures_fn *fn, void *arg, char *err);

@@ -4,6 +4,7 @@
     Exit (docs/exit-codes.md): 0 done; 1 the definition (or key file, or
     deploy directory) is refused, every reason printed; 2 usage, or a
     definition file that cannot be opened at all.  */
+#include "cli.h"
 #include "deploy.h"
 #include "tools.h"
 #include "gen_election.h"
@@ -13,18 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-unsigned long
-pingyi_arg_ulong (const char *flag, const char *value, unsigned long min, unsigned long max)
+/*  A subcommand whose only argument is a file, and no flag but --help and
+    --version: the file, or NULL with *status to exit with.  */
+static const char *
+one_file (const char *prog, const char *synopsis, int argc, char **argv, int *status)
 {
-    char *end;
-    errno = 0;
-    unsigned long v = value ? strtoul (value, &end, 10) : 0;
-    if (!value || !*value || *end || errno || v < min || v > max || value[0] == '-') {
-        fprintf (stderr, "pingyi: %s %s: expected a whole number from %lu to %lu\n", flag,
-                 value ? value : "(missing)", min, max);
-        exit (2);
-    }
-    return v;
+    pingyi_cli_t cli = {.prog = prog, .synopsis = synopsis, .args_min = 1, .args_max = 1};
+    return pingyi_cli_parse (&cli, argc, argv, status) ? NULL : cli.args[0];
 }
 
 /*  A definition that cannot be opened is not an invalid one: the check
@@ -44,18 +40,21 @@ definition_readable (const char *cmd, const char *path)
 int
 pingyi_cmd_check (int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf (stderr, "usage: pingyi check DEFINITION.json\n");
-        return 2;
-    }
-    if (definition_readable ("check", argv[1]))
+    int status;
+    const char *path = one_file ("pingyi check",
+                                 "pingyi check DEFINITION.json\n"
+                                 "  validate a definition: a summary, or every error with its JSON path",
+                                 argc, argv, &status);
+    if (!path)
+        return status;
+    if (definition_readable ("check", path))
         return 2;
     pingyi_errlist_t errs = {0};
-    pingyi_election_t *election = pingyi_election_load (argv[1], &errs);
+    pingyi_election_t *election = pingyi_election_load (path, &errs);
     if (!election) {
         for (size_t i = 0; i < errs.count; i++)
-            fprintf (stderr, "%s: %s\n", argv[1], errs.lines[i]);
-        fprintf (stderr, "%s: %zu error%s\n", argv[1], errs.count, errs.count == 1 ? "" : "s");
+            fprintf (stderr, "%s: %s\n", path, errs.lines[i]);
+        fprintf (stderr, "%s: %zu error%s\n", path, errs.count, errs.count == 1 ? "" : "s");
         pingyi_errlist_clear (&errs);
         return 1;
     }
@@ -66,9 +65,9 @@ pingyi_cmd_check (int argc, char **argv)
     pingyi_errlist_t warnings = {0};
     size_t n = pingyi_election_warnings (election, &warnings);
     for (size_t i = 0; i < warnings.count; i++)
-        fprintf (stderr, "%s: warning: %s\n", argv[1], warnings.lines[i]);
+        fprintf (stderr, "%s: warning: %s\n", path, warnings.lines[i]);
     if (n)
-        fprintf (stderr, "%s: %zu warning%s\n", argv[1], n, n == 1 ? "" : "s");
+        fprintf (stderr, "%s: %zu warning%s\n", path, n, n == 1 ? "" : "s");
     pingyi_errlist_clear (&warnings);
     pingyi_election_destroy (&election);
     return 0;
@@ -77,14 +76,17 @@ pingyi_cmd_check (int argc, char **argv)
 int
 pingyi_cmd_fingerprint (int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf (stderr, "usage: pingyi fingerprint DEFINITION.json\n");
-        return 2;
-    }
-    if (definition_readable ("fingerprint", argv[1]))
+    int status;
+    const char *path =
+        one_file ("pingyi fingerprint",
+                  "pingyi fingerprint DEFINITION.json\n  print the election fingerprint (SHA-256)", argc,
+                  argv, &status);
+    if (!path)
+        return status;
+    if (definition_readable ("fingerprint", path))
         return 2;
     char err[PINGYI_ERR_MAX];
-    pingyi_election_t *election = pingyi_election_load_or_err (argv[1], err);
+    pingyi_election_t *election = pingyi_election_load_or_err (path, err);
     if (!election) {
         fprintf (stderr, "pingyi: %s\n", err);
         return 1;
@@ -97,35 +99,29 @@ pingyi_cmd_fingerprint (int argc, char **argv)
 int
 pingyi_cmd_init (int argc, char **argv)
 {
-    static const char usage[] = "usage: pingyi init DEFINITION.json DEPLOY_DIR [--workers N] [--venue-archive OUT_DIR]\n";
-    const char *definition = NULL, *dir = NULL, *archives = NULL;
-    unsigned workers = 2;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp (argv[i], "--workers"))
-            workers = (unsigned) pingyi_arg_ulong ("--workers", i + 1 < argc ? argv[++i] : NULL, 1, 256);
-        else if (!strcmp (argv[i], "--venue-archive")) {
-            if (i + 1 >= argc) {
-                fprintf (stderr, "pingyi init: --venue-archive needs a value (the folder for the archives)\n%s",
-                         usage);
-                return 2;
-            }
-            archives = argv[++i];
-        }
-        else if (!definition)
-            definition = argv[i];
-        else if (!dir)
-            dir = argv[i];
-        else {
-            fprintf (stderr, "%s", usage);
-            return 2;
-        }
-    }
-    if (!dir) {
-        fprintf (stderr, "%s", usage);
-        return 2;
-    }
+    const char *archives = NULL;
+    uint64_t workers = 2;
+    const pingyi_cli_option_t options[] = {
+        PINGYI_CLI_OPT_U64 ("workers", &workers, "N",
+                            "worker keys to make, the shards shared among them (1..256,\ndefault 2)", 1, 256),
+        PINGYI_CLI_OPT_TEXT ("venue-archive", &archives, "OUT_DIR",
+                             "also write OUT_DIR/ID.tar, one archive per venue host"),
+        PINGYI_CLI_END,
+    };
+    pingyi_cli_t cli = {
+        .prog = "pingyi init",
+        .synopsis = "pingyi init DEFINITION.json DEPLOY_DIR [--workers N] [--venue-archive OUT_DIR]\n"
+                    "  create every key and one bundle per host (docs/keys.md)",
+        .options = options,
+        .args_min = 2,
+        .args_max = 2,
+    };
+    int status;
+    if (pingyi_cli_parse (&cli, argc, argv, &status))
+        return status;
+    const char *definition = cli.args[0], *dir = cli.args[1];
     char err[PINGYI_ERR_MAX];
-    if (pingyi_deploy_init (definition, dir, workers, err)) {
+    if (pingyi_deploy_init (definition, dir, (unsigned) workers, err)) {
         fprintf (stderr, "pingyi init: %s\n", err);
         return 1;
     }
@@ -133,10 +129,11 @@ pingyi_cmd_init (int argc, char **argv)
             "operator and "
             "every venue;\nsend each host only its own bundle (broker/, worker/N/, aggregator/, operator/, "
             "venue/ID/)\n",
-            dir, workers, workers == 1 ? "" : "s");
+            dir, (unsigned) workers, workers == 1 ? "" : "s");
     if (archives) {
         if (pingyi_deploy_venue_archives (dir, archives, err)) {
-            fprintf (stderr, "pingyi init: %s (the deploy directory %s is complete; only the archives are not)\n",
+            fprintf (stderr,
+                     "pingyi init: %s (the deploy directory %s is complete; only the archives are not)\n",
                      err, dir);
             return 1;
         }
@@ -158,34 +155,40 @@ pingyi_cmd_gen_election (int argc, char **argv)
                               .shards = 16,
                               .seed = 1};
     const char *out_path = NULL;
-    for (int i = 1; i < argc; i += 2) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp (f, "--districts"))
-            o.districts = (unsigned) pingyi_arg_ulong (f, v, 1, 1000);
-        else if (!strcmp (f, "--venues-per-district"))
-            o.venues_per_district = (unsigned) pingyi_arg_ulong (f, v, 1, 10000);
-        else if (!strcmp (f, "--subjects"))
-            o.subjects = (unsigned) pingyi_arg_ulong (f, v, 1, 60000);
-        else if (!strcmp (f, "--form-subjects"))
-            o.form_subjects = (unsigned) pingyi_arg_ulong (f, v, 1, 64);
-        else if (!strcmp (f, "--items"))
-            o.items = (unsigned) pingyi_arg_ulong (f, v, 1, 16);
-        else if (!strcmp (f, "--shards"))
-            o.shards = (unsigned) pingyi_arg_ulong (f, v, 1, 256);
-        else if (!strcmp (f, "--seed"))
-            o.seed = pingyi_arg_ulong (f, v, 0, ~0ul);
-        else if (!strcmp (f, "--out")) {
-            if (!v) {
-                fprintf (stderr, "pingyi: --out needs a file name\n");
-                return 2;
-            }
-            out_path = v;
-        }
-        else {
-            fprintf (stderr, "pingyi gen-election: unknown flag \"%s\"\n", f);
-            return 2;
-        }
-    }
+    uint64_t districts = o.districts, venues = o.venues_per_district, subjects = o.subjects,
+             form_subjects = o.form_subjects, items = o.items, shards = o.shards;
+    const pingyi_cli_option_t options[] = {
+        PINGYI_CLI_OPT_U64 ("districts", &districts, "N", "districts (1..1000, default 12)", 1, 1000),
+        PINGYI_CLI_OPT_U64 ("venues-per-district", &venues, "N",
+                            "venues in each district (1..10000, default 10)", 1, 10000),
+        PINGYI_CLI_OPT_U64 ("subjects", &subjects, "N", "officials evaluated (1..60000, default 40)", 1,
+                            60000),
+        PINGYI_CLI_OPT_U64 ("form-subjects", &form_subjects, "N",
+                            "officials on each venue's form (1..64, default 11)", 1, 64),
+        PINGYI_CLI_OPT_U64 ("items", &items, "N", "single-item columns (1..16, default 6)", 1, 16),
+        PINGYI_CLI_OPT_U64 ("shards", &shards, "N", "shards (1..256, default 16)", 1, 256),
+        PINGYI_CLI_OPT_U64 ("seed", &o.seed, "S", "the seed: the same seed, the same definition (default 1)",
+                            0, UINT64_MAX),
+        PINGYI_CLI_OPT_TEXT ("out", &out_path, "FILE", "write it there (default: stdout)"),
+        PINGYI_CLI_END,
+    };
+    pingyi_cli_t cli = {
+        .prog = "pingyi gen-election",
+        .synopsis = "pingyi gen-election [--districts N] [--venues-per-district N] [--subjects N]\n"
+                    "                           [--form-subjects N] [--items N] [--shards N] [--seed S] "
+                    "[--out FILE]\n"
+                    "  write a citywide drill definition",
+        .options = options,
+    };
+    int status;
+    if (pingyi_cli_parse (&cli, argc, argv, &status))
+        return status;
+    o.districts = (unsigned) districts;
+    o.venues_per_district = (unsigned) venues;
+    o.subjects = (unsigned) subjects;
+    o.form_subjects = (unsigned) form_subjects;
+    o.items = (unsigned) items;
+    o.shards = (unsigned) shards;
     FILE *out = out_path ? fopen (out_path, "w") : stdout;
     if (!out) {
         fprintf (stderr, "pingyi: %s: cannot create: %s\n", out_path, strerror (errno));
@@ -207,13 +210,15 @@ pingyi_cmd_gen_election (int argc, char **argv)
 int
 pingyi_cmd_pubkey (int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf (stderr, "usage: pingyi pubkey SECRET_KEY_FILE\n");
-        return 2;
-    }
+    int status;
+    const char *path = one_file ("pingyi pubkey",
+                                 "pingyi pubkey SECRET_KEY_FILE\n  print the public key of a secret key file",
+                                 argc, argv, &status);
+    if (!path)
+        return status;
     uint8_t secret[PINGYI_KEY_LEN], public_key[PINGYI_KEY_LEN];
     char err[PINGYI_ERR_MAX], hex[2 * PINGYI_KEY_LEN + 1];
-    if (pingyi_key_read_secret (argv[1], secret, err)) {
+    if (pingyi_key_read_secret (path, secret, err)) {
         fprintf (stderr, "pingyi pubkey: %s\n", err);
         return 1;
     }

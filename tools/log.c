@@ -15,6 +15,7 @@
     Exit (docs/exit-codes.md): 0 every ballot printed; 1 a missing --data,
     a shard that does not read, a ballot that does not open, or --shard N
     the bundle holds no secret for; 2 usage or the bundle.  */
+#include "cli.h"
 #include "ballot.h"
 #include "deploy.h"
 #include "envelope.h"
@@ -133,38 +134,39 @@ log_shard (log_t *l, const char *data, char *err)
     return rc;
 }
 
-#define USAGE "usage: pingyi log --deploy DIR --data DIR [--shard N] [--worker N]\n"
-
 int
 pingyi_cmd_log (int argc, char **argv)
 {
     const char *deploy = NULL, *data = NULL, *worker = NULL;
-    long only = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-        if (strcmp (f, "--deploy") && strcmp (f, "--data") && strcmp (f, "--worker") &&
-            strcmp (f, "--shard")) {
-            fprintf (stderr, "pingyi log: unknown flag \"%s\"\n" USAGE, f);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            fprintf (stderr, "pingyi log: %s needs a value\n" USAGE, f);
-            return 2;
-        }
-        const char *v = argv[++i];
-        if (!strcmp (f, "--deploy"))
-            deploy = v;
-        else if (!strcmp (f, "--data"))
-            data = v;
-        else if (!strcmp (f, "--worker"))
-            worker = v;
-        else
-            only = (long) pingyi_arg_ulong (f, v, 0, 255);
-    }
-    if (!deploy || !data) {
-        fprintf (stderr, "pingyi log: --deploy and --data are required\n" USAGE);
-        return 2;
-    }
+    uint64_t shard = 0;
+    bool has_shard = false;
+    const pingyi_cli_option_t options[] = {
+        PINGYI_CLI_OPT_TEXT ("deploy", &deploy, "DIR", "the deploy directory"),
+        PINGYI_CLI_OPT_TEXT ("data", &data, "DIR", "the workers' data directory (DIR/shard-NN)"),
+        {.name = "shard",
+         .kind = PINGYI_CLI_U64,
+         .target = &shard,
+         .value_name = "N",
+         .help = "only shard N (0..255; default: every shard)",
+         .min = 0,
+         .max = 255,
+         .given = &has_shard},
+        PINGYI_CLI_OPT_TEXT ("worker", &worker, "N",
+                             "use worker N's bundle (its shards only) instead of the\nrecount bundle"),
+        PINGYI_CLI_END,
+    };
+    pingyi_cli_t cli = {
+        .prog = "pingyi log",
+        .synopsis = "pingyi log --deploy DIR --data DIR [--shard N] [--worker N]\n"
+                    "  every accepted ballot, opened, in storage order (needs the recount bundle)",
+        .options = options,
+    };
+    int status;
+    if (pingyi_cli_parse (&cli, argc, argv, &status))
+        return status;
+    if (!deploy || !data)
+        return pingyi_cli_fail (&cli, "--deploy and --data are required");
+    long only = has_shard ? (long) shard : -1;
     char err[PINGYI_ERR_MAX];
     pingyi_bundle_t *bundle = worker ? pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, worker, err)
                                      : pingyi_bundle_load (deploy, PINGYI_ROLE_SHARD, NULL, err);

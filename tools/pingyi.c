@@ -6,6 +6,7 @@
     input was refused or the result is not good (every reason printed), 2
     usage or environment error (it could not be done at all), 3 not
     reached (`pingyi stats`: no answer from the broker).  */
+#include "cli.h"
 #include "tools.h"
 
 #include <stdlib.h>
@@ -54,6 +55,7 @@ usage (FILE *out)
     fprintf (out, "usage: pingyi COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf (out, "  pingyi %s\n", commands[i].usage);
+    fprintf (out, "\n  pingyi --help | --version\n  pingyi COMMAND --help     every flag of COMMAND\n");
 }
 
 int
@@ -62,12 +64,16 @@ main (int argc, char **argv)
     pingyi_log_prog = "pingyi";
     if (argc < 2 || !strcmp (argv[1], "-h") || !strcmp (argv[1], "--help")) {
         usage (argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? PINGYI_EXIT_START : PINGYI_EXIT_OK;
+    }
+    if (!strcmp (argv[1], "--version")) {
+        pingyi_cli_print_version ("pingyi", stdout);
+        return PINGYI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp (argv[1], commands[i].name))
             return commands[i].run (argc - 1, argv + 1);
     fprintf (stderr, "pingyi: unknown command \"%s\"\n", argv[1]);
     usage (stderr);
-    return 2;
+    return PINGYI_EXIT_START;
 }

@@ -21,6 +21,7 @@
     Exit: 0 shown; 1 the data could not be read or is wrong (shards,
     aggregator, its answer); 2 usage, definition or output file.  */
 #define _GNU_SOURCE /* memmem */
+#include "cli.h"
 #include "report.h"
 #include "tally_json.h"
 #include "tools.h"
@@ -42,11 +43,12 @@
 #define HEADERS_MAX (64 << 10)                    /* largest status line + headers */
 #define VIEW_PATH "/api/v1/view"
 
-static const char *USAGE =
-    "usage: pingyi query [--by city|district|town|department|kind|unit|subject] [--district D]\n"
+static const char *SYNOPSIS =
+    "pingyi query [--by city|district|town|department|kind|unit|subject] [--district D]\n"
     "                    [--category C] [--item I] [--format table|csv|json|xlsx] [--venues]\n"
     "                    [--out FILE] [--width N] [--timeout SECONDS]\n"
-    "                    --deploy DIR (--data DIR | --agg http://HOST:PORT)\n";
+    "                    --deploy DIR (--data DIR | --agg http://HOST:PORT)\n"
+    "  the view at any level, from a running aggregator or offline from the shard files";
 
 /*  ---------------------------------------------------------------------
     A minimal HTTP/1.0 GET  */
@@ -404,7 +406,10 @@ read_released_shard (const pingyi_election_t *e, const char *data, uint32_t s, p
     pingyi_shard_t *shard = pingyi_shard_open_readonly (data, s, e, why);
     if (!shard)
         return pingyi_fail (err, "shard %" PRIu32 ": %s", s, why);
-    pingyi_counter_t *all = NULL;
+    /* the pages' blocks, kept until the last page shows one generation */
+    size_t width = pingyi_tally_shape (tally)->width * 4;
+    pingyi_block_t *all = NULL;
+    uint8_t *cells = NULL;
     size_t n = 0, cap = 0;
     pingyi_venue_figures_t *figs = NULL;
     size_t nfig = 0;
@@ -413,10 +418,10 @@ read_released_shard (const pingyi_election_t *e, const char *data, uint32_t s, p
         n = 0;
         bool first = true, moved = false;
         uint64_t generation = 0;
-        uint8_t from[PINGYI_COUNTER_KEY_LEN] = {0};
+        uint8_t from[PINGYI_ROW_KEY_LEN] = {0};
         for (;;) {
             pingyi_shard_snapshot_t snap;
-            if (pingyi_shard_snapshot (shard, first ? NULL : from, PINGYI_SHARD_SNAPSHOT_MAX, &snap, why)) {
+            if (pingyi_shard_snapshot (shard, first ? NULL : from, PINGYI_SHARD_SNAPSHOT_BYTES, &snap, why)) {
                 pingyi_fail (err, "shard %" PRIu32 ": %s", s, why);
                 goto done;
             }
@@ -426,22 +431,27 @@ read_released_shard (const pingyi_election_t *e, const char *data, uint32_t s, p
                 break;
             }
             generation = snap.info.generation;
-            if (n + snap.counter_count > cap) {
-                size_t grown_cap = cap ? cap : 4096;
-                while (grown_cap < n + snap.counter_count)
+            if (n + snap.block_count > cap) {
+                size_t grown_cap = cap ? cap : 1024;
+                while (grown_cap < n + snap.block_count)
                     grown_cap *= 2;
-                pingyi_counter_t *grown = realloc (all, grown_cap * sizeof *grown);
-                if (!grown) {
+                pingyi_block_t *grown = realloc (all, grown_cap * sizeof *grown);
+                if (grown)
+                    all = grown;
+                uint8_t *grown_cells = grown ? realloc (cells, grown_cap * width + 1) : NULL;
+                if (!grown || !grown_cells) {
                     pingyi_shard_snapshot_free (&snap);
                     pingyi_fail (err, "out of memory reading shard %" PRIu32, s);
                     goto done;
                 }
-                all = grown;
+                cells = grown_cells;
                 cap = grown_cap;
             }
-            if (snap.counter_count) /* counters may be NULL when there are none */
-                memcpy (all + n, snap.counters, snap.counter_count * sizeof *all);
-            n += snap.counter_count;
+            for (size_t i = 0; i < snap.block_count; i++, n++) {
+                all[n] = snap.blocks[i];
+                all[n].len = snap.blocks[i].len <= width ? snap.blocks[i].len : width;
+                memcpy (cells + n * width, snap.blocks[i].cells, all[n].len);
+            }
             free (figs);
             figs = snap.venues; /* the last page's: the same generation as the rest */
             nfig = snap.venue_count;
@@ -461,12 +471,13 @@ read_released_shard (const pingyi_election_t *e, const char *data, uint32_t s, p
                      SNAPSHOT_TRIES);
         goto done;
     }
-    for (size_t i = 0; i < n; i++)
-        pingyi_tally_add (tally, all[i].key, all[i].count); /* a refused key is counted by the tally */
+    for (size_t i = 0; i < n; i++) /* a refused block is counted by the tally */
+        (void) !pingyi_tally_add_block (tally, all[i].venue, all[i].subject, cells + i * width, all[i].len);
     for (size_t v = 0; v < nfig; v++)
         pingyi_tally_set_figures (tally, &figs[v]);
 done:
     free (all);
+    free (cells);
     free (figs);
     pingyi_shard_close (&shard);
     return rc;
@@ -544,48 +555,29 @@ pingyi_cmd_query (int argc, char **argv)
 {
     const char *deploy = NULL, *data = NULL, *agg = NULL, *by = NULL, *district = NULL, *category = NULL,
                *item = NULL, *format_name = "table", *out_path = NULL;
-    size_t width = PINGYI_REPORT_WIDTH;
-    int timeout_s = 30;
+    uint64_t width = PINGYI_REPORT_WIDTH, timeout = 30;
     bool venues = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp (a, "--venues"))
-            venues = true;
-        else if (!strcmp (a, "-h") || !strcmp (a, "--help")) {
-            fputs (USAGE, stdout);
-            return 0;
-        }
-        else if (!v) {
-            fprintf (stderr, "pingyi query: %s needs a value\n%s", a, USAGE);
-            return 2;
-        }
-        else if (!strcmp (a, "--deploy"))
-            deploy = argv[++i];
-        else if (!strcmp (a, "--data"))
-            data = argv[++i];
-        else if (!strcmp (a, "--agg"))
-            agg = argv[++i];
-        else if (!strcmp (a, "--by"))
-            by = argv[++i];
-        else if (!strcmp (a, "--district"))
-            district = argv[++i];
-        else if (!strcmp (a, "--category"))
-            category = argv[++i];
-        else if (!strcmp (a, "--item"))
-            item = argv[++i];
-        else if (!strcmp (a, "--format"))
-            format_name = argv[++i];
-        else if (!strcmp (a, "--out"))
-            out_path = argv[++i];
-        else if (!strcmp (a, "--width"))
-            width = pingyi_arg_ulong ("--width", argv[++i], 40, 1000);
-        else if (!strcmp (a, "--timeout"))
-            timeout_s = (int) pingyi_arg_ulong ("--timeout", argv[++i], 1, 3600);
-        else {
-            fprintf (stderr, "pingyi query: unknown flag %s\n%s", a, USAGE);
-            return 2;
-        }
-    }
+    const pingyi_cli_option_t options[] = {
+        PINGYI_CLI_OPT_TEXT ("deploy", &deploy, "DIR", "the deploy directory (its election.json)"),
+        PINGYI_CLI_OPT_TEXT ("data", &data, "DIR", "read the shard files offline (DIR/shard-NN)"),
+        PINGYI_CLI_OPT_TEXT ("agg", &agg, "URL", "ask a running aggregator, http://HOST:PORT"),
+        PINGYI_CLI_OPT_TEXT ("by", &by, "LEVEL", "city, district, town, department, kind, unit or subject"),
+        PINGYI_CLI_OPT_TEXT ("district", &district, "D", "only district D"),
+        PINGYI_CLI_OPT_TEXT ("category", &category, "C", "only category C (its ranking and columns)"),
+        PINGYI_CLI_OPT_TEXT ("item", &item, "I", "only single-item column I"),
+        PINGYI_CLI_OPT_TEXT ("format", &format_name, "F", "table, csv, json or xlsx (default table)"),
+        PINGYI_CLI_OPT_FLAG ("venues", &venues, "each venue's figures too (table and csv)"),
+        PINGYI_CLI_OPT_TEXT ("out", &out_path, "FILE", "write there (needed for xlsx; default: stdout)"),
+        PINGYI_CLI_OPT_U64 ("width", &width, "N", "table width in columns (40..1000, default 80)", 40, 1000),
+        PINGYI_CLI_OPT_U64 ("timeout", &timeout, "SECONDS",
+                            "with --agg: wait at most this long (1..3600, default 30)", 1, 3600),
+        PINGYI_CLI_END,
+    };
+    pingyi_cli_t cli = {.prog = "pingyi query", .synopsis = SYNOPSIS, .options = options};
+    int status;
+    if (pingyi_cli_parse (&cli, argc, argv, &status))
+        return status;
+    int timeout_s = (int) timeout;
     format_t format;
     if (!strcmp (format_name, "table"))
         format = FORMAT_TABLE;
@@ -600,8 +592,7 @@ pingyi_cmd_query (int argc, char **argv)
         return 2;
     }
     if (!deploy || !data == !agg) {
-        fprintf (stderr, "pingyi query: give --deploy and one of --data or --agg\n%s", USAGE);
-        return 2;
+        return pingyi_cli_fail (&cli, "give --deploy and one of --data or --agg");
     }
     if (format == FORMAT_XLSX && !out_path) {
         fprintf (stderr, "pingyi query: --format xlsx needs --out FILE.xlsx\n");

@@ -4,6 +4,7 @@
     its reason and opens the venue again; its client may then send more
     ballots and close again.  Prints the venue's figures after the reopen.
     Exit 0 reopened, 1 refused (the reason printed), 2 usage or environment.  */
+#include "cli.h"
 #include "deploy.h"
 #include "envelope.h"
 #include "link.h"
@@ -68,30 +69,28 @@ int
 pingyi_cmd_reopen (int argc, char **argv)
 {
     const char *deploy = NULL, *endpoint = NULL, *venue = NULL, *reason = NULL;
-    long timeout_ms = 10000;
-    bool bad = false;
-    for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (v && !strcmp (argv[i], "--deploy"))
-            deploy = argv[++i];
-        else if (v && !strcmp (argv[i], "--broker"))
-            endpoint = argv[++i];
-        else if (v && !strcmp (argv[i], "--venue"))
-            venue = argv[++i];
-        else if (v && !strcmp (argv[i], "--reason"))
-            reason = argv[++i];
-        else if (v && !strcmp (argv[i], "--timeout-ms"))
-            timeout_ms = (long) pingyi_arg_ulong ("--timeout-ms", argv[++i], 1, 600000);
-        else {
-            bad = true;
-            break;
-        }
-    }
-    if (bad || !deploy || !endpoint || !venue || !reason) {
-        fprintf (stderr, "usage: pingyi reopen --deploy DIR --broker ENDPOINT --venue ID --reason TEXT "
-                         "[--timeout-ms T]\n");
-        return 2;
-    }
+    uint64_t timeout = 10000;
+    const pingyi_cli_option_t options[] = {
+        PINGYI_CLI_OPT_TEXT ("deploy", &deploy, "DIR", "the deploy directory (its operator/ bundle is used)"),
+        PINGYI_CLI_OPT_ENDPOINT ("broker", &endpoint, "ENDPOINT", "the broker to send the reopen through"),
+        PINGYI_CLI_OPT_TEXT ("venue", &venue, "ID", "the venue to reopen"),
+        PINGYI_CLI_OPT_TEXT ("reason", &reason, "TEXT", "why (recorded with the reopen; UTF-8)"),
+        PINGYI_CLI_OPT_U64 ("timeout-ms", &timeout, "T",
+                            "wait at most T ms for the answer (1..600000, default 10000)", 1, 600000),
+        PINGYI_CLI_END,
+    };
+    pingyi_cli_t cli = {
+        .prog = "pingyi reopen",
+        .synopsis = "pingyi reopen --deploy DIR --broker ENDPOINT --venue ID --reason TEXT [--timeout-ms T]\n"
+                    "  reopen a closed venue (a correction, recorded with its reason)",
+        .options = options,
+    };
+    int status;
+    if (pingyi_cli_parse (&cli, argc, argv, &status))
+        return status;
+    if (!deploy || !endpoint || !venue || !reason)
+        return pingyi_cli_fail (&cli, "--deploy, --broker, --venue and --reason are required");
+    long timeout_ms = (long) timeout;
     size_t reason_len = strlen (reason);
     if (reason_len < 1 || reason_len > PINGYI_TEXT_MAX ||
         pingyi_utf8_invalid_at ((const uint8_t *) reason, reason_len) != reason_len) {

@@ -15,9 +15,11 @@
 #include <sys/stat.h>
 
 static int
-add_counter (const uint8_t key[PINGYI_COUNTER_KEY_LEN], uint64_t count, void *arg)
+add_block (uint32_t venue, uint32_t subject, const uint8_t *cells, void *arg)
 {
-    pingyi_tally_add (arg, key, count); /* a refused key is counted by the tally */
+    pingyi_tally_t *tally = arg;
+    /* a refused block is counted by the tally (rejected_keys) */
+    (void) !pingyi_tally_add_block (tally, venue, subject, cells, pingyi_tally_shape (tally)->width * 4);
     return 0;
 }
 
@@ -57,7 +59,7 @@ pingyi_read_shards (const pingyi_election_t *e, const char *data, pingyi_tally_t
         pingyi_shard_info_t info;
         pingyi_shard_t *shard = pingyi_shard_open_readonly (data, s, e, why);
         if (!shard || pingyi_shard_info (shard, &info, why) ||
-            pingyi_shard_foreach_counter (shard, add_counter, tally, why) < 0 ||
+            pingyi_shard_foreach_row (shard, add_block, tally, why) < 0 ||
             pingyi_shard_foreach_venue (shard, add_figures, tally, why) < 0) {
             pingyi_shard_close (&shard);
             return pingyi_fail (err, "shard %" PRIu32 ": %s", s, why);

@@ -6,6 +6,7 @@
     answer); 2 usage, the operator bundle, or an endpoint that is not one;
     3 not reached: no answer within --timeout-ms, or the broker answered
     that no worker holds the shard asked for (RETRY).  */
+#include "cli.h"
 #include "deploy.h"
 #include "link.h"
 #include "msg.h"
@@ -15,43 +16,40 @@
 #include <string.h>
 #include <zmq.h>
 
-#define USAGE "usage: pingyi stats --deploy DIR --broker ENDPOINT [--shard N] [--json] [--timeout-ms T]\n"
-
 int
 pingyi_cmd_stats (int argc, char **argv)
 {
     const char *deploy = NULL, *endpoint = NULL;
-    long shard = -1, timeout_ms = 3000;
-    bool json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-        if (!strcmp (f, "--json")) {
-            json = true;
-            continue;
-        }
-        if (strcmp (f, "--deploy") && strcmp (f, "--broker") && strcmp (f, "--shard") &&
-            strcmp (f, "--timeout-ms")) {
-            fprintf (stderr, "pingyi stats: unknown flag \"%s\"\n" USAGE, f);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            fprintf (stderr, "pingyi stats: %s needs a value\n" USAGE, f);
-            return 2;
-        }
-        const char *v = argv[++i];
-        if (!strcmp (f, "--deploy"))
-            deploy = v;
-        else if (!strcmp (f, "--broker"))
-            endpoint = v;
-        else if (!strcmp (f, "--shard"))
-            shard = (long) pingyi_arg_ulong (f, v, 0, PINGYI_MAX_SHARDS - 1);
-        else
-            timeout_ms = (long) pingyi_arg_ulong (f, v, 1, 600000);
-    }
-    if (!deploy || !endpoint) {
-        fprintf (stderr, "pingyi stats: --deploy and --broker are required\n" USAGE);
-        return 2;
-    }
+    uint64_t shard_number = 0, timeout_ms = 3000;
+    bool json = false, has_shard = false;
+    const pingyi_cli_option_t options[] = {
+        PINGYI_CLI_OPT_TEXT ("deploy", &deploy, "DIR", "the deploy directory (its operator/ bundle is used)"),
+        PINGYI_CLI_OPT_ENDPOINT ("broker", &endpoint, "ENDPOINT", "the broker to ask"),
+        {.name = "shard",
+         .kind = PINGYI_CLI_U64,
+         .target = &shard_number,
+         .value_name = "N",
+         .help = "ask the worker that holds shard N, through the broker (default:\nthe broker itself)",
+         .min = 0,
+         .max = PINGYI_MAX_SHARDS - 1,
+         .given = &has_shard},
+        PINGYI_CLI_OPT_FLAG ("json", &json, "one JSON object instead of \"name value\" lines"),
+        PINGYI_CLI_OPT_U64 ("timeout-ms", &timeout_ms, "T",
+                            "wait at most T ms for the answer (1..600000, default 3000)", 1, 600000),
+        PINGYI_CLI_END,
+    };
+    pingyi_cli_t cli = {
+        .prog = "pingyi stats",
+        .synopsis = "pingyi stats --deploy DIR --broker ENDPOINT [--shard N] [--json] [--timeout-ms T]\n"
+                    "  the counters of the broker, or of a shard's worker",
+        .options = options,
+    };
+    int status;
+    if (pingyi_cli_parse (&cli, argc, argv, &status))
+        return status;
+    if (!deploy || !endpoint)
+        return pingyi_cli_fail (&cli, "--deploy and --broker are required");
+    long shard = has_shard ? (long) shard_number : -1;
     char err[PINGYI_ERR_MAX];
     pingyi_bundle_t *bundle = pingyi_bundle_load (deploy, PINGYI_ROLE_OPERATOR, NULL, err);
     if (!bundle) {
@@ -72,10 +70,11 @@ pingyi_cmd_stats (int argc, char **argv)
     pingyi_msg_stats_query (&w, 1, (int32_t) shard);
     zmq_msg_t frame;
     pingyi_msg_t msg;
-    if (pingyi_tool_ask (sock, &w, 1, pingyi_now_ms () + timeout_ms, &frame, &msg, err)) {
+    if (pingyi_tool_ask (sock, &w, 1, pingyi_now_ms () + (int64_t) timeout_ms, &frame, &msg, err)) {
         if (!strcmp (err, "no answer in time"))
-            fprintf (stderr, "pingyi stats: no answer from %s within %ld ms (is the broker running there?)\n",
-                     endpoint, timeout_ms);
+            fprintf (stderr,
+                     "pingyi stats: no answer from %s within %llu ms (is the broker running there?)\n",
+                     endpoint, (unsigned long long) timeout_ms);
         else {
             fprintf (stderr, "pingyi stats: %s: %s\n", endpoint, err);
             rc = 1;

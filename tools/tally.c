@@ -15,6 +15,7 @@
     missing --data, a damaged shard, counter keys that name nothing, a
     recount that differs: the view is still printed where it could be
     read); 2 usage, the definition, or the recount bundle.  */
+#include "cli.h"
 #include "deploy.h"
 #include "report.h"
 #include "shard.h"
@@ -90,37 +91,33 @@ print_view (FILE *out, const pingyi_election_t *e, const pingyi_tally_t *tally, 
     return rc;
 }
 
-#define USAGE "usage: pingyi tally --deploy DIR --data DIR [--json] [--recount [--worker N]]\n"
-
 int
 pingyi_cmd_tally (int argc, char **argv)
 {
     const char *deploy = NULL, *data = NULL, *worker = NULL;
     bool json = false, recount = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp (argv[i], "--json"))
-            json = true;
-        else if (!strcmp (argv[i], "--recount"))
-            recount = true;
-        else if (strcmp (argv[i], "--deploy") && strcmp (argv[i], "--data") && strcmp (argv[i], "--worker")) {
-            fprintf (stderr, "pingyi tally: unknown flag \"%s\"\n" USAGE, argv[i]);
-            return 2;
-        }
-        else if (i + 1 >= argc) {
-            fprintf (stderr, "pingyi tally: %s needs a value\n" USAGE, argv[i]);
-            return 2;
-        }
-        else if (!strcmp (argv[i], "--deploy"))
-            deploy = argv[++i];
-        else if (!strcmp (argv[i], "--data"))
-            data = argv[++i];
-        else
-            worker = argv[++i];
-    }
-    if (!deploy || !data) {
-        fprintf (stderr, "pingyi tally: --deploy and --data are required\n" USAGE);
-        return 2;
-    }
+    const pingyi_cli_option_t options[] = {
+        PINGYI_CLI_OPT_TEXT ("deploy", &deploy, "DIR", "the deploy directory (its election.json)"),
+        PINGYI_CLI_OPT_TEXT ("data", &data, "DIR", "the workers' data directory (DIR/shard-NN)"),
+        PINGYI_CLI_OPT_FLAG ("json", &json, "the view as JSON"),
+        PINGYI_CLI_OPT_FLAG ("recount", &recount,
+                             "re-open every logged ballot and check the counters and log\n"
+                             "digests (needs the recount bundle, or --worker N)"),
+        PINGYI_CLI_OPT_TEXT ("worker", &worker, "N",
+                             "with --recount: use worker N's bundle (its shards only)"),
+        PINGYI_CLI_END,
+    };
+    pingyi_cli_t cli = {
+        .prog = "pingyi tally",
+        .synopsis = "pingyi tally --deploy DIR --data DIR [--json] [--recount [--worker N]]\n"
+                    "  read the shard files offline, print the view",
+        .options = options,
+    };
+    int status;
+    if (pingyi_cli_parse (&cli, argc, argv, &status))
+        return status;
+    if (!deploy || !data)
+        return pingyi_cli_fail (&cli, "--deploy and --data are required");
     char err[PINGYI_ERR_MAX], path[1100];
     pingyi_election_t *e = NULL;
     if (pingyi_path (path, sizeof path, err, "%s/election.json", deploy) == 0)

@@ -17,6 +17,7 @@
     the used range, and a formatted empty row would come out as ",,,," —
     a bad line (missing category) for the client.  */
 #define _GNU_SOURCE /* asprintf */
+#include "cli.h"
 #include "table.h"
 #include "tally_json.h"
 #include "tools.h"
@@ -29,11 +30,10 @@
 #include <unistd.h>
 #include <xlsxwriter.h>
 
-#define USAGE                                                                                                \
-    "usage: pingyi template (--deploy DIR | --definition DEFINITION.json) --venue ID\n"                      \
+#define SYNOPSIS                                                                                             \
+    "pingyi template (--deploy DIR | --definition DEFINITION.json) --venue ID\n"                             \
     "                       [--format csv|xlsx] [--encoding utf-8|gb18030] [--out FILE]\n"                   \
-    "  csv (default): the header line pingyi-client reads, UTF-8 with BOM (or GB18030), CRLF;\n"             \
-    "  xlsx (needs --out): a ballot sheet to fill and print, with drop-down lists\n"
+    "  an empty ballot file for one venue (docs/ballot-input.md, \"Templates\")"
 
 #define BALLOT_ROWS 500
 #define LIST_MAX 255 /* Excel's limit on a literal validation list */
@@ -592,36 +592,24 @@ pingyi_cmd_template (int argc, char **argv)
 {
     const char *deploy = NULL, *definition = NULL, *venue_id = NULL, *format = "csv", *encoding = "utf-8",
                *out_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp (a, "-h") || !strcmp (a, "--help")) {
-            fputs (USAGE, stdout);
-            return 0;
-        }
-        else if (!v) {
-            fprintf (stderr, "pingyi template: %s needs a value\n%s", a, USAGE);
-            return 2;
-        }
-        else if (!strcmp (a, "--deploy"))
-            deploy = argv[++i];
-        else if (!strcmp (a, "--definition"))
-            definition = argv[++i];
-        else if (!strcmp (a, "--venue"))
-            venue_id = argv[++i];
-        else if (!strcmp (a, "--format"))
-            format = argv[++i];
-        else if (!strcmp (a, "--encoding"))
-            encoding = argv[++i];
-        else if (!strcmp (a, "--out"))
-            out_path = argv[++i];
-        else {
-            fprintf (stderr, "pingyi template: unknown flag %s\n%s", a, USAGE);
-            return 2;
-        }
-    }
+    const pingyi_cli_option_t options[] = {
+        PINGYI_CLI_OPT_TEXT ("deploy", &deploy, "DIR", "the deploy directory (or the venue's bundle folder)"),
+        PINGYI_CLI_OPT_TEXT ("definition", &definition, "DEFINITION.json", "or the definition file itself"),
+        PINGYI_CLI_OPT_TEXT ("venue", &venue_id, "ID", "the venue"),
+        PINGYI_CLI_OPT_TEXT ("format", &format, "csv|xlsx",
+                             "csv (default): the header line pingyi-client reads, UTF-8 with\n"
+                             "BOM (or GB18030), CRLF; xlsx (needs --out): a ballot sheet to\n"
+                             "fill and print, with drop-down lists"),
+        PINGYI_CLI_OPT_TEXT ("encoding", &encoding, "E", "utf-8 (default) or gb18030, for csv"),
+        PINGYI_CLI_OPT_TEXT ("out", &out_path, "FILE", "write there (default: stdout)"),
+        PINGYI_CLI_END,
+    };
+    pingyi_cli_t cli = {.prog = "pingyi template", .synopsis = SYNOPSIS, .options = options};
+    int status;
+    if (pingyi_cli_parse (&cli, argc, argv, &status))
+        return status;
     if (!deploy == !definition || !venue_id) {
-        fprintf (stderr, "pingyi template: give one of --deploy or --definition, and --venue\n%s", USAGE);
-        return 2;
+        return pingyi_cli_fail (&cli, "give one of --deploy or --definition, and --venue");
     }
     bool xlsx = !strcmp (format, "xlsx");
     if (!xlsx && strcmp (format, "csv")) {

@@ -29,9 +29,6 @@ int pingyi_cmd_template (int argc, char **argv);
 int pingyi_tool_ask (void *sock, const pingyi_writer_t *req, uint64_t tag, int64_t deadline, zmq_msg_t *frame,
                      pingyi_msg_t *msg, char *err) PINGYI_WARN_UNUSED;
 
-/*  Parse an unsigned decimal flag value; exits 2 with a message if bad.  */
-unsigned long pingyi_arg_ulong (const char *flag, const char *value, unsigned long min, unsigned long max);
-
 /*  Read every shard directory of election under data offline and merge
     its counters and venue figures into tally (tools/shards.c).  infos and
     present (shard_count entries each, may be NULL) receive each shard's

@@ -7,7 +7,7 @@
 
     Batching: per shard, envelopes from any number of SUBMITs gather until
     --batch envelopes or --batch-ms since the first one; then the shard
-    applies them in one transaction (store/shard.c), commits durably, and
+    applies them in one transaction (store/apply.c), commits durably, and
     only then does each SUBMIT get its ACK, results in the SUBMIT's order.
     A received frame stays alive (zmq_msg_t) until its batch is answered:
     items point into it, nothing is copied, and nothing of a ballot is kept
@@ -36,6 +36,7 @@
     route to answer.  SIGTERM/SIGINT: the current batches are committed and
     acknowledged, then the worker exits 0.  */
 #define _GNU_SOURCE
+#include "cli.h"
 #include "deploy.h"
 #include "envelope.h"
 #include "link.h"
@@ -44,7 +45,6 @@
 #include "rollup.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <signal.h>
@@ -54,6 +54,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <zmq.h>
+
+/*  A shard stores rejected_by[] as the figures carry it.  */
+_Static_assert(PINGYI_SHARD_REJECT_SLOTS == PINGYI_REJECT_SLOTS, "one number of reject slots");
 
 #define MAX_BROKERS 16
 #define HEARTBEAT_MS 1000
@@ -167,18 +170,12 @@ typedef struct {
     uint64_t replies_sent, replies_dropped, hellos_sent, readys, unknown_peer, batches_uncommitted;
     uint64_t commit_waits, commit_wait_ms; /* the loop waited for a committer */
     uint64_t forged_closes, closes_refused, forged_reopens, displaced;
+    uint64_t duplicates_differing; /* resends of a counted ballot id with other bytes */
     bad_kind_t bad[BAD_KINDS];
     size_t bad_count;
 } worker_t;
 
-static volatile sig_atomic_t s_stop = 0;
-
-static void
-on_signal (int sig)
-{
-    (void) sig;
-    s_stop = 1;
-}
+static volatile sig_atomic_t s_stop = 0; /* SIGTERM, SIGINT (pingyi_cli_signals) */
 
 /*  --------------------------------------------------------------------------
     Sending.  */
@@ -355,6 +352,34 @@ handoff (batch_t *b, batch_buf_t *job)
     pthread_mutex_unlock (&b->lock);
 }
 
+/*  A duplicate result says whether the bytes resent are the envelope
+    stored under that ballot id (docs/PROTOCOL.md §6).  The shard answers a
+    duplicate with the receipt of the envelope it stored, so the resent
+    bytes are the stored ones exactly when their own receipt is that one
+    (BLAKE2b-256 of every byte, first 8 bytes).  Other bytes under a
+    counted ballot id are a client bug (an id reused for another seal) or
+    an attack: counted (stats duplicates_differing) and logged, never
+    counted as a ballot.  */
+static uint8_t
+duplicate_kind (worker_t *w, const pending_t *p, const pingyi_shard_item_t *it)
+{
+    char own[PINGYI_RECEIPT_LEN + 1];
+    pingyi_envelope_receipt (own, it->envelope, it->len);
+    if (strcmp (own, it->receipt) == 0)
+        return PINGYI_DUPLICATE_SAME;
+    w->duplicates_differing++;
+    if (w->duplicates_differing == 1 || w->duplicates_differing % 1000 == 0) {
+        char id[2 * PINGYI_BALLOT_ID_LEN + 1];
+        pingyi_hex (id, it->ballot_id, PINGYI_BALLOT_ID_LEN);
+        pingyi_warn ("venue %s resent ballot id %s with other bytes than the envelope counted under it "
+                     "(receipt %s, counted %s): answered duplicate, not counted; %llu such resends so far "
+                     "(stats duplicates_differing)",
+                     w->election->venues[p->venue].id, id, own, it->receipt,
+                     (unsigned long long) w->duplicates_differing);
+    }
+    return PINGYI_DUPLICATE_DIFFERS;
+}
+
 /*  The committer is done with busy: acknowledge (only if committed), free
     the frames; then the ready batch, if any, goes to be committed.  */
 static void
@@ -373,7 +398,10 @@ complete (worker_t *w, batch_t *b)
             pingyi_msg_ack_begin (&w->inner, p->tag, (uint32_t) p->count);
             for (size_t j = p->first; j < p->first + p->count; j++) {
                 const pingyi_shard_item_t *it = &job->items[j];
-                pingyi_msg_ack_result (&w->inner, it->ballot_id, (pingyi_ack_status_t) it->status, it->reason,
+                uint8_t reason = it->reason;
+                if (it->status == PINGYI_ACK_DUPLICATE)
+                    reason = duplicate_kind (w, p, it);
+                pingyi_msg_ack_result (&w->inner, it->ballot_id, (pingyi_ack_status_t) it->status, reason,
                                        it->text, it->receipt);
             }
             pingyi_msg_ack_end (&w->inner, w->links[p->venue].ack);
@@ -694,9 +722,9 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         id, b->shard, (long long) issued, (long long) collected, (long long) sent,
         (unsigned long long) f.accepted, (unsigned long long) f.blank, (unsigned long long) f.duplicates,
         (unsigned long long) f.rejected);
-    if (collected > issued)
-        pingyi_warn ("venue %s: collected %lld > issued %lld: its round is void and must be reviewed", id,
-                     (long long) collected, (long long) issued);
+    char void_why[160];
+    if (pingyi_venue_void_why (&f, void_why, sizeof void_why))
+        pingyi_warn ("venue %s: %s: its round is void and must be reviewed", id, void_why);
     pingyi_msg_venue_status (&w->inner, m->u.venue_close.tag, &f, w->links[v].ack);
     reply (w, o->broker, o->ticket);
 }
@@ -840,7 +868,7 @@ handle_tally_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     wait_idle (w, b);
     pingyi_shard_snapshot_t snap;
     char err[PINGYI_ERR_MAX];
-    if (pingyi_shard_snapshot (b->store, m->u.tally_query.from, PINGYI_SHARD_SNAPSHOT_MAX, &snap, err)) {
+    if (pingyi_shard_snapshot (b->store, m->u.tally_query.from, PINGYI_SHARD_SNAPSHOT_BYTES, &snap, err)) {
         pingyi_error ("shard %u: snapshot failed: %s", b->shard, err);
         answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_INTERNAL,
                       "snapshot of shard %u: %s", b->shard, err);
@@ -850,9 +878,10 @@ handle_tally_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
                                snap.info.sequence, snap.info.digest, snap.info.generation, (uint32_t) snap.venue_count);
     for (size_t i = 0; i < snap.venue_count; i++)
         pingyi_msg_figures (&w->inner, &snap.venues[i]);
-    pingyi_msg_snapshot_counters_begin (&w->inner, (uint32_t) snap.counter_count);
-    for (size_t i = 0; i < snap.counter_count; i++)
-        pingyi_msg_counter (&w->inner, snap.counters[i].key, snap.counters[i].count);
+    pingyi_msg_snapshot_blocks_begin (&w->inner, (uint32_t) snap.block_count);
+    for (size_t i = 0; i < snap.block_count; i++)
+        pingyi_msg_block (&w->inner, snap.blocks[i].venue, snap.blocks[i].subject, snap.blocks[i].cells,
+                          snap.blocks[i].len);
     pingyi_msg_snapshot_end (&w->inner, snap.more, snap.more ? snap.next : NULL);
     pingyi_shard_snapshot_free (&snap);
     reply (w, o->broker, o->ticket);
@@ -933,6 +962,7 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         {"closes_refused", w->closes_refused},
         {"forged_reopens", w->forged_reopens},
         {"displaced", w->displaced},
+        {"duplicates_differing", w->duplicates_differing},
     };
     size_t nfixed = sizeof fixed / sizeof fixed[0];
     size_t ncodes = PINGYI_REJECT_COUNT_ - 1;
@@ -981,7 +1011,10 @@ handle_forward (worker_t *w, size_t bi, pending_t *p, const pingyi_msg_t *fwd)
     char err[PINGYI_ERR_MAX];
     if (pingyi_msg_decode (fwd->u.forward.inner.p, fwd->u.forward.inner.len, &m, err)) {
         note_bad (w, o.from, err);
-        answer_error (w, bi, o.ticket, 0, PINGYI_ERROR_BAD_MESSAGE, "%s", err);
+        /* the request's tag when it can be read, so the sender knows which
+           of its requests in flight this refuses */
+        answer_error (w, bi, o.ticket, pingyi_msg_tag (fwd->u.forward.inner.p, fwd->u.forward.inner.len),
+                      PINGYI_ERROR_BAD_MESSAGE, "%s", err);
         return false;
     }
     switch (m.type) {
@@ -1006,7 +1039,8 @@ handle_forward (worker_t *w, size_t bi, pending_t *p, const pingyi_msg_t *fwd)
         char why[128];
         snprintf (why, sizeof why, "a worker does not take %s", pingyi_msg_type_name (m.type));
         note_bad (w, o.from, why);
-        answer_error (w, bi, o.ticket, 0, PINGYI_ERROR_BAD_MESSAGE, "%s", why);
+        answer_error (w, bi, o.ticket, pingyi_msg_tag (fwd->u.forward.inner.p, fwd->u.forward.inner.len),
+                      PINGYI_ERROR_BAD_MESSAGE, "%s", why);
         return false;
     }
     }
@@ -1065,8 +1099,8 @@ handle_frame (worker_t *w, size_t bi, pending_t *p)
             b->hello_logged = true;
         }
         else
-            pingyi_warn ("broker %s: ERROR %u: %.*s", b->endpoint, m.u.error.code, (int) m.u.error.text.len,
-                         m.u.error.text.p);
+            pingyi_warn ("broker %s: ERROR %u %s: %.*s", b->endpoint, m.u.error.code,
+                         pingyi_error_strerror (m.u.error.code), (int) m.u.error.text.len, m.u.error.text.p);
         return false;
     case PINGYI_MSG_RETRY:
         pingyi_warn ("broker %s: RETRY: %.*s", b->endpoint, (int) m.u.retry.reason.len, m.u.retry.reason.p);
@@ -1143,35 +1177,6 @@ parse_shards (const char *spec, uint32_t shard_count, bool *out, char *err)
     if (n == 0)
         return pingyi_fail (err, "--shards %s: no shard listed", spec);
     return 0;
-}
-
-static void
-usage (FILE *out)
-{
-    fprintf (out, "usage: pingyi-worker --deploy DIR --id N --broker ENDPOINT[,ENDPOINT...] --data DIR\n"
-                  "                     [--shards 0-7|0,2,5] [--batch 1000] [--batch-ms 5] [--map-size MB]\n"
-                  "  --deploy DIR    deploy directory (pingyi init); the bundle is DIR/worker/N\n"
-                  "  --id N          worker number (its bundle and its name in HELLO)\n"
-                  "  --broker LIST   broker endpoints, comma separated\n"
-                  "  --data DIR      shard directories live in DIR/shard-NN\n"
-                  "  --shards SPEC   shards this worker owns (default: those keyring.tsv assigns its key;\n"
-                  "                  only assigned shards are allowed: the bundle holds no other secret)\n"
-                  "  --batch N       close a batch at N envelopes (1..20000, default 1000)\n"
-                  "  --batch-ms MS   or MS milliseconds after its first envelope (0..60000, default 5)\n"
-                  "  --map-size MB   initial LMDB map per shard (default 256; grows by doubling)\n");
-}
-
-static long
-arg_long (const char *flag, const char *value, long min, long max)
-{
-    char *end;
-    errno = 0;
-    long v = strtol (value, &end, 10);
-    if (errno || end == value || *end || v < min || v > max) {
-        fprintf (stderr, "pingyi-worker: %s %s: expected an integer in %ld..%ld\n", flag, value, min, max);
-        exit (2);
-    }
-    return v;
 }
 
 static int
@@ -1303,69 +1308,53 @@ int
 main (int argc, char **argv)
 {
     pingyi_log_prog = "pingyi-worker";
-    const char *deploy = NULL, *id = NULL, *brokers = NULL, *data = NULL, *shards = NULL;
-    long batch = 1000, batch_ms = 5, map_mb = (long) (PINGYI_SHARD_MAP_DEFAULT >> 20);
-    static const struct option options[] = {
-        {"deploy", required_argument, NULL, 'D'},   {"id", required_argument, NULL, 'i'},
-        {"broker", required_argument, NULL, 'b'},   {"data", required_argument, NULL, 'd'},
-        {"shards", required_argument, NULL, 's'},   {"batch", required_argument, NULL, 'n'},
-        {"batch-ms", required_argument, NULL, 't'}, {"map-size", required_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    const char *deploy = NULL, *id = NULL, *data = NULL, *shards = NULL;
+    pingyi_cli_list_t brokers = {0};
+    uint64_t batch = 1000, batch_ms = 5, map_mb = PINGYI_SHARD_MAP_DEFAULT >> 20;
+    const pingyi_cli_option_t options[] = {
+        PINGYI_CLI_OPT_TEXT ("deploy", &deploy, "DIR",
+                             "deploy directory (pingyi init); the bundle is DIR/worker/N"),
+        PINGYI_CLI_OPT_TEXT ("id", &id, "N", "worker number (its bundle and its name in HELLO)"),
+        PINGYI_CLI_OPT_ENDPOINTS ("broker", &brokers, "LIST",
+                                  "broker endpoints, comma-separated or the flag repeated"),
+        PINGYI_CLI_OPT_TEXT ("data", &data, "DIR", "shard directories live in DIR/shard-NN"),
+        PINGYI_CLI_OPT_TEXT ("shards", &shards, "SPEC",
+                             "shards this worker owns, 0-7 or 0,2,5 (default: those keyring.tsv\n"
+                             "assigns its key; only assigned shards are allowed: the bundle\n"
+                             "holds no other secret)"),
+        PINGYI_CLI_OPT_U64 ("batch", &batch, "N", "close a batch at N envelopes (1..20000, default 1000)", 1,
+                            20000),
+        PINGYI_CLI_OPT_U64 ("batch-ms", &batch_ms, "MS",
+                            "or MS milliseconds after its first envelope (0..60000, default 5)", 0, 60000),
+        PINGYI_CLI_OPT_U64 ("map-size", &map_mb, "MB",
+                            "initial LMDB map per shard (1..1073741824, default 256; grows by\ndoubling)", 1,
+                            UINT64_C (1) << 30),
+        PINGYI_CLI_END,
     };
-    int c;
-    opterr = 0; /* our words, not getopt's (which name the program by its path) */
-    while ((c = getopt_long (argc, argv, ":h", options, NULL)) != -1) {
-        switch (c) {
-        case 'D':
-            deploy = optarg;
-            break;
-        case 'i':
-            id = optarg;
-            break;
-        case 'b':
-            brokers = optarg;
-            break;
-        case 'd':
-            data = optarg;
-            break;
-        case 's':
-            shards = optarg;
-            break;
-        case 'n':
-            batch = arg_long ("--batch", optarg, 1, 20000);
-            break;
-        case 't':
-            batch_ms = arg_long ("--batch-ms", optarg, 0, 60000);
-            break;
-        case 'm':
-            map_mb = arg_long ("--map-size", optarg, 1, 1L << 30);
-            break;
-        case 'h':
-            usage (stdout);
-            return 0;
-        case ':':
-            fprintf (stderr, "pingyi-worker: %s needs a value\n", argv[optind - 1]);
-            usage (stderr);
-            return 2;
-        default:
-            fprintf (stderr, "pingyi-worker: unknown flag \"%s\"\n", argv[optind - 1]);
-            usage (stderr);
-            return 2;
-        }
+    pingyi_cli_t cli = {
+        .prog = "pingyi-worker",
+        .synopsis = "pingyi-worker --deploy DIR --id N --broker ENDPOINT[,ENDPOINT...] --data DIR\n"
+                    "                     [--shards 0-7|0,2,5] [--batch 1000] [--batch-ms 5] [--map-size MB]",
+        .options = options,
+    };
+    int status;
+    if (pingyi_cli_parse (&cli, argc, argv, &status)) {
+        pingyi_cli_list_fini (&brokers);
+        return status;
     }
-    if (optind != argc) {
-        fprintf (stderr, "pingyi-worker: unexpected argument \"%s\"\n", argv[optind]);
-        usage (stderr);
-        return 2;
+    if (!deploy || !id || !brokers.count || !data) {
+        pingyi_cli_list_fini (&brokers);
+        return pingyi_cli_fail (&cli, "--deploy, --id, --broker and --data are required");
     }
-    if (!deploy || !id || !brokers || !data) {
-        fprintf (stderr, "pingyi-worker: --deploy, --id, --broker and --data are required\n");
-        usage (stderr);
-        return 2;
+    if (brokers.count > MAX_BROKERS) {
+        fprintf (stderr, "pingyi-worker: --broker: %zu endpoints, at most %d\n", brokers.count, MAX_BROKERS);
+        pingyi_cli_list_fini (&brokers);
+        return PINGYI_EXIT_START;
     }
     if (strlen (id) > PINGYI_NAME_MAX) {
         fprintf (stderr, "pingyi-worker: --id %s: longer than %d bytes\n", id, PINGYI_NAME_MAX);
-        return 2;
+        pingyi_cli_list_fini (&brokers);
+        return PINGYI_EXIT_START;
     }
 
     char err[PINGYI_ERR_MAX];
@@ -1380,7 +1369,7 @@ main (int argc, char **argv)
         w.batch_of[i] = -1;
     pingyi_writer_init (&w.inner);
     pingyi_writer_init (&w.outer);
-    int status = 2; /* until it runs: could not start */
+    status = PINGYI_EXIT_START; /* until it runs: could not start */
 
     w.bundle = pingyi_bundle_load (deploy, PINGYI_ROLE_WORKER, id, err);
     if (!w.bundle) {
@@ -1482,41 +1471,24 @@ main (int argc, char **argv)
         pingyi_error ("zmq_ctx_new: %s", zmq_strerror (zmq_errno ()));
         goto done;
     }
-    char *list = strdup (brokers);
-    if (!list) {
-        pingyi_error ("out of memory");
-        goto done;
-    }
-    for (char *save = NULL, *tok = strtok_r (list, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
-        if (w.broker_count == MAX_BROKERS || strlen (tok) >= sizeof w.brokers[0].endpoint) {
-            pingyi_error ("--broker: at most %d endpoints of at most %zu bytes", MAX_BROKERS,
+    for (size_t i = 0; i < brokers.count; i++) {
+        if (strlen (brokers.items[i]) >= sizeof w.brokers[0].endpoint) {
+            pingyi_error ("--broker %s: longer than %zu bytes", brokers.items[i],
                           sizeof w.brokers[0].endpoint - 1);
-            free (list);
             goto done;
         }
         broker_t *b = &w.brokers[w.broker_count++];
-        snprintf (b->endpoint, sizeof b->endpoint, "%s", tok);
+        snprintf (b->endpoint, sizeof b->endpoint, "%s", brokers.items[i]);
         if (open_broker (&w, b, err)) {
             pingyi_error ("%s", err);
-            free (list);
             goto done;
         }
     }
-    free (list);
-    if (w.broker_count == 0) {
-        pingyi_error ("--broker: no endpoint given");
-        goto done;
-    }
 
-    struct sigaction sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: zmq_poll returns EINTR */
-    sigemptyset (&sa.sa_mask);
-    sigaction (SIGTERM, &sa, NULL);
-    sigaction (SIGINT, &sa, NULL);
+    pingyi_cli_signals (&s_stop);
 
     pingyi_info ("worker %s running", id);
-    status = 1; /* from here on, a stop that is not a signal's is a failure */
+    status = PINGYI_EXIT_FAILED; /* from here on, a stop that is not a signal's is a failure */
     if (run (&w) == 0) {
         /* finish what was received: commit, then acknowledge */
         wait_idle_all (&w);
@@ -1525,13 +1497,13 @@ main (int argc, char **argv)
             pending += w.batches[i].cur->count + (w.batches[i].ready ? w.batches[i].ready->count : 0);
         pingyi_info ("stopping: committing %zu envelopes still in batches", pending);
         drain_all (&w);
-        status = 0;
+        status = PINGYI_EXIT_OK;
         for (size_t i = 0; i < w.batch_count; i++)
             if (pingyi_shard_stopped (w.batches[i].store)) {
                 pingyi_error ("shard %u stopped taking ballots during this run (a commit failed: see above): "
                               "exit 1",
                               w.batches[i].shard);
-                status = 1;
+                status = PINGYI_EXIT_FAILED;
             }
     }
 
@@ -1584,7 +1556,8 @@ done:
         sodium_memzero (w.links, (w.election ? w.election->venue_count : 0) * sizeof *w.links);
     free (w.links);
     pingyi_bundle_destroy (&w.bundle);
-    if (status == 0)
+    pingyi_cli_list_fini (&brokers);
+    if (status == PINGYI_EXIT_OK)
         pingyi_info ("stopped");
     return status;
 }

@@ -82,7 +82,7 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
     pingyi_bin_t bin;
     pingyi_ack_t ack;
     pingyi_venue_figures_t fig;
-    pingyi_counter_t counter;
+    pingyi_block_t block;
     pingyi_stat_t stat;
     uint32_t n;
 
@@ -170,10 +170,14 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
         }
         if (n != m->u.snapshot.venues.count)
             abort ();
-        pingyi_msg_snapshot_counters_begin (w, m->u.snapshot.counters.count);
-        for (n = 0; pingyi_list_next_counter (&m->u.snapshot.counters, &counter); n++)
-            pingyi_msg_counter (w, counter.key, counter.count);
-        if (n != m->u.snapshot.counters.count)
+        pingyi_msg_snapshot_blocks_begin (w, m->u.snapshot.blocks.count);
+        for (n = 0; pingyi_list_next_block (&m->u.snapshot.blocks, &block); n++) {
+            if (block.len % 4 || block.len > PINGYI_BLOCK_BYTES_MAX || block.venue > 0xffff ||
+                block.subject > 0xffff)
+                abort ();
+            pingyi_msg_block (w, block.venue, block.subject, block.cells, block.len);
+        }
+        if (n != m->u.snapshot.blocks.count)
             abort ();
         pingyi_msg_snapshot_end (w, m->u.snapshot.more, m->u.snapshot.next);
         break;
@@ -303,7 +307,7 @@ write_seed (const char *dir, const char *name, const pingyi_writer_t *w)
 static void
 write_seeds (const char *dir)
 {
-    uint8_t fp[32], digest[32], key[8] = {0, 1, 0, 2, 0, 3, 1, 0}, id[16], env[120];
+    uint8_t fp[32], digest[32], id[16], env[120];
     for (int i = 0; i < 32; i++) {
         fp[i] = (uint8_t) i;
         digest[i] = (uint8_t) (0xd0 ^ i);
@@ -375,11 +379,11 @@ write_seeds (const char *dir)
     pingyi_msg_figures (&w, &fig);
     pingyi_msg_figures (&w, &open_fig);
     pingyi_msg_figures (&w, &wide_fig);
-    pingyi_msg_snapshot_counters_begin (&w, 2);
-    pingyi_msg_counter (&w, key, 5);
-    key[7] = 1;
-    pingyi_msg_counter (&w, key, 300);
-    pingyi_msg_snapshot_end (&w, true, key);
+    static const uint8_t cells[8] = {5, 0, 0, 0, 0x2c, 1, 0, 0}, next[4] = {0, 1, 0, 3};
+    pingyi_msg_snapshot_blocks_begin (&w, 2);
+    pingyi_msg_block (&w, 0, 1, cells, sizeof cells);
+    pingyi_msg_block (&w, 0, 2, cells, 4);
+    pingyi_msg_snapshot_end (&w, true, next);
     write_seed (dir, "snapshot", &w);
     pingyi_msg_stats_query (&w, 9, -1);
     write_seed (dir, "stats_query", &w);

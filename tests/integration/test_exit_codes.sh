@@ -51,8 +51,12 @@ NOBODY="tcp://127.0.0.1:$(free_port)" # nothing listens there
 # --- pingyi-broker --------------------------------------------------------
 expect_exit 2 'pingyi-broker: unknown flag "--bogus"' "$BIN/pingyi-broker" --deploy "$D" --bogus
 expect_exit 2 'pingyi-broker: --bind needs a value' "$BIN/pingyi-broker" --deploy "$D" --bind
-expect_exit 2 'pingyi-broker: --hwm 10x: expected a whole number from 1 to 1000000000' \
+expect_exit 2 'pingyi-broker: --hwm "10x": not a number in 1..1000000000' \
   "$BIN/pingyi-broker" --deploy "$D" --hwm 10x
+expect_exit 2 'pingyi-broker: --hwm "12x": not a number in 1..1000000000' \
+  "$BIN/pingyi-broker" --deploy "$D" --hwm=12x
+expect_exit 2 'pingyi-broker: --bind "127.0.0.1:7701": not an endpoint (tcp://HOST:PORT or ipc://PATH)' \
+  "$BIN/pingyi-broker" --deploy "$D" --bind 127.0.0.1:7701
 expect_exit 2 'pingyi-broker: --deploy is required' "$BIN/pingyi-broker" --bind "$ENDPOINT"
 expect_exit 2 "pingyi-broker error: $NOWHERE/broker: no such bundle in deploy directory $NOWHERE" \
   "$BIN/pingyi-broker" --deploy "$NOWHERE" --bind "$ENDPOINT"
@@ -64,7 +68,8 @@ expect_exit 2 "pingyi-broker error: cannot bind $ENDPOINT: Address already in us
 W=("$BIN/pingyi-worker" --deploy "$D" --id 1 --broker "$ENDPOINT" --data "$WORK/data")
 expect_exit 2 'pingyi-worker: unknown flag "--bogus"' "${W[@]}" --bogus
 expect_exit 2 'pingyi-worker: --batch needs a value' "${W[@]}" --batch
-expect_exit 2 'pingyi-worker: --batch 0: expected an integer in 1..20000' "${W[@]}" --batch 0
+expect_exit 2 'pingyi-worker: --batch "0": not a number in 1..20000' "${W[@]}" --batch 0
+expect_exit 2 'pingyi-worker: --batch "12x": not a number in 1..20000' "${W[@]}" --batch=12x
 expect_exit 2 'pingyi-worker: --deploy, --id, --broker and --data are required' \
   "$BIN/pingyi-worker" --deploy "$D" --id 1 --broker "$ENDPOINT"
 expect_exit 2 "pingyi-worker error: $NOWHERE/worker/1: no such bundle in deploy directory $NOWHERE" \
@@ -82,7 +87,8 @@ HTTP=127.0.0.1:$(free_port)
 A=("$BIN/pingyi-agg" --deploy "$D" --broker "$ENDPOINT")
 expect_exit 2 'pingyi-agg: unknown flag "--bogus"' "${A[@]}" --bogus 1
 expect_exit 2 'pingyi-agg: --data needs a value' "${A[@]}" --data
-expect_exit 2 'pingyi-agg: --interval-ms: expected 50..600000, got "5x"' "${A[@]}" --interval-ms 5x
+expect_exit 2 'pingyi-agg: --interval-ms "5x": not a number in 50..600000' "${A[@]}" --interval-ms 5x
+expect_exit 2 'pingyi-agg: --interval-ms "12x": not a number in 50..600000' "${A[@]}" --interval-ms=12x
 expect_exit 2 'pingyi-agg: --deploy and --broker are required' "$BIN/pingyi-agg" --deploy "$D"
 expect_exit 2 "pingyi-agg error: $NOWHERE/aggregator: no such bundle in deploy directory $NOWHERE" \
   "$BIN/pingyi-agg" --deploy "$NOWHERE" --broker "$ENDPOINT" --http 127.0.0.1:0 --data "$WORK/agg-none"
@@ -110,7 +116,9 @@ expect_exit 2 "pingyi check: $NOWHERE.json: cannot open: No such file or directo
 S=("$BIN/pingyi" stats --deploy "$D")
 expect_exit 2 'pingyi stats: unknown flag "--bogus"' "${S[@]}" --broker "$ENDPOINT" --bogus
 expect_exit 2 'pingyi stats: --broker needs a value' "${S[@]}" --broker
-expect_exit 2 'pingyi: --shard x: expected a whole number from 0 to 255' "${S[@]}" --broker "$ENDPOINT" --shard x
+expect_exit 2 'pingyi stats: --shard "x": not a number in 0..255' "${S[@]}" --broker "$ENDPOINT" --shard x
+expect_exit 2 'pingyi stats: --timeout-ms "12x": not a number in 1..600000' "${S[@]}" --broker "$ENDPOINT" \
+  --timeout-ms=12x
 expect_exit 2 "pingyi stats: $NOWHERE/operator: no such bundle in deploy directory $NOWHERE" \
   "$BIN/pingyi" stats --deploy "$NOWHERE" --broker "$ENDPOINT"
 expect_exit 3 "pingyi stats: no answer from $NOBODY within 500 ms" "${S[@]}" --broker "$NOBODY" --timeout-ms 500
@@ -137,7 +145,8 @@ STREAM=out expect_exit 0 '' "$BIN/pingyi" query --deploy "$D" --agg "http://$HTT
 
 # --- pingyi-client (its codes are the client's: docs/client.md) ------------
 C=("$BIN/pingyi-client" --deploy "$D" --venue v01 --generate 5 --seed 1)
-expect_exit 2 'pingyi-client: unknown or incomplete option --bogus' "${C[@]}" --broker "$ENDPOINT" --bogus
+expect_exit 2 'pingyi-client: unknown flag "--bogus"' "${C[@]}" --broker "$ENDPOINT" --bogus
+expect_exit 2 'pingyi-client: --window "12x": not a number in 1..1048576' "${C[@]}" --broker "$ENDPOINT" --window=12x
 STREAM=out expect_exit 3 'stopped: gave up (--give-up-s)' "${C[@]}" --broker "$NOBODY" --outbox "$WORK/outbox-gone" \
   --give-up-s 1
 STREAM=out expect_exit 0 'venue v01: read 5 ballots, 0 bad lines; accepted 5' "${C[@]}" --broker "$ENDPOINT" \
@@ -145,6 +154,47 @@ STREAM=out expect_exit 0 'venue v01: read 5 ballots, 0 bad lines; accepted 5' "$
 STREAM=out expect_exit 4 'venue v02: issued 2, collected 5, received 5, accepted 5' \
   "$BIN/pingyi-client" --deploy "$D" --venue v02 --generate 5 --seed 2 --broker "$ENDPOINT" \
   --outbox "$WORK/outbox-v02" --close --issued 2 --collected 5
+
+# --- --help and --version, every program -----------------------------------
+# --help: the usage on stdout, nothing on stderr, exit 0; --version: "NAME
+# VERSION (git REVISION)"; `pingyi check --help` is check's usage, not a file.
+version_re='[0-9]+\.[0-9]+\.[0-9]+ \(git [^ ()]+\)$'
+for prog in pingyi-broker pingyi-worker pingyi-agg pingyi-client pingyi; do
+  rc=0
+  "$BIN/$prog" --help >"$WORK/help.out" 2>"$WORK/help.err" </dev/null || rc=$?
+  [ $rc -eq 0 ] || fail "$prog --help: exit $rc"
+  [ ! -s "$WORK/help.err" ] || fail "$prog --help: wrote to stderr: $(head -c 300 "$WORK/help.err")"
+  head -n 1 "$WORK/help.out" | grep -q "^usage: $prog" || fail "$prog --help: no usage on stdout"
+  rc=0
+  out=$("$BIN/$prog" --version 2>"$WORK/help.err" </dev/null) || rc=$?
+  [ $rc -eq 0 ] || fail "$prog --version: exit $rc"
+  [ ! -s "$WORK/help.err" ] || fail "$prog --version: wrote to stderr"
+  [[ $out =~ ^$prog\ $version_re ]] || fail "$prog --version: got '$out'"
+  CASES=$((CASES + 2))
+  echo "ok: exit 0: $prog --help, $prog --version ($out)"
+done
+# every flag a program parses is in its usage
+for flag in --deploy --bind --hwm --stats-every; do
+  "$BIN/pingyi-broker" --help | grep -q -- "  $flag " || fail "pingyi-broker --help does not list $flag"
+done
+for flag in --deploy --id --broker --data --shards --batch --batch-ms --map-size; do
+  "$BIN/pingyi-worker" --help | grep -q -- "  $flag " || fail "pingyi-worker --help does not list $flag"
+done
+for flag in --deploy --broker --http --interval-ms --stale-ms --data; do
+  "$BIN/pingyi-agg" --help | grep -q -- "  $flag " || fail "pingyi-agg --help does not list $flag"
+done
+for cmd in check init gen-election fingerprint pubkey stats reopen tally log query template; do
+  rc=0
+  (cd "$WORK" && "$BIN/pingyi" "$cmd" --help >"$WORK/help.out" 2>"$WORK/help.err" </dev/null) || rc=$?
+  [ $rc -eq 0 ] || fail "pingyi $cmd --help: exit $rc; stderr: $(head -c 300 "$WORK/help.err")"
+  [ ! -s "$WORK/help.err" ] || fail "pingyi $cmd --help: wrote to stderr: $(head -c 300 "$WORK/help.err")"
+  head -n 1 "$WORK/help.out" | grep -q "^usage: pingyi $cmd" || fail "pingyi $cmd --help: not its usage"
+  CASES=$((CASES + 1))
+done
+echo "ok: exit 0: pingyi COMMAND --help for every command"
+STREAM=out expect_exit 0 'usage: pingyi check DEFINITION.json' "$BIN/pingyi" check --help
+expect_exit 2 'pingyi check: unexpected argument "b.json"' "$BIN/pingyi" check a.json b.json
+expect_exit 2 'pingyi init: --workers "12x": not a number in 1..256' "$BIN/pingyi" init a.json "$WORK/d" --workers=12x
 
 # --- clean stops ----------------------------------------------------------
 term agg

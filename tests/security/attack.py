@@ -22,6 +22,11 @@ steps:
                           retry    a RETRY echoing the last FORWARD's tag (a legal answer)
                           garbage  bytes that are not msgpack
   reopen:VENUE          VENUE_REOPEN of VENUE (an operator's message) with reason "attack"
+  submit:TAG:FILE       SUBMIT with TAG as the bundle's venue (--name), of the envelopes in
+                        FILE (one per line, hex; "-" for an empty one)
+  open:TAG              VENUE_OPEN with TAG as the bundle's venue (--name)
+  stats:TAG:SHARD       STATS_QUERY with TAG for SHARD (an operator's or aggregator's)
+  raw:HEX               the bytes HEX as one frame, as they are
   expect:TYPE[:CODE]    wait (--timeout) for a frame of TYPE (ERROR with CODE);
                         exit 3 if none comes
   recv:SECONDS          print what comes for SECONDS
@@ -40,10 +45,10 @@ import time
 import zmq
 from zmq.utils import z85
 
-VERSION = 2
+VERSION = 3
 TYPES = {1: "HELLO", 2: "READY", 3: "HEARTBEAT", 4: "SUBMIT", 5: "ACK", 6: "RETRY", 7: "ERROR",
          8: "VENUE_OPEN", 9: "VENUE_CLOSE", 10: "VENUE_STATUS", 11: "TALLY_QUERY", 12: "SNAPSHOT",
-         13: "STATS_QUERY", 14: "STATS", 15: "FORWARD", 16: "REPLY"}
+         13: "STATS_QUERY", 14: "STATS", 15: "FORWARD", 16: "REPLY", 17: "VENUE_REOPEN"}
 NUMBERS = {v: k for k, v in TYPES.items()}
 
 
@@ -80,6 +85,9 @@ def pack(o):
     if isinstance(o, (list, tuple)):
         head = bytes([0x90 | len(o)]) if len(o) < 16 else b"\xdc" + struct.pack(">H", len(o))
         return head + b"".join(pack(x) for x in o)
+    if isinstance(o, dict):  # rejected_by: {code: count}, written in key order
+        head = bytes([0x80 | len(o)]) if len(o) < 16 else b"\xde" + struct.pack(">H", len(o))
+        return head + b"".join(pack(k) + pack(o[k]) for k in sorted(o))
     raise TypeError("cannot pack %r" % (o,))
 
 
@@ -104,7 +112,7 @@ def _unpack(b, i):
     if 0x90 <= c <= 0x9f:
         return _items(b, i, c & 0x0f)
     if 0x80 <= c <= 0x8f:
-        raise ValueError("map")
+        return _pairs(b, i, c & 0x0f)
     if c == 0xc0:
         return None, i
     if c in (0xc2, 0xc3):
@@ -125,7 +133,19 @@ def _unpack(b, i):
     if c in (0xdc, 0xdd):
         w = 2 if c == 0xdc else 4
         return _items(b, i + w, int.from_bytes(b[i:i + w], "big"))
+    if c in (0xde, 0xdf):
+        w = 2 if c == 0xde else 4
+        return _pairs(b, i + w, int.from_bytes(b[i:i + w], "big"))
     raise ValueError("unsupported msgpack byte 0x%02x" % c)
+
+
+def _pairs(b, i, n):
+    out = {}
+    for _ in range(n):
+        k, i = _unpack(b, i)
+        v, i = _unpack(b, i)
+        out[k] = v
+    return out, i
 
 
 def _items(b, i, n):
@@ -174,6 +194,15 @@ def describe(frame):
             d.update(inner_type=None)
     elif name == "STATS":
         d.update(tag=m[2], source=m[3], stats={k: v for k, v in m[4]})
+    elif name == "ACK":
+        d.update(tag=m[2], results=[{"ballot_id": r[0].hex(), "status": r[1], "reason": r[2], "text": r[3],
+                                     "receipt": r[4]} for r in m[3]])
+    elif name == "VENUE_STATUS":
+        f = m[3]
+        d.update(tag=m[2], figures={"venue": f[0], "accepted": f[1], "blank": f[2], "duplicates": f[3],
+                                    "rejected": f[4], "rejected_by": {str(k): v for k, v in f[5].items()},
+                                    "issued": f[6], "collected": f[7], "sent": f[8], "closed": f[9],
+                                    "by_category": f[10], "reopens": f[11]})
     else:
         d.update(fields=printable(m[2:]))
     return d
@@ -185,6 +214,8 @@ def printable(o):
         return bytes(o).hex()
     if isinstance(o, list):
         return [printable(x) for x in o]
+    if isinstance(o, dict):
+        return {str(k): printable(v) for k, v in o.items()}
     return o
 
 
@@ -292,6 +323,22 @@ class Peer:
         elif verb == "reopen":
             self.send([VERSION, 17, 78, self.fingerprint, rest, 1, "attack", bytes(16)])
             self.emit({"sent": "VENUE_REOPEN", "venue": rest})
+        elif verb == "submit":
+            tag, _, path = rest.partition(":")
+            with open(path) as f:
+                envelopes = [bytes.fromhex(l.strip()) if l.strip() != "-" else b"" for l in f if l.strip()]
+            self.send([VERSION, 4, int(tag), self.fingerprint, self.name, envelopes])
+            self.emit({"sent": "SUBMIT", "tag": int(tag), "envelopes": len(envelopes)})
+        elif verb == "open":
+            self.send([VERSION, 8, int(rest), self.fingerprint, self.name])
+            self.emit({"sent": "VENUE_OPEN", "tag": int(rest)})
+        elif verb == "stats":
+            tag, _, shard = rest.partition(":")
+            self.send([VERSION, 13, int(tag), int(shard)])
+            self.emit({"sent": "STATS_QUERY", "tag": int(tag), "shard": int(shard)})
+        elif verb == "raw":
+            self.send(bytes.fromhex(rest))
+            self.emit({"sent": "raw", "hex": rest})
         elif verb == "expect":
             parts = rest.split(":")
             want_type, want_code = parts[0], int(parts[1]) if len(parts) > 1 and parts[1] else None

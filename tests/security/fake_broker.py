@@ -30,7 +30,7 @@ import msgpack
 import zmq
 import zmq.utils.z85 as z85
 
-V = 2  # protocol version
+V = 3  # protocol version
 
 
 def load_broker_keys(deploy):
@@ -63,7 +63,7 @@ def forged_mac():
 
 
 def figures(venue_index, accepted, closed):
-    return [venue_index, accepted, 0, 0, 0, [0] * 16, accepted if closed else -1,
+    return [venue_index, accepted, 0, 0, 0, {}, accepted if closed else -1,
             accepted if closed else -1, accepted if closed else -1, closed, [], 0]
 
 

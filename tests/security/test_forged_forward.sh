@@ -93,7 +93,7 @@ for i, l in enumerate(lines):
     assert err["code"] == 2 and err["tag"] == t, err
     if forward and t == forward["ticket"] and kind != "ack":
         what = {"forward": "FORWARD", "submit": "SUBMIT",
-                "garbage": "a frame that is not a version 2 message"}[kind]
+                "garbage": "a frame that is not a version 3 message"}[kind]
         want = "REPLY ticket %d answers a %s: %s is not an answer to it" % (t, forward["inner_type"], what)
     else:
         want = "REPLY ticket %d was not forwarded to this connection" % t

@@ -166,9 +166,9 @@ test_foreign_value_skipped (void **state)
     assert_int_equal (agg_history_record (h, 1, 1, body, err), 1);
     /* plant a bad record behind the store's back */
     MDB_txn *txn;
-    assert_int_equal (mdb_txn_begin (h->env, NULL, 0, &txn), 0);
+    assert_int_equal (mdb_txn_begin (h->db.env, NULL, 0, &txn), 0);
     uint8_t key[8];
-    put_be64 (key, 2);
+    pingyi_put_be64 (key, 2);
     MDB_val k = {8, key}, v = {10, "{\"x\":\"\n\"}"};
     assert_int_equal (mdb_put (txn, h->dbi, &k, &v, 0), 0);
     assert_int_equal (mdb_txn_commit (txn), 0);

@@ -312,7 +312,7 @@ test_map_grows_when_full (void **state)
         free (store);
     }
     MDB_envinfo info;
-    mdb_env_info (ob->env, &info);
+    mdb_env_info (ob->db.env, &info);
     assert_true (info.me_mapsize > MAP_INITIAL);
     pingyi_outbox_stats_t st;
     pingyi_outbox_stats (ob, &st);

@@ -79,9 +79,7 @@ add (pingyi_tally_t *t, int venue, int subject, int item, int category, int mark
                               .item = (uint8_t) item,
                               .category = (uint8_t) category,
                               .mark = (uint8_t) mark};
-    uint8_t key[PINGYI_COUNTER_KEY_LEN];
-    pingyi_counter_key_pack (&k, key);
-    assert_int_equal (pingyi_tally_add (t, key, count), 0);
+    assert_int_equal (pingyi_tally_add_cell (t, &k, count), 0);
 }
 
 static void

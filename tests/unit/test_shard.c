@@ -10,7 +10,14 @@
     implementation, docs/worker.md).  The election is a tiny definition
     written below: 2 shards, venues v01 and v02 on shard 0, v03 on shard 1;
     k_anonymity as the test asks (the default 10 unless given).  */
-#include "../../store/shard.c"
+#define _GNU_SOURCE
+#include "shard_impl.h" /* white box: the shard's insides (store/) */
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -364,11 +371,73 @@ t_expect_ballot (fx_t *fx, t_counts_t *c, int v, const pingyi_ballot_t *b)
         }
 }
 
-static int
-t_collect_counter (const uint8_t key[8], uint64_t count, void *arg)
+/*  The counters of one count block as the 8-byte keys the expectations
+    use (venue, subject, item, category, mark), in block order, which is
+    ascending key order.  Written here from the layout of election/count.h,
+    independently of the code under test.  */
+static void
+t_block_counters (const pingyi_election_t *e, uint32_t venue, uint32_t subject, const uint8_t *cells,
+                  t_counts_t *out)
 {
-    t_counts_add (arg, key, count);
+    size_t marks = 0;
+    for (size_t i = 0; i < e->item_count; i++)
+        if (e->choice_sets[e->items[i].choice_set].choice_count > marks)
+            marks = e->choice_sets[e->items[i].choice_set].choice_count;
+    marks += 2;
+    size_t width = e->item_count * e->category_count * marks;
+    for (size_t i = 0; i < width; i++) {
+        const uint8_t *p = cells + 4 * i;
+        uint32_t n = (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+        if (!n)
+            continue;
+        size_t m = i % marks, rest = i / marks;
+        uint8_t mark = m == marks - 2 ? 254 : m == marks - 1 ? 255 : (uint8_t) m;
+        uint8_t key[8] = {(uint8_t) (venue >> 8),
+                          (uint8_t) venue,
+                          (uint8_t) (subject >> 8),
+                          (uint8_t) subject,
+                          (uint8_t) (rest / e->category_count),
+                          (uint8_t) (rest % e->category_count),
+                          mark,
+                          0};
+        t_counts_add (out, key, n);
+    }
+}
+
+typedef struct {
+    const pingyi_election_t *e;
+    t_counts_t *have;
+} t_collect_t;
+
+static int
+t_collect_row (uint32_t venue, uint32_t subject, const uint8_t *cells, void *arg)
+{
+    t_collect_t *c = arg;
+    t_block_counters (c->e, venue, subject, cells, c->have);
     return 0;
+}
+
+/*  Every counter the shard's walk gives (released + pending).  */
+static int
+t_walk_counters (pingyi_shard_t *shard, t_counts_t *have, char *err)
+{
+    t_collect_t c = {shard->election, have};
+    return pingyi_shard_foreach_row (shard, t_collect_row, &c, err);
+}
+
+/*  The counters of a snapshot's blocks, each block checked for its width.  */
+static void
+t_snapshot_counters (const pingyi_election_t *e, const pingyi_shard_snapshot_t *snap, t_counts_t *out)
+{
+    pingyi_count_shape_t shape;
+    pingyi_count_shape (e, &shape);
+    for (size_t b = 0; b < snap->block_count; b++) {
+        assert_int_equal (snap->blocks[b].len, shape.width * 4);
+        if (b)
+            assert_true ((snap->blocks[b - 1].venue << 16 | snap->blocks[b - 1].subject) <
+                         (snap->blocks[b].venue << 16 | snap->blocks[b].subject));
+        t_block_counters (e, snap->blocks[b].venue, snap->blocks[b].subject, snap->blocks[b].cells, out);
+    }
 }
 
 static int
@@ -383,7 +452,7 @@ t_assert_counts (pingyi_shard_t *shard, t_counts_t *want)
 {
     t_counts_t have = {0};
     char err[PINGYI_ERR_MAX];
-    assert_int_equal (pingyi_shard_foreach_counter (shard, t_collect_counter, &have, err), 0);
+    assert_int_equal (t_walk_counters (shard, &have, err), 0);
     /* the walk is in ascending key order */
     for (size_t i = 1; i < have.count; i++)
         assert_true (memcmp (have.rows[i - 1].key, have.rows[i].key, 8) < 0);
@@ -713,7 +782,7 @@ test_blank_ballot_and_over_cell (void **state)
 
     /* spelled out: v02 = venue 1, form (s2, s3) = subjects 1, 2 */
     t_counts_t have = {0};
-    assert_int_equal (pingyi_shard_foreach_counter (fx->shard, t_collect_counter, &have, NULL), 0);
+    assert_int_equal (t_walk_counters (fx->shard, &have, NULL), 0);
     const uint8_t over_cell[8] = {0, 1, 0, 1, 0, 0, 255, 0};
     const uint8_t b_cell[8] = {0, 1, 0, 1, 1, 0, 1, 0};
     const uint8_t d_cell[8] = {0, 1, 0, 2, 0, 0, 3, 0};
@@ -824,7 +893,7 @@ test_venue_close_is_stored_and_closes_the_round (void **state)
     assert_int_equal (pingyi_shard_snapshot (fx->shard, NULL, 0, &snap, err), 0);
     assert_int_equal (snap.venues[0].accepted, 0);
     assert_false (snap.venues[0].closed);
-    assert_int_equal (snap.counter_count, 0);
+    assert_int_equal (snap.block_count, 0);
     pingyi_shard_snapshot_free (&snap);
     assert_int_equal (pingyi_shard_venue_close (fx->shard, 0, 120, 118, 1, &f, err), 0);
     assert_true (f.closed);
@@ -832,7 +901,10 @@ test_venue_close_is_stored_and_closes_the_round (void **state)
     assert_int_equal (snap.venues[0].accepted, 1);
     assert_true (snap.venues[0].closed);
     assert_int_equal (snap.venues[0].issued, 120);
-    assert_int_equal (snap.counter_count, fx->election->venues[0].subject_count * fx->election->item_count);
+    t_counts_t one = {0};
+    t_snapshot_counters (fx->election, &snap, &one);
+    assert_int_equal (one.count, fx->election->venues[0].subject_count * fx->election->item_count);
+    free (one.rows);
     assert_int_equal (snap.info.generation, 1);
     assert_int_equal (snap.info.sequence, 1);
     pingyi_shard_snapshot_free (&snap);
@@ -1128,7 +1200,7 @@ test_log_is_in_key_order_not_in_order_of_voting (void **state)
        meta; no `log` keyed by a sequence */
     MDB_txn *txn;
     MDB_dbi dbi;
-    assert_int_equal (mdb_txn_begin (fx->shard->env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal (mdb_txn_begin (fx->shard->db.env, NULL, MDB_RDONLY, &txn), 0);
     assert_int_equal (mdb_dbi_open (txn, "log", 0, &dbi), MDB_NOTFOUND);
     mdb_txn_abort (txn);
 
@@ -1199,12 +1271,16 @@ test_snapshot_pages_through_all_counters (void **state)
         qsort (want.rows, want.count, sizeof *want.rows, t_cmp_counter);
 
     size_t got = 0, pages = 0;
-    uint8_t from[8] = {0};
+    uint8_t from[PINGYI_ROW_KEY_LEN] = {0};
+    pingyi_count_shape_t shape;
+    pingyi_count_shape (fx->election, &shape);
     pingyi_shard_info_t info;
     assert_int_equal (pingyi_shard_info (fx->shard, &info, err), 0);
     for (;;) {
         pingyi_shard_snapshot_t snap;
-        assert_int_equal (pingyi_shard_snapshot (fx->shard, pages ? from : NULL, 7, &snap, err), 0);
+        /* pages of at most 3 blocks */
+        assert_int_equal (
+            pingyi_shard_snapshot (fx->shard, pages ? from : NULL, 3 * shape.width * 4, &snap, err), 0);
         pages++;
         assert_int_equal (snap.venue_count, 2); /* v01, v02 */
         assert_int_equal (snap.venues[0].venue, 0);
@@ -1216,16 +1292,19 @@ test_snapshot_pages_through_all_counters (void **state)
         assert_int_equal (snap.info.generation, 1);
         assert_int_equal (snap.info.current_sequence, 0); /* never in a snapshot */
         assert_int_equal (snap.venues[0].category_count, 2);
-        assert_true (snap.counter_count <= 7);
-        for (size_t i = 0; i < snap.counter_count; i++, got++) {
+        assert_true (snap.block_count <= 3);
+        t_counts_t page = {0};
+        t_snapshot_counters (fx->election, &snap, &page);
+        for (size_t i = 0; i < page.count; i++, got++) {
             assert_true (got < want.count);
-            assert_memory_equal (snap.counters[i].key, want.rows[got].key, 8);
-            assert_int_equal (snap.counters[i].count, want.rows[got].count);
+            assert_memory_equal (page.rows[i].key, want.rows[got].key, 8);
+            assert_int_equal (page.rows[i].count, want.rows[got].count);
         }
+        free (page.rows);
         bool more = snap.more;
         if (more) {
-            assert_int_equal (snap.counter_count, 7);
-            memcpy (from, snap.next, 8);
+            assert_int_equal (snap.block_count, 3);
+            memcpy (from, snap.next, PINGYI_ROW_KEY_LEN);
         }
         pingyi_shard_snapshot_free (&snap);
         pingyi_shard_snapshot_free (&snap); /* safe twice */
@@ -1458,23 +1537,30 @@ t_snapshot (pingyi_shard_t *shard, pingyi_shard_snapshot_t *snap)
 static bool
 t_same_release (const pingyi_shard_snapshot_t *a, const pingyi_shard_snapshot_t *b)
 {
-    return a->venue_count == b->venue_count && a->counter_count == b->counter_count &&
+    bool blocks = a->block_count == b->block_count;
+    for (size_t i = 0; blocks && i < a->block_count; i++)
+        blocks = a->blocks[i].venue == b->blocks[i].venue && a->blocks[i].subject == b->blocks[i].subject &&
+                 a->blocks[i].len == b->blocks[i].len &&
+                 memcmp (a->blocks[i].cells, b->blocks[i].cells, a->blocks[i].len) == 0;
+    return a->venue_count == b->venue_count && blocks &&
            memcmp (a->venues, b->venues, a->venue_count * sizeof *a->venues) == 0 &&
-           memcmp (a->counters, b->counters, a->counter_count * sizeof *a->counters) == 0 &&
            a->info.sequence == b->info.sequence && memcmp (a->info.digest, b->info.digest, 32) == 0;
 }
 
 /*  The snapshot's counters equal want exactly.  */
 static void
-t_assert_snapshot_counts (const pingyi_shard_snapshot_t *snap, t_counts_t *want)
+t_assert_snapshot_counts (const fx_t *fx, const pingyi_shard_snapshot_t *snap, t_counts_t *want)
 {
     if (want->count > 1)
         qsort (want->rows, want->count, sizeof *want->rows, t_cmp_counter);
-    assert_int_equal (snap->counter_count, want->count);
+    t_counts_t have = {0};
+    t_snapshot_counters (fx->election, snap, &have);
+    assert_int_equal (have.count, want->count);
     for (size_t i = 0; i < want->count; i++) {
-        assert_memory_equal (snap->counters[i].key, want->rows[i].key, 8);
-        assert_int_equal (snap->counters[i].count, want->rows[i].count);
+        assert_memory_equal (have.rows[i].key, want->rows[i].key, 8);
+        assert_int_equal (have.rows[i].count, want->rows[i].count);
     }
+    free (have.rows);
 }
 
 /*  One step of the release test: after it, the snapshot changed exactly
@@ -1500,7 +1586,7 @@ t_release_in_steps_of_k (fx_t *fx, bool hash_table)
 {
     char err[PINGYI_ERR_MAX];
     if (hash_table)
-        grid_free (&fx->shard->grid); /* white box: as a shard whose grid would be too large */
+        shard_grid_free (&fx->shard->grid); /* white box: as a shard whose grid would be too large */
     uint8_t empty[32];
     uint16_t zero[1024] = {0};
     t_lthash_digest (empty, zero);
@@ -1527,7 +1613,7 @@ t_release_in_steps_of_k (fx_t *fx, bool hash_table)
         t_expect_ballot (fx, &full, 0, &b[i]);
         t_step_release (fx, &prev, false);
     }
-    assert_int_equal (prev.counter_count, 0);
+    assert_int_equal (prev.block_count, 0);
     assert_int_equal (prev.venues[0].accepted, 0);
     assert_int_equal (prev.info.sequence, 0);
     assert_memory_equal (prev.info.digest, empty, 32);
@@ -1565,7 +1651,7 @@ t_release_in_steps_of_k (fx_t *fx, bool hash_table)
     for (int i = 0; i < 3; i++)
         t_expect_ballot (fx, &released, 0, &b[i]);
     t_step_release (fx, &prev, true);
-    t_assert_snapshot_counts (&prev, &released);
+    t_assert_snapshot_counts (fx, &prev, &released);
     assert_int_equal (prev.venues[0].accepted, 3);
     assert_int_equal (prev.venues[0].rejected, 1); /* released with them */
     assert_int_equal (prev.venues[0].category_count, 2);
@@ -1595,7 +1681,7 @@ t_release_in_steps_of_k (fx_t *fx, bool hash_table)
     fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
     assert_non_null (fx->shard);
     if (hash_table)
-        grid_free (&fx->shard->grid);
+        shard_grid_free (&fx->shard->grid);
     t_step_release (fx, &prev, false);
     t_assert_counts (fx->shard, &full);
 
@@ -1603,7 +1689,7 @@ t_release_in_steps_of_k (fx_t *fx, bool hash_table)
     assert_int_equal (pingyi_shard_venue_close (fx->shard, 0, 10, 4, 4, &f, err), 0);
     t_expect_ballot (fx, &released, 0, &b[4]);
     t_step_release (fx, &prev, true);
-    t_assert_snapshot_counts (&prev, &released);
+    t_assert_snapshot_counts (fx, &prev, &released);
     assert_int_equal (prev.venues[0].accepted, 4);
     assert_true (prev.venues[0].closed);
     assert_int_equal (prev.venues[0].issued, 10);
@@ -1621,7 +1707,7 @@ t_release_in_steps_of_k (fx_t *fx, bool hash_table)
     assert_int_equal (pingyi_shard_venue_close (fx->shard, 1, 1, 1, 1, &f, err), 0);
     t_expect_ballot (fx, &released, 1, &b[3]);
     t_step_release (fx, &prev, true);
-    t_assert_snapshot_counts (&prev, &released);
+    t_assert_snapshot_counts (fx, &prev, &released);
     assert_int_equal (prev.info.sequence, 5);
     const t_env_t five[5] = {envs[0], envs[1], envs[2], envs[3], envs[4]};
     t_digest_of (d, five, 5);
@@ -1642,7 +1728,7 @@ t_release_in_steps_of_k (fx_t *fx, bool hash_table)
     /* white box: nothing left in `pending` */
     MDB_txn *txn;
     MDB_stat st;
-    assert_int_equal (mdb_txn_begin (fx->shard->env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal (mdb_txn_begin (fx->shard->db.env, NULL, MDB_RDONLY, &txn), 0);
     assert_int_equal (mdb_stat (txn, fx->shard->pending, &st), 0);
     assert_int_equal (st.ms_entries, 0);
     mdb_txn_abort (txn);
@@ -1734,9 +1820,9 @@ test_figures_by_category (void **state)
     assert_int_equal (mdb_get (txn, dbi, &key, &v), 0);
     assert_int_equal (v.mv_size, sizeof val); /* current and released, 185 + 8 x 2 bytes each */
     memcpy (val, v.mv_data, sizeof val);
-    assert_int_equal (get_le64 (val + 185), want[0][0]);
-    assert_int_equal (get_le64 (val + 193), want[0][1]);
-    put_le64 (val + 193, want[0][1] + 1);
+    assert_int_equal (pingyi_get_le64 (val + 185), want[0][0]);
+    assert_int_equal (pingyi_get_le64 (val + 193), want[0][1]);
+    pingyi_put_le64 (val + 193, want[0][1] + 1);
     v.mv_data = val;
     assert_int_equal (mdb_put (txn, dbi, &key, &v, 0), 0);
     assert_int_equal (mdb_txn_commit (txn), 0);
@@ -1996,7 +2082,7 @@ test_hash_table_and_grid_write_the_same_rows (void **state)
     pingyi_shard_item_t *items = calloc (N, sizeof *items);
     t_batch_items (fx, &b, 0, N, items);
 
-    grid_free (&fx->shard->grid); /* white box: as a shard whose grid would be too large */
+    shard_grid_free (&fx->shard->grid); /* white box: as a shard whose grid would be too large */
     t_apply (fx, items, N / 2);
     assert_int_equal (fx->shard->deltas.used > 0, 1);
     t_counts_t half = {0};
@@ -2004,8 +2090,8 @@ test_hash_table_and_grid_write_the_same_rows (void **state)
         t_expect_ballot (fx, &half, b.venue[i], &b.ballots[i]);
     t_assert_counts (fx->shard, &half);
 
-    assert_int_equal (grid_init (&fx->shard->grid, fx->election, fx->shard->venue_of, fx->shard->slot_count),
-                      0);
+    assert_int_equal (
+        shard_grid_init (&fx->shard->grid, fx->election, fx->shard->venue_of, fx->shard->slot_count), 0);
     t_apply (fx, items + N / 2, N / 2);
     t_assert_counts (fx->shard, &want);
 
@@ -2029,13 +2115,13 @@ test_counter_that_would_overflow_fails_the_batch (void **state)
     fx_t *fx = *state;
     /* white box: v01's row for its first subject, cell (item 0, category 0, choice 0) */
     MDB_txn *txn;
-    assert_int_equal (mdb_txn_begin (fx->shard->env, NULL, 0, &txn), 0);
+    assert_int_equal (mdb_txn_begin (fx->shard->db.env, NULL, 0, &txn), 0);
     uint8_t k[ROW_KEY_LEN], row[4096];
     size_t row_len = fx->shard->row_cells * 4;
     assert_true (row_len <= sizeof row);
-    row_key (k, 0, (uint32_t) fx->election->venues[0].subjects[0]);
+    pingyi_row_key_pack (0, (uint32_t) fx->election->venues[0].subjects[0], k);
     memset (row, 0, row_len);
-    put_le32 (row, UINT32_MAX);
+    pingyi_put_le32 (row, UINT32_MAX);
     MDB_val key = {ROW_KEY_LEN, k}, val = {row_len, row};
     assert_int_equal (mdb_put (txn, fx->shard->counts, &key, &val, 0), 0);
     assert_int_equal (mdb_txn_commit (txn), 0);

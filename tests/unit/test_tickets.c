@@ -10,7 +10,7 @@
 
 #include "../../broker/tickets.c"
 
-/*  [2, type, 0] and friends: just the head the broker reads.  */
+/*  [3, type, 0] and friends: just the head the broker reads.  */
 static size_t
 frame (uint8_t *out, int version, int type)
 {
@@ -86,31 +86,31 @@ test_check_reply (void **state)
     int type;
 
     /* the right worker, an ACK: relay */
-    assert_int_equal (pingyi_tickets_check (t, submit, 1, f, frame (f, 2, PINGYI_MSG_ACK), &got, &type),
+    assert_int_equal (pingyi_tickets_check (t, submit, 1, f, frame (f, PINGYI_PROTO_VERSION, PINGYI_MSG_ACK), &got, &type),
                       PINGYI_REPLY_OK);
     assert_non_null (got);
     assert_int_equal (got->ticket, submit);
     assert_int_equal (type, PINGYI_MSG_ACK);
     /* RETRY and ERROR answer anything */
-    assert_int_equal (pingyi_tickets_check (t, submit, 1, f, frame (f, 2, PINGYI_MSG_RETRY), &got, &type),
+    assert_int_equal (pingyi_tickets_check (t, submit, 1, f, frame (f, PINGYI_PROTO_VERSION, PINGYI_MSG_RETRY), &got, &type),
                       PINGYI_REPLY_OK);
-    assert_int_equal (pingyi_tickets_check (t, submit, 1, f, frame (f, 2, PINGYI_MSG_ERROR), &got, &type),
+    assert_int_equal (pingyi_tickets_check (t, submit, 1, f, frame (f, PINGYI_PROTO_VERSION, PINGYI_MSG_ERROR), &got, &type),
                       PINGYI_REPLY_OK);
     /* another worker connection: refused whatever it carries */
-    assert_int_equal (pingyi_tickets_check (t, submit, 2, f, frame (f, 2, PINGYI_MSG_ACK), &got, &type),
+    assert_int_equal (pingyi_tickets_check (t, submit, 2, f, frame (f, PINGYI_PROTO_VERSION, PINGYI_MSG_ACK), &got, &type),
                       PINGYI_REPLY_WRONG_WORKER);
     assert_null (got);
     /* a ticket nobody issued */
-    assert_int_equal (pingyi_tickets_check (t, submit + 1, 1, f, frame (f, 2, PINGYI_MSG_ACK), &got, &type),
+    assert_int_equal (pingyi_tickets_check (t, submit + 1, 1, f, frame (f, PINGYI_PROTO_VERSION, PINGYI_MSG_ACK), &got, &type),
                       PINGYI_REPLY_UNKNOWN_TICKET);
-    assert_int_equal (pingyi_tickets_check (t, 0, 1, f, frame (f, 2, PINGYI_MSG_ACK), &got, &type),
+    assert_int_equal (pingyi_tickets_check (t, 0, 1, f, frame (f, PINGYI_PROTO_VERSION, PINGYI_MSG_ACK), &got, &type),
                       PINGYI_REPLY_UNKNOWN_TICKET);
     /* the right worker, but not an answer to a SUBMIT: a forged FORWARD,
        SUBMIT, HELLO, another kind of answer, an old version, garbage */
     int wrong[] = {PINGYI_MSG_FORWARD, PINGYI_MSG_SUBMIT,       PINGYI_MSG_HELLO, PINGYI_MSG_READY,
                    PINGYI_MSG_REPLY,   PINGYI_MSG_VENUE_STATUS, PINGYI_MSG_STATS, PINGYI_MSG_SNAPSHOT};
     for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
-        assert_int_equal (pingyi_tickets_check (t, submit, 1, f, frame (f, 2, wrong[i]), &got, &type),
+        assert_int_equal (pingyi_tickets_check (t, submit, 1, f, frame (f, PINGYI_PROTO_VERSION, wrong[i]), &got, &type),
                           PINGYI_REPLY_WRONG_KIND);
         assert_int_equal (type, wrong[i]);
     }
@@ -121,12 +121,12 @@ test_check_reply (void **state)
     assert_int_equal (pingyi_tickets_check (t, submit, 1, junk, sizeof junk, &got, &type),
                       PINGYI_REPLY_WRONG_KIND);
     assert_int_equal (type, -1);
-    assert_int_equal (pingyi_tickets_check (t, submit, 1, f, frame (f, 2, 99), &got, &type),
+    assert_int_equal (pingyi_tickets_check (t, submit, 1, f, frame (f, PINGYI_PROTO_VERSION, 99), &got, &type),
                       PINGYI_REPLY_WRONG_KIND);
     /* checking changes nothing; closing does */
     assert_non_null (pingyi_tickets_find (t, submit));
     pingyi_tickets_close (t, submit);
-    assert_int_equal (pingyi_tickets_check (t, submit, 1, f, frame (f, 2, PINGYI_MSG_ACK), &got, &type),
+    assert_int_equal (pingyi_tickets_check (t, submit, 1, f, frame (f, PINGYI_PROTO_VERSION, PINGYI_MSG_ACK), &got, &type),
                       PINGYI_REPLY_UNKNOWN_TICKET);
     pingyi_tickets_destroy (&t);
 }
