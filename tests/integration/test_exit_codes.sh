@@ -83,7 +83,6 @@ expect_exit 2 "pingyi-worker error: $WORK/data/shard-00: in use by another worke
   "${W[@]}" --shards 0-3
 
 # --- pingyi-agg -----------------------------------------------------------
-HTTP=127.0.0.1:$(free_port)
 A=("$BIN/pingyi-agg" --deploy "$D" --broker "$ENDPOINT")
 expect_exit 2 'pingyi-agg: unknown flag "--bogus"' "${A[@]}" --bogus 1
 expect_exit 2 'pingyi-agg: --data needs a value' "${A[@]}" --data
@@ -92,9 +91,22 @@ expect_exit 2 'pingyi-agg: --interval-ms "12x": not a number in 50..600000' "${A
 expect_exit 2 'pingyi-agg: --deploy and --broker are required' "$BIN/pingyi-agg" --deploy "$D"
 expect_exit 2 "pingyi-agg error: $NOWHERE/aggregator: no such bundle in deploy directory $NOWHERE" \
   "$BIN/pingyi-agg" --deploy "$NOWHERE" --broker "$ENDPOINT" --http 127.0.0.1:0 --data "$WORK/agg-none"
-"${A[@]}" --http "$HTTP" --data "$WORK/agg-data" --interval-ms 200 >>"$WORK/agg.log" 2>&1 &
-PIDS[agg]=$!
-wait_for_log "$WORK/agg.log" "listening on" 10
+# a port free a moment ago may be taken by a test running beside this one:
+# start again on another one (5 tries)
+for try in 1 2 3 4 5; do
+  HTTP=127.0.0.1:$(free_port)
+  : >"$WORK/agg.log"
+  "${A[@]}" --http "$HTTP" --data "$WORK/agg-data" --interval-ms 200 >>"$WORK/agg.log" 2>&1 &
+  PIDS[agg]=$!
+  for _ in $(seq 100); do
+    grep -q "listening on" "$WORK/agg.log" && break 2
+    kill -0 "${PIDS[agg]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "${PIDS[agg]}" 2>/dev/null || true
+  wait "${PIDS[agg]}" 2>/dev/null || true
+  [ "$try" -lt 5 ] || fail "pingyi-agg did not start listening in 5 tries: $(cat "$WORK/agg.log")"
+done
 expect_exit 2 "pingyi-agg error: --http $HTTP: cannot listen" "${A[@]}" --http "$HTTP" --data "$WORK/agg-data2"
 expect_exit 2 "pingyi-agg error: $WORK/agg-data: in use by another aggregator (pid ${PIDS[agg]}, $WORK/agg-data/aggregator.lock): one aggregator per data directory" \
   "${A[@]}" --http 127.0.0.1:0 --data "$WORK/agg-data"
