@@ -11,7 +11,7 @@
       sender) or counted (stats).  Log lines about refusals are rate-limited
       (one per cause per 10 s, with a count), so a flood costs no disk.
     - Bounded memory whatever the load: envelope bytes forwarded and not yet
-      acknowledged are counted (the credit below); past the credit a SUBMIT
+      acknowledged are counted (the credit, credit.h); past the credit a SUBMIT
       is answered RETRY ("busy") instead of queued.  ZeroMQ's HWMs
       count messages, and SUBMITs range from one envelope to thousands, so
       they cannot bound bytes without also refusing trickles of small ones.
@@ -26,7 +26,9 @@
       it is an answer to what was asked.  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "credit.h"
 #include "deploy.h"
+#include "gate.h"
 #include "msg.h"
 #include "routes.h"
 #include "tickets.h"
@@ -44,28 +46,11 @@
 #define HEARTBEAT_MS 1000
 #define WORKER_TIMEOUT_MS 3000
 #define RETRY_MS 500
-/*  The credit: SUBMIT bytes forwarded to workers and not yet answered,
-    all workers together.  It is what is left of a memory budget after the
-    connections: libzmq holds some 40 KB per CURVE connection whatever it
-    carries (pipes, codec buffers; measured: 1,200 idle venues cost 47 MB),
-    so the broker counts its connections (a socket monitor) and lends the
-    rest, between 8 and 40 MB.  40 MB is over a second of work for the
-    workers of a 2-core box (docs/PERFORMANCE.md), so a venue that backs off
-    for a RETRY finds its worker still busy, not idle.  A SUBMIT always goes
-    when its worker has nothing outstanding, so no size of SUBMIT is refused
-    for good.  Each SUBMIT's ticket records its bytes; the answer to it (ACK,
-    or RETRY / ERROR) pays them back exactly.  */
-#define MEMORY_BUDGET (48u << 20) /* connections + credit */
-#define CONNECTION_BYTES (40u << 10)
-#define CREDIT_MIN (8u << 20)
-#define CREDIT_MAX (40u << 20)
-#define TRIM_AFTER_DISCONNECTS 256
+/*  The credit (credit.h): past it a SUBMIT is answered RETRY with a short
+    hint, since the credit frees as ACKs pass.  */
 #define CREDIT_RETRY_MS 100
-/*  Bytes whose answer never came (a reply the worker could not send) must
-    not eat the credit until their tickets expire: a worker that has
-    answered no SUBMIT for this long while owing some has its debt
-    forgiven.  A busy worker acknowledges every few milliseconds.  */
-#define CREDIT_FORGIVE_MS 5000
+/*  After this many disconnects the heap is trimmed (read_monitor).  */
+#define TRIM_AFTER_DISCONNECTS 256
 /*  One log line per cause per window, with the count of the others.  */
 #define NOTE_WINDOW_MS 10000
 
@@ -151,9 +136,8 @@ typedef struct {
     broker_stats_t stats;
     note_t notes[NOTE_COUNT_];
     int64_t started_ms;
-    uint64_t credit_bytes; /* the sum of owed_bytes over live workers */
-    void *monitor;         /* PAIR: the ROUTER's accepted / disconnected events */
-    int64_t connections;
+    pingyi_credit_t credit; /* SUBMIT bytes lent to workers; the connections */
+    void *monitor;          /* PAIR: the ROUTER's accepted / disconnected events */
     int64_t disconnects_since_trim;
 } broker_t;
 
@@ -241,15 +225,6 @@ answer_retry (broker_t *self, const uint8_t *route, size_t route_len, uint64_t t
     answer (self, route, route_len);
 }
 
-/*  The credit the connections leave (see CREDIT above).  */
-static uint64_t
-credit_limit (const broker_t *self)
-{
-    uint64_t used = (uint64_t) (self->connections > 0 ? self->connections : 0) * CONNECTION_BYTES;
-    uint64_t left = used < MEMORY_BUDGET ? MEMORY_BUDGET - used : 0;
-    return left < CREDIT_MIN ? CREDIT_MIN : left > CREDIT_MAX ? CREDIT_MAX : left;
-}
-
 /*  Socket monitor events: [u16 event, u32 value][endpoint].  */
 static void
 read_monitor (broker_t *self)
@@ -272,9 +247,8 @@ read_monitor (broker_t *self)
             zmq_msg_close (&addr);
         }
         if (event == ZMQ_EVENT_ACCEPTED)
-            self->connections++;
-        else if (event == ZMQ_EVENT_DISCONNECTED && self->connections > 0) {
-            self->connections--;
+            pingyi_credit_connected (&self->credit);
+        else if (event == ZMQ_EVENT_DISCONNECTED && pingyi_credit_disconnected (&self->credit)) {
             /* after a wave of venues leaves, hand what their connections
                held back to the system, so the next wave does not stack on
                top of it (the heap does not shrink by itself) */
@@ -286,37 +260,11 @@ read_monitor (broker_t *self)
     }
 }
 
-/*  A worker's whole debt is written off (it was dropped, or it answered
-    nothing for CREDIT_FORGIVE_MS).  */
-static void
-credit_forgive (broker_t *self, pingyi_route_t *w)
-{
-    self->credit_bytes -= w->owed_bytes < self->credit_bytes ? w->owed_bytes : self->credit_bytes;
-    w->owed_bytes = 0;
-}
-
-/*  A SUBMIT's ticket is done with (answered, expired): its bytes come back
-    from the worker w it went to (NULL: look it up), if w still owes them.  */
-static void
-credit_repay (broker_t *self, pingyi_route_t *w, const pingyi_ticket_t *t, int64_t now)
-{
-    if (!t->bytes)
-        return;
-    if (!w)
-        w = pingyi_routes_by_serial (self->routes, t->worker);
-    if (!w || w->serial != t->worker)
-        return;
-    uint64_t bytes = t->bytes < w->owed_bytes ? t->bytes : w->owed_bytes;
-    w->owed_bytes -= bytes;
-    self->credit_bytes -= bytes < self->credit_bytes ? bytes : self->credit_bytes;
-    if (now)
-        w->last_answer_ms = now;
-}
-
 static void
 expired_ticket (const pingyi_ticket_t *t, void *arg)
 {
-    credit_repay (arg, NULL, t, 0);
+    broker_t *self = arg;
+    pingyi_credit_repay (&self->credit, self->routes, NULL, t, 0);
 }
 
 /*  Routes drop a worker (expired, unreachable, displaced): its requests
@@ -332,7 +280,7 @@ on_worker_drop (pingyi_route_t *w, bool displaced, void *arg)
 {
     broker_t *self = arg;
     self->stats.tickets_released += pingyi_tickets_release_worker (self->tickets, w->serial, NULL, NULL);
-    credit_forgive (self, w);
+    pingyi_credit_forgive (&self->credit, w);
     if (displaced)
         return;
     int64_t now = pingyi_now_ms ();
@@ -355,10 +303,10 @@ static void
 forgive_idle (pingyi_route_t *w, void *arg)
 {
     broker_t *self = arg;
-    if (w->owed_bytes && pingyi_now_ms () - w->last_answer_ms > CREDIT_FORGIVE_MS) {
+    if (pingyi_credit_overdue (w, pingyi_now_ms ())) {
         self->stats.credit_forgiven++;
         pingyi_tickets_forgive_worker (self->tickets, w->serial);
-        credit_forgive (self, w);
+        pingyi_credit_forgive (&self->credit, w);
     }
 }
 
@@ -379,10 +327,10 @@ forward (broker_t *self, uint32_t shard, int type, const uint8_t *route, size_t 
         return;
     }
     bool submit = type == PINGYI_MSG_SUBMIT;
-    if (submit && owner->owed_bytes && self->credit_bytes + len > credit_limit (self)) {
+    if (submit && pingyi_credit_refuses (&self->credit, owner, len)) {
         self->stats.retry_credit++;
         snprintf (reason, sizeof reason, "the workers are busy (%llu MB in flight)",
-                  (unsigned long long) (self->credit_bytes >> 20));
+                  (unsigned long long) (self->credit.bytes >> 20));
         /* a short hint: the credit frees as ACKs pass, within milliseconds,
            and the client doubles it per RETRY anyway */
         pingyi_msg_retry (&self->out, tag, CREDIT_RETRY_MS, reason);
@@ -402,12 +350,8 @@ forward (broker_t *self, uint32_t shard, int type, const uint8_t *route, size_t 
     pingyi_msg_forward (&self->wrap, ticket, role, sender, sender_len, frame, len);
     int rc = send_to (self, owner->id, owner->id_len, self->wrap.sbuf.data, self->wrap.sbuf.size);
     if (rc == 0) {
-        if (submit) {
-            if (!owner->owed_bytes)
-                owner->last_answer_ms = now; /* the forgiveness clock starts with the debt */
-            owner->owed_bytes += len;
-            self->credit_bytes += len;
-        }
+        if (submit)
+            pingyi_credit_lend (&self->credit, owner, len, now);
         return;
     }
     pingyi_tickets_close (self->tickets, ticket);
@@ -443,42 +387,47 @@ send_stats (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag
     pingyi_msg_stat (&self->out, "tickets_pending", pingyi_tickets_pending (self->tickets));
     pingyi_msg_stat (&self->out, "connections_allowed", pingyi_zap_allowed (self->zap));
     pingyi_msg_stat (&self->out, "connections_refused", pingyi_zap_denied (self->zap));
-    pingyi_msg_stat (&self->out, "credit_bytes", self->credit_bytes);
-    pingyi_msg_stat (&self->out, "credit_limit", credit_limit (self));
-    pingyi_msg_stat (&self->out, "connections", (uint64_t) (self->connections > 0 ? self->connections : 0));
+    pingyi_msg_stat (&self->out, "credit_bytes", self->credit.bytes);
+    pingyi_msg_stat (&self->out, "credit_limit", pingyi_credit_limit (&self->credit));
+    pingyi_msg_stat (&self->out, "connections", self->credit.connections);
     answer (self, route, route_len);
 }
 
-/*  The shard of a venue named in a message from a venue key, after checking
-    the venue speaks as itself.  -1 when refused (already answered).  */
+/*  The shard of the venue a venue message names, through the venue gate
+    (election/gate.h): the venue speaks as itself (sender NULL: an
+    operator, who speaks for no venue), this election, a known venue.  -1
+    when refused (already answered).  */
 static int
 venue_shard (broker_t *self, const uint8_t *route, size_t route_len, const char *sender, size_t sender_len,
              uint64_t tag, const uint8_t *fp, pingyi_str_t venue, const char *what)
 {
-    if (venue.len != sender_len || memcmp (venue.p, sender, sender_len) != 0) {
+    int v;
+    char reason[PINGYI_TEXT_MAX];
+    pingyi_gate_t gate = pingyi_venue_gate (self->election, fp, venue.p, venue.len, sender, sender_len, &v,
+                                            reason, sizeof reason);
+    switch (gate) {
+    case PINGYI_GATE_OK:
+        return (int) self->election->venues[v].shard;
+    case PINGYI_GATE_FORBIDDEN:
         self->stats.forbidden++;
         note (self, NOTE_FORBIDDEN, "venue %.*s tried to send %s as venue %.*s: refused", (int) sender_len,
               sender, what, (int) venue.len, venue.p);
-        answer_error (self, route, route_len, tag, PINGYI_ERROR_FORBIDDEN,
+        answer_error (self, route, route_len, tag, pingyi_venue_gate_error (gate),
                       "venue %.*s may not send %s as venue %.*s", (int) sender_len, sender, what,
                       (int) venue.len, venue.p);
-        return -1;
-    }
-    if (memcmp (fp, self->election->fingerprint, PINGYI_FP_LEN) != 0) {
+        break;
+    case PINGYI_GATE_WRONG_ELECTION:
         self->stats.wrong_election++;
-        answer_error (self, route, route_len, tag, PINGYI_ERROR_WRONG_ELECTION,
+        answer_error (self, route, route_len, tag, pingyi_venue_gate_error (gate),
                       "%s names another election; this broker serves %s", what,
                       self->election->fingerprint_hex);
-        return -1;
-    }
-    int v = pingyi_election_venue (self->election, venue.p, venue.len);
-    if (v < 0) {
+        break;
+    case PINGYI_GATE_UNKNOWN_VENUE:
         self->stats.unknown_venue++;
-        answer_error (self, route, route_len, tag, PINGYI_ERROR_UNKNOWN_VENUE,
-                      "venue %.*s is not in election %s", (int) venue.len, venue.p, self->election->id);
-        return -1;
+        answer_error (self, route, route_len, tag, pingyi_venue_gate_error (gate), "%s", reason);
+        break;
     }
-    return (int) self->election->venues[v].shard;
+    return -1;
 }
 
 /*  HELLO from a worker key: the shards it claims, each of which the
@@ -609,7 +558,7 @@ handle_reply (broker_t *self, const uint8_t *route, size_t route_len, pingyi_rou
         break;
     }
     if (t->type == PINGYI_MSG_SUBMIT)
-        credit_repay (self, worker, t, now);
+        pingyi_credit_repay (&self->credit, self->routes, worker, t, now);
     int rc = send_to (self, pingyi_ticket_requester (t), t->requester_len, msg->u.reply.inner.p,
                       msg->u.reply.inner.len);
     pingyi_tickets_close (self->tickets, ticket);
@@ -735,7 +684,7 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
         if (role != PINGYI_ROLE_OPERATOR)
             break;
         pingyi_str_t venue = msg.u.venue_reopen.venue;
-        int shard = venue_shard (self, route, route_len, venue.p, venue.len, msg.u.venue_reopen.tag,
+        int shard = venue_shard (self, route, route_len, NULL, 0, msg.u.venue_reopen.tag,
                                  msg.u.venue_reopen.fingerprint, venue, type);
         if (shard < 0)
             return;
@@ -941,7 +890,7 @@ main (int argc, char **argv)
         pingyi_error ("%s", err);
         goto done;
     }
-    /* connections cost memory whatever they carry: count them (credit_limit) */
+    /* connections cost memory whatever they carry: count them (pingyi_credit_limit) */
     self.monitor = zmq_socket (self.ctx, ZMQ_PAIR);
     if (!self.monitor ||
         zmq_socket_monitor (self.router, "inproc://pingyi-broker-monitor",

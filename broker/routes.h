@@ -40,7 +40,7 @@ typedef struct {
     bool alive;
     bool displaced; /* not alive: another connection with its key took over */
     int64_t displaced_ms;
-    /* the broker's byte credit lent to this worker (broker/main.c) */
+    /* the broker's byte credit lent to this worker (broker/credit.c) */
     uint64_t owed_bytes;
     int64_t last_answer_ms;
 } pingyi_route_t;

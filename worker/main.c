@@ -13,10 +13,10 @@
     items point into it, nothing is copied, and nothing of a ballot is kept
     after its batch.
 
-    Committers: each shard has a thread of its own that applies and commits
-    its batches (open, validate, count, log, fsync), so the loop never waits
-    on a disk, the shards' fsyncs overlap, and the crypto of one shard runs
-    beside the network work and the other shards.  A shard has at most two
+    Committers (worker/batch.c): each shard has a thread of its own that
+    applies and commits its batches (open, validate, count, log, fsync), so
+    the loop never waits on a disk, the shards' fsyncs overlap, and the
+    crypto of one shard runs beside the network work and the other shards.  A shard has at most two
     batches: one filling (loop thread) and one being committed (its thread);
     a batch that fills while the previous one commits goes as soon as that
     commit returns (group commit), so under load batches grow and commits
@@ -38,17 +38,17 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "deploy.h"
+#include "batch.h"
 #include "envelope.h"
+#include "gate.h"
 #include "link.h"
 #include "msg.h"
 #include "shard.h"
 #include "rollup.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -70,7 +70,6 @@ _Static_assert(PINGYI_SHARD_REJECT_SLOTS == PINGYI_REJECT_SLOTS, "one number of 
     the queue stays in the broker, whose HWM turns it into RETRY: memory
     here does not grow with the number of venues or ballots in flight.  */
 #define RECV_HWM 256
-#define BATCH_BUFS 3 /* per shard: filling, ready, committing */
 #define RETRY_NOT_OWNER_MS 1000
 #define RETRY_STOPPED_MS 5000
 #define PROGRESS_MS 10000 /* progress line per shard, when it moved */
@@ -87,51 +86,25 @@ typedef struct {
     bool hello_logged;
 } broker_t;
 
-/*  A SUBMIT waiting in a batch.  The frame owns the envelope bytes, the
-    route and the sender the items point at.  */
+/*  A SUBMIT waiting in a batch (batch.h: the batch's request).  The frame
+    owns the envelope bytes, the route and the sender the items point at.  */
 typedef struct {
     zmq_msg_t frame;
     size_t broker;
     uint64_t ticket; /* the broker's, for the REPLY */
     uint64_t tag;
-    uint32_t venue;      /* whose link key MACs the ACK */
-    size_t first, count; /* its items in the batch */
+    uint32_t venue; /* whose link key MACs the ACK */
 } pending_t;
 
-/*  The envelopes of one batch and the SUBMITs they came in.  */
-typedef struct {
-    pingyi_shard_item_t *items;
-    size_t count;
-    pending_t **pending;
-    size_t pending_count;
-} batch_buf_t;
-
-/*  A shard: the batch filling, the batch its committer is applying, and
-    the committer thread.  `job`, `quit` and `rc` are under `lock`; `done`
-    is also read without it (an atomic) to poll for finished commits.  */
+/*  A shard this worker owns: its store, its batches and committer
+    (batch.h), what its last progress line said.  */
 typedef struct {
     uint32_t shard;
     pingyi_shard_t *store;
-    batch_buf_t buf[BATCH_BUFS];
-    batch_buf_t *cur;           /* filling (loop thread only) */
-    batch_buf_t *ready;         /* closed, waiting for the committer; or NULL */
-    batch_buf_t *busy;          /* with the committer; NULL when it is idle */
-    int64_t deadline;           /* of cur; 0: empty */
-    bool stopped;               /* the loop's copy of pingyi_shard_stopped */
+    pingyi_batch_t *batch;
     uint64_t progress_generation; /* release generation at the last progress line */
-    uint64_t progress_batches; /* batches at the last progress line */
-
-    pthread_t thread;
-    bool thread_started;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool job; /* busy holds a batch to apply */
-    bool quit;
-    atomic_bool done; /* the batch in busy is applied (or failed) */
-    int rc;
-    char err[PINGYI_ERR_MAX];
-    int wake_fd; /* the worker's eventfd */
-} batch_t;
+    uint64_t progress_batches;    /* batches at the last progress line */
+} owned_t;
 
 typedef struct {
     char reason[128];
@@ -154,12 +127,10 @@ typedef struct {
     void *ctx;
     broker_t brokers[MAX_BROKERS];
     size_t broker_count;
-    batch_t *batches;
-    size_t batch_count;
-    int32_t batch_of[PINGYI_MAX_SHARDS];
-    size_t batch_limit;
-    size_t batch_cap; /* max (batch_limit, PINGYI_BATCH_MAX) */
-    int batch_ms;
+    owned_t *shards;
+    size_t shard_count;
+    int32_t shard_of[PINGYI_MAX_SHARDS]; /* index in shards, or -1 */
+    pingyi_batch_config_t batching;      /* --batch, --batch-ms; its counters */
     pingyi_writer_t inner, outer;
     pending_t *spare; /* the next frame is received into it */
     int wake_fd;      /* committers write here when a batch is done */
@@ -167,10 +138,8 @@ typedef struct {
 
     uint64_t frames_in, submits, envelopes_in, venue_opens, venue_closes, tally_queries, stats_queries;
     uint64_t bad_messages, forbidden, wrong_election, unknown_venue, not_owner, stopped_refusals;
-    uint64_t replies_sent, replies_dropped, hellos_sent, readys, unknown_peer, batches_uncommitted;
-    uint64_t commit_waits, commit_wait_ms; /* the loop waited for a committer */
+    uint64_t replies_sent, replies_dropped, hellos_sent, readys, unknown_peer;
     uint64_t forged_closes, closes_refused, forged_reopens, displaced;
-    uint64_t duplicates_differing; /* resends of a counted ballot id with other bytes */
     bad_kind_t bad[BAD_KINDS];
     size_t bad_count;
 } worker_t;
@@ -232,9 +201,9 @@ static void
 send_hello (worker_t *w, size_t bi, int64_t now)
 {
     broker_t *b = &w->brokers[bi];
-    pingyi_msg_hello_begin (&w->outer, w->election->fingerprint, w->id, (uint32_t) w->batch_count);
-    for (size_t i = 0; i < w->batch_count; i++)
-        msgpack_pack_uint32 (&w->outer.pk, w->batches[i].shard);
+    pingyi_msg_hello_begin (&w->outer, w->election->fingerprint, w->id, (uint32_t) w->shard_count);
+    for (size_t i = 0; i < w->shard_count; i++)
+        msgpack_pack_uint32 (&w->outer.pk, w->shards[i].shard);
     /* with ZMQ_IMMEDIATE nothing queues before the connection is up:
        EAGAIN means "not connected yet", so try again shortly */
     if (zmq_send (b->sock, w->outer.sbuf.data, w->outer.sbuf.size, ZMQ_DONTWAIT) < 0) {
@@ -297,188 +266,29 @@ pending_free (pending_t *p)
     free (p);
 }
 
-/*  The committer: apply what the loop hands over, say when done.  */
-static void *
-committer_main (void *arg)
-{
-    batch_t *b = arg;
-    pthread_mutex_lock (&b->lock);
-    for (;;) {
-        while (!b->job && !b->quit)
-            pthread_cond_wait (&b->cond, &b->lock);
-        if (!b->job)
-            break;
-        batch_buf_t *job = b->busy;
-        pthread_mutex_unlock (&b->lock);
-        char err[PINGYI_ERR_MAX] = "";
-        int rc = pingyi_shard_apply (b->store, job->items, job->count, err);
-        pthread_mutex_lock (&b->lock);
-        b->job = false;
-        b->rc = rc;
-        memcpy (b->err, err, sizeof err);
-        atomic_store_explicit (&b->done, true, memory_order_release);
-        pthread_cond_broadcast (&b->cond);
-        uint64_t one = 1;
-        if (write (b->wake_fd, &one, sizeof one) < 0) {
-            /* cannot fail short of a bug; the loop also looks at `done`
-               after every frame and every wake-up */
-        }
-    }
-    pthread_mutex_unlock (&b->lock);
-    return NULL;
-}
-
-/*  The buffer that is neither filling, ready nor committing.  */
-static batch_buf_t *
-free_buf (batch_t *b)
-{
-    for (int k = 0; k < BATCH_BUFS; k++) {
-        batch_buf_t *x = &b->buf[k];
-        if (x != b->cur && x != b->ready && x != b->busy)
-            return x;
-    }
-    return NULL; /* cannot happen: three buffers, at most two in use besides cur */
-}
-
-/*  Hand a batch to the idle committer.  */
+/*  A committed SUBMIT (pingyi_batch_answer_fn): its ACK, results in the
+    SUBMIT's order, MACed under its venue's ack key.  */
 static void
-handoff (batch_t *b, batch_buf_t *job)
+answer_request (void *arg, void *request, const pingyi_shard_item_t *items, size_t count)
 {
-    pthread_mutex_lock (&b->lock);
-    b->busy = job;
-    b->job = true;
-    atomic_store_explicit (&b->done, false, memory_order_relaxed);
-    pthread_cond_broadcast (&b->cond);
-    pthread_mutex_unlock (&b->lock);
-}
-
-/*  A duplicate result says whether the bytes resent are the envelope
-    stored under that ballot id (docs/PROTOCOL.md §6).  The shard answers a
-    duplicate with the receipt of the envelope it stored, so the resent
-    bytes are the stored ones exactly when their own receipt is that one
-    (BLAKE2b-256 of every byte, first 8 bytes).  Other bytes under a
-    counted ballot id are a client bug (an id reused for another seal) or
-    an attack: counted (stats duplicates_differing) and logged, never
-    counted as a ballot.  */
-static uint8_t
-duplicate_kind (worker_t *w, const pending_t *p, const pingyi_shard_item_t *it)
-{
-    char own[PINGYI_RECEIPT_LEN + 1];
-    pingyi_envelope_receipt (own, it->envelope, it->len);
-    if (strcmp (own, it->receipt) == 0)
-        return PINGYI_DUPLICATE_SAME;
-    w->duplicates_differing++;
-    if (w->duplicates_differing == 1 || w->duplicates_differing % 1000 == 0) {
-        char id[2 * PINGYI_BALLOT_ID_LEN + 1];
-        pingyi_hex (id, it->ballot_id, PINGYI_BALLOT_ID_LEN);
-        pingyi_warn ("venue %s resent ballot id %s with other bytes than the envelope counted under it "
-                     "(receipt %s, counted %s): answered duplicate, not counted; %llu such resends so far "
-                     "(stats duplicates_differing)",
-                     w->election->venues[p->venue].id, id, own, it->receipt,
-                     (unsigned long long) w->duplicates_differing);
+    worker_t *w = arg;
+    pending_t *p = request;
+    pingyi_msg_ack_begin (&w->inner, p->tag, (uint32_t) count);
+    for (size_t j = 0; j < count; j++) {
+        const pingyi_shard_item_t *it = &items[j];
+        pingyi_msg_ack_result (&w->inner, it->ballot_id, (pingyi_ack_status_t) it->status, it->reason,
+                               it->text, it->receipt);
     }
-    return PINGYI_DUPLICATE_DIFFERS;
+    pingyi_msg_ack_end (&w->inner, w->links[p->venue].ack);
+    reply (w, p->broker, p->ticket);
 }
 
-/*  The committer is done with busy: acknowledge (only if committed), free
-    the frames; then the ready batch, if any, goes to be committed.  */
+/*  pingyi_batch_release_fn: the frame goes.  */
 static void
-complete (worker_t *w, batch_t *b)
+release_request (void *arg, void *request)
 {
-    batch_buf_t *job = b->busy;
-    if (b->rc) {
-        /* nothing committed: nothing acknowledged; the clients resend */
-        w->batches_uncommitted++;
-        pingyi_error ("shard %u: batch of %zu envelopes (%zu SUBMITs) not committed, no ACK sent: %s",
-                      b->shard, job->count, job->pending_count, b->err);
-    }
-    else
-        for (size_t i = 0; i < job->pending_count; i++) {
-            pending_t *p = job->pending[i];
-            pingyi_msg_ack_begin (&w->inner, p->tag, (uint32_t) p->count);
-            for (size_t j = p->first; j < p->first + p->count; j++) {
-                const pingyi_shard_item_t *it = &job->items[j];
-                uint8_t reason = it->reason;
-                if (it->status == PINGYI_ACK_DUPLICATE)
-                    reason = duplicate_kind (w, p, it);
-                pingyi_msg_ack_result (&w->inner, it->ballot_id, (pingyi_ack_status_t) it->status, reason,
-                                       it->text, it->receipt);
-            }
-            pingyi_msg_ack_end (&w->inner, w->links[p->venue].ack);
-            reply (w, p->broker, p->ticket);
-        }
-    for (size_t i = 0; i < job->pending_count; i++)
-        pending_free (job->pending[i]);
-    job->pending_count = 0;
-    job->count = 0;
-    b->busy = NULL;
-    b->stopped = pingyi_shard_stopped (b->store);
-    if (b->ready) {
-        handoff (b, b->ready);
-        b->ready = NULL;
-    }
-}
-
-/*  Wait for the shard's commit in flight, if any, and answer it.  */
-static void
-wait_commit (worker_t *w, batch_t *b)
-{
-    if (!b->busy)
-        return;
-    if (!atomic_load_explicit (&b->done, memory_order_acquire)) {
-        int64_t t0 = pingyi_now_ms ();
-        pthread_mutex_lock (&b->lock);
-        while (!atomic_load_explicit (&b->done, memory_order_acquire))
-            pthread_cond_wait (&b->cond, &b->lock);
-        pthread_mutex_unlock (&b->lock);
-        w->commit_waits++;
-        w->commit_wait_ms += (uint64_t) (pingyi_now_ms () - t0);
-    }
-    complete (w, b);
-}
-
-/*  The filling batch is closed: it goes to the committer at once if that
-    is idle, else it waits as the ready batch.  Only when a ready batch is
-    already waiting too (the shard is two batches behind) does the loop
-    wait for the commit in flight: that bounds what a shard holds to three
-    batches, and is the backpressure that reaches the broker.  */
-static void
-close_batch (worker_t *w, batch_t *b)
-{
-    if (b->cur->count == 0)
-        return;
-    if (b->busy && b->ready)
-        wait_commit (w, b); /* hands the ready batch over */
-    if (!b->busy && !b->ready)
-        handoff (b, b->cur);
-    else if (!b->busy) {
-        handoff (b, b->ready);
-        b->ready = b->cur;
-    }
-    else
-        b->ready = b->cur;
-    b->cur = free_buf (b);
-    b->deadline = 0;
-}
-
-/*  Everything the shard holds, committed and answered; the shard idle.
-    Before the loop reads or writes the shard itself (figures, close,
-    snapshot, stats) it calls this or wait_idle.  */
-static void
-drain_shard (worker_t *w, batch_t *b)
-{
-    close_batch (w, b);
-    while (b->busy)
-        wait_commit (w, b);
-}
-
-/*  The shard idle (its committed state steady), without closing the
-    filling batch.  */
-static void
-wait_idle (worker_t *w, batch_t *b)
-{
-    while (b->busy)
-        wait_commit (w, b);
+    (void) arg;
+    pending_free (request);
 }
 
 /*  Answer finished commits, and close batches that are due (full, or past
@@ -486,36 +296,30 @@ wait_idle (worker_t *w, batch_t *b)
 static void
 service (worker_t *w, int64_t now)
 {
-    for (size_t i = 0; i < w->batch_count; i++) {
-        batch_t *b = &w->batches[i];
-        /* acquire: the committer's results were written before `done` */
-        if (b->busy && atomic_load_explicit (&b->done, memory_order_acquire))
-            complete (w, b);
-        if (!b->busy && b->cur->count && (b->cur->count >= w->batch_limit || now >= b->deadline))
-            close_batch (w, b);
-    }
+    for (size_t i = 0; i < w->shard_count; i++)
+        pingyi_batch_service (w->shards[i].batch, now);
 }
 
 static void
 wait_idle_all (worker_t *w)
 {
-    for (size_t i = 0; i < w->batch_count; i++)
-        wait_idle (w, &w->batches[i]);
+    for (size_t i = 0; i < w->shard_count; i++)
+        pingyi_batch_wait_idle (w->shards[i].batch);
 }
 
 static void
 drain_all (worker_t *w)
 {
-    for (size_t i = 0; i < w->batch_count; i++)
-        drain_shard (w, &w->batches[i]);
+    for (size_t i = 0; i < w->shard_count; i++)
+        pingyi_batch_drain (w->shards[i].batch);
 }
 
-static batch_t *
-batch_for (worker_t *w, uint32_t shard)
+static owned_t *
+owned_shard (worker_t *w, uint32_t shard)
 {
-    if (shard >= PINGYI_MAX_SHARDS || w->batch_of[shard] < 0)
+    if (shard >= PINGYI_MAX_SHARDS || w->shard_of[shard] < 0)
         return NULL;
-    return &w->batches[w->batch_of[shard]];
+    return &w->shards[w->shard_of[shard]];
 }
 
 /*  --------------------------------------------------------------------------
@@ -531,41 +335,43 @@ typedef struct {
     char from[PINGYI_NAME_MAX + 16]; /* "venue v01", for logs */
 } origin_t;
 
-static bool
-str_eq (pingyi_str_t s, const char *p, size_t len)
-{
-    return s.len == len && memcmp (s.p, p, len) == 0;
-}
-
-/*  The checks every venue message passes: a venue key, speaking as itself,
-    for this election, a known venue, on a shard of this worker that still
-    takes ballots.  Returns the batch, or NULL when already answered.  */
-static batch_t *
+/*  The checks every venue message passes: the venue gate (election/gate.h:
+    the venue speaks as itself, this election, a known venue), then a shard
+    of this worker that still takes ballots.  A venue message must come from
+    a venue key; an operator's VENUE_REOPEN (as_venue false) speaks for no
+    venue, and its caller checked the operator's role.  Returns the shard,
+    or NULL when already answered.  */
+static owned_t *
 venue_gate (worker_t *w, const origin_t *o, uint64_t tag, const uint8_t *fp, pingyi_str_t venue,
-            const char *what, int *venue_index)
+            const char *what, bool as_venue, int *venue_index)
 {
     const pingyi_election_t *e = w->election;
-    if (o->role != PINGYI_ROLE_VENUE || !str_eq (venue, o->sender, o->sender_len)) {
+    int v = -1;
+    char reason[PINGYI_TEXT_MAX];
+    pingyi_gate_t gate = as_venue && o->role != PINGYI_ROLE_VENUE
+                             ? PINGYI_GATE_FORBIDDEN
+                             : pingyi_venue_gate (e, fp, venue.p, venue.len, as_venue ? o->sender : NULL,
+                                                  o->sender_len, &v, reason, sizeof reason);
+    switch (gate) {
+    case PINGYI_GATE_OK:
+        break;
+    case PINGYI_GATE_FORBIDDEN:
         w->forbidden++;
         pingyi_warn ("%s may not send %s for venue %.*s: refused", o->from, what, (int) venue.len, venue.p);
-        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_FORBIDDEN,
+        answer_error (w, o->broker, o->ticket, tag, pingyi_venue_gate_error (gate),
                       "%s may not send %s for venue %.*s", o->from, what, (int) venue.len, venue.p);
         return NULL;
-    }
-    if (memcmp (fp, e->fingerprint, PINGYI_FP_LEN) != 0) {
+    case PINGYI_GATE_WRONG_ELECTION:
         w->wrong_election++;
-        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_WRONG_ELECTION,
+        answer_error (w, o->broker, o->ticket, tag, pingyi_venue_gate_error (gate),
                       "%s names another election; this worker counts %s", what, e->fingerprint_hex);
         return NULL;
-    }
-    int v = pingyi_election_venue (e, venue.p, venue.len);
-    if (v < 0) {
+    case PINGYI_GATE_UNKNOWN_VENUE:
         w->unknown_venue++;
-        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_UNKNOWN_VENUE,
-                      "venue %.*s is not in election %s", (int) venue.len, venue.p, e->id);
+        answer_error (w, o->broker, o->ticket, tag, pingyi_venue_gate_error (gate), "%s", reason);
         return NULL;
     }
-    batch_t *b = batch_for (w, e->venues[v].shard);
+    owned_t *b = owned_shard (w, e->venues[v].shard);
     if (!b) {
         w->not_owner++;
         char text[PINGYI_TEXT_MAX];
@@ -574,7 +380,7 @@ venue_gate (worker_t *w, const origin_t *o, uint64_t tag, const uint8_t *fp, pin
         answer_retry (w, o->broker, o->ticket, tag, RETRY_NOT_OWNER_MS, text);
         return NULL;
     }
-    if (b->stopped) {
+    if (pingyi_batch_stopped (b->batch)) {
         w->stopped_refusals++;
         char text[PINGYI_TEXT_MAX];
         snprintf (text, sizeof text,
@@ -593,7 +399,8 @@ handle_submit (worker_t *w, const origin_t *o, pending_t *p, const pingyi_msg_t 
 {
     w->submits++;
     int v;
-    batch_t *b = venue_gate (w, o, m->u.submit.tag, m->u.submit.fingerprint, m->u.submit.venue, "SUBMIT", &v);
+    owned_t *b =
+        venue_gate (w, o, m->u.submit.tag, m->u.submit.fingerprint, m->u.submit.venue, "SUBMIT", true, &v);
     if (!b)
         return false;
     size_t n = m->u.submit.envelopes.count;
@@ -604,32 +411,22 @@ handle_submit (worker_t *w, const origin_t *o, pending_t *p, const pingyi_msg_t 
         reply (w, o->broker, o->ticket);
         return false;
     }
-    /* a SUBMIT is never split: if it does not fit, the batch closes first
-       (close_batch: it may wait when the shard is two batches behind) */
-    if (b->cur->count > 0 && b->cur->count + n > w->batch_limit)
-        close_batch (w, b);
-    batch_buf_t *cur = b->cur;
     p->broker = o->broker;
     p->ticket = o->ticket;
     p->venue = (uint32_t) v;
     p->tag = m->u.submit.tag;
-    p->first = cur->count;
-    p->count = n;
+    /* a SUBMIT is never split: if it does not fit, the batch closes first
+       (it may wait when the shard is two batches behind) */
+    pingyi_shard_item_t *it = pingyi_batch_add (b->batch, p, n, pingyi_now_ms ());
     pingyi_list_t list = m->u.submit.envelopes;
     pingyi_bin_t env;
-    while (pingyi_list_next_bin (&list, &env)) {
-        pingyi_shard_item_t *it = &cur->items[cur->count++];
-        it->envelope = env.p;
-        it->len = env.len;
-        it->sender = o->sender;
-        it->sender_len = o->sender_len;
+    for (size_t i = 0; i < n && pingyi_list_next_bin (&list, &env); i++) {
+        it[i].envelope = env.p;
+        it[i].len = env.len;
+        it[i].sender = o->sender;
+        it[i].sender_len = o->sender_len;
     }
-    cur->pending[cur->pending_count++] = p;
-    if (b->deadline == 0)
-        b->deadline = pingyi_now_ms () + w->batch_ms;
-    if (cur->count >= w->batch_limit && !b->busy)
-        close_batch (w, b);
-    return true;
+    return true; /* a full batch closes in the service after this frame */
 }
 
 static void
@@ -637,11 +434,11 @@ handle_venue_open (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
 {
     w->venue_opens++;
     int v;
-    batch_t *b = venue_gate (w, o, m->u.venue_open.tag, m->u.venue_open.fingerprint, m->u.venue_open.venue,
-                             "VENUE_OPEN", &v);
+    owned_t *b = venue_gate (w, o, m->u.venue_open.tag, m->u.venue_open.fingerprint, m->u.venue_open.venue,
+                             "VENUE_OPEN", true, &v);
     if (!b)
         return;
-    wait_idle (w, b);
+    pingyi_batch_wait_idle (b->batch);
     pingyi_venue_figures_t f;
     if (pingyi_shard_venue_figures (b->store, (uint32_t) v, &f)) {
         answer_error (w, o->broker, o->ticket, m->u.venue_open.tag, PINGYI_ERROR_INTERNAL,
@@ -659,8 +456,8 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
 {
     w->venue_closes++;
     int v;
-    batch_t *b = venue_gate (w, o, m->u.venue_close.tag, m->u.venue_close.fingerprint, m->u.venue_close.venue,
-                             "VENUE_CLOSE", &v);
+    owned_t *b = venue_gate (w, o, m->u.venue_close.tag, m->u.venue_close.fingerprint, m->u.venue_close.venue,
+                             "VENUE_CLOSE", true, &v);
     if (!b)
         return;
     /* Only the venue (and this shard's holders) can compute the close key:
@@ -686,7 +483,7 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     }
     /* ballots that arrived before the close are applied (and answered)
        before it */
-    drain_shard (w, b);
+    pingyi_batch_drain (b->batch);
     const char *id = w->election->venues[v].id;
     int64_t issued = (int64_t) m->u.venue_close.issued, collected = (int64_t) m->u.venue_close.collected,
             sent = (int64_t) m->u.venue_close.sent;
@@ -747,38 +544,11 @@ handle_venue_reopen (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
                       "%s may not send VENUE_REOPEN (operator keys only)", o->from);
         return;
     }
-    if (memcmp (m->u.venue_reopen.fingerprint, e->fingerprint, PINGYI_FP_LEN) != 0) {
-        w->wrong_election++;
-        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_WRONG_ELECTION,
-                      "VENUE_REOPEN names another election; this worker counts %s", e->fingerprint_hex);
+    int v;
+    owned_t *b = venue_gate (w, o, tag, m->u.venue_reopen.fingerprint, venue, "VENUE_REOPEN", false, &v);
+    if (!b)
         return;
-    }
-    int v = pingyi_election_venue (e, venue.p, venue.len);
-    if (v < 0) {
-        w->unknown_venue++;
-        answer_error (w, o->broker, o->ticket, tag, PINGYI_ERROR_UNKNOWN_VENUE,
-                      "venue %.*s is not in election %s", (int) venue.len, venue.p, e->id);
-        return;
-    }
-    batch_t *b = batch_for (w, e->venues[v].shard);
-    if (!b) {
-        w->not_owner++;
-        char text[PINGYI_TEXT_MAX];
-        snprintf (text, sizeof text, "worker %s does not own shard %u (venue %s): try again", w->id,
-                  e->venues[v].shard, e->venues[v].id);
-        answer_retry (w, o->broker, o->ticket, tag, RETRY_NOT_OWNER_MS, text);
-        return;
-    }
-    if (b->stopped) {
-        w->stopped_refusals++;
-        char text[PINGYI_TEXT_MAX];
-        snprintf (text, sizeof text,
-                  "shard %u has stopped taking ballots (see worker %s's log): try again later", b->shard,
-                  w->id);
-        answer_retry (w, o->broker, o->ticket, tag, RETRY_STOPPED_MS, text);
-        return;
-    }
-    drain_shard (w, b);
+    pingyi_batch_drain (b->batch);
     const char *id = e->venues[v].id;
     /* The operator's own MAC, not the broker's word for the role: a broker
        lying about a sender must not be able to reopen a round.  */
@@ -856,7 +626,7 @@ handle_tally_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         refuse_querier (w, o, tag, "TALLY_QUERY");
         return;
     }
-    batch_t *b = batch_for (w, m->u.tally_query.shard);
+    owned_t *b = owned_shard (w, m->u.tally_query.shard);
     if (!b) {
         w->not_owner++;
         char text[PINGYI_TEXT_MAX];
@@ -865,7 +635,7 @@ handle_tally_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         answer_retry (w, o->broker, o->ticket, tag, RETRY_NOT_OWNER_MS, text);
         return;
     }
-    wait_idle (w, b);
+    pingyi_batch_wait_idle (b->batch);
     pingyi_shard_snapshot_t snap;
     char err[PINGYI_ERR_MAX];
     if (pingyi_shard_snapshot (b->store, m->u.tally_query.from, PINGYI_SHARD_SNAPSHOT_BYTES, &snap, err)) {
@@ -902,8 +672,8 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     pingyi_shard_stats_t sum, s;
     memset (&sum, 0, sizeof sum);
     uint64_t stopped = 0;
-    for (size_t i = 0; i < w->batch_count; i++) {
-        pingyi_shard_stats (w->batches[i].store, &s);
+    for (size_t i = 0; i < w->shard_count; i++) {
+        pingyi_shard_stats (w->shards[i].store, &s);
         sum.accepted += s.accepted;
         sum.duplicates += s.duplicates;
         sum.rejected += s.rejected;
@@ -924,7 +694,7 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         const char *name;
         uint64_t value;
     } fixed[] = {
-        {"shards", w->batch_count},
+        {"shards", w->shard_count},
         {"shards_stopped", stopped},
         {"ballots_accepted", sum.accepted},
         {"ballots_duplicate", sum.duplicates},
@@ -954,21 +724,21 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         {"replies_dropped", w->replies_dropped},
         {"hellos_sent", w->hellos_sent},
         {"unknown_peer", w->unknown_peer},
-        {"batch_limit", w->batch_limit},
-        {"batch_ms", (uint64_t) w->batch_ms},
-        {"commit_waits", w->commit_waits},
-        {"commit_wait_ms", w->commit_wait_ms},
+        {"batch_limit", w->batching.limit},
+        {"batch_ms", (uint64_t) w->batching.ms},
+        {"commit_waits", w->batching.commit_waits},
+        {"commit_wait_ms", w->batching.commit_wait_ms},
         {"forged_closes", w->forged_closes},
         {"closes_refused", w->closes_refused},
         {"forged_reopens", w->forged_reopens},
         {"displaced", w->displaced},
-        {"duplicates_differing", w->duplicates_differing},
+        {"duplicates_differing", w->batching.duplicates_differing},
     };
     size_t nfixed = sizeof fixed / sizeof fixed[0];
     size_t ncodes = PINGYI_REJECT_COUNT_ - 1;
     size_t room = PINGYI_STATS_MAX - nfixed - ncodes;
     enum { PER_SHARD = 4 }; /* sequence, generation, map_bytes, stopped */
-    size_t nshards = w->batch_count < room / PER_SHARD ? w->batch_count : room / PER_SHARD;
+    size_t nshards = w->shard_count < room / PER_SHARD ? w->shard_count : room / PER_SHARD;
     pingyi_msg_stats_begin (&w->inner, tag, "worker", (uint32_t) (nfixed + ncodes + PER_SHARD * nshards));
     for (size_t i = 0; i < nfixed; i++)
         pingyi_msg_stat (&w->inner, fixed[i].name, fixed[i].value);
@@ -979,16 +749,16 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     }
     for (size_t i = 0; i < nshards; i++) {
         char name[PINGYI_NAME_MAX];
-        pingyi_shard_stats (w->batches[i].store, &s);
+        pingyi_shard_stats (w->shards[i].store, &s);
         /* released progress only: the current count moves ballot by ballot
            (docs/SECURITY.md, k-anonymous release) */
-        snprintf (name, sizeof name, "shard%u_sequence", w->batches[i].shard);
+        snprintf (name, sizeof name, "shard%u_sequence", w->shards[i].shard);
         pingyi_msg_stat (&w->inner, name, s.settled_sequence);
-        snprintf (name, sizeof name, "shard%u_generation", w->batches[i].shard);
+        snprintf (name, sizeof name, "shard%u_generation", w->shards[i].shard);
         pingyi_msg_stat (&w->inner, name, s.generation);
-        snprintf (name, sizeof name, "shard%u_map_bytes", w->batches[i].shard);
+        snprintf (name, sizeof name, "shard%u_map_bytes", w->shards[i].shard);
         pingyi_msg_stat (&w->inner, name, s.map_size);
-        snprintf (name, sizeof name, "shard%u_stopped", w->batches[i].shard);
+        snprintf (name, sizeof name, "shard%u_stopped", w->shards[i].shard);
         pingyi_msg_stat (&w->inner, name, s.stopped);
     }
     reply (w, o->broker, o->ticket);
@@ -1193,9 +963,9 @@ run (worker_t *w)
         int64_t now = pingyi_now_ms ();
         int64_t wake = now + 1000;
         /* a due batch whose shard is committing waits for the eventfd */
-        for (size_t i = 0; i < w->batch_count; i++)
-            if (w->batches[i].cur->count && !w->batches[i].busy && w->batches[i].deadline < wake)
-                wake = w->batches[i].deadline;
+        for (size_t i = 0; i < w->shard_count; i++)
+            if (pingyi_batch_due (w->shards[i].batch) < wake)
+                wake = pingyi_batch_due (w->shards[i].batch);
         for (size_t i = 0; i < nb; i++) {
             broker_t *b = &w->brokers[i];
             if (b->next_heartbeat < wake)
@@ -1276,9 +1046,9 @@ run (worker_t *w)
         }
         if (now >= w->next_progress) {
             w->next_progress = now + PROGRESS_MS;
-            for (size_t i = 0; i < w->batch_count; i++) {
-                batch_t *b = &w->batches[i];
-                wait_idle (w, b);
+            for (size_t i = 0; i < w->shard_count; i++) {
+                owned_t *b = &w->shards[i];
+                pingyi_batch_wait_idle (b->batch);
                 pingyi_shard_stats_t s;
                 pingyi_shard_stats (b->store, &s);
                 /* Progress as released (generation, settled sequence) and
@@ -1362,11 +1132,17 @@ main (int argc, char **argv)
     memset (&w, 0, sizeof w);
     w.wake_fd = -1;
     w.id = id;
-    w.batch_limit = (size_t) batch;
-    w.batch_cap = w.batch_limit > PINGYI_BATCH_MAX ? w.batch_limit : PINGYI_BATCH_MAX;
-    w.batch_ms = (int) batch_ms;
+    w.batching = (pingyi_batch_config_t){
+        .limit = (size_t) batch,
+        .cap = (size_t) batch > PINGYI_BATCH_MAX ? (size_t) batch : PINGYI_BATCH_MAX,
+        .ms = (int) batch_ms,
+        .wake_fd = -1,
+        .answer = answer_request,
+        .release = release_request,
+        .arg = &w,
+    };
     for (size_t i = 0; i < PINGYI_MAX_SHARDS; i++)
-        w.batch_of[i] = -1;
+        w.shard_of[i] = -1;
     pingyi_writer_init (&w.inner);
     pingyi_writer_init (&w.outer);
     status = PINGYI_EXIT_START; /* until it runs: could not start */
@@ -1415,8 +1191,8 @@ main (int argc, char **argv)
     size_t nshards = 0;
     for (size_t s = 0; s < PINGYI_MAX_SHARDS; s++)
         nshards += wanted[s];
-    w.batches = calloc (nshards, sizeof *w.batches);
-    if (!w.batches) {
+    w.shards = calloc (nshards, sizeof *w.shards);
+    if (!w.shards) {
         pingyi_error ("out of memory");
         goto done;
     }
@@ -1425,24 +1201,15 @@ main (int argc, char **argv)
         pingyi_error ("eventfd: %s", strerror (errno));
         goto done;
     }
+    w.batching.wake_fd = w.wake_fd;
     pingyi_info ("worker %s: election %s (%.16s...), %u shards; owning %s under %s; batch %zu / %d ms", id,
                  w.election->id, w.election->fingerprint_hex, w.election->shard_count, shards, data,
-                 w.batch_limit, w.batch_ms);
+                 w.batching.limit, w.batching.ms);
     for (uint32_t s = 0; s < PINGYI_MAX_SHARDS; s++) {
         if (!wanted[s])
             continue;
-        batch_t *b = &w.batches[w.batch_count++];
+        owned_t *b = &w.shards[w.shard_count++];
         b->shard = s;
-        b->wake_fd = w.wake_fd;
-        for (int k = 0; k < BATCH_BUFS; k++) {
-            b->buf[k].items = calloc (w.batch_cap, sizeof *b->buf[k].items);
-            b->buf[k].pending = calloc (w.batch_cap, sizeof *b->buf[k].pending);
-            if (!b->buf[k].items || !b->buf[k].pending) {
-                pingyi_error ("out of memory for batches of %zu", w.batch_cap);
-                goto done;
-            }
-        }
-        b->cur = &b->buf[0];
         b->store = pingyi_shard_open (data, s, w.election, w.bundle->keyring, w.bundle->shard_secrets[s],
                                       (size_t) map_mb << 20, err);
         if (!b->store) {
@@ -1456,14 +1223,12 @@ main (int argc, char **argv)
         pingyi_shard_path (path, sizeof path, data, s);
         pingyi_info ("shard %u: opened %s: sequence %llu, map %llu MiB", s, path,
                      (unsigned long long) st.sequence, (unsigned long long) (st.map_size >> 20));
-        w.batch_of[s] = (int32_t) (w.batch_count - 1);
-        pthread_mutex_init (&b->lock, NULL);
-        pthread_cond_init (&b->cond, NULL);
-        if (pthread_create (&b->thread, NULL, committer_main, b)) {
-            pingyi_error ("shard %u: cannot start its committer thread", s);
+        w.shard_of[s] = (int32_t) (w.shard_count - 1);
+        b->batch = pingyi_batch_new (&w.batching, s, b->store, err);
+        if (!b->batch) {
+            pingyi_error ("%s", err);
             goto done;
         }
-        b->thread_started = true;
     }
 
     w.ctx = zmq_ctx_new ();
@@ -1493,16 +1258,16 @@ main (int argc, char **argv)
         /* finish what was received: commit, then acknowledge */
         wait_idle_all (&w);
         size_t pending = 0;
-        for (size_t i = 0; i < w.batch_count; i++)
-            pending += w.batches[i].cur->count + (w.batches[i].ready ? w.batches[i].ready->count : 0);
+        for (size_t i = 0; i < w.shard_count; i++)
+            pending += pingyi_batch_waiting (w.shards[i].batch);
         pingyi_info ("stopping: committing %zu envelopes still in batches", pending);
         drain_all (&w);
         status = PINGYI_EXIT_OK;
-        for (size_t i = 0; i < w.batch_count; i++)
-            if (pingyi_shard_stopped (w.batches[i].store)) {
+        for (size_t i = 0; i < w.shard_count; i++)
+            if (pingyi_shard_stopped (w.shards[i].store)) {
                 pingyi_error ("shard %u stopped taking ballots during this run (a commit failed: see above): "
                               "exit 1",
-                              w.batches[i].shard);
+                              w.shards[i].shard);
                 status = PINGYI_EXIT_FAILED;
             }
     }
@@ -1513,20 +1278,11 @@ done:
             zmq_close (w.brokers[i].sock); /* LINGER 1000: the last ACKs go out */
     if (w.ctx)
         zmq_ctx_term (w.ctx);
-    for (size_t i = 0; i < w.batch_count; i++) {
-        batch_t *b = &w.batches[i];
-        if (b->thread_started) {
-            /* a commit in flight finishes (it may not be acknowledged any
-               more: the client resends and is answered "duplicate") */
-            pthread_mutex_lock (&b->lock);
-            b->quit = true;
-            pthread_cond_broadcast (&b->cond);
-            pthread_mutex_unlock (&b->lock);
-            pthread_join (b->thread, NULL);
-        }
-        for (int k = 0; k < BATCH_BUFS; k++)
-            for (size_t j = 0; j < b->buf[k].pending_count; j++)
-                pending_free (b->buf[k].pending[j]);
+    for (size_t i = 0; i < w.shard_count; i++) {
+        owned_t *b = &w.shards[i];
+        /* a commit in flight finishes (it may not be acknowledged any
+           more: the client resends and is answered "duplicate") */
+        pingyi_batch_destroy (&b->batch);
         if (b->store) {
             pingyi_shard_stats_t st;
             pingyi_shard_stats (b->store, &st);
@@ -1536,18 +1292,10 @@ done:
                          (unsigned long long) st.duplicates, (unsigned long long) st.rejected);
         }
         pingyi_shard_close (&b->store);
-        for (int k = 0; k < BATCH_BUFS; k++) {
-            free (b->buf[k].items);
-            free (b->buf[k].pending);
-        }
-        if (b->thread_started) {
-            pthread_mutex_destroy (&b->lock);
-            pthread_cond_destroy (&b->cond);
-        }
     }
     if (w.spare)
         pending_free (w.spare);
-    free (w.batches);
+    free (w.shards);
     if (w.wake_fd >= 0)
         close (w.wake_fd);
     pingyi_writer_fini (&w.inner);
