@@ -23,6 +23,12 @@
       and leaves in random order in groups of at least k, file input is
       shuffled before it is sealed (client/mix.h).
 
+    The work is done in modules of their own, each tested alone:
+    client/ingest.c takes the input into the outbox, client/send.c keeps
+    the send queue and the SUBMITs in flight, client/summary.c says how it
+    ended and chooses the exit status.  This file wires them: the flags,
+    setup, the connection, the replies, the poll loop, teardown.
+
     One thread: the ZeroMQ socket, the broker's monitor events and the
     input file descriptor are polled together, so a slow scanner pipe never
     stops acks from being recorded or timeouts from firing.  */
@@ -31,17 +37,18 @@
 #include "deploy.h"
 #include "envelope.h"
 #include "generate.h"
+#include "ingest.h"
 #include "input.h"
 #include "link.h"
-#include "mix.h"
 #include "msg.h"
 #include "outbox.h"
 #include "rollup.h"
+#include "send.h"
+#include "summary.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -53,12 +60,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define CHUNK 1000 /* input records per outbox commit */
-#define READ_SIZE 65536
-#define SKIP_BUDGET 20000 /* records skipped per loop turn, so the socket is still served */
-#define BACKOFF_MAX_MS 10000
 #define PROGRESS_MS 200
-#define SEND_RETRY_MS 100     /* no connection yet (ZMQ_IMMEDIATE): try again soon */
 #define BAD_LINES_SHOWN 10000 /* bad-line reports printed per run; the rest are counted */
 #define HWM 1000
 /*  The largest batch that always fits one frame.  */
@@ -72,8 +74,7 @@ enum {
     EXIT_OK = PINGYI_EXIT_OK,
     EXIT_BAD_LINES = PINGYI_EXIT_FAILED,
     EXIT_FATAL = PINGYI_EXIT_START,
-    EXIT_GAVE_UP = PINGYI_EXIT_UNREACHED,
-    EXIT_VOID = PINGYI_EXIT_VOID
+    EXIT_GAVE_UP = PINGYI_EXIT_UNREACHED, /* and PINGYI_EXIT_VOID, chosen by client/summary.c */
 };
 
 typedef struct {
@@ -97,25 +98,13 @@ typedef struct {
     int64_t collected;
     bool json;
     bool quiet;
-    bool ingest_only;        /* take the input into the outbox, send nothing */
-    bool append;             /* a further batch: the shard may hold others of the venue */
+    bool ingest_only;          /* take the input into the outbox, send nothing */
+    bool append;               /* a further batch: the shard may hold others of the venue */
     bool close_with_bad_lines; /* close although bad lines were left unresolved */
-    uint64_t shuffle_window; /* ballots per file window; 0: as memory allows */
+    uint64_t shuffle_window;   /* ballots per file window; 0: as memory allows */
     int64_t timeout_ms;
     int64_t give_up_s;
 } options_t;
-
-/*  SUBMITs in flight.  */
-typedef struct {
-    uint64_t tag;
-    uint32_t count;
-    uint8_t *ids; /* count × 16 */
-    bool waiting; /* sent: due is its timeout; else due is when to send */
-    bool stalled; /* not sent: no connection to the broker yet */
-    int64_t due;
-    unsigned attempts; /* timeouts so far */
-    unsigned retries;  /* RETRY / transient ERROR answers so far */
-} batch_t;
 
 /*  VENUE_OPEN and VENUE_CLOSE: one outstanding request each.  */
 typedef struct {
@@ -140,46 +129,16 @@ typedef struct {
     bool closing;
     uint64_t issued;
 
-    /*  The source.  */
+    /*  The source, and taking it into the outbox (client/ingest.h).  */
     pingyi_input_t *input;
     int input_fd;
-    bool input_eof;
     pingyi_generator_t *gen;
-    bool source_done;
-    bool source_ready; /* records may be had without waiting for the input fd */
-    uint64_t skip;     /* records the outbox had taken when we started */
-    uint64_t seen;     /* records taken from the source this run */
-    uint8_t read_buf[READ_SIZE];
-
-    /*  The chunk being sealed.  */
-    pingyi_outbox_item_t items[CHUNK];
-    uint8_t *envelopes; /* CHUNK × PINGYI_ENVELOPE_MAX */
-    size_t item_count;
-    uint64_t chunk_records;
-    uint64_t chunk_bad;
-    pingyi_ballot_t ballot;
-    uint8_t body[PINGYI_BODY_MAX];
-
-    /*  The mix (client/mix.h): live input through the outbox's pool, file
-        input through shuffled windows (the window's records are counted in
-        chunk_records and chunk_bad until it is sealed).  */
-    bool mix_ready;
-    bool live;
-    uint32_t k;
-    pingyi_window_t *window;
-    size_t window_cap; /* records per window */
+    pingyi_ingest_t *ingest;
     bool warned_compact;
 
-    /*  Ids to send: a ring of 16-byte ids.  */
-    uint8_t *queue;
-    size_t q_head, q_len, q_cap;
-
-    batch_t **batches;
-    size_t batch_count, batch_cap;
-    size_t inflight; /* envelopes in batches */
-    uint64_t next_tag;
-    uint8_t ack_key[32];   /* the worker MACs our ACKs and VENUE_STATUS with it */
-    uint8_t close_key[32]; /* we MAC our VENUE_CLOSE with it */
+    pingyi_send_t *send;      /* the send queue and the SUBMITs in flight (client/send.h) */
+    uint8_t ack_key[32];      /* the worker MACs our ACKs and VENUE_STATUS with it */
+    uint8_t close_key[32];    /* we MAC our VENUE_CLOSE with it */
     uint64_t forged_acks;     /* ACKs refused: MAC does not verify */
     uint64_t forged_statuses; /* VENUE_STATUS refused: MAC does not verify */
     request_t open, close;
@@ -205,7 +164,6 @@ typedef struct {
     int64_t start_ms, last_progress_ms, rate_ms;
     uint64_t rate_acked;
     double rate;
-    uint64_t sent, resent;
     uint64_t bad_shown, bad_hidden;
     bool warned_reject[PINGYI_REJECT_COUNT_];
     bool warned_mismatch, warned_closed, warned_decode, warned_type;
@@ -270,12 +228,11 @@ fatal (client_t *c, const char *fmt, ...)
     return -1;
 }
 
+/*  A bad record of this run (client/ingest.h): FILE:LINE:COLUMN: reason.  */
 static void
-on_bad_line (const char *line, void *arg)
+on_bad_line (void *arg, const char *line)
 {
     client_t *c = arg;
-    if (c->seen < c->skip)
-        return; /* taken (and reported) by an earlier run */
     if (c->bad_shown >= BAD_LINES_SHOWN) {
         c->bad_hidden++;
         return;
@@ -288,382 +245,59 @@ on_bad_line (const char *line, void *arg)
 /*  ---------------------------------------------------------------------
     The send queue  */
 
-static int
-queue_push (client_t *c, const uint8_t *id)
+static size_t
+queue_len (const client_t *c)
 {
-    if (c->q_len == c->q_cap) {
-        size_t cap = c->q_cap ? c->q_cap * 2 : 4096;
-        uint8_t *q = malloc (cap * PINGYI_BALLOT_ID_LEN);
-        if (!q)
-            return -1;
-        for (size_t i = 0; i < c->q_len; i++)
-            memcpy (q + i * PINGYI_BALLOT_ID_LEN,
-                    c->queue + ((c->q_head + i) % c->q_cap) * PINGYI_BALLOT_ID_LEN, PINGYI_BALLOT_ID_LEN);
-        free (c->queue);
-        c->queue = q;
-        c->q_cap = cap;
-        c->q_head = 0;
-    }
-    memcpy (c->queue + ((c->q_head + c->q_len) % c->q_cap) * PINGYI_BALLOT_ID_LEN, id, PINGYI_BALLOT_ID_LEN);
-    c->q_len++;
-    return 0;
-}
-
-static void
-queue_pop (client_t *c, uint8_t *id)
-{
-    memcpy (id, c->queue + c->q_head * PINGYI_BALLOT_ID_LEN, PINGYI_BALLOT_ID_LEN);
-    c->q_head = (c->q_head + 1) % c->q_cap;
-    c->q_len--;
+    return pingyi_send_queued (c->send);
 }
 
 static size_t
 ingest_ahead (const client_t *c)
 {
     size_t ahead = 4 * (size_t) c->opt.window;
-    return ahead > 2 * CHUNK ? ahead : 2 * CHUNK;
+    return ahead > 2 * PINGYI_INGEST_CHUNK ? ahead : 2 * PINGYI_INGEST_CHUNK;
 }
 
 /*  ---------------------------------------------------------------------
     Taking input into the outbox  */
 
-static void
-source_digest (client_t *c, uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN])
+/*  The ingest's hooks (client/ingest.h).  */
+static int
+ingest_queue (void *arg, const uint8_t *id)
 {
-    if (c->gen)
-        pingyi_generator_digest (c->gen, digest);
-    else
-        pingyi_input_digest (c->input, digest);
+    client_t *c = arg;
+    return pingyi_send_queue (c->send, id);
+}
+
+static void
+ingest_info (void *arg, const char *text)
+{
+    say (arg, "info", "%s", text);
 }
 
 static void warn_if_closed (client_t *c);
-static int release_pool (client_t *c, const char *why);
 
-/*  The mix (client/mix.h), set up on the first turn: live input (anything
-    but a regular file: a pipe, a FIFO, a terminal, a scanner's device) goes
-    through the outbox's pool; a regular file or the generator through
-    shuffled windows.  */
-static int
-mix_setup (client_t *c)
+static void
+ingest_committed (void *arg)
 {
-    c->mix_ready = true;
-    c->k = c->election->k_anonymity ? c->election->k_anonymity : 1;
-    struct stat st;
-    c->live = !c->gen && !(fstat (c->input_fd, &st) == 0 && S_ISREG (st.st_mode));
-    /*  A run that stopped between a commit to the pool and the pool's
-        release left k or more in it: the rule holds from the start.  */
-    pingyi_outbox_stats_t ob;
-    pingyi_outbox_stats (c->outbox, &ob);
-    if (pingyi_pool_due (ob.pooled, c->k) && release_pool (c, NULL))
-        return -1;
-    if (c->live)
-        return 0;
-    /*  Every body of the venue has one length (election/ballot.c), so what
-        a ballot costs in a window is known before the first is read: its
-        body, its envelope, its item.  */
-    pingyi_ballot_init (&c->ballot, c->election, c->venue);
-    size_t body = pingyi_ballot_encode (&c->ballot, c->election, c->body, sizeof c->body);
-    sodium_memzero (c->body, sizeof c->body);
-    size_t per_ballot = 2 * body + PINGYI_ENVELOPE_OVERHEAD (strlen (c->venue_id)) +
-                        sizeof (pingyi_outbox_item_t) + 32 /* entry, queue */;
-    uint64_t least = (uint64_t) c->k * PINGYI_WINDOW_PER_K;
-    if (c->opt.shuffle_window && c->opt.shuffle_window < least)
-        return fatal (c,
-                      "--shuffle-window %" PRIu64 ": a window holds at least k x %d = %" PRIu64
-                      " ballots (k_anonymity %" PRIu32 " in the definition)",
-                      c->opt.shuffle_window, PINGYI_WINDOW_PER_K, least, c->k);
-    c->window_cap = pingyi_window_size (c->k, per_ballot, c->opt.shuffle_window);
-    c->window = pingyi_window_new ();
-    if (!c->window)
-        return fatal (c, "out of memory");
-    return 0;
+    warn_if_closed (arg);
 }
 
-/*  Let the whole pool go: its ballots join the send queue in a uniformly
-    random order.  why, when given, is said (an explicit flush, the end of
-    the input), with how many left: never which.  */
-static int
-release_pool (client_t *c, const char *why)
-{
-    pingyi_outbox_stats_t st;
-    pingyi_outbox_stats (c->outbox, &st);
-    if (!st.pooled)
-        return 0;
-    uint8_t *ids;
-    size_t n;
-    char err[PINGYI_ERR_MAX];
-    if (pingyi_pool_release (c->outbox, &ids, &n, err))
-        return fatal (c, "%s", err);
-    for (size_t i = 0; i < n; i++)
-        if (queue_push (c, ids + i * PINGYI_BALLOT_ID_LEN)) {
-            free (ids);
-            return fatal (c, "out of memory queueing ballots");
-        }
-    free (ids);
-    if (why)
-        say (c, "info", "%s: the %zu ballots in the mixing pool leave in random order (k = %" PRIu32 ")", why,
-             n, c->k);
-    return 0;
-}
-
-/*  Live input: commit the chunk's sealed ballots into the pool (one durable
-    transaction), then let the pool go if it holds k or more.  */
-static int
-commit_chunk (client_t *c)
-{
-    if (!c->chunk_records)
-        return 0;
-    uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN];
-    source_digest (c, digest);
-    char err[PINGYI_ERR_MAX];
-    if (pingyi_outbox_ingest (c->outbox, c->items, c->item_count, c->chunk_records, c->chunk_bad, digest,
-                              true, err))
-        return fatal (c, "%s", err);
-    sodium_memzero (c->envelopes, c->item_count * PINGYI_ENVELOPE_MAX);
-    c->item_count = 0;
-    c->chunk_records = 0;
-    c->chunk_bad = 0;
-    pingyi_outbox_stats_t st;
-    pingyi_outbox_stats (c->outbox, &st);
-    if (pingyi_pool_due (st.pooled, c->k) && release_pool (c, NULL))
-        return -1;
-    warn_if_closed (c);
-    return 0;
-}
-
-/*  File input: shuffle the window's bodies, seal them in that order, take
-    them with the window's records (good and bad) into the outbox in ONE
-    durable transaction -- so a restart skips exactly the records taken and
-    seals none twice -- and queue them in the same order.  */
-static int
-seal_window (client_t *c)
-{
-    if (!c->chunk_records)
-        return 0;
-    size_t n = pingyi_window_count (c->window);
-    size_t venue_len = strlen (c->venue_id);
-    size_t total = pingyi_window_bytes (c->window) + n * (size_t) PINGYI_ENVELOPE_OVERHEAD (venue_len);
-    pingyi_window_shuffle (c->window);
-    pingyi_outbox_item_t *items = calloc (n ? n : 1, sizeof *items);
-    uint8_t *envs = malloc (total ? total : 1);
-    if (!items || !envs) {
-        free (items);
-        free (envs);
-        return fatal (c, "out of memory sealing %zu ballots", n);
-    }
-    size_t used = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t len = 0;
-        const uint8_t *body = pingyi_window_body (c->window, i, &len);
-        randombytes_buf (items[i].id, PINGYI_BALLOT_ID_LEN);
-        size_t sealed = pingyi_envelope_seal (envs + used, total - used, c->election->fingerprint,
-                                              c->venue_id, venue_len, items[i].id, body, len, c->key);
-        pingyi_window_wipe (c->window, i);
-        if (!sealed) {
-            sodium_memzero (envs, used);
-            free (envs);
-            free (items);
-            return fatal (c, "cannot seal a ballot (body %zu bytes): a bug", len);
-        }
-        items[i].envelope = envs + used;
-        items[i].len = sealed;
-        used += sealed;
-    }
-    uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN];
-    source_digest (c, digest);
-    char err[PINGYI_ERR_MAX];
-    int rc = pingyi_outbox_ingest (c->outbox, items, n, c->chunk_records, c->chunk_bad, digest, false, err);
-    bool oom = false;
-    for (size_t i = 0; i < n && !rc && !oom; i++)
-        oom = queue_push (c, items[i].id) != 0;
-    sodium_memzero (envs, used);
-    free (envs);
-    free (items);
-    pingyi_window_clear (c->window);
-    c->chunk_records = 0;
-    c->chunk_bad = 0;
-    if (rc)
-        return fatal (c, "%s", err);
-    if (oom)
-        return fatal (c, "out of memory queueing ballots");
-    warn_if_closed (c);
-    return 0;
-}
-
-/*  Encode the ballot just read into c->body and wipe the ballot.  Returns
-    the body's length, or 0 when it cannot be encoded (counted as a bad
-    record: the definition check guarantees every form fits a body, so
-    this is a bug, and costs one record rather than the venue).  */
-static size_t
-encode_ballot (client_t *c)
-{
-    size_t body_len = pingyi_ballot_encode (&c->ballot, c->election, c->body, sizeof c->body);
-    sodium_memzero (&c->ballot, sizeof c->ballot);
-    if (!body_len) {
-        c->chunk_bad++;
-        char line[PINGYI_ERR_MAX];
-        snprintf (line, sizeof line, "%s:%" PRIu64 ":1: ballot too large to encode",
-                  c->opt.input ? c->opt.input : "drill", c->input ? pingyi_input_line (c->input) : c->seen);
-        on_bad_line (line, c);
-    }
-    return body_len;
-}
-
-/*  Live input: seal the ballot into the chunk at once (the plaintext is
-    wiped before anything else happens).  */
-static int
-seal_ballot (client_t *c)
-{
-    size_t body_len = encode_ballot (c);
-    if (!body_len)
-        return 0;
-    pingyi_outbox_item_t *item = &c->items[c->item_count];
-    uint8_t *env = c->envelopes + c->item_count * PINGYI_ENVELOPE_MAX;
-    randombytes_buf (item->id, PINGYI_BALLOT_ID_LEN);
-    size_t len = pingyi_envelope_seal (env, PINGYI_ENVELOPE_MAX, c->election->fingerprint, c->venue_id,
-                                       strlen (c->venue_id), item->id, c->body, body_len, c->key);
-    sodium_memzero (c->body, body_len);
-    if (!len)
-        return fatal (c, "cannot seal a ballot (body %zu bytes): a bug", body_len);
-    item->envelope = env;
-    item->len = len;
-    c->item_count++;
-    return 0;
-}
-
-/*  File input: keep the body in the window (locked memory) until the window
-    is shuffled and sealed.  */
-static int
-window_ballot (client_t *c)
-{
-    size_t body_len = encode_ballot (c);
-    if (!body_len)
-        return 0;
-    int rc = pingyi_window_add (c->window, c->body, body_len);
-    sodium_memzero (c->body, body_len);
-    if (rc)
-        return fatal (c, "out of memory holding a window of %zu ballots (try a smaller --shuffle-window)",
-                      pingyi_window_count (c->window));
-    return 0;
-}
-
-static bool
-fd_readable_now (int fd)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    return poll (&p, 1, 0) > 0;
-}
-
-/*  Take records from the source: skip those an earlier run already took
-    (checking, when the last of them passes, that the input is the same),
-    then, live: seal each into the chunk and commit it to the pool when the
-    chunk is full, when the input has nothing more right now, or at its end;
-    file: hold each body in the window and seal the window when it is full
-    or at the end.  At the end the pool goes, whatever it holds.  At most
-    CHUNK records a call, so the socket is served in between.  */
+/*  Take what the source has now (client/ingest.c).  */
 static int
 source_step (client_t *c)
 {
-    if (!c->mix_ready && mix_setup (c))
-        return -1;
-    size_t skipped = 0, taken = 0;
-    char err[PINGYI_ERR_MAX];
-    while (!c->source_done) {
-        pingyi_input_result_t r;
-        if (c->gen)
-            r = pingyi_generator_next (c->gen, &c->ballot) ? PINGYI_INPUT_BALLOT : PINGYI_INPUT_END;
-        else
-            r = pingyi_input_next (c->input, &c->ballot, err);
-        if (r == PINGYI_INPUT_FATAL)
-            return fatal (c, "%s", err);
-        if (r == PINGYI_INPUT_MORE) {
-            if (!fd_readable_now (c->input_fd)) {
-                c->source_ready = false; /* wait for the poll to say there is more */
-                break;
-            }
-            ssize_t n = read (c->input_fd, c->read_buf, sizeof c->read_buf);
-            if (n < 0 && (errno == EINTR || errno == EAGAIN))
-                break;
-            if (n < 0)
-                return fatal (c, "%s: %s", c->opt.input, strerror (errno));
-            if (n == 0) {
-                c->input_eof = true;
-                pingyi_input_finish (c->input);
-            }
-            else {
-                int fed = pingyi_input_feed (c->input, c->read_buf, (size_t) n);
-                sodium_memzero (c->read_buf, (size_t) n);
-                if (fed)
-                    return fatal (c, "out of memory reading %s", c->opt.input);
-            }
-            continue;
-        }
-        if (r == PINGYI_INPUT_END) {
-            if (c->seen < c->skip)
-                return fatal (c,
-                              "the input ended after %" PRIu64
-                              " records, but outbox %s has already taken %" PRIu64
-                              " from it: this is not the input it was started with",
-                              c->seen, c->outbox_dir, c->skip);
-            if (c->live ? commit_chunk (c) : seal_window (c))
-                return -1;
-            if (release_pool (c, "end of input"))
-                return -1;
-            c->source_done = true;
-            break;
-        }
-        c->seen++;
-        if (c->seen <= c->skip) {
-            sodium_memzero (&c->ballot, sizeof c->ballot);
-            if (c->seen == c->skip) {
-                pingyi_outbox_stats_t st;
-                pingyi_outbox_stats (c->outbox, &st);
-                uint8_t digest[PINGYI_OUTBOX_DIGEST_LEN];
-                source_digest (c, digest);
-                if (st.has_digest && memcmp (digest, st.input_digest, sizeof digest))
-                    return fatal (c,
-                                  "the first %" PRIu64
-                                  " records of this input differ from those outbox %s took "
-                                  "(a different file, seed or definition?): refusing to skip them; use the "
-                                  "original input, or a fresh --outbox for a new one",
-                                  c->skip, c->outbox_dir);
-                say (c, "info", "skipped the %" PRIu64 " input records the outbox took in an earlier run",
-                     c->skip);
-            }
-            if (++skipped >= SKIP_BUDGET)
-                return 0;
-            continue;
-        }
-        c->chunk_records++;
-        if (r == PINGYI_INPUT_BAD) {
-            c->chunk_bad++;
-            sodium_memzero (&c->ballot, sizeof c->ballot); /* what the line had before it failed */
-        }
-        else if (c->live ? seal_ballot (c) : window_ballot (c))
-            return -1;
-        if (c->live && c->chunk_records >= CHUNK)
-            return commit_chunk (c);
-        if (!c->live && c->chunk_records >= c->window_cap)
-            return seal_window (c);
-        if (!c->live && ++taken >= CHUNK)
-            return 0; /* the socket's turn; the window fills on the next */
-    }
-    return c->live ? commit_chunk (c) : 0;
+    char err[PINGYI_INGEST_ERR_MAX];
+    return pingyi_ingest_step (c->ingest, err) ? fatal (c, "%s", err) : 0;
 }
 
-/*  SIGUSR1: let the pool go now, whatever it holds (live input: the group
-    may be smaller than k; the operator asked).  */
+/*  SIGUSR1: let the pool go now, whatever it holds.  */
 static int
 flush_pool (client_t *c)
 {
     s_flush = 0;
-    if (c->mix_ready && c->live && commit_chunk (c))
-        return -1;
-    pingyi_outbox_stats_t st;
-    pingyi_outbox_stats (c->outbox, &st);
-    if (!st.pooled)
-        say (c, "info", "flush requested (SIGUSR1): the mixing pool is empty");
-    return release_pool (c, "flush requested (SIGUSR1)");
+    char err[PINGYI_INGEST_ERR_MAX];
+    return pingyi_ingest_flush (c->ingest, err) ? fatal (c, "%s", err) : 0;
 }
 
 /*  Rewrite the outbox file when it is worth it (outbox.h): the envelopes let
@@ -766,32 +400,6 @@ connect_broker (client_t *c)
     return 0;
 }
 
-static int64_t
-timeout_for (const client_t *c, unsigned attempts)
-{
-    int64_t cap = c->opt.timeout_ms > BACKOFF_MAX_MS ? c->opt.timeout_ms : BACKOFF_MAX_MS;
-    int64_t t = c->opt.timeout_ms;
-    for (unsigned i = 0; i < attempts && t < cap; i++)
-        t *= 2;
-    return t < cap ? t : cap;
-}
-
-/*  After a RETRY: the broker's hint, doubled per retry, capped at 10 s,
-    with +-20% jitter so the venues of a city do not all come back in the
-    same millisecond when a worker returns; never sooner than retry_ms
-    itself, which RETRY asks a sender to wait at least (docs/PROTOCOL.md §8).  */
-static int64_t
-retry_delay (uint32_t retry_ms, unsigned retries)
-{
-    int64_t d = retry_ms ? retry_ms : 100;
-    for (unsigned i = 1; i < retries && d < BACKOFF_MAX_MS; i++)
-        d *= 2;
-    if (d > BACKOFF_MAX_MS)
-        d = BACKOFF_MAX_MS;
-    d = d * (80 + (int64_t) randombytes_uniform (41)) / 100;
-    return d < (int64_t) retry_ms ? (int64_t) retry_ms : d;
-}
-
 /*  0 sent, 1 not sent (no connection yet: ZMQ_IMMEDIATE), -1 fatal.  */
 static int
 send_frame (client_t *c)
@@ -804,69 +412,50 @@ send_frame (client_t *c)
     return fatal (c, "sending to %s: %s", c->opt.brokers[c->broker_index], zmq_strerror (e));
 }
 
-/*  Send (or re-send) a batch under a fresh tag with whatever of it is still
-    pending.  Returns 0 (sent, or waiting for a connection), 1 when nothing
-    of it is pending any more (the caller drops it), -1 fatal.  */
+/*  The send window's pingyi_send_fn (client/send.h): keep the ids of the
+    batch still pending, pack them in a SUBMIT under tag and send it.  */
 static int
-send_batch (client_t *c, batch_t *b, int64_t now)
+send_submit (void *arg, uint64_t tag, uint8_t *ids, uint32_t *count)
 {
+    client_t *c = arg;
     char err[PINGYI_ERR_MAX];
     if (pingyi_outbox_read_begin (c->outbox, err))
         return fatal (c, "%s", err);
     const uint8_t *envs[PINGYI_BATCH_MAX];
     size_t lens[PINGYI_BATCH_MAX];
     uint32_t n = 0;
-    for (uint32_t i = 0; i < b->count; i++) {
+    for (uint32_t i = 0; i < *count; i++) {
         const uint8_t *env;
         size_t len;
-        int rc = pingyi_outbox_read_get (c->outbox, b->ids + i * PINGYI_BALLOT_ID_LEN, &env, &len);
+        int rc = pingyi_outbox_read_get (c->outbox, ids + i * PINGYI_BALLOT_ID_LEN, &env, &len);
         if (rc < 0) {
             pingyi_outbox_read_end (c->outbox);
             return fatal (c, "outbox %s: cannot read a pending envelope", c->outbox_dir);
         }
         if (rc == 0)
             continue; /* acknowledged meanwhile */
-        memmove (b->ids + n * PINGYI_BALLOT_ID_LEN, b->ids + i * PINGYI_BALLOT_ID_LEN, PINGYI_BALLOT_ID_LEN);
+        memmove (ids + n * PINGYI_BALLOT_ID_LEN, ids + i * PINGYI_BALLOT_ID_LEN, PINGYI_BALLOT_ID_LEN);
         envs[n] = env;
         lens[n] = len;
         n++;
     }
-    c->inflight -= b->count - n;
-    b->count = n;
+    *count = n;
     if (!n) {
         pingyi_outbox_read_end (c->outbox);
-        return 1;
+        return 0;
     }
-    b->tag = c->next_tag++;
-    pingyi_msg_submit_begin (&c->w, b->tag, c->election->fingerprint, c->venue_id, n);
+    pingyi_msg_submit_begin (&c->w, tag, c->election->fingerprint, c->venue_id, n);
     for (uint32_t i = 0; i < n; i++)
         pingyi_msg_envelope (&c->w, envs[i], lens[i]);
     pingyi_outbox_read_end (c->outbox);
-    int rc = send_frame (c);
-    if (rc < 0)
-        return -1;
-    b->stalled = rc == 1;
-    if (rc == 1) {
-        b->waiting = false;
-        b->due = now + SEND_RETRY_MS;
-        return 0;
-    }
-    if (b->attempts || b->retries)
-        c->resent += n;
-    c->sent += n;
-    b->waiting = true;
-    b->due = now + timeout_for (c, b->attempts);
-    return 0;
+    return send_frame (c);
 }
 
-static void
-drop_batch (client_t *c, size_t index)
+/*  The window's own failures are out of memory; the callbacks said theirs.  */
+static int
+send_failed (client_t *c)
 {
-    batch_t *b = c->batches[index];
-    c->inflight -= b->count;
-    free (b->ids);
-    free (b);
-    c->batches[index] = c->batches[--c->batch_count];
+    return c->exit_code ? -1 : fatal (c, "out of memory");
 }
 
 static int
@@ -875,67 +464,9 @@ fill_window (client_t *c, int64_t now)
     /*  The open check failed: refused as soon as there is anything to send
         (a run with nothing to send -- the re-run of an earlier batch to
         close the venue -- goes on).  */
-    if (c->refusal[0] && c->q_len)
+    if (c->refusal[0] && queue_len (c))
         return fatal (c, "%s", c->refusal);
-    while (c->q_len && c->inflight < c->opt.window) {
-        size_t room = c->opt.window - c->inflight;
-        size_t n = c->q_len < c->opt.batch ? c->q_len : c->opt.batch;
-        if (n > room)
-            n = room;
-        if (c->batch_count == c->batch_cap) {
-            size_t cap = c->batch_cap ? c->batch_cap * 2 : 64;
-            batch_t **grown = realloc (c->batches, cap * sizeof *grown);
-            if (!grown)
-                return fatal (c, "out of memory");
-            c->batches = grown;
-            c->batch_cap = cap;
-        }
-        batch_t *b = calloc (1, sizeof *b);
-        uint8_t *ids = b ? malloc (n * PINGYI_BALLOT_ID_LEN) : NULL;
-        if (!ids) {
-            free (b);
-            return fatal (c, "out of memory");
-        }
-        b->ids = ids;
-        for (size_t i = 0; i < n; i++)
-            queue_pop (c, b->ids + i * PINGYI_BALLOT_ID_LEN);
-        b->count = (uint32_t) n;
-        c->inflight += n;
-        c->batches[c->batch_count++] = b;
-        int rc = send_batch (c, b, now);
-        if (rc < 0)
-            return -1;
-        if (rc == 1)
-            drop_batch (c, c->batch_count - 1);
-        else if (!b->waiting)
-            break; /* no connection: the rest waits in the queue */
-    }
-    return 0;
-}
-
-/*  Batches whose time has come: unsent ones are sent, timed-out ones are
-    re-sent (still-pending ids only) with a longer timeout.  */
-static int
-service_batches (client_t *c, int64_t now)
-{
-    for (size_t i = 0; i < c->batch_count;) {
-        batch_t *b = c->batches[i];
-        if (b->due > now) {
-            i++;
-            continue;
-        }
-        if (b->waiting)
-            b->attempts++;
-        int rc = send_batch (c, b, now);
-        if (rc < 0)
-            return -1;
-        if (rc == 1) {
-            drop_batch (c, i);
-            continue;
-        }
-        i++;
-    }
-    return 0;
+    return pingyi_send_fill (c->send, now) ? send_failed (c) : 0;
 }
 
 static int
@@ -945,7 +476,7 @@ service_request (client_t *c, request_t *r, bool is_open, int64_t now)
         return 0;
     if (r->waiting)
         r->attempts++;
-    r->tag = c->next_tag++;
+    r->tag = pingyi_send_tag (c->send);
     if (is_open)
         pingyi_msg_venue_open (&c->w, r->tag, c->election->fingerprint, c->venue_id);
     else {
@@ -962,11 +493,11 @@ service_request (client_t *c, request_t *r, bool is_open, int64_t now)
     r->stalled = rc == 1;
     if (rc == 1) {
         r->waiting = false;
-        r->due = now + SEND_RETRY_MS;
+        r->due = now + PINGYI_SEND_STALL_MS;
         return 0;
     }
     r->waiting = true;
-    r->due = now + timeout_for (c, r->attempts);
+    r->due = now + pingyi_send_timeout (c->opt.timeout_ms, r->attempts);
     return 0;
 }
 
@@ -984,10 +515,7 @@ failover (client_t *c, int64_t now)
          c->opt.broker_count > 1 ? "failing over to" : "reconnecting to", c->opt.brokers[c->broker_index]);
     if (connect_broker (c))
         return -1;
-    for (size_t i = 0; i < c->batch_count; i++) {
-        c->batches[i]->waiting = false;
-        c->batches[i]->due = now;
-    }
+    pingyi_send_resend_all (c->send, now);
     request_t *reqs[2] = {&c->open, &c->close};
     for (int i = 0; i < 2; i++)
         if (reqs[i]->active) {
@@ -1001,15 +529,27 @@ failover (client_t *c, int64_t now)
 /*  ---------------------------------------------------------------------
     Replies  */
 
-static batch_t *
-find_batch (client_t *c, uint64_t tag, size_t *index)
+/*  After an ACK, the ids of its batch it did not cover that are still
+    pending go back to the queue (pingyi_send_pending_fn), so each pending
+    id stays in exactly one place; one read transaction for all of them.  */
+typedef struct {
+    client_t *c;
+    bool reading;
+} ack_pending_t;
+
+static int
+ack_pending (void *arg, const uint8_t *id)
 {
-    for (size_t i = 0; i < c->batch_count; i++)
-        if (c->batches[i]->tag == tag && c->batches[i]->waiting) {
-            *index = i;
-            return c->batches[i];
-        }
-    return NULL;
+    ack_pending_t *p = arg;
+    char err[PINGYI_ERR_MAX];
+    if (!p->reading) {
+        if (pingyi_outbox_read_begin (p->c->outbox, err))
+            return fatal (p->c, "%s", err);
+        p->reading = true;
+    }
+    const uint8_t *env;
+    size_t len;
+    return pingyi_outbox_read_get (p->c->outbox, id, &env, &len) == 1;
 }
 
 static int
@@ -1059,45 +599,24 @@ on_ack (client_t *c, const pingyi_msg_t *m)
                  "receipt_mismatch)");
         }
 
-    size_t index;
-    batch_t *b = find_batch (c, m->u.ack.tag, &index);
-    if (!b)
-        return 0; /* a stale tag: its results were applied above all the same */
-    /*  Ids of the batch the ack did not cover stay pending: back to the
-        queue, so each pending id stays in exactly one place.  */
-    if (pingyi_outbox_read_begin (c->outbox, err))
-        return fatal (c, "%s", err);
-    for (uint32_t i = 0; i < b->count; i++) {
-        const uint8_t *env;
-        size_t len;
-        if (pingyi_outbox_read_get (c->outbox, b->ids + i * PINGYI_BALLOT_ID_LEN, &env, &len) == 1 &&
-            queue_push (c, b->ids + i * PINGYI_BALLOT_ID_LEN)) {
-            pingyi_outbox_read_end (c->outbox);
-            return fatal (c, "out of memory");
-        }
-    }
-    pingyi_outbox_read_end (c->outbox);
-    drop_batch (c, index);
-    return 0;
+    ack_pending_t p = {.c = c};
+    int rc = pingyi_send_ack (c->send, m->u.ack.tag, ack_pending, &p);
+    if (p.reading)
+        pingyi_outbox_read_end (c->outbox);
+    return rc < 0 ? send_failed (c) : 0; /* 1: a stale tag, its results applied above all the same */
 }
 
 static void
 reschedule (client_t *c, uint64_t tag, uint32_t retry_ms, int64_t now)
 {
-    size_t index;
-    batch_t *b = find_batch (c, tag, &index);
-    if (b) {
-        b->waiting = false;
-        b->retries++;
-        b->due = now + retry_delay (retry_ms, b->retries);
+    if (pingyi_send_retry (c->send, tag, retry_ms, now))
         return;
-    }
     request_t *reqs[2] = {&c->open, &c->close};
     for (int i = 0; i < 2; i++)
         if (reqs[i]->active && reqs[i]->waiting && reqs[i]->tag == tag) {
             reqs[i]->waiting = false;
             reqs[i]->retries++;
-            reqs[i]->due = now + retry_delay (retry_ms, reqs[i]->retries);
+            reqs[i]->due = now + pingyi_send_retry_delay (retry_ms, reqs[i]->retries);
         }
 }
 
@@ -1249,11 +768,10 @@ on_frame (client_t *c, const uint8_t *frame, size_t len, int64_t now)
             the other end could not read one (docs/PROTOCOL.md §2): then it
             may be meant for any request in flight.  */
         char which[96];
-        size_t bi;
-        const batch_t *eb = m.u.error.tag ? find_batch (c, m.u.error.tag, &bi) : NULL;
-        if (eb)
+        uint32_t batch_size;
+        if (m.u.error.tag && pingyi_send_batch_size (c->send, m.u.error.tag, &batch_size))
             snprintf (which, sizeof which, " to our SUBMIT of %" PRIu32 " envelopes (tag %" PRIu64 ")",
-                      eb->count, m.u.error.tag);
+                      batch_size, m.u.error.tag);
         else if (m.u.error.tag && c->open.active && c->open.tag == m.u.error.tag)
             snprintf (which, sizeof which, " to our VENUE_OPEN (tag %" PRIu64 ")", m.u.error.tag);
         else if (m.u.error.tag && c->close.active && c->close.tag == m.u.error.tag)
@@ -1382,144 +900,36 @@ progress (client_t *c, int64_t now, bool force)
     c->rate_acked = acked;
     c->last_progress_ms = now;
     char eta[32] = "";
-    if (c->source_done && c->rate > 1 && st.pending) {
+    if (pingyi_ingest_done (c->ingest) && c->rate > 1 && st.pending) {
         uint64_t s = (uint64_t) ((double) st.pending / c->rate) + 1;
         snprintf (eta, sizeof eta, "  ETA %" PRIu64 ":%02" PRIu64, s / 60, s % 60);
     }
     fprintf (stderr,
              "\r\033[K%s: read %" PRIu64 " (bad %" PRIu64 ")  sent %" PRIu64 "  acked %" PRIu64
              " (dup %" PRIu64 ", rej %" PRIu64 ")  pending %" PRIu64 "  %.0f/s%s",
-             c->venue_id, st.ingested, st.bad_lines, c->sent, acked, st.duplicates, st.rejected, st.pending,
-             c->rate, eta);
+             c->venue_id, st.ingested, st.bad_lines, pingyi_send_sent (c->send), acked, st.duplicates,
+             st.rejected, st.pending, c->rate, eta);
     c->progress_shown = true;
 }
 
-static bool
-is_void (const pingyi_venue_figures_t *f, char *why, size_t cap)
-{
-    return pingyi_venue_void_why (f, why, cap) > 0;
-}
-
-/*  Slot 0 holds the codes this version has no name or slot for.  */
-static const char *
-reject_label (int code, char *buf, size_t cap)
-{
-    if (code == 0)
-        return "other";
-    const char *name =
-        code > 0 && code < PINGYI_REJECT_COUNT_ ? pingyi_reject_name ((pingyi_reject_t) code) : NULL;
-    if (name)
-        return name;
-    snprintf (buf, cap, "code_%d", code);
-    return buf;
-}
-
-static json_t *
-rejections_json (const uint64_t *by, int count)
-{
-    json_t *o = json_object ();
-    for (int code = 0; code < count; code++)
-        if (by[code]) {
-            char buf[32];
-            json_object_set_new (o, reject_label (code, buf, sizeof buf),
-                                 json_integer ((json_int_t) by[code]));
-        }
-    return o;
-}
-
+/*  The figures the summary is made of (client/summary.h).  */
 static void
-rejections_text (char *out, size_t cap, const uint64_t *by, int count)
+summary_of (const client_t *c, pingyi_summary_t *s, const char *receipts, uint64_t receipt_count,
+            bool receipts_ok)
 {
-    out[0] = '\0';
-    for (int code = 0; code < count; code++)
-        if (by[code]) {
-            char buf[32];
-            size_t used = strlen (out);
-            snprintf (out + used, cap - used, "%s%s %" PRIu64, used ? ", " : " (",
-                      reject_label (code, buf, sizeof buf), by[code]);
-        }
-    if (out[0]) {
-        size_t used = strlen (out);
-        snprintf (out + used, cap - used, ")");
-    }
-}
-
-static void
-summary (client_t *c, const char *receipts, uint64_t receipt_count, bool receipts_ok)
-{
-    pingyi_outbox_stats_t st;
-    pingyi_outbox_stats (c->outbox, &st);
-    double seconds = (double) (pingyi_now_ms () - c->start_ms) / 1000.0;
-    const pingyi_venue_figures_t *f = &c->status;
-    bool reconciled = c->close_answered && c->have_status;
-    char why[160];
-    bool v = reconciled && is_void (f, why, sizeof why);
-
-    if (c->opt.json) {
-        json_t *o = json_object ();
-        json_object_set_new (o, "venue", json_string (c->venue_id));
-        json_object_set_new (o, "ballots_read", json_integer ((json_int_t) st.ingested));
-        json_object_set_new (o, "bad_lines", json_integer ((json_int_t) st.bad_lines));
-        json_object_set_new (o, "accepted", json_integer ((json_int_t) st.accepted));
-        json_object_set_new (o, "duplicates", json_integer ((json_int_t) st.duplicates));
-        json_object_set_new (o, "rejected", rejections_json (st.rejected_by, PINGYI_REJECT_COUNT_));
-        json_object_set_new (o, "pending", json_integer ((json_int_t) st.pending));
-        json_object_set_new (o, "seconds", json_real (seconds));
-        json_object_set_new (o, "receipts", receipts_ok ? json_string (receipts) : json_null ());
-        json_object_set_new (o, "receipt_count", json_integer ((json_int_t) receipt_count));
-        json_t *refused = json_object ();
-        json_object_set_new (refused, "forged_acks", json_integer ((json_int_t) c->forged_acks));
-        json_object_set_new (refused, "forged_statuses", json_integer ((json_int_t) c->forged_statuses));
-        json_object_set_new (refused, "receipt_mismatch", json_integer ((json_int_t) st.receipt_mismatch));
-        json_object_set_new (o, "refused", refused);
-        if (c->stop_reason)
-            json_object_set_new (o, "stopped", json_string (c->stop_reason));
-        if (reconciled) {
-            json_t *r = json_object ();
-            json_object_set_new (r, "issued", json_integer (f->issued));
-            json_object_set_new (r, "collected", json_integer (f->collected));
-            json_object_set_new (r, "sent", json_integer (f->sent));
-            json_object_set_new (r, "received", json_integer ((json_int_t) (f->accepted + f->duplicates)));
-            json_object_set_new (r, "accepted", json_integer ((json_int_t) f->accepted));
-            json_object_set_new (r, "blank", json_integer ((json_int_t) f->blank));
-            json_object_set_new (r, "duplicates", json_integer ((json_int_t) f->duplicates));
-            json_object_set_new (r, "rejected", rejections_json (f->rejected_by, PINGYI_REJECT_SLOTS));
-            json_object_set_new (r, "closed", json_boolean (f->closed));
-            json_object_set_new (r, "void", json_boolean (v));
-            json_object_set_new (r, "void_reason", v ? json_string (why) : json_null ());
-            json_object_set_new (o, "reconciliation", r);
-        }
-        else
-            json_object_set_new (o, "reconciliation", json_null ());
-        json_dumpf (o, stdout, JSON_COMPACT | JSON_REAL_PRECISION (6));
-        fputc ('\n', stdout);
-        json_decref (o);
-        fflush (stdout);
-        return;
-    }
-
-    char rej[512];
-    rejections_text (rej, sizeof rej, st.rejected_by, PINGYI_REJECT_COUNT_);
-    printf ("venue %s: read %" PRIu64 " ballots, %" PRIu64 " bad line%s; accepted %" PRIu64
-            ", duplicates %" PRIu64 ", rejected %" PRIu64 "%s; pending %" PRIu64 "; %.1f s\n",
-            c->venue_id, st.ingested, st.bad_lines, st.bad_lines == 1 ? "" : "s", st.accepted, st.duplicates,
-            st.rejected, rej, st.pending, seconds);
-    if (receipts_ok)
-        printf ("receipts: %s (%" PRIu64 " tracking codes)\n", receipts, receipt_count);
-    if (reconciled) {
-        rejections_text (rej, sizeof rej, f->rejected_by, PINGYI_REJECT_SLOTS);
-        uint64_t rejected = 0;
-        for (int i = 0; i < PINGYI_REJECT_SLOTS; i++)
-            rejected += f->rejected_by[i];
-        printf ("venue %s: issued %" PRId64 ", collected %" PRId64 ", received %" PRIu64 ", accepted %" PRIu64
-                " (blank %" PRIu64 "), rejected %" PRIu64 "%s \xe2\x80\x94 %s%s\n",
-                c->venue_id, f->issued, f->collected, f->accepted + f->duplicates, f->accepted, f->blank,
-                rejected, rej, v ? "VOID: " : "reconciled", v ? why : "");
-    }
-    if (c->stop_reason)
-        printf ("stopped: %s; run the same command again to finish (the outbox keeps everything)\n",
-                c->stop_reason);
-    fflush (stdout);
+    *s = (pingyi_summary_t){
+        .venue_id = c->venue_id,
+        .seconds = (double) (pingyi_now_ms () - c->start_ms) / 1000.0,
+        .receipts = receipts,
+        .receipt_count = receipt_count,
+        .receipts_ok = receipts_ok,
+        .forged_acks = c->forged_acks,
+        .forged_statuses = c->forged_statuses,
+        .stopped = c->stop_reason,
+        .reconciled = c->close_answered && c->have_status,
+        .figures = c->status,
+    };
+    pingyi_outbox_stats (c->outbox, &s->outbox);
 }
 
 /*  ---------------------------------------------------------------------
@@ -1728,11 +1138,7 @@ setup (client_t *c)
                       o->outbox ? "" : " (the default outbox; --outbox DIR sets another place)");
     pingyi_outbox_stats_t st;
     pingyi_outbox_stats (c->outbox, &st);
-    c->skip = st.input_consumed;
 
-    c->envelopes = calloc (CHUNK, PINGYI_ENVELOPE_MAX);
-    if (!c->envelopes)
-        return fatal (c, "out of memory");
     if (o->generate) {
         c->gen = pingyi_generator_new (c->election, c->venue, o->seed, o->generate_n);
         if (!c->gen)
@@ -1752,7 +1158,6 @@ setup (client_t *c)
         c->input = pingyi_input_new (c->election, c->venue, format, o->input);
         if (!c->input)
             return fatal (c, "out of memory");
-        pingyi_input_set_error_fn (c->input, on_bad_line, c);
         /*  A regular file is judged whole (a large prefix) before any line
             is taken; live input on its first line that is not ASCII.  */
         struct stat in_st;
@@ -1760,12 +1165,42 @@ setup (client_t *c)
                                    fstat (c->input_fd, &in_st) == 0 && S_ISREG (in_st.st_mode));
     }
 
+    pingyi_ingest_config_t ingest = {
+        .election = c->election,
+        .venue = c->venue,
+        .key = c->key,
+        .outbox = c->outbox,
+        .outbox_dir = c->outbox_dir,
+        .input = c->input,
+        .input_fd = c->input_fd,
+        .input_name = o->input,
+        .gen = c->gen,
+        .shuffle_window = o->shuffle_window,
+        .hooks = {.arg = c,
+                  .queue = ingest_queue,
+                  .bad_line = on_bad_line,
+                  .info = ingest_info,
+                  .committed = ingest_committed},
+    };
+    c->ingest = pingyi_ingest_new (&ingest);
+    if (!c->ingest)
+        return fatal (c, "out of memory");
+
+    /* Tags start at a random point so that an answer recorded in an earlier
+       run (a VENUE_STATUS, say) cannot be replayed to match a request of
+       this one: its MAC covers the tag.  */
+    uint64_t first_tag;
+    randombytes_buf (&first_tag, sizeof first_tag);
+    c->send = pingyi_send_new ((size_t) o->window, (size_t) o->batch, o->timeout_ms, (first_tag >> 1) + 1,
+                               send_submit, c);
+    if (!c->send)
+        return fatal (c, "out of memory");
     uint8_t *ids;
     size_t count;
     if (pingyi_outbox_pending_ids (c->outbox, &ids, &count, err))
         return fatal (c, "%s", err);
     for (size_t i = 0; i < count; i++)
-        if (queue_push (c, ids + i * PINGYI_BALLOT_ID_LEN)) {
+        if (pingyi_send_queue (c->send, ids + i * PINGYI_BALLOT_ID_LEN)) {
             free (ids);
             return fatal (c, "out of memory");
         }
@@ -1777,18 +1212,12 @@ setup (client_t *c)
     if (st.closed)
         say (c, "info", "outbox %s: this venue's close was answered in an earlier run", c->outbox_dir);
 
-    c->source_ready = true;
     if (o->ingest_only)
         return 0;
     c->ctx = zmq_ctx_new ();
     if (!c->ctx)
         return fatal (c, "cannot start ZeroMQ: %s", zmq_strerror (zmq_errno ()));
     pingyi_writer_init (&c->w);
-    /* Tags start at a random point so that an answer recorded in an earlier
-       run (a VENUE_STATUS, say) cannot be replayed to match a request of
-       this one: its MAC covers the tag.  */
-    randombytes_buf (&c->next_tag, sizeof c->next_tag);
-    c->next_tag = (c->next_tag >> 1) + 1;
     c->open = (request_t){.active = true, .due = 0};
     return connect_broker (c);
 }
@@ -1798,7 +1227,7 @@ finished (client_t *c)
 {
     pingyi_outbox_stats_t st;
     pingyi_outbox_stats (c->outbox, &st);
-    return c->source_done && st.pending == 0 && (!c->closing || c->close_answered);
+    return pingyi_ingest_done (c->ingest) && st.pending == 0 && (!c->closing || c->close_answered);
 }
 
 /*  --ingest-only: take the whole input into the outbox (each chunk sealed
@@ -1808,7 +1237,7 @@ static int
 ingest_all (client_t *c)
 {
     int64_t give_up_at = c->opt.give_up_s ? c->start_ms + c->opt.give_up_s * 1000 : INT64_MAX;
-    while (!c->source_done) {
+    while (!pingyi_ingest_done (c->ingest)) {
         int64_t now = pingyi_now_ms ();
         if (s_stop) {
             c->stop_reason = "interrupted";
@@ -1820,9 +1249,9 @@ ingest_all (client_t *c)
         }
         if (s_flush && flush_pool (c))
             return EXIT_FATAL;
-        if (c->live && compact_step (c, true))
+        if (pingyi_ingest_live (c->ingest) && compact_step (c, true))
             return EXIT_FATAL;
-        if (!c->source_ready) {
+        if (!pingyi_ingest_ready (c->ingest)) {
             struct pollfd p = {.fd = c->input_fd, .events = POLLIN};
             int rc = poll (&p, 1, PROGRESS_MS);
             if (rc < 0 && errno != EINTR) {
@@ -1831,7 +1260,7 @@ ingest_all (client_t *c)
             }
             if (rc <= 0)
                 continue;
-            c->source_ready = true;
+            pingyi_ingest_set_ready (c->ingest);
         }
         if (source_step (c))
             return EXIT_FATAL;
@@ -1857,15 +1286,16 @@ run (client_t *c)
         }
         if (s_flush && flush_pool (c))
             return EXIT_FATAL;
-        if (!c->source_done && c->source_ready && c->q_len < ingest_ahead (c) && source_step (c))
+        if (!pingyi_ingest_done (c->ingest) && pingyi_ingest_ready (c->ingest) &&
+            queue_len (c) < ingest_ahead (c) && source_step (c))
             return EXIT_FATAL;
 
         /*  Close only when every ballot taken in is acknowledged, so the
             sent count the shard records is final.  */
         pingyi_outbox_stats_t st;
         pingyi_outbox_stats (c->outbox, &st);
-        if (c->closing && c->source_done && st.pending == 0 && !c->close.active && !c->close_answered &&
-            c->opened) {
+        if (c->closing && pingyi_ingest_done (c->ingest) && st.pending == 0 && !c->close.active &&
+            !c->close_answered && c->opened) {
             /*  A close freezes the venue's round: bad lines left unresolved
                 are forms that were collected and not counted, so they hold
                 the close back unless the clerk decides otherwise.  */
@@ -1873,7 +1303,8 @@ run (client_t *c)
                 say (c, "error",
                      "venue %s: %" PRIu64 " bad line%s (listed above) %s not counted: the close is not sent; "
                      "correct them and run again, or give --close-with-bad-lines to close without them",
-                     c->venue_id, st.bad_lines, st.bad_lines == 1 ? "" : "s", st.bad_lines == 1 ? "is" : "are");
+                     c->venue_id, st.bad_lines, st.bad_lines == 1 ? "" : "s",
+                     st.bad_lines == 1 ? "is" : "are");
                 c->stop_reason = "close held back: bad lines";
                 return EXIT_BAD_LINES;
             }
@@ -1882,7 +1313,7 @@ run (client_t *c)
 
         if (service_request (c, &c->open, true, now) || service_request (c, &c->close, false, now))
             return EXIT_FATAL;
-        if (c->opened && (fill_window (c, now) || service_batches (c, now)))
+        if (c->opened && (fill_window (c, now) || (pingyi_send_service (c->send, now) && send_failed (c))))
             return EXIT_FATAL;
         if (c->exit_code)
             return c->exit_code;
@@ -1893,8 +1324,7 @@ run (client_t *c)
             batch held back by a RETRY is not: the broker did answer.  */
         bool outstanding = (c->open.active && (c->open.waiting || c->open.stalled)) ||
                            (c->close.active && (c->close.waiting || c->close.stalled));
-        for (size_t i = 0; i < c->batch_count && !outstanding; i++)
-            outstanding = c->batches[i]->waiting || c->batches[i]->stalled;
+        outstanding = outstanding || pingyi_send_outstanding (c->send);
         if (outstanding && !c->outstanding)
             c->silence_start = now;
         c->outstanding = outstanding;
@@ -1904,10 +1334,7 @@ run (client_t *c)
             continue;
         }
 
-        int64_t next = now + PROGRESS_MS;
-        for (size_t i = 0; i < c->batch_count; i++)
-            if (c->batches[i]->due < next)
-                next = c->batches[i]->due;
+        int64_t next = pingyi_send_next_due (c->send, now + PROGRESS_MS);
         if (c->open.active && c->open.due < next)
             next = c->open.due;
         if (c->close.active && c->close.due < next)
@@ -1916,7 +1343,8 @@ run (client_t *c)
             next = c->silence_start + 2 * c->opt.timeout_ms;
         if (give_up_at < next)
             next = give_up_at;
-        if (!c->source_done && c->source_ready && c->q_len < ingest_ahead (c))
+        if (!pingyi_ingest_done (c->ingest) && pingyi_ingest_ready (c->ingest) &&
+            queue_len (c) < ingest_ahead (c))
             next = now;
 
         zmq_pollitem_t items[3];
@@ -1927,7 +1355,8 @@ run (client_t *c)
             items[n] = (zmq_pollitem_t){.socket = c->mon, .events = ZMQ_POLLIN};
             mon_i = n++;
         }
-        if (c->input && !c->source_done && !c->source_ready && c->q_len < ingest_ahead (c)) {
+        if (c->input && !pingyi_ingest_done (c->ingest) && !pingyi_ingest_ready (c->ingest) &&
+            queue_len (c) < ingest_ahead (c)) {
             items[n] = (zmq_pollitem_t){.socket = NULL, .fd = c->input_fd, .events = ZMQ_POLLIN};
             in_i = n++;
         }
@@ -1945,11 +1374,11 @@ run (client_t *c)
         if (mon_i >= 0 && items[mon_i].revents & ZMQ_POLLIN)
             drain_monitor (c);
         if (in_i >= 0 && items[in_i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
-            c->source_ready = true;
+            pingyi_ingest_set_ready (c->ingest);
             if (source_step (c))
                 return EXIT_FATAL;
         }
-        if (compact_step (c, c->inflight == 0 && c->q_len == 0))
+        if (compact_step (c, pingyi_send_inflight (c->send) == 0 && queue_len (c) == 0))
             return EXIT_FATAL;
         progress (c, now, false);
     }
@@ -1962,23 +1391,14 @@ teardown (client_t *c)
     disconnect (c);
     if (c->ctx)
         zmq_ctx_term (c->ctx);
-    for (size_t i = 0; i < c->batch_count; i++) {
-        free (c->batches[i]->ids);
-        free (c->batches[i]);
-    }
-    free (c->batches);
-    free (c->queue);
-    if (c->envelopes)
-        sodium_memzero (c->envelopes, CHUNK * PINGYI_ENVELOPE_MAX);
-    free (c->envelopes);
+    pingyi_send_destroy (&c->send);
+    pingyi_ingest_destroy (&c->ingest);
     pingyi_input_destroy (&c->input);
-    pingyi_window_destroy (&c->window);
     pingyi_generator_destroy (&c->gen);
     if (c->input_fd > STDIN_FILENO)
         close (c->input_fd);
     pingyi_outbox_close (&c->outbox);
     sodium_memzero (c->key, sizeof c->key);
-    sodium_memzero (&c->ballot, sizeof c->ballot);
     pingyi_bundle_destroy (&c->bundle);
     for (size_t i = 0; i < c->opt.broker_count; i++)
         free (c->opt.brokers[i]);
@@ -2024,17 +1444,10 @@ main (int argc, char **argv)
         bool ok = pingyi_outbox_write_receipts (c->outbox, path, sizeof path, &count, err) == 0;
         if (!ok)
             pingyi_warn ("%s", err);
-        summary (c, path, count, ok);
-        pingyi_outbox_stats_t st;
-        pingyi_outbox_stats (c->outbox, &st);
-        char why[160];
-        if (!ok)
-            code = EXIT_FATAL; /* the voters' tracking codes were not written: not done */
-        else if ((code == EXIT_OK || code == EXIT_BAD_LINES) && c->close_answered && c->have_status &&
-                 is_void (&c->status, why, sizeof why))
-            code = EXIT_VOID; /* a void round is not a success, whatever else went well */
-        else if (code == EXIT_OK && st.bad_lines)
-            code = EXIT_BAD_LINES;
+        pingyi_summary_t sum;
+        summary_of (c, &sum, path, count, ok);
+        pingyi_summary_print (&sum, c->opt.json, stdout);
+        code = pingyi_summary_exit_code (&sum, code);
         if (c->bad_hidden)
             pingyi_warn ("%" PRIu64 " more bad lines were not shown (%" PRIu64 " shown)", c->bad_hidden,
                          c->bad_shown);
