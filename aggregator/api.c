@@ -23,6 +23,7 @@
     it, and nothing else.  */
 #define _GNU_SOURCE
 #include "api.h"
+#include "json_text.h"
 #include "report.h"
 #include "tally_json.h"
 
@@ -47,51 +48,11 @@ typedef struct {
     char error[PINGYI_ERR_MAX + AGG_URL_MAX * 6 + 64];
 } req_t;
 
-/*  A JSON string of len bytes: quotes, backslashes and control bytes
-    escaped, bytes that do not form UTF-8 (overlongs, surrogates, beyond
-    U+10FFFF, truncated) replaced by U+FFFD.  */
-static void
-json_textn (FILE *out, const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *) s, *end = p + len;
-    fputc ('"', out);
-    while (p < end) {
-        unsigned char c = *p;
-        if (c < 0x80) {
-            if (c == '"' || c == '\\')
-                fprintf (out, "\\%c", c);
-            else if (c < 0x20 || c == 0x7f)
-                fprintf (out, "\\u%04x", c);
-            else
-                fputc (c, out);
-            p++;
-            continue;
-        }
-        size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-        bool ok = n > 0 && (size_t) (end - p) >= n;
-        for (size_t i = 1; ok && i < n; i++)
-            ok = (p[i] & 0xc0) == 0x80;
-        if (ok && n == 3)
-            ok = !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0);
-        if (ok && n == 4)
-            ok = !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
-        if (ok) {
-            fwrite (p, 1, n, out);
-            p += n;
-        }
-        else {
-            fputs ("\\ufffd", out);
-            p++;
-        }
-    }
-    fputc ('"', out);
-}
-
 static void
 json_text (FILE *out, const char *s)
 {
     if (s)
-        json_textn (out, s, strlen (s));
+        pingyi_json_write_string (out, s);
     else
         fputs ("null", out);
 }

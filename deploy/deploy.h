@@ -44,7 +44,8 @@ typedef struct {
     DIR/aggregator, DIR/operator, DIR/venue/NAME, and for PINGYI_ROLE_SHARD
     the offline recount's bundle DIR/recount (every shard secret, no
     network key).  NULL with err.  */
-pingyi_bundle_t *pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name, char *err);
+pingyi_bundle_t *pingyi_bundle_load (const char *dir, pingyi_role_t role, const char *name,
+                                     char *err) PINGYI_WARN_UNUSED;
 /*  Whether the bundle holds shard s's secret.  */
 bool pingyi_bundle_has_shard (const pingyi_bundle_t *self, uint32_t shard);
 /*  Wipes the secrets.  */

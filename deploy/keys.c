@@ -14,6 +14,7 @@
     copies of secrets (hex text) are wiped with sodium_memzero.  */
 #define _GNU_SOURCE
 #include "keys.h"
+#include "quote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -247,6 +248,7 @@ pingyi_shard_list_parse (const char *s, size_t len, uint8_t shards[32], char *er
 {
     memset (shards, 0, 32);
     const char *p = s, *end = s + len;
+    int shown = (int) (len > 40 ? 40 : len); /* bytes of the list an error shows */
     if (len == 1 && s[0] == '-')
         return 0;
     while (p < end) {
@@ -256,35 +258,36 @@ pingyi_shard_list_parse (const char *s, size_t len, uint8_t shards[32], char *er
         char buf[16];
         size_t n = (size_t) (item_end - p);
         if (n == 0 || n >= sizeof buf)
-            return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", (int) (len > 40 ? 40 : len), s);
+            goto bad;
         memcpy (buf, p, n);
         buf[n] = '\0';
         char *dash = strchr (buf, '-'), *rest;
         if (dash)
             *dash = '\0';
         if (!buf[0] || !strchr ("0123456789", buf[0]))
-            return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", (int) (len > 40 ? 40 : len), s);
+            goto bad;
         lo = strtoul (buf, &rest, 10);
         if (*rest)
-            return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", (int) (len > 40 ? 40 : len), s);
+            goto bad;
         hi = lo;
         if (dash) {
             if (!dash[1] || !strchr ("0123456789", dash[1]))
-                return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", (int) (len > 40 ? 40 : len), s);
+                goto bad;
             hi = strtoul (dash + 1, &rest, 10);
             if (*rest)
-                return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", (int) (len > 40 ? 40 : len), s);
+                goto bad;
         }
         if (lo > hi || hi > 255)
-            return pingyi_fail (err, "shard list \"%.*s\": shards are 0..255, low before high",
-                                (int) (len > 40 ? 40 : len), s);
+            return pingyi_fail (err, "shard list \"%.*s\": shards are 0..255, low before high", shown, s);
         for (unsigned long i = lo; i <= hi; i++)
             shards[i / 8] |= (uint8_t) (1u << (i % 8));
         p = comma ? comma + 1 : end;
         if (comma && p == end)
-            return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", (int) (len > 40 ? 40 : len), s);
+            goto bad;
     }
     return 0;
+bad:
+    return pingyi_fail (err, "bad shard list \"%.*s\" (want e.g. 0-3,6)", shown, s);
 }
 
 void
@@ -358,11 +361,12 @@ parse_line (const char *path, size_t line_no, const char *s, size_t len, pingyi_
 
     memset (e, 0, sizeof *e);
     e->role = pingyi_role_parse (col[0], col_len[0]);
-    if (e->role == PINGYI_ROLE_NONE)
-        return pingyi_fail (err,
-                            "%s:%zu: unknown role \"%.*s\" (want broker, worker, aggregator, operator, venue "
-                            "or shard)",
-                            path, line_no, (int) (col_len[0] > 32 ? 32 : col_len[0]), col[0]);
+    if (e->role == PINGYI_ROLE_NONE) {
+        char q[PINGYI_QUOTE_SIZE (32)];
+        return pingyi_fail (
+            err, "%s:%zu: unknown role %s (want broker, worker, aggregator, operator, venue or shard)", path,
+            line_no, pingyi_quote (q, sizeof q, col[0], col_len[0], 32));
+    }
     if (col_len[1] < 1 || col_len[1] > PINGYI_NAME_MAX)
         return pingyi_fail (err, "%s:%zu: name length %zu (must be 1..%d)", path, line_no, col_len[1],
                             PINGYI_NAME_MAX);

@@ -64,7 +64,7 @@ bool pingyi_keyring_assigned (const pingyi_keyring_entry_t *e, uint32_t shard);
 typedef struct pingyi_keyring_t pingyi_keyring_t;
 
 /*  Load keyring.tsv; every bad line is an error naming FILE:LINE.  */
-pingyi_keyring_t *pingyi_keyring_load (const char *path, char *err);
+pingyi_keyring_t *pingyi_keyring_load (const char *path, char *err) PINGYI_WARN_UNUSED;
 void pingyi_keyring_destroy (pingyi_keyring_t **self_p);
 size_t pingyi_keyring_size (const pingyi_keyring_t *self);
 const pingyi_keyring_entry_t *pingyi_keyring_at (const pingyi_keyring_t *self, size_t index);

@@ -45,12 +45,12 @@ size_t pingyi_ballot_encode (const pingyi_ballot_t *self, const pingyi_election_
     reason code with a line in err naming where and why, e.g.
     "subject 12 (s12) is not on venue v01's form".  */
 pingyi_reject_t pingyi_ballot_decode (const pingyi_election_t *election, size_t venue, const uint8_t *body,
-                                      size_t len, pingyi_ballot_t *out, char *err);
+                                      size_t len, pingyi_ballot_t *out, char *err) PINGYI_WARN_UNUSED;
 
 /*  Validate an in-memory ballot against venue's form (the checks decode does
     after parsing).  */
 pingyi_reject_t pingyi_ballot_validate (const pingyi_ballot_t *self, const pingyi_election_t *election,
-                                        size_t venue, char *err);
+                                        size_t venue, char *err) PINGYI_WARN_UNUSED;
 
 /*  The marks one cell counts as: writes up to PINGYI_MAX_CHOICES marks and
     returns how many (1 for BLANK or OVER).  */

@@ -35,6 +35,7 @@
 #include "election.h"
 #include "ballot.h"
 #include "json_text.h"
+#include "quote.h"
 #include "table.h"
 
 #include <assert.h>
@@ -50,7 +51,6 @@
 #define CHOICE_SETS_MAX 16   /* "choice_sets" entries besides "grades" */
 #define COLLECTION_MAX 65535 /* districts, units, subjects, venues */
 #define PATH_MAX_ 320        /* a JSON path we build: our keys, indices and names */
-#define SHOWN_MAX 48         /* text quoted from the file: bytes shown */
 #define SUGGEST_KEY_MAX 64   /* unknown keys longer than this get no suggestion */
 
 /*  ---------------------------------------------------------------------
@@ -225,48 +225,28 @@ perr (parse_t *p, const char *path, const char *fmt, ...)
     pingyi_errlist_add (p->errs, "%s: %s", *path ? path : "definition", reason);
 }
 
-/*  Quote text taken from the file for an error line: at most ~48 bytes (cut
-    on a UTF-8 boundary), with control bytes, quotes and backslashes escaped,
-    so a hostile id cannot forge or break a log line.  marks: surround it
-    with double quotes (names shown in a path are not).  */
+/*  Text taken from the file, for an error line (text/quote.h): at most
+    PINGYI_QUOTE_SHOWN bytes, escaped.  quote () marks it off with double
+    quotes and a "..." after them when cut; shown () is for a name inside a
+    path, already in parentheses.  */
 typedef struct {
-    char s[SHOWN_MAX * 4 + 8];
+    char s[PINGYI_QUOTE_SIZE (PINGYI_QUOTE_SHOWN)];
 } quoted_t;
 
 static quoted_t
-shown (const char *text, bool marks)
+shown (const char *text)
 {
     quoted_t q;
-    size_t o = 0, len = strlen (text), cut = len > SHOWN_MAX ? SHOWN_MAX : len;
-    while (cut < len && cut > 0 && ((uint8_t) text[cut] & 0xc0) == 0x80)
-        cut--; /* never end inside a UTF-8 sequence */
-    if (marks)
-        q.s[o++] = '"';
-    for (size_t i = 0; i < cut; i++) {
-        uint8_t c = (uint8_t) text[i];
-        if (c < 0x20 || c == 0x7f)
-            o += (size_t) snprintf (q.s + o, 5, "\\x%02x", c);
-        else if (c == '"' || c == '\\') {
-            q.s[o++] = '\\';
-            q.s[o++] = (char) c;
-        }
-        else
-            q.s[o++] = (char) c;
-    }
-    if (marks)
-        q.s[o++] = '"';
-    if (cut < len) {
-        memcpy (q.s + o, "...", 3);
-        o += 3;
-    }
-    q.s[o] = '\0';
+    pingyi_quote_as (q.s, sizeof q.s, text, strlen (text), PINGYI_QUOTE_SHOWN, PINGYI_QUOTE_BARE);
     return q;
 }
 
 static quoted_t
 quote (const char *text)
 {
-    return shown (text, true);
+    quoted_t q;
+    pingyi_quote_as (q.s, sizeof q.s, text, strlen (text), PINGYI_QUOTE_SHOWN, PINGYI_QUOTE_CUT_OUTSIDE);
+    return q;
 }
 
 /*  Paths are built from our own keys and indices, so they fit; were one
@@ -403,7 +383,7 @@ path_name (char *at, const char *name)
     if (!name || !*name)
         return;
     size_t used = strlen (at);
-    if (snprintf (at + used, PATH_MAX_ - used, " (%s)", shown (name, false).s) >= (int) (PATH_MAX_ - used))
+    if (snprintf (at + used, PATH_MAX_ - used, " (%s)", shown (name).s) >= (int) (PATH_MAX_ - used))
         at[used] = '\0'; /* does not fit: the plain path */
 }
 

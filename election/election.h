@@ -138,11 +138,12 @@ void pingyi_errlist_clear (pingyi_errlist_t *self);
 /*  Parse and validate a definition.  On any error returns NULL and appends
     every error found (not only the first) to errs, each naming the JSON path
     and the reason.  The fingerprint is the SHA-256 of the bytes.  */
-pingyi_election_t *pingyi_election_parse (const uint8_t *bytes, size_t len, pingyi_errlist_t *errs);
+pingyi_election_t *pingyi_election_parse (const uint8_t *bytes, size_t len,
+                                          pingyi_errlist_t *errs) PINGYI_WARN_UNUSED;
 /*  Same, from a file; a file that cannot be read is one error naming it.  */
-pingyi_election_t *pingyi_election_load (const char *path, pingyi_errlist_t *errs);
+pingyi_election_t *pingyi_election_load (const char *path, pingyi_errlist_t *errs) PINGYI_WARN_UNUSED;
 /*  Load or fail with one line in err (the first error, and how many more).  */
-pingyi_election_t *pingyi_election_load_or_err (const char *path, char *err);
+pingyi_election_t *pingyi_election_load_or_err (const char *path, char *err) PINGYI_WARN_UNUSED;
 void pingyi_election_destroy (pingyi_election_t **self_p);
 
 /*  Look-ups by id (len bytes, not NUL-terminated); index or -1.  */

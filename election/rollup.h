@@ -64,7 +64,8 @@ typedef enum {
 } pingyi_level_t;
 
 const char *pingyi_level_name (pingyi_level_t level); /* "subject", ... */
-int pingyi_level_parse (const char *name);            /* level or -1 */
+/*  The level named name ("city", ..., "subject"), or -1.  */
+int pingyi_level_parse (const char *name) PINGYI_WARN_UNUSED;
 
 typedef enum {
     PINGYI_VENUE_OPEN = 0,

@@ -30,7 +30,7 @@ int pingyi_fail (char *err, const char *fmt, ...) PINGYI_PRINTF (2, 3);
 /*  Lowercase hex of len bytes into out (2*len+1 bytes).  */
 void pingyi_hex (char *out, const uint8_t *bytes, size_t len);
 /*  Parse exactly 2*len hex digits; 0 / -1.  */
-int pingyi_unhex (uint8_t *out, size_t len, const char *hex, size_t hex_len);
+int pingyi_unhex (uint8_t *out, size_t len, const char *hex, size_t hex_len) PINGYI_WARN_UNUSED;
 
 /*  Monotonic milliseconds (CLOCK_MONOTONIC).  */
 int64_t pingyi_now_ms (void);
@@ -38,6 +38,9 @@ int64_t pingyi_now_ms (void);
 /*  Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF):
     the offset of the first byte that is not, or len when all of it is.  */
 size_t pingyi_utf8_invalid_at (const uint8_t *s, size_t len);
+/*  The length (1..4) of the valid UTF-8 character that s starts with, by
+    the same rule; 0 when s does not start with one (or len is 0).  */
+size_t pingyi_utf8_char (const uint8_t *s, size_t len);
 
 /*  One process per directory: an exclusive flock(2) on DIR/FILE (mode 0600,
     the holder's pid as text, rewritten on each acquisition), held until the
@@ -62,6 +65,6 @@ int pingyi_path (char *out, size_t cap, char *err, const char *fmt, ...)
 
 /*  Read a whole file (at most max bytes) into a malloc'd buffer, NUL-terminated
     for convenience.  */
-uint8_t *pingyi_read_file (const char *path, size_t max, size_t *len, char *err);
+uint8_t *pingyi_read_file (const char *path, size_t max, size_t *len, char *err) PINGYI_WARN_UNUSED;
 
 #endif

@@ -77,7 +77,7 @@ typedef enum {
 } pingyi_role_t;
 
 const char *pingyi_role_name (pingyi_role_t role); /* "venue", ... */
-pingyi_role_t pingyi_role_parse (const char *name, size_t len);
+pingyi_role_t pingyi_role_parse (const char *name, size_t len) PINGYI_WARN_UNUSED;
 const char *pingyi_msg_type_name (int type); /* "SUBMIT", ... */
 
 typedef enum {
@@ -266,12 +266,12 @@ uint64_t pingyi_msg_tag (const uint8_t *frame, size_t len);
 
 /*  Walk a decoded list.  Each returns true and fills the item while items
     remain, false at the end.  */
-bool pingyi_list_next_uint (pingyi_list_t *list, uint64_t *v);
-bool pingyi_list_next_bin (pingyi_list_t *list, pingyi_bin_t *v);
-bool pingyi_list_next_ack (pingyi_list_t *list, pingyi_ack_t *v);
-bool pingyi_list_next_block (pingyi_list_t *list, pingyi_block_t *v);
-bool pingyi_list_next_figures (pingyi_list_t *list, pingyi_venue_figures_t *v);
-bool pingyi_list_next_stat (pingyi_list_t *list, pingyi_stat_t *v);
+bool pingyi_list_next_uint (pingyi_list_t *list, uint64_t *v) PINGYI_WARN_UNUSED;
+bool pingyi_list_next_bin (pingyi_list_t *list, pingyi_bin_t *v) PINGYI_WARN_UNUSED;
+bool pingyi_list_next_ack (pingyi_list_t *list, pingyi_ack_t *v) PINGYI_WARN_UNUSED;
+bool pingyi_list_next_block (pingyi_list_t *list, pingyi_block_t *v) PINGYI_WARN_UNUSED;
+bool pingyi_list_next_figures (pingyi_list_t *list, pingyi_venue_figures_t *v) PINGYI_WARN_UNUSED;
+bool pingyi_list_next_stat (pingyi_list_t *list, pingyi_stat_t *v) PINGYI_WARN_UNUSED;
 
 /*  Encoders.  Each writes one complete frame into buf (which it clears
     first).  Lists are written by the caller between a _begin and the end of

@@ -11,6 +11,7 @@
     takes two columns.  Every line of the table is padded to the same
     width, so the block lines up whatever the names.  */
 #include "report.h"
+#include "quote.h"
 #include "table.h"
 #include "tally_json.h"
 
@@ -35,11 +36,11 @@ pingyi_report_filter_parse (pingyi_report_filter_t *filter, const pingyi_electio
                             const char *district, const char *category, const char *item, char *err)
 {
     pingyi_report_filter_init (filter);
-    char q[80];
+    char q[PINGYI_QUOTE_SIZE (PINGYI_QUOTE_SHOWN)];
     if (level) {
         int l = pingyi_level_parse (level);
         if (l < 0) {
-            pingyi_quote_text (q, sizeof q, level, strlen (level));
+            pingyi_quote (q, sizeof q, level, strlen (level), PINGYI_QUOTE_SHOWN);
             return pingyi_fail (
                 err, "unknown level %s (city, district, town, department, kind, unit or subject)", q);
         }
@@ -51,14 +52,14 @@ pingyi_report_filter_parse (pingyi_report_filter_t *filter, const pingyi_electio
             if (!strcmp (e->districts[d].id, district))
                 filter->district = (int) d;
         if (filter->district < 0) {
-            pingyi_quote_text (q, sizeof q, district, strlen (district));
+            pingyi_quote (q, sizeof q, district, strlen (district), PINGYI_QUOTE_SHOWN);
             return pingyi_fail (err, "unknown district %s", q);
         }
     }
     if (category) {
         filter->category = pingyi_election_category (e, category, strlen (category));
         if (filter->category < 0) {
-            pingyi_quote_text (q, sizeof q, category, strlen (category));
+            pingyi_quote (q, sizeof q, category, strlen (category), PINGYI_QUOTE_SHOWN);
             return pingyi_fail (err, "unknown category %s", q);
         }
     }
@@ -67,7 +68,7 @@ pingyi_report_filter_parse (pingyi_report_filter_t *filter, const pingyi_electio
             if (!strcmp (e->items[i].id, item))
                 filter->item = (int) i;
         if (filter->item < 0) {
-            pingyi_quote_text (q, sizeof q, item, strlen (item));
+            pingyi_quote (q, sizeof q, item, strlen (item), PINGYI_QUOTE_SHOWN);
             return pingyi_fail (err, "unknown item %s", q);
         }
     }

@@ -8,6 +8,7 @@
     snapshots do, so the view cannot tell the two sources apart.  */
 #include "tally_json.h"
 #include "json_text.h"
+#include "quote.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -218,45 +219,6 @@ pingyi_view_write_json (const pingyi_view_t *view, const pingyi_tally_shard_t *s
 /*  ---------------------------------------------------------------------
     Reader  */
 
-void
-pingyi_quote_text (char *out, size_t cap, const char *s, size_t len)
-{
-    size_t o = 0, limit = 48;
-    out[o++] = '"';
-    size_t i = 0;
-    for (; i < len && i < limit; i++) {
-        unsigned char ch = (unsigned char) s[i];
-        char esc[8];
-        if (ch < 0x20 || ch == 0x7F)
-            snprintf (esc, sizeof esc, "\\x%02x", ch);
-        else if (ch == '"' || ch == '\\')
-            snprintf (esc, sizeof esc, "\\%c", ch);
-        else {
-            esc[0] = (char) ch;
-            esc[1] = '\0';
-        }
-        size_t n = strlen (esc);
-        if (o + n + 5 > cap)
-            break;
-        memcpy (out + o, esc, n);
-        o += n;
-    }
-    if (i < len) {
-        /* cut inside a UTF-8 sequence: drop its first bytes too (bytes
-           >= 0x80 are copied as they are, so out ends with them) */
-        if (((unsigned char) s[i] & 0xC0) == 0x80) {
-            while (o > 1 && ((unsigned char) out[o - 1] & 0xC0) == 0x80)
-                o--;
-            if (o > 1 && ((unsigned char) out[o - 1] & 0xC0) == 0xC0)
-                o--;
-        }
-        memcpy (out + o, "...", 3);
-        o += 3;
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-}
-
 /*  A required member of obj as a string; NULL with err.  */
 static const char *
 get_string (const json_t *obj, const char *at, const char *key, size_t *len, char *err)
@@ -295,8 +257,8 @@ get_int (const json_t *obj, const char *at, const char *key, int64_t min, int64_
 static int
 unknown (char *err, const char *at, const char *key, const char *what, const char *s, size_t len)
 {
-    char q[80];
-    pingyi_quote_text (q, sizeof q, s, len);
+    char q[PINGYI_QUOTE_SIZE (PINGYI_QUOTE_SHOWN)];
+    pingyi_quote (q, sizeof q, s, len, PINGYI_QUOTE_SHOWN);
     return pingyi_fail (err, "%s.%s: unknown %s %s", at, key, what, q);
 }
 
@@ -360,8 +322,8 @@ parse_figures (const pingyi_election_t *e, const json_t *obj, const char *at, bo
             if (!strcmp (reason, pingyi_reject_name ((pingyi_reject_t) r)))
                 code = r;
         if (!code) {
-            char q[80];
-            pingyi_quote_text (q, sizeof q, reason, strlen (reason));
+            char q[PINGYI_QUOTE_SIZE (PINGYI_QUOTE_SHOWN)];
+            pingyi_quote (q, sizeof q, reason, strlen (reason), PINGYI_QUOTE_SHOWN);
             return pingyi_fail (err, "%s: unknown rejection reason %s", sub, q);
         }
         int64_t v;
@@ -381,8 +343,8 @@ parse_figures (const pingyi_election_t *e, const json_t *obj, const char *at, bo
     {
         int c = pingyi_election_category (e, cid, strlen (cid));
         if (c < 0 || c >= PINGYI_FIGURES_CATEGORIES) {
-            char q[80];
-            pingyi_quote_text (q, sizeof q, cid, strlen (cid));
+            char q[PINGYI_QUOTE_SIZE (PINGYI_QUOTE_SHOWN)];
+            pingyi_quote (q, sizeof q, cid, strlen (cid), PINGYI_QUOTE_SHOWN);
             return pingyi_fail (err, "%s: unknown category %s", sub, q);
         }
         int64_t v;
@@ -409,8 +371,8 @@ parse_figures (const pingyi_election_t *e, const json_t *obj, const char *at, bo
         size_t nlen = json_string_length (cv);
         int c = pingyi_election_category (e, name, nlen);
         if (c < 0 || c >= PINGYI_FIGURES_CATEGORIES) {
-            char q[80];
-            pingyi_quote_text (q, sizeof q, name, nlen);
+            char q[PINGYI_QUOTE_SIZE (PINGYI_QUOTE_SHOWN)];
+            pingyi_quote (q, sizeof q, name, nlen, PINGYI_QUOTE_SHOWN);
             return pingyi_fail (err, "%s.suppressed_categories[%zu]: unknown category %s", at, i, q);
         }
         if (named[c] || (cats && json_object_get (cats, e->categories[c].id)))
@@ -477,8 +439,8 @@ read_counter (pingyi_tally_t *tally, const pingyi_election_t *e, const json_t *o
             if (strlen (set->choices[m].label) == len && !memcmp (set->choices[m].label, s, len))
                 mark = (int) m;
     if (mark < 0) {
-        char q[80];
-        pingyi_quote_text (q, sizeof q, s, len);
+        char q[PINGYI_QUOTE_SIZE (PINGYI_QUOTE_SHOWN)];
+        pingyi_quote (q, sizeof q, s, len, PINGYI_QUOTE_SHOWN);
         return pingyi_fail (err, "%s.mark: %s is not a choice of item %s, nor BLANK or OVER", at, q,
                             e->items[item].id);
     }
@@ -524,8 +486,8 @@ check_header (const pingyi_election_t *e, const json_t *doc, const char *what, c
     if (!fp)
         return -1;
     if (len != 2 * PINGYI_FP_LEN || strcmp (fp, e->fingerprint_hex)) {
-        char q[80];
-        pingyi_quote_text (q, sizeof q, fp, len);
+        char q[PINGYI_QUOTE_SIZE (PINGYI_QUOTE_SHOWN)];
+        pingyi_quote (q, sizeof q, fp, len, PINGYI_QUOTE_SHOWN);
         return pingyi_fail (err, "%s.election: the %s is for election %s, not this definition's %.16s...",
                             what, what, q, e->fingerprint_hex);
     }
@@ -694,8 +656,8 @@ read_row (const pingyi_election_t *e, const json_t *obj, const char *at, pingyi_
     if (!id)
         return -1;
     if (strlen (row->id) != len || memcmp (row->id, id, len)) {
-        char q[80];
-        pingyi_quote_text (q, sizeof q, id, len);
+        char q[PINGYI_QUOTE_SIZE (PINGYI_QUOTE_SHOWN)];
+        pingyi_quote (q, sizeof q, id, len, PINGYI_QUOTE_SHOWN);
         return pingyi_fail (err, "%s.id: %s where the definition has \"%s\"", at, q, row->id);
     }
     const json_t *sup = json_object_get (obj, "suppressed");

@@ -120,9 +120,4 @@ int pingyi_view_write_json (const pingyi_view_t *view, const pingyi_tally_shard_
     pingyi_view_new derives them.  NULL with err.  */
 pingyi_view_t *pingyi_view_from_json (const pingyi_election_t *election, const json_t *doc, char *err);
 
-/*  Quote untrusted text for an error line: at most 48 bytes (cut on a
-    character boundary, then "..."), control characters, quotes and
-    backslashes escaped, inside double quotes.  out has cap bytes (>= 8).  */
-void pingyi_quote_text (char *out, size_t cap, const char *s, size_t len);
-
 #endif

@@ -5,31 +5,13 @@
     and only then do the working copies become the committed state.  */
 #define _GNU_SOURCE
 #include "shard_impl.h"
+#include "quote.h"
 
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/*  An id from the network, made safe for a log line and an ack text:
-    printable ASCII kept, every other byte as \xNN.  */
-static const char *
-safe_id (char out[4 * PINGYI_ID_MAX + 8], const char *s, size_t len)
-{
-    size_t o = 0;
-    if (len > PINGYI_ID_MAX)
-        len = PINGYI_ID_MAX;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"')
-            out[o++] = (char) c;
-        else
-            o += (size_t) sprintf (out + o, "\\x%02x", c);
-    }
-    out[o] = '\0';
-    return out;
-}
 
 static int
 find_venue (pingyi_shard_t *self, const char *id, size_t len)
@@ -206,7 +188,7 @@ static int
 apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
 {
     const pingyi_election_t *e = self->election;
-    char a[4 * PINGYI_ID_MAX + 8], b[4 * PINGYI_ID_MAX + 8];
+    char a[PINGYI_QUOTE_SIZE (PINGYI_ID_MAX)], b[PINGYI_QUOTE_SIZE (PINGYI_ID_MAX)];
     char perr[PINGYI_ERR_MAX];
     memset (item->ballot_id, 0, sizeof item->ballot_id);
     item->status = PINGYI_ACK_REJECTED;
@@ -238,14 +220,15 @@ apply_one (pingyi_shard_t *self, MDB_txn *txn, pingyi_shard_item_t *item)
     int venue = find_venue (self, env.venue, env.venue_len);
     if (venue < 0) {
         return refuse (self, txn, item, PINGYI_REJECT_UNKNOWN_VENUE, charge,
-                       "venue \"%s\" is not in the election definition",
-                       safe_id (a, env.venue, env.venue_len));
+                       "venue %s is not in the election definition",
+                       pingyi_quote (a, sizeof a, env.venue, env.venue_len, PINGYI_ID_MAX));
     }
     if (venue != sender) {
         return refuse (self, txn, item, PINGYI_REJECT_VENUE_MISMATCH, charge,
-                       "envelope names venue \"%s\" but was sent by \"%s\"",
-                       safe_id (a, env.venue, env.venue_len),
-                       safe_id (b, item->sender ? item->sender : "", item->sender ? item->sender_len : 0));
+                       "envelope names venue %s but was sent by %s",
+                       pingyi_quote (a, sizeof a, env.venue, env.venue_len, PINGYI_ID_MAX),
+                       pingyi_quote (b, sizeof b, item->sender ? item->sender : "",
+                                     item->sender ? item->sender_len : 0, PINGYI_ID_MAX));
     }
     /* 4. shard */
     int32_t slot = self->slot_of[venue];

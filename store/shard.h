@@ -164,13 +164,14 @@ void pingyi_shard_path (char *out, size_t cap, const char *data_dir, uint32_t sh
     one worker per shard directory".  NULL with err.  */
 pingyi_shard_t *pingyi_shard_open (const char *data_dir, uint32_t shard, const pingyi_election_t *election,
                                    const pingyi_keyring_t *keyring,
-                                   const uint8_t shard_secret[PINGYI_KEY_LEN], size_t map_size, char *err);
+                                   const uint8_t shard_secret[PINGYI_KEY_LEN], size_t map_size,
+                                   char *err) PINGYI_WARN_UNUSED;
 
 /*  Open an existing shard read-only (MDB_RDONLY) for the offline tools; the
     same checks as pingyi_shard_open, but no lock: it may run beside the
     worker.  Apply and venue_close fail on it.  */
 pingyi_shard_t *pingyi_shard_open_readonly (const char *data_dir, uint32_t shard,
-                                            const pingyi_election_t *election, char *err);
+                                            const pingyi_election_t *election, char *err) PINGYI_WARN_UNUSED;
 
 /*  Close the environment and wipe the keys; safe twice, nulls the pointer.  */
 void pingyi_shard_close (pingyi_shard_t **self_p);

@@ -12,8 +12,14 @@
     "a boolean", "null": the type of v, for error messages.  */
 const char *pingyi_json_type (const json_t *v);
 
-/*  Write s as a JSON string (quotes, backslashes and control characters
-    escaped; UTF-8 passed through as is).  */
+/*  Write len bytes of s as a JSON string: quotes and backslashes escaped,
+    control bytes (0x00..0x1f, 0x7f) as \u00XX, valid UTF-8 passed through
+    as is, and each byte that does not start a valid UTF-8 character
+    (pingyi_utf8_char) replaced by \ufffd, so text from outside can never
+    break the document it is written into.  */
+void pingyi_json_write_text (FILE *out, const char *s, size_t len);
+
+/*  pingyi_json_write_text of a NUL-terminated s.  */
 void pingyi_json_write_string (FILE *out, const char *s);
 
 #endif

@@ -9,6 +9,7 @@
 #include "envelope.h"
 #include "link.h"
 #include "msg.h"
+#include "quote.h"
 #include "tools.h"
 
 #include <inttypes.h>
@@ -28,6 +29,7 @@ current_reopens (void *sock, uint32_t shard, uint32_t venue, int64_t deadline, u
     const uint64_t tag = 2;
     pingyi_msg_tally_query (&w, tag, shard, NULL);
     int rc = -1;
+    char shown[PINGYI_QUOTE_SIZE (PINGYI_ERR_MAX)]; /* the worker's text, escaped */
     for (;;) {
         zmq_msg_t frame;
         pingyi_msg_t m;
@@ -45,7 +47,9 @@ current_reopens (void *sock, uint32_t shard, uint32_t venue, int64_t deadline, u
                 }
         }
         else if (m.type == PINGYI_MSG_ERROR)
-            rc = pingyi_fail (err, "%.*s", (int) m.u.error.text.len, m.u.error.text.p);
+            rc = pingyi_fail (err, "%s",
+                              pingyi_quote_as (shown, sizeof shown, m.u.error.text.p, m.u.error.text.len,
+                                               PINGYI_ERR_MAX, PINGYI_QUOTE_BARE));
         zmq_msg_close (&frame);
         if (!again)
             break;
@@ -103,7 +107,7 @@ pingyi_cmd_reopen (int argc, char **argv)
         fprintf (stderr, "pingyi reopen: --venue must have 1..%u bytes\n", (unsigned) PINGYI_NAME_MAX);
         return 2;
     }
-    char err[PINGYI_ERR_MAX];
+    char err[PINGYI_ERR_MAX], shown[PINGYI_QUOTE_SIZE (PINGYI_ERR_MAX)];
     pingyi_bundle_t *bundle = pingyi_bundle_load (deploy, PINGYI_ROLE_OPERATOR, NULL, err);
     if (!bundle) {
         fprintf (stderr, "pingyi reopen: %s\n", err);
@@ -156,7 +160,9 @@ pingyi_cmd_reopen (int argc, char **argv)
         }
         if (msg.type == PINGYI_MSG_RETRY) {
             /* nobody applied it (no owner alive, a stopped shard): again */
-            fprintf (stderr, "pingyi reopen: %.*s\n", (int) msg.u.retry.reason.len, msg.u.retry.reason.p);
+            fprintf (stderr, "pingyi reopen: %s\n",
+                     pingyi_quote_as (shown, sizeof shown, msg.u.retry.reason.p, msg.u.retry.reason.len,
+                                      PINGYI_ERR_MAX, PINGYI_QUOTE_BARE));
             uint32_t ms = msg.u.retry.retry_ms < 5000 ? msg.u.retry.retry_ms : 5000;
             zmq_msg_close (&frame);
             zmq_poll (NULL, 0, (long) ms);
@@ -167,7 +173,9 @@ pingyi_cmd_reopen (int argc, char **argv)
             rc = 0;
         }
         else if (msg.type == PINGYI_MSG_ERROR) {
-            fprintf (stderr, "pingyi reopen: refused: %.*s\n", (int) msg.u.error.text.len, msg.u.error.text.p);
+            fprintf (stderr, "pingyi reopen: refused: %s\n",
+                     pingyi_quote_as (shown, sizeof shown, msg.u.error.text.p, msg.u.error.text.len,
+                                      PINGYI_ERR_MAX, PINGYI_QUOTE_BARE));
             rc = 1;
         }
         zmq_msg_close (&frame);

@@ -9,7 +9,9 @@
 #include "cli.h"
 #include "deploy.h"
 #include "link.h"
+#include "json_text.h"
 #include "msg.h"
+#include "quote.h"
 #include "tools.h"
 
 #include <stdlib.h>
@@ -50,7 +52,7 @@ pingyi_cmd_stats (int argc, char **argv)
     if (!deploy || !endpoint)
         return pingyi_cli_fail (&cli, "--deploy and --broker are required");
     long shard = has_shard ? (long) shard_number : -1;
-    char err[PINGYI_ERR_MAX];
+    char err[PINGYI_ERR_MAX], shown[PINGYI_QUOTE_SIZE (PINGYI_ERR_MAX)];
     pingyi_bundle_t *bundle = pingyi_bundle_load (deploy, PINGYI_ROLE_OPERATOR, NULL, err);
     if (!bundle) {
         fprintf (stderr, "pingyi stats: %s\n", err);
@@ -83,11 +85,16 @@ pingyi_cmd_stats (int argc, char **argv)
     }
     if (msg.type == PINGYI_MSG_STATS) {
         pingyi_stat_t s;
-        if (json)
-            printf ("{\"source\":\"%.*s\"", (int) msg.u.stats.source.len, msg.u.stats.source.p);
+        if (json) {
+            fputs ("{\"source\":", stdout);
+            pingyi_json_write_text (stdout, msg.u.stats.source.p, msg.u.stats.source.len);
+        }
         while (pingyi_list_next_stat (&msg.u.stats.stats, &s))
-            if (json)
-                printf (",\"%.*s\":%llu", (int) s.name.len, s.name.p, (unsigned long long) s.value);
+            if (json) {
+                fputc (',', stdout);
+                pingyi_json_write_text (stdout, s.name.p, s.name.len);
+                printf (":%llu", (unsigned long long) s.value);
+            }
             else
                 printf ("%.*s %llu\n", (int) s.name.len, s.name.p, (unsigned long long) s.value);
         if (json)
@@ -95,11 +102,13 @@ pingyi_cmd_stats (int argc, char **argv)
         rc = 0;
     }
     else if (msg.type == PINGYI_MSG_RETRY) /* rc stays 3: the broker, but not the worker, was reached */
-        fprintf (stderr, "pingyi stats: %s: %.*s\n", endpoint, (int) msg.u.retry.reason.len,
-                 msg.u.retry.reason.p);
+        fprintf (stderr, "pingyi stats: %s: %s\n", endpoint,
+                 pingyi_quote_as (shown, sizeof shown, msg.u.retry.reason.p, msg.u.retry.reason.len,
+                                  PINGYI_ERR_MAX, PINGYI_QUOTE_BARE));
     else {
-        fprintf (stderr, "pingyi stats: %s: refused: %.*s\n", endpoint, (int) msg.u.error.text.len,
-                 msg.u.error.text.p);
+        fprintf (stderr, "pingyi stats: %s: refused: %s\n", endpoint,
+                 pingyi_quote_as (shown, sizeof shown, msg.u.error.text.p, msg.u.error.text.len,
+                                  PINGYI_ERR_MAX, PINGYI_QUOTE_BARE));
         rc = 1;
     }
     zmq_msg_close (&frame);

@@ -18,6 +18,7 @@
     a bad line (missing category) for the client.  */
 #define _GNU_SOURCE /* asprintf */
 #include "cli.h"
+#include "quote.h"
 #include "table.h"
 #include "tally_json.h"
 #include "tools.h"
@@ -575,8 +576,8 @@ close:;
 static void
 unknown_venue (const pingyi_election_t *e, const char *id)
 {
-    char q[160];
-    pingyi_quote_text (q, sizeof q, id, strlen (id));
+    char q[PINGYI_QUOTE_SIZE (PINGYI_QUOTE_SHOWN)];
+    pingyi_quote (q, sizeof q, id, strlen (id), PINGYI_QUOTE_SHOWN);
     fprintf (stderr, "pingyi template: unknown venue %s; the definition has %zu venue%s: ", q, e->venue_count,
              e->venue_count == 1 ? "" : "s");
     size_t shown = e->venue_count < 10 ? e->venue_count : 10;

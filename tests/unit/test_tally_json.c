@@ -629,23 +629,6 @@ test_view_hostile (void **state)
     free (good);
 }
 
-static void
-test_quote_text (void **state)
-{
-    (void) state;
-    char q[80];
-    pingyi_quote_text (q, sizeof q, "a\"b\\c\n", 6);
-    assert_string_equal (q, "\"a\\\"b\\\\c\\x0a\"");
-    /* 48 bytes at most, cut before a partial character: 16 × "好" is 48 bytes, the 17th is dropped */
-    const char *long_cn = "好好好好好好好好好好好好好好好好好好好好";
-    pingyi_quote_text (q, sizeof q, long_cn, strlen (long_cn));
-    assert_string_equal (q, "\"好好好好好好好好好好好好好好好好...\"");
-    pingyi_quote_text (q, sizeof q, "x好好好好好好好好好好好好好好好好好",
-                       strlen ("x好好好好好好好好好好好好好好好好好"));
-    assert_string_equal (
-        q, "\"x好好好好好好好好好好好好好好好...\""); /* 1 + 15×3 = 46 bytes, the 16th would cut */
-}
-
 int
 main (void)
 {
@@ -657,7 +640,6 @@ main (void)
         cmocka_unit_test_setup_teardown (test_hostile_categories, setup, teardown),
         cmocka_unit_test_setup_teardown (test_view_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown (test_view_hostile, setup, teardown),
-        cmocka_unit_test (test_quote_text),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
