@@ -32,6 +32,7 @@
     caller wipes the ballot it is handed once it is sealed.  */
 #define _GNU_SOURCE
 #include "input.h"
+#include "quote.h"
 #include "json_text.h"
 
 #include <errno.h>
@@ -113,71 +114,9 @@ struct pingyi_input_t {
 /*  ---------------------------------------------------------------------
     Showing hostile text  */
 
-/*  Length of the valid UTF-8 sequence at s (at most len bytes), or 0.  */
-static size_t
-utf8_seq (const uint8_t *s, size_t len)
-{
-    uint8_t c = s[0];
-    size_t n;
-    if (c < 0x80)
-        return 1;
-    else if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    if (n > len)
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
-/*  Write s as a quoted string an operator can read: control bytes and bytes
-    that are not UTF-8 as \xNN, quote and backslash escaped, cut after
-    SHOW_MAX bytes with "...".  Returns out.  */
-static const char *
-show (char *out, size_t cap, const char *s, size_t len)
-{
-    size_t o = 0;
-    const uint8_t *p = (const uint8_t *) s;
-    out[o++] = '"';
-    size_t i = 0;
-    while (i < len) {
-        if (i >= SHOW_MAX || o + 8 >= cap - 5) {
-            memcpy (out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        size_t n = utf8_seq (p + i, len - i);
-        if (n == 1 && (p[i] < 0x20 || p[i] == 0x7f)) {
-            o += (size_t) snprintf (out + o, cap - o, "\\x%02x", p[i]);
-            i++;
-        }
-        else if (n == 1 && (p[i] == '"' || p[i] == '\\')) {
-            out[o++] = '\\';
-            out[o++] = (char) p[i++];
-        }
-        else if (n == 0) {
-            o += (size_t) snprintf (out + o, cap - o, "\\x%02x", p[i]);
-            i++;
-        }
-        else {
-            memcpy (out + o, p + i, n);
-            o += n;
-            i += n;
-        }
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-    return out;
-}
-
-#define SHOW(buf, s, len) show (buf, sizeof buf, (s), (len))
+/*  A hostile value echoed back: quoted by the one rule (text/quote.h),
+    SHOW_MAX bytes at most.  */
+#define SHOW(buf, s, len) pingyi_quote (buf, sizeof buf, (s), (len), SHOW_MAX)
 
 static void
 trim (const char **s, size_t *len)

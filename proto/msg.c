@@ -113,41 +113,14 @@ str_problem (const char *p, uint32_t len, str_kind_t kind)
     }
     for (uint32_t i = 0; i < len;) {
         uint8_t c = s[i];
-        if (c < 0x80) {
-            if (c == 0)
-                return "str contains NUL";
-            if (kind == STR_NAME && (c < 0x20 || c == 0x7f))
-                return "str contains a control character";
-            i++;
-            continue;
-        }
-        uint32_t need, cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-            cp = c & 0x1f;
-        }
-        else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            cp = c & 0x0f;
-        }
-        else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            cp = c & 0x07;
-        }
-        else
+        if (c == 0)
+            return "str contains NUL";
+        if (kind == STR_NAME && (c < 0x20 || c == 0x7f))
+            return "str contains a control character";
+        size_t n = pingyi_utf8_char (s + i, len - i); /* the one UTF-8 rule (proto/common.h) */
+        if (n == 0)
             return "str is not valid UTF-8";
-        if (len - i - 1 < need)
-            return "str is not valid UTF-8";
-        for (uint32_t k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return "str is not valid UTF-8";
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        /* Overlong forms, UTF-16 surrogates, beyond U+10FFFF.  */
-        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
-            cp > 0x10ffff)
-            return "str is not valid UTF-8";
-        i += need + 1;
+        i += (uint32_t) n;
     }
     return NULL;
 }
