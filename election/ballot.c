@@ -344,10 +344,8 @@ pingyi_ballot_is_blank (const pingyi_ballot_t *self, const pingyi_election_t *el
 void
 pingyi_counter_key_pack (const pingyi_counter_key_t *key, uint8_t out[PINGYI_COUNTER_KEY_LEN])
 {
-    out[0] = (uint8_t) (key->venue >> 8);
-    out[1] = (uint8_t) key->venue;
-    out[2] = (uint8_t) (key->subject >> 8);
-    out[3] = (uint8_t) key->subject;
+    pingyi_put_be16 (out, key->venue);
+    pingyi_put_be16 (out + 2, key->subject);
     out[4] = key->item;
     out[5] = key->category;
     out[6] = key->mark;
@@ -357,8 +355,8 @@ pingyi_counter_key_pack (const pingyi_counter_key_t *key, uint8_t out[PINGYI_COU
 void
 pingyi_counter_key_unpack (const uint8_t in[PINGYI_COUNTER_KEY_LEN], pingyi_counter_key_t *key)
 {
-    key->venue = (uint16_t) (in[0] << 8 | in[1]);
-    key->subject = (uint16_t) (in[2] << 8 | in[3]);
+    key->venue = pingyi_get_be16 (in);
+    key->subject = pingyi_get_be16 (in + 2);
     key->item = in[4];
     key->category = in[5];
     key->mark = in[6];
@@ -369,10 +367,7 @@ pingyi_counter_key_u64 (const pingyi_counter_key_t *key)
 {
     uint8_t b[PINGYI_COUNTER_KEY_LEN];
     pingyi_counter_key_pack (key, b);
-    uint64_t v = 0;
-    for (int i = 0; i < PINGYI_COUNTER_KEY_LEN; i++)
-        v = v << 8 | b[i];
-    return v;
+    return pingyi_get_be64 (b);
 }
 
 void

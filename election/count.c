@@ -53,15 +53,13 @@ pingyi_count_block_bad_cell (const pingyi_election_t *election, const pingyi_cou
 void
 pingyi_row_key_pack (uint32_t venue, uint32_t subject, uint8_t out[PINGYI_ROW_KEY_LEN])
 {
-    out[0] = (uint8_t) (venue >> 8);
-    out[1] = (uint8_t) venue;
-    out[2] = (uint8_t) (subject >> 8);
-    out[3] = (uint8_t) subject;
+    pingyi_put_be16 (out, (uint16_t) venue);
+    pingyi_put_be16 (out + 2, (uint16_t) subject);
 }
 
 void
 pingyi_row_key_unpack (const uint8_t in[PINGYI_ROW_KEY_LEN], uint32_t *venue, uint32_t *subject)
 {
-    *venue = (uint32_t) in[0] << 8 | in[1];
-    *subject = (uint32_t) in[2] << 8 | in[3];
+    *venue = pingyi_get_be16 (in);
+    *subject = pingyi_get_be16 (in + 2);
 }

@@ -19,6 +19,7 @@
     - the encoders and decoder share the field order below; docs/PROTOCOL.md
       carries the same tables.  */
 #include "msg.h"
+#include "bytes.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -708,11 +709,11 @@ pingyi_msg_tag (const uint8_t *frame, size_t len)
         head = 1;
     }
     else if (frame[0] == 0xdc && len >= 3) {
-        n = (uint64_t) frame[1] << 8 | frame[2];
+        n = pingyi_get_be16 (frame + 1);
         head = 3;
     }
     else if (frame[0] == 0xdd && len >= 5) {
-        n = (uint64_t) frame[1] << 24 | (uint64_t) frame[2] << 16 | (uint64_t) frame[3] << 8 | frame[4];
+        n = pingyi_get_be32 (frame + 1);
         head = 5;
     }
     else
