@@ -8,14 +8,21 @@
       nothing: clients resend what was not acknowledged.
     - Nothing is dropped silently: the ROUTER is ZMQ_ROUTER_MANDATORY, every
       send is non-blocking, and every failure is answered (RETRY to the
-      sender) or counted (stats).  Log lines about refusals are rate-limited
-      (one per cause per 10 s, with a count), so a flood costs no disk.
+      sender) or counted (stats).  Warnings about peers are rate-limited
+      (notes.h: the first of a kind each minute, then one line with the
+      count of the rest), so
+      a flood costs no disk.
     - Bounded memory whatever the load: envelope bytes forwarded and not yet
       acknowledged are counted (the credit, credit.h); past the credit a SUBMIT
       is answered RETRY ("busy") instead of queued.  ZeroMQ's HWMs
       count messages, and SUBMITs range from one envelope to thousands, so
       they cannot bound bytes without also refusing trickles of small ones.
       Pending tickets are bounded too (PINGYI_TICKETS_MAX, then RETRY).
+      Frames: ZMQ_MAXMSGSIZE drops a peer whose frame passes the largest
+      legitimate one before it is buffered; each kind then has its own
+      limit (PINGYI_CONTROL_FRAME_MAX, ...), and ZMQ_RCVHWM is small, so
+      a connection holds at most a few frames; libzmq has no budget across
+      connections (docs/broker.md "Frame limits and memory").
     - Authorisation by key: the CURVE key (ZAP, zap.h) fixes the sender's role
       and name; a venue may speak only as itself, only workers register
       shards and only those the keyring assigns to their key, one connection
@@ -30,6 +37,7 @@
 #include "deploy.h"
 #include "gate.h"
 #include "msg.h"
+#include "notes.h"
 #include "routes.h"
 #include "tickets.h"
 #include "zap.h"
@@ -51,8 +59,10 @@
 #define CREDIT_RETRY_MS 100
 /*  After this many disconnects the heap is trimmed (read_monitor).  */
 #define TRIM_AFTER_DISCONNECTS 256
-/*  One log line per cause per window, with the count of the others.  */
-#define NOTE_WINDOW_MS 10000
+/*  Frames queued per connection on their way in: the main loop drains
+    faster than the I/O thread decrypts, so a few keep it busy, and each
+    may be a 16 MiB SUBMIT (docs/broker.md "Frame limits and memory").  */
+#define RCVHWM_MAX 16
 
 /*  Counters shown by STATS (and the periodic log line).  */
 #define BROKER_STATS(X)                                                                                      \
@@ -93,36 +103,6 @@ typedef struct {
 #undef X
 } broker_stats_t;
 
-/*  Causes of rate-limited log lines.  */
-typedef enum {
-    NOTE_BAD_MESSAGE,
-    NOTE_FORBIDDEN,
-    NOTE_HELLO_REFUSED,
-    NOTE_DISPLACED,
-    NOTE_REPLY_UNKNOWN_TICKET,
-    NOTE_REPLY_WRONG_WORKER,
-    NOTE_REPLY_WRONG_KIND,
-    NOTE_REPLY_DISPLACED,
-    NOTE_COUNT_
-} note_cause_t;
-
-static const char *const note_names[NOTE_COUNT_] = {
-    "bad messages",
-    "refused messages",
-    "refused HELLOs",
-    "displaced workers",
-    "REPLYs with an unknown ticket",
-    "REPLYs from the wrong worker",
-    "REPLYs of the wrong kind",
-    "REPLYs from displaced connections",
-};
-
-typedef struct {
-    int64_t window_end; /* lines of this cause are held back until then */
-    uint64_t held;      /* held back since the last line */
-    char last[PINGYI_TEXT_MAX + 64];
-} note_t;
-
 typedef struct {
     void *ctx;
     void *router;
@@ -134,7 +114,8 @@ typedef struct {
     pingyi_writer_t out;  /* scratch for answers */
     pingyi_writer_t wrap; /* scratch for FORWARD */
     broker_stats_t stats;
-    note_t notes[NOTE_COUNT_];
+    uint64_t oversized[PINGYI_MSG_TYPE_MAX_ + 1]; /* frames over their kind's limit, by kind */
+    pingyi_notes_t *notes;                        /* warnings about peers, rate-limited */
     int64_t started_ms;
     pingyi_credit_t credit; /* SUBMIT bytes lent to workers; the connections */
     void *monitor;          /* PAIR: the ROUTER's accepted / disconnected events */
@@ -143,42 +124,8 @@ typedef struct {
 
 static volatile sig_atomic_t stopping; /* SIGTERM, SIGINT (pingyi_cli_signals) */
 
-static void note (broker_t *self, note_cause_t cause, const char *fmt, ...) PINGYI_PRINTF (3, 4);
-
-/*  A warning line, at most one per cause per NOTE_WINDOW_MS: the first of
-    a window is logged as it comes, the rest are counted and summed up by
-    notes_flush when the window ends.  */
-static void
-note (broker_t *self, note_cause_t cause, const char *fmt, ...)
-{
-    note_t *n = &self->notes[cause];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (n->last, sizeof n->last, fmt, ap);
-    va_end (ap);
-    int64_t now = pingyi_now_ms ();
-    if (now < n->window_end) {
-        n->held++;
-        return;
-    }
-    pingyi_warn ("%s", n->last);
-    n->window_end = now + NOTE_WINDOW_MS;
-    n->held = 0;
-}
-
-static void
-notes_flush (broker_t *self, int64_t now)
-{
-    for (int c = 0; c < NOTE_COUNT_; c++) {
-        note_t *n = &self->notes[c];
-        if (!n->held || now < n->window_end)
-            continue;
-        pingyi_warn ("%llu more %s in the last %d s (counted in stats); the last: %s",
-                     (unsigned long long) n->held, note_names[c], NOTE_WINDOW_MS / 1000, n->last);
-        n->held = 0;
-        n->window_end = now + NOTE_WINDOW_MS;
-    }
-}
+/*  A warning about a peer, rate-limited by kind (notes.h).  */
+#define note(self, kind, ...) pingyi_notes_add ((self)->notes, (kind), pingyi_now_ms (), __VA_ARGS__)
 
 /*  Send [route][frame] without blocking.  0, or the errno.  */
 static int
@@ -258,6 +205,19 @@ read_monitor (broker_t *self)
             }
         }
     }
+}
+
+/*  A handshake the ZAP handler refused: warned, rate-limited; the count is
+    the handler's (connections_refused).  */
+static void
+zap_refused (const char *key_hex, void *arg)
+{
+    broker_t *self = arg;
+    if (key_hex)
+        note (self, PINGYI_NOTE_KEY_REFUSED, "refused a connection: CURVE key %s... is not in the keyring",
+              key_hex);
+    else
+        note (self, PINGYI_NOTE_NOT_CURVE, "refused a connection: not a CURVE handshake");
 }
 
 static void
@@ -376,7 +336,7 @@ send_stats (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag
 #define X(name) n++;
     BROKER_STATS (X)
 #undef X
-    n += 9;
+    n += 9 + PINGYI_MSG_TYPE_MAX_ + 1;
     pingyi_msg_stats_begin (&self->out, tag, "broker", n);
 #define X(name) pingyi_msg_stat (&self->out, #name, self->stats.name);
     BROKER_STATS (X)
@@ -390,6 +350,15 @@ send_stats (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag
     pingyi_msg_stat (&self->out, "credit_bytes", self->credit.bytes);
     pingyi_msg_stat (&self->out, "credit_limit", pingyi_credit_limit (&self->credit));
     pingyi_msg_stat (&self->out, "connections", self->credit.connections);
+    /* frames over their kind's limit, by kind: oversized_frame (kind
+       unreadable), oversized_hello, ... */
+    for (int k = 0; k <= PINGYI_MSG_TYPE_MAX_; k++) {
+        char name[48];
+        int used = snprintf (name, sizeof name, "oversized_%s", k ? pingyi_msg_type_name (k) : "frame");
+        for (int i = 10; i < used; i++)
+            name[i] = (char) (name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+        pingyi_msg_stat (&self->out, name, self->oversized[k]);
+    }
     answer (self, route, route_len);
 }
 
@@ -410,8 +379,8 @@ venue_shard (broker_t *self, const uint8_t *route, size_t route_len, const char 
         return (int) self->election->venues[v].shard;
     case PINGYI_GATE_FORBIDDEN:
         self->stats.forbidden++;
-        note (self, NOTE_FORBIDDEN, "venue %.*s tried to send %s as venue %.*s: refused", (int) sender_len,
-              sender, what, (int) venue.len, venue.p);
+        note (self, PINGYI_NOTE_FORBIDDEN, "venue %.*s tried to send %s as venue %.*s: refused",
+              (int) sender_len, sender, what, (int) venue.len, venue.p);
         answer_error (self, route, route_len, tag, pingyi_venue_gate_error (gate),
                       "venue %.*s may not send %s as venue %.*s", (int) sender_len, sender, what,
                       (int) venue.len, venue.p);
@@ -456,7 +425,7 @@ handle_hello (broker_t *self, const uint8_t *route, size_t route_len, const char
     uint32_t bad;
     if (pingyi_routes_check_assigned (entry, shards, n, self->election->shard_count, &bad)) {
         self->stats.hello_refused++;
-        note (self, NOTE_HELLO_REFUSED,
+        note (self, PINGYI_NOTE_HELLO_REFUSED,
               "worker %s claimed shard %u, which keyring.tsv does not assign to its key: "
               "HELLO refused, its shards stay where they are",
               name, (unsigned) bad);
@@ -480,7 +449,7 @@ handle_hello (broker_t *self, const uint8_t *route, size_t route_len, const char
         }
         else {
             self->stats.workers_displaced++;
-            note (self, NOTE_DISPLACED,
+            note (self, PINGYI_NOTE_DISPLACED,
                   "worker %s: a second connection with its key said HELLO and took its shards; the older "
                   "connection, still up, was told DISPLACED (a second process with the same --id, or a "
                   "stolen key)",
@@ -511,7 +480,7 @@ handle_hello (broker_t *self, const uint8_t *route, size_t route_len, const char
     was forwarded to this very connection, and the inner frame answers the
     kind of request the ticket stands for.  Anything else is refused to the
     worker (ERROR 2, tag = the ticket), counted by cause, and logged at most
-    once per cause per window.  */
+    once per kind a minute (notes.h).  */
 static void
 handle_reply (broker_t *self, const uint8_t *route, size_t route_len, pingyi_route_t *worker,
               const pingyi_msg_t *msg, int64_t now)
@@ -530,7 +499,7 @@ handle_reply (broker_t *self, const uint8_t *route, size_t route_len, pingyi_rou
             self->stats.replies_unknown_ticket++;
         else
             self->stats.replies_wrong_worker++;
-        note (self, unknown ? NOTE_REPLY_UNKNOWN_TICKET : NOTE_REPLY_WRONG_WORKER,
+        note (self, unknown ? PINGYI_NOTE_REPLY_UNKNOWN_TICKET : PINGYI_NOTE_REPLY_WRONG_WORKER,
               "worker %s sent a REPLY with ticket %" PRIu64 ", %s: dropped", worker->name, ticket,
               unknown ? "which is not pending (expired, answered, or never issued)"
                       : "which was forwarded to another connection");
@@ -547,8 +516,9 @@ handle_reply (broker_t *self, const uint8_t *route, size_t route_len, pingyi_rou
             snprintf (what, sizeof what, "a frame that is not a version %d message", PINGYI_PROTO_VERSION);
         else
             snprintf (what, sizeof what, "%s", pingyi_msg_type_name (inner_type));
-        note (self, NOTE_REPLY_WRONG_KIND, "worker %s answered ticket %" PRIu64 " (a %s) with %s: dropped",
-              worker->name, ticket, request, what);
+        note (self, PINGYI_NOTE_REPLY_WRONG_KIND,
+              "worker %s answered ticket %" PRIu64 " (a %s) with %s: dropped", worker->name, ticket, request,
+              what);
         answer_error (self, route, route_len, ticket, PINGYI_ERROR_FORBIDDEN,
                       "REPLY ticket %" PRIu64 " answers a %s: %s is not an answer to it", ticket, request,
                       what);
@@ -568,6 +538,43 @@ handle_reply (broker_t *self, const uint8_t *route, size_t route_len, pingyi_rou
         self->stats.replies_unroutable++; /* the client reconnected; it will resend */
     else
         self->stats.replies_busy++;
+}
+
+/*  The type of a frame from its first bytes, [array][3][type], both small
+    positive fixints in every frame a pingyi peer writes; -1 when they are
+    not (the decoder then says what is wrong).  */
+static int
+peek_type (const uint8_t *frame, size_t len)
+{
+    size_t head = 0;
+    if (len >= 1 && frame[0] >= 0x90 && frame[0] <= 0x9f)
+        head = 1;
+    else if (len >= 3 && frame[0] == 0xdc)
+        head = 3;
+    else if (len >= 5 && frame[0] == 0xdd)
+        head = 5;
+    if (!head || len < head + 2 || frame[head] != PINGYI_PROTO_VERSION || frame[head + 1] < 1 ||
+        frame[head + 1] > PINGYI_MSG_TYPE_MAX_)
+        return -1;
+    return frame[head + 1];
+}
+
+/*  The largest frame of a kind a peer may hand the broker (msg.h).  Kinds
+    no peer sends the broker are refused as forbidden once decoded; they
+    get the control limit, so their refusal costs no big decode.  */
+static size_t
+frame_limit (int kind)
+{
+    switch (kind) {
+    case PINGYI_MSG_SUBMIT:
+        return PINGYI_SUBMIT_FRAME_MAX;
+    case PINGYI_MSG_REPLY:
+        return PINGYI_REPLY_FRAME_MAX;
+    case -1:
+        return PINGYI_INNER_MAX; /* not a frame we can read the kind of: the decoder refuses it */
+    default:
+        return PINGYI_CONTROL_FRAME_MAX;
+    }
 }
 
 static void
@@ -593,16 +600,23 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
 
     pingyi_msg_t msg;
     char err[PINGYI_ERR_MAX];
-    if (len > PINGYI_INNER_MAX) {
-        /* It could not be wrapped in a FORWARD within the frame limit. */
+    int kind = peek_type (frame, len);
+    size_t limit = frame_limit (kind);
+    if (len > limit) {
+        /* More than its kind ever needs (or than a FORWARD can wrap):
+           refused before it is decoded, counted by kind. */
         self->stats.bad_messages++;
+        self->oversized[kind < 0 ? 0 : kind]++;
+        const char *what = kind > 0 ? pingyi_msg_type_name (kind) : "frame";
+        note (self, PINGYI_NOTE_OVERSIZED, "oversized %s from %s: %zu bytes, at most %zu: refused", what,
+              user_id, len, limit);
         answer_error (self, route, route_len, pingyi_msg_tag (frame, len), PINGYI_ERROR_BAD_MESSAGE,
-                      "frame of %zu bytes exceeds %u", len, (unsigned) PINGYI_INNER_MAX);
+                      "frame of %zu bytes exceeds %zu (the limit of a %s)", len, limit, what);
         return;
     }
     if (pingyi_msg_decode (frame, len, &msg, err)) {
         self->stats.bad_messages++;
-        note (self, NOTE_BAD_MESSAGE, "bad message from %s: %s", user_id, err);
+        note (self, PINGYI_NOTE_BAD_MESSAGE, "bad message from %s: %s", user_id, err);
         /* the tag when it can be read, so the sender knows which of its
            requests in flight this refuses (docs/PROTOCOL.md §2) */
         answer_error (self, route, route_len, pingyi_msg_tag (frame, len), PINGYI_ERROR_BAD_MESSAGE, "%s",
@@ -641,7 +655,7 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
             break;
         if (displaced) {
             self->stats.replies_displaced++;
-            note (self, NOTE_REPLY_DISPLACED,
+            note (self, PINGYI_NOTE_REPLY_DISPLACED,
                   "worker %s sent a REPLY on a connection displaced by a newer one with its key: dropped",
                   displaced->name);
             return;
@@ -727,7 +741,7 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
         break;
     }
     self->stats.forbidden++;
-    note (self, NOTE_FORBIDDEN, "%s may not send %s: refused", user_id, type);
+    note (self, PINGYI_NOTE_FORBIDDEN, "%s may not send %s: refused", user_id, type);
     answer_error (self, route, route_len, pingyi_msg_tag (frame, len), PINGYI_ERROR_FORBIDDEN,
                   "a %s key may not send %s to the broker", pingyi_role_name (role), type);
 }
@@ -803,7 +817,7 @@ open_router (broker_t *self, const pingyi_cli_list_t *binds, int hwm, char *err)
         set_int (self->router, 93 /* ZMQ_ZAP_ENFORCE_DOMAIN */, 1, "ZAP_ENFORCE_DOMAIN", err) ||
         set_int (self->router, ZMQ_ROUTER_MANDATORY, 1, "ROUTER_MANDATORY", err) ||
         set_int (self->router, ZMQ_SNDHWM, hwm, "SNDHWM", err) ||
-        set_int (self->router, ZMQ_RCVHWM, hwm, "RCVHWM", err) ||
+        set_int (self->router, ZMQ_RCVHWM, hwm < RCVHWM_MAX ? hwm : RCVHWM_MAX, "RCVHWM", err) ||
         set_int (self->router, ZMQ_LINGER, 0, "LINGER", err) ||
         set_int (self->router, ZMQ_HEARTBEAT_IVL, 1000, "HEARTBEAT_IVL", err) ||
         set_int (self->router, ZMQ_HEARTBEAT_TIMEOUT, 3000, "HEARTBEAT_TIMEOUT", err) ||
@@ -871,10 +885,12 @@ main (int argc, char **argv)
     self.election = self.bundle->election;
     self.routes = pingyi_routes_new (self.election->shard_count);
     self.tickets = pingyi_tickets_new (PINGYI_TICKETS_MAX);
-    if (sodium_init () < 0 || !self.routes || !self.tickets) {
+    self.notes = pingyi_notes_new ();
+    if (sodium_init () < 0 || !self.routes || !self.tickets || !self.notes) {
         pingyi_error ("cannot start: out of memory or no randomness");
         pingyi_routes_destroy (&self.routes);
         pingyi_tickets_destroy (&self.tickets);
+        pingyi_notes_destroy (&self.notes);
         pingyi_bundle_destroy (&self.bundle);
         pingyi_cli_list_fini (&binds);
         return PINGYI_EXIT_START;
@@ -885,7 +901,7 @@ main (int argc, char **argv)
     self.ctx = zmq_ctx_new ();
     int rc = PINGYI_EXIT_START;
     /* The ZAP handler first: a CURVE socket bound without one accepts anybody. */
-    self.zap = pingyi_zap_new (self.ctx, self.bundle->keyring, err);
+    self.zap = pingyi_zap_new (self.ctx, self.bundle->keyring, zap_refused, &self, err);
     if (!self.zap || open_router (&self, &binds, (int) hwm, err)) {
         pingyi_error ("%s", err);
         goto done;
@@ -939,7 +955,7 @@ main (int argc, char **argv)
             self.stats.tickets_expired +=
                 pingyi_tickets_expire (self.tickets, now, PINGYI_TICKET_TTL_MS, expired_ticket, &self);
             pingyi_routes_each (self.routes, forgive_idle, &self);
-            notes_flush (&self, now);
+            pingyi_notes_flush (self.notes, now);
             pingyi_routes_each (self.routes, heartbeat_one, &self);
             next_beat = now + HEARTBEAT_MS;
         }
@@ -976,6 +992,7 @@ done:
     pingyi_writer_fini (&self.wrap);
     pingyi_routes_destroy (&self.routes);
     pingyi_tickets_destroy (&self.tickets);
+    pingyi_notes_destroy (&self.notes);
     pingyi_bundle_destroy (&self.bundle);
     pingyi_cli_list_fini (&binds);
     return rc;

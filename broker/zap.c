@@ -12,12 +12,15 @@
 struct pingyi_zap_t {
     void *socket;
     const pingyi_keyring_t *keyring;
+    pingyi_zap_refused_fn *on_refused;
+    void *arg;
     uint64_t allowed;
     uint64_t denied;
 };
 
 pingyi_zap_t *
-pingyi_zap_new (void *ctx, const pingyi_keyring_t *keyring, char *err)
+pingyi_zap_new (void *ctx, const pingyi_keyring_t *keyring, pingyi_zap_refused_fn *on_refused, void *arg,
+                char *err)
 {
     pingyi_zap_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -25,6 +28,8 @@ pingyi_zap_new (void *ctx, const pingyi_keyring_t *keyring, char *err)
         return NULL;
     }
     self->keyring = keyring;
+    self->on_refused = on_refused;
+    self->arg = arg;
     self->socket = zmq_socket (ctx, ZMQ_ROUTER);
     int linger = 0;
     if (!self->socket || zmq_setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof linger) ||
@@ -140,10 +145,12 @@ handle_one (pingyi_zap_t *self)
         }
         char hex[2 * PINGYI_KEY_LEN + 1];
         pingyi_hex (hex, zmq_msg_data (&frames[8]), PINGYI_KEY_LEN);
-        pingyi_warn ("refused a connection: CURVE key %.16s... is not in the keyring", hex);
+        hex[16] = '\0';
+        if (self->on_refused)
+            self->on_refused (hex, self->arg);
     }
-    else
-        pingyi_warn ("refused a connection: not a CURVE handshake");
+    else if (self->on_refused)
+        self->on_refused (NULL, self->arg);
     answer (self, frames, "400", "key not allowed", "");
     self->denied++;
 done:

@@ -16,8 +16,15 @@
 
 typedef struct pingyi_zap_t pingyi_zap_t;
 
-/*  Bind the handler in ctx.  NULL with err.  */
-pingyi_zap_t *pingyi_zap_new (void *ctx, const pingyi_keyring_t *keyring, char *err);
+/*  Told of each refused handshake: key_hex the first 16 hex digits of the
+    client's CURVE key, NULL when it was not a CURVE handshake.  The caller
+    decides what to log (the broker: rate-limited, notes.h).  */
+typedef void (pingyi_zap_refused_fn) (const char *key_hex, void *arg);
+
+/*  Bind the handler in ctx; on_refused (may be NULL) hears of every
+    refusal.  NULL with err.  */
+pingyi_zap_t *pingyi_zap_new (void *ctx, const pingyi_keyring_t *keyring, pingyi_zap_refused_fn *on_refused,
+                              void *arg, char *err);
 void pingyi_zap_destroy (pingyi_zap_t **self_p);
 /*  The handler's socket, to poll for ZMQ_POLLIN.  */
 void *pingyi_zap_socket (pingyi_zap_t *self);

@@ -43,6 +43,17 @@
     9-byte ticket, a bin32 header; 1024 are reserved), and the wrapped frame
     must still fit PINGYI_FRAME_MAX at the receiving socket.  */
 #define PINGYI_INNER_MAX (PINGYI_FRAME_MAX - 1024)
+/*  The largest frame of each kind a peer hands the broker, which refuses a
+    larger one unread (docs/broker.md "Frame limits").  Only SUBMIT (3 634
+    envelopes of 4 600 bytes: 16.7 MB) and REPLY (a SNAPSHOT page, or the
+    answer to a full SUBMIT) need the whole frame; HELLO (256 shards of at
+    most 5 bytes), HEARTBEAT, VENUE_OPEN / CLOSE / REOPEN (a 512-byte
+    reason at most), TALLY_QUERY and STATS_QUERY need a few hundred bytes.
+    Every kind fits PINGYI_INNER_MAX, so that a refusal is never bigger
+    than what the broker can wrap.  */
+#define PINGYI_CONTROL_FRAME_MAX 4096u
+#define PINGYI_SUBMIT_FRAME_MAX PINGYI_INNER_MAX
+#define PINGYI_REPLY_FRAME_MAX PINGYI_INNER_MAX
 
 typedef enum {
     PINGYI_MSG_HELLO = 1,         /* worker → broker: the shards it owns */
