@@ -22,18 +22,176 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <signal.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+/*  ---------------------------------------------------------------------
+    Staging: a directory is written whole or not at all.  `pingyi init`
+    writes everything into DIR.tmp-XXXXXX beside DIR (mkdtemp: 0700, a name
+    no one else has), syncs it, and renames it to DIR at the end; on any
+    failure, or SIGINT / SIGTERM / SIGHUP while it runs, the temporary
+    directory is removed with everything in it (secrets included), so DIR
+    either does not exist or is complete.  The signal handlers only set
+    `staging_signal`; every write below checks it and fails, and the
+    failure path removes the directory, restores the handlers and raises
+    the signal again, so the process still ends as the signal asked.  Only
+    SIGKILL or a power cut can leave a DIR.tmp-XXXXXX behind; nothing ever
+    reads one, and it is safe to delete.  */
+
+static volatile sig_atomic_t staging_signal;
+
+static const int staging_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define STAGING_SIGNALS (sizeof staging_signals / sizeof staging_signals[0])
+
+typedef struct {
+    char final[1024];
+    char tmp[1100];
+    bool made;      /* tmp exists and is ours */
+    bool committed; /* renamed to final */
+    bool handled[STAGING_SIGNALS];
+    struct sigaction old[STAGING_SIGNALS];
+} staging_t;
+
+static void
+staging_on_signal (int signo)
+{
+    staging_signal = signo;
+}
+
+/*  Fails once a signal has come: the step it is called from is not done.  */
+static int
+staging_check (char *err)
+{
+    if (staging_signal)
+        return pingyi_fail (err, "interrupted by signal %d (%s)", (int) staging_signal,
+                            strsignal (staging_signal));
+    return 0;
+}
+
+static int
+remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st, (void) flag, (void) ftw;
+    remove (path);
+    return 0; /* remove what can be removed */
+}
+
+/*  Refuse an existing final, make final.tmp-XXXXXX and catch the signals
+    that would leave it half written (those not ignored: a command started
+    with SIGINT ignored keeps it ignored).  */
+static int
+staging_open (staging_t *self, const char *final, const char *what, char *err)
+{
+    memset (self, 0, sizeof *self);
+    struct stat st;
+    if (stat (final, &st) == 0)
+        return pingyi_fail (err, "%s: already exists; refusing to overwrite %s", final, what);
+    if (snprintf (self->final, sizeof self->final, "%s", final) >= (int) sizeof self->final)
+        return pingyi_fail (err, "%s: path too long", final);
+    size_t n = strlen (self->final);
+    while (n > 1 && self->final[n - 1] == '/')
+        self->final[--n] = '\0'; /* "deploy/": the temporary directory goes beside it, not in it */
+    snprintf (self->tmp, sizeof self->tmp, "%s.tmp-XXXXXX", self->final);
+    staging_signal = 0;
+    for (size_t i = 0; i < STAGING_SIGNALS; i++) {
+        struct sigaction sa = {.sa_handler = staging_on_signal};
+        sigemptyset (&sa.sa_mask);
+        if (sigaction (staging_signals[i], NULL, &self->old[i]) == 0 && self->old[i].sa_handler != SIG_IGN)
+            self->handled[i] = sigaction (staging_signals[i], &sa, NULL) == 0;
+    }
+    if (!mkdtemp (self->tmp)) {
+        int e = errno;
+        snprintf (self->tmp, sizeof self->tmp, "%s.tmp-XXXXXX", self->final); /* as it was asked for */
+        return pingyi_fail (err, "%s: cannot create the temporary directory %s beside it: %s", self->final,
+                            self->tmp, strerror (e));
+    }
+    self->made = true;
+    return 0;
+}
+
+/*  Sync the temporary directory's files, give it mode (less the umask)
+    and rename it to final, refusing a final made meanwhile.  A signal
+    that comes after the rename finds final complete.  */
+static int
+staging_commit (staging_t *self, mode_t mode, char *err)
+{
+    if (staging_check (err))
+        return -1;
+    int fd = open (self->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return pingyi_fail (err, "%s: cannot open: %s", self->tmp, strerror (errno));
+    mode_t mask = umask (0);
+    umask (mask);
+    /* one syncfs, not a fsync per file: 10,000 venue bundles are 40,000 files */
+    bool ok = syncfs (fd) == 0 && fchmod (fd, mode & ~mask) == 0 && fsync (fd) == 0;
+    int e = errno;
+    close (fd);
+    if (!ok)
+        return pingyi_fail (err, "%s: cannot sync: %s", self->tmp, strerror (e));
+    sigset_t block, was;
+    sigemptyset (&block);
+    for (size_t i = 0; i < STAGING_SIGNALS; i++)
+        sigaddset (&block, staging_signals[i]);
+    sigprocmask (SIG_BLOCK, &block, &was);
+    int rc = staging_check (err);
+    if (!rc && renameat2 (AT_FDCWD, self->tmp, AT_FDCWD, self->final, RENAME_NOREPLACE) != 0) {
+        e = errno;
+        struct stat st;
+        if ((e == EINVAL || e == ENOSYS) && stat (self->final, &st) != 0 &&
+            rename (self->tmp, self->final) == 0)
+            e = 0; /* a file system without RENAME_NOREPLACE */
+        if (e == EEXIST || e == ENOTEMPTY)
+            rc = pingyi_fail (err, "%s: made by someone else while this ran; refusing to overwrite it",
+                              self->final);
+        else if (e)
+            rc = pingyi_fail (err, "%s: cannot rename %s to it: %s", self->final, self->tmp, strerror (e));
+    }
+    if (!rc) {
+        self->committed = true;
+        char parent[1100];
+        snprintf (parent, sizeof parent, "%s/..", self->final);
+        int pfd = open (parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pfd >= 0) {
+            fsync (pfd); /* the rename itself on disk */
+            close (pfd);
+        }
+    }
+    sigprocmask (SIG_SETMASK, &was, NULL);
+    return rc;
+}
+
+/*  Remove the temporary directory unless committed, restore the signal
+    handlers, and raise again a signal that came meanwhile.  */
+static void
+staging_close (staging_t *self)
+{
+    if (self->made && !self->committed)
+        nftw (self->tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    self->made = false;
+    for (size_t i = 0; i < STAGING_SIGNALS; i++)
+        if (self->handled[i])
+            sigaction (staging_signals[i], &self->old[i], NULL);
+    memset (self->handled, 0, sizeof self->handled);
+    int signo = staging_signal;
+    staging_signal = 0;
+    if (signo)
+        raise (signo);
+}
+
 static int
 write_file (const char *path, const void *data, size_t len, mode_t mode, char *err)
 {
+    if (staging_check (err))
+        return -1;
     FILE *f = fopen (path, "wx");
     if (!f)
         return pingyi_fail (err, "%s: cannot create: %s", path, strerror (errno));
@@ -47,6 +205,8 @@ write_file (const char *path, const void *data, size_t len, mode_t mode, char *e
 static int
 make_dir (const char *path, mode_t mode, char *err)
 {
+    if (staging_check (err))
+        return -1;
     if (mkdir (path, mode) != 0)
         return pingyi_fail (err, "%s: cannot create directory: %s", path, strerror (errno));
     return 0;
@@ -213,7 +373,7 @@ static int
 write_secret (const char *bundle, const char *file, const uint8_t secret[PINGYI_KEY_LEN], char *err)
 {
     char path[1100];
-    if (pingyi_path (path, sizeof path, err, "%s/%s", bundle, file))
+    if (pingyi_path (path, sizeof path, err, "%s/%s", bundle, file) || staging_check (err))
         return -1;
     return pingyi_key_write_secret (path, secret, err);
 }
@@ -257,6 +417,7 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
     }
 
     int rc = -1;
+    staging_t stage = {0};
     size_t venues = election->venue_count;
     uint32_t shard_count = election->shard_count;
     keypair_t broker, aggregator, operator_kp;
@@ -309,9 +470,12 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
     }
     kf = NULL;
 
+    /* From here on everything goes into the temporary directory.  */
+    if (staging_open (&stage, dir, "a deploy directory", err))
+        goto done;
+    dir = stage.tmp;
     char path[1100];
-    if (make_dir (dir, 0755, err) ||
-        write_public (dir, definition, definition_len, keyring, keyring_len, err))
+    if (write_public (dir, definition, definition_len, keyring, keyring_len, err))
         goto done;
 
     if (pingyi_path (path, sizeof path, err, "%s/broker", dir))
@@ -403,7 +567,7 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
         if (bad)
             goto done;
     }
-    rc = 0;
+    rc = staging_commit (&stage, 0755, err);
 done:
     if (kf)
         fclose (kf);
@@ -427,6 +591,8 @@ done:
     free (definition);
     json_decref (whole);
     pingyi_election_destroy (&election);
+    /* Last, the secrets in memory wiped: it may raise a signal that came.  */
+    staging_close (&stage); /* removes the temporary directory unless renamed */
     return rc;
 }
 
@@ -491,13 +657,17 @@ pingyi_deploy_venue_archives (const char *dir, const char *out, char *err)
     if (!e)
         return -1;
     int rc = 0;
+    staging_t stage = {0};
     if (e->extract)
         rc = pingyi_fail (err, "%s: a venue extract: --venue-archive needs the election office's deploy directory",
                           path);
-    else if (mkdir (out, 0700) != 0)
-        rc = pingyi_fail (err, "%s: cannot create directory: %s", out, strerror (errno));
+    else
+        rc = staging_open (&stage, out, "an archive directory", err);
     for (size_t v = 0; !rc && v < e->venue_count; v++)
-        rc = venue_archive (dir, out, e->venues[v].id, err);
+        rc = staging_check (err) || venue_archive (dir, stage.tmp, e->venues[v].id, err) ? -1 : 0;
+    if (!rc)
+        rc = staging_commit (&stage, 0700, err);
+    staging_close (&stage);
     pingyi_election_destroy (&e);
     return rc;
 }

@@ -12,13 +12,16 @@
 /*  Create DIR with keys for every shard, the broker, `workers` workers
     (shards assigned in consecutive blocks, written in the keyring), the
     aggregator, one operator, every venue of the definition, and the
-    recount bundle.  Refuses
-    an existing DIR; on failure removes nothing it did not create.  */
+    recount bundle.  Refuses an existing DIR before writing anything.
+    Atomic: everything is written into DIR.tmp-XXXXXX beside DIR, synced,
+    and renamed to DIR at the end; on failure, or SIGINT / SIGTERM / SIGHUP
+    meanwhile (the signal is raised again once the temporary directory is
+    removed), nothing is left behind.  */
 int pingyi_deploy_init (const char *definition_path, const char *dir, unsigned workers,
                         char *err) PINGYI_WARN_UNUSED;
 
 /*  Write one archive per venue into OUT (created 0700; refused if it
-    exists): OUT/ID.tar, mode 0600, holding the folder ID/ of the venue's
+    exists; atomic like pingyi_deploy_init): OUT/ID.tar, mode 0600, holding the folder ID/ of the venue's
     bundle in DIR (its extract of the definition, three keyring lines, its
     two secrets) with their modes.  `tar xf ID.tar` on the venue host gives
     the folder that pingyi-client --deploy ID --venue ID takes.  */

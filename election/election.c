@@ -11,8 +11,12 @@
     - every index stored (unit.district, subject.unit, venue.subjects[],
       item.choice_set) is in range;
     - ids are unique per collection, 1..PINGYI_ID_MAX bytes of UTF-8 with no
-      control characters, no '/' or '\', and not "." or ".." (venue ids become
-      directory names in a deploy directory);
+      control characters, no '/' or '\', not "." or "..", no leading '-',
+      and no whitespace or invisible format character (bidirectional,
+      zero-width) anywhere (venue ids become directory names in a deploy
+      directory, and every id a keyring field and a CSV header);
+    - a choice's points are finite and in -1000..1000, a category's weight
+      in 0..1000, so no score overflows;
     - every bound of election.h holds, and any ballot a venue's form allows
       encodes within PINGYI_BODY_MAX bytes;
     - venue.shard < shard_count.
@@ -41,6 +45,7 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +57,11 @@
 #define COLLECTION_MAX 65535 /* districts, units, subjects, venues */
 #define PATH_MAX_ 320        /* a JSON path we build: our keys, indices and names */
 #define SUGGEST_KEY_MAX 64   /* unknown keys longer than this get no suggestion */
+/*  A choice's points and a category's weight stay small enough that every
+    score, weighted or not, is a finite number printed without exponent
+    (docs/election-definition.md, "Choice" and "Category").  */
+#define POINTS_MAX 1000 /* points in -POINTS_MAX..POINTS_MAX */
+#define WEIGHT_MAX 1000 /* weight in 0..WEIGHT_MAX */
 
 /*  ---------------------------------------------------------------------
     Error lists  */
@@ -399,6 +409,16 @@ path_named (char *at, json_t *obj)
     path_name (at, json_string_value (v));
 }
 
+/*  A JSON number, finite, in lo..hi.  */
+static bool
+in_range (json_t *v, double lo, double hi)
+{
+    if (!json_is_number (v))
+        return false;
+    double x = json_number_value (v);
+    return isfinite (x) && x >= lo && x <= hi;
+}
+
 /*  A string member checked as text (title, names, letters): copied, or NULL
     (after an error unless it was optional and absent).  */
 static char *
@@ -433,7 +453,89 @@ get_text (parse_t *p, const char *path, json_t *obj, const char *key, bool requi
     return copy;
 }
 
-/*  Check an id string at path; returns its text (inside the JSON) or NULL.  */
+/*  The code point at s[*i] (valid UTF-8: jansson has checked it), and *i
+    moved past it.  */
+static uint32_t
+utf8_next (const char *s, size_t len, size_t *i)
+{
+    const uint8_t *u = (const uint8_t *) s + *i;
+    size_t left = len - *i;
+    if (u[0] < 0x80 || left < 2) {
+        *i += 1;
+        return u[0];
+    }
+    if (u[0] < 0xe0) {
+        *i += 2;
+        return (uint32_t) (u[0] & 0x1f) << 6 | (u[1] & 0x3f);
+    }
+    if (u[0] < 0xf0 && left >= 3) {
+        *i += 3;
+        return (uint32_t) (u[0] & 0x0f) << 12 | (uint32_t) (u[1] & 0x3f) << 6 | (u[2] & 0x3f);
+    }
+    if (left < 4) {
+        *i = len;
+        return 0xfffd;
+    }
+    *i += 4;
+    return (uint32_t) (u[0] & 0x07) << 18 | (uint32_t) (u[1] & 0x3f) << 12 | (uint32_t) (u[2] & 0x3f) << 6 |
+           (u[3] & 0x3f);
+}
+
+/*  Why code point cp may not be in an id, or NULL if it may.  Ids become
+    directory and file names, keyring fields and CSV headers, and are typed
+    on command lines: a space splits a shell word, and a character that
+    draws nothing or reorders the text around it (U+202E shows "v1<RLO>fdp"
+    as "v1pdf") makes two ids that look alike, or one that looks like
+    another, on every screen.  Ids are codes; names carry the text.  The
+    list is Unicode's White_Space (its controls are refused before, as
+    control characters) and the default-ignorable format characters of
+    category Cf.  */
+static const char *
+id_refused (uint32_t cp)
+{
+    static const struct {
+        uint32_t lo, hi;
+        const char *what;
+    } refused[] = {
+        {0x0020, 0x0020, "a space"},
+        {0x00a0, 0x00a0, "a space"},
+        {0x00ad, 0x00ad, "an invisible format character"},
+        {0x034f, 0x034f, "an invisible format character"},
+        {0x061c, 0x061c, "a bidirectional control"},
+        {0x115f, 0x1160, "an invisible format character"},
+        {0x1680, 0x1680, "a space"},
+        {0x17b4, 0x17b5, "an invisible format character"},
+        {0x180b, 0x180d, "an invisible format character"},
+        {0x180e, 0x180e, "an invisible format character"},
+        {0x2000, 0x200a, "a space"},
+        {0x200b, 0x200d, "a zero-width character"},
+        {0x200e, 0x200f, "a bidirectional control"},
+        {0x2028, 0x2029, "a line or paragraph separator"},
+        {0x202a, 0x202e, "a bidirectional control"},
+        {0x202f, 0x202f, "a space"},
+        {0x205f, 0x205f, "a space"},
+        {0x2060, 0x2060, "a zero-width character"},
+        {0x2061, 0x2064, "an invisible format character"},
+        {0x2065, 0x2065, "an invisible format character"},
+        {0x2066, 0x2069, "a bidirectional control"},
+        {0x206a, 0x206f, "an invisible format character"},
+        {0x3000, 0x3000, "a space"},
+        {0x3164, 0x3164, "an invisible format character"},
+        {0xfe00, 0xfe0f, "an invisible format character"},
+        {0xfeff, 0xfeff, "a zero-width character"},
+        {0xffa0, 0xffa0, "an invisible format character"},
+        {0xfff9, 0xfffb, "an invisible format character"},
+        {0x1d173, 0x1d17a, "an invisible format character"},
+        {0xe0000, 0xe0fff, "an invisible format character"},
+    };
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++)
+        if (cp >= refused[k].lo && cp <= refused[k].hi)
+            return refused[k].what;
+    return NULL;
+}
+
+/*  Check an id string at path; returns its text (inside the JSON) or NULL.
+    The safe set is docs/election-definition.md "Ids and text".  */
 static const char *
 check_id (parse_t *p, const char *at, json_t *v)
 {
@@ -458,6 +560,18 @@ check_id (parse_t *p, const char *at, json_t *v)
     if (!strcmp (s, ".") || !strcmp (s, "..")) {
         perr (p, at, "must not be \".\" or \"..\"");
         return NULL;
+    }
+    if (s[0] == '-') {
+        perr (p, at, "must not start with '-' (it would read as an option on a command line)");
+        return NULL;
+    }
+    for (size_t i = 0; i < len;) {
+        uint32_t cp = utf8_next (s, len, &i);
+        const char *what = id_refused (cp);
+        if (what) {
+            perr (p, at, "contains U+%04" PRIX32 " (%s), not allowed in an id", cp, what);
+            return NULL;
+        }
     }
     return s;
 }
@@ -649,8 +763,8 @@ parse_choices (parse_t *p, const char *path, json_t *arr, pingyi_choice_set_t *s
         choice->letter = get_text (p, at, c, "letter", false, LETTER_MAX);
         json_t *points = member (p, at, c, "points", true);
         path_key (sub, at, "points");
-        if (points && !json_is_number (points))
-            perr (p, sub, "must be a number");
+        if (points && !in_range (points, -POINTS_MAX, POINTS_MAX))
+            perr (p, sub, "must be a number in %d..%d", -POINTS_MAX, POINTS_MAX);
         else if (points)
             choice->points = json_number_value (points);
         choice->favourable = get_bool (p, at, c, "favourable", false);
@@ -824,8 +938,8 @@ parse_categories (parse_t *p, json_t *root)
         c->name = get_text (p, at, o, "name", true, TEXT_MAX);
         json_t *w = member (p, at, o, "weight", false);
         path_key (sub, at, "weight");
-        if (w && (!json_is_number (w) || json_number_value (w) < 0))
-            perr (p, sub, "must be a number >= 0");
+        if (w && !in_range (w, 0, WEIGHT_MAX))
+            perr (p, sub, "must be a number in 0..%d", WEIGHT_MAX);
         else if (w)
             c->weight = json_number_value (w);
     }

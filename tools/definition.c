@@ -132,9 +132,8 @@ pingyi_cmd_init (int argc, char **argv)
             dir, (unsigned) workers, workers == 1 ? "" : "s");
     if (archives) {
         if (pingyi_deploy_venue_archives (dir, archives, err)) {
-            fprintf (stderr,
-                     "pingyi init: %s (the deploy directory %s is complete; only the archives are not)\n",
-                     err, dir);
+            fprintf (stderr, "pingyi init: %s (the deploy directory %s is complete; %s was not made)\n", err,
+                     dir, archives);
             return 1;
         }
         printf ("venue archives in %s: one ID.tar per venue host (its bundle folder, secrets 0600); on the "

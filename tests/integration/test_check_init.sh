@@ -24,7 +24,7 @@ set -e
 [ $rc -eq 1 ] || fail "a broken definition exited $rc, expected 1"
 B="$WORK/broken.json"
 cat >"$WORK/want.err" <<EOT
-$B: categories[2] (一般干部).weight: must be a number >= 0
+$B: categories[2] (一般干部).weight: must be a number in 0..1000
 $B: units[5] (**街道党工委).id: duplicate id "u03" (first at units[2])
 $B: subjects[3] (区区委办党支部书记).unit: unknown unit "镇党委2"
 $B: subjects[5] (**街道党工委书记).unit: unknown unit "u06"

@@ -360,9 +360,17 @@ typedef struct {
 static const edit_case_t edit_cases[] = {
     {"subjects[3].unit", "\"镇党委2\"", "subjects[3] (区区委办党支部书记).unit: unknown unit \"镇党委2\""},
     {"venues[1].subjects[4]", "\"s99\"", "venues[1] (分会场一).subjects[4]: unknown subject \"s99\""},
-    {"categories[2].weight", "-0.5", "categories[2] (一般干部).weight: must be a number >= 0"},
-    {"categories[2].weight", "\"heavy\"", "categories[2] (一般干部).weight: must be a number >= 0"},
+    {"categories[2].weight", "-0.5", "categories[2] (一般干部).weight: must be a number in 0..1000"},
+    {"categories[2].weight", "\"heavy\"", "categories[2] (一般干部).weight: must be a number in 0..1000"},
     {"categories[2].weight", NULL, NULL}, /* default 1 */
+    /*  Issue 11: 1e308 passed, the weighted score was inf and the JSON
+        query failed.  */
+    {"categories[2].weight", "1e308", "categories[2] (一般干部).weight: must be a number in 0..1000"},
+    {"categories[2].weight", "1000.5", "categories[2] (一般干部).weight: must be a number in 0..1000"},
+    {"categories[2].weight", "1000", NULL},
+    {"categories[2].weight", "0", NULL},
+    {"categories[2].weight", "-0.0", NULL},
+    {"categories[2].weight", "1e-300", NULL},
     {"grades", "[{\"label\": \"好\", \"points\": 100}]", "grades: needs at least 2 choices"},
     {"items[5].id", "\"duty\"", "items[5] (人才工作).id: duplicate id \"duty\" (first at items[1])"},
     {"venues[0].district", NULL, "venues[0] (区委大礼堂主会场): missing \"district\""},
@@ -391,6 +399,81 @@ static const edit_case_t edit_cases[] = {
     {"venues[0].id", "\"../x\"", "venues[0] (区委大礼堂主会场).id: must not contain '/' or '\\'"},
     {"venues[0].id", "\"..\"", "venues[0] (区委大礼堂主会场).id: must not be \".\" or \"..\""},
     {"venues[0].id", "\"会场一\"", NULL},
+    /*  Issue 11: ids that became directory names a shell or a screen
+        misreads.  Ids are codes: no whitespace anywhere, no leading '-',
+        nothing invisible or reordering.  */
+    {"venues[0].id", "\" \"",
+     "venues[0] (区委大礼堂主会场).id: contains U+0020 (a space), not allowed in an id"},
+    {"venues[0].id", "\" v01\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+0020 (a space), not allowed in an id"},
+    {"venues[0].id", "\"v01 \"",
+     "venues[0] (区委大礼堂主会场).id: contains U+0020 (a space), not allowed in an id"},
+    {"venues[0].id", "\"v 01\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+0020 (a space), not allowed in an id"},
+    {"venues[0].id", "\"会场\\u3000一\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+3000 (a space), not allowed in an id"},
+    {"venues[0].id", "\"v\\u00a001\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+00A0 (a space), not allowed in an id"},
+    {"venues[0].id", "\"v\\u202801\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+2028 (a line or paragraph separator), not allowed in an "
+     "id"},
+    {"venues[0].id", "\"v\\t01\"", "venues[0] (区委大礼堂主会场).id: must not contain control characters"},
+    {"venues[0].id", "\"v\\u009b01\"",
+     "venues[0] (区委大礼堂主会场).id: must not contain control characters"},
+    {"venues[0].id", "\"-rf\"",
+     "venues[0] (区委大礼堂主会场).id: must not start with '-' (it would read as an option on a command "
+     "line)"},
+    {"venues[0].id", "\"v-01\"", NULL},
+    {"venues[0].id", "\"v01-\"", NULL},
+    {"venues[0].id", "\"v\\u202e01\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+202E (a bidirectional control), not allowed in an id"},
+    {"venues[0].id", "\"v\\u202a01\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+202A (a bidirectional control), not allowed in an id"},
+    {"venues[0].id", "\"v\\u200e01\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+200E (a bidirectional control), not allowed in an id"},
+    {"venues[0].id", "\"v\\u200f01\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+200F (a bidirectional control), not allowed in an id"},
+    {"venues[0].id", "\"v\\u061c01\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+061C (a bidirectional control), not allowed in an id"},
+    {"venues[0].id", "\"v\\u206601\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+2066 (a bidirectional control), not allowed in an id"},
+    {"venues[0].id", "\"v\\u206901\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+2069 (a bidirectional control), not allowed in an id"},
+    {"venues[0].id", "\"v\\u200b01\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+200B (a zero-width character), not allowed in an id"},
+    {"venues[0].id", "\"v\\u200d01\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+200D (a zero-width character), not allowed in an id"},
+    {"venues[0].id", "\"v\\u206001\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+2060 (a zero-width character), not allowed in an id"},
+    {"venues[0].id", "\"\\ufeffv01\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+FEFF (a zero-width character), not allowed in an id"},
+    {"venues[0].id", "\"v\\u00ad01\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+00AD (an invisible format character), not allowed in an "
+     "id"},
+    {"venues[0].id", "\"v\\u180e01\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+180E (an invisible format character), not allowed in an "
+     "id"},
+    {"venues[0].id", "\"v\\u206401\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+2064 (an invisible format character), not allowed in an "
+     "id"},
+    {"venues[0].id", "\"v\\udb40\\udc0101\"",
+     "venues[0] (区委大礼堂主会场).id: contains U+E0001 (an invisible format character), not allowed in an "
+     "id"},
+    /*  What the rules keep: CJK, full-width forms, other scripts, emoji, '.'
+        inside, '-' and '_' after the first character.  */
+    {"venues[0].id", "\"區委禮堂·主會場\"", NULL},
+    {"venues[0].id", "\"ｖ０１\"", NULL},
+    {"venues[0].id", "\"v.01_a\"", NULL},
+    {"venues[0].id", "\"Ölmühle\"", NULL},
+    {"venues[0].id", "\"\\ud83d\\uddf3\"", NULL},
+    /*  Every collection's id and every reference goes through one check.  */
+    {"id", "\"2022 review\"", "id: contains U+0020 (a space), not allowed in an id"},
+    {"items[0].id", "\"-x\"",
+     "items[0] (总体评价).id: must not start with '-' (it would read as an option on a command line)"},
+    {"categories[0].id", "\"lead\\u200bers\"",
+     "categories[0] (领导班子成员).id: contains U+200B (a zero-width character), not allowed in an id"},
+    {"subjects[3].unit", "\"u 01\"",
+     "subjects[3] (区区委办党支部书记).unit: contains U+0020 (a space), not allowed in an id"},
     {"venues[0].name", "\"a\\tb\"", "venues[0].name: must not contain control characters"},
     {"units[0].kind", "\"village\"",
      "units[0] (**集团党委).kind: unknown kind \"village\" (town, department, enterprise, school or other)"},
@@ -411,7 +494,14 @@ static const edit_case_t edit_cases[] = {
     {"grades[1].label", "\"好\"", "grades[1].label: duplicate label \"好\" (first at grades[0])"},
     {"grades[1].letter", "\"A\"", "grades[1].letter: duplicate letter \"A\" (first at grades[0])"},
     {"grades[1].letter", NULL, NULL},
-    {"grades[0].points", "\"100\"", "grades[0].points: must be a number"},
+    {"grades[0].points", "\"100\"", "grades[0].points: must be a number in -1000..1000"},
+    {"grades[0].points", "1e308", "grades[0].points: must be a number in -1000..1000"},
+    {"grades[0].points", "-1e308", "grades[0].points: must be a number in -1000..1000"},
+    {"grades[0].points", "1000.001", "grades[0].points: must be a number in -1000..1000"},
+    {"grades[0].points", "-1001", "grades[0].points: must be a number in -1000..1000"},
+    {"grades[0].points", "1000", NULL},
+    {"grades[0].points", "-1000", NULL},
+    {"grades[0].points", "99.5", NULL},
     {"grades[0].points", NULL, "grades[0]: missing \"points\""},
     {"grades[0].favourable", "1", "grades[0].favourable: must be true or false, not an integer"},
     {"venues[0].subjects[11]", "\"s01\"",
@@ -472,6 +562,38 @@ test_each_error_has_its_exact_line (void **state)
     }
 }
 
+/*  A refused id of a referenced entry also fails its references ("unknown
+    district"): the id's own line comes first.  */
+static void
+test_every_collections_id_is_checked (void **state)
+{
+    static const edit_case_t cases[] = {
+        {"districts[0].id", "\"d\\u202e1\"",
+         "districts[0] (**区).id: contains U+202E (a bidirectional control), not allowed in an id"},
+        {"units[0].id", "\"u 01\"",
+         "units[0] (**集团党委).id: contains U+0020 (a space), not allowed in an id"},
+        {"subjects[0].id", "\"s\\u206601\"",
+         "subjects[0] (**集团党委书记).id: contains U+2066 (a bidirectional control), not allowed in an id"},
+        {"choice_sets",
+         "[{\"id\": \"yes no\", \"choices\": [{\"label\": \"是\", \"points\": 1}, "
+         "{\"label\": \"否\", \"points\": 0}]}]",
+         "choice_sets[0].id: contains U+0020 (a space), not allowed in an id"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        json_t *root = load_example_json ();
+        edit (root, cases[c].path, cases[c].value);
+        pingyi_errlist_t errs = {0};
+        pingyi_election_t *e = parse_json (root, &errs);
+        assert_null (e);
+        assert_true (errs.count >= 1);
+        if (strcmp (errs.lines[0], cases[c].line))
+            print_errs (&errs);
+        assert_string_equal (errs.lines[0], cases[c].line);
+        pingyi_errlist_clear (&errs);
+        json_decref (root);
+    }
+}
+
 static void
 test_defaults_apply (void **state)
 {
@@ -527,7 +649,7 @@ test_every_error_of_a_file_is_reported (void **state)
         "definition: unknown key \"foo\"",
         "grades: needs at least 2 choices",
         "items[3] (发展党员与党员教育管理).overall: only items[0] may be the overall item",
-        "categories[2] (一般干部).weight: must be a number >= 0",
+        "categories[2] (一般干部).weight: must be a number in 0..1000",
         "units[0] (**集团党委).kind: unknown kind \"village\" (town, department, enterprise, school or "
         "other)",
         "units[5] (**街道党工委).id: duplicate id \"u03\" (first at units[2])",
@@ -1286,6 +1408,7 @@ main (void)
         cmocka_unit_test (test_unit_kind_names),
         cmocka_unit_test (test_errlist_add_and_clear),
         cmocka_unit_test (test_each_error_has_its_exact_line),
+        cmocka_unit_test (test_every_collections_id_is_checked),
         cmocka_unit_test (test_defaults_apply),
         cmocka_unit_test (test_renamed_district_reports_every_reference),
         cmocka_unit_test (test_every_error_of_a_file_is_reported),

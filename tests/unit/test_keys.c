@@ -10,10 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -889,6 +892,145 @@ test_init_more_workers_than_shards (void **state)
     assert_string_equal (err, "--workers 0: must be 1..256");
 }
 
+/*  Entries of the test directory whose names start with prefix.  */
+static size_t
+count_prefixed (const char *prefix)
+{
+    DIR *d = opendir (dir);
+    assert_non_null (d);
+    size_t n = 0;
+    for (struct dirent *de; (de = readdir (d));)
+        n += strncmp (de->d_name, prefix, strlen (prefix)) == 0;
+    closedir (d);
+    return n;
+}
+
+/*  Files larger than limit bytes fail with EFBIG (SIGXFSZ ignored) while
+    fn runs: a disk that fills up half way through.  */
+static int
+with_file_limit (rlim_t limit, int (*fn) (const char *, const char *, char *), const char *a, const char *b,
+                 char *err)
+{
+    struct rlimit was, now;
+    assert_int_equal (getrlimit (RLIMIT_FSIZE, &was), 0);
+    now = was;
+    now.rlim_cur = limit;
+    void (*old) (int) = signal (SIGXFSZ, SIG_IGN);
+    assert_int_equal (setrlimit (RLIMIT_FSIZE, &now), 0);
+    int rc = fn (a, b, err);
+    assert_int_equal (setrlimit (RLIMIT_FSIZE, &was), 0);
+    signal (SIGXFSZ, old);
+    return rc;
+}
+
+static int
+init_3 (const char *definition, const char *deploy, char *err)
+{
+    return pingyi_deploy_init (definition, deploy, 3, err);
+}
+
+/*  pingyi init writes DIR.tmp-XXXXXX and renames it at the end: a
+    failure half way (here: a file too large for the disk's limit, after
+    the first bundles are written) leaves neither DIR nor the temporary
+    directory, and its secrets are gone with it.  Success leaves DIR only,
+    mode 0755 less the umask, even when DIR is written with a trailing
+    slash.  */
+static void
+test_init_is_all_or_nothing (void **state)
+{
+    char deploy[128], err[PINGYI_ERR_MAX], want[PINGYI_ERR_MAX + 256];
+    const char *definition = PINGYI_SOURCE_DIR "/examples/2022-district-review.json";
+    path_of (deploy, sizeof deploy, "atomic");
+    /* A disk full at the first file.  */
+    assert_int_equal (with_file_limit (2048, init_3, definition, deploy, err), -1);
+    assert_non_null (strstr (err, "/atomic.tmp-"));
+    assert_non_null (strstr (err, "/election.json: write failed: File too large"));
+    assert_int_equal (count_prefixed ("atomic"), 0);
+
+    /* A failure at the last venue, when every other bundle and its
+       secrets are written: a deploy directory so deep that the path of
+       venue v03, renamed to 60 bytes, is too long, and the others fit.  */
+    char deep[1100], def[1100], *slot;
+    path_of (deep, sizeof deep, "deeply");
+    assert_int_equal (mkdir (deep, 0700), 0);
+    for (int level = 0; level < 4; level++) {
+        size_t n = strlen (deep);
+        deep[n] = '/';
+        memset (deep + n + 1, 'a' + level, 200);
+        deep[n + 201] = '\0';
+        assert_int_equal (mkdir (deep, 0700), 0);
+    }
+    snprintf (def, sizeof def, "%s/long-venue.json", dir);
+    size_t len;
+    char *text = (char *) pingyi_read_file (definition, PINGYI_DEFINITION_MAX, &len, err);
+    assert_non_null (text);
+    slot = strstr (text, "\"v03\"");
+    assert_non_null (slot);
+    FILE *f = fopen (def, "w");
+    assert_non_null (f);
+    fprintf (f, "%.*s\"v03-%056d\"%s", (int) (slot - text), text, 0, slot + 5);
+    fclose (f);
+    free (text);
+    strcat (deep, "/deploy-");
+    while (strlen (deep) + strlen (".tmp-XXXXXX") < 1030)
+        strcat (deep, "x");
+    /* That deep, the example's own ids fit: init succeeds.  */
+    int ok = pingyi_deploy_init (definition, deep, 3, err);
+    if (ok)
+        print_error ("%s\n", err);
+    assert_int_equal (ok, 0);
+    char cmd[1200];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", deep);
+    assert_int_equal (system (cmd), 0);
+    /* With v03's long id, only v03's bundle does not: nothing is left.  */
+    assert_int_equal (pingyi_deploy_init (def, deep, 3, err), -1);
+    assert_int_equal (strncmp (err, "path too long: ", 15), 0);
+    *strrchr (deep, '/') = '\0';
+    DIR *d = opendir (deep);
+    assert_non_null (d);
+    for (struct dirent *de; (de = readdir (d));)
+        assert_true (!strcmp (de->d_name, ".") || !strcmp (de->d_name, ".."));
+    closedir (d);
+
+    /* No parent: nothing made, the message names where it tried.  */
+    assert_int_equal (pingyi_deploy_init (definition, "/nonexistent-pingyi/deploy", 3, err), -1);
+    assert_string_equal (err, "/nonexistent-pingyi/deploy: cannot create the temporary directory "
+                              "/nonexistent-pingyi/deploy.tmp-XXXXXX beside it: No such file or directory");
+
+    /* Success: DIR alone, no temporary directory beside it.  */
+    mode_t mask = umask (022);
+    snprintf (want, sizeof want, "%s/", deploy);
+    int rc = pingyi_deploy_init (definition, want, 3, err);
+    umask (mask);
+    if (rc)
+        print_error ("%s\n", err);
+    assert_int_equal (rc, 0);
+    assert_int_equal (count_prefixed ("atomic"), 1);
+    struct stat st;
+    assert_int_equal (stat (deploy, &st), 0);
+    assert_int_equal (st.st_mode & 07777, 0755);
+    pingyi_bundle_t *b = pingyi_bundle_load (deploy, PINGYI_ROLE_VENUE, "v01", err);
+    assert_non_null (b);
+    pingyi_bundle_destroy (&b);
+
+    /* The archives are made the same way: refused when OUT exists, and
+       nothing at all when they fail half way.  */
+    char out[160];
+    path_of (out, sizeof out, "atomic-archives");
+    assert_int_equal (mkdir (out, 0700), 0);
+    assert_int_equal (pingyi_deploy_venue_archives (deploy, out, err), -1);
+    snprintf (want, sizeof want, "%s: already exists; refusing to overwrite an archive directory", out);
+    assert_string_equal (err, want);
+    assert_int_equal (rmdir (out), 0);
+    assert_int_equal (with_file_limit (4096, pingyi_deploy_venue_archives, deploy, out, err), -1);
+    assert_string_equal (err, "archive entry v01/box.secret: write failed");
+    assert_int_equal (count_prefixed ("atomic-archives"), 0);
+    assert_int_equal (pingyi_deploy_venue_archives (deploy, out, err), 0);
+    assert_int_equal (stat (out, &st), 0);
+    assert_int_equal (st.st_mode & 07777, 0700);
+    assert_int_equal (count_prefixed ("atomic-archives"), 1);
+}
+
 int
 main (void)
 {
@@ -908,6 +1050,7 @@ main (void)
         cmocka_unit_test (test_trusted_files),
         cmocka_unit_test (test_init_and_bundles),
         cmocka_unit_test (test_init_more_workers_than_shards),
+        cmocka_unit_test (test_init_is_all_or_nothing),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }
