@@ -188,14 +188,12 @@ duplicate_kind (pingyi_batch_t *b, const pingyi_shard_item_t *it)
     if (strcmp (own, it->receipt) == 0)
         return PINGYI_DUPLICATE_SAME;
     uint64_t n = ++b->config->duplicates_differing;
-    if (n == 1 || n % 1000 == 0) {
-        char id[2 * PINGYI_BALLOT_ID_LEN + 1];
-        pingyi_hex (id, it->ballot_id, PINGYI_BALLOT_ID_LEN);
-        pingyi_warn ("venue %.*s resent ballot id %s with other bytes than the envelope counted under it "
-                     "(receipt %s, counted %s): answered duplicate, not counted; %llu such resends so far "
-                     "(stats duplicates_differing)",
-                     (int) it->sender_len, it->sender, id, own, it->receipt, (unsigned long long) n);
-    }
+    /* The line names the venue and the count, not the ballot: no ballot
+       id or receipt of a counted ballot goes to a log (docs/SECURITY.md).  */
+    if (n == 1 || n % 1000 == 0)
+        pingyi_warn ("venue %.*s resent a ballot id with other bytes than the envelope counted under it: "
+                     "answered duplicate, not counted; %llu such resends so far (stats duplicates_differing)",
+                     (int) it->sender_len, it->sender, (unsigned long long) n);
     return PINGYI_DUPLICATE_DIFFERS;
 }
 

@@ -101,7 +101,7 @@ assert figures("other", 203) == (4, 3, 8, {"1": 2, "6": 1}), figures("other", 20
 print("good[0]'s ballot id with other bytes: duplicate, reason 1 (other bytes), the stored receipt; "
       "nothing counted")
 PY
-grep -q "resent ballot id .* with other bytes than the envelope counted under it" "$WORK/worker1.log" \
+grep -q "resent a ballot id with other bytes than the envelope counted under it" "$WORK/worker1.log" \
   || fail "the worker did not log the resend with other bytes"
 "$PY" "$SRC/tests/security/attack.py" --deploy "$WORK/deploy" --bundle "$WORK/deploy/operator" \
   --broker "$ENDPOINT" --timeout 15 stats:301:0 expect:STATS >"$WORK/stats.jsonl" || fail "no worker STATS"
