@@ -467,7 +467,8 @@ take_line (pingyi_input_t *self, const uint8_t **line, size_t *len, bool *overlo
     *overlong = false;
     for (;;) {
         size_t avail = self->end - self->start;
-        const uint8_t *p = self->buf + self->start;
+        /* buf is NULL until the first bytes are fed: no offset on it then */
+        const uint8_t *p = self->buf ? self->buf + self->start : NULL;
         const uint8_t *nl = avail ? memchr (p, '\n', avail) : NULL;
         if (self->discarding) {
             if (!nl) {
@@ -1128,6 +1129,10 @@ detect_file (pingyi_input_t *self)
     size_t avail = self->end - self->start;
     if (!self->finished && avail < PINGYI_INPUT_DETECT_MAX)
         return false;
+    if (avail == 0) {
+        self->decided = PINGYI_ENCODING_UTF8; /* an empty file: nothing to judge (buf may be NULL) */
+        return true;
+    }
     const uint8_t *p = self->buf + self->start;
     size_t n = avail < PINGYI_INPUT_DETECT_MAX ? avail : PINGYI_INPUT_DETECT_MAX;
     if (n < avail || !self->finished) {
