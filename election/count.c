@@ -1,6 +1,8 @@
 /*  count.c — the count block (see count.h).  */
 #include "count.h"
 
+#include <stdio.h>
+
 size_t
 pingyi_count_marks (const pingyi_election_t *election)
 {
@@ -48,6 +50,32 @@ pingyi_count_block_bad_cell (const pingyi_election_t *election, const pingyi_cou
             }
     }
     return -1;
+}
+
+int
+pingyi_count_block_agrees (const pingyi_election_t *election, const pingyi_count_shape_t *shape,
+                           const uint8_t *cells, const uint64_t *by_category, char *why, size_t why_cap)
+{
+    long bad = pingyi_count_block_bad_cell (election, shape, cells, shape->width * 4);
+    if (bad >= 0) {
+        snprintf (why, why_cap, "cell %ld: a count in a slot no choice uses", bad);
+        return -1;
+    }
+    for (size_t item = 0; item < shape->items; item++) {
+        uint64_t most = election->items[item].max_choices > 1 ? election->items[item].max_choices : 1;
+        for (size_t c = 0; c < shape->categories; c++) {
+            uint64_t sum = 0;
+            for (size_t slot = 0; slot < shape->marks; slot++)
+                sum += pingyi_count_le32 (cells, pingyi_count_index (shape, item, c, slot));
+            uint64_t ballots = by_category[c];
+            if (sum < ballots || sum > ballots * most) {
+                snprintf (why, why_cap, "item %s, category %zu: cells add up to %llu, for %llu such ballots",
+                          election->items[item].id, c, (unsigned long long) sum, (unsigned long long) ballots);
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 void

@@ -76,6 +76,18 @@ bool pingyi_count_slot_used (const pingyi_election_t *election, const pingyi_cou
 long pingyi_count_block_bad_cell (const pingyi_election_t *election, const pingyi_count_shape_t *shape,
                                   const uint8_t *cells, size_t len) PINGYI_WARN_UNUSED;
 
+/*  Whether a venue's block agrees with the venue's accepted ballots by
+    rater category (by_category[c], c < shape->categories): every accepted
+    ballot marks each item of each form subject once (a choice, BLANK or
+    OVER), or 1..max_choices times for an item that allows several, so the
+    cells of every (item, category) add up to by_category[c] (between it
+    and max_choices times it); and no count sits in an unused slot.  0, or
+    -1 with why ("item overall, category 1: cells add up to 41, for 40
+    such ballots").  */
+int pingyi_count_block_agrees (const pingyi_election_t *election, const pingyi_count_shape_t *shape,
+                               const uint8_t *cells, const uint64_t *by_category, char *why,
+                               size_t why_cap) PINGYI_WARN_UNUSED;
+
 /*  Row key pack / unpack.  */
 void pingyi_row_key_pack (uint32_t venue, uint32_t subject, uint8_t out[PINGYI_ROW_KEY_LEN]);
 void pingyi_row_key_unpack (const uint8_t in[PINGYI_ROW_KEY_LEN], uint32_t *venue, uint32_t *subject);

@@ -41,6 +41,7 @@ typedef struct {
     pingyi_lmdb_grow_fn *grown; /* NULL: a refused growth is "NAME: growing the map: ..." */
     void *grown_arg;
     int64_t commit_ms; /* how long the last commit took */
+    char why[512];     /* pingyi_lmdb_open's MDB_CORRUPTED: what is wrong with the file */
 } pingyi_lmdb_t;
 
 /*  Set up db (all zero, then name) before opening it.  */
@@ -53,6 +54,17 @@ void pingyi_lmdb_init (pingyi_lmdb_t *db, const char *name);
     environment closed again, db->env NULL).  */
 int pingyi_lmdb_open (pingyi_lmdb_t *db, const char *path, unsigned flags, unsigned maxdbs,
                       size_t map_size) PINGYI_WARN_UNUSED;
+
+/*  Whether the LMDB data file `file` can be mapped and read without
+    reading past its end, checked with pread before LMDB maps it (a read
+    past the end of a mapped file is SIGBUS, not an error).  Its two meta
+    pages must carry LMDB's magic and version and a page size that is a
+    power of two in 512..65536; the newer meta's last page, and the roots of
+    its two trees, must lie inside the file.  0 when sound, 1 when the file
+    does not exist, -1 with err ("FILE: truncated: 8192 bytes, but its meta
+    (transaction 41) says its pages reach 1269760 bytes") when it is empty,
+    shorter than its meta pages or their pages, or not an LMDB file.  */
+int pingyi_lmdb_file_check (const char *file, char *err) PINGYI_WARN_UNUSED;
 
 /*  Close the environment; safe twice.  */
 void pingyi_lmdb_close (pingyi_lmdb_t *db);
@@ -71,7 +83,24 @@ int pingyi_lmdb_write (pingyi_lmdb_t *db, pingyi_lmdb_txn_fn *fn, void *arg, cha
     (MDB_MAP_RESIZED), adopt its size and begin again.  0 or an LMDB code.  */
 int pingyi_lmdb_read (pingyi_lmdb_t *db, MDB_txn **txn) PINGYI_WARN_UNUSED;
 
-/*  "NAME: WHAT: <LMDB's text for rc>" into err; returns -1.  */
+/*  Run fn (arg, err) so that a damaged file cannot kill the process.  LMDB
+    trusts the pages it maps: a page number flipped inside a tree makes it
+    read past the end of the file (SIGBUS), outside its map (SIGSEGV), or
+    fail one of its own assertions (which abort).  Inside the guard each of
+    these returns -1 with err ("NAME: damaged: ... while reading it") instead.
+    After a guard has fired, the environment (and whatever fn was building)
+    must not be used again: close nothing of it, report and stop using
+    that store.  For reading stores whose files may be damaged (offline
+    tools, the recount's threads; a worker's checks at open); not for the
+    write path.  The SIGBUS and SIGSEGV handlers are installed at the first
+    guard and stay; each thread has its own guard (a fault outside any
+    guard still kills the process, as it would without).  fn's result, or
+    -1.  */
+typedef int (pingyi_lmdb_guard_fn) (void *arg, char *err);
+int pingyi_lmdb_guard (const char *name, pingyi_lmdb_guard_fn *fn, void *arg, char *err);
+
+/*  "NAME: WHAT: <LMDB's text for rc>" into err (db->why instead of
+    LMDB's text for pingyi_lmdb_open's MDB_CORRUPTED); returns -1.  */
 int pingyi_lmdb_fail (const pingyi_lmdb_t *db, char *err, const char *what, int rc);
 
 #endif

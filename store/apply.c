@@ -401,6 +401,7 @@ pingyi_shard_apply (pingyi_shard_t *self, pingyi_shard_item_t *items, size_t cou
         return -1;
     }
     shard_work_commit (self);
+    (void) shard_manifest_checkpoint (self, false);
     pingyi_shard_stats_t *s = &self->stats;
     s->accepted += self->batch_accepted;
     s->duplicates += self->batch_duplicates;

@@ -7,6 +7,7 @@
 #include "shard_impl.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,9 +307,49 @@ shard_lock (pingyi_shard_t *self, char *err)
     return self->lock_fd < 0 ? -1 : 0;
 }
 
+/*  Whether DIR/data.mdb exists (a shard's files, not just its folder).  */
+static bool
+has_data (const char *dir)
+{
+    char file[1100];
+    struct stat st;
+    snprintf (file, sizeof file, "%s/data.mdb", dir);
+    return stat (file, &st) == 0;
+}
+
+/*  Before LMDB opens: the manifest read (1: none), and the rule that only a
+    first start creates.  A shard with a manifest must have its files; one
+    without may be created (or, files present, adopted) only with
+    PINGYI_SHARD_CREATE.  Read-only: no manifest = unverified, no files =
+    refused.  0 / -1.  */
+static int
+manifest_gate (pingyi_shard_t *self, unsigned flags, shard_manifest_t *m, int *have, char *err)
+{
+    *have = shard_manifest_read (self->manifest_path, m, err);
+    if (*have < 0)
+        return -1;
+    bool files = has_data (self->path);
+    if (*have == 0 && !files)
+        return pingyi_fail (err,
+                            "%s: its files are gone (no data.mdb), but its manifest %s says it held %" PRIu64
+                            " accepted ballots: a worker never re-creates a shard it had (restore the files)",
+                            self->path, self->manifest_path, m->sequence);
+    if (*have == 1 && !self->read_only && !(flags & PINGYI_SHARD_CREATE))
+        return pingyi_fail (err,
+                            files ? "%s: has no manifest (%s): only a first start (pingyi-worker --create) adopts "
+                                    "a shard without one"
+                                  : "%s: no such shard (no data.mdb, no manifest %s): a shard is created only by a "
+                                    "first start (pingyi-worker --create); if this shard counted ballots, restore "
+                                    "its files",
+                            self->path, self->manifest_path);
+    if (self->read_only && !files)
+        return pingyi_fail (err, "%s: no such shard (no data.mdb)", self->path);
+    return 0;
+}
+
 static pingyi_shard_t *
 shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *election, bool read_only,
-           size_t map_size, char *err)
+           size_t map_size, unsigned flags, char *err)
 {
     if (sodium_init () < 0) {
         pingyi_fail (err, "libsodium failed to initialise");
@@ -335,6 +376,7 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
                                                                             : PINGYI_FIGURES_CATEGORIES;
     self->record_len = FIGURES_FIXED + 8 * self->categories;
     pingyi_shard_path (self->path, sizeof self->path, data_dir, shard);
+    snprintf (self->manifest_path, sizeof self->manifest_path, "%s.manifest", self->path);
     pingyi_lmdb_init (&self->db, self->path);
     self->db.grown = shard_grown;
     self->db.grown_arg = self;
@@ -380,6 +422,8 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
             goto oom;
     }
 
+    shard_manifest_t manifest;
+    int have_manifest;
     if (read_only) {
         struct stat st;
         if (stat (self->path, &st) != 0 || !S_ISDIR (st.st_mode)) {
@@ -387,7 +431,13 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
             goto fail;
         }
     }
-    else if (make_dir (data_dir, err) || make_dir (self->path, err) || shard_lock (self, err))
+    else if (make_dir (data_dir, err))
+        goto fail;
+    /* read before LMDB opens: a worker committing meanwhile can only put
+       the shard ahead of what was read here, never behind */
+    if (manifest_gate (self, flags, &manifest, &have_manifest, err))
+        goto fail;
+    if (!read_only && (make_dir (self->path, err) || shard_lock (self, err)))
         goto fail;
 
     int rc = pingyi_lmdb_open (&self->db, self->path, read_only ? MDB_RDONLY : 0, 8,
@@ -444,6 +494,30 @@ shard_new (const char *data_dir, uint32_t shard, const pingyi_election_t *electi
     self->stats.sequence = self->info.current_sequence;
     self->stats.settled_sequence = self->info.sequence;
     self->stats.generation = self->info.generation;
+    if (have_manifest == 0) {
+        if (shard_manifest_compare (self, &manifest, err))
+            goto fail;
+        self->verified = true;
+    }
+    else
+        snprintf (self->unverified, sizeof self->unverified, "no manifest (%.200s)", self->manifest_path);
+    if (!read_only) {
+        /* the count blocks against the venues' ballots, before anything is
+           served from them */
+        if (pingyi_shard_check_blocks (self, err))
+            goto fail;
+        if (shard_manifest_checkpoint (self, true) && have_manifest == 1) {
+            pingyi_fail (err, "%s: cannot write its first manifest %s (see the warning above)", self->path,
+                         self->manifest_path);
+            goto fail;
+        }
+        if (have_manifest == 1)
+            pingyi_info ("%s: %s at sequence %" PRIu64 "; its manifest is %s", self->path,
+                         self->info.current_sequence ? "adopted" : "created", self->info.current_sequence,
+                         self->manifest_path);
+        self->verified = true;
+        self->unverified[0] = 0;
+    }
     return self;
 oom:
     pingyi_fail (err, "out of memory");
@@ -455,9 +529,9 @@ fail:
 pingyi_shard_t *
 pingyi_shard_open (const char *data_dir, uint32_t shard, const pingyi_election_t *election,
                    const pingyi_keyring_t *keyring, const uint8_t shard_secret[PINGYI_KEY_LEN],
-                   size_t map_size, char *err)
+                   size_t map_size, unsigned flags, char *err)
 {
-    pingyi_shard_t *self = shard_new (data_dir, shard, election, false, map_size, err);
+    pingyi_shard_t *self = shard_new (data_dir, shard, election, false, map_size, flags, err);
     if (!self)
         return NULL;
     self->keys = calloc (self->slot_count + 1, sizeof *self->keys);
@@ -477,7 +551,7 @@ pingyi_shard_t *
 pingyi_shard_open_readonly (const char *data_dir, uint32_t shard, const pingyi_election_t *election,
                             char *err)
 {
-    return shard_new (data_dir, shard, election, true, 0, err);
+    return shard_new (data_dir, shard, election, true, 0, 0, err);
 }
 
 void
@@ -486,6 +560,8 @@ pingyi_shard_close (pingyi_shard_t **self_p)
     if (!self_p || !*self_p)
         return;
     pingyi_shard_t *self = *self_p;
+    if (self->db.env && !self->read_only && !self->stopped && self->verified)
+        (void) shard_manifest_checkpoint (self, true);
     pingyi_lmdb_close (&self->db);
     if (self->lock_fd >= 0)
         close (self->lock_fd); /* releases the flock, after the environment */
@@ -535,6 +611,14 @@ pingyi_shard_stats (const pingyi_shard_t *self, pingyi_shard_stats_t *stats)
     stats->sequence = self->info.current_sequence;
     stats->settled_sequence = self->info.sequence;
     stats->generation = self->info.generation;
+}
+
+bool
+pingyi_shard_verified (const pingyi_shard_t *self, const char **why)
+{
+    if (why)
+        *why = self->verified ? "" : self->unverified;
+    return self->verified;
 }
 
 uint32_t

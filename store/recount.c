@@ -49,6 +49,8 @@ typedef struct {
     uint64_t reopened, failed;
     size_t first_failed; /* entry of the first that failed, when failed */
     bool oom;
+    bool faulted;                   /* the guard fired: the log points outside the file */
+    char fault[PINGYI_ERR_MAX];     /* what it said */
     pingyi_ballot_t ballot;
     uint8_t body[PINGYI_ENVELOPE_MAX];
 } recount_part_t;
@@ -74,9 +76,10 @@ problem (pingyi_shard_recount_t *report, const char *fmt, ...)
     va_end (ap);
 }
 
-static void *
-recount_part_main (void *arg)
+static int
+recount_part_run (void *arg, char *err)
 {
+    (void) err;
     recount_part_t *r = arg;
     pingyi_shard_t *self = r->self;
     const pingyi_election_t *e = self->election;
@@ -118,6 +121,20 @@ recount_part_main (void *arg)
     sodium_memzero (r->body, sizeof r->body);
     sodium_memzero (&r->ballot, sizeof r->ballot);
     r->oom = r->spill.oom;
+    return 0;
+}
+
+/*  A part in its thread, inside the guard: a log entry whose stored length
+    reaches past the file ends this part with the fault, not the process.  */
+static void *
+recount_part_main (void *arg)
+{
+    recount_part_t *r = arg;
+    if (pingyi_lmdb_guard (r->self->path, recount_part_run, r, r->fault)) {
+        r->faulted = true;
+        sodium_memzero (r->body, sizeof r->body);
+        sodium_memzero (&r->ballot, sizeof r->ballot);
+    }
     return NULL;
 }
 
@@ -453,6 +470,8 @@ pingyi_shard_recount (pingyi_shard_t *self, const pingyi_keyring_t *keyring,
         recount_part_t *p = &parts[t];
         if (p->oom)
             lrc = pingyi_fail (err, "out of memory for the recount");
+        if (p->faulted)
+            lrc = pingyi_fail (err, "%s", p->fault);
         report->reopened += p->reopened;
         report->failed += p->failed;
         if (p->failed) {

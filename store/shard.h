@@ -36,12 +36,15 @@
 
 #define PINGYI_SHARD_SCHEMA 3                         /* 3: no order of voting, k-anonymous release */
 #define PINGYI_SHARD_MAP_DEFAULT ((size_t) 256 << 20) /* initial map size */
-#define PINGYI_SHARD_SNAPSHOT_BYTES (4u << 20)          /* count blocks in one SNAPSHOT page, bytes (at least one block) */
+#define PINGYI_SHARD_SNAPSHOT_BYTES (512u << 10)        /* count blocks in one SNAPSHOT page, bytes (at least one block); fits a 2 MiB REPLY */
 #define PINGYI_SHARD_REJECT_SLOTS 16                  /* rejected_by[] entries */
 #define PINGYI_SHARD_DIGEST_LEN 32                    /* the published log digest */
 #define PINGYI_SHARD_DIGEST_STATE 2048                /* LtHash16: 1024 lanes of u16 LE */
 #define PINGYI_SHARD_REFUSED_HASH_LEN 16              /* `refused` key: BLAKE2b-256 (envelope), first 16 */
 #define PINGYI_SHARD_REFUSED_CAP 1000000              /* `refused` rows per venue (and orphans) per shard */
+
+#define PINGYI_SHARD_MANIFEST_MS 1000 /* a writer's manifest is rewritten at most this often (and at close) */
+#define PINGYI_SHARD_CREATE 1u        /* pingyi_shard_open: a first start may create (or adopt) the shard */
 
 typedef struct pingyi_shard_t pingyi_shard_t;
 
@@ -148,7 +151,7 @@ typedef struct {
 /*  DATA/shard-NN (NN at least two digits) into out.  */
 void pingyi_shard_path (char *out, size_t cap, const char *data_dir, uint32_t shard);
 
-/*  Open (creating when new) shard `shard` under data_dir for writing.  The
+/*  Open shard `shard` under data_dir for writing.  The
     keyring gives each venue's box public key and shard_secret is this
     shard's own box secret key: the per-venue envelope keys
     (crypto_box_beforenm (venue box public, shard secret)) are computed here,
@@ -161,15 +164,29 @@ void pingyi_shard_path (char *out, size_t cap, const char *data_dir, uint32_t sh
     until pingyi_shard_close or the process's death; a held lock (another
     process, or this one opening the shard twice) is refused with
     "DATA/shard-NN: in use by another worker (pid P, DATA/shard-NN/worker.lock):
-    one worker per shard directory".  NULL with err.  */
+    one worker per shard directory".
+
+    Never silently new, never silently old.  Beside the directory, the
+    manifest DATA/shard-NN.manifest (docs/worker.md, "The manifest") says
+    what the shard held at its last checkpoint (sequence and log digest,
+    rewritten after commits at most every PINGYI_SHARD_MANIFEST_MS, at
+    closes, reopens and pingyi_shard_close).  A shard with a manifest must
+    have its files and be at or ahead of it (else "rolled back", "replaced
+    or damaged"); a shard without one is created (or, files present,
+    adopted) only with flags & PINGYI_SHARD_CREATE (a worker's first start,
+    --create).  The data file is checked against LMDB's meta before it is
+    mapped (pingyi_lmdb_file_check: empty, truncated, not LMDB), and the
+    count blocks against the venues' ballots (pingyi_shard_check_blocks)
+    before anything is served.  NULL with err.  */
 pingyi_shard_t *pingyi_shard_open (const char *data_dir, uint32_t shard, const pingyi_election_t *election,
                                    const pingyi_keyring_t *keyring,
                                    const uint8_t shard_secret[PINGYI_KEY_LEN], size_t map_size,
-                                   char *err) PINGYI_WARN_UNUSED;
+                                   unsigned flags, char *err) PINGYI_WARN_UNUSED;
 
 /*  Open an existing shard read-only (MDB_RDONLY) for the offline tools; the
     same checks as pingyi_shard_open, but no lock: it may run beside the
-    worker.  Apply and venue_close fail on it.  */
+    worker; the files must exist; without a manifest the shard opens
+    unverified (pingyi_shard_verified).  Apply and venue_close fail on it.  */
 pingyi_shard_t *pingyi_shard_open_readonly (const char *data_dir, uint32_t shard,
                                             const pingyi_election_t *election, char *err) PINGYI_WARN_UNUSED;
 
@@ -268,6 +285,27 @@ void pingyi_shard_stats (const pingyi_shard_t *self, pingyi_shard_stats_t *stats
 void pingyi_shard_set_refused_cap (pingyi_shard_t *self, uint64_t cap);
 
 uint32_t pingyi_shard_number (const pingyi_shard_t *self);
+
+/*  Whether the manifest vouched for the shard opened (its sequence and
+    digest at or behind the shard's): false for a read-only open without a
+    manifest, *why then saying so.  */
+bool pingyi_shard_verified (const pingyi_shard_t *self, const char **why);
+
+/*  Every count block of the current tally against its venue's accepted
+    ballots (pingyi_count_block_agrees): each block of a subject on the
+    venue's form, every form subject of a venue with ballots present, and
+    the cells of each (item, category) adding up to the venue's ballots of
+    that category.  A flipped counter, a lost or moved row shows here.
+    0, or -1 with err naming the shard, venue, subject and the difference.  */
+int pingyi_shard_check_blocks (pingyi_shard_t *self, char *err) PINGYI_WARN_UNUSED;
+
+/*  The current tally read and checked in one read transaction (safe beside
+    a worker): pingyi_shard_check_blocks, then row_fn for every count block
+    (current: released + pending) and fig_fn for every venue's current
+    figures (either may be NULL).  0, -1 with err, or what a callback that
+    stopped returned.  */
+int pingyi_shard_read_verified (pingyi_shard_t *self, pingyi_shard_row_fn *row_fn,
+                                pingyi_shard_figures_fn *fig_fn, void *arg, char *err) PINGYI_WARN_UNUSED;
 bool pingyi_shard_stopped (const pingyi_shard_t *self);
 
 /*  The log digest, an order-independent set hash (LtHash16; docs/worker.md,

@@ -171,6 +171,14 @@ struct pingyi_shard_t {
 
     uint64_t logged_by[PINGYI_SHARD_REJECT_SLOTS];
     pingyi_shard_stats_t stats;
+
+    /* the manifest (manifest.c): DATA/shard-NN.manifest */
+    char manifest_path[1100];
+    int64_t manifest_ms;    /* when it was last written; 0: never by this process */
+    uint64_t manifest_seq;  /* the sequence it was last written with */
+    bool manifest_failing;  /* the last write failed (said once until one succeeds) */
+    bool verified;          /* the manifest vouched for what was opened */
+    char unverified[PINGYI_ERR_MAX]; /* why not, when !verified */
 };
 
 /*  A step of a write transaction (shard_write_txn): 0, an LMDB code, or -1
@@ -187,6 +195,25 @@ int shard_write_txn (pingyi_shard_t *self, shard_txn_fn *fn, void *arg, const ch
 int shard_read_txn (pingyi_shard_t *self, MDB_txn **txn, char *err);
 int shard_compute_keys (pingyi_shard_t *self, uint8_t (*keys)[32], const pingyi_keyring_t *keyring,
                         const uint8_t shard_secret[PINGYI_KEY_LEN], char *err);
+
+/*  manifest.c: what the shard held at its last checkpoint, kept beside
+    (not inside) its directory.  */
+typedef struct {
+    uint32_t shard, shard_count;
+    uint8_t fingerprint[PINGYI_FP_LEN];
+    uint64_t sequence;                       /* current sequence at the checkpoint */
+    uint8_t digest[PINGYI_SHARD_DIGEST_LEN]; /* current log digest at that point */
+} shard_manifest_t;
+/*  1 when there is none, 0 when read, -1 with err when it is damaged.  */
+int shard_manifest_read (const char *path, shard_manifest_t *m, char *err);
+/*  The opened shard against its manifest: 0, or -1 with err (rolled back,
+    replaced, another shard's).  */
+int shard_manifest_compare (pingyi_shard_t *self, const shard_manifest_t *m, char *err);
+/*  Write the committed state (tmp + fsync + rename + fsync of the
+    directory); when `force` or PINGYI_SHARD_MANIFEST_MS have passed since
+    the last write.  A failed write is logged once and tried again later:
+    the count itself is durable without it.  0 / -1.  */
+int shard_manifest_checkpoint (pingyi_shard_t *self, bool force);
 
 /*  records.c: the stored layouts  */
 void shard_figures_empty (pingyi_shard_t *self, pingyi_venue_figures_t *f, uint32_t venue);

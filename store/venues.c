@@ -53,6 +53,7 @@ pingyi_shard_venue_close (pingyi_shard_t *self, uint32_t venue, int64_t issued, 
         return -1;
     }
     shard_work_commit (self);
+    (void) shard_manifest_checkpoint (self, true);
     self->stats.venue_closes++;
     if (figures)
         *figures = self->figures[c.slot];
@@ -102,6 +103,7 @@ pingyi_shard_venue_reopen (pingyi_shard_t *self, uint32_t venue, const char *rea
         return -1;
     }
     shard_work_commit (self);
+    (void) shard_manifest_checkpoint (self, true);
     if (figures)
         *figures = self->figures[slot];
     return 0;

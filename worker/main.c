@@ -43,6 +43,7 @@
 #include "gate.h"
 #include "link.h"
 #include "msg.h"
+#include "lmdb_env.h"
 #include "shard.h"
 #include "rollup.h"
 
@@ -1074,6 +1075,25 @@ run (worker_t *w)
     taking ballots during the run (a failed commit); 2 could not start
     (flags, bundle, --shards, a shard that does not open or is locked by
     another worker, sockets).  */
+/*  pingyi_shard_open inside pingyi_lmdb_guard.  */
+typedef struct {
+    const char *data;
+    uint32_t shard;
+    const worker_t *w;
+    size_t map_size;
+    unsigned flags;
+    pingyi_shard_t *store;
+} shard_open_t;
+
+static int
+shard_open_guarded (void *arg, char *err)
+{
+    shard_open_t *o = arg;
+    o->store = pingyi_shard_open (o->data, o->shard, o->w->election, o->w->bundle->keyring,
+                                  o->w->bundle->shard_secrets[o->shard], o->map_size, o->flags, err);
+    return o->store ? 0 : -1;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1081,6 +1101,7 @@ main (int argc, char **argv)
     const char *deploy = NULL, *id = NULL, *data = NULL, *shards = NULL;
     pingyi_cli_list_t brokers = {0};
     uint64_t batch = 1000, batch_ms = 5, map_mb = PINGYI_SHARD_MAP_DEFAULT >> 20;
+    bool create = false;
     const pingyi_cli_option_t options[] = {
         PINGYI_CLI_OPT_TEXT ("deploy", &deploy, "DIR",
                              "deploy directory (pingyi init); the bundle is DIR/worker/N"),
@@ -1099,12 +1120,16 @@ main (int argc, char **argv)
         PINGYI_CLI_OPT_U64 ("map-size", &map_mb, "MB",
                             "initial LMDB map per shard (1..1073741824, default 256; grows by\ndoubling)", 1,
                             UINT64_C (1) << 30),
+        PINGYI_CLI_OPT_FLAG ("create", &create,
+                             "first start: create the shards (or adopt ones without a manifest);\n"
+                             "without it a shard with no manifest DATA/shard-NN.manifest is refused"),
         PINGYI_CLI_END,
     };
     pingyi_cli_t cli = {
         .prog = "pingyi-worker",
         .synopsis = "pingyi-worker --deploy DIR --id N --broker ENDPOINT[,ENDPOINT...] --data DIR\n"
-                    "                     [--shards 0-7|0,2,5] [--batch 1000] [--batch-ms 5] [--map-size MB]",
+                    "                     [--shards 0-7|0,2,5] [--batch 1000] [--batch-ms 5] [--map-size MB]\n"
+                    "                     [--create]",
         .options = options,
     };
     int status;
@@ -1210,8 +1235,14 @@ main (int argc, char **argv)
             continue;
         owned_t *b = &w.shards[w.shard_count++];
         b->shard = s;
-        b->store = pingyi_shard_open (data, s, w.election, w.bundle->keyring, w.bundle->shard_secrets[s],
-                                      (size_t) map_mb << 20, err);
+        shard_open_t so = {.data = data, .shard = s, .w = &w, .map_size = (size_t) map_mb << 20,
+                           .flags = create ? PINGYI_SHARD_CREATE : 0};
+        char path[1100];
+        pingyi_shard_path (path, sizeof path, data, s);
+        /* a damaged file fails the checks at open, or faults LMDB: either
+           way this worker refuses to start (the guard turns a fault into
+           an error; the half-open shard is abandoned, the process exits) */
+        b->store = pingyi_lmdb_guard (path, shard_open_guarded, &so, err) ? NULL : so.store;
         if (!b->store) {
             pingyi_error ("%s", err);
             goto done;
@@ -1219,8 +1250,6 @@ main (int argc, char **argv)
         pingyi_shard_stats_t st;
         pingyi_shard_stats (b->store, &st);
         b->progress_generation = st.generation;
-        char path[1100];
-        pingyi_shard_path (path, sizeof path, data, s);
         pingyi_info ("shard %u: opened %s: sequence %llu, map %llu MiB", s, path,
                      (unsigned long long) st.sequence, (unsigned long long) (st.map_size >> 20));
         w.shard_of[s] = (int32_t) (w.shard_count - 1);

@@ -68,12 +68,14 @@ start_broker() {
   wait_for_log "$WORK/broker.log" "listening on" 10
 }
 
-# start_worker ID SHARDS [extra flags]
+# start_worker ID SHARDS [extra flags]: with --create (a first start may
+# create the shards; a restart with it changes nothing: a shard with a
+# manifest must still have its files).
 start_worker() {
   local id=$1 shards=$2
   shift 2
   "$BIN/pingyi-worker" --deploy "$WORK/deploy" --id "$id" --broker "$ENDPOINT" --data "$WORK/data" \
-    --shards "$shards" "$@" >>"$WORK/worker$id.log" 2>&1 &
+    --shards "$shards" --create "$@" >>"$WORK/worker$id.log" 2>&1 &
   PIDS[worker$id]=$!
 }
 

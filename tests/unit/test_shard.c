@@ -149,7 +149,7 @@ t_setup_k (void **state, unsigned k)
     if (!fx->keyring)
         fprintf (stderr, "%s\n", err);
     assert_non_null (fx->keyring);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     if (!fx->shard)
         fprintf (stderr, "%s\n", err);
     assert_non_null (fx->shard);
@@ -863,7 +863,7 @@ test_venue_reopen_is_stored_and_opens_the_round (void **state)
 
     /* persists across a reopen of the store, reasons in order */
     pingyi_shard_close (&fx->shard);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_non_null (fx->shard);
     t_figures (fx, 0, &f);
     assert_false (f.closed);
@@ -928,7 +928,7 @@ test_venue_close_is_stored_and_closes_the_round (void **state)
 
     /* persists across reopen */
     pingyi_shard_close (&fx->shard);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_non_null (fx->shard);
     t_figures (fx, 0, &f);
     assert_true (f.closed);
@@ -951,7 +951,7 @@ test_map_full_grows_and_redoes_the_batch (void **state)
     char err[PINGYI_ERR_MAX];
     pingyi_shard_close (&fx->shard);
     nftw (fx->data, t_rm, 16, FTW_DEPTH | FTW_PHYS);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 64 << 10, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 64 << 10, PINGYI_SHARD_CREATE, err);
     if (!fx->shard)
         fprintf (stderr, "%s\n", err);
     assert_non_null (fx->shard);
@@ -1062,7 +1062,7 @@ test_reopen_persists_recount_and_digest_agree (void **state)
     pingyi_venue_figures_t f0;
     t_figures (fx, 0, &f0);
     pingyi_shard_close (&fx->shard);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_non_null (fx->shard);
     pingyi_shard_info_t after;
     assert_int_equal (pingyi_shard_info (fx->shard, &after, err), 0);
@@ -1226,7 +1226,7 @@ test_open_refuses_another_election_or_shard (void **state)
 
     /* same shape, another id: another fingerprint */
     pingyi_election_t *other = t_parse ("another-election");
-    pingyi_shard_t *s = pingyi_shard_open (fx->data, 0, other, fx->keyring, fx->shard_sk, 0, err);
+    pingyi_shard_t *s = pingyi_shard_open (fx->data, 0, other, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_null (s);
     assert_non_null (strstr (err, "refusing to mix elections"));
     s = pingyi_shard_open_readonly (fx->data, 0, other, err);
@@ -1238,20 +1238,20 @@ test_open_refuses_another_election_or_shard (void **state)
     pingyi_shard_path (from, sizeof from, fx->data, 0);
     pingyi_shard_path (to, sizeof to, fx->data, 1);
     assert_int_equal (rename (from, to), 0);
-    s = pingyi_shard_open (fx->data, 1, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    s = pingyi_shard_open (fx->data, 1, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_null (s);
     assert_non_null (strstr (err, "holds shard 0 of 2"));
     assert_int_equal (rename (to, from), 0);
 
     /* a shard outside the election */
-    s = pingyi_shard_open (fx->data, 2, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    s = pingyi_shard_open (fx->data, 2, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_null (s);
     /* read-only on a missing directory */
     s = pingyi_shard_open_readonly (fx->data, 1, fx->election, err);
     assert_null (s);
     assert_non_null (strstr (err, "no such shard directory"));
 
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_non_null (fx->shard);
 }
 
@@ -1401,10 +1401,19 @@ test_readonly_open_and_recount_detects_tampering (void **state)
     assert_true (rep.figures_ok);
     assert_true (rep.sequence_ok);
     assert_non_null (strstr (rep.first_problem, "stored"));
+    /* without the secret: the bumped cell no longer adds up to the venue's
+       ballots of its category */
+    assert_int_equal (pingyi_shard_check_blocks (ro, err), -1);
+    assert_non_null (strstr (err, "/shard-00: damaged: the "));
+    assert_non_null (strstr (err, " count: venue v01, subject s"));
+    assert_non_null (strstr (err, ": cells add up to "));
+    assert_non_null (strstr (err, " (pingyi tally --recount on a copy)"));
     pingyi_shard_close (&ro);
 
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
-    assert_non_null (fx->shard);
+    /* and a worker refuses to serve it */
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, 0, err);
+    assert_null (fx->shard);
+    assert_non_null (strstr (err, ": cells add up to "));
     free (items);
     free (want.rows);
     t_batch_free (&b);
@@ -1678,7 +1687,7 @@ t_release_in_steps_of_k (fx_t *fx, bool hash_table)
 
     /* it all persists, pending included */
     pingyi_shard_close (&fx->shard);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_non_null (fx->shard);
     if (hash_table)
         shard_grid_free (&fx->shard->grid);
@@ -1901,7 +1910,7 @@ test_digest_recount_and_tampered_envelope (void **state)
     assert_int_equal (rep.reopened, N - 1);
     assert_memory_not_equal (rep.digest, d, 32);
     pingyi_shard_close (&ro);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_non_null (fx->shard);
     free (items);
     t_batch_free (&b);
@@ -1943,7 +1952,7 @@ test_schema_2_and_inconsistent_shards_are_refused (void **state)
     assert_int_equal (mdb_put (txn, dbi, &k, &v, 0), 0);
     assert_int_equal (mdb_txn_commit (txn), 0);
     mdb_env_close (menv);
-    pingyi_shard_t *s = pingyi_shard_open (old_data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    pingyi_shard_t *s = pingyi_shard_open (old_data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_null (s);
     assert_non_null (strstr (err, "storage schema 2, this worker reads schema 3"));
     s = pingyi_shard_open_readonly (old_data, 0, fx->election, err);
@@ -1959,7 +1968,7 @@ test_schema_2_and_inconsistent_shards_are_refused (void **state)
     assert_int_equal (mdb_dbi_open (txn, "meta", 0, &dbi), 0);
     assert_int_equal (mdb_put (txn, dbi, &k, &v, 0), 0);
     assert_int_equal (mdb_txn_commit (txn), 0);
-    s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_null (s);
     assert_non_null (strstr (err, "storage schema 2, this worker reads schema 3"));
 
@@ -1976,7 +1985,7 @@ test_schema_2_and_inconsistent_shards_are_refused (void **state)
     assert_int_equal (mdb_del (txn, dbi, &ik, NULL), 0);
     assert_int_equal (mdb_txn_commit (txn), 0);
     mdb_env_close (menv);
-    s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_null (s);
     assert_non_null (strstr (err, "ids holds 0 rows, meta says 1 accepted"));
 }
@@ -2010,7 +2019,7 @@ test_second_writer_is_refused_by_the_lock (void **state)
 
     /* a second writer while the first is open */
     err[0] = 0;
-    pingyi_shard_t *s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    pingyi_shard_t *s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_null (s);
     snprintf (want, sizeof want, "%s: in use by another worker (pid %ld, %s): one worker per shard directory",
               dir, (long) getpid (), lock);
@@ -2029,7 +2038,7 @@ test_second_writer_is_refused_by_the_lock (void **state)
     assert_non_null (f);
     fputs ("1234567\n", f); /* longer than ours: the rewrite must cut it */
     fclose (f);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     if (!fx->shard)
         fprintf (stderr, "%s\n", err);
     assert_non_null (fx->shard);
@@ -2048,7 +2057,7 @@ test_second_writer_is_refused_by_the_lock (void **state)
     assert_int_equal (flock (fd, LOCK_EX | LOCK_NB), 0);
     assert_int_equal (ftruncate (fd, 0), 0);
     assert_int_equal (pwrite (fd, "4242\n", 5, 0), 5);
-    s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_null (s);
     snprintf (want, sizeof want,
               "%s: in use by another worker (pid 4242, %s): one worker per shard directory", dir, lock);
@@ -2062,7 +2071,7 @@ test_second_writer_is_refused_by_the_lock (void **state)
     assert_int_equal (info.current_sequence, 1);
     pingyi_shard_close (&s);
     close (fd); /* the holder goes away: the lock is free */
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     if (!fx->shard)
         fprintf (stderr, "%s\n", err);
     assert_non_null (fx->shard);
@@ -2253,7 +2262,7 @@ test_refused_envelope_counts_once (void **state)
 
     /* remembered across a reopen (the open check holds) */
     pingyi_shard_close (&fx->shard);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_non_null (fx->shard);
     t_resend (fx, &other, "v01", PINGYI_REJECT_DECRYPT, 1);
     t_figures (fx, 0, &f);
@@ -2273,7 +2282,7 @@ test_refused_envelope_counts_once (void **state)
     assert_int_equal (f.rejected_by[PINGYI_REJECT_DECRYPT], 4);
     t_recount_ok (fx, 3);
     pingyi_shard_close (&fx->shard);
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_non_null (fx->shard);
     t_recount_ok (fx, 3);
 }
@@ -2325,7 +2334,7 @@ test_refused_db_added_to_an_older_shard (void **state)
     assert_int_equal (rep.refused_rows, 0);
     pingyi_shard_close (&ro);
 
-    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->shard = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     if (!fx->shard)
         fprintf (stderr, "%s\n", err);
     assert_non_null (fx->shard);
@@ -2350,7 +2359,7 @@ test_refused_db_added_to_an_older_shard (void **state)
     assert_int_equal (mdb_drop (txn, dbi, 0), 0);
     assert_int_equal (mdb_txn_commit (txn), 0);
     mdb_env_close (menv);
-    pingyi_shard_t *s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    pingyi_shard_t *s = pingyi_shard_open (fx->data, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     assert_null (s);
     assert_non_null (strstr (err, "refused holds 0 rows, meta says 1"));
 }

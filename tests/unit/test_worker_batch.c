@@ -134,7 +134,7 @@ t_open (size_t limit, int ms)
     fx->keyring = pingyi_keyring_load (path, err);
     assert_non_null (fx->keyring);
     snprintf (path, sizeof path, "%s/data", fx->dir);
-    fx->store = pingyi_shard_open (path, 0, fx->election, fx->keyring, fx->shard_sk, 0, err);
+    fx->store = pingyi_shard_open (path, 0, fx->election, fx->keyring, fx->shard_sk, 0, PINGYI_SHARD_CREATE, err);
     if (!fx->store)
         fprintf (stderr, "%s\n", err);
     assert_non_null (fx->store);
