@@ -61,7 +61,7 @@
 #define TRIM_AFTER_DISCONNECTS 256
 /*  Frames queued per connection on their way in: the main loop drains
     faster than the I/O thread decrypts, so a few keep it busy, and each
-    may be a 16 MiB SUBMIT (docs/broker.md "Frame limits and memory").  */
+    may be a 2 MiB SUBMIT (docs/broker.md "Frame limits and memory").  */
 #define RCVHWM_MAX 16
 
 /*  Counters shown by STATS (and the periodic log line).  */
@@ -743,7 +743,8 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
     self->stats.forbidden++;
     note (self, PINGYI_NOTE_FORBIDDEN, "%s may not send %s: refused", user_id, type);
     answer_error (self, route, route_len, pingyi_msg_tag (frame, len), PINGYI_ERROR_FORBIDDEN,
-                  "a %s key may not send %s to the broker", pingyi_role_name (role), type);
+                  "%s %s key may not send %s to the broker",
+                  strchr ("aeiou", pingyi_role_name (role)[0]) ? "an" : "a", pingyi_role_name (role), type);
 }
 
 /*  Read one [route][frame] message off the ROUTER; anything else is dropped
@@ -929,7 +930,12 @@ main (int argc, char **argv)
                                   {self.router, 0, ZMQ_POLLIN, 0},
                                   {self.monitor, 0, ZMQ_POLLIN, 0}};
         int64_t now = pingyi_now_ms ();
-        long timeout = next_beat > now ? (long) (next_beat - now) : 0;
+        /* wake for the next heartbeat, or sooner when a worker's silence
+           passes its timeout: its shards fall back at that moment */
+        int64_t wake = next_beat, expiry = pingyi_routes_next_expiry (self.routes, WORKER_TIMEOUT_MS);
+        if (expiry < wake)
+            wake = expiry;
+        long timeout = wake > now ? (long) (wake - now) : 0;
         if (zmq_poll (items, 3, timeout) < 0) {
             if (zmq_errno () == EINTR)
                 continue;
@@ -950,8 +956,9 @@ main (int argc, char **argv)
             receive (&self);
         }
         now = pingyi_now_ms ();
-        if (now >= next_beat) {
+        if (now >= next_beat || now >= pingyi_routes_next_expiry (self.routes, WORKER_TIMEOUT_MS))
             self.stats.workers_expired += pingyi_routes_expire (self.routes, now, WORKER_TIMEOUT_MS);
+        if (now >= next_beat) {
             self.stats.tickets_expired +=
                 pingyi_tickets_expire (self.tickets, now, PINGYI_TICKET_TTL_MS, expired_ticket, &self);
             pingyi_routes_each (self.routes, forgive_idle, &self);

@@ -2,6 +2,7 @@
     most 256 shards; linear scans are cheaper than any index here.  */
 #include "routes.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,6 +235,18 @@ pingyi_routes_expire (pingyi_routes_t *self, int64_t now_ms, int64_t timeout_ms)
             w->displaced = false;
     }
     return dropped;
+}
+
+int64_t
+pingyi_routes_next_expiry (const pingyi_routes_t *self, int64_t timeout_ms)
+{
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; i < MAX_WORKERS; i++) {
+        const pingyi_route_t *w = &self->workers[i];
+        if (w->alive && w->last_seen_ms + timeout_ms + 1 < next)
+            next = w->last_seen_ms + timeout_ms + 1;
+    }
+    return next;
 }
 
 void

@@ -83,8 +83,14 @@ pingyi_route_t *pingyi_routes_displaced_named (pingyi_routes_t *self, const char
 /*  The live owner of a shard, or NULL.  */
 pingyi_route_t *pingyi_routes_owner (pingyi_routes_t *self, uint32_t shard);
 /*  Drop workers silent for longer than timeout_ms; returns how many.  Also
-    forgets displaced connections older than PINGYI_ROUTES_DISPLACED_MS.  */
+    forgets displaced connections older than PINGYI_ROUTES_DISPLACED_MS.
+    Each dropped worker's shards fall back at once (see the top).  */
 size_t pingyi_routes_expire (pingyi_routes_t *self, int64_t now_ms, int64_t timeout_ms);
+/*  When the first live worker falls silent for longer than timeout_ms
+    (its last_seen_ms + timeout_ms + 1), or INT64_MAX with none: the broker
+    expires it then, not at its next heartbeat tick, so a silent owner's
+    shards move within one heartbeat timeout of its last word.  */
+int64_t pingyi_routes_next_expiry (const pingyi_routes_t *self, int64_t timeout_ms);
 /*  Drop one worker (it is unreachable).  */
 void pingyi_routes_drop (pingyi_routes_t *self, pingyi_route_t *worker);
 /*  Drop one worker because another connection with its key said HELLO.  */

@@ -63,10 +63,12 @@
 #define PROGRESS_MS 200
 #define BAD_LINES_SHOWN 10000 /* bad-line reports printed per run; the rest are counted */
 #define HWM 1000
-/*  The largest batch that always fits one frame.  */
+/*  The largest batch that always fits one SUBMIT the broker forwards
+    (PINGYI_SUBMIT_FRAME_MAX, 2 MiB less 1 KiB): envelopes of the largest
+    size (a bin16 header each), 1 KiB left for the SUBMIT's own fields; 453.  */
 #define BATCH_LIMIT                                                                                          \
-    (PINGYI_FRAME_MAX / (PINGYI_ENVELOPE_MAX + 16) < PINGYI_BATCH_MAX                                        \
-         ? PINGYI_FRAME_MAX / (PINGYI_ENVELOPE_MAX + 16)                                                     \
+    ((PINGYI_SUBMIT_FRAME_MAX - 1024) / (PINGYI_ENVELOPE_MAX + 16) < PINGYI_BATCH_MAX                        \
+         ? (PINGYI_SUBMIT_FRAME_MAX - 1024) / (PINGYI_ENVELOPE_MAX + 16)                                     \
          : PINGYI_BATCH_MAX)
 
 /*  The client's exit codes, by what they mean here (docs/client.md).  */

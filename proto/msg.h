@@ -22,7 +22,7 @@
 #include "reject.h"
 
 #define PINGYI_PROTO_VERSION 3
-#define PINGYI_FRAME_MAX (16u << 20)        /* ZMQ_MAXMSGSIZE on every socket */
+#define PINGYI_FRAME_MAX (2u << 20)         /* ZMQ_MAXMSGSIZE on every socket (docs/broker.md "Frame limits") */
 #define PINGYI_ENVELOPE_MAX 4600            /* one envelope, bytes (a longer one is rejected bad_envelope) */
 #define PINGYI_BATCH_MAX 4096               /* envelopes in one SUBMIT, results in one ACK */
 #define PINGYI_NAME_MAX 64                  /* role names, venue ids */
@@ -44,9 +44,9 @@
     must still fit PINGYI_FRAME_MAX at the receiving socket.  */
 #define PINGYI_INNER_MAX (PINGYI_FRAME_MAX - 1024)
 /*  The largest frame of each kind a peer hands the broker, which refuses a
-    larger one unread (docs/broker.md "Frame limits").  Only SUBMIT (3 634
-    envelopes of 4 600 bytes: 16.7 MB) and REPLY (a SNAPSHOT page, or the
-    answer to a full SUBMIT) need the whole frame; HELLO (256 shards of at
+    larger one unread (docs/broker.md "Frame limits").  Only SUBMIT (the C
+    client's largest, 453 envelopes of 4 600 bytes: 2.09 MB) and REPLY (a
+    SNAPSHOT page, or the answer to a full SUBMIT) need the whole frame; HELLO (256 shards of at
     most 5 bytes), HEARTBEAT, VENUE_OPEN / CLOSE / REOPEN (a 512-byte
     reason at most), TALLY_QUERY and STATS_QUERY need a few hundred bytes.
     Every kind fits PINGYI_INNER_MAX, so that a refusal is never bigger

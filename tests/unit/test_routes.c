@@ -1,7 +1,8 @@
 /*  test_routes.c — the broker's soft shard table: claims, the newest HELLO
     winning, expiry of silent workers, the keyring's shard assignment, one
     connection per worker key (displacement), a standby's shard falling
-    back, the drop hook, and the User-Id parse.  */
+    back, the drop hook, ownership healing when an owner leaves or drops a
+    shard from its list (issue 11), exact expiry, and the User-Id parse.  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -240,6 +241,103 @@ test_standby_fallback (void **state)
     pingyi_routes_destroy (&r);
 }
 
+/*  Issue 11, orphaned shards: worker 1 lists 0-3; worker 2, assigned every
+    shard, is started by mistake listing 0-7 (its HELLO takes 0-3), then
+    lists 4-7 again — by a new HELLO on its connection, or restarted on a
+    new one, or it goes — and each time 0-3 are worker 1's at once, never
+    unowned while worker 1 is alive.  */
+static void
+test_owner_left_heals (void **state)
+{
+    (void) state;
+    pingyi_routes_t *r = pingyi_routes_new (8);
+    uint32_t low[] = {0, 1, 2, 3}, all[] = {0, 1, 2, 3, 4, 5, 6, 7}, high[] = {4, 5, 6, 7};
+    pingyi_route_t *w1 = pingyi_routes_claim (r, (const uint8_t *) "w1", 2, "1", low, 4, 1000);
+    pingyi_route_t *w2 = pingyi_routes_claim (r, (const uint8_t *) "w2", 2, "2", all, 8, 1100);
+    for (uint32_t s = 0; s < 8; s++)
+        assert_ptr_equal (pingyi_routes_owner (r, s), w2);
+    /* a new HELLO on the same connection drops 0-3 from its list */
+    assert_ptr_equal (pingyi_routes_claim (r, (const uint8_t *) "w2", 2, "2", high, 4, 1200), w2);
+    for (uint32_t s = 0; s < 4; s++)
+        assert_ptr_equal (pingyi_routes_owner (r, s), w1);
+    for (uint32_t s = 4; s < 8; s++)
+        assert_ptr_equal (pingyi_routes_owner (r, s), w2);
+    /* 0-7 again, then restarted with 4-7: a new connection with its key
+       (the broker displaces the old one first, as handle_hello does) */
+    pingyi_routes_claim (r, (const uint8_t *) "w2", 2, "2", all, 8, 1300);
+    assert_ptr_equal (pingyi_routes_owner (r, 0), w2);
+    pingyi_routes_displace (r, pingyi_routes_named (r, "2"), 1400);
+    for (uint32_t s = 0; s < 4; s++)
+        assert_ptr_equal (pingyi_routes_owner (r, s), w1);
+    for (uint32_t s = 4; s < 8; s++)
+        assert_null (pingyi_routes_owner (r, s));
+    pingyi_route_t *w2b = pingyi_routes_claim (r, (const uint8_t *) "w2b", 3, "2", high, 4, 1400);
+    for (uint32_t s = 0; s < 4; s++)
+        assert_ptr_equal (pingyi_routes_owner (r, s), w1);
+    for (uint32_t s = 4; s < 8; s++)
+        assert_ptr_equal (pingyi_routes_owner (r, s), w2b);
+    assert_int_equal (pingyi_routes_covered (r), 8);
+    /* 0-7 on the new connection, and it goes (unreachable) */
+    pingyi_routes_claim (r, (const uint8_t *) "w2b", 3, "2", all, 8, 1500);
+    assert_ptr_equal (pingyi_routes_owner (r, 2), w2b);
+    pingyi_routes_drop (r, w2b);
+    for (uint32_t s = 0; s < 4; s++)
+        assert_ptr_equal (pingyi_routes_owner (r, s), w1);
+    assert_int_equal (pingyi_routes_covered (r), 4);
+    pingyi_routes_destroy (&r);
+}
+
+/*  Three workers list shard 0: when its owner goes it falls to the live
+    one whose HELLO listing it is the newest; a worker that does not list
+    it never gets it, even if it said HELLO later.  */
+static void
+test_fallback_order (void **state)
+{
+    (void) state;
+    pingyi_routes_t *r = pingyi_routes_new (2);
+    uint32_t zero[] = {0}, one[] = {1};
+    pingyi_route_t *a = pingyi_routes_claim (r, (const uint8_t *) "a", 1, "1", zero, 1, 1000);
+    pingyi_route_t *b = pingyi_routes_claim (r, (const uint8_t *) "b", 1, "2", zero, 1, 1100);
+    pingyi_route_t *c = pingyi_routes_claim (r, (const uint8_t *) "c", 1, "3", zero, 1, 1200);
+    pingyi_route_t *d = pingyi_routes_claim (r, (const uint8_t *) "d", 1, "4", one, 1, 1300);
+    assert_ptr_equal (pingyi_routes_owner (r, 0), c);
+    pingyi_routes_drop (r, c);
+    assert_ptr_equal (pingyi_routes_owner (r, 0), b);
+    /* a says HELLO again: the newest listing it now */
+    pingyi_routes_claim (r, (const uint8_t *) "a", 1, "1", zero, 1, 1400);
+    assert_ptr_equal (pingyi_routes_owner (r, 0), a);
+    pingyi_routes_drop (r, a);
+    assert_ptr_equal (pingyi_routes_owner (r, 0), b);
+    pingyi_routes_drop (r, b);
+    assert_null (pingyi_routes_owner (r, 0)); /* d never listed it */
+    assert_ptr_equal (pingyi_routes_owner (r, 1), d);
+    pingyi_routes_destroy (&r);
+}
+
+/*  A silent owner is due for expiry exactly one timeout after its last
+    word (the broker wakes then), and its shards fall back at that call.  */
+static void
+test_next_expiry (void **state)
+{
+    (void) state;
+    pingyi_routes_t *r = pingyi_routes_new (4);
+    assert_true (pingyi_routes_next_expiry (r, 3000) == INT64_MAX); /* no worker */
+    uint32_t low[] = {0, 1}, all[] = {0, 1, 2, 3};
+    pingyi_route_t *w1 = pingyi_routes_claim (r, (const uint8_t *) "w1", 2, "1", low, 2, 1000);
+    pingyi_route_t *w2 = pingyi_routes_claim (r, (const uint8_t *) "w2", 2, "2", all, 4, 1000);
+    w1->last_seen_ms = 2500; /* heartbeats */
+    w2->last_seen_ms = 2200; /* then hangs */
+    assert_true (pingyi_routes_next_expiry (r, 3000) == 5201);
+    assert_int_equal (pingyi_routes_expire (r, 5200, 3000), 0);
+    assert_ptr_equal (pingyi_routes_owner (r, 0), w2);
+    assert_int_equal (pingyi_routes_expire (r, 5201, 3000), 1);
+    assert_ptr_equal (pingyi_routes_owner (r, 0), w1);
+    assert_ptr_equal (pingyi_routes_owner (r, 1), w1);
+    assert_null (pingyi_routes_owner (r, 2));
+    assert_true (pingyi_routes_next_expiry (r, 3000) == 5501);
+    pingyi_routes_destroy (&r);
+}
+
 static void
 test_user_id_parse (void **state)
 {
@@ -266,7 +364,8 @@ main (void)
         cmocka_unit_test (test_claim_and_owner), cmocka_unit_test (test_restart_newest_wins),
         cmocka_unit_test (test_expire_silent),   cmocka_unit_test (test_check_assigned),
         cmocka_unit_test (test_displace),        cmocka_unit_test (test_standby_fallback),
-        cmocka_unit_test (test_user_id_parse),
+        cmocka_unit_test (test_owner_left_heals), cmocka_unit_test (test_fallback_order),
+        cmocka_unit_test (test_next_expiry),     cmocka_unit_test (test_user_id_parse),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
