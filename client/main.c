@@ -486,8 +486,12 @@ service_request (client_t *c, request_t *r, bool is_open, int64_t now)
         pingyi_outbox_stats (c->outbox, &st);
         /* collected counts forms that came back as ballots, not bad lines */
         uint64_t collected = c->opt.collected >= 0 ? (uint64_t) c->opt.collected : st.ingested;
+        /* the key of this round: the reopens the VENUE_OPEN's answer showed */
+        uint8_t round_key[32];
+        pingyi_envelope_close_key_round (round_key, c->close_key, c->have_status ? c->status.reopens : 0);
         pingyi_msg_venue_close (&c->w, r->tag, c->election->fingerprint, c->venue_id, c->issued, collected,
-                                st.accepted + st.duplicates + st.rejected, c->close_key);
+                                st.accepted + st.duplicates + st.rejected, round_key);
+        sodium_memzero (round_key, sizeof round_key);
     }
     int rc = send_frame (c);
     if (rc < 0)

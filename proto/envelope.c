@@ -11,6 +11,7 @@
     - shared keys are computed once per peer (crypto_box_beforenm); wiping
       them is the caller's job, as it owns them.  */
 #include "envelope.h"
+#include "bytes.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -156,6 +157,20 @@ pingyi_envelope_reopen_key (uint8_t reopen_key[32], const uint8_t their_public[3
     crypto_kdf_derive_from_key (reopen_key, 32, PINGYI_LINK_SUBKEY_REOPEN, PINGYI_LINK_KDF_CONTEXT, k);
     sodium_memzero (k, sizeof k);
     return 0;
+}
+
+void
+pingyi_envelope_close_key_round (uint8_t out[32], const uint8_t close_key[32], uint32_t reopens)
+{
+    if (reopens == 0) {
+        memcpy (out, close_key, 32);
+        return;
+    }
+    static const char label[] = "pingyi close round";
+    uint8_t data[sizeof label - 1 + 4];
+    memcpy (data, label, sizeof label - 1);
+    pingyi_put_le32 (data + sizeof label - 1, reopens);
+    crypto_generichash (out, 32, data, sizeof data, close_key, 32);
 }
 
 void

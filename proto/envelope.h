@@ -54,6 +54,14 @@ int pingyi_envelope_parse (const uint8_t *buf, size_t len, pingyi_envelope_t *en
 #define PINGYI_LINK_SUBKEY_CLOSE 2
 void pingyi_envelope_link_keys (uint8_t ack_key[32], uint8_t close_key[32], const uint8_t k[32]);
 
+/*  The key a VENUE_CLOSE is MACed with in the venue's round after
+    `reopens` operator reopens: the close key itself in the first round
+    (reopens 0), else BLAKE2b-256 (key = close key, data = "pingyi close
+    round" ‖ reopens as u32 LE).  A close of an earlier round, replayed
+    after a reopen, then no longer verifies (docs/PROTOCOL.md, "The link
+    MAC").  */
+void pingyi_envelope_close_key_round (uint8_t out[32], const uint8_t close_key[32], uint32_t reopens);
+
 /*  The reopen key of an operator for one shard: subkey 3 (context
     "pingyilk") of k = crypto_box_beforenm (shard box public, operator CURVE
     secret) = crypto_box_beforenm (operator CURVE public, shard secret).

@@ -464,7 +464,15 @@ handle_venue_close (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     /* Only the venue (and this shard's holders) can compute the close key:
        a close forged by the broker or another worker stops here, before it
        could shut the venue's round.  */
-    if (pingyi_msg_mac_check (o->inner, m, w->links[v].close)) {
+    /* ... under the key of the venue's current round: a close of an
+       earlier round, replayed after an operator's reopen, fails here */
+    pingyi_venue_figures_t now;
+    uint8_t round_key[32];
+    uint32_t reopens = pingyi_shard_venue_figures (b->store, (uint32_t) v, &now) == 0 ? now.reopens : 0;
+    pingyi_envelope_close_key_round (round_key, w->links[v].close, reopens);
+    int forged = pingyi_msg_mac_check (o->inner, m, round_key);
+    sodium_memzero (round_key, sizeof round_key);
+    if (forged) {
         w->forged_closes++;
         pingyi_warn ("venue %s: VENUE_CLOSE refused: its MAC does not verify (not sent by the venue)",
                      w->election->venues[v].id);

@@ -27,6 +27,21 @@ steps:
   open:TAG              VENUE_OPEN with TAG as the bundle's venue (--name)
   stats:TAG:SHARD       STATS_QUERY with TAG for SHARD (an operator's or aggregator's)
   raw:HEX               the bytes HEX as one frame, as they are
+  rawfile:PATH          the bytes of the file PATH as one frame (for frames too big for argv)
+  rawseq:PATH           for each line of PATH (hex, "-" an empty frame; "a,b" two parts a and b),
+                        send it as one message and wait (--timeout) for the next frame that is
+                        not a HEARTBEAT: printed as usual, with "seq": the line's number (from 0);
+                        exit 3 if one gets no answer
+  multipart:HEX,HEX...  one message of several frames, each HEX
+  replyraw:TICKET:HEX   REPLY naming TICKET (as reply:) carrying the bytes HEX as its inner frame
+                        (e.g. a captured ACK: ACK and VENUE_STATUS frames are printed with "hex")
+  close:TAG:I:C:S[:R]   VENUE_CLOSE with TAG as the bundle's venue (--name): issued I, collected C,
+                        sent S, MAC'd under the venue's close key of round R (after R reopens,
+                        default 0; docs/PROTOCOL.md "The link MAC") (the bundle's box.secret and its
+                        shard's box key from keyring.tsv: what the venue itself can make); printed
+                        with "hex", the frame's bytes, for replays
+  reopensig:TAG:VENUE:N VENUE_REOPEN of VENUE number N, MAC'd under the reopen key of the bundle's
+                        CURVE secret (an operator's bundle), reason "attack"
   expect:TYPE[:CODE]    wait (--timeout) for a frame of TYPE (ERROR with CODE);
                         exit 3 if none comes
   recv:SECONDS          print what comes for SECONDS
@@ -156,6 +171,37 @@ def _items(b, i, n):
     return out, i
 
 
+# --- link keys (docs/PROTOCOL.md §9, "Link keys"; pure Python but X25519) ---
+
+def _rotl(v, c):
+    return ((v << c) & 0xffffffff) | (v >> (32 - c))
+
+
+def hsalsa20(key, inp):
+    k, i = struct.unpack("<8I", key), struct.unpack("<4I", inp)
+    c = struct.unpack("<4I", b"expand 32-byte k")
+    x = [c[0], *k[0:4], c[1], *i, c[2], *k[4:8], c[3]]
+
+    def qr(a, b, d, e):
+        x[b] ^= _rotl((x[a] + x[e]) & 0xffffffff, 7)
+        x[d] ^= _rotl((x[b] + x[a]) & 0xffffffff, 9)
+        x[e] ^= _rotl((x[d] + x[b]) & 0xffffffff, 13)
+        x[a] ^= _rotl((x[e] + x[d]) & 0xffffffff, 18)
+    for _ in range(10):
+        qr(0, 4, 8, 12); qr(5, 9, 13, 1); qr(10, 14, 2, 6); qr(15, 3, 7, 11)  # noqa: E702
+        qr(0, 1, 2, 3); qr(5, 6, 7, 4); qr(10, 11, 8, 9); qr(15, 12, 13, 14)  # noqa: E702
+    return struct.pack("<8I", x[0], x[5], x[10], x[15], x[6], x[7], x[8], x[9])
+
+
+def link_key(secret, public, subkey):
+    """crypto_kdf_derive_from_key (32, subkey, "pingyilk", crypto_box_beforenm (public, secret))"""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    shared = X25519PrivateKey.from_private_bytes(secret).exchange(X25519PublicKey.from_public_bytes(public))
+    k = hsalsa20(shared, bytes(16))
+    return hashlib.blake2b(b"", digest_size=32, key=k, salt=struct.pack("<Q", subkey) + bytes(8),
+                           person=b"pingyilk" + bytes(8)).digest()
+
+
 # --- the peer --------------------------------------------------------------
 
 def shard_spec(spec):
@@ -248,6 +294,7 @@ class Peer:
         self.registered = False
         self.next_beat = 0.0
         self.last_forward = None  # (ticket, inner tag)
+        self.seq = None  # the line of a rawseq step being answered
 
     def send(self, msg):
         self.sock.send(pack(msg) if not isinstance(msg, bytes) else msg)
@@ -270,13 +317,18 @@ class Peer:
             wait = min(left, max(0.0, self.next_beat - now) if self.registered else left)
             if not self.sock.poll(int(wait * 1000) + 1):
                 continue
-            d = describe(self.sock.recv())
+            raw = self.sock.recv()
+            d = describe(raw)
+            if d["type"] in ("ACK", "VENUE_STATUS"):
+                d["hex"] = raw.hex()  # the genuine bytes, for replays
             if d["type"] == "READY":
                 self.registered = True
             if d["type"] == "ERROR" and d.get("code") in (4, 7):
                 self.registered = False
             if d["type"] == "FORWARD":
                 self.last_forward = (d["ticket"], d.get("inner_tag"))
+            if self.seq is not None:
+                d["seq"] = self.seq
             if d["type"] != "HEARTBEAT" or self.args.verbose:
                 self.emit(d)
             if want and want(d):
@@ -290,6 +342,28 @@ class Peer:
                 sys.exit("attack.py: reply:last but no FORWARD was received")
             return self.last_forward[0]
         return int(spec)
+
+    def shard_box(self, venue):
+        """The box public key of VENUE's shard (docs/election-definition.md, shard assignment)."""
+        with open(os.path.join(self.args.deploy, "election.json"), encoding="utf-8-sig") as f:
+            d = json.load(f)
+        v = [x for x in d["venues"] if x["id"] == venue][0]
+        shard = v.get("shard")
+        if shard is None:
+            h = 0xcbf29ce484222325
+            for b in venue.encode():
+                h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+            shard = h % d.get("shards", 1)
+        with open(os.path.join(self.args.deploy, "keyring.tsv")) as f:
+            for line in f:
+                cols = line.rstrip("\n").split("\t")
+                if len(cols) >= 4 and cols[0] == "shard" and int(cols[1]) == shard:
+                    return bytes.fromhex(cols[3])
+        sys.exit("attack.py: no shard line for shard %d" % shard)
+
+    def secret(self, name):
+        with open(os.path.join(self.args.bundle, name)) as f:
+            return bytes.fromhex(f.read().strip())
 
     def inner(self, kind):
         fp = self.fingerprint
@@ -339,6 +413,53 @@ class Peer:
         elif verb == "raw":
             self.send(bytes.fromhex(rest))
             self.emit({"sent": "raw", "hex": rest})
+        elif verb == "close":
+            parts = [int(x) for x in rest.split(":")]
+            tag, issued, collected, sent = parts[:4]
+            key = link_key(self.secret("box.secret"), self.shard_box(self.name), 2)
+            if len(parts) > 4 and parts[4]:
+                # the close key of round R: BLAKE2b-256 (key = close key, "pingyi close round" || R u32 LE)
+                key = hashlib.blake2b(b"pingyi close round" + parts[4].to_bytes(4, "little"),
+                                      digest_size=32, key=key).digest()
+            body = pack([VERSION, 9, tag, self.fingerprint, self.name, issued, collected, sent])
+            body = bytes([0x99]) + body[1:]  # the array holds the MAC too: 9 elements
+            frame = body + b"\xc4\x10" + hashlib.blake2b(body, digest_size=16, key=key).digest()
+            self.send(frame)
+            self.emit({"sent": "VENUE_CLOSE", "tag": tag, "hex": frame.hex()})
+        elif verb == "reopensig":
+            tag, venue, number = rest.split(":")
+            key = link_key(self.secret("curve.secret"), self.shard_box(venue), 3)
+            body = pack([VERSION, 17, int(tag), self.fingerprint, venue, int(number), "attack"])
+            body = bytes([0x98]) + body[1:]  # 8 elements with the MAC
+            frame = body + b"\xc4\x10" + hashlib.blake2b(body, digest_size=16, key=key).digest()
+            self.send(frame)
+            self.emit({"sent": "VENUE_REOPEN", "tag": int(tag), "venue": venue, "number": int(number)})
+        elif verb == "rawfile":
+            with open(rest, "rb") as f:
+                data = f.read()
+            self.send(data)
+            self.emit({"sent": "rawfile", "bytes": len(data)})
+        elif verb == "rawseq":
+            with open(rest) as f:
+                lines = [l.strip() for l in f if l.strip()]
+            for i, line in enumerate(lines):
+                self.seq = i
+                parts = [bytes.fromhex(x) if x != "-" else b"" for x in line.split(",")]
+                self.sock.send_multipart(parts)
+                got = self.pump(self.args.timeout, lambda d: d["type"] != "HEARTBEAT")
+                if not got:
+                    self.seq = None
+                    self.emit({"timeout": "rawseq", "seq": i})
+                    return 3
+            self.seq = None
+        elif verb == "multipart":
+            self.sock.send_multipart([bytes.fromhex(x) for x in rest.split(",")])
+            self.emit({"sent": "multipart", "parts": len(rest.split(","))})
+        elif verb == "replyraw":
+            spec, _, hexdata = rest.partition(":")
+            ticket = self.ticket(spec)
+            self.send([VERSION, 16, ticket, bytes.fromhex(hexdata)])
+            self.emit({"sent": "REPLY", "ticket": ticket, "inner": "raw"})
         elif verb == "expect":
             parts = rest.split(":")
             want_type, want_code = parts[0], int(parts[1]) if len(parts) > 1 and parts[1] else None
