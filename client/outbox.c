@@ -90,9 +90,7 @@ struct pingyi_outbox_t {
 static int
 lmdb_fail (pingyi_outbox_t *self, char *err, const char *what, int rc)
 {
-    if (rc == ENOSPC)
-        return pingyi_fail (err, "outbox %s: %s: the disk is full", self->dir, what);
-    return pingyi_lmdb_fail (&self->db, err, what, rc);
+    return pingyi_lmdb_fail (&self->db, err, what, rc); /* names a full disk (ENOSPC, or EIO with none left) */
 }
 
 /*  ---------------------------------------------------------------------
@@ -831,7 +829,7 @@ pingyi_outbox_write_receipts (pingyi_outbox_t *self, char *path, size_t path_cap
     if (bad || rename (tmp, path)) {
         int e = errno;
         unlink (tmp);
-        return pingyi_fail (err, "%s: cannot write: %s", path, strerror (e));
+        return pingyi_fail (err, "%s: cannot write: %s", path, e == ENOSPC ? "the disk is full" : strerror (e));
     }
     *count = n;
     return 0;

@@ -7,12 +7,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /*  LMDB 0.9's file layout, as far as the check needs it (mdb.c: MDB_page,
@@ -208,6 +210,12 @@ pingyi_lmdb_open (pingyi_lmdb_t *db, const char *path, unsigned flags, unsigned 
 {
     char file[1100];
     snprintf (file, sizeof file, (flags & MDB_NOSUBDIR) ? "%s" : "%s/data.mdb", path);
+    snprintf (db->dir, sizeof db->dir, "%s", path);
+    if (flags & MDB_NOSUBDIR) {
+        char copy[sizeof db->dir];
+        snprintf (copy, sizeof copy, "%s", path);
+        snprintf (db->dir, sizeof db->dir, "%s", dirname (copy));
+    }
     db->why[0] = 0;
     if (pingyi_lmdb_file_check (file, db->why) < 0) {
         db->env = NULL;
@@ -313,9 +321,28 @@ pingyi_lmdb_read (pingyi_lmdb_t *db, MDB_txn **txn)
     return rc;
 }
 
+bool
+pingyi_lmdb_disk_full (const pingyi_lmdb_t *db, int rc, uint64_t *free_bytes)
+{
+    struct statvfs fs;
+    uint64_t left = UINT64_MAX;
+    if (db->dir[0] && statvfs (db->dir, &fs) == 0)
+        left = (uint64_t) fs.f_bavail * (uint64_t) fs.f_frsize;
+    if (free_bytes)
+        *free_bytes = left;
+    return rc == ENOSPC || rc == EDQUOT || (rc == EIO && left < ((uint64_t) 1 << 20));
+}
+
 int
 pingyi_lmdb_fail (const pingyi_lmdb_t *db, char *err, const char *what, int rc)
 {
+    uint64_t left;
+    if (rc > 0 && pingyi_lmdb_disk_full (db, rc, &left)) {
+        if (left == UINT64_MAX)
+            return pingyi_fail (err, "%s: %s: the disk is full (%s)", db->name, what, mdb_strerror (rc));
+        return pingyi_fail (err, "%s: %s: the disk is full (%llu KiB left on its file system)", db->name, what,
+                            (unsigned long long) (left >> 10));
+    }
     if (rc == MDB_CORRUPTED && db->why[0])
         return pingyi_fail (err, "%s: %s: %s", db->name, what, db->why);
     return pingyi_fail (err, "%s: %s: %s", db->name, what, mdb_strerror (rc));

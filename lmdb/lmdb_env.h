@@ -42,6 +42,7 @@ typedef struct {
     void *grown_arg;
     int64_t commit_ms; /* how long the last commit took */
     char why[512];     /* pingyi_lmdb_open's MDB_CORRUPTED: what is wrong with the file */
+    char dir[1100];    /* the directory the data file is in (its file system's free space) */
 } pingyi_lmdb_t;
 
 /*  Set up db (all zero, then name) before opening it.  */
@@ -99,8 +100,15 @@ int pingyi_lmdb_read (pingyi_lmdb_t *db, MDB_txn **txn) PINGYI_WARN_UNUSED;
 typedef int (pingyi_lmdb_guard_fn) (void *arg, char *err);
 int pingyi_lmdb_guard (const char *name, pingyi_lmdb_guard_fn *fn, void *arg, char *err);
 
+/*  Whether a failed write (rc) means the disk is full: ENOSPC or EDQUOT,
+    or EIO (how a failed write-back of delayed allocation surfaces at
+    fsync) while the file system has less than 1 MiB left to this process.
+    free_bytes (may be NULL) receives what statvfs says is left.  */
+bool pingyi_lmdb_disk_full (const pingyi_lmdb_t *db, int rc, uint64_t *free_bytes);
+
 /*  "NAME: WHAT: <LMDB's text for rc>" into err (db->why instead of
-    LMDB's text for pingyi_lmdb_open's MDB_CORRUPTED); returns -1.  */
+    LMDB's text for pingyi_lmdb_open's MDB_CORRUPTED; "the disk is full
+    (N KiB left on its file system)" when pingyi_lmdb_disk_full); -1.  */
 int pingyi_lmdb_fail (const pingyi_lmdb_t *db, char *err, const char *what, int rc);
 
 #endif

@@ -7,6 +7,7 @@
 #include "shard_impl.h"
 #include "quote.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -392,11 +393,17 @@ pingyi_shard_apply (pingyi_shard_t *self, pingyi_shard_item_t *items, size_t cou
         self->stats.batches_failed++;
         if (!self->stopped) {
             /* a failed commit may leave LMDB unusable (MDB_PANIC): stop
-               rather than answer from a state nobody can vouch for */
-            self->stopped = true;
+               rather than answer from a state nobody can vouch for, until
+               pingyi_shard_resume reopens and checks it */
+            int rc = self->last_write_rc;
+            shard_stop (self,
+                        pingyi_lmdb_disk_full (&self->db, rc, NULL) ? PINGYI_SHARD_STOP_DISK_FULL
+                        : rc == EIO                                 ? PINGYI_SHARD_STOP_IO
+                                                                    : PINGYI_SHARD_STOP_OTHER,
+                        err);
             pingyi_error ("shard %u: batch of %zu not committed (%s): nothing of it is acknowledged; this "
-                          "shard takes no more ballots until the worker is restarted",
-                          self->shard, count, err ? err : "?");
+                          "shard takes no more ballots until a retry succeeds (every %d s)",
+                          self->shard, count, err ? err : "?", PINGYI_SHARD_RESUME_MS / 1000);
         }
         return -1;
     }

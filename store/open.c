@@ -76,17 +76,45 @@ txn_call (MDB_txn *txn, void *arg, char *err)
 
 /*  The map filled: it grew (logged and counted, the batch is redone), or it
     cannot grow and the shard stops taking ballots.  */
+void
+shard_stop (pingyi_shard_t *self, pingyi_shard_stop_t reason, const char *text)
+{
+    self->stopped = true;
+    self->stats.stop_reason = reason;
+    self->stats.stopped_ms = pingyi_now_ms ();
+    snprintf (self->stats.stop_text, sizeof self->stats.stop_text, "%s", text ? text : "");
+}
+
+const char *
+pingyi_shard_stop_name (pingyi_shard_stop_t reason)
+{
+    switch (reason) {
+    case PINGYI_SHARD_RUNNING:
+        return "running";
+    case PINGYI_SHARD_STOP_DISK_FULL:
+        return "disk_full";
+    case PINGYI_SHARD_STOP_IO:
+        return "io_error";
+    case PINGYI_SHARD_STOP_MAP:
+        return "map_cannot_grow";
+    case PINGYI_SHARD_STOP_OTHER:
+        break;
+    }
+    return "commit_failed";
+}
+
 static int
 shard_grown (void *arg, size_t from, size_t to, int rc, char *err)
 {
     pingyi_shard_t *self = arg;
     if (rc) {
-        self->stopped = true;
+        pingyi_fail (err, "%s: map full and cannot grow to %zu KiB: %s", self->path, to >> 10, mdb_strerror (rc));
+        shard_stop (self, PINGYI_SHARD_STOP_MAP, err);
         pingyi_error ("shard %u: map full at %zu KiB and cannot grow to %zu KiB (%s): this shard takes no "
-                      "more ballots; free memory/disk and restart the worker (nothing acknowledged is lost)",
-                      self->shard, from >> 10, to >> 10, mdb_strerror (rc));
-        return pingyi_fail (err, "%s: map full and cannot grow to %zu KiB: %s", self->path, to >> 10,
-                            mdb_strerror (rc));
+                      "more ballots until a retry succeeds (every %d s; free memory or disk), nothing "
+                      "acknowledged is lost",
+                      self->shard, from >> 10, to >> 10, mdb_strerror (rc), PINGYI_SHARD_RESUME_MS / 1000);
+        return -1;
     }
     pingyi_info ("shard %u: map full at %zu KiB, grown to %zu KiB", self->shard, from >> 10, to >> 10);
     self->stats.map_resizes++;
@@ -98,8 +126,11 @@ int
 shard_write_txn (pingyi_shard_t *self, shard_txn_fn *fn, void *arg, const char *what, char *err)
 {
     txn_call_t call = {self, fn, arg};
+    if (!self->db.env)
+        return pingyi_fail (err, "%s: %s: the LMDB environment is closed (a resume failed)", self->path, what);
     int rc = pingyi_lmdb_write (&self->db, txn_call, &call, err);
     self->last_commit_ms = self->db.commit_ms;
+    self->last_write_rc = rc == -1 ? 0 : rc;
     if (rc == 0 || rc == -1)
         return rc;
     return shard_lmdb_fail (self, err, what, rc);
@@ -108,6 +139,8 @@ shard_write_txn (pingyi_shard_t *self, shard_txn_fn *fn, void *arg, const char *
 int
 shard_read_txn (pingyi_shard_t *self, MDB_txn **txn, char *err)
 {
+    if (!self->db.env)
+        return pingyi_fail (err, "%s: the LMDB environment is closed (a resume failed)", self->path);
     int rc = pingyi_lmdb_read (&self->db, txn);
     return rc ? shard_lmdb_fail (self, err, "read transaction", rc) : 0;
 }
@@ -611,6 +644,50 @@ pingyi_shard_stats (const pingyi_shard_t *self, pingyi_shard_stats_t *stats)
     stats->sequence = self->info.current_sequence;
     stats->settled_sequence = self->info.sequence;
     stats->generation = self->info.generation;
+}
+
+int
+pingyi_shard_resume (pingyi_shard_t *self, char *err)
+{
+    if (!self->stopped)
+        return 0;
+    if (self->read_only)
+        return pingyi_fail (err, "%s: opened read-only", self->path);
+    pingyi_shard_info_t before = self->info;
+    uint64_t left;
+    (void) pingyi_lmdb_disk_full (&self->db, 0, &left);
+    if (self->stats.stop_reason == PINGYI_SHARD_STOP_DISK_FULL && left < PINGYI_SHARD_RESUME_FREE)
+        return pingyi_fail (err, "%s: the disk is still full (%llu KiB left on its file system)", self->path,
+                            (unsigned long long) (left >> 10));
+    /* A failed commit may have left the environment unusable (MDB_PANIC):
+       then it is closed and opened again, as at a restart; else it is kept. */
+    MDB_txn *probe = NULL;
+    int rc = self->db.env ? mdb_txn_begin (self->db.env, NULL, 0, &probe) : MDB_PANIC;
+    if (rc == 0)
+        mdb_txn_abort (probe);
+    else {
+        size_t map = self->db.map_size;
+        pingyi_lmdb_close (&self->db);
+        rc = pingyi_lmdb_open (&self->db, self->path, 0, 8, map);
+        if (rc)
+            return shard_lmdb_fail (self, err, "reopening the LMDB environment", rc);
+    }
+    /* the committed state again, checked as at open; it must be the one the
+       shard stopped at (nothing of the failed batch was committed) */
+    if (shard_write_txn (self, init_txn, NULL, "resume", err))
+        return -1;
+    if (self->info.current_sequence != before.current_sequence ||
+        memcmp (self->info.current_digest, before.current_digest, PINGYI_SHARD_DIGEST_LEN) != 0)
+        return pingyi_fail (err, "%s: after the stop it holds %llu ballots, but it stopped at %llu: not resumed",
+                            self->path, (unsigned long long) self->info.current_sequence,
+                            (unsigned long long) before.current_sequence);
+    self->stopped = false;
+    self->stats.stop_reason = PINGYI_SHARD_RUNNING;
+    self->stats.stopped_ms = 0;
+    self->stats.stop_text[0] = 0;
+    self->stats.resumes++;
+    (void) shard_manifest_checkpoint (self, true);
+    return 0;
 }
 
 bool

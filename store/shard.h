@@ -64,6 +64,22 @@ typedef struct {
     char text[PINGYI_ERR_MAX];               /* reason text when rejected, else "" */
 } pingyi_shard_item_t;
 
+/*  Why a shard stopped taking ballots (stats.stop_reason; the worker's
+    STATS shardN_stop_reason carries the number).  */
+typedef enum {
+    PINGYI_SHARD_RUNNING = 0,
+    PINGYI_SHARD_STOP_DISK_FULL = 1, /* a commit met a full disk (pingyi_lmdb_disk_full) */
+    PINGYI_SHARD_STOP_IO = 2,        /* a commit failed with an I/O error */
+    PINGYI_SHARD_STOP_MAP = 3,       /* the map is full and cannot grow */
+    PINGYI_SHARD_STOP_OTHER = 4,     /* any other failed commit */
+} pingyi_shard_stop_t;
+
+/*  "running", "disk_full", "io_error", "map_cannot_grow", "commit_failed".  */
+const char *pingyi_shard_stop_name (pingyi_shard_stop_t reason);
+
+#define PINGYI_SHARD_RESUME_MS 5000            /* a stopped shard is tried again this often (pingyi_shard_resume) */
+#define PINGYI_SHARD_RESUME_FREE (4ull << 20)  /* stopped by a full disk: tried again with this much free */
+
 /*  Counters of this process's work on the shard (not persisted).  */
 typedef struct {
     uint64_t accepted;
@@ -84,6 +100,10 @@ typedef struct {
     uint64_t venue_closes;
     uint64_t refusals_unstored; /* refusals counted per event: their venue's `refused` rows at the cap */
     bool stopped;               /* the shard takes no more ballots */
+    pingyi_shard_stop_t stop_reason;
+    int64_t stopped_ms;             /* when it stopped (pingyi_now_ms), 0 when running */
+    uint64_t resumes;               /* times it took ballots again after a stop */
+    char stop_text[PINGYI_ERR_MAX]; /* the failed commit's error, "" when running */
 } pingyi_shard_stats_t;
 
 /*  What the meta db says (committed state).  sequence, digest and
@@ -201,8 +221,9 @@ void pingyi_shard_close (pingyi_shard_t **self_p);
     Nothing stored depends on the order of the batch.  MDB_MAP_FULL grows
     the map and redoes the whole batch.  Returns -1 with err when nothing was
     committed: the results must not be acknowledged.  If the map cannot grow
-    or a commit fails, the shard stops (pingyi_shard_stopped) and every later
-    apply fails.  */
+    or a commit fails, the shard stops (pingyi_shard_stopped, with its
+    reason in the stats) and every apply fails until pingyi_shard_resume
+    takes it back.  */
 int pingyi_shard_apply (pingyi_shard_t *self, pingyi_shard_item_t *items, size_t count,
                         char *err) PINGYI_WARN_UNUSED;
 
@@ -283,6 +304,16 @@ void pingyi_shard_stats (const pingyi_shard_t *self, pingyi_shard_stats_t *stats
     shard, PINGYI_SHARD_REFUSED_CAP by default; for tests.  Beyond it a
     refusal is counted each time it comes (stats.refusals_unstored).  */
 void pingyi_shard_set_refused_cap (pingyi_shard_t *self, uint64_t cap);
+
+/*  Try a stopped shard again (a disk that filled has room again): close
+    and reopen its LMDB environment (a failed commit may have left it
+    unusable), reload and check its committed state, which must be the
+    state it stopped at, then take ballots again.  A shard stopped by a
+    full disk waits until its file system has PINGYI_SHARD_RESUME_FREE
+    free.  Only with no apply in
+    flight.  0 when it runs again (or was running), -1 with err when it
+    stays stopped.  */
+int pingyi_shard_resume (pingyi_shard_t *self, char *err) PINGYI_WARN_UNUSED;
 
 uint32_t pingyi_shard_number (const pingyi_shard_t *self);
 

@@ -168,6 +168,7 @@ struct pingyi_shard_t {
     uint64_t batch_rejected_by[PINGYI_SHARD_REJECT_SLOTS];
     int last_venue; /* look-up cache: venues repeat within a batch */
     int64_t last_commit_ms;
+    int last_write_rc; /* the LMDB code of the last failed write transaction, 0 */
 
     uint64_t logged_by[PINGYI_SHARD_REJECT_SLOTS];
     pingyi_shard_stats_t stats;
@@ -190,6 +191,9 @@ typedef int (shard_txn_fn) (pingyi_shard_t *self, MDB_txn *txn, void *arg, char 
 typedef int (shard_row_fn) (pingyi_shard_t *self, const MDB_val *k, const MDB_val *v, void *fn, void *arg);
 
 /*  open.c: errors, transactions, keys  */
+/*  The shard stops taking ballots, for `reason`, with the failed commit's
+    text (logged once per stop by the caller).  */
+void shard_stop (pingyi_shard_t *self, pingyi_shard_stop_t reason, const char *text);
 int shard_lmdb_fail (pingyi_shard_t *self, char *err, const char *what, int rc);
 int shard_write_txn (pingyi_shard_t *self, shard_txn_fn *fn, void *arg, const char *what, char *err);
 int shard_read_txn (pingyi_shard_t *self, MDB_txn **txn, char *err);

@@ -95,6 +95,11 @@ pingyi_cmd_stats (int argc, char **argv)
                 pingyi_json_write_text (stdout, s.name.p, s.name.len);
                 printf (":%llu", (unsigned long long) s.value);
             }
+            else if (s.name.len > 12 && memcmp (s.name.p + s.name.len - 12, "_stop_reason", 12) == 0)
+                /* a shard's stop reason: the number, then its name for people */
+                printf ("%.*s %llu (%s)\n", (int) s.name.len, s.name.p, (unsigned long long) s.value,
+                        s.value <= PINGYI_SHARD_STOP_OTHER ? pingyi_shard_stop_name ((pingyi_shard_stop_t) s.value)
+                                                            : "unknown");
             else
                 printf ("%.*s %llu\n", (int) s.name.len, s.name.p, (unsigned long long) s.value);
         if (json)

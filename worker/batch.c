@@ -329,6 +329,12 @@ pingyi_batch_stopped (const pingyi_batch_t *self)
     return self->stopped;
 }
 
+void
+pingyi_batch_resumed (pingyi_batch_t *self)
+{
+    self->stopped = pingyi_shard_stopped (self->store);
+}
+
 uint32_t
 pingyi_batch_shard (const pingyi_batch_t *self)
 {

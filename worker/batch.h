@@ -101,6 +101,10 @@ size_t pingyi_batch_waiting (const pingyi_batch_t *self);
     commit answered.  */
 bool pingyi_batch_stopped (const pingyi_batch_t *self);
 
+/*  After pingyi_shard_resume: the batch takes envelopes again when the
+    shard runs.  Only when idle.  */
+void pingyi_batch_resumed (pingyi_batch_t *self);
+
 uint32_t pingyi_batch_shard (const pingyi_batch_t *self);
 pingyi_shard_t *pingyi_batch_store (const pingyi_batch_t *self);
 

@@ -105,6 +105,8 @@ typedef struct {
     pingyi_batch_t *batch;
     uint64_t progress_generation; /* release generation at the last progress line */
     uint64_t progress_batches;    /* batches at the last progress line */
+    int64_t next_resume;          /* a stopped shard: when it is tried again */
+    int64_t resume_said_ms;       /* when "still stopped" was last logged */
 } owned_t;
 
 typedef struct {
@@ -144,6 +146,8 @@ typedef struct {
     bad_kind_t bad[BAD_KINDS];
     size_t bad_count;
 } worker_t;
+
+static void resume_stopped (worker_t *w, int64_t now);
 
 static volatile sig_atomic_t s_stop = 0; /* SIGTERM, SIGINT (pingyi_cli_signals) */
 
@@ -746,7 +750,7 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
     size_t nfixed = sizeof fixed / sizeof fixed[0];
     size_t ncodes = PINGYI_REJECT_COUNT_ - 1;
     size_t room = PINGYI_STATS_MAX - nfixed - ncodes;
-    enum { PER_SHARD = 4 }; /* sequence, generation, map_bytes, stopped */
+    enum { PER_SHARD = 5 }; /* sequence, generation, map_bytes, stopped, stop_reason */
     size_t nshards = w->shard_count < room / PER_SHARD ? w->shard_count : room / PER_SHARD;
     pingyi_msg_stats_begin (&w->inner, tag, "worker", (uint32_t) (nfixed + ncodes + PER_SHARD * nshards));
     for (size_t i = 0; i < nfixed; i++)
@@ -769,6 +773,9 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         pingyi_msg_stat (&w->inner, name, s.map_size);
         snprintf (name, sizeof name, "shard%u_stopped", w->shards[i].shard);
         pingyi_msg_stat (&w->inner, name, s.stopped);
+        /* pingyi_shard_stop_t: 0 running, 1 disk_full, 2 io_error, 3 map_cannot_grow, 4 commit_failed */
+        snprintf (name, sizeof name, "shard%u_stop_reason", w->shards[i].shard);
+        pingyi_msg_stat (&w->inner, name, (uint64_t) s.stop_reason);
     }
     reply (w, o->broker, o->ticket);
 }
@@ -1053,6 +1060,7 @@ run (worker_t *w)
                 b->next_heartbeat = now + HEARTBEAT_MS;
             }
         }
+        resume_stopped (w, now);
         if (now >= w->next_progress) {
             w->next_progress = now + PROGRESS_MS;
             for (size_t i = 0; i < w->shard_count; i++) {
@@ -1083,6 +1091,41 @@ run (worker_t *w)
     taking ballots during the run (a failed commit); 2 could not start
     (flags, bundle, --shards, a shard that does not open or is locked by
     another worker, sockets).  */
+/*  Every PINGYI_SHARD_RESUME_MS a stopped shard is tried again (a disk
+    that filled may have room again): when its environment reopens and its
+    state checks out it takes ballots again, else it stays stopped, said
+    once a minute.  The venues meanwhile were answered RETRY, so nothing
+    was acknowledged and nothing is lost.  */
+static void
+resume_stopped (worker_t *w, int64_t now)
+{
+    for (size_t i = 0; i < w->shard_count; i++) {
+        owned_t *b = &w->shards[i];
+        if (!pingyi_batch_stopped (b->batch) || now < b->next_resume)
+            continue;
+        b->next_resume = now + PINGYI_SHARD_RESUME_MS;
+        pingyi_batch_wait_idle (b->batch);
+        pingyi_shard_stats_t s;
+        pingyi_shard_stats (b->store, &s);
+        if (now - s.stopped_ms < PINGYI_SHARD_RESUME_MS)
+            continue;
+        char err[PINGYI_ERR_MAX];
+        if (pingyi_shard_resume (b->store, err) == 0) {
+            pingyi_batch_resumed (b->batch);
+            pingyi_info ("shard %u: takes ballots again after %lld s stopped (%s): its state checked out at "
+                         "sequence %llu",
+                         b->shard, (long long) ((now - s.stopped_ms) / 1000), pingyi_shard_stop_name (s.stop_reason),
+                         (unsigned long long) s.sequence);
+            b->resume_said_ms = 0;
+        }
+        else if (now - b->resume_said_ms >= 60000) {
+            pingyi_warn ("shard %u: still stopped (%s): %s", b->shard, pingyi_shard_stop_name (s.stop_reason),
+                         err);
+            b->resume_said_ms = now;
+        }
+    }
+}
+
 /*  pingyi_shard_open inside pingyi_lmdb_guard.  */
 typedef struct {
     const char *data;
