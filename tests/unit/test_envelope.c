@@ -415,6 +415,37 @@ test_link_keys (void **state)
     assert_memory_not_equal (oa, vc, 32);
 }
 
+/*  The close key of a round (docs/PROTOCOL.md, "The link MAC"): the close
+    key itself in the first round; after r reopens BLAKE2b-256 keyed by the
+    close key over "pingyi close round" and r (u32 LE) -- the worked
+    example's close key and the values the docs print (computed with
+    Python's hashlib).  */
+static void
+test_close_key_of_a_round (void **state)
+{
+    (void) state;
+    uint8_t close[32], out[32];
+    char hex[65];
+    assert_int_equal (sodium_hex2bin (close, 32, "475df58e94d116f5d7a23875571eda4323072a7c20a84b9ba6f8d726cf592eb9",
+                                      64, NULL, NULL, NULL),
+                      0);
+    pingyi_envelope_close_key_round (out, close, 0);
+    assert_memory_equal (out, close, 32);
+    static const struct {
+        uint32_t r;
+        const char *key;
+    } rounds[] = {
+        {1, "15b1645dd6d7706d21d9a305b48d59e50d59a4c7361f285a5551c74bb60b3785"},
+        {2, "f4793f64353c29609a89238313fc5b400de6a1326c4ac9e758f62da6757387e4"},
+        {UINT32_MAX, "fd840b805a862efe545d5db9625f2ee3286c00623c0b449b6c15e14baac9daeb"},
+    };
+    for (size_t i = 0; i < sizeof rounds / sizeof rounds[0]; i++) {
+        pingyi_envelope_close_key_round (out, close, rounds[i].r);
+        sodium_bin2hex (hex, sizeof hex, out, 32);
+        assert_string_equal (hex, rounds[i].key);
+    }
+}
+
 int
 main (void)
 {
@@ -431,6 +462,7 @@ main (void)
         cmocka_unit_test (test_fixed_nonce_is_deterministic),
         cmocka_unit_test (test_worked_example_in_the_docs),
         cmocka_unit_test (test_link_keys),
+        cmocka_unit_test (test_close_key_of_a_round),
     };
     return cmocka_run_group_tests (tests, setup, NULL);
 }
