@@ -25,12 +25,14 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <libgen.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -378,6 +380,41 @@ write_secret (const char *bundle, const char *file, const uint8_t secret[PINGYI_
     return pingyi_key_write_secret (path, secret, err);
 }
 
+/*  Refuse, before writing anything, a deploy directory its file system
+    cannot hold.  An estimate from above: each file takes whole 4 KiB
+    blocks; a whole-definition bundle (broker, aggregator, operator,
+    recount, each worker) the definition, the keyring and two secrets; a
+    venue bundle its extract (at most the definition's share of its form's
+    subjects, plus 4 KiB of venue, units and districts), three keyring
+    lines and two secrets.  0 / -1 ("DIR: the bundles need about N MB, but
+    its file system has M MB free").  */
+static int
+fits_disk (const pingyi_election_t *e, size_t definition_len, const char *dir, unsigned workers, char *err)
+{
+    char parent[4096];
+    snprintf (parent, sizeof parent, "%s", dir);
+    struct statvfs fs;
+    if (statvfs (dirname (parent), &fs) != 0)
+        return 0; /* the writing will say what is wrong with the parent */
+    uint64_t block = 4096;
+    uint64_t keyring = 200 * ((uint64_t) e->venue_count + e->shard_count + workers + 3);
+    uint64_t whole = (definition_len + block) + (keyring + block) + 3 * block;
+    uint64_t need = (uint64_t) (workers + 4) * whole;
+    for (size_t v = 0; v < e->venue_count; v++) {
+        uint64_t share = e->subject_count ? (uint64_t) definition_len * e->venues[v].subject_count / e->subject_count
+                                          : definition_len;
+        need += (share + 2 * block) + (block + 3 * block);
+    }
+    uint64_t free_bytes = (uint64_t) fs.f_bavail * fs.f_frsize;
+    if (need > free_bytes)
+        return pingyi_fail (err,
+                            "%s: its %zu venue bundles and %u others need about %llu MB, but its file system has "
+                            "%llu MB free: free space or choose another place (nothing was written)",
+                            dir, e->venue_count, workers + 4, (unsigned long long) (need >> 20) + 1,
+                            (unsigned long long) (free_bytes >> 20));
+    return 0;
+}
+
 int
 pingyi_deploy_init (const char *definition_path, const char *dir, unsigned workers, char *err)
 {
@@ -402,6 +439,11 @@ pingyi_deploy_init (const char *definition_path, const char *dir, unsigned worke
         pingyi_fail (err, "%s: a venue extract (of election %s, for venue %s), not a whole definition: pingyi init "
                           "takes the election office's definition",
                      definition_path, election->id, election->venues[election->extract_venue].id);
+        free (definition);
+        pingyi_election_destroy (&election);
+        return -1;
+    }
+    if (fits_disk (election, definition_len, dir, workers, err)) {
         free (definition);
         pingyi_election_destroy (&election);
         return -1;

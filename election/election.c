@@ -38,6 +38,8 @@
 #define _GNU_SOURCE
 #include "election.h"
 #include "ballot.h"
+#include "count.h"
+#include "msg.h"
 #include "json_text.h"
 #include "quote.h"
 #include "table.h"
@@ -1232,6 +1234,38 @@ parse_extract (parse_t *p, json_t *root)
         p->extract_venue_id = check_id (p, "extract.venue", venue);
 }
 
+/*  Every shard's SNAPSHOT page carries all its venues' figures: a shard
+    may hold no more venues than fit one REPLY beside a page of count
+    blocks (pingyi_snapshot_venues_max, proto/msg.h).  Said once, for the
+    fullest shard.  */
+static void
+check_snapshot_fits (parse_t *p)
+{
+    pingyi_election_t *e = &p->e->pub;
+    if (p->extract || !e->venues || !e->venue_count || !e->item_count || !e->category_count || !e->shard_count)
+        return;
+    pingyi_count_shape_t shape;
+    pingyi_count_shape (e, &shape);
+    uint32_t max = pingyi_snapshot_venues_max ((uint32_t) e->category_count, (uint64_t) shape.width * 4);
+    uint32_t *per = calloc (e->shard_count, sizeof *per);
+    if (!per)
+        return;
+    uint32_t worst = 0, fullest = 0;
+    for (size_t v = 0; v < e->venue_count; v++)
+        if (e->venues[v].shard < e->shard_count && ++per[e->venues[v].shard] > worst) {
+            worst = per[e->venues[v].shard];
+            fullest = e->venues[v].shard;
+        }
+    free (per);
+    if (worst > max)
+        perr (p, "venues",
+              "shard %" PRIu32 " holds %" PRIu32 " venues, but a shard's SNAPSHOT carries at most %" PRIu32
+              " venues' figures with %zu rater categories and count blocks of %zu bytes: raise \"shards\" "
+              "(at least %" PRIu32 ") or give its venues other \"shard\"s",
+              fullest, worst, max, e->category_count, shape.width * 4,
+              max ? (uint32_t) ((e->venue_count + max - 1) / max) : 0);
+}
+
 static void
 parse_root (parse_t *p, json_t *root)
 {
@@ -1283,6 +1317,7 @@ parse_root (parse_t *p, json_t *root)
     parse_units (p, root);
     parse_subjects (p, root);
     parse_venues (p, root);
+    check_snapshot_fits (p);
     if (p->extract_venue_id && e->venues) { /* a broken venues collection was reported there */
         int v = pingyi_election_venue (e, p->extract_venue_id, strlen (p->extract_venue_id));
         if (v < 0)

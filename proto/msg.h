@@ -55,6 +55,33 @@
 #define PINGYI_SUBMIT_FRAME_MAX PINGYI_INNER_MAX
 #define PINGYI_REPLY_FRAME_MAX PINGYI_INNER_MAX
 
+/*  A SNAPSHOT page: count blocks of at most PINGYI_SNAPSHOT_CELL_BYTES of
+    cells in all (at least one block), and every venue of the shard with
+    its figures.  On the wire a block costs at most 12 bytes besides its
+    cells (array header, venue and subject as uint16, a bin32 header); one
+    venue's figures at most PINGYI_FIGURES_WIRE_MAX (c) bytes with c rater
+    categories (array, venue uint32, four uint64, a map of 15 reject codes
+    with uint64 counts, three int64, a bool, c uint64, reopens uint32).
+    pingyi_snapshot_venues_max (c, block_bytes) is how many venues one
+    shard may hold so that its SNAPSHOT page fits a REPLY, for blocks of
+    block_bytes of cells (0 when not even one block fits); the definition
+    check refuses a shard with more (election.c).  */
+#define PINGYI_SNAPSHOT_CELL_BYTES (512u << 10)
+#define PINGYI_FIGURES_WIRE_MAX(c) (231u + 9u * (uint32_t) (c))
+#define PINGYI_SNAPSHOT_FIXED_MAX 1024u /* the SNAPSHOT's own fields, its envelope in REPLY */
+static inline uint32_t
+pingyi_snapshot_venues_max (uint32_t categories, uint64_t block_bytes)
+{
+    if (block_bytes == 0)
+        block_bytes = 1;
+    uint64_t cells = block_bytes > PINGYI_SNAPSHOT_CELL_BYTES ? block_bytes : PINGYI_SNAPSHOT_CELL_BYTES;
+    uint64_t blocks_wire = cells + 12u * (cells / block_bytes);
+    uint64_t room = (uint64_t) PINGYI_REPLY_FRAME_MAX - PINGYI_SNAPSHOT_FIXED_MAX;
+    if (blocks_wire >= room)
+        return 0;
+    return (uint32_t) ((room - blocks_wire) / PINGYI_FIGURES_WIRE_MAX (categories));
+}
+
 typedef enum {
     PINGYI_MSG_HELLO = 1,         /* worker → broker: the shards it owns */
     PINGYI_MSG_READY = 2,         /* broker → worker: the shards granted */

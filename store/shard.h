@@ -36,7 +36,7 @@
 
 #define PINGYI_SHARD_SCHEMA 3                         /* 3: no order of voting, k-anonymous release */
 #define PINGYI_SHARD_MAP_DEFAULT ((size_t) 256 << 20) /* initial map size */
-#define PINGYI_SHARD_SNAPSHOT_BYTES (512u << 10)        /* count blocks in one SNAPSHOT page, bytes (at least one block); fits a 2 MiB REPLY */
+#define PINGYI_SHARD_SNAPSHOT_BYTES PINGYI_SNAPSHOT_CELL_BYTES /* count blocks in one SNAPSHOT page (proto/msg.h) */
 #define PINGYI_SHARD_REJECT_SLOTS 16                  /* rejected_by[] entries */
 #define PINGYI_SHARD_DIGEST_LEN 32                    /* the published log digest */
 #define PINGYI_SHARD_DIGEST_STATE 2048                /* LtHash16: 1024 lanes of u16 LE */

@@ -76,3 +76,21 @@ python3 "$SRC/tests/integration/compare.py" "$WORK/tally.json" "$WORK/expect-v01
 grep -q "shard $shard: recount of $N logged ballots matches counters and digest" "$WORK/recount.log" \
   || fail "recount of shard $shard: $(cat "$WORK/recount.log")"
 pass "$N ballots counted exactly once across a full disk ($before accepted before space returned); recount clean"
+
+# The disk full again: pingyi init refuses before writing anything, and a
+# venue client whose outbox cannot be written says so.
+dd if=/dev/zero of="$MNT/filler" bs=1M 2>/dev/null || true
+rc=0
+"$BIN/pingyi" init "$SRC/examples/2022-district-review.json" "$MNT/deploy2" >/dev/null 2>"$WORK/init.err" || rc=$?
+[ $rc -eq 1 ] || fail "init on a full disk: exit $rc: $(cat "$WORK/init.err")"
+grep -qE "^pingyi init: $MNT/deploy2: its 3 venue bundles and 6 others need about [0-9]+ MB, but its file system has 0 MB free: free space or choose another place \(nothing was written\)$" \
+  "$WORK/init.err" || fail "init's message: $(cat "$WORK/init.err")"
+[ -z "$(find "$MNT" -maxdepth 1 -name 'deploy2*')" ] || fail "init left something on the full disk"
+pass "$(cat "$WORK/init.err")"
+rc=0
+"$BIN/pingyi-client" --deploy "$WORK/deploy" --venue v02 --broker "$ENDPOINT" --generate 2000 --seed 9 \
+  --outbox "$MNT/outbox-v02" >"$WORK/client2.out" 2>"$WORK/client2.log" || rc=$?
+[ $rc -eq 2 ] || fail "a client whose outbox is on a full disk: exit $rc: $(tail -3 "$WORK/client2.log")"
+grep -q "outbox $MNT/outbox-v02.*the disk is full" "$WORK/client2.log" \
+  || fail "the client did not say the disk is full: $(tail -3 "$WORK/client2.log")"
+pass "client: $(grep -m1 "the disk is full" "$WORK/client2.log")"

@@ -183,3 +183,24 @@ grep -qxF "pingyi init: $WORK/arch: already exists; refusing to overwrite an arc
   || fail "archive message: $(cat arch.err)"
 [ -z "$(find "$WORK" -maxdepth 1 -name 'arch.tmp-*')" ] || fail "an archive temporary directory is left"
 pass "--venue-archive refuses an existing OUT and leaves no temporary directory"
+
+# A shard's SNAPSHOT carries every venue's figures: a definition putting
+# more venues on one shard than fit one REPLY is refused by check (and so
+# by init), with the bound for its shape and how many shards it needs.
+python3 - "$EXAMPLE" "$WORK/crowded.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8-sig"))
+v = d["venues"][0]
+d["venues"] = [dict(v, id="x%05d" % i, name="会场%d" % i, shard=0) for i in range(7000)]
+for x in d["venues"]:
+    x.pop("issued", None)
+json.dump(d, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
+PY
+set +e
+"$BIN/pingyi" check "$WORK/crowded.json" >crowded.out 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "7,000 venues on one shard: check exited $rc"
+grep -qxF "$WORK/crowded.json: venues: shard 0 holds 7000 venues, but a shard's SNAPSHOT carries at most 5848 venues' figures with 4 rater categories and count blocks of 672 bytes: raise \"shards\" (at least 2) or give its venues other \"shard\"s" crowded.out \
+  || fail "crowded shard: $(cat crowded.out)"
+pass "7,000 venues on one shard refused: at most 5,848 fit its SNAPSHOT"
