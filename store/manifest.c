@@ -92,8 +92,10 @@ shard_manifest_read (const char *path, shard_manifest_t *m, char *err)
         lines[count++] = line;
     uint64_t shard = 0, shard_count = 0;
     const char *bad = NULL;
-    if (count != 6 || (size_t) n == 0 || buf[n - 1] != 0)
-        bad = count != 6 ? "not six lines" : NULL;
+    if (count != 6)
+        bad = "not six lines";
+    else if (n == 0 || buf[n - 1] != 0) /* strtok_r cut the last line's '\n' to 0 */
+        bad = "its last line does not end with a newline";
     if (!bad && strcmp (lines[0], MANIFEST_HEAD) != 0)
         bad = "its first line is not \"" MANIFEST_HEAD "\"";
     if (!bad && u64_field (lines[1], "shard", UINT32_MAX, &shard))

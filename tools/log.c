@@ -20,6 +20,7 @@
 #include "deploy.h"
 #include "envelope.h"
 #include "json_text.h"
+#include "lmdb_env.h"
 #include "shard.h"
 #include "tools.h"
 
@@ -35,6 +36,7 @@ typedef struct {
     uint8_t (*keys)[32]; /* envelope key per venue of this shard */
     bool *have_key;
     uint64_t printed, failed;
+    const char *data; /* the data directory, for log_guarded */
 } log_t;
 
 static void
@@ -112,6 +114,20 @@ print_entry (uint32_t venue, const uint8_t ballot_id[PINGYI_BALLOT_ID_LEN], cons
 }
 
 static int
+log_guarded (void *arg, char *err)
+{
+    log_t *l = arg;
+    pingyi_shard_t *shard = pingyi_shard_open_readonly (l->data, l->shard, l->e, err);
+    if (!shard)
+        return -1;
+    int rc = pingyi_shard_check_blocks (shard, err);
+    if (rc == 0)
+        rc = pingyi_shard_foreach_log (shard, print_entry, l, err);
+    pingyi_shard_close (&shard);
+    return rc;
+}
+
+static int
 log_shard (log_t *l, const char *data, char *err)
 {
     const pingyi_election_t *e = l->e;
@@ -126,12 +142,10 @@ log_shard (log_t *l, const char *data, char *err)
     }
     char path[1100];
     pingyi_shard_path (path, sizeof path, data, l->shard);
-    pingyi_shard_t *shard = pingyi_shard_open_readonly (data, l->shard, e, err);
-    if (!shard)
-        return -1;
-    int rc = pingyi_shard_foreach_log (shard, print_entry, l, err);
-    pingyi_shard_close (&shard);
-    return rc;
+    l->data = data;
+    /* inside the guard: a damaged tree is an error naming the shard, not a
+       crash (tools/shards.c does the same for tally) */
+    return pingyi_lmdb_guard (path, log_guarded, l, err);
 }
 
 int

@@ -11,10 +11,13 @@
     and its counters, figures and log digest are verified.
 
     Exit (docs/exit-codes.md): 0 the view printed (and, with --recount,
-    every shard matches); 1 the shards could not be read or are wrong (a
-    missing --data, a damaged shard, counter keys that name nothing, a
-    recount that differs: the view is still printed where it could be
-    read); 2 usage, the definition, or the recount bundle.  */
+    every shard matches); 1 the shards could not be read or are wrong: a
+    missing --data or a shard refused (damaged, rolled back, its files
+    gone: nothing is printed, a partial count is never shown as the
+    count), or counter keys that name nothing or a recount that differs
+    (the view is printed, the exit says it is not good); 2 usage, the
+    definition, or the recount bundle.  A shard without a manifest is read
+    and said "unverified" on stderr.  */
 #include "cli.h"
 #include "deploy.h"
 #include "report.h"

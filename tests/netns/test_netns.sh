@@ -204,13 +204,17 @@ wait_for_log "$WORK/agg.log" "listening on" 10
 
 # --- figures read offline from the shard files. Each worker is a host of its
 # own with its own data directory; $WORK/data joins them (a symlink per
-# shard) so that `pingyi tally --data` reads all 8 shards at once.
+# shard and one per manifest) so that `pingyi tally --data` reads and
+# verifies all 8 shards at once.
 mkdir "$WORK/data"
 n=0
 for d in "$WORK"/data-w1/shard-* "$WORK"/data-w2/shard-*; do
   [ -d "$d" ] || continue
   [ ! -e "$WORK/data/${d##*/}" ] || fail "shard ${d##*/} is on both workers"
   ln -s "$d" "$WORK/data/${d##*/}"
+  # and its manifest, so the tally verifies it (not "unverified")
+  [ -f "$d.manifest" ] || fail "shard ${d##*/} has no manifest"
+  ln -s "$d.manifest" "$WORK/data/${d##*/}.manifest"
   n=$((n + 1))
 done
 [ $n -eq 8 ] || fail "expected 8 shard directories across the two workers' data directories, found $n"

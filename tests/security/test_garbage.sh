@@ -16,7 +16,7 @@
 #   - per type a venue may not send, the well-formed message: ERROR 2 "a
 #     venue key may not send SNAPSHOT to the broker";
 #   - per type, a frame one byte over its kind's limit (4096; SUBMIT and
-#     REPLY 16776192), and one whose kind cannot be read: ERROR 1 "frame of
+#     REPLY 2096128), and one whose kind cannot be read: ERROR 1 "frame of
 #     4097 bytes exceeds 4096 (the limit of a HELLO)", counted
 #     oversized_<kind>; a frame right at the limit is decoded, not refused
 #     for its size;
