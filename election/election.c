@@ -1242,7 +1242,8 @@ static void
 check_snapshot_fits (parse_t *p)
 {
     pingyi_election_t *e = &p->e->pub;
-    if (p->extract || !e->venues || !e->venue_count || !e->item_count || !e->category_count || !e->shard_count)
+    /* only a definition sound so far: its items' choice sets are resolved */
+    if (p->errors || p->extract || !e->venues || !e->venue_count || !e->item_count || !e->category_count || !e->shard_count)
         return;
     pingyi_count_shape_t shape;
     pingyi_count_shape (e, &shape);

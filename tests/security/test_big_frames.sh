@@ -74,10 +74,20 @@ done
 big "$CONNS" $((FRAME_MAX + 65536)) 2 >/dev/null # over the limit: dropped at the header
 peak=$(vmhwm_mib)
 echo "peak RSS after 3 x $CONNS frames of $size bytes and $CONNS over the limit: $peak MiB"
-[ "$peak" -lt 128 ] || fail "broker peak RSS $peak MiB (want < 128)"
+# AddressSanitizer keeps freed memory in quarantine (256 MiB by default),
+# so a sanitizer build's RSS says nothing about the broker's: the bound is
+# asserted on the plain build (the README's test command), the exact count
+# on both.
+if grep -q libasan "/proc/$BROKER/maps" 2>/dev/null; then
+  echo "note: AddressSanitizer build: the RSS bound is asserted by the plain build's run, not here (quarantine)"
+  bound_note="(RSS bound checked in the plain build)"
+else
+  [ "$peak" -lt 128 ] || fail "broker peak RSS $peak MiB (want < 128)"
+  bound_note="< 128"
+fi
 
 wait "$CLIENT" || fail "the honest client exited non-zero"
 "$BIN/pingyi" tally --deploy "$WORK/deploy" --data "$WORK/data" --json >"$WORK/tally.json"
 python3 "$SRC/tests/integration/compare.py" "$WORK/tally.json" "$WORK/expect-v02.json" \
   || fail "the honest venue's count differs from its expectation"
-pass "$CONNS connections x 3 rounds of $size-byte frames: broker peak RSS $peak MiB < 128; v02 counted exactly"
+pass "$CONNS connections x 3 rounds of $size-byte frames: broker peak RSS $peak MiB $bound_note; v02 counted exactly"

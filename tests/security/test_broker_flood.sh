@@ -10,7 +10,7 @@
 #      its kind's limit (4 KiB, counted oversized_heartbeat) and the peak
 #      stays under 128 MiB (test_big_frames.sh measures the same with
 #      SUBMITs);
-#  (b) 100,000 junk frames from the same key: each answered ERROR and
+#  (b) at least 100,000 junk frames from the same key (more until honest ballots are counted meanwhile): each answered ERROR and
 #      counted in bad_messages, the log grows by a handful of lines; the
 #      honest venue starts once the junk flows and has ballots counted
 #      before the junk ends, and the broker's peak RSS after both stays
@@ -27,12 +27,25 @@ start_worker 1 0-7
 wait_workers 1
 BROKER=${PIDS[broker]}
 vmhwm_mib() { awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$BROKER/status"; }
+# under_128 PEAK WHAT: the broker's peak RSS bound.  AddressSanitizer keeps
+# freed memory in quarantine (256 MiB by default), so a sanitizer build's
+# RSS says nothing about the broker's: the bound is asserted by the plain
+# build's run (the README's test command); every count on both.
+under_128() {
+  if grep -q libasan "/proc/$BROKER/maps" 2>/dev/null; then
+    echo "note: AddressSanitizer build: peak RSS $1 MiB $2 not bounded here (quarantine); the plain build asserts < 128"
+  else
+    [ "$1" -lt 128 ] || fail "broker peak RSS $1 MiB $2 (want < 128)"
+  fi
+}
 
 cat >"$WORK/flood.py" <<'PYEOF'
 """flood.py MODE DEPLOY BUNDLE ENDPOINT ARGS: a hostile crowd with BUNDLE's key.
   big N SIZE WAIT  N connections each send one frame of SIZE bytes (a HEARTBEAT
                    header, then padding); wait up to WAIT s for their answers
-  junk COUNT       one connection sends COUNT undecodable frames, reading the answers"""
+  junk COUNT STOP  one connection sends at least COUNT undecodable frames, and
+                   goes on until the file STOP exists (120 s at most), reading
+                   the answers; prints SENT ANSWERED"""
 import os, sys, time, zmq
 from zmq.utils import z85
 mode, deploy, bundle, ep = sys.argv[1:5]
@@ -64,19 +77,21 @@ if mode == "big":
             answered.add(s)
     print(len(answered))
 else:
-    count, got = int(sys.argv[5]), 0
+    count, stop, got, sent = int(sys.argv[5]), sys.argv[6], 0, 0
     s = peer()
-    for i in range(count):
-        s.send(b"\xc1junk%d" % i)
+    give_up = time.time() + 120
+    while sent < count or (not os.path.exists(stop) and time.time() < give_up):
+        s.send(b"\xc1junk%d" % sent)
+        sent += 1
         while s.poll(0):
             s.recv()
             got += 1
     deadline = time.time() + 30
-    while got < count and time.time() < deadline:
+    while got < sent and time.time() < deadline:
         if s.poll(200):
             s.recv()
             got += 1
-    print(got)
+    print(sent, got)
 PYEOF
 flood() { "$PY" "$WORK/flood.py" "$1" "$WORK/deploy" "$WORK/deploy/venue/v01" "$ENDPOINT" "${@:2}"; }
 broker_stat() {
@@ -93,7 +108,7 @@ for l in sys.stdin:
 # venue starts once the junk flows and is counted while it flows
 lines_before=$(wc -l <"$WORK/broker.log")
 bad_before=$(broker_stat bad_messages)
-flood junk 100000 >"$WORK/junk.out" &
+flood junk 100000 "$WORK/junk.stop" >"$WORK/junk.out" &
 JUNK=$!
 i=0
 while [ "$(broker_stat bad_messages)" -eq "$bad_before" ]; do
@@ -106,37 +121,47 @@ done
   --collected "$N" --json >"$WORK/client-v02.json" 2>"$WORK/client-v02.log" &
 CLIENT=$!
 
-wait "$JUNK" || fail "the junk flood failed"
+# the junk goes on (past 100,000 frames if need be) until honest ballots
+# have been counted while it flows
+i=0
+while [ "$(accepted_now)" -eq 0 ]; do
+  i=$((i + 1))
+  [ $i -le 120 ] || fail "no honest ballot was counted while the junk flowed (60 s)"
+  kill -0 "$JUNK" 2>/dev/null || fail "the junk stopped before an honest ballot was counted"
+  sleep 0.5
+done
 during=$(accepted_now)
-got=$(cat "$WORK/junk.out")
-echo "v02 ballots counted when the 100,000th junk frame was answered: $during of $N"
-[ "$during" -gt 0 ] || fail "no honest ballot was counted while the junk flowed"
-[ "$got" -eq 100000 ] || fail "only $got of 100000 junk frames were answered"
+touch "$WORK/junk.stop"
+wait "$JUNK" || fail "the junk flood failed"
+read -r sent got <"$WORK/junk.out"
+echo "v02 ballots counted while the junk flowed: $during of $N; junk frames sent: $sent"
+[ "$sent" -ge 100000 ] || fail "only $sent junk frames were sent"
+[ "$got" -eq "$sent" ] || fail "only $got of $sent junk frames were answered"
 bad_after=$(broker_stat bad_messages)
-[ $((bad_after - bad_before)) -eq 100000 ] || fail "bad_messages grew by $((bad_after - bad_before)), not 100000"
+[ $((bad_after - bad_before)) -eq "$sent" ] || fail "bad_messages grew by $((bad_after - bad_before)), not $sent"
 lines=$(($(wc -l <"$WORK/broker.log") - lines_before))
-echo "broker log: $lines lines for 100,000 junk frames"
+echo "broker log: $lines lines for $sent junk frames"
 [ "$lines" -le 2 ] || fail "the broker wrote $lines log lines for the junk"
 wait "$CLIENT" || fail "the honest client exited non-zero"
 peak=$(vmhwm_mib)
-echo "peak RSS after 100,000 junk frames and $N honest ballots: $peak MiB"
-[ "$peak" -lt 128 ] || fail "broker peak RSS $peak MiB during the junk and the honest venue (want < 128)"
+echo "peak RSS after $sent junk frames and $N honest ballots: $peak MiB"
+under_128 "$peak" "during the junk and the honest venue"
 
 # (a) over the frame limit: dropped unread
 flood big 40 $(((2 << 20) + (64 << 10))) 2 >/dev/null
 peak=$(vmhwm_mib)
 echo "peak RSS after 40 frames over ZMQ_MAXMSGSIZE: $peak MiB"
-[ "$peak" -lt 128 ] || fail "broker peak RSS $peak MiB after 40 frames over the limit (want < 128)"
+under_128 "$peak" "after 40 frames over the limit"
 # ... under it, over the kind's: held by libzmq, refused by kind
 answered=$(flood big 40 $(((2 << 20) - 2048)) 30)
 [ "$answered" -eq 40 ] || fail "$answered of 40 oversized HEARTBEATs were answered"
 peak=$(vmhwm_mib)
 echo "peak RSS after 40 HEARTBEATs of 2 MiB: $peak MiB"
-[ "$peak" -lt 128 ] || fail "broker peak RSS $peak MiB after 40 HEARTBEATs of 2 MiB (want < 128)"
+under_128 "$peak" "after 40 HEARTBEATs of 2 MiB"
 [ "$(broker_stat oversized_heartbeat)" -eq 40 ] || fail "oversized_heartbeat is not 40"
 
 "$BIN/pingyi" tally --deploy "$WORK/deploy" --data "$WORK/data" --json >"$WORK/tally.json"
 python3 "$SRC/tests/integration/compare.py" --dup 0 "$WORK/tally.json" "$WORK/expect-v02.json" \
   || fail "the honest venue's count differs from its expectation"
 echo "broker log: $(wc -l <"$WORK/broker.log") lines in all; peak RSS $(vmhwm_mib) MiB"
-pass "100,000 junk frames and 40 big frames cost bounded memory and a few log lines; v02's $N ballots counted exactly once"
+pass "$sent junk frames and 40 big frames cost bounded memory and a few log lines; v02's $N ballots counted exactly once"
