@@ -5,7 +5,10 @@
     - ZMQ_IMMEDIATE, so nothing queues on a connection that is not up (a
       message queued on a dead pipe is a message silently in limbo);
     - explicit high-water marks and ZMQ_MAXMSGSIZE = PINGYI_FRAME_MAX;
-    - ZeroMQ heartbeats (ZMTP PING) so a dead peer is noticed within seconds;
+    - no ZMTP heartbeat (libzmq 4.3.4 can abort a broker on a PING read
+      from stopped input: link.c); the application's HEARTBEAT and each
+      program's silence timer notice a dead peer, TCP keepalive one gone
+      without a FIN;
     - LINGER 0 by default: unsent requests are the sender's to resend, never
       the socket's to flush at exit (a worker lingers briefly so the acks of
       its last committed batch still go out on SIGTERM).  */
@@ -16,7 +19,6 @@
 
 typedef struct {
     int hwm;          /* SNDHWM and RCVHWM, messages (0: 10000) */
-    int heartbeat_ms; /* ZMQ_HEARTBEAT_IVL (0: 1000); timeout and TTL are 3x */
     int reconnect_ms; /* ZMQ_RECONNECT_IVL (0: 100); max is 20x */
     int linger_ms;    /* ZMQ_LINGER (0: none) */
 } pingyi_link_options_t;
