@@ -11,6 +11,7 @@
     afresh, so the unit tests can parse many command lines in one process.  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "cli_log.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -187,11 +188,10 @@ print_help (FILE *out, int used, const char *help)
     fputc ('\n', out);
 }
 
-void
-pingyi_cli_usage (const pingyi_cli_t *cli, FILE *out)
+static void
+print_options (FILE *out, const pingyi_cli_option_t *o)
 {
-    fprintf (out, "usage: %s\n\n", cli->synopsis);
-    for (const pingyi_cli_option_t *o = cli->options; o && o->name; o++) {
+    for (; o && o->name; o++) {
         int used = 0;
         if (o->kind == PINGYI_CLI_FLAG)
             fprintf (out, "  --%s%n", o->name, &used);
@@ -199,6 +199,15 @@ pingyi_cli_usage (const pingyi_cli_t *cli, FILE *out)
             fprintf (out, "  --%s %s%n", o->name, o->value_name ? o->value_name : "VALUE", &used);
         print_help (out, used, o->help ? o->help : "");
     }
+}
+
+void
+pingyi_cli_usage (const pingyi_cli_t *cli, FILE *out)
+{
+    fprintf (out, "usage: %s\n\n", cli->synopsis);
+    print_options (out, cli->options);
+    if (cli->logs)
+        print_options (out, pingyi_cli_log_options ());
     print_help (out, fprintf (out, "  -h, --help"), "print this text and exit");
     print_help (out, fprintf (out, "  --version"), "print the version and git revision and exit");
     if (cli->epilogue)
@@ -275,23 +284,37 @@ take (const pingyi_cli_option_t *o, const char *value, char *err)
     return 0;
 }
 
+/*  Row i of the flags a parse takes: the table's, then the log flags'.  */
+static const pingyi_cli_option_t *
+option_at (const pingyi_cli_t *cli, size_t own, size_t i)
+{
+    return i < own ? &cli->options[i] : &pingyi_cli_log_options ()[i - own];
+}
+
 int
 pingyi_cli_parse (pingyi_cli_t *cli, int argc, char **argv, int *status)
 {
     FILE *out = cli->out ? cli->out : stdout;
-    size_t n = 0;
-    while (cli->options && cli->options[n].name)
-        n++;
+    size_t own = 0, n;
+    while (cli->options && cli->options[own].name)
+        own++;
+    n = own;
+    if (cli->logs) {
+        pingyi_cli_log_reset ();
+        for (const pingyi_cli_option_t *o = pingyi_cli_log_options (); o->name; o++)
+            n++;
+    }
     struct option *longs = calloc (n + 3, sizeof *longs);
     if (!longs) {
         fprintf (err_stream (cli), "%s: out of memory\n", cli->prog);
         *status = PINGYI_EXIT_START;
         return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        longs[i] = (struct option){cli->options[i].name,
-                                   cli->options[i].kind == PINGYI_CLI_FLAG ? no_argument : required_argument,
+    for (size_t i = 0; i < n; i++) {
+        const pingyi_cli_option_t *o = option_at (cli, own, i);
+        longs[i] = (struct option){o->name, o->kind == PINGYI_CLI_FLAG ? no_argument : required_argument,
                                    NULL, OPT_BASE + (int) i};
+    }
     longs[n] = (struct option){"help", no_argument, NULL, 'h'};
     longs[n + 1] = (struct option){"version", no_argument, NULL, OPT_VERSION};
 
@@ -339,7 +362,7 @@ pingyi_cli_parse (pingyi_cli_t *cli, int argc, char **argv, int *status)
             free (longs);
             return -1;
         }
-        else if (take (&cli->options[c - OPT_BASE], optarg, err)) {
+        else if (take (option_at (cli, own, (size_t) (c - OPT_BASE)), optarg, err)) {
             rc = -1;
         }
     }
@@ -352,6 +375,8 @@ pingyi_cli_parse (pingyi_cli_t *cli, int argc, char **argv, int *status)
         else if (cli->arg_count < cli->args_min)
             snprintf (err, sizeof err, "%d argument%s needed, %d given", cli->args_min,
                       cli->args_min == 1 ? "" : "s", cli->arg_count);
+        else if (cli->logs)
+            return pingyi_cli_log_apply (cli, status);
         else
             return 0;
     }

@@ -94,10 +94,28 @@ typedef struct {
     const pingyi_cli_option_t *options; /* ends with {NULL} */
     int args_min, args_max;             /* positional arguments allowed (0, 0 by default) */
     FILE *out, *err;                    /* NULL: stdout, stderr (the tests capture them) */
+    bool logs;                          /* a daemon: the log flags too (pingyi_cli_log_options) */
     /* filled by pingyi_cli_parse: the positional arguments */
     char **args;
     int arg_count;
 } pingyi_cli_t;
+
+/*  The log flags of every long-running program (broker, worker, client,
+    aggregator), taken by pingyi_cli_parse after the table's own when
+    cli->logs is set, and listed in its usage after them:
+
+      --log-level LEVEL    debug, info (default), warn or error: lines below it are dropped
+      --log-format FORMAT  text (default) or json (one object a line)
+      --log-file PATH      append the log there (O_APPEND|O_CREAT, 0640) instead of stderr;
+                           SIGHUP reopens it (logrotate moves it away, then sends SIGHUP)
+
+    A parse that succeeds applies them (pingyi_log_setup, pingyi_log_open,
+    and with --log-file a SIGHUP handler that asks for the reopen).  A bad
+    level or format is a usage error; a log file that cannot be opened
+    stops the parse with "PROG: --log-file PATH: cannot open: REASON" and
+    PINGYI_EXIT_START.  The rows (ending with PINGYI_CLI_END), for the
+    usage and the tests.  */
+const pingyi_cli_option_t *pingyi_cli_log_options (void);
 
 /*  Parse argv[1..argc-1] into the table's targets.  0: go on (cli->args
     holds the positional arguments).  -1: stop now and exit with *status:

@@ -3,6 +3,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -81,15 +82,191 @@ pingyi_now_ms (void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*  --------------------------------------------------------------------------
+    Logging (common.h)  */
+
+#define LOG_MSG_MAX 1024  /* a message, NUL included; longer ones are cut */
+#define LOG_LINE_MAX 8192 /* a line: the message escaped for JSON (6 bytes a byte at most) and the rest */
+
+static struct {
+    int min; /* lines below it are dropped */
+    pingyi_log_format_t format;
+    pingyi_log_json_writer_t json; /* the JSON string writer (text/json_text.h) */
+    int fd;                        /* where lines go: 2 (stderr) or the log file */
+    char path[4096];               /* the log file, "" for stderr */
+} s_log = {PINGYI_LOG_INFO, PINGYI_LOG_TEXT, NULL, STDERR_FILENO, ""};
+
+static volatile sig_atomic_t s_log_reopen; /* set by SIGHUP (pingyi_log_reopen_request) */
+
+static const char *const s_level_names[] = {"debug", "info", "warn", "error"};
+
+int
+pingyi_log_level_parse (const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (name && !strcmp (name, s_level_names[i]))
+            return i;
+    return -1;
+}
+
+void
+pingyi_log_setup (pingyi_log_level_t min, pingyi_log_format_t format, pingyi_log_json_writer_t json)
+{
+    s_log.min = (int) min;
+    s_log.format = format == PINGYI_LOG_JSON && json ? PINGYI_LOG_JSON : PINGYI_LOG_TEXT;
+    s_log.json = json;
+}
+
+static int
+log_open_fd (const char *path)
+{
+    return open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+}
+
+int
+pingyi_log_open (const char *path, char *err)
+{
+    if (strlen (path) >= sizeof s_log.path)
+        return pingyi_fail (err, "%.64s...: path too long", path);
+    int fd = log_open_fd (path);
+    if (fd < 0)
+        return pingyi_fail (err, "%s: cannot open: %s", path, strerror (errno));
+    if (s_log.fd != STDERR_FILENO)
+        close (s_log.fd);
+    s_log.fd = fd;
+    snprintf (s_log.path, sizeof s_log.path, "%s", path);
+    return 0;
+}
+
+void
+pingyi_log_reopen_request (void)
+{
+    s_log_reopen = 1;
+}
+
+/*  The same fd number onto the new file (dup2 replaces it at once), so a
+    thread writing meanwhile writes to one file or the other, never to a
+    closed fd.  */
+static void
+log_reopen (void)
+{
+    s_log_reopen = 0;
+    if (!s_log.path[0])
+        return;
+    int fd = log_open_fd (s_log.path);
+    if (fd < 0) {
+        int e = errno;
+        pingyi_error ("cannot reopen the log file %s: %s: still writing to the one open before", s_log.path,
+                      strerror (e));
+        return;
+    }
+    if (dup2 (fd, s_log.fd) < 0) {
+        int e = errno;
+        close (fd);
+        pingyi_error ("cannot reopen the log file %s: %s: still writing to the one open before", s_log.path,
+                      strerror (e));
+        return;
+    }
+    close (fd);
+    pingyi_info ("log file %s reopened (SIGHUP)", s_log.path);
+}
+
+void
+pingyi_log_poll (void)
+{
+    if (s_log_reopen)
+        log_reopen ();
+}
+
+/*  The length of s without an incomplete UTF-8 character at its end (what
+    cutting a long message may leave).  */
+static size_t
+utf8_whole (const char *s, size_t len)
+{
+    size_t i = len, back = 0;
+    while (i > 0 && back < 3 && ((uint8_t) s[i - 1] & 0xc0) == 0x80) {
+        i--;
+        back++;
+    }
+    if (i > 0 && (uint8_t) s[i - 1] >= 0xc0) {
+        size_t n = pingyi_utf8_char ((const uint8_t *) s + i - 1, len - (i - 1));
+        if (n == 0)
+            return i - 1;
+    }
+    return len;
+}
+
+size_t
+pingyi_log_format (char *out, size_t cap, pingyi_log_format_t format, pingyi_log_json_writer_t json,
+                   int64_t unix_ms, const char *prog, const char *level, const char *msg)
+{
+    if (cap == 0)
+        return 0;
+    char when[96]; /* 24 bytes; room for any int the compiler imagines */
+    time_t secs = (time_t) (unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000);
+    int ms = (int) (unix_ms - (int64_t) secs * 1000);
+    struct tm tm;
+    if (!gmtime_r (&secs, &tm))
+        memset (&tm, 0, sizeof tm);
+    snprintf (when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    size_t msg_len = utf8_whole (msg, strlen (msg));
+    size_t n = 0;
+    if (format == PINGYI_LOG_JSON && json) {
+        FILE *f = fmemopen (out, cap, "w");
+        if (f) {
+            fprintf (f, "{\"time\":\"%s\",\"level\":", when);
+            json (f, level, strlen (level));
+            fputs (",\"component\":", f);
+            json (f, prog, strlen (prog));
+            fputs (",\"msg\":", f);
+            json (f, msg, msg_len);
+            fputs ("}\n", f);
+            fflush (f);
+            long pos = ftell (f);
+            fclose (f);
+            n = pos > 0 ? (size_t) pos : 0;
+            if (n >= cap)
+                n = cap - 1;
+            if (n > 0 && out[n - 1] == '\n')
+                return n;
+        }
+        /* did not fit: the text format rather than half an object */
+    }
+    int k = snprintf (out, cap, "%s %s %s: %.*s\n", when, prog, level, (int) msg_len, msg);
+    n = k < 0 ? 0 : (size_t) k >= cap ? cap - 1 : (size_t) k;
+    if (n > 0 && out[n - 1] != '\n')
+        out[n - 1] = '\n';
+    return n;
+}
+
 void
 pingyi_log (const char *level, const char *fmt, ...)
 {
-    char line[1024];
+    if (s_log_reopen)
+        log_reopen ();
+    int rank = pingyi_log_level_parse (level);
+    if ((rank < 0 ? PINGYI_LOG_INFO : rank) < s_log.min)
+        return;
+    char msg[LOG_MSG_MAX];
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (line, sizeof line, fmt, ap);
+    vsnprintf (msg, sizeof msg, fmt, ap);
     va_end (ap);
-    fprintf (stderr, "%s %s: %s\n", pingyi_log_prog, level, line);
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    char line[LOG_LINE_MAX];
+    size_t len =
+        pingyi_log_format (line, sizeof line, (pingyi_log_format_t) s_log.format, s_log.json,
+                           (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000, pingyi_log_prog, level, msg);
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write (s_log.fd, line + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t) w;
+    }
 }
 
 uint8_t *

@@ -88,6 +88,13 @@ stop() {
   unset "PIDS[$name]"
 }
 
+# untimed FILE: FILE with the RFC 3339 time that starts each log line
+# removed ("2026-12-06T07:51:16.123Z pingyi-worker error: X" becomes
+# "pingyi-worker error: X"), for a test that compares a whole log line.
+untimed() {
+  sed -E 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z //' "$1"
+}
+
 # wait_for_log FILE REGEX SECONDS
 wait_for_log() {
   local file=$1 pattern=$2 limit=$3 i=0

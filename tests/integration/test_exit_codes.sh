@@ -14,7 +14,8 @@ CASES=0
 
 # expect_exit WANT LINE CMD...: run CMD (30 s at most, stdin closed); its exit
 # status must be WANT and one line of its stderr must begin with LINE (the
-# message exactly, or its exact beginning where a tail varies).  With
+# message exactly, or its exact beginning where a tail varies), after the
+# time a log line starts with.  With
 # STREAM=out the line is looked for on stdout instead.
 expect_exit() {
   local want=$1 line=$2 rc=0 what file
@@ -26,7 +27,7 @@ expect_exit() {
   [ "$rc" -eq "$want" ] ||
     fail "$what: expected exit $want, got $rc; stderr: $(head -c 800 "$WORK/case.err")"
   file=$WORK/case.${STREAM:-err}
-  awk -v p="$line" 'index($0, p) == 1 { found = 1 } END { exit !found }' "$file" ||
+  awk -v p="$line" 'index($0, p) == 1 { found = 1 } END { exit !found }' <(untimed "$file") ||
     fail "$what: expected a line beginning '$line' on std${STREAM:-err}, got: $(head -c 800 "$file")"
   CASES=$((CASES + 1))
   echo "ok: exit $want: $what"
@@ -194,6 +195,12 @@ for flag in --deploy --id --broker --data --shards --batch --batch-ms --map-size
 done
 for flag in --deploy --broker --http --interval-ms --stale-ms --data; do
   "$BIN/pingyi-agg" --help | grep -q -- "  $flag " || fail "pingyi-agg --help does not list $flag"
+done
+# the log flags, the same in every long-running program (cli/cli.h)
+for prog in pingyi-broker pingyi-worker pingyi-agg pingyi-client; do
+  for flag in --log-level --log-format --log-file; do
+    "$BIN/$prog" --help | grep -q -- "  $flag " || fail "$prog --help does not list $flag"
+  done
 done
 for cmd in check init gen-election fingerprint pubkey stats reopen tally log query template; do
   rc=0

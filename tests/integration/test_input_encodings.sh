@@ -26,7 +26,7 @@ client() { # VENUE FILE OUTBOX [extra flags]
 python3 "$SRC/tests/integration/make_encoded_csv.py" "$DEF" v01 a.utf8.csv a.json 11 >/dev/null
 iconv -f UTF-8 -t GB18030 a.utf8.csv >a.csv
 client v01 a.csv outbox-a >a.out 2>a.log || fail "the GB18030 file: client exited $?"
-grep -qxF 'pingyi-client info: a.csv: not UTF-8 (line 2): read as GB18030 (GBK); if that is wrong, give --encoding utf-8' a.log \
+grep -qxF 'pingyi-client info: a.csv: not UTF-8 (line 2): read as GB18030 (GBK); if that is wrong, give --encoding utf-8' <(untimed a.log) \
   || fail "no note that a.csv was read as GB18030: $(cat a.log)"
 if grep -E '^a\.csv:' a.log; then fail "bad lines in the GB18030 file"; fi
 
@@ -46,7 +46,7 @@ set -e
 [ $rc -eq 2 ] || fail "a file whose first lines are all bad: client exited $rc, expected 2"
 n=$(grep -cE '^c\.csv:[0-9]+:[0-9]+: not valid UTF-8 \(use --encoding gb18030, or re-save the file as UTF-8\)$' c.log || true)
 [ "$n" -eq 20 ] || fail "expected the 20 bad lines reported, found $n: $(cat c.log)"
-grep -qxF "pingyi-client error: c.csv: the first 20 lines after the header are all bad, so nothing was taken: is it in another encoding (give --encoding gb18030 or --encoding utf-8) or not made from venue v03's template?" c.log \
+grep -qxF "pingyi-client error: c.csv: the first 20 lines after the header are all bad, so nothing was taken: is it in another encoding (give --encoding gb18030 or --encoding utf-8) or not made from venue v03's template?" <(untimed c.log) \
   || fail "the refusal is not the one expected: $(cat c.log)"
 # The same outbox, the same file read right: had the refused run taken any
 # record, this run would skip it (and the count below would be short).

@@ -24,7 +24,7 @@ second_worker() {
   [ $rc -ne 124 ] || fail "$1: the second worker did not give up within 30 s (blocked on the shard?)"
   [ $rc -eq 2 ] || fail "$1: the second worker exited $rc, expected 2"
   local want="pingyi-worker error: $WORK/data/shard-00: in use by another worker (pid ${PIDS[worker1]}, $WORK/data/shard-00/worker.lock): one worker per shard directory"
-  grep -qxF "$want" "$WORK/second-worker.log" ||
+  grep -qxF "$want" <(untimed "$WORK/second-worker.log") ||
     fail "$1: second worker: expected '$want', got: $(cat "$WORK/second-worker.log")"
   kill -0 "${PIDS[worker1]}" 2>/dev/null || fail "$1: worker 1 died"
   [ "$(tr -d '\n' <"$WORK/data/shard-00/worker.lock")" = "${PIDS[worker1]}" ] ||
@@ -89,7 +89,7 @@ timeout 30 "$BIN/pingyi-agg" --deploy "$WORK/deploy" --broker "$ENDPOINT" --http
   --data "$WORK/agg-data" >"$WORK/second-agg.log" 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "the second aggregator exited $rc, expected 2"
 want="pingyi-agg error: $WORK/agg-data: in use by another aggregator (pid ${PIDS[agg]}, $WORK/agg-data/aggregator.lock): one aggregator per data directory"
-grep -qxF "$want" "$WORK/second-agg.log" || fail "second aggregator: expected '$want', got: $(cat "$WORK/second-agg.log")"
+grep -qxF "$want" <(untimed "$WORK/second-agg.log") || fail "second aggregator: expected '$want', got: $(cat "$WORK/second-agg.log")"
 kill -0 "${PIDS[agg]}" 2>/dev/null || fail "the first aggregator died"
 stop agg
 "$BIN/pingyi-agg" --deploy "$WORK/deploy" --broker "$ENDPOINT" --http 127.0.0.1:0 --data "$WORK/agg-data" \
@@ -105,6 +105,6 @@ timeout 30 "$BIN/pingyi-worker" --deploy "$WORK/deploy" --id 2 --broker "$ENDPOI
   --shards 0-3 >"$WORK/wrong-id.log" 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "the worker with the wrong --id exited $rc, expected 2"
 want="pingyi-worker error: --shards 0-3: shard 0 is not assigned to worker 2 (keyring.tsv assigns 4-7), and its bundle $WORK/deploy/worker/2 holds no secret for it"
-grep -qxF "$want" "$WORK/wrong-id.log" || fail "wrong --id: expected '$want', got: $(cat "$WORK/wrong-id.log")"
+grep -qxF "$want" <(untimed "$WORK/wrong-id.log") || fail "wrong --id: expected '$want', got: $(cat "$WORK/wrong-id.log")"
 [ ! -e "$WORK/data-wrong" ] || fail "the refused worker created its --data"
 pass "a worker started with the wrong --id for its shards is refused (exit 2)"
