@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BATCH_BUFS 3 /* filling, ready, committing */
@@ -56,7 +57,13 @@ struct pingyi_batch_t {
     atomic_bool done; /* the batch in busy is applied (or failed) */
     int rc;
     char err[PINGYI_ERR_MAX];
+    double apply_s;              /* the last apply, seconds (under lock, like rc) */
+    pingyi_hist_t commit_s;      /* committed batches' apply times (loop thread) */
 };
+
+/*  The buckets of pingyi_batch_commit_seconds, seconds.  */
+static const double commit_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                        0.25,  0.5,    1,     2.5,  5,     10};
 
 /*  The committer: apply what the loop hands over, say when done.  */
 static void *
@@ -72,10 +79,14 @@ committer_main (void *arg)
         buf_t *job = b->busy;
         pthread_mutex_unlock (&b->lock);
         char err[PINGYI_ERR_MAX] = "";
+        struct timespec t0, t1;
+        clock_gettime (CLOCK_MONOTONIC, &t0);
         int rc = pingyi_shard_apply (b->store, job->items, job->count, err);
+        clock_gettime (CLOCK_MONOTONIC, &t1);
         pthread_mutex_lock (&b->lock);
         b->job = false;
         b->rc = rc;
+        b->apply_s = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
         memcpy (b->err, err, sizeof err);
         atomic_store_explicit (&b->done, true, memory_order_release);
         pthread_cond_broadcast (&b->cond);
@@ -102,6 +113,7 @@ pingyi_batch_new (pingyi_batch_config_t *config, uint32_t shard, pingyi_shard_t 
     self->store = store;
     pthread_mutex_init (&self->lock, NULL);
     pthread_cond_init (&self->cond, NULL);
+    pingyi_hist_init (&self->commit_s, commit_buckets, sizeof commit_buckets / sizeof commit_buckets[0]);
     for (int k = 0; k < BATCH_BUFS; k++) {
         self->buf[k].items = calloc (config->cap, sizeof *self->buf[k].items);
         self->buf[k].held = calloc (config->cap, sizeof *self->buf[k].held);
@@ -210,7 +222,9 @@ complete (pingyi_batch_t *b)
         pingyi_error ("shard %u: batch of %zu envelopes (%zu SUBMITs) not committed, no ACK sent: %s",
                       b->shard, job->count, job->held_count, b->err);
     }
-    else
+    else {
+        /* apply_s was written before `done` (release), read after it (acquire) */
+        pingyi_hist_observe (&b->commit_s, b->apply_s);
         for (size_t i = 0; i < job->held_count; i++) {
             const held_t *h = &job->held[i];
             for (size_t j = h->first; j < h->first + h->count; j++)
@@ -218,6 +232,7 @@ complete (pingyi_batch_t *b)
                     job->items[j].reason = duplicate_kind (b, &job->items[j]);
             c->answer (c->arg, h->request, &job->items[h->first], h->count);
         }
+    }
     for (size_t i = 0; i < job->held_count; i++)
         c->release (c->arg, job->held[i].request);
     job->held_count = 0;
@@ -333,6 +348,18 @@ void
 pingyi_batch_resumed (pingyi_batch_t *self)
 {
     self->stopped = pingyi_shard_stopped (self->store);
+}
+
+const pingyi_hist_t *
+pingyi_batch_commit_seconds (const pingyi_batch_t *self)
+{
+    return &self->commit_s;
+}
+
+bool
+pingyi_batch_busy (const pingyi_batch_t *self)
+{
+    return self->busy && !atomic_load_explicit (&self->done, memory_order_acquire);
 }
 
 uint32_t

@@ -26,6 +26,7 @@
 #ifndef PINGYI_WORKER_BATCH_H
 #define PINGYI_WORKER_BATCH_H
 
+#include "metrics.h"
 #include "shard.h"
 
 #include <stdbool.h>
@@ -104,6 +105,15 @@ bool pingyi_batch_stopped (const pingyi_batch_t *self);
 /*  After pingyi_shard_resume: the batch takes envelopes again when the
     shard runs.  Only when idle.  */
 void pingyi_batch_resumed (pingyi_batch_t *self);
+
+/*  Seconds each committed batch took in pingyi_shard_apply (open,
+    validate, count, log, commit with its fsyncs), timed on the committer,
+    observed by the loop thread when it answers the batch; fixed buckets
+    PINGYI_BATCH_COMMIT_BUCKETS (1 ms .. 10 s).  Loop thread only.  */
+const pingyi_hist_t *pingyi_batch_commit_seconds (const pingyi_batch_t *self);
+/*  A commit is in flight on the committer (its shard's state is changing):
+    the metrics skip reading the shard then rather than wait.  */
+bool pingyi_batch_busy (const pingyi_batch_t *self);
 
 uint32_t pingyi_batch_shard (const pingyi_batch_t *self);
 pingyi_shard_t *pingyi_batch_store (const pingyi_batch_t *self);
