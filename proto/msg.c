@@ -35,11 +35,12 @@ static const char *const type_names[PINGYI_MSG_TYPE_MAX_ + 1] = {
     NULL,       "HELLO",       "READY",      "HEARTBEAT",   "SUBMIT",       "ACK",
     "RETRY",    "ERROR",       "VENUE_OPEN", "VENUE_CLOSE", "VENUE_STATUS", "TALLY_QUERY",
     "SNAPSHOT", "STATS_QUERY", "STATS",      "FORWARD",     "REPLY",        "VENUE_REOPEN",
+    "MONITOR_QUERY", "MONITOR",
 };
 
 /*  Array length of each message, version and type included.  */
 static const uint32_t arity[PINGYI_MSG_TYPE_MAX_ + 1] = {
-    0, 5, 3, 2, 6, 5, 5, 5, 5, 9, 5, 5, 13, 4, 5, 6, 4, 8,
+    0, 5, 3, 2, 6, 5, 5, 5, 5, 9, 5, 5, 13, 4, 5, 6, 4, 8, 4, 11,
 };
 
 static const char *const role_names[] = {
@@ -321,6 +322,145 @@ read_figures (pingyi_mp_t *r, pingyi_venue_figures_t *v, fault_t *f)
     return 0;
 }
 
+/*  MONITOR items (docs/PROTOCOL.md §3, 19).  A nil stands for "none" in
+    three places only: a worker never heard, a shard's owner and a venue
+    never seen.  */
+static int
+read_nil_or_uint (pingyi_mp_t *r, bool *present, uint64_t *v)
+{
+    if (pingyi_mp_peek_nil (r)) {
+        *present = false;
+        *v = 0;
+        return pingyi_mp_nil (r);
+    }
+    *present = true;
+    return pingyi_mp_uint (r, v, UINT64_MAX);
+}
+
+static int
+read_monitor_worker (pingyi_mp_t *r, pingyi_monitor_worker_t *w, fault_t *f)
+{
+    uint32_t n;
+    uint8_t seen[(PINGYI_MAX_SHARD_INDEX + 1) / 8] = {0};
+    if (read_tuple (r, 6, "fields", "", f))
+        return -1;
+    if (read_checked_str (r, &w->name, 1, PINGYI_NAME_MAX, STR_NAME))
+        return fault_mp (f, r, ".name");
+    if (pingyi_mp_array (r, &n, PINGYI_SHARDS_LISTED_MAX))
+        return fault_mp (f, r, ".shards");
+    w->shards.p = r->p;
+    w->shards.count = n;
+    w->shards.index = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t s;
+        char where[32];
+        snprintf (where, sizeof where, ".shards[%" PRIu32 "]", i);
+        if (pingyi_mp_uint (r, &s, PINGYI_MAX_SHARD_INDEX))
+            return fault_mp (f, r, where);
+        if (seen[s / 8] & (1u << (s % 8))) {
+            snprintf (f->where, sizeof f->where, "%s", where);
+            snprintf (f->why, sizeof f->why, "shard %" PRIu64 " listed twice", s);
+            r->err = "twice";
+            r->p = r->end;
+            return -1;
+        }
+        seen[s / 8] |= (uint8_t) (1u << (s % 8));
+    }
+    w->shards.end = r->p;
+    if (pingyi_mp_bool (r, &w->live))
+        return fault_mp (f, r, ".live");
+    if (pingyi_mp_uint (r, &w->in_flight, UINT64_MAX))
+        return fault_mp (f, r, ".in_flight");
+    if (pingyi_mp_uint (r, &w->envelopes_forwarded, UINT64_MAX))
+        return fault_mp (f, r, ".envelopes_forwarded");
+    if (read_nil_or_uint (r, &w->heard, &w->heartbeat_ms))
+        return fault_mp (f, r, ".heartbeat_ms");
+    return 0;
+}
+
+static int
+read_monitor_shard (pingyi_mp_t *r, pingyi_monitor_shard_t *s, fault_t *f)
+{
+    uint64_t number;
+    if (read_tuple (r, 3, "fields", "", f))
+        return -1;
+    if (pingyi_mp_uint (r, &number, PINGYI_MAX_SHARD_INDEX))
+        return fault_mp (f, r, ".number");
+    s->number = (uint32_t) number;
+    s->owner.p = NULL;
+    s->owner.len = 0;
+    if (pingyi_mp_peek_nil (r)) {
+        if (pingyi_mp_nil (r))
+            return fault_mp (f, r, ".owner");
+    }
+    else if (read_checked_str (r, &s->owner, 1, PINGYI_NAME_MAX, STR_NAME))
+        return fault_mp (f, r, ".owner");
+    if (read_nil_or_uint (r, &s->unowned, &s->unowned_ms))
+        return fault_mp (f, r, ".unowned_ms");
+    if ((s->owner.len != 0) == s->unowned) {
+        snprintf (f->where, sizeof f->where, ".unowned_ms");
+        snprintf (f->why, sizeof f->why, "%s", s->unowned ? "a number although the shard has an owner"
+                                                          : "nil although the shard has no owner");
+        r->err = "inconsistent";
+        r->p = r->end;
+        return -1;
+    }
+    return 0;
+}
+
+static int
+read_monitor_venue (pingyi_mp_t *r, pingyi_monitor_venue_t *v, fault_t *f)
+{
+    static const char *const counts[5] = {".envelopes_in", ".accepted", ".duplicate", ".rejected", ".retries"};
+    uint64_t *count_fields[5] = {&v->envelopes_in, &v->accepted, &v->duplicate, &v->rejected, &v->retries};
+    uint64_t status, reopens;
+    if (read_tuple (r, 11, "fields", "", f))
+        return -1;
+    if (read_checked_str (r, &v->id, 1, PINGYI_NAME_MAX, STR_NAME))
+        return fault_mp (f, r, ".id");
+    if (pingyi_mp_bool (r, &v->connected))
+        return fault_mp (f, r, ".connected");
+    if (pingyi_mp_uint (r, &status, PINGYI_MONITOR_CLOSED))
+        return fault_mp (f, r, ".status");
+    v->status = (uint8_t) status;
+    if (pingyi_mp_bool (r, &v->is_void))
+        return fault_mp (f, r, ".void");
+    if (pingyi_mp_uint (r, &reopens, UINT32_MAX))
+        return fault_mp (f, r, ".reopens");
+    v->reopens = (uint32_t) reopens;
+    for (int i = 0; i < 5; i++)
+        if (pingyi_mp_uint (r, count_fields[i], UINT64_MAX))
+            return fault_mp (f, r, counts[i]);
+    if (read_nil_or_uint (r, &v->seen, &v->last_seen_ms))
+        return fault_mp (f, r, ".last_seen_ms");
+    return 0;
+}
+
+/*  One entry of MONITOR.refusals: name (ascending after *last), count.  */
+static int
+read_refusal_entry (pingyi_mp_t *r, pingyi_stat_t *s, pingyi_str_t *last, fault_t *f)
+{
+    if (read_checked_str (r, &s->name, 1, PINGYI_NAME_MAX, STR_NAME))
+        return fault_mp (f, r, ": name");
+    if (last && last->p) {
+        uint32_t m = last->len < s->name.len ? last->len : s->name.len;
+        int c = memcmp (last->p, s->name.p, m);
+        if (c > 0 || (c == 0 && last->len >= s->name.len)) {
+            f->where[0] = '\0';
+            snprintf (f->why, sizeof f->why, "%.*s out of order (names ascend, each once)",
+                      (int) (s->name.len < 40 ? s->name.len : 40), s->name.p);
+            r->err = "bad key";
+            r->p = r->end;
+            return -1;
+        }
+    }
+    if (last)
+        *last = s->name;
+    if (pingyi_mp_uint (r, &s->value, UINT64_MAX))
+        return fault_mp (f, r, ": count");
+    return 0;
+}
+
 /* -------------------------------------------------------------------------
    List walkers.  The bytes were validated by the decoder with the very same
    readers, so a failure here means the caller handed the wrong list kind:
@@ -403,6 +543,46 @@ pingyi_list_next_stat (pingyi_list_t *list, pingyi_stat_t *v)
     if (!list_open (list, &r))
         return false;
     return list_step (list, &r, read_stat_item (&r, v, &f));
+}
+
+bool
+pingyi_list_next_monitor_worker (pingyi_list_t *list, pingyi_monitor_worker_t *v)
+{
+    pingyi_mp_t r;
+    fault_t f;
+    if (!list_open (list, &r))
+        return false;
+    return list_step (list, &r, read_monitor_worker (&r, v, &f));
+}
+
+bool
+pingyi_list_next_monitor_shard (pingyi_list_t *list, pingyi_monitor_shard_t *v)
+{
+    pingyi_mp_t r;
+    fault_t f;
+    if (!list_open (list, &r))
+        return false;
+    return list_step (list, &r, read_monitor_shard (&r, v, &f));
+}
+
+bool
+pingyi_list_next_monitor_venue (pingyi_list_t *list, pingyi_monitor_venue_t *v)
+{
+    pingyi_mp_t r;
+    fault_t f;
+    if (!list_open (list, &r))
+        return false;
+    return list_step (list, &r, read_monitor_venue (&r, v, &f));
+}
+
+bool
+pingyi_list_next_refusal (pingyi_list_t *list, pingyi_stat_t *v)
+{
+    pingyi_mp_t r;
+    fault_t f;
+    if (!list_open (list, &r))
+        return false;
+    return list_step (list, &r, read_refusal_entry (&r, v, NULL, &f));
 }
 
 /* -------------------------------------------------------------------------
@@ -493,7 +673,17 @@ get_ticket (dec_t *d, uint64_t *ticket)
     return 0;
 }
 
-typedef enum { ITEM_SHARD, ITEM_ENVELOPE, ITEM_ACK, ITEM_FIGURES, ITEM_BLOCK, ITEM_STAT } item_kind_t;
+typedef enum {
+    ITEM_SHARD,
+    ITEM_ENVELOPE,
+    ITEM_ACK,
+    ITEM_FIGURES,
+    ITEM_BLOCK,
+    ITEM_STAT,
+    ITEM_MONITOR_WORKER,
+    ITEM_MONITOR_SHARD,
+    ITEM_MONITOR_VENUE,
+} item_kind_t;
 
 /*  Validate a whole list and record where its items lie.  Shard lists must
     not name a shard twice: the broker's ownership table relies on it.  */
@@ -517,6 +707,9 @@ get_list (dec_t *d, const char *field, pingyi_list_t *list, uint32_t max, item_k
             pingyi_venue_figures_t figures;
             pingyi_block_t block;
             pingyi_stat_t stat;
+            pingyi_monitor_worker_t worker;
+            pingyi_monitor_shard_t shard;
+            pingyi_monitor_venue_t venue;
         } item;
         switch (kind) {
         case ITEM_SHARD:
@@ -542,6 +735,15 @@ get_list (dec_t *d, const char *field, pingyi_list_t *list, uint32_t max, item_k
             break;
         case ITEM_STAT:
             rc = read_stat_item (&d->r, &item.stat, &f);
+            break;
+        case ITEM_MONITOR_WORKER:
+            rc = read_monitor_worker (&d->r, &item.worker, &f);
+            break;
+        case ITEM_MONITOR_SHARD:
+            rc = read_monitor_shard (&d->r, &item.shard, &f);
+            break;
+        case ITEM_MONITOR_VENUE:
+            rc = read_monitor_venue (&d->r, &item.venue, &f);
             break;
         }
         if (rc)
@@ -681,6 +883,40 @@ decode_body (dec_t *d, pingyi_msg_t *m)
             get_bin (d, "inner", &m->u.reply.inner, 1, PINGYI_INNER_MAX))
             return -1;
         return 0;
+    case PINGYI_MSG_MONITOR_QUERY:
+        if (get_uint (d, "tag", &m->u.monitor_query.tag, UINT64_MAX) ||
+            get_u32 (d, "from", &m->u.monitor_query.from, UINT32_MAX))
+            return -1;
+        return 0;
+    case PINGYI_MSG_MONITOR: {
+        uint32_t n;
+        pingyi_str_t last = {0};
+        if (get_uint (d, "tag", &m->u.monitor.tag, UINT64_MAX) ||
+            get_uint (d, "uptime_ms", &m->u.monitor.uptime_ms, UINT64_MAX) ||
+            get_name (d, "version", &m->u.monitor.version, 1) ||
+            get_list (d, "workers", &m->u.monitor.workers, PINGYI_MONITOR_WORKERS_MAX, ITEM_MONITOR_WORKER) ||
+            get_list (d, "shards", &m->u.monitor.shards, PINGYI_MONITOR_SHARDS_MAX, ITEM_MONITOR_SHARD))
+            return -1;
+        if (pingyi_mp_map (&d->r, &n, PINGYI_MONITOR_REFUSALS_MAX))
+            return bad (d, "refusals");
+        m->u.monitor.refusals.p = d->r.p;
+        m->u.monitor.refusals.count = n;
+        for (uint32_t i = 0; i < n; i++) {
+            fault_t f;
+            pingyi_stat_t s;
+            if (read_refusal_entry (&d->r, &s, &last, &f))
+                return pingyi_fail (d->err, "%s.refusals%s: %s", d->name, f.where, f.why);
+        }
+        m->u.monitor.refusals.end = d->r.p;
+        if (get_list (d, "venues", &m->u.monitor.venues, PINGYI_MONITOR_PAGE, ITEM_MONITOR_VENUE) ||
+            get_bool (d, "more", &m->u.monitor.more) ||
+            get_u32 (d, "next", &m->u.monitor.next, UINT32_MAX))
+            return -1;
+        if (!m->u.monitor.more && m->u.monitor.next != 0)
+            return pingyi_fail (d->err, "%s.next: %" PRIu32 " although more is false (must be 0)", d->name,
+                                m->u.monitor.next);
+        return 0;
+    }
     }
     return pingyi_fail (d->err, "unknown message type %d", m->type);
 }
@@ -695,6 +931,7 @@ pingyi_msg_tag (const uint8_t *frame, size_t len)
         [PINGYI_MSG_ERROR] = true,        [PINGYI_MSG_VENUE_OPEN] = true,  [PINGYI_MSG_VENUE_CLOSE] = true,
         [PINGYI_MSG_VENUE_STATUS] = true, [PINGYI_MSG_TALLY_QUERY] = true, [PINGYI_MSG_SNAPSHOT] = true,
         [PINGYI_MSG_STATS_QUERY] = true,  [PINGYI_MSG_STATS] = true,       [PINGYI_MSG_VENUE_REOPEN] = true,
+        [PINGYI_MSG_MONITOR_QUERY] = true, [PINGYI_MSG_MONITOR] = true,
     };
     pingyi_mp_t r;
     uint64_t n, version, type, tag;
@@ -1161,4 +1398,124 @@ pingyi_msg_reply (pingyi_writer_t *w, uint64_t ticket, const uint8_t *inner, siz
     head (w, PINGYI_MSG_REPLY);
     msgpack_pack_uint64 (&w->pk, ticket);
     pack_bin (&w->pk, inner, inner_len);
+}
+
+/*  MONITOR_QUERY and MONITOR (docs/PROTOCOL.md §3, 18 and 19).  */
+_Static_assert (PINGYI_MONITOR_FRAME_WORST <= PINGYI_REPLY_FRAME_MAX,
+                "the largest MONITOR must fit the REPLY limit: lower PINGYI_MONITOR_PAGE");
+
+void
+pingyi_msg_monitor_query (pingyi_writer_t *w, uint64_t tag, uint32_t from)
+{
+    head (w, PINGYI_MSG_MONITOR_QUERY);
+    msgpack_pack_uint64 (&w->pk, tag);
+    msgpack_pack_uint32 (&w->pk, from);
+}
+
+static void
+pack_nil_or_uint (msgpack_packer *pk, int64_t v)
+{
+    if (v < 0)
+        msgpack_pack_nil (pk);
+    else
+        msgpack_pack_uint64 (pk, (uint64_t) v);
+}
+
+void
+pingyi_msg_monitor_begin (pingyi_writer_t *w, uint64_t tag, uint64_t uptime_ms, const char *version,
+                          uint32_t worker_count)
+{
+    head (w, PINGYI_MSG_MONITOR);
+    msgpack_pack_uint64 (&w->pk, tag);
+    msgpack_pack_uint64 (&w->pk, uptime_ms);
+    pack_str (&w->pk, version);
+    msgpack_pack_array (&w->pk, worker_count);
+}
+
+void
+pingyi_msg_monitor_worker (pingyi_writer_t *w, const char *name, const uint32_t *shards, uint32_t shard_count,
+                           bool live, uint64_t in_flight, uint64_t envelopes_forwarded, int64_t heartbeat_ms)
+{
+    msgpack_pack_array (&w->pk, 6);
+    pack_str (&w->pk, name);
+    msgpack_pack_array (&w->pk, shard_count);
+    for (uint32_t i = 0; i < shard_count; i++)
+        msgpack_pack_uint32 (&w->pk, shards[i]);
+    if (live)
+        msgpack_pack_true (&w->pk);
+    else
+        msgpack_pack_false (&w->pk);
+    msgpack_pack_uint64 (&w->pk, in_flight);
+    msgpack_pack_uint64 (&w->pk, envelopes_forwarded);
+    pack_nil_or_uint (&w->pk, heartbeat_ms);
+}
+
+void
+pingyi_msg_monitor_shards_begin (pingyi_writer_t *w, uint32_t shard_count)
+{
+    msgpack_pack_array (&w->pk, shard_count);
+}
+
+void
+pingyi_msg_monitor_shard (pingyi_writer_t *w, uint32_t number, const char *owner, int64_t unowned_ms)
+{
+    msgpack_pack_array (&w->pk, 3);
+    msgpack_pack_uint32 (&w->pk, number);
+    if (owner)
+        pack_str (&w->pk, owner);
+    else
+        msgpack_pack_nil (&w->pk);
+    pack_nil_or_uint (&w->pk, owner ? -1 : (unowned_ms < 0 ? 0 : unowned_ms));
+}
+
+void
+pingyi_msg_monitor_refusals_begin (pingyi_writer_t *w, uint32_t count)
+{
+    msgpack_pack_map (&w->pk, count);
+}
+
+void
+pingyi_msg_monitor_refusal (pingyi_writer_t *w, const char *name, uint64_t value)
+{
+    pack_str (&w->pk, name);
+    msgpack_pack_uint64 (&w->pk, value);
+}
+
+void
+pingyi_msg_monitor_venues_begin (pingyi_writer_t *w, uint32_t count)
+{
+    msgpack_pack_array (&w->pk, count);
+}
+
+void
+pingyi_msg_monitor_venue (pingyi_writer_t *w, const pingyi_monitor_venue_t *v)
+{
+    msgpack_pack_array (&w->pk, 11);
+    pack_strn (&w->pk, v->id.p, v->id.len);
+    if (v->connected)
+        msgpack_pack_true (&w->pk);
+    else
+        msgpack_pack_false (&w->pk);
+    msgpack_pack_uint8 (&w->pk, v->status);
+    if (v->is_void)
+        msgpack_pack_true (&w->pk);
+    else
+        msgpack_pack_false (&w->pk);
+    msgpack_pack_uint32 (&w->pk, v->reopens);
+    msgpack_pack_uint64 (&w->pk, v->envelopes_in);
+    msgpack_pack_uint64 (&w->pk, v->accepted);
+    msgpack_pack_uint64 (&w->pk, v->duplicate);
+    msgpack_pack_uint64 (&w->pk, v->rejected);
+    msgpack_pack_uint64 (&w->pk, v->retries);
+    pack_nil_or_uint (&w->pk, v->seen ? (int64_t) (v->last_seen_ms > INT64_MAX ? INT64_MAX : v->last_seen_ms) : -1);
+}
+
+void
+pingyi_msg_monitor_end (pingyi_writer_t *w, bool more, uint32_t next)
+{
+    if (more)
+        msgpack_pack_true (&w->pk);
+    else
+        msgpack_pack_false (&w->pk);
+    msgpack_pack_uint32 (&w->pk, more ? next : 0);
 }

@@ -82,6 +82,33 @@ pingyi_snapshot_venues_max (uint32_t categories, uint64_t block_bytes)
     return (uint32_t) ((room - blocks_wire) / PINGYI_FIGURES_WIRE_MAX (categories));
 }
 
+/*  MONITOR (docs/PROTOCOL.md §3, 19): the broker's own view with names.
+    Bounds of its lists, and the most bytes one item can take as the C
+    encoder writes it (smallest encodings; a name of 64 bytes is str8, 66
+    bytes; a uint64 9 bytes; a nil 1), so that the largest MONITOR fits a
+    REPLY whatever the election: every worker key (256 at most) each listing
+    256 owned shards, 256 shards, 64 refusal causes, and one page of
+    PINGYI_MONITOR_PAGE venues.  */
+#define PINGYI_MONITOR_WORKERS_MAX 256
+#define PINGYI_MONITOR_SHARDS_MAX 256
+#define PINGYI_MONITOR_REFUSALS_MAX 64
+#define PINGYI_MONITOR_PAGE 4096
+/*  [name, shards (array16 of ≤256 uint8 ≥ 128: 2 bytes each), live, in_flight, envelopes, heartbeat_ms]  */
+#define PINGYI_MONITOR_WORKER_WIRE_MAX (1u + 66u + 3u + 256u * 2u + 1u + 9u + 9u + 9u)
+/*  [number, owner, unowned_ms]  */
+#define PINGYI_MONITOR_SHARD_WIRE_MAX (1u + 2u + 66u + 9u)
+/*  name: count  */
+#define PINGYI_MONITOR_REFUSAL_WIRE_MAX (66u + 9u)
+/*  [id, connected, status, void, reopens, envelopes_in, accepted, duplicate, rejected, retries, last_seen_ms]  */
+#define PINGYI_MONITOR_VENUE_WIRE_MAX (1u + 66u + 1u + 1u + 1u + 5u + 5u * 9u + 9u)
+/*  array, version, type, tag, uptime, version str, four list headers, more, next  */
+#define PINGYI_MONITOR_FIXED_MAX (1u + 1u + 1u + 9u + 9u + 66u + 3u + 3u + 3u + 3u + 1u + 5u)
+#define PINGYI_MONITOR_FRAME_WORST                                                                          \
+    (PINGYI_MONITOR_FIXED_MAX + PINGYI_MONITOR_WORKERS_MAX * PINGYI_MONITOR_WORKER_WIRE_MAX +                 \
+     PINGYI_MONITOR_SHARDS_MAX * PINGYI_MONITOR_SHARD_WIRE_MAX +                                             \
+     PINGYI_MONITOR_REFUSALS_MAX * PINGYI_MONITOR_REFUSAL_WIRE_MAX +                                         \
+     PINGYI_MONITOR_PAGE * PINGYI_MONITOR_VENUE_WIRE_MAX)
+
 typedef enum {
     PINGYI_MSG_HELLO = 1,         /* worker → broker: the shards it owns */
     PINGYI_MSG_READY = 2,         /* broker → worker: the shards granted */
@@ -100,7 +127,9 @@ typedef enum {
     PINGYI_MSG_FORWARD = 15,      /* broker → worker: an inner message with its sender */
     PINGYI_MSG_REPLY = 16,        /* worker → broker: an inner message for a routing id */
     PINGYI_MSG_VENUE_REOPEN = 17, /* operator → worker: reopen a closed venue, with a reason */
-    PINGYI_MSG_TYPE_MAX_ = 17
+    PINGYI_MSG_MONITOR_QUERY = 18, /* operator/aggregator → broker: the broker's view, one venue page */
+    PINGYI_MSG_MONITOR = 19,       /* broker → operator/aggregator: workers, shards, refusals, venues */
+    PINGYI_MSG_TYPE_MAX_ = 19
 } pingyi_msg_type_t;
 
 /*  Roles a key may hold (from the deploy keyring).  */
@@ -193,6 +222,47 @@ typedef struct {
     uint64_t value;
 } pingyi_stat_t;
 
+/*  A venue's state as the broker last relayed it in a VENUE_STATUS.  */
+typedef enum {
+    PINGYI_MONITOR_UNSEEN = 0, /* no VENUE_STATUS relayed since the broker started */
+    PINGYI_MONITOR_OPEN = 1,
+    PINGYI_MONITOR_CLOSED = 2,
+} pingyi_monitor_status_t;
+
+/*  One worker key in a MONITOR.  */
+typedef struct {
+    pingyi_str_t name;
+    pingyi_list_t shards; /* uint: the shards it owns now */
+    bool live;
+    uint64_t in_flight;           /* requests forwarded to it and not answered */
+    uint64_t envelopes_forwarded; /* envelopes in SUBMITs forwarded to it since the broker started */
+    bool heard;                   /* false: nil on the wire (not heard since the broker started) */
+    uint64_t heartbeat_ms;        /* ms since its last frame */
+} pingyi_monitor_worker_t;
+
+/*  One shard in a MONITOR.  */
+typedef struct {
+    uint32_t number;
+    pingyi_str_t owner; /* len 0: nil (no live owner) */
+    bool unowned;       /* the third field is a number (no owner) */
+    uint64_t unowned_ms; /* ms since it lost its owner (or since the broker started) */
+} pingyi_monitor_shard_t;
+
+/*  One venue in a MONITOR page.  While the venue is not closed its counts
+    are rounded down to a multiple of the election's k (docs/SECURITY.md).  */
+typedef struct {
+    pingyi_str_t id;
+    bool connected; /* a live connection with the venue's key */
+    uint8_t status; /* pingyi_monitor_status_t */
+    bool is_void;   /* the last VENUE_STATUS relayed: closed with collected > issued */
+    uint32_t reopens;
+    uint64_t envelopes_in; /* envelopes in its SUBMITs forwarded */
+    uint64_t accepted, duplicate, rejected; /* ACK results relayed to it, by status */
+    uint64_t retries;                        /* RETRYs it was sent (the broker's and the workers') */
+    bool seen;                               /* false: nil (never heard since the broker started) */
+    uint64_t last_seen_ms;
+} pingyi_monitor_venue_t;
+
 typedef struct {
     int type; /* pingyi_msg_type_t */
     union {
@@ -283,6 +353,21 @@ typedef struct {
             uint64_t ticket; /* the FORWARD's */
             pingyi_bin_t inner;
         } reply;
+        struct {
+            uint64_t tag;
+            uint32_t from; /* the first venue index of the page wanted */
+        } monitor_query;
+        struct {
+            uint64_t tag;
+            uint64_t uptime_ms;
+            pingyi_str_t version;
+            pingyi_list_t workers;  /* pingyi_monitor_worker_t */
+            pingyi_list_t shards;   /* pingyi_monitor_shard_t */
+            pingyi_list_t refusals; /* pingyi_stat_t: a map, names ascending */
+            pingyi_list_t venues;   /* pingyi_monitor_venue_t */
+            bool more;
+            uint32_t next; /* when more: ask again from this venue index; else 0 */
+        } monitor;
     } u;
     /*  ACK, VENUE_STATUS, VENUE_CLOSE end with a MAC (bin16) over the
         frame's first mac_offset bytes (everything before the MAC field's
@@ -310,6 +395,11 @@ bool pingyi_list_next_ack (pingyi_list_t *list, pingyi_ack_t *v) PINGYI_WARN_UNU
 bool pingyi_list_next_block (pingyi_list_t *list, pingyi_block_t *v) PINGYI_WARN_UNUSED;
 bool pingyi_list_next_figures (pingyi_list_t *list, pingyi_venue_figures_t *v) PINGYI_WARN_UNUSED;
 bool pingyi_list_next_stat (pingyi_list_t *list, pingyi_stat_t *v) PINGYI_WARN_UNUSED;
+bool pingyi_list_next_monitor_worker (pingyi_list_t *list, pingyi_monitor_worker_t *v) PINGYI_WARN_UNUSED;
+bool pingyi_list_next_monitor_shard (pingyi_list_t *list, pingyi_monitor_shard_t *v) PINGYI_WARN_UNUSED;
+bool pingyi_list_next_monitor_venue (pingyi_list_t *list, pingyi_monitor_venue_t *v) PINGYI_WARN_UNUSED;
+/*  MONITOR.refusals: a map walked entry by entry (name, count).  */
+bool pingyi_list_next_refusal (pingyi_list_t *list, pingyi_stat_t *v) PINGYI_WARN_UNUSED;
 
 /*  Encoders.  Each writes one complete frame into buf (which it clears
     first).  Lists are written by the caller between a _begin and the end of
@@ -378,6 +468,24 @@ void pingyi_msg_stat (pingyi_writer_t *w, const char *name, uint64_t value);
 void pingyi_msg_forward (pingyi_writer_t *w, uint64_t ticket, pingyi_role_t role, const char *sender,
                          size_t sender_len, const uint8_t *inner, size_t inner_len);
 void pingyi_msg_reply (pingyi_writer_t *w, uint64_t ticket, const uint8_t *inner, size_t inner_len);
+void pingyi_msg_monitor_query (pingyi_writer_t *w, uint64_t tag, uint32_t from);
+/*  MONITOR: begin, worker_count × _worker, _shards_begin, × _shard,
+    _refusals_begin, × _refusal (names strictly ascending, bytewise),
+    _venues_begin, × _venue, _end.  heartbeat_ms / unowned_ms < 0 write nil;
+    owner NULL writes nil.  */
+void pingyi_msg_monitor_begin (pingyi_writer_t *w, uint64_t tag, uint64_t uptime_ms, const char *version,
+                               uint32_t worker_count);
+void pingyi_msg_monitor_worker (pingyi_writer_t *w, const char *name, const uint32_t *shards, uint32_t shard_count,
+                                bool live, uint64_t in_flight, uint64_t envelopes_forwarded, int64_t heartbeat_ms);
+void pingyi_msg_monitor_shards_begin (pingyi_writer_t *w, uint32_t shard_count);
+void pingyi_msg_monitor_shard (pingyi_writer_t *w, uint32_t number, const char *owner, int64_t unowned_ms);
+void pingyi_msg_monitor_refusals_begin (pingyi_writer_t *w, uint32_t count);
+void pingyi_msg_monitor_refusal (pingyi_writer_t *w, const char *name, uint64_t value);
+void pingyi_msg_monitor_venues_begin (pingyi_writer_t *w, uint32_t count);
+/*  v->id, v->seen and the rest as they are to go on the wire (the caller
+    applies the k rule).  */
+void pingyi_msg_monitor_venue (pingyi_writer_t *w, const pingyi_monitor_venue_t *v);
+void pingyi_msg_monitor_end (pingyi_writer_t *w, bool more, uint32_t next);
 
 /*  The link MAC: keyed BLAKE2b with a 16-byte output (crypto_generichash).  */
 void pingyi_msg_mac (uint8_t out[PINGYI_LINK_MAC_LEN], const uint8_t *data, size_t len, const uint8_t key[32]);

@@ -32,6 +32,9 @@ static const command_t commands[] = {
     {"stats", pingyi_cmd_stats,
      "stats --deploy DIR --broker ENDPOINT [--shard N] [--json]   counters of the broker or a shard's "
      "worker"},
+    {"monitor", pingyi_cmd_monitor,
+     "monitor --deploy DIR --broker ENDPOINT [--once [--json]]   the live view of broker, workers, shards "
+     "and venues"},
     {"reopen", pingyi_cmd_reopen,
      "reopen --deploy DIR --broker ENDPOINT --venue ID --reason TEXT   reopen a closed venue (a correction, "
      "recorded with its reason)"},

@@ -16,6 +16,7 @@ int pingyi_cmd_fingerprint (int argc, char **argv);
 int pingyi_cmd_tally (int argc, char **argv);
 int pingyi_cmd_pubkey (int argc, char **argv);
 int pingyi_cmd_stats (int argc, char **argv);
+int pingyi_cmd_monitor (int argc, char **argv);
 int pingyi_cmd_reopen (int argc, char **argv);
 int pingyi_cmd_query (int argc, char **argv);
 int pingyi_cmd_log (int argc, char **argv);

@@ -63,7 +63,8 @@ from zmq.utils import z85
 VERSION = 3
 TYPES = {1: "HELLO", 2: "READY", 3: "HEARTBEAT", 4: "SUBMIT", 5: "ACK", 6: "RETRY", 7: "ERROR",
          8: "VENUE_OPEN", 9: "VENUE_CLOSE", 10: "VENUE_STATUS", 11: "TALLY_QUERY", 12: "SNAPSHOT",
-         13: "STATS_QUERY", 14: "STATS", 15: "FORWARD", 16: "REPLY", 17: "VENUE_REOPEN"}
+         13: "STATS_QUERY", 14: "STATS", 15: "FORWARD", 16: "REPLY", 17: "VENUE_REOPEN",
+         18: "MONITOR_QUERY", 19: "MONITOR"}
 NUMBERS = {v: k for k, v in TYPES.items()}
 
 

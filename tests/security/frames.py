@@ -49,8 +49,11 @@ FIELDS = {
     16: [("ticket", "uint"), ("inner", "bin")],
     17: [("tag", "uint"), ("fingerprint", "bin"), ("venue", "str"), ("number", "uint"), ("reason", "str"),
          ("mac", "bin")],
+    18: [("tag", "uint"), ("from", "uint")],
+    19: [("tag", "uint"), ("uptime_ms", "uint"), ("version", "str"), ("workers", "array"), ("shards", "array"),
+         ("refusals", "map"), ("venues", "array"), ("more", "bool"), ("next", "uint")],
 }
-TAGGED = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17}  # PROTOCOL §2: the third element is a tag
+TAGGED = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 19}  # PROTOCOL §2: the third element is a tag
 
 
 def valid(t, fp):
@@ -97,7 +100,7 @@ def garbage(deploy):
     add("array of 65535 announced", 0, b"\xdc\xff\xff\x03\x04", err(1, 0, "message: truncated"))
     add("version only", 0, pack([V]), err(1, 0, "message: expected at least 2 fields, got 1"))
     add("type 0", 0, pack([V, 0, TAG]), err(1, 0, "unknown message type 0"))
-    add("type 18", 0, pack([V, 18, TAG]), err(1, 0, "unknown message type 18"))
+    add("type 20", 0, pack([V, 20, TAG]), err(1, 0, "unknown message type 20"))
     add("type 99", 0, pack([V, 99, TAG, 1, 2]), err(1, 0, "unknown message type 99"))
     add("type as str", 0, pack([V, "SUBMIT", TAG]), err(1, 0, "message.type: expected uint, got str"))
     add("type negative", 0, pack([V, -4, TAG]), err(1, 0, "message.type: negative where uint expected"))
@@ -180,7 +183,7 @@ def main():
         deploy, seq, js = sys.argv[2:5]
         fp = hashlib.sha256(open(os.path.join(deploy, "election.json"), "rb").read()).digest()
         cases = []
-        for t in range(1, 18):
+        for t in range(1, 20):
             name = TYPES[t]
             big = t in (4, 16)
             limit = BIG if big else 4096

@@ -88,9 +88,9 @@ d = {k: b[k] - a[k] for k in b if isinstance(b[k], int) and isinstance(a.get(k),
 assert d["bad_messages"] == ones, (d["bad_messages"], ones)
 assert d["forbidden"] == twos, (d["forbidden"], twos)
 over = {k: v for k, v in d.items() if k.startswith("oversized_")}
-assert over == {k: 1 for k in over} and len(over) == 18, over   # oversized_frame and one per type 1..17
+assert over == {k: 1 for k in over} and len(over) == 20, over   # oversized_frame and one per type 1..19
 assert d["wrong_election"] == 0 and d["unknown_venue"] == 0, d
-print("broker: bad_messages +%d, forbidden +%d, each of the 18 oversized_* +1" % (ones, twos))
+print("broker: bad_messages +%d, forbidden +%d, each of the 20 oversized_* +1" % (ones, twos))
 PY
   fail "broker counters: $(cat "$WORK/s1.json")"
 lines=$(($(wc -l <"$WORK/broker.log") - log_before))

@@ -179,6 +179,27 @@ encode_sample (pingyi_writer_t *w, int type)
     case PINGYI_MSG_VENUE_REOPEN:
         pingyi_msg_venue_reopen (w, 17, fp, "v01", 2, "收回数录错", close_key);
         break;
+    case PINGYI_MSG_MONITOR_QUERY:
+        pingyi_msg_monitor_query (w, 18, 4096);
+        break;
+    case PINGYI_MSG_MONITOR: {
+        /* more in tests/unit/test_monitor_msg.c */
+        static const uint32_t owned[2] = {0, 200};
+        pingyi_monitor_venue_t v = {.id = {"v01", 3}, .connected = true, .status = PINGYI_MONITOR_OPEN,
+                                    .accepted = 20, .seen = true, .last_seen_ms = 1500};
+        pingyi_msg_monitor_begin (w, 19, 123456, "0.1.0 (git 1a2b3c4d)", 1);
+        pingyi_msg_monitor_worker (w, "1", owned, 2, true, 3, 1000, 250);
+        pingyi_msg_monitor_shards_begin (w, 2);
+        pingyi_msg_monitor_shard (w, 0, "1", -1);
+        pingyi_msg_monitor_shard (w, 1, NULL, 4000);
+        pingyi_msg_monitor_refusals_begin (w, 2);
+        pingyi_msg_monitor_refusal (w, "bad_messages", 1);
+        pingyi_msg_monitor_refusal (w, "forbidden", 0);
+        pingyi_msg_monitor_venues_begin (w, 1);
+        pingyi_msg_monitor_venue (w, &v);
+        pingyi_msg_monitor_end (w, true, 1);
+        break;
+    }
     default:
         fail ();
     }
@@ -852,8 +873,8 @@ test_version_and_type (void **state)
         expect_fail (f.p, f.len, "unknown message type 99");
         f.p[2] = 0;
         expect_fail (f.p, f.len, "unknown message type 0");
-        f.p[2] = 18;
-        expect_fail (f.p, f.len, "unknown message type 18");
+        f.p[2] = 20;
+        expect_fail (f.p, f.len, "unknown message type 20");
         f.p[2] = (uint8_t) type;
         pingyi_msg_t m;
         char err[PINGYI_ERR_MAX];
@@ -1647,7 +1668,7 @@ test_names (void **state)
     assert_string_equal (pingyi_msg_type_name (PINGYI_MSG_REPLY), "REPLY");
     assert_string_equal (pingyi_msg_type_name (0), "UNKNOWN");
     assert_string_equal (pingyi_msg_type_name (PINGYI_MSG_VENUE_REOPEN), "VENUE_REOPEN");
-    assert_string_equal (pingyi_msg_type_name (18), "UNKNOWN");
+    assert_string_equal (pingyi_msg_type_name (20), "UNKNOWN");
     assert_string_equal (pingyi_msg_type_name (-1), "UNKNOWN");
     static const char *roles[] = {"venue", "worker", "aggregator", "operator", "broker", "shard"};
     for (int i = 0; i < 6; i++) {
