@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include "api.h"
 #include "cli.h"
+#include "notify.h"
 #include "deploy.h"
 #include "history.h"
 #include "http.h"
@@ -114,6 +115,7 @@ parse_flags (agg_t *a, int argc, char **argv, int *status)
         .synopsis = "pingyi-agg --deploy DIR --broker ENDPOINT[,ENDPOINT...] [--http HOST:PORT]\n"
                     "                  [--interval-ms MS] [--stale-ms MS] [--data DIR]",
         .options = options,
+        .logs = true,
     };
     if (pingyi_cli_parse (&cli, argc, argv, status))
         return -1;
@@ -470,6 +472,7 @@ run (agg_t *a)
 {
     int64_t next_round = pingyi_now_ms ();
     while (!stopping) {
+        pingyi_log_poll (); /* a SIGHUP's reopen of --log-file */
         int64_t now = pingyi_now_ms ();
         if (now >= next_round) {
             tick (a, now);
@@ -572,7 +575,9 @@ main (int argc, char **argv)
     const char *colon = strrchr (a.http_spec, ':');
     pingyi_info ("listening on http://%.*s:%u/api/v1/", (int) (colon - a.http_spec), a.http_spec,
                  agg_http_port (a.http));
+    pingyi_notify_ready (); /* systemd: HTTP served (agg_http_start above) */
     rc = run (&a);
+    pingyi_notify_stopping ();
     pingyi_info ("stopping at round %llu", (unsigned long long) a.round);
 done:
     agg_http_stop (&a.http);

@@ -33,22 +33,27 @@
       it is an answer to what was asked.  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "notify.h"
 #include "credit.h"
 #include "deploy.h"
 #include "gate.h"
+#include "monitor.h"
 #include "msg.h"
 #include "notes.h"
 #include "routes.h"
 #include "tickets.h"
 #include "zap.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #define HEARTBEAT_MS 1000
@@ -120,6 +125,9 @@ typedef struct {
     pingyi_credit_t credit; /* SUBMIT bytes lent to workers; the connections */
     void *monitor;          /* PAIR: the ROUTER's accepted / disconnected events */
     int64_t disconnects_since_trim;
+    pingyi_monitor_t *view;    /* per venue and per worker, for MONITOR (monitor.h) */
+    int frame_fd;              /* the connection the frame being handled came on (ZMQ_SRCFD) */
+    uint64_t submit_envelopes; /* envelopes of the SUBMIT being forwarded */
 } broker_t;
 
 static volatile sig_atomic_t stopping; /* SIGTERM, SIGINT (pingyi_cli_signals) */
@@ -146,6 +154,11 @@ answer (broker_t *self, const uint8_t *route, size_t route_len)
     int rc = send_to (self, route, route_len, self->out.sbuf.data, self->out.sbuf.size);
     if (rc)
         self->stats.answers_undeliverable++;
+    if (rc == 0)
+        pingyi_monitor_sent (self->view, route, route_len, (const uint8_t *) self->out.sbuf.data,
+                             self->out.sbuf.size);
+    else if (rc == EHOSTUNREACH)
+        pingyi_monitor_route_gone (self->view, route, route_len);
     return rc;
 }
 
@@ -184,8 +197,11 @@ read_monitor (broker_t *self)
             return;
         }
         uint16_t event = 0;
+        uint32_t value = 0;
         if (zmq_msg_size (&ev) >= 2)
             memcpy (&event, zmq_msg_data (&ev), 2);
+        if (zmq_msg_size (&ev) >= 6)
+            memcpy (&value, (const uint8_t *) zmq_msg_data (&ev) + 2, 4);
         bool more = zmq_msg_more (&ev);
         zmq_msg_close (&ev);
         if (more) {
@@ -193,6 +209,8 @@ read_monitor (broker_t *self)
             zmq_msg_recv (&addr, self->monitor, 0);
             zmq_msg_close (&addr);
         }
+        if (event == ZMQ_EVENT_DISCONNECTED)
+            pingyi_monitor_disconnected (self->view, (int) value); /* value: the connection's fd */
         if (event == ZMQ_EVENT_ACCEPTED)
             pingyi_credit_connected (&self->credit);
         else if (event == ZMQ_EVENT_DISCONNECTED && pingyi_credit_disconnected (&self->credit)) {
@@ -225,6 +243,7 @@ expired_ticket (const pingyi_ticket_t *t, void *arg)
 {
     broker_t *self = arg;
     pingyi_credit_repay (&self->credit, self->routes, NULL, t, 0);
+    pingyi_monitor_ticket_done (self->view, t->worker);
 }
 
 /*  Routes drop a worker (expired, unreachable, displaced): its requests
@@ -239,6 +258,7 @@ static void
 on_worker_drop (pingyi_route_t *w, bool displaced, void *arg)
 {
     broker_t *self = arg;
+    pingyi_monitor_worker_dropped (self->view, self->routes, w, pingyi_now_ms ());
     self->stats.tickets_released += pingyi_tickets_release_worker (self->tickets, w->serial, NULL, NULL);
     pingyi_credit_forgive (&self->credit, w);
     if (displaced)
@@ -312,6 +332,7 @@ forward (broker_t *self, uint32_t shard, int type, const uint8_t *route, size_t 
     if (rc == 0) {
         if (submit)
             pingyi_credit_lend (&self->credit, owner, len, now);
+        pingyi_monitor_forwarded (self->view, owner->name, owner->serial, submit ? self->submit_envelopes : 0);
         return;
     }
     pingyi_tickets_close (self->tickets, ticket);
@@ -359,6 +380,157 @@ send_stats (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag
             name[i] = (char) (name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
         pingyi_msg_stat (&self->out, name, self->oversized[k]);
     }
+    answer (self, route, route_len);
+}
+
+/*  --metrics (docs/OPERATIONS.md, "Metrics"): every counter of STATS under a
+    Prometheus name, rendered by the loop about once a second and published
+    to the metrics page; the HTTP thread only copies the published text.  */
+typedef struct {
+    const char *name; /* metric family */
+    const char *label; /* label key, or NULL */
+    const char *value; /* label value */
+    size_t offset;     /* in broker_stats_t */
+    const char *help;  /* of the family: given on its first row */
+} broker_metric_t;
+
+#define BM(field) offsetof (broker_stats_t, field)
+static const broker_metric_t broker_metrics[] = {
+    {"pingyi_broker_messages_total", NULL, NULL, BM (messages_in), "Frames received on the ROUTER."},
+    {"pingyi_broker_refusals_total", "cause", "bad_message", BM (bad_messages),
+     "Messages refused, by cause (answered ERROR; docs/broker.md)."},
+    {"pingyi_broker_refusals_total", "cause", "forbidden", BM (forbidden), NULL},
+    {"pingyi_broker_refusals_total", "cause", "wrong_election", BM (wrong_election), NULL},
+    {"pingyi_broker_refusals_total", "cause", "unknown_venue", BM (unknown_venue), NULL},
+    {"pingyi_broker_refusals_total", "cause", "hello_refused", BM (hello_refused), NULL},
+    {"pingyi_broker_retries_total", "cause", "no_owner", BM (retry_no_owner),
+     "Requests answered RETRY, by cause."},
+    {"pingyi_broker_retries_total", "cause", "worker_busy", BM (retry_worker_busy), NULL},
+    {"pingyi_broker_retries_total", "cause", "credit", BM (retry_credit), NULL},
+    {"pingyi_broker_retries_total", "cause", "tickets", BM (retry_tickets), NULL},
+    {"pingyi_broker_submits_forwarded_total", NULL, NULL, BM (submits_forwarded), "SUBMITs forwarded to workers."},
+    {"pingyi_broker_envelopes_forwarded_total", NULL, NULL, BM (envelopes_forwarded),
+     "Sealed envelopes forwarded to workers (in SUBMITs)."},
+    {"pingyi_broker_queries_forwarded_total", NULL, NULL, BM (queries_forwarded),
+     "TALLY_QUERY and STATS_QUERY forwarded to workers."},
+    {"pingyi_broker_credit_forgiven_total", NULL, NULL, BM (credit_forgiven),
+     "Times an idle worker's overdue credit was forgiven."},
+    {"pingyi_broker_replies_total", "result", "routed", BM (replies_routed),
+     "Worker REPLYs, by what became of them."},
+    {"pingyi_broker_replies_total", "result", "unroutable", BM (replies_unroutable), NULL},
+    {"pingyi_broker_replies_total", "result", "busy", BM (replies_busy), NULL},
+    {"pingyi_broker_replies_total", "result", "unknown_ticket", BM (replies_unknown_ticket), NULL},
+    {"pingyi_broker_replies_total", "result", "wrong_worker", BM (replies_wrong_worker), NULL},
+    {"pingyi_broker_replies_total", "result", "wrong_kind", BM (replies_wrong_kind), NULL},
+    {"pingyi_broker_replies_total", "result", "displaced", BM (replies_displaced), NULL},
+    {"pingyi_broker_tickets_total", "result", "expired", BM (tickets_expired),
+     "Tickets (forwarded requests) closed without an answer, by cause."},
+    {"pingyi_broker_tickets_total", "result", "released", BM (tickets_released), NULL},
+    {"pingyi_broker_answers_undeliverable_total", NULL, NULL, BM (answers_undeliverable),
+     "Answers of the broker's own that could not be sent (the peer had gone)."},
+    {"pingyi_broker_workers_registered_total", NULL, NULL, BM (workers_registered), "Worker HELLOs accepted."},
+    {"pingyi_broker_worker_events_total", "event", "displaced", BM (workers_displaced),
+     "Worker connections displaced, reconnected, recalled, expired (silent) or unreachable."},
+    {"pingyi_broker_worker_events_total", "event", "reconnected", BM (workers_reconnected), NULL},
+    {"pingyi_broker_worker_events_total", "event", "recalled", BM (workers_recalled), NULL},
+    {"pingyi_broker_worker_events_total", "event", "expired", BM (workers_expired), NULL},
+    {"pingyi_broker_worker_events_total", "event", "unreachable", BM (workers_unreachable), NULL},
+};
+#undef BM
+/*  Every BROKER_STATS counter has a row above.  */
+_Static_assert (sizeof broker_metrics / sizeof broker_metrics[0] == sizeof (broker_stats_t) / sizeof (uint64_t),
+                "a metric for every broker counter");
+
+static void
+render_metrics (broker_t *self, pingyi_expo_t *e, int64_t start_wall)
+{
+    pingyi_expo_reset (e);
+    pingyi_expo_process (e, "pingyi-broker", pingyi_cli_version (), pingyi_cli_revision (), start_wall);
+    for (size_t i = 0; i < sizeof broker_metrics / sizeof broker_metrics[0]; i++) {
+        const broker_metric_t *m = &broker_metrics[i];
+        if (m->help)
+            pingyi_expo_family (e, m->name, PINGYI_METRIC_COUNTER, m->help);
+        uint64_t v;
+        memcpy (&v, (const char *) &self->stats + m->offset, sizeof v);
+        const char *labels[] = {m->label, m->value, NULL};
+        pingyi_expo_sample_u64 (e, m->name, m->label ? labels : NULL, v);
+    }
+    pingyi_expo_family (e, "pingyi_broker_handshakes_total", PINGYI_METRIC_COUNTER,
+                        "CURVE handshakes, allowed or refused (key not in the keyring, not CURVE).");
+    const char *allowed[] = {"result", "allowed", NULL}, *refused[] = {"result", "refused", NULL};
+    pingyi_expo_sample_u64 (e, "pingyi_broker_handshakes_total", allowed, pingyi_zap_allowed (self->zap));
+    pingyi_expo_sample_u64 (e, "pingyi_broker_handshakes_total", refused, pingyi_zap_denied (self->zap));
+    pingyi_expo_family (e, "pingyi_broker_oversized_frames_total", PINGYI_METRIC_COUNTER,
+                        "Frames over their kind's limit, dropped, by kind (frame: kind unreadable).");
+    for (int k = 0; k <= PINGYI_MSG_TYPE_MAX_; k++) {
+        char kind[48];
+        snprintf (kind, sizeof kind, "%s", k ? pingyi_msg_type_name (k) : "frame");
+        for (char *c = kind; *c; c++)
+            *c = (char) (*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+        const char *labels[] = {"kind", kind, NULL};
+        pingyi_expo_sample_u64 (e, "pingyi_broker_oversized_frames_total", labels, self->oversized[k]);
+    }
+    size_t owned = pingyi_routes_covered (self->routes);
+    uint32_t total = self->election->shard_count;
+    pingyi_expo_gauge (e, "pingyi_broker_workers_live", "Workers registered and heard from within the timeout.",
+                       (double) pingyi_routes_live (self->routes));
+    pingyi_expo_gauge (e, "pingyi_broker_shards", "Shards of the election.", (double) total);
+    pingyi_expo_gauge (e, "pingyi_broker_shards_owned", "Shards with a live owner.", (double) owned);
+    pingyi_expo_gauge (e, "pingyi_broker_shards_unowned", "Shards without a live owner (their venues get RETRY).",
+                       (double) (total > owned ? total - owned : 0));
+    pingyi_expo_family (e, "pingyi_broker_shard_owned", PINGYI_METRIC_GAUGE,
+                        "1 when the shard has a live owner, else 0.");
+    for (uint32_t s = 0; s < total; s++) {
+        char shard[16];
+        snprintf (shard, sizeof shard, "%u", s);
+        const char *labels[] = {"shard", shard, NULL};
+        pingyi_expo_sample_u64 (e, "pingyi_broker_shard_owned", labels, pingyi_routes_owner (self->routes, s) ? 1 : 0);
+    }
+    pingyi_expo_gauge (e, "pingyi_broker_tickets_pending", "Requests forwarded and not yet answered.",
+                       (double) pingyi_tickets_pending (self->tickets));
+    pingyi_expo_gauge (e, "pingyi_broker_connections", "Connections open on the ROUTER.",
+                       (double) self->credit.connections);
+    pingyi_expo_gauge (e, "pingyi_broker_credit_bytes", "SUBMIT bytes forwarded and not yet acknowledged.",
+                       (double) self->credit.bytes);
+    pingyi_expo_gauge (e, "pingyi_broker_credit_limit_bytes", "The credit: past it a SUBMIT is answered RETRY.",
+                       (double) pingyi_credit_limit (&self->credit));
+}
+
+/*  MONITOR: the broker's view by name (broker/monitor.c), its refusals by
+    cause from the counters above.  */
+static void
+send_monitor (broker_t *self, const uint8_t *route, size_t route_len, uint64_t tag, uint32_t from)
+{
+    uint64_t oversized = 0;
+    for (int k = 0; k <= PINGYI_MSG_TYPE_MAX_; k++)
+        oversized += self->oversized[k];
+    const pingyi_monitor_count_t refusals[] = {
+        {"bad_messages", self->stats.bad_messages},
+        {"forbidden", self->stats.forbidden},
+        {"wrong_election", self->stats.wrong_election},
+        {"unknown_venue", self->stats.unknown_venue},
+        {"oversized", oversized},
+        {"retry_no_owner", self->stats.retry_no_owner},
+        {"retry_worker_busy", self->stats.retry_worker_busy},
+        {"retry_credit", self->stats.retry_credit},
+        {"retry_tickets", self->stats.retry_tickets},
+        {"replies_unroutable", self->stats.replies_unroutable},
+        {"replies_busy", self->stats.replies_busy},
+        {"replies_unknown_ticket", self->stats.replies_unknown_ticket},
+        {"replies_wrong_worker", self->stats.replies_wrong_worker},
+        {"replies_wrong_kind", self->stats.replies_wrong_kind},
+        {"replies_displaced", self->stats.replies_displaced},
+        {"tickets_expired", self->stats.tickets_expired},
+        {"tickets_released", self->stats.tickets_released},
+        {"answers_undeliverable", self->stats.answers_undeliverable},
+        {"hello_refused", self->stats.hello_refused},
+        {"workers_displaced", self->stats.workers_displaced},
+        {"workers_expired", self->stats.workers_expired},
+        {"workers_unreachable", self->stats.workers_unreachable},
+        {"connections_refused", pingyi_zap_denied (self->zap)},
+    };
+    pingyi_monitor_write (self->view, &self->out, tag, from, self->routes, refusals,
+                          sizeof refusals / sizeof refusals[0], pingyi_now_ms ());
     answer (self, route, route_len);
 }
 
@@ -531,6 +703,12 @@ handle_reply (broker_t *self, const uint8_t *route, size_t route_len, pingyi_rou
         pingyi_credit_repay (&self->credit, self->routes, worker, t, now);
     int rc = send_to (self, pingyi_ticket_requester (t), t->requester_len, msg->u.reply.inner.p,
                       msg->u.reply.inner.len);
+    pingyi_monitor_ticket_done (self->view, worker->serial);
+    if (rc == 0)
+        pingyi_monitor_sent (self->view, pingyi_ticket_requester (t), t->requester_len, msg->u.reply.inner.p,
+                             msg->u.reply.inner.len);
+    else if (rc == EHOSTUNREACH)
+        pingyi_monitor_route_gone (self->view, pingyi_ticket_requester (t), t->requester_len);
     pingyi_tickets_close (self->tickets, ticket);
     if (rc == 0)
         self->stats.replies_routed++;
@@ -597,6 +775,8 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
         role == PINGYI_ROLE_WORKER ? pingyi_routes_worker (self->routes, route, route_len) : NULL;
     if (worker)
         worker->last_seen_ms = now;
+    if (role == PINGYI_ROLE_VENUE)
+        pingyi_monitor_venue_heard (self->view, sender, sender_len, route, route_len, self->frame_fd, now);
 
     pingyi_msg_t msg;
     char err[PINGYI_ERR_MAX];
@@ -686,6 +866,8 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
         if (msg.type == PINGYI_MSG_SUBMIT) {
             self->stats.submits_forwarded++;
             self->stats.envelopes_forwarded += msg.u.submit.envelopes.count;
+            self->submit_envelopes = msg.u.submit.envelopes.count;
+            pingyi_monitor_venue_submit (self->view, sender, sender_len, msg.u.submit.envelopes.count);
         }
         forward (self, (uint32_t) shard, msg.type, route, route_len, role, sender, sender_len, frame, len,
                  tag);
@@ -737,6 +919,12 @@ handle (broker_t *self, const uint8_t *route, size_t route_len, const uint8_t *f
         forward (self, (uint32_t) msg.u.stats_query.shard, msg.type, route, route_len, role, sender,
                  sender_len, frame, len, msg.u.stats_query.tag);
         return;
+    case PINGYI_MSG_MONITOR_QUERY:
+        /* the broker's view with names: operator and aggregator keys only */
+        if (!querier)
+            break;
+        send_monitor (self, route, route_len, msg.u.monitor_query.tag, msg.u.monitor_query.from);
+        return;
     default:
         break;
     }
@@ -777,6 +965,7 @@ receive (broker_t *self)
                       "one frame per message expected, got several");
         goto done;
     }
+    self->frame_fd = zmq_msg_get (&frame, ZMQ_SRCFD); /* -1 when libzmq does not say */
     handle (self, zmq_msg_data (&route), zmq_msg_size (&route), zmq_msg_data (&frame), zmq_msg_size (&frame),
             zmq_msg_gets (&frame, "User-Id"));
 done:
@@ -820,14 +1009,12 @@ open_router (broker_t *self, const pingyi_cli_list_t *binds, int hwm, char *err)
         set_int (self->router, ZMQ_SNDHWM, hwm, "SNDHWM", err) ||
         set_int (self->router, ZMQ_RCVHWM, hwm < RCVHWM_MAX ? hwm : RCVHWM_MAX, "RCVHWM", err) ||
         set_int (self->router, ZMQ_LINGER, 0, "LINGER", err) ||
-        /* No ZMTP heartbeat of the broker's own: libzmq 4.3.4 asserts
-           (!_io_error, stream_engine_base.cpp, out_event from the heartbeat
-           timer) when that timer fires on a connection that already failed,
-           which a broker resumed after a hang meets on every connection
-           (test_broker_hang).  Peers ping it (their HEARTBEAT_IVL; libzmq
-           answers PONG) and the application HEARTBEAT finds silent
-           workers; a peer gone without a FIN is found by TCP keepalive
-           (10 s idle, 3 probes 2 s apart).  */
+        /* No ZMTP heartbeat, here or in the peers (proto/link.c): libzmq
+           4.3.4 asserts (!_io_error, stream_engine_base.cpp:331) when it
+           writes a heartbeat or a PONG on a connection whose input it had
+           stopped (receive pipe full), which a busy or resumed broker meets
+           (test_broker_hang).  The application HEARTBEAT finds silent
+           workers; TCP keepalive a peer gone without a FIN.  */
         set_int (self->router, ZMQ_TCP_KEEPALIVE, 1, "TCP_KEEPALIVE", err) ||
         set_int (self->router, ZMQ_TCP_KEEPALIVE_IDLE, 10, "TCP_KEEPALIVE_IDLE", err) ||
         set_int (self->router, ZMQ_TCP_KEEPALIVE_INTVL, 2, "TCP_KEEPALIVE_INTVL", err) ||
@@ -852,6 +1039,13 @@ main (int argc, char **argv)
 {
     pingyi_log_prog = "pingyi-broker";
     const char *deploy = NULL;
+    /* --metrics: the page the loop publishes to, served by its own thread */
+    const char *metrics_addr = NULL;
+    pingyi_metrics_page_t *mpage = NULL;
+    pingyi_metrics_server_t *mserver = NULL;
+    pingyi_expo_t mtext;
+    pingyi_expo_init (&mtext);
+    int64_t start_wall = (int64_t) time (NULL);
     pingyi_cli_list_t binds = {0};
     uint64_t hwm = 10000, stats_every = 10;
     const pingyi_cli_option_t options[] = {
@@ -864,12 +1058,17 @@ main (int argc, char **argv)
                             1000000000),
         PINGYI_CLI_OPT_U64 ("stats-every", &stats_every, "S",
                             "log a stats line every S seconds (0..86400, default 10, 0 = never)", 0, 86400),
+        PINGYI_CLI_OPT_TEXT ("metrics", &metrics_addr, "HOST:PORT",
+                             "serve Prometheus /metrics, /healthz and /readyz over HTTP here\n"
+                             "(e.g. 127.0.0.1:9101; docs/OPERATIONS.md)"),
         PINGYI_CLI_END,
     };
     pingyi_cli_t cli = {
         .prog = "pingyi-broker",
-        .synopsis = "pingyi-broker --deploy DIR [--bind ENDPOINT[,ENDPOINT...]] [--hwm N] [--stats-every S]",
+        .synopsis = "pingyi-broker --deploy DIR [--bind ENDPOINT[,ENDPOINT...]] [--hwm N] [--stats-every S]\n"
+                    "                     [--metrics HOST:PORT]",
         .options = options,
+        .logs = true,
     };
     int status;
     if (pingyi_cli_parse (&cli, argc, argv, &status)) {
@@ -897,8 +1096,15 @@ main (int argc, char **argv)
     self.routes = pingyi_routes_new (self.election->shard_count);
     self.tickets = pingyi_tickets_new (PINGYI_TICKETS_MAX);
     self.notes = pingyi_notes_new ();
-    if (sodium_init () < 0 || !self.routes || !self.tickets || !self.notes) {
+    {
+        /* the version MONITOR reports: what --version prints after the name */
+        char shown[PINGYI_NAME_MAX + 1];
+        snprintf (shown, sizeof shown, "%.*s", PINGYI_NAME_MAX, *pingyi_cli_version () ? pingyi_cli_version () : "unknown");
+        self.view = pingyi_monitor_new (self.election, self.bundle->keyring, shown, pingyi_now_ms ());
+    }
+    if (sodium_init () < 0 || !self.routes || !self.tickets || !self.notes || !self.view) {
         pingyi_error ("cannot start: out of memory or no randomness");
+        pingyi_monitor_destroy (&self.view);
         pingyi_routes_destroy (&self.routes);
         pingyi_tickets_destroy (&self.tickets);
         pingyi_notes_destroy (&self.notes);
@@ -929,13 +1135,26 @@ main (int argc, char **argv)
     pingyi_info ("election %s (%s), %u shards, %zu venues", self.election->id, self.election->fingerprint_hex,
                  self.election->shard_count, self.election->venue_count);
 
+    if (metrics_addr) {
+        mpage = pingyi_metrics_page_new ();
+        mserver = mpage ? pingyi_metrics_server_start (metrics_addr, mpage, err) : NULL;
+        if (!mserver) {
+            pingyi_error ("%s", mpage ? err : "out of memory");
+            goto done;
+        }
+        pingyi_info ("metrics on http://%s/metrics", metrics_addr);
+    }
+
     pingyi_cli_signals (&stopping);
+    pingyi_notify_ready (); /* systemd: listening on every --bind */
 
     self.started_ms = pingyi_now_ms ();
+    int64_t next_metrics = self.started_ms;
     bool failed = false; /* stopped by an error, not a signal: exit 1 */
     int64_t next_beat = self.started_ms + HEARTBEAT_MS;
     int64_t next_stats = self.started_ms + (int64_t) stats_every * 1000;
     while (!stopping) {
+        pingyi_log_poll (); /* a SIGHUP's reopen of --log-file */
         zmq_pollitem_t items[] = {{pingyi_zap_socket (self.zap), 0, ZMQ_POLLIN, 0},
                                   {self.router, 0, ZMQ_POLLIN, 0},
                                   {self.monitor, 0, ZMQ_POLLIN, 0}};
@@ -974,7 +1193,14 @@ main (int argc, char **argv)
             pingyi_routes_each (self.routes, forgive_idle, &self);
             pingyi_notes_flush (self.notes, now);
             pingyi_routes_each (self.routes, heartbeat_one, &self);
+            pingyi_monitor_shards_check (self.view, self.routes, now);
             next_beat = now + HEARTBEAT_MS;
+        }
+        if (mpage && now >= next_metrics) {
+            /* ready: listening (the binds succeeded before the loop) */
+            render_metrics (&self, &mtext, start_wall);
+            pingyi_metrics_publish (mpage, &mtext, true, NULL, now);
+            next_metrics = now + 1000;
         }
         if (stats_every && now >= next_stats) {
             uint64_t replies_refused = self.stats.replies_unknown_ticket + self.stats.replies_wrong_worker +
@@ -997,8 +1223,12 @@ main (int argc, char **argv)
         }
     }
     pingyi_info ("stopping");
+    pingyi_notify_stopping ();
     rc = failed ? PINGYI_EXIT_FAILED : PINGYI_EXIT_OK;
 done:
+    pingyi_metrics_server_stop (&mserver);
+    pingyi_metrics_page_destroy (&mpage);
+    pingyi_expo_fini (&mtext);
     if (self.monitor)
         zmq_close (self.monitor);
     if (self.router)
@@ -1010,6 +1240,7 @@ done:
     pingyi_routes_destroy (&self.routes);
     pingyi_tickets_destroy (&self.tickets);
     pingyi_notes_destroy (&self.notes);
+    pingyi_monitor_destroy (&self.view);
     pingyi_bundle_destroy (&self.bundle);
     pingyi_cli_list_fini (&binds);
     return rc;

@@ -388,7 +388,7 @@ connect_broker (client_t *c)
 {
     const char *endpoint = c->opt.brokers[c->broker_index];
     /*  The window bounds what is in flight, so a small HWM is plenty.  */
-    pingyi_link_options_t opts = {.hwm = HWM, .heartbeat_ms = 1000, .reconnect_ms = 100};
+    pingyi_link_options_t opts = {.hwm = HWM, .reconnect_ms = 100};
     char err[PINGYI_ERR_MAX];
     const pingyi_bundle_t *b = c->bundle;
     c->sock =
@@ -1045,6 +1045,7 @@ parse_options (int argc, char **argv, options_t *o, int *status)
             "found; 2 fatal error; 3 gave up or interrupted before everything was acknowledged; 4 VOID:\n"
             "the close was answered and the round does not reconcile\n",
         .options = options,
+        .logs = true,
     };
     int rc = pingyi_cli_parse (&cli, argc, argv, status);
     /* the endpoints are the options' from here on (teardown frees them) */
@@ -1281,6 +1282,7 @@ run (client_t *c)
     int64_t give_up_at = c->opt.give_up_s ? c->start_ms + c->opt.give_up_s * 1000 : INT64_MAX;
     c->silence_start = pingyi_now_ms ();
     for (;;) {
+        pingyi_log_poll (); /* a SIGHUP's reopen of --log-file */
         int64_t now = pingyi_now_ms ();
         if (s_stop) {
             c->stop_reason = "interrupted";

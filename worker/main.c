@@ -37,6 +37,7 @@
     acknowledged, then the worker exits 0.  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "notify.h"
 #include "deploy.h"
 #include "batch.h"
 #include "envelope.h"
@@ -46,6 +47,7 @@
 #include "lmdb_env.h"
 #include "shard.h"
 #include "rollup.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -53,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -85,6 +88,7 @@ typedef struct {
     bool need_hello;
     bool silent; /* logged as silent; log when heard again */
     bool hello_logged;
+    bool registered; /* READY received since the last HELLO (--metrics /readyz) */
 } broker_t;
 
 /*  A SUBMIT waiting in a batch (batch.h: the batch's request).  The frame
@@ -107,6 +111,8 @@ typedef struct {
     uint64_t progress_batches;    /* batches at the last progress line */
     int64_t next_resume;          /* a stopped shard: when it is tried again */
     int64_t resume_said_ms;       /* when "still stopped" was last logged */
+    pingyi_shard_stats_t metrics; /* as of the last --metrics render */
+    bool metrics_have;
 } owned_t;
 
 typedef struct {
@@ -145,6 +151,10 @@ typedef struct {
     uint64_t forged_closes, closes_refused, forged_reopens, displaced;
     bad_kind_t bad[BAD_KINDS];
     size_t bad_count;
+    /* --metrics: the page the loop publishes to (NULL without the flag) */
+    pingyi_metrics_page_t *mpage;
+    pingyi_expo_t mtext;
+    int64_t start_wall, next_metrics;
 } worker_t;
 
 static void resume_stopped (worker_t *w, int64_t now);
@@ -217,6 +227,7 @@ send_hello (worker_t *w, size_t bi, int64_t now)
     }
     w->hellos_sent++;
     b->need_hello = false;
+    b->registered = false; /* until its READY */
     b->last_recv = now; /* the silence clock restarts with each HELLO */
     if (!b->hello_logged) {
         pingyi_info ("broker %s: HELLO sent as worker %s", b->endpoint, w->id);
@@ -851,6 +862,7 @@ handle_frame (worker_t *w, size_t bi, pending_t *p)
         return false;
     case PINGYI_MSG_READY: {
         w->readys++;
+        b->registered = true;
         char list[PINGYI_MAX_SHARDS * 4 + 1] = "";
         size_t used = 0, n = 0;
         uint64_t s;
@@ -859,6 +871,7 @@ handle_frame (worker_t *w, size_t bi, pending_t *p)
             used += (size_t) snprintf (list + used, sizeof list - used, "%s%llu", n++ ? "," : "",
                                        (unsigned long long) s);
         pingyi_info ("broker %s: READY, shards %s granted", b->endpoint, n ? list : "(none)");
+        pingyi_notify_ready (); /* systemd: shards open (before run) and granted */
         return false;
     }
     case PINGYI_MSG_ERROR:
@@ -965,6 +978,192 @@ parse_shards (const char *spec, uint32_t shard_count, bool *out, char *err)
     return 0;
 }
 
+/*  --------------------------------------------------------------------------
+    --metrics (docs/OPERATIONS.md, "Metrics"): rendered by the loop about
+    once a second and published to the page; the HTTP thread only copies
+    the text.  A shard whose commit is in flight is not waited for: its
+    figures from the last render are shown again.  Per shard only released
+    progress (the settled sequence, the generation), never the current
+    sequence, as STATS (docs/SECURITY.md, k-anonymous release); ballots by
+    status only summed over the worker's shards, never per venue.  */
+static void
+render_metrics (worker_t *w, pingyi_expo_t *e, int64_t start_wall, bool *ready, char *reason, size_t reason_size)
+{
+    pingyi_expo_reset (e);
+    pingyi_expo_process (e, "pingyi-worker", pingyi_cli_version (), pingyi_cli_revision (), start_wall);
+    const char *wl[] = {"worker", w->id, NULL};
+    pingyi_expo_family (e, "pingyi_worker_info", PINGYI_METRIC_GAUGE, "Always 1; the label is the worker's --id.");
+    pingyi_expo_sample_u64 (e, "pingyi_worker_info", wl, 1);
+    pingyi_shard_stats_t sum;
+    memset (&sum, 0, sizeof sum);
+    size_t stopped = 0;
+    for (size_t i = 0; i < w->shard_count; i++) {
+        owned_t *b = &w->shards[i];
+        if (!b->metrics_have || !pingyi_batch_busy (b->batch)) {
+            pingyi_shard_stats (b->store, &b->metrics);
+            b->metrics_have = true;
+        }
+        const pingyi_shard_stats_t *s = &b->metrics;
+        sum.accepted += s->accepted;
+        sum.duplicates += s->duplicates;
+        sum.rejected += s->rejected;
+        for (int c = 0; c < PINGYI_SHARD_REJECT_SLOTS; c++)
+            sum.rejected_by[c] += s->rejected_by[c];
+        stopped += s->stopped;
+    }
+    pingyi_expo_family (e, "pingyi_ballots_total", PINGYI_METRIC_COUNTER,
+                        "Ballots answered since start, by status, summed over this worker's shards (never per "
+                        "venue).");
+    const char *acc[] = {"status", "accepted", NULL}, *dup[] = {"status", "duplicate", NULL},
+               *rej[] = {"status", "rejected", NULL};
+    pingyi_expo_sample_u64 (e, "pingyi_ballots_total", acc, sum.accepted);
+    pingyi_expo_sample_u64 (e, "pingyi_ballots_total", dup, sum.duplicates);
+    pingyi_expo_sample_u64 (e, "pingyi_ballots_total", rej, sum.rejected);
+    pingyi_expo_family (e, "pingyi_worker_rejections_total", PINGYI_METRIC_COUNTER,
+                        "Ballots rejected since start, by reject code, summed over this worker's shards.");
+    for (int c = 1; c < PINGYI_REJECT_COUNT_; c++) {
+        const char *l[] = {"code", pingyi_reject_name ((pingyi_reject_t) c), NULL};
+        pingyi_expo_sample_u64 (e, "pingyi_worker_rejections_total", l, sum.rejected_by[c]);
+    }
+    struct {
+        const char *name, *label, *value, *help;
+        uint64_t v;
+    } counters[] = {
+        {"pingyi_worker_frames_total", NULL, NULL, "Frames received from the brokers.", w->frames_in},
+        {"pingyi_worker_submits_total", NULL, NULL, "SUBMITs received.", w->submits},
+        {"pingyi_worker_envelopes_total", NULL, NULL, "Sealed envelopes received in SUBMITs.", w->envelopes_in},
+        {"pingyi_worker_venue_messages_total", "kind", "open", "VENUE_OPEN and VENUE_CLOSE received.",
+         w->venue_opens},
+        {"pingyi_worker_venue_messages_total", "kind", "close", NULL, w->venue_closes},
+        {"pingyi_worker_queries_total", "kind", "tally", "TALLY_QUERY and STATS_QUERY received.", w->tally_queries},
+        {"pingyi_worker_queries_total", "kind", "stats", NULL, w->stats_queries},
+        {"pingyi_worker_refusals_total", "cause", "bad_message", "Requests refused, by cause.", w->bad_messages},
+        {"pingyi_worker_refusals_total", "cause", "forbidden", NULL, w->forbidden},
+        {"pingyi_worker_refusals_total", "cause", "wrong_election", NULL, w->wrong_election},
+        {"pingyi_worker_refusals_total", "cause", "unknown_venue", NULL, w->unknown_venue},
+        {"pingyi_worker_refusals_total", "cause", "not_owner", NULL, w->not_owner},
+        {"pingyi_worker_refusals_total", "cause", "shard_stopped", NULL, w->stopped_refusals},
+        {"pingyi_worker_refusals_total", "cause", "forged_close", NULL, w->forged_closes},
+        {"pingyi_worker_refusals_total", "cause", "close_refused", NULL, w->closes_refused},
+        {"pingyi_worker_refusals_total", "cause", "forged_reopen", NULL, w->forged_reopens},
+        {"pingyi_worker_replies_total", "result", "sent", "REPLYs sent, or dropped (socket full; clients resend).",
+         w->replies_sent},
+        {"pingyi_worker_replies_total", "result", "dropped", NULL, w->replies_dropped},
+        {"pingyi_worker_hellos_total", NULL, NULL, "HELLOs sent to brokers.", w->hellos_sent},
+        {"pingyi_worker_readys_total", NULL, NULL, "READYs received from brokers.", w->readys},
+        {"pingyi_worker_unknown_peer_total", NULL, NULL, "Brokers that did not know this worker (ERROR 4).",
+         w->unknown_peer},
+        {"pingyi_worker_displaced_total", NULL, NULL, "Times another connection with this key took the shards.",
+         w->displaced},
+        {"pingyi_worker_duplicates_differing_total", NULL, NULL,
+         "Resends of a counted ballot id with other bytes (answered duplicate).", w->batching.duplicates_differing},
+        {"pingyi_worker_commit_waits_total", NULL, NULL, "Times the loop waited for a committer.",
+         w->batching.commit_waits},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+        if (counters[i].help)
+            pingyi_expo_family (e, counters[i].name, PINGYI_METRIC_COUNTER, counters[i].help);
+        const char *l[] = {counters[i].label, counters[i].value, NULL};
+        pingyi_expo_sample_u64 (e, counters[i].name, counters[i].label ? l : NULL, counters[i].v);
+    }
+    pingyi_expo_family (e, "pingyi_worker_commit_wait_seconds_total", PINGYI_METRIC_COUNTER,
+                        "Time the loop waited for committers, seconds.");
+    pingyi_expo_sample (e, "pingyi_worker_commit_wait_seconds_total", NULL,
+                        (double) w->batching.commit_wait_ms / 1000.0);
+    size_t registered = 0;
+    for (size_t i = 0; i < w->broker_count; i++)
+        registered += w->brokers[i].registered;
+    pingyi_expo_gauge (e, "pingyi_worker_brokers", "Brokers this worker connects to.", (double) w->broker_count);
+    pingyi_expo_gauge (e, "pingyi_worker_brokers_registered",
+                       "Brokers that answered this worker's last HELLO with READY.", (double) registered);
+    pingyi_expo_gauge (e, "pingyi_worker_shards", "Shards this worker owns.", (double) w->shard_count);
+    pingyi_expo_gauge (e, "pingyi_worker_shards_stopped", "Shards of this worker that stopped taking ballots.",
+                       (double) stopped);
+
+    /* per shard */
+    static const struct {
+        const char *name, *help;
+        pingyi_metric_type_t type;
+    } fam[] = {
+        {"pingyi_shard_settled_sequence", "Ballots in the shard's log at its last settled (released) point.",
+         PINGYI_METRIC_GAUGE},
+        {"pingyi_shard_generation", "Generation of the shard's released figures.", PINGYI_METRIC_GAUGE},
+        {"pingyi_shard_map_bytes", "The shard's LMDB map size, bytes.", PINGYI_METRIC_GAUGE},
+        {"pingyi_shard_stopped", "1 when the shard stopped taking ballots (a failed commit), else 0.",
+         PINGYI_METRIC_GAUGE},
+        {"pingyi_shard_stop_reason",
+         "Why the shard stopped: 0 running, 1 disk_full, 2 io_error, 3 map_cannot_grow, 4 commit_failed.",
+         PINGYI_METRIC_GAUGE},
+        {"pingyi_shard_batches_total", "Batches since start, by result (committed, failed, redone after "
+                                       "MDB_MAP_FULL).",
+         PINGYI_METRIC_COUNTER},
+        {"pingyi_shard_map_resizes_total", "Times the shard's map grew.", PINGYI_METRIC_COUNTER},
+        {"pingyi_worker_commit_seconds",
+         "Time to apply and commit one batch (open, validate, count, log, fsync), seconds.",
+         PINGYI_METRIC_HISTOGRAM},
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        pingyi_expo_family (e, fam[f].name, fam[f].type, fam[f].help);
+        for (size_t i = 0; i < w->shard_count; i++) {
+            owned_t *b = &w->shards[i];
+            const pingyi_shard_stats_t *s = &b->metrics;
+            char shard[16];
+            snprintf (shard, sizeof shard, "%u", b->shard);
+            const char *l[] = {"shard", shard, NULL};
+            switch (f) {
+            case 0:
+                pingyi_expo_sample_u64 (e, fam[f].name, l, s->settled_sequence);
+                break;
+            case 1:
+                pingyi_expo_sample_u64 (e, fam[f].name, l, s->generation);
+                break;
+            case 2:
+                pingyi_expo_sample_u64 (e, fam[f].name, l, s->map_size);
+                break;
+            case 3:
+                pingyi_expo_sample_u64 (e, fam[f].name, l, s->stopped);
+                break;
+            case 4:
+                pingyi_expo_sample_u64 (e, fam[f].name, l, (uint64_t) s->stop_reason);
+                break;
+            case 5: {
+                const char *c[] = {"shard", shard, "result", "committed", NULL};
+                const char *x[] = {"shard", shard, "result", "failed", NULL};
+                const char *r[] = {"shard", shard, "result", "redone", NULL};
+                pingyi_expo_sample_u64 (e, fam[f].name, c, s->batches);
+                pingyi_expo_sample_u64 (e, fam[f].name, x, s->batches_failed);
+                pingyi_expo_sample_u64 (e, fam[f].name, r, s->batch_redos);
+                break;
+            }
+            case 6:
+                pingyi_expo_sample_u64 (e, fam[f].name, l, s->map_resizes);
+                break;
+            default:
+                pingyi_expo_histogram (e, fam[f].name, l, pingyi_batch_commit_seconds (b->batch));
+                break;
+            }
+        }
+    }
+
+    /* ready: every shard open (they are, before the loop) and running, and
+       registered with at least one broker (READY received) */
+    *ready = true;
+    if (stopped) {
+        *ready = false;
+        for (size_t i = 0; i < w->shard_count; i++)
+            if (w->shards[i].metrics.stopped) {
+                snprintf (reason, reason_size, "shard %u stopped taking ballots (%s)", w->shards[i].shard,
+                          pingyi_shard_stop_name (w->shards[i].metrics.stop_reason));
+                break;
+            }
+    }
+    else if (!registered) {
+        *ready = false;
+        snprintf (reason, reason_size, "no broker has answered HELLO with READY yet (%zu brokers)",
+                  w->broker_count);
+    }
+}
+
 static int
 run (worker_t *w)
 {
@@ -976,6 +1175,7 @@ run (worker_t *w)
     w->next_progress = pingyi_now_ms () + PROGRESS_MS;
 
     while (!s_stop) {
+        pingyi_log_poll (); /* a SIGHUP's reopen of --log-file */
         int64_t now = pingyi_now_ms ();
         int64_t wake = now + 1000;
         /* a due batch whose shard is committing waits for the eventfd */
@@ -1061,6 +1261,13 @@ run (worker_t *w)
             }
         }
         resume_stopped (w, now);
+        if (w->mpage && now >= w->next_metrics) {
+            bool ready;
+            char why[256] = "";
+            render_metrics (w, &w->mtext, w->start_wall, &ready, why, sizeof why);
+            pingyi_metrics_publish (w->mpage, &w->mtext, ready, why, now);
+            w->next_metrics = now + 1000;
+        }
         if (now >= w->next_progress) {
             w->next_progress = now + PROGRESS_MS;
             for (size_t i = 0; i < w->shard_count; i++) {
@@ -1150,6 +1357,8 @@ main (int argc, char **argv)
 {
     pingyi_log_prog = "pingyi-worker";
     const char *deploy = NULL, *id = NULL, *data = NULL, *shards = NULL;
+    const char *metrics_addr = NULL;          /* --metrics */
+    pingyi_metrics_server_t *mserver = NULL; /* serves w.mpage */
     pingyi_cli_list_t brokers = {0};
     uint64_t batch = 1000, batch_ms = 5, map_mb = PINGYI_SHARD_MAP_DEFAULT >> 20;
     bool create = false;
@@ -1174,14 +1383,18 @@ main (int argc, char **argv)
         PINGYI_CLI_OPT_FLAG ("create", &create,
                              "first start: create the shards (or adopt ones without a manifest);\n"
                              "without it a shard with no manifest DATA/shard-NN.manifest is refused"),
+        PINGYI_CLI_OPT_TEXT ("metrics", &metrics_addr, "HOST:PORT",
+                             "serve Prometheus /metrics, /healthz and /readyz over HTTP here\n"
+                             "(e.g. 127.0.0.1:9102; docs/OPERATIONS.md)"),
         PINGYI_CLI_END,
     };
     pingyi_cli_t cli = {
         .prog = "pingyi-worker",
         .synopsis = "pingyi-worker --deploy DIR --id N --broker ENDPOINT[,ENDPOINT...] --data DIR\n"
                     "                     [--shards 0-7|0,2,5] [--batch 1000] [--batch-ms 5] [--map-size MB]\n"
-                    "                     [--create]",
+                    "                     [--create] [--metrics HOST:PORT]",
         .options = options,
+        .logs = true,
     };
     int status;
     if (pingyi_cli_parse (&cli, argc, argv, &status)) {
@@ -1330,11 +1543,23 @@ main (int argc, char **argv)
         }
     }
 
+    if (metrics_addr) {
+        w.start_wall = (int64_t) time (NULL);
+        w.mpage = pingyi_metrics_page_new ();
+        mserver = w.mpage ? pingyi_metrics_server_start (metrics_addr, w.mpage, err) : NULL;
+        if (!mserver) {
+            pingyi_error ("%s", w.mpage ? err : "out of memory");
+            goto done;
+        }
+        pingyi_info ("metrics on http://%s/metrics", metrics_addr);
+    }
+
     pingyi_cli_signals (&s_stop);
 
     pingyi_info ("worker %s running", id);
     status = PINGYI_EXIT_FAILED; /* from here on, a stop that is not a signal's is a failure */
     if (run (&w) == 0) {
+        pingyi_notify_stopping (); /* systemd: a stop signal; the batches in hand follow */
         /* finish what was received: commit, then acknowledge */
         wait_idle_all (&w);
         size_t pending = 0;
@@ -1353,6 +1578,9 @@ main (int argc, char **argv)
     }
 
 done:
+    pingyi_metrics_server_stop (&mserver);
+    pingyi_metrics_page_destroy (&w.mpage);
+    pingyi_expo_fini (&w.mtext);
     for (size_t i = 0; i < w.broker_count; i++)
         if (w.brokers[i].sock)
             zmq_close (w.brokers[i].sock); /* LINGER 1000: the last ACKs go out */
