@@ -229,6 +229,23 @@ pingyi_hist_observe (pingyi_hist_t *h, double value)
     h->count++;
 }
 
+double
+pingyi_hist_quantile (const pingyi_hist_t *h, double q)
+{
+    if (h->count == 0)
+        return NAN;
+    uint64_t rank = (uint64_t) ceil (q * (double) h->count);
+    if (rank < 1)
+        rank = 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < h->n && i < PINGYI_HIST_MAX; i++) {
+        seen += h->counts[i];
+        if (seen >= rank)
+            return h->bounds[i];
+    }
+    return INFINITY;
+}
+
 void
 pingyi_hist_merge (pingyi_hist_t *a, const pingyi_hist_t *b)
 {

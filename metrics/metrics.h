@@ -97,6 +97,10 @@ typedef struct {
 
 void pingyi_hist_init (pingyi_hist_t *h, const double *bounds, size_t n);
 void pingyi_hist_observe (pingyi_hist_t *h, double value);
+/*  The q-quantile (0 < q <= 1) as the histogram can tell it: the upper
+    bound of the bucket holding the ceil(q × count)-th observation; NAN
+    with no observation, INFINITY past the last bound.  */
+double pingyi_hist_quantile (const pingyi_hist_t *h, double q);
 /*  Add b's observations to a (same bounds).  */
 void pingyi_hist_merge (pingyi_hist_t *a, const pingyi_hist_t *b);
 /*  The samples of one histogram (family declared before with type

@@ -48,6 +48,7 @@ typedef struct {
     /* from its STATS (has_stats) */
     bool has_stats;
     uint64_t batches, commit_ms_total, commit_ms_max, rejected;
+    uint64_t commit_p50_ms, commit_p99_ms; /* over the worker's run (its STATS: histogram bucket bounds) */
     double commit_ms; /* mean commit time over the last interval (or the run, first time) */
     double envelopes_per_s;
 } mon_worker_t;
@@ -305,6 +306,10 @@ poll_model (poller_t *p, mon_model_t *m)
                     o->commit_ms_total = s.value;
                 else if (!strcmp (name, "commit_ms_max"))
                     o->commit_ms_max = s.value;
+                else if (!strcmp (name, "commit_p50_ms"))
+                    o->commit_p50_ms = s.value;
+                else if (!strcmp (name, "commit_p99_ms"))
+                    o->commit_p99_ms = s.value;
                 else if (!strcmp (name, "ballots_rejected"))
                     o->rejected = s.value;
                 else if (sscanf (name, "shard%u_%63s", &n, rest) == 2) {
@@ -392,9 +397,11 @@ derive (mon_model_t *m, const mon_model_t *prev, double commit_ms_high)
         if (!o->live && o->heartbeat_ms >= 0)
             add_trouble (m, "critical", "worker %s is gone (last heard %.0f s ago)", o->name,
                          (double) o->heartbeat_ms / 1000.0);
-        if (o->has_stats && o->commit_ms > commit_ms_high)
-            add_trouble (m, "warning", "worker %s: commit latency high (%.0f ms a batch, max %" PRIu64 " ms)",
-                         o->name, o->commit_ms, o->commit_ms_max);
+        if (o->has_stats && (o->commit_ms > commit_ms_high || (double) o->commit_p99_ms > commit_ms_high))
+            add_trouble (m, "warning",
+                         "worker %s: commit latency high (%.0f ms a batch lately, p50 %" PRIu64 " ms, p99 %" PRIu64
+                         " ms, max %" PRIu64 " ms)",
+                         o->name, o->commit_ms, o->commit_p50_ms, o->commit_p99_ms, o->commit_ms_max);
     }
     for (size_t i = 0; i < m->venue_count; i++) {
         const mon_venue_t *v = &m->venues[i];
@@ -448,10 +455,14 @@ write_json (FILE *out, const mon_model_t *m, const char *endpoint)
                  o->in_flight, o->envelopes, o->envelopes_per_s);
         json_ms (out, o->heartbeat_ms);
         if (o->has_stats)
-            fprintf (out, ",\"batches\":%" PRIu64 ",\"commit_ms\":%.1f,\"commit_ms_max\":%" PRIu64 "}", o->batches,
-                     o->commit_ms, o->commit_ms_max);
+            fprintf (out,
+                     ",\"batches\":%" PRIu64 ",\"commit_ms\":%.1f,\"commit_p50_ms\":%" PRIu64
+                     ",\"commit_p99_ms\":%" PRIu64 ",\"commit_ms_max\":%" PRIu64 "}",
+                     o->batches, o->commit_ms, o->commit_p50_ms, o->commit_p99_ms, o->commit_ms_max);
         else
-            fputs (",\"batches\":null,\"commit_ms\":null,\"commit_ms_max\":null}", out);
+            fputs (",\"batches\":null,\"commit_ms\":null,\"commit_p50_ms\":null,\"commit_p99_ms\":null,"
+                   "\"commit_ms_max\":null}",
+                   out);
     }
     fputs ("],\"shards\":[", out);
     for (size_t i = 0; i < m->shard_count; i++) {
@@ -665,7 +676,7 @@ monitor_render (const mon_model_t *m, tab_t tab, const char *endpoint, size_t wi
             nw = 32;
         cell_t head[] = {{"WORKER", nw, false}, {"LIVE", 4, false},      {"SHARDS", 18, false},
                          {"INFLIGHT", 8, true}, {"ENVELOPES", 10, true}, {"ENV/s", 7, true},
-                         {"COMMITms", 9, true}, {"HEARD", 7, true}};
+                         {"AVG/P99ms", 9, true}, {"HEARD", 7, true}};
         add_line (l, head, sizeof head / sizeof head[0]);
         for (size_t i = 0; i < m->worker_count && l->count < height; i++) {
             const mon_worker_t *o = &m->workers[i];
@@ -679,7 +690,7 @@ monitor_render (const mon_model_t *m, tab_t tab, const char *endpoint, size_t wi
             snprintf (env, sizeof env, "%" PRIu64, o->envelopes);
             snprintf (rate, sizeof rate, "%.1f", o->envelopes_per_s);
             if (o->has_stats)
-                snprintf (commit, sizeof commit, "%.1f", o->commit_ms);
+                snprintf (commit, sizeof commit, "%.0f/%" PRIu64, o->commit_ms, o->commit_p99_ms); /* mean/p99 */
             else
                 snprintf (commit, sizeof commit, "-");
             fmt_ago (heard, sizeof heard, o->heartbeat_ms);

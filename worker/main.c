@@ -50,6 +50,7 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <math.h>
 #include <sodium.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -714,6 +715,20 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         sum.refusals_unstored += s.refusals_unstored;
         stopped += s.stopped;
     }
+    /* commit latency over every shard's batches: the quantile's bucket
+       bound in ms (the max when past the last bucket) */
+    pingyi_hist_t commits;
+    memset (&commits, 0, sizeof commits);
+    if (w->shard_count)
+        commits = *pingyi_batch_commit_seconds (w->shards[0].batch);
+    for (size_t i = 1; i < w->shard_count; i++)
+        pingyi_hist_merge (&commits, pingyi_batch_commit_seconds (w->shards[i].batch));
+    uint64_t commit_ms_q[2];
+    const double qs[2] = {0.5, 0.99};
+    for (int q = 0; q < 2; q++) {
+        double v = pingyi_hist_quantile (&commits, qs[q]);
+        commit_ms_q[q] = isnan (v) ? 0 : isinf (v) ? sum.commit_ms_max : (uint64_t) ceil (v * 1000.0);
+    }
     struct {
         const char *name;
         uint64_t value;
@@ -728,6 +743,8 @@ handle_stats_query (worker_t *w, const origin_t *o, const pingyi_msg_t *m)
         {"batch_redos", sum.batch_redos},
         {"commit_ms_total", sum.commit_ms_total},
         {"commit_ms_max", sum.commit_ms_max},
+        {"commit_p50_ms", commit_ms_q[0]},
+        {"commit_p99_ms", commit_ms_q[1]},
         {"apply_ms_total", sum.apply_ms_total},
         {"map_resizes", sum.map_resizes},
         {"venue_closes", sum.venue_closes},

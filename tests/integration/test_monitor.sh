@@ -81,6 +81,9 @@ assert x["duplicate"] % 10 == 0 and x["retries"] % 10 == 0, x
 fwd = sum(w["envelopes_forwarded"] for w in m["workers"])
 assert fwd >= 300 + 257 + 503, fwd
 assert all(w["batches"] is not None and w["batches"] >= 1 for w in m["workers"] if w["shards"]), m["workers"]
+# commit latency from the workers' histograms: p50 <= p99, both at least 1 ms
+# (a bucket bound) once a batch committed, p99 never above the max bound kept
+assert all(1 <= w["commit_p50_ms"] <= w["commit_p99_ms"] for w in m["workers"] if w["shards"] and w["batches"]), m["workers"]
 assert all(s["owner"] is not None for s in m["shards"]), m["shards"]
 assert isinstance(m["refusals"], dict) and "forbidden" in m["refusals"], m["refusals"]
 print("figures ok: v01", x["accepted"], "of 503 shown while open; v02 300, v03 257 exact")

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -267,13 +268,35 @@ test_server (void **state)
     pingyi_metrics_page_destroy (&p);
 }
 
+/*  The quantile of a histogram: the bound of the bucket holding the
+    ceil(q x count)-th observation, worked by hand: bounds 1, 2, 5;
+    observations 0.5, 1.5, 1.7, 4, 9 (5 of them): p50 = the 3rd = 1.7 ->
+    bucket le=2; p99 = the 5th = 9 -> past the last bound; p20 = the 1st
+    -> le=1.  */
+static void
+test_quantile (void **state)
+{
+    (void) state;
+    pingyi_hist_t h;
+    const double bounds[] = {1, 2, 5};
+    pingyi_hist_init (&h, bounds, 3);
+    assert_true (isnan (pingyi_hist_quantile (&h, 0.5)));
+    const double obs[] = {0.5, 1.5, 1.7, 4, 9};
+    for (size_t i = 0; i < 5; i++)
+        pingyi_hist_observe (&h, obs[i]);
+    assert_true (pingyi_hist_quantile (&h, 0.5) == 2.0);
+    assert_true (pingyi_hist_quantile (&h, 0.2) == 1.0);
+    assert_true (pingyi_hist_quantile (&h, 0.8) == 5.0);
+    assert_true (isinf (pingyi_hist_quantile (&h, 0.99)));
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_families), cmocka_unit_test (test_escaping), cmocka_unit_test (test_numbers),
         cmocka_unit_test (test_histogram), cmocka_unit_test (test_process), cmocka_unit_test (test_page),
-        cmocka_unit_test (test_server),
+        cmocka_unit_test (test_server), cmocka_unit_test (test_quantile),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
