@@ -382,8 +382,10 @@ pingyi_monitor_write (pingyi_monitor_t *self, pingyi_writer_t *out, uint64_t tag
     /* the causes ascend by name, each once (the decoder's rule) */
     pingyi_monitor_count_t sorted[PINGYI_MONITOR_REFUSALS_MAX];
     size_t nref = refusal_count < PINGYI_MONITOR_REFUSALS_MAX ? refusal_count : PINGYI_MONITOR_REFUSALS_MAX;
-    memcpy (sorted, refusals, nref * sizeof *sorted);
-    qsort (sorted, nref, sizeof *sorted, by_name);
+    if (nref) {
+        memcpy (sorted, refusals, nref * sizeof *sorted);
+        qsort (sorted, nref, sizeof *sorted, by_name);
+    }
     size_t kept = 0;
     for (size_t i = 0; i < nref; i++)
         if (!kept || strcmp (sorted[kept - 1].name, sorted[i].name))

@@ -112,7 +112,8 @@ static void
 copy_str (char *out, pingyi_str_t s)
 {
     size_t n = s.len < NAME_CAP - 1 ? s.len : NAME_CAP - 1;
-    memcpy (out, s.p, n);
+    if (n) /* a nil (an unowned shard's owner) has no bytes: p is NULL */
+        memcpy (out, s.p, n);
     out[n] = '\0';
 }
 
@@ -414,7 +415,8 @@ derive (mon_model_t *m, const mon_model_t *prev, double commit_ms_high)
         if (v->rejected_rise)
             add_trouble (m, "warning", "venue %s: rejections rising (+%" PRIu64 ")", v->id, v->rejected_rise);
     }
-    qsort (m->trouble, m->trouble_count, sizeof *m->trouble, trouble_rank);
+    if (m->trouble_count) /* trouble is NULL while there is none: qsort wants a pointer */
+        qsort (m->trouble, m->trouble_count, sizeof *m->trouble, trouble_rank);
 }
 
 /* -------------------------------------------------------------------------

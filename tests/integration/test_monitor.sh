@@ -142,7 +142,7 @@ assert w2["live"] is False and w2["shards"] == [], w2
 PY
   sleep 0.2
 done
-[ -n "$ok" ] || fail "shards 4-7 not shown without owner: $(cat "$WORK/m2.json")"
+[ -n "$ok" ] || fail "shards 4-7 not shown without owner: $(cat "$WORK/m2.json") $(cat "$WORK/m2.err")"
 elapsed=$((($(date +%s%N) - killed_at) / 1000000))
 [ "$elapsed" -le 5000 ] || fail "shards shown without owner only after $elapsed ms"
 pass "worker 2 killed: shards 4-7 without owner after $elapsed ms, with a trouble line"
