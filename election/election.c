@@ -858,7 +858,7 @@ parse_choice_sets (parse_t *p, json_t *root)
 static void
 parse_items (parse_t *p, json_t *root)
 {
-    static const char *const known[] = {"id", "name", "overall", "choice_set", "max_choices", NULL};
+    static const char *const known[] = {"id", "name", "overall", "choice_set", "max_choices", "ranking", NULL};
     pingyi_election_t *e = &p->e->pub;
     json_t *arr = get_array (p, "", root, "items", 1, PINGYI_MAX_ITEMS, "item", "items");
     if (!arr)
@@ -906,6 +906,19 @@ parse_items (parse_t *p, json_t *root)
                 perr (p, sub, "must be an integer in 1..%d", PINGYI_MAX_CHOICES);
             else
                 item->max_choices = (unsigned) k;
+        }
+        json_t *ranking = member (p, at, o, "ranking", false);
+        path_key (sub, at, "ranking");
+        if (ranking && !json_is_string (ranking))
+            perr (p, sub, "must be a string, not %s", pingyi_json_type (ranking));
+        else if (ranking) {
+            const char *r = json_string_value (ranking);
+            if (!strcmp (r, "score"))
+                item->ranking = PINGYI_RANKING_SCORE;
+            else if (!strcmp (r, "majority_judgment"))
+                item->ranking = PINGYI_RANKING_MAJORITY;
+            else
+                perr (p, sub, "unknown ranking %s (score or majority_judgment)", quote (r).s);
         }
     }
 }

@@ -50,12 +50,21 @@ typedef struct {
     size_t choice_count;
 } pingyi_choice_set_t;
 
+/*  Which rank is THE rank of an item (the row's rank, and "rank" in every
+    output); the other is still reported (docs/rollup.md "Majority
+    judgment").  */
+typedef enum {
+    PINGYI_RANKING_SCORE = 0,    /* "score": by the weighted score, descending (the default) */
+    PINGYI_RANKING_MAJORITY = 1, /* "majority_judgment": by majority judgment (Balinski & Laraki) */
+} pingyi_ranking_t;
+
 typedef struct {
     char *id;
     char *name;           /* 总体评价 */
     bool overall;         /* the overall column; items[0] when present */
     size_t choice_set;    /* index into choice_sets */
     unsigned max_choices; /* 1 today; "choose up to k" later, same wire format */
+    pingyi_ranking_t ranking; /* "ranking": score (default) or majority_judgment */
 } pingyi_item_t;
 
 typedef struct {

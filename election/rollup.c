@@ -529,6 +529,15 @@ same_score (double a, double b)
 int
 pingyi_view_rank (const pingyi_view_t *self, pingyi_level_t level, size_t item, size_t category, int *ranks)
 {
+    if (item < self->election->item_count && self->election->items[item].ranking == PINGYI_RANKING_MAJORITY)
+        return pingyi_view_mj_rank (self, level, item, category, ranks);
+    return pingyi_view_score_rank (self, level, item, category, ranks);
+}
+
+int
+pingyi_view_score_rank (const pingyi_view_t *self, pingyi_level_t level, size_t item, size_t category,
+                        int *ranks)
+{
     if ((unsigned) level >= PINGYI_LEVEL_COUNT_ || item >= self->election->item_count ||
         category > self->election->category_count)
         return -1;
@@ -549,6 +558,179 @@ pingyi_view_rank (const pingyi_view_t *self, pingyi_level_t level, size_t item, 
     size_t group = 0;
     for (size_t k = 0; k < n; k++) {
         if (k == 0 || !same_score (order[group].score, order[k].score))
+            group = k;
+        ranks[order[k].row] = (int) group + 1;
+    }
+    free (order);
+    return 0;
+}
+
+/*  ---------------------------------------------------------------------
+    Majority judgment (rollup.h; docs/rollup.md "Majority judgment")
+
+    The iterative rule on two profiles of N votes each, sorted best to
+    worst, removes the majority grade v_{floor(m/2)+1} of the m votes left
+    at each step; in positions of the sorted list that is the centre
+    c = floor(N/2)+1, then outward one step at a time, alternately: for N
+    odd the worse side first (c, c+1, c-1, c+2, ...: N = 5 gives 3 4 2 5
+    1), for N even the better side first (c, c-1, c+1, ...: N = 4 gives 3
+    2 4 1).  The first position where the two sorted lists differ decides.
+    Where they differ is known from the cumulative counts: with C(g) the
+    votes g or better, the lists differ exactly on the positions
+    (min(Ca(g), Cb(g)), max(...)] over the grades g, and there the side
+    with the larger C(g) has the better grade.  So the first difference is
+    the position of those intervals that comes first in the order above,
+    found in one pass over the grades.  Profiles of different sizes na, nb
+    are compared as na·nb votes each (every vote of a taken nb times, of
+    b na times; the same order as with lcm(na, nb) votes, which
+    test_majority checks against the literal removal): only the shares
+    matter.  */
+
+int
+pingyi_majority_grade (const uint64_t *choices, size_t choice_count)
+{
+    uint64_t n = 0, at_least = 0;
+    for (size_t m = 0; m < choice_count; m++)
+        n += choices[m];
+    for (size_t m = 0; m < choice_count; m++) {
+        at_least += choices[m];
+        if (n > 0 && at_least > n - at_least) /* more than half are this grade or better */
+            return (int) m;
+    }
+    return -1;
+}
+
+/*  Positions among na·nb votes: 128 bits, so no count can overflow.  */
+__extension__ typedef unsigned __int128 mj_pos_t;
+
+int
+pingyi_majority_compare (const uint64_t *a, const uint64_t *b, size_t choice_count)
+{
+    uint64_t na = 0, nb = 0;
+    for (size_t m = 0; m < choice_count; m++) {
+        na += a[m];
+        nb += b[m];
+    }
+    if (!na || !nb)
+        return (na > 0) - (nb > 0);
+    /* every vote of a taken nb times, of b na times: na·nb votes each (the
+       same order as lcm(na, nb) votes: replicating both profiles k times
+       more moves no first difference from one side of the other) */
+    mj_pos_t n = (mj_pos_t) na * nb;
+    mj_pos_t c = n / 2 + 1;
+    int prefer_worse = (int) (n % 2); /* at equal distance, which side comes first */
+    bool found = false;
+    mj_pos_t best_dist = 0;
+    int best_late = 0, sign = 0;
+    uint64_t ca = 0, cb = 0;
+    for (size_t m = 0; m + 1 < choice_count; m++) {
+        ca += a[m];
+        cb += b[m];
+        mj_pos_t x = (mj_pos_t) ca * nb, y = (mj_pos_t) cb * na;
+        if (x == y)
+            continue;
+        mj_pos_t lo = x < y ? x : y, hi = x < y ? y : x;
+        mj_pos_t dist;
+        int late; /* 0: this position comes before another at the same distance */
+        if (lo < c && c <= hi)
+            dist = 0, late = 0;
+        else if (hi < c) /* better side */
+            dist = c - hi, late = prefer_worse;
+        else /* lo >= c: worse side, position lo + 1 */
+            dist = lo + 1 - c, late = !prefer_worse;
+        if (!found || dist < best_dist || (dist == best_dist && late < best_late)) {
+            found = true;
+            best_dist = dist;
+            best_late = late;
+            sign = x > y ? 1 : -1; /* more votes this good or better: the better grade there */
+        }
+    }
+    return sign;
+}
+
+/*  A row to rank, with its majority gauge as a quick first test: the
+    majority grade, then key = 2 + p for a row whose larger share is p (p >
+    q), 1 - q for the others, higher better (Balinski & Laraki's gauge,
+    which the iterative rule agrees with wherever it decides: see
+    test_majority).  Keys further apart than any rounding decide; closer
+    ones, and equal grades and keys, go to the exact rule.  */
+typedef struct {
+    const uint64_t *choices;
+    size_t choice_count;
+    size_t row;
+    int grade; /* the majority grade; choice_count when no valid vote */
+    double key;
+} mj_ranked_t;
+
+static void
+mj_gauge (mj_ranked_t *x)
+{
+    uint64_t n = 0, better = 0, worse = 0;
+    for (size_t m = 0; m < x->choice_count; m++)
+        n += x->choices[m];
+    int g = pingyi_majority_grade (x->choices, x->choice_count);
+    x->grade = g < 0 ? (int) x->choice_count : g;
+    x->key = 0;
+    if (g < 0)
+        return;
+    for (size_t m = 0; m < x->choice_count; m++) {
+        if ((int) m < g)
+            better += x->choices[m];
+        if ((int) m > g)
+            worse += x->choices[m];
+    }
+    x->key = better > worse ? 2.0 + (double) better / (double) n : 1.0 - (double) worse / (double) n;
+}
+
+/*  > 0: a ranks above b.  */
+static int
+mj_order (const mj_ranked_t *a, const mj_ranked_t *b)
+{
+    if (a->grade != b->grade)
+        return a->grade < b->grade ? 1 : -1;
+    if (fabs (a->key - b->key) > 1e-9)
+        return a->key > b->key ? 1 : -1;
+    return pingyi_majority_compare (a->choices, b->choices, a->choice_count);
+}
+
+static int
+by_mj_desc (const void *x, const void *y)
+{
+    const mj_ranked_t *a = x, *b = y;
+    int k = mj_order (a, b);
+    if (k)
+        return -k;
+    return a->row < b->row ? -1 : a->row > b->row;
+}
+
+int
+pingyi_view_mj_rank (const pingyi_view_t *self, pingyi_level_t level, size_t item, size_t category,
+                     int *ranks)
+{
+    const pingyi_election_t *e = self->election;
+    if ((unsigned) level >= PINGYI_LEVEL_COUNT_ || item >= e->item_count || category > e->category_count)
+        return -1;
+    const pingyi_level_view_t *lv = &self->levels[level];
+    size_t cats = e->category_count;
+    size_t choice_count = e->choice_sets[e->items[item].choice_set].choice_count;
+    mj_ranked_t *order = malloc ((lv->row_count ? lv->row_count : 1) * sizeof *order);
+    if (!order)
+        return -1;
+    size_t n = 0;
+    for (size_t r = 0; r < lv->row_count; r++) {
+        ranks[r] = 0;
+        const pingyi_cell_stats_t *cell = &lv->rows[r].stats[item * (cats + 1) + category];
+        if (!cell->suppressed) { /* a withheld cell has no votes to rank by */
+            order[n] = (mj_ranked_t){cell->choices, choice_count, r, 0, 0};
+            mj_gauge (&order[n++]);
+        }
+    }
+    qsort (order, n, sizeof *order, by_mj_desc);
+    /* 1, 2, 2, 4; rows without a valid vote compare equal: they share the
+       rank after the last graded row */
+    size_t group = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k == 0 || mj_order (&order[group], &order[k]))
             group = k;
         ranks[order[k].row] = (int) group + 1;
     }
@@ -1123,21 +1305,53 @@ wipe_and_rank (view_t *self)
             cell->good_rate = cell->bad_rate = cell->score = NAN;
         }
     }
+    /* majority grades: every cell, here only (both ways to a view pass) */
+    const pingyi_election_t *e = view->election;
+    for (size_t x = 0; x < self->total_rows * self->stride; x++) {
+        pingyi_cell_stats_t *cell = &self->cells[x];
+        size_t item = (x % self->stride) / (e->category_count + 1);
+        cell->majority_grade =
+            cell->suppressed ? -1
+                             : pingyi_majority_grade (cell->choices,
+                                                      e->choice_sets[e->items[item].choice_set].choice_count);
+    }
     for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
         if (view->levels[l].row_count > most)
             most = view->levels[l].row_count;
     int *ranks = calloc (most ? most : 1, sizeof *ranks);
     if (!ranks)
         return -1;
+    /* the ranks of every (level, item, category), kept in the cells: the
+       item's own ranking (its "ranking") in every cell, the other one in
+       the all-categories cell only (ranking every category both ways
+       doubled the view's time on big elections); the row's rank is the
+       rank item's own, all categories */
+    size_t cats = e->category_count;
     for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
         pingyi_level_view_t *lv = &view->levels[l];
-        if (pingyi_view_rank (view, (pingyi_level_t) l, view->rank_item, view->election->category_count,
-                              ranks)) {
-            free (ranks);
-            return -1;
+        for (size_t i = 0; i < e->item_count; i++)
+            for (size_t c = 0; c <= cats; c++) {
+                int own = e->items[i].ranking == PINGYI_RANKING_MAJORITY;
+                for (int how = 0; how < 2; how++) {
+                    if (how != own && c != cats)
+                        continue; /* the other ranking: all categories only */
+                    int rc = how ? pingyi_view_mj_rank (view, (pingyi_level_t) l, i, c, ranks)
+                                 : pingyi_view_score_rank (view, (pingyi_level_t) l, i, c, ranks);
+                    if (rc) {
+                        free (ranks);
+                        return -1;
+                    }
+                    for (size_t r = 0; r < lv->row_count; r++) {
+                        pingyi_cell_stats_t *cell = &lv->rows[r].stats[i * (cats + 1) + c];
+                        *(how ? &cell->mj_rank : &cell->score_rank) = ranks[r];
+                    }
+                }
+            }
+        for (size_t r = 0; r < lv->row_count; r++) {
+            const pingyi_cell_stats_t *cell = &lv->rows[r].stats[view->rank_item * (cats + 1) + cats];
+            lv->rows[r].rank =
+                e->items[view->rank_item].ranking == PINGYI_RANKING_MAJORITY ? cell->mj_rank : cell->score_rank;
         }
-        for (size_t r = 0; r < lv->row_count; r++)
-            lv->rows[r].rank = ranks[r];
     }
     free (ranks);
     return 0;

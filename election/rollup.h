@@ -104,13 +104,26 @@ typedef struct {
     double bad_rate;
     double score;    /* weighted (all categories) or plain average (one category); NAN when none */
     bool suppressed; /* withheld by the release: counts 0, rates and score NAN */
+    /*  Majority judgment (docs/rollup.md "Majority judgment"): the majority
+        grade, a choice index of the item's set (choices listed best first),
+        or -1 when the cell has no valid vote or is suppressed; and the
+        cell's ranks among the rows of its level for the same (item,
+        category): by majority judgment (rows without a valid vote share the
+        rank after every graded row; suppressed: 0) and by score (the
+        pingyi_view_score_rank rule; 0 when no score).  THE rank of the item
+        (row.rank, pingyi_view_rank) is one of the two, by the item's
+        "ranking".  */
+    int majority_grade;
+    int mj_rank;
+    int score_rank;
 } pingyi_cell_stats_t;
 
 typedef struct {
     const char *id;     /* subject/unit/district id, kind name, or "city" */
     const char *name;   /* display name (Chinese) */
     const char *parent; /* unit of a subject, district of a unit, ... or NULL */
-    int rank;           /* within the level, by score of the rank item; 0 when no score */
+    int rank;           /* within the level, by the rank item's ranking (score unless it says
+                           majority_judgment; pingyi_view_rank); 0 when not ranked */
     bool suppressed;    /* withheld whole by the release (every cell suppressed) */
     /* stats[item * (category_count + 1) + c]: c < category_count one category,
        c == category_count all categories (weighted) */
@@ -190,6 +203,39 @@ const pingyi_cell_stats_t *pingyi_view_stats (const pingyi_view_t *self, pingyi_
     entries.  0, or -1 on a bad level/item/category or out of memory.  */
 int pingyi_view_rank (const pingyi_view_t *self, pingyi_level_t level, size_t item, size_t category,
                       int *ranks);
+/*  pingyi_view_rank follows the item's "ranking": for an item ranked by
+    majority judgment it gives pingyi_view_mj_rank, else
+    pingyi_view_score_rank (the rule above).  Both: same arguments and
+    results.  */
+int pingyi_view_score_rank (const pingyi_view_t *self, pingyi_level_t level, size_t item, size_t category,
+                            int *ranks);
+/*  Majority judgment (Balinski & Laraki), docs/rollup.md "Majority
+    judgment".  Valid votes only (blank 弃权 and over-marked 多选无效 cells
+    are not votes); choice index 0 is the best grade.
+
+    The majority grade of n > 0 valid votes sorted best to worst,
+    v_1..v_n, is v_{floor(n/2)+1}: the median for n odd, the lower (worse)
+    of the two middle grades for n even; equivalently the best grade g
+    such that more than half of the votes are g or better.  -1 when n = 0.  */
+int pingyi_majority_grade (const uint64_t *choices, size_t choice_count);
+/*  Compare two rows' votes (choices by index, best first) by majority
+    judgment: > 0 when a ranks above b, < 0 below, 0 tied.  With as many
+    votes on both sides it is the iterative rule: compare the majority
+    grades; when equal, remove one vote of that grade from each and repeat;
+    the first difference decides (the better grade ranks higher).  With
+    different numbers of votes, na and nb, the rule is applied to the
+    profiles with every vote of a taken nb times and every vote of b na
+    times (so only the shares matter).  Hence two rows tie exactly when
+    their shares of each grade are equal; a row without valid vote is
+    below every row with one (two such rows tie).  Computed in
+    O(choice_count), never vote by vote.  */
+int pingyi_majority_compare (const uint64_t *a, const uint64_t *b, size_t choice_count);
+/*  Ranks of every row of level by majority judgment of (item, category):
+    1 for the best, tied rows share a rank (1, 2, 2, 4); rows without a
+    valid vote share the rank after the last graded row; suppressed cells
+    get 0.  0, or -1 on a bad level/item/category or out of memory.  */
+int pingyi_view_mj_rank (const pingyi_view_t *self, pingyi_level_t level, size_t item, size_t category,
+                         int *ranks);
 
 /*  The district index a row belongs to (subject: its unit's district;
     unit, town, department: the unit's; district: itself), or -1 for rows
