@@ -20,6 +20,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <xlsxwriter.h>
 
 void
@@ -58,9 +60,28 @@ pingyi_report_filter_parse (pingyi_report_filter_t *filter, const pingyi_electio
     }
     if (category) {
         filter->category = pingyi_election_category (e, category, strlen (category));
+        for (size_t c = 0; c < e->category_count && filter->category < 0; c++)
+            if (!strcmp (e->categories[c].name, category))
+                filter->category = (int) c;
         if (filter->category < 0) {
             pingyi_quote (q, sizeof q, category, strlen (category), PINGYI_QUOTE_SHOWN);
-            return pingyi_fail (err, "unknown category %s", q);
+            char list[PINGYI_ERR_MAX];
+            size_t o = 0;
+            list[0] = '\0';
+            for (size_t c = 0; c < e->category_count && o < sizeof list; c++) {
+                int n = snprintf (list + o, sizeof list - o, "%s%s (%s)", c ? ", " : "", e->categories[c].id,
+                                  e->categories[c].name);
+                o = n < 0 ? sizeof list : o + (size_t) n;
+            }
+            char msg[PINGYI_ERR_MAX * 2];
+            snprintf (msg, sizeof msg, "unknown category %s; the categories are: %s", q, list);
+            /* cut on a character boundary with "…" when err cannot hold it all */
+            if (strlen (msg) < PINGYI_ERR_MAX)
+                return pingyi_fail (err, "%s", msg);
+            size_t keep = PINGYI_ERR_MAX - 4;
+            while (keep && ((unsigned char) msg[keep] & 0xC0) == 0x80)
+                keep--;
+            return pingyi_fail (err, "%.*s…", (int) keep, msg);
         }
     }
     if (item) {
@@ -100,6 +121,218 @@ pingyi_report_status_label (pingyi_venue_status_t status)
 }
 
 /*  ---------------------------------------------------------------------
+    Labels, sort, language, width  */
+
+/*  The one table of label pairs: every header and label of the terminal
+    table, Chinese first.  */
+static const struct {
+    const char *zh, *en;
+} LABELS[] = {
+    {"名次", "rank"},
+    {"测评对象", "subject"},
+    {"单位", "unit"},
+    {"镇/街道", "town"},
+    {"部门", "department"},
+    {"单位类型", "kind"},
+    {"区", "district"},
+    {"全市", "city"},
+    {"弃权", "blank"},
+    {"多选", "over"},
+    {"好评率", "favourable %"},
+    {"差评率", "unfavourable %"},
+    {"得分", "score"},
+    {"会场", "venue"},
+    {"发出", "issued"},
+    {"收回", "collected"},
+    {"有效票", "valid"},
+    {"空白票", "blank"},
+    {"拒收", "refused"},
+    {"重复", "dup"},
+    {"状态", "status"},
+    {"进行中", "open"},
+    {"已结束", "closed"},
+    {"已核对", "reconciled"},
+    {"作废", "void"},
+    {"项目", "item"},
+    {"层级", "level"},
+    {"类别", "categories"},
+    {"全部类别（加权）", "all (weighted)"},
+    {"快照时间", "snapshot"},
+    {"选举指纹", "fingerprint"},
+};
+
+const char *
+pingyi_report_label (const char *zh, pingyi_report_lang_t lang)
+{
+    if (lang == PINGYI_REPORT_LANG_EN)
+        for (size_t i = 0; i < sizeof LABELS / sizeof LABELS[0]; i++)
+            if (!strcmp (LABELS[i].zh, zh))
+                return LABELS[i].en;
+    return zh;
+}
+
+int
+pingyi_report_sort_parse (pingyi_report_filter_t *filter, const char *sort, char *err)
+{
+    if (!sort || !strcmp (sort, "definition"))
+        filter->sort = PINGYI_REPORT_SORT_DEFINITION;
+    else if (!strcmp (sort, "rank"))
+        filter->sort = PINGYI_REPORT_SORT_RANK;
+    else if (!strcmp (sort, "name"))
+        filter->sort = PINGYI_REPORT_SORT_NAME;
+    else {
+        char q[PINGYI_QUOTE_SIZE (PINGYI_QUOTE_SHOWN)];
+        pingyi_quote (q, sizeof q, sort, strlen (sort), PINGYI_QUOTE_SHOWN);
+        return pingyi_fail (err, "unknown sort %s (definition, rank or name)", q);
+    }
+    return 0;
+}
+
+int
+pingyi_report_lang_parse (pingyi_report_filter_t *filter, const char *lang, char *err)
+{
+    if (!lang || !strcmp (lang, "zh"))
+        filter->lang = PINGYI_REPORT_LANG_ZH;
+    else if (!strcmp (lang, "en"))
+        filter->lang = PINGYI_REPORT_LANG_EN;
+    else {
+        char q[PINGYI_QUOTE_SIZE (PINGYI_QUOTE_SHOWN)];
+        pingyi_quote (q, sizeof q, lang, strlen (lang), PINGYI_QUOTE_SHOWN);
+        return pingyi_fail (err, "unknown language %s (zh or en)", q);
+    }
+    return 0;
+}
+
+size_t
+pingyi_report_auto_width (void)
+{
+    const char *columns = getenv ("COLUMNS");
+    if (columns && *columns && strspn (columns, "0123456789") == strlen (columns) && strlen (columns) <= 4) {
+        size_t n = (size_t) strtoul (columns, NULL, 10);
+        if (n >= PINGYI_REPORT_WIDTH_MIN && n <= PINGYI_REPORT_WIDTH_MAX)
+            return n;
+    }
+    struct winsize ws;
+    if (isatty (STDOUT_FILENO) && ioctl (STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+        size_t n = ws.ws_col;
+        return n < PINGYI_REPORT_WIDTH_MIN ? PINGYI_REPORT_WIDTH_MIN
+               : n > PINGYI_REPORT_WIDTH_MAX ? PINGYI_REPORT_WIDTH_MAX
+                                             : n;
+    }
+    return PINGYI_REPORT_WIDTH;
+}
+
+/*  Which of forms[0..n) equal another: clash[i].  Returns how many do.  */
+static size_t
+clashes (char *const *forms, size_t n, bool *clash)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        clash[i] = false;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (!strcmp (forms[i], forms[j])) {
+                count += !clash[i] + !clash[j];
+                clash[i] = clash[j] = true;
+            }
+    return count;
+}
+
+/*  forms[i] = names[i] shortened to width by where (each malloc'd).  0 / -1.  */
+static int
+cut_all (const char *const *names, size_t n, size_t width, pingyi_cut_t where, char **forms)
+{
+    for (size_t i = 0; i < n; i++) {
+        free (forms[i]);
+        size_t cap = strlen (names[i]) + 4;
+        if (!(forms[i] = malloc (cap)))
+            return -1;
+        pingyi_text_cut (forms[i], cap, names[i], width, where);
+    }
+    return 0;
+}
+
+#define ID_NAME_MIN 3 /* an id's row shows at least "…" and one wide character of its name */
+
+/*  "name (id)" in width columns, the name cut in the middle.  NULL on out of memory.  */
+static char *
+with_id (const char *name, const char *id, size_t width)
+{
+    size_t idw = pingyi_text_width (id) + 3, cap = strlen (name) + strlen (id) + 8;
+    char *out = malloc (cap);
+    if (!out)
+        return NULL;
+    pingyi_text_cut (out, cap, name, width > idw ? width - idw : 0, PINGYI_CUT_MIDDLE);
+    size_t o = strlen (out);
+    snprintf (out + o, cap - o, " (%s)", id);
+    return out;
+}
+
+size_t
+pingyi_report_fit_names (const char *const *names, const char *const *ids, size_t n, size_t width,
+                         char **out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    bool *clash = calloc (n ? n : 1, sizeof *clash), *marked = calloc (n ? n : 1, sizeof *marked);
+    size_t widest = 0;
+    for (size_t i = 0; i < n; i++)
+        if (pingyi_text_width (names[i]) > widest)
+            widest = pingyi_text_width (names[i]);
+    if (!clash || !marked)
+        goto oom;
+    if (widest <= width) {
+        if (cut_all (names, n, width, PINGYI_CUT_END, out))
+            goto oom;
+    }
+    else {
+        if (cut_all (names, n, width, PINGYI_CUT_MIDDLE, out))
+            goto oom;
+        if (clashes (out, n, clash)) {
+            if (cut_all (names, n, width, PINGYI_CUT_END, out))
+                goto oom;
+            if (clashes (out, n, clash) && cut_all (names, n, width, PINGYI_CUT_MIDDLE, out))
+                goto oom;
+        }
+    }
+    /* rows that still read alike show their id; an id shown can make a
+       new clash (with a plain name), so again until none (each round
+       marks at least one more row: at most n rounds) */
+    for (size_t round = 0; round <= n && clashes (out, n, clash); round++) {
+        bool more = false;
+        for (size_t i = 0; i < n; i++)
+            if (clash[i] && !marked[i]) {
+                size_t need = pingyi_text_width (ids[i]) + 3 + ID_NAME_MIN;
+                if (need > width) { /* the id does not fit: widen the column, start again */
+                    for (size_t k = 0; k < n; k++)
+                        free (out[k]);
+                    free (clash);
+                    free (marked);
+                    return pingyi_report_fit_names (names, ids, n, need, out);
+                }
+                free (out[i]);
+                /* a name that fits beside its id stays whole */
+                if (!(out[i] = with_id (names[i], ids[i], width)))
+                    goto oom;
+                marked[i] = more = true;
+            }
+        if (!more)
+            break; /* marked rows alike: ids equal (never in a definition) */
+    }
+    free (clash);
+    free (marked);
+    return width;
+oom:
+    for (size_t i = 0; i < n; i++) {
+        free (out[i]);
+        out[i] = NULL;
+    }
+    free (clash);
+    free (marked);
+    return 0;
+}
+
+/*  ---------------------------------------------------------------------
     What is shown  */
 
 typedef struct {
@@ -112,11 +345,36 @@ typedef struct {
     const pingyi_choice_set_t *set;
     const pingyi_level_view_t *lv;
     int *ranks;   /* by row of lv */
-    size_t *rows; /* the rows shown, in definition order */
+    size_t *rows; /* the rows shown, in the filter's order (default the definition's) */
     size_t row_count;
     size_t *venues; /* the venues shown */
     size_t venue_count;
+    pingyi_report_lang_t lang;
 } shown_t;
+
+/*  A row to sort: by rank (0, no rank, last) or by name, then by its
+    place in the definition (rows are in definition order), so the order
+    is total and qsort's instability does not matter.  */
+typedef struct {
+    size_t row;
+    int rank;
+    const char *name;
+} sort_key_t;
+
+static int
+sort_key_cmp (const void *pa, const void *pb)
+{
+    const sort_key_t *a = pa, *b = pb;
+    if (a->rank != b->rank) {
+        if (a->rank <= 0 || b->rank <= 0)
+            return a->rank <= 0 ? 1 : -1;
+        return a->rank < b->rank ? -1 : 1;
+    }
+    int c = strcmp (a->name, b->name);
+    if (c)
+        return c;
+    return a->row < b->row ? -1 : a->row > b->row;
+}
 
 static void
 shown_fini (shown_t *s)
@@ -143,6 +401,7 @@ shown_init (shown_t *s, const pingyi_view_t *view, const pingyi_report_filter_t 
         return pingyi_fail (err, "report: the filter names a level, district, category or item out of range");
     s->view = view;
     s->e = e;
+    s->lang = filter->lang;
     s->level = level;
     s->district = filter->district < 0 ? -1 : filter->district;
     s->item = filter->item < 0 ? view->rank_item : (size_t) filter->item;
@@ -172,6 +431,22 @@ shown_init (shown_t *s, const pingyi_view_t *view, const pingyi_report_filter_t 
     for (size_t v = 0; v < e->venue_count; v++)
         if (s->district < 0 || e->venues[v].district == (size_t) s->district)
             s->venues[s->venue_count++] = v;
+    if (filter->sort != PINGYI_REPORT_SORT_DEFINITION && s->row_count > 1) {
+        sort_key_t *keys = malloc (s->row_count * sizeof *keys);
+        if (!keys) {
+            shown_fini (s);
+            return pingyi_fail (err, "report: out of memory");
+        }
+        for (size_t k = 0; k < s->row_count; k++)
+            keys[k] = (sort_key_t){.row = s->rows[k],
+                                   .rank = filter->sort == PINGYI_REPORT_SORT_RANK ? s->ranks[s->rows[k]] : 0,
+                                   .name = filter->sort == PINGYI_REPORT_SORT_NAME ? s->lv->rows[s->rows[k]].name
+                                                                                   : ""};
+        qsort (keys, s->row_count, sizeof *keys, sort_key_cmp);
+        for (size_t k = 0; k < s->row_count; k++)
+            s->rows[k] = keys[k].row;
+        free (keys);
+    }
     return 0;
 }
 
@@ -185,13 +460,14 @@ shown_stats (const shown_t *s, size_t row, size_t category)
 static const char *
 category_label (const shown_t *s)
 {
-    return s->category < s->e->category_count ? s->e->categories[s->category].name : "全部类别（加权）";
+    return s->category < s->e->category_count ? s->e->categories[s->category].name
+                                               : pingyi_report_label ("全部类别（加权）", s->lang);
 }
 
 /*  FINAL / PROVISIONAL over the venues of district (-1: all) in one line,
     with the venues counted by status (the rule: pingyi_view_final).  */
 static void
-status_line (const pingyi_view_t *v, int district, char *out, size_t cap)
+status_line (const pingyi_view_t *v, int district, pingyi_report_lang_t lang, char *out, size_t cap)
 {
     const pingyi_election_t *e = v->election;
     size_t total = 0, by[4] = {0};
@@ -200,7 +476,15 @@ status_line (const pingyi_view_t *v, int district, char *out, size_t cap)
             total++;
             by[v->venues[i].status]++;
         }
-    if (pingyi_view_final (v, district, NULL))
+    if (lang == PINGYI_REPORT_LANG_EN) {
+        if (pingyi_view_final (v, district, NULL))
+            snprintf (out, cap, "FINAL: all %zu venues reconciled", total);
+        else
+            snprintf (out, cap, "PROVISIONAL: %zu of %zu venues reconciled (open %zu, closed awaiting %zu, void %zu)",
+                      by[PINGYI_VENUE_RECONCILED], total, by[PINGYI_VENUE_OPEN], by[PINGYI_VENUE_CLOSED],
+                      by[PINGYI_VENUE_VOID]);
+    }
+    else if (pingyi_view_final (v, district, NULL))
         snprintf (out, cap, "最终结果 FINAL：%zu 个会场全部核对", total);
     else {
         int n = snprintf (out, cap,
@@ -222,18 +506,22 @@ why_line (const pingyi_view_t *v, int district, char *out, size_t cap)
 }
 
 static void
-snapshot_line (const pingyi_view_t *v, char *out, size_t cap)
+snapshot_line (const pingyi_view_t *v, pingyi_report_lang_t lang, char *out, size_t cap)
 {
     char at[PINGYI_SNAPSHOT_TEXT];
     pingyi_view_snapshot_text (v, at, sizeof at);
-    snprintf (out, cap, "快照时间 %s", at);
+    snprintf (out, cap, "%s %s", pingyi_report_label ("快照时间", lang), at);
 }
 
 /*  What the marker of a suppressed cell means, in one line.  */
 static void
-suppressed_note (const pingyi_view_t *v, char *out, size_t cap)
+suppressed_note (const pingyi_view_t *v, pingyi_report_lang_t lang, char *out, size_t cap)
 {
-    snprintf (out, cap, "%s：不予公布（不足 %u 票，或可据以推算这样的格子）", PINGYI_REPORT_SUPPRESSED, v->k);
+    if (lang == PINGYI_REPORT_LANG_EN)
+        snprintf (out, cap, "%s: withheld (fewer than %u ballots, or such a cell could be worked out from it)",
+                  PINGYI_REPORT_SUPPRESSED, v->k);
+    else
+        snprintf (out, cap, "%s：不予公布（不足 %u 票，或可据以推算这样的格子）", PINGYI_REPORT_SUPPRESSED, v->k);
 }
 
 /*  ---------------------------------------------------------------------
@@ -386,15 +674,15 @@ static size_t
 row_heads (const shown_t *s, const char *heads[MAX_COLS])
 {
     size_t c = 0;
-    heads[c++] = "名次";
-    heads[c++] = pingyi_report_level_label (s->level);
+    heads[c++] = pingyi_report_label ("名次", s->lang);
+    heads[c++] = pingyi_report_label (pingyi_report_level_label (s->level), s->lang);
     for (size_t m = 0; m < s->set->choice_count; m++)
         heads[c++] = s->set->choices[m].label;
-    heads[c++] = "弃权";
-    heads[c++] = "多选";
-    heads[c++] = "好评率";
-    heads[c++] = "差评率";
-    heads[c++] = "得分";
+    heads[c++] = pingyi_report_label ("弃权", s->lang);
+    heads[c++] = pingyi_report_label ("多选", s->lang);
+    heads[c++] = pingyi_report_label ("好评率", s->lang);
+    heads[c++] = pingyi_report_label ("差评率", s->lang);
+    heads[c++] = pingyi_report_label ("得分", s->lang);
     return c;
 }
 
@@ -412,7 +700,7 @@ venue_cells (const shown_t *s, size_t v, char cells[VENUE_COLS][TEXT_CELL])
     fmt_count (cells[4], f->blank);
     fmt_count (cells[5], f->rejected);
     fmt_count (cells[6], f->duplicates);
-    snprintf (cells[7], TEXT_CELL, "%s", pingyi_report_status_label (vv->status));
+    snprintf (cells[7], TEXT_CELL, "%s", pingyi_report_label (pingyi_report_status_label (vv->status), s->lang));
 }
 
 static const char *venue_heads[VENUE_COLS] = {"会场",   "发出", "收回", "有效票",
@@ -451,6 +739,9 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
     const pingyi_election_t *e = view->election;
     if (width == 0)
         width = PINGYI_REPORT_WIDTH;
+    const char *vheads[VENUE_COLS];
+    for (size_t c = 0; c < VENUE_COLS; c++)
+        vheads[c] = pingyi_report_label (venue_heads[c], s.lang);
 
     /* widths of the rows table */
     const char *heads[MAX_COLS];
@@ -472,7 +763,7 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
     size_t vw[VENUE_COLS];
     char vcells[VENUE_COLS][TEXT_CELL];
     for (size_t c = 0; c < VENUE_COLS; c++)
-        vw[c] = pingyi_text_width (venue_heads[c]);
+        vw[c] = pingyi_text_width (vheads[c]);
     for (size_t k = 0; k < s.venue_count; k++) {
         venue_cells (&s, s.venues[k], vcells);
         for (size_t c = 1; c < VENUE_COLS; c++)
@@ -482,29 +773,78 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
     size_t venues_fixed = fixed_width (vw, VENUE_COLS, 0);
 
     /* one width for every line: the asked width, unless a table cannot fit */
+    char line[2048];
     size_t w = width;
     if (with_rows && rows_fixed + rows_min > w)
         w = rows_fixed + rows_min;
     if (venues_fixed + VENUE_NAME_MIN > w)
         w = venues_fixed + VENUE_NAME_MIN;
     rw[1] = w - rows_fixed;
+    /* the names as shown: never two rows alike (report.h) */
+    char **names = NULL;
+    if (with_rows && s.row_count) {
+        const char **full = calloc (s.row_count, sizeof *full), **ids = calloc (s.row_count, sizeof *ids);
+        names = calloc (s.row_count, sizeof *names);
+        size_t got = 0;
+        if (full && ids && names) {
+            for (size_t k = 0; k < s.row_count; k++) {
+                full[k] = s.lv->rows[s.rows[k]].name;
+                ids[k] = s.lv->rows[s.rows[k]].id;
+            }
+            got = pingyi_report_fit_names (full, ids, s.row_count, rw[1], names);
+        }
+        free (full);
+        free (ids);
+        if (!got) {
+            free (names);
+            shown_fini (&s);
+            return pingyi_fail (err, "report: out of memory");
+        }
+        if (got > rw[1]) { /* an id did not fit: the whole block is wider */
+            w += got - rw[1];
+            rw[1] = got;
+        }
+        /* the column as wide as its widest name (or header), not wider:
+           the rest of the line is padding at its end */
+        size_t widest = pingyi_text_width (heads[1]);
+        for (size_t k = 0; k < s.row_count; k++)
+            if (pingyi_text_width (names[k]) > widest)
+                widest = pingyi_text_width (names[k]);
+        if (widest < rw[1])
+            rw[1] = widest;
+    }
     vw[0] = w - venues_fixed;
+    {
+        size_t widest = pingyi_text_width (vheads[0]);
+        for (size_t k = 0; k < s.venue_count; k++) {
+            venue_label (e, s.venues[k], line, sizeof line);
+            if (pingyi_text_width (line) > widest)
+                widest = pingyi_text_width (line);
+        }
+        if (widest < vw[0])
+            vw[0] = widest;
+    }
+    size_t rows_pad = w - rows_fixed - rw[1], venues_pad = w - venues_fixed - vw[0];
 
     /* heading */
-    char line[2048];
     wrap (out, e->title, w);
-    snprintf (line, sizeof line, "项目：%s  层级：%s  类别：%s%s%s", e->items[s.item].name,
-              pingyi_report_level_label (s.level), category_label (&s), s.district >= 0 ? "  区：" : "",
-              s.district >= 0 ? e->districts[s.district].name : "");
+    if (s.lang == PINGYI_REPORT_LANG_EN)
+        snprintf (line, sizeof line, "item: %s  level: %s  categories: %s%s%s", e->items[s.item].name,
+                  pingyi_report_label (pingyi_report_level_label (s.level), s.lang), category_label (&s),
+                  s.district >= 0 ? "  district: " : "", s.district >= 0 ? e->districts[s.district].name : "");
+    else
+        snprintf (line, sizeof line, "项目：%s  层级：%s  类别：%s%s%s", e->items[s.item].name,
+                  pingyi_report_level_label (s.level), category_label (&s), s.district >= 0 ? "  区：" : "",
+                  s.district >= 0 ? e->districts[s.district].name : "");
     wrap (out, line, w);
-    status_line (view, s.district, line, sizeof line);
+    status_line (view, s.district, s.lang, line, sizeof line);
     wrap (out, line, w);
     why_line (view, s.district, line, sizeof line);
     if (line[0])
         wrap_words (out, line, w);
-    snapshot_line (view, line, sizeof line);
+    snapshot_line (view, s.lang, line, sizeof line);
     wrap (out, line, w);
-    snprintf (line, sizeof line, "选举指纹 %.16s", e->fingerprint_hex);
+    snprintf (line, sizeof line, "%s %.16s", pingyi_report_label ("选举指纹", s.lang), e->fingerprint_hex);
     wrap (out, line, w);
 
     if (with_rows) {
@@ -514,7 +854,7 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
                 fputc (' ', out);
             pingyi_text_pad (out, heads[c], rw[c], c != 1);
         }
-        fputc ('\n', out);
+        fprintf (out, "%*s\n", (int) rows_pad, "");
         bool withheld = false;
         for (size_t k = 0; k < s.row_count; k++) {
             row_cells (&s, s.rows[k], cells);
@@ -522,12 +862,12 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
             for (size_t c = 0; c < cols; c++) {
                 if (c)
                     fputc (' ', out);
-                pingyi_text_pad (out, c == 1 ? s.lv->rows[s.rows[k]].name : cells[c], rw[c], c != 1);
+                pingyi_text_pad (out, c == 1 ? names[k] : cells[c], rw[c], c != 1);
             }
-            fputc ('\n', out);
+            fprintf (out, "%*s\n", (int) rows_pad, "");
         }
         if (withheld) {
-            suppressed_note (view, line, sizeof line);
+            suppressed_note (view, s.lang, line, sizeof line);
             wrap (out, line, w);
         }
     }
@@ -536,9 +876,9 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
     for (size_t c = 0; c < VENUE_COLS; c++) {
         if (c)
             fputc (' ', out);
-        pingyi_text_pad (out, venue_heads[c], vw[c], c != 0 && c != 7);
+        pingyi_text_pad (out, vheads[c], vw[c], c != 0 && c != 7);
     }
-    fputc ('\n', out);
+    fprintf (out, "%*s\n", (int) venues_pad, "");
     for (size_t k = 0; k < s.venue_count; k++) {
         venue_cells (&s, s.venues[k], vcells);
         venue_label (e, s.venues[k], line, sizeof line);
@@ -547,8 +887,12 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
                 fputc (' ', out);
             pingyi_text_pad (out, c == 0 ? line : vcells[c], vw[c], c != 0 && c != 7);
         }
-        fputc ('\n', out);
+        fprintf (out, "%*s\n", (int) venues_pad, "");
     }
+    if (names)
+        for (size_t k = 0; k < s.row_count; k++)
+            free (names[k]);
+    free (names);
     shown_fini (&s);
     if (fflush (out) || ferror (out))
         return pingyi_fail (err, "writing the table: %s", strerror (errno ? errno : EIO));
@@ -813,7 +1157,8 @@ put_stats (build_t *b, json_t *obj, const shown_t *s, const pingyi_cell_stats_t 
 {
     put (b, obj, "suppressed", json_boolean (st->suppressed));
     if (st->suppressed) {
-        static const char *keys[] = {"choices", "blank", "over", "valid", "good_rate", "bad_rate", "score"};
+        static const char *keys[] = {"choices",        "blank",   "over",      "valid",     "good_rate",
+                                     "bad_rate",       "score",   "majority_grade", "mj_rank", "score_rank"};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
             put (b, obj, keys[i], json_null ());
         return;
@@ -828,6 +1173,13 @@ put_stats (build_t *b, json_t *obj, const shown_t *s, const pingyi_cell_stats_t 
     put (b, obj, "good_rate", j_real (st->good_rate));
     put (b, obj, "bad_rate", j_real (st->bad_rate));
     put (b, obj, "score", j_real (st->score));
+    /* majority judgment (docs/rollup.md): the grade's label, null with no valid vote */
+    put (b, obj, "majority_grade",
+         st->majority_grade >= 0 && (size_t) st->majority_grade < s->set->choice_count
+             ? json_string (s->set->choices[st->majority_grade].label)
+             : json_null ());
+    put (b, obj, "mj_rank", st->mj_rank > 0 ? json_integer (st->mj_rank) : json_null ());
+    put (b, obj, "score_rank", st->score_rank > 0 ? json_integer (st->score_rank) : json_null ());
 }
 
 static json_t *
@@ -853,6 +1205,8 @@ election_json (build_t *b, const pingyi_election_t *e)
         put (b, it, "id", json_string (e->items[i].id));
         put (b, it, "name", json_string (e->items[i].name));
         put (b, it, "overall", json_boolean (e->items[i].overall));
+        put (b, it, "ranking",
+             json_string (e->items[i].ranking == PINGYI_RANKING_MAJORITY ? "majority_judgment" : "score"));
         push (b, items, it);
     }
     put (b, obj, "items", items);
@@ -1185,7 +1539,7 @@ level_sheet (book_t *b, const pingyi_view_t *view, const pingyi_report_filter_t 
     }
     if (withheld) {
         char note[256];
-        suppressed_note (view, note, sizeof note);
+        suppressed_note (view, PINGYI_REPORT_LANG_ZH, note, sizeof note);
         check (b, worksheet_write_string (ws, (lxw_row_t) (HEAD_ROW + 2 + s.row_count), 0, note, NULL));
     }
     check (b, worksheet_set_column (ws, 0, 0, 10, NULL));
@@ -1261,13 +1615,13 @@ pingyi_report_xlsx (const pingyi_view_t *view, const pingyi_report_filter_t *fil
         return pingyi_fail (err, "%s: cannot start a workbook (out of memory?)", path);
     int district = filter && filter->district >= 0 ? filter->district : -1;
     char why[1536];
-    status_line (view, district, b.status_text, sizeof b.status_text);
+    status_line (view, district, PINGYI_REPORT_LANG_ZH, b.status_text, sizeof b.status_text);
     why_line (view, district, why, sizeof why);
     if (why[0]) {
         size_t n = strlen (b.status_text);
         snprintf (b.status_text + n, sizeof b.status_text - n, "  %s", why);
     }
-    snapshot_line (view, b.snapshot_text, sizeof b.snapshot_text);
+    snapshot_line (view, PINGYI_REPORT_LANG_ZH, b.snapshot_text, sizeof b.snapshot_text);
     /* the footer repeats status, snapshot time and fingerprint on every
        printed page; "&" starts a footer code: none of them has one */
     snprintf (b.footer, sizeof b.footer, "&L%s %s&C第 &P 页，共 &N 页&R指纹 %.16s",

@@ -8,7 +8,8 @@
     overall item), all categories weighted or one category, and optionally
     one district.  Layouts and the JSON shape: docs/rollup.md.
 
-    Conventions shared by all formats: rows in definition order; a rank is
+    Conventions shared by all formats: rows in definition order (or the
+    filter's sort); a rank is
     the row's place within its whole level (citywide, also when a district
     filter shows only some rows) by the score of the shown item and
     category; a rate or score with nothing to divide is "-" in the table,
@@ -25,7 +26,9 @@
 #include <jansson.h>
 
 #define PINGYI_REPORT_API 1             /* "api" of the JSON document; bumped on incompatible change */
-#define PINGYI_REPORT_WIDTH 80          /* default terminal width, columns */
+#define PINGYI_REPORT_WIDTH 80          /* terminal width when neither COLUMNS nor a tty says, columns */
+#define PINGYI_REPORT_WIDTH_MIN 40      /* COLUMNS, a tty's width and --width are taken in 40..1000 */
+#define PINGYI_REPORT_WIDTH_MAX 1000
 #define PINGYI_REPORT_REAL_PRECISION 10 /* significant digits of rates and scores in dumped JSON */
 /*  Flags to dump pingyi_report_json's document with (rates print as
     0.85, not 0.84999999999999998).  */
@@ -33,6 +36,22 @@
 /*  What the table, CSV and XLSX show in every figure of a cell the
     release withholds (rollup.h): never a number.  */
 #define PINGYI_REPORT_SUPPRESSED "<k"
+
+/*  The order of the rows (report.c shown_init): the definition's (the
+    default, 0), by rank (ties and rows without a rank: see
+    PINGYI_REPORT_SORT_RANK), by name.  */
+typedef enum {
+    PINGYI_REPORT_SORT_DEFINITION = 0,
+    PINGYI_REPORT_SORT_RANK, /* rank 1 first; equal ranks in definition order; rows without a rank last */
+    PINGYI_REPORT_SORT_NAME, /* by the name's UTF-8 bytes (code point order); equal names in definition order */
+} pingyi_report_sort_t;
+
+/*  The language of the table's headers and labels (not of the
+    definition's names and choice labels, which are shown as written).  */
+typedef enum {
+    PINGYI_REPORT_LANG_ZH = 0, /* the default */
+    PINGYI_REPORT_LANG_EN,
+} pingyi_report_lang_t;
 
 /*  What to show.  Indices into the election; -1 means the default.  */
 typedef struct {
@@ -42,6 +61,8 @@ typedef struct {
     int category;         /* figures of this category alone (score = its plain average);
                              -1 all categories (counts summed, score weighted) */
     int item;             /* the column of the form; -1 the view's rank item (the overall item) */
+    pingyi_report_sort_t sort; /* the rows' order in every format (default the definition's) */
+    pingyi_report_lang_t lang; /* the terminal table's headers and labels; CSV, XLSX and JSON keep theirs */
 } pingyi_report_filter_t;
 
 /*  The defaults: subject level, every district, all categories, the
@@ -49,17 +70,54 @@ typedef struct {
 void pingyi_report_filter_init (pingyi_report_filter_t *filter);
 
 /*  Set a filter from names as a user or a URL gives them (each may be NULL
-    for the default): level name ("subject" ...), district id, category id,
-    item id.  0, or -1 with err naming the unknown one, e.g.
-    `unknown district "d9"`.  */
+    for the default): level name ("subject" ...), district id, category id
+    or name (as ballot files take it: the id first, then the name), item
+    id.  0, or -1 with err naming the unknown one, e.g.
+    `unknown district "d9"`; an unknown category lists them all:
+    `unknown category "boss"; the categories are: leaders (领导班子成员),
+    middle (中层干部)` (cut with "…" past what err holds).  */
 int pingyi_report_filter_parse (pingyi_report_filter_t *filter, const pingyi_election_t *election,
                                 const char *level, const char *district, const char *category,
                                 const char *item, char *err);
+
+/*  --sort and --lang as a user gives them (NULL: the default): "definition",
+    "rank" or "name"; "zh" or "en".  0, or -1 with err.  */
+int pingyi_report_sort_parse (pingyi_report_filter_t *filter, const char *sort, char *err);
+int pingyi_report_lang_parse (pingyi_report_filter_t *filter, const char *lang, char *err);
+
+/*  The table's width when the user gave none: COLUMNS when it is a number
+    in 40..1000; else, when stdout is a terminal, its width (TIOCGWINSZ,
+    brought into 40..1000); else PINGYI_REPORT_WIDTH.  */
+size_t pingyi_report_auto_width (void);
 
 /*  Chinese names for people: level 测评对象 / 单位 / 镇/街道 / 部门 /
     单位类型 / 区 / 全市; venue status 进行中 / 已结束 / 已核对 / 作废.  */
 const char *pingyi_report_level_label (pingyi_level_t level);
 const char *pingyi_report_status_label (pingyi_venue_status_t status);
+
+/*  A label of the table in lang: the one table of label pairs
+    (report.c LABELS: 好评率 / "favourable %", 名次 / "rank", ...).  zh is
+    the Chinese label; in PINGYI_REPORT_LANG_EN its English pair, or zh
+    itself when the table has none.  */
+const char *pingyi_report_label (const char *zh, pingyi_report_lang_t lang);
+
+/*  The names of a column width columns wide, so that no two rows read
+    alike (the rule of docs/DECISIONS.md, "Names never cut into
+    ambiguity"):
+      1. every name fits: shown whole;
+      2. else the names wider than width are cut in the middle
+         (pingyi_text_cut, PINGYI_CUT_MIDDLE) if then all n shown names
+         are distinct, else at the end (PINGYI_CUT_END) if then all are
+         distinct;
+      3. else (the middle cut) each row whose shown name equals another
+         row's is shown "name (id)", the name cut to leave room for the
+         whole id; again until all are distinct.
+    Names equal in the definition get their id the same way, even when
+    they fit.  out[i] is malloc'd (the caller frees each).  Returns the
+    column's width: width, or more when an id does not fit in width (the
+    caller widens the table); 0 on out of memory (nothing to free).  */
+size_t pingyi_report_fit_names (const char *const *names, const char *const *ids, size_t n, size_t width,
+                                char **out);
 
 /*  The view as a JSON document (api 1): what the aggregator's HTTP API
     serves for the view and `pingyi query --format json` prints:
@@ -102,9 +160,13 @@ int pingyi_report_json_write (const pingyi_view_t *view, const pingyi_report_fil
     the rows (名次, name, one column per choice of the item, 弃权, 多选,
     好评率, 差评率, 得分), then the venues' reconciliation (会场, 发出,
     收回, 有效票, 空白票, 拒收, 重复, 状态).  Every line has the same
-    display width: width columns (0: PINGYI_REPORT_WIDTH), or more when
-    the columns cannot fit (an item with many choices).  Long names are
-    cut with "…".  0 / -1 with err (out of memory, write error).  */
+    display width: width columns (0: PINGYI_REPORT_WIDTH; the commands
+    pass pingyi_report_auto_width), or more when the columns cannot fit (an
+    item with many choices).  The name column is as wide as its widest name,
+    at most what the other columns leave (the rest of a line is spaces at
+    its end); names too long for it are shortened by
+    pingyi_report_fit_names (never two rows alike).  Headers and labels
+    in filter->lang.  0 / -1 with err (out of memory, write error).  */
 int pingyi_report_table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t width,
                          FILE *out, char *err);
 /*  The heading and the reconciliation only.  */

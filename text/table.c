@@ -1,6 +1,7 @@
 /*  table.c — display widths for aligned terminal tables (see table.h).  */
 #include "table.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int
@@ -86,4 +87,81 @@ pingyi_text_pad (FILE *out, const char *s, size_t width, bool right)
     fputs ("…", out);
     used++;
     fprintf (out, "%*s", (int) (width - used), "");
+}
+
+/*  The characters of s: byte offset and display width of each.  */
+typedef struct {
+    size_t at, len, width;
+} ch_t;
+
+size_t
+pingyi_text_cut (char *out, size_t cap, const char *s, size_t width, pingyi_cut_t where)
+{
+    if (cap == 0)
+        return 0;
+    out[0] = '\0';
+    size_t total = pingyi_text_width (s), slen = strlen (s);
+    if (total <= width) {
+        if (slen < cap) {
+            memcpy (out, s, slen + 1);
+            return total;
+        }
+        /* too long for out: cut it all the same (never happens with cap >= strlen + 4) */
+    }
+    if (width == 0)
+        return 0;
+    /* split into characters */
+    size_t count = 0;
+    for (const unsigned char *p = (const unsigned char *) s; *p; count++) {
+        unsigned cp;
+        p += decode (p, &cp);
+    }
+    ch_t stack[256], *chs = count <= 256 ? stack : malloc (count * sizeof *chs);
+    if (!chs)
+        return 0;
+    size_t i = 0;
+    for (const unsigned char *p = (const unsigned char *) s; *p; i++) {
+        unsigned cp;
+        size_t n = decode (p, &cp);
+        chs[i] = (ch_t){.at = (size_t) (p - (const unsigned char *) s),
+                        .len = n,
+                        .width = (size_t) (cp == 0xFFFD ? 1 : pingyi_codepoint_width (cp))};
+        p += n;
+    }
+    size_t budget = width - 1; /* the "…" takes one column */
+    size_t head_budget = where == PINGYI_CUT_MIDDLE ? budget - budget / 2 : budget;
+    size_t head = 0, head_w = 0; /* characters [0, head) */
+    while (head < count && head_w + chs[head].width <= head_budget)
+        head_w += chs[head++].width;
+    size_t tail = count, tail_w = 0; /* characters [tail, count) */
+    if (where == PINGYI_CUT_MIDDLE)
+        while (tail > head && head_w + tail_w + chs[tail - 1].width <= budget)
+            tail_w += chs[--tail].width;
+    size_t o = 0, shown = 0;
+    bool room = true;
+    for (size_t k = 0; k < head && room; k++) {
+        room = o + chs[k].len < cap;
+        if (room) {
+            memcpy (out + o, s + chs[k].at, chs[k].len);
+            o += chs[k].len;
+            shown += chs[k].width;
+        }
+    }
+    if (room && o + 3 < cap) {
+        memcpy (out + o, "\xE2\x80\xA6", 3); /* … */
+        o += 3;
+        shown += 1;
+    }
+    for (size_t k = tail; k < count && room; k++) {
+        room = o + chs[k].len < cap;
+        if (room) {
+            memcpy (out + o, s + chs[k].at, chs[k].len);
+            o += chs[k].len;
+            shown += chs[k].width;
+        }
+    }
+    out[o] = '\0';
+    if (chs != stack)
+        free (chs);
+    return shown;
 }

@@ -20,4 +20,20 @@ int pingyi_codepoint_width (unsigned cp);
     text wider than width is cut at a character boundary and ends in "…".  */
 void pingyi_text_pad (FILE *out, const char *s, size_t width, bool right);
 
+/*  Where pingyi_text_cut leaves text out.  */
+typedef enum {
+    PINGYI_CUT_END,    /* "区委党委…": the head kept */
+    PINGYI_CUT_MIDDLE, /* "区委…副书记": head and tail kept, half the columns each (the head the odd one; what
+                          the head cannot use goes to the tail) */
+} pingyi_cut_t;
+
+/*  s in at most width columns, into out (cap bytes, NUL-terminated): s
+    whole when it fits, else whole characters with one "…" (one column)
+    where the cut is, never a UTF-8 character cut in two (an invalid byte
+    is one character of one column, as pingyi_text_width counts it).  With
+    width 0 the result is empty; a character wider than what is left is left
+    out.  Returns the display width of out.  cap of strlen (s) + 4 always
+    holds the result.  */
+size_t pingyi_text_cut (char *out, size_t cap, const char *s, size_t width, pingyi_cut_t where);
+
 #endif

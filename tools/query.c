@@ -46,6 +46,7 @@
 static const char *SYNOPSIS =
     "pingyi query [--by city|district|town|department|kind|unit|subject] [--district D]\n"
     "                    [--category C] [--item I] [--format table|csv|json|xlsx] [--venues]\n"
+    "                    [--sort definition|rank|name] [--lang zh|en]\n"
     "                    [--out FILE] [--width N] [--timeout SECONDS]\n"
     "                    --deploy DIR (--data DIR | --agg http://HOST:PORT)\n"
     "  the view at any level, from a running aggregator or offline from the shard files";
@@ -554,8 +555,8 @@ int
 pingyi_cmd_query (int argc, char **argv)
 {
     const char *deploy = NULL, *data = NULL, *agg = NULL, *by = NULL, *district = NULL, *category = NULL,
-               *item = NULL, *format_name = "table", *out_path = NULL;
-    uint64_t width = PINGYI_REPORT_WIDTH, timeout = 30;
+               *item = NULL, *format_name = "table", *out_path = NULL, *sort = NULL, *lang = NULL;
+    uint64_t width = 0, timeout = 30; /* width 0: COLUMNS, the tty's, or 80 (pingyi_report_auto_width) */
     bool venues = false;
     const pingyi_cli_option_t options[] = {
         PINGYI_CLI_OPT_TEXT ("deploy", &deploy, "DIR", "the deploy directory (its election.json)"),
@@ -563,12 +564,17 @@ pingyi_cmd_query (int argc, char **argv)
         PINGYI_CLI_OPT_TEXT ("agg", &agg, "URL", "ask a running aggregator, http://HOST:PORT"),
         PINGYI_CLI_OPT_TEXT ("by", &by, "LEVEL", "city, district, town, department, kind, unit or subject"),
         PINGYI_CLI_OPT_TEXT ("district", &district, "D", "only district D"),
-        PINGYI_CLI_OPT_TEXT ("category", &category, "C", "only category C (its ranking and columns)"),
+        PINGYI_CLI_OPT_TEXT ("category", &category, "C", "only category C, by id or name (its ranking and columns)"),
         PINGYI_CLI_OPT_TEXT ("item", &item, "I", "only single-item column I"),
         PINGYI_CLI_OPT_TEXT ("format", &format_name, "F", "table, csv, json or xlsx (default table)"),
         PINGYI_CLI_OPT_FLAG ("venues", &venues, "each venue's figures too (table and csv)"),
         PINGYI_CLI_OPT_TEXT ("out", &out_path, "FILE", "write there (needed for xlsx; default: stdout)"),
-        PINGYI_CLI_OPT_U64 ("width", &width, "N", "table width in columns (40..1000, default 80)", 40, 1000),
+        PINGYI_CLI_OPT_TEXT ("sort", &sort, "ORDER", "rows by definition (default), rank or name"),
+        PINGYI_CLI_OPT_TEXT ("lang", &lang, "L", "table headers and labels in zh (default) or en"),
+        PINGYI_CLI_OPT_U64 ("width", &width, "N",
+                            "table width in columns (40..1000; default COLUMNS, else the\n"
+                            "terminal's, else 80)",
+                            PINGYI_REPORT_WIDTH_MIN, PINGYI_REPORT_WIDTH_MAX),
         PINGYI_CLI_OPT_U64 ("timeout", &timeout, "SECONDS",
                             "with --agg: wait at most this long (1..3600, default 30)", 1, 3600),
         PINGYI_CLI_END,
@@ -614,11 +620,14 @@ pingyi_cmd_query (int argc, char **argv)
         return 2;
     }
     pingyi_report_filter_t filter;
-    if (pingyi_report_filter_parse (&filter, e, by, district, category, item, err)) {
+    if (pingyi_report_filter_parse (&filter, e, by, district, category, item, err) ||
+        pingyi_report_sort_parse (&filter, sort, err) || pingyi_report_lang_parse (&filter, lang, err)) {
         fprintf (stderr, "pingyi query: %s\n", err);
         pingyi_election_destroy (&e);
         return 2;
     }
+    if (width == 0)
+        width = pingyi_report_auto_width ();
     int rc = 0;
     pingyi_view_t *view = NULL;
     pingyi_tally_t *tally = NULL;

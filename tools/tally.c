@@ -81,15 +81,16 @@ print_json (FILE *out, const pingyi_election_t *e, const pingyi_tally_t *tally,
 }
 
 /*  The citywide view for people: the subjects on the overall item, then
-    the venues' reconciliation (report.h's table, 80 columns).  */
+    the venues' reconciliation (report.h's table, width columns; 0:
+    COLUMNS, the terminal's width, or 80).  */
 static int
-print_view (FILE *out, const pingyi_election_t *e, const pingyi_tally_t *tally, char *err)
+print_view (FILE *out, const pingyi_election_t *e, const pingyi_tally_t *tally, size_t width, char *err)
 {
     /* offline, on the shard files: full detail (docs/SECURITY.md §4) */
     pingyi_view_t *view = pingyi_view_new_k (e, tally, 1);
     if (!view)
         return pingyi_fail (err, "out of memory computing the view");
-    int rc = pingyi_report_table (view, NULL, PINGYI_REPORT_WIDTH, out, err);
+    int rc = pingyi_report_table (view, NULL, width ? width : pingyi_report_auto_width (), out, err);
     pingyi_view_destroy (&view);
     return rc;
 }
@@ -99,6 +100,7 @@ pingyi_cmd_tally (int argc, char **argv)
 {
     const char *deploy = NULL, *data = NULL, *worker = NULL;
     bool json = false, recount = false;
+    uint64_t width = 0;
     const pingyi_cli_option_t options[] = {
         PINGYI_CLI_OPT_TEXT ("deploy", &deploy, "DIR", "the deploy directory (its election.json)"),
         PINGYI_CLI_OPT_TEXT ("data", &data, "DIR", "the workers' data directory (DIR/shard-NN)"),
@@ -108,11 +110,15 @@ pingyi_cmd_tally (int argc, char **argv)
                              "digests (needs the recount bundle, or --worker N)"),
         PINGYI_CLI_OPT_TEXT ("worker", &worker, "N",
                              "with --recount: use worker N's bundle (its shards only)"),
+        PINGYI_CLI_OPT_U64 ("width", &width, "N",
+                            "table width in columns (40..1000; default COLUMNS, else the\n"
+                            "terminal's, else 80)",
+                            PINGYI_REPORT_WIDTH_MIN, PINGYI_REPORT_WIDTH_MAX),
         PINGYI_CLI_END,
     };
     pingyi_cli_t cli = {
         .prog = "pingyi tally",
-        .synopsis = "pingyi tally --deploy DIR --data DIR [--json] [--recount [--worker N]]\n"
+        .synopsis = "pingyi tally --deploy DIR --data DIR [--json] [--recount [--worker N]] [--width N]\n"
                     "  read the shard files offline, print the view",
         .options = options,
     };
@@ -160,7 +166,7 @@ pingyi_cmd_tally (int argc, char **argv)
                  (unsigned long long) pingyi_tally_rejected_keys (tally));
         rc = 1;
     }
-    if (json ? print_json (stdout, e, tally, infos, present, err) : print_view (stdout, e, tally, err)) {
+    if (json ? print_json (stdout, e, tally, infos, present, err) : print_view (stdout, e, tally, (size_t) width, err)) {
         fprintf (stderr, "pingyi tally: %s\n", err);
         rc = 1;
     }
