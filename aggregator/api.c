@@ -276,13 +276,67 @@ level_rows (req_t *r, pingyi_level_t level)
     return finish (r, &b, doc);
 }
 
+/*  GET /api/v1/rollup?side=rater&by=venue|district|category[&subject=S |
+    &unit=U | &of=LEVEL=ID] (or by=venue on either side): the rater side of
+    the merged view (rollup.h pingyi_side_view_new, docs/rollup.md "The
+    rater side"), computed per request from the merged tally the view was
+    released from, with the same release; the report's JSON with "side",
+    "by" and "of".  */
+static int
+rater_rows (req_t *r, const char *by)
+{
+    const agg_state_t *st = r->state;
+    const pingyi_election_t *e = st->merged->election;
+    int rby = pingyi_rater_by_parse (by);
+    if (rby < 0)
+        return fail (r, 400, "by: unknown rater-side grouping \"%.64s\" (expected venue, district or category)", by);
+    const char *subj = arg (r, "subject"), *unit = arg (r, "unit"), *of = arg (r, "of");
+    pingyi_level_t level;
+    const char *id;
+    char why[128];
+    if (pingyi_side_of_parse (subj, unit, of, &level, &id, why, sizeof why))
+        return fail (r, 400, "%s", why);
+    const char *level_name = pingyi_level_name (level);
+    int row = pingyi_view_find_row (st->merged->view, (pingyi_level_t) level, id);
+    if (row < 0)
+        return fail (r, 400, "%s: unknown %s \"%.64s\"", subj ? "subject" : unit ? "unit" : "of", level_name, id);
+    (void) e;
+    pingyi_report_filter_t filter;
+    pingyi_report_filter_init (&filter);
+    if (parse_filter (r, &filter))
+        return -1;
+    pingyi_side_view_t *side = pingyi_side_view_new (st->merged->view, st->merged->tally, (pingyi_rater_by_t) rby,
+                                                     (pingyi_level_t) level, (size_t) row);
+    if (!side)
+        return fail (r, 500, "out of memory computing the rater side");
+    filter.side = side;
+    json_t *doc = report (r, &filter);
+    if (!doc) {
+        pingyi_side_view_destroy (&side);
+        return -1;
+    }
+    build_t b = {.ok = true};
+    put_freshness (&b, doc, r->state, r->now);
+    put_snapshot (&b, doc, r->state);
+    int rc = finish (r, &b, doc);
+    pingyi_side_view_destroy (&side);
+    return rc;
+}
+
 static int
 get_rollup (req_t *r)
 {
-    static const char *const allowed[] = {"by", "district", "category", "item", NULL};
+    static const char *const allowed[] = {"by", "district", "category", "item", "side", "subject", "unit", "of",
+                                          NULL};
     if (check_args (r, allowed))
         return -1;
-    const char *by = arg (r, "by");
+    const char *by = arg (r, "by"), *side = arg (r, "side");
+    if (side && strcmp (side, "rater") && strcmp (side, "subject"))
+        return fail (r, 400, "side: unknown side \"%.64s\" (expected subject or rater)", side);
+    if ((side && !strcmp (side, "rater")) || (by && !strcmp (by, "venue")))
+        return rater_rows (r, by ? by : "venue");
+    if (arg (r, "subject") || arg (r, "unit") || arg (r, "of"))
+        return fail (r, 400, "subject, unit and of go with side=rater (or by=venue)");
     if (!by)
         return fail (r, 400, "by: missing (expected " LEVELS_EXPECTED ")");
     int level = pingyi_level_parse (by);

@@ -1613,3 +1613,275 @@ pingyi_unit_kind_label (pingyi_unit_kind_t kind)
 {
     return kind_label (kind);
 }
+
+/*  ---------------------------------------------------------------------
+    The rater side (rollup.h, docs/rollup.md "The rater side"): the same
+    count blocks and the same finish_row, grouped by venue, by the
+    venue's district or by category instead of by the subject's unit.  */
+
+static const char *rater_by_names[PINGYI_RATER_COUNT_] = {"venue", "district", "category"};
+
+const char *
+pingyi_rater_by_name (pingyi_rater_by_t by)
+{
+    return (unsigned) by < PINGYI_RATER_COUNT_ ? rater_by_names[by] : "?";
+}
+
+int
+pingyi_rater_by_parse (const char *name)
+{
+    for (int b = 0; name && b < PINGYI_RATER_COUNT_; b++)
+        if (!strcmp (name, rater_by_names[b]))
+            return b;
+    return -1;
+}
+
+int
+pingyi_view_find_row (const pingyi_view_t *view, pingyi_level_t level, const char *id)
+{
+    if ((unsigned) level >= PINGYI_LEVEL_COUNT_ || !id)
+        return -1;
+    const pingyi_level_view_t *lv = &view->levels[level];
+    for (size_t r = 0; r < lv->row_count; r++)
+        if (!strcmp (lv->rows[r].id, id))
+            return (int) r;
+    return -1;
+}
+
+/*  Whether subject s is one of the subjects of (level, row).  */
+static bool
+side_subject_in (const view_t *self, pingyi_level_t level, size_t row, size_t s)
+{
+    const pingyi_election_t *e = self->pub.election;
+    size_t unit = e->subjects[s].unit;
+    switch (level) {
+    case PINGYI_LEVEL_SUBJECT:
+        return s == row;
+    case PINGYI_LEVEL_UNIT:
+    case PINGYI_LEVEL_TOWN:
+    case PINGYI_LEVEL_DEPARTMENT:
+        return self->source[level][row] == unit;
+    case PINGYI_LEVEL_KIND:
+        return self->source[level][row] == (size_t) e->units[unit].kind;
+    case PINGYI_LEVEL_DISTRICT:
+        return self->source[level][row] == e->units[unit].district;
+    case PINGYI_LEVEL_CITY:
+        return true;
+    default:
+        return false;
+    }
+}
+
+pingyi_side_view_t *
+pingyi_side_view_new (const pingyi_view_t *view, const pingyi_tally_t *tally, pingyi_rater_by_t by,
+                      pingyi_level_t of_level, size_t of_row)
+{
+    if (!view || !tally || (unsigned) by >= PINGYI_RATER_COUNT_ || (unsigned) of_level >= PINGYI_LEVEL_COUNT_ ||
+        of_row >= view->levels[of_level].row_count)
+        return NULL;
+    const view_t *base = (const view_t *) view; /* pub is view_t's first member */
+    const pingyi_election_t *e = view->election;
+    const pingyi_count_shape_t *shape = pingyi_tally_shape (tally);
+    size_t cats = e->category_count, width = shape->width, slots = shape->marks;
+    pingyi_side_view_t *self = calloc (1, sizeof *self);
+    bool *in = calloc (e->subject_count ? e->subject_count : 1, sizeof *in);
+    bool *rated = calloc (e->venue_count ? e->venue_count : 1, sizeof *rated); /* venue, not void, rates one */
+    size_t *row_of = calloc (e->venue_count ? e->venue_count : 1, sizeof *row_of);
+    uint64_t *acc = NULL;
+    if (!self || !in || !rated || !row_of)
+        goto fail;
+    self->view = view;
+    self->by = by;
+    self->of_level = of_level;
+    self->of_row = of_row;
+    for (size_t s = 0; s < e->subject_count; s++)
+        in[s] = side_subject_in (base, of_level, of_row, s);
+    for (size_t v = 0; v < e->venue_count; v++)
+        if (view->venues[v].status != PINGYI_VENUE_VOID)
+            for (size_t f = 0; f < e->venues[v].subject_count; f++)
+                rated[v] |= in[e->venues[v].subjects[f]];
+
+    /* the rows */
+    size_t n = by == PINGYI_RATER_DISTRICT ? e->district_count : by == PINGYI_RATER_CATEGORY ? cats : 0;
+    if (by == PINGYI_RATER_VENUE)
+        for (size_t v = 0; v < e->venue_count; v++)
+            n += rated[v];
+    size_t stride = e->item_count * (cats + 1);
+    self->row_count = n;
+    self->rows = calloc (n ? n : 1, sizeof *self->rows);
+    self->source = calloc (n ? n : 1, sizeof *self->source);
+    self->ballots = calloc ((n ? n : 1) * (cats + 1), sizeof *self->ballots);
+    self->cells = calloc ((n ? n : 1) * (stride ? stride : 1), sizeof *self->cells);
+    acc = calloc ((n ? n : 1) * (width ? width : 1), sizeof *acc);
+    if (!self->rows || !self->source || !self->ballots || !self->cells || !acc)
+        goto fail;
+    size_t at = 0;
+    for (size_t x = 0; x < (by == PINGYI_RATER_VENUE ? e->venue_count : n); x++) {
+        if (by == PINGYI_RATER_VENUE && !rated[x])
+            continue;
+        pingyi_row_t *row = &self->rows[at];
+        row->stats = self->cells + at * stride;
+        self->source[at] = x;
+        if (by == PINGYI_RATER_VENUE) {
+            *row = (pingyi_row_t){.id = e->venues[x].id, .name = e->venues[x].name,
+                                  .parent = e->districts[e->venues[x].district].id, .stats = row->stats};
+            row_of[x] = at;
+        }
+        else if (by == PINGYI_RATER_DISTRICT)
+            *row = (pingyi_row_t){.id = e->districts[x].id, .name = e->districts[x].name, .parent = "city",
+                                  .stats = row->stats};
+        else
+            *row = (pingyi_row_t){.id = e->categories[x].id, .name = e->categories[x].name, .stats = row->stats};
+        at++;
+    }
+    if (by == PINGYI_RATER_DISTRICT)
+        for (size_t v = 0; v < e->venue_count; v++)
+            row_of[v] = e->venues[v].district;
+
+    /* the counts: the same blocks as the subject side, another key */
+    for (size_t v = 0; v < e->venue_count; v++) {
+        if (!rated[v])
+            continue;
+        for (size_t pos = 0; pos < e->venues[v].subject_count; pos++) {
+            if (!in[e->venues[v].subjects[pos]])
+                continue;
+            const uint64_t *b = pingyi_tally_block (tally, v, pos);
+            if (!b)
+                continue;
+            if (by != PINGYI_RATER_CATEGORY) {
+                add_into (acc + row_of[v] * width, b, width);
+                continue;
+            }
+            for (size_t c = 0; c < cats; c++) /* row c: category c's cells only */
+                for (size_t item = 0; item < shape->items; item++) {
+                    size_t x = pingyi_count_index (shape, item, c, 0);
+                    add_into (acc + c * width + x, b + x, slots);
+                }
+        }
+    }
+    for (size_t r = 0; r < n; r++)
+        finish_row (base, acc + r * width, slots, &self->rows[r]);
+
+    /* the release: a cell is published only as a sum of published groups
+       (by category: the view's own decision for the filter row's cell) */
+    for (size_t r = 0; r < n; r++) {
+        bool *supp = calloc (cats + 1, sizeof *supp);
+        if (!supp)
+            goto fail;
+        uint64_t *nb = &self->ballots[r * (cats + 1)];
+        for (size_t v = 0; v < e->venue_count; v++) {
+            if (!rated[v] || (by != PINGYI_RATER_CATEGORY && row_of[v] != r))
+                continue;
+            for (size_t c = 0; c < cats; c++) {
+                if (by == PINGYI_RATER_CATEGORY && c != self->source[r])
+                    continue;
+                uint64_t b = pingyi_view_group_ballots (view, v, c);
+                nb[c] += b;
+                if (b && pingyi_view_group_hidden (view, v, c))
+                    supp[c] = true;
+            }
+        }
+        if (by == PINGYI_RATER_CATEGORY) {
+            size_t c = self->source[r];
+            const pingyi_cell_stats_t *vc = pingyi_view_stats (view, of_level, of_row, 0, c);
+            supp[c] = vc && vc->suppressed;
+            nb[c] = pingyi_view_ballots (view, of_level, of_row, c);
+        }
+        for (size_t c = 0; c < cats; c++) {
+            nb[cats] += nb[c];
+            if (nb[c] && supp[c])
+                supp[cats] = true;
+        }
+        bool whole = true;
+        for (size_t c = 0; c <= cats; c++) {
+            whole &= supp[c] || (c < cats && !nb[c]);
+            if (!supp[c])
+                continue;
+            for (size_t i = 0; i < e->item_count; i++) {
+                pingyi_cell_stats_t *cell = &self->rows[r].stats[i * (cats + 1) + c];
+                memset (cell, 0, sizeof *cell);
+                cell->suppressed = true;
+                cell->good_rate = cell->bad_rate = cell->score = NAN;
+            }
+            self->suppressed_cells++;
+        }
+        self->rows[r].suppressed = supp[cats] && whole;
+        free (supp);
+    }
+    for (size_t r = 0; r < n; r++)
+        for (size_t x = 0; x < stride; x++) {
+            pingyi_cell_stats_t *cell = &self->rows[r].stats[x];
+            size_t item = x / (cats + 1);
+            cell->majority_grade =
+                cell->suppressed
+                    ? -1
+                    : pingyi_majority_grade (cell->choices, e->choice_sets[e->items[item].choice_set].choice_count);
+        }
+    free (acc);
+    free (in);
+    free (rated);
+    free (row_of);
+    return self;
+fail:
+    free (acc);
+    free (in);
+    free (rated);
+    free (row_of);
+    pingyi_side_view_destroy (&self);
+    return NULL;
+}
+
+void
+pingyi_side_view_destroy (pingyi_side_view_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pingyi_side_view_t *self = *self_p;
+    free (self->rows);
+    free (self->source);
+    free (self->ballots);
+    free (self->cells);
+    free (self);
+    *self_p = NULL;
+}
+
+const pingyi_cell_stats_t *
+pingyi_side_view_stats (const pingyi_side_view_t *self, size_t row, size_t item, size_t category)
+{
+    size_t cats = self->view->election->category_count;
+    if (row >= self->row_count || item >= self->view->election->item_count || category > cats)
+        return NULL;
+    return &self->rows[row].stats[item * (cats + 1) + category];
+}
+
+int
+pingyi_side_of_parse (const char *subject, const char *unit, const char *of, pingyi_level_t *level,
+                      const char **id, char *why, size_t why_cap)
+{
+    if (!!subject + !!unit + !!of > 1) {
+        snprintf (why, why_cap, "give one of subject, unit, of");
+        return -1;
+    }
+    char name[32] = "city";
+    *id = "city";
+    if (subject)
+        snprintf (name, sizeof name, "subject"), *id = subject;
+    else if (unit)
+        snprintf (name, sizeof name, "unit"), *id = unit;
+    else if (of) {
+        const char *eq = strchr (of, '=');
+        if (!eq || (size_t) (eq - of) >= sizeof name) {
+            snprintf (why, why_cap, "of: expected LEVEL=ID (unit=u01, district=d1, ...)");
+            return -1;
+        }
+        snprintf (name, sizeof name, "%.*s", (int) (eq - of), of);
+        *id = eq + 1;
+    }
+    int l = pingyi_level_parse (name);
+    if (l < 0) {
+        snprintf (why, why_cap, "of: unknown level \"%.31s\"", name);
+        return -1;
+    }
+    *level = (pingyi_level_t) l;
+    return 0;
+}

@@ -275,4 +275,71 @@ void pingyi_time_text (int64_t at, char *out, size_t cap);
 void pingyi_view_snapshot_text (const pingyi_view_t *self, char *out, size_t cap);
 #define PINGYI_SNAPSHOT_TEXT 40 /* enough for pingyi_view_snapshot_text */
 
+/*  ---------------------------------------------------------------------
+    The rater side (docs/rollup.md "The rater side"): for the subjects of
+    one subject-side row (a subject, unit, town, department, kind,
+    district or the city: the filter), their figures grouped by who rated
+    them instead of whom: one row per venue that rated any of them (not
+    void; the venue's district its parent), per district of the VENUE (all
+    districts, zeros when none of its venues rated them), or per rater
+    category (every category; the row's cells hold that category only).
+    The venue level is the same on both sides: `--by venue` is this
+    grouping (a venue row = the filter's subjects on its form, its ballots
+    only).  Cells have the layout and arithmetic of the view's rows
+    (finish_row: rates, weighted score, majority grade); ranks are 0.
+
+    Release: a rater-side cell (row, category c) with venues V is
+    published only when it is a sum of what the view's release publishes
+    already: every raw-tally group (v, c), v in V with ballots, is
+    published (pingyi_view_group_hidden false; such a group has B >= k),
+    so the cell gives nothing /api/v1/tally does not.  Else it is
+    suppressed (counts 0, rates NAN).  The all-categories cell is
+    published only when every category cell with ballots is.  By category:
+    the cell is the subject-side cell (filter row, c) and takes the view's
+    decision for it.  */
+typedef enum {
+    PINGYI_RATER_VENUE = 0,
+    PINGYI_RATER_DISTRICT,
+    PINGYI_RATER_CATEGORY,
+    PINGYI_RATER_COUNT_
+} pingyi_rater_by_t;
+
+const char *pingyi_rater_by_name (pingyi_rater_by_t by); /* "venue", "district", "category" */
+int pingyi_rater_by_parse (const char *name) PINGYI_WARN_UNUSED; /* or -1 */
+
+typedef struct {
+    const pingyi_view_t *view;  /* the released view it was computed with */
+    pingyi_rater_by_t by;
+    pingyi_level_t of_level;    /* the filter: row of_row of the subject-side level of_level */
+    size_t of_row;
+    pingyi_row_t *rows;         /* rank 0; parent: a venue's district id, "city", or NULL */
+    size_t row_count;
+    size_t *source;             /* venue, district or category index of each row */
+    uint64_t *ballots;          /* [row × (categories + 1) + c]: n of the cell */
+    pingyi_cell_stats_t *cells;
+    size_t suppressed_cells;    /* (row, category-or-all) cells withheld */
+} pingyi_side_view_t;
+
+/*  The rater-side grouping of the subjects of (of_level, of_row), from
+    the tally the view was computed from (pingyi_view_new_k; not a view
+    read back from JSON: it has no groups).  NULL on out of memory or a
+    bad level/row.  */
+pingyi_side_view_t *pingyi_side_view_new (const pingyi_view_t *view, const pingyi_tally_t *tally,
+                                          pingyi_rater_by_t by, pingyi_level_t of_level, size_t of_row);
+void pingyi_side_view_destroy (pingyi_side_view_t **self_p);
+/*  The stats of row r at item, category (category_count = all).  */
+const pingyi_cell_stats_t *pingyi_side_view_stats (const pingyi_side_view_t *self, size_t row, size_t item,
+                                                   size_t category);
+/*  The row of level whose id is id, or -1.  */
+int pingyi_view_find_row (const pingyi_view_t *view, pingyi_level_t level, const char *id);
+
+/*  Whose ratings a rater-side view is of, from the three ways to say it
+    (`subject` S, `unit` U, `of` "LEVEL=ID"; none: the city): the one
+    place the command line and the API read it.  0 with *level and *id
+    (into the arguments, or "city"); -1 with why: "give one of subject,
+    unit, of", "of: expected LEVEL=ID (unit=u01, district=d1, ...)", "of:
+    unknown level \"x\"".  */
+int pingyi_side_of_parse (const char *subject, const char *unit, const char *of, pingyi_level_t *level,
+                          const char **id, char *why, size_t why_cap) PINGYI_WARN_UNUSED;
+
 #endif

@@ -31,6 +31,7 @@ pingyi_report_filter_init (pingyi_report_filter_t *filter)
     filter->district = -1;
     filter->category = -1;
     filter->item = -1;
+    filter->side = NULL;
 }
 
 int
@@ -136,6 +137,8 @@ static const struct {
     {"单位类型", "kind"},
     {"区", "district"},
     {"全市", "city"},
+    {"会场所在区", "venue district"},
+    {"测评人类别", "rater category"},
     {"弃权", "blank"},
     {"多选", "over"},
     {"好评率", "favourable %"},
@@ -350,7 +353,26 @@ typedef struct {
     size_t *venues; /* the venues shown */
     size_t venue_count;
     pingyi_report_lang_t lang;
+    const pingyi_side_view_t *side; /* the rater side (filter->side), or NULL */
+    pingyi_level_view_t side_lv;    /* its rows as a level */
 } shown_t;
+
+/*  What the rows are, in Chinese (the level's label, or the rater-side
+    grouping's).  */
+static const char *
+shown_level_label (const shown_t *s)
+{
+    if (!s->side)
+        return pingyi_report_level_label (s->level);
+    switch (s->side->by) {
+    case PINGYI_RATER_VENUE:
+        return "会场";
+    case PINGYI_RATER_DISTRICT:
+        return "会场所在区";
+    default:
+        return "测评人类别";
+    }
+}
 
 /*  A row to sort: by rank (0, no rank, last) or by name, then by its
     place in the definition (rows are in definition order), so the order
@@ -408,6 +430,13 @@ shown_init (shown_t *s, const pingyi_view_t *view, const pingyi_report_filter_t 
     s->category = filter->category < 0 ? e->category_count : (size_t) filter->category;
     s->set = &e->choice_sets[e->items[s->item].choice_set];
     s->lv = &view->levels[level];
+    if (filter->side) {
+        if (filter->side->view != view)
+            return pingyi_fail (err, "report: the rater-side rows are of another view");
+        s->side = filter->side;
+        s->side_lv = (pingyi_level_view_t){.level = level, .rows = s->side->rows, .row_count = s->side->row_count};
+        s->lv = &s->side_lv;
+    }
     size_t n = s->lv->row_count;
     s->ranks = calloc (n ? n : 1, sizeof *s->ranks);
     s->rows = calloc (n ? n : 1, sizeof *s->rows);
@@ -416,7 +445,9 @@ shown_init (shown_t *s, const pingyi_view_t *view, const pingyi_report_filter_t 
         shown_fini (s);
         return pingyi_fail (err, "report: out of memory");
     }
-    if (s->item == view->rank_item && s->category == e->category_count)
+    if (s->side)
+        ; /* rater-side rows carry no rank (ranks stay 0) */
+    else if (s->item == view->rank_item && s->category == e->category_count)
         for (size_t r = 0; r < n; r++)
             s->ranks[r] = s->lv->rows[r].rank;
     else if (pingyi_view_rank (view, level, s->item, s->category, s->ranks)) {
@@ -424,7 +455,10 @@ shown_init (shown_t *s, const pingyi_view_t *view, const pingyi_report_filter_t 
         return pingyi_fail (err, "report: out of memory");
     }
     for (size_t r = 0; r < n; r++) {
-        int d = pingyi_view_row_district (view, level, r);
+        int d = !s->side                                   ? pingyi_view_row_district (view, level, r)
+                : s->side->by == PINGYI_RATER_VENUE    ? (int) e->venues[s->side->source[r]].district
+                : s->side->by == PINGYI_RATER_DISTRICT ? (int) s->side->source[r]
+                                                       : -1;
         if (s->district < 0 || d < 0 || d == s->district)
             s->rows[s->row_count++] = r;
     }
@@ -675,7 +709,7 @@ row_heads (const shown_t *s, const char *heads[MAX_COLS])
 {
     size_t c = 0;
     heads[c++] = pingyi_report_label ("名次", s->lang);
-    heads[c++] = pingyi_report_label (pingyi_report_level_label (s->level), s->lang);
+    heads[c++] = pingyi_report_label (shown_level_label (s), s->lang);
     for (size_t m = 0; m < s->set->choice_count; m++)
         heads[c++] = s->set->choices[m].label;
     heads[c++] = pingyi_report_label ("弃权", s->lang);
@@ -830,11 +864,11 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
     wrap (out, e->title, w);
     if (s.lang == PINGYI_REPORT_LANG_EN)
         snprintf (line, sizeof line, "item: %s  level: %s  categories: %s%s%s", e->items[s.item].name,
-                  pingyi_report_label (pingyi_report_level_label (s.level), s.lang), category_label (&s),
+                  pingyi_report_label (shown_level_label (&s), s.lang), category_label (&s),
                   s.district >= 0 ? "  district: " : "", s.district >= 0 ? e->districts[s.district].name : "");
     else
         snprintf (line, sizeof line, "项目：%s  层级：%s  类别：%s%s%s", e->items[s.item].name,
-                  pingyi_report_level_label (s.level), category_label (&s), s.district >= 0 ? "  区：" : "",
+                  shown_level_label (&s), category_label (&s), s.district >= 0 ? "  区：" : "",
                   s.district >= 0 ? e->districts[s.district].name : "");
     wrap (out, line, w);
     status_line (view, s.district, s.lang, line, sizeof line);
@@ -1270,7 +1304,17 @@ pingyi_report_json (const pingyi_view_t *view, const pingyi_report_filter_t *fil
     put (&b, status, "rejected_by", rejected_by (&b, view->rejected_by));
     put (&b, doc, "status", status);
 
-    put (&b, doc, "level", json_string (pingyi_level_name (s.level)));
+    if (s.side) {
+        put (&b, doc, "side", json_string ("rater"));
+        put (&b, doc, "by", json_string (pingyi_rater_by_name (s.side->by)));
+        json_t *of = json_object ();
+        put (&b, of, "level", json_string (pingyi_level_name (s.side->of_level)));
+        put (&b, of, "id", json_string (view->levels[s.side->of_level].rows[s.side->of_row].id));
+        put (&b, doc, "of", of);
+        put (&b, doc, "level", json_string (pingyi_rater_by_name (s.side->by)));
+    }
+    else
+        put (&b, doc, "level", json_string (pingyi_level_name (s.level)));
     put (&b, doc, "district", s.district >= 0 ? json_string (e->districts[s.district].id) : json_null ());
     put (&b, doc, "item", json_string (e->items[s.item].id));
     bool all = s.category == e->category_count;
@@ -1484,7 +1528,7 @@ level_sheet (book_t *b, const pingyi_view_t *view, const pingyi_report_filter_t 
 
     char what[1200];
     snprintf (what, sizeof what, "项目：%s    层级：%s    类别：%s%s%s", e->items[s.item].name,
-              pingyi_report_level_label (level), category_label (&s), s.district >= 0 ? "    区：" : "",
+              shown_level_label (&s), category_label (&s), s.district >= 0 ? "    区：" : "",
               s.district >= 0 ? e->districts[s.district].name : "");
     sheet_top (b, ws, e, what, (lxw_col_t) (n - 1));
     for (size_t c = 0; c < n; c++)
@@ -1634,7 +1678,14 @@ pingyi_report_xlsx (const pingyi_view_t *view, const pingyi_report_filter_t *fil
     } sheets[] = {{PINGYI_LEVEL_SUBJECT, "测评对象"}, {PINGYI_LEVEL_UNIT, "单位"},
                   {PINGYI_LEVEL_TOWN, "镇街道"},      {PINGYI_LEVEL_DEPARTMENT, "部门"},
                   {PINGYI_LEVEL_DISTRICT, "区"},      {PINGYI_LEVEL_CITY, "全市"}};
-    for (size_t i = 0; rc == 0 && i < sizeof sheets / sizeof sheets[0]; i++)
+    if (filter && filter->side) /* the rater side: one sheet of its rows */
+        rc = rc ? rc
+                : level_sheet (&b, view, filter, filter->level,
+                               filter->side->by == PINGYI_RATER_VENUE      ? "会场"
+                               : filter->side->by == PINGYI_RATER_DISTRICT ? "会场所在区"
+                                                                           : "测评人类别",
+                               err);
+    for (size_t i = 0; rc == 0 && !(filter && filter->side) && i < sizeof sheets / sizeof sheets[0]; i++)
         rc = level_sheet (&b, view, filter, sheets[i].level, sheets[i].sheet, err);
     if (rc == 0)
         rc = venues_sheet (&b, view, filter, err);

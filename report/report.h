@@ -63,6 +63,16 @@ typedef struct {
     int item;             /* the column of the form; -1 the view's rank item (the overall item) */
     pingyi_report_sort_t sort; /* the rows' order in every format (default the definition's) */
     pingyi_report_lang_t lang; /* the terminal table's headers and labels; CSV, XLSX and JSON keep theirs */
+    /*  The rater side (rollup.h pingyi_side_view_t, computed from this
+        view): when set, the rows shown are its rows (venues, districts of
+        the venues, or categories, of the subjects of one subject-side
+        row) instead of level's; they carry no rank; district keeps the
+        venue rows of that district (the district rows: that one).  The
+        table, CSV and JSON show them; XLSX has one sheet of them (named
+        after the grouping) and the reconciliation.  JSON adds "side":
+        "rater", "by", and "of": {"level", "id"}; "level" is the grouping
+        ("venue", "district", "category").  NULL: the subject side.  */
+    const pingyi_side_view_t *side;
 } pingyi_report_filter_t;
 
 /*  The defaults: subject level, every district, all categories, the

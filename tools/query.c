@@ -44,7 +44,8 @@
 #define VIEW_PATH "/api/v1/view"
 
 static const char *SYNOPSIS =
-    "pingyi query [--by city|district|town|department|kind|unit|subject] [--district D]\n"
+    "pingyi query [--by city|district|town|department|kind|unit|subject|venue] [--district D]\n"
+    "                    [--side rater --by venue|district|category [--subject S|--unit U|--of LEVEL=ID]]\n"
     "                    [--category C] [--item I] [--format table|csv|json|xlsx] [--venues]\n"
     "                    [--sort definition|rank|name] [--lang zh|en]\n"
     "                    [--out FILE] [--width N] [--timeout SECONDS]\n"
@@ -555,15 +556,26 @@ int
 pingyi_cmd_query (int argc, char **argv)
 {
     const char *deploy = NULL, *data = NULL, *agg = NULL, *by = NULL, *district = NULL, *category = NULL,
-               *item = NULL, *format_name = "table", *out_path = NULL, *sort = NULL, *lang = NULL;
+               *item = NULL, *format_name = "table", *out_path = NULL, *sort = NULL, *lang = NULL,
+               *side_name = NULL, *of_subject = NULL, *of_unit = NULL, *of = NULL;
     uint64_t width = 0, timeout = 30; /* width 0: COLUMNS, the tty's, or 80 (pingyi_report_auto_width) */
     bool venues = false;
     const pingyi_cli_option_t options[] = {
         PINGYI_CLI_OPT_TEXT ("deploy", &deploy, "DIR", "the deploy directory (its election.json)"),
         PINGYI_CLI_OPT_TEXT ("data", &data, "DIR", "read the shard files offline (DIR/shard-NN)"),
         PINGYI_CLI_OPT_TEXT ("agg", &agg, "URL", "ask a running aggregator, http://HOST:PORT"),
-        PINGYI_CLI_OPT_TEXT ("by", &by, "LEVEL", "city, district, town, department, kind, unit or subject"),
+        PINGYI_CLI_OPT_TEXT ("by", &by, "LEVEL", "city, district, town, department, kind, unit, subject or venue\n"
+                                                       "(--side rater: venue, district or category)"),
         PINGYI_CLI_OPT_TEXT ("district", &district, "D", "only district D"),
+        PINGYI_CLI_OPT_TEXT ("side", &side_name, "SIDE",
+                             "subject (default: rows by the subjects' units) or rater (rows by the\n"
+                             "venue, the venue's district or the category of the raters; --by venue,\n"
+                             "district or category)"),
+        PINGYI_CLI_OPT_TEXT ("subject", &of_subject, "S", "rater side: of subject S"),
+        PINGYI_CLI_OPT_TEXT ("unit", &of_unit, "U", "rater side: of the subjects of unit U"),
+        PINGYI_CLI_OPT_TEXT ("of", &of, "LEVEL=ID",
+                             "rater side: of the subjects of that subject-side row (unit=u01,\n"
+                             "district=d1, kind=town, ...; default: the city)"),
         PINGYI_CLI_OPT_TEXT ("category", &category, "C", "only category C, by id or name (its ranking and columns)"),
         PINGYI_CLI_OPT_TEXT ("item", &item, "I", "only single-item column I"),
         PINGYI_CLI_OPT_TEXT ("format", &format_name, "F", "table, csv, json or xlsx (default table)"),
@@ -619,8 +631,48 @@ pingyi_cmd_query (int argc, char **argv)
         fprintf (stderr, "pingyi query: %s\n", err);
         return 2;
     }
+    /* the rater side: --side rater, or --by venue (the venue level is the
+       same on both sides, docs/rollup.md "The rater side") */
+    bool rater = by && !strcmp (by, "venue");
+    if (side_name && !strcmp (side_name, "rater"))
+        rater = true;
+    else if (side_name && strcmp (side_name, "subject")) {
+        fprintf (stderr, "pingyi query: --side must be subject or rater\n");
+        pingyi_election_destroy (&e);
+        return 2;
+    }
+    int rater_by = rater ? pingyi_rater_by_parse (by ? by : "venue") : -1;
+    if (rater && rater_by < 0) {
+        fprintf (stderr, "pingyi query: --side rater goes with --by venue, district or category\n");
+        pingyi_election_destroy (&e);
+        return 2;
+    }
+    if (!rater && (of_subject || of_unit || of)) {
+        fprintf (stderr, "pingyi query: --subject, --unit and --of go with --side rater (or --by venue)\n");
+        pingyi_election_destroy (&e);
+        return 2;
+    }
+    if ((!!of_subject + !!of_unit + !!of) > 1) {
+        fprintf (stderr, "pingyi query: give one of --subject, --unit, --of\n");
+        pingyi_election_destroy (&e);
+        return 2;
+    }
+    if (rater && agg) {
+        fprintf (stderr, "pingyi query: the rater side needs the count blocks: use --data, or the "
+                         "aggregator's /api/v1/rollup?side=rater\n");
+        pingyi_election_destroy (&e);
+        return 2;
+    }
+    pingyi_level_t of_level = PINGYI_LEVEL_CITY;
+    const char *of_id = "city";
+    char of_why[128];
+    if (rater && pingyi_side_of_parse (of_subject, of_unit, of, &of_level, &of_id, of_why, sizeof of_why)) {
+        fprintf (stderr, "pingyi query: --%s\n", of_why);
+        pingyi_election_destroy (&e);
+        return 2;
+    }
     pingyi_report_filter_t filter;
-    if (pingyi_report_filter_parse (&filter, e, by, district, category, item, err) ||
+    if (pingyi_report_filter_parse (&filter, e, rater ? NULL : by, district, category, item, err) ||
         pingyi_report_sort_parse (&filter, sort, err) || pingyi_report_lang_parse (&filter, lang, err)) {
         fprintf (stderr, "pingyi query: %s\n", err);
         pingyi_election_destroy (&e);
@@ -630,6 +682,7 @@ pingyi_cmd_query (int argc, char **argv)
         width = pingyi_report_auto_width ();
     int rc = 0;
     pingyi_view_t *view = NULL;
+    pingyi_side_view_t *side = NULL;
     pingyi_tally_t *tally = NULL;
     int64_t read_at = 0; /* --data: when the shards' released state was read */
     if (agg) {
@@ -667,12 +720,29 @@ pingyi_cmd_query (int argc, char **argv)
         }
         view->snapshot_at = read_at; /* when the shards were read */
     }
+    if (rater) {
+        int row = pingyi_view_find_row (view, (pingyi_level_t) of_level, of_id);
+        if (row < 0) {
+            fprintf (stderr, "pingyi query: no %s \"%s\" in this election\n", pingyi_level_name (of_level), of_id);
+            rc = 2;
+            goto done;
+        }
+        side = pingyi_side_view_new (view, tally, (pingyi_rater_by_t) rater_by, (pingyi_level_t) of_level,
+                                     (size_t) row);
+        if (!side) {
+            fprintf (stderr, "pingyi query: out of memory computing the rater side\n");
+            rc = 2;
+            goto done;
+        }
+        filter.side = side;
+    }
     if (out_path ? render_to_file (view, &filter, format, venues, width, out_path, err)
                  : render (view, &filter, format, venues, width, NULL, stdout, err)) {
         fprintf (stderr, "pingyi query: %s\n", err);
         rc = 2;
     }
 done:
+    pingyi_side_view_destroy (&side);
     pingyi_view_destroy (&view);
     pingyi_tally_destroy (&tally);
     pingyi_election_destroy (&e);

@@ -281,7 +281,7 @@ test_errors_exact (void **state)
     t_expect (fx, "GET", "/api/v1/rollup?by=city&by=unit", 400, "{\"error\":\"by: given more than once\"}\n");
     t_expect (fx, "GET", "/api/v1/rollup?by=city&color=red", 400,
               "{\"error\":\"unknown parameter \\\"color\\\" (this endpoint takes: by, district, category, "
-              "item)\"}\n");
+              "item, side, subject, unit, of)\"}\n");
     t_expect (fx, "GET", "/api/v1/summary?x=1", 400,
               "{\"error\":\"unknown parameter \\\"x\\\" (this endpoint takes none)\"}\n");
     t_expect (fx, "GET", "/api/v1/history?limit=0", 400,
