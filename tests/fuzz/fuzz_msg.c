@@ -216,6 +216,55 @@ walk_and_encode (pingyi_msg_t *m, pingyi_writer_t *w)
                                  cstr (a, sizeof a, m->u.venue_reopen.venue), m->u.venue_reopen.number,
                                  cstr (b, sizeof b, m->u.venue_reopen.reason), close_key);
         break;
+    case PINGYI_MSG_MONITOR_QUERY:
+        pingyi_msg_monitor_query (w, m->u.monitor_query.tag, m->u.monitor_query.from);
+        break;
+    case PINGYI_MSG_MONITOR: {
+        pingyi_msg_monitor_begin (w, m->u.monitor.tag, m->u.monitor.uptime_ms,
+                                  cstr (a, sizeof a, m->u.monitor.version), m->u.monitor.workers.count);
+        pingyi_monitor_worker_t mw;
+        for (n = 0; pingyi_list_next_monitor_worker (&m->u.monitor.workers, &mw); n++) {
+            uint32_t owned[256];
+            size_t k = 0;
+            while (pingyi_list_next_uint (&mw.shards, &u)) {
+                if (u > 255 || k >= 256)
+                    abort ();
+                owned[k++] = (uint32_t) u;
+            }
+            if (k != mw.shards.count || (!mw.heard && mw.heartbeat_ms) || mw.heartbeat_ms > INT64_MAX)
+                abort ();
+            pingyi_msg_monitor_worker (w, cstr (b, sizeof b, mw.name), owned, (uint32_t) k, mw.live, mw.in_flight,
+                                       mw.envelopes_forwarded, mw.heard ? (int64_t) mw.heartbeat_ms : -1);
+        }
+        if (n != m->u.monitor.workers.count)
+            abort ();
+        pingyi_msg_monitor_shards_begin (w, m->u.monitor.shards.count);
+        pingyi_monitor_shard_t ms;
+        for (n = 0; pingyi_list_next_monitor_shard (&m->u.monitor.shards, &ms); n++) {
+            /* exactly one of owner and unowned_ms */
+            if ((ms.owner.len > 0) == ms.unowned || ms.unowned_ms > INT64_MAX)
+                abort ();
+            pingyi_msg_monitor_shard (w, ms.number, ms.owner.len ? cstr (b, sizeof b, ms.owner) : NULL,
+                                      ms.unowned ? (int64_t) ms.unowned_ms : -1);
+        }
+        if (n != m->u.monitor.shards.count)
+            abort ();
+        pingyi_msg_monitor_refusals_begin (w, m->u.monitor.refusals.count);
+        for (n = 0; pingyi_list_next_refusal (&m->u.monitor.refusals, &stat); n++)
+            pingyi_msg_monitor_refusal (w, cstr (b, sizeof b, stat.name), stat.value);
+        if (n != m->u.monitor.refusals.count)
+            abort ();
+        pingyi_msg_monitor_venues_begin (w, m->u.monitor.venues.count);
+        pingyi_monitor_venue_t mv;
+        for (n = 0; pingyi_list_next_monitor_venue (&m->u.monitor.venues, &mv); n++) {
+            touch (mv.id.p, mv.id.len);
+            pingyi_msg_monitor_venue (w, &mv);
+        }
+        if (n != m->u.monitor.venues.count)
+            abort ();
+        pingyi_msg_monitor_end (w, m->u.monitor.more, m->u.monitor.next);
+        break;
+    }
     default:
         abort (); /* decode accepted a type it does not know */
     }
