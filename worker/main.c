@@ -1021,7 +1021,10 @@ render_metrics (worker_t *w, pingyi_expo_t *e, int64_t start_wall, bool *ready, 
             b->metrics_have = true;
         }
         const pingyi_shard_stats_t *s = &b->metrics;
-        sum.accepted += s->accepted;
+        /* accepted as released (the settled sequence): a venue's count moves
+           in steps of k while it is open, so a scrape of a worker serving
+           one open venue shows no ballot-by-ballot count (docs/SECURITY.md) */
+        sum.accepted += s->settled_sequence;
         sum.duplicates += s->duplicates;
         sum.rejected += s->rejected;
         for (int c = 0; c < PINGYI_SHARD_REJECT_SLOTS; c++)
@@ -1029,8 +1032,9 @@ render_metrics (worker_t *w, pingyi_expo_t *e, int64_t start_wall, bool *ready, 
         stopped += s->stopped;
     }
     pingyi_expo_family (e, "pingyi_ballots_total", PINGYI_METRIC_COUNTER,
-                        "Ballots answered since start, by status, summed over this worker's shards (never per "
-                        "venue).");
+                        "Ballots by status, summed over this worker's shards (never per venue): accepted as "
+                        "released (steps of k per open venue, all at its close; since the shard began), "
+                        "duplicate and rejected answered since start.");
     const char *acc[] = {"status", "accepted", NULL}, *dup[] = {"status", "duplicate", NULL},
                *rej[] = {"status", "rejected", NULL};
     pingyi_expo_sample_u64 (e, "pingyi_ballots_total", acc, sum.accepted);
