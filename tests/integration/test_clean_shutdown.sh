@@ -112,6 +112,9 @@ until [ "$(history "$WORK/history-1.json")" = "$TOTAL" ]; do
 done
 records=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["records"]))' "$WORK/history-1.json")
 [ "$records" -ge 2 ] || fail "the aggregator recorded $records history records: too few to tell a kept history"
+# what it served just before the stop (it may still add a record between
+# this fetch and the signal: a round that saw the last close, say)
+history "$WORK/history-1.json" >/dev/null
 signal_exit agg TERM 0
 grep -q "stopped" "$WORK/agg-first.log" || fail "the aggregator did not log its clean stop on SIGTERM"
 stop broker
@@ -120,8 +123,10 @@ history "$WORK/history-2.json" >/dev/null
 python3 - "$WORK/history-1.json" "$WORK/history-2.json" <<'PY' || fail "the history after a restart differs"
 import json, sys
 a, b = (json.load(open(p))["records"] for p in sys.argv[1:3])
-if a != b:
-    print("before: %d records, after: %d records" % (len(a), len(b)), file=sys.stderr)
+# every record served before the stop is served again, the same, in order;
+# at most the records of the last moments before the signal follow
+if b[:len(a)] != a:
+    print("before: %d records, after: %d records, not the same" % (len(a), len(b)), file=sys.stderr)
     sys.exit(1)
 PY
 signal_exit agg INT 0
