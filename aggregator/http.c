@@ -24,52 +24,6 @@ struct agg_http_t {
     int64_t start_wall; /* time (NULL) at start: process_start_time_seconds */
 };
 
-int
-agg_http_parse_listen (const char *spec, struct sockaddr_storage *addr, socklen_t *addr_len, char *err)
-{
-    memset (addr, 0, sizeof *addr);
-    char host[64];
-    const char *port_s;
-    if (!spec || !*spec)
-        return pingyi_fail (err, "--http: expected HOST:PORT");
-    if (spec[0] == '[') {
-        const char *close = strchr (spec, ']');
-        if (!close || close[1] != ':' || (size_t) (close - spec - 1) >= sizeof host)
-            return pingyi_fail (err, "--http: expected [IPv6]:PORT, got \"%.64s\"", spec);
-        memcpy (host, spec + 1, (size_t) (close - spec - 1));
-        host[close - spec - 1] = 0;
-        port_s = close + 2;
-    }
-    else {
-        const char *colon = strrchr (spec, ':');
-        if (!colon || (size_t) (colon - spec) >= sizeof host)
-            return pingyi_fail (err, "--http: expected HOST:PORT, got \"%.64s\"", spec);
-        memcpy (host, spec, (size_t) (colon - spec));
-        host[colon - spec] = 0;
-        port_s = colon + 1;
-    }
-    char *end;
-    unsigned long port = strtoul (port_s, &end, 10);
-    if (!*port_s || *end || port > 65535 || port_s[0] < '0' || port_s[0] > '9')
-        return pingyi_fail (err, "--http: bad port \"%.16s\" (expected 0..65535)", port_s);
-    struct sockaddr_in *in4 = (struct sockaddr_in *) addr;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) addr;
-    if (inet_pton (AF_INET, host, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons ((uint16_t) port);
-        *addr_len = sizeof *in4;
-    }
-    else if (inet_pton (AF_INET6, host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons ((uint16_t) port);
-        *addr_len = sizeof *in6;
-    }
-    else
-        return pingyi_fail (
-            err, "--http: \"%.64s\" is not an IP address (give 127.0.0.1, 0.0.0.0, [::1], ...)", host);
-    return 0;
-}
-
 typedef struct {
     agg_arg_t args[AGG_ARGS_MAX + 1];
     size_t count;
@@ -358,7 +312,7 @@ agg_http_start (const char *spec, agg_board_t *board, agg_api_t *api, char *err)
 {
     struct sockaddr_storage addr;
     socklen_t addr_len;
-    if (agg_http_parse_listen (spec, &addr, &addr_len, err))
+    if (pingyi_metrics_parse_addr (spec, "--http", &addr, &addr_len, err))
         return NULL;
     agg_http_t *self = calloc (1, sizeof *self);
     if (!self) {

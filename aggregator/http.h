@@ -26,9 +26,8 @@
 
 typedef struct agg_http_t agg_http_t;
 
-/*  Parse "HOST:PORT" (IPv4 dotted quad, or [IPv6]; PORT 0..65535, 0: any
-    free port) into addr.  0 / -1 with err.  */
-int agg_http_parse_listen (const char *spec, struct sockaddr_storage *addr, socklen_t *addr_len, char *err);
+/*  --http HOST:PORT is read by pingyi_metrics_parse_addr (metrics.h), the
+    one parser of a listening address (PORT 0: any free port).  */
 
 /*  Listen on spec and serve.  board and api must outlive the server.  NULL
     with err.  */

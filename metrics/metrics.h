@@ -146,8 +146,9 @@ bool pingyi_metrics_page_answer (pingyi_metrics_page_t *self, const char *path, 
 
 typedef struct pingyi_metrics_server_t pingyi_metrics_server_t;
 
-/*  Parse "HOST:PORT" (IPv4, or [IPv6]; port 0..65535) for the flag named
-    flag.  0, or -1 with err.  */
+/*  Parse "HOST:PORT" (IPv4, or [IPv6]; port 0..65535, 0: any free port)
+    for the flag named flag (--metrics, the aggregator's --http): the one
+    parser of a listening address.  0, or -1 with err.  */
 int pingyi_metrics_parse_addr (const char *spec, const char *flag, struct sockaddr_storage *addr,
                                socklen_t *addr_len, char *err);
 

@@ -171,17 +171,17 @@ test_listen_spec (void **state)
     struct sockaddr_storage ss;
     socklen_t len;
     char err[PINGYI_ERR_MAX];
-    assert_int_equal (agg_http_parse_listen ("127.0.0.1:8080", &ss, &len, err), 0);
+    assert_int_equal (pingyi_metrics_parse_addr ("127.0.0.1:8080", "--http", &ss, &len, err), 0);
     assert_int_equal (ss.ss_family, AF_INET);
     assert_int_equal (ntohs (((struct sockaddr_in *) &ss)->sin_port), 8080);
-    assert_int_equal (agg_http_parse_listen ("[::1]:0", &ss, &len, err), 0);
+    assert_int_equal (pingyi_metrics_parse_addr ("[::1]:0", "--http", &ss, &len, err), 0);
     assert_int_equal (ss.ss_family, AF_INET6);
     const char *bad[] = {"",           "8080", "localhost:80", "1.2.3.4:", "1.2.3.4:99999", "1.2.3.4:-1",
                          "1.2.3.4:8x", ":80",  "[::1]80",      "[::1:80",  "1.2.3.4:+80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (agg_http_parse_listen (bad[i], &ss, &len, err) == 0)
+        if (pingyi_metrics_parse_addr (bad[i], "--http", &ss, &len, err) == 0)
             fail_msg ("\"%s\" accepted", bad[i]);
-    assert_int_equal (agg_http_parse_listen (NULL, &ss, &len, err), -1);
+    assert_int_equal (pingyi_metrics_parse_addr (NULL, "--http", &ss, &len, err), -1);
     assert_non_null (strstr (err, "--http"));
 }
 
