@@ -115,6 +115,14 @@ pingyi_unit_kind_name (pingyi_unit_kind_t kind)
     return "unknown";
 }
 
+static const char *const ITEM_KINDS[PINGYI_KIND_COUNT_] = {"graded", "yes_no", "plurality", "approval"};
+
+const char *
+pingyi_item_kind_name (pingyi_item_kind_t kind)
+{
+    return (unsigned) kind < PINGYI_KIND_COUNT_ ? ITEM_KINDS[kind] : "unknown";
+}
+
 /*  ---------------------------------------------------------------------
     Id indexes: open addressing over an array of structs whose first member
     is `char *id` (every model struct is laid out that way).  Slots hold
@@ -218,6 +226,7 @@ typedef struct {
     id_index_t sets, items, districts, units; /* only while parsing */
     bool extract; /* a venue extract: districts, units, subjects, venues carry "index" */
     const char *extract_venue_id;
+    bool grades_given; /* the key "grades" is there (a broken one was reported on its own) */
 } parse_t;
 
 static void perr (parse_t *p, const char *path, const char *fmt, ...) PINGYI_PRINTF (3, 4);
@@ -763,12 +772,15 @@ parse_choices (parse_t *p, const char *path, json_t *arr, pingyi_choice_set_t *s
         pingyi_choice_t *choice = &set->choices[i];
         choice->label = get_text (p, at, c, "label", true, TEXT_MAX);
         choice->letter = get_text (p, at, c, "letter", false, LETTER_MAX);
-        json_t *points = member (p, at, c, "points", true);
+        /*  optional here: required where a graded item scores the choice
+            (check_item_kinds, once the items are known)  */
+        json_t *points = member (p, at, c, "points", false);
         path_key (sub, at, "points");
         if (points && !in_range (points, -POINTS_MAX, POINTS_MAX))
             perr (p, sub, "must be a number in %d..%d", -POINTS_MAX, POINTS_MAX);
         else if (points)
             choice->points = json_number_value (points);
+        choice->has_points = points != NULL; /* a bad one was reported above */
         choice->favourable = get_bool (p, at, c, "favourable", false);
         choice->unfavourable = get_bool (p, at, c, "unfavourable", false);
         if (choice->favourable && choice->unfavourable)
@@ -822,7 +834,13 @@ parse_choice_sets (parse_t *p, json_t *root)
         return;
     }
     index_put (&p->sets, 0);
-    json_t *grades = get_array (p, "", root, "grades", 2, PINGYI_MAX_CHOICES, "choice", "choices");
+    /*  "grades" only when an item uses the default set (check_item_kinds
+        says so when one does and it is missing): a definition of contests
+        alone declares no grades.  */
+    p->grades_given = json_object_get (root, "grades") != NULL;
+    json_t *grades = p->grades_given
+                         ? get_array (p, "", root, "grades", 2, PINGYI_MAX_CHOICES, "choice", "choices")
+                         : NULL;
     if (grades)
         parse_choices (p, "grades", grades, &e->choice_sets[0]);
 
@@ -855,10 +873,57 @@ parse_choice_sets (parse_t *p, json_t *root)
     }
 }
 
+/*  What an item's kind asks of its choice set, once both are parsed: the
+    set exists (a definition without "grades" has an empty set 0), a graded
+    item's choices all have points (reported once per choice: scored[set]
+    bit i), a yes_no item takes one tick and has exactly one favourable
+    choice (its 同意).  */
+static void
+check_item_kind (parse_t *p, const char *at, const pingyi_item_t *item, uint32_t *scored)
+{
+    const pingyi_election_t *e = &p->e->pub;
+    if (item->choice_set >= e->choice_set_count)
+        return; /* an unknown set was reported */
+    const pingyi_choice_set_t *set = &e->choice_sets[item->choice_set];
+    if (item->choice_set == 0 && set->choice_count == 0) {
+        if (p->grades_given)
+            return; /* "grades" is there but broken: said once, there */
+        perr (p, at, "uses the default choice set, but the definition has no \"grades\" (declare them, or "
+                     "name a \"choice_set\")");
+        return;
+    }
+    char sub[PATH_MAX_];
+    if (item->kind == PINGYI_KIND_GRADED) {
+        for (size_t c = 0; c < set->choice_count; c++) {
+            if (set->choices[c].has_points || (scored[item->choice_set] >> c & 1u))
+                continue;
+            scored[item->choice_set] |= 1u << c;
+            if (item->choice_set == 0)
+                snprintf (sub, sizeof sub, "grades[%zu]", c);
+            else
+                snprintf (sub, sizeof sub, "choice_sets[%zu].choices[%zu]", item->choice_set - 1, c);
+            perr (p, sub, "missing \"points\" (%s is graded: its score needs the points of every choice)", at);
+        }
+    } else if (item->kind == PINGYI_KIND_YES_NO) {
+        size_t yes = 0;
+        for (size_t c = 0; c < set->choice_count; c++)
+            yes += set->choices[c].favourable;
+        if (item->max_choices != 1) {
+            path_key (sub, at, "max_choices");
+            perr (p, sub, "a yes_no item takes one tick (1), not %u", item->max_choices);
+        }
+        if (yes != 1)
+            perr (p, at, "a yes_no item needs exactly one favourable choice (its 同意) in set %s, got %zu",
+                  quote (set->id ? set->id : "").s, yes);
+    }
+}
+
 static void
 parse_items (parse_t *p, json_t *root)
 {
-    static const char *const known[] = {"id", "name", "overall", "choice_set", "max_choices", "ranking", NULL};
+    uint32_t scored[CHOICE_SETS_MAX + 1] = {0}; /* choices reported without points */
+    static const char *const known[] = {"id",          "name",    "overall", "choice_set", "max_choices",
+                                        "ranking",     "kind",    "seats",   NULL};
     pingyi_election_t *e = &p->e->pub;
     json_t *arr = get_array (p, "", root, "items", 1, PINGYI_MAX_ITEMS, "item", "items");
     if (!arr)
@@ -877,6 +942,7 @@ parse_items (parse_t *p, json_t *root)
         pingyi_item_t *item = &e->items[i];
         item->choice_set = SIZE_MAX;
         item->max_choices = 1;
+        item->kind = PINGYI_KIND_GRADED;
         if (!is_object (p, at, o))
             continue;
         path_named (at, o);
@@ -896,6 +962,36 @@ parse_items (parse_t *p, json_t *root)
             item->choice_set = get_ref (p, sub, set, &p->sets, "choice set");
         size_t choices =
             item->choice_set < e->choice_set_count ? e->choice_sets[item->choice_set].choice_count : 0;
+        json_t *kind = member (p, at, o, "kind", false);
+        path_key (sub, at, "kind");
+        if (kind && !json_is_string (kind))
+            perr (p, sub, "must be a string, not %s", pingyi_json_type (kind));
+        else if (kind) {
+            const char *k = json_string_value (kind);
+            size_t j = 0;
+            while (j < PINGYI_KIND_COUNT_ && strcmp (k, ITEM_KINDS[j]))
+                j++;
+            if (j < PINGYI_KIND_COUNT_)
+                item->kind = (pingyi_item_kind_t) j;
+            else
+                perr (p, sub, "unknown kind %s (graded, yes_no, plurality or approval)", quote (k).s);
+        }
+        if (item->kind == PINGYI_KIND_APPROVAL && choices >= 2)
+            item->max_choices = (unsigned) choices; /* approval: any number of candidates */
+        if (PINGYI_KIND_IS_CONTEST (item->kind))
+            item->seats = 1;
+        json_t *seats = member (p, at, o, "seats", false);
+        path_key (sub, at, "seats");
+        if (seats && !PINGYI_KIND_IS_CONTEST (item->kind))
+            perr (p, sub, "only a plurality or approval item has seats");
+        else if (seats) {
+            json_int_t k = json_is_integer (seats) ? json_integer_value (seats) : 0;
+            size_t most = choices >= 2 ? choices - 1 : PINGYI_MAX_CHOICES - 1;
+            if (k < 1 || (size_t) k > most)
+                perr (p, sub, "must be an integer in 1..%zu (fewer than the candidates)", most);
+            else
+                item->seats = (unsigned) k;
+        }
         json_t *max = member (p, at, o, "max_choices", false);
         path_key (sub, at, "max_choices");
         if (max) {
@@ -909,7 +1005,9 @@ parse_items (parse_t *p, json_t *root)
         }
         json_t *ranking = member (p, at, o, "ranking", false);
         path_key (sub, at, "ranking");
-        if (ranking && !json_is_string (ranking))
+        if (ranking && item->kind != PINGYI_KIND_GRADED)
+            perr (p, sub, "only a graded item is ranked (this one is %s)", ITEM_KINDS[item->kind]);
+        else if (ranking && !json_is_string (ranking))
             perr (p, sub, "must be a string, not %s", pingyi_json_type (ranking));
         else if (ranking) {
             const char *r = json_string_value (ranking);
@@ -920,6 +1018,7 @@ parse_items (parse_t *p, json_t *root)
             else
                 perr (p, sub, "unknown ranking %s (score or majority_judgment)", quote (r).s);
         }
+        check_item_kind (p, at, item, scored);
     }
 }
 
@@ -1619,14 +1718,17 @@ pingyi_election_print_summary (const pingyi_election_t *self, FILE *out)
     fprintf (out, "choice sets\n");
     for (size_t i = 0; i < e->choice_set_count; i++) {
         const pingyi_choice_set_t *set = &e->choice_sets[i];
+        if (!set->choice_count)
+            continue; /* no "grades" in a definition of contests */
         fprintf (out, "  %-10s", set->id);
         for (size_t j = 0; j < set->choice_count; j++) {
             const pingyi_choice_t *c = &set->choices[j];
-            fprintf (out, " %s%s%s=%g%s", c->label, c->letter ? "/" : "", c->letter ? c->letter : "",
-                     c->points,
-                     c->favourable     ? "+"
-                     : c->unfavourable ? "-"
-                                       : "");
+            fprintf (out, " %s%s%s", c->label, c->letter ? "/" : "", c->letter ? c->letter : "");
+            if (c->has_points)
+                fprintf (out, "=%g", c->points);
+            fprintf (out, "%s", c->favourable     ? "+"
+                                : c->unfavourable ? "-"
+                                                  : "");
         }
         fprintf (out, "\n");
     }
@@ -1637,7 +1739,13 @@ pingyi_election_print_summary (const pingyi_election_t *self, FILE *out)
         snprintf (name, sizeof name, "%s%s", it->name, it->overall ? " (overall)" : "");
         fprintf (out, "  %2zu %-12s ", i, it->id);
         pingyi_text_pad (out, name, 30, false); /* Chinese names: pad by display width */
-        fprintf (out, "  [%s, choose up to %u]\n", e->choice_sets[it->choice_set].id, it->max_choices);
+        fprintf (out, "  [%s, ", e->choice_sets[it->choice_set].id);
+        if (it->kind != PINGYI_KIND_GRADED)
+            fprintf (out, "%s, ", pingyi_item_kind_name (it->kind));
+        fprintf (out, "choose up to %u", it->max_choices);
+        if (it->seats)
+            fprintf (out, ", %u seat%s", it->seats, it->seats == 1 ? "" : "s");
+        fprintf (out, "]\n");
     }
     fprintf (out, "categories\n");
     for (size_t i = 0; i < e->category_count; i++) {

@@ -39,13 +39,15 @@ typedef enum {
 typedef struct {
     char *label;       /* 好 */
     char *letter;      /* "A"; NULL if none */
-    double points;     /* 100 */
+    double points;     /* 100; 0 when not given (has_points false) */
+    bool has_points;   /* "points" given: required on every choice a graded item scores */
     bool favourable;   /* counts toward 好评率 */
     bool unfavourable; /* counts toward 差评率 */
 } pingyi_choice_t;
 
 typedef struct {
-    char *id; /* "grades" is the default set, always index 0 */
+    char *id; /* "grades" is the default set, always index 0 (no choices when the
+                 definition has no "grades": no item may then use it) */
     pingyi_choice_t *choices;
     size_t choice_count;
 } pingyi_choice_set_t;
@@ -58,13 +60,32 @@ typedef enum {
     PINGYI_RANKING_MAJORITY = 1, /* "majority_judgment": by majority judgment (Balinski & Laraki) */
 } pingyi_ranking_t;
 
+/*  What an item asks, and so which figures its views show (docs/rollup.md
+    "Contests"): the one place a writer or the roll-up asks is
+    pingyi_item_kind (via the item).  */
+typedef enum {
+    PINGYI_KIND_GRADED = 0, /* "graded": grades with points: 好评率, 差评率, weighted score, rank */
+    PINGYI_KIND_YES_NO,     /* "yes_no": 同意/不同意/弃权: approval rate = the favourable choice / valid */
+    PINGYI_KIND_PLURALITY,  /* "plurality": candidates, up to max_choices each: votes, shares of
+                               the valid votes, winner(s) */
+    PINGYI_KIND_APPROVAL,   /* "approval": candidates, any number each (max_choices defaults to
+                               all): votes, shares of the valid ballots, winner(s) */
+    PINGYI_KIND_COUNT_
+} pingyi_item_kind_t;
+
+const char *pingyi_item_kind_name (pingyi_item_kind_t kind); /* "graded", ... */
+/*  Candidates' contests (plurality, approval): votes, shares, winners.  */
+#define PINGYI_KIND_IS_CONTEST(k) ((k) == PINGYI_KIND_PLURALITY || (k) == PINGYI_KIND_APPROVAL)
+
 typedef struct {
     char *id;
     char *name;           /* 总体评价 */
     bool overall;         /* the overall column; items[0] when present */
     size_t choice_set;    /* index into choice_sets */
-    unsigned max_choices; /* 1 today; "choose up to k" later, same wire format */
-    pingyi_ranking_t ranking; /* "ranking": score (default) or majority_judgment */
+    unsigned max_choices; /* ticks valid in one cell: 1 unless the definition says (approval: all) */
+    pingyi_ranking_t ranking; /* "ranking": score (default) or majority_judgment; graded only */
+    pingyi_item_kind_t kind;  /* "kind": graded (default), yes_no, plurality, approval */
+    unsigned seats;           /* contests: how many win (default 1); 0 for the others */
 } pingyi_item_t;
 
 typedef struct {

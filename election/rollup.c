@@ -497,6 +497,9 @@ finish_row (const view_t *self, const uint64_t *acc, size_t slots, pingyi_row_t 
         all->bad_rate = all->valid ? (double) all->unfavourable / (double) all->valid : NAN;
         /* categories that gave marks but all weigh 0: no weighted score */
         all->score = any && weights > 0 ? weighted / weights : NAN;
+        if (e->items[i].kind != PINGYI_KIND_GRADED) /* no points: no score (nor rank) */
+            for (size_t c = 0; c <= cats; c++)
+                row->stats[i * (cats + 1) + c].score = NAN;
     }
 }
 
@@ -585,6 +588,57 @@ pingyi_view_score_rank (const pingyi_view_t *self, pingyi_level_t level, size_t 
     b na times; the same order as with lcm(na, nb) votes, which
     test_majority checks against the literal removal): only the shares
     matter.  */
+
+uint32_t
+pingyi_contest_winners (const uint64_t *choices, size_t choice_count, unsigned seats, bool *tie)
+{
+    /*  the seats-th largest vote count: the bar a winner must reach  */
+    uint64_t top[PINGYI_MAX_CHOICES];
+    size_t n = 0;
+    for (size_t m = 0; m < choice_count && m < PINGYI_MAX_CHOICES; m++) {
+        if (!choices[m])
+            continue;
+        size_t j = n++;
+        while (j > 0 && top[j - 1] < choices[m]) {
+            top[j] = top[j - 1];
+            j--;
+        }
+        top[j] = choices[m];
+    }
+    uint32_t winners = 0;
+    unsigned count = 0;
+    if (seats > 0 && n > 0) {
+        uint64_t bar = top[(n < seats ? n : seats) - 1];
+        for (size_t m = 0; m < choice_count && m < PINGYI_MAX_CHOICES; m++)
+            if (choices[m] && choices[m] >= bar) {
+                winners |= 1u << m;
+                count++;
+            }
+    }
+    if (tie)
+        *tie = count > seats;
+    return winners;
+}
+
+/*  What every cell derives from its counts whichever way it was made (a
+    count, a released view read back, the rater side): the majority grade
+    of a graded item, the winners of a contest; nothing for a suppressed
+    cell.  */
+static void
+derive_cell (const pingyi_election_t *e, size_t item, pingyi_cell_stats_t *cell)
+{
+    const pingyi_item_t *it = &e->items[item];
+    size_t choices = e->choice_sets[it->choice_set].choice_count;
+    cell->majority_grade = -1;
+    cell->winners = 0;
+    cell->tie = false;
+    if (cell->suppressed)
+        return;
+    if (it->kind == PINGYI_KIND_GRADED)
+        cell->majority_grade = pingyi_majority_grade (cell->choices, choices);
+    else if (PINGYI_KIND_IS_CONTEST (it->kind))
+        cell->winners = pingyi_contest_winners (cell->choices, choices, it->seats, &cell->tie);
+}
 
 int
 pingyi_majority_grade (const uint64_t *choices, size_t choice_count)
@@ -1305,16 +1359,11 @@ wipe_and_rank (view_t *self)
             cell->good_rate = cell->bad_rate = cell->score = NAN;
         }
     }
-    /* majority grades: every cell, here only (both ways to a view pass) */
+    /* majority grades and winners: every cell, here only (both ways to a
+       view pass) */
     const pingyi_election_t *e = view->election;
-    for (size_t x = 0; x < self->total_rows * self->stride; x++) {
-        pingyi_cell_stats_t *cell = &self->cells[x];
-        size_t item = (x % self->stride) / (e->category_count + 1);
-        cell->majority_grade =
-            cell->suppressed ? -1
-                             : pingyi_majority_grade (cell->choices,
-                                                      e->choice_sets[e->items[item].choice_set].choice_count);
-    }
+    for (size_t x = 0; x < self->total_rows * self->stride; x++)
+        derive_cell (e, (x % self->stride) / (e->category_count + 1), &self->cells[x]);
     for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++)
         if (view->levels[l].row_count > most)
             most = view->levels[l].row_count;
@@ -1330,7 +1379,7 @@ wipe_and_rank (view_t *self)
     for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
         pingyi_level_view_t *lv = &view->levels[l];
         for (size_t i = 0; i < e->item_count; i++)
-            for (size_t c = 0; c <= cats; c++) {
+            for (size_t c = 0; c <= cats && e->items[i].kind == PINGYI_KIND_GRADED; c++) {
                 int own = e->items[i].ranking == PINGYI_RANKING_MAJORITY;
                 for (int how = 0; how < 2; how++) {
                     if (how != own && c != cats)
@@ -1809,14 +1858,8 @@ pingyi_side_view_new (const pingyi_view_t *view, const pingyi_tally_t *tally, pi
         free (supp);
     }
     for (size_t r = 0; r < n; r++)
-        for (size_t x = 0; x < stride; x++) {
-            pingyi_cell_stats_t *cell = &self->rows[r].stats[x];
-            size_t item = x / (cats + 1);
-            cell->majority_grade =
-                cell->suppressed
-                    ? -1
-                    : pingyi_majority_grade (cell->choices, e->choice_sets[e->items[item].choice_set].choice_count);
-        }
+        for (size_t x = 0; x < stride; x++)
+            derive_cell (e, x / (cats + 1), &self->rows[r].stats[x]);
     free (acc);
     free (in);
     free (rated);

@@ -116,6 +116,14 @@ typedef struct {
     int majority_grade;
     int mj_rank;
     int score_rank;
+    /*  A contest (plurality, approval; docs/rollup.md "Contests"): the
+        winners, bit m for choice m (pingyi_contest_winners), and whether
+        more reach the bar than there are seats (a tie at the last seat).
+        valid is then the valid votes (every tick of a valid cell), the
+        share of choice m choices[m] / valid.  0 / false for the other
+        kinds and for a suppressed cell.  */
+    uint32_t winners;
+    bool tie;
 } pingyi_cell_stats_t;
 
 typedef struct {
@@ -218,6 +226,14 @@ int pingyi_view_score_rank (const pingyi_view_t *self, pingyi_level_t level, siz
     of the two middle grades for n even; equivalently the best grade g
     such that more than half of the votes are g or better.  -1 when n = 0.  */
 int pingyi_majority_grade (const uint64_t *choices, size_t choice_count);
+/*  The winners of a contest with these votes (by choice index) and seats:
+    every choice with at least one vote whose votes reach the seats-th
+    largest count (all choices with a vote when fewer have one), as bits
+    (bit m: choice m).  More than seats winners means a tie at the last
+    seat, and *tie (may be NULL) says so: every tied choice is named, none
+    is picked (a tie is for the rules of the election to settle, not for
+    the count).  0 when no choice has a vote.  */
+uint32_t pingyi_contest_winners (const uint64_t *choices, size_t choice_count, unsigned seats, bool *tie);
 /*  Compare two rows' votes (choices by index, best first) by majority
     judgment: > 0 when a ranks above b, < 0 below, 0 tied.  With as many
     votes on both sides it is the iterative rule: compare the majority

@@ -144,6 +144,12 @@ static const struct {
     {"好评率", "favourable %"},
     {"差评率", "unfavourable %"},
     {"得分", "score"},
+    {"空白", "blank"},
+    {"无效", "invalid"},
+    {"同意率", "approval %"},
+    {"票数", "votes"},
+    {"当选", "winner"},
+    {"并列", "tie"},
     {"会场", "venue"},
     {"发出", "issued"},
     {"收回", "collected"},
@@ -561,7 +567,8 @@ suppressed_note (const pingyi_view_t *v, pingyi_report_lang_t lang, char *out, s
 /*  ---------------------------------------------------------------------
     Cells as text  */
 
-#define TEXT_CELL 32
+#define TEXT_CELL 128 /* a cell's text, bytes: a contest's winners are cut to WINNERS_WIDTH */
+#define WINNERS_WIDTH 40
 
 static void
 fmt_count (char *out, uint64_t n)
@@ -594,6 +601,229 @@ fmt_figure (char *out, int64_t n)
         snprintf (out, TEXT_CELL, "-");
     else
         snprintf (out, TEXT_CELL, "%" PRId64, n);
+}
+
+/*  ---------------------------------------------------------------------
+    Columns: what a row shows follows its item's kind (docs/rollup.md
+    "Contests"), decided here once for the table, the CSV and the
+    workbook; each writer only formats the figure a column names.  */
+
+typedef enum {
+    COL_RANK,     /* the rank (graded items only) */
+    COL_NAME,     /* the row's name (the table), or id, name, parent (CSV, XLSX) */
+    COL_CHOICE,   /* arg: the choice's count (a contest's votes) */
+    COL_SHARE,    /* arg: a contest's share of the valid votes */
+    COL_BLANK,    /* 弃权 (graded) / 空白 (the others) */
+    COL_OVER,     /* 多选 (graded) / 无效 (the others) */
+    COL_VALID,    /* valid cells (a contest's valid votes: 票数) */
+    COL_GOOD,     /* 好评率 */
+    COL_BAD,      /* 差评率 */
+    COL_SCORE,    /* the score (weighted across categories) */
+    COL_APPROVAL, /* 同意率 */
+    COL_WINNERS,  /* a contest's winner(s), ties named */
+    COL_CAT,      /* arg: a category's own figure (score, or 同意率), all-categories exports only */
+} col_kind_t;
+
+typedef struct {
+    col_kind_t kind;
+    size_t arg;
+} col_t;
+
+#define COLS_MAX (3 * PINGYI_MAX_CHOICES + 12 + PINGYI_MAX_CATEGORIES)
+
+/*  The columns of the rows for the item shown.  table: the terminal
+    table (a contest's share in its votes' cell; no valid column, no
+    per-category column), else the flat exports.  */
+static size_t
+columns (const shown_t *s, bool table, col_t *cols)
+{
+    pingyi_item_kind_t kind = s->e->items[s->item].kind;
+    size_t n = 0, choices = s->set->choice_count;
+    bool contest = PINGYI_KIND_IS_CONTEST (kind);
+    if (!table) /* the exports: id, name, parent first */
+        cols[n++] = (col_t){COL_NAME, 0};
+    if (kind == PINGYI_KIND_GRADED)
+        cols[n++] = (col_t){COL_RANK, 0};
+    if (table)
+        cols[n++] = (col_t){COL_NAME, 0};
+    for (size_t m = 0; m < choices; m++)
+        cols[n++] = (col_t){COL_CHOICE, m};
+    if (contest && !table)
+        for (size_t m = 0; m < choices; m++)
+            cols[n++] = (col_t){COL_SHARE, m};
+    cols[n++] = (col_t){COL_BLANK, 0};
+    cols[n++] = (col_t){COL_OVER, 0};
+    if (!table || contest)
+        cols[n++] = (col_t){COL_VALID, 0};
+    switch (kind) {
+    case PINGYI_KIND_GRADED:
+        cols[n++] = (col_t){COL_GOOD, 0};
+        cols[n++] = (col_t){COL_BAD, 0};
+        cols[n++] = (col_t){COL_SCORE, 0};
+        break;
+    case PINGYI_KIND_YES_NO:
+        cols[n++] = (col_t){COL_APPROVAL, 0};
+        break;
+    default:
+        cols[n++] = (col_t){COL_WINNERS, 0};
+        break;
+    }
+    if (!table && !contest && s->category == s->e->category_count)
+        for (size_t c = 0; c < s->e->category_count; c++)
+            cols[n++] = (col_t){COL_CAT, c};
+    return n;
+}
+
+/*  The header of a column, in the shown language (the flat exports pass
+    LANG_ZH and long forms: "多选无效", "得票率（甲）", "得分（领导班子成员）").  */
+static void
+col_head (const shown_t *s, col_t col, bool table, char *out, size_t cap)
+{
+    bool graded = s->e->items[s->item].kind == PINGYI_KIND_GRADED;
+    const char *zh = NULL;
+    switch (col.kind) {
+    case COL_RANK:
+        zh = "名次";
+        break;
+    case COL_NAME:
+        zh = table ? shown_level_label (s) : "名称";
+        break;
+    case COL_CHOICE:
+        snprintf (out, cap, "%s", s->set->choices[col.arg].label);
+        return;
+    case COL_SHARE:
+        snprintf (out, cap, "得票率（%s）", s->set->choices[col.arg].label);
+        return;
+    case COL_BLANK:
+        zh = graded ? "弃权" : "空白";
+        break;
+    case COL_OVER:
+        zh = graded ? (table ? "多选" : "多选无效") : "无效";
+        break;
+    case COL_VALID:
+        zh = PINGYI_KIND_IS_CONTEST (s->e->items[s->item].kind) ? "票数" : "有效";
+        break;
+    case COL_GOOD:
+        zh = "好评率";
+        break;
+    case COL_BAD:
+        zh = "差评率";
+        break;
+    case COL_SCORE:
+        zh = "得分";
+        break;
+    case COL_APPROVAL:
+        zh = "同意率";
+        break;
+    case COL_WINNERS:
+        zh = "当选";
+        break;
+    case COL_CAT:
+        snprintf (out, cap, "%s（%s）", graded ? "得分" : "同意率", s->e->categories[col.arg].name);
+        return;
+    }
+    snprintf (out, cap, "%s", table ? pingyi_report_label (zh, s->lang) : zh);
+}
+
+/*  A contest cell's winners: "甲", "甲、乙" (seats > 1), "并列 甲、乙" (a
+    tie at the last seat: every tied choice named), "-" with none; cut to
+    width columns (SIZE_MAX: whole; out must then hold WINNERS_TEXT).  */
+#define WINNERS_TEXT (PINGYI_MAX_CHOICES * 520 + 16) /* labels: at most 512 bytes, 32 of them */
+
+static void
+winners_text (const shown_t *s, const pingyi_cell_stats_t *st, pingyi_report_lang_t lang, size_t width,
+              char *out, size_t cap)
+{
+    char *all = malloc (WINNERS_TEXT);
+    if (!all) {
+        snprintf (out, cap, "?");
+        return;
+    }
+    size_t n = 0;
+    all[0] = '\0';
+    if (st->tie)
+        n += (size_t) snprintf (all, WINNERS_TEXT, "%s ", pingyi_report_label ("并列", lang));
+    bool any = false;
+    for (size_t m = 0; m < s->set->choice_count && n < WINNERS_TEXT; m++)
+        if (st->winners >> m & 1u) {
+            n += (size_t) snprintf (all + n, WINNERS_TEXT - n, "%s%s",
+                                    any ? (lang == PINGYI_REPORT_LANG_EN ? ", " : "、") : "",
+                                    s->set->choices[m].label);
+            any = true;
+        }
+    if (!any)
+        snprintf (out, cap, "-");
+    else
+        pingyi_text_cut (out, cap, all, width, PINGYI_CUT_END);
+    free (all);
+}
+
+/*  A contest's share of choice m: votes / valid votes, NAN with none.  */
+static double
+share_of (const pingyi_cell_stats_t *st, size_t m)
+{
+    return st->valid ? (double) st->choices[m] / (double) st->valid : NAN;
+}
+
+/*  The figure of one column of one row, for every writer to format its
+    way: a count, a rate (a fraction), a score, a text, or nothing (an
+    empty cell: no rank, a rate or score of NAN).  The name columns are the
+    writers' own.  */
+typedef enum { VAL_NONE, VAL_COUNT, VAL_RATE, VAL_SCORE, VAL_TEXT } val_kind_t;
+
+typedef struct {
+    val_kind_t kind;
+    uint64_t n;
+    double x;
+    const char *text; /* VAL_TEXT: PINGYI_REPORT_SUPPRESSED, or the winners in the caller's buffer */
+    bool suppressed;  /* the cell is withheld (text is PINGYI_REPORT_SUPPRESSED) */
+} col_value_t;
+
+static col_value_t
+col_value (const shown_t *s, size_t row, col_t col, pingyi_report_lang_t lang, size_t winners_width, char *buf,
+           size_t cap)
+{
+    if (col.kind == COL_RANK)
+        return s->ranks[row] > 0 ? (col_value_t){.kind = VAL_COUNT, .n = (uint64_t) s->ranks[row]}
+                                 : (col_value_t){.kind = VAL_NONE};
+    const pingyi_cell_stats_t *st = shown_stats (s, row, col.kind == COL_CAT ? col.arg : s->category);
+    if (st->suppressed)
+        return (col_value_t){.kind = VAL_TEXT, .text = PINGYI_REPORT_SUPPRESSED, .suppressed = true};
+    double x = NAN;
+    switch (col.kind) {
+    case COL_CHOICE:
+        return (col_value_t){.kind = VAL_COUNT, .n = st->choices[col.arg]};
+    case COL_BLANK:
+        return (col_value_t){.kind = VAL_COUNT, .n = st->blank};
+    case COL_OVER:
+        return (col_value_t){.kind = VAL_COUNT, .n = st->over};
+    case COL_VALID:
+        return (col_value_t){.kind = VAL_COUNT, .n = st->valid};
+    case COL_SHARE:
+        x = share_of (st, col.arg);
+        break;
+    case COL_GOOD:
+    case COL_APPROVAL:
+        x = st->good_rate;
+        break;
+    case COL_BAD:
+        x = st->bad_rate;
+        break;
+    case COL_SCORE:
+        return isnan (st->score) ? (col_value_t){.kind = VAL_NONE} : (col_value_t){.kind = VAL_SCORE, .x = st->score};
+    case COL_CAT:
+        if (s->e->items[s->item].kind == PINGYI_KIND_GRADED)
+            return isnan (st->score) ? (col_value_t){.kind = VAL_NONE}
+                                     : (col_value_t){.kind = VAL_SCORE, .x = st->score};
+        x = st->good_rate;
+        break;
+    case COL_WINNERS:
+        winners_text (s, st, lang, winners_width, buf, cap);
+        return (col_value_t){.kind = VAL_TEXT, .text = buf};
+    default:
+        return (col_value_t){.kind = VAL_NONE};
+    }
+    return isnan (x) ? (col_value_t){.kind = VAL_NONE} : (col_value_t){.kind = VAL_RATE, .x = x};
 }
 
 /*  ---------------------------------------------------------------------
@@ -675,49 +905,63 @@ rule (FILE *out, size_t width)
     fputc ('\n', out);
 }
 
-#define MAX_COLS (PINGYI_MAX_CHOICES + 8)
+#define MAX_COLS COLS_MAX
 
-/*  The cells of one row of the rows table: rank, (name apart), choices,
-    blank, over, good rate, bad rate, score.  Returns the column count.  */
+/*  The cells of one row of the rows table, by columns (); the name's cell
+    is left empty (the caller fits the names).  Returns the column count.  */
 static size_t
 row_cells (const shown_t *s, size_t row, char cells[MAX_COLS][TEXT_CELL])
 {
     const pingyi_cell_stats_t *st = shown_stats (s, row, s->category);
-    size_t c = 0;
-    if (s->ranks[row] > 0)
-        snprintf (cells[c++], TEXT_CELL, "%d", s->ranks[row]);
-    else
-        snprintf (cells[c++], TEXT_CELL, "-");
-    cells[c++][0] = '\0'; /* the name */
-    if (st->suppressed) {
-        for (size_t m = 0; m < s->set->choice_count + 5; m++)
-            snprintf (cells[c++], TEXT_CELL, "%s", PINGYI_REPORT_SUPPRESSED);
-        return c;
+    bool contest = PINGYI_KIND_IS_CONTEST (s->e->items[s->item].kind);
+    col_t cols[COLS_MAX];
+    size_t n = columns (s, true, cols);
+    for (size_t c = 0; c < n; c++) {
+        char *out = cells[c];
+        out[0] = '\0';
+        if (cols[c].kind == COL_NAME)
+            continue;
+        col_value_t v = col_value (s, row, cols[c], s->lang, WINNERS_WIDTH, out, TEXT_CELL);
+        switch (v.kind) {
+        case VAL_NONE:
+            snprintf (out, TEXT_CELL, "-");
+            break;
+        case VAL_COUNT:
+            fmt_count (out, v.n);
+            break;
+        case VAL_RATE:
+            fmt_rate (out, v.x);
+            break;
+        case VAL_SCORE:
+            fmt_score (out, v.x);
+            break;
+        case VAL_TEXT:
+            if (v.text != out)
+                snprintf (out, TEXT_CELL, "%s", v.text);
+            break;
+        }
+        /* a contest's votes with their share, in one cell */
+        if (contest && cols[c].kind == COL_CHOICE && v.kind == VAL_COUNT && st->valid) {
+            size_t len = strlen (out);
+            snprintf (out + len, TEXT_CELL - len, " %.1f%%", 100.0 * share_of (st, cols[c].arg));
+        }
     }
-    for (size_t m = 0; m < s->set->choice_count; m++)
-        fmt_count (cells[c++], st->choices[m]);
-    fmt_count (cells[c++], st->blank);
-    fmt_count (cells[c++], st->over);
-    fmt_rate (cells[c++], st->good_rate);
-    fmt_rate (cells[c++], st->bad_rate);
-    fmt_score (cells[c++], st->score);
-    return c;
+    return n;
 }
 
+/*  The headers of the rows table, into heads (TEXT_CELL bytes each), and
+    the name column's index into *name_col.  */
 static size_t
-row_heads (const shown_t *s, const char *heads[MAX_COLS])
+row_heads (const shown_t *s, char heads[MAX_COLS][TEXT_CELL], size_t *name_col)
 {
-    size_t c = 0;
-    heads[c++] = pingyi_report_label ("名次", s->lang);
-    heads[c++] = pingyi_report_label (shown_level_label (s), s->lang);
-    for (size_t m = 0; m < s->set->choice_count; m++)
-        heads[c++] = s->set->choices[m].label;
-    heads[c++] = pingyi_report_label ("弃权", s->lang);
-    heads[c++] = pingyi_report_label ("多选", s->lang);
-    heads[c++] = pingyi_report_label ("好评率", s->lang);
-    heads[c++] = pingyi_report_label ("差评率", s->lang);
-    heads[c++] = pingyi_report_label ("得分", s->lang);
-    return c;
+    col_t cols[COLS_MAX];
+    size_t n = columns (s, true, cols);
+    for (size_t c = 0; c < n; c++) {
+        col_head (s, cols[c], true, heads[c], TEXT_CELL);
+        if (cols[c].kind == COL_NAME)
+            *name_col = c;
+    }
+    return n;
 }
 
 #define VENUE_COLS 8
@@ -778,8 +1022,9 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
         vheads[c] = pingyi_report_label (venue_heads[c], s.lang);
 
     /* widths of the rows table */
-    const char *heads[MAX_COLS];
-    size_t cols = row_heads (&s, heads);
+    char heads[MAX_COLS][TEXT_CELL];
+    size_t nc = 1; /* the name's column */
+    size_t cols = row_heads (&s, heads, &nc);
     size_t rw[MAX_COLS];
     char cells[MAX_COLS][TEXT_CELL];
     for (size_t c = 0; c < cols; c++)
@@ -787,11 +1032,11 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
     for (size_t k = 0; k < s.row_count; k++) {
         row_cells (&s, s.rows[k], cells);
         for (size_t c = 0; c < cols; c++)
-            if (c != 1 && pingyi_text_width (cells[c]) > rw[c])
+            if (c != nc && pingyi_text_width (cells[c]) > rw[c])
                 rw[c] = pingyi_text_width (cells[c]);
     }
-    size_t rows_fixed = fixed_width (rw, cols, 1);
-    size_t rows_min = rw[1] > NAME_MIN ? rw[1] : NAME_MIN;
+    size_t rows_fixed = fixed_width (rw, cols, nc);
+    size_t rows_min = rw[nc] > NAME_MIN ? rw[nc] : NAME_MIN;
 
     /* widths of the reconciliation */
     size_t vw[VENUE_COLS];
@@ -813,7 +1058,7 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
         w = rows_fixed + rows_min;
     if (venues_fixed + VENUE_NAME_MIN > w)
         w = venues_fixed + VENUE_NAME_MIN;
-    rw[1] = w - rows_fixed;
+    rw[nc] = w - rows_fixed;
     /* the names as shown: never two rows alike (report.h) */
     char **names = NULL;
     if (with_rows && s.row_count) {
@@ -825,7 +1070,7 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
                 full[k] = s.lv->rows[s.rows[k]].name;
                 ids[k] = s.lv->rows[s.rows[k]].id;
             }
-            got = pingyi_report_fit_names (full, ids, s.row_count, rw[1], names);
+            got = pingyi_report_fit_names (full, ids, s.row_count, rw[nc], names);
         }
         free (full);
         free (ids);
@@ -834,18 +1079,18 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
             shown_fini (&s);
             return pingyi_fail (err, "report: out of memory");
         }
-        if (got > rw[1]) { /* an id did not fit: the whole block is wider */
-            w += got - rw[1];
-            rw[1] = got;
+        if (got > rw[nc]) { /* an id did not fit: the whole block is wider */
+            w += got - rw[nc];
+            rw[nc] = got;
         }
         /* the column as wide as its widest name (or header), not wider:
            the rest of the line is padding at its end */
-        size_t widest = pingyi_text_width (heads[1]);
+        size_t widest = pingyi_text_width (heads[nc]);
         for (size_t k = 0; k < s.row_count; k++)
             if (pingyi_text_width (names[k]) > widest)
                 widest = pingyi_text_width (names[k]);
-        if (widest < rw[1])
-            rw[1] = widest;
+        if (widest < rw[nc])
+            rw[nc] = widest;
     }
     vw[0] = w - venues_fixed;
     {
@@ -858,7 +1103,7 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
         if (widest < vw[0])
             vw[0] = widest;
     }
-    size_t rows_pad = w - rows_fixed - rw[1], venues_pad = w - venues_fixed - vw[0];
+    size_t rows_pad = w - rows_fixed - rw[nc], venues_pad = w - venues_fixed - vw[0];
 
     /* heading */
     wrap (out, e->title, w);
@@ -886,7 +1131,7 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
         for (size_t c = 0; c < cols; c++) {
             if (c)
                 fputc (' ', out);
-            pingyi_text_pad (out, heads[c], rw[c], c != 1);
+            pingyi_text_pad (out, heads[c], rw[c], c != nc);
         }
         fprintf (out, "%*s\n", (int) rows_pad, "");
         bool withheld = false;
@@ -896,7 +1141,7 @@ table (const pingyi_view_t *view, const pingyi_report_filter_t *filter, size_t w
             for (size_t c = 0; c < cols; c++) {
                 if (c)
                     fputc (' ', out);
-                pingyi_text_pad (out, c == 1 ? names[k] : cells[c], rw[c], c != 1);
+                pingyi_text_pad (out, c == nc ? names[k] : cells[c], rw[c], c != nc);
             }
             fprintf (out, "%*s\n", (int) rows_pad, "");
         }
@@ -1023,58 +1268,55 @@ pingyi_report_csv (const pingyi_view_t *view, const pingyi_report_filter_t *filt
     shown_t s;
     if (shown_init (&s, view, filter, filter ? filter->level : PINGYI_LEVEL_SUBJECT, err))
         return -1;
-    const pingyi_election_t *e = view->election;
-    bool all = s.category == e->category_count;
+    char *text = malloc (WINNERS_TEXT);
+    if (!text) {
+        shown_fini (&s);
+        return pingyi_fail (err, "report: out of memory");
+    }
+    col_t cols[COLS_MAX];
+    size_t n = columns (&s, false, cols);
     csv_top (view, s.district, out);
-    csv_field (out, "编号", true);
-    csv_field (out, "名称", false);
-    csv_field (out, "上级", false);
-    csv_field (out, "名次", false);
-    for (size_t m = 0; m < s.set->choice_count; m++)
-        csv_field (out, s.set->choices[m].label, false);
-    const char *tail[] = {"弃权", "多选无效", "有效", "好评率", "差评率", "得分"};
-    for (size_t h = 0; h < sizeof tail / sizeof tail[0]; h++)
-        csv_field (out, tail[h], false);
-    if (all)
-        for (size_t c = 0; c < e->category_count; c++) {
-            char head[600];
-            snprintf (head, sizeof head, "得分（%s）", e->categories[c].name);
-            csv_field (out, head, false);
+    for (size_t c = 0; c < n; c++) {
+        if (cols[c].kind == COL_NAME) {
+            csv_field (out, "编号", c == 0);
+            csv_field (out, "名称", false);
+            csv_field (out, "上级", false);
+            continue;
         }
+        col_head (&s, cols[c], false, text, WINNERS_TEXT);
+        csv_field (out, text, c == 0);
+    }
     fputs ("\r\n", out);
     for (size_t k = 0; k < s.row_count; k++) {
         size_t r = s.rows[k];
         const pingyi_row_t *row = &s.lv->rows[r];
-        const pingyi_cell_stats_t *st = shown_stats (&s, r, s.category);
-        csv_field (out, row->id, true);
-        csv_field (out, row->name, false);
-        csv_field (out, row->parent, false);
-        fputc (',', out);
-        if (s.ranks[r] > 0)
-            fprintf (out, "%d", s.ranks[r]);
-        if (st->suppressed)
-            for (size_t m = 0; m < s.set->choice_count + 6; m++)
-                csv_field (out, PINGYI_REPORT_SUPPRESSED, false);
-        else {
-            for (size_t m = 0; m < s.set->choice_count; m++)
-                csv_count (out, st->choices[m]);
-            csv_count (out, st->blank);
-            csv_count (out, st->over);
-            csv_count (out, st->valid);
-            csv_number (out, st->good_rate);
-            csv_number (out, st->bad_rate);
-            csv_number (out, st->score);
-        }
-        if (all)
-            for (size_t c = 0; c < e->category_count; c++) {
-                const pingyi_cell_stats_t *one = shown_stats (&s, r, c);
-                if (one->suppressed)
-                    csv_field (out, PINGYI_REPORT_SUPPRESSED, false);
-                else
-                    csv_number (out, one->score);
+        for (size_t c = 0; c < n; c++) {
+            if (cols[c].kind == COL_NAME) {
+                csv_field (out, row->id, c == 0);
+                csv_field (out, row->name, false);
+                csv_field (out, row->parent, false);
+                continue;
             }
+            col_value_t v = col_value (&s, r, cols[c], PINGYI_REPORT_LANG_ZH, SIZE_MAX, text, WINNERS_TEXT);
+            switch (v.kind) {
+            case VAL_NONE:
+                fputc (',', out);
+                break;
+            case VAL_COUNT:
+                csv_count (out, v.n);
+                break;
+            case VAL_RATE:
+            case VAL_SCORE:
+                csv_number (out, v.x);
+                break;
+            case VAL_TEXT:
+                csv_field (out, v.text, false);
+                break;
+            }
+        }
         fputs ("\r\n", out);
     }
+    free (text);
     shown_fini (&s);
     if (fflush (out) || ferror (out))
         return pingyi_fail (err, "writing the CSV: %s", strerror (errno ? errno : EIO));
@@ -1185,16 +1427,28 @@ j_str (const char *s)
     return s ? json_string (s) : json_null ();
 }
 
-/*  The figures of one cell: choices, blank, over, valid, rates, score.  */
+/*  The figures of one cell, by its item's kind (docs/API.md): choices,
+    blank, over, valid; graded: rates, score, majority judgment; yes_no:
+    approval_rate; a contest: votes, shares, winners, tie.  A suppressed
+    cell has the same keys, null.  */
 static void
 put_stats (build_t *b, json_t *obj, const shown_t *s, const pingyi_cell_stats_t *st)
 {
+    static const char *const common[] = {"choices", "blank", "over", "valid", NULL};
+    static const char *const graded[] = {"good_rate",      "bad_rate", "score",
+                                         "majority_grade", "mj_rank",  "score_rank", NULL};
+    static const char *const yes_no[] = {"approval_rate", NULL};
+    static const char *const contest[] = {"votes", "shares", "winners", "tie", NULL};
+    pingyi_item_kind_t kind = s->e->items[s->item].kind;
     put (b, obj, "suppressed", json_boolean (st->suppressed));
     if (st->suppressed) {
-        static const char *keys[] = {"choices",        "blank",   "over",      "valid",     "good_rate",
-                                     "bad_rate",       "score",   "majority_grade", "mj_rank", "score_rank"};
-        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-            put (b, obj, keys[i], json_null ());
+        const char *const *own = kind == PINGYI_KIND_GRADED   ? graded
+                                 : kind == PINGYI_KIND_YES_NO ? yes_no
+                                                              : contest;
+        for (size_t i = 0; common[i]; i++)
+            put (b, obj, common[i], json_null ());
+        for (size_t i = 0; own[i]; i++)
+            put (b, obj, own[i], json_null ());
         return;
     }
     json_t *choices = json_object ();
@@ -1204,6 +1458,23 @@ put_stats (build_t *b, json_t *obj, const shown_t *s, const pingyi_cell_stats_t 
     put (b, obj, "blank", j_count (st->blank));
     put (b, obj, "over", j_count (st->over));
     put (b, obj, "valid", j_count (st->valid));
+    if (kind == PINGYI_KIND_YES_NO) {
+        put (b, obj, "approval_rate", j_real (st->good_rate));
+        return;
+    }
+    if (PINGYI_KIND_IS_CONTEST (kind)) {
+        put (b, obj, "votes", j_count (st->valid));
+        json_t *shares = json_object (), *winners = json_array ();
+        for (size_t m = 0; m < s->set->choice_count; m++) {
+            put (b, shares, s->set->choices[m].label, j_real (share_of (st, m)));
+            if (st->winners >> m & 1u)
+                push (b, winners, json_string (s->set->choices[m].label));
+        }
+        put (b, obj, "shares", shares);
+        put (b, obj, "winners", winners);
+        put (b, obj, "tie", json_boolean (st->tie));
+        return;
+    }
     put (b, obj, "good_rate", j_real (st->good_rate));
     put (b, obj, "bad_rate", j_real (st->bad_rate));
     put (b, obj, "score", j_real (st->score));
@@ -1239,8 +1510,12 @@ election_json (build_t *b, const pingyi_election_t *e)
         put (b, it, "id", json_string (e->items[i].id));
         put (b, it, "name", json_string (e->items[i].name));
         put (b, it, "overall", json_boolean (e->items[i].overall));
-        put (b, it, "ranking",
-             json_string (e->items[i].ranking == PINGYI_RANKING_MAJORITY ? "majority_judgment" : "score"));
+        put (b, it, "kind", json_string (pingyi_item_kind_name (e->items[i].kind)));
+        if (e->items[i].kind == PINGYI_KIND_GRADED)
+            put (b, it, "ranking",
+                 json_string (e->items[i].ranking == PINGYI_RANKING_MAJORITY ? "majority_judgment" : "score"));
+        if (e->items[i].seats)
+            put (b, it, "seats", json_integer (e->items[i].seats));
         push (b, items, it);
     }
     put (b, obj, "items", items);
@@ -1317,6 +1592,7 @@ pingyi_report_json (const pingyi_view_t *view, const pingyi_report_filter_t *fil
         put (&b, doc, "level", json_string (pingyi_level_name (s.level)));
     put (&b, doc, "district", s.district >= 0 ? json_string (e->districts[s.district].id) : json_null ());
     put (&b, doc, "item", json_string (e->items[s.item].id));
+    put (&b, doc, "kind", json_string (pingyi_item_kind_name (e->items[s.item].kind)));
     bool all = s.category == e->category_count;
     put (&b, doc, "category", all ? json_null () : json_string (e->categories[s.category].id));
     json_t *labels = json_array ();
@@ -1332,7 +1608,8 @@ pingyi_report_json (const pingyi_view_t *view, const pingyi_report_filter_t *fil
         put (&b, obj, "id", json_string (row->id));
         put (&b, obj, "name", json_string (row->name));
         put (&b, obj, "parent", j_str (row->parent));
-        put (&b, obj, "rank", s.ranks[r] > 0 ? json_integer (s.ranks[r]) : json_null ());
+        if (e->items[s.item].kind == PINGYI_KIND_GRADED) /* the others are not ranked */
+            put (&b, obj, "rank", s.ranks[r] > 0 ? json_integer (s.ranks[r]) : json_null ());
         put_stats (&b, obj, &s, shown_stats (&s, r, s.category));
         if (all) {
             json_t *by = json_object ();
@@ -1484,15 +1761,6 @@ text_column (const char *const *texts, size_t n, double min, double max)
     return w > max ? max : w;
 }
 
-static void
-write_number (book_t *b, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, double x, lxw_format *f)
-{
-    if (isnan (x))
-        check (b, worksheet_write_blank (ws, r, c, f));
-    else
-        check (b, worksheet_write_number (ws, r, c, x, f));
-}
-
 static int
 level_sheet (book_t *b, const pingyi_view_t *view, const pingyi_report_filter_t *filter, pingyi_level_t level,
              const char *sheet, char *err)
@@ -1506,81 +1774,84 @@ level_sheet (book_t *b, const pingyi_view_t *view, const pingyi_report_filter_t 
         shown_fini (&s);
         return pingyi_fail (err, "xlsx: cannot add the sheet %s", sheet);
     }
-    bool all = s.category == e->category_count;
-    const char *heads[MAX_COLS + PINGYI_MAX_CATEGORIES];
-    char cat_heads[PINGYI_MAX_CATEGORIES][600];
-    size_t n = 0;
-    heads[n++] = "编号";
-    heads[n++] = "名称";
-    heads[n++] = "上级";
-    heads[n++] = "名次";
-    size_t first_choice = n;
-    for (size_t m = 0; m < s.set->choice_count; m++)
-        heads[n++] = s.set->choices[m].label;
-    const char *tail[] = {"弃权", "多选无效", "有效", "好评率", "差评率", "得分"};
-    for (size_t h = 0; h < 6; h++)
-        heads[n++] = tail[h];
-    if (all)
-        for (size_t c = 0; c < e->category_count; c++) {
-            snprintf (cat_heads[c], sizeof cat_heads[c], "得分（%s）", e->categories[c].name);
-            heads[n++] = cat_heads[c];
-        }
+    col_t cols[COLS_MAX];
+    size_t ncols = columns (&s, false, cols);
+    char *text = malloc (WINNERS_TEXT);
+    const char **names = calloc (s.row_count + 1, sizeof *names);
+    if (!text || !names) {
+        free (text);
+        free (names);
+        shown_fini (&s);
+        return pingyi_fail (err, "xlsx: out of memory");
+    }
+    /* headers: the column model's, the name column as three */
+    size_t n = 0, first_choice = 0;
+    for (size_t c = 0; c < ncols; c++)
+        n += cols[c].kind == COL_NAME ? 3 : 1;
 
     char what[1200];
     snprintf (what, sizeof what, "项目：%s    层级：%s    类别：%s%s%s", e->items[s.item].name,
               shown_level_label (&s), category_label (&s), s.district >= 0 ? "    区：" : "",
               s.district >= 0 ? e->districts[s.district].name : "");
     sheet_top (b, ws, e, what, (lxw_col_t) (n - 1));
-    for (size_t c = 0; c < n; c++)
-        check (b, worksheet_write_string (ws, HEAD_ROW, (lxw_col_t) c, heads[c], b->head));
-
-    const char **names = calloc (s.row_count + 1, sizeof *names);
-    if (!names) {
-        shown_fini (&s);
-        return pingyi_fail (err, "xlsx: out of memory");
+    {
+        lxw_col_t x = 0;
+        for (size_t c = 0; c < ncols; c++) {
+            if (cols[c].kind == COL_NAME) {
+                static const char *const three[] = {"编号", "名称", "上级"};
+                for (int j = 0; j < 3; j++)
+                    check (b, worksheet_write_string (ws, HEAD_ROW, x++, three[j], b->head));
+                continue;
+            }
+            if (cols[c].kind == COL_CHOICE && !first_choice)
+                first_choice = x;
+            col_head (&s, cols[c], false, text, WINNERS_TEXT);
+            check (b, worksheet_write_string (ws, HEAD_ROW, x++, text, b->head));
+        }
     }
+
     names[0] = "名称";
     bool withheld = false;
     for (size_t k = 0; k < s.row_count; k++) {
         size_t r = s.rows[k];
         const pingyi_row_t *row = &s.lv->rows[r];
-        const pingyi_cell_stats_t *st = shown_stats (&s, r, s.category);
         lxw_row_t x = (lxw_row_t) (HEAD_ROW + 1 + k);
         lxw_col_t c = 0;
         names[k + 1] = row->name;
-        check (b, worksheet_write_string (ws, x, c++, row->id, b->text));
-        check (b, worksheet_write_string (ws, x, c++, row->name, b->text));
-        check (b, worksheet_write_string (ws, x, c++, row->parent ? row->parent : "", b->text));
-        if (s.ranks[r] > 0)
-            check (b, worksheet_write_number (ws, x, c++, s.ranks[r], b->count));
-        else
-            check (b, worksheet_write_blank (ws, x, c++, b->count));
-        if (st->suppressed) {
-            withheld = true;
-            for (size_t m = 0; m < s.set->choice_count + 6; m++)
-                check (b, worksheet_write_string (ws, x, c++, PINGYI_REPORT_SUPPRESSED, b->text));
-        }
-        else {
-            for (size_t m = 0; m < s.set->choice_count; m++)
-                check (b, worksheet_write_number (ws, x, c++, (double) st->choices[m], b->count));
-            check (b, worksheet_write_number (ws, x, c++, (double) st->blank, b->count));
-            check (b, worksheet_write_number (ws, x, c++, (double) st->over, b->count));
-            check (b, worksheet_write_number (ws, x, c++, (double) st->valid, b->count));
-            write_number (b, ws, x, c++, st->good_rate, b->pct);
-            write_number (b, ws, x, c++, st->bad_rate, b->pct);
-            write_number (b, ws, x, c++, st->score, b->score);
-        }
-        if (all)
-            for (size_t cat = 0; cat < e->category_count; cat++) {
-                const pingyi_cell_stats_t *one = shown_stats (&s, r, cat);
-                if (one->suppressed) {
-                    withheld = true;
-                    check (b, worksheet_write_string (ws, x, c++, PINGYI_REPORT_SUPPRESSED, b->text));
-                }
-                else
-                    write_number (b, ws, x, c++, one->score, b->score);
+        for (size_t j = 0; j < ncols; j++) {
+            if (cols[j].kind == COL_NAME) {
+                check (b, worksheet_write_string (ws, x, c++, row->id, b->text));
+                check (b, worksheet_write_string (ws, x, c++, row->name, b->text));
+                check (b, worksheet_write_string (ws, x, c++, row->parent ? row->parent : "", b->text));
+                continue;
             }
+            col_value_t v = col_value (&s, r, cols[j], PINGYI_REPORT_LANG_ZH, SIZE_MAX, text, WINNERS_TEXT);
+            switch (v.kind) {
+            case VAL_NONE: /* an empty cell keeps its column's format */
+                check (b, worksheet_write_blank (ws, x, c++,
+                                                 cols[j].kind == COL_RANK                                ? b->count
+                                                 : cols[j].kind == COL_SCORE ||
+                                                         (cols[j].kind == COL_CAT &&
+                                                          e->items[s.item].kind == PINGYI_KIND_GRADED) ? b->score
+                                                                                                          : b->pct));
+                break;
+            case VAL_COUNT:
+                check (b, worksheet_write_number (ws, x, c++, (double) v.n, b->count));
+                break;
+            case VAL_RATE:
+                check (b, worksheet_write_number (ws, x, c++, v.x, b->pct));
+                break;
+            case VAL_SCORE:
+                check (b, worksheet_write_number (ws, x, c++, v.x, b->score));
+                break;
+            case VAL_TEXT:
+                withheld |= v.suppressed;
+                check (b, worksheet_write_string (ws, x, c++, v.text, b->text));
+                break;
+            }
+        }
     }
+    free (text);
     if (withheld) {
         char note[256];
         suppressed_note (view, PINGYI_REPORT_LANG_ZH, note, sizeof note);
@@ -1589,7 +1860,8 @@ level_sheet (book_t *b, const pingyi_view_t *view, const pingyi_report_filter_t 
     check (b, worksheet_set_column (ws, 0, 0, 10, NULL));
     check (b, worksheet_set_column (ws, 1, 1, text_column (names, s.row_count + 1, 12, 40), NULL));
     check (b, worksheet_set_column (ws, 2, 2, 10, NULL));
-    check (b, worksheet_set_column (ws, 3, (lxw_col_t) (first_choice - 1), 6, NULL));
+    if (first_choice > 3) /* the rank */
+        check (b, worksheet_set_column (ws, 3, (lxw_col_t) (first_choice - 1), 6, NULL));
     check (b, worksheet_set_column (ws, (lxw_col_t) first_choice, (lxw_col_t) (n - 1), 9, NULL));
     free (names);
     shown_fini (&s);

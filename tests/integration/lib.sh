@@ -132,3 +132,36 @@ wait_accepted() {
     sleep 0.1
   done
 }
+
+# start_agg: the aggregator on a free port, polling every 200 ms, its history
+# in $WORK/agg-data; sets AGG_URL once it listens.
+start_agg() {
+  local port
+  port=$(free_port)
+  "$BIN/pingyi-agg" --deploy "$WORK/deploy" --broker "$ENDPOINT" --http "127.0.0.1:$port" \
+    --interval-ms 200 --data "$WORK/agg-data" "$@" >>"$WORK/agg.log" 2>&1 &
+  PIDS[agg]=$!
+  wait_for_log "$WORK/agg.log" "listening on" 10
+  AGG_URL="http://127.0.0.1:$port"
+}
+
+# wait_agg_whole ACCEPTED RECONCILED [TALLY_OUT]: until the aggregator's
+# summary shows ACCEPTED ballots, RECONCILED venues and no stale shard (30 s
+# at most); then, if given, saves its released tally (/api/v1/tally) there.
+wait_agg_whole() {
+  python3 - "$AGG_URL" "$1" "$2" "${3:-}" <<'PY' || fail "the aggregator never showed the whole count ($1 ballots, $2 venues)"
+import json, sys, time, urllib.request
+url, want, venues, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+for _ in range(300):
+    try:
+        s = json.load(urllib.request.urlopen(url + "/api/v1/summary", timeout=5))
+        if s["status"]["accepted"] == want and s["status"]["reconciled"] == venues and s["stale_shards"] == 0:
+            if out:
+                open(out, "wb").write(urllib.request.urlopen(url + "/api/v1/tally", timeout=5).read())
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+PY
+}

@@ -47,27 +47,9 @@ for v in $VENUES; do
 done
 for p in "${clients[@]}"; do wait "$p" || fail "a client exited non-zero"; done
 
-AGG_PORT=$(free_port)
-"$BIN/pingyi-agg" --deploy "$WORK/deploy" --broker "$ENDPOINT" --http "127.0.0.1:$AGG_PORT" \
-  --interval-ms 200 --data "$WORK/agg-data" >>"$WORK/agg.log" 2>&1 &
-PIDS[agg]=$!
-wait_for_log "$WORK/agg.log" "listening on" 10
-URL="http://127.0.0.1:$AGG_PORT"
-python3 - "$URL" "$total" "$WORK" <<'PY' || fail "the aggregator never showed the whole count"
-import json, sys, time, urllib.request
-url, want, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-for _ in range(300):
-    try:
-        s = json.load(urllib.request.urlopen(url + "/api/v1/summary", timeout=5))
-        if s["status"]["accepted"] == want and s["status"]["reconciled"] == 9 and s["stale_shards"] == 0:
-            open(work + "/released-tally.json", "wb").write(
-                urllib.request.urlopen(url + "/api/v1/tally", timeout=5).read())
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.1)
-sys.exit(1)
-PY
+start_agg
+URL=$AGG_URL
+wait_agg_whole "$total" 9 "$WORK/released-tally.json"
 
 Q=("$BIN/pingyi" query --deploy "$WORK/deploy" --data "$WORK/data")
 cases=()

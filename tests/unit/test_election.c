@@ -502,7 +502,17 @@ static const edit_case_t edit_cases[] = {
     {"grades[0].points", "1000", NULL},
     {"grades[0].points", "-1000", NULL},
     {"grades[0].points", "99.5", NULL},
-    {"grades[0].points", NULL, "grades[0]: missing \"points\""},
+    {"grades[0].points", NULL,
+     "grades[0]: missing \"points\" (items[0] (总体评价) is graded: its score needs the points of every choice)"},
+    {"items[1].kind", "\"ranked\"",
+     "items[1] (履行第一责任人职责).kind: unknown kind \"ranked\" (graded, yes_no, plurality or approval)"},
+    {"items[1].kind", "\"plurality\"", NULL},
+    {"items[1].kind", "\"approval\"", NULL},
+    {"items[1].kind", "\"graded\"", NULL},
+    {"items[1].kind", "\"yes_no\"",
+     "items[1] (履行第一责任人职责): a yes_no item needs exactly one favourable choice (its 同意) in set "
+     "\"grades\", got 2"},
+    {"items[1].seats", "2", "items[1] (履行第一责任人职责).seats: only a plurality or approval item has seats"},
     {"grades[0].favourable", "1", "grades[0].favourable: must be true or false, not an integer"},
     {"venues[0].subjects[11]", "\"s01\"",
      "venues[0] (区委大礼堂主会场).subjects[11]: duplicate subject \"s01\" (first at subjects[0])"},
@@ -692,13 +702,14 @@ test_not_json_and_not_an_object (void **state)
         "'\"\\u0000\"'"};
     expect_lines ("{\"id\":\"\\u0000\"}", 15, nul, 1);
     static const char *const bare[] = {
+        /* no "grades": only an item using the default set needs them */
         "id: must be a string, not an integer", "title: must not be empty",
-        "definition: missing \"grades\"",       "definition: missing \"items\"",
+        "definition: missing \"items\"",
         "definition: missing \"categories\"",   "definition: missing \"districts\"",
         "definition: missing \"units\"",        "definition: missing \"subjects\"",
         "definition: missing \"venues\"",
     };
-    expect_lines ("{\"id\": 3, \"title\": \"\"}", 22, bare, 9);
+    expect_lines ("{\"id\": 3, \"title\": \"\"}", 22, bare, 8);
 }
 
 static void
