@@ -297,7 +297,10 @@ rater_rows (req_t *r, const char *by)
     if (pingyi_side_of_parse (subj, unit, of, &level, &id, why, sizeof why))
         return fail (r, 400, "%s", why);
     const char *level_name = pingyi_level_name (level);
-    int row = pingyi_view_find_row (st->merged->view, (pingyi_level_t) level, id);
+    char named[256];
+    int row = pingyi_view_find_row_named (st->merged->view, (pingyi_level_t) level, id, named, sizeof named);
+    if (row == -2)
+        return fail (r, 400, "%s: %s", subj ? "subject" : unit ? "unit" : "of", named);
     if (row < 0)
         return fail (r, 400, "%s: unknown %s \"%.64s\"", subj ? "subject" : unit ? "unit" : "of", level_name, id);
     (void) e;

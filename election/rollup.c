@@ -1580,6 +1580,17 @@ pingyi_view_finish (pingyi_view_t *view)
 }
 
 void
+pingyi_view_set_group (pingyi_view_t *view, size_t venue, size_t category, uint64_t ballots, bool hidden)
+{
+    view_t *self = (view_t *) view;
+    size_t cats = view->election->category_count;
+    if (venue >= view->election->venue_count || category >= cats)
+        return;
+    self->group_hidden[venue * cats + category] = hidden;
+    self->group_b[venue * cats + category] = hidden && !ballots ? 1 : ballots;
+}
+
+void
 pingyi_view_destroy (pingyi_view_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -1697,6 +1708,34 @@ pingyi_view_find_row (const pingyi_view_t *view, pingyi_level_t level, const cha
     return -1;
 }
 
+int
+pingyi_view_find_row_named (const pingyi_view_t *view, pingyi_level_t level, const char *text, char *why,
+                            size_t why_cap)
+{
+    if (why_cap)
+        why[0] = '\0';
+    int row = pingyi_view_find_row (view, level, text);
+    if (row >= 0 || !text || (unsigned) level >= PINGYI_LEVEL_COUNT_)
+        return row;
+    const pingyi_level_view_t *lv = &view->levels[level];
+    size_t found = 0, n = 0;
+    char ids[160] = "";
+    for (size_t r = 0; r < lv->row_count; r++)
+        if (lv->rows[r].name && !strcmp (lv->rows[r].name, text)) {
+            if (!found++)
+                row = (int) r;
+            if (found <= 4 && n < sizeof ids)
+                n += (size_t) snprintf (ids + n, sizeof ids - n, "%s%.32s", found > 1 ? ", " : "", lv->rows[r].id);
+        }
+    if (found == 1)
+        return row;
+    if (!found)
+        return -1;
+    snprintf (why, why_cap, "\"%.64s\" is the name of %zu %ss (%s%s): give the id", text, found,
+              pingyi_level_name (level), ids, found > 4 ? ", ..." : "");
+    return -2;
+}
+
 /*  Whether subject s is one of the subjects of (level, row).  */
 static bool
 side_subject_in (const view_t *self, pingyi_level_t level, size_t row, size_t s)
@@ -1810,6 +1849,21 @@ pingyi_side_view_new (const pingyi_view_t *view, const pingyi_tally_t *tally, pi
     }
     for (size_t r = 0; r < n; r++)
         finish_row (base, acc + r * width, slots, &self->rows[r]);
+    /* by category, a row's cells are the subject-side cells (filter row,
+       c): taken from the view itself, so a view read back (whose released
+       tally lacks the withheld groups) gives the same rows as the count */
+    if (by == PINGYI_RATER_CATEGORY)
+        for (size_t r = 0; r < n; r++) {
+            size_t c = self->source[r];
+            for (size_t i = 0; i < e->item_count; i++) {
+                pingyi_cell_stats_t cell = *pingyi_view_stats (view, of_level, of_row, i, c);
+                cell.mj_rank = cell.score_rank = 0; /* no ranks on the rater side */
+                self->rows[r].stats[i * (cats + 1) + c] = cell;
+                if (!(e->categories[c].weight > 0)) /* as finish_row: no weighted score */
+                    cell.score = NAN;
+                self->rows[r].stats[i * (cats + 1) + cats] = cell;
+            }
+        }
 
     /* the release: a cell is published only as a sum of published groups
        (by category: the view's own decision for the filter row's cell) */
@@ -1834,7 +1888,11 @@ pingyi_side_view_new (const pingyi_view_t *view, const pingyi_tally_t *tally, pi
             size_t c = self->source[r];
             const pingyi_cell_stats_t *vc = pingyi_view_stats (view, of_level, of_row, 0, c);
             supp[c] = vc && vc->suppressed;
-            nb[c] = pingyi_view_ballots (view, of_level, of_row, c);
+            /* the view's count of the cell's ballots; a view read back has
+               none: the groups' sum above (a hidden group counts 1) */
+            uint64_t counted = pingyi_view_ballots (view, of_level, of_row, c);
+            if (counted > nb[c])
+                nb[c] = counted;
         }
         for (size_t c = 0; c < cats; c++) {
             nb[cats] += nb[c];

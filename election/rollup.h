@@ -196,6 +196,13 @@ uint64_t pingyi_view_group_ballots (const pingyi_view_t *self, size_t venue, siz
 pingyi_view_t *pingyi_view_new_empty (const pingyi_election_t *election,
                                       const pingyi_venue_figures_t *figures, uint32_t k);
 void pingyi_view_finish (pingyi_view_t *self);
+/*  A reader of a released view: the raw tally's (venue, category) group
+    as the released document shows it — its ballots (by_category), and
+    whether the release withheld it (suppressed_categories).  A withheld
+    group's ballots are withheld too; it is recorded with 1 (a hidden group
+    always has ballots), so pingyi_side_view_new still sees it and keeps
+    every rater-side cell it is part of withheld.  */
+void pingyi_view_set_group (pingyi_view_t *self, size_t venue, size_t category, uint64_t ballots, bool hidden);
 
 /*  The stats of row r of level at item, category (category_count = all).  */
 const pingyi_cell_stats_t *pingyi_view_stats (const pingyi_view_t *self, pingyi_level_t level, size_t row,
@@ -348,6 +355,13 @@ const pingyi_cell_stats_t *pingyi_side_view_stats (const pingyi_side_view_t *sel
                                                    size_t category);
 /*  The row of level whose id is id, or -1.  */
 int pingyi_view_find_row (const pingyi_view_t *view, pingyi_level_t level, const char *id);
+/*  The row of level named by text: its id first (ids are what files and
+    URLs carry), else the one row whose name is text (a clerk types
+    "**镇党委书记").  -1 when none (why empty), or -2 when several rows
+    share that name, with why: "\"**镇党委书记\" is the name of 2 subjects
+    (s03, s09): give the id".  */
+int pingyi_view_find_row_named (const pingyi_view_t *view, pingyi_level_t level, const char *text, char *why,
+                                size_t why_cap);
 
 /*  Whose ratings a rater-side view is of, from the three ways to say it
     (`subject` S, `unit` U, `of` "LEVEL=ID"; none: the city): the one

@@ -265,7 +265,7 @@ unknown (char *err, const char *at, const char *key, const char *what, const cha
 /*  One venue object into f (the venue index in *venue).  0 / -1.  */
 static int
 parse_figures (const pingyi_election_t *e, const json_t *obj, const char *at, bool *seen,
-               pingyi_venue_figures_t *out, char *err)
+               pingyi_venue_figures_t *out, bool *hidden, char *err)
 {
     if (!json_is_object (obj))
         return pingyi_fail (err, "%s: must be an object, not %s", at, pingyi_json_type (obj));
@@ -381,6 +381,8 @@ parse_figures (const pingyi_election_t *e, const json_t *obj, const char *at, bo
         named[c] = true;
     }
     *out = f;
+    if (hidden) /* the groups the release withheld, by category */
+        memcpy (hidden, named, sizeof named);
     return 0;
 }
 
@@ -389,7 +391,7 @@ read_figures (pingyi_tally_t *tally, const pingyi_election_t *e, const json_t *o
               bool *seen, char *err)
 {
     pingyi_venue_figures_t f;
-    if (parse_figures (e, obj, at, seen, &f, err))
+    if (parse_figures (e, obj, at, seen, &f, NULL, err))
         return -1;
     if (pingyi_tally_set_figures (tally, &f))
         return pingyi_fail (err, "%s: venue out of range", at);
@@ -718,6 +720,7 @@ pingyi_view_from_json (const pingyi_election_t *e, const json_t *doc, char *err)
     }
     pingyi_venue_figures_t *figs = calloc (e->venue_count ? e->venue_count : 1, sizeof *figs);
     bool *seen = calloc (e->venue_count ? e->venue_count : 1, sizeof *seen);
+    bool *hidden = NULL; /* [venue × PINGYI_FIGURES_CATEGORIES]: suppressed_categories */
     pingyi_view_t *view = NULL;
     if (!figs || !seen) {
         pingyi_fail (err, "out of memory reading the view");
@@ -730,19 +733,31 @@ pingyi_view_from_json (const pingyi_election_t *e, const json_t *doc, char *err)
     size_t i;
     const json_t *obj;
     char at[64];
+    hidden = calloc ((e->venue_count ? e->venue_count : 1) * PINGYI_FIGURES_CATEGORIES, sizeof *hidden);
+    if (!hidden) {
+        pingyi_fail (err, "out of memory reading the view");
+        goto done;
+    }
     json_array_foreach (venues, i, obj)
     {
         snprintf (at, sizeof at, "view.venues[%zu]", i);
         pingyi_venue_figures_t f;
-        if (parse_figures (e, obj, at, seen, &f, err))
+        bool named[PINGYI_FIGURES_CATEGORIES];
+        if (parse_figures (e, obj, at, seen, &f, named, err))
             goto done;
         figs[f.venue] = f;
+        memcpy (hidden + f.venue * PINGYI_FIGURES_CATEGORIES, named, sizeof named);
     }
     view = pingyi_view_new_empty (e, figs, (uint32_t) k);
     if (!view) {
         pingyi_fail (err, "out of memory reading the view");
         goto done;
     }
+    /* the raw tally's groups as released (the rater side reads them) */
+    for (size_t v = 0; v < e->venue_count; v++)
+        for (size_t c = 0; c < e->category_count && c < PINGYI_FIGURES_CATEGORIES; c++)
+            pingyi_view_set_group (view, v, c, c < figs[v].category_count ? figs[v].by_category[c] : 0,
+                                   hidden[v * PINGYI_FIGURES_CATEGORIES + c]);
     for (int l = 0; l < PINGYI_LEVEL_COUNT_; l++) {
         const char *name = pingyi_level_name ((pingyi_level_t) l);
         const json_t *rows = json_object_get (levels, name);
@@ -765,5 +780,6 @@ pingyi_view_from_json (const pingyi_election_t *e, const json_t *doc, char *err)
 done:
     free (figs);
     free (seen);
+    free (hidden);
     return view;
 }

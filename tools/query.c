@@ -9,7 +9,11 @@
     in steps of k ballots of a venue, or at its close) and the view is
     released by the same code the aggregator runs; online, the
     aggregator's released view is read whole (a released tally could not
-    give it: its totals count ballots of groups the tally withholds).  The
+    give it: its totals count ballots of groups the tally withholds), and
+    for the rater side (--side rater) its released tally too, of the same
+    merge: the blocks to regroup, the withheld groups named, so every
+    rater-side cell holding one is withheld as the aggregator's own
+    /api/v1/rollup?side=rater withholds it.  The
     rendering is the library's (report.h), so the two modes print the same
     bytes for the same count.  The aggregator's answer is untrusted input:
     the HTTP client below reads at most PINGYI_QUERY_BODY_MAX bytes within
@@ -42,6 +46,8 @@
 #define PINGYI_QUERY_BODY_MAX ((size_t) 64 << 20) /* largest aggregator answer */
 #define HEADERS_MAX (64 << 10)                    /* largest status line + headers */
 #define VIEW_PATH "/api/v1/view"
+#define TALLY_PATH "/api/v1/tally" /* the released tally: the rater side's blocks (--agg --side rater) */
+#define AGG_PAIR_TRIES 5            /* view and tally read again until both are of one merge */
 
 static const char *SYNOPSIS =
     "pingyi query [--by city|district|town|department|kind|unit|subject|venue] [--district D]\n"
@@ -345,20 +351,21 @@ http_get (const url_t *u, const char *path, size_t max_body, int timeout_s, char
     return 0;
 }
 
-/*  The released view of the aggregator at url.  NULL with err.  */
-static pingyi_view_t *
-read_agg (const pingyi_election_t *e, const char *url, int timeout_s, char *err)
+/*  GET url + what and parse it; its "shards" into shards.  NULL with err.  */
+static json_t *
+agg_get (const pingyi_election_t *e, const char *url, const char *what, int timeout_s,
+         pingyi_tally_shard_t *shards, int *shard_count, char *err)
 {
     url_t u;
     if (url_parse (url, &u, err))
         return NULL;
-    char path[sizeof u.path + sizeof VIEW_PATH];
-    snprintf (path, sizeof path, "%s%s", u.path, VIEW_PATH);
+    char path[sizeof u.path + sizeof TALLY_PATH];
+    snprintf (path, sizeof path, "%s%s", u.path, what);
     char *body;
     size_t len;
     char why[PINGYI_ERR_MAX];
     if (http_get (&u, path, PINGYI_QUERY_BODY_MAX, timeout_s, &body, &len, why)) {
-        pingyi_fail (err, "%s%s: %s", url, VIEW_PATH, why);
+        pingyi_fail (err, "%s%s: %s", url, what, why);
         return NULL;
     }
     json_error_t jerr;
@@ -367,30 +374,89 @@ read_agg (const pingyi_election_t *e, const char *url, int timeout_s, char *err)
     if (!doc) {
         char safe[160];
         sanitize (safe, sizeof safe, jerr.text, strlen (jerr.text));
-        pingyi_fail (err, "%s%s: invalid JSON at line %d, column %d: %s", url, VIEW_PATH, jerr.line,
-                     jerr.column, safe);
+        pingyi_fail (err, "%s%s: invalid JSON at line %d, column %d: %s", url, what, jerr.line, jerr.column,
+                     safe);
         return NULL;
     }
-    pingyi_tally_shard_t shards[PINGYI_MAX_SHARDS];
-    pingyi_view_t *view = NULL;
-    int n = pingyi_tally_shards_from_json (e, doc, shards, why);
-    if (n < 0 || !(view = pingyi_view_from_json (e, doc, why))) {
+    *shard_count = pingyi_tally_shards_from_json (e, doc, shards, why);
+    if (*shard_count < 0) {
         json_decref (doc);
-        pingyi_fail (err, "%s%s: %s", url, VIEW_PATH, why);
+        pingyi_fail (err, "%s%s: %s", url, what, why);
         return NULL;
     }
-    /* the snapshot shown is the aggregator's merge; unknown without one */
-    const json_t *merged_at = json_object_get (doc, "merged_at");
-    view->snapshot_at = json_is_integer (merged_at) && json_integer_value (merged_at) > 0
-                            ? (int64_t) json_integer_value (merged_at)
-                            : 0;
-    json_decref (doc);
-    for (int s = 0; s < n; s++)
-        if (shards[s].stale)
-            fprintf (stderr,
-                     "pingyi query: warning: shard %" PRIu32 " is stale (its snapshot is %.1f s old)\n",
-                     shards[s].shard, (double) shards[s].age_ms / 1000.0);
-    return view;
+    return doc;
+}
+
+/*  Whether two documents are of one merge: the same shards at the same
+    sequences and log digests.  */
+static bool
+same_merge (const pingyi_tally_shard_t *a, int na, const pingyi_tally_shard_t *b, int nb)
+{
+    if (na != nb)
+        return false;
+    for (int i = 0; i < na; i++)
+        if (a[i].shard != b[i].shard || a[i].sequence != b[i].sequence ||
+            memcmp (a[i].digest, b[i].digest, sizeof a[i].digest))
+            return false;
+    return true;
+}
+
+/*  The aggregator's released view (GET /api/v1/view); with tally, also its
+    released tally (GET /api/v1/tally) into it, for the rater side: read
+    again until both are of one merge (the aggregator may merge between
+    the two requests).  NULL with err.  */
+static pingyi_view_t *
+read_agg (const pingyi_election_t *e, const char *url, int timeout_s, pingyi_tally_t *tally, char *err)
+{
+    pingyi_tally_shard_t shards[PINGYI_MAX_SHARDS], tshards[PINGYI_MAX_SHARDS];
+    char why[PINGYI_ERR_MAX];
+    for (int attempt = 0; attempt < AGG_PAIR_TRIES; attempt++) {
+        int n = 0, tn = 0;
+        json_t *doc = agg_get (e, url, VIEW_PATH, timeout_s, shards, &n, err);
+        if (!doc)
+            return NULL;
+        pingyi_view_t *view = pingyi_view_from_json (e, doc, why);
+        if (!view) {
+            json_decref (doc);
+            pingyi_fail (err, "%s%s: %s", url, VIEW_PATH, why);
+            return NULL;
+        }
+        /* the snapshot shown is the aggregator's merge; unknown without one */
+        const json_t *merged_at = json_object_get (doc, "merged_at");
+        view->snapshot_at = json_is_integer (merged_at) && json_integer_value (merged_at) > 0
+                                ? (int64_t) json_integer_value (merged_at)
+                                : 0;
+        json_decref (doc);
+        if (tally) {
+            json_t *tdoc = agg_get (e, url, TALLY_PATH, timeout_s, tshards, &tn, err);
+            if (!tdoc) {
+                pingyi_view_destroy (&view);
+                return NULL;
+            }
+            bool same = same_merge (shards, n, tshards, tn);
+            int rc = same ? pingyi_tally_from_json (tally, e, tdoc, why) : 0;
+            json_decref (tdoc);
+            if (rc) {
+                pingyi_view_destroy (&view);
+                pingyi_fail (err, "%s%s: %s", url, TALLY_PATH, why);
+                return NULL;
+            }
+            if (!same) { /* a merge between the two reads: again */
+                pingyi_view_destroy (&view);
+                continue;
+            }
+        }
+        for (int s = 0; s < n; s++)
+            if (shards[s].stale)
+                fprintf (stderr,
+                         "pingyi query: warning: shard %" PRIu32 " is stale (its snapshot is %.1f s old)\n",
+                         shards[s].shard, (double) shards[s].age_ms / 1000.0);
+        return view;
+    }
+    pingyi_fail (err, "%s: the view and the tally kept coming from different merges (%d tries): the count is "
+                      "moving fast; try again",
+                 url, AGG_PAIR_TRIES);
+    return NULL;
 }
 
 /*  ---------------------------------------------------------------------
@@ -657,12 +723,6 @@ pingyi_cmd_query (int argc, char **argv)
         pingyi_election_destroy (&e);
         return 2;
     }
-    if (rater && agg) {
-        fprintf (stderr, "pingyi query: the rater side needs the count blocks: use --data, or the "
-                         "aggregator's /api/v1/rollup?side=rater\n");
-        pingyi_election_destroy (&e);
-        return 2;
-    }
     pingyi_level_t of_level = PINGYI_LEVEL_CITY;
     const char *of_id = "city";
     char of_why[128];
@@ -686,7 +746,13 @@ pingyi_cmd_query (int argc, char **argv)
     pingyi_tally_t *tally = NULL;
     int64_t read_at = 0; /* --data: when the shards' released state was read */
     if (agg) {
-        if (!(view = read_agg (e, agg, timeout_s, err))) {
+        /* the rater side regroups count blocks: the released tally's */
+        if (rater && !(tally = pingyi_tally_new (e))) {
+            fprintf (stderr, "pingyi query: out of memory\n");
+            rc = 2;
+            goto done;
+        }
+        if (!(view = read_agg (e, agg, timeout_s, tally, err))) {
             fprintf (stderr, "pingyi query: %s\n", err);
             rc = 1;
             goto done;
@@ -721,9 +787,14 @@ pingyi_cmd_query (int argc, char **argv)
         view->snapshot_at = read_at; /* when the shards were read */
     }
     if (rater) {
-        int row = pingyi_view_find_row (view, (pingyi_level_t) of_level, of_id);
+        char why[256];
+        int row = pingyi_view_find_row_named (view, (pingyi_level_t) of_level, of_id, why, sizeof why);
         if (row < 0) {
-            fprintf (stderr, "pingyi query: no %s \"%s\" in this election\n", pingyi_level_name (of_level), of_id);
+            if (why[0])
+                fprintf (stderr, "pingyi query: %s\n", why);
+            else
+                fprintf (stderr, "pingyi query: no %s \"%s\" in this election (neither an id nor a name)\n",
+                         pingyi_level_name (of_level), of_id);
             rc = 2;
             goto done;
         }

@@ -64,6 +64,9 @@ for by in venue district category; do
       [ -n "$of" ] && qs="$qs&$(echo "$of" | sed 's/^--\([a-z]*\) /\1=/')"
       [ -n "$cat" ] && qs="$qs&category=leaders"
       curl -sf "$URL/api/v1/rollup?$qs" >"$WORK/a-$tag.json" || fail "GET /api/v1/rollup?$qs"
+      # shellcheck disable=SC2086
+      "$BIN/pingyi" query --deploy "$WORK/deploy" --agg "$URL" --side rater --by $by $of $cat --format json \
+        >"$WORK/g-$tag.json" || fail "query --agg --side rater --by $by $of $cat"
       cases+=("$tag|$by|$of|$cat")
     done
   done
@@ -74,6 +77,49 @@ done
 # --by venue without --side is the same grouping
 "${Q[@]}" --by venue --subject s1 --format json >"$WORK/plain-venue.json" || fail "query --by venue"
 cmp -s "$WORK/plain-venue.json" "$WORK/q-venue-$(echo "--subject s1 " | tr -c 'a-z0-9' _).json" || fail "--by venue differs from --side rater --by venue"
+
+# --agg: the aggregator's released view and tally, regrouped here, give the
+# very rows --data gives (withheld cells included)
+python3 - "$WORK" "${cases[@]}" <<'PY' || fail "query --agg --side rater differs from --data"
+import json, sys
+work, cases = sys.argv[1], sys.argv[2:]
+withheld = 0
+for case in cases:
+    tag = case.split("|")[0]
+    q = json.load(open(f"{work}/q-{tag}.json", encoding="utf-8"))
+    g = json.load(open(f"{work}/g-{tag}.json", encoding="utf-8"))
+    assert q["rows"] == g["rows"], f"{tag}: rows differ"
+    withheld += sum(r["suppressed"] for r in g["rows"])
+    withheld += sum(c["suppressed"] for r in g["rows"] for c in r.get("by_category", {}).values())
+assert withheld > 0, "no withheld cell was compared"
+print(f"ok: query --agg --side rater = --data in {len(cases)} cases ({withheld} withheld cells among them)")
+PY
+"$BIN/pingyi" query --deploy "$WORK/deploy" --agg "$URL" --side rater --by district --subject s1 --width 120 \
+  >"$WORK/g-table.txt" || fail "query --agg --side rater (table)"
+"${Q[@]}" --side rater --by district --subject s1 --width 120 >"$WORK/q-table.txt" || fail "query --side rater (table)"
+diff <(grep -v '快照时间' "$WORK/q-table.txt") <(grep -v '快照时间' "$WORK/g-table.txt") >/dev/null ||
+  fail "the --agg table differs from the --data table"
+pass "query --agg --side rater renders what --data renders"
+
+# subjects and units by name as well as by id (the id first)
+S1_NAME=$(python3 -c 'import json,sys; print(next(s["name"] for s in json.load(open(sys.argv[1]))["subjects"] if s["id"] == "s1"))' "$DEF")
+"${Q[@]}" --side rater --by district --subject "$S1_NAME" --format json >"$WORK/by-name.json" ||
+  fail "query --subject by name"
+cmp -s "$WORK/by-name.json" "$WORK/q-district-$(echo "--subject s1 " | tr -c 'a-z0-9' _).json" ||
+  fail "--subject NAME differs from --subject s1"
+ENC=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$S1_NAME")
+curl -sf "$URL/api/v1/rollup?side=rater&by=district&subject=$ENC" >"$WORK/a-by-name.json" || fail "API subject by name"
+python3 - "$WORK/a-by-name.json" "$WORK/a-district-$(echo "--subject s1 " | tr -c 'a-z0-9' _).json" <<'PY' ||
+import json, sys
+a, b = (json.load(open(p, encoding="utf-8")) for p in sys.argv[1:])
+assert a["rows"] == b["rows"] and a["of"] == b["of"] == {"level": "subject", "id": "s1"}, (a["of"], b["of"])
+PY
+  fail "the API's subject by name differs from by id"
+"${Q[@]}" --side rater --by district --subject 无此人 --format json >/dev/null 2>"$WORK/noname.err" &&
+  fail "an unknown subject was accepted"
+grep -qx 'pingyi query: no subject "无此人" in this election (neither an id nor a name)' "$WORK/noname.err" ||
+  fail "unknown subject: $(cat "$WORK/noname.err")"
+pass "--subject and subject= take a name: $S1_NAME"
 
 python3 - "$DEF" "$WORK" "$SMALL" "${cases[@]}" <<'PY' || fail "the rater side differs from the expectation"
 import json, math, sys

@@ -232,6 +232,58 @@ test_definition_rules (void **state)
     pingyi_errlist_clear (&errs);
 }
 
+/*  Rows by id, else by a unique name; a shared name is refused naming the
+    rows.  */
+static void
+test_find_row_named (void **state)
+{
+    (void) state;
+    const char *text =
+        "{\"id\":\"x\",\"title\":\"t\",\"choice_sets\":[{\"id\":\"c\",\"choices\":[{\"label\":\"甲\"},{\"label\":"
+        "\"乙\"}]}],\"items\":[{\"id\":\"a\",\"name\":\"A\",\"kind\":\"plurality\",\"choice_set\":\"c\"}],"
+        "\"categories\":[{\"id\":\"k\",\"name\":\"K\"}],\"districts\":[{\"id\":\"d\",\"name\":\"D\"}],\"units\":[{"
+        "\"id\":\"u\",\"name\":\"镇\",\"kind\":\"town\",\"district\":\"d\"}],\"subjects\":[{\"id\":\"s1\",\"name\":"
+        "\"副书记\",\"unit\":\"u\"},{\"id\":\"s2\",\"name\":\"书记\",\"unit\":\"u\"},{\"id\":\"s3\",\"name\":\"副书记\","
+        "\"unit\":\"u\"},{\"id\":\"副书记\",\"name\":\"其他\",\"unit\":\"u\"}],\"venues\":[{\"id\":\"v\",\"name\":\"V\","
+        "\"district\":\"d\",\"subjects\":[\"s1\",\"s2\"]}]}";
+    pingyi_errlist_t errs = {0};
+    pingyi_election_t *e = pingyi_election_parse ((const uint8_t *) text, strlen (text), &errs);
+    assert_non_null (e);
+    pingyi_tally_t *t = pingyi_tally_new (e);
+    pingyi_view_t *v = pingyi_view_new_k (e, t, 1);
+    assert_non_null (v);
+    char why[256];
+    assert_int_equal (pingyi_view_find_row_named (v, PINGYI_LEVEL_SUBJECT, "s2", why, sizeof why), 1);
+    assert_int_equal (pingyi_view_find_row_named (v, PINGYI_LEVEL_SUBJECT, "书记", why, sizeof why), 1);
+    assert_int_equal (pingyi_view_find_row_named (v, PINGYI_LEVEL_UNIT, "镇", why, sizeof why), 0);
+    /* an id wins over a name: "副书记" is s4's id as well as two names */
+    assert_int_equal (pingyi_view_find_row_named (v, PINGYI_LEVEL_SUBJECT, "副书记", why, sizeof why), 3);
+    assert_int_equal (pingyi_view_find_row_named (v, PINGYI_LEVEL_SUBJECT, "其他", why, sizeof why), 3);
+    assert_int_equal (pingyi_view_find_row_named (v, PINGYI_LEVEL_SUBJECT, "无此人", why, sizeof why), -1);
+    assert_string_equal (why, "");
+    pingyi_view_destroy (&v);
+    pingyi_tally_destroy (&t);
+    pingyi_election_destroy (&e);
+    /* without the id "副书记", the name is shared by s1 and s3 */
+    char *shared = strdup (text);
+    char *at = strstr (shared, "{\"id\":\"副书记\"");
+    assert_non_null (at);
+    memcpy (at + 7, "s4", 2);
+    memmove (at + 9, at + 7 + strlen ("副书记"), strlen (at + 7 + strlen ("副书记")) + 1);
+    e = pingyi_election_parse ((const uint8_t *) shared, strlen (shared), &errs);
+    for (size_t i = 0; i < errs.count; i++)
+        fprintf (stderr, "got: %s\n", errs.lines[i]);
+    assert_non_null (e);
+    t = pingyi_tally_new (e);
+    v = pingyi_view_new_k (e, t, 1);
+    assert_int_equal (pingyi_view_find_row_named (v, PINGYI_LEVEL_SUBJECT, "副书记", why, sizeof why), -2);
+    assert_string_equal (why, "\"副书记\" is the name of 2 subjects (s1, s3): give the id");
+    pingyi_view_destroy (&v);
+    pingyi_tally_destroy (&t);
+    pingyi_election_destroy (&e);
+    free (shared);
+}
+
 int
 main (void)
 {
@@ -239,6 +291,7 @@ main (void)
         cmocka_unit_test (test_winners),
         cmocka_unit_test (test_view_and_report),
         cmocka_unit_test (test_definition_rules),
+        cmocka_unit_test (test_find_row_named),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
