@@ -637,8 +637,8 @@ pingyi_cmd_query (int argc, char **argv)
                              "subject (default: rows by the subjects' units) or rater (rows by the\n"
                              "venue, the venue's district or the category of the raters; --by venue,\n"
                              "district or category)"),
-        PINGYI_CLI_OPT_TEXT ("subject", &of_subject, "S", "rater side: of subject S"),
-        PINGYI_CLI_OPT_TEXT ("unit", &of_unit, "U", "rater side: of the subjects of unit U"),
+        PINGYI_CLI_OPT_TEXT ("subject", &of_subject, "S", "rater side: of subject S (its id, or its name)"),
+        PINGYI_CLI_OPT_TEXT ("unit", &of_unit, "U", "rater side: of the subjects of unit U (id or name)"),
         PINGYI_CLI_OPT_TEXT ("of", &of, "LEVEL=ID",
                              "rater side: of the subjects of that subject-side row (unit=u01,\n"
                              "district=d1, kind=town, ...; default: the city)"),
