@@ -397,6 +397,7 @@ get_summary (req_t *r)
         push (&b, shards, shard_json (&b, st, &st->shards[i], r->now));
     put (&b, doc, "shards", shards);
     put (&b, doc, "item", json_incref (json_object_get (rep, "item")));
+    put (&b, doc, "kind", json_incref (json_object_get (rep, "kind")));
     put (&b, doc, "labels", json_incref (json_object_get (rep, "labels")));
     json_t *city = json_array_get (json_object_get (rep, "rows"), 0);
     put (&b, doc, "city", city ? json_incref (city) : json_null ());

@@ -48,6 +48,16 @@ start_agg
 URL=$AGG_URL
 wait_agg_whole "$total" "$count"
 
+curl -sf "$URL/api/v1/summary" >"$WORK/summary.json" || fail "GET /api/v1/summary"
+python3 - "$WORK/summary.json" "$WORK/expect.json" <<'PY' || fail "the summary's city row of the race"
+import json, sys
+s = json.load(open(sys.argv[1], encoding="utf-8"))
+e = json.load(open(sys.argv[2], encoding="utf-8"))["city"]["gov"]
+assert s["item"] == "gov" and s["kind"] == "plurality", (s["item"], s["kind"])
+assert [i["kind"] for i in s["election"]["items"]] == ["plurality", "yes_no", "approval"]
+assert [i.get("seats") for i in s["election"]["items"]] == [1, None, 2]
+assert s["city"]["winners"] == e["winners"] and s["city"]["votes"] == e["votes"], (s["city"], e)
+PY
 Q=("$BIN/pingyi" query --deploy "$WORK/deploy" --data "$WORK/data")
 for item in gov measure council; do
   for by in district venue; do
