@@ -1195,9 +1195,22 @@ pingyi_report_venues_table (const pingyi_view_t *view, const pingyi_report_filte
 /*  ---------------------------------------------------------------------
     CSV  */
 
+/*  Text a spreadsheet would take for a formula ("=HYPERLINK(…)", "+1",
+    "@SUM", "-2+3"; a tab or CR first): a name in a definition is data,
+    never something Excel runs when a clerk opens the file.  Such a field
+    is written with a leading apostrophe, the mark Excel and LibreOffice
+    read as "text" (OWASP, "CSV injection").  A lone "-" (no figure) is
+    not one.  */
+static bool
+csv_formula_like (const char *s)
+{
+    return (s[0] == '=' || s[0] == '+' || s[0] == '@' || s[0] == '\t' || s[0] == '\r' || s[0] == '-') &&
+           strcmp (s, "-") != 0;
+}
+
 /*  RFC 4180: a field with a comma, quote, CR or LF is quoted, quotes
     doubled.  Leading or trailing spaces are quoted too, so Excel keeps
-    them.  */
+    them.  Formula-like text is defused first (csv_formula_like).  */
 static void
 csv_field (FILE *out, const char *s, bool first)
 {
@@ -1205,19 +1218,23 @@ csv_field (FILE *out, const char *s, bool first)
         fputc (',', out);
     if (!s)
         return;
+    const char *mark = csv_formula_like (s) ? "'" : "";
     size_t len = strlen (s);
     bool quote = strpbrk (s, ",\"\r\n") != NULL || (len && (s[0] == ' ' || s[len - 1] == ' '));
     if (!quote) {
+        fputs (mark, out);
         fputs (s, out);
-        return;
     }
-    fputc ('"', out);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"')
-            fputc ('"', out);
-        fputc (*p, out);
+    else {
+        fputc ('"', out);
+        fputs (mark, out);
+        for (const char *p = s; *p; p++) {
+            if (*p == '"')
+                fputc ('"', out);
+            fputc (*p, out);
+        }
+        fputc ('"', out);
     }
-    fputc ('"', out);
 }
 
 static void

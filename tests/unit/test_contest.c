@@ -284,6 +284,48 @@ test_find_row_named (void **state)
     free (shared);
 }
 
+/*  Names are data: a CSV cell that a spreadsheet would run as a formula is
+    written with a leading apostrophe (labels, names; a lone "-" kept).  */
+static void
+test_csv_formulas_defused (void **state)
+{
+    (void) state;
+    const char *text =
+        "{\"id\":\"x\",\"title\":\"t\",\"choice_sets\":[{\"id\":\"c\",\"choices\":[{\"label\":\"=1+1\"},{\"label\":"
+        "\"@SUM(A1)\"}]}],\"items\":[{\"id\":\"a\",\"name\":\"A\",\"kind\":\"plurality\",\"choice_set\":\"c\"}],"
+        "\"categories\":[{\"id\":\"k\",\"name\":\"K\"}],\"districts\":[{\"id\":\"d\",\"name\":\"-2+3\"}],\"units\":[{"
+        "\"id\":\"u\",\"name\":\"+cmd\",\"kind\":\"town\",\"district\":\"d\"}],\"subjects\":[{\"id\":\"s1\",\"name\":"
+        "\"=HYPERLINK(\\\"http://x\\\",\\\"y\\\")\",\"unit\":\"u\"}],\"venues\":[{\"id\":\"v\",\"name\":\"V\","
+        "\"district\":\"d\",\"subjects\":[\"s1\"]}]}";
+    pingyi_errlist_t errs = {0};
+    pingyi_election_t *e = pingyi_election_parse ((const uint8_t *) text, strlen (text), &errs);
+    for (size_t i = 0; i < errs.count; i++)
+        fprintf (stderr, "got: %s\n", errs.lines[i]);
+    assert_non_null (e);
+    pingyi_tally_t *t = pingyi_tally_new (e);
+    set_cell (t, 0, 0, (uint64_t[]){3, 1}, 2, 0, 0);
+    pingyi_view_t *v = pingyi_view_new_k (e, t, 1);
+    pingyi_report_filter_t f;
+    pingyi_report_filter_init (&f);
+    char *buf = NULL, err[256];
+    size_t len = 0;
+    FILE *out = open_memstream (&buf, &len);
+    assert_int_equal (pingyi_report_csv (v, &f, out, err), 0);
+    fclose (out);
+    assert_non_null (strstr (buf, "编号,名称,上级,'=1+1,'@SUM(A1),得票率（=1+1）,"));
+    assert_non_null (strstr (buf, "s1,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",u,3,1,0.7500,0.2500,0,0,4,'=1+1\r\n"));
+    free (buf);
+    f.level = PINGYI_LEVEL_UNIT;
+    out = open_memstream (&buf, &len);
+    assert_int_equal (pingyi_report_csv (v, &f, out, err), 0);
+    fclose (out);
+    assert_non_null (strstr (buf, "u,'+cmd,d,"));
+    free (buf);
+    pingyi_view_destroy (&v);
+    pingyi_tally_destroy (&t);
+    pingyi_election_destroy (&e);
+}
+
 int
 main (void)
 {
@@ -292,6 +334,7 @@ main (void)
         cmocka_unit_test (test_view_and_report),
         cmocka_unit_test (test_definition_rules),
         cmocka_unit_test (test_find_row_named),
+        cmocka_unit_test (test_csv_formulas_defused),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
