@@ -1,6 +1,7 @@
 /*  http.c — libmicrohttpd glue for the aggregator's API (http.h).  All the
     answering is agg_api_route's; here: the socket, the arguments, the
-    headers, and the bounds libmicrohttpd enforces for us.  */
+    headers, and the bounds libmicrohttpd enforces for us; the dashboard's
+    embedded files and the token check, whose rules live in web.c.  */
 #define _GNU_SOURCE
 #include "http.h"
 
@@ -10,6 +11,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +22,8 @@ struct agg_http_t {
     struct MHD_Daemon *daemon;
     agg_board_t *board;
     agg_api_t *api;
+    agg_web_token_t token; /* not set: no token asked */
+    atomic_ullong unauthorized;
     atomic_ullong mhd_errors;
     int64_t start_wall; /* time (NULL) at start: process_start_time_seconds */
 };
@@ -46,18 +50,25 @@ take_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *value
 /*  /metrics, /healthz and /readyz (docs/OPERATIONS.md, "Metrics"), answered
     here from the board's current state like every other path: the state
     is immutable, so rendering it on this thread touches nothing of the
-    poller's.  Open like the whole API (the aggregator asks no token: it
-    listens where the operator puts it, docs/API.md).  Probe requests are
-    not counted in the API's counters.  */
+    poller's.  /healthz and /readyz are open even with a token (a probe
+    knows no secret and they show nothing of the count); /metrics asks for
+    it like the API (Prometheus sends it as a bearer token).  Probe
+    requests are not counted in the API's counters.  */
 static bool
 is_probe (const char *url)
 {
     return url && (!strcmp (url, "/metrics") || !strcmp (url, "/healthz") || !strcmp (url, "/readyz"));
 }
 
+static bool
+is_open_probe (const char *url)
+{
+    return url && (!strcmp (url, "/healthz") || !strcmp (url, "/readyz"));
+}
+
 static void
 render_agg_metrics (pingyi_expo_t *e, const agg_state_t *st, const agg_api_stats_t *h, int64_t now,
-                    int64_t start_wall)
+                    int64_t start_wall, unsigned long long unauthorized)
 {
     pingyi_expo_process (e, "pingyi-agg", pingyi_cli_version (), pingyi_cli_revision (), start_wall);
     uint64_t stale = 0;
@@ -161,6 +172,8 @@ render_agg_metrics (pingyi_expo_t *e, const agg_state_t *st, const agg_api_stats
                          atomic_load (&h->bodies_ignored));
     pingyi_expo_counter (e, "pingyi_agg_history_skipped_total", "Stored history records not fit to serve.",
                          atomic_load (&h->history_skipped));
+    pingyi_expo_counter (e, "pingyi_agg_http_unauthorized_total",
+                         "Requests refused (401) for a missing or wrong --http-token.", unauthorized);
 }
 
 static enum MHD_Result
@@ -174,7 +187,8 @@ answer_probe (agg_http_t *self, struct MHD_Connection *conn, const char *url)
     const char *ctype = "text/plain; charset=utf-8";
     char line[PINGYI_TEXT_MAX + 128] = "";
     if (!strcmp (url, "/metrics")) {
-        render_agg_metrics (&e, st, &self->api->stats, now, self->start_wall);
+        render_agg_metrics (&e, st, &self->api->stats, now, self->start_wall,
+                            atomic_load (&self->unauthorized));
         ctype = PINGYI_METRICS_CONTENT_TYPE;
     }
     else if (!strcmp (url, "/healthz")) {
@@ -236,6 +250,88 @@ answer_probe (agg_http_t *self, struct MHD_Connection *conn, const char *url)
     return rc;
 }
 
+static void
+add_page_headers (struct MHD_Response *resp)
+{
+    for (size_t i = 0; i < agg_web_page_header_count; i++)
+        MHD_add_response_header (resp, agg_web_page_headers[i].name, agg_web_page_headers[i].value);
+}
+
+/*  An embedded file of the dashboard (web.h): static bytes, never copied.  */
+static enum MHD_Result
+answer_asset (struct MHD_Connection *conn, const agg_web_asset_t *asset)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer (asset->len, (void *) asset->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE, asset->content_type);
+    add_page_headers (resp);
+    enum MHD_Result rc = MHD_queue_response (conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response (resp);
+    return rc;
+}
+
+#define UNAUTHORIZED_JSON                                                                                    \
+    "{\"error\":\"unauthorized: this aggregator asks for its token (Authorization: Bearer TOKEN)\"}\n"
+#define UNAUTHORIZED_HTML                                                                                    \
+    "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>401 需要访问令牌</title>"     \
+    "</head><body><h1>401 需要访问令牌</h1><p>此计票看板需要访问令牌：请打开管理员提供的链接"                  \
+    "（/?token=…）。</p><p>This dashboard asks for its access token: open the link with ?token= "             \
+    "once.</p></body></html>\n"
+
+/*  With a token set: true when the request was answered here (401, or the
+    303 that follows /?token=TOKEN), with *rc; false to go on.  */
+static bool
+guard (agg_http_t *self, struct MHD_Connection *conn, const char *url, bool get, enum MHD_Result *rc)
+{
+    const char *auth = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *cookie = MHD_lookup_connection_value (conn, MHD_COOKIE_KIND, AGG_WEB_COOKIE);
+    const char *given = get && url && !strcmp (url, "/")
+                            ? MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, "token")
+                            : NULL;
+    struct MHD_Response *resp;
+    unsigned status;
+    if (given && agg_web_token_matches (&self->token, given)) {
+        /* the token becomes an HttpOnly cookie and leaves the address bar
+           (and the history) at once */
+        char set_cookie[AGG_WEB_TOKEN_MAX + 128];
+        if (agg_web_cookie (given, set_cookie, sizeof set_cookie)) {
+            *rc = MHD_NO;
+            return true;
+        }
+        resp = MHD_create_response_from_buffer (0, (void *) "", MHD_RESPMEM_PERSISTENT);
+        if (!resp) {
+            *rc = MHD_NO;
+            return true;
+        }
+        MHD_add_response_header (resp, MHD_HTTP_HEADER_SET_COOKIE, set_cookie);
+        MHD_add_response_header (resp, MHD_HTTP_HEADER_LOCATION, "/");
+        sodium_memzero (set_cookie, sizeof set_cookie);
+        status = MHD_HTTP_SEE_OTHER;
+    }
+    else if (!given && agg_web_authorized (&self->token, auth, cookie))
+        return false;
+    else {
+        atomic_fetch_add (&self->unauthorized, 1);
+        bool api = url && (!strncmp (url, "/api/", 5) || !strcmp (url, "/api") || is_probe (url));
+        const char *body = api ? UNAUTHORIZED_JSON : UNAUTHORIZED_HTML;
+        resp = MHD_create_response_from_buffer (strlen (body), (void *) body, MHD_RESPMEM_PERSISTENT);
+        if (!resp) {
+            *rc = MHD_NO;
+            return true;
+        }
+        MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                 api ? "application/json; charset=utf-8" : "text/html; charset=utf-8");
+        MHD_add_response_header (resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"pingyi-agg\"");
+        status = MHD_HTTP_UNAUTHORIZED;
+    }
+    add_page_headers (resp);
+    *rc = MHD_queue_response (conn, status, resp);
+    MHD_destroy_response (resp);
+    return true;
+}
+
 static enum MHD_Result
 on_request (void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
             const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -264,8 +360,19 @@ on_request (void *cls, struct MHD_Connection *conn, const char *url, const char 
         atomic_fetch_add (&self->api->stats.bodies_ignored, 1);
     *con_cls = self;
     *upload_data_size = 0;
-    if (!body && method && !strcmp (method, "GET") && is_probe (url))
+    bool get = !body && method && !strcmp (method, "GET");
+    if (get && is_open_probe (url))
         return answer_probe (self, conn, url);
+    if (self->token.set) {
+        enum MHD_Result rc;
+        if (guard (self, conn, url, get, &rc))
+            return rc;
+    }
+    if (get && is_probe (url))
+        return answer_probe (self, conn, url);
+    const agg_web_asset_t *asset = get ? agg_web_find (url) : NULL;
+    if (asset)
+        return answer_asset (conn, asset);
     args_t a = {.count = 0};
     MHD_get_connection_values (conn, MHD_GET_ARGUMENT_KIND, take_arg, &a);
     agg_state_t *state = agg_board_acquire (self->board);
@@ -310,6 +417,19 @@ on_mhd_log (void *cls, const char *fmt, va_list ap)
 agg_http_t *
 agg_http_start (const char *spec, agg_board_t *board, agg_api_t *api, char *err)
 {
+    return agg_http_start_guarded (spec, board, api, NULL, err);
+}
+
+unsigned long long
+agg_http_unauthorized (const agg_http_t *self)
+{
+    return atomic_load (&((agg_http_t *) self)->unauthorized);
+}
+
+agg_http_t *
+agg_http_start_guarded (const char *spec, agg_board_t *board, agg_api_t *api, const agg_web_token_t *token,
+                        char *err)
+{
     struct sockaddr_storage addr;
     socklen_t addr_len;
     if (pingyi_metrics_parse_addr (spec, "--http", &addr, &addr_len, err))
@@ -321,8 +441,11 @@ agg_http_start (const char *spec, agg_board_t *board, agg_api_t *api, char *err)
     }
     self->board = board;
     self->api = api;
+    if (token && token->set)
+        self->token = *token;
     self->start_wall = (int64_t) time (NULL);
     atomic_init (&self->mhd_errors, 0);
+    atomic_init (&self->unauthorized, 0);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -355,6 +478,7 @@ agg_http_stop (agg_http_t **self_p)
     agg_http_t *self = *self_p;
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
+    sodium_memzero (&self->token, sizeof self->token);
     free (self);
     *self_p = NULL;
 }

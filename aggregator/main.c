@@ -1,7 +1,8 @@
 /*  pingyi-agg — the live citywide view: asks every shard for its tally
     through the broker, merges the last complete snapshot of each, rolls it
     up, keeps a history of how the count moved, and serves it all as a JSON
-    API over HTTP (docs/aggregator.md, docs/API.md).
+    API over HTTP (docs/aggregator.md, docs/API.md), with a dashboard for a
+    browser on the same address (docs/dashboard.md).
 
     Invariants:
     - The view is never blocked by the count: HTTP threads answer from the
@@ -29,6 +30,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
@@ -52,6 +54,9 @@ typedef struct {
     char *brokers[BROKERS_MAX];
     size_t broker_count;
     const char *http_spec;
+    const char *http_token;      /* --http-token (points into argv) */
+    const char *http_token_file; /* --http-token-file */
+    agg_web_token_t token;       /* either, read and checked */
     const char *data;
     int64_t interval_ms;
     int64_t stale_ms;
@@ -100,7 +105,16 @@ parse_flags (agg_t *a, int argc, char **argv, int *status)
                                   "broker endpoints, comma-separated or the flag repeated; the next\n"
                                   "is tried when one stays silent"),
         PINGYI_CLI_OPT_TEXT ("http", &a->http_spec, "HOST:PORT",
-                             "where the HTTP JSON API listens (default 127.0.0.1:8080)"),
+                             "where the dashboard and the HTTP JSON API listen (default\n"
+                             "127.0.0.1:8080)"),
+        PINGYI_CLI_OPT_TEXT ("http-token", &a->http_token, "TOKEN",
+                             "ask for TOKEN on the dashboard and every API call (Authorization:\n"
+                             "Bearer TOKEN, or open /?token=TOKEN once: a cookie); /healthz and\n"
+                             "/readyz stay open. 16..256 of A-Z a-z 0-9 . _ ~ - (visible to\n"
+                             "ps: prefer --http-token-file)"),
+        PINGYI_CLI_OPT_TEXT ("http-token-file", &a->http_token_file, "FILE",
+                             "the same token read from FILE (mode 0600 or stricter, this user's;\n"
+                             "one trailing newline is ignored)"),
         PINGYI_CLI_OPT_U64 ("interval-ms", &interval_ms, "MS",
                             "ask every shard every MS milliseconds (50..600000, default 1000)", 50, 600000),
         PINGYI_CLI_OPT_U64 ("stale-ms", &stale_ms, "MS",
@@ -113,6 +127,7 @@ parse_flags (agg_t *a, int argc, char **argv, int *status)
     pingyi_cli_t cli = {
         .prog = "pingyi-agg",
         .synopsis = "pingyi-agg --deploy DIR --broker ENDPOINT[,ENDPOINT...] [--http HOST:PORT]\n"
+                    "                  [--http-token TOKEN | --http-token-file FILE]\n"
                     "                  [--interval-ms MS] [--stale-ms MS] [--data DIR]",
         .options = options,
         .logs = true,
@@ -123,6 +138,17 @@ parse_flags (agg_t *a, int argc, char **argv, int *status)
     a->stale_ms = (int64_t) stale_ms;
     if (!a->deploy || !a->broker_list.count) {
         *status = pingyi_cli_fail (&cli, "--deploy and --broker are required");
+        return -1;
+    }
+    if (a->http_token && a->http_token_file) {
+        *status = pingyi_cli_fail (&cli, "--http-token and --http-token-file exclude each other");
+        return -1;
+    }
+    char err[PINGYI_ERR_MAX];
+    if ((a->http_token && agg_web_token_set (&a->token, a->http_token, err)) ||
+        (a->http_token_file && agg_web_token_read_file (&a->token, a->http_token_file, err))) {
+        fprintf (stderr, "pingyi-agg: %s%s\n", a->http_token ? "--http-token: " : "", err);
+        *status = PINGYI_EXIT_START;
         return -1;
     }
     if (a->broker_list.count > BROKERS_MAX) {
@@ -554,7 +580,7 @@ main (int argc, char **argv)
         goto done;
     }
     publish (&a, a.started_ms);
-    a.http = agg_http_start (a.http_spec, &a.board, &a.api, err);
+    a.http = agg_http_start_guarded (a.http_spec, &a.board, &a.api, &a.token, err);
     if (!a.http) {
         pingyi_error ("%s", err);
         goto done;
@@ -575,6 +601,9 @@ main (int argc, char **argv)
     const char *colon = strrchr (a.http_spec, ':');
     pingyi_info ("listening on http://%.*s:%u/api/v1/", (int) (colon - a.http_spec), a.http_spec,
                  agg_http_port (a.http));
+    pingyi_info ("dashboard on http://%.*s:%u/%s", (int) (colon - a.http_spec), a.http_spec,
+                 agg_http_port (a.http),
+                 a.token.set ? " (asks for the --http-token: open /?token=TOKEN once)" : "");
     pingyi_notify_ready (); /* systemd: HTTP served (agg_http_start above) */
     rc = run (&a);
     pingyi_notify_stopping ();
@@ -592,6 +621,7 @@ done:
     pingyi_bundle_destroy (&a.bundle);
     pingyi_writer_fini (&a.w);
     pingyi_cli_list_fini (&a.broker_list);
+    sodium_memzero (&a.token, sizeof a.token);
     if (rc == EXIT_OK && a.started_ms) /* it ran: not --help or --version */
         pingyi_info ("stopped");
     return rc;

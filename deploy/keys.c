@@ -73,9 +73,8 @@ pingyi_key_write_secret (const char *path, const uint8_t secret[PINGYI_KEY_LEN],
 }
 
 int
-pingyi_key_read_secret (const char *path, uint8_t secret[PINGYI_KEY_LEN], char *err)
+pingyi_secret_open (const char *path, const char *what, char *err)
 {
-    char buf[KEY_HEX_LEN + 2];
     struct stat st;
     /* O_NONBLOCK: a FIFO planted at the path must not hang the process; it
        is then refused as not a regular file.  */
@@ -93,23 +92,31 @@ pingyi_key_read_secret (const char *path, uint8_t secret[PINGYI_KEY_LEN], char *
     }
     if ((st.st_mode & 077) != 0) {
         close (fd);
-        return pingyi_fail (err, "%s: mode %04o lets others read this secret key; run: chmod 600 %s", path,
-                            (unsigned) (st.st_mode & 07777), path);
+        return pingyi_fail (err, "%s: mode %04o lets others read this %s; run: chmod 600 %s", path,
+                            (unsigned) (st.st_mode & 07777), what, path);
     }
     /* Mode 0600 protects nothing if the file belongs to someone else: that
        user can read it, and could have planted it.  */
     if (st.st_uid != geteuid ()) {
         close (fd);
         return pingyi_fail (err,
-                            "%s: owned by uid %u, not by this process's user (uid %u); a secret key must "
+                            "%s: owned by uid %u, not by this process's user (uid %u); a %s must "
                             "belong to the user that uses it: run: chown %u %s",
-                            path, (unsigned) st.st_uid, (unsigned) geteuid (), (unsigned) geteuid (), path);
+                            path, (unsigned) st.st_uid, (unsigned) geteuid (), what, (unsigned) geteuid (), path);
     }
-    /* Read one byte more than a valid file can hold, to see a longer one.  */
-    size_t got = 0;
+    return fd;
+}
+
+int
+pingyi_secret_read (const char *path, const char *what, char *buf, size_t cap, size_t *got, char *err)
+{
+    *got = 0;
+    int fd = pingyi_secret_open (path, what, err);
+    if (fd < 0)
+        return -1;
     int e = 0;
-    while (got < sizeof buf) {
-        ssize_t n = read (fd, buf + got, sizeof buf - got);
+    while (*got < cap) {
+        ssize_t n = read (fd, buf + *got, cap - *got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -118,12 +125,22 @@ pingyi_key_read_secret (const char *path, uint8_t secret[PINGYI_KEY_LEN], char *
         }
         if (n == 0)
             break;
-        got += (size_t) n;
+        *got += (size_t) n;
     }
     close (fd);
+    return e ? pingyi_fail (err, "%s: cannot read: %s", path, strerror (e)) : 0;
+}
+
+int
+pingyi_key_read_secret (const char *path, uint8_t secret[PINGYI_KEY_LEN], char *err)
+{
+    char buf[KEY_HEX_LEN + 2];
+    size_t got;
+    /* one byte more than a valid file can hold, to see a longer one */
+    int e = pingyi_secret_read (path, "secret key", buf, sizeof buf, &got, err);
     int rc = 0;
     if (e)
-        rc = pingyi_fail (err, "%s: cannot read: %s", path, strerror (e));
+        rc = -1;
     else if (!(got == KEY_HEX_LEN || (got == KEY_HEX_LEN + 1 && buf[KEY_HEX_LEN] == '\n')) ||
              pingyi_unhex (secret, PINGYI_KEY_LEN, buf, KEY_HEX_LEN) != 0) {
         sodium_memzero (secret, PINGYI_KEY_LEN);

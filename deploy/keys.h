@@ -36,6 +36,19 @@ int pingyi_key_write_secret (const char *path, const uint8_t secret[PINGYI_KEY_L
     others: "DIR/venue/v01/box.secret: mode 0644 lets others read this secret
     key; run: chmod 600 DIR/venue/v01/box.secret".  */
 int pingyi_key_read_secret (const char *path, uint8_t secret[PINGYI_KEY_LEN], char *err) PINGYI_WARN_UNUSED;
+/*  Open a secret file for reading, the one place the rule of secret files
+    is written: a regular file (a FIFO planted there is refused, never
+    waited on), owned by this process's user, that group and others cannot
+    access at all.  The descriptor, or -1 with err: "PATH: mode 0644 lets
+    others read this WHAT; run: chmod 600 PATH" (what: "secret key",
+    "secret"), "PATH: owned by uid 0, not by this process's user ...",
+    "PATH: not a regular file", "PATH: cannot open: ...".  */
+int pingyi_secret_open (const char *path, const char *what, char *err) PINGYI_WARN_UNUSED;
+/*  pingyi_secret_open, then read at most cap bytes into buf (*got of them;
+    ask one more than a valid file holds to see a longer one) and close.
+    0, or -1 with err ("PATH: cannot read: ...").  The caller wipes buf.  */
+int pingyi_secret_read (const char *path, const char *what, char *buf, size_t cap, size_t *got,
+                        char *err) PINGYI_WARN_UNUSED;
 /*  The public key of an X25519 secret key.  */
 void pingyi_key_public (uint8_t public_key[PINGYI_KEY_LEN], const uint8_t secret[PINGYI_KEY_LEN]);
 

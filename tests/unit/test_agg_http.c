@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include "raw_http.h"
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -91,37 +93,7 @@ t_publish (fx_t *fx)
 static char *
 t_raw (fx_t *fx, const char *req, size_t len)
 {
-    int s = socket (AF_INET, SOCK_STREAM, 0);
-    assert_true (s >= 0);
-    struct timeval tv = {5, 0};
-    setsockopt (s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons (fx->port)};
-    a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    assert_int_equal (connect (s, (struct sockaddr *) &a, sizeof a), 0);
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = send (s, req + off, len - off, MSG_NOSIGNAL);
-        if (n <= 0)
-            break; /* the server may close on us mid-request: that is an answer too */
-        off += (size_t) n;
-    }
-    size_t cap = 1 << 16, got = 0;
-    char *buf = malloc (cap + 1);
-    assert_non_null (buf);
-    while (true) {
-        if (got == cap) {
-            cap *= 2;
-            buf = realloc (buf, cap + 1);
-            assert_non_null (buf);
-        }
-        ssize_t n = recv (s, buf + got, cap - got, 0);
-        if (n <= 0)
-            break;
-        got += (size_t) n;
-    }
-    buf[got] = 0;
-    close (s);
-    return buf;
+    return raw_http_exchange (fx->port, req, len);
 }
 
 static char *
