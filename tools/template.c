@@ -374,6 +374,9 @@ write_xlsx (const form_t *f, const char *path, char *err)
     char set_formula[16 + 1][128];
     for (size_t s = 0; s < e->choice_set_count && s < 17; s++) {
         const pingyi_choice_set_t *set = &e->choice_sets[s];
+        set_formula[s][0] = '\0';
+        if (!set->choice_count)
+            continue; /* no "grades" in a definition of contests: no item uses set 0 */
         lxw_col_t col = (lxw_col_t) (lc + 1 + s);
         char title[160];
         snprintf (title, sizeof title, "选项：%s", set->id);
