@@ -19,6 +19,16 @@ DEF=$WORK/contest.json
 grep -q 'gov .*\[cands, plurality, choose up to 1, 1 seat\]' "$WORK/check.txt" || fail "check: the plurality item"
 grep -q 'council .*\[council, approval, choose up to 4, 2 seats\]' "$WORK/check.txt" || fail "check: the approval item"
 "$BIN/pingyi" check "$SRC/examples/contests.json" >"$WORK/check-example.txt" || fail "examples/contests.json"
+"$BIN/pingyi" template --definition "$DEF" --venue p001 --out "$WORK/template.csv" || fail "template (csv)"
+[ "$(head -c 200 "$WORK/template.csv" | sed 's/^\xef\xbb\xbf//' | tr -d '\r' | head -1)" = "category,race:gov,race:measure,race:council" ] ||
+  fail "template header: $(head -1 "$WORK/template.csv")"
+"$BIN/pingyi" template --definition "$DEF" --venue p001 --format xlsx --out "$WORK/template.xlsx" ||
+  fail "template (xlsx)"
+python3 - "$WORK/template.xlsx" <<'PY' || fail "the template's legend lists the candidates, no empty grades"
+import sys, zipfile
+s = zipfile.ZipFile(sys.argv[1]).read("xl/sharedStrings.xml").decode()
+assert "选项：cands" in s and "甲" in s and "选项：grades" not in s
+PY
 pass "pingyi check: a definition with no grades and no points"
 
 setup_deploy "$DEF" 1
