@@ -275,6 +275,30 @@ async function main() {
   await p2.screenshot({path: path.join(WORK, 'screens', 'venues-390x844.png'), fullPage: true});
   ok('screenshots at 1920×1080 and 390×844');
 
+  // a stale shard is marked, live: worker 2 (shards 4-7) is killed under
+  // the open page; the banner names its shards, the figures stay
+  if (process.env.PINGYI_KILL_PID) {
+    const ctx = await browser.newContext({viewport: {width: 1920, height: 1080}, locale: 'zh-CN'});
+    await ctx.addCookies([{name: 'pingyi_token', value: TOKEN, url: BASE, httpOnly: true, sameSite: 'Strict'}]);
+    const p3 = await ctx.newPage();
+    p3.on('pageerror', (e) => problems.push('stale page: ' + String(e)));
+    await p3.goto(BASE + '/');
+    await p3.waitForSelector('[data-field=accepted]');
+    const before = digits(await p3.locator('[data-field=accepted]').first().textContent());
+    check(await p3.locator('#stale').isHidden(), 'no stale banner while every shard answers');
+    process.kill(Number(process.env.PINGYI_KILL_PID), 'SIGKILL');
+    await p3.waitForSelector('#stale:not([hidden])', {timeout: 30000});
+    const banner = await p3.locator('#stale').textContent();
+    for (const x of ['#4', '#5', '#6', '#7'])
+      check(banner.includes(x), `the stale banner names shard ${x}`, banner);
+    await p3.waitForFunction(() => document.querySelectorAll('li.shard.is-stale').length === 4, null, {timeout: 10000});
+    const after = digits(await p3.locator('[data-field=accepted]').first().textContent());
+    check(after === before, 'a stale shard keeps its last figures on the page', [before, after]);
+    await p3.screenshot({path: path.join(WORK, 'screens', 'stale-1920x1080.png'), fullPage: true});
+    await ctx.close();
+    ok(`a killed worker's shards marked stale without a reload (${banner.trim().slice(0, 60)}…), figures kept (${after})`);
+  }
+
   check(foreign.length === 0, 'the page asks nothing of any other host', foreign);
   check(problems.length === 0, 'no console error, no CSP violation, no script error', problems);
   ok('no request to another host; no console error or CSP violation');

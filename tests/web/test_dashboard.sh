@@ -120,7 +120,7 @@ EOF
 
 mkdir -p "$WORK/screens"
 set +e
-PINGYI_NPM_DIR="$NPM_DIR" \
+PINGYI_NPM_DIR="$NPM_DIR" PINGYI_KILL_PID="${PIDS[worker2]}" \
   PINGYI_URL="$AGG" PINGYI_TOKEN="$TOKEN" PINGYI_WORK="$WORK" PINGYI_N="$N" PINGYI_CHROMIUM="$CHROMIUM" \
   timeout 600 node "$SRC/tests/web/dashboard.mjs" 2>&1 | tee "$WORK/dashboard.log"
 rc=${PIPESTATUS[0]}
