@@ -166,6 +166,7 @@ static const struct {
     {"层级", "level"},
     {"类别", "categories"},
     {"全部类别（加权）", "all (weighted)"},
+    {"全部类别", "all"},
     {"快照时间", "snapshot"},
     {"选举指纹", "fingerprint"},
 };
@@ -500,8 +501,11 @@ shown_stats (const shown_t *s, size_t row, size_t category)
 static const char *
 category_label (const shown_t *s)
 {
-    return s->category < s->e->category_count ? s->e->categories[s->category].name
-                                               : pingyi_report_label ("全部类别（加权）", s->lang);
+    if (s->category < s->e->category_count)
+        return s->e->categories[s->category].name;
+    /* only a graded item's score weighs the categories */
+    return pingyi_report_label (s->e->items[s->item].kind == PINGYI_KIND_GRADED ? "全部类别（加权）" : "全部类别",
+                                s->lang);
 }
 
 /*  FINAL / PROVISIONAL over the venues of district (-1: all) in one line,

@@ -144,6 +144,7 @@ pass "CSV columns: $(grep -c . "$WORK/gov.csv") lines, the tie named"
 
 "${Q[@]}" --side rater --by district --item gov --width 100 >"$WORK/gov.txt" || fail "table gov"
 grep -q '当选' "$WORK/gov.txt" || fail "table: no 当选 column"
+grep -q '^项目：省长  层级：会场所在区  类别：全部类别 ' "$WORK/gov.txt" || fail "table: a race's categories are not weighted"
 grep -q '并列 甲、乙' "$WORK/gov.txt" || fail "table: the tie is not named"
 grep -q '好评率\|得分\|名次' "$WORK/gov.txt" && fail "table: graded columns on a plurality item"
 "${Q[@]}" --side rater --by district --item gov --width 100 --lang en >"$WORK/gov-en.txt" || fail "table en"
