@@ -6,6 +6,7 @@
 #include "http.h"
 
 #include "cli.h"
+#include "listen.h"
 #include "metrics.h"
 
 #include <arpa/inet.h>
@@ -16,15 +17,12 @@
 #include <string.h>
 #include <time.h>
 
-#define LOGGED_MAX 20 /* libmicrohttpd complaints logged; the rest are counted */
-
 struct agg_http_t {
-    struct MHD_Daemon *daemon;
+    pingyi_http_t http; /* the daemon (metrics/http.h) */
     agg_board_t *board;
     agg_api_t *api;
     agg_web_token_t token; /* not set: no token asked */
     atomic_ullong unauthorized;
-    atomic_ullong mhd_errors;
     int64_t start_wall; /* time (NULL) at start: process_start_time_seconds */
 };
 
@@ -399,21 +397,6 @@ on_request (void *cls, struct MHD_Connection *conn, const char *url, const char 
     return rc;
 }
 
-static void
-on_mhd_log (void *cls, const char *fmt, va_list ap)
-{
-    agg_http_t *self = cls;
-    unsigned long long n = atomic_fetch_add (&self->mhd_errors, 1);
-    if (n >= LOGGED_MAX)
-        return;
-    char line[256];
-    vsnprintf (line, sizeof line, fmt, ap);
-    size_t len = strlen (line);
-    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-        line[--len] = 0;
-    pingyi_warn ("http: %s%s", line, n + 1 == LOGGED_MAX ? " (further messages only counted)" : "");
-}
-
 agg_http_t *
 agg_http_start (const char *spec, agg_board_t *board, agg_api_t *api, char *err)
 {
@@ -430,10 +413,6 @@ agg_http_t *
 agg_http_start_guarded (const char *spec, agg_board_t *board, agg_api_t *api, const agg_web_token_t *token,
                         char *err)
 {
-    struct sockaddr_storage addr;
-    socklen_t addr_len;
-    if (pingyi_metrics_parse_addr (spec, "--http", &addr, &addr_len, err))
-        return NULL;
     agg_http_t *self = calloc (1, sizeof *self);
     if (!self) {
         pingyi_fail (err, "out of memory");
@@ -444,19 +423,16 @@ agg_http_start_guarded (const char *spec, agg_board_t *board, agg_api_t *api, co
     if (token && token->set)
         self->token = *token;
     self->start_wall = (int64_t) time (NULL);
-    atomic_init (&self->mhd_errors, 0);
     atomic_init (&self->unauthorized, 0);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
-    if (addr.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    self->daemon = MHD_start_daemon (
-        flags, 0, NULL, NULL, on_request, self, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, self,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned) AGG_HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned) AGG_HTTP_CONNECTIONS,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) AGG_HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t) AGG_HTTP_MEMORY, MHD_OPTION_END);
-    if (!self->daemon) {
-        pingyi_fail (err, "--http %s: cannot listen (address in use, or not an address of this host?)", spec);
+    const pingyi_http_conf_t conf = {.flag = "--http",
+                                     .what = "http",
+                                     .threads = AGG_HTTP_THREADS,
+                                     .connections = AGG_HTTP_CONNECTIONS,
+                                     .timeout_s = AGG_HTTP_TIMEOUT_S,
+                                     .memory = AGG_HTTP_MEMORY,
+                                     .handler = on_request,
+                                     .handler_cls = self};
+    if (pingyi_http_listen (&self->http, spec, &conf, err)) {
         free (self);
         return NULL;
     }
@@ -466,8 +442,7 @@ agg_http_start_guarded (const char *spec, agg_board_t *board, agg_api_t *api, co
 uint16_t
 agg_http_port (const agg_http_t *self)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    return info ? info->port : 0;
+    return pingyi_http_port (&self->http);
 }
 
 void
@@ -476,8 +451,7 @@ agg_http_stop (agg_http_t **self_p)
     if (!self_p || !*self_p)
         return;
     agg_http_t *self = *self_p;
-    if (self->daemon)
-        MHD_stop_daemon (self->daemon);
+    pingyi_http_stop (&self->http);
     sodium_memzero (&self->token, sizeof self->token);
     free (self);
     *self_p = NULL;

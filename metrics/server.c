@@ -1,6 +1,7 @@
 /*  server.c — the page and the --metrics server (metrics.h, parts 2 and 3).  */
 #define _GNU_SOURCE
 #include "metrics.h"
+#include "listen.h"
 
 #include "common.h"
 
@@ -16,7 +17,7 @@
 #define SERVER_CONNECTIONS 16
 #define SERVER_TIMEOUT_S 10
 #define SERVER_MEMORY (16 * 1024)
-#define LOGGED_MAX 20
+
 
 struct pingyi_metrics_page_t {
     pthread_mutex_t lock;
@@ -162,9 +163,8 @@ pingyi_metrics_page_answer (pingyi_metrics_page_t *self, const char *path, int64
     The server.  */
 
 struct pingyi_metrics_server_t {
-    struct MHD_Daemon *daemon;
+    pingyi_http_t http;
     pingyi_metrics_page_t *page;
-    atomic_ullong mhd_errors;
 };
 
 int
@@ -273,41 +273,82 @@ on_request (void *cls, struct MHD_Connection *conn, const char *url, const char 
 static void
 on_mhd_log (void *cls, const char *fmt, va_list ap)
 {
-    pingyi_metrics_server_t *self = cls;
-    unsigned long long n = atomic_fetch_add (&self->mhd_errors, 1);
-    if (n >= LOGGED_MAX)
+    pingyi_http_t *self = cls;
+    unsigned long long n = atomic_fetch_add (&self->complaints, 1);
+    if (n >= PINGYI_HTTP_LOGGED)
         return;
     char line[256];
     vsnprintf (line, sizeof line, fmt, ap);
     size_t len = strlen (line);
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         line[--len] = 0;
-    pingyi_warn ("metrics http: %s%s", line, n + 1 == LOGGED_MAX ? " (further messages only counted)" : "");
+    pingyi_warn ("%s: %s%s", self->what, line, n + 1 == PINGYI_HTTP_LOGGED ? " (further messages only counted)" : "");
+}
+
+int
+pingyi_http_listen (pingyi_http_t *self, const char *spec, const pingyi_http_conf_t *conf, char *err)
+{
+    memset (self, 0, sizeof *self);
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    if (pingyi_metrics_parse_addr (spec, conf->flag, &addr, &addr_len, err))
+        return -1;
+    self->what = conf->what;
+    atomic_init (&self->complaints, 0);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    /* a pool only when asked: libmicrohttpd warns of a pool size 0 or 1 */
+    struct MHD_OptionItem bounds[] = {
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t) conf->connections, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t) conf->timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t) conf->memory, NULL},
+        {conf->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t) conf->threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    self->daemon = MHD_start_daemon (flags, 0, NULL, NULL, conf->handler, conf->handler_cls,
+                                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, self, MHD_OPTION_SOCK_ADDR,
+                                     (struct sockaddr *) &addr, MHD_OPTION_ARRAY, bounds, MHD_OPTION_END);
+    if (!self->daemon)
+        return pingyi_fail (err, "%s %s: cannot listen (address in use, or not an address of this host?)",
+                            conf->flag, spec);
+    return 0;
+}
+
+uint16_t
+pingyi_http_port (const pingyi_http_t *self)
+{
+    const union MHD_DaemonInfo *info =
+        self->daemon ? MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+    return info ? info->port : 0;
+}
+
+void
+pingyi_http_stop (pingyi_http_t *self)
+{
+    if (self->daemon)
+        MHD_stop_daemon (self->daemon);
+    self->daemon = NULL;
 }
 
 pingyi_metrics_server_t *
 pingyi_metrics_server_start (const char *spec, pingyi_metrics_page_t *page, char *err)
 {
-    struct sockaddr_storage addr;
-    socklen_t addr_len;
-    if (pingyi_metrics_parse_addr (spec, "--metrics", &addr, &addr_len, err))
-        return NULL;
     pingyi_metrics_server_t *self = calloc (1, sizeof *self);
     if (!self) {
         pingyi_fail (err, "out of memory");
         return NULL;
     }
     self->page = page;
-    atomic_init (&self->mhd_errors, 0);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
-    if (addr.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    self->daemon = MHD_start_daemon (
-        flags, 0, NULL, NULL, on_request, self, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, self,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned) SERVER_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned) SERVER_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) SERVER_MEMORY, MHD_OPTION_END);
-    if (!self->daemon) {
-        pingyi_fail (err, "--metrics %s: cannot listen (address in use, or not an address of this host?)", spec);
+    const pingyi_http_conf_t conf = {.flag = "--metrics",
+                                     .what = "metrics http",
+                                     .threads = 1,
+                                     .connections = SERVER_CONNECTIONS,
+                                     .timeout_s = SERVER_TIMEOUT_S,
+                                     .memory = SERVER_MEMORY,
+                                     .handler = on_request,
+                                     .handler_cls = self};
+    if (pingyi_http_listen (&self->http, spec, &conf, err)) {
         free (self);
         return NULL;
     }
@@ -317,8 +358,7 @@ pingyi_metrics_server_start (const char *spec, pingyi_metrics_page_t *page, char
 uint16_t
 pingyi_metrics_server_port (const pingyi_metrics_server_t *self)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    return info ? info->port : 0;
+    return pingyi_http_port (&self->http);
 }
 
 void
@@ -326,9 +366,7 @@ pingyi_metrics_server_stop (pingyi_metrics_server_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    pingyi_metrics_server_t *self = *self_p;
-    if (self->daemon)
-        MHD_stop_daemon (self->daemon);
-    free (self);
+    pingyi_http_stop (&(*self_p)->http);
+    free (*self_p);
     *self_p = NULL;
 }
