@@ -1826,27 +1826,19 @@ pingyi_side_view_new (const pingyi_view_t *view, const pingyi_tally_t *tally, pi
         for (size_t v = 0; v < e->venue_count; v++)
             row_of[v] = e->venues[v].district;
 
-    /* the counts: the same blocks as the subject side, another key */
-    for (size_t v = 0; v < e->venue_count; v++) {
+    /* the counts: the same blocks as the subject side, another key (by
+       venue or by the venue's district; by category the rows are the
+       view's own cells, below) */
+    for (size_t v = 0; v < e->venue_count && by != PINGYI_RATER_CATEGORY; v++) {
         if (!rated[v])
             continue;
         for (size_t pos = 0; pos < e->venues[v].subject_count; pos++) {
-            if (!in[e->venues[v].subjects[pos]])
-                continue;
             const uint64_t *b = pingyi_tally_block (tally, v, pos);
-            if (!b)
-                continue;
-            if (by != PINGYI_RATER_CATEGORY) {
+            if (b && in[e->venues[v].subjects[pos]])
                 add_into (acc + row_of[v] * width, b, width);
-                continue;
-            }
-            for (size_t c = 0; c < cats; c++) /* row c: category c's cells only */
-                for (size_t item = 0; item < shape->items; item++) {
-                    size_t x = pingyi_count_index (shape, item, c, 0);
-                    add_into (acc + c * width + x, b + x, slots);
-                }
         }
     }
+    /* (a category row's other categories: empty cells, NAN rates) */
     for (size_t r = 0; r < n; r++)
         finish_row (base, acc + r * width, slots, &self->rows[r]);
     /* by category, a row's cells are the subject-side cells (filter row,
